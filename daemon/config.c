@@ -1,0 +1,1478 @@
+/* Configuration loader: walks the YAML tree of ytree.c, checks every key
+ * against the format of SPEC 2, expands ${ENV} and ${file:...} secrets and
+ * builds an immutable struct config. Every error is collected with its
+ * position so that `braced -t` can report them all at once. */
+#include "config.h"
+#include "ytree.h"
+#include "units.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+struct loader {
+	const char *path;
+	struct config_errors *errs;
+	struct config *cfg;
+};
+
+static const char *const method_names[METHOD__COUNT] = {
+	"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE",
+};
+
+const char *config_method_name(enum http_method m)
+{
+	return (unsigned)m < METHOD__COUNT ? method_names[m] : NULL;
+}
+
+int config_method_parse(const char *name)
+{
+	for (int i = 0; i < METHOD__COUNT; i++)
+		if (strcmp(method_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void err_at(struct loader *L, const struct ynode *n, const char *fmt, ...)
+{
+	struct config_errors *e = L->errs;
+	char msg[512];
+	va_list ap;
+	char *line;
+
+	if (e->count >= CONFIG_MAX_ERRORS) {
+		e->dropped++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (asprintf(&line, "%s:%u:%u: %s", L->path, n ? n->line : 1, n ? n->col : 1, msg) < 0)
+		return;
+	e->lines[e->count++] = line;
+}
+
+void config_errors_release(struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->count; i++) {
+		free(errs->lines[i]);
+		errs->lines[i] = NULL;
+	}
+	errs->count = 0;
+	errs->dropped = 0;
+}
+
+void config_builtin_policy(struct policy *p)
+{
+	static const int statuses[] = { 408, 425, 429, 500, 502, 503, 504 };
+
+	memset(p, 0, sizeof(*p));
+	p->timeouts = (struct timeouts){ .connect_ms = 2000, .read_ms = 4000, .write_ms = 2000,
+					 .pool_ms = 2000, .attempt_ms = 0, .total_ms = 10000 };
+	p->retry.attempts = 4;
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		p->retry.statuses[statuses[i]] = 1;
+	p->retry.transport = TRANSPORT_CONNECT | TRANSPORT_RESET | TRANSPORT_TIMEOUT;
+	p->retry.methods = METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD) |
+			   METHOD_BIT(METHOD_OPTIONS) | METHOD_BIT(METHOD_PUT) |
+			   METHOD_BIT(METHOD_DELETE);
+	p->retry.unsafe = UNSAFE_WITH_KEY;
+	p->retry.backoff_base_ms = 200;
+	p->retry.backoff_max_ms = 3000;
+	p->retry.jitter = JITTER_FULL;
+	p->retry.retry_after_honor = 1;
+	p->retry.retry_after_max_ms = 30000;
+	p->retry.budget_ratio = 0.2;
+	p->retry.budget_min_per_second = 10;
+	p->retry.budget_window_ms = 10000;
+	p->retry.on_schema_violation = 0;
+	p->breaker = (struct breaker_policy){ .enabled = 1, .window_ms = 10000, .min_requests = 20,
+					      .failure_ratio = 0.5, .open_for_ms = 5000,
+					      .half_open_probes = 1 };
+	p->rate_limit_cooldown = 1;
+	strcpy(p->idempotency_header, "Idempotency-Key");
+	p->idempotency_methods = METHOD_BIT(METHOD_POST) | METHOD_BIT(METHOD_PATCH);
+	strcpy(p->correlation_header, "X-Correlation-ID");
+	p->pool_max_connections = 100;
+	p->pool_max_idle = 20;
+	p->upstream_errors = UPSTREAM_ERRORS_ENVELOPE;
+}
+
+/* ---- scalars ---------------------------------------------------------- */
+
+static int expect_kind(struct loader *L, const struct ynode *n, enum ynode_kind kind,
+		       const char *what)
+{
+	static const char *const kinds[] = { "a scalar", "a mapping", "a list" };
+
+	if (n->kind == kind && !(kind == YNODE_SCALAR && ynode_is_null(n)))
+		return 0;
+	err_at(L, n, "expected %s %s, got %s", what, kinds[kind],
+	       n->kind == YNODE_SCALAR && ynode_is_null(n) ? "null" : kinds[n->kind]);
+	return -EINVAL;
+}
+
+/* Reads a file named by ${file:...} into *ret (owned by the caller). */
+static int read_secret_file(struct loader *L, const struct ynode *n, const char *name,
+			    char **ret)
+{
+	char path[PATH_MAX], *buf = NULL;
+	size_t got = 0;
+	int fd;
+
+	if (name[0] != '/') {
+		const char *slash = strrchr(L->path, '/');
+		int dirlen = slash ? (int)(slash - L->path) : 1;
+
+		snprintf(path, sizeof(path), "%.*s/%s", dirlen, slash ? L->path : ".", name);
+	} else {
+		snprintf(path, sizeof(path), "%s", name);
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err_at(L, n, "cannot read secret file '%s': %s", path, strerror(errno));
+		return -errno;
+	}
+	buf = malloc(CONFIG_MAX_SECRET_FILE + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + got, CONFIG_MAX_SECRET_FILE + 1 - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err_at(L, n, "cannot read secret file '%s': %s", path, strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+		if (got > CONFIG_MAX_SECRET_FILE) {
+			err_at(L, n, "secret file '%s' is larger than %d bytes", path,
+			       CONFIG_MAX_SECRET_FILE);
+			goto fail;
+		}
+	}
+	close(fd);
+	if (got > 0 && buf[got - 1] == '\n')
+		got--;
+	if (got > 0 && buf[got - 1] == '\r')
+		got--;
+	buf[got] = '\0';
+	*ret = buf;
+	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return -EINVAL;
+}
+
+/* Expands ${NAME} and ${file:PATH} in a scalar. Returns a new string and sets
+ * *ret_secret when anything was substituted; NULL after an error. */
+static char *expand(struct loader *L, const struct ynode *n, int *ret_secret)
+{
+	const char *s = n->value, *p;
+	size_t cap = n->len + 1, len = 0;
+	char *out;
+
+	*ret_secret = 0;
+	if (strlen(s) != n->len) {
+		err_at(L, n, "string contains a NUL byte");
+		return NULL;
+	}
+	out = malloc(cap);
+	if (!out)
+		return NULL;
+	for (p = s; *p;) {
+		const char *val = NULL;
+		char *owned = NULL, name[256];
+		const char *end;
+		size_t vlen;
+
+		if (p[0] != '$' || p[1] != '{') {
+			out[len++] = *p++;
+			continue;
+		}
+		end = strchr(p + 2, '}');
+		if (!end || (size_t)(end - p - 2) >= sizeof(name) || end == p + 2) {
+			err_at(L, n, "unterminated or empty '${' reference");
+			goto fail;
+		}
+		memcpy(name, p + 2, (size_t)(end - p - 2));
+		name[end - p - 2] = '\0';
+		if (strncmp(name, "file:", 5) == 0) {
+			if (read_secret_file(L, n, name + 5, &owned) < 0)
+				goto fail;
+			val = owned;
+		} else {
+			for (const char *c = name; *c; c++) {
+				if (!(*c == '_' || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+				      (c > name && *c >= '0' && *c <= '9'))) {
+					err_at(L, n, "'%s' is not a valid environment variable name", name);
+					goto fail;
+				}
+			}
+			val = getenv(name);
+			if (!val) {
+				err_at(L, n, "environment variable '%s' is not set", name);
+				goto fail;
+			}
+		}
+		vlen = strlen(val);
+		if (len + vlen + strlen(end + 1) + 1 > cap) {
+			char *grown;
+
+			cap = len + vlen + strlen(end + 1) + 1;
+			grown = realloc(out, cap);
+			if (!grown) {
+				free(owned);
+				goto fail;
+			}
+			out = grown;
+		}
+		memcpy(out + len, val, vlen);
+		len += vlen;
+		free(owned);
+		*ret_secret = 1;
+		p = end + 1;
+	}
+	out[len] = '\0';
+	if (len > CONFIG_MAX_STRING) {
+		err_at(L, n, "string longer than %d bytes", CONFIG_MAX_STRING);
+		goto fail;
+	}
+	return out;
+fail:
+	free(out);
+	return NULL;
+}
+
+static int get_string(struct loader *L, const struct ynode *n, const char *what, char **ret,
+		      int *ret_secret)
+{
+	int secret;
+	char *s;
+
+	if (expect_kind(L, n, YNODE_SCALAR, what) < 0)
+		return -EINVAL;
+	s = expand(L, n, &secret);
+	if (!s)
+		return -EINVAL;
+	if (ret_secret)
+		*ret_secret = secret;
+	free(*ret);
+	*ret = s;
+	return 0;
+}
+
+static int get_bool(struct loader *L, const struct ynode *n, const char *what, int *ret)
+{
+	int v;
+
+	if (ynode_bool(n, &v) < 0) {
+		err_at(L, n, "%s must be true or false", what);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int get_uint(struct loader *L, const struct ynode *n, const char *what, long long min,
+		    long long max, uint32_t *ret)
+{
+	long long v;
+
+	if (ynode_int(n, &v) < 0 || v < min || v > max) {
+		err_at(L, n, "%s must be an integer from %lld to %lld", what, min, max);
+		return -EINVAL;
+	}
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+static int get_ratio(struct loader *L, const struct ynode *n, const char *what, double min,
+		     double max, double *ret)
+{
+	double v;
+
+	if (ynode_number(n, &v) < 0 || v < min || v > max) {
+		err_at(L, n, "%s must be a number from %g to %g", what, min, max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int get_duration(struct loader *L, const struct ynode *n, const char *what,
+			uint32_t *ret)
+{
+	uint64_t ms;
+	int r;
+
+	if (expect_kind(L, n, YNODE_SCALAR, what) < 0)
+		return -EINVAL;
+	r = units_parse_duration(n->value, &ms);
+	if (r == -ERANGE) {
+		err_at(L, n, "%s '%s' is longer than 24h", what, n->value);
+		return r;
+	}
+	if (r < 0) {
+		err_at(L, n, "%s '%s' is not a duration (write e.g. 250ms, 2s, 1m)", what, n->value);
+		return r;
+	}
+	*ret = (uint32_t)ms;
+	return 0;
+}
+
+static int get_size(struct loader *L, const struct ynode *n, const char *what, uint64_t min,
+		    uint64_t *ret)
+{
+	uint64_t v;
+	int r;
+
+	if (expect_kind(L, n, YNODE_SCALAR, what) < 0)
+		return -EINVAL;
+	r = units_parse_size(n->value, &v);
+	if (r == -ERANGE) {
+		err_at(L, n, "%s '%s' is larger than 1GiB", what, n->value);
+		return r;
+	}
+	if (r < 0) {
+		err_at(L, n, "%s '%s' is not a size (write e.g. 65536, 16KiB, 1MiB)", what, n->value);
+		return r;
+	}
+	if (v < min) {
+		err_at(L, n, "%s must be at least %llu bytes", what, (unsigned long long)min);
+		return -ERANGE;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int get_enum(struct loader *L, const struct ynode *n, const char *what,
+		    const char *const *names, int *ret)
+{
+	char list[256] = "";
+
+	if (expect_kind(L, n, YNODE_SCALAR, what) < 0)
+		return -EINVAL;
+	for (int i = 0; names[i]; i++) {
+		if (strcmp(n->value, names[i]) == 0) {
+			*ret = i;
+			return 0;
+		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+			 names[i]);
+	}
+	err_at(L, n, "%s '%s' is not one of: %s", what, n->value, list);
+	return -EINVAL;
+}
+
+static int is_token_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int get_header_name(struct loader *L, const struct ynode *n, const char *what,
+			   char *out, size_t outlen)
+{
+	if (expect_kind(L, n, YNODE_SCALAR, what) < 0)
+		return -EINVAL;
+	if (n->len == 0 || n->len >= outlen) {
+		err_at(L, n, "%s must be 1 to %zu characters", what, outlen - 1);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n->len; i++) {
+		if (!is_token_char((unsigned char)n->value[i])) {
+			err_at(L, n, "%s '%s' is not a valid header name", what, n->value);
+			return -EINVAL;
+		}
+	}
+	memcpy(out, n->value, n->len + 1);
+	return 0;
+}
+
+static int get_methods(struct loader *L, const struct ynode *n, const char *what,
+		       uint32_t *ret)
+{
+	uint32_t set = 0;
+	int bad = 0;
+
+	if (expect_kind(L, n, YNODE_SEQ, what) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n->n; i++) {
+		const struct ynode *it = n->items[i];
+		int m;
+
+		if (expect_kind(L, it, YNODE_SCALAR, "a method") < 0) {
+			bad = 1;
+			continue;
+		}
+		m = config_method_parse(it->value);
+		if (m < 0) {
+			err_at(L, it, "'%s' is not an HTTP method braced knows", it->value);
+			bad = 1;
+			continue;
+		}
+		set |= METHOD_BIT(m);
+	}
+	if (bad)
+		return -EINVAL;
+	*ret = set;
+	return 0;
+}
+
+static int get_statuses(struct loader *L, const struct ynode *n, const char *what, int lo,
+			int hi, uint8_t statuses[600])
+{
+	uint8_t set[600] = { 0 };
+	int bad = 0;
+
+	if (expect_kind(L, n, YNODE_SEQ, what) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n->n; i++) {
+		uint32_t code;
+
+		if (get_uint(L, n->items[i], "a status", lo, hi, &code) < 0) {
+			bad = 1;
+			continue;
+		}
+		set[code] = 1;
+	}
+	if (bad)
+		return -EINVAL;
+	memcpy(statuses, set, sizeof(set));
+	return 0;
+}
+
+/* ---- mappings with fixed keys ----------------------------------------- */
+
+/* Reports every key of map that is not in allowed (NULL-terminated). */
+static void check_keys(struct loader *L, const struct ynode *map, const char *where,
+		       const char *const *allowed)
+{
+	for (size_t i = 0; i < map->n; i++) {
+		const char *k = map->keys[i]->value;
+		int ok = 0;
+
+		for (const char *const *a = allowed; *a; a++)
+			if (strcmp(*a, k) == 0)
+				ok = 1;
+		if (!ok)
+			err_at(L, map->keys[i], "unknown key '%s' in %s", k, where);
+	}
+}
+
+/* Iterates over a mapping's entries with index i, key text k and value v. */
+#define FOREACH_ENTRY(map, i, k, v)                                                      \
+	for (size_t i = 0; i < (map)->n && ((k) = (map)->keys[i]->value, (v) = (map)->items[i], 1); i++)
+
+static void apply_timeouts(struct loader *L, struct timeouts *t, const struct ynode *map)
+{
+	static const char *const keys[] = { "connect", "read", "write", "pool", "attempt",
+					    "total", NULL };
+	const char *k;
+	const struct ynode *v;
+
+	if (expect_kind(L, map, YNODE_MAP, "timeouts as") < 0)
+		return;
+	check_keys(L, map, "timeouts", keys);
+	FOREACH_ENTRY(map, i, k, v) {
+		uint32_t *dst = !strcmp(k, "connect") ? &t->connect_ms
+			      : !strcmp(k, "read")    ? &t->read_ms
+			      : !strcmp(k, "write")   ? &t->write_ms
+			      : !strcmp(k, "pool")    ? &t->pool_ms
+			      : !strcmp(k, "attempt") ? &t->attempt_ms
+			      : !strcmp(k, "total")   ? &t->total_ms
+						      : NULL;
+		uint32_t ms;
+
+		if (!dst || get_duration(L, v, "a timeout", &ms) < 0)
+			continue;
+		if (ms == 0 && dst != &t->attempt_ms) {
+			err_at(L, v, "timeouts.%s must be greater than 0", k);
+			continue;
+		}
+		*dst = ms;
+	}
+}
+
+static void apply_backoff(struct loader *L, struct retry_policy *r, const struct ynode *map)
+{
+	static const char *const keys[] = { "base", "max", "jitter", NULL };
+	static const char *const jitters[] = { "full", "equal", "decorrelated", "none", NULL };
+	const char *k;
+	const struct ynode *v;
+	int j;
+
+	if (expect_kind(L, map, YNODE_MAP, "retry.backoff as") < 0)
+		return;
+	check_keys(L, map, "retry.backoff", keys);
+	FOREACH_ENTRY(map, i, k, v) {
+		if (!strcmp(k, "base"))
+			get_duration(L, v, "retry.backoff.base", &r->backoff_base_ms);
+		else if (!strcmp(k, "max"))
+			get_duration(L, v, "retry.backoff.max", &r->backoff_max_ms);
+		else if (!strcmp(k, "jitter") && get_enum(L, v, "retry.backoff.jitter", jitters, &j) == 0)
+			r->jitter = (enum jitter)j;
+	}
+}
+
+static void apply_retry(struct loader *L, struct retry_policy *r, const struct ynode *map)
+{
+	static const char *const keys[] = { "attempts", "statuses", "transport", "methods",
+					    "unsafe", "backoff", "retry_after", "budget",
+					    "on_schema_violation", NULL };
+	static const char *const unsafe[] = { "with_key", "never", "always", NULL };
+	const char *k;
+	const struct ynode *v;
+	int e;
+
+	if (expect_kind(L, map, YNODE_MAP, "retry as") < 0)
+		return;
+	check_keys(L, map, "retry", keys);
+	FOREACH_ENTRY(map, i, k, v) {
+		if (!strcmp(k, "attempts")) {
+			get_uint(L, v, "retry.attempts", 1, 10, &r->attempts);
+		} else if (!strcmp(k, "statuses")) {
+			get_statuses(L, v, "retry.statuses as", 400, 599, r->statuses);
+		} else if (!strcmp(k, "transport")) {
+			static const char *const kinds[] = { "connect", "reset", "timeout", NULL };
+			uint32_t set = 0;
+			int bad = 0;
+
+			if (expect_kind(L, v, YNODE_SEQ, "retry.transport as") < 0)
+				continue;
+			for (size_t j = 0; j < v->n; j++) {
+				if (get_enum(L, v->items[j], "transport kind", kinds, &e) < 0)
+					bad = 1;
+				else
+					set |= 1u << e;
+			}
+			if (!bad)
+				r->transport = set;
+		} else if (!strcmp(k, "methods")) {
+			get_methods(L, v, "retry.methods as", &r->methods);
+		} else if (!strcmp(k, "unsafe")) {
+			if (get_enum(L, v, "retry.unsafe", unsafe, &e) == 0)
+				r->unsafe = (enum unsafe_retry)e;
+		} else if (!strcmp(k, "backoff")) {
+			apply_backoff(L, r, v);
+		} else if (!strcmp(k, "retry_after")) {
+			static const char *const rk[] = { "honor", "max", NULL };
+			const char *k2;
+			const struct ynode *v2;
+
+			if (expect_kind(L, v, YNODE_MAP, "retry.retry_after as") < 0)
+				continue;
+			check_keys(L, v, "retry.retry_after", rk);
+			FOREACH_ENTRY(v, j, k2, v2) {
+				if (!strcmp(k2, "honor"))
+					get_bool(L, v2, "retry.retry_after.honor", &r->retry_after_honor);
+				else if (!strcmp(k2, "max"))
+					get_duration(L, v2, "retry.retry_after.max", &r->retry_after_max_ms);
+			}
+		} else if (!strcmp(k, "budget")) {
+			static const char *const bk[] = { "ratio", "min_per_second", "window", NULL };
+			const char *k2;
+			const struct ynode *v2;
+
+			if (expect_kind(L, v, YNODE_MAP, "retry.budget as") < 0)
+				continue;
+			check_keys(L, v, "retry.budget", bk);
+			FOREACH_ENTRY(v, j, k2, v2) {
+				if (!strcmp(k2, "ratio"))
+					get_ratio(L, v2, "retry.budget.ratio", 0, 10, &r->budget_ratio);
+				else if (!strcmp(k2, "min_per_second"))
+					get_uint(L, v2, "retry.budget.min_per_second", 0, 1000000,
+						 &r->budget_min_per_second);
+				else if (!strcmp(k2, "window")) {
+					uint32_t ms;
+
+					if (get_duration(L, v2, "retry.budget.window", &ms) == 0) {
+						if (ms < 1000)
+							err_at(L, v2, "retry.budget.window must be at least 1s");
+						else
+							r->budget_window_ms = ms;
+					}
+				}
+			}
+		} else if (!strcmp(k, "on_schema_violation")) {
+			get_bool(L, v, "retry.on_schema_violation", &r->on_schema_violation);
+		}
+	}
+}
+
+static void apply_breaker(struct loader *L, struct breaker_policy *b, const struct ynode *map)
+{
+	static const char *const keys[] = { "enabled", "window", "min_requests", "failure_ratio",
+					    "open_for", "half_open_probes", NULL };
+	const char *k;
+	const struct ynode *v;
+
+	if (expect_kind(L, map, YNODE_MAP, "circuit_breaker as") < 0)
+		return;
+	check_keys(L, map, "circuit_breaker", keys);
+	FOREACH_ENTRY(map, i, k, v) {
+		if (!strcmp(k, "enabled"))
+			get_bool(L, v, "circuit_breaker.enabled", &b->enabled);
+		else if (!strcmp(k, "window"))
+			get_duration(L, v, "circuit_breaker.window", &b->window_ms);
+		else if (!strcmp(k, "min_requests"))
+			get_uint(L, v, "circuit_breaker.min_requests", 1, 1000000, &b->min_requests);
+		else if (!strcmp(k, "failure_ratio"))
+			get_ratio(L, v, "circuit_breaker.failure_ratio", 0.01, 1, &b->failure_ratio);
+		else if (!strcmp(k, "open_for"))
+			get_duration(L, v, "circuit_breaker.open_for", &b->open_for_ms);
+		else if (!strcmp(k, "half_open_probes"))
+			get_uint(L, v, "circuit_breaker.half_open_probes", 1, 1000,
+				 &b->half_open_probes);
+	}
+}
+
+/* Applies one key of the policy family. Returns 1 when key is a policy key
+ * (handled, errors reported), 0 when it is not. */
+static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
+			    const struct ynode *v)
+{
+	static const char *const upstream_errors[] = { "envelope", "passthrough", NULL };
+	const char *k2;
+	const struct ynode *v2;
+	int e;
+
+	if (!strcmp(k, "timeouts")) {
+		apply_timeouts(L, &p->timeouts, v);
+	} else if (!strcmp(k, "retry")) {
+		apply_retry(L, &p->retry, v);
+	} else if (!strcmp(k, "circuit_breaker")) {
+		apply_breaker(L, &p->breaker, v);
+	} else if (!strcmp(k, "rate_limit_cooldown")) {
+		get_bool(L, v, "rate_limit_cooldown", &p->rate_limit_cooldown);
+	} else if (!strcmp(k, "idempotency")) {
+		static const char *const ik[] = { "header", "methods", NULL };
+
+		if (expect_kind(L, v, YNODE_MAP, "idempotency as") < 0)
+			return 1;
+		check_keys(L, v, "idempotency", ik);
+		FOREACH_ENTRY(v, j, k2, v2) {
+			if (!strcmp(k2, "header"))
+				get_header_name(L, v2, "idempotency.header", p->idempotency_header,
+						sizeof(p->idempotency_header));
+			else if (!strcmp(k2, "methods"))
+				get_methods(L, v2, "idempotency.methods as", &p->idempotency_methods);
+		}
+	} else if (!strcmp(k, "correlation")) {
+		static const char *const ck[] = { "header", NULL };
+
+		if (expect_kind(L, v, YNODE_MAP, "correlation as") < 0)
+			return 1;
+		check_keys(L, v, "correlation", ck);
+		FOREACH_ENTRY(v, j, k2, v2) {
+			if (!strcmp(k2, "header"))
+				get_header_name(L, v2, "correlation.header", p->correlation_header,
+						sizeof(p->correlation_header));
+		}
+	} else if (!strcmp(k, "pool")) {
+		static const char *const pk[] = { "max_connections", "max_idle", NULL };
+
+		if (expect_kind(L, v, YNODE_MAP, "pool as") < 0)
+			return 1;
+		check_keys(L, v, "pool", pk);
+		FOREACH_ENTRY(v, j, k2, v2) {
+			if (!strcmp(k2, "max_connections"))
+				get_uint(L, v2, "pool.max_connections", 1, 100000, &p->pool_max_connections);
+			else if (!strcmp(k2, "max_idle"))
+				get_uint(L, v2, "pool.max_idle", 0, 100000, &p->pool_max_idle);
+		}
+	} else if (!strcmp(k, "upstream_errors")) {
+		if (get_enum(L, v, "upstream_errors", upstream_errors, &e) == 0)
+			p->upstream_errors = (enum upstream_errors)e;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* Cross-key checks on a merged policy; n is where to report. */
+static void check_policy(struct loader *L, const struct policy *p, const struct ynode *n,
+			 const char *where)
+{
+	if (p->retry.backoff_base_ms > p->retry.backoff_max_ms)
+		err_at(L, n, "%s: retry.backoff.base is larger than retry.backoff.max", where);
+	if (p->timeouts.attempt_ms && p->timeouts.attempt_ms > p->timeouts.total_ms)
+		err_at(L, n, "%s: timeouts.attempt is longer than timeouts.total", where);
+}
+
+/* ---- listeners, URLs, headers, schemas --------------------------------- */
+
+static int parse_listen(struct loader *L, const struct ynode *n, struct listener_setting *ls)
+{
+	const char *s, *colon;
+	char *host = NULL;
+	long port;
+	char *end;
+
+	if (expect_kind(L, n, YNODE_SCALAR, "a listen address as") < 0)
+		return -EINVAL;
+	s = n->value;
+	memset(ls, 0, sizeof(*ls));
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] != '/' || strlen(s + 5) >= 108) {
+			err_at(L, n, "'%s': a unix listener needs an absolute path shorter than 108 bytes",
+			       s);
+			return -EINVAL;
+		}
+		ls->kind = LISTENER_UNIX;
+		ls->address = strdup(s);
+		ls->path = strdup(s + 5);
+		return 0;
+	}
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':') {
+			err_at(L, n, "'%s' is not HOST:PORT, [IPV6]:PORT or unix:/PATH", s);
+			return -EINVAL;
+		}
+		host = strndup(s + 1, (size_t)(close - s - 1));
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || colon == s || memchr(s, ':', (size_t)(colon - s))) {
+			err_at(L, n, "'%s' is not HOST:PORT, [IPV6]:PORT or unix:/PATH", s);
+			return -EINVAL;
+		}
+		host = strndup(s, (size_t)(colon - s));
+	}
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535 || errno) {
+		err_at(L, n, "'%s': port must be a number from 0 to 65535", s);
+		free(host);
+		return -EINVAL;
+	}
+	ls->kind = LISTENER_TCP;
+	ls->address = strdup(s);
+	ls->host = host;
+	ls->port = (uint16_t)port;
+	return 0;
+}
+
+static void listener_release(struct listener_setting *ls)
+{
+	free(ls->address);
+	free(ls->host);
+	free(ls->path);
+	memset(ls, 0, sizeof(*ls));
+}
+
+/* Checks an upstream URL and stores it without a trailing slash. */
+static int parse_upstream(struct loader *L, const struct ynode *n, struct profile *p)
+{
+	char *url = NULL;
+	const char *rest, *hostend;
+	int secret;
+	size_t len;
+
+	if (get_string(L, n, "upstream as", &url, &secret) < 0)
+		return -EINVAL;
+	if (strncmp(url, "http://", 7) == 0)
+		rest = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		rest = url + 8;
+	else {
+		err_at(L, n, "upstream must start with http:// or https://");
+		goto fail;
+	}
+	hostend = rest + strcspn(rest, "/?#");
+	if (hostend == rest) {
+		err_at(L, n, "upstream has no host");
+		goto fail;
+	}
+	if (memchr(rest, '@', (size_t)(hostend - rest))) {
+		err_at(L, n, "upstream must not carry credentials; set them in headers");
+		goto fail;
+	}
+	for (const char *c = rest; c < hostend; c++) {
+		if (!(is_token_char((unsigned char)*c) || *c == ':' || *c == '[' || *c == ']')) {
+			err_at(L, n, "upstream host has an invalid character");
+			goto fail;
+		}
+	}
+	{
+		const char *colon = NULL;
+		const char *c = rest;
+
+		if (*c == '[') {
+			c = memchr(rest, ']', (size_t)(hostend - rest));
+			if (!c) {
+				err_at(L, n, "upstream has an unterminated IPv6 address");
+				goto fail;
+			}
+		}
+		colon = memchr(c, ':', (size_t)(hostend - c));
+		if (colon) {
+			char *end;
+			long port = strtol(colon + 1, &end, 10);
+
+			if (end != hostend || colon + 1 == hostend || port < 1 || port > 65535) {
+				err_at(L, n, "upstream port must be a number from 1 to 65535");
+				goto fail;
+			}
+		}
+	}
+	if (strchr(hostend, '?') || strchr(hostend, '#')) {
+		err_at(L, n, "upstream must not have a query or fragment");
+		goto fail;
+	}
+	for (const char *c = hostend; *c; c++) {
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f) {
+			err_at(L, n, "upstream path has a space or a non-ASCII byte");
+			goto fail;
+		}
+	}
+	len = strlen(url);
+	while (len > 0 && url[len - 1] == '/' && url + len - 1 >= hostend)
+		url[--len] = '\0';
+	free(p->upstream);
+	p->upstream = url;
+	p->upstream_secret = secret;
+	return 0;
+fail:
+	free(url);
+	return -EINVAL;
+}
+
+/* Header names a profile may not set: braced or the transport own them. */
+static int header_reserved(const char *name)
+{
+	static const char *const reserved[] = {
+		"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+		"Proxy-Connection", "TE", "Trailer", "Upgrade", "Expect", NULL,
+	};
+
+	for (const char *const *r = reserved; *r; r++)
+		if (strcasecmp(*r, name) == 0)
+			return 1;
+	return strncasecmp(name, "Brace-", 6) == 0;
+}
+
+static void parse_headers(struct loader *L, const struct ynode *map, struct profile *p)
+{
+	if (expect_kind(L, map, YNODE_MAP, "headers as") < 0)
+		return;
+	if (map->n > CONFIG_MAX_HEADERS) {
+		err_at(L, map, "more than %d headers", CONFIG_MAX_HEADERS);
+		return;
+	}
+	p->headers = calloc(map->n ? map->n : 1, sizeof(*p->headers));
+	if (!p->headers)
+		return;
+	for (size_t i = 0; i < map->n; i++) {
+		const struct ynode *k = map->keys[i], *v = map->items[i];
+		struct header_setting *h = &p->headers[p->nheaders];
+		char name[CONFIG_HEADER_NAME_MAX + 1];
+		char *value = NULL;
+		int secret = 0;
+
+		if (get_header_name(L, k, "header name", name, sizeof(name)) < 0)
+			continue;
+		if (header_reserved(name)) {
+			err_at(L, k, "header '%s' cannot be set by a profile", name);
+			continue;
+		}
+		for (size_t j = 0; j < p->nheaders; j++)
+			if (strcasecmp(p->headers[j].name, name) == 0)
+				err_at(L, k, "header '%s' is set twice", name);
+		if (get_string(L, v, "a header value as", &value, &secret) < 0)
+			continue;
+		if (strpbrk(value, "\r\n")) {
+			/* The value may be a secret: say where, never what. */
+			err_at(L, v, "header '%s' value contains CR or LF", name);
+			free(value);
+			continue;
+		}
+		h->name = strdup(name);
+		h->value = value;
+		h->secret = secret;
+		p->nheaders++;
+	}
+}
+
+static struct json_object *parse_schema_doc(struct loader *L, const struct ynode *n)
+{
+	const struct ynode *bad = NULL;
+	struct json_object *o;
+	int failed;
+
+	if (n->kind != YNODE_MAP && !(n->kind == YNODE_SCALAR && ynode_bool(n, &failed) == 0)) {
+		err_at(L, n, "a schema must be a mapping or a boolean");
+		return NULL;
+	}
+	o = ytree_to_json(n, &failed, &bad);
+	if (failed) {
+		err_at(L, bad ? bad : n, "cannot convert schema to JSON");
+		return NULL;
+	}
+	return o;
+}
+
+static void parse_schema_setting(struct loader *L, const struct ynode *map,
+				 struct schema_setting *s, int response)
+{
+	static const char *const req_keys[] = { "query", "body", "mode", NULL };
+	static const char *const resp_keys[] = { "statuses", "body", "mode", NULL };
+	static const char *const modes[] = { "off", "report", "enforce", NULL };
+	const char *k;
+	const struct ynode *v;
+	int e;
+
+	if (expect_kind(L, map, YNODE_MAP, response ? "response as" : "request as") < 0)
+		return;
+	s->line = map->line;
+	s->col = map->col;
+	check_keys(L, map, response ? "response" : "request", response ? resp_keys : req_keys);
+	FOREACH_ENTRY(map, i, k, v) {
+		if (!strcmp(k, "mode")) {
+			if (get_enum(L, v, "mode", modes, &e) == 0)
+				s->mode = (enum schema_mode)e;
+		} else if (!strcmp(k, "statuses")) {
+			get_statuses(L, v, "response.statuses as", 100, 599, s->statuses);
+		} else if (!strcmp(k, "query")) {
+			s->query = parse_schema_doc(L, v);
+		} else if (!strcmp(k, "body")) {
+			s->body = parse_schema_doc(L, v);
+		}
+	}
+}
+
+static void schema_setting_release(struct schema_setting *s)
+{
+	json_object_put(s->query);
+	json_object_put(s->body);
+	s->query = s->body = NULL;
+}
+
+static void route_release(struct route *r)
+{
+	free(r->label);
+	for (size_t i = 0; i < r->nsegments; i++)
+		free(r->segments[i]);
+	free(r->segments);
+	schema_setting_release(&r->request);
+	schema_setting_release(&r->response);
+	memset(r, 0, sizeof(*r));
+}
+
+static int parse_match(struct loader *L, const struct ynode *n, struct route *r)
+{
+	const char *s, *sp, *p;
+
+	if (expect_kind(L, n, YNODE_SCALAR, "match as") < 0)
+		return -EINVAL;
+	s = n->value;
+	sp = strchr(s, ' ');
+	if (!sp || sp[1] != '/') {
+		err_at(L, n, "match '%s' must be 'METHOD /PATH' (METHOD may be *)", s);
+		return -EINVAL;
+	}
+	if (sp - s == 1 && s[0] == '*') {
+		r->method = -1;
+	} else {
+		char m[16];
+
+		if ((size_t)(sp - s) >= sizeof(m)) {
+			err_at(L, n, "'%.*s' is not an HTTP method braced knows", (int)(sp - s), s);
+			return -EINVAL;
+		}
+		memcpy(m, s, (size_t)(sp - s));
+		m[sp - s] = '\0';
+		r->method = config_method_parse(m);
+		if (r->method < 0) {
+			err_at(L, n, "'%s' is not an HTTP method braced knows", m);
+			return -EINVAL;
+		}
+	}
+	r->label = strdup(s);
+	r->segments = calloc(strlen(sp) + 1, sizeof(char *));
+	if (!r->label || !r->segments)
+		return -ENOMEM;
+	for (p = sp + 1; *p == '/';) {
+		const char *start = p + 1, *end = start + strcspn(start, "/");
+		size_t len = (size_t)(end - start);
+
+		if (len == 2 && start[0] == '*' && start[1] == '*') {
+			if (*end != '\0') {
+				err_at(L, n, "'/**' may only end a match pattern");
+				return -EINVAL;
+			}
+			r->rest = 1;
+			break;
+		}
+		if (len > 0 && start[0] == '{' &&
+		    (start[len - 1] != '}' || len < 3 || memchr(start + 1, '{', len - 1))) {
+			err_at(L, n, "a '{name}' placeholder must fill a whole path segment");
+			return -EINVAL;
+		}
+		if (memchr(start, ' ', len) || memchr(start, '?', len)) {
+			err_at(L, n, "match path must not contain spaces or a query");
+			return -EINVAL;
+		}
+		r->segments[r->nsegments] = strndup(start, len);
+		if (!r->segments[r->nsegments])
+			return -ENOMEM;
+		r->nsegments++;
+		p = end;
+	}
+	if (*p != '\0' && !r->rest) {
+		err_at(L, n, "match path is malformed");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void parse_route(struct loader *L, const struct ynode *map, struct profile *p,
+			struct route *r)
+{
+	static const char *const route_keys[] = { "match", "request", "response", NULL };
+	const struct ynode *match;
+	const char *k;
+	const struct ynode *v;
+
+	r->policy = p->policy;
+	memset(r->response.statuses + 200, 1, 100);
+	r->request.mode = SCHEMA_MODE_ENFORCE;
+	r->response.mode = SCHEMA_MODE_ENFORCE;
+	if (expect_kind(L, map, YNODE_MAP, "a route as") < 0)
+		return;
+	match = ynode_get(map, "match");
+	if (!match)
+		err_at(L, map, "route has no 'match'");
+	else
+		parse_match(L, match, r);
+	FOREACH_ENTRY(map, i, k, v) {
+		int known = 0;
+
+		for (const char *const *rk = route_keys; *rk; rk++)
+			known |= !strcmp(*rk, k);
+		if (!strcmp(k, "request"))
+			parse_schema_setting(L, v, &r->request, 0);
+		else if (!strcmp(k, "response"))
+			parse_schema_setting(L, v, &r->response, 1);
+		else if (!known && !apply_policy_key(L, &r->policy, k, v))
+			err_at(L, map->keys[i], "unknown key '%s' in route", k);
+	}
+	check_policy(L, &r->policy, map, r->label ? r->label : "route");
+}
+
+static int valid_profile_name(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len < 1 || len > 63 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+static void parse_profile(struct loader *L, const struct ynode *key, const struct ynode *map,
+			  struct profile *p)
+{
+	static const char *const keys[] = { "upstream", "headers", "tls", "routes_only",
+					    "routes", NULL };
+	const char *k;
+	const struct ynode *v;
+
+	p->name = strdup(key->value);
+	p->policy = L->cfg->defaults;
+	p->tls.verify = 1;
+	if (!valid_profile_name(key->value))
+		err_at(L, key, "profile name '%s' must match [a-z0-9][a-z0-9_-]{0,62}", key->value);
+	if (expect_kind(L, map, YNODE_MAP, "a profile as") < 0)
+		return;
+	/* Policy keys first, so that routes inherit the whole profile policy. */
+	FOREACH_ENTRY(map, i, k, v) {
+		int known = 0;
+
+		for (const char *const *pk = keys; *pk; pk++)
+			known |= !strcmp(*pk, k);
+		if (!known && !apply_policy_key(L, &p->policy, k, v))
+			err_at(L, map->keys[i], "unknown key '%s' in profile '%s'", k, p->name);
+	}
+	check_policy(L, &p->policy, key, p->name);
+	FOREACH_ENTRY(map, i, k, v) {
+		if (!strcmp(k, "upstream")) {
+			parse_upstream(L, v, p);
+		} else if (!strcmp(k, "headers")) {
+			parse_headers(L, v, p);
+		} else if (!strcmp(k, "routes_only")) {
+			get_bool(L, v, "routes_only", &p->routes_only);
+		} else if (!strcmp(k, "tls")) {
+			static const char *const tk[] = { "verify", "ca_file", NULL };
+			const char *k2;
+			const struct ynode *v2;
+
+			if (expect_kind(L, v, YNODE_MAP, "tls as") < 0)
+				continue;
+			check_keys(L, v, "tls", tk);
+			FOREACH_ENTRY(v, j, k2, v2) {
+				if (!strcmp(k2, "verify"))
+					get_bool(L, v2, "tls.verify", &p->tls.verify);
+				else if (!strcmp(k2, "ca_file") &&
+					 get_string(L, v2, "tls.ca_file as", &p->tls.ca_file, NULL) == 0 &&
+					 access(p->tls.ca_file, R_OK) != 0)
+					err_at(L, v2, "tls.ca_file '%s' cannot be read: %s", p->tls.ca_file,
+					       strerror(errno));
+			}
+		} else if (!strcmp(k, "routes")) {
+			if (expect_kind(L, v, YNODE_SEQ, "routes as") < 0)
+				continue;
+			if (v->n > CONFIG_MAX_ROUTES) {
+				err_at(L, v, "more than %d routes", CONFIG_MAX_ROUTES);
+				continue;
+			}
+			p->routes = calloc(v->n ? v->n : 1, sizeof(*p->routes));
+			if (!p->routes)
+				continue;
+			for (size_t j = 0; j < v->n; j++)
+				parse_route(L, v->items[j], p, &p->routes[p->nroutes++]);
+		}
+	}
+	if (!p->upstream && !ynode_get(map, "upstream"))
+		err_at(L, key, "profile '%s' has no upstream", p->name);
+}
+
+static void profile_release(struct profile *p)
+{
+	free(p->name);
+	free(p->upstream);
+	for (size_t i = 0; i < p->nheaders; i++) {
+		free(p->headers[i].name);
+		if (p->headers[i].value)
+			explicit_bzero(p->headers[i].value, strlen(p->headers[i].value));
+		free(p->headers[i].value);
+	}
+	free(p->headers);
+	free(p->tls.ca_file);
+	for (size_t i = 0; i < p->nroutes; i++)
+		route_release(&p->routes[i]);
+	free(p->routes);
+	memset(p, 0, sizeof(*p));
+}
+
+static int profile_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct profile *)a)->name, ((const struct profile *)b)->name);
+}
+
+/* ---- top level -------------------------------------------------------- */
+
+static void parse_listeners(struct loader *L, const struct ynode *v)
+{
+	struct config *cfg = L->cfg;
+
+	if (v->kind == YNODE_SEQ) {
+		if (v->n == 0)
+			err_at(L, v, "listen must name at least one address");
+		if (v->n > CONFIG_MAX_LISTENERS) {
+			err_at(L, v, "more than %d listeners", CONFIG_MAX_LISTENERS);
+			return;
+		}
+		for (size_t i = 0; i < v->n; i++)
+			if (parse_listen(L, v->items[i], &cfg->listeners[cfg->nlisteners]) == 0)
+				cfg->nlisteners++;
+	} else if (parse_listen(L, v, &cfg->listeners[0]) == 0) {
+		cfg->nlisteners = 1;
+	}
+}
+
+static void parse_log(struct loader *L, const struct ynode *map)
+{
+	static const char *const keys[] = { "format", "level", "access", NULL };
+	static const char *const formats[] = { "json", "text", NULL };
+	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
+	const char *k;
+	const struct ynode *v;
+	int e;
+
+	if (expect_kind(L, map, YNODE_MAP, "log as") < 0)
+		return;
+	check_keys(L, map, "log", keys);
+	FOREACH_ENTRY(map, i, k, v) {
+		if (!strcmp(k, "format") && get_enum(L, v, "log.format", formats, &e) == 0)
+			L->cfg->log_format = (enum log_format)e;
+		else if (!strcmp(k, "level") && get_enum(L, v, "log.level", levels, &e) == 0)
+			L->cfg->log_level = (enum log_level)e;
+		else if (!strcmp(k, "access"))
+			get_bool(L, v, "log.access", &L->cfg->log_access);
+	}
+}
+
+static void parse_limits(struct loader *L, const struct ynode *map)
+{
+	static const char *const keys[] = { "max_request_body", "max_response_body",
+					    "max_header_size", "max_connections", "max_inflight",
+					    NULL };
+	struct config *cfg = L->cfg;
+	const char *k;
+	const struct ynode *v;
+
+	if (expect_kind(L, map, YNODE_MAP, "limits as") < 0)
+		return;
+	check_keys(L, map, "limits", keys);
+	FOREACH_ENTRY(map, i, k, v) {
+		if (!strcmp(k, "max_request_body"))
+			get_size(L, v, "limits.max_request_body", 0, &cfg->max_request_body);
+		else if (!strcmp(k, "max_response_body"))
+			get_size(L, v, "limits.max_response_body", 0, &cfg->max_response_body);
+		else if (!strcmp(k, "max_header_size"))
+			get_size(L, v, "limits.max_header_size", 1024, &cfg->max_header_size);
+		else if (!strcmp(k, "max_connections"))
+			get_uint(L, v, "limits.max_connections", 1, 1000000, &cfg->max_connections);
+		else if (!strcmp(k, "max_inflight"))
+			get_uint(L, v, "limits.max_inflight", 1, 1000000, &cfg->max_inflight);
+	}
+}
+
+static void parse_root(struct loader *L, const struct ynode *root)
+{
+	static const char *const keys[] = { "listen", "admin", "shutdown_grace", "log", "limits",
+					    "defaults", "profiles", NULL };
+	struct config *cfg = L->cfg;
+	const struct ynode *v;
+
+	if (expect_kind(L, root, YNODE_MAP, "the configuration as") < 0)
+		return;
+	check_keys(L, root, "the configuration", keys);
+	if ((v = ynode_get(root, "listen")))
+		parse_listeners(L, v);
+	if ((v = ynode_get(root, "admin"))) {
+		if (v->kind == YNODE_SCALAR && strcmp(v->value, "off") == 0) {
+			cfg->admin_enabled = 0;
+		} else if (parse_listen(L, v, &cfg->admin) == 0) {
+			cfg->admin_enabled = 1;
+		}
+	}
+	if ((v = ynode_get(root, "shutdown_grace")))
+		get_duration(L, v, "shutdown_grace", &cfg->shutdown_grace_ms);
+	if ((v = ynode_get(root, "log")))
+		parse_log(L, v);
+	if ((v = ynode_get(root, "limits")))
+		parse_limits(L, v);
+	if ((v = ynode_get(root, "defaults"))) {
+		const char *k;
+		const struct ynode *dv;
+
+		if (expect_kind(L, v, YNODE_MAP, "defaults as") == 0) {
+			FOREACH_ENTRY(v, i, k, dv) {
+				if (!apply_policy_key(L, &cfg->defaults, k, dv))
+					err_at(L, v->keys[i], "unknown key '%s' in defaults", k);
+			}
+			check_policy(L, &cfg->defaults, v, "defaults");
+		}
+	}
+	v = ynode_get(root, "profiles");
+	if (!v || (v->kind == YNODE_MAP && v->n == 0)) {
+		err_at(L, v ? v : root, "no profiles are configured");
+		return;
+	}
+	if (expect_kind(L, v, YNODE_MAP, "profiles as") < 0)
+		return;
+	if (v->n > CONFIG_MAX_PROFILES) {
+		err_at(L, v, "more than %d profiles", CONFIG_MAX_PROFILES);
+		return;
+	}
+	cfg->profiles = calloc(v->n, sizeof(*cfg->profiles));
+	if (!cfg->profiles)
+		return;
+	for (size_t i = 0; i < v->n; i++)
+		parse_profile(L, v->keys[i], v->items[i], &cfg->profiles[cfg->nprofiles++]);
+	qsort(cfg->profiles, cfg->nprofiles, sizeof(*cfg->profiles), profile_cmp);
+	for (size_t i = 0; i < cfg->nprofiles; i++)
+		cfg->profiles[i].index = (unsigned)i;
+}
+
+static struct config *config_new(const char *path)
+{
+	struct config *cfg = calloc(1, sizeof(*cfg));
+
+	if (!cfg)
+		return NULL;
+	cfg->refs = 1;
+	cfg->path = strdup(path);
+	cfg->admin_enabled = 1;
+	parse_listen(&(struct loader){ .path = path }, &(struct ynode){ .kind = YNODE_SCALAR,
+			     .value = (char *)"127.0.0.1:7071", .len = 14 }, &cfg->admin);
+	cfg->shutdown_grace_ms = 10000;
+	cfg->log_format = LOG_FORMAT_JSON;
+	cfg->log_level = LOG_INFO;
+	cfg->log_access = 1;
+	cfg->max_request_body = 1024 * 1024;
+	cfg->max_response_body = 8 * 1024 * 1024;
+	cfg->max_header_size = 16 * 1024;
+	cfg->max_connections = 4096;
+	cfg->max_inflight = 10000;
+	config_builtin_policy(&cfg->defaults);
+	return cfg;
+}
+
+static void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->path);
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		listener_release(&cfg->listeners[i]);
+	listener_release(&cfg->admin);
+	for (size_t i = 0; i < cfg->nprofiles; i++)
+		profile_release(&cfg->profiles[i]);
+	free(cfg->profiles);
+	free(cfg);
+}
+
+static struct config *finish(struct loader *L, struct ynode *root)
+{
+	struct config *cfg = L->cfg;
+
+	if (root) {
+		parse_root(L, root);
+		ynode_free(root);
+	}
+	if (cfg->nlisteners == 0 && L->errs->count == 0) {
+		if (parse_listen(L, &(struct ynode){ .kind = YNODE_SCALAR, .line = 1, .col = 1,
+				 .value = (char *)"127.0.0.1:7070", .len = 14 },
+				 &cfg->listeners[0]) == 0)
+			cfg->nlisteners = 1;
+	}
+	if (L->errs->count > 0) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+struct config *config_load_string(const char *path, const char *text, size_t len,
+				  struct config_errors *errs)
+{
+	struct loader L = { .path = path, .errs = errs };
+	struct ynode *root = NULL;
+	unsigned line, col;
+	char msg[256];
+
+	L.cfg = config_new(path);
+	if (!L.cfg)
+		return NULL;
+	if (ytree_load_string(text, len, &root, msg, sizeof(msg), &line, &col) < 0) {
+		err_at(&L, &(struct ynode){ .line = line ? line : 1, .col = col ? col : 1 }, "%s",
+		       msg);
+		root = NULL;
+	}
+	return finish(&L, root);
+}
+
+struct config *config_load(const char *path, struct config_errors *errs)
+{
+	struct loader L = { .path = path, .errs = errs };
+	struct ynode *root = NULL;
+	unsigned line, col;
+	char msg[256];
+
+	L.cfg = config_new(path);
+	if (!L.cfg)
+		return NULL;
+	if (ytree_load_file(path, &root, msg, sizeof(msg), &line, &col) < 0) {
+		err_at(&L, &(struct ynode){ .line = line ? line : 1, .col = col ? col : 1 }, "%s",
+		       msg);
+		root = NULL;
+	}
+	return finish(&L, root);
+}
+
+struct config *config_ref(struct config *cfg)
+{
+	cfg->refs++;
+	return cfg;
+}
+
+void config_unref(struct config *cfg)
+{
+	if (cfg && --cfg->refs == 0)
+		config_free(cfg);
+}
+
+const struct profile *config_find_profile(const struct config *cfg, const char *name,
+					  size_t len)
+{
+	size_t lo = 0, hi = cfg->nprofiles;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const char *pn = cfg->profiles[mid].name;
+		int c = strncmp(pn, name, len);
+
+		if (c == 0 && pn[len] != '\0')
+			c = 1;
+		if (c == 0)
+			return &cfg->profiles[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const struct route *config_match_route(const struct profile *p, int method, const char *path,
+				       size_t len)
+{
+	for (size_t i = 0; i < p->nroutes; i++) {
+		const struct route *r = &p->routes[i];
+		const char *s = path, *end = path + len;
+		size_t seg = 0;
+		int ok = 1;
+
+		if (r->method >= 0 && r->method != method)
+			continue;
+		while (ok && seg < r->nsegments) {
+			const char *start, *stop;
+			size_t slen;
+
+			if (s >= end || *s != '/') {
+				ok = 0;
+				break;
+			}
+			start = s + 1;
+			stop = memchr(start, '/', (size_t)(end - start));
+			if (!stop)
+				stop = end;
+			slen = (size_t)(stop - start);
+			if (r->segments[seg][0] == '{') {
+				ok = slen > 0;
+			} else {
+				ok = strlen(r->segments[seg]) == slen &&
+				     memcmp(r->segments[seg], start, slen) == 0;
+			}
+			s = stop;
+			seg++;
+		}
+		if (!ok)
+			continue;
+		if (r->rest ? (s == end || *s == '/') : s == end)
+			return r;
+	}
+	return NULL;
+}

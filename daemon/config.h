@@ -1,0 +1,196 @@
+/* The immutable configuration: YAML → struct config, validated with file,
+ * line and column for every error, with defaults merged key by key into each
+ * profile and route (route > profile > defaults > built-in). */
+#ifndef BRACED_CONFIG_H
+#define BRACED_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <json-c/json.h>
+
+/* Limits on what the configuration itself may declare. */
+#define CONFIG_MAX_LISTENERS 16
+#define CONFIG_MAX_PROFILES 1024
+#define CONFIG_MAX_ROUTES 256
+#define CONFIG_MAX_HEADERS 64
+#define CONFIG_MAX_ERRORS 100
+#define CONFIG_MAX_SECRET_FILE 65536
+#define CONFIG_HEADER_NAME_MAX 64
+#define CONFIG_MAX_STRING 8192
+
+/* HTTP methods braced knows, as bits for method sets. */
+enum http_method {
+	METHOD_GET, METHOD_HEAD, METHOD_POST, METHOD_PUT, METHOD_DELETE,
+	METHOD_OPTIONS, METHOD_PATCH, METHOD_TRACE, METHOD__COUNT
+};
+#define METHOD_BIT(m) (1u << (m))
+/* Name of a method ("GET"), or NULL. */
+const char *config_method_name(enum http_method m);
+/* Method for a name, or -1. */
+int config_method_parse(const char *name);
+
+enum jitter { JITTER_FULL, JITTER_EQUAL, JITTER_DECORRELATED, JITTER_NONE };
+enum unsafe_retry { UNSAFE_WITH_KEY, UNSAFE_NEVER, UNSAFE_ALWAYS };
+enum upstream_errors { UPSTREAM_ERRORS_ENVELOPE, UPSTREAM_ERRORS_PASSTHROUGH };
+enum schema_mode { SCHEMA_MODE_OFF, SCHEMA_MODE_REPORT, SCHEMA_MODE_ENFORCE };
+enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* Transport failure kinds a retry may cover. */
+enum transport_kind { TRANSPORT_CONNECT = 1, TRANSPORT_RESET = 2, TRANSPORT_TIMEOUT = 4 };
+
+struct timeouts {
+	uint32_t connect_ms, read_ms, write_ms, pool_ms, attempt_ms, total_ms;
+};
+
+struct retry_policy {
+	uint32_t attempts;
+	uint8_t statuses[600];      /* statuses[code] = 1 when retriable */
+	uint32_t transport;         /* enum transport_kind bits */
+	uint32_t methods;           /* METHOD_BIT set retried freely */
+	enum unsafe_retry unsafe;
+	uint32_t backoff_base_ms, backoff_max_ms;
+	enum jitter jitter;
+	int retry_after_honor;
+	uint32_t retry_after_max_ms;
+	double budget_ratio;
+	uint32_t budget_min_per_second;
+	uint32_t budget_window_ms;
+	int on_schema_violation;
+};
+
+struct breaker_policy {
+	int enabled;
+	uint32_t window_ms;
+	uint32_t min_requests;
+	double failure_ratio;
+	uint32_t open_for_ms;
+	uint32_t half_open_probes;
+};
+
+/* Every key of `defaults`, overridable per profile and per route. Plain data:
+ * copying the struct copies the policy. */
+struct policy {
+	struct timeouts timeouts;
+	struct retry_policy retry;
+	struct breaker_policy breaker;
+	int rate_limit_cooldown;
+	char idempotency_header[CONFIG_HEADER_NAME_MAX + 1];
+	uint32_t idempotency_methods;
+	char correlation_header[CONFIG_HEADER_NAME_MAX + 1];
+	uint32_t pool_max_connections;
+	uint32_t pool_max_idle;
+	enum upstream_errors upstream_errors;
+};
+
+struct header_setting {
+	char *name;
+	char *value;
+	int secret;                 /* value came from ${...}: never log or show it */
+};
+
+struct schema_setting {
+	enum schema_mode mode;
+	struct json_object *query;  /* JSON Schema documents, or NULL */
+	struct json_object *body;
+	uint8_t statuses[600];      /* response statuses validated */
+	unsigned line, col;         /* where the schema was written */
+};
+
+struct route {
+	char *label;                /* "GET /v1/weather" as written */
+	int method;                 /* enum http_method, or -1 for '*' */
+	char **segments;            /* path segments; "{x}" matches one, final "**" the rest */
+	size_t nsegments;
+	int rest;                   /* pattern ends with / ** */
+	struct policy policy;
+	struct schema_setting request, response;
+};
+
+struct tls_setting {
+	int verify;
+	char *ca_file;              /* NULL: the system's default */
+};
+
+struct profile {
+	char *name;
+	char *upstream;             /* scheme://host[:port][/base], no trailing slash */
+	int upstream_secret;
+	struct header_setting *headers;
+	size_t nheaders;
+	struct tls_setting tls;
+	int routes_only;
+	struct route *routes;
+	size_t nroutes;
+	struct policy policy;
+	unsigned index;             /* position in config->profiles */
+};
+
+enum listener_kind { LISTENER_TCP, LISTENER_UNIX };
+
+struct listener_setting {
+	enum listener_kind kind;
+	char *address;              /* as written */
+	char *host;                 /* TCP: host without brackets */
+	uint16_t port;              /* TCP */
+	char *path;                 /* unix: filesystem path */
+};
+
+struct config {
+	char *path;
+	struct listener_setting listeners[CONFIG_MAX_LISTENERS];
+	size_t nlisteners;
+	struct listener_setting admin;
+	int admin_enabled;
+	uint32_t shutdown_grace_ms;
+	enum log_format log_format;
+	enum log_level log_level;
+	int log_access;
+	uint64_t max_request_body;
+	uint64_t max_response_body;
+	uint64_t max_header_size;
+	uint32_t max_connections;
+	uint32_t max_inflight;
+	struct policy defaults;
+	struct profile *profiles;   /* sorted by name */
+	size_t nprofiles;
+	unsigned refs;
+};
+
+/* Errors found while loading: every one with its position, already formatted
+ * as "FILE:LINE:COL: message". */
+struct config_errors {
+	char *lines[CONFIG_MAX_ERRORS];
+	size_t count;
+	size_t dropped;             /* errors beyond CONFIG_MAX_ERRORS */
+};
+
+/* Loads and validates the file at path. Returns a config with one reference
+ * (the caller's), or NULL with every problem in errs (the caller releases errs
+ * with config_errors_release). */
+struct config *config_load(const char *path, struct config_errors *errs);
+
+/* Same from a string; path is only used in messages and for ${file:} paths
+ * relative to it. */
+struct config *config_load_string(const char *path, const char *text, size_t len,
+				  struct config_errors *errs);
+
+void config_errors_release(struct config_errors *errs);
+
+/* Reference counting: requests in flight hold the config they started with. */
+struct config *config_ref(struct config *cfg);
+void config_unref(struct config *cfg);
+
+/* Profile by name (len bytes, not NUL-terminated), or NULL (borrowed). */
+const struct profile *config_find_profile(const struct config *cfg, const char *name,
+					  size_t len);
+
+/* First route of the profile matching method and the path (relative to the
+ * profile, starting with '/', without query), or NULL (borrowed). */
+const struct route *config_match_route(const struct profile *p, int method, const char *path,
+				       size_t len);
+
+/* The built-in defaults of SPEC 2 (used before `defaults` is applied). */
+void config_builtin_policy(struct policy *ret);
+
+#endif

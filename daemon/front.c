@@ -1,0 +1,527 @@
+/* Front end: listeners and the evhttp request callback. Each request is
+ * checked against the limits and header rules of SPEC 3, routed to its
+ * profile and route, and handed to request.c with its upstream URL, header
+ * list and body ready. */
+#include "front.h"
+#include "headers.h"
+#include "log.h"
+#include "request.h"
+#include "upstream.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/http_struct.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+/* Backlog of every listening socket (evhttp's own bind uses 128). */
+#define FRONT_BACKLOG 1024
+/* Seconds an idle keep-alive connection from the app stays open. */
+#define FRONT_IDLE_TIMEOUT_S 60
+/* Longest control header value read. */
+#define CONTROL_VALUE_MAX 10
+
+static const struct {
+	enum evhttp_cmd_type cmd;
+	enum http_method method;
+} methods[] = {
+	{ EVHTTP_REQ_GET, METHOD_GET },       { EVHTTP_REQ_HEAD, METHOD_HEAD },
+	{ EVHTTP_REQ_POST, METHOD_POST },     { EVHTTP_REQ_PUT, METHOD_PUT },
+	{ EVHTTP_REQ_DELETE, METHOD_DELETE }, { EVHTTP_REQ_OPTIONS, METHOD_OPTIONS },
+	{ EVHTTP_REQ_PATCH, METHOD_PATCH },
+};
+
+static int fail(struct request *req, enum problem_code code, const char *detail)
+{
+	struct problem p;
+
+	problem_init(&p, code);
+	p.detail = detail;
+	request_fail(req, &p);
+	return -1;
+}
+
+/* 1 when the segment [s, s+len) is "." or ".." written raw or with %2e. */
+static int is_dot_segment(const char *s, size_t len)
+{
+	size_t dots = 0;
+
+	for (size_t i = 0; i < len;) {
+		if (s[i] == '.') {
+			i++;
+		} else if (s[i] == '%' && i + 2 < len && s[i + 1] == '2' &&
+			   (s[i + 2] == 'e' || s[i + 2] == 'E')) {
+			i += 3;
+		} else {
+			return 0;
+		}
+		dots++;
+	}
+	return dots == 1 || dots == 2;
+}
+
+static int has_dot_segment(const char *path, size_t len)
+{
+	const char *p = path, *end = path + len;
+
+	while (p < end) {
+		const char *seg = p + 1, *stop = memchr(seg, '/', (size_t)(end - seg));
+
+		if (!stop)
+			stop = end;
+		if (is_dot_segment(seg, (size_t)(stop - seg)))
+			return 1;
+		p = stop;
+	}
+	return 0;
+}
+
+/* Parses a control header: 1 to 10 digits, value at least 1. */
+static int parse_control(const char *v, uint64_t *ret)
+{
+	uint64_t n = 0;
+	size_t len = strlen(v);
+
+	if (len == 0 || len > CONTROL_VALUE_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -EINVAL;
+		n = n * 10 + (uint64_t)(v[i] - '0');
+	}
+	if (n == 0)
+		return -EINVAL;
+	*ret = n;
+	return 0;
+}
+
+/* Checks the app's headers: size, values, control headers. */
+static int check_headers(struct request *req, struct evkeyvalq *in)
+{
+	const struct config *cfg = req->cfg;
+	/* evhttp counts the bytes of every header line as received. */
+	size_t size = strlen(req->path) + strlen(req->method_name) + 12 + req->hreq->headers_size;
+	struct evkeyval *h;
+
+	TAILQ_FOREACH(h, in, next) {
+		if (!headers_value_ok(h->value))
+			return fail(req, PROBLEM_BAD_REQUEST,
+				    "a request header value contains a control character");
+	}
+	if (size > cfg->max_header_size) {
+		char detail[128];
+
+		snprintf(detail, sizeof(detail), "request headers are larger than %llu bytes",
+			 (unsigned long long)cfg->max_header_size);
+		return fail(req, PROBLEM_HEADERS_TOO_LARGE, detail);
+	}
+	return 0;
+}
+
+static int apply_controls(struct request *req, struct evkeyvalq *in)
+{
+	const char *v;
+	uint64_t n;
+
+	req->total_ms = req->policy->timeouts.total_ms;
+	req->max_attempts = req->policy->retry.attempts;
+	if ((v = evhttp_find_header(in, "Brace-Timeout-Ms"))) {
+		if (parse_control(v, &n) < 0)
+			return fail(req, PROBLEM_BAD_REQUEST,
+				    "Brace-Timeout-Ms must be a whole number of milliseconds from 1");
+		if (n < req->total_ms)
+			req->total_ms = (uint32_t)n;
+	}
+	if ((v = evhttp_find_header(in, "Brace-Max-Attempts"))) {
+		if (parse_control(v, &n) < 0)
+			return fail(req, PROBLEM_BAD_REQUEST,
+				    "Brace-Max-Attempts must be a whole number from 1");
+		if (n < req->max_attempts)
+			req->max_attempts = (uint32_t)n;
+	}
+	return 0;
+}
+
+static void set_correlation(struct request *req, struct evkeyvalq *in)
+{
+	const char *v = evhttp_find_header(in, req->correlation_header);
+
+	if (v && headers_correlation_ok(v))
+		snprintf(req->correlation, sizeof(req->correlation), "%s", v);
+	else
+		rng_uuid4(&req->srv->rng, req->correlation);
+}
+
+static int append_header(struct curl_slist **list, const char *name, const char *value)
+{
+	char stack[512], *line = stack;
+	size_t nlen = strlen(name), vlen = strlen(value), need = nlen + vlen + 3;
+	struct curl_slist *grown;
+
+	if (need > sizeof(stack)) {
+		line = malloc(need);
+		if (!line)
+			return -ENOMEM;
+	}
+	memcpy(line, name, nlen);
+	/* "Name;" is how libcurl sends a header with an empty value. */
+	if (vlen == 0) {
+		line[nlen] = ';';
+		line[nlen + 1] = '\0';
+	} else {
+		line[nlen] = ':';
+		line[nlen + 1] = ' ';
+		memcpy(line + nlen + 2, value, vlen + 1);
+	}
+	grown = curl_slist_append(*list, line);
+	if (line != stack)
+		free(line);
+	if (!grown)
+		return -ENOMEM;
+	*list = grown;
+	return 0;
+}
+
+static int profile_sets(const struct profile *p, const char *name)
+{
+	for (size_t i = 0; i < p->nheaders; i++)
+		if (strcasecmp(p->headers[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The upstream header list: the app's headers less the dropped ones, then
+ * the profile's, then braced's own. */
+static int build_headers(struct request *req, struct evkeyvalq *in)
+{
+	const struct profile *p = req->profile;
+	const char *connection = evhttp_find_header(in, "Connection");
+	int has_type = 0, has_accept = 0, r = 0;
+	struct evkeyval *h;
+
+	TAILQ_FOREACH(h, in, next) {
+		if (headers_request_dropped(h->key, connection) || profile_sets(p, h->key) ||
+		    strcasecmp(h->key, req->correlation_header) == 0)
+			continue;
+		has_type |= strcasecmp(h->key, "Content-Type") == 0;
+		has_accept |= strcasecmp(h->key, "Accept") == 0;
+		r |= append_header(&req->headers, h->key, h->value);
+	}
+	for (size_t i = 0; i < p->nheaders; i++)
+		r |= append_header(&req->headers, p->headers[i].name, p->headers[i].value);
+	r |= append_header(&req->headers, req->correlation_header, req->correlation);
+	/* Stop libcurl from adding headers the app did not send. */
+	r |= !(req->headers = curl_slist_append(req->headers, "Expect:"));
+	if (!has_type)
+		r |= !(req->headers = curl_slist_append(req->headers, "Content-Type:"));
+	if (!has_accept)
+		r |= !(req->headers = curl_slist_append(req->headers, "Accept:"));
+	return r ? -ENOMEM : 0;
+}
+
+static int build_url(struct request *req, const char *rest)
+{
+	const char *base = req->profile->upstream;
+	size_t blen = strlen(base), rlen = strlen(rest);
+
+	req->url = malloc(blen + rlen + 1);
+	if (!req->url)
+		return -ENOMEM;
+	memcpy(req->url, base, blen);
+	memcpy(req->url + blen, rest, rlen + 1);
+	return 0;
+}
+
+/* Routes and prepares req; answers it itself on any error. */
+static int route(struct server *srv, struct request *req)
+{
+	struct evhttp_request *hreq = req->hreq;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(hreq);
+	struct evbuffer *body = evhttp_request_get_input_buffer(hreq);
+	const char *uri = evhttp_request_get_uri(hreq), *name, *rest;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(hreq);
+	size_t nlen, blen;
+
+	req->path = uri;
+	req->path_len = strcspn(uri, "?");
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (methods[i].cmd == cmd)
+			req->method = (int)methods[i].method;
+	if (req->method >= 0)
+		req->method_name = config_method_name((enum http_method)req->method);
+	set_correlation(req, in);
+	if (req->method < 0)
+		return fail(req, PROBLEM_BAD_REQUEST, "method not supported");
+	if (uri[0] != '/' || strchr(uri, '#'))
+		return fail(req, PROBLEM_BAD_REQUEST, "request target must be an absolute path");
+	for (const unsigned char *c = (const unsigned char *)uri; *c; c++)
+		if (*c <= 0x20 || *c >= 0x7f)
+			return fail(req, PROBLEM_BAD_REQUEST,
+				    "request target contains a space, control or non-ASCII byte");
+	name = uri + 1;
+	nlen = strcspn(name, "/?");
+	rest = name + nlen;
+	if (nlen == 0)
+		return fail(req, PROBLEM_UNKNOWN_PROFILE, "the path must start with /PROFILE/");
+	if (has_dot_segment(rest, strcspn(rest, "?")))
+		return fail(req, PROBLEM_BAD_REQUEST, "the path has a '.' or '..' segment");
+	req->profile = config_find_profile(req->cfg, name, nlen);
+	if (!req->profile) {
+		char detail[160];
+
+		snprintf(detail, sizeof(detail), "no profile named '%.*s'",
+			 (int)(nlen > 63 ? 63 : nlen), name);
+		return fail(req, PROBLEM_UNKNOWN_PROFILE, detail);
+	}
+	if (check_headers(req, in) < 0)
+		return -1;
+	blen = evbuffer_get_length(body);
+	if (blen > req->cfg->max_request_body) {
+		char detail[128];
+
+		snprintf(detail, sizeof(detail), "request body is larger than %llu bytes",
+			 (unsigned long long)req->cfg->max_request_body);
+		return fail(req, PROBLEM_PAYLOAD_TOO_LARGE, detail);
+	}
+	req->route = config_match_route(req->profile, req->method, rest, strcspn(rest, "?"));
+	req->policy = req->route ? &req->route->policy : &req->profile->policy;
+	if (strcasecmp(req->correlation_header, req->policy->correlation_header) != 0) {
+		req->correlation_header = req->policy->correlation_header;
+		set_correlation(req, in);
+	}
+	if (!req->route && req->profile->routes_only)
+		return fail(req, PROBLEM_ROUTE_NOT_FOUND, "no route of this profile matches");
+	if (apply_controls(req, in) < 0)
+		return -1;
+	if (srv->draining)
+		return fail(req, PROBLEM_OVERLOADED, "braced is shutting down");
+	if (srv->inflight > req->cfg->max_inflight)
+		return fail(req, PROBLEM_OVERLOADED, "too many requests in flight");
+	req->pool = srv->pools[req->profile->index];
+	req->body = blen ? (const char *)evbuffer_pullup(body, -1) : NULL;
+	req->body_len = blen;
+	if (build_url(req, rest) < 0 || build_headers(req, in) < 0)
+		return fail(req, PROBLEM_INTERNAL, "out of memory");
+	return 0;
+}
+
+static void on_request(struct evhttp_request *hreq, void *arg)
+{
+	struct server *srv = arg;
+	struct request *req = request_new(srv, hreq);
+
+	if (!req) {
+		evhttp_send_error(hreq, 500, NULL);
+		return;
+	}
+	if (route(srv, req) == 0)
+		request_start(req);
+}
+
+static int pools_for(struct server *srv, struct config *cfg, struct upstream_pool ***ret)
+{
+	struct upstream_pool **pools = calloc(cfg->nprofiles ? cfg->nprofiles : 1, sizeof(*pools));
+	long idle = 0;
+
+	if (!pools)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->nprofiles; i++) {
+		const struct profile *p = &cfg->profiles[i];
+
+		pools[i] = upstream_pool_get(srv->up, p->name, p->policy.pool_max_connections);
+		if (!pools[i]) {
+			free(pools);
+			return -ENOMEM;
+		}
+		/* More idle connections than the pool may open are never needed. */
+		idle += p->policy.pool_max_idle < p->policy.pool_max_connections
+				? p->policy.pool_max_idle
+				: p->policy.pool_max_connections;
+	}
+	upstream_set_max_idle(srv->up, idle);
+	*ret = pools;
+	return 0;
+}
+
+int server_set_config(struct server *srv, struct config *cfg)
+{
+	struct upstream_pool **pools;
+
+	if (pools_for(srv, cfg, &pools) < 0)
+		return -ENOMEM;
+	free(srv->pools);
+	srv->pools = pools;
+	config_unref(srv->cfg);
+	srv->cfg = config_ref(cfg);
+	if (srv->http) {
+		evhttp_set_max_headers_size(srv->http, (ev_ssize_t)cfg->max_header_size * 2);
+		evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->max_request_body * 2 + 4096);
+	}
+	return 0;
+}
+
+struct server *server_new(struct event_base *base, struct config *cfg, struct upstream *up)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
+
+	if (!srv)
+		return NULL;
+	srv->base = base;
+	srv->up = up;
+	TAILQ_INIT(&srv->requests);
+	if (rng_seed_os(&srv->rng) < 0)
+		goto fail;
+	srv->http = evhttp_new(base);
+	if (!srv->http)
+		goto fail;
+	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+						      EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						      EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(srv->http, NULL);
+	evhttp_set_timeout(srv->http, FRONT_IDLE_TIMEOUT_S);
+	evhttp_set_gencb(srv->http, on_request, srv);
+	if (server_set_config(srv, cfg) < 0)
+		goto fail;
+	return srv;
+fail:
+	server_free(srv);
+	return NULL;
+}
+
+static int bind_tcp(struct server *srv, const struct listener_setting *ls)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	struct evconnlistener *lev;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char port[8], host[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 16];
+	int r;
+
+	snprintf(port, sizeof(port), "%u", ls->port);
+	r = getaddrinfo(ls->host, port, &hints, &ai);
+	if (r != 0) {
+		log_msgf(LOG_ERROR, "cannot resolve listen address '%s': %s", ls->address,
+			 gai_strerror(r));
+		return -EINVAL;
+	}
+	lev = evconnlistener_new_bind(srv->base, NULL, NULL,
+				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+					      LEV_OPT_REUSEABLE,
+				      FRONT_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (!lev) {
+		log_msgf(LOG_ERROR, "cannot listen on '%s': %s", ls->address, strerror(errno));
+		return -errno;
+	}
+	if (!(srv->bound[srv->nbound] = evhttp_bind_listener(srv->http, lev))) {
+		evconnlistener_free(lev);
+		return -ENOMEM;
+	}
+	srv->nbound++;
+	getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&ss, &sslen);
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(addr, sizeof(addr), "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(addr, sizeof(addr), "%s:%u", host, ntohs(s4->sin_port));
+	}
+	{
+		struct logline *l = log_begin(LOG_INFO, "listening");
+
+		log_str(l, "listen", addr);
+		log_end(l);
+	}
+	return 0;
+}
+
+static int bind_unix(struct server *srv, const struct listener_setting *ls)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct evconnlistener *lev;
+	struct stat st;
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", ls->path);
+	/* A stale socket from an earlier run is replaced; any other file is not. */
+	if (lstat(ls->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_msgf(LOG_ERROR, "cannot listen on '%s': the path exists and is not a socket",
+				 ls->address);
+			return -EEXIST;
+		}
+		unlink(ls->path);
+	}
+	lev = evconnlistener_new_bind(srv->base, NULL, NULL,
+				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, FRONT_BACKLOG,
+				      (struct sockaddr *)&sun, sizeof(sun));
+	if (!lev) {
+		log_msgf(LOG_ERROR, "cannot listen on '%s': %s", ls->address, strerror(errno));
+		return -errno;
+	}
+	chmod(ls->path, 0660);
+	if (!(srv->bound[srv->nbound] = evhttp_bind_listener(srv->http, lev))) {
+		evconnlistener_free(lev);
+		return -ENOMEM;
+	}
+	srv->nbound++;
+	{
+		struct logline *l = log_begin(LOG_INFO, "listening");
+
+		log_str(l, "listen", ls->address);
+		log_end(l);
+	}
+	return 0;
+}
+
+int server_listen(struct server *srv)
+{
+	for (size_t i = 0; i < srv->cfg->nlisteners; i++) {
+		const struct listener_setting *ls = &srv->cfg->listeners[i];
+		int r = ls->kind == LISTENER_UNIX ? bind_unix(srv, ls) : bind_tcp(srv, ls);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+void server_stop_listening(struct server *srv)
+{
+	srv->draining = 1;
+	while (srv->nbound > 0)
+		evhttp_del_accept_socket(srv->http, srv->bound[--srv->nbound]);
+}
+
+void server_free(struct server *srv)
+{
+	if (!srv)
+		return;
+	while (!TAILQ_EMPTY(&srv->requests))
+		request_abort(TAILQ_FIRST(&srv->requests));
+	if (srv->http)
+		evhttp_free(srv->http);
+	for (size_t i = 0; srv->cfg && i < srv->cfg->nlisteners; i++)
+		if (srv->cfg->listeners[i].kind == LISTENER_UNIX)
+			unlink(srv->cfg->listeners[i].path);
+	free(srv->pools);
+	config_unref(srv->cfg);
+	free(srv);
+}

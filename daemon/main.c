@@ -1,0 +1,225 @@
+/* braced: command line, event base, signals and wiring of the front, the
+ * backend and the configuration. No request logic lives here. */
+#include "config.h"
+#include "front.h"
+#include "log.h"
+#include "notify.h"
+#include "request.h"
+#include "upstream.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0.0.0"
+#endif
+#define DEFAULT_CONFIG "/etc/braced/braced.yaml"
+/* How often a draining daemon checks whether it may exit. */
+#define DRAIN_CHECK_MS 20
+
+struct daemon_state {
+	struct event_base *base;
+	struct server *srv;
+	struct upstream *up;
+	const char *config_path;
+	struct event *drain_timer;
+	uint64_t drain_deadline_us;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: braced [-c FILE] [-t] [-V] [-h]\n"
+		"  -c, --config FILE    configuration (default: $BRACED_CONFIG, else %s)\n"
+		"  -t, --check-config   validate FILE, print \"FILE: ok\" or every error, and exit\n"
+		"  -V, --version        print the version and exit\n"
+		"  -h, --help           print this help and exit\n",
+		DEFAULT_CONFIG);
+}
+
+static struct config *load(const char *path, int quiet_ok)
+{
+	struct config_errors errs = { 0 };
+	struct config *cfg = config_load(path, &errs);
+
+	(void)quiet_ok;
+	for (size_t i = 0; i < errs.count; i++)
+		fprintf(stderr, "%s\n", errs.lines[i]);
+	if (errs.dropped)
+		fprintf(stderr, "%s: %zu more errors not shown\n", path, errs.dropped);
+	config_errors_release(&errs);
+	return cfg;
+}
+
+static void on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon_state *d = arg;
+
+	(void)fd;
+	(void)what;
+	if (d->srv->inflight == 0 || request_now_us() >= d->drain_deadline_us)
+		event_base_loopbreak(d->base);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_state *d = arg;
+	struct timeval tv = { 0, DRAIN_CHECK_MS * 1000 };
+
+	(void)what;
+	if (d->srv->draining) {
+		event_base_loopbreak(d->base); /* a second signal: stop now */
+		return;
+	}
+	log_msgf(LOG_INFO, "received %s, draining %u requests for up to %u ms",
+		 sig == SIGINT ? "SIGINT" : "SIGTERM", d->srv->inflight,
+		 d->srv->cfg->shutdown_grace_ms);
+	notify_send("STOPPING=1");
+	server_stop_listening(d->srv);
+	d->drain_deadline_us = request_now_us() + (uint64_t)d->srv->cfg->shutdown_grace_ms * 1000;
+	d->drain_timer = event_new(d->base, -1, EV_PERSIST, on_drain_check, d);
+	if (d->drain_timer)
+		event_add(d->drain_timer, &tv);
+	else
+		event_base_loopbreak(d->base);
+}
+
+static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_state *d = arg;
+	struct config *cfg;
+	char msg[64];
+
+	(void)sig;
+	(void)what;
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)request_now_us());
+	notify_send(msg);
+	cfg = load(d->config_path, 1);
+	if (!cfg) {
+		log_msgf(LOG_ERROR, "reload of '%s' failed; keeping the running configuration",
+			 d->config_path);
+	} else if (server_set_config(d->srv, cfg) < 0) {
+		log_msgf(LOG_ERROR, "reload of '%s' failed: out of memory", d->config_path);
+	} else {
+		log_setup(cfg->log_format, cfg->log_level);
+		log_msgf(LOG_INFO, "configuration '%s' reloaded", d->config_path);
+	}
+	config_unref(cfg);
+	notify_send("READY=1");
+}
+
+static int run(const char *path)
+{
+	struct daemon_state d = { .config_path = path };
+	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
+	struct config *cfg;
+	int rc = 1;
+
+	cfg = load(path, 0);
+	if (!cfg)
+		return 1;
+	log_setup(cfg->log_format, cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_msgf(LOG_ERROR, "cannot initialise libcurl");
+		config_unref(cfg);
+		return 1;
+	}
+	d.base = event_base_new();
+	if (!d.base)
+		goto out;
+	d.up = upstream_new(d.base);
+	if (!d.up)
+		goto out;
+	d.srv = server_new(d.base, cfg, d.up);
+	if (!d.srv || server_listen(d.srv) < 0)
+		goto out;
+	sigterm = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
+	sigint = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
+	sighup = evsignal_new(d.base, SIGHUP, on_reload_signal, &d);
+	if (!sigterm || !sigint || !sighup)
+		goto out;
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sighup, NULL);
+	log_msgf(LOG_INFO, "braced %s started with %zu profiles", PACKAGE_VERSION, cfg->nprofiles);
+	notify_send("READY=1");
+	event_base_dispatch(d.base);
+	log_msgf(LOG_INFO, "stopped");
+	rc = 0;
+out:
+	if (rc != 0)
+		log_msgf(LOG_ERROR, "start-up failed");
+	if (sigterm)
+		event_free(sigterm);
+	if (sigint)
+		event_free(sigint);
+	if (sighup)
+		event_free(sighup);
+	if (d.drain_timer)
+		event_free(d.drain_timer);
+	server_free(d.srv);
+	upstream_free(d.up);
+	if (d.base)
+		event_base_free(d.base);
+	curl_global_cleanup();
+	config_unref(cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = getenv("BRACED_CONFIG");
+	int check = 0, c;
+
+	if (!path || !*path)
+		path = DEFAULT_CONFIG;
+	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'V':
+			printf("braced %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "braced: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (check) {
+		struct config *cfg = load(path, 0);
+
+		if (!cfg)
+			return 1;
+		printf("%s: ok\n", path);
+		config_unref(cfg);
+		return 0;
+	}
+	return run(path);
+}

@@ -1,0 +1,79 @@
+/* One proxied request from the moment it is read to its single answer:
+ * state, budget timer, attempts, client-gone watcher, and request_finish()
+ * which sends the reply, writes the access log line and frees everything. */
+#ifndef BRACED_REQUEST_H
+#define BRACED_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <curl/curl.h>
+#include <event2/event_struct.h>
+#include <event2/http.h>
+
+#include "config.h"
+#include "headers.h"
+#include "problem.h"
+
+struct server;
+struct call;
+struct upstream_pool;
+
+enum request_state {
+	REQ_ROUTING,   /* read, being checked by the front */
+	REQ_ATTEMPT,   /* an attempt is waiting for a connection or running */
+	REQ_DONE,      /* answered */
+};
+
+struct request {
+	struct server *srv;
+	enum request_state state;
+	struct evhttp_request *hreq;
+	struct evhttp_connection *evcon;
+	struct event client_watch;      /* EV_CLOSED on the app's socket */
+	struct event deadline;          /* total budget */
+	int timers_armed;
+	struct config *cfg;             /* reference held until the end */
+	const struct profile *profile;  /* NULL until routed */
+	const struct route *route;
+	const struct policy *policy;
+	struct upstream_pool *pool;
+	int method;                     /* enum http_method */
+	const char *method_name;
+	const char *path;               /* raw request target (borrowed from hreq) */
+	size_t path_len;                /* bytes of path before '?' */
+	char *url;
+	struct curl_slist *headers;
+	const char *body;
+	size_t body_len;
+	uint64_t start_us;
+	uint64_t attempt_start_us;
+	uint32_t total_ms;              /* budget after Brace-Timeout-Ms */
+	uint32_t max_attempts;          /* after Brace-Max-Attempts */
+	uint32_t attempts;
+	uint32_t upstream_ms;
+	struct call *call;
+	const char *correlation_header;
+	char correlation[HEADERS_CORRELATION_MAX + 1];
+	TAILQ_ENTRY(request) link;
+};
+
+/* A request for hreq (borrowed until the answer) counted in srv's in-flight
+ * list. NULL on OOM (the caller answers 500 itself). */
+struct request *request_new(struct server *srv, struct evhttp_request *hreq);
+
+/* Starts the budget and the first attempt; the request is routed and its
+ * url, headers and body are set. */
+void request_start(struct request *req);
+
+/* Answers with a problem built from p (borrowed) and frees the request. */
+void request_fail(struct request *req, struct problem *p);
+
+/* Cancels the request without an answer (client gone or shutdown) and frees
+ * it, closing the app's connection. */
+void request_abort(struct request *req);
+
+/* Microseconds on the monotonic clock. */
+uint64_t request_now_us(void);
+
+#endif

@@ -1,0 +1,696 @@
+/* curl multi ↔ libevent glue. One event per socket curl asks about, one
+ * timer for curl's timeouts, one drain of curl_multi_info_read after every
+ * socket action. Calls are completed only from the drain or from our own
+ * timers, never from inside a libcurl callback. */
+#include "upstream.h"
+#include "strbuf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <event2/buffer.h>
+
+/* Easy handles kept for reuse when idle. */
+#define UPSTREAM_FREE_HANDLES 256
+/* Response header bytes kept for one attempt (curl itself caps a line at 100 KiB). */
+#define CALL_MAX_HEADER_BYTES (64 * 1024)
+
+enum call_state { CALL_WAITING, CALL_RUNNING, CALL_DONE };
+enum io_phase { PHASE_CONNECT, PHASE_WRITE, PHASE_READ };
+
+struct call {
+	struct upstream *up;
+	struct upstream_pool *pool;
+	enum call_state state;
+	struct call_params p;
+	call_done_fn done;
+	void *arg;
+	CURL *easy;
+	struct event *timer;        /* pool wait, then read/write idle */
+	enum io_phase phase;
+	uint64_t last_io_ms;        /* last progress, for the idle timers */
+	uint64_t start_ms;
+	uint32_t elapsed_ms;
+	size_t body_sent;
+	int saw_body;
+	int too_large;
+	int failed_start;
+	enum call_outcome outcome;
+	enum call_timeout timeout;
+	int status;
+	struct evbuffer *body;
+	struct strbuf headers;
+	char errbuf[CURL_ERROR_SIZE];
+	TAILQ_ENTRY(call) wait_link;
+};
+
+TAILQ_HEAD(call_queue, call);
+
+struct upstream_pool {
+	char *name;
+	unsigned max, active;
+	struct call_queue waiting;
+	unsigned nwaiting;
+	struct upstream_pool *next;
+};
+
+struct upstream {
+	struct event_base *base;
+	CURLM *multi;
+	struct event *curl_timer;
+	CURL *free_handles[UPSTREAM_FREE_HANDLES];
+	unsigned nfree;
+	struct upstream_pool *pools;
+	LIST_HEAD(, sockctx) sockets;
+};
+
+struct sockctx {
+	struct upstream *up;
+	struct event *ev;
+	curl_socket_t fd;
+	LIST_ENTRY(sockctx) link;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_ms_precise(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void ms_to_tv(uint64_t ms, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
+
+static void drain(struct upstream *up);
+static void call_begin(struct call *c);
+static void call_complete(struct call *c);
+
+/* ---- libevent side of the glue --------------------------------------- */
+
+static void on_curl_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream *up = arg;
+	int running;
+
+	(void)fd;
+	(void)what;
+	curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	drain(up);
+}
+
+static int curl_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct upstream *up = arg;
+	struct timeval tv;
+
+	(void)multi;
+	if (timeout_ms < 0) {
+		evtimer_del(up->curl_timer);
+		return 0;
+	}
+	/* 0 ms runs on the next loop turn, never from inside this callback. */
+	ms_to_tv((uint64_t)timeout_ms, &tv);
+	evtimer_add(up->curl_timer, &tv);
+	return 0;
+}
+
+static void on_socket(evutil_socket_t fd, short what, void *arg)
+{
+	struct sockctx *sc = arg;
+	struct upstream *up = sc->up;
+	int running, flags = 0;
+
+	if (what & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	/* sc may be freed by the socket callback inside this action. */
+	curl_multi_socket_action(up->multi, fd, flags, &running);
+	drain(up);
+}
+
+static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
+{
+	struct upstream *up = arg;
+	struct sockctx *sc = sockp;
+	short kind;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (sc) {
+			event_free(sc->ev);
+			LIST_REMOVE(sc, link);
+			free(sc);
+			curl_multi_assign(up->multi, s, NULL);
+		}
+		return 0;
+	}
+	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+	       ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+	if (!sc) {
+		sc = calloc(1, sizeof(*sc));
+		if (!sc)
+			return -1;
+		sc->up = up;
+		sc->fd = s;
+		sc->ev = event_new(up->base, s, kind, on_socket, sc);
+		if (!sc->ev) {
+			free(sc);
+			return -1;
+		}
+		LIST_INSERT_HEAD(&up->sockets, sc, link);
+		curl_multi_assign(up->multi, s, sc);
+	} else {
+		event_del(sc->ev);
+		event_assign(sc->ev, up->base, s, kind, on_socket, sc);
+	}
+	event_add(sc->ev, NULL);
+	return 0;
+}
+
+/* ---- one attempt ------------------------------------------------------ */
+
+static enum call_outcome classify(struct call *c, CURLcode rc, int connected)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return CALL_OK;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		return CALL_CONNECT;
+	case CURLE_OPERATION_TIMEDOUT:
+		if (!connected)
+			c->timeout = CALL_TIMEOUT_CONNECT;
+		else
+			c->timeout = CALL_TIMEOUT_ATTEMPT;
+		return CALL_TIMEOUT;
+	case CURLE_WRITE_ERROR:
+		if (c->too_large)
+			return CALL_TOO_LARGE;
+		return CALL_INTERNAL;
+	default:
+		/* 52 empty reply, 55/56 send/recv failure, 18 partial, 16/92 HTTP/2. */
+		return connected ? CALL_RESET : CALL_CONNECT;
+	}
+}
+
+static void pool_release(struct call *c)
+{
+	struct upstream_pool *pool = c->pool;
+
+	if (!pool || c->state != CALL_RUNNING)
+		return;
+	pool->active--;
+	/* Hand the slot to the oldest waiter. */
+	while (pool->active < pool->max && !TAILQ_EMPTY(&pool->waiting)) {
+		struct call *next = TAILQ_FIRST(&pool->waiting);
+
+		TAILQ_REMOVE(&pool->waiting, next, wait_link);
+		pool->nwaiting--;
+		evtimer_del(next->timer);
+		call_begin(next);
+	}
+}
+
+static void easy_recycle(struct upstream *up, CURL *easy)
+{
+	if (!easy)
+		return;
+	if (up->nfree < UPSTREAM_FREE_HANDLES) {
+		curl_easy_reset(easy);
+		up->free_handles[up->nfree++] = easy;
+	} else {
+		curl_easy_cleanup(easy);
+	}
+}
+
+/* Takes the call out of the multi and out of the pool. */
+static void call_detach(struct call *c)
+{
+	struct upstream *up = c->up;
+
+	if (c->state == CALL_WAITING) {
+		TAILQ_REMOVE(&c->pool->waiting, c, wait_link);
+		c->pool->nwaiting--;
+	} else if (c->state == CALL_RUNNING) {
+		if (c->easy)
+			curl_multi_remove_handle(up->multi, c->easy);
+		pool_release(c);
+	}
+	easy_recycle(up, c->easy);
+	c->easy = NULL;
+	if (c->timer)
+		evtimer_del(c->timer);
+	c->elapsed_ms = (uint32_t)(now_ms_precise() - c->start_ms);
+	c->state = CALL_DONE;
+}
+
+static void call_complete(struct call *c)
+{
+	call_detach(c);
+	c->done(c, c->arg);
+}
+
+static void arm_idle(struct call *c, uint64_t after_ms)
+{
+	struct timeval tv;
+
+	ms_to_tv(after_ms, &tv);
+	evtimer_add(c->timer, &tv);
+}
+
+/* The idle timer: pool wait while waiting, then read/write inactivity.
+ * Progress only stamps last_io_ms; the timer re-arms itself lazily. */
+static void on_call_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct call *c = arg;
+	uint64_t limit, idle;
+
+	(void)fd;
+	(void)what;
+	if (c->state == CALL_WAITING || c->failed_start) {
+		c->outcome = c->failed_start ? CALL_INTERNAL : CALL_POOL_TIMEOUT;
+		call_complete(c);
+		return;
+	}
+	limit = c->phase == PHASE_WRITE ? c->p.write_ms : c->p.read_ms;
+	idle = now_ms() - c->last_io_ms;
+	if (idle < limit) {
+		arm_idle(c, limit - idle);
+		return;
+	}
+	c->outcome = CALL_TIMEOUT;
+	c->timeout = c->phase == PHASE_WRITE ? CALL_TIMEOUT_WRITE : CALL_TIMEOUT_READ;
+	snprintf(c->errbuf, sizeof(c->errbuf), "no %s progress for %u ms",
+		 c->phase == PHASE_WRITE ? "upload" : "response", (unsigned)limit);
+	call_complete(c);
+}
+
+static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip,
+		     int conn_primary_port, int conn_local_port)
+{
+	struct call *c = arg;
+
+	(void)conn_primary_ip;
+	(void)conn_local_ip;
+	(void)conn_primary_port;
+	(void)conn_local_port;
+	/* Connected (or reused): from here on the read/write idle limits apply. */
+	c->phase = c->p.send_body && c->p.body_len > 0 ? PHASE_WRITE : PHASE_READ;
+	c->last_io_ms = now_ms();
+	c->body_sent = 0;
+	arm_idle(c, c->phase == PHASE_WRITE ? c->p.write_ms : c->p.read_ms);
+	return CURL_PREREQFUNC_OK;
+}
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct call *c = arg;
+	size_t left = c->p.body_len - c->body_sent, n = size * nitems;
+
+	if (n > left)
+		n = left;
+	memcpy(buf, c->p.body + c->body_sent, n);
+	c->body_sent += n;
+	c->last_io_ms = now_ms();
+	if (n == 0 && c->phase == PHASE_WRITE)
+		c->phase = PHASE_READ;
+	return n;
+}
+
+static int on_seek(void *arg, curl_off_t offset, int origin)
+{
+	struct call *c = arg;
+
+	/* libcurl rewinds when it resends on a fresh connection. */
+	if (origin != SEEK_SET || offset < 0 || (size_t)offset > c->p.body_len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	c->body_sent = (size_t)offset;
+	return CURL_SEEKFUNC_OK;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct call *c = arg;
+	size_t n = size * nitems, len = n;
+	const char *colon;
+
+	c->last_io_ms = now_ms();
+	if (c->phase == PHASE_WRITE)
+		c->phase = PHASE_READ; /* an early answer ends the upload phase */
+	if (c->saw_body)
+		return n; /* trailers are not passed on */
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+		/* A new status line (after 1xx or a resend): start over. */
+		c->headers.len = 0;
+		c->headers.failed = 0;
+		return n;
+	}
+	if (len == 0)
+		return n;
+	colon = memchr(buf, ':', len);
+	if (!colon || colon == buf)
+		return n;
+	if ((size_t)(colon - buf) == 14 && strncasecmp(buf, "Content-Length", 14) == 0) {
+		unsigned long long cl = strtoull(colon + 1, NULL, 10);
+
+		if (cl > c->p.max_response_body) {
+			c->too_large = 1;
+			return 0;
+		}
+	}
+	strbuf_add(&c->headers, buf, (size_t)(colon - buf));
+	strbuf_add(&c->headers, "", 1);
+	colon++;
+	while (colon < buf + len && (*colon == ' ' || *colon == '\t'))
+		colon++;
+	strbuf_add(&c->headers, colon, (size_t)(buf + len - colon));
+	strbuf_add(&c->headers, "", 1);
+	return n;
+}
+
+static size_t on_write(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct call *c = arg;
+	size_t n = size * nitems;
+
+	c->last_io_ms = now_ms();
+	c->saw_body = 1;
+	if (evbuffer_get_length(c->body) + n > c->p.max_response_body) {
+		c->too_large = 1;
+		return 0;
+	}
+	if (evbuffer_add(c->body, buf, n) < 0)
+		return 0;
+	return n;
+}
+
+static int setup_easy(struct call *c)
+{
+	CURL *e = c->easy;
+	const struct call_params *p = &c->p;
+	int ok = 1;
+
+#define SET(opt, val) ok &= curl_easy_setopt(e, opt, val) == CURLE_OK
+	SET(CURLOPT_URL, p->url);
+	SET(CURLOPT_PRIVATE, c);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_ERRORBUFFER, c->errbuf);
+	SET(CURLOPT_HTTPHEADER, p->headers);
+	SET(CURLOPT_HEADERFUNCTION, on_header);
+	SET(CURLOPT_HEADERDATA, c);
+	SET(CURLOPT_WRITEFUNCTION, on_write);
+	SET(CURLOPT_WRITEDATA, c);
+	SET(CURLOPT_PREREQFUNCTION, on_prereq);
+	SET(CURLOPT_PREREQDATA, c);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)p->connect_ms);
+	if (p->attempt_ms) {
+		/* The attempt cap covers the pool wait too. */
+		uint64_t waited = now_ms_precise() - c->start_ms;
+
+		SET(CURLOPT_TIMEOUT_MS, waited < p->attempt_ms ? (long)(p->attempt_ms - waited) : 1L);
+	}
+	SET(CURLOPT_SSL_VERIFYPEER, p->tls_verify ? 1L : 0L);
+	SET(CURLOPT_SSL_VERIFYHOST, p->tls_verify ? 2L : 0L);
+	if (p->ca_file)
+		SET(CURLOPT_CAINFO, p->ca_file);
+	SET(CURLOPT_PATH_AS_IS, 1L);
+	if (p->head) {
+		SET(CURLOPT_NOBODY, 1L);
+	} else if (p->send_body) {
+		SET(CURLOPT_POST, 1L);
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->body_len);
+		SET(CURLOPT_READFUNCTION, on_read);
+		SET(CURLOPT_READDATA, c);
+		SET(CURLOPT_SEEKFUNCTION, on_seek);
+		SET(CURLOPT_SEEKDATA, c);
+		if (strcmp(p->method, "POST") != 0)
+			SET(CURLOPT_CUSTOMREQUEST, p->method);
+	} else if (strcmp(p->method, "GET") != 0) {
+		SET(CURLOPT_CUSTOMREQUEST, p->method);
+	}
+#undef SET
+	return ok ? 0 : -EINVAL;
+}
+
+static void call_begin(struct call *c)
+{
+	struct upstream *up = c->up;
+
+	c->state = CALL_RUNNING;
+	c->pool->active++;
+	c->phase = PHASE_CONNECT;
+	c->easy = up->nfree ? up->free_handles[--up->nfree] : curl_easy_init();
+	if (!c->easy || setup_easy(c) < 0 ||
+	    curl_multi_add_handle(up->multi, c->easy) != CURLM_OK) {
+		snprintf(c->errbuf, sizeof(c->errbuf), "libcurl refused the transfer");
+		/* Reported from the timer so done never runs inside upstream_start. */
+		c->failed_start = 1;
+		event_active(c->timer, EV_TIMEOUT, 0);
+	}
+}
+
+static void drain(struct upstream *up)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(up->multi, &left))) {
+		struct call *c = NULL;
+		CURLcode rc;
+		long status = 0;
+		char *priv = NULL;
+		curl_off_t pretransfer = 0;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		rc = msg->data.result; /* msg dies with remove_handle */
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		c = (struct call *)priv;
+		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+		c->status = (int)status;
+		c->outcome = classify(c, rc, c->phase != PHASE_CONNECT || pretransfer > 0);
+		if (c->outcome == CALL_OK && c->headers.failed) {
+			c->outcome = CALL_TOO_LARGE;
+			snprintf(c->errbuf, sizeof(c->errbuf), "response headers too large");
+		}
+		call_complete(c);
+	}
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+struct upstream *upstream_new(struct event_base *base)
+{
+	struct upstream *up = calloc(1, sizeof(*up));
+
+	if (!up)
+		return NULL;
+	up->base = base;
+	LIST_INIT(&up->sockets);
+	up->multi = curl_multi_init();
+	up->curl_timer = evtimer_new(base, on_curl_timer, up);
+	if (!up->multi || !up->curl_timer) {
+		upstream_free(up);
+		return NULL;
+	}
+	curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
+	curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
+	curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+	curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+	return up;
+}
+
+void upstream_set_max_idle(struct upstream *up, long max_idle)
+{
+	curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, max_idle > 0 ? max_idle : 1L);
+}
+
+void upstream_free(struct upstream *up)
+{
+	struct upstream_pool *pool, *next;
+
+	if (!up)
+		return;
+	for (pool = up->pools; pool; pool = next) {
+		next = pool->next;
+		while (!TAILQ_EMPTY(&pool->waiting))
+			upstream_cancel(TAILQ_FIRST(&pool->waiting));
+		free(pool->name);
+		free(pool);
+	}
+	up->pools = NULL;
+	/* Running calls belong to requests, which main cancels before this. */
+	if (up->multi)
+		curl_multi_cleanup(up->multi);
+	up->multi = NULL;
+	while (up->nfree)
+		curl_easy_cleanup(up->free_handles[--up->nfree]);
+	while (!LIST_EMPTY(&up->sockets)) {
+		struct sockctx *sc = LIST_FIRST(&up->sockets);
+
+		LIST_REMOVE(sc, link);
+		event_free(sc->ev);
+		free(sc);
+	}
+	if (up->curl_timer)
+		event_free(up->curl_timer);
+	free(up);
+}
+
+struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
+					unsigned max_connections)
+{
+	struct upstream_pool *pool;
+
+	for (pool = up->pools; pool; pool = pool->next)
+		if (strcmp(pool->name, name) == 0)
+			break;
+	if (!pool) {
+		pool = calloc(1, sizeof(*pool));
+		if (!pool)
+			return NULL;
+		pool->name = strdup(name);
+		if (!pool->name) {
+			free(pool);
+			return NULL;
+		}
+		TAILQ_INIT(&pool->waiting);
+		pool->next = up->pools;
+		up->pools = pool;
+	}
+	pool->max = max_connections ? max_connections : 1;
+	return pool;
+}
+
+unsigned upstream_pool_active(const struct upstream_pool *pool)
+{
+	return pool->active;
+}
+
+unsigned upstream_pool_waiting(const struct upstream_pool *pool)
+{
+	return pool->nwaiting;
+}
+
+struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
+			    const struct call_params *params, call_done_fn done, void *arg)
+{
+	struct call *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->up = up;
+	c->pool = pool;
+	c->p = *params;
+	c->done = done;
+	c->arg = arg;
+	c->start_ms = now_ms_precise();
+	c->body = evbuffer_new();
+	c->timer = evtimer_new(up->base, on_call_timer, c);
+	strbuf_init(&c->headers, CALL_MAX_HEADER_BYTES);
+	if (!c->body || !c->timer) {
+		call_free(c);
+		return NULL;
+	}
+	if (pool->active < pool->max) {
+		call_begin(c);
+	} else {
+		struct timeval tv;
+
+		c->state = CALL_WAITING;
+		TAILQ_INSERT_TAIL(&pool->waiting, c, wait_link);
+		pool->nwaiting++;
+		ms_to_tv(params->pool_ms, &tv);
+		evtimer_add(c->timer, &tv);
+	}
+	return c;
+}
+
+void upstream_cancel(struct call *c)
+{
+	if (!c)
+		return;
+	if (c->state != CALL_DONE)
+		call_detach(c);
+	call_free(c);
+}
+
+enum call_outcome call_outcome(const struct call *c)
+{
+	return c->outcome;
+}
+
+enum call_timeout call_timeout_kind(const struct call *c)
+{
+	return c->timeout;
+}
+
+int call_status(const struct call *c)
+{
+	return c->status;
+}
+
+struct evbuffer *call_body(struct call *c)
+{
+	return c->body;
+}
+
+const char *call_headers(const struct call *c, size_t *ret_len)
+{
+	*ret_len = c->headers.failed ? 0 : c->headers.len;
+	return c->headers.data ? c->headers.data : "";
+}
+
+uint32_t call_elapsed_ms(const struct call *c)
+{
+	return c->elapsed_ms;
+}
+
+const char *call_error(const struct call *c)
+{
+	return c->errbuf;
+}
+
+void call_free(struct call *c)
+{
+	if (!c)
+		return;
+	if (c->timer)
+		event_free(c->timer);
+	if (c->body)
+		evbuffer_free(c->body);
+	strbuf_release(&c->headers);
+	free(c);
+}

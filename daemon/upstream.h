@@ -1,0 +1,92 @@
+/* The backend: libcurl's multi interface driven by the daemon's libevent
+ * loop (socket and timer callbacks, hiperfifo shape), reused easy handles,
+ * per-profile connection pools with a FIFO of waiters, and one attempt from
+ * start to outcome with its connect, read, write and attempt timeouts. */
+#ifndef BRACED_UPSTREAM_H
+#define BRACED_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <event2/event.h>
+#include <curl/curl.h>
+
+struct upstream;
+struct upstream_pool;
+struct call;
+
+/* How one attempt ended. */
+enum call_outcome {
+	CALL_OK,           /* a complete response; see call_status() */
+	CALL_CONNECT,      /* refused, unreachable, DNS, TLS handshake: nothing was sent */
+	CALL_RESET,        /* connection closed or reset before a complete response */
+	CALL_TIMEOUT,      /* a per-attempt timeout; see call_timeout_kind() */
+	CALL_TOO_LARGE,    /* response body over max_response_body */
+	CALL_POOL_TIMEOUT, /* no connection of the pool became free within pool_ms */
+	CALL_INTERNAL,     /* libcurl refused the transfer */
+};
+
+enum call_timeout {
+	CALL_TIMEOUT_NONE, CALL_TIMEOUT_CONNECT, CALL_TIMEOUT_READ, CALL_TIMEOUT_WRITE,
+	CALL_TIMEOUT_ATTEMPT,
+};
+
+struct call_params {
+	const char *url;                /* borrowed until done */
+	const char *method;             /* "GET", ...; borrowed */
+	int head;                       /* HEAD: no response body */
+	const struct curl_slist *headers; /* borrowed until done */
+	const char *body;               /* borrowed until done; NULL when none */
+	size_t body_len;
+	int send_body;                  /* send a body (possibly empty) */
+	uint32_t connect_ms, read_ms, write_ms, pool_ms;
+	uint32_t attempt_ms;            /* whole attempt incl. pool wait; 0 = none */
+	int tls_verify;
+	const char *ca_file;            /* borrowed; NULL: system default */
+	size_t max_response_body;
+};
+
+/* Called once when the attempt ends, never from inside a libcurl callback.
+ * The callee owns call from then on and must call_free() it. */
+typedef void (*call_done_fn)(struct call *call, void *arg);
+
+/* Creates the backend on base. NULL on failure. */
+struct upstream *upstream_new(struct event_base *base);
+/* Cancels every call (no callbacks) and frees everything; NULL is a no-op. */
+void upstream_free(struct upstream *up);
+/* Idle connections kept open across all upstreams. */
+void upstream_set_max_idle(struct upstream *up, long max_idle);
+
+/* The pool named name (a profile), created on first use, with at most
+ * max_connections attempts in flight; a later call updates the limit.
+ * Borrowed: pools live as long as the upstream. NULL on OOM. */
+struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
+					unsigned max_connections);
+unsigned upstream_pool_active(const struct upstream_pool *pool);
+unsigned upstream_pool_waiting(const struct upstream_pool *pool);
+
+/* Starts an attempt through pool: at once when the pool has room, else
+ * after waiting up to params->pool_ms. Returns the call (owned by the
+ * backend until done fires) or NULL on OOM. */
+struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
+			    const struct call_params *params, call_done_fn done, void *arg);
+
+/* Stops an attempt that has not finished; done is not called and the call
+ * is freed. Must not be called from inside a libcurl callback. */
+void upstream_cancel(struct call *call);
+
+/* Results, valid in and after the done callback. */
+enum call_outcome call_outcome(const struct call *call);
+enum call_timeout call_timeout_kind(const struct call *call);
+int call_status(const struct call *call);
+/* Response body; the caller may take its contents (evbuffer_add_buffer). */
+struct evbuffer *call_body(struct call *call);
+/* Response headers as "name\0value\0" pairs, ending at *ret_len bytes. */
+const char *call_headers(const struct call *call, size_t *ret_len);
+/* Milliseconds from start to end, the pool wait included. */
+uint32_t call_elapsed_ms(const struct call *call);
+/* libcurl's message for a failure, or "". */
+const char *call_error(const struct call *call);
+/* Frees a finished call; NULL is a no-op. */
+void call_free(struct call *call);
+
+#endif

@@ -1,0 +1,42 @@
+"""Command line: -t configuration check, -V version, usage errors.
+
+Runs the binary directly, without starting a server; the valid configuration
+is the same kind the other tests use.
+"""
+
+import re
+import unittest
+
+from harness import Braced, BracedTestCase, make_config, run_braced
+
+
+class CommandLineTest(BracedTestCase):
+
+    def test_check_config_accepts_a_valid_file(self):
+        b = Braced(make_config({"demo": {"upstream": self.upstream.url("/base")}}))
+        code, out, err = b.check_config()
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out.strip(), f"{b.config_path}: ok")
+
+    def test_check_config_reports_an_unknown_key_with_its_position(self):
+        b = Braced('listen: 127.0.0.1:0\n'
+                   'admin: "off"\n'
+                   'no_such_key: 1\n'
+                   'profiles:\n'
+                   f'  demo: {{upstream: "{self.upstream.url()}"}}\n')
+        code, out, err = b.check_config()
+        self.assertEqual(code, 1, out + err)
+        self.assertRegex(err, re.compile(rf"^{re.escape(b.config_path)}:3:\d+: ", re.M))
+
+    def test_version(self):
+        code, out, err = run_braced(["-V"])
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r"^braced \S+\n?$")
+
+    def test_unknown_option_is_a_usage_error(self):
+        code, out, err = run_braced(["--no-such-option"])
+        self.assertEqual(code, 2, out + err)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,119 @@
+"""Errors braced answers itself or makes from upstream failures.
+
+Each is application/problem+json with a Brace-Error header; errors found in
+the request itself must not reach the upstream at all.
+"""
+
+import json
+import unittest
+
+from harness import Braced, BracedTestCase, closed_port, fault, make_config, raw_request
+
+
+class RequestErrorTest(BracedTestCase):
+    """Requests braced refuses before anything goes upstream."""
+
+    def test_unknown_profile_is_404(self):
+        with Braced(self.config()) as b:
+            resp = b.get("/nope/x")
+        self.assert_problem(resp, 404, "unknown_profile")
+        self.assert_upstream_untouched()
+
+    def test_dot_segments_are_400(self):
+        with Braced(self.config()) as b:
+            for path in ("/demo/a/../b", "/demo/./x", "/demo/%2e%2e/x", "/demo/%2E/x"):
+                with self.subTest(path=path):
+                    self.assert_problem(b.get(path), 400, "bad_request")
+        self.assert_upstream_untouched()
+
+    def test_header_value_with_nul_never_reaches_the_upstream(self):
+        # libevent's parser cuts a header value at a NUL byte before braced
+        # sees it (README, "Choices"): what a user relies on is that no NUL
+        # and nothing after it is ever forwarded.
+        with Braced(self.config()) as b:
+            resp = raw_request(b.port, b"GET /demo/x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                       b"X-Bad: a\x00X-Injected: 1\r\nConnection: close\r\n\r\n")
+        self.assertIn(resp.status, (200, 400), resp)
+        if resp.status == 200:
+            seen = dict((k.lower(), v) for k, v in json.loads(resp.body)["headers"])
+            self.assertEqual(seen.get("x-bad"), "a")
+            self.assertNotIn("x-injected", seen)
+            self.assertNotIn("\x00", json.dumps(seen))
+        else:
+            self.assert_upstream_untouched()
+
+    def test_header_value_with_bare_cr_is_400(self):
+        with Braced(self.config()) as b:
+            resp = raw_request(b.port, b"GET /demo/x HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                       b"X-Bad: a\rb\r\nConnection: close\r\n\r\n")
+        self.assertEqual(resp.status, 400, resp)
+        self.assert_upstream_untouched()
+
+    def test_body_over_the_limit_is_413(self):
+        with Braced(self.config(limits={"max_request_body": "1KiB"})) as b:
+            resp = b.request("POST", "/demo/upload", body=b"z" * 2000)
+        self.assert_problem(resp, 413, "payload_too_large", profile="demo")
+        self.assert_upstream_untouched()
+
+    def test_headers_over_the_limit_is_431(self):
+        padding = {f"X-Pad-{i}": "p" * 480 for i in range(12)}      # about 6000 bytes
+        with Braced(self.config(limits={"max_header_size": "4KiB"})) as b:
+            resp = b.get("/demo/x", headers=padding)
+        self.assert_problem(resp, 431, "headers_too_large")
+        self.assert_upstream_untouched()
+
+
+class UpstreamErrorTest(BracedTestCase):
+    """Upstream answers and failures turned into errors."""
+
+    def test_upstream_error_status_is_enveloped(self):
+        with Braced(self.config()) as b:
+            for status in (404, 500):
+                with self.subTest(status=status):
+                    resp = b.get("/demo/x", headers=fault(status=status, body="not here"))
+                    doc = self.assert_problem(resp, status, "upstream_status", profile="demo")
+                    self.assertEqual(doc.get("upstream_status"), status)
+                    self.assertEqual(doc.get("upstream_body"), "not here")
+
+    def test_passthrough_returns_the_upstream_error_as_sent(self):
+        config = self.config(defaults={"upstream_errors": "passthrough"})
+        action = {"body": "raw upstream words", "headers": {"Content-Type": "text/x-upstream"}}
+        with Braced(config) as b:
+            for status in (404, 500):
+                with self.subTest(status=status):
+                    resp = b.get("/demo/x", headers=fault(status=status, **action))
+                    self.assertEqual(resp.status, status, resp)
+                    self.assertEqual(resp.body, b"raw upstream words")
+                    self.assertEqual(resp.headers.get("Content-Type"), "text/x-upstream")
+                    self.assertEqual(resp.headers.get("Brace-Error"), "upstream_status")
+
+    def test_response_over_the_limit_is_502(self):
+        with Braced(self.config(limits={"max_response_body": "1KiB"})) as b:
+            for chunked in (False, True):
+                with self.subTest(chunked=chunked):
+                    resp = b.get("/demo/big", headers=fault(body="x" * 4000, chunked=chunked))
+                    self.assert_problem(resp, 502, "response_too_large", profile="demo")
+
+    def test_connection_refused_is_502(self):
+        config = make_config({"demo": {"upstream": f"http://127.0.0.1:{closed_port()}/base"}})
+        with Braced(config) as b:
+            resp = b.get("/demo/x")
+        self.assert_problem(resp, 502, "upstream_unavailable", profile="demo")
+
+    def assert_unavailable_after(self, action):
+        with Braced(self.config()) as b:
+            resp = b.get("/demo/x", headers=fault(**action))
+        self.assert_problem(resp, 502, "upstream_unavailable", profile="demo")
+
+    def test_upstream_reset_is_502(self):
+        self.assert_unavailable_after({"reset": True})
+
+    def test_upstream_close_without_answer_is_502(self):
+        self.assert_unavailable_after({"close": True})
+
+    def test_upstream_short_body_is_502(self):
+        self.assert_unavailable_after({"partial": True})
+
+
+if __name__ == "__main__":
+    unittest.main()

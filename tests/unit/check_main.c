@@ -1,0 +1,21 @@
+/* Entry point of the unit tests: runs every suite of suites.h in one
+ * SRunner with CK_NORMAL output and exits non-zero when any test fails.
+ * CK_FORK=no in the environment runs them in-process (for leak checking). */
+#include <stdlib.h>
+
+#include "suites.h"
+
+int main(void)
+{
+	SRunner *sr = srunner_create(units_suite());
+	int failed;
+
+	srunner_add_suite(sr, config_suite());
+	srunner_add_suite(sr, headers_suite());
+	srunner_add_suite(sr, problem_suite());
+	srunner_add_suite(sr, route_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,683 @@
+#!/usr/bin/env python3
+"""Fault-injecting HTTP/1.1 test upstream for braced.
+
+By default every request is answered with a JSON echo of exactly what arrived;
+a FIFO script (POST /__script) or a per-request `X-Fault` header can make it
+delay, trickle, reset, close, cut the body short or refuse to read the body.
+Runs as a program (prints its port on stdout) or is imported (Upstream class).
+"""
+
+import argparse
+import base64
+import collections
+import hashlib
+import http
+import ipaddress
+import json
+import os
+import re
+import select
+import signal
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+from urllib.parse import parse_qs
+
+MAX_HEAD = 1024 * 1024          # request line + headers
+MAX_BODY = 256 * 1024 * 1024    # request body
+IDLE_TIMEOUT = 300.0            # seconds a connection may sit idle between requests
+POLL_STEP = 0.02                # how often a delay checks for a departed client
+FAULT_HEADER = "x-fault"
+CONTROL_PREFIX = "/__"
+
+POLLRDHUP = getattr(select, "POLLRDHUP", 0x2000)
+GONE_MASK = POLLRDHUP | select.POLLHUP | select.POLLERR
+
+# Action fields and the JSON types they accept.
+ACTION_FIELDS = {
+    "status": (int,),
+    "headers": (dict,),
+    "body": (str,),
+    "body_b64": (str,),
+    "delay_ms": (int, float),
+    "trickle": (dict,),
+    "reset": (bool,),
+    "close": (bool,),
+    "no_read_body": (bool,),
+    "partial": (bool,),
+    "chunked": (bool,),
+    "echo_body": (bool,),
+}
+TRICKLE_FIELDS = {"chunk", "interval_ms", "total"}
+
+HEAD_END = re.compile(rb"\r?\n\r?\n")
+CONDITIONS = ("sunny", "cloudy", "rain", "snow", "fog", "windy")
+
+
+class BadRequest(Exception):
+    """The request cannot be parsed; answered with 400 and a closed connection."""
+
+
+class ClientGone(Exception):
+    """The client closed or reset its connection while we were delaying or trickling."""
+
+
+def validate_action(obj):
+    """Return obj if it is a well-formed action object, else raise ValueError."""
+    if not isinstance(obj, dict):
+        raise ValueError("an action must be a JSON object")
+    for key, value in obj.items():
+        if key not in ACTION_FIELDS:
+            raise ValueError(f"unknown action field {key!r}")
+        types = ACTION_FIELDS[key]
+        if isinstance(value, bool) and bool not in types:
+            raise ValueError(f"action field {key!r} has the wrong type")
+        if not isinstance(value, types):
+            raise ValueError(f"action field {key!r} has the wrong type")
+    status = obj.get("status", 200)
+    if not 100 <= status <= 999:
+        raise ValueError("status must be 100..999")
+    if obj.get("delay_ms", 0) < 0:
+        raise ValueError("delay_ms must be >= 0")
+    for name, value in obj.get("headers", {}).items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if not isinstance(v, (str, int)):
+                raise ValueError(f"header {name!r} must be a string or a list of strings")
+    trickle = obj.get("trickle")
+    if trickle is not None:
+        unknown = set(trickle) - TRICKLE_FIELDS
+        if unknown:
+            raise ValueError(f"unknown trickle field(s) {sorted(unknown)}")
+        for key in TRICKLE_FIELDS & set(trickle):
+            v = trickle[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ValueError(f"trickle.{key} must be a number >= 0")
+        if trickle.get("chunk", 1) < 1:
+            raise ValueError("trickle.chunk must be >= 1")
+    return obj
+
+
+class Request:
+    """One parsed request head; the body is filled in later."""
+
+    def __init__(self, method, target, version, headers):
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers          # [(name, value)] as received, latin-1 text
+        self.body = b""
+        path, sep, query = target.partition("?")
+        if path.startswith(("http://", "https://")):    # absolute-form
+            rest = path.split("//", 1)[1]
+            path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        self.path = path
+        self.query = query
+
+    def header(self, name):
+        """Last value of header `name` (case-insensitive), or None."""
+        name = name.lower()
+        found = None
+        for n, v in self.headers:
+            if n.lower() == name:
+                found = v
+        return found
+
+    def tokens(self, name):
+        """Comma-separated tokens of every `name` header, lower-cased."""
+        name = name.lower()
+        out = []
+        for n, v in self.headers:
+            if n.lower() == name:
+                out.extend(t.strip().lower() for t in v.split(",") if t.strip())
+        return out
+
+    def keep_alive(self):
+        conn = self.tokens("connection")
+        if self.version == "HTTP/1.1":
+            return "close" not in conn
+        return "keep-alive" in conn
+
+
+class Connection:
+    """Buffered reader over one accepted socket."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray()
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError
+        self.buf += data
+
+    def read_head(self):
+        """Parse the next request head; None on a clean EOF between requests."""
+        while True:
+            while self.buf[:2] == b"\r\n" or self.buf[:1] == b"\n":     # RFC 9112 2.2
+                del self.buf[: 2 if self.buf[:1] == b"\r" else 1]
+            m = HEAD_END.search(self.buf)
+            if m:
+                head = bytes(self.buf[: m.start()])
+                del self.buf[: m.end()]
+                return parse_head(head)
+            if len(self.buf) > MAX_HEAD:
+                raise BadRequest("request head too large")
+            try:
+                self._fill()
+            except EOFError:
+                if self.buf:
+                    raise BadRequest("connection closed inside the request head")
+                return None
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def read_line(self):
+        while True:
+            i = self.buf.find(b"\n")
+            if i >= 0:
+                line = bytes(self.buf[:i]).rstrip(b"\r")
+                del self.buf[: i + 1]
+                return line
+            if len(self.buf) > MAX_HEAD:
+                raise BadRequest("line too long")
+            self._fill()
+
+    def read_body(self, req):
+        """Read the request body as framed by Transfer-Encoding or Content-Length."""
+        if "chunked" in req.tokens("transfer-encoding"):
+            parts, size = [], 0
+            while True:
+                line = self.read_line()
+                try:
+                    n = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise BadRequest("bad chunk size")
+                if n == 0:
+                    while self.read_line():     # trailers
+                        pass
+                    return b"".join(parts)
+                size += n
+                if size > MAX_BODY:
+                    raise BadRequest("body too large")
+                parts.append(self.read_exact(n))
+                self.read_line()
+        length = req.header("content-length")
+        if length is None:
+            return b""
+        if not length.isdigit() or int(length) > MAX_BODY:
+            raise BadRequest("bad Content-Length")
+        return self.read_exact(int(length))
+
+
+def parse_head(head):
+    lines = [line.rstrip(b"\r") for line in head.split(b"\n")]
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        raise BadRequest("bad request line")
+    method, target, version = (p.decode("latin-1") for p in parts)
+    if version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise BadRequest("unsupported HTTP version")
+    headers = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip():
+            raise BadRequest("bad header line")
+        headers.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
+    return Request(method, target, version, headers)
+
+
+def wait_watching(sock, seconds):
+    """Sleep `seconds` while watching `sock`; raise ClientGone if the peer closes it."""
+    deadline = time.monotonic() + seconds
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | GONE_MASK)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        step = min(left, POLL_STEP)
+        events = poller.poll(step * 1000)
+        if not events:
+            continue
+        mask = events[0][1]
+        if mask & GONE_MASK:
+            raise ClientGone
+        try:
+            peek = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            peek = b"?"
+        except OSError:
+            raise ClientGone
+        if peek == b"":
+            raise ClientGone
+        # Unread bytes (a pipelined request or an unread body): not a close.
+        time.sleep(step)
+
+
+def send_watching(sock, data):
+    try:
+        sock.sendall(data)
+    except OSError:
+        raise ClientGone
+
+
+def weather(query):
+    """The --demo endpoint GET /v1/weather: (status, JSON document)."""
+    params = parse_qs(query, keep_blank_values=True)
+    city = (params.get("city") or [""])[0]
+    unit = (params.get("unit") or ["metric"])[0]
+    if not city:
+        return 400, {"error": "city is required"}
+    if unit not in ("metric", "imperial"):
+        return 400, {"error": "unit must be metric or imperial"}
+    digest = hashlib.sha256(city.lower().encode("utf-8")).digest()
+    celsius = round(-10 + (int.from_bytes(digest[:4], "big") % 4500) / 100, 1)
+    temperature = celsius if unit == "metric" else round(celsius * 9 / 5 + 32, 1)
+    return 200, {
+        "city": city,
+        "temperature": float(temperature),
+        "condition": CONDITIONS[digest[4] % len(CONDITIONS)],
+        "source_latency_ms": 5 + digest[5] % 40,
+    }
+
+
+def echo_document(req, with_body=True):
+    doc = {
+        "method": req.method,
+        "path": req.path,
+        "query": req.query,
+        "headers": [[n, v] for n, v in req.headers],
+        "body_len": len(req.body),
+        "body_sha256": hashlib.sha256(req.body).hexdigest(),
+    }
+    if with_body:
+        doc["body_b64"] = base64.b64encode(req.body).decode("ascii")
+        doc["body"] = req.body.decode("utf-8", errors="replace")
+    return doc
+
+
+def status_line(status):
+    try:
+        reason = http.HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    return f"HTTP/1.1 {status} {reason}\r\n"
+
+
+def bodyless(status, method):
+    return method == "HEAD" or status < 200 or status in (204, 304)
+
+
+class Stats:
+    """Counters and the script, shared by all connection threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.requests = 0
+            self.aborted = 0
+            self.connections = 0
+            self.by_path = collections.Counter()
+            self.script = collections.deque()
+
+    def snapshot(self):
+        with self.lock:
+            return {
+                "requests": self.requests,
+                "aborted": self.aborted,
+                "connections": self.connections,
+                "by_path": dict(self.by_path),
+                "script_left": len(self.script),
+            }
+
+    def bump(self, name, path=None):
+        with self.lock:
+            setattr(self, name, getattr(self, name) + 1)
+            if path is not None:
+                self.by_path[path] += 1
+
+    def next_scripted(self):
+        with self.lock:
+            return self.script.popleft() if self.script else None
+
+
+class Handler(socketserver.BaseRequestHandler):
+    """Serves one TCP connection: requests one after another while keep-alive holds."""
+
+    def handle(self):
+        sock = self.request
+        self.server.stats.bump("connections")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(IDLE_TIMEOUT)
+        conn = Connection(sock)
+        try:
+            while True:
+                req = conn.read_head()
+                if req is None or not self.serve(conn, req):
+                    break
+        except BadRequest as e:
+            self.log(f"bad request: {e}")
+            self.send_simple(400, {"error": str(e)}, keep=False)
+        except ClientGone:
+            self.server.stats.bump("aborted")
+        except (EOFError, OSError):
+            pass
+
+    def log(self, msg):
+        if self.server.verbose:
+            print(f"upstream: {msg}", file=sys.stderr, flush=True)
+
+    # --- answering ---------------------------------------------------------
+
+    def head_bytes(self, status, headers, keep):
+        lines = [status_line(status)]
+        for name, value in headers:
+            lines.append(f"{name}: {value}\r\n")
+        if not keep:
+            lines.append("Connection: close\r\n")
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1")
+
+    def send_simple(self, status, doc, keep, method="GET"):
+        body = json.dumps(doc).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        data = self.head_bytes(status, headers, keep)
+        if not bodyless(status, method):
+            data += body
+        try:
+            self.request.sendall(data)
+        except OSError:
+            return False
+        return keep
+
+    def serve(self, conn, req):
+        """Answer one request; return True to keep the connection open."""
+        keep = req.keep_alive()
+        stats = self.server.stats
+        self.log(f"{req.method} {req.target}")
+        if req.path.startswith(CONTROL_PREFIX):
+            req.body = conn.read_body(req)
+            return self.control(req, keep)
+
+        stats.bump("requests", req.path)
+        action = stats.next_scripted()
+        if action is None:
+            fault = req.header(FAULT_HEADER)
+            action = {}
+            if fault is not None:
+                try:
+                    action = validate_action(json.loads(fault))
+                except ValueError as e:     # json.JSONDecodeError is a ValueError
+                    req.body = conn.read_body(req)
+                    return self.send_simple(400, {"error": f"bad X-Fault: {e}"}, keep, req.method)
+
+        sock = self.request
+        try:
+            delay = action.get("delay_ms", 0) / 1000
+            if action.get("no_read_body"):
+                self.hold_body(conn, req, delay)
+                delay = 0
+            else:
+                if "100-continue" in req.tokens("expect"):
+                    sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                req.body = conn.read_body(req)
+            wait_watching(sock, delay)
+        except ClientGone:
+            stats.bump("aborted")
+            return False
+
+        if action.get("reset"):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+            return False
+        if action.get("close"):
+            sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+            return False
+        return self.respond(req, action, keep)
+
+    def hold_body(self, conn, req, seconds):
+        """Leave the body unread for `seconds` so the client's writes stall, then read it.
+
+        A client that gives up closes its end behind the unread body, where
+        its FIN cannot be seen yet; it shows as an EOF inside the body later,
+        and counts as aborted then.
+        """
+        sock = self.request
+        normal = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        wait_watching(sock, seconds)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, max(normal, 4 * 1024 * 1024))
+        try:
+            req.body = conn.read_body(req)
+        except (EOFError, ConnectionError):
+            raise ClientGone
+
+    def respond(self, req, action, keep):
+        status = action.get("status", 200)
+        given = {n.lower(): v for n, v in action.get("headers", {}).items()}
+        ctype = "text/plain; charset=utf-8"
+        has_body = "body" in action or "body_b64" in action
+        if "body_b64" in action:
+            body = base64.b64decode(action["body_b64"])
+        elif "body" in action:
+            body = action["body"].encode("utf-8")
+        elif status == 200 and "trickle" not in action:
+            ctype = "application/json"
+            if self.server.demo and req.path == "/v1/weather" and req.method in ("GET", "HEAD"):
+                code, doc = weather(req.query)
+                if "status" not in action:
+                    status = code
+            else:
+                doc = echo_document(req, action.get("echo_body", True))
+            body = json.dumps(doc).encode("utf-8")
+        else:
+            body = b""
+
+        trickle = action.get("trickle")
+        if trickle is not None:
+            # The given body repeated (or cut) to `total` bytes, else 'x' filler.
+            total = int(trickle.get("total", len(body) if has_body else 100))
+            pattern = body or b"x"
+            body = (pattern * (total // len(pattern) + 1))[:total]
+        if action.get("partial") and len(body) < 2:
+            body = b"x" * 64
+
+        headers = [] if "content-type" in given or not body else [("Content-Type", ctype)]
+        for name, value in action.get("headers", {}).items():
+            for v in value if isinstance(value, list) else [value]:
+                headers.append((name, str(v)))
+        if "close" in str(given.get("connection", "")).lower() or action.get("partial"):
+            keep = False
+        no_body = bodyless(status, req.method)
+        chunked = action.get("chunked", False) and not no_body
+        if chunked:
+            headers.append(("Transfer-Encoding", "chunked"))
+        elif "content-length" not in given and not (status < 200 or status in (204, 304)):
+            headers.append(("Content-Length", str(len(body))))
+        head = self.head_bytes(status, headers, keep)
+
+        sock = self.request
+        if no_body:
+            sock.sendall(head)
+            return keep
+        if action.get("partial"):
+            sock.sendall(head + frame(body[: len(body) // 2], chunked))
+            sock.shutdown(socket.SHUT_WR)
+            return False
+        if trickle is not None:
+            return self.trickle(head, body, trickle, chunked, keep)
+        if chunked:
+            pieces = [body[i:i + 16384] for i in range(0, len(body), 16384)]
+            sock.sendall(head + b"".join(frame(p, True) for p in pieces) + b"0\r\n\r\n")
+        else:
+            sock.sendall(head + body)
+        return keep
+
+    def trickle(self, head, body, spec, chunked, keep):
+        """Send the head, then the body in spec['chunk']-byte pieces spec['interval_ms'] apart."""
+        step = int(spec.get("chunk", 1))
+        interval = spec.get("interval_ms", 100) / 1000
+        sock = self.request
+        try:
+            send_watching(sock, head)
+            for i in range(0, len(body), step):
+                if i:
+                    wait_watching(sock, interval)
+                send_watching(sock, frame(body[i:i + step], chunked))
+            if chunked:
+                send_watching(sock, b"0\r\n\r\n")
+        except ClientGone:
+            self.server.stats.bump("aborted")
+            return False
+        return keep
+
+    # --- control endpoints -------------------------------------------------
+
+    def control(self, req, keep):
+        stats = self.server.stats
+        if req.path == "/__stats" and req.method in ("GET", "HEAD"):
+            return self.send_simple(200, stats.snapshot(), keep, req.method)
+        if req.path == "/__reset" and req.method == "POST":
+            stats.reset()
+            return self.send_simple(200, {"ok": True}, keep)
+        if req.path == "/__script" and req.method == "POST":
+            try:
+                script = json.loads(req.body or b"null")
+                if not isinstance(script, list):
+                    raise ValueError("the script must be a JSON list of action objects")
+                for action in script:
+                    validate_action(action)
+            except ValueError as e:
+                return self.send_simple(400, {"error": str(e)}, keep)
+            with stats.lock:
+                stats.script.extend(script)
+                left = len(stats.script)
+            return self.send_simple(200, {"ok": True, "script_left": left}, keep)
+        return self.send_simple(404, {"error": f"no control endpoint {req.method} {req.path}"}, keep)
+
+
+def frame(data, chunked):
+    """`data` as one chunk of a chunked body, or as is."""
+    if not chunked or not data:
+        return data
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+
+class Upstream:
+    """The test upstream, bound at construction; start() serves from a background thread."""
+
+    def __init__(self, host="127.0.0.1", port=0, demo=False, verbose=False):
+        if ipaddress.ip_address(host).version != 4 or not ipaddress.ip_address(host).is_loopback:
+            raise ValueError("the test upstream binds only to an IPv4 loopback address")
+        self.server = _Server((host, port), Handler)
+        self.server.stats = Stats()
+        self.server.demo = demo
+        self.server.verbose = verbose
+        self.host = host
+        self.port = self.server.server_address[1]
+        self.thread = None
+
+    @property
+    def stats(self):
+        return self.server.stats
+
+    def start(self):
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        if self.thread is not None:
+            self.server.shutdown()
+            self.thread.join(5)
+            self.thread = None
+        self.server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def make_blackhole(host="127.0.0.1", fill=3):
+    """A listening port whose accept queue is full, so a further connect() hangs.
+
+    Returns (port, sockets); keep the sockets open as long as the port is needed.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((host, 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    keep = [listener]
+    for _ in range(fill):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex((host, port))
+        keep.append(s)
+    time.sleep(0.2)     # let the handshakes that can complete complete
+    return port, keep
+
+
+def write_atomically(path, text):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Fault-injecting HTTP/1.1 test upstream.")
+    ap.add_argument("--host", default="127.0.0.1", help="IPv4 loopback address (default 127.0.0.1)")
+    ap.add_argument("--port", type=int, default=0, help="port, 0 for any free one (default)")
+    ap.add_argument("--demo", action="store_true", help="serve GET /v1/weather?city=NAME")
+    ap.add_argument("--blackhole-port-file", metavar="F",
+                    help="also open a port whose connects hang, and write it to F")
+    ap.add_argument("--verbose", action="store_true", help="log requests on stderr")
+    args = ap.parse_args(argv)
+
+    try:
+        upstream = Upstream(args.host, args.port, args.demo, args.verbose)
+    except ValueError as e:
+        ap.error(str(e))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    upstream.start()
+    blackhole = []
+    if args.blackhole_port_file:
+        port, blackhole = make_blackhole(args.host)
+        write_atomically(args.blackhole_port_file, f"{port}\n")
+    sys.stdout.write(f"{upstream.port}\n")
+    sys.stdout.flush()
+    while not stop.wait(0.5):
+        pass
+    upstream.stop()
+    for s in blackhole:
+        s.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
