@@ -5,6 +5,7 @@
 #include "config.h"
 #include "ytree.h"
 #include "units.h"
+#include "headers.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -56,6 +57,8 @@ static void err_at(struct loader *L, const struct ynode *n, const char *fmt, ...
 	va_end(ap);
 	if (asprintf(&line, "%s:%u:%u: %s", L->path, n ? n->line : 1, n ? n->col : 1, msg) < 0)
 		return;
+	e->line[e->count] = n ? n->line : 1;
+	e->col[e->count] = n ? n->col : 1;
 	e->lines[e->count++] = line;
 }
 
@@ -114,7 +117,7 @@ static int expect_kind(struct loader *L, const struct ynode *n, enum ynode_kind 
 
 	if (n->kind == kind && !(kind == YNODE_SCALAR && ynode_is_null(n)))
 		return 0;
-	err_at(L, n, "expected %s %s, got %s", what, kinds[kind],
+	err_at(L, n, "%s must be %s, not %s", what, kinds[kind],
 	       n->kind == YNODE_SCALAR && ynode_is_null(n) ? "null" : kinds[n->kind]);
 	return -EINVAL;
 }
@@ -485,7 +488,7 @@ static void apply_timeouts(struct loader *L, struct timeouts *t, const struct yn
 	const char *k;
 	const struct ynode *v;
 
-	if (expect_kind(L, map, YNODE_MAP, "timeouts as") < 0)
+	if (expect_kind(L, map, YNODE_MAP, "timeouts") < 0)
 		return;
 	check_keys(L, map, "timeouts", keys);
 	FOREACH_ENTRY(map, i, k, v) {
@@ -516,7 +519,7 @@ static void apply_backoff(struct loader *L, struct retry_policy *r, const struct
 	const struct ynode *v;
 	int j;
 
-	if (expect_kind(L, map, YNODE_MAP, "retry.backoff as") < 0)
+	if (expect_kind(L, map, YNODE_MAP, "retry.backoff") < 0)
 		return;
 	check_keys(L, map, "retry.backoff", keys);
 	FOREACH_ENTRY(map, i, k, v) {
@@ -539,20 +542,20 @@ static void apply_retry(struct loader *L, struct retry_policy *r, const struct y
 	const struct ynode *v;
 	int e;
 
-	if (expect_kind(L, map, YNODE_MAP, "retry as") < 0)
+	if (expect_kind(L, map, YNODE_MAP, "retry") < 0)
 		return;
 	check_keys(L, map, "retry", keys);
 	FOREACH_ENTRY(map, i, k, v) {
 		if (!strcmp(k, "attempts")) {
 			get_uint(L, v, "retry.attempts", 1, 10, &r->attempts);
 		} else if (!strcmp(k, "statuses")) {
-			get_statuses(L, v, "retry.statuses as", 400, 599, r->statuses);
+			get_statuses(L, v, "retry.statuses", 400, 599, r->statuses);
 		} else if (!strcmp(k, "transport")) {
 			static const char *const kinds[] = { "connect", "reset", "timeout", NULL };
 			uint32_t set = 0;
 			int bad = 0;
 
-			if (expect_kind(L, v, YNODE_SEQ, "retry.transport as") < 0)
+			if (expect_kind(L, v, YNODE_SEQ, "retry.transport") < 0)
 				continue;
 			for (size_t j = 0; j < v->n; j++) {
 				if (get_enum(L, v->items[j], "transport kind", kinds, &e) < 0)
@@ -563,7 +566,7 @@ static void apply_retry(struct loader *L, struct retry_policy *r, const struct y
 			if (!bad)
 				r->transport = set;
 		} else if (!strcmp(k, "methods")) {
-			get_methods(L, v, "retry.methods as", &r->methods);
+			get_methods(L, v, "retry.methods", &r->methods);
 		} else if (!strcmp(k, "unsafe")) {
 			if (get_enum(L, v, "retry.unsafe", unsafe, &e) == 0)
 				r->unsafe = (enum unsafe_retry)e;
@@ -574,7 +577,7 @@ static void apply_retry(struct loader *L, struct retry_policy *r, const struct y
 			const char *k2;
 			const struct ynode *v2;
 
-			if (expect_kind(L, v, YNODE_MAP, "retry.retry_after as") < 0)
+			if (expect_kind(L, v, YNODE_MAP, "retry.retry_after") < 0)
 				continue;
 			check_keys(L, v, "retry.retry_after", rk);
 			FOREACH_ENTRY(v, j, k2, v2) {
@@ -588,7 +591,7 @@ static void apply_retry(struct loader *L, struct retry_policy *r, const struct y
 			const char *k2;
 			const struct ynode *v2;
 
-			if (expect_kind(L, v, YNODE_MAP, "retry.budget as") < 0)
+			if (expect_kind(L, v, YNODE_MAP, "retry.budget") < 0)
 				continue;
 			check_keys(L, v, "retry.budget", bk);
 			FOREACH_ENTRY(v, j, k2, v2) {
@@ -621,7 +624,7 @@ static void apply_breaker(struct loader *L, struct breaker_policy *b, const stru
 	const char *k;
 	const struct ynode *v;
 
-	if (expect_kind(L, map, YNODE_MAP, "circuit_breaker as") < 0)
+	if (expect_kind(L, map, YNODE_MAP, "circuit_breaker") < 0)
 		return;
 	check_keys(L, map, "circuit_breaker", keys);
 	FOREACH_ENTRY(map, i, k, v) {
@@ -662,7 +665,7 @@ static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
 	} else if (!strcmp(k, "idempotency")) {
 		static const char *const ik[] = { "header", "methods", NULL };
 
-		if (expect_kind(L, v, YNODE_MAP, "idempotency as") < 0)
+		if (expect_kind(L, v, YNODE_MAP, "idempotency") < 0)
 			return 1;
 		check_keys(L, v, "idempotency", ik);
 		FOREACH_ENTRY(v, j, k2, v2) {
@@ -670,12 +673,12 @@ static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
 				get_header_name(L, v2, "idempotency.header", p->idempotency_header,
 						sizeof(p->idempotency_header));
 			else if (!strcmp(k2, "methods"))
-				get_methods(L, v2, "idempotency.methods as", &p->idempotency_methods);
+				get_methods(L, v2, "idempotency.methods", &p->idempotency_methods);
 		}
 	} else if (!strcmp(k, "correlation")) {
 		static const char *const ck[] = { "header", NULL };
 
-		if (expect_kind(L, v, YNODE_MAP, "correlation as") < 0)
+		if (expect_kind(L, v, YNODE_MAP, "correlation") < 0)
 			return 1;
 		check_keys(L, v, "correlation", ck);
 		FOREACH_ENTRY(v, j, k2, v2) {
@@ -686,7 +689,7 @@ static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
 	} else if (!strcmp(k, "pool")) {
 		static const char *const pk[] = { "max_connections", "max_idle", NULL };
 
-		if (expect_kind(L, v, YNODE_MAP, "pool as") < 0)
+		if (expect_kind(L, v, YNODE_MAP, "pool") < 0)
 			return 1;
 		check_keys(L, v, "pool", pk);
 		FOREACH_ENTRY(v, j, k2, v2) {
@@ -723,7 +726,7 @@ static int parse_listen(struct loader *L, const struct ynode *n, struct listener
 	long port;
 	char *end;
 
-	if (expect_kind(L, n, YNODE_SCALAR, "a listen address as") < 0)
+	if (expect_kind(L, n, YNODE_SCALAR, "a listen address") < 0)
 		return -EINVAL;
 	s = n->value;
 	memset(ls, 0, sizeof(*ls));
@@ -757,7 +760,13 @@ static int parse_listen(struct loader *L, const struct ynode *n, struct listener
 	}
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535 || errno) {
+	if (host[0] == '\0') {
+		err_at(L, n, "'%s' has an empty host", s);
+		free(host);
+		return -EINVAL;
+	}
+	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || port < 0 || port > 65535 ||
+	    errno) {
 		err_at(L, n, "'%s': port must be a number from 0 to 65535", s);
 		free(host);
 		return -EINVAL;
@@ -785,7 +794,7 @@ static int parse_upstream(struct loader *L, const struct ynode *n, struct profil
 	int secret;
 	size_t len;
 
-	if (get_string(L, n, "upstream as", &url, &secret) < 0)
+	if (get_string(L, n, "upstream", &url, &secret) < 0)
 		return -EINVAL;
 	if (strncmp(url, "http://", 7) == 0)
 		rest = url + 7;
@@ -870,7 +879,7 @@ static int header_reserved(const char *name)
 
 static void parse_headers(struct loader *L, const struct ynode *map, struct profile *p)
 {
-	if (expect_kind(L, map, YNODE_MAP, "headers as") < 0)
+	if (expect_kind(L, map, YNODE_MAP, "headers") < 0)
 		return;
 	if (map->n > CONFIG_MAX_HEADERS) {
 		err_at(L, map, "more than %d headers", CONFIG_MAX_HEADERS);
@@ -895,11 +904,12 @@ static void parse_headers(struct loader *L, const struct ynode *map, struct prof
 		for (size_t j = 0; j < p->nheaders; j++)
 			if (strcasecmp(p->headers[j].name, name) == 0)
 				err_at(L, k, "header '%s' is set twice", name);
-		if (get_string(L, v, "a header value as", &value, &secret) < 0)
+		if (get_string(L, v, "a header value", &value, &secret) < 0)
 			continue;
-		if (strpbrk(value, "\r\n")) {
+		if (!headers_value_ok(value)) {
 			/* The value may be a secret: say where, never what. */
-			err_at(L, v, "header '%s' value contains CR or LF", name);
+			err_at(L, v, "header '%s' value contains CR, LF or another control character",
+			       name);
 			free(value);
 			continue;
 		}
@@ -938,7 +948,7 @@ static void parse_schema_setting(struct loader *L, const struct ynode *map,
 	const struct ynode *v;
 	int e;
 
-	if (expect_kind(L, map, YNODE_MAP, response ? "response as" : "request as") < 0)
+	if (expect_kind(L, map, YNODE_MAP, response ? "response" : "request") < 0)
 		return;
 	s->line = map->line;
 	s->col = map->col;
@@ -948,7 +958,7 @@ static void parse_schema_setting(struct loader *L, const struct ynode *map,
 			if (get_enum(L, v, "mode", modes, &e) == 0)
 				s->mode = (enum schema_mode)e;
 		} else if (!strcmp(k, "statuses")) {
-			get_statuses(L, v, "response.statuses as", 100, 599, s->statuses);
+			get_statuses(L, v, "response.statuses", 100, 599, s->statuses);
 		} else if (!strcmp(k, "query")) {
 			s->query = parse_schema_doc(L, v);
 		} else if (!strcmp(k, "body")) {
@@ -979,7 +989,7 @@ static int parse_match(struct loader *L, const struct ynode *n, struct route *r)
 {
 	const char *s, *sp, *p;
 
-	if (expect_kind(L, n, YNODE_SCALAR, "match as") < 0)
+	if (expect_kind(L, n, YNODE_SCALAR, "match") < 0)
 		return -EINVAL;
 	s = n->value;
 	sp = strchr(s, ' ');
@@ -1049,12 +1059,13 @@ static void parse_route(struct loader *L, const struct ynode *map, struct profil
 	const struct ynode *match;
 	const char *k;
 	const struct ynode *v;
+	int touched = 0;
 
 	r->policy = p->policy;
 	memset(r->response.statuses + 200, 1, 100);
 	r->request.mode = SCHEMA_MODE_ENFORCE;
 	r->response.mode = SCHEMA_MODE_ENFORCE;
-	if (expect_kind(L, map, YNODE_MAP, "a route as") < 0)
+	if (expect_kind(L, map, YNODE_MAP, "a route") < 0)
 		return;
 	match = ynode_get(map, "match");
 	if (!match)
@@ -1070,10 +1081,13 @@ static void parse_route(struct loader *L, const struct ynode *map, struct profil
 			parse_schema_setting(L, v, &r->request, 0);
 		else if (!strcmp(k, "response"))
 			parse_schema_setting(L, v, &r->response, 1);
-		else if (!known && !apply_policy_key(L, &r->policy, k, v))
+		else if (!known && apply_policy_key(L, &r->policy, k, v))
+			touched = 1;
+		else if (!known)
 			err_at(L, map->keys[i], "unknown key '%s' in route", k);
 	}
-	check_policy(L, &r->policy, map, r->label ? r->label : "route");
+	if (touched)
+		check_policy(L, &r->policy, map, r->label ? r->label : "route");
 }
 
 static int valid_profile_name(const char *s)
@@ -1096,13 +1110,14 @@ static void parse_profile(struct loader *L, const struct ynode *key, const struc
 					    "routes", NULL };
 	const char *k;
 	const struct ynode *v;
+	int secret = 0, touched = 0;
 
 	p->name = strdup(key->value);
 	p->policy = L->cfg->defaults;
 	p->tls.verify = 1;
 	if (!valid_profile_name(key->value))
 		err_at(L, key, "profile name '%s' must match [a-z0-9][a-z0-9_-]{0,62}", key->value);
-	if (expect_kind(L, map, YNODE_MAP, "a profile as") < 0)
+	if (expect_kind(L, map, YNODE_MAP, "a profile") < 0)
 		return;
 	/* Policy keys first, so that routes inherit the whole profile policy. */
 	FOREACH_ENTRY(map, i, k, v) {
@@ -1110,10 +1125,16 @@ static void parse_profile(struct loader *L, const struct ynode *key, const struc
 
 		for (const char *const *pk = keys; *pk; pk++)
 			known |= !strcmp(*pk, k);
-		if (!known && !apply_policy_key(L, &p->policy, k, v))
+		if (known)
+			continue;
+		if (apply_policy_key(L, &p->policy, k, v))
+			touched = 1;
+		else
 			err_at(L, map->keys[i], "unknown key '%s' in profile '%s'", k, p->name);
 	}
-	check_policy(L, &p->policy, key, p->name);
+	/* Inherited values were checked where they were written. */
+	if (touched)
+		check_policy(L, &p->policy, key, p->name);
 	FOREACH_ENTRY(map, i, k, v) {
 		if (!strcmp(k, "upstream")) {
 			parse_upstream(L, v, p);
@@ -1126,20 +1147,20 @@ static void parse_profile(struct loader *L, const struct ynode *key, const struc
 			const char *k2;
 			const struct ynode *v2;
 
-			if (expect_kind(L, v, YNODE_MAP, "tls as") < 0)
+			if (expect_kind(L, v, YNODE_MAP, "tls") < 0)
 				continue;
 			check_keys(L, v, "tls", tk);
 			FOREACH_ENTRY(v, j, k2, v2) {
 				if (!strcmp(k2, "verify"))
 					get_bool(L, v2, "tls.verify", &p->tls.verify);
 				else if (!strcmp(k2, "ca_file") &&
-					 get_string(L, v2, "tls.ca_file as", &p->tls.ca_file, NULL) == 0 &&
+					 get_string(L, v2, "tls.ca_file", &p->tls.ca_file, &secret) == 0 &&
 					 access(p->tls.ca_file, R_OK) != 0)
-					err_at(L, v2, "tls.ca_file '%s' cannot be read: %s", p->tls.ca_file,
-					       strerror(errno));
+					err_at(L, v2, "tls.ca_file '%s' cannot be read: %s",
+					       secret ? "<redacted>" : p->tls.ca_file, strerror(errno));
 			}
 		} else if (!strcmp(k, "routes")) {
-			if (expect_kind(L, v, YNODE_SEQ, "routes as") < 0)
+			if (expect_kind(L, v, YNODE_SEQ, "routes") < 0)
 				continue;
 			if (v->n > CONFIG_MAX_ROUTES) {
 				err_at(L, v, "more than %d routes", CONFIG_MAX_ROUTES);
@@ -1209,7 +1230,7 @@ static void parse_log(struct loader *L, const struct ynode *map)
 	const struct ynode *v;
 	int e;
 
-	if (expect_kind(L, map, YNODE_MAP, "log as") < 0)
+	if (expect_kind(L, map, YNODE_MAP, "log") < 0)
 		return;
 	check_keys(L, map, "log", keys);
 	FOREACH_ENTRY(map, i, k, v) {
@@ -1231,7 +1252,7 @@ static void parse_limits(struct loader *L, const struct ynode *map)
 	const char *k;
 	const struct ynode *v;
 
-	if (expect_kind(L, map, YNODE_MAP, "limits as") < 0)
+	if (expect_kind(L, map, YNODE_MAP, "limits") < 0)
 		return;
 	check_keys(L, map, "limits", keys);
 	FOREACH_ENTRY(map, i, k, v) {
@@ -1255,12 +1276,13 @@ static void parse_root(struct loader *L, const struct ynode *root)
 	struct config *cfg = L->cfg;
 	const struct ynode *v;
 
-	if (expect_kind(L, root, YNODE_MAP, "the configuration as") < 0)
+	if (expect_kind(L, root, YNODE_MAP, "the configuration") < 0)
 		return;
 	check_keys(L, root, "the configuration", keys);
 	if ((v = ynode_get(root, "listen")))
 		parse_listeners(L, v);
 	if ((v = ynode_get(root, "admin"))) {
+		listener_release(&cfg->admin);
 		if (v->kind == YNODE_SCALAR && strcmp(v->value, "off") == 0) {
 			cfg->admin_enabled = 0;
 		} else if (parse_listen(L, v, &cfg->admin) == 0) {
@@ -1277,7 +1299,7 @@ static void parse_root(struct loader *L, const struct ynode *root)
 		const char *k;
 		const struct ynode *dv;
 
-		if (expect_kind(L, v, YNODE_MAP, "defaults as") == 0) {
+		if (expect_kind(L, v, YNODE_MAP, "defaults") == 0) {
 			FOREACH_ENTRY(v, i, k, dv) {
 				if (!apply_policy_key(L, &cfg->defaults, k, dv))
 					err_at(L, v->keys[i], "unknown key '%s' in defaults", k);
@@ -1290,7 +1312,7 @@ static void parse_root(struct loader *L, const struct ynode *root)
 		err_at(L, v ? v : root, "no profiles are configured");
 		return;
 	}
-	if (expect_kind(L, v, YNODE_MAP, "profiles as") < 0)
+	if (expect_kind(L, v, YNODE_MAP, "profiles") < 0)
 		return;
 	if (v->n > CONFIG_MAX_PROFILES) {
 		err_at(L, v, "more than %d profiles", CONFIG_MAX_PROFILES);
@@ -1344,6 +1366,26 @@ static void config_free(struct config *cfg)
 	free(cfg);
 }
 
+/* Orders errors by position (stable), so they read top to bottom. */
+static void sort_errors(struct config_errors *e)
+{
+	for (size_t i = 1; i < e->count; i++) {
+		char *line = e->lines[i];
+		unsigned l = e->line[i], c = e->col[i];
+		size_t j = i;
+
+		while (j > 0 && (e->line[j - 1] > l || (e->line[j - 1] == l && e->col[j - 1] > c))) {
+			e->lines[j] = e->lines[j - 1];
+			e->line[j] = e->line[j - 1];
+			e->col[j] = e->col[j - 1];
+			j--;
+		}
+		e->lines[j] = line;
+		e->line[j] = l;
+		e->col[j] = c;
+	}
+}
+
 static struct config *finish(struct loader *L, struct ynode *root)
 {
 	struct config *cfg = L->cfg;
@@ -1359,6 +1401,7 @@ static struct config *finish(struct loader *L, struct ynode *root)
 			cfg->nlisteners = 1;
 	}
 	if (L->errs->count > 0) {
+		sort_errors(L->errs);
 		config_free(cfg);
 		return NULL;
 	}
@@ -1422,10 +1465,11 @@ const struct profile *config_find_profile(const struct config *cfg, const char *
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		const char *pn = cfg->profiles[mid].name;
-		int c = strncmp(pn, name, len);
+		size_t plen = strlen(pn);
+		int c = memcmp(pn, name, plen < len ? plen : len);
 
-		if (c == 0 && pn[len] != '\0')
-			c = 1;
+		if (c == 0)
+			c = plen < len ? -1 : plen > len;
 		if (c == 0)
 			return &cfg->profiles[mid];
 		if (c < 0)

@@ -161,6 +161,7 @@ struct config {
  * as "FILE:LINE:COL: message". */
 struct config_errors {
 	char *lines[CONFIG_MAX_ERRORS];
+	unsigned line[CONFIG_MAX_ERRORS], col[CONFIG_MAX_ERRORS];
 	size_t count;
 	size_t dropped;             /* errors beyond CONFIG_MAX_ERRORS */
 };

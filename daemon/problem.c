@@ -101,7 +101,8 @@ char *problem_render(const struct problem *p, size_t *ret_len)
 		if (n > PROBLEM_UPSTREAM_BODY_MAX) {
 			n = PROBLEM_UPSTREAM_BODY_MAX;
 			/* Do not cut a UTF-8 sequence in two. */
-			while (n > 0 && ((unsigned char)p->upstream_body[n] & 0xc0) == 0x80)
+			for (int back = 0; back < 3 && n > 0 &&
+					   ((unsigned char)p->upstream_body[n] & 0xc0) == 0x80; back++)
 				n--;
 		}
 		strbuf_adds(&b, ",\"upstream_body\":");

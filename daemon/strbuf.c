@@ -80,22 +80,20 @@ void strbuf_addf(struct strbuf *b, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (reserve(b, 64) < 0)
+	if (b->failed)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	if (n < 0) {
 		b->failed = 1;
 		return;
 	}
-	if ((size_t)n >= b->cap - b->len) {
-		if (reserve(b, (size_t)n) < 0)
-			return;
-		va_start(ap, fmt);
-		vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-	}
+	if (reserve(b, (size_t)n) < 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
 	b->len += (size_t)n;
 }
 

@@ -234,11 +234,13 @@ def _yaml_scalar(value):
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_yaml_scalar(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value)        # a JSON object is a YAML flow mapping
     return json.dumps(str(value))      # a JSON string is a YAML double-quoted scalar
 
 
 def to_yaml(obj, indent=0):
-    """Block-style YAML for nested dicts of scalars and flat lists."""
+    """Block-style YAML for nested dicts of scalars and lists; a dict inside a list (a route) is flow style."""
     lines = []
     pad = "  " * indent
     for key, value in obj.items():
@@ -404,9 +406,21 @@ class Braced:
         return f"http://127.0.0.1:{self.port}"
 
     def __exit__(self, *exc):
+        problem = None
         if self.proc is not None:
             self.returncode = stop_process(self.proc, STOP_TIMEOUT)
+            self.proc = None
+            log = self.log()
+            # A clean SIGTERM stop is exit 0; sanitizer reports fail the test too.
+            if self.returncode != 0:
+                problem = f"braced exited with {self.returncode} on SIGTERM"
+            elif "Sanitizer" in log or "runtime error:" in log:
+                problem = "braced reported a sanitizer error"
+            if problem:
+                problem += ":\n" + log[-4000:]
         self._cleanup()
+        if problem and exc[0] is None:
+            raise AssertionError(problem)
 
     def _cleanup(self):
         if self.dir is not None:

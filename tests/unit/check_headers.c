@@ -2,7 +2,6 @@
  * Connection value, value and correlation id checks, token lists) and the
  * seeded random source: UUIDv4 text, reproducible sequences, rng_below's
  * bounds and uniformity. */
-#include <ctype.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -299,7 +298,7 @@ START_TEST(test_below_uniform)
 	double expected = (double)DRAWS / BUCKETS, chi2 = 0;
 	unsigned hits2[2] = { 0 };
 
-	rng_seed(&r, 20240601);
+	rng_seed(&r, 1);
 	for (int i = 0; i < DRAWS; i++)
 		counts[rng_below(&r, BUCKETS)]++;
 	for (int i = 0; i < BUCKETS; i++)

@@ -3,6 +3,7 @@
  * truncation at a UTF-8 boundary, escaping of control bytes and invalid
  * UTF-8, history entries; strbuf's cap and JSON string escaping. */
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,0 +1,957 @@
+/* config_load_string on inline YAML: a full file like SPEC 2's example with
+ * its merged values (built-in < defaults < profile < route, lists replace),
+ * built-in defaults, listeners, ${ENV} and ${file:} secrets, profile order
+ * and lookup; and one failing file per kind of error, each checked for its
+ * exact "PATH:LINE:COL: " prefix, plus several errors reported together. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "suites.h"
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define CFG_PATH "/etc/braced/test.yaml"
+
+static struct config *load_at(const char *path, const char *text, struct config_errors *errs)
+{
+	memset(errs, 0, sizeof(*errs));
+	return config_load_string(path, text, strlen(text), errs);
+}
+
+/* Loads text that must be valid; prints every error otherwise. */
+static struct config *load_ok_at(const char *path, const char *text)
+{
+	struct config_errors errs;
+	struct config *cfg = load_at(path, text, &errs);
+
+	for (size_t i = 0; i < errs.count; i++)
+		fprintf(stderr, "unexpected: %s\n", errs.lines[i]);
+	ck_assert_msg(cfg != NULL, "config rejected (%zu errors), first: %s", errs.count,
+		      errs.count ? errs.lines[0] : "-");
+	ck_assert_uint_eq(errs.count, 0);
+	config_errors_release(&errs);
+	return cfg;
+}
+
+static struct config *load_ok(const char *text)
+{
+	return load_ok_at(CFG_PATH, text);
+}
+
+static const struct profile *profile(const struct config *cfg, const char *name)
+{
+	const struct profile *p = config_find_profile(cfg, name, strlen(name));
+
+	ck_assert_msg(p != NULL, "profile '%s' not found", name);
+	return p;
+}
+
+/* Retriable statuses as a short list, for readable assertions. */
+static void assert_statuses(const uint8_t set[600], const int *want, int nwant)
+{
+	int count = 0;
+
+	for (int i = 0; i < 600; i++)
+		count += set[i] != 0;
+	ck_assert_int_eq(count, nwant);
+	for (int i = 0; i < nwant; i++)
+		ck_assert_msg(set[want[i]], "status %d missing", want[i]);
+}
+
+static struct json_object *jget(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	ck_assert_msg(json_object_object_get_ex(o, key, &v), "schema key '%s' missing", key);
+	return v;
+}
+
+/* ---- a full file ------------------------------------------------------- */
+
+static const char full_yaml[] =
+	"listen: 127.0.0.1:7070\n"
+	"admin: 127.0.0.1:7071\n"
+	"shutdown_grace: 15s\n"
+	"log:\n"
+	"  format: text\n"
+	"  level: debug\n"
+	"  access: false\n"
+	"limits:\n"
+	"  max_request_body: 2MiB\n"
+	"  max_response_body: 4MiB\n"
+	"  max_header_size: 32KiB\n"
+	"  max_connections: 512\n"
+	"  max_inflight: 2000\n"
+	"defaults:\n"
+	"  timeouts:\n"
+	"    read: 4s\n"
+	"    total: 10s\n"
+	"  retry:\n"
+	"    attempts: 3\n"
+	"    statuses: [429, 503]\n"
+	"    transport: [connect, reset]\n"
+	"    methods: [GET, HEAD]\n"
+	"    unsafe: never\n"
+	"    backoff: {base: 100ms, max: 2s, jitter: equal}\n"
+	"    retry_after: {honor: false, max: 20s}\n"
+	"    budget: {ratio: 0.5, min_per_second: 5, window: 20s}\n"
+	"    on_schema_violation: true\n"
+	"  circuit_breaker:\n"
+	"    enabled: true\n"
+	"    window: 30s\n"
+	"    min_requests: 10\n"
+	"    failure_ratio: 0.25\n"
+	"    open_for: 7s\n"
+	"    half_open_probes: 2\n"
+	"  rate_limit_cooldown: false\n"
+	"  idempotency: {header: X-Idem-Key, methods: [POST]}\n"
+	"  correlation: {header: X-Request-ID}\n"
+	"  pool: {max_connections: 50, max_idle: 10}\n"
+	"  upstream_errors: passthrough\n"
+	"profiles:\n"
+	"  weather:\n"
+	"    upstream: http://127.0.0.1:9/base\n"
+	"    headers:\n"
+	"      Authorization: \"Bearer ${BRACED_UT_WEATHER_KEY}\"\n"
+	"      X-Static: plain\n"
+	"    tls: {verify: false}\n"
+	"    routes_only: true\n"
+	"    timeouts: {read: 1s}\n"
+	"    retry:\n"
+	"      statuses: [502]\n"
+	"    routes:\n"
+	"      - match: GET /v1/weather\n"
+	"        request:\n"
+	"          query:\n"
+	"            type: object\n"
+	"            required: [city]\n"
+	"            properties:\n"
+	"              city: {type: string, minLength: 2, maxLength: 100}\n"
+	"              unit: {enum: [metric, imperial]}\n"
+	"          mode: enforce\n"
+	"        response:\n"
+	"          statuses: [200]\n"
+	"          mode: report\n"
+	"          body:\n"
+	"            type: object\n"
+	"            required: [city, temperature, condition, source_latency_ms]\n"
+	"            properties:\n"
+	"              city: {type: string}\n"
+	"              temperature: {type: number}\n"
+	"              condition: {type: string}\n"
+	"              source_latency_ms: {type: integer, minimum: 0}\n"
+	"        timeouts: {total: 5s}\n"
+	"      - match: POST /v1/reports/{id}\n"
+	"        retry: {attempts: 1, methods: [POST]}\n"
+	"        request:\n"
+	"          body: {type: object}\n"
+	"          mode: report\n"
+	"  alerts:\n"
+	"    upstream: https://alerts.example:8443/\n";
+
+START_TEST(test_full_file_top_level)
+{
+	struct config *cfg;
+
+	setenv("BRACED_UT_WEATHER_KEY", "k3y", 1);
+	cfg = load_ok(full_yaml);
+	ck_assert_str_eq(cfg->path, CFG_PATH);
+	ck_assert_uint_eq(cfg->nlisteners, 1);
+	ck_assert_int_eq(cfg->listeners[0].kind, LISTENER_TCP);
+	ck_assert_str_eq(cfg->listeners[0].host, "127.0.0.1");
+	ck_assert_uint_eq(cfg->listeners[0].port, 7070);
+	ck_assert_int_eq(cfg->admin_enabled, 1);
+	ck_assert_str_eq(cfg->admin.host, "127.0.0.1");
+	ck_assert_uint_eq(cfg->admin.port, 7071);
+	ck_assert_uint_eq(cfg->shutdown_grace_ms, 15000);
+	ck_assert_int_eq(cfg->log_format, LOG_FORMAT_TEXT);
+	ck_assert_int_eq(cfg->log_level, LOG_DEBUG);
+	ck_assert_int_eq(cfg->log_access, 0);
+	ck_assert_uint_eq(cfg->max_request_body, 2 * 1024 * 1024);
+	ck_assert_uint_eq(cfg->max_response_body, 4 * 1024 * 1024);
+	ck_assert_uint_eq(cfg->max_header_size, 32 * 1024);
+	ck_assert_uint_eq(cfg->max_connections, 512);
+	ck_assert_uint_eq(cfg->max_inflight, 2000);
+	ck_assert_uint_eq(cfg->refs, 1);
+	ck_assert_ptr_eq(config_ref(cfg), cfg);
+	ck_assert_uint_eq(cfg->refs, 2);
+	config_unref(cfg);
+	ck_assert_uint_eq(cfg->refs, 1);
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_full_file_defaults)
+{
+	static const int statuses[] = { 429, 503 };
+	const struct policy *d;
+	struct config *cfg;
+
+	setenv("BRACED_UT_WEATHER_KEY", "k3y", 1);
+	cfg = load_ok(full_yaml);
+	d = &cfg->defaults;
+	ck_assert_uint_eq(d->timeouts.connect_ms, 2000); /* built-in */
+	ck_assert_uint_eq(d->timeouts.read_ms, 4000);
+	ck_assert_uint_eq(d->timeouts.write_ms, 2000);
+	ck_assert_uint_eq(d->timeouts.pool_ms, 2000);
+	ck_assert_uint_eq(d->timeouts.attempt_ms, 0);
+	ck_assert_uint_eq(d->timeouts.total_ms, 10000);
+	ck_assert_uint_eq(d->retry.attempts, 3);
+	assert_statuses(d->retry.statuses, statuses, N(statuses));
+	ck_assert_uint_eq(d->retry.transport, TRANSPORT_CONNECT | TRANSPORT_RESET);
+	ck_assert_uint_eq(d->retry.methods, METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD));
+	ck_assert_int_eq(d->retry.unsafe, UNSAFE_NEVER);
+	ck_assert_uint_eq(d->retry.backoff_base_ms, 100);
+	ck_assert_uint_eq(d->retry.backoff_max_ms, 2000);
+	ck_assert_int_eq(d->retry.jitter, JITTER_EQUAL);
+	ck_assert_int_eq(d->retry.retry_after_honor, 0);
+	ck_assert_uint_eq(d->retry.retry_after_max_ms, 20000);
+	ck_assert_double_eq(d->retry.budget_ratio, 0.5);
+	ck_assert_uint_eq(d->retry.budget_min_per_second, 5);
+	ck_assert_uint_eq(d->retry.budget_window_ms, 20000);
+	ck_assert_int_eq(d->retry.on_schema_violation, 1);
+	ck_assert_int_eq(d->breaker.enabled, 1);
+	ck_assert_uint_eq(d->breaker.window_ms, 30000);
+	ck_assert_uint_eq(d->breaker.min_requests, 10);
+	ck_assert_double_eq(d->breaker.failure_ratio, 0.25);
+	ck_assert_uint_eq(d->breaker.open_for_ms, 7000);
+	ck_assert_uint_eq(d->breaker.half_open_probes, 2);
+	ck_assert_int_eq(d->rate_limit_cooldown, 0);
+	ck_assert_str_eq(d->idempotency_header, "X-Idem-Key");
+	ck_assert_uint_eq(d->idempotency_methods, METHOD_BIT(METHOD_POST));
+	ck_assert_str_eq(d->correlation_header, "X-Request-ID");
+	ck_assert_uint_eq(d->pool_max_connections, 50);
+	ck_assert_uint_eq(d->pool_max_idle, 10);
+	ck_assert_int_eq(d->upstream_errors, UPSTREAM_ERRORS_PASSTHROUGH);
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_full_file_profile_merge)
+{
+	static const int s502[] = { 502 };
+	static const int s429_503[] = { 429, 503 };
+	const struct profile *w, *a;
+	struct config *cfg;
+
+	setenv("BRACED_UT_WEATHER_KEY", "k3y", 1);
+	cfg = load_ok(full_yaml);
+	w = profile(cfg, "weather");
+	ck_assert_str_eq(w->name, "weather");
+	ck_assert_str_eq(w->upstream, "http://127.0.0.1:9/base");
+	ck_assert_int_eq(w->upstream_secret, 0);
+	ck_assert_int_eq(w->tls.verify, 0);
+	ck_assert_ptr_null(w->tls.ca_file);
+	ck_assert_int_eq(w->routes_only, 1);
+	ck_assert_uint_eq(w->nheaders, 2);
+	ck_assert_str_eq(w->headers[0].name, "Authorization");
+	ck_assert_str_eq(w->headers[0].value, "Bearer k3y");
+	ck_assert_int_eq(w->headers[0].secret, 1);
+	ck_assert_str_eq(w->headers[1].name, "X-Static");
+	ck_assert_str_eq(w->headers[1].value, "plain");
+	ck_assert_int_eq(w->headers[1].secret, 0);
+
+	/* profile over defaults over built-in */
+	ck_assert_uint_eq(w->policy.timeouts.read_ms, 1000);
+	ck_assert_uint_eq(w->policy.timeouts.total_ms, 10000);
+	ck_assert_uint_eq(w->policy.timeouts.connect_ms, 2000);
+	/* a list replaces, the rest of retry is inherited */
+	assert_statuses(w->policy.retry.statuses, s502, N(s502));
+	ck_assert_uint_eq(w->policy.retry.attempts, 3);
+	ck_assert_uint_eq(w->policy.retry.backoff_base_ms, 100);
+	ck_assert_int_eq(w->policy.retry.jitter, JITTER_EQUAL);
+	ck_assert_str_eq(w->policy.correlation_header, "X-Request-ID");
+
+	/* an untouched profile inherits defaults as they are */
+	a = profile(cfg, "alerts");
+	ck_assert_str_eq(a->upstream, "https://alerts.example:8443");
+	ck_assert_int_eq(a->tls.verify, 1);
+	ck_assert_int_eq(a->routes_only, 0);
+	ck_assert_uint_eq(a->nheaders, 0);
+	ck_assert_uint_eq(a->nroutes, 0);
+	ck_assert_uint_eq(a->policy.timeouts.read_ms, 4000);
+	ck_assert_uint_eq(a->policy.timeouts.total_ms, 10000);
+	ck_assert_uint_eq(a->policy.retry.attempts, 3);
+	assert_statuses(a->policy.retry.statuses, s429_503, N(s429_503));
+	ck_assert_uint_eq(a->policy.pool_max_connections, 50);
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_full_file_routes)
+{
+	static const int s502[] = { 502 };
+	static const int s200[] = { 200 };
+	const struct profile *w;
+	const struct route *r;
+	struct json_object *props;
+	struct config *cfg;
+
+	setenv("BRACED_UT_WEATHER_KEY", "k3y", 1);
+	cfg = load_ok(full_yaml);
+	w = profile(cfg, "weather");
+	ck_assert_uint_eq(w->nroutes, 2);
+
+	r = &w->routes[0];
+	ck_assert_str_eq(r->label, "GET /v1/weather");
+	ck_assert_int_eq(r->method, METHOD_GET);
+	ck_assert_uint_eq(r->nsegments, 2);
+	ck_assert_str_eq(r->segments[0], "v1");
+	ck_assert_str_eq(r->segments[1], "weather");
+	ck_assert_int_eq(r->rest, 0);
+	/* route over profile over defaults over built-in */
+	ck_assert_uint_eq(r->policy.timeouts.read_ms, 1000);
+	ck_assert_uint_eq(r->policy.timeouts.total_ms, 5000);
+	ck_assert_uint_eq(r->policy.timeouts.connect_ms, 2000);
+	ck_assert_uint_eq(r->policy.timeouts.write_ms, 2000);
+	assert_statuses(r->policy.retry.statuses, s502, N(s502));
+	ck_assert_uint_eq(r->policy.retry.attempts, 3);
+	ck_assert_int_eq(r->request.mode, SCHEMA_MODE_ENFORCE);
+	ck_assert_ptr_nonnull(r->request.query);
+	ck_assert_ptr_null(r->request.body);
+	ck_assert_str_eq(json_object_get_string(jget(r->request.query, "type")), "object");
+	props = jget(jget(r->request.query, "properties"), "city");
+	ck_assert(json_object_is_type(jget(props, "minLength"), json_type_int));
+	ck_assert_int_eq(json_object_get_int(jget(props, "minLength")), 2);
+	ck_assert_uint_eq(json_object_array_length(
+				  jget(jget(jget(r->request.query, "properties"), "unit"), "enum")), 2);
+	ck_assert_int_eq(r->response.mode, SCHEMA_MODE_REPORT);
+	assert_statuses(r->response.statuses, s200, N(s200));
+	ck_assert_ptr_nonnull(r->response.body);
+	ck_assert_str_eq(json_object_get_string(jget(jget(jget(r->response.body, "properties"),
+							  "temperature"), "type")), "number");
+	ck_assert_uint_eq(json_object_array_length(jget(r->response.body, "required")), 4);
+
+	r = &w->routes[1];
+	ck_assert_str_eq(r->label, "POST /v1/reports/{id}");
+	ck_assert_int_eq(r->method, METHOD_POST);
+	ck_assert_uint_eq(r->nsegments, 3);
+	ck_assert_str_eq(r->segments[2], "{id}");
+	ck_assert_uint_eq(r->policy.retry.attempts, 1);
+	ck_assert_uint_eq(r->policy.retry.methods, METHOD_BIT(METHOD_POST));
+	assert_statuses(r->policy.retry.statuses, s502, N(s502));
+	ck_assert_uint_eq(r->policy.timeouts.read_ms, 1000);
+	ck_assert_uint_eq(r->policy.timeouts.total_ms, 10000);
+	ck_assert_int_eq(r->request.mode, SCHEMA_MODE_REPORT);
+	ck_assert_ptr_null(r->request.query);
+	ck_assert_ptr_nonnull(r->request.body);
+	/* response: nothing written, so enforce and every 2xx */
+	ck_assert_int_eq(r->response.mode, SCHEMA_MODE_ENFORCE);
+	ck_assert_ptr_null(r->response.body);
+	for (int s = 100; s < 600; s++)
+		ck_assert_msg(r->response.statuses[s] == (s >= 200 && s < 300), "status %d", s);
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_builtin_defaults)
+{
+	static const int statuses[] = { 408, 425, 429, 500, 502, 503, 504 };
+	struct config *cfg = load_ok("profiles:\n  p:\n    upstream: http://127.0.0.1:9\n");
+	const struct profile *p = profile(cfg, "p");
+	struct policy b;
+
+	ck_assert_uint_eq(cfg->nlisteners, 1);
+	ck_assert_str_eq(cfg->listeners[0].address, "127.0.0.1:7070");
+	ck_assert_uint_eq(cfg->listeners[0].port, 7070);
+	ck_assert_int_eq(cfg->admin_enabled, 1);
+	ck_assert_str_eq(cfg->admin.address, "127.0.0.1:7071");
+	ck_assert_uint_eq(cfg->shutdown_grace_ms, 10000);
+	ck_assert_int_eq(cfg->log_format, LOG_FORMAT_JSON);
+	ck_assert_int_eq(cfg->log_level, LOG_INFO);
+	ck_assert_int_eq(cfg->log_access, 1);
+	ck_assert_uint_eq(cfg->max_request_body, 1024 * 1024);
+	ck_assert_uint_eq(cfg->max_response_body, 8 * 1024 * 1024);
+	ck_assert_uint_eq(cfg->max_header_size, 16 * 1024);
+	ck_assert_uint_eq(cfg->max_connections, 4096);
+	ck_assert_uint_eq(cfg->max_inflight, 10000);
+
+	config_builtin_policy(&b);
+	ck_assert_uint_eq(b.timeouts.connect_ms, 2000);
+	ck_assert_uint_eq(b.timeouts.read_ms, 4000);
+	ck_assert_uint_eq(b.timeouts.write_ms, 2000);
+	ck_assert_uint_eq(b.timeouts.pool_ms, 2000);
+	ck_assert_uint_eq(b.timeouts.attempt_ms, 0);
+	ck_assert_uint_eq(b.timeouts.total_ms, 10000);
+	ck_assert_uint_eq(b.retry.attempts, 4);
+	assert_statuses(b.retry.statuses, statuses, N(statuses));
+	ck_assert_uint_eq(b.retry.transport, TRANSPORT_CONNECT | TRANSPORT_RESET | TRANSPORT_TIMEOUT);
+	ck_assert_uint_eq(b.retry.methods, METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD) |
+						   METHOD_BIT(METHOD_OPTIONS) | METHOD_BIT(METHOD_PUT) |
+						   METHOD_BIT(METHOD_DELETE));
+	ck_assert_int_eq(b.retry.unsafe, UNSAFE_WITH_KEY);
+	ck_assert_uint_eq(b.retry.backoff_base_ms, 200);
+	ck_assert_uint_eq(b.retry.backoff_max_ms, 3000);
+	ck_assert_int_eq(b.retry.jitter, JITTER_FULL);
+	ck_assert_int_eq(b.retry.retry_after_honor, 1);
+	ck_assert_uint_eq(b.retry.retry_after_max_ms, 30000);
+	ck_assert_double_eq(b.retry.budget_ratio, 0.2);
+	ck_assert_uint_eq(b.retry.budget_min_per_second, 10);
+	ck_assert_uint_eq(b.retry.budget_window_ms, 10000);
+	ck_assert_int_eq(b.retry.on_schema_violation, 0);
+	ck_assert_int_eq(b.breaker.enabled, 1);
+	ck_assert_uint_eq(b.breaker.window_ms, 10000);
+	ck_assert_uint_eq(b.breaker.min_requests, 20);
+	ck_assert_double_eq(b.breaker.failure_ratio, 0.5);
+	ck_assert_uint_eq(b.breaker.open_for_ms, 5000);
+	ck_assert_uint_eq(b.breaker.half_open_probes, 1);
+	ck_assert_int_eq(b.rate_limit_cooldown, 1);
+	ck_assert_str_eq(b.idempotency_header, "Idempotency-Key");
+	ck_assert_uint_eq(b.idempotency_methods, METHOD_BIT(METHOD_POST) | METHOD_BIT(METHOD_PATCH));
+	ck_assert_str_eq(b.correlation_header, "X-Correlation-ID");
+	ck_assert_uint_eq(b.pool_max_connections, 100);
+	ck_assert_uint_eq(b.pool_max_idle, 20);
+	ck_assert_int_eq(b.upstream_errors, UPSTREAM_ERRORS_ENVELOPE);
+
+	/* without `defaults`, config and profile carry the built-in policy */
+	ck_assert_uint_eq(cfg->defaults.retry.attempts, 4);
+	ck_assert_uint_eq(p->policy.timeouts.total_ms, 10000);
+	ck_assert_uint_eq(p->policy.retry.attempts, 4);
+	assert_statuses(p->policy.retry.statuses, statuses, N(statuses));
+	ck_assert_str_eq(p->policy.idempotency_header, "Idempotency-Key");
+	ck_assert_int_eq(p->tls.verify, 1);
+	config_unref(cfg);
+}
+END_TEST
+
+/* ---- listeners ---------------------------------------------------------- */
+
+#define ONE_PROFILE "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n"
+
+START_TEST(test_listeners)
+{
+	struct config *cfg;
+
+	cfg = load_ok("listen: \"[::1]:7070\"\nadmin: off\n" ONE_PROFILE);
+	ck_assert_uint_eq(cfg->nlisteners, 1);
+	ck_assert_int_eq(cfg->listeners[0].kind, LISTENER_TCP);
+	ck_assert_str_eq(cfg->listeners[0].address, "[::1]:7070");
+	ck_assert_str_eq(cfg->listeners[0].host, "::1");
+	ck_assert_uint_eq(cfg->listeners[0].port, 7070);
+	ck_assert_int_eq(cfg->admin_enabled, 0);
+	config_unref(cfg);
+
+	cfg = load_ok("listen: unix:/run/braced/braced.sock\n" ONE_PROFILE);
+	ck_assert_uint_eq(cfg->nlisteners, 1);
+	ck_assert_int_eq(cfg->listeners[0].kind, LISTENER_UNIX);
+	ck_assert_str_eq(cfg->listeners[0].path, "/run/braced/braced.sock");
+	ck_assert_str_eq(cfg->listeners[0].address, "unix:/run/braced/braced.sock");
+	config_unref(cfg);
+
+	cfg = load_ok("listen:\n"
+		      "  - 127.0.0.1:7070\n"
+		      "  - \"[::1]:7072\"\n"
+		      "  - unix:/tmp/braced.sock\n"
+		      "  - localhost:0\n"
+		      "admin: \"[::1]:9901\"\n" ONE_PROFILE);
+	ck_assert_uint_eq(cfg->nlisteners, 4);
+	ck_assert_str_eq(cfg->listeners[0].host, "127.0.0.1");
+	ck_assert_uint_eq(cfg->listeners[0].port, 7070);
+	ck_assert_str_eq(cfg->listeners[1].host, "::1");
+	ck_assert_uint_eq(cfg->listeners[1].port, 7072);
+	ck_assert_int_eq(cfg->listeners[2].kind, LISTENER_UNIX);
+	ck_assert_str_eq(cfg->listeners[2].path, "/tmp/braced.sock");
+	ck_assert_str_eq(cfg->listeners[3].host, "localhost");
+	ck_assert_uint_eq(cfg->listeners[3].port, 0);
+	ck_assert_int_eq(cfg->admin_enabled, 1);
+	ck_assert_str_eq(cfg->admin.host, "::1");
+	ck_assert_uint_eq(cfg->admin.port, 9901);
+	config_unref(cfg);
+
+	cfg = load_ok("listen: [0.0.0.0:80]\n" ONE_PROFILE);
+	ck_assert_uint_eq(cfg->nlisteners, 1);
+	ck_assert_str_eq(cfg->listeners[0].host, "0.0.0.0");
+	ck_assert_uint_eq(cfg->listeners[0].port, 80);
+	config_unref(cfg);
+}
+END_TEST
+
+START_TEST(test_upstream_forms)
+{
+	struct config *cfg = load_ok("profiles:\n"
+				     "  a: {upstream: \"http://[::1]:8080/base/\"}\n"
+				     "  b: {upstream: https://api.example.com}\n"
+				     "  c: {upstream: \"http://example.com:80/\"}\n"
+				     "  d: {upstream: \"http://example.com/a/b//\"}\n"
+				     "  e: {upstream: \"https://example.com/base%20x/v1\"}\n");
+
+	ck_assert_str_eq(profile(cfg, "a")->upstream, "http://[::1]:8080/base");
+	ck_assert_str_eq(profile(cfg, "b")->upstream, "https://api.example.com");
+	ck_assert_str_eq(profile(cfg, "c")->upstream, "http://example.com:80");
+	ck_assert_str_eq(profile(cfg, "d")->upstream, "http://example.com/a/b");
+	ck_assert_str_eq(profile(cfg, "e")->upstream, "https://example.com/base%20x/v1");
+	config_unref(cfg);
+}
+END_TEST
+
+/* ---- secrets ------------------------------------------------------------ */
+
+struct tmpdir {
+	char dir[64];
+	char files[4][PATH_MAX];
+	int nfiles;
+};
+
+static void tmp_make(struct tmpdir *t)
+{
+	memset(t, 0, sizeof(*t));
+	strcpy(t->dir, "/tmp/braced-ut-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(t->dir));
+}
+
+static const char *tmp_write(struct tmpdir *t, const char *name, const char *content)
+{
+	char *path = t->files[t->nfiles++];
+	char built[PATH_MAX];
+	FILE *f;
+
+	snprintf(built, sizeof(built), "%s/%s", t->dir, name);
+	memcpy(path, built, sizeof(built));
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(content, f);
+	ck_assert_int_eq(fclose(f), 0);
+	return path;
+}
+
+static void tmp_remove(struct tmpdir *t)
+{
+	for (int i = 0; i < t->nfiles; i++)
+		unlink(t->files[i]);
+	rmdir(t->dir);
+}
+
+START_TEST(test_secrets)
+{
+	struct tmpdir t;
+	char cfg_path[PATH_MAX], text[2048];
+	const char *abs;
+	const struct profile *p;
+	struct config *cfg;
+
+	tmp_make(&t);
+	tmp_write(&t, "token.txt", "from-file\n");
+	abs = tmp_write(&t, "abs.txt", "absolute\n");
+	snprintf(cfg_path, sizeof(cfg_path), "%s/braced.yaml", t.dir);
+	setenv("BRACED_UT_TOKEN", "tok123", 1);
+	setenv("BRACED_UT_HOST", "127.0.0.1:9", 1);
+	setenv("BRACED_UT_A", "left", 1);
+	setenv("BRACED_UT_B", "right", 1);
+	snprintf(text, sizeof(text),
+		 "profiles:\n"
+		 "  p:\n"
+		 "    upstream: http://${BRACED_UT_HOST}/v1\n"
+		 "    headers:\n"
+		 "      Authorization: \"Bearer ${BRACED_UT_TOKEN}\"\n"
+		 "      X-File: ${file:token.txt}\n"
+		 "      X-Abs: \"${file:%s}\"\n"
+		 "      X-Two: ${BRACED_UT_A}-${BRACED_UT_B}\n"
+		 "      X-Plain: \"$HOME {not} $ {x}\"\n"
+		 "  q:\n"
+		 "    upstream: http://127.0.0.1:9\n",
+		 abs);
+	cfg = load_ok_at(cfg_path, text);
+	p = profile(cfg, "p");
+	ck_assert_str_eq(p->upstream, "http://127.0.0.1:9/v1");
+	ck_assert_int_eq(p->upstream_secret, 1);
+	ck_assert_int_eq(profile(cfg, "q")->upstream_secret, 0);
+	ck_assert_uint_eq(p->nheaders, 5);
+	ck_assert_str_eq(p->headers[0].value, "Bearer tok123");
+	ck_assert_int_eq(p->headers[0].secret, 1);
+	ck_assert_str_eq(p->headers[1].value, "from-file");
+	ck_assert_int_eq(p->headers[1].secret, 1);
+	ck_assert_str_eq(p->headers[2].name, "X-Abs");
+	ck_assert_str_eq(p->headers[2].value, "absolute");
+	ck_assert_int_eq(p->headers[2].secret, 1);
+	ck_assert_str_eq(p->headers[3].value, "left-right");
+	ck_assert_int_eq(p->headers[3].secret, 1);
+	ck_assert_str_eq(p->headers[4].value, "$HOME {not} $ {x}");
+	ck_assert_int_eq(p->headers[4].secret, 0);
+	config_unref(cfg);
+	tmp_remove(&t);
+}
+END_TEST
+
+/* Only the final newline of a secret file goes; one inside the value is an
+ * error that names the header, never the value. */
+START_TEST(test_secret_file_inner_newline)
+{
+	struct tmpdir t;
+	char cfg_path[PATH_MAX];
+	struct config_errors errs;
+	struct config *cfg;
+
+	tmp_make(&t);
+	tmp_write(&t, "multi.txt", "topsecret\ninjected: 1\n");
+	snprintf(cfg_path, sizeof(cfg_path), "%s/braced.yaml", t.dir);
+	cfg = load_at(cfg_path,
+		      "profiles:\n"
+		      "  p:\n"
+		      "    upstream: http://127.0.0.1:9\n"
+		      "    headers:\n"
+		      "      X-Key: ${file:multi.txt}\n",
+		      &errs);
+	ck_assert_ptr_null(cfg);
+	ck_assert_uint_eq(errs.count, 1);
+	ck_assert_msg(strncmp(errs.lines[0], cfg_path, strlen(cfg_path)) == 0 &&
+			      strncmp(errs.lines[0] + strlen(cfg_path), ":5:14: ", 7) == 0,
+		      "got: %s", errs.lines[0]);
+	ck_assert_ptr_nonnull(strstr(errs.lines[0], "CR, LF"));
+	ck_assert_ptr_null(strstr(errs.lines[0], "topsecret"));
+	ck_assert_ptr_null(strstr(errs.lines[0], "injected"));
+	config_errors_release(&errs);
+	tmp_remove(&t);
+}
+END_TEST
+
+/* ---- profiles ----------------------------------------------------------- */
+
+START_TEST(test_profiles_sorted_and_found)
+{
+	static const char *const sorted[] = { "a", "alpha", "b-2", "b_1", "m0", "zeta", "zz" };
+	struct config *cfg = load_ok("profiles:\n"
+				     "  zeta: {upstream: http://127.0.0.1:9}\n"
+				     "  m0: {upstream: http://127.0.0.1:9}\n"
+				     "  alpha: {upstream: http://127.0.0.1:9}\n"
+				     "  b_1: {upstream: http://127.0.0.1:9}\n"
+				     "  zz: {upstream: http://127.0.0.1:9}\n"
+				     "  a: {upstream: http://127.0.0.1:9}\n"
+				     "  b-2: {upstream: http://127.0.0.1:9}\n");
+	const char *path = "/alpha/v1/x";
+
+	ck_assert_uint_eq(cfg->nprofiles, N(sorted));
+	for (int i = 0; i < N(sorted); i++) {
+		ck_assert_str_eq(cfg->profiles[i].name, sorted[i]);
+		ck_assert_uint_eq(cfg->profiles[i].index, (unsigned)i);
+		ck_assert_ptr_eq(config_find_profile(cfg, sorted[i], strlen(sorted[i])),
+				 &cfg->profiles[i]);
+	}
+	/* name given by length inside a longer buffer */
+	ck_assert_ptr_eq(config_find_profile(cfg, path + 1, 5), &cfg->profiles[1]);
+	ck_assert_ptr_eq(config_find_profile(cfg, path + 1, 1), &cfg->profiles[0]);
+	ck_assert_ptr_null(config_find_profile(cfg, path + 1, 4));
+	ck_assert_ptr_null(config_find_profile(cfg, path + 1, 6));
+	ck_assert_ptr_null(config_find_profile(cfg, "", 0));
+	ck_assert_ptr_null(config_find_profile(cfg, "zzz", 3));
+	ck_assert_ptr_null(config_find_profile(cfg, "0", 1));
+	ck_assert_ptr_null(config_find_profile(cfg, "Alpha", 5));
+	ck_assert_ptr_null(config_find_profile(cfg, "b", 1));
+	ck_assert_ptr_null(config_find_profile(cfg, "m", 1));
+	config_unref(cfg);
+}
+END_TEST
+
+/* ---- one failing file per kind of error --------------------------------- */
+
+struct err_case {
+	const char *what;
+	const char *text;
+	unsigned line, col; /* of errs.lines[0] */
+	const char *word;   /* must appear in errs.lines[0] */
+	const char *secret; /* must appear in no error line, or NULL */
+};
+
+#define HEADER_PROFILE(value)                                                            \
+	"profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n      Authorization: " value "\n"
+#define ROUTE_PROFILE(match)                                                             \
+	"profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    routes:\n      - match: " match "\n"
+#define UPSTREAM_PROFILE(url) "profiles:\n  p:\n    upstream: " url "\n"
+
+static const struct err_case err_cases[] = {
+	/* YAML itself */
+	{ "yaml syntax", "log:\n  level: info: x\n" ONE_PROFILE, 2, 14, "YAML syntax error", NULL },
+	{ "unclosed flow", "log: {level: info\n" ONE_PROFILE, 2, 9, "YAML syntax error", NULL },
+	{ "tab indentation", "log:\n\tlevel: info\n" ONE_PROFILE, 2, 1, "YAML syntax error", NULL },
+	{ "duplicate key", "log:\n  level: info\n  format: json\n  level: warn\n" ONE_PROFILE, 4, 3,
+	  "duplicate key 'level'", NULL },
+	{ "duplicate profile", ONE_PROFILE "  p:\n    upstream: http://127.0.0.1:8\n", 4, 3,
+	  "duplicate", NULL },
+	{ "anchor", "log: &l\n  level: info\n" ONE_PROFILE, 1, 6, "anchors", NULL },
+	{ "alias", "log:\n  level: *lvl\n" ONE_PROFILE, 2, 10, "aliases", NULL },
+	{ "two documents", ONE_PROFILE "---\n" ONE_PROFILE, 4, 1, "one YAML document", NULL },
+	/* keys */
+	{ "unknown top-level key", "listen: 127.0.0.1:7070\nlistn: 1\n" ONE_PROFILE, 2, 1,
+	  "unknown key 'listn'", NULL },
+	{ "unknown nested key", "defaults:\n  timeouts:\n    conect: 1s\n" ONE_PROFILE, 3, 5,
+	  "unknown key 'conect'", NULL },
+	{ "unknown defaults key", "defaults:\n  retries: 3\n" ONE_PROFILE, 2, 3,
+	  "unknown key 'retries'", NULL },
+	{ "unknown profile key", ONE_PROFILE "    upstream_url: x\n", 4, 5,
+	  "unknown key 'upstream_url'", NULL },
+	{ "unknown route key", ROUTE_PROFILE("GET /x") "        timeout: 1s\n", 6, 9,
+	  "unknown key 'timeout'", NULL },
+	/* types */
+	{ "mapping for a scalar", "shutdown_grace: {a: 1}\n" ONE_PROFILE, 1, 17, "mapping", NULL },
+	{ "list for a mapping", "log: [json]\n" ONE_PROFILE, 1, 6, "list", NULL },
+	{ "mapping for a url", "profiles:\n  p:\n    upstream: {host: x}\n", 3, 15, "mapping", NULL },
+	{ "string for a bool", "log:\n  access: \"true\"\n" ONE_PROFILE, 2, 11, "true or false",
+	  NULL },
+	{ "yes for a bool", "log:\n  access: yes\n" ONE_PROFILE, 2, 11, "true or false", NULL },
+	{ "bad enum", "log:\n  level: loud\n" ONE_PROFILE, 2, 10, "loud", NULL },
+	{ "string for an int", "limits:\n  max_connections: \"10\"\n" ONE_PROFILE, 2, 20,
+	  "integer", NULL },
+	/* units and ranges */
+	{ "bad duration", "shutdown_grace: 2 seconds\n" ONE_PROFILE, 1, 17, "not a duration", NULL },
+	{ "bare number duration", "defaults:\n  timeouts: {total: 5}\n" ONE_PROFILE, 2, 21,
+	  "not a duration", NULL },
+	{ "duration over 24h", "shutdown_grace: 25h\n" ONE_PROFILE, 1, 17, "24h", NULL },
+	{ "zero total timeout", "defaults:\n  timeouts: {total: 0s}\n" ONE_PROFILE, 2, 21,
+	  "greater than 0", NULL },
+	{ "bad size", "limits:\n  max_request_body: 1MB\n" ONE_PROFILE, 2, 21, "not a size", NULL },
+	{ "size over 1GiB", "limits:\n  max_response_body: 2GiB\n" ONE_PROFILE, 2, 22, "1GiB", NULL },
+	{ "attempts 0", "defaults:\n  retry:\n    attempts: 0\n" ONE_PROFILE, 3, 15,
+	  "retry.attempts must be an integer from 1 to 10", NULL },
+	{ "attempts 11", "defaults:\n  retry:\n    attempts: 11\n" ONE_PROFILE, 3, 15,
+	  "retry.attempts", NULL },
+	{ "status out of range", "defaults:\n  retry:\n    statuses: [503, 200]\n" ONE_PROFILE, 3, 21,
+	  "status", NULL },
+	{ "unknown method", "defaults:\n  retry:\n    methods: [GET, get]\n" ONE_PROFILE, 3, 20,
+	  "'get'", NULL },
+	{ "attempt over total", "defaults:\n  timeouts: {attempt: 20s}\n" ONE_PROFILE, 2, 3,
+	  "timeouts.attempt", NULL },
+	{ "backoff base over max", "defaults:\n  retry:\n    backoff: {base: 5s, max: 1s}\n" ONE_PROFILE,
+	  2, 3, "backoff.base", NULL },
+	/* upstream URLs */
+	{ "ftp url", UPSTREAM_PROFILE("ftp://127.0.0.1/x"), 3, 15, "http:// or https://", NULL },
+	{ "url without host", UPSTREAM_PROFILE("http:///x"), 3, 15, "no host", NULL },
+	{ "url with credentials", UPSTREAM_PROFILE("\"http://user:hunter2@127.0.0.1/\""), 3, 15,
+	  "credentials", "hunter2" },
+	{ "url port too big", UPSTREAM_PROFILE("http://127.0.0.1:99999"), 3, 15, "port", NULL },
+	{ "url port zero", UPSTREAM_PROFILE("http://127.0.0.1:0"), 3, 15, "port", NULL },
+	{ "url port not a number", UPSTREAM_PROFILE("http://127.0.0.1:http/"), 3, 15, "port", NULL },
+	{ "url empty port", UPSTREAM_PROFILE("http://127.0.0.1:/"), 3, 15, "port", NULL },
+	{ "url with query", UPSTREAM_PROFILE("http://127.0.0.1/x?a=1"), 3, 15, "query", NULL },
+	/* profiles */
+	{ "bad profile name", "profiles:\n  Weather:\n    upstream: http://127.0.0.1:9\n", 2, 3,
+	  "'Weather'", NULL },
+	{ "profile name too long",
+	  "profiles:\n  a234567890123456789012345678901234567890123456789012345678901234:\n"
+	  "    upstream: http://127.0.0.1:9\n",
+	  2, 3, "profile name", NULL },
+	{ "missing upstream", "profiles:\n  p:\n    routes_only: true\n", 2, 3, "no upstream", NULL },
+	{ "profile not a mapping", "profiles:\n  p: http://127.0.0.1:9\n", 2, 6, "mapping", NULL },
+	{ "no profiles", "listen: 127.0.0.1:7070\n", 1, 1, "no profiles", NULL },
+	{ "empty profiles", "listen: 127.0.0.1:7070\nprofiles: {}\n", 2, 11, "no profiles", NULL },
+	{ "empty file", "", 1, 1, "no profiles", NULL },
+	{ "not a mapping", "- a\n- b\n", 1, 1, "mapping", NULL },
+	/* secrets and headers */
+	{ "unset env", HEADER_PROFILE("\"Bearer ${BRACED_UT_UNSET}\""), 5, 22,
+	  "'BRACED_UT_UNSET' is not set", NULL },
+	{ "bad env name", HEADER_PROFILE("\"${1ABC}\""), 5, 22, "environment variable name", NULL },
+	{ "unterminated reference", HEADER_PROFILE("\"Bearer ${ABC\""), 5, 22, "unterminated",
+	  NULL },
+	{ "missing secret file", HEADER_PROFILE("\"${file:/nonexistent-braced-ut/secret}\""), 5, 22,
+	  "secret file", NULL },
+	{ "CR/LF from env", HEADER_PROFILE("\"Bearer ${BRACED_UT_CRLF}\""), 5, 22, "CR, LF",
+	  "s3cr3t" },
+	{ "CR/LF written", HEADER_PROFILE("\"a\\r\\nX-Evil: 1\""), 5, 22, "CR, LF", "X-Evil" },
+	{ "reserved Host", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
+			   "      Host: example.com\n",
+	  5, 7, "'Host' cannot be set", NULL },
+	{ "reserved content-length", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n"
+				     "    headers:\n      content-length: 5\n",
+	  5, 7, "cannot be set", NULL },
+	{ "reserved Brace-", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
+			     "      Brace-Timeout-Ms: 5\n",
+	  5, 7, "cannot be set", NULL },
+	{ "header set twice", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
+			      "      X-A: 1\n      x-a: 2\n",
+	  6, 7, "set twice", NULL },
+	{ "ca_file from env", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n"
+			      "    tls: {ca_file: \"${BRACED_UT_CA}\"}\n",
+	  4, 20, "ca_file", "s3cr3t-ca" },
+	{ "bad url from env", UPSTREAM_PROFILE("\"${BRACED_UT_BADURL}\""), 3, 15, "http://",
+	  "s3cr3t" },
+	{ "bad header name", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
+			     "      \"X Bad\": 5\n",
+	  5, 7, "header name", NULL },
+	/* listeners */
+	{ "listen without port", "listen: localhost\n" ONE_PROFILE, 1, 9, "HOST:PORT", NULL },
+	{ "listen port too big", "listen: 127.0.0.1:70000\n" ONE_PROFILE, 1, 9, "port", NULL },
+	{ "listen bare ipv6", "listen: \"::1:7070\"\n" ONE_PROFILE, 1, 9, "HOST:PORT", NULL },
+	{ "listen relative unix", "listen: unix:braced.sock\n" ONE_PROFILE, 1, 9, "absolute path",
+	  NULL },
+	{ "listen list item", "listen:\n  - 127.0.0.1:7070\n  - nowhere\n" ONE_PROFILE, 3, 5,
+	  "HOST:PORT", NULL },
+	{ "listen empty list", "listen: []\n" ONE_PROFILE, 1, 9, "at least one", NULL },
+	{ "admin address", "admin: 7071\n" ONE_PROFILE, 1, 8, "HOST:PORT", NULL },
+	/* routes */
+	{ "match without slash", ROUTE_PROFILE("GET v1"), 5, 16, "METHOD /PATH", NULL },
+	{ "match unknown method", ROUTE_PROFILE("FETCH /x"), 5, 16, "'FETCH'", NULL },
+	{ "match lowercase method", ROUTE_PROFILE("get /x"), 5, 16, "'get'", NULL },
+	{ "match no method", ROUTE_PROFILE("/x"), 5, 16, "METHOD /PATH", NULL },
+	{ "match ** inside", ROUTE_PROFILE("GET /a/**/b"), 5, 16, "/**", NULL },
+	{ "match bad placeholder", ROUTE_PROFILE("GET /a/{id"), 5, 16, "placeholder", NULL },
+	{ "route without match", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    routes:\n"
+				 "      - timeouts: {total: 1s}\n",
+	  5, 9, "no 'match'", NULL },
+	{ "bad schema mode", ROUTE_PROFILE("GET /x") "        request: {mode: strict}\n", 6, 25,
+	  "strict", NULL },
+	{ "schema not a mapping", ROUTE_PROFILE("GET /x") "        request: {body: [1]}\n", 6, 25,
+	  "schema", NULL },
+};
+
+static void prepare_env(void)
+{
+	unsetenv("BRACED_UT_UNSET");
+	setenv("BRACED_UT_CRLF", "s3cr3t\r\nX-Evil: 1", 1);
+	setenv("BRACED_UT_CA", "/nonexistent/s3cr3t-ca.pem", 1);
+	setenv("BRACED_UT_BADURL", "ftp://user:s3cr3t@127.0.0.1/", 1);
+}
+
+static void assert_prefix(const char *what, const char *line, unsigned l, unsigned c)
+{
+	char prefix[256];
+
+	snprintf(prefix, sizeof(prefix), "%s:%u:%u: ", CFG_PATH, l, c);
+	ck_assert_msg(strncmp(line, prefix, strlen(prefix)) == 0, "%s: expected prefix '%s', got '%s'",
+		      what, prefix, line);
+}
+
+START_TEST(test_error_table)
+{
+	const struct err_case *c = &err_cases[_i];
+	struct config_errors errs;
+	struct config *cfg;
+
+	prepare_env();
+	cfg = load_at(CFG_PATH, c->text, &errs);
+	ck_assert_msg(cfg == NULL, "%s: accepted", c->what);
+	ck_assert_msg(errs.count >= 1, "%s: no error reported", c->what);
+	assert_prefix(c->what, errs.lines[0], c->line, c->col);
+	ck_assert_msg(strstr(errs.lines[0], c->word) != NULL, "%s: '%s' not in '%s'", c->what,
+		      c->word, errs.lines[0]);
+	for (size_t i = 0; c->secret && i < errs.count; i++)
+		ck_assert_msg(strstr(errs.lines[i], c->secret) == NULL, "%s: secret shown in '%s'",
+			      c->what, errs.lines[i]);
+	config_errors_release(&errs);
+	ck_assert_uint_eq(errs.count, 0);
+	config_unref(cfg);
+}
+END_TEST
+
+/* Every error of a file is reported, each with its own position. */
+START_TEST(test_many_errors)
+{
+	static const char text[] =
+		"listen: nowhere\n"               /* 1 */
+		"log:\n"                          /* 2 */
+		"  level: loud\n"                 /* 3 */
+		"limits:\n"                       /* 4 */
+		"  max_request_body: 1MB\n"       /* 5 */
+		"defaults:\n"                     /* 6 */
+		"  timeouts:\n"                   /* 7 */
+		"    conect: 1s\n"                /* 8 */
+		"profiles:\n"                     /* 9 */
+		"  Weather:\n"                    /* 10 */
+		"    upstream: ftp://x\n"         /* 11 */
+		"  ok:\n"                         /* 12 */
+		"    upstream: http://127.0.0.1:9\n" /* 13 */
+		"    routes:\n"                   /* 14 */
+		"      - match: FETCH /x\n"       /* 15 */
+		"      - match: GET /y\n"         /* 16 */
+		"        retry: {attempts: 0}\n"; /* 17 */
+	static const struct {
+		unsigned line, col;
+		const char *word;
+	} want[] = {
+		{ 1, 9, "HOST:PORT" },  { 3, 10, "loud" },     { 5, 21, "size" },
+		{ 8, 5, "conect" },     { 10, 3, "Weather" },  { 11, 15, "http" },
+		{ 15, 16, "FETCH" },    { 17, 27, "attempts" },
+	};
+	struct config_errors errs;
+	struct config *cfg = load_at(CFG_PATH, text, &errs);
+
+	ck_assert_ptr_null(cfg);
+	ck_assert_uint_ge(errs.count, 3);
+	ck_assert_msg(errs.count == N(want), "%zu errors, last: %s", errs.count,
+		      errs.lines[errs.count - 1]);
+	ck_assert_uint_eq(errs.dropped, 0);
+	for (int i = 0; i < N(want); i++) {
+		assert_prefix("many errors", errs.lines[i], want[i].line, want[i].col);
+		ck_assert_msg(strstr(errs.lines[i], want[i].word), "'%s' not in '%s'", want[i].word,
+			      errs.lines[i]);
+	}
+	config_errors_release(&errs);
+}
+END_TEST
+
+/* Errors come out in file order whatever the order of the sections. */
+START_TEST(test_errors_in_file_order)
+{
+	static const char text[] =
+		"profiles:\n"                 /* 1 */
+		"  p:\n"                      /* 2 */
+		"    upstream: ftp://x\n"     /* 3 */
+		"    timeouts: {total: 2 s}\n" /* 4 */
+		"listen: nowhere\n"           /* 5 */
+		"bogus: 1\n";                 /* 6 */
+	struct config_errors errs;
+	struct config *cfg = load_at(CFG_PATH, text, &errs);
+	unsigned prev = 0;
+
+	ck_assert_ptr_null(cfg);
+	ck_assert_uint_eq(errs.count, 4);
+	for (size_t i = 0; i < errs.count; i++) {
+		unsigned line = 0;
+
+		ck_assert_int_eq(sscanf(errs.lines[i] + strlen(CFG_PATH), ":%u:", &line), 1);
+		ck_assert_msg(line >= prev, "error %zu out of file order: %s (after line %u)", i,
+			      errs.lines[i], prev);
+		prev = line;
+	}
+	config_errors_release(&errs);
+}
+END_TEST
+
+START_TEST(test_error_cap)
+{
+	char text[16384];
+	size_t len = 0;
+	struct config_errors errs;
+	struct config *cfg;
+
+	len += (size_t)snprintf(text + len, sizeof(text) - len, "profiles:\n");
+	for (int i = 0; i < CONFIG_MAX_ERRORS + 20; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "  P%d: {upstream: http://h}\n",
+					i);
+	cfg = load_at(CFG_PATH, text, &errs);
+	ck_assert_ptr_null(cfg);
+	ck_assert_uint_eq(errs.count, CONFIG_MAX_ERRORS);
+	ck_assert_uint_eq(errs.dropped, 20);
+	assert_prefix("error cap", errs.lines[0], 2, 3);
+	assert_prefix("error cap", errs.lines[CONFIG_MAX_ERRORS - 1], CONFIG_MAX_ERRORS + 1, 3);
+	config_errors_release(&errs);
+	ck_assert_uint_eq(errs.count, 0);
+	ck_assert_uint_eq(errs.dropped, 0);
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("valid");
+
+	tcase_add_test(tc, test_full_file_top_level);
+	tcase_add_test(tc, test_full_file_defaults);
+	tcase_add_test(tc, test_full_file_profile_merge);
+	tcase_add_test(tc, test_full_file_routes);
+	tcase_add_test(tc, test_builtin_defaults);
+	tcase_add_test(tc, test_listeners);
+	tcase_add_test(tc, test_upstream_forms);
+	tcase_add_test(tc, test_secrets);
+	tcase_add_test(tc, test_profiles_sorted_and_found);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_loop_test(tc, test_error_table, 0, N(err_cases));
+	tcase_add_test(tc, test_secret_file_inner_newline);
+	tcase_add_test(tc, test_many_errors);
+	tcase_add_test(tc, test_errors_in_file_order);
+	tcase_add_test(tc, test_error_cap);
+	suite_add_tcase(s, tc);
+	return s;
+}
