@@ -479,9 +479,13 @@ static int bind_unix(struct server *srv, const struct listener_setting *ls)
 	chmod(ls->path, 0660);
 	if (!(srv->bound[srv->nbound] = evhttp_bind_listener(srv->http, lev))) {
 		evconnlistener_free(lev);
+		unlink(ls->path);
 		return -ENOMEM;
 	}
 	srv->nbound++;
+	srv->unix_paths[srv->nunix] = strdup(ls->path);
+	if (srv->unix_paths[srv->nunix])
+		srv->nunix++;
 	{
 		struct logline *l = log_begin(LOG_INFO, "listening");
 
@@ -518,9 +522,11 @@ void server_free(struct server *srv)
 		request_abort(TAILQ_FIRST(&srv->requests));
 	if (srv->http)
 		evhttp_free(srv->http);
-	for (size_t i = 0; srv->cfg && i < srv->cfg->nlisteners; i++)
-		if (srv->cfg->listeners[i].kind == LISTENER_UNIX)
-			unlink(srv->cfg->listeners[i].path);
+	/* Only the sockets this process created. */
+	for (size_t i = 0; i < srv->nunix; i++) {
+		unlink(srv->unix_paths[i]);
+		free(srv->unix_paths[i]);
+	}
 	free(srv->pools);
 	config_unref(srv->cfg);
 	free(srv);

@@ -26,8 +26,12 @@ struct server {
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound[CONFIG_MAX_LISTENERS];
 	size_t nbound;
+	char *unix_paths[CONFIG_MAX_LISTENERS]; /* unix sockets created, to unlink */
+	size_t nunix;
 	struct rng rng;
 	unsigned inflight;
+	unsigned writing;                   /* replies queued but not yet written out;
+					       may overcount when an app leaves mid-write */
 	struct request_list requests;       /* every request not yet finished */
 	int draining;
 };

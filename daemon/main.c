@@ -63,7 +63,8 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (d->srv->inflight == 0 || request_now_us() >= d->drain_deadline_us)
+	if ((d->srv->inflight == 0 && d->srv->writing == 0) ||
+	    request_now_us() >= d->drain_deadline_us)
 		event_base_loopbreak(d->base);
 }
 

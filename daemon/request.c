@@ -110,12 +110,23 @@ static void add_common_headers(struct request *req, struct evkeyvalq *out)
 	evhttp_add_header(out, "Server-Timing", buf);
 }
 
+static void on_reply_written(struct evhttp_request *hreq, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)hreq;
+	srv->writing--;
+}
+
 /* Sends reply with status and body (taken), logs, frees the request. */
 static void send_and_free(struct request *req, int status, struct evbuffer *body,
 			  const char *code)
 {
 	if (req->hreq) {
 		evhttp_connection_set_closecb(req->evcon, NULL, NULL);
+		/* A draining daemon waits until replies are written out too. */
+		req->srv->writing++;
+		evhttp_request_set_on_complete_cb(req->hreq, on_reply_written, req->srv);
 		evhttp_send_reply(req->hreq, status, NULL, body);
 		req->hreq = NULL;
 	}

@@ -1,0 +1,197 @@
+"""Lifecycle: SIGHUP reload, SIGTERM drain, -t error listing, secrets from the
+environment, and a unix listener path that is not a socket.
+
+Signals go to braced's own PID; tests wait for the log line or the upstream request that
+shows a step happened rather than sleeping for it.
+"""
+
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import (STOP_TIMEOUT, Background, Braced, BracedTestCase, fault, make_config,
+                     run_braced, wait_until)
+
+
+class ReloadTest(BracedTestCase):
+
+    def reload(self, b, text):
+        """Write `text` as b's configuration, send SIGHUP, wait for the outcome's log line."""
+        before = len(b.log_lines())
+        with open(b.config_path + ".new", "w") as f:
+            f.write(text)
+        os.replace(b.config_path + ".new", b.config_path)
+        os.kill(b.proc.pid, signal.SIGHUP)
+        done = wait_until(lambda: [l for l in b.log_lines()[before:]
+                                   if "reload" in str(l.get("msg", "")).lower()], timeout=5)
+        self.assertTrue(done, f"no log line about the reload:\n{b.log()}")
+        return done
+
+    def test_reload_adds_a_profile_and_keeps_the_old_one(self):
+        demo = {"upstream": self.upstream.url("/base")}
+        with Braced(make_config({"demo": demo})) as b:
+            self.assert_problem(b.get("/extra/x"), 404, "unknown_profile")
+            self.reload(b, make_config({"demo": demo, "extra": {"upstream": self.upstream.url("/other")}}))
+            added = b.get("/extra/x")
+            old = b.get("/demo/x")
+        self.assertEqual(added.status, 200, added)
+        self.assertEqual(added.json()["path"], "/other/x")
+        self.assertEqual(old.status, 200, old)
+        self.assertEqual(old.json()["path"], "/base/x")
+
+    def test_broken_reload_keeps_the_old_configuration(self):
+        # A YAML syntax error, and valid YAML with one error whose `demo` must not be half applied.
+        broken = {
+            "syntax": "listen: 127.0.0.1:0\nprofiles: [\n",
+            "unknown key": make_config({"demo": {"upstream": self.upstream.url("/changed"),
+                                                 "no_such_key": 1}}),
+        }
+        with Braced(self.config()) as b:
+            for name, text in broken.items():
+                with self.subTest(name):
+                    lines = self.reload(b, text)
+                    self.assertTrue([l for l in lines if l.get("level") == "error"],
+                                    f"the failed reload is not logged as an error: {lines}")
+                    resp = b.get("/demo/x")
+                    self.assertEqual(resp.status, 200, resp)
+                    self.assertEqual(resp.json()["path"], "/base/x")
+
+
+class StopTest(BracedTestCase):
+
+    def braced(self):
+        return Braced(self.config(shutdown_grace="30s", limits={"max_response_body": "32MiB"},
+                                  defaults={"timeouts": {"read": "5s"}}))
+
+    def sigterm_when_upstream_has_it(self, b):
+        arrived = wait_until(lambda: self.upstream.stats()["requests"] >= 1, timeout=3)
+        self.assertTrue(arrived, "the request never reached the upstream")
+        os.kill(b.proc.pid, signal.SIGTERM)
+
+    def wait_exit(self, b):
+        """braced's exit code; it must leave well under shutdown_grace once nothing is in flight."""
+        try:
+            return b.proc.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            self.fail("braced was still running 8 s after its last request finished")
+
+    def test_sigterm_lets_the_request_in_flight_finish_and_exits_0(self):
+        with self.braced() as b:
+            inflight = Background(b.get, "/demo/slow", fault(delay_ms=1000))
+            self.sigterm_when_upstream_has_it(b)
+            resp = inflight.result(timeout=10)
+            code = self.wait_exit(b)
+            log = b.log()
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(resp.json()["path"], "/base/slow")
+        self.assertEqual(code, 0, log)
+
+    def test_sigterm_waits_until_the_answer_is_written_out(self):
+        # 8 MiB is more than the kernel's socket buffers hold, so braced must keep
+        # writing the answer after the request is done upstream, to an app that
+        # starts reading only after braced has it all.
+        size = 8 * 1024 * 1024
+        trickle = {"chunk": size, "interval_ms": 0, "total": size}
+        with self.braced() as b:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+                sock.settimeout(10)
+                sock.connect(("127.0.0.1", b.port))
+                action = json.dumps({"delay_ms": 300, "trickle": trickle})
+                sock.sendall(b"GET /demo/big HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             b"X-Fault: " + action.encode() + b"\r\n\r\n")
+                self.sigterm_when_upstream_has_it(b)
+                logged = wait_until(lambda: [l for l in b.log_lines() if l.get("msg") == "request"],
+                                    timeout=5)
+                self.assertTrue(logged, f"the request never finished:\n{b.log()}")
+                time.sleep(0.2)     # what braced's drain does now decides the test
+                resp = http.client.HTTPResponse(sock)
+                resp.begin()
+                body = b""
+                while True:
+                    chunk = resp.read(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+            finally:
+                sock.close()
+            code = self.wait_exit(b)
+            log = b.log()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(len(body), size, "braced exited before the answer was written out")
+        self.assertEqual(body, b"x" * size)
+        self.assertEqual(code, 0, log)
+
+
+class CheckConfigTest(BracedTestCase):
+
+    def test_check_config_lists_every_error_in_order(self):
+        b = Braced('listen: 127.0.0.1:0\n'
+                   'admin: "off"\n'
+                   'shutdown_grace: 10parsecs\n'            # 3:17 not a duration
+                   'limits:\n'
+                   '  max_inflight: 0\n'                    # 5:17 out of range
+                   'profiles:\n'
+                   '  demo:\n'
+                   f'    upstream: "{self.upstream.url()}"\n'
+                   '    bogus_key: 1\n')                    # 9:5 unknown key
+        code, out, err = b.check_config()
+        self.assertEqual(code, 1, out + err)
+        found = re.findall(rf"^{re.escape(b.config_path)}:(\d+):(\d+): \S", err, re.M)
+        positions = [(int(line), int(col)) for line, col in found]
+        self.assertEqual(positions, [(3, 17), (5, 17), (9, 5)], err)
+
+
+class SecretTest(BracedTestCase):
+
+    def test_environment_secret_reaches_the_upstream_and_not_the_log(self):
+        secret = "s3cr3t-" + secrets.token_hex(12)
+        profile = {"headers": {"Authorization": "Bearer ${BRACED_IT_SECRET}"}}
+        config = self.config(profile, log={"level": "debug"})
+        with Braced(config, env={"BRACED_IT_SECRET": secret}) as b:
+            ok = b.get("/demo/x")
+            failed = b.get("/demo/y", headers=fault(status=500, body="no"))
+            logged = wait_until(lambda: len([l for l in b.log_lines() if l.get("msg") == "request"]) >= 2,
+                                timeout=3)
+            self.assertTrue(logged, f"the two requests were not access-logged:\n{b.log()}")
+        self.assertEqual(ok.status, 200, ok)
+        self.assertEqual(self.seen_header(ok.json(), "Authorization"), [f"Bearer {secret}"])
+        self.assertEqual(failed.status, 500, failed)
+        self.assertNotIn(secret, b.log())
+
+
+class UnixListenerTest(BracedTestCase):
+
+    def test_listener_path_that_is_a_regular_file_is_not_replaced(self):
+        work = tempfile.mkdtemp(prefix="braced-unix-")
+        self.addCleanup(shutil.rmtree, work, True)
+        path = os.path.join(work, "braced.sock")
+        with open(path, "w") as f:
+            f.write("precious\n")
+        config_path = os.path.join(work, "braced.yaml")
+        with open(config_path, "w") as f:
+            f.write(self.config(listen=f"unix:{path}"))
+        try:
+            code, out, err = run_braced(["-c", config_path], timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.fail("braced started on a listener path that is a regular file")
+        self.assertEqual(code, 1, err)
+        self.assertTrue([line for line in err.splitlines() if path in line and "error" in line],
+                        f"no error line names the path:\n{err}")
+        self.assertTrue(os.path.isfile(path), f"braced removed the regular file {path}")
+        with open(path) as f:
+            self.assertEqual(f.read(), "precious\n")
+
+
+if __name__ == "__main__":
+    unittest.main()

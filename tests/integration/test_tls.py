@@ -1,0 +1,134 @@
+"""TLS to the upstream: verify off, verify against the system CAs, a ca_file.
+
+A self-signed certificate for 127.0.0.1/localhost is made with the openssl
+command, and a small HTTPS echo server (ssl + http.server) runs in a thread on
+127.0.0.1; an unknown CA must fail the handshake, which is a connect failure.
+"""
+
+import http.server
+import json
+import os
+import shutil
+import socketserver
+import ssl
+import subprocess
+import tempfile
+import threading
+import unittest
+
+from harness import Braced, BracedTestCase, make_config, wait_until
+
+
+def make_certificate(directory):
+    """A self-signed certificate (SAN IP:127.0.0.1, DNS:localhost); returns (cert, key) paths."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise AssertionError("the openssl command is needed to make the test certificate")
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+class EchoHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self.server.paths.append(self.path)
+        body = json.dumps({"path": self.path, "tls": self.request.version()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class HTTPSEchoServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """Answers GET with {"path", "tls"}; the handshake runs in each connection's thread."""
+
+    daemon_threads = True
+
+    def __init__(self, context):
+        super().__init__(("127.0.0.1", 0), EchoHandler)
+        self.context = context
+        self.paths = []
+        self.failed_handshakes = 0
+
+    def finish_request(self, request, client_address):
+        request.settimeout(5)
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            self.failed_handshakes += 1     # the client refused the certificate
+            return
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+class TLSTest(BracedTestCase):
+    """The fault upstream of BracedTestCase is unused; the HTTPS echo server stands in for it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tls_dir = tempfile.mkdtemp(prefix="braced-tls-")
+        cls.addClassCleanup(shutil.rmtree, cls.tls_dir, True)
+        cls.cert, key = make_certificate(cls.tls_dir)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cls.cert, key)
+        cls.https = HTTPSEchoServer(context)
+        thread = threading.Thread(target=cls.https.serve_forever, kwargs={"poll_interval": 0.1},
+                                  daemon=True)
+        thread.start()
+
+        def stop():
+            cls.https.shutdown()
+            cls.https.server_close()
+            thread.join(5)
+        cls.addClassCleanup(stop)
+
+    def setUp(self):
+        super().setUp()
+        self.https.paths.clear()
+        self.https.failed_handshakes = 0
+
+    def braced(self, tls=None):
+        profile = {"upstream": f"https://127.0.0.1:{self.https.server_address[1]}/base"}
+        if tls is not None:
+            profile["tls"] = tls
+        return Braced(make_config({"secure": profile}))
+
+    def test_verify_off_accepts_the_self_signed_certificate(self):
+        with self.braced({"verify": False}) as b:
+            resp = b.get("/secure/x?q=1")
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(resp.json()["path"], "/base/x?q=1")
+        self.assertEqual(self.https.paths, ["/base/x?q=1"])
+
+    def test_unknown_ca_is_a_connect_failure(self):
+        with self.braced() as b:
+            resp = b.get("/secure/x")
+        self.assert_problem(resp, 502, "upstream_unavailable", profile="secure")
+        self.assertEqual(self.https.paths, [], "a request went over an unverified connection")
+        self.assertTrue(wait_until(lambda: self.https.failed_handshakes >= 1, timeout=3),
+                        "braced never attempted the TLS handshake")
+
+    def test_ca_file_trusts_the_certificate(self):
+        with self.braced({"ca_file": self.cert}) as b:
+            resp = b.get("/secure/y")
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(resp.json()["path"], "/base/y")
+
+
+if __name__ == "__main__":
+    unittest.main()
