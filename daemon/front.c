@@ -3,6 +3,7 @@
  * profile and route, and handed to request.c with its upstream URL, header
  * list and body ready. */
 #include "front.h"
+#include "guard.h"
 #include "headers.h"
 #include "log.h"
 #include "request.h"
@@ -164,6 +165,24 @@ static void set_correlation(struct request *req, struct evkeyvalq *in)
 		rng_uuid4(&req->srv->rng, req->correlation);
 }
 
+/* The idempotency key: the app's, or a new UUIDv4 for the configured methods. */
+static int set_idempotency(struct request *req, struct evkeyvalq *in)
+{
+	const char *v;
+
+	req->idempotency_header = req->policy->idempotency_header;
+	v = evhttp_find_header(in, req->idempotency_header);
+	if (v) {
+		if (!headers_idempotency_ok(v))
+			return fail(req, PROBLEM_BAD_REQUEST,
+				    "the idempotency key must be 1 to 255 visible ASCII characters");
+		snprintf(req->idempotency_key, sizeof(req->idempotency_key), "%s", v);
+	} else if (req->policy->idempotency_methods & METHOD_BIT(req->method)) {
+		rng_uuid4(&req->srv->rng, req->idempotency_key);
+	}
+	return 0;
+}
+
 static int append_header(struct curl_slist **list, const char *name, const char *value)
 {
 	char stack[512], *line = stack;
@@ -213,7 +232,8 @@ static int build_headers(struct request *req, struct evkeyvalq *in)
 
 	TAILQ_FOREACH(h, in, next) {
 		if (headers_request_dropped(h->key, connection) || profile_sets(p, h->key) ||
-		    strcasecmp(h->key, req->correlation_header) == 0)
+		    strcasecmp(h->key, req->correlation_header) == 0 ||
+		    strcasecmp(h->key, req->idempotency_header) == 0)
 			continue;
 		has_type |= strcasecmp(h->key, "Content-Type") == 0;
 		has_accept |= strcasecmp(h->key, "Accept") == 0;
@@ -222,6 +242,8 @@ static int build_headers(struct request *req, struct evkeyvalq *in)
 	for (size_t i = 0; i < p->nheaders; i++)
 		r |= append_header(&req->headers, p->headers[i].name, p->headers[i].value);
 	r |= append_header(&req->headers, req->correlation_header, req->correlation);
+	if (req->idempotency_key[0])
+		r |= append_header(&req->headers, req->idempotency_header, req->idempotency_key);
 	/* Stop libcurl from adding headers the app did not send. */
 	r |= !(req->headers = curl_slist_append(req->headers, "Expect:"));
 	if (!has_type)
@@ -303,13 +325,14 @@ static int route(struct server *srv, struct request *req)
 	}
 	if (!req->route && req->profile->routes_only)
 		return fail(req, PROBLEM_ROUTE_NOT_FOUND, "no route of this profile matches");
-	if (apply_controls(req, in) < 0)
+	if (apply_controls(req, in) < 0 || set_idempotency(req, in) < 0)
 		return -1;
 	if (srv->draining)
 		return fail(req, PROBLEM_OVERLOADED, "braced is shutting down");
 	if (srv->inflight > req->cfg->max_inflight)
 		return fail(req, PROBLEM_OVERLOADED, "too many requests in flight");
 	req->pool = srv->pools[req->profile->index];
+	req->guard = srv->guards_by_profile[req->profile->index];
 	req->body = blen ? (const char *)evbuffer_pullup(body, -1) : NULL;
 	req->body_len = blen;
 	if (build_url(req, rest) < 0 || build_headers(req, in) < 0)
@@ -330,21 +353,26 @@ static void on_request(struct evhttp_request *hreq, void *arg)
 		request_start(req);
 }
 
-static int pools_for(struct server *srv, struct config *cfg, struct upstream_pool ***ret)
+/* Pools and guards of cfg's profiles, by profile index; both outlive the
+ * configuration, found again by name after a reload. */
+static int pools_for(struct server *srv, struct config *cfg, struct upstream_pool ***ret,
+		     struct guard ***ret_guards)
 {
-	struct upstream_pool **pools = calloc(cfg->nprofiles ? cfg->nprofiles : 1, sizeof(*pools));
+	size_t n = cfg->nprofiles ? cfg->nprofiles : 1;
+	struct upstream_pool **pools = calloc(n, sizeof(*pools));
+	struct guard **guards = calloc(n, sizeof(*guards));
 	long idle = 0;
 
-	if (!pools)
-		return -ENOMEM;
+	if (!pools || !guards)
+		goto fail;
 	for (size_t i = 0; i < cfg->nprofiles; i++) {
 		const struct profile *p = &cfg->profiles[i];
 
 		pools[i] = upstream_pool_get(srv->up, p->name, p->policy.pool_max_connections);
-		if (!pools[i]) {
-			free(pools);
-			return -ENOMEM;
-		}
+		guards[i] = guard_get(&srv->guards, p->name);
+		if (!pools[i] || !guards[i])
+			goto fail;
+		guard_configure(guards[i], &p->policy);
 		/* More idle connections than the pool may open are never needed. */
 		idle += p->policy.pool_max_idle < p->policy.pool_max_connections
 				? p->policy.pool_max_idle
@@ -352,17 +380,25 @@ static int pools_for(struct server *srv, struct config *cfg, struct upstream_poo
 	}
 	upstream_set_max_idle(srv->up, idle);
 	*ret = pools;
+	*ret_guards = guards;
 	return 0;
+fail:
+	free(pools);
+	free(guards);
+	return -ENOMEM;
 }
 
 int server_set_config(struct server *srv, struct config *cfg)
 {
 	struct upstream_pool **pools;
+	struct guard **guards;
 
-	if (pools_for(srv, cfg, &pools) < 0)
+	if (pools_for(srv, cfg, &pools, &guards) < 0)
 		return -ENOMEM;
 	free(srv->pools);
 	srv->pools = pools;
+	free(srv->guards_by_profile);
+	srv->guards_by_profile = guards;
 	config_unref(srv->cfg);
 	srv->cfg = config_ref(cfg);
 	if (srv->http) {
@@ -528,6 +564,8 @@ void server_free(struct server *srv)
 		free(srv->unix_paths[i]);
 	}
 	free(srv->pools);
+	free(srv->guards_by_profile);
+	guards_free(srv->guards);
 	config_unref(srv->cfg);
 	free(srv);
 }

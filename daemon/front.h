@@ -14,6 +14,7 @@
 
 struct upstream;
 struct upstream_pool;
+struct guard;
 struct request;
 
 TAILQ_HEAD(request_list, request);
@@ -22,6 +23,8 @@ struct server {
 	struct event_base *base;
 	struct config *cfg;                 /* current configuration (one reference) */
 	struct upstream_pool **pools;       /* by profile index of cfg */
+	struct guard **guards_by_profile;   /* by profile index of cfg */
+	struct guard *guards;               /* every guard, kept across reloads */
 	struct upstream *up;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound[CONFIG_MAX_LISTENERS];

@@ -64,12 +64,41 @@ int headers_value_ok(const char *value)
 	return 1;
 }
 
-int headers_correlation_ok(const char *value)
+static int visible_ascii(const char *value, size_t max)
 {
 	size_t n = 0;
 
 	for (const unsigned char *p = (const unsigned char *)value; *p; p++, n++)
-		if (*p < 0x21 || *p > 0x7e || n >= HEADERS_CORRELATION_MAX)
+		if (*p < 0x21 || *p > 0x7e || n >= max)
 			return 0;
 	return n > 0;
+}
+
+int headers_correlation_ok(const char *value)
+{
+	return visible_ascii(value, HEADERS_CORRELATION_MAX);
+}
+
+int headers_idempotency_ok(const char *value)
+{
+	return visible_ascii(value, HEADERS_IDEMPOTENCY_MAX);
+}
+
+const char *headers_reason_phrase(int status)
+{
+	switch (status) {
+	case 421: return "Misdirected Request";
+	case 422: return "Unprocessable Content";
+	case 425: return "Too Early";
+	case 426: return "Upgrade Required";
+	case 428: return "Precondition Required";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 451: return "Unavailable For Legal Reasons";
+	case 506: return "Variant Also Negotiates";
+	case 507: return "Insufficient Storage";
+	case 508: return "Loop Detected";
+	case 511: return "Network Authentication Required";
+	default: return NULL;
+	}
 }

@@ -7,6 +7,8 @@
 
 /* Longest correlation id kept from the app. */
 #define HEADERS_CORRELATION_MAX 128
+/* Longest idempotency key kept from the app. */
+#define HEADERS_IDEMPOTENCY_MAX 255
 
 /* 1 when name is hop-by-hop by itself (Connection, Keep-Alive,
  * Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade). */
@@ -28,6 +30,13 @@ int headers_value_ok(const char *value);
 
 /* 1 when value is a usable correlation id: 1 to 128 visible ASCII chars. */
 int headers_correlation_ok(const char *value);
+
+/* 1 when value is a usable idempotency key: 1 to 255 visible ASCII chars. */
+int headers_idempotency_ok(const char *value);
+
+/* Reason phrase for statuses libevent 2.1 does not know (it says "Client
+ * Error" for 429), or NULL to keep libevent's. */
+const char *headers_reason_phrase(int status);
 
 /* 1 when name appears as a token in a comma-separated list (case-insensitive). */
 int headers_list_contains(const char *list, const char *name);

@@ -1,9 +1,15 @@
-/* The life of one proxied request. Every path ends in request_finish() (an
- * answer) or request_abort() (the app left): one place sends the reply,
- * writes the access log line, releases the attempt and frees the request. */
+/* The life of one proxied request. Every path ends in one of two places:
+ * an answer (relay() or request_fail(), both through send_and_free()) or
+ * request_abort() when the app left. That one place sends the reply, writes
+ * the access log line, releases the attempt and frees the request.
+ *
+ * Between the first attempt and the answer the request loops:
+ * wait (backoff, cool-down) → attempt → outcome → retry decision (retry.c). */
 #include "request.h"
 #include "front.h"
+#include "guard.h"
 #include "log.h"
+#include "retry.h"
 #include "upstream.h"
 
 #include <stdio.h>
@@ -24,9 +30,21 @@ uint64_t request_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+static uint64_t now_ms(void)
+{
+	return request_now_us() / 1000;
+}
+
 static uint32_t elapsed_ms(const struct request *req)
 {
 	return (uint32_t)((request_now_us() - req->start_us) / 1000);
+}
+
+static uint32_t remaining_ms(const struct request *req)
+{
+	uint32_t used = elapsed_ms(req);
+
+	return req->total_ms > used ? req->total_ms - used : 0;
 }
 
 struct request *request_new(struct server *srv, struct evhttp_request *hreq)
@@ -50,19 +68,30 @@ struct request *request_new(struct server *srv, struct evhttp_request *hreq)
 	return req;
 }
 
+static void disarm(struct request *req)
+{
+	if (!req->timers_armed)
+		return;
+	event_del(&req->deadline);
+	event_del(&req->client_watch);
+	event_del(&req->wait_timer);
+	req->timers_armed = 0;
+}
+
 static void request_free(struct request *req)
 {
 	struct server *srv = req->srv;
 
-	if (req->timers_armed) {
-		event_del(&req->deadline);
-		event_del(&req->client_watch);
-		req->timers_armed = 0;
-	}
+	disarm(req);
 	if (req->evcon)
 		evhttp_connection_set_closecb(req->evcon, NULL, NULL);
 	upstream_cancel(req->call);
 	req->call = NULL;
+	if (req->started) {
+		req->guard->inflight--;
+		if (req->probe)
+			breaker_probe_abandoned(&req->guard->breaker);
+	}
 	TAILQ_REMOVE(&srv->requests, req, link);
 	srv->inflight--;
 	curl_slist_free_all(req->headers);
@@ -103,6 +132,10 @@ static void add_common_headers(struct request *req, struct evkeyvalq *out)
 		evhttp_remove_header(out, req->correlation_header);
 		evhttp_add_header(out, req->correlation_header, req->correlation);
 	}
+	if (req->idempotency_key[0]) {
+		evhttp_remove_header(out, req->idempotency_header);
+		evhttp_add_header(out, req->idempotency_header, req->idempotency_key);
+	}
 	snprintf(buf, sizeof(buf), "%u", req->attempts);
 	evhttp_add_header(out, "Brace-Attempts", buf);
 	snprintf(buf, sizeof(buf), "upstream;dur=%u, total;dur=%.1f", req->upstream_ms,
@@ -122,17 +155,37 @@ static void on_reply_written(struct evhttp_request *hreq, void *arg)
 static void send_and_free(struct request *req, int status, struct evbuffer *body,
 			  const char *code)
 {
+	if (req->guard) {
+		if (strcmp(code, "ok") == 0)
+			req->guard->requests_ok++;
+		else
+			for (int c = 0; c < PROBLEM__COUNT; c++)
+				if (strcmp(code, problem_code_name((enum problem_code)c)) == 0)
+					req->guard->requests[c]++;
+	}
 	if (req->hreq) {
 		evhttp_connection_set_closecb(req->evcon, NULL, NULL);
 		/* A draining daemon waits until replies are written out too. */
 		req->srv->writing++;
 		evhttp_request_set_on_complete_cb(req->hreq, on_reply_written, req->srv);
-		evhttp_send_reply(req->hreq, status, NULL, body);
+		evhttp_send_reply(req->hreq, status, headers_reason_phrase(status), body);
 		req->hreq = NULL;
 	}
 	req->state = REQ_DONE;
 	log_access(req, status, code);
 	request_free(req);
+}
+
+static void add_retry_after(struct evkeyvalq *out, long long ms)
+{
+	char buf[24];
+
+	if (ms < 0)
+		return;
+	/* Whole seconds, rounded up: never invite the app back too early. */
+	snprintf(buf, sizeof(buf), "%lld", (ms + 999) / 1000);
+	evhttp_remove_header(out, "Retry-After");
+	evhttp_add_header(out, "Retry-After", buf);
 }
 
 void request_fail(struct request *req, struct problem *p)
@@ -146,10 +199,18 @@ void request_fail(struct request *req, struct problem *p)
 	p->profile = req->profile ? req->profile->name : p->profile;
 	p->route = req->route ? req->route->label : p->route;
 	p->correlation_id = req->correlation[0] ? req->correlation : NULL;
-	if (p->attempts < 0 && req->state != REQ_ROUTING)
-		p->attempts = (int)req->attempts;
-	if (p->elapsed_ms < 0 && req->state != REQ_ROUTING)
-		p->elapsed_ms = elapsed_ms(req);
+	p->idempotency_key = req->idempotency_key[0] ? req->idempotency_key : NULL;
+	if (req->state != REQ_ROUTING) {
+		if (p->attempts < 0)
+			p->attempts = (int)req->attempts;
+		if (p->elapsed_ms < 0)
+			p->elapsed_ms = elapsed_ms(req);
+		if (!p->history && req->attempts > 0) {
+			p->history = req->history;
+			p->nhistory = req->attempts < REQUEST_MAX_HISTORY ? req->attempts
+									  : REQUEST_MAX_HISTORY;
+		}
+	}
 	status = problem_status(p);
 	json = problem_render(p, &len);
 	body = evbuffer_new();
@@ -157,6 +218,7 @@ void request_fail(struct request *req, struct problem *p)
 		out = evhttp_request_get_output_headers(req->hreq);
 		evhttp_add_header(out, "Content-Type", "application/problem+json");
 		evhttp_add_header(out, "Brace-Error", problem_code_name(p->code));
+		add_retry_after(out, p->retry_after_ms);
 		add_common_headers(req, out);
 		if (json && body)
 			evbuffer_add(body, json, len);
@@ -167,14 +229,14 @@ void request_fail(struct request *req, struct problem *p)
 		evbuffer_free(body);
 }
 
-/* Relays a complete upstream answer (status below 400, or passthrough). */
-static void relay(struct request *req, struct call *call, const char *error_code)
+/* Relays a complete upstream answer (below 400, or passthrough). */
+static void relay(struct request *req, struct call *call, const char *error_code,
+		  long long retry_after_ms)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req->hreq);
-	size_t hlen, off = 0;
+	size_t hlen, off;
 	const char *h = call_headers(call, &hlen);
 	const char *connection = NULL;
-	int status = call_status(call);
 
 	/* The Connection header lists more names to drop. */
 	for (off = 0; off < hlen;) {
@@ -197,16 +259,56 @@ static void relay(struct request *req, struct call *call, const char *error_code
 			continue;
 		evhttp_add_header(out, name, value);
 	}
-	if (error_code)
+	if (error_code) {
 		evhttp_add_header(out, "Brace-Error", error_code);
+		if (retry_after_ms >= 0 && !evhttp_find_header(out, "Retry-After"))
+			add_retry_after(out, retry_after_ms);
+	}
 	add_common_headers(req, out);
-	send_and_free(req, status, call_body(call), error_code ? error_code : "ok");
+	send_and_free(req, call_status(call), call_body(call), error_code ? error_code : "ok");
 }
 
-static void fail_after_call(struct request *req, struct call *call)
+/* Outcome of a finished attempt (SPEC 4.2). */
+static enum outcome outcome_of(const struct request *req, const struct call *call)
 {
-	struct problem p;
-	char detail[512];
+	switch (call_outcome(call)) {
+	case CALL_OK:
+		return retry_classify_status(&req->policy->retry, call_status(call));
+	case CALL_CONNECT:
+		return OUTCOME_CONNECT;
+	case CALL_TIMEOUT:
+		return OUTCOME_TIMEOUT;
+	case CALL_RESET:
+	case CALL_INTERNAL:
+	case CALL_TOO_LARGE:
+	case CALL_POOL_TIMEOUT:
+	default:
+		return OUTCOME_RESET;
+	}
+}
+
+/* Retry-After of an upstream answer in ms, or -1. */
+static int64_t upstream_retry_after(const struct call *call)
+{
+	size_t hlen, off;
+	const char *h = call_headers(call, &hlen);
+	int64_t ms;
+
+	for (off = 0; off < hlen;) {
+		const char *name = h + off, *value = name + strlen(name) + 1;
+
+		off = (size_t)(value - h) + strlen(value) + 1;
+		if (strcasecmp(name, "Retry-After") == 0 &&
+		    retry_after_parse(value, time(NULL), &ms) == 0)
+			return ms;
+	}
+	return -1;
+}
+
+/* The final answer after the last attempt, given why braced stopped. */
+static void answer_failure(struct request *req, struct call *call, int retryable,
+			   int64_t retry_after_ms)
+{
 	static const char *const timeout_names[] = {
 		[CALL_TIMEOUT_NONE] = "attempt", [CALL_TIMEOUT_CONNECT] = "connect",
 		[CALL_TIMEOUT_READ] = "read", [CALL_TIMEOUT_WRITE] = "write",
@@ -214,15 +316,17 @@ static void fail_after_call(struct request *req, struct call *call)
 	};
 	const struct timeouts *t = &req->policy->timeouts;
 	struct evbuffer *body;
+	struct problem p;
+	char detail[512];
 	size_t blen;
 
 	switch (call_outcome(call)) {
 	case CALL_OK:
-		/* A final upstream 4xx or 5xx. */
 		problem_init(&p, PROBLEM_UPSTREAM_STATUS);
 		p.status = call_status(call);
 		p.upstream_status = call_status(call);
-		snprintf(detail, sizeof(detail), "upstream answered %d", call_status(call));
+		snprintf(detail, sizeof(detail), "upstream answered %d after %u attempt%s",
+			 call_status(call), req->attempts, req->attempts == 1 ? "" : "s");
 		body = call_body(call);
 		blen = evbuffer_get_length(body);
 		if (blen > PROBLEM_UPSTREAM_BODY_MAX + 4)
@@ -231,6 +335,10 @@ static void fail_after_call(struct request *req, struct call *call)
 		p.upstream_body_len = blen;
 		if (!p.upstream_body)
 			p.upstream_body = "";
+		if (call_status(call) == 429 && retry_after_ms >= 0) {
+			/* The upstream asked for more time than braced may wait. */
+			p.code = PROBLEM_RATE_LIMITED;
+		}
 		break;
 	case CALL_TIMEOUT: {
 		enum call_timeout k = call_timeout_kind(call);
@@ -240,7 +348,8 @@ static void fail_after_call(struct request *req, struct call *call)
 							: t->attempt_ms;
 
 		problem_init(&p, PROBLEM_UPSTREAM_TIMEOUT);
-		snprintf(detail, sizeof(detail), "%s timeout of %u ms reached", timeout_names[k], ms);
+		snprintf(detail, sizeof(detail), "%s timeout of %u ms reached on attempt %u",
+			 timeout_names[k], ms, req->attempts);
 		break;
 	}
 	case CALL_TOO_LARGE:
@@ -259,32 +368,149 @@ static void fail_after_call(struct request *req, struct call *call)
 	case CALL_INTERNAL:
 	default:
 		problem_init(&p, PROBLEM_UPSTREAM_UNAVAILABLE);
-		snprintf(detail, sizeof(detail), "%s: %s",
+		snprintf(detail, sizeof(detail), "%s after %u attempt%s: %s",
 			 call_outcome(call) == CALL_CONNECT ? "cannot connect to the upstream"
 							    : "upstream connection failed",
+			 req->attempts, req->attempts == 1 ? "" : "s",
 			 call_error(call)[0] ? call_error(call) : "no detail");
 		break;
 	}
 	p.detail = detail;
+	p.retryable = retryable;
+	p.retry_after_ms = retry_after_ms;
 	request_fail(req, &p);
+}
+
+static void start_attempt(struct request *req);
+
+static void on_wait_over(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	start_attempt(arg);
+}
+
+/* Waits wait_ms (and past any cool-down of the profile), then attempts.
+ * Returns -1 after answering when the cool-down cannot fit the budget. */
+static int schedule_attempt(struct request *req, uint32_t wait_ms)
+{
+	uint64_t now = now_ms(), until = req->guard->cooldown_until_ms;
+	struct timeval tv;
+
+	if (req->policy->rate_limit_cooldown && until > now + wait_ms) {
+		uint64_t cool = until - now;
+
+		if (cool + RETRY_MIN_ATTEMPT_MS > remaining_ms(req)) {
+			struct problem p;
+			char detail[160];
+
+			problem_init(&p, PROBLEM_RATE_LIMITED);
+			snprintf(detail, sizeof(detail),
+				 "the upstream asked for a pause of %llu ms more; the budget has %u ms",
+				 (unsigned long long)cool, remaining_ms(req));
+			p.detail = detail;
+			p.retry_after_ms = (long long)cool;
+			p.retryable = 1;
+			request_fail(req, &p);
+			return -1;
+		}
+		wait_ms = (uint32_t)cool;
+	}
+	req->next_wait_ms = wait_ms;
+	if (wait_ms == 0) {
+		start_attempt(req);
+		return 0;
+	}
+	req->state = REQ_WAITING;
+	tv.tv_sec = wait_ms / 1000;
+	tv.tv_usec = (suseconds_t)(wait_ms % 1000) * 1000;
+	evtimer_add(&req->wait_timer, &tv);
+	return 0;
 }
 
 static void on_call_done(struct call *call, void *arg)
 {
 	struct request *req = arg;
+	struct guard *g = req->guard;
+	struct retry_policy const *rp = &req->policy->retry;
+	uint64_t now = now_ms();
+	enum outcome o;
+	enum retry_stop stop;
+	struct history_entry *h;
+	int64_t retry_after = -1;
+	uint32_t wait = 0;
+	int status;
 
 	req->call = NULL;
-	req->attempts++;
 	req->upstream_ms += call_elapsed_ms(call);
-	if (call_outcome(call) == CALL_POOL_TIMEOUT)
-		req->attempts--; /* nothing was sent */
-	if (call_outcome(call) == CALL_OK && call_status(call) < 400)
-		relay(req, call, NULL);
-	else if (call_outcome(call) == CALL_OK &&
-		 req->policy->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH)
-		relay(req, call, "upstream_status");
+	if (call_outcome(call) == CALL_POOL_TIMEOUT) {
+		/* Nothing was sent: not an attempt, and nothing to retry into. */
+		answer_failure(req, call, 1, -1);
+		call_free(call);
+		return;
+	}
+	o = outcome_of(req, call);
+	status = call_outcome(call) == CALL_OK ? call_status(call) : 0;
+	h = &req->history[req->attempts < REQUEST_MAX_HISTORY ? req->attempts
+							       : REQUEST_MAX_HISTORY - 1];
+	req->attempts++;
+	h->attempt = req->attempts;
+	h->outcome = retry_outcome_name(o);
+	h->status = status;
+	h->ms = call_elapsed_ms(call);
+	h->wait_ms = req->next_wait_ms;
+	g->attempts[o]++;
+	breaker_record(&g->breaker, now, retry_is_failure(o, status), req->probe);
+	/* A probe's first answer has decided the breaker's state. */
+	req->probe = 0;
+	if (status == 429 || status == 503)
+		retry_after = upstream_retry_after(call);
+	if (status == 429 && retry_after > 0 && req->policy->rate_limit_cooldown)
+		guard_cool_down(g, now + (uint64_t)retry_after);
+	if (o == OUTCOME_OK || call_outcome(call) == CALL_TOO_LARGE) {
+		if (o == OUTCOME_OK)
+			relay(req, call, NULL, -1);
+		else
+			answer_failure(req, call, 0, -1);
+		call_free(call);
+		return;
+	}
+	{
+		enum breaker_state bs = breaker_state(&g->breaker, now);
+		struct retry_input in = {
+			.outcome = o,
+			.status = status,
+			.attempts = req->attempts,
+			.max_attempts = req->max_attempts,
+			.method = req->method,
+			.has_idempotency_key = req->idempotency_key[0] != '\0',
+			.breaker_open = bs == BREAKER_OPEN || (bs == BREAKER_HALF_OPEN && !req->probe),
+			.budget_has_room = budget_can_withdraw(&g->budget, now),
+			.retry_after_ms = rp->retry_after_honor ? retry_after : -1,
+			.remaining_ms = remaining_ms(req),
+			.prev_wait_ms = req->prev_wait_ms,
+		};
+
+		stop = retry_decide(rp, &in, &req->srv->rng, &wait);
+	}
+	if (stop == RETRY_GO) {
+		budget_withdraw(&g->budget, now);
+		g->retries++;
+		req->prev_wait_ms = wait;
+		call_free(call);
+		schedule_attempt(req, wait);
+		return;
+	}
+	if (stop != RETRY_STOP_OUTCOME)
+		g->suppressed[stop]++;
+	if (call_outcome(call) == CALL_OK &&
+	    req->policy->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH)
+		relay(req, call, stop == RETRY_STOP_RETRY_AFTER && status == 429 ? "rate_limited"
+										: "upstream_status",
+		      retry_after);
 	else
-		fail_after_call(req, call);
+		answer_failure(req, call, stop != RETRY_STOP_OUTCOME,
+			       stop == RETRY_STOP_RETRY_AFTER || retry_after >= 0 ? retry_after : -1);
 	call_free(call);
 }
 
@@ -297,15 +523,27 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (req->call) {
-		req->upstream_ms += (uint32_t)((request_now_us() - req->attempt_start_us) / 1000);
+		/* The attempt in progress is cut and counted as a timeout. */
+		uint32_t ms = (uint32_t)((request_now_us() - req->attempt_start_us) / 1000);
+		struct history_entry *h = &req->history[req->attempts < REQUEST_MAX_HISTORY
+								? req->attempts
+								: REQUEST_MAX_HISTORY - 1];
+
 		upstream_cancel(req->call);
 		req->call = NULL;
+		req->upstream_ms += ms;
 		req->attempts++;
+		*h = (struct history_entry){ .attempt = req->attempts, .outcome = "timeout",
+					     .ms = ms, .wait_ms = req->next_wait_ms };
+		req->guard->attempts[OUTCOME_TIMEOUT]++;
+		breaker_record(&req->guard->breaker, now_ms(), 1, req->probe);
+		req->probe = 0;
 	}
 	problem_init(&p, PROBLEM_UPSTREAM_TIMEOUT);
 	snprintf(detail, sizeof(detail), "total budget of %u ms spent after %u attempt%s",
 		 req->total_ms, req->attempts, req->attempts == 1 ? "" : "s");
 	p.detail = detail;
+	p.retryable = 1;
 	request_fail(req, &p);
 }
 
@@ -333,13 +571,9 @@ void request_abort(struct request *req)
 
 	if (req->call)
 		req->attempts++;
-	req->state = REQ_DONE;
 	log_access(req, 499, "client_gone");
-	if (req->timers_armed) {
-		event_del(&req->deadline);
-		event_del(&req->client_watch);
-		req->timers_armed = 0;
-	}
+	req->state = req->state == REQ_ROUTING ? REQ_ROUTING : REQ_DONE;
+	disarm(req);
 	if (evcon)
 		evhttp_connection_set_closecb(evcon, NULL, NULL);
 	req->evcon = NULL;
@@ -353,9 +587,12 @@ void request_abort(struct request *req)
 static void start_attempt(struct request *req)
 {
 	const struct timeouts *t = &req->policy->timeouts;
-	uint32_t used = elapsed_ms(req);
-	uint32_t left = req->total_ms > used ? req->total_ms - used : 1;
-	struct call_params params = {
+	uint32_t left = remaining_ms(req);
+	struct call_params params;
+
+	if (left == 0)
+		left = 1;
+	params = (struct call_params){
 		.url = req->url,
 		.method = req->method_name,
 		.head = req->method == METHOD_HEAD,
@@ -373,7 +610,6 @@ static void start_attempt(struct request *req)
 		.ca_file = req->profile->tls.ca_file,
 		.max_response_body = req->cfg->max_response_body,
 	};
-
 	req->state = REQ_ATTEMPT;
 	req->attempt_start_us = request_now_us();
 	req->call = upstream_start(req->srv->up, req->pool, &params, on_call_done, req);
@@ -392,13 +628,42 @@ void request_start(struct request *req)
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(req->evcon);
 	struct timeval tv = { .tv_sec = req->total_ms / 1000,
 			      .tv_usec = (suseconds_t)(req->total_ms % 1000) * 1000 };
+	struct guard *g = req->guard;
+	uint64_t now = now_ms();
 
 	evtimer_assign(&req->deadline, base, on_deadline, req);
+	evtimer_assign(&req->wait_timer, base, on_wait_over, req);
 	event_assign(&req->client_watch, base, bufferevent_getfd(bev), EV_CLOSED, on_client_gone,
 		     req);
 	evtimer_add(&req->deadline, &tv);
 	event_add(&req->client_watch, NULL);
 	req->timers_armed = 1;
 	evhttp_connection_set_closecb(req->evcon, on_connection_freed, req);
-	start_attempt(req);
+	req->state = REQ_WAITING;
+	req->started = 1;
+	g->inflight++;
+	budget_deposit(&g->budget, now);
+	switch (breaker_admit(&g->breaker, now)) {
+	case BREAKER_REJECT: {
+		struct problem p;
+		char detail[128];
+		uint64_t ra = breaker_retry_after_ms(&g->breaker, now);
+
+		problem_init(&p, PROBLEM_CIRCUIT_OPEN);
+		snprintf(detail, sizeof(detail), "the circuit breaker of profile '%s' is open",
+			 req->profile->name);
+		p.detail = detail;
+		p.retryable = 1;
+		p.retry_after_ms = (long long)(ra ? ra : 1000);
+		request_fail(req, &p);
+		return;
+	}
+	case BREAKER_ALLOW_PROBE:
+		req->probe = 1;
+		break;
+	case BREAKER_ALLOW:
+	default:
+		break;
+	}
+	schedule_attempt(req, 0);
 }

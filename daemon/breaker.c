@@ -1,0 +1,127 @@
+/* Circuit breaker state machine over a sliding window of attempt results. */
+#include "breaker.h"
+
+#include <string.h>
+
+static uint64_t slot_ms(const struct breaker *b)
+{
+	uint64_t ms = b->policy.window_ms / BREAKER_SLOTS;
+
+	return ms ? ms : 1;
+}
+
+static void clear_window(struct breaker *b)
+{
+	memset(b->epoch, 0, sizeof(b->epoch));
+	memset(b->attempts, 0, sizeof(b->attempts));
+	memset(b->failures, 0, sizeof(b->failures));
+}
+
+void breaker_configure(struct breaker *b, const struct breaker_policy *policy)
+{
+	if (b->policy.window_ms != policy->window_ms)
+		clear_window(b);
+	b->policy = *policy;
+	if (!policy->enabled) {
+		b->state = BREAKER_CLOSED;
+		b->probes = 0;
+	}
+}
+
+static void open_at(struct breaker *b, uint64_t now_ms)
+{
+	b->state = BREAKER_OPEN;
+	b->open_until_ms = now_ms + b->policy.open_for_ms;
+	b->probes = 0;
+	clear_window(b);
+}
+
+enum breaker_state breaker_state(struct breaker *b, uint64_t now_ms)
+{
+	if (b->state == BREAKER_OPEN && now_ms >= b->open_until_ms) {
+		b->state = BREAKER_HALF_OPEN;
+		b->probes = 0;
+	}
+	return b->state;
+}
+
+enum breaker_admit breaker_admit(struct breaker *b, uint64_t now_ms)
+{
+	if (!b->policy.enabled)
+		return BREAKER_ALLOW;
+	switch (breaker_state(b, now_ms)) {
+	case BREAKER_CLOSED:
+		return BREAKER_ALLOW;
+	case BREAKER_HALF_OPEN:
+		if (b->probes < b->policy.half_open_probes) {
+			b->probes++;
+			return BREAKER_ALLOW_PROBE;
+		}
+		return BREAKER_REJECT;
+	case BREAKER_OPEN:
+	default:
+		return BREAKER_REJECT;
+	}
+}
+
+void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe)
+{
+	uint64_t epoch;
+	uint32_t attempts = 0, failures = 0;
+	unsigned i;
+
+	if (!b->policy.enabled)
+		return;
+	switch (breaker_state(b, now_ms)) {
+	case BREAKER_HALF_OPEN:
+		/* Only a probe's answer decides; stragglers from before do not. */
+		if (!probe)
+			return;
+		if (failure) {
+			open_at(b, now_ms);
+		} else {
+			b->state = BREAKER_CLOSED;
+			b->probes = 0;
+			clear_window(b);
+		}
+		return;
+	case BREAKER_OPEN:
+		return;
+	case BREAKER_CLOSED:
+	default:
+		break;
+	}
+	epoch = now_ms / slot_ms(b) + 1;
+	i = (unsigned)(epoch % BREAKER_SLOTS);
+	if (b->epoch[i] != epoch) {
+		b->epoch[i] = epoch;
+		b->attempts[i] = 0;
+		b->failures[i] = 0;
+	}
+	b->attempts[i]++;
+	b->failures[i] += failure ? 1 : 0;
+	if (!failure)
+		return;
+	for (unsigned j = 0; j < BREAKER_SLOTS; j++) {
+		if (b->epoch[j] && b->epoch[j] + BREAKER_SLOTS > epoch) {
+			attempts += b->attempts[j];
+			failures += b->failures[j];
+		}
+	}
+	if (attempts >= b->policy.min_requests &&
+	    (double)failures >= b->policy.failure_ratio * (double)attempts)
+		open_at(b, now_ms);
+}
+
+void breaker_probe_abandoned(struct breaker *b)
+{
+	if (b->state == BREAKER_HALF_OPEN && b->probes > 0)
+		b->probes--;
+}
+
+uint64_t breaker_retry_after_ms(struct breaker *b, uint64_t now_ms)
+{
+	if (breaker_state(b, now_ms) != BREAKER_OPEN)
+		return 0;
+	return b->open_until_ms - now_ms;
+}

@@ -1,0 +1,47 @@
+/* Circuit breaker per profile (SPEC 4.8): closed → open when the window holds
+ * at least min_requests attempts and the failure ratio reaches failure_ratio;
+ * open answers at once; after open_for, half-open lets up to
+ * half_open_probes requests through, whose first answer closes or reopens.
+ * Pure: the caller passes "now". */
+#ifndef BRACED_BREAKER_H
+#define BRACED_BREAKER_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+#define BREAKER_SLOTS 10
+
+enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
+
+enum breaker_admit {
+	BREAKER_ALLOW,        /* a normal request */
+	BREAKER_ALLOW_PROBE,  /* a half-open probe: report its result */
+	BREAKER_REJECT,       /* answer 503 circuit_open */
+};
+
+struct breaker {
+	struct breaker_policy policy;
+	enum breaker_state state;
+	uint64_t open_until_ms;
+	uint32_t probes;                 /* probes in flight while half-open */
+	uint64_t epoch[BREAKER_SLOTS];
+	uint32_t attempts[BREAKER_SLOTS];
+	uint32_t failures[BREAKER_SLOTS];
+};
+
+/* Sets the policy, keeping the state (a reload changes the policy only). */
+void breaker_configure(struct breaker *b, const struct breaker_policy *policy);
+/* Admission of a new request at now. */
+enum breaker_admit breaker_admit(struct breaker *b, uint64_t now_ms);
+/* The state at now (open turns half-open once open_for has passed). */
+enum breaker_state breaker_state(struct breaker *b, uint64_t now_ms);
+/* Records one attempt: failure per retry_is_failure(); probe when the
+ * request was admitted as a probe. */
+void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe);
+/* A probe request ended without any attempt result (cancelled). */
+void breaker_probe_abandoned(struct breaker *b);
+/* Milliseconds until the breaker may half-open, 0 when not open. */
+uint64_t breaker_retry_after_ms(struct breaker *b, uint64_t now_ms);
+
+#endif

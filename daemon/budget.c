@@ -1,0 +1,74 @@
+/* Retry budget over a window of BUDGET_SLOTS slots: a slot is reused once its
+ * epoch falls out of the window, so deposits expire slot by slot. */
+#include "budget.h"
+
+#include <string.h>
+
+static uint64_t slot_ms(const struct budget *b)
+{
+	uint64_t ms = b->window_ms / BUDGET_SLOTS;
+
+	return ms ? ms : 1;
+}
+
+void budget_configure(struct budget *b, double ratio, uint32_t min_per_second,
+		      uint32_t window_ms)
+{
+	if (b->window_ms != window_ms) {
+		/* Slots of another width cannot be compared: start afresh. */
+		memset(b, 0, sizeof(*b));
+	}
+	b->ratio = ratio;
+	b->min_per_second = min_per_second;
+	b->window_ms = window_ms;
+}
+
+/* The slot for now, emptied when it last counted an expired epoch. */
+static unsigned current(struct budget *b, uint64_t now_ms)
+{
+	uint64_t epoch = now_ms / slot_ms(b) + 1; /* +1: epoch 0 marks an unused slot */
+	unsigned i = (unsigned)(epoch % BUDGET_SLOTS);
+
+	if (b->epoch[i] != epoch) {
+		b->epoch[i] = epoch;
+		b->deposits[i] = 0;
+		b->withdrawals[i] = 0;
+	}
+	return i;
+}
+
+void budget_totals(struct budget *b, uint64_t now_ms, uint32_t *ret_deposits,
+		   uint32_t *ret_withdrawals)
+{
+	uint64_t epoch = now_ms / slot_ms(b) + 1;
+	uint32_t d = 0, w = 0;
+
+	for (unsigned i = 0; i < BUDGET_SLOTS; i++) {
+		if (b->epoch[i] && b->epoch[i] + BUDGET_SLOTS > epoch && b->epoch[i] <= epoch) {
+			d += b->deposits[i];
+			w += b->withdrawals[i];
+		}
+	}
+	*ret_deposits = d;
+	*ret_withdrawals = w;
+}
+
+void budget_deposit(struct budget *b, uint64_t now_ms)
+{
+	b->deposits[current(b, now_ms)]++;
+}
+
+int budget_can_withdraw(struct budget *b, uint64_t now_ms)
+{
+	uint32_t d, w;
+	double allowance;
+
+	budget_totals(b, now_ms, &d, &w);
+	allowance = b->ratio * d + (double)b->min_per_second * b->window_ms / 1000.0;
+	return (double)w + 1 <= allowance;
+}
+
+void budget_withdraw(struct budget *b, uint64_t now_ms)
+{
+	b->withdrawals[current(b, now_ms)]++;
+}

@@ -1,0 +1,34 @@
+/* Retry budget per profile (SPEC 4.7, the Finagle/Linkerd algorithm): over a
+ * sliding window, retries may not exceed ratio × original requests plus
+ * min_per_second × window seconds. Pure: the caller passes "now". */
+#ifndef BRACED_BUDGET_H
+#define BRACED_BUDGET_H
+
+#include <stdint.h>
+
+/* The window slides in this many slots (tower uses 10). */
+#define BUDGET_SLOTS 10
+
+struct budget {
+	double ratio;
+	uint32_t min_per_second;
+	uint32_t window_ms;
+	uint64_t epoch[BUDGET_SLOTS];    /* slot number (now / slot_ms) each slot counts */
+	uint32_t deposits[BUDGET_SLOTS];
+	uint32_t withdrawals[BUDGET_SLOTS];
+};
+
+/* Sets the policy, keeping the counts (a reload changes the policy only). */
+void budget_configure(struct budget *b, double ratio, uint32_t min_per_second,
+		      uint32_t window_ms);
+/* One original request. */
+void budget_deposit(struct budget *b, uint64_t now_ms);
+/* 1 when one more retry fits. */
+int budget_can_withdraw(struct budget *b, uint64_t now_ms);
+/* One retry. */
+void budget_withdraw(struct budget *b, uint64_t now_ms);
+/* Counts in the window (for /status and tests). */
+void budget_totals(struct budget *b, uint64_t now_ms, uint32_t *ret_deposits,
+		   uint32_t *ret_withdrawals);
+
+#endif

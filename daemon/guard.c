@@ -1,0 +1,50 @@
+/* Per-profile guards, kept in a short list by name so that a reload keeps
+ * breaker state, budget and cool-down of the profiles it keeps. */
+#include "guard.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct guard *guard_get(struct guard **list, const char *name)
+{
+	struct guard *g;
+
+	for (g = *list; g; g = g->next)
+		if (strcmp(g->name, name) == 0)
+			return g;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	g->name = strdup(name);
+	if (!g->name) {
+		free(g);
+		return NULL;
+	}
+	g->next = *list;
+	*list = g;
+	return g;
+}
+
+void guard_configure(struct guard *g, const struct policy *p)
+{
+	budget_configure(&g->budget, p->retry.budget_ratio, p->retry.budget_min_per_second,
+			 p->retry.budget_window_ms);
+	breaker_configure(&g->breaker, &p->breaker);
+}
+
+void guard_cool_down(struct guard *g, uint64_t until_ms)
+{
+	if (until_ms > g->cooldown_until_ms)
+		g->cooldown_until_ms = until_ms;
+}
+
+void guards_free(struct guard *list)
+{
+	while (list) {
+		struct guard *next = list->next;
+
+		free(list->name);
+		free(list);
+		list = next;
+	}
+}

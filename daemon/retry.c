@@ -1,0 +1,208 @@
+/* Retry policy: classification, the retry decision, backoff and
+ * Retry-After. Nothing here reads a clock or a socket. */
+#include "retry.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const outcome_names[OUTCOME__COUNT] = {
+	[OUTCOME_OK] = "ok",
+	[OUTCOME_STATUS] = "status",
+	[OUTCOME_CLIENT_ERROR] = "client_error",
+	[OUTCOME_SERVER_ERROR] = "server_error",
+	[OUTCOME_CONNECT] = "connect",
+	[OUTCOME_RESET] = "reset",
+	[OUTCOME_TIMEOUT] = "timeout",
+	[OUTCOME_SCHEMA] = "schema",
+};
+
+static const char *const stop_names[RETRY_STOP__COUNT] = {
+	[RETRY_GO] = "retry",
+	[RETRY_STOP_OUTCOME] = "outcome",
+	[RETRY_STOP_ATTEMPTS] = "attempts",
+	[RETRY_STOP_METHOD] = "method",
+	[RETRY_STOP_BREAKER] = "breaker",
+	[RETRY_STOP_BUDGET] = "budget",
+	[RETRY_STOP_RETRY_AFTER] = "retry_after",
+	[RETRY_STOP_DEADLINE] = "deadline",
+};
+
+const char *retry_outcome_name(enum outcome o)
+{
+	return (unsigned)o < OUTCOME__COUNT ? outcome_names[o] : "unknown";
+}
+
+const char *retry_stop_name(enum retry_stop s)
+{
+	return (unsigned)s < RETRY_STOP__COUNT ? stop_names[s] : "unknown";
+}
+
+enum outcome retry_classify_status(const struct retry_policy *p, int status)
+{
+	if (status >= 100 && status < 600 && p->statuses[status])
+		return OUTCOME_STATUS;
+	if (status < 400)
+		return OUTCOME_OK;
+	return status < 500 ? OUTCOME_CLIENT_ERROR : OUTCOME_SERVER_ERROR;
+}
+
+int retry_is_failure(enum outcome o, int status)
+{
+	switch (o) {
+	case OUTCOME_CONNECT:
+	case OUTCOME_RESET:
+	case OUTCOME_TIMEOUT:
+	case OUTCOME_SERVER_ERROR:
+		return 1;
+	case OUTCOME_STATUS:
+		return status >= 500;
+	default:
+		return 0;
+	}
+}
+
+static int outcome_retriable(const struct retry_policy *p, enum outcome o)
+{
+	switch (o) {
+	case OUTCOME_STATUS:
+		return 1;
+	case OUTCOME_CONNECT:
+		return (p->transport & TRANSPORT_CONNECT) != 0;
+	case OUTCOME_RESET:
+		return (p->transport & TRANSPORT_RESET) != 0;
+	case OUTCOME_TIMEOUT:
+		return (p->transport & TRANSPORT_TIMEOUT) != 0;
+	case OUTCOME_SCHEMA:
+		return p->on_schema_violation;
+	default:
+		return 0;
+	}
+}
+
+static int method_allows(const struct retry_policy *p, const struct retry_input *in)
+{
+	/* Nothing reached the upstream: safe whatever the method. */
+	if (in->outcome == OUTCOME_CONNECT)
+		return 1;
+	if (in->method >= 0 && (p->methods & METHOD_BIT(in->method)))
+		return 1;
+	switch (p->unsafe) {
+	case UNSAFE_ALWAYS:
+		return 1;
+	case UNSAFE_WITH_KEY:
+		return in->has_idempotency_key;
+	case UNSAFE_NEVER:
+	default:
+		return 0;
+	}
+}
+
+uint32_t retry_backoff(const struct retry_policy *p, uint32_t n, uint32_t prev_ms,
+		       struct rng *rng)
+{
+	uint64_t base = p->backoff_base_ms, max = p->backoff_max_ms, d, lo, hi;
+
+	if (n < 1)
+		n = 1;
+	d = n - 1 >= 32 ? max : base << (n - 1);
+	if (d > max || (base && d < base))
+		d = max;
+	switch (p->jitter) {
+	case JITTER_FULL:
+		return (uint32_t)rng_below(rng, d + 1);
+	case JITTER_EQUAL:
+		return (uint32_t)(d / 2 + rng_below(rng, d - d / 2 + 1));
+	case JITTER_DECORRELATED:
+		lo = base;
+		hi = (uint64_t)(prev_ms ? prev_ms : base) * 3;
+		if (hi < lo)
+			hi = lo;
+		d = lo + rng_below(rng, hi - lo + 1);
+		return (uint32_t)(d > max ? max : d);
+	case JITTER_NONE:
+	default:
+		return (uint32_t)d;
+	}
+}
+
+enum retry_stop retry_decide(const struct retry_policy *p, const struct retry_input *in,
+			     struct rng *rng, uint32_t *ret_wait_ms)
+{
+	uint64_t wait;
+
+	if (!outcome_retriable(p, in->outcome))
+		return RETRY_STOP_OUTCOME;
+	if (in->attempts >= in->max_attempts)
+		return RETRY_STOP_ATTEMPTS;
+	if (!method_allows(p, in))
+		return RETRY_STOP_METHOD;
+	if (in->breaker_open)
+		return RETRY_STOP_BREAKER;
+	if (!in->budget_has_room)
+		return RETRY_STOP_BUDGET;
+	wait = retry_backoff(p, in->attempts, in->prev_wait_ms, rng);
+	if (p->retry_after_honor && in->retry_after_ms >= 0 &&
+	    (in->status == 429 || in->status == 503)) {
+		/* Never earlier than the server asked; give up when it asks too much. */
+		if ((uint64_t)in->retry_after_ms > p->retry_after_max_ms ||
+		    (uint64_t)in->retry_after_ms > in->remaining_ms)
+			return RETRY_STOP_RETRY_AFTER;
+		if ((uint64_t)in->retry_after_ms > wait)
+			wait = (uint64_t)in->retry_after_ms;
+	}
+	if (wait + RETRY_MIN_ATTEMPT_MS > in->remaining_ms)
+		return RETRY_STOP_DEADLINE;
+	*ret_wait_ms = (uint32_t)wait;
+	return RETRY_GO;
+}
+
+int retry_after_parse(const char *value, time_t now, int64_t *ret_ms)
+{
+	static const char *const formats[] = {
+		"%a, %d %b %Y %H:%M:%S GMT", /* IMF-fixdate */
+		"%A, %d-%b-%y %H:%M:%S GMT", /* RFC 850 */
+		"%a %b %e %H:%M:%S %Y",      /* asctime */
+	};
+	const char *p = value;
+	struct tm tm;
+
+	if (!value)
+		return -EINVAL;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p >= '0' && *p <= '9') {
+		uint64_t secs = 0;
+
+		for (; *p >= '0' && *p <= '9'; p++) {
+			/* Beyond a year every limit refuses it anyway; avoid overflow. */
+			if (secs < 366ULL * 24 * 3600)
+				secs = secs * 10 + (uint64_t)(*p - '0');
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '\0')
+			return -EINVAL;
+		*ret_ms = (int64_t)secs * 1000;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		const char *end;
+		time_t t;
+
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(p, formats[i], &tm);
+		if (!end)
+			continue;
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (*end != '\0')
+			continue;
+		t = timegm(&tm);
+		if (t == (time_t)-1)
+			return -EINVAL;
+		*ret_ms = t > now ? (int64_t)(t - now) * 1000 : 0;
+		return 0;
+	}
+	return -EINVAL;
+}

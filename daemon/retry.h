@@ -1,0 +1,82 @@
+/* Retry policy, pure: the outcome of an attempt (SPEC 4.2), the decision to
+ * retry in the order of SPEC 4.3, backoff waits with jitter (4.4) and
+ * Retry-After parsing (4.5). Time and randomness come in as arguments. */
+#ifndef BRACED_RETRY_H
+#define BRACED_RETRY_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "rng.h"
+
+/* The shortest attempt worth starting: a retry whose wait leaves less than
+ * this of the budget is not started (reason "deadline"). */
+#define RETRY_MIN_ATTEMPT_MS 50
+
+enum outcome {
+	OUTCOME_OK,            /* status below 400 and not in retry.statuses */
+	OUTCOME_STATUS,        /* status in retry.statuses */
+	OUTCOME_CLIENT_ERROR,  /* other 4xx */
+	OUTCOME_SERVER_ERROR,  /* other 5xx */
+	OUTCOME_CONNECT,       /* refused, unreachable, DNS, TLS handshake */
+	OUTCOME_RESET,         /* closed or reset before a complete response */
+	OUTCOME_TIMEOUT,       /* any per-attempt timeout */
+	OUTCOME_SCHEMA,        /* failed the response schema */
+	OUTCOME__COUNT
+};
+
+/* Why a failed attempt was not retried (metrics: retries_suppressed_total). */
+enum retry_stop {
+	RETRY_GO,              /* retry after wait_ms */
+	RETRY_STOP_OUTCOME,    /* the outcome is not retriable: not counted as suppressed */
+	RETRY_STOP_ATTEMPTS,
+	RETRY_STOP_METHOD,
+	RETRY_STOP_BREAKER,
+	RETRY_STOP_BUDGET,
+	RETRY_STOP_RETRY_AFTER,
+	RETRY_STOP_DEADLINE,
+	RETRY_STOP__COUNT
+};
+
+const char *retry_outcome_name(enum outcome o);
+/* "attempts", "method", "breaker", "budget", "retry_after", "deadline". */
+const char *retry_stop_name(enum retry_stop s);
+
+/* Outcome of an attempt that got an HTTP status. */
+enum outcome retry_classify_status(const struct retry_policy *p, int status);
+
+/* 1 when the outcome counts as a breaker failure (SPEC 4.8). */
+int retry_is_failure(enum outcome o, int status);
+
+struct retry_input {
+	enum outcome outcome;
+	int status;                 /* HTTP status of the attempt, 0 if none */
+	uint32_t attempts;          /* attempts made so far (the failed one included) */
+	uint32_t max_attempts;
+	int method;                 /* enum http_method */
+	int has_idempotency_key;
+	int breaker_open;           /* the breaker refuses traffic now */
+	int budget_has_room;        /* the retry budget allows one more retry */
+	int64_t retry_after_ms;     /* Retry-After of this answer, -1 when none */
+	uint32_t remaining_ms;      /* budget left */
+	uint32_t prev_wait_ms;      /* previous backoff (decorrelated jitter) */
+};
+
+/* Decides whether to retry. On RETRY_GO, *ret_wait_ms is the wait before
+ * the next attempt (backoff, at least Retry-After when honoured). Every
+ * refusal is returned with its reason, checked in SPEC 4.3's order. */
+enum retry_stop retry_decide(const struct retry_policy *p, const struct retry_input *in,
+			     struct rng *rng, uint32_t *ret_wait_ms);
+
+/* Backoff before attempt n+1 (n >= 1 attempts made), SPEC 4.4. prev_ms is
+ * the previous wait (0 before the first retry), used by decorrelated. */
+uint32_t retry_backoff(const struct retry_policy *p, uint32_t n, uint32_t prev_ms,
+		       struct rng *rng);
+
+/* Parses a Retry-After value: delta-seconds or an HTTP-date (IMF-fixdate,
+ * RFC 850 or asctime form) relative to now (seconds since the epoch).
+ * Returns 0 and *ret_ms (0 for a date in the past), or -EINVAL. */
+int retry_after_parse(const char *value, time_t now, int64_t *ret_ms);
+
+#endif
