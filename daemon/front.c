@@ -436,97 +436,105 @@ fail:
 	return NULL;
 }
 
-static int bind_tcp(struct server *srv, const struct listener_setting *ls)
+/* The bound address of a TCP listener as "HOST:PORT" or "[V6]:PORT". */
+static void format_bound(evutil_socket_t fd, char *out, size_t outlen)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *ai = NULL;
-	struct evconnlistener *lev;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
-	char port[8], host[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 16];
-	int r;
+	char host[INET6_ADDRSTRLEN] = "?";
 
-	snprintf(port, sizeof(port), "%u", ls->port);
-	r = getaddrinfo(ls->host, port, &hints, &ai);
-	if (r != 0) {
-		log_msgf(LOG_ERROR, "cannot resolve listen address '%s': %s", ls->address,
-			 gai_strerror(r));
-		return -EINVAL;
-	}
-	lev = evconnlistener_new_bind(srv->base, NULL, NULL,
-				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-					      LEV_OPT_REUSEABLE,
-				      FRONT_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
-	freeaddrinfo(ai);
-	if (!lev) {
-		log_msgf(LOG_ERROR, "cannot listen on '%s': %s", ls->address, strerror(errno));
-		return -errno;
-	}
-	if (!(srv->bound[srv->nbound] = evhttp_bind_listener(srv->http, lev))) {
-		evconnlistener_free(lev);
-		return -ENOMEM;
-	}
-	srv->nbound++;
-	getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&ss, &sslen);
+	memset(&ss, 0, sizeof(ss));
+	getsockname(fd, (struct sockaddr *)&ss, &sslen);
 	if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(addr, sizeof(addr), "[%s]:%u", host, ntohs(s6->sin6_port));
+		snprintf(out, outlen, "[%s]:%u", host, ntohs(s6->sin6_port));
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 
 		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(addr, sizeof(addr), "%s:%u", host, ntohs(s4->sin_port));
+		snprintf(out, outlen, "%s:%u", host, ntohs(s4->sin_port));
 	}
-	{
-		struct logline *l = log_begin(LOG_INFO, "listening");
-
-		log_str(l, "listen", addr);
-		log_end(l);
-	}
-	return 0;
 }
 
-static int bind_unix(struct server *srv, const struct listener_setting *ls)
+struct evconnlistener *front_bind(struct event_base *base, const struct listener_setting *ls,
+				  int backlog, const char *what)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct evconnlistener *lev;
-	struct stat st;
+	struct logline *l;
+	char addr[INET6_ADDRSTRLEN + 16];
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", ls->path);
-	/* A stale socket from an earlier run is replaced; any other file is not. */
-	if (lstat(ls->path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			log_msgf(LOG_ERROR, "cannot listen on '%s': the path exists and is not a socket",
-				 ls->address);
-			return -EEXIST;
+	if (ls->kind == LISTENER_UNIX) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		struct stat st;
+
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", ls->path);
+		/* A stale socket from an earlier run is replaced; any other file is not. */
+		if (lstat(ls->path, &st) == 0) {
+			if (!S_ISSOCK(st.st_mode)) {
+				log_msgf(LOG_ERROR,
+					 "cannot listen on '%s': the path exists and is not a socket",
+					 ls->address);
+				errno = EEXIST;
+				return NULL;
+			}
+			unlink(ls->path);
 		}
-		unlink(ls->path);
+		lev = evconnlistener_new_bind(base, NULL, NULL,
+					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, backlog,
+					      (struct sockaddr *)&sun, sizeof(sun));
+		if (lev)
+			chmod(ls->path, 0660);
+		snprintf(addr, sizeof(addr), "%s", ls->address);
+	} else {
+		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+					  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+		struct addrinfo *ai = NULL;
+		char port[8];
+		int r;
+
+		snprintf(port, sizeof(port), "%u", ls->port);
+		r = getaddrinfo(ls->host, port, &hints, &ai);
+		if (r != 0) {
+			log_msgf(LOG_ERROR, "cannot resolve listen address '%s': %s", ls->address,
+				 gai_strerror(r));
+			errno = EINVAL;
+			return NULL;
+		}
+		lev = evconnlistener_new_bind(base, NULL, NULL,
+					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+						      LEV_OPT_REUSEABLE,
+					      backlog, ai->ai_addr, (int)ai->ai_addrlen);
+		freeaddrinfo(ai);
+		if (lev)
+			format_bound(evconnlistener_get_fd(lev), addr, sizeof(addr));
 	}
-	lev = evconnlistener_new_bind(srv->base, NULL, NULL,
-				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, FRONT_BACKLOG,
-				      (struct sockaddr *)&sun, sizeof(sun));
 	if (!lev) {
 		log_msgf(LOG_ERROR, "cannot listen on '%s': %s", ls->address, strerror(errno));
-		return -errno;
+		return NULL;
 	}
-	chmod(ls->path, 0660);
+	l = log_begin(LOG_INFO, what);
+	log_str(l, "listen", addr);
+	log_end(l);
+	return lev;
+}
+
+static int bind_one(struct server *srv, const struct listener_setting *ls)
+{
+	struct evconnlistener *lev = front_bind(srv->base, ls, FRONT_BACKLOG, "listening");
+
+	if (!lev)
+		return -errno;
 	if (!(srv->bound[srv->nbound] = evhttp_bind_listener(srv->http, lev))) {
 		evconnlistener_free(lev);
-		unlink(ls->path);
 		return -ENOMEM;
 	}
 	srv->nbound++;
-	srv->unix_paths[srv->nunix] = strdup(ls->path);
-	if (srv->unix_paths[srv->nunix])
-		srv->nunix++;
-	{
-		struct logline *l = log_begin(LOG_INFO, "listening");
-
-		log_str(l, "listen", ls->address);
-		log_end(l);
+	if (ls->kind == LISTENER_UNIX) {
+		srv->unix_paths[srv->nunix] = strdup(ls->path);
+		if (srv->unix_paths[srv->nunix])
+			srv->nunix++;
 	}
 	return 0;
 }
@@ -535,7 +543,7 @@ int server_listen(struct server *srv)
 {
 	for (size_t i = 0; i < srv->cfg->nlisteners; i++) {
 		const struct listener_setting *ls = &srv->cfg->listeners[i];
-		int r = ls->kind == LISTENER_UNIX ? bind_unix(srv, ls) : bind_tcp(srv, ls);
+		int r = bind_one(srv, ls);
 
 		if (r < 0)
 			return r;

@@ -43,6 +43,15 @@ struct server {
  * up (borrowed). Binds nothing yet. NULL on failure. */
 struct server *server_new(struct event_base *base, struct config *cfg, struct upstream *up);
 
+struct evconnlistener;
+
+/* Binds ls on base with backlog (a unix path: a stale socket is replaced,
+ * any other file refused; mode 0660) and logs what with the bound address.
+ * Returns the listener (the caller owns it) or NULL with errno set, after
+ * logging why. */
+struct evconnlistener *front_bind(struct event_base *base, const struct listener_setting *ls,
+				  int backlog, const char *what);
+
 /* Binds every listener of the configuration; logs each bound address.
  * Returns 0 or a negative errno after logging what failed. */
 int server_listen(struct server *srv);

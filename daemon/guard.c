@@ -38,11 +38,43 @@ void guard_cool_down(struct guard *g, uint64_t until_ms)
 		g->cooldown_until_ms = until_ms;
 }
 
+void guard_count_violation(struct guard *g, const char *route, const char *direction,
+			   const char *mode)
+{
+	struct schema_counter *sc;
+
+	for (sc = g->schema_counters; sc; sc = sc->next)
+		if (sc->direction == direction && sc->mode == mode && strcmp(sc->route, route) == 0)
+			break;
+	if (!sc) {
+		sc = calloc(1, sizeof(*sc));
+		if (!sc)
+			return;
+		sc->route = strdup(route);
+		if (!sc->route) {
+			free(sc);
+			return;
+		}
+		sc->direction = direction;
+		sc->mode = mode;
+		sc->next = g->schema_counters;
+		g->schema_counters = sc;
+	}
+	sc->count++;
+}
+
 void guards_free(struct guard *list)
 {
 	while (list) {
 		struct guard *next = list->next;
 
+		while (list->schema_counters) {
+			struct schema_counter *sc = list->schema_counters;
+
+			list->schema_counters = sc->next;
+			free(sc->route);
+			free(sc);
+		}
 		free(list->name);
 		free(list);
 		list = next;

@@ -9,8 +9,18 @@
 #include "breaker.h"
 #include "budget.h"
 #include "config.h"
+#include "metrics.h"
 #include "problem.h"
 #include "retry.h"
+
+/* Schema violations of one route, direction and mode (issue: schemas). */
+struct schema_counter {
+	char *route;                     /* label as written; escaped when rendered */
+	const char *direction;           /* "request" or "response" */
+	const char *mode;                /* "enforce" or "report" */
+	uint64_t count;
+	struct schema_counter *next;
+};
 
 struct guard {
 	char *name;
@@ -23,6 +33,8 @@ struct guard {
 	uint64_t attempts[OUTCOME__COUNT];
 	uint64_t retries;
 	uint64_t suppressed[RETRY_STOP__COUNT];
+	struct histogram duration;
+	struct schema_counter *schema_counters;
 	struct guard *next;
 };
 
@@ -33,6 +45,9 @@ struct guard *guard_get(struct guard **list, const char *name);
 void guard_configure(struct guard *g, const struct policy *p);
 /* Extends the cool-down to until_ms (never shortens it). */
 void guard_cool_down(struct guard *g, uint64_t until_ms);
+/* Counts one schema violation of route (label) in direction and mode. */
+void guard_count_violation(struct guard *g, const char *route, const char *direction,
+			   const char *mode);
 /* Frees every guard of the list; NULL is a no-op. */
 void guards_free(struct guard *list);
 

@@ -1,5 +1,6 @@
 /* braced: command line, event base, signals and wiring of the front, the
  * backend and the configuration. No request logic lives here. */
+#include "admin.h"
 #include "config.h"
 #include "front.h"
 #include "log.h"
@@ -27,6 +28,8 @@ struct daemon_state {
 	struct event_base *base;
 	struct server *srv;
 	struct upstream *up;
+	struct admin *admin;
+	struct metrics_global metrics;
 	const char *config_path;
 	struct event *drain_timer;
 	uint64_t drain_deadline_us;
@@ -104,11 +107,14 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	notify_send(msg);
 	cfg = load(d->config_path, 1);
 	if (!cfg) {
+		d->metrics.reloads_error++;
 		log_msgf(LOG_ERROR, "reload of '%s' failed; keeping the running configuration",
 			 d->config_path);
 	} else if (server_set_config(d->srv, cfg) < 0) {
+		d->metrics.reloads_error++;
 		log_msgf(LOG_ERROR, "reload of '%s' failed: out of memory", d->config_path);
 	} else {
+		d->metrics.reloads_ok++;
 		log_setup(cfg->log_format, cfg->log_level);
 		log_msgf(LOG_INFO, "configuration '%s' reloaded", d->config_path);
 	}
@@ -142,6 +148,11 @@ static int run(const char *path)
 	d.srv = server_new(d.base, cfg, d.up);
 	if (!d.srv || server_listen(d.srv) < 0)
 		goto out;
+	if (cfg->admin_enabled) {
+		d.admin = admin_new(d.srv, &cfg->admin, &d.metrics);
+		if (!d.admin)
+			goto out;
+	}
 	sigterm = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	sigint = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
 	sighup = evsignal_new(d.base, SIGHUP, on_reload_signal, &d);
@@ -166,6 +177,7 @@ out:
 		event_free(sighup);
 	if (d.drain_timer)
 		event_free(d.drain_timer);
+	admin_free(d.admin);
 	server_free(d.srv);
 	upstream_free(d.up);
 	if (d.base)

@@ -156,6 +156,8 @@ static void send_and_free(struct request *req, int status, struct evbuffer *body
 			  const char *code)
 {
 	if (req->guard) {
+		histogram_observe(&req->guard->duration,
+				  (double)(request_now_us() - req->start_us) / 1e6);
 		if (strcmp(code, "ok") == 0)
 			req->guard->requests_ok++;
 		else

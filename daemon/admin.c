@@ -1,0 +1,302 @@
+/* Admin endpoints. They read the server's state and render it; nothing
+ * here changes a request or a profile. */
+#include "admin.h"
+#include "front.h"
+#include "guard.h"
+#include "log.h"
+#include "request.h"
+#include "strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+/* Largest admin answer (metrics of 1024 profiles fit). */
+#define ADMIN_MAX_BODY (16u * 1024 * 1024)
+
+struct admin {
+	struct server *srv;
+	struct evhttp *http;
+	struct metrics_global *global;
+	char *unix_path;
+};
+
+static void reply(struct evhttp_request *req, int status, const char *type, struct strbuf *b)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+	if (out && !b->failed && b->data)
+		evbuffer_add(out, b->data, b->len);
+	evhttp_send_reply(req, b->failed ? 500 : status, NULL, out);
+	if (out)
+		evbuffer_free(out);
+	strbuf_release(b);
+}
+
+static void add_key(struct strbuf *b, const char *key, int first)
+{
+	strbuf_addf(b, "%s\"%s\":", first ? "" : ",", key);
+}
+
+static void add_str(struct strbuf *b, const char *key, const char *v, int first)
+{
+	add_key(b, key, first);
+	if (v)
+		strbuf_add_json_string(b, v, strlen(v));
+	else
+		strbuf_adds(b, "null");
+}
+
+static uint64_t mono_ms(void)
+{
+	return request_now_us() / 1000;
+}
+
+static void render_status(struct admin *a, struct strbuf *b)
+{
+	static const char *const states[] = { "closed", "open", "half_open" };
+	struct config *cfg = a->srv->cfg;
+	uint64_t now = mono_ms();
+
+	strbuf_addf(b, "{\"inflight\":%u,\"draining\":%s,\"profiles\":{", a->srv->inflight,
+		    a->srv->draining ? "true" : "false");
+	for (size_t i = 0; i < cfg->nprofiles; i++) {
+		struct guard *g = a->srv->guards_by_profile[i];
+		uint32_t dep, wd;
+		enum breaker_state st = breaker_state(&g->breaker, now);
+
+		budget_totals(&g->budget, now, &dep, &wd);
+		strbuf_addf(b, "%s", i ? "," : "");
+		strbuf_add_json_string(b, g->name, strlen(g->name));
+		strbuf_addf(b,
+			    ":{\"inflight\":%u,\"breaker\":{\"state\":\"%s\",\"retry_after_ms\":%llu},"
+			    "\"budget\":{\"requests\":%u,\"retries\":%u},"
+			    "\"cooldown_ms\":%llu,\"requests_ok\":%llu,\"retries\":%llu,\"schema_violations\":{",
+			    g->inflight, states[st],
+			    (unsigned long long)breaker_retry_after_ms(&g->breaker, now), dep, wd,
+			    (unsigned long long)(g->cooldown_until_ms > now ? g->cooldown_until_ms - now
+									       : 0),
+			    (unsigned long long)g->requests_ok, (unsigned long long)g->retries);
+		for (struct schema_counter *sc = g->schema_counters; sc; sc = sc->next) {
+			char key[512];
+
+			snprintf(key, sizeof(key), "%s %s %s", sc->route, sc->direction, sc->mode);
+			strbuf_addf(b, "%s", sc == g->schema_counters ? "" : ",");
+			strbuf_add_json_string(b, key, strlen(key));
+			strbuf_addf(b, ":%llu", (unsigned long long)sc->count);
+		}
+		strbuf_adds(b, "}}");
+	}
+	strbuf_adds(b, "}}");
+}
+
+static void render_methods(struct strbuf *b, const char *key, uint32_t set)
+{
+	int first = 1;
+
+	add_key(b, key, 0);
+	strbuf_adds(b, "[");
+	for (int m = 0; m < METHOD__COUNT; m++) {
+		if (set & METHOD_BIT(m)) {
+			strbuf_addf(b, "%s\"%s\"", first ? "" : ",", config_method_name((enum http_method)m));
+			first = 0;
+		}
+	}
+	strbuf_adds(b, "]");
+}
+
+static void render_policy(struct strbuf *b, const struct policy *p)
+{
+	static const char *const jitters[] = { "full", "equal", "decorrelated", "none" };
+	static const char *const unsafe[] = { "with_key", "never", "always" };
+	const struct timeouts *t = &p->timeouts;
+	const struct retry_policy *r = &p->retry;
+	int first = 1;
+
+	strbuf_addf(b, "{\"timeouts\":{\"connect_ms\":%u,\"read_ms\":%u,\"write_ms\":%u,"
+		       "\"pool_ms\":%u,\"attempt_ms\":%u,\"total_ms\":%u}",
+		    t->connect_ms, t->read_ms, t->write_ms, t->pool_ms, t->attempt_ms, t->total_ms);
+	strbuf_addf(b, ",\"retry\":{\"attempts\":%u,\"statuses\":[", r->attempts);
+	for (int s = 100; s < 600; s++) {
+		if (r->statuses[s]) {
+			strbuf_addf(b, "%s%d", first ? "" : ",", s);
+			first = 0;
+		}
+	}
+	strbuf_addf(b, "],\"transport\":[%s%s%s]",
+		    r->transport & TRANSPORT_CONNECT ? "\"connect\"," : "",
+		    r->transport & TRANSPORT_RESET ? "\"reset\"," : "",
+		    r->transport & TRANSPORT_TIMEOUT ? "\"timeout\"," : "");
+	/* Drop the trailing comma of the transport list, if any. */
+	if (b->len >= 2 && !b->failed && b->data[b->len - 2] == ',') {
+		b->data[b->len - 2] = ']';
+		b->len--;
+		b->data[b->len] = '\0';
+	}
+	render_methods(b, "methods", r->methods);
+	strbuf_addf(b, ",\"unsafe\":\"%s\",\"backoff\":{\"base_ms\":%u,\"max_ms\":%u,\"jitter\":\"%s\"},"
+		       "\"retry_after\":{\"honor\":%s,\"max_ms\":%u},"
+		       "\"budget\":{\"ratio\":%g,\"min_per_second\":%u,\"window_ms\":%u},"
+		       "\"on_schema_violation\":%s}",
+		    unsafe[r->unsafe], r->backoff_base_ms, r->backoff_max_ms, jitters[r->jitter],
+		    r->retry_after_honor ? "true" : "false", r->retry_after_max_ms, r->budget_ratio,
+		    r->budget_min_per_second, r->budget_window_ms,
+		    r->on_schema_violation ? "true" : "false");
+	strbuf_addf(b, ",\"circuit_breaker\":{\"enabled\":%s,\"window_ms\":%u,\"min_requests\":%u,"
+		       "\"failure_ratio\":%g,\"open_for_ms\":%u,\"half_open_probes\":%u}",
+		    p->breaker.enabled ? "true" : "false", p->breaker.window_ms, p->breaker.min_requests,
+		    p->breaker.failure_ratio, p->breaker.open_for_ms, p->breaker.half_open_probes);
+	strbuf_addf(b, ",\"rate_limit_cooldown\":%s", p->rate_limit_cooldown ? "true" : "false");
+	strbuf_adds(b, ",\"idempotency\":{");
+	add_str(b, "header", p->idempotency_header, 1);
+	render_methods(b, "methods", p->idempotency_methods);
+	strbuf_adds(b, "},\"correlation\":{");
+	add_str(b, "header", p->correlation_header, 1);
+	strbuf_addf(b, "},\"pool\":{\"max_connections\":%u,\"max_idle\":%u},\"upstream_errors\":\"%s\"}",
+		    p->pool_max_connections, p->pool_max_idle,
+		    p->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH ? "passthrough" : "envelope");
+}
+
+static void render_config(struct admin *a, struct strbuf *b)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	const struct config *cfg = a->srv->cfg;
+
+	strbuf_adds(b, "{\"listen\":[");
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		strbuf_adds(b, i ? "," : "");
+		strbuf_add_json_string(b, cfg->listeners[i].address, strlen(cfg->listeners[i].address));
+	}
+	strbuf_adds(b, "]");
+	add_str(b, "admin", cfg->admin_enabled ? cfg->admin.address : "off", 0);
+	strbuf_addf(b, ",\"shutdown_grace_ms\":%u,\"log\":{\"format\":\"%s\",\"level\":\"%s\",\"access\":%s}",
+		    cfg->shutdown_grace_ms, cfg->log_format == LOG_FORMAT_JSON ? "json" : "text",
+		    levels[cfg->log_level], cfg->log_access ? "true" : "false");
+	strbuf_addf(b, ",\"limits\":{\"max_request_body\":%llu,\"max_response_body\":%llu,"
+		       "\"max_header_size\":%llu,\"max_connections\":%u,\"max_inflight\":%u}",
+		    (unsigned long long)cfg->max_request_body,
+		    (unsigned long long)cfg->max_response_body,
+		    (unsigned long long)cfg->max_header_size, cfg->max_connections, cfg->max_inflight);
+	strbuf_adds(b, ",\"defaults\":");
+	render_policy(b, &cfg->defaults);
+	strbuf_adds(b, ",\"profiles\":{");
+	for (size_t i = 0; i < cfg->nprofiles; i++) {
+		const struct profile *p = &cfg->profiles[i];
+
+		strbuf_adds(b, i ? "," : "");
+		strbuf_add_json_string(b, p->name, strlen(p->name));
+		strbuf_adds(b, ":{");
+		add_str(b, "upstream", p->upstream_secret ? "<redacted>" : p->upstream, 1);
+		strbuf_adds(b, ",\"headers\":{");
+		for (size_t h = 0; h < p->nheaders; h++) {
+			strbuf_adds(b, h ? "," : "");
+			strbuf_add_json_string(b, p->headers[h].name, strlen(p->headers[h].name));
+			strbuf_adds(b, ":");
+			if (p->headers[h].secret)
+				strbuf_adds(b, "\"<redacted>\"");
+			else
+				strbuf_add_json_string(b, p->headers[h].value,
+						       strlen(p->headers[h].value));
+		}
+		strbuf_addf(b, "},\"tls\":{\"verify\":%s", p->tls.verify ? "true" : "false");
+		if (p->tls.ca_file)
+			add_str(b, "ca_file", p->tls.ca_file, 0);
+		strbuf_addf(b, "},\"routes_only\":%s,\"policy\":", p->routes_only ? "true" : "false");
+		render_policy(b, &p->policy);
+		strbuf_adds(b, ",\"routes\":[");
+		for (size_t r = 0; r < p->nroutes; r++) {
+			strbuf_adds(b, r ? ",{" : "{");
+			add_str(b, "match", p->routes[r].label, 1);
+			strbuf_adds(b, ",\"policy\":");
+			render_policy(b, &p->routes[r].policy);
+			strbuf_adds(b, "}");
+		}
+		strbuf_adds(b, "]}");
+	}
+	strbuf_adds(b, "}}");
+}
+
+static void on_admin(struct evhttp_request *req, void *arg)
+{
+	struct admin *a = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	size_t plen = strcspn(uri, "?");
+	struct strbuf b;
+
+	strbuf_init(&b, ADMIN_MAX_BODY);
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
+	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		strbuf_adds(&b, "{\"error\":\"only GET\"}\n");
+		reply(req, 405, "application/json", &b);
+	} else if (plen == 8 && memcmp(uri, "/healthz", 8) == 0) {
+		strbuf_adds(&b, "ok\n");
+		reply(req, 200, "text/plain", &b);
+	} else if (plen == 7 && memcmp(uri, "/readyz", 7) == 0) {
+		strbuf_adds(&b, a->srv->draining ? "draining\n" : "ready\n");
+		reply(req, a->srv->draining ? 503 : 200, "text/plain", &b);
+	} else if (plen == 8 && memcmp(uri, "/metrics", 8) == 0) {
+		metrics_render(&b, a->srv->guards, a->global, mono_ms());
+		reply(req, 200, "text/plain; version=0.0.4", &b);
+	} else if (plen == 7 && memcmp(uri, "/status", 7) == 0) {
+		render_status(a, &b);
+		reply(req, 200, "application/json", &b);
+	} else if (plen == 7 && memcmp(uri, "/config", 7) == 0) {
+		render_config(a, &b);
+		reply(req, 200, "application/json", &b);
+	} else {
+		strbuf_adds(&b, "{\"error\":\"not found\",\"endpoints\":[\"/healthz\",\"/readyz\","
+				"\"/metrics\",\"/status\",\"/config\"]}\n");
+		reply(req, 404, "application/json", &b);
+	}
+}
+
+struct admin *admin_new(struct server *srv, const struct listener_setting *ls,
+			struct metrics_global *global)
+{
+	struct admin *a = calloc(1, sizeof(*a));
+	struct evconnlistener *lev;
+
+	if (!a)
+		return NULL;
+	a->srv = srv;
+	a->global = global;
+	a->http = evhttp_new(srv->base);
+	if (!a->http)
+		goto fail;
+	evhttp_set_timeout(a->http, 30);
+	evhttp_set_max_headers_size(a->http, 16384);
+	evhttp_set_max_body_size(a->http, 0);
+	evhttp_set_gencb(a->http, on_admin, a);
+	lev = front_bind(srv->base, ls, 64, "admin listening");
+	if (!lev)
+		goto fail;
+	if (!evhttp_bind_listener(a->http, lev)) {
+		evconnlistener_free(lev);
+		goto fail;
+	}
+	if (ls->kind == LISTENER_UNIX)
+		a->unix_path = strdup(ls->path);
+	return a;
+fail:
+	admin_free(a);
+	return NULL;
+}
+
+void admin_free(struct admin *a)
+{
+	if (!a)
+		return;
+	if (a->http)
+		evhttp_free(a->http);
+	if (a->unix_path) {
+		unlink(a->unix_path);
+		free(a->unix_path);
+	}
+	free(a);
+}

@@ -1,0 +1,117 @@
+/* Prometheus exposition (text format 0.0.4). Label values are profile
+ * names, codes and outcomes from fixed tables, so they need no escaping
+ * beyond what profile names allow ([a-z0-9_-]). */
+#include "metrics.h"
+#include "guard.h"
+
+static const double bounds[METRICS_BUCKETS] = {
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+};
+
+void histogram_observe(struct histogram *h, double seconds)
+{
+	for (int i = 0; i < METRICS_BUCKETS; i++) {
+		if (seconds <= bounds[i]) {
+			h->buckets[i]++;
+			break;
+		}
+	}
+	h->count++;
+	h->sum += seconds;
+}
+
+/* A label value with backslash, quote and newline escaped. */
+static void add_label(struct strbuf *out, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			strbuf_addf(out, "\\%c", *v);
+		else if (*v == '\n')
+			strbuf_adds(out, "\\n");
+		else
+			strbuf_add(out, v, 1);
+	}
+}
+
+static void header(struct strbuf *out, const char *name, const char *type, const char *help)
+{
+	strbuf_addf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void metrics_render(struct strbuf *out, struct guard *list, const struct metrics_global *mg,
+		    uint64_t now_ms)
+{
+	struct guard *g;
+
+	header(out, "braced_requests_total", "counter", "Requests answered, by profile and code.");
+	for (g = list; g; g = g->next) {
+		strbuf_addf(out, "braced_requests_total{profile=\"%s\",code=\"ok\"} %llu\n", g->name,
+			    (unsigned long long)g->requests_ok);
+		for (int c = 0; c < PROBLEM__COUNT; c++)
+			if (g->requests[c])
+				strbuf_addf(out, "braced_requests_total{profile=\"%s\",code=\"%s\"} %llu\n",
+					    g->name, problem_code_name((enum problem_code)c),
+					    (unsigned long long)g->requests[c]);
+	}
+	header(out, "braced_request_duration_seconds", "histogram",
+	       "Time from the request read to the answer, by profile.");
+	for (g = list; g; g = g->next) {
+		uint64_t cum = 0;
+
+		for (int i = 0; i < METRICS_BUCKETS; i++) {
+			cum += g->duration.buckets[i];
+			strbuf_addf(out,
+				    "braced_request_duration_seconds_bucket{profile=\"%s\",le=\"%g\"} %llu\n",
+				    g->name, bounds[i], (unsigned long long)cum);
+		}
+		strbuf_addf(out, "braced_request_duration_seconds_bucket{profile=\"%s\",le=\"+Inf\"} %llu\n",
+			    g->name, (unsigned long long)g->duration.count);
+		strbuf_addf(out, "braced_request_duration_seconds_sum{profile=\"%s\"} %.6f\n", g->name,
+			    g->duration.sum);
+		strbuf_addf(out, "braced_request_duration_seconds_count{profile=\"%s\"} %llu\n",
+			    g->name, (unsigned long long)g->duration.count);
+	}
+	header(out, "braced_upstream_attempts_total", "counter",
+	       "Upstream attempts, by profile and outcome.");
+	for (g = list; g; g = g->next)
+		for (int o = 0; o < OUTCOME__COUNT; o++)
+			strbuf_addf(out,
+				    "braced_upstream_attempts_total{profile=\"%s\",outcome=\"%s\"} %llu\n",
+				    g->name, retry_outcome_name((enum outcome)o),
+				    (unsigned long long)g->attempts[o]);
+	header(out, "braced_retries_total", "counter", "Retries started, by profile.");
+	for (g = list; g; g = g->next)
+		strbuf_addf(out, "braced_retries_total{profile=\"%s\"} %llu\n", g->name,
+			    (unsigned long long)g->retries);
+	header(out, "braced_retries_suppressed_total", "counter",
+	       "Retries refused, by profile and reason.");
+	for (g = list; g; g = g->next)
+		for (int s = RETRY_STOP_ATTEMPTS; s < RETRY_STOP__COUNT; s++)
+			strbuf_addf(out,
+				    "braced_retries_suppressed_total{profile=\"%s\",reason=\"%s\"} %llu\n",
+				    g->name, retry_stop_name((enum retry_stop)s),
+				    (unsigned long long)g->suppressed[s]);
+	header(out, "braced_circuit_state", "gauge", "0 closed, 1 open, 2 half-open.");
+	for (g = list; g; g = g->next)
+		strbuf_addf(out, "braced_circuit_state{profile=\"%s\"} %d\n", g->name,
+			    (int)breaker_state(&g->breaker, now_ms));
+	header(out, "braced_inflight_requests", "gauge", "Requests in flight, by profile.");
+	for (g = list; g; g = g->next)
+		strbuf_addf(out, "braced_inflight_requests{profile=\"%s\"} %u\n", g->name,
+			    g->inflight);
+	header(out, "braced_schema_violations_total", "counter",
+	       "Schema violations, by profile, route, direction and mode.");
+	for (g = list; g; g = g->next)
+		for (struct schema_counter *sc = g->schema_counters; sc; sc = sc->next) {
+			strbuf_addf(out, "braced_schema_violations_total{profile=\"%s\",route=\"",
+				    g->name);
+			add_label(out, sc->route);
+			strbuf_addf(out, "\",direction=\"%s\",mode=\"%s\"} %llu\n", sc->direction,
+				    sc->mode, (unsigned long long)sc->count);
+		}
+	header(out, "braced_config_reloads_total", "counter", "Configuration reloads, by result.");
+	strbuf_addf(out, "braced_config_reloads_total{result=\"ok\"} %llu\n",
+		    (unsigned long long)mg->reloads_ok);
+	strbuf_addf(out, "braced_config_reloads_total{result=\"error\"} %llu\n",
+		    (unsigned long long)mg->reloads_error);
+}

@@ -1,0 +1,34 @@
+/* Prometheus text rendering of the counters braced keeps per profile
+ * (struct guard), and the request duration histogram. Pure: writes into a
+ * strbuf. */
+#ifndef BRACED_METRICS_H
+#define BRACED_METRICS_H
+
+#include <stdint.h>
+
+#include "strbuf.h"
+
+#define METRICS_BUCKETS 12
+
+struct histogram {
+	uint64_t buckets[METRICS_BUCKETS]; /* cumulative counts are built when rendered */
+	uint64_t count;
+	double sum;
+};
+
+struct guard;
+
+/* Process-wide counters that belong to no profile. */
+struct metrics_global {
+	uint64_t reloads_ok;
+	uint64_t reloads_error;
+};
+
+void histogram_observe(struct histogram *h, double seconds);
+
+/* Renders every metric of SPEC 6 for the guards of list (borrowed), at
+ * now_ms on the monotonic clock. */
+void metrics_render(struct strbuf *out, struct guard *list, const struct metrics_global *g,
+		    uint64_t now_ms);
+
+#endif
