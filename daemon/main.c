@@ -169,6 +169,9 @@ static int run(const char *path)
 out:
 	if (rc != 0)
 		log_msgf(LOG_ERROR, "start-up failed");
+	/* Stopping already: a late signal must not turn a clean exit into a kill. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	if (sigterm)
 		event_free(sigterm);
 	if (sigint)

@@ -218,6 +218,20 @@ class UpstreamProcess:
         if resp.status != 200:
             raise RuntimeError(f"script refused: {resp.body!r}")
 
+    def set_default(self, action):
+        """Answer every request that has no scripted action or X-Fault with `action` until reset."""
+        resp = request(self.port, "POST", "/__default", body=json.dumps(action).encode(), timeout=5)
+        if resp.status != 200:
+            raise RuntimeError(f"default action refused: {resp.body!r}")
+
+    def received(self):
+        """The requests received since the last reset: [{t, method, path, headers, status}].
+
+        t is time.monotonic() in the upstream process at arrival: the same
+        clock (CLOCK_MONOTONIC) as time.monotonic() in the tests.
+        """
+        return request(self.port, "GET", "/__log", timeout=5).json()["requests"]
+
     def stop(self):
         stop_process(self.proc, UPSTREAM_STOP_TIMEOUT)
         self.proc.stdout.close()
@@ -400,6 +414,17 @@ class Braced:
     @property
     def port(self):
         return self.ports[0]
+
+    @property
+    def admin_port(self):
+        """Port of the admin listener (config `admin: 127.0.0.1:0`), waited for briefly."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            for l in self.log_lines():
+                if l.get("msg") == "admin listening":
+                    return int(l["listen"].rsplit(":", 1)[1])
+            time.sleep(0.02)
+        raise AssertionError("braced never logged its admin listener:\n" + self.log())
 
     @property
     def base_url(self):
