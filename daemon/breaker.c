@@ -108,8 +108,9 @@ void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe)
 			failures += b->failures[j];
 		}
 	}
+	/* The tolerance keeps 7 of 100 at a ratio of 0.07 from missing by 1e-15. */
 	if (attempts >= b->policy.min_requests &&
-	    (double)failures >= b->policy.failure_ratio * (double)attempts)
+	    (double)failures + 1e-9 >= b->policy.failure_ratio * (double)attempts)
 		open_at(b, now_ms);
 }
 

@@ -198,9 +198,8 @@ int retry_after_parse(const char *value, time_t now, int64_t *ret_ms)
 			end++;
 		if (*end != '\0')
 			continue;
+		/* -1 is also 1969-12-31T23:59:59: a date in the past either way. */
 		t = timegm(&tm);
-		if (t == (time_t)-1)
-			return -EINVAL;
 		*ret_ms = t > now ? (int64_t)(t - now) * 1000 : 0;
 		return 0;
 	}

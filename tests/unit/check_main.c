@@ -14,6 +14,9 @@ int main(void)
 	srunner_add_suite(sr, headers_suite());
 	srunner_add_suite(sr, problem_suite());
 	srunner_add_suite(sr, route_suite());
+	srunner_add_suite(sr, retry_suite());
+	srunner_add_suite(sr, budget_suite());
+	srunner_add_suite(sr, breaker_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

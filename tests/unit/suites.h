@@ -11,5 +11,8 @@ Suite *config_suite(void);
 Suite *headers_suite(void);
 Suite *problem_suite(void);
 Suite *route_suite(void);
+Suite *retry_suite(void);
+Suite *budget_suite(void);
+Suite *breaker_suite(void);
 
 #endif
