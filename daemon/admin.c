@@ -74,15 +74,17 @@ static void render_status(struct admin *a, struct strbuf *b)
 		budget_totals(&g->budget, now, &dep, &wd);
 		strbuf_addf(b, "%s", i ? "," : "");
 		strbuf_add_json_string(b, g->name, strlen(g->name));
-		strbuf_addf(b,
-			    ":{\"inflight\":%u,\"breaker\":{\"state\":\"%s\",\"retry_after_ms\":%llu},"
-			    "\"budget\":{\"requests\":%u,\"retries\":%u},"
-			    "\"cooldown_ms\":%llu,\"requests_ok\":%llu,\"retries\":%llu,\"schema_violations\":{",
-			    g->inflight, states[st],
-			    (unsigned long long)breaker_retry_after_ms(&g->breaker, now), dep, wd,
-			    (unsigned long long)(g->cooldown_until_ms > now ? g->cooldown_until_ms - now
-									       : 0),
-			    (unsigned long long)g->requests_ok, (unsigned long long)g->retries);
+		strbuf_addf(
+		    b,
+		    ":{\"inflight\":%u,\"breaker\":{\"state\":\"%s\",\"retry_after_ms\":%llu},"
+		    "\"budget\":{\"requests\":%u,\"retries\":%u},"
+		    "\"cooldown_ms\":%llu,\"requests_ok\":%llu,\"retries\":%llu,\"schema_"
+		    "violations\":{",
+		    g->inflight, states[st],
+		    (unsigned long long)breaker_retry_after_ms(&g->breaker, now), dep, wd,
+		    (unsigned long long)(g->cooldown_until_ms > now ? g->cooldown_until_ms - now
+								    : 0),
+		    (unsigned long long)g->requests_ok, (unsigned long long)g->retries);
 		for (struct schema_counter *sc = g->schema_counters; sc; sc = sc->next) {
 			char key[512];
 
@@ -104,7 +106,8 @@ static void render_methods(struct strbuf *b, const char *key, uint32_t set)
 	strbuf_adds(b, "[");
 	for (int m = 0; m < METHOD__COUNT; m++) {
 		if (set & METHOD_BIT(m)) {
-			strbuf_addf(b, "%s\"%s\"", first ? "" : ",", config_method_name((enum http_method)m));
+			strbuf_addf(b, "%s\"%s\"", first ? "" : ",",
+				    config_method_name((enum http_method)m));
 			first = 0;
 		}
 	}
@@ -119,8 +122,9 @@ static void render_policy(struct strbuf *b, const struct policy *p)
 	const struct retry_policy *r = &p->retry;
 	int first = 1;
 
-	strbuf_addf(b, "{\"timeouts\":{\"connect_ms\":%u,\"read_ms\":%u,\"write_ms\":%u,"
-		       "\"pool_ms\":%u,\"attempt_ms\":%u,\"total_ms\":%u}",
+	strbuf_addf(b,
+		    "{\"timeouts\":{\"connect_ms\":%u,\"read_ms\":%u,\"write_ms\":%u,"
+		    "\"pool_ms\":%u,\"attempt_ms\":%u,\"total_ms\":%u}",
 		    t->connect_ms, t->read_ms, t->write_ms, t->pool_ms, t->attempt_ms, t->total_ms);
 	strbuf_addf(b, ",\"retry\":{\"attempts\":%u,\"statuses\":[", r->attempts);
 	for (int s = 100; s < 600; s++) {
@@ -140,27 +144,32 @@ static void render_policy(struct strbuf *b, const struct policy *p)
 		b->data[b->len] = '\0';
 	}
 	render_methods(b, "methods", r->methods);
-	strbuf_addf(b, ",\"unsafe\":\"%s\",\"backoff\":{\"base_ms\":%u,\"max_ms\":%u,\"jitter\":\"%s\"},"
-		       "\"retry_after\":{\"honor\":%s,\"max_ms\":%u},"
-		       "\"budget\":{\"ratio\":%g,\"min_per_second\":%u,\"window_ms\":%u},"
-		       "\"on_schema_violation\":%s}",
-		    unsafe[r->unsafe], r->backoff_base_ms, r->backoff_max_ms, jitters[r->jitter],
-		    r->retry_after_honor ? "true" : "false", r->retry_after_max_ms, r->budget_ratio,
-		    r->budget_min_per_second, r->budget_window_ms,
-		    r->on_schema_violation ? "true" : "false");
-	strbuf_addf(b, ",\"circuit_breaker\":{\"enabled\":%s,\"window_ms\":%u,\"min_requests\":%u,"
-		       "\"failure_ratio\":%g,\"open_for_ms\":%u,\"half_open_probes\":%u}",
-		    p->breaker.enabled ? "true" : "false", p->breaker.window_ms, p->breaker.min_requests,
-		    p->breaker.failure_ratio, p->breaker.open_for_ms, p->breaker.half_open_probes);
+	strbuf_addf(
+	    b,
+	    ",\"unsafe\":\"%s\",\"backoff\":{\"base_ms\":%u,\"max_ms\":%u,\"jitter\":\"%s\"},"
+	    "\"retry_after\":{\"honor\":%s,\"max_ms\":%u},"
+	    "\"budget\":{\"ratio\":%g,\"min_per_second\":%u,\"window_ms\":%u},"
+	    "\"on_schema_violation\":%s}",
+	    unsafe[r->unsafe], r->backoff_base_ms, r->backoff_max_ms, jitters[r->jitter],
+	    r->retry_after_honor ? "true" : "false", r->retry_after_max_ms, r->budget_ratio,
+	    r->budget_min_per_second, r->budget_window_ms,
+	    r->on_schema_violation ? "true" : "false");
+	strbuf_addf(b,
+		    ",\"circuit_breaker\":{\"enabled\":%s,\"window_ms\":%u,\"min_requests\":%u,"
+		    "\"failure_ratio\":%g,\"open_for_ms\":%u,\"half_open_probes\":%u}",
+		    p->breaker.enabled ? "true" : "false", p->breaker.window_ms,
+		    p->breaker.min_requests, p->breaker.failure_ratio, p->breaker.open_for_ms,
+		    p->breaker.half_open_probes);
 	strbuf_addf(b, ",\"rate_limit_cooldown\":%s", p->rate_limit_cooldown ? "true" : "false");
 	strbuf_adds(b, ",\"idempotency\":{");
 	add_str(b, "header", p->idempotency_header, 1);
 	render_methods(b, "methods", p->idempotency_methods);
 	strbuf_adds(b, "},\"correlation\":{");
 	add_str(b, "header", p->correlation_header, 1);
-	strbuf_addf(b, "},\"pool\":{\"max_connections\":%u,\"max_idle\":%u},\"upstream_errors\":\"%s\"}",
-		    p->pool_max_connections, p->pool_max_idle,
-		    p->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH ? "passthrough" : "envelope");
+	strbuf_addf(
+	    b, "},\"pool\":{\"max_connections\":%u,\"max_idle\":%u},\"upstream_errors\":\"%s\"}",
+	    p->pool_max_connections, p->pool_max_idle,
+	    p->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH ? "passthrough" : "envelope");
 }
 
 static void render_config(struct admin *a, struct strbuf *b)
@@ -171,18 +180,22 @@ static void render_config(struct admin *a, struct strbuf *b)
 	strbuf_adds(b, "{\"listen\":[");
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		strbuf_adds(b, i ? "," : "");
-		strbuf_add_json_string(b, cfg->listeners[i].address, strlen(cfg->listeners[i].address));
+		strbuf_add_json_string(b, cfg->listeners[i].address,
+				       strlen(cfg->listeners[i].address));
 	}
 	strbuf_adds(b, "]");
 	add_str(b, "admin", cfg->admin_enabled ? cfg->admin.address : "off", 0);
-	strbuf_addf(b, ",\"shutdown_grace_ms\":%u,\"log\":{\"format\":\"%s\",\"level\":\"%s\",\"access\":%s}",
-		    cfg->shutdown_grace_ms, cfg->log_format == LOG_FORMAT_JSON ? "json" : "text",
-		    levels[cfg->log_level], cfg->log_access ? "true" : "false");
-	strbuf_addf(b, ",\"limits\":{\"max_request_body\":%llu,\"max_response_body\":%llu,"
-		       "\"max_header_size\":%llu,\"max_connections\":%u,\"max_inflight\":%u}",
-		    (unsigned long long)cfg->max_request_body,
-		    (unsigned long long)cfg->max_response_body,
-		    (unsigned long long)cfg->max_header_size, cfg->max_connections, cfg->max_inflight);
+	strbuf_addf(
+	    b,
+	    ",\"shutdown_grace_ms\":%u,\"log\":{\"format\":\"%s\",\"level\":\"%s\",\"access\":%s}",
+	    cfg->shutdown_grace_ms, cfg->log_format == LOG_FORMAT_JSON ? "json" : "text",
+	    levels[cfg->log_level], cfg->log_access ? "true" : "false");
+	strbuf_addf(
+	    b,
+	    ",\"limits\":{\"max_request_body\":%llu,\"max_response_body\":%llu,"
+	    "\"max_header_size\":%llu,\"max_connections\":%u,\"max_inflight\":%u}",
+	    (unsigned long long)cfg->max_request_body, (unsigned long long)cfg->max_response_body,
+	    (unsigned long long)cfg->max_header_size, cfg->max_connections, cfg->max_inflight);
 	strbuf_adds(b, ",\"defaults\":");
 	render_policy(b, &cfg->defaults);
 	strbuf_adds(b, ",\"profiles\":{");
@@ -207,7 +220,8 @@ static void render_config(struct admin *a, struct strbuf *b)
 		strbuf_addf(b, "},\"tls\":{\"verify\":%s", p->tls.verify ? "true" : "false");
 		if (p->tls.ca_file)
 			add_str(b, "ca_file", p->tls.ca_file, 0);
-		strbuf_addf(b, "},\"routes_only\":%s,\"policy\":", p->routes_only ? "true" : "false");
+		strbuf_addf(b,
+			    "},\"routes_only\":%s,\"policy\":", p->routes_only ? "true" : "false");
 		render_policy(b, &p->policy);
 		strbuf_adds(b, ",\"routes\":[");
 		for (size_t r = 0; r < p->nroutes; r++) {

@@ -15,16 +15,16 @@
 enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
 
 enum breaker_admit {
-	BREAKER_ALLOW,        /* a normal request */
-	BREAKER_ALLOW_PROBE,  /* a half-open probe: report its result */
-	BREAKER_REJECT,       /* answer 503 circuit_open */
+	BREAKER_ALLOW,       /* a normal request */
+	BREAKER_ALLOW_PROBE, /* a half-open probe: report its result */
+	BREAKER_REJECT,      /* answer 503 circuit_open */
 };
 
 struct breaker {
 	struct breaker_policy policy;
 	enum breaker_state state;
 	uint64_t open_until_ms;
-	uint32_t probes;                 /* probes in flight while half-open */
+	uint32_t probes; /* probes in flight while half-open */
 	uint64_t epoch[BREAKER_SLOTS];
 	uint32_t attempts[BREAKER_SLOTS];
 	uint32_t failures[BREAKER_SLOTS];

@@ -11,8 +11,7 @@ static uint64_t slot_ms(const struct budget *b)
 	return ms ? ms : 1;
 }
 
-void budget_configure(struct budget *b, double ratio, uint32_t min_per_second,
-		      uint32_t window_ms)
+void budget_configure(struct budget *b, double ratio, uint32_t min_per_second, uint32_t window_ms)
 {
 	if (b->window_ms != window_ms) {
 		/* Slots of another width cannot be compared: start afresh. */

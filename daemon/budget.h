@@ -13,14 +13,13 @@ struct budget {
 	double ratio;
 	uint32_t min_per_second;
 	uint32_t window_ms;
-	uint64_t epoch[BUDGET_SLOTS];    /* slot number (now / slot_ms) each slot counts */
+	uint64_t epoch[BUDGET_SLOTS]; /* slot number (now / slot_ms) each slot counts */
 	uint32_t deposits[BUDGET_SLOTS];
 	uint32_t withdrawals[BUDGET_SLOTS];
 };
 
 /* Sets the policy, keeping the counts (a reload changes the policy only). */
-void budget_configure(struct budget *b, double ratio, uint32_t min_per_second,
-		      uint32_t window_ms);
+void budget_configure(struct budget *b, double ratio, uint32_t min_per_second, uint32_t window_ms);
 /* One original request. */
 void budget_deposit(struct budget *b, uint64_t now_ms);
 /* 1 when one more retry fits. */

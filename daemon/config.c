@@ -40,7 +40,9 @@ int config_method_parse(const char *name)
 	return -1;
 }
 
-__attribute__((format(printf, 3, 4)))
+static void err_at(struct loader *L, const struct ynode *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void err_at(struct loader *L, const struct ynode *n, const char *fmt, ...)
 {
 	struct config_errors *e = L->errs;
@@ -77,8 +79,12 @@ void config_builtin_policy(struct policy *p)
 	static const int statuses[] = { 408, 425, 429, 500, 502, 503, 504 };
 
 	memset(p, 0, sizeof(*p));
-	p->timeouts = (struct timeouts){ .connect_ms = 2000, .read_ms = 4000, .write_ms = 2000,
-					 .pool_ms = 2000, .attempt_ms = 0, .total_ms = 10000 };
+	p->timeouts = (struct timeouts){ .connect_ms = 2000,
+					 .read_ms = 4000,
+					 .write_ms = 2000,
+					 .pool_ms = 2000,
+					 .attempt_ms = 0,
+					 .total_ms = 10000 };
 	p->retry.attempts = 4;
 	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
 		p->retry.statuses[statuses[i]] = 1;
@@ -96,8 +102,11 @@ void config_builtin_policy(struct policy *p)
 	p->retry.budget_min_per_second = 10;
 	p->retry.budget_window_ms = 10000;
 	p->retry.on_schema_violation = 0;
-	p->breaker = (struct breaker_policy){ .enabled = 1, .window_ms = 10000, .min_requests = 20,
-					      .failure_ratio = 0.5, .open_for_ms = 5000,
+	p->breaker = (struct breaker_policy){ .enabled = 1,
+					      .window_ms = 10000,
+					      .min_requests = 20,
+					      .failure_ratio = 0.5,
+					      .open_for_ms = 5000,
 					      .half_open_probes = 1 };
 	p->rate_limit_cooldown = 1;
 	strcpy(p->idempotency_header, "Idempotency-Key");
@@ -123,8 +132,7 @@ static int expect_kind(struct loader *L, const struct ynode *n, enum ynode_kind 
 }
 
 /* Reads a file named by ${file:...} into *ret (owned by the caller). */
-static int read_secret_file(struct loader *L, const struct ynode *n, const char *name,
-			    char **ret)
+static int read_secret_file(struct loader *L, const struct ynode *n, const char *name, char **ret)
 {
 	char path[PATH_MAX], *buf = NULL;
 	size_t got = 0;
@@ -219,9 +227,12 @@ static char *expand(struct loader *L, const struct ynode *n, int *ret_secret)
 			val = owned;
 		} else {
 			for (const char *c = name; *c; c++) {
-				if (!(*c == '_' || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+				if (!(*c == '_' || (*c >= 'A' && *c <= 'Z') ||
+				      (*c >= 'a' && *c <= 'z') ||
 				      (c > name && *c >= '0' && *c <= '9'))) {
-					err_at(L, n, "'%s' is not a valid environment variable name", name);
+					err_at(L, n,
+					       "'%s' is not a valid environment variable name",
+					       name);
 					goto fail;
 				}
 			}
@@ -316,8 +327,7 @@ static int get_ratio(struct loader *L, const struct ynode *n, const char *what, 
 	return 0;
 }
 
-static int get_duration(struct loader *L, const struct ynode *n, const char *what,
-			uint32_t *ret)
+static int get_duration(struct loader *L, const struct ynode *n, const char *what, uint32_t *ret)
 {
 	uint64_t ms;
 	int r;
@@ -330,7 +340,8 @@ static int get_duration(struct loader *L, const struct ynode *n, const char *wha
 		return r;
 	}
 	if (r < 0) {
-		err_at(L, n, "%s '%s' is not a duration (write e.g. 250ms, 2s, 1m)", what, n->value);
+		err_at(L, n, "%s '%s' is not a duration (write e.g. 250ms, 2s, 1m)", what,
+		       n->value);
 		return r;
 	}
 	*ret = (uint32_t)ms;
@@ -351,7 +362,8 @@ static int get_size(struct loader *L, const struct ynode *n, const char *what, u
 		return r;
 	}
 	if (r < 0) {
-		err_at(L, n, "%s '%s' is not a size (write e.g. 65536, 16KiB, 1MiB)", what, n->value);
+		err_at(L, n, "%s '%s' is not a size (write e.g. 65536, 16KiB, 1MiB)", what,
+		       n->value);
 		return r;
 	}
 	if (v < min) {
@@ -387,8 +399,8 @@ static int is_token_char(unsigned char c)
 	       (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-static int get_header_name(struct loader *L, const struct ynode *n, const char *what,
-			   char *out, size_t outlen)
+static int get_header_name(struct loader *L, const struct ynode *n, const char *what, char *out,
+			   size_t outlen)
 {
 	if (expect_kind(L, n, YNODE_SCALAR, what) < 0)
 		return -EINVAL;
@@ -406,8 +418,7 @@ static int get_header_name(struct loader *L, const struct ynode *n, const char *
 	return 0;
 }
 
-static int get_methods(struct loader *L, const struct ynode *n, const char *what,
-		       uint32_t *ret)
+static int get_methods(struct loader *L, const struct ynode *n, const char *what, uint32_t *ret)
 {
 	uint32_t set = 0;
 	int bad = 0;
@@ -436,8 +447,8 @@ static int get_methods(struct loader *L, const struct ynode *n, const char *what
 	return 0;
 }
 
-static int get_statuses(struct loader *L, const struct ynode *n, const char *what, int lo,
-			int hi, uint8_t statuses[600])
+static int get_statuses(struct loader *L, const struct ynode *n, const char *what, int lo, int hi,
+			uint8_t statuses[600])
 {
 	uint8_t set[600] = { 0 };
 	int bad = 0;
@@ -478,27 +489,29 @@ static void check_keys(struct loader *L, const struct ynode *map, const char *wh
 }
 
 /* Iterates over a mapping's entries with index i, key text k and value v. */
-#define FOREACH_ENTRY(map, i, k, v)                                                      \
-	for (size_t i = 0; i < (map)->n && ((k) = (map)->keys[i]->value, (v) = (map)->items[i], 1); i++)
+#define FOREACH_ENTRY(map, i, k, v)                                                                \
+	for (size_t i = 0;                                                                         \
+	     i < (map)->n && ((k) = (map)->keys[i]->value, (v) = (map)->items[i], 1); i++)
 
 static void apply_timeouts(struct loader *L, struct timeouts *t, const struct ynode *map)
 {
-	static const char *const keys[] = { "connect", "read", "write", "pool", "attempt",
-					    "total", NULL };
+	static const char *const keys[] = { "connect", "read",  "write", "pool",
+					    "attempt", "total", NULL };
 	const char *k;
 	const struct ynode *v;
 
 	if (expect_kind(L, map, YNODE_MAP, "timeouts") < 0)
 		return;
 	check_keys(L, map, "timeouts", keys);
-	FOREACH_ENTRY(map, i, k, v) {
-		uint32_t *dst = !strcmp(k, "connect") ? &t->connect_ms
-			      : !strcmp(k, "read")    ? &t->read_ms
-			      : !strcmp(k, "write")   ? &t->write_ms
-			      : !strcmp(k, "pool")    ? &t->pool_ms
-			      : !strcmp(k, "attempt") ? &t->attempt_ms
-			      : !strcmp(k, "total")   ? &t->total_ms
-						      : NULL;
+	FOREACH_ENTRY(map, i, k, v)
+	{
+		uint32_t *dst = !strcmp(k, "connect")   ? &t->connect_ms
+				: !strcmp(k, "read")    ? &t->read_ms
+				: !strcmp(k, "write")   ? &t->write_ms
+				: !strcmp(k, "pool")    ? &t->pool_ms
+				: !strcmp(k, "attempt") ? &t->attempt_ms
+				: !strcmp(k, "total")   ? &t->total_ms
+							: NULL;
 		uint32_t ms;
 
 		if (!dst || get_duration(L, v, "a timeout", &ms) < 0)
@@ -522,21 +535,24 @@ static void apply_backoff(struct loader *L, struct retry_policy *r, const struct
 	if (expect_kind(L, map, YNODE_MAP, "retry.backoff") < 0)
 		return;
 	check_keys(L, map, "retry.backoff", keys);
-	FOREACH_ENTRY(map, i, k, v) {
+	FOREACH_ENTRY(map, i, k, v)
+	{
 		if (!strcmp(k, "base"))
 			get_duration(L, v, "retry.backoff.base", &r->backoff_base_ms);
 		else if (!strcmp(k, "max"))
 			get_duration(L, v, "retry.backoff.max", &r->backoff_max_ms);
-		else if (!strcmp(k, "jitter") && get_enum(L, v, "retry.backoff.jitter", jitters, &j) == 0)
+		else if (!strcmp(k, "jitter") &&
+			 get_enum(L, v, "retry.backoff.jitter", jitters, &j) == 0)
 			r->jitter = (enum jitter)j;
 	}
 }
 
 static void apply_retry(struct loader *L, struct retry_policy *r, const struct ynode *map)
 {
-	static const char *const keys[] = { "attempts", "statuses", "transport", "methods",
-					    "unsafe", "backoff", "retry_after", "budget",
-					    "on_schema_violation", NULL };
+	static const char *const keys[] = { "attempts",    "statuses", "transport",
+					    "methods",     "unsafe",   "backoff",
+					    "retry_after", "budget",   "on_schema_violation",
+					    NULL };
 	static const char *const unsafe[] = { "with_key", "never", "always", NULL };
 	const char *k;
 	const struct ynode *v;
@@ -545,7 +561,8 @@ static void apply_retry(struct loader *L, struct retry_policy *r, const struct y
 	if (expect_kind(L, map, YNODE_MAP, "retry") < 0)
 		return;
 	check_keys(L, map, "retry", keys);
-	FOREACH_ENTRY(map, i, k, v) {
+	FOREACH_ENTRY(map, i, k, v)
+	{
 		if (!strcmp(k, "attempts")) {
 			get_uint(L, v, "retry.attempts", 1, 10, &r->attempts);
 		} else if (!strcmp(k, "statuses")) {
@@ -580,23 +597,29 @@ static void apply_retry(struct loader *L, struct retry_policy *r, const struct y
 			if (expect_kind(L, v, YNODE_MAP, "retry.retry_after") < 0)
 				continue;
 			check_keys(L, v, "retry.retry_after", rk);
-			FOREACH_ENTRY(v, j, k2, v2) {
+			FOREACH_ENTRY(v, j, k2, v2)
+			{
 				if (!strcmp(k2, "honor"))
-					get_bool(L, v2, "retry.retry_after.honor", &r->retry_after_honor);
+					get_bool(L, v2, "retry.retry_after.honor",
+						 &r->retry_after_honor);
 				else if (!strcmp(k2, "max"))
-					get_duration(L, v2, "retry.retry_after.max", &r->retry_after_max_ms);
+					get_duration(L, v2, "retry.retry_after.max",
+						     &r->retry_after_max_ms);
 			}
 		} else if (!strcmp(k, "budget")) {
-			static const char *const bk[] = { "ratio", "min_per_second", "window", NULL };
+			static const char *const bk[] = { "ratio", "min_per_second", "window",
+							  NULL };
 			const char *k2;
 			const struct ynode *v2;
 
 			if (expect_kind(L, v, YNODE_MAP, "retry.budget") < 0)
 				continue;
 			check_keys(L, v, "retry.budget", bk);
-			FOREACH_ENTRY(v, j, k2, v2) {
+			FOREACH_ENTRY(v, j, k2, v2)
+			{
 				if (!strcmp(k2, "ratio"))
-					get_ratio(L, v2, "retry.budget.ratio", 0, 10, &r->budget_ratio);
+					get_ratio(L, v2, "retry.budget.ratio", 0, 10,
+						  &r->budget_ratio);
 				else if (!strcmp(k2, "min_per_second"))
 					get_uint(L, v2, "retry.budget.min_per_second", 0, 1000000,
 						 &r->budget_min_per_second);
@@ -605,7 +628,9 @@ static void apply_retry(struct loader *L, struct retry_policy *r, const struct y
 
 					if (get_duration(L, v2, "retry.budget.window", &ms) == 0) {
 						if (ms < 1000)
-							err_at(L, v2, "retry.budget.window must be at least 1s");
+							err_at(L, v2,
+							       "retry.budget.window must be at "
+							       "least 1s");
 						else
 							r->budget_window_ms = ms;
 					}
@@ -619,23 +644,28 @@ static void apply_retry(struct loader *L, struct retry_policy *r, const struct y
 
 static void apply_breaker(struct loader *L, struct breaker_policy *b, const struct ynode *map)
 {
-	static const char *const keys[] = { "enabled", "window", "min_requests", "failure_ratio",
-					    "open_for", "half_open_probes", NULL };
+	static const char *const keys[] = {
+		"enabled",          "window", "min_requests", "failure_ratio", "open_for",
+		"half_open_probes", NULL
+	};
 	const char *k;
 	const struct ynode *v;
 
 	if (expect_kind(L, map, YNODE_MAP, "circuit_breaker") < 0)
 		return;
 	check_keys(L, map, "circuit_breaker", keys);
-	FOREACH_ENTRY(map, i, k, v) {
+	FOREACH_ENTRY(map, i, k, v)
+	{
 		if (!strcmp(k, "enabled"))
 			get_bool(L, v, "circuit_breaker.enabled", &b->enabled);
 		else if (!strcmp(k, "window"))
 			get_duration(L, v, "circuit_breaker.window", &b->window_ms);
 		else if (!strcmp(k, "min_requests"))
-			get_uint(L, v, "circuit_breaker.min_requests", 1, 1000000, &b->min_requests);
+			get_uint(L, v, "circuit_breaker.min_requests", 1, 1000000,
+				 &b->min_requests);
 		else if (!strcmp(k, "failure_ratio"))
-			get_ratio(L, v, "circuit_breaker.failure_ratio", 0.01, 1, &b->failure_ratio);
+			get_ratio(L, v, "circuit_breaker.failure_ratio", 0.01, 1,
+				  &b->failure_ratio);
 		else if (!strcmp(k, "open_for"))
 			get_duration(L, v, "circuit_breaker.open_for", &b->open_for_ms);
 		else if (!strcmp(k, "half_open_probes"))
@@ -668,7 +698,8 @@ static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
 		if (expect_kind(L, v, YNODE_MAP, "idempotency") < 0)
 			return 1;
 		check_keys(L, v, "idempotency", ik);
-		FOREACH_ENTRY(v, j, k2, v2) {
+		FOREACH_ENTRY(v, j, k2, v2)
+		{
 			if (!strcmp(k2, "header"))
 				get_header_name(L, v2, "idempotency.header", p->idempotency_header,
 						sizeof(p->idempotency_header));
@@ -681,7 +712,8 @@ static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
 		if (expect_kind(L, v, YNODE_MAP, "correlation") < 0)
 			return 1;
 		check_keys(L, v, "correlation", ck);
-		FOREACH_ENTRY(v, j, k2, v2) {
+		FOREACH_ENTRY(v, j, k2, v2)
+		{
 			if (!strcmp(k2, "header"))
 				get_header_name(L, v2, "correlation.header", p->correlation_header,
 						sizeof(p->correlation_header));
@@ -692,9 +724,11 @@ static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
 		if (expect_kind(L, v, YNODE_MAP, "pool") < 0)
 			return 1;
 		check_keys(L, v, "pool", pk);
-		FOREACH_ENTRY(v, j, k2, v2) {
+		FOREACH_ENTRY(v, j, k2, v2)
+		{
 			if (!strcmp(k2, "max_connections"))
-				get_uint(L, v2, "pool.max_connections", 1, 100000, &p->pool_max_connections);
+				get_uint(L, v2, "pool.max_connections", 1, 100000,
+					 &p->pool_max_connections);
 			else if (!strcmp(k2, "max_idle"))
 				get_uint(L, v2, "pool.max_idle", 0, 100000, &p->pool_max_idle);
 		}
@@ -732,8 +766,10 @@ static int parse_listen(struct loader *L, const struct ynode *n, struct listener
 	memset(ls, 0, sizeof(*ls));
 	if (strncmp(s, "unix:", 5) == 0) {
 		if (s[5] != '/' || strlen(s + 5) >= 108) {
-			err_at(L, n, "'%s': a unix listener needs an absolute path shorter than 108 bytes",
-			       s);
+			err_at(
+			    L, n,
+			    "'%s': a unix listener needs an absolute path shorter than 108 bytes",
+			    s);
 			return -EINVAL;
 		}
 		ls->kind = LISTENER_UNIX;
@@ -765,8 +801,7 @@ static int parse_listen(struct loader *L, const struct ynode *n, struct listener
 		free(host);
 		return -EINVAL;
 	}
-	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || port < 0 || port > 65535 ||
-	    errno) {
+	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || port < 0 || port > 65535 || errno) {
 		err_at(L, n, "'%s': port must be a number from 0 to 65535", s);
 		free(host);
 		return -EINVAL;
@@ -867,8 +902,17 @@ fail:
 static int header_reserved(const char *name)
 {
 	static const char *const reserved[] = {
-		"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
-		"Proxy-Connection", "TE", "Trailer", "Upgrade", "Expect", NULL,
+		"Host",
+		"Content-Length",
+		"Transfer-Encoding",
+		"Connection",
+		"Keep-Alive",
+		"Proxy-Connection",
+		"TE",
+		"Trailer",
+		"Upgrade",
+		"Expect",
+		NULL,
 	};
 
 	for (const char *const *r = reserved; *r; r++)
@@ -908,7 +952,8 @@ static void parse_headers(struct loader *L, const struct ynode *map, struct prof
 			continue;
 		if (!headers_value_ok(value)) {
 			/* The value may be a secret: say where, never what. */
-			err_at(L, v, "header '%s' value contains CR, LF or another control character",
+			err_at(L, v,
+			       "header '%s' value contains CR, LF or another control character",
 			       name);
 			free(value);
 			continue;
@@ -953,7 +998,8 @@ static void parse_schema_setting(struct loader *L, const struct ynode *map,
 	s->line = map->line;
 	s->col = map->col;
 	check_keys(L, map, response ? "response" : "request", response ? resp_keys : req_keys);
-	FOREACH_ENTRY(map, i, k, v) {
+	FOREACH_ENTRY(map, i, k, v)
+	{
 		if (!strcmp(k, "mode")) {
 			if (get_enum(L, v, "mode", modes, &e) == 0)
 				s->mode = (enum schema_mode)e;
@@ -1072,7 +1118,8 @@ static void parse_route(struct loader *L, const struct ynode *map, struct profil
 		err_at(L, map, "route has no 'match'");
 	else
 		parse_match(L, match, r);
-	FOREACH_ENTRY(map, i, k, v) {
+	FOREACH_ENTRY(map, i, k, v)
+	{
 		int known = 0;
 
 		for (const char *const *rk = route_keys; *rk; rk++)
@@ -1106,8 +1153,8 @@ static int valid_profile_name(const char *s)
 static void parse_profile(struct loader *L, const struct ynode *key, const struct ynode *map,
 			  struct profile *p)
 {
-	static const char *const keys[] = { "upstream", "headers", "tls", "routes_only",
-					    "routes", NULL };
+	static const char *const keys[] = { "upstream",    "headers", "tls",
+					    "routes_only", "routes",  NULL };
 	const char *k;
 	const struct ynode *v;
 	int secret = 0, touched = 0;
@@ -1120,7 +1167,8 @@ static void parse_profile(struct loader *L, const struct ynode *key, const struc
 	if (expect_kind(L, map, YNODE_MAP, "a profile") < 0)
 		return;
 	/* Policy keys first, so that routes inherit the whole profile policy. */
-	FOREACH_ENTRY(map, i, k, v) {
+	FOREACH_ENTRY(map, i, k, v)
+	{
 		int known = 0;
 
 		for (const char *const *pk = keys; *pk; pk++)
@@ -1135,7 +1183,8 @@ static void parse_profile(struct loader *L, const struct ynode *key, const struc
 	/* Inherited values were checked where they were written. */
 	if (touched)
 		check_policy(L, &p->policy, key, p->name);
-	FOREACH_ENTRY(map, i, k, v) {
+	FOREACH_ENTRY(map, i, k, v)
+	{
 		if (!strcmp(k, "upstream")) {
 			parse_upstream(L, v, p);
 		} else if (!strcmp(k, "headers")) {
@@ -1150,14 +1199,17 @@ static void parse_profile(struct loader *L, const struct ynode *key, const struc
 			if (expect_kind(L, v, YNODE_MAP, "tls") < 0)
 				continue;
 			check_keys(L, v, "tls", tk);
-			FOREACH_ENTRY(v, j, k2, v2) {
+			FOREACH_ENTRY(v, j, k2, v2)
+			{
 				if (!strcmp(k2, "verify"))
 					get_bool(L, v2, "tls.verify", &p->tls.verify);
 				else if (!strcmp(k2, "ca_file") &&
-					 get_string(L, v2, "tls.ca_file", &p->tls.ca_file, &secret) == 0 &&
+					 get_string(L, v2, "tls.ca_file", &p->tls.ca_file,
+						    &secret) == 0 &&
 					 access(p->tls.ca_file, R_OK) != 0)
 					err_at(L, v2, "tls.ca_file '%s' cannot be read: %s",
-					       secret ? "<redacted>" : p->tls.ca_file, strerror(errno));
+					       secret ? "<redacted>" : p->tls.ca_file,
+					       strerror(errno));
 			}
 		} else if (!strcmp(k, "routes")) {
 			if (expect_kind(L, v, YNODE_SEQ, "routes") < 0)
@@ -1233,7 +1285,8 @@ static void parse_log(struct loader *L, const struct ynode *map)
 	if (expect_kind(L, map, YNODE_MAP, "log") < 0)
 		return;
 	check_keys(L, map, "log", keys);
-	FOREACH_ENTRY(map, i, k, v) {
+	FOREACH_ENTRY(map, i, k, v)
+	{
 		if (!strcmp(k, "format") && get_enum(L, v, "log.format", formats, &e) == 0)
 			L->cfg->log_format = (enum log_format)e;
 		else if (!strcmp(k, "level") && get_enum(L, v, "log.level", levels, &e) == 0)
@@ -1246,8 +1299,8 @@ static void parse_log(struct loader *L, const struct ynode *map)
 static void parse_limits(struct loader *L, const struct ynode *map)
 {
 	static const char *const keys[] = { "max_request_body", "max_response_body",
-					    "max_header_size", "max_connections", "max_inflight",
-					    NULL };
+					    "max_header_size",  "max_connections",
+					    "max_inflight",     NULL };
 	struct config *cfg = L->cfg;
 	const char *k;
 	const struct ynode *v;
@@ -1255,7 +1308,8 @@ static void parse_limits(struct loader *L, const struct ynode *map)
 	if (expect_kind(L, map, YNODE_MAP, "limits") < 0)
 		return;
 	check_keys(L, map, "limits", keys);
-	FOREACH_ENTRY(map, i, k, v) {
+	FOREACH_ENTRY(map, i, k, v)
+	{
 		if (!strcmp(k, "max_request_body"))
 			get_size(L, v, "limits.max_request_body", 0, &cfg->max_request_body);
 		else if (!strcmp(k, "max_response_body"))
@@ -1271,8 +1325,8 @@ static void parse_limits(struct loader *L, const struct ynode *map)
 
 static void parse_root(struct loader *L, const struct ynode *root)
 {
-	static const char *const keys[] = { "listen", "admin", "shutdown_grace", "log", "limits",
-					    "defaults", "profiles", NULL };
+	static const char *const keys[] = { "listen", "admin",    "shutdown_grace", "log",
+					    "limits", "defaults", "profiles",       NULL };
 	struct config *cfg = L->cfg;
 	const struct ynode *v;
 
@@ -1300,7 +1354,8 @@ static void parse_root(struct loader *L, const struct ynode *root)
 		const struct ynode *dv;
 
 		if (expect_kind(L, v, YNODE_MAP, "defaults") == 0) {
-			FOREACH_ENTRY(v, i, k, dv) {
+			FOREACH_ENTRY(v, i, k, dv)
+			{
 				if (!apply_policy_key(L, &cfg->defaults, k, dv))
 					err_at(L, v->keys[i], "unknown key '%s' in defaults", k);
 			}
@@ -1337,8 +1392,10 @@ static struct config *config_new(const char *path)
 	cfg->refs = 1;
 	cfg->path = strdup(path);
 	cfg->admin_enabled = 1;
-	parse_listen(&(struct loader){ .path = path }, &(struct ynode){ .kind = YNODE_SCALAR,
-			     .value = (char *)"127.0.0.1:7071", .len = 14 }, &cfg->admin);
+	parse_listen(
+	    &(struct loader){ .path = path },
+	    &(struct ynode){ .kind = YNODE_SCALAR, .value = (char *)"127.0.0.1:7071", .len = 14 },
+	    &cfg->admin);
 	cfg->shutdown_grace_ms = 10000;
 	cfg->log_format = LOG_FORMAT_JSON;
 	cfg->log_level = LOG_INFO;
@@ -1374,7 +1431,8 @@ static void sort_errors(struct config_errors *e)
 		unsigned l = e->line[i], c = e->col[i];
 		size_t j = i;
 
-		while (j > 0 && (e->line[j - 1] > l || (e->line[j - 1] == l && e->col[j - 1] > c))) {
+		while (j > 0 &&
+		       (e->line[j - 1] > l || (e->line[j - 1] == l && e->col[j - 1] > c))) {
 			e->lines[j] = e->lines[j - 1];
 			e->line[j] = e->line[j - 1];
 			e->col[j] = e->col[j - 1];
@@ -1395,8 +1453,12 @@ static struct config *finish(struct loader *L, struct ynode *root)
 		ynode_free(root);
 	}
 	if (cfg->nlisteners == 0 && L->errs->count == 0) {
-		if (parse_listen(L, &(struct ynode){ .kind = YNODE_SCALAR, .line = 1, .col = 1,
-				 .value = (char *)"127.0.0.1:7070", .len = 14 },
+		if (parse_listen(L,
+				 &(struct ynode){ .kind = YNODE_SCALAR,
+						  .line = 1,
+						  .col = 1,
+						  .value = (char *)"127.0.0.1:7070",
+						  .len = 14 },
 				 &cfg->listeners[0]) == 0)
 			cfg->nlisteners = 1;
 	}
@@ -1457,8 +1519,7 @@ void config_unref(struct config *cfg)
 		config_free(cfg);
 }
 
-const struct profile *config_find_profile(const struct config *cfg, const char *name,
-					  size_t len)
+const struct profile *config_find_profile(const struct config *cfg, const char *name, size_t len)
 {
 	size_t lo = 0, hi = cfg->nprofiles;
 

@@ -20,8 +20,15 @@
 
 /* HTTP methods braced knows, as bits for method sets. */
 enum http_method {
-	METHOD_GET, METHOD_HEAD, METHOD_POST, METHOD_PUT, METHOD_DELETE,
-	METHOD_OPTIONS, METHOD_PATCH, METHOD_TRACE, METHOD__COUNT
+	METHOD_GET,
+	METHOD_HEAD,
+	METHOD_POST,
+	METHOD_PUT,
+	METHOD_DELETE,
+	METHOD_OPTIONS,
+	METHOD_PATCH,
+	METHOD_TRACE,
+	METHOD__COUNT
 };
 #define METHOD_BIT(m) (1u << (m))
 /* Name of a method ("GET"), or NULL. */
@@ -45,9 +52,9 @@ struct timeouts {
 
 struct retry_policy {
 	uint32_t attempts;
-	uint8_t statuses[600];      /* statuses[code] = 1 when retriable */
-	uint32_t transport;         /* enum transport_kind bits */
-	uint32_t methods;           /* METHOD_BIT set retried freely */
+	uint8_t statuses[600]; /* statuses[code] = 1 when retriable */
+	uint32_t transport;    /* enum transport_kind bits */
+	uint32_t methods;      /* METHOD_BIT set retried freely */
 	enum unsafe_retry unsafe;
 	uint32_t backoff_base_ms, backoff_max_ms;
 	enum jitter jitter;
@@ -86,35 +93,35 @@ struct policy {
 struct header_setting {
 	char *name;
 	char *value;
-	int secret;                 /* value came from ${...}: never log or show it */
+	int secret; /* value came from ${...}: never log or show it */
 };
 
 struct schema_setting {
 	enum schema_mode mode;
-	struct json_object *query;  /* JSON Schema documents, or NULL */
+	struct json_object *query; /* JSON Schema documents, or NULL */
 	struct json_object *body;
-	uint8_t statuses[600];      /* response statuses validated */
-	unsigned line, col;         /* where the schema was written */
+	uint8_t statuses[600]; /* response statuses validated */
+	unsigned line, col;    /* where the schema was written */
 };
 
 struct route {
-	char *label;                /* "GET /v1/weather" as written */
-	int method;                 /* enum http_method, or -1 for '*' */
-	char **segments;            /* path segments; "{x}" matches one, final "**" the rest */
+	char *label;     /* "GET /v1/weather" as written */
+	int method;      /* enum http_method, or -1 for '*' */
+	char **segments; /* path segments; "{x}" matches one, final "**" the rest */
 	size_t nsegments;
-	int rest;                   /* pattern ends with / ** */
+	int rest; /* pattern ends with / ** */
 	struct policy policy;
 	struct schema_setting request, response;
 };
 
 struct tls_setting {
 	int verify;
-	char *ca_file;              /* NULL: the system's default */
+	char *ca_file; /* NULL: the system's default */
 };
 
 struct profile {
 	char *name;
-	char *upstream;             /* scheme://host[:port][/base], no trailing slash */
+	char *upstream; /* scheme://host[:port][/base], no trailing slash */
 	int upstream_secret;
 	struct header_setting *headers;
 	size_t nheaders;
@@ -123,17 +130,17 @@ struct profile {
 	struct route *routes;
 	size_t nroutes;
 	struct policy policy;
-	unsigned index;             /* position in config->profiles */
+	unsigned index; /* position in config->profiles */
 };
 
 enum listener_kind { LISTENER_TCP, LISTENER_UNIX };
 
 struct listener_setting {
 	enum listener_kind kind;
-	char *address;              /* as written */
-	char *host;                 /* TCP: host without brackets */
-	uint16_t port;              /* TCP */
-	char *path;                 /* unix: filesystem path */
+	char *address; /* as written */
+	char *host;    /* TCP: host without brackets */
+	uint16_t port; /* TCP */
+	char *path;    /* unix: filesystem path */
 };
 
 struct config {
@@ -152,7 +159,7 @@ struct config {
 	uint32_t max_connections;
 	uint32_t max_inflight;
 	struct policy defaults;
-	struct profile *profiles;   /* sorted by name */
+	struct profile *profiles; /* sorted by name */
 	size_t nprofiles;
 	unsigned refs;
 };
@@ -163,7 +170,7 @@ struct config_errors {
 	char *lines[CONFIG_MAX_ERRORS];
 	unsigned line[CONFIG_MAX_ERRORS], col[CONFIG_MAX_ERRORS];
 	size_t count;
-	size_t dropped;             /* errors beyond CONFIG_MAX_ERRORS */
+	size_t dropped; /* errors beyond CONFIG_MAX_ERRORS */
 };
 
 /* Loads and validates the file at path. Returns a config with one reference
@@ -183,8 +190,7 @@ struct config *config_ref(struct config *cfg);
 void config_unref(struct config *cfg);
 
 /* Profile by name (len bytes, not NUL-terminated), or NULL (borrowed). */
-const struct profile *config_find_profile(const struct config *cfg, const char *name,
-					  size_t len);
+const struct profile *config_find_profile(const struct config *cfg, const char *name, size_t len);
 
 /* First route of the profile matching method and the path (relative to the
  * profile, starting with '/', without query), or NULL (borrowed). */

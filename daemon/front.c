@@ -116,7 +116,8 @@ static int check_headers(struct request *req, struct evkeyvalq *in)
 	size_t size = strlen(req->path) + strlen(req->method_name) + 12 + req->hreq->headers_size;
 	struct evkeyval *h;
 
-	TAILQ_FOREACH(h, in, next) {
+	TAILQ_FOREACH(h, in, next)
+	{
 		if (!headers_value_ok(h->value))
 			return fail(req, PROBLEM_BAD_REQUEST,
 				    "a request header value contains a control character");
@@ -140,8 +141,9 @@ static int apply_controls(struct request *req, struct evkeyvalq *in)
 	req->max_attempts = req->policy->retry.attempts;
 	if ((v = evhttp_find_header(in, "Brace-Timeout-Ms"))) {
 		if (parse_control(v, &n) < 0)
-			return fail(req, PROBLEM_BAD_REQUEST,
-				    "Brace-Timeout-Ms must be a whole number of milliseconds from 1");
+			return fail(
+			    req, PROBLEM_BAD_REQUEST,
+			    "Brace-Timeout-Ms must be a whole number of milliseconds from 1");
 		if (n < req->total_ms)
 			req->total_ms = (uint32_t)n;
 	}
@@ -174,8 +176,9 @@ static int set_idempotency(struct request *req, struct evkeyvalq *in)
 	v = evhttp_find_header(in, req->idempotency_header);
 	if (v) {
 		if (!headers_idempotency_ok(v))
-			return fail(req, PROBLEM_BAD_REQUEST,
-				    "the idempotency key must be 1 to 255 visible ASCII characters");
+			return fail(
+			    req, PROBLEM_BAD_REQUEST,
+			    "the idempotency key must be 1 to 255 visible ASCII characters");
 		snprintf(req->idempotency_key, sizeof(req->idempotency_key), "%s", v);
 	} else if (req->policy->idempotency_methods & METHOD_BIT(req->method)) {
 		rng_uuid4(&req->srv->rng, req->idempotency_key);
@@ -230,7 +233,8 @@ static int build_headers(struct request *req, struct evkeyvalq *in)
 	int has_type = 0, has_accept = 0, r = 0;
 	struct evkeyval *h;
 
-	TAILQ_FOREACH(h, in, next) {
+	TAILQ_FOREACH(h, in, next)
+	{
 		if (headers_request_dropped(h->key, connection) || profile_sets(p, h->key) ||
 		    strcasecmp(h->key, req->correlation_header) == 0 ||
 		    strcasecmp(h->key, req->idempotency_header) == 0)
@@ -375,8 +379,8 @@ static int pools_for(struct server *srv, struct config *cfg, struct upstream_poo
 		guard_configure(guards[i], &p->policy);
 		/* More idle connections than the pool may open are never needed. */
 		idle += p->policy.pool_max_idle < p->policy.pool_max_connections
-				? p->policy.pool_max_idle
-				: p->policy.pool_max_connections;
+			    ? p->policy.pool_max_idle
+			    : p->policy.pool_max_connections;
 	}
 	upstream_set_max_idle(srv->up, idle);
 	*ret = pools;
@@ -423,8 +427,8 @@ struct server *server_new(struct event_base *base, struct config *cfg, struct up
 	if (!srv->http)
 		goto fail;
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-						      EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-						      EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+						  EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						  EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(srv->http, NULL);
 	evhttp_set_timeout(srv->http, FRONT_IDLE_TIMEOUT_S);
 	evhttp_set_gencb(srv->http, on_request, srv);
@@ -473,22 +477,24 @@ struct evconnlistener *front_bind(struct event_base *base, const struct listener
 		/* A stale socket from an earlier run is replaced; any other file is not. */
 		if (lstat(ls->path, &st) == 0) {
 			if (!S_ISSOCK(st.st_mode)) {
-				log_msgf(LOG_ERROR,
-					 "cannot listen on '%s': the path exists and is not a socket",
-					 ls->address);
+				log_msgf(
+				    LOG_ERROR,
+				    "cannot listen on '%s': the path exists and is not a socket",
+				    ls->address);
 				errno = EEXIST;
 				return NULL;
 			}
 			unlink(ls->path);
 		}
 		lev = evconnlistener_new_bind(base, NULL, NULL,
-					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, backlog,
-					      (struct sockaddr *)&sun, sizeof(sun));
+					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+					      backlog, (struct sockaddr *)&sun, sizeof(sun));
 		if (lev)
 			chmod(ls->path, 0660);
 		snprintf(addr, sizeof(addr), "%s", ls->address);
 	} else {
-		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+		struct addrinfo hints = { .ai_family = AF_UNSPEC,
+					  .ai_socktype = SOCK_STREAM,
 					  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 		struct addrinfo *ai = NULL;
 		char port[8];
@@ -504,7 +510,7 @@ struct evconnlistener *front_bind(struct event_base *base, const struct listener
 		}
 		lev = evconnlistener_new_bind(base, NULL, NULL,
 					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-						      LEV_OPT_REUSEABLE,
+						  LEV_OPT_REUSEABLE,
 					      backlog, ai->ai_addr, (int)ai->ai_addrlen);
 		freeaddrinfo(ai);
 		if (lev)

@@ -21,10 +21,10 @@ TAILQ_HEAD(request_list, request);
 
 struct server {
 	struct event_base *base;
-	struct config *cfg;                 /* current configuration (one reference) */
-	struct upstream_pool **pools;       /* by profile index of cfg */
-	struct guard **guards_by_profile;   /* by profile index of cfg */
-	struct guard *guards;               /* every guard, kept across reloads */
+	struct config *cfg;               /* current configuration (one reference) */
+	struct upstream_pool **pools;     /* by profile index of cfg */
+	struct guard **guards_by_profile; /* by profile index of cfg */
+	struct guard *guards;             /* every guard, kept across reloads */
 	struct upstream *up;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound[CONFIG_MAX_LISTENERS];
@@ -33,9 +33,9 @@ struct server {
 	size_t nunix;
 	struct rng rng;
 	unsigned inflight;
-	unsigned writing;                   /* replies queued but not yet written out;
+	unsigned writing;             /* replies queued but not yet written out;
 					       may overcount when an app leaves mid-write */
-	struct request_list requests;       /* every request not yet finished */
+	struct request_list requests; /* every request not yet finished */
 	int draining;
 };
 

@@ -15,9 +15,9 @@
 
 /* Schema violations of one route, direction and mode (issue: schemas). */
 struct schema_counter {
-	char *route;                     /* label as written; escaped when rendered */
-	const char *direction;           /* "request" or "response" */
-	const char *mode;                /* "enforce" or "report" */
+	char *route;           /* label as written; escaped when rendered */
+	const char *direction; /* "request" or "response" */
+	const char *mode;      /* "enforce" or "report" */
 	uint64_t count;
 	struct schema_counter *next;
 };
@@ -26,10 +26,10 @@ struct guard {
 	char *name;
 	struct budget budget;
 	struct breaker breaker;
-	uint64_t cooldown_until_ms;      /* nothing is sent before this (SPEC 4.6) */
+	uint64_t cooldown_until_ms; /* nothing is sent before this (SPEC 4.6) */
 	unsigned inflight;
 	uint64_t requests_ok;
-	uint64_t requests[PROBLEM__COUNT];     /* answered with each error code */
+	uint64_t requests[PROBLEM__COUNT]; /* answered with each error code */
 	uint64_t attempts[OUTCOME__COUNT];
 	uint64_t retries;
 	uint64_t suppressed[RETRY_STOP__COUNT];

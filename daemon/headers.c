@@ -6,8 +6,8 @@
 #include <strings.h>
 
 static const char *const hop_by_hop[] = {
-	"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-	"Transfer-Encoding", "Upgrade", NULL,
+	"Connection", "Keep-Alive",        "Proxy-Connection", "TE",
+	"Trailer",    "Transfer-Encoding", "Upgrade",          NULL,
 };
 
 int headers_is_hop_by_hop(const char *name)
@@ -87,18 +87,31 @@ int headers_idempotency_ok(const char *value)
 const char *headers_reason_phrase(int status)
 {
 	switch (status) {
-	case 421: return "Misdirected Request";
-	case 422: return "Unprocessable Content";
-	case 425: return "Too Early";
-	case 426: return "Upgrade Required";
-	case 428: return "Precondition Required";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 451: return "Unavailable For Legal Reasons";
-	case 506: return "Variant Also Negotiates";
-	case 507: return "Insufficient Storage";
-	case 508: return "Loop Detected";
-	case 511: return "Network Authentication Required";
-	default: return NULL;
+	case 421:
+		return "Misdirected Request";
+	case 422:
+		return "Unprocessable Content";
+	case 425:
+		return "Too Early";
+	case 426:
+		return "Upgrade Required";
+	case 428:
+		return "Precondition Required";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 451:
+		return "Unavailable For Legal Reasons";
+	case 506:
+		return "Variant Also Negotiates";
+	case 507:
+		return "Insufficient Storage";
+	case 508:
+		return "Loop Detected";
+	case 511:
+		return "Network Authentication Required";
+	default:
+		return NULL;
 	}
 }

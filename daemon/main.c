@@ -37,13 +37,14 @@ struct daemon_state {
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: braced [-c FILE] [-t] [-V] [-h]\n"
-		"  -c, --config FILE    configuration (default: $BRACED_CONFIG, else %s)\n"
-		"  -t, --check-config   validate FILE, print \"FILE: ok\" or every error, and exit\n"
-		"  -V, --version        print the version and exit\n"
-		"  -h, --help           print this help and exit\n",
-		DEFAULT_CONFIG);
+	fprintf(
+	    out,
+	    "usage: braced [-c FILE] [-t] [-V] [-h]\n"
+	    "  -c, --config FILE    configuration (default: $BRACED_CONFIG, else %s)\n"
+	    "  -t, --check-config   validate FILE, print \"FILE: ok\" or every error, and exit\n"
+	    "  -V, --version        print the version and exit\n"
+	    "  -h, --help           print this help and exit\n",
+	    DEFAULT_CONFIG);
 }
 
 static struct config *load(const char *path, int quiet_ok)

@@ -45,13 +45,14 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 
 	header(out, "braced_requests_total", "counter", "Requests answered, by profile and code.");
 	for (g = list; g; g = g->next) {
-		strbuf_addf(out, "braced_requests_total{profile=\"%s\",code=\"ok\"} %llu\n", g->name,
-			    (unsigned long long)g->requests_ok);
+		strbuf_addf(out, "braced_requests_total{profile=\"%s\",code=\"ok\"} %llu\n",
+			    g->name, (unsigned long long)g->requests_ok);
 		for (int c = 0; c < PROBLEM__COUNT; c++)
 			if (g->requests[c])
-				strbuf_addf(out, "braced_requests_total{profile=\"%s\",code=\"%s\"} %llu\n",
-					    g->name, problem_code_name((enum problem_code)c),
-					    (unsigned long long)g->requests[c]);
+				strbuf_addf(
+				    out, "braced_requests_total{profile=\"%s\",code=\"%s\"} %llu\n",
+				    g->name, problem_code_name((enum problem_code)c),
+				    (unsigned long long)g->requests[c]);
 	}
 	header(out, "braced_request_duration_seconds", "histogram",
 	       "Time from the request read to the answer, by profile.");
@@ -61,13 +62,16 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 		for (int i = 0; i < METRICS_BUCKETS; i++) {
 			cum += g->duration.buckets[i];
 			strbuf_addf(out,
-				    "braced_request_duration_seconds_bucket{profile=\"%s\",le=\"%g\"} %llu\n",
+				    "braced_request_duration_seconds_bucket{profile=\"%s\",le=\"%"
+				    "g\"} %llu\n",
 				    g->name, bounds[i], (unsigned long long)cum);
 		}
-		strbuf_addf(out, "braced_request_duration_seconds_bucket{profile=\"%s\",le=\"+Inf\"} %llu\n",
-			    g->name, (unsigned long long)g->duration.count);
-		strbuf_addf(out, "braced_request_duration_seconds_sum{profile=\"%s\"} %.6f\n", g->name,
-			    g->duration.sum);
+		strbuf_addf(
+		    out,
+		    "braced_request_duration_seconds_bucket{profile=\"%s\",le=\"+Inf\"} %llu\n",
+		    g->name, (unsigned long long)g->duration.count);
+		strbuf_addf(out, "braced_request_duration_seconds_sum{profile=\"%s\"} %.6f\n",
+			    g->name, g->duration.sum);
 		strbuf_addf(out, "braced_request_duration_seconds_count{profile=\"%s\"} %llu\n",
 			    g->name, (unsigned long long)g->duration.count);
 	}
@@ -75,10 +79,11 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 	       "Upstream attempts, by profile and outcome.");
 	for (g = list; g; g = g->next)
 		for (int o = 0; o < OUTCOME__COUNT; o++)
-			strbuf_addf(out,
-				    "braced_upstream_attempts_total{profile=\"%s\",outcome=\"%s\"} %llu\n",
-				    g->name, retry_outcome_name((enum outcome)o),
-				    (unsigned long long)g->attempts[o]);
+			strbuf_addf(
+			    out,
+			    "braced_upstream_attempts_total{profile=\"%s\",outcome=\"%s\"} %llu\n",
+			    g->name, retry_outcome_name((enum outcome)o),
+			    (unsigned long long)g->attempts[o]);
 	header(out, "braced_retries_total", "counter", "Retries started, by profile.");
 	for (g = list; g; g = g->next)
 		strbuf_addf(out, "braced_retries_total{profile=\"%s\"} %llu\n", g->name,
@@ -87,10 +92,11 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 	       "Retries refused, by profile and reason.");
 	for (g = list; g; g = g->next)
 		for (int s = RETRY_STOP_ATTEMPTS; s < RETRY_STOP__COUNT; s++)
-			strbuf_addf(out,
-				    "braced_retries_suppressed_total{profile=\"%s\",reason=\"%s\"} %llu\n",
-				    g->name, retry_stop_name((enum retry_stop)s),
-				    (unsigned long long)g->suppressed[s]);
+			strbuf_addf(
+			    out,
+			    "braced_retries_suppressed_total{profile=\"%s\",reason=\"%s\"} %llu\n",
+			    g->name, retry_stop_name((enum retry_stop)s),
+			    (unsigned long long)g->suppressed[s]);
 	header(out, "braced_circuit_state", "gauge", "0 closed, 1 open, 2 half-open.");
 	for (g = list; g; g = g->next)
 		strbuf_addf(out, "braced_circuit_state{profile=\"%s\"} %d\n", g->name,

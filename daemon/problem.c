@@ -102,7 +102,8 @@ char *problem_render(const struct problem *p, size_t *ret_len)
 			n = PROBLEM_UPSTREAM_BODY_MAX;
 			/* Do not cut a UTF-8 sequence in two. */
 			for (int back = 0; back < 3 && n > 0 &&
-					   ((unsigned char)p->upstream_body[n] & 0xc0) == 0x80; back++)
+					   ((unsigned char)p->upstream_body[n] & 0xc0) == 0x80;
+			     back++)
 				n--;
 		}
 		strbuf_adds(&b, ",\"upstream_body\":");

@@ -30,17 +30,17 @@ enum problem_code {
 
 struct history_entry {
 	unsigned attempt;
-	const char *outcome;      /* "ok", "status", "timeout", ... */
-	int status;               /* 0 when no HTTP status was received */
+	const char *outcome; /* "ok", "status", "timeout", ... */
+	int status;          /* 0 when no HTTP status was received */
 	uint32_t ms;
 	uint32_t wait_ms;
 };
 
 struct problem {
 	enum problem_code code;
-	int status;               /* 0: the code's own status */
-	const char *detail;       /* borrowed; NULL: the title */
-	const char *profile;      /* borrowed, optional fields below: NULL/negative = absent */
+	int status;          /* 0: the code's own status */
+	const char *detail;  /* borrowed; NULL: the title */
+	const char *profile; /* borrowed, optional fields below: NULL/negative = absent */
 	const char *route;
 	const char *correlation_id;
 	const char *idempotency_key;

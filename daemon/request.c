@@ -152,8 +152,7 @@ static void on_reply_written(struct evhttp_request *hreq, void *arg)
 }
 
 /* Sends reply with status and body (taken), logs, frees the request. */
-static void send_and_free(struct request *req, int status, struct evbuffer *body,
-			  const char *code)
+static void send_and_free(struct request *req, int status, struct evbuffer *body, const char *code)
 {
 	if (req->guard) {
 		histogram_observe(&req->guard->duration,
@@ -312,8 +311,8 @@ static void answer_failure(struct request *req, struct call *call, int retryable
 			   int64_t retry_after_ms)
 {
 	static const char *const timeout_names[] = {
-		[CALL_TIMEOUT_NONE] = "attempt", [CALL_TIMEOUT_CONNECT] = "connect",
-		[CALL_TIMEOUT_READ] = "read", [CALL_TIMEOUT_WRITE] = "write",
+		[CALL_TIMEOUT_NONE] = "attempt",    [CALL_TIMEOUT_CONNECT] = "connect",
+		[CALL_TIMEOUT_READ] = "read",       [CALL_TIMEOUT_WRITE] = "write",
 		[CALL_TIMEOUT_ATTEMPT] = "attempt",
 	};
 	const struct timeouts *t = &req->policy->timeouts;
@@ -345,8 +344,8 @@ static void answer_failure(struct request *req, struct call *call, int retryable
 	case CALL_TIMEOUT: {
 		enum call_timeout k = call_timeout_kind(call);
 		uint32_t ms = k == CALL_TIMEOUT_CONNECT ? t->connect_ms
-			    : k == CALL_TIMEOUT_READ    ? t->read_ms
-			    : k == CALL_TIMEOUT_WRITE   ? t->write_ms
+			      : k == CALL_TIMEOUT_READ  ? t->read_ms
+			      : k == CALL_TIMEOUT_WRITE ? t->write_ms
 							: t->attempt_ms;
 
 		problem_init(&p, PROBLEM_UPSTREAM_TIMEOUT);
@@ -407,9 +406,10 @@ static int schedule_attempt(struct request *req, uint32_t wait_ms)
 			char detail[160];
 
 			problem_init(&p, PROBLEM_RATE_LIMITED);
-			snprintf(detail, sizeof(detail),
-				 "the upstream asked for a pause of %llu ms more; the budget has %u ms",
-				 (unsigned long long)cool, remaining_ms(req));
+			snprintf(
+			    detail, sizeof(detail),
+			    "the upstream asked for a pause of %llu ms more; the budget has %u ms",
+			    (unsigned long long)cool, remaining_ms(req));
 			p.detail = detail;
 			p.retry_after_ms = (long long)cool;
 			p.retryable = 1;
@@ -454,7 +454,7 @@ static void on_call_done(struct call *call, void *arg)
 	o = outcome_of(req, call);
 	status = call_outcome(call) == CALL_OK ? call_status(call) : 0;
 	h = &req->history[req->attempts < REQUEST_MAX_HISTORY ? req->attempts
-							       : REQUEST_MAX_HISTORY - 1];
+							      : REQUEST_MAX_HISTORY - 1];
 	req->attempts++;
 	h->attempt = req->attempts;
 	h->outcome = retry_outcome_name(o);
@@ -486,7 +486,8 @@ static void on_call_done(struct call *call, void *arg)
 			.max_attempts = req->max_attempts,
 			.method = req->method,
 			.has_idempotency_key = req->idempotency_key[0] != '\0',
-			.breaker_open = bs == BREAKER_OPEN || (bs == BREAKER_HALF_OPEN && !req->probe),
+			.breaker_open =
+			    bs == BREAKER_OPEN || (bs == BREAKER_HALF_OPEN && !req->probe),
 			.budget_has_room = budget_can_withdraw(&g->budget, now),
 			.retry_after_ms = rp->retry_after_honor ? retry_after : -1,
 			.remaining_ms = remaining_ms(req),
@@ -507,12 +508,14 @@ static void on_call_done(struct call *call, void *arg)
 		g->suppressed[stop]++;
 	if (call_outcome(call) == CALL_OK &&
 	    req->policy->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH)
-		relay(req, call, stop == RETRY_STOP_RETRY_AFTER && status == 429 ? "rate_limited"
-										: "upstream_status",
+		relay(req, call,
+		      stop == RETRY_STOP_RETRY_AFTER && status == 429 ? "rate_limited"
+								      : "upstream_status",
 		      retry_after);
 	else
 		answer_failure(req, call, stop != RETRY_STOP_OUTCOME,
-			       stop == RETRY_STOP_RETRY_AFTER || retry_after >= 0 ? retry_after : -1);
+			       stop == RETRY_STOP_RETRY_AFTER || retry_after >= 0 ? retry_after
+										  : -1);
 	call_free(call);
 }
 
@@ -527,16 +530,18 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	if (req->call) {
 		/* The attempt in progress is cut and counted as a timeout. */
 		uint32_t ms = (uint32_t)((request_now_us() - req->attempt_start_us) / 1000);
-		struct history_entry *h = &req->history[req->attempts < REQUEST_MAX_HISTORY
-								? req->attempts
-								: REQUEST_MAX_HISTORY - 1];
+		struct history_entry *h =
+		    &req->history[req->attempts < REQUEST_MAX_HISTORY ? req->attempts
+								      : REQUEST_MAX_HISTORY - 1];
 
 		upstream_cancel(req->call);
 		req->call = NULL;
 		req->upstream_ms += ms;
 		req->attempts++;
-		*h = (struct history_entry){ .attempt = req->attempts, .outcome = "timeout",
-					     .ms = ms, .wait_ms = req->next_wait_ms };
+		*h = (struct history_entry){ .attempt = req->attempts,
+					     .outcome = "timeout",
+					     .ms = ms,
+					     .wait_ms = req->next_wait_ms };
 		req->guard->attempts[OUTCOME_TIMEOUT]++;
 		breaker_record(&req->guard->breaker, now_ms(), 1, req->probe);
 		req->probe = 0;

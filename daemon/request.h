@@ -23,10 +23,10 @@ struct upstream_pool;
 #define REQUEST_MAX_HISTORY 10
 
 enum request_state {
-	REQ_ROUTING,   /* read, being checked by the front */
-	REQ_WAITING,   /* waiting before an attempt: backoff or rate-limit cool-down */
-	REQ_ATTEMPT,   /* an attempt is waiting for a connection or running */
-	REQ_DONE,      /* answered */
+	REQ_ROUTING, /* read, being checked by the front */
+	REQ_WAITING, /* waiting before an attempt: backoff or rate-limit cool-down */
+	REQ_ATTEMPT, /* an attempt is waiting for a connection or running */
+	REQ_DONE,    /* answered */
 };
 
 struct request {
@@ -34,34 +34,34 @@ struct request {
 	enum request_state state;
 	struct evhttp_request *hreq;
 	struct evhttp_connection *evcon;
-	struct event client_watch;      /* EV_CLOSED on the app's socket */
-	struct event deadline;          /* total budget */
-	struct event wait_timer;        /* backoff and cool-down waits */
+	struct event client_watch; /* EV_CLOSED on the app's socket */
+	struct event deadline;     /* total budget */
+	struct event wait_timer;   /* backoff and cool-down waits */
 	int timers_armed;
-	struct config *cfg;             /* reference held until the end */
-	const struct profile *profile;  /* NULL until routed */
+	struct config *cfg;            /* reference held until the end */
+	const struct profile *profile; /* NULL until routed */
 	const struct route *route;
 	const struct policy *policy;
 	struct upstream_pool *pool;
-	struct guard *guard;            /* the profile's budget, breaker, cool-down */
-	int started;                    /* counted in the guard's in-flight requests */
-	int probe;                      /* admitted as a half-open breaker probe */
-	int method;                     /* enum http_method */
+	struct guard *guard; /* the profile's budget, breaker, cool-down */
+	int started;         /* counted in the guard's in-flight requests */
+	int probe;           /* admitted as a half-open breaker probe */
+	int method;          /* enum http_method */
 	const char *method_name;
-	const char *path;               /* raw request target (borrowed from hreq) */
-	size_t path_len;                /* bytes of path before '?' */
+	const char *path; /* raw request target (borrowed from hreq) */
+	size_t path_len;  /* bytes of path before '?' */
 	char *url;
 	struct curl_slist *headers;
 	const char *body;
 	size_t body_len;
 	uint64_t start_us;
 	uint64_t attempt_start_us;
-	uint32_t total_ms;              /* budget after Brace-Timeout-Ms */
-	uint32_t max_attempts;          /* after Brace-Max-Attempts */
+	uint32_t total_ms;     /* budget after Brace-Timeout-Ms */
+	uint32_t max_attempts; /* after Brace-Max-Attempts */
 	uint32_t attempts;
 	uint32_t upstream_ms;
-	uint32_t prev_wait_ms;          /* last backoff, for decorrelated jitter */
-	uint32_t next_wait_ms;          /* wait before the attempt being started */
+	uint32_t prev_wait_ms; /* last backoff, for decorrelated jitter */
+	uint32_t next_wait_ms; /* wait before the attempt being started */
 	struct call *call;
 	struct history_entry history[REQUEST_MAX_HISTORY];
 	const char *correlation_header;

@@ -98,8 +98,7 @@ static int method_allows(const struct retry_policy *p, const struct retry_input 
 	}
 }
 
-uint32_t retry_backoff(const struct retry_policy *p, uint32_t n, uint32_t prev_ms,
-		       struct rng *rng)
+uint32_t retry_backoff(const struct retry_policy *p, uint32_t n, uint32_t prev_ms, struct rng *rng)
 {
 	uint64_t base = p->backoff_base_ms, max = p->backoff_max_ms, d, lo, hi;
 

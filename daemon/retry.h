@@ -15,21 +15,21 @@
 #define RETRY_MIN_ATTEMPT_MS 50
 
 enum outcome {
-	OUTCOME_OK,            /* status below 400 and not in retry.statuses */
-	OUTCOME_STATUS,        /* status in retry.statuses */
-	OUTCOME_CLIENT_ERROR,  /* other 4xx */
-	OUTCOME_SERVER_ERROR,  /* other 5xx */
-	OUTCOME_CONNECT,       /* refused, unreachable, DNS, TLS handshake */
-	OUTCOME_RESET,         /* closed or reset before a complete response */
-	OUTCOME_TIMEOUT,       /* any per-attempt timeout */
-	OUTCOME_SCHEMA,        /* failed the response schema */
+	OUTCOME_OK,           /* status below 400 and not in retry.statuses */
+	OUTCOME_STATUS,       /* status in retry.statuses */
+	OUTCOME_CLIENT_ERROR, /* other 4xx */
+	OUTCOME_SERVER_ERROR, /* other 5xx */
+	OUTCOME_CONNECT,      /* refused, unreachable, DNS, TLS handshake */
+	OUTCOME_RESET,        /* closed or reset before a complete response */
+	OUTCOME_TIMEOUT,      /* any per-attempt timeout */
+	OUTCOME_SCHEMA,       /* failed the response schema */
 	OUTCOME__COUNT
 };
 
 /* Why a failed attempt was not retried (metrics: retries_suppressed_total). */
 enum retry_stop {
-	RETRY_GO,              /* retry after wait_ms */
-	RETRY_STOP_OUTCOME,    /* the outcome is not retriable: not counted as suppressed */
+	RETRY_GO,           /* retry after wait_ms */
+	RETRY_STOP_OUTCOME, /* the outcome is not retriable: not counted as suppressed */
 	RETRY_STOP_ATTEMPTS,
 	RETRY_STOP_METHOD,
 	RETRY_STOP_BREAKER,
@@ -51,16 +51,16 @@ int retry_is_failure(enum outcome o, int status);
 
 struct retry_input {
 	enum outcome outcome;
-	int status;                 /* HTTP status of the attempt, 0 if none */
-	uint32_t attempts;          /* attempts made so far (the failed one included) */
+	int status;        /* HTTP status of the attempt, 0 if none */
+	uint32_t attempts; /* attempts made so far (the failed one included) */
 	uint32_t max_attempts;
-	int method;                 /* enum http_method */
+	int method; /* enum http_method */
 	int has_idempotency_key;
-	int breaker_open;           /* the breaker refuses traffic now */
-	int budget_has_room;        /* the retry budget allows one more retry */
-	int64_t retry_after_ms;     /* Retry-After of this answer, -1 when none */
-	uint32_t remaining_ms;      /* budget left */
-	uint32_t prev_wait_ms;      /* previous backoff (decorrelated jitter) */
+	int breaker_open;       /* the breaker refuses traffic now */
+	int budget_has_room;    /* the retry budget allows one more retry */
+	int64_t retry_after_ms; /* Retry-After of this answer, -1 when none */
+	uint32_t remaining_ms;  /* budget left */
+	uint32_t prev_wait_ms;  /* previous backoff (decorrelated jitter) */
 };
 
 /* Decides whether to retry. On RETRY_GO, *ret_wait_ms is the wait before
@@ -71,8 +71,7 @@ enum retry_stop retry_decide(const struct retry_policy *p, const struct retry_in
 
 /* Backoff before attempt n+1 (n >= 1 attempts made), SPEC 4.4. prev_ms is
  * the previous wait (0 before the first retry), used by decorrelated. */
-uint32_t retry_backoff(const struct retry_policy *p, uint32_t n, uint32_t prev_ms,
-		       struct rng *rng);
+uint32_t retry_backoff(const struct retry_policy *p, uint32_t n, uint32_t prev_ms, struct rng *rng);
 
 /* Parses a Retry-After value: delta-seconds or an HTTP-date (IMF-fixdate,
  * RFC 850 or asctime form) relative to now (seconds since the epoch).

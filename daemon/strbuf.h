@@ -8,10 +8,10 @@
 #include <stdint.h>
 
 struct strbuf {
-	char *data;       /* NUL-terminated while not failed */
+	char *data; /* NUL-terminated while not failed */
 	size_t len, cap;
-	size_t max;       /* hard cap on len; writes past it set failed */
-	int failed;       /* out of memory or over max: contents incomplete */
+	size_t max; /* hard cap on len; writes past it set failed */
+	int failed; /* out of memory or over max: contents incomplete */
 };
 
 /* Starts an empty buffer that may grow to max bytes. */

@@ -16,8 +16,12 @@ static const struct unit duration_units[] = {
 };
 
 static const struct unit size_units[] = {
-	{ "", 1 }, { "B", 1 }, { "KiB", 1024 }, { "MiB", 1024 * 1024 },
-	{ "GiB", 1024 * 1024 * 1024 }, { NULL, 0 },
+	{ "", 1 },
+	{ "B", 1 },
+	{ "KiB", 1024 },
+	{ "MiB", 1024 * 1024 },
+	{ "GiB", 1024 * 1024 * 1024 },
+	{ NULL, 0 },
 };
 
 /* Reads digits, then optionally '.' and up to 3 fraction digits (as

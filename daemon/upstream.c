@@ -29,9 +29,9 @@ struct call {
 	call_done_fn done;
 	void *arg;
 	CURL *easy;
-	struct event *timer;        /* pool wait, then read/write idle */
+	struct event *timer; /* pool wait, then read/write idle */
 	enum io_phase phase;
-	uint64_t last_io_ms;        /* last progress, for the idle timers */
+	uint64_t last_io_ms; /* last progress, for the idle timers */
 	uint64_t start_ms;
 	uint32_t elapsed_ms;
 	size_t body_sent;
@@ -313,8 +313,8 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 	call_complete(c);
 }
 
-static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip,
-		     int conn_primary_port, int conn_local_port)
+static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+		     int conn_local_port)
 {
 	struct call *c = arg;
 
@@ -438,7 +438,8 @@ static int setup_easy(struct call *c)
 		/* The attempt cap covers the pool wait too. */
 		uint64_t waited = now_ms_precise() - c->start_ms;
 
-		SET(CURLOPT_TIMEOUT_MS, waited < p->attempt_ms ? (long)(p->attempt_ms - waited) : 1L);
+		SET(CURLOPT_TIMEOUT_MS,
+		    waited < p->attempt_ms ? (long)(p->attempt_ms - waited) : 1L);
 	}
 	SET(CURLOPT_SSL_VERIFYPEER, p->tls_verify ? 1L : 0L);
 	SET(CURLOPT_SSL_VERIFYHOST, p->tls_verify ? 2L : 0L);

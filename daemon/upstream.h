@@ -26,22 +26,25 @@ enum call_outcome {
 };
 
 enum call_timeout {
-	CALL_TIMEOUT_NONE, CALL_TIMEOUT_CONNECT, CALL_TIMEOUT_READ, CALL_TIMEOUT_WRITE,
+	CALL_TIMEOUT_NONE,
+	CALL_TIMEOUT_CONNECT,
+	CALL_TIMEOUT_READ,
+	CALL_TIMEOUT_WRITE,
 	CALL_TIMEOUT_ATTEMPT,
 };
 
 struct call_params {
-	const char *url;                /* borrowed until done */
-	const char *method;             /* "GET", ...; borrowed */
-	int head;                       /* HEAD: no response body */
+	const char *url;                  /* borrowed until done */
+	const char *method;               /* "GET", ...; borrowed */
+	int head;                         /* HEAD: no response body */
 	const struct curl_slist *headers; /* borrowed until done */
-	const char *body;               /* borrowed until done; NULL when none */
+	const char *body;                 /* borrowed until done; NULL when none */
 	size_t body_len;
-	int send_body;                  /* send a body (possibly empty) */
+	int send_body; /* send a body (possibly empty) */
 	uint32_t connect_ms, read_ms, write_ms, pool_ms;
-	uint32_t attempt_ms;            /* whole attempt incl. pool wait; 0 = none */
+	uint32_t attempt_ms; /* whole attempt incl. pool wait; 0 = none */
 	int tls_verify;
-	const char *ca_file;            /* borrowed; NULL: system default */
+	const char *ca_file; /* borrowed; NULL: system default */
 	size_t max_response_body;
 };
 

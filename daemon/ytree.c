@@ -175,8 +175,8 @@ static int on_event(struct builder *b, yaml_event_t *ev)
 	case YAML_SEQUENCE_START_EVENT:
 	case YAML_MAPPING_START_EVENT: {
 		int is_map = ev->type == YAML_MAPPING_START_EVENT;
-		const yaml_char_t *anchor = is_map ? ev->data.mapping_start.anchor
-						   : ev->data.sequence_start.anchor;
+		const yaml_char_t *anchor =
+		    is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
 
 		if (anchor) {
 			fail_at(b, &ev->start_mark, "YAML anchors are not allowed%s", NULL);
@@ -293,7 +293,8 @@ int ytree_load_file(const char *path, struct ynode **ret_root, char *err, size_t
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			snprintf(err, errlen, "read failed: %s", n < 0 ? strerror(errno) : "short read");
+			snprintf(err, errlen, "read failed: %s",
+				 n < 0 ? strerror(errno) : "short read");
 			r = -EIO;
 			goto out;
 		}
@@ -338,7 +339,8 @@ int ynode_bool(const struct ynode *n, int *ret)
 		*ret = 1;
 		return 0;
 	}
-	if (!strcmp(n->value, "false") || !strcmp(n->value, "False") || !strcmp(n->value, "FALSE")) {
+	if (!strcmp(n->value, "false") || !strcmp(n->value, "False") ||
+	    !strcmp(n->value, "FALSE")) {
 		*ret = 0;
 		return 0;
 	}

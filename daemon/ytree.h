@@ -17,13 +17,13 @@ enum ynode_kind { YNODE_SCALAR, YNODE_MAP, YNODE_SEQ };
 
 struct ynode {
 	enum ynode_kind kind;
-	int quoted;             /* scalar written in quotes (always a string) */
-	unsigned line, col;     /* 1-based position of the node's start */
-	char *value;            /* scalar text, NUL-terminated */
-	size_t len;             /* scalar length in bytes (may hold NUL bytes) */
-	size_t n;               /* entries of a map or items of a sequence */
-	struct ynode **keys;    /* map keys (scalars), n of them */
-	struct ynode **items;   /* map values or sequence items, n of them */
+	int quoted;           /* scalar written in quotes (always a string) */
+	unsigned line, col;   /* 1-based position of the node's start */
+	char *value;          /* scalar text, NUL-terminated */
+	size_t len;           /* scalar length in bytes (may hold NUL bytes) */
+	size_t n;             /* entries of a map or items of a sequence */
+	struct ynode **keys;  /* map keys (scalars), n of them */
+	struct ynode **items; /* map values or sequence items, n of them */
 };
 
 /* Read and parse the file at path. Rejects files over YTREE_MAX_FILE_SIZE,
