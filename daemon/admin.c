@@ -82,8 +82,9 @@ static void render_status(struct admin *a, struct strbuf *b)
 		    "violations\":{",
 		    g->inflight, states[st],
 		    (unsigned long long)breaker_retry_after_ms(&g->breaker, now), dep, wd,
-		    (unsigned long long)(g->cooldown_until_ms > now ? g->cooldown_until_ms - now
-								    : 0),
+		    (unsigned long long)(g->cooldown_until_us / 1000 > now
+					     ? g->cooldown_until_us / 1000 - now
+					     : 0),
 		    (unsigned long long)g->requests_ok, (unsigned long long)g->retries);
 		for (struct schema_counter *sc = g->schema_counters; sc; sc = sc->next) {
 			char key[512];

@@ -32,10 +32,10 @@ void guard_configure(struct guard *g, const struct policy *p)
 	breaker_configure(&g->breaker, &p->breaker);
 }
 
-void guard_cool_down(struct guard *g, uint64_t until_ms)
+void guard_cool_down(struct guard *g, uint64_t until_us)
 {
-	if (until_ms > g->cooldown_until_ms)
-		g->cooldown_until_ms = until_ms;
+	if (until_us > g->cooldown_until_us)
+		g->cooldown_until_us = until_us;
 }
 
 void guard_count_violation(struct guard *g, const char *route, const char *direction,

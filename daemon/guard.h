@@ -26,7 +26,7 @@ struct guard {
 	char *name;
 	struct budget budget;
 	struct breaker breaker;
-	uint64_t cooldown_until_ms; /* nothing is sent before this (SPEC 4.6) */
+	uint64_t cooldown_until_us; /* nothing is sent before this (SPEC 4.6) */
 	unsigned inflight;
 	uint64_t requests_ok;
 	uint64_t requests[PROBLEM__COUNT]; /* answered with each error code */
@@ -43,8 +43,8 @@ struct guard {
 struct guard *guard_get(struct guard **list, const char *name);
 /* Applies a profile's policy (budget and breaker settings). */
 void guard_configure(struct guard *g, const struct policy *p);
-/* Extends the cool-down to until_ms (never shortens it). */
-void guard_cool_down(struct guard *g, uint64_t until_ms);
+/* Extends the cool-down to until_us on the monotonic clock (never shortens it). */
+void guard_cool_down(struct guard *g, uint64_t until_us);
 /* Counts one schema violation of route (label) in direction and mode. */
 void guard_count_violation(struct guard *g, const char *route, const char *direction,
 			   const char *mode);

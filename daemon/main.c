@@ -140,7 +140,16 @@ static int run(const char *path)
 		config_unref(cfg);
 		return 1;
 	}
-	d.base = event_base_new();
+	{
+		/* Precise timers: a coarse clock fired Retry-After waits up to 4 ms early. */
+		struct event_config *ec = event_config_new();
+
+		if (!ec)
+			goto out;
+		event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+		d.base = event_base_new_with_config(ec);
+		event_config_free(ec);
+	}
 	if (!d.base)
 		goto out;
 	d.up = upstream_new(d.base);

@@ -87,6 +87,8 @@ static void request_free(struct request *req)
 		evhttp_connection_set_closecb(req->evcon, NULL, NULL);
 	upstream_cancel(req->call);
 	req->call = NULL;
+	call_free(req->last);
+	req->last = NULL;
 	if (req->started) {
 		req->guard->inflight--;
 		if (req->probe)
@@ -384,22 +386,16 @@ static void answer_failure(struct request *req, struct call *call, int retryable
 
 static void start_attempt(struct request *req);
 
-static void on_wait_over(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	start_attempt(arg);
-}
-
 /* Waits wait_ms (and past any cool-down of the profile), then attempts.
  * Returns -1 after answering when the cool-down cannot fit the budget. */
 static int schedule_attempt(struct request *req, uint32_t wait_ms)
 {
-	uint64_t now = now_ms(), until = req->guard->cooldown_until_ms;
+	uint64_t now = request_now_us(), until = req->guard->cooldown_until_us;
 	struct timeval tv;
 
-	if (req->policy->rate_limit_cooldown && until > now + wait_ms) {
-		uint64_t cool = until - now;
+	if (req->policy->rate_limit_cooldown && until > now + (uint64_t)wait_ms * 1000) {
+		/* Rounded up: never a millisecond before the upstream's time. */
+		uint64_t cool = (until - now + 999) / 1000;
 
 		if (cool + RETRY_MIN_ATTEMPT_MS > remaining_ms(req)) {
 			struct problem p;
@@ -418,7 +414,6 @@ static int schedule_attempt(struct request *req, uint32_t wait_ms)
 		}
 		wait_ms = (uint32_t)cool;
 	}
-	req->next_wait_ms = wait_ms;
 	if (wait_ms == 0) {
 		start_attempt(req);
 		return 0;
@@ -428,6 +423,25 @@ static int schedule_attempt(struct request *req, uint32_t wait_ms)
 	tv.tv_usec = (suseconds_t)(wait_ms % 1000) * 1000;
 	evtimer_add(&req->wait_timer, &tv);
 	return 0;
+}
+
+/* The wait before a retry is over; the world may have changed meanwhile. */
+static void on_wait_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct request *req = arg;
+	struct guard *g = req->guard;
+	enum breaker_state bs = breaker_state(&g->breaker, request_now_us() / 1000);
+
+	(void)fd;
+	(void)what;
+	if (req->last && (bs == BREAKER_OPEN || (bs == BREAKER_HALF_OPEN && !req->probe))) {
+		/* The breaker opened while this retry waited: nothing more is sent. */
+		g->suppressed[RETRY_STOP_BREAKER]++;
+		answer_failure(req, req->last, 1, req->last_retry_after_ms);
+		return;
+	}
+	/* Another answer may have extended the cool-down while this one waited. */
+	schedule_attempt(req, 0);
 }
 
 static void on_call_done(struct call *call, void *arg)
@@ -460,7 +474,7 @@ static void on_call_done(struct call *call, void *arg)
 	h->outcome = retry_outcome_name(o);
 	h->status = status;
 	h->ms = call_elapsed_ms(call);
-	h->wait_ms = req->next_wait_ms;
+	h->wait_ms = (uint32_t)((req->attempt_start_us - req->wait_since_us) / 1000);
 	g->attempts[o]++;
 	breaker_record(&g->breaker, now, retry_is_failure(o, status), req->probe);
 	/* A probe's first answer has decided the breaker's state. */
@@ -468,7 +482,7 @@ static void on_call_done(struct call *call, void *arg)
 	if (status == 429 || status == 503)
 		retry_after = upstream_retry_after(call);
 	if (status == 429 && retry_after > 0 && req->policy->rate_limit_cooldown)
-		guard_cool_down(g, now + (uint64_t)retry_after);
+		guard_cool_down(g, request_now_us() + (uint64_t)retry_after * 1000);
 	if (o == OUTCOME_OK || call_outcome(call) == CALL_TOO_LARGE) {
 		if (o == OUTCOME_OK)
 			relay(req, call, NULL, -1);
@@ -500,7 +514,11 @@ static void on_call_done(struct call *call, void *arg)
 		budget_withdraw(&g->budget, now);
 		g->retries++;
 		req->prev_wait_ms = wait;
-		call_free(call);
+		/* Kept to answer with, should the retry be stopped before it starts. */
+		call_free(req->last);
+		req->last = call;
+		req->last_retry_after_ms = retry_after;
+		req->wait_since_us = request_now_us();
 		schedule_attempt(req, wait);
 		return;
 	}
@@ -538,10 +556,12 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 		req->call = NULL;
 		req->upstream_ms += ms;
 		req->attempts++;
-		*h = (struct history_entry){ .attempt = req->attempts,
-					     .outcome = "timeout",
-					     .ms = ms,
-					     .wait_ms = req->next_wait_ms };
+		*h = (struct history_entry){
+			.attempt = req->attempts,
+			.outcome = "timeout",
+			.ms = ms,
+			.wait_ms = (uint32_t)((req->attempt_start_us - req->wait_since_us) / 1000)
+		};
 		req->guard->attempts[OUTCOME_TIMEOUT]++;
 		breaker_record(&req->guard->breaker, now_ms(), 1, req->probe);
 		req->probe = 0;
@@ -619,6 +639,8 @@ static void start_attempt(struct request *req)
 	};
 	req->state = REQ_ATTEMPT;
 	req->attempt_start_us = request_now_us();
+	call_free(req->last);
+	req->last = NULL;
 	req->call = upstream_start(req->srv->up, req->pool, &params, on_call_done, req);
 	if (!req->call) {
 		struct problem p;
@@ -648,6 +670,7 @@ void request_start(struct request *req)
 	evhttp_connection_set_closecb(req->evcon, on_connection_freed, req);
 	req->state = REQ_WAITING;
 	req->started = 1;
+	req->wait_since_us = req->start_us;
 	g->inflight++;
 	budget_deposit(&g->budget, now);
 	switch (breaker_admit(&g->breaker, now)) {

@@ -60,9 +60,11 @@ struct request {
 	uint32_t max_attempts; /* after Brace-Max-Attempts */
 	uint32_t attempts;
 	uint32_t upstream_ms;
-	uint32_t prev_wait_ms; /* last backoff, for decorrelated jitter */
-	uint32_t next_wait_ms; /* wait before the attempt being started */
+	uint32_t prev_wait_ms;  /* last backoff, for decorrelated jitter */
+	uint64_t wait_since_us; /* end of the last attempt (or the start) */
 	struct call *call;
+	struct call *last; /* the failed attempt a retry waits to replace */
+	int64_t last_retry_after_ms;
 	struct history_entry history[REQUEST_MAX_HISTORY];
 	const char *correlation_header;
 	char correlation[HEADERS_CORRELATION_MAX + 1];

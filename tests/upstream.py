@@ -5,6 +5,23 @@ By default every request is answered with a JSON echo of exactly what arrived;
 a FIFO script (POST /__script) or a per-request `X-Fault` header can make it
 delay, trickle, reset, close, cut the body short or refuse to read the body.
 Runs as a program (prints its port on stdout) or is imported (Upstream class).
+
+Which action answers a request: the next scripted one, else the request's
+X-Fault header, else the persistent default action (POST /__default), else
+the echo. An action may be {"random": {"p": P, "seed": S, "then": ACTION}}:
+with probability P the `then` action applies, else the echo; the draws of
+one installed action come from one random.Random(S), so a seeded default
+gives the same sequence of draws in every run.
+
+Control endpoints (not counted as requests):
+  GET  /__stats    counters
+  GET  /__log      every request received: t (time.monotonic() at arrival,
+                   CLOCK_MONOTONIC, the clock of every process on the host),
+                   method, path, headers, status (the action's, null for
+                   reset/close)
+  POST /__script   append a JSON list of actions to the script
+  POST /__default  set the default action (a JSON object; {} or null clears it)
+  POST /__reset    counters, log, script and default action cleared
 """
 
 import argparse
@@ -15,6 +32,7 @@ import http
 import ipaddress
 import json
 import os
+import random
 import re
 import select
 import signal
@@ -50,7 +68,10 @@ ACTION_FIELDS = {
     "partial": (bool,),
     "chunked": (bool,),
     "echo_body": (bool,),
+    "random": (dict,),
 }
+RANDOM_FIELDS = {"p", "seed", "then"}
+MAX_LOG = 100000                # requests kept for GET /__log
 TRICKLE_FIELDS = {"chunk", "interval_ms", "total"}
 
 HEAD_END = re.compile(rb"\r?\n\r?\n")
@@ -98,7 +119,41 @@ def validate_action(obj):
                 raise ValueError(f"trickle.{key} must be a number >= 0")
         if trickle.get("chunk", 1) < 1:
             raise ValueError("trickle.chunk must be >= 1")
+    rnd = obj.get("random")
+    if rnd is not None:
+        unknown = set(rnd) - RANDOM_FIELDS
+        if unknown:
+            raise ValueError(f"unknown random field(s) {sorted(unknown)}")
+        p = rnd.get("p")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValueError("random.p must be a number from 0 to 1")
+        seed = rnd.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError("random.seed must be an integer")
+        if "then" not in rnd:
+            raise ValueError("random.then (an action) is required")
+        validate_action(rnd["then"])
+        if set(obj) - {"random"}:
+            raise ValueError("an action with `random` has no other fields")
     return obj
+
+
+class Installed:
+    """An action as installed (scripted or default), with the random source of its draws."""
+
+    def __init__(self, action):
+        self.action = action
+        rnd = action.get("random")
+        self.rng = random.Random(rnd.get("seed")) if rnd is not None else None
+        self.then = Installed(rnd["then"]) if rnd is not None else None
+
+    def resolve(self):
+        """The plain action one request gets; call it holding the Stats lock (or unshared)."""
+        if self.rng is None:
+            return self.action
+        if self.rng.random() < self.action["random"]["p"]:
+            return self.then.resolve()
+        return {}
 
 
 class Request:
@@ -332,6 +387,19 @@ class Stats:
             self.connections = 0
             self.by_path = collections.Counter()
             self.script = collections.deque()
+            self.default = None         # Installed, or None for the echo
+            self.log = []
+
+    def arrived(self, req):
+        """Counts and logs a request; returns its log entry (its status is filled in later)."""
+        entry = {"t": time.monotonic(), "method": req.method, "path": req.path,
+                 "headers": [[n, v] for n, v in req.headers], "status": None}
+        with self.lock:
+            self.requests += 1
+            self.by_path[req.path] += 1
+            if len(self.log) < MAX_LOG:
+                self.log.append(entry)
+        return entry
 
     def snapshot(self):
         with self.lock:
@@ -341,6 +409,7 @@ class Stats:
                 "connections": self.connections,
                 "by_path": dict(self.by_path),
                 "script_left": len(self.script),
+                "default": self.default.action if self.default is not None else None,
             }
 
     def bump(self, name, path=None):
@@ -350,8 +419,14 @@ class Stats:
                 self.by_path[path] += 1
 
     def next_scripted(self):
+        """The next scripted action, resolved; None when the script is empty."""
         with self.lock:
-            return self.script.popleft() if self.script else None
+            return self.script.popleft().resolve() if self.script else None
+
+    def default_action(self):
+        """The default action, resolved; {} (the echo) when none is set."""
+        with self.lock:
+            return self.default.resolve() if self.default is not None else {}
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -412,17 +487,21 @@ class Handler(socketserver.BaseRequestHandler):
             req.body = conn.read_body(req)
             return self.control(req, keep)
 
-        stats.bump("requests", req.path)
+        entry = stats.arrived(req)
         action = stats.next_scripted()
         if action is None:
             fault = req.header(FAULT_HEADER)
-            action = {}
             if fault is not None:
                 try:
-                    action = validate_action(json.loads(fault))
+                    action = Installed(validate_action(json.loads(fault))).resolve()
                 except ValueError as e:     # json.JSONDecodeError is a ValueError
                     req.body = conn.read_body(req)
+                    entry["status"] = 400
                     return self.send_simple(400, {"error": f"bad X-Fault: {e}"}, keep, req.method)
+            else:
+                action = stats.default_action()
+        if not (action.get("reset") or action.get("close")):
+            entry["status"] = action.get("status", 200)
 
         sock = self.request
         try:
@@ -551,6 +630,20 @@ class Handler(socketserver.BaseRequestHandler):
         stats = self.server.stats
         if req.path == "/__stats" and req.method in ("GET", "HEAD"):
             return self.send_simple(200, stats.snapshot(), keep, req.method)
+        if req.path == "/__log" and req.method == "GET":
+            with stats.lock:
+                log = list(stats.log)
+            return self.send_simple(200, {"requests": log}, keep, req.method)
+        if req.path == "/__default" and req.method == "POST":
+            try:
+                action = json.loads(req.body or b"null")
+                if action is not None:
+                    validate_action(action)
+            except ValueError as e:
+                return self.send_simple(400, {"error": str(e)}, keep)
+            with stats.lock:
+                stats.default = Installed(action) if action else None
+            return self.send_simple(200, {"ok": True}, keep)
         if req.path == "/__reset" and req.method == "POST":
             stats.reset()
             return self.send_simple(200, {"ok": True}, keep)
@@ -564,7 +657,7 @@ class Handler(socketserver.BaseRequestHandler):
             except ValueError as e:
                 return self.send_simple(400, {"error": str(e)}, keep)
             with stats.lock:
-                stats.script.extend(script)
+                stats.script.extend(Installed(a) for a in script)
                 left = len(stats.script)
             return self.send_simple(200, {"ok": True, "script_left": left}, keep)
         return self.send_simple(404, {"error": f"no control endpoint {req.method} {req.path}"}, keep)
