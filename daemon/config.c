@@ -6,6 +6,7 @@
 #include "ytree.h"
 #include "units.h"
 #include "headers.h"
+#include "schema.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -965,22 +966,38 @@ static void parse_headers(struct loader *L, const struct ynode *map, struct prof
 	}
 }
 
-static struct json_object *parse_schema_doc(struct loader *L, const struct ynode *n)
+/* Converts a schema written in YAML and compiles it; the document is kept
+ * in *ret_doc (for /config), the compiled schema in *ret. */
+static void parse_schema_doc(struct loader *L, const struct ynode *n, struct json_object **ret_doc,
+			     struct schema **ret)
 {
 	const struct ynode *bad = NULL;
 	struct json_object *o;
+	char err[512], dir[PATH_MAX];
+	const char *slash;
 	int failed;
 
 	if (n->kind != YNODE_MAP && !(n->kind == YNODE_SCALAR && ynode_bool(n, &failed) == 0)) {
 		err_at(L, n, "a schema must be a mapping or a boolean");
-		return NULL;
+		return;
 	}
 	o = ytree_to_json(n, &failed, &bad);
 	if (failed) {
 		err_at(L, bad ? bad : n, "cannot convert schema to JSON");
-		return NULL;
+		return;
 	}
-	return o;
+	/* "$ref": "file.json" names files next to the configuration. */
+	slash = strrchr(L->path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - L->path) : 1,
+		 slash ? L->path : ".");
+	if (slash == L->path)
+		snprintf(dir, sizeof(dir), "/");
+	json_object_put(*ret_doc);
+	schema_free(*ret);
+	*ret_doc = o;
+	*ret = schema_compile(o, dir, err, sizeof(err));
+	if (!*ret)
+		err_at(L, n, "invalid schema: %s", err);
 }
 
 static void parse_schema_setting(struct loader *L, const struct ynode *map,
@@ -1006,9 +1023,9 @@ static void parse_schema_setting(struct loader *L, const struct ynode *map,
 		} else if (!strcmp(k, "statuses")) {
 			get_statuses(L, v, "response.statuses", 100, 599, s->statuses);
 		} else if (!strcmp(k, "query")) {
-			s->query = parse_schema_doc(L, v);
+			parse_schema_doc(L, v, &s->query, &s->query_schema);
 		} else if (!strcmp(k, "body")) {
-			s->body = parse_schema_doc(L, v);
+			parse_schema_doc(L, v, &s->body, &s->body_schema);
 		}
 	}
 }
@@ -1017,7 +1034,10 @@ static void schema_setting_release(struct schema_setting *s)
 {
 	json_object_put(s->query);
 	json_object_put(s->body);
+	schema_free(s->query_schema);
+	schema_free(s->body_schema);
 	s->query = s->body = NULL;
+	s->query_schema = s->body_schema = NULL;
 }
 
 static void route_release(struct route *r)

@@ -96,10 +96,14 @@ struct header_setting {
 	int secret; /* value came from ${...}: never log or show it */
 };
 
+struct schema;
+
 struct schema_setting {
 	enum schema_mode mode;
 	struct json_object *query; /* JSON Schema documents, or NULL */
 	struct json_object *body;
+	struct schema *query_schema; /* compiled from query and body */
+	struct schema *body_schema;
 	uint8_t statuses[600]; /* response statuses validated */
 	unsigned line, col;    /* where the schema was written */
 };

@@ -339,6 +339,8 @@ static int route(struct server *srv, struct request *req)
 	req->guard = srv->guards_by_profile[req->profile->index];
 	req->body = blen ? (const char *)evbuffer_pullup(body, -1) : NULL;
 	req->body_len = blen;
+	if (request_validate(req) < 0)
+		return -1;
 	if (build_url(req, rest) < 0 || build_headers(req, in) < 0)
 		return fail(req, PROBLEM_INTERNAL, "out of memory");
 	return 0;

@@ -1,6 +1,7 @@
 /* problem+json rendering. Field order follows SPEC 5 so bodies read the same
  * in every answer; optional fields appear only when known. */
 #include "problem.h"
+#include "schema.h"
 #include "strbuf.h"
 
 #include <string.h>
@@ -108,6 +109,21 @@ char *problem_render(const struct problem *p, size_t *ret_len)
 		}
 		strbuf_adds(&b, ",\"upstream_body\":");
 		strbuf_add_json_string(&b, p->upstream_body, n);
+	}
+	if (p->nviolations > 0) {
+		strbuf_adds(&b, ",\"violations\":[");
+		for (size_t i = 0; i < p->nviolations && i < SCHEMA_MAX_VIOLATIONS; i++) {
+			const struct schema_violation *v = &p->violations[i];
+
+			strbuf_adds(&b, i ? ",{\"pointer\":" : "{\"pointer\":");
+			strbuf_add_json_string(&b, v->pointer, strlen(v->pointer));
+			strbuf_adds(&b, ",\"keyword\":");
+			strbuf_add_json_string(&b, v->keyword, strlen(v->keyword));
+			strbuf_adds(&b, ",\"message\":");
+			strbuf_add_json_string(&b, v->message, strlen(v->message));
+			strbuf_adds(&b, "}");
+		}
+		strbuf_adds(&b, "]");
 	}
 	if (p->nhistory > 0) {
 		strbuf_adds(&b, ",\"history\":[");

@@ -36,6 +36,8 @@ struct history_entry {
 	uint32_t wait_ms;
 };
 
+struct schema_violation;
+
 struct problem {
 	enum problem_code code;
 	int status;          /* 0: the code's own status */
@@ -53,6 +55,8 @@ struct problem {
 	size_t upstream_body_len;
 	const struct history_entry *history;
 	size_t nhistory;
+	const struct schema_violation *violations; /* at most 10 rendered */
+	size_t nviolations;
 };
 
 /* Code name ("upstream_timeout"), default HTTP status and title. */

@@ -10,8 +10,10 @@
 #include "guard.h"
 #include "log.h"
 #include "retry.h"
+#include "schema.h"
 #include "upstream.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +91,8 @@ static void request_free(struct request *req)
 	req->call = NULL;
 	call_free(req->last);
 	req->last = NULL;
+	free(req->violations);
+	req->violations = NULL;
 	if (req->started) {
 		req->guard->inflight--;
 		if (req->probe)
@@ -325,6 +329,18 @@ static void answer_failure(struct request *req, struct call *call, int retryable
 
 	switch (call_outcome(call)) {
 	case CALL_OK:
+		if (req->violations && call_status(call) < 400) {
+			problem_init(&p, PROBLEM_SCHEMA_VIOLATION);
+			p.upstream_status = call_status(call);
+			snprintf(
+			    detail, sizeof(detail),
+			    "the upstream's %d answer failed the response schema (%zu violation%s)",
+			    call_status(call), req->violations->total,
+			    req->violations->total == 1 ? "" : "s");
+			p.violations = req->violations->v;
+			p.nviolations = req->violations->count;
+			break;
+		}
 		problem_init(&p, PROBLEM_UPSTREAM_STATUS);
 		p.status = call_status(call);
 		p.upstream_status = call_status(call);
@@ -382,6 +398,215 @@ static void answer_failure(struct request *req, struct call *call, int retryable
 	p.retryable = retryable;
 	p.retry_after_ms = retry_after_ms;
 	request_fail(req, &p);
+}
+
+/* Most query parameters turned into a JSON object for validation. */
+#define QUERY_MAX_PARAMS 256
+
+static int hexval(int c)
+{
+	return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
+}
+
+/* Form-decodes [s, s+len) ('+' is a space, %XX a byte) into out (len + 1). */
+static size_t form_decode(const char *s, size_t len, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '+') {
+			out[o++] = ' ';
+		} else if (s[i] == '%' && i + 2 < len && hexval((unsigned char)s[i + 1]) >= 0 &&
+			   hexval((unsigned char)s[i + 2]) >= 0) {
+			out[o++] = (char)(hexval((unsigned char)s[i + 1]) * 16 +
+					  hexval((unsigned char)s[i + 2]));
+			i += 2;
+		} else {
+			out[o++] = s[i];
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* The query string as an object of strings; the first of repeated names wins. */
+static struct json_object *query_to_json(const char *q)
+{
+	struct json_object *obj = json_object_new_object();
+	char *buf = malloc(strlen(q) + 1);
+	unsigned n = 0;
+
+	if (!obj || !buf) {
+		json_object_put(obj);
+		free(buf);
+		return NULL;
+	}
+	while (*q && n < QUERY_MAX_PARAMS) {
+		size_t plen = strcspn(q, "&"), klen = strcspn(q, "=&");
+		char *key;
+		size_t vlen;
+
+		if (plen > 0) {
+			form_decode(q, klen, buf);
+			key = strdup(buf);
+			vlen = klen < plen ? form_decode(q + klen + 1, plen - klen - 1, buf) : 0;
+			if (klen >= plen)
+				buf[0] = '\0';
+			if (key && !json_object_object_get_ex(obj, key, NULL))
+				json_object_object_add(obj, key,
+						       json_object_new_string_len(buf, (int)vlen));
+			free(key);
+			n++;
+		}
+		q += plen;
+		if (*q == '&')
+			q++;
+	}
+	free(buf);
+	return obj;
+}
+
+/* Logs and counts a violation found in report or enforce mode. */
+static void note_violations(struct request *req, const char *direction, enum schema_mode mode,
+			    const struct schema_result *res)
+{
+	const char *m = mode == SCHEMA_MODE_ENFORCE ? "enforce" : "report";
+	struct logline *l;
+
+	guard_count_violation(req->guard, req->route->label, direction, m);
+	l = log_begin(LOG_WARN, "schema violation");
+	log_str(l, "profile", req->profile->name);
+	log_str(l, "route", req->route->label);
+	log_str(l, "direction", direction);
+	log_str(l, "mode", m);
+	log_int(l, "violations", (long long)res->total);
+	if (res->count > 0) {
+		log_str(l, "pointer", res->v[0].pointer);
+		log_str(l, "keyword", res->v[0].keyword);
+		log_str(l, "message", res->v[0].message);
+	}
+	log_str(l, "correlation_id", req->correlation);
+	log_end(l);
+}
+
+/* Validates len bytes of JSON against s, adding to res. Returns 1 if invalid. */
+static int check_json(const struct schema *s, const char *buf, size_t len,
+		      struct schema_result *res)
+{
+	struct json_object *doc = NULL;
+	struct schema_result one;
+	char err[160];
+	int bad;
+
+	memset(&one, 0, sizeof(one));
+	if (schema_parse_json(buf ? buf : "", len, &doc, err, sizeof(err)) < 0) {
+		schema_result_set_json_error(&one, err);
+		bad = 1;
+	} else {
+		bad = schema_validate(s, doc, &one) != 0;
+		json_object_put(doc);
+	}
+	for (size_t i = 0; i < one.count && res->count < SCHEMA_MAX_VIOLATIONS; i++)
+		res->v[res->count++] = one.v[i];
+	res->total += one.total ? one.total : (size_t)bad;
+	return bad;
+}
+
+int request_validate(struct request *req)
+{
+	const struct schema_setting *s;
+	struct schema_result *res;
+	int bad = 0;
+
+	if (!req->route || req->route->request.mode == SCHEMA_MODE_OFF)
+		return 0;
+	s = &req->route->request;
+	if (!s->query_schema && !s->body_schema)
+		return 0;
+	res = calloc(1, sizeof(*res));
+	if (!res)
+		return 0;
+	if (s->query_schema) {
+		const char *q = memchr(req->path, '?', strlen(req->path));
+		struct json_object *obj = query_to_json(q ? q + 1 : "");
+
+		if (obj) {
+			struct schema_result one;
+
+			memset(&one, 0, sizeof(one));
+			if (schema_validate(s->query_schema, obj, &one) != 0) {
+				bad = 1;
+				for (size_t i = 0; i < one.count; i++) {
+					/* Query pointers name the parameter: "/city". */
+					res->v[res->count++] = one.v[i];
+				}
+				res->total += one.total;
+			}
+			json_object_put(obj);
+		}
+	}
+	if (s->body_schema)
+		bad |= check_json(s->body_schema, req->body, req->body_len, res);
+	if (bad) {
+		note_violations(req, "request", s->mode, res);
+		if (s->mode == SCHEMA_MODE_ENFORCE) {
+			struct problem p;
+			char detail[128];
+
+			problem_init(&p, PROBLEM_REQUEST_INVALID);
+			snprintf(
+			    detail, sizeof(detail),
+			    "the request failed its schema (%zu violation%s); nothing was sent",
+			    res->total, res->total == 1 ? "" : "s");
+			p.detail = detail;
+			p.violations = res->v;
+			p.nviolations = res->count;
+			request_fail(req, &p);
+			free(res);
+			return -1;
+		}
+	}
+	free(res);
+	return 0;
+}
+
+/* Validates a 2xx-class answer against the route's response schema.
+ * Returns 1 when it failed in enforce mode (kept in req->violations). */
+static int response_invalid(struct request *req, struct call *call)
+{
+	const struct schema_setting *s;
+	struct evbuffer *body = call_body(call);
+	size_t hlen, off, len;
+	const char *h = call_headers(call, &hlen);
+	struct schema_result res;
+
+	if (!req->route)
+		return 0;
+	s = &req->route->response;
+	if (s->mode == SCHEMA_MODE_OFF || !s->body_schema || !s->statuses[call_status(call)] ||
+	    req->method == METHOD_HEAD)
+		return 0;
+	for (off = 0; off < hlen;) {
+		const char *name = h + off, *value = name + strlen(name) + 1;
+
+		off = (size_t)(value - h) + strlen(value) + 1;
+		/* braced asks for no encoding; one the app asked for is not decoded. */
+		if (strcasecmp(name, "Content-Encoding") == 0 && strcasecmp(value, "identity") != 0)
+			return 0;
+	}
+	memset(&res, 0, sizeof(res));
+	len = evbuffer_get_length(body);
+	if (!check_json(s->body_schema, len ? (const char *)evbuffer_pullup(body, -1) : "", len,
+			&res))
+		return 0;
+	note_violations(req, "response", s->mode, &res);
+	if (s->mode != SCHEMA_MODE_ENFORCE)
+		return 0;
+	free(req->violations);
+	req->violations = malloc(sizeof(res));
+	if (req->violations)
+		*req->violations = res;
+	return 1;
 }
 
 static void start_attempt(struct request *req);
@@ -467,6 +692,8 @@ static void on_call_done(struct call *call, void *arg)
 	}
 	o = outcome_of(req, call);
 	status = call_outcome(call) == CALL_OK ? call_status(call) : 0;
+	if (o == OUTCOME_OK && response_invalid(req, call))
+		o = OUTCOME_SCHEMA;
 	h = &req->history[req->attempts < REQUEST_MAX_HISTORY ? req->attempts
 							      : REQUEST_MAX_HISTORY - 1];
 	req->attempts++;
@@ -484,6 +711,8 @@ static void on_call_done(struct call *call, void *arg)
 	if (status == 429 && retry_after > 0 && req->policy->rate_limit_cooldown)
 		guard_cool_down(g, request_now_us() + (uint64_t)retry_after * 1000);
 	if (o == OUTCOME_OK || call_outcome(call) == CALL_TOO_LARGE) {
+		free(req->violations);
+		req->violations = NULL;
 		if (o == OUTCOME_OK)
 			relay(req, call, NULL, -1);
 		else
@@ -524,7 +753,7 @@ static void on_call_done(struct call *call, void *arg)
 	}
 	if (stop != RETRY_STOP_OUTCOME)
 		g->suppressed[stop]++;
-	if (call_outcome(call) == CALL_OK &&
+	if (call_outcome(call) == CALL_OK && o != OUTCOME_SCHEMA &&
 	    req->policy->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH)
 		relay(req, call,
 		      stop == RETRY_STOP_RETRY_AFTER && status == 429 ? "rate_limited"

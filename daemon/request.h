@@ -18,6 +18,7 @@
 struct server;
 struct call;
 struct upstream_pool;
+struct schema_result;
 
 /* Attempts a request can make (retry.attempts is at most 10). */
 #define REQUEST_MAX_HISTORY 10
@@ -65,6 +66,7 @@ struct request {
 	struct call *call;
 	struct call *last; /* the failed attempt a retry waits to replace */
 	int64_t last_retry_after_ms;
+	struct schema_result *violations; /* of the last answer, in enforce mode */
 	struct history_entry history[REQUEST_MAX_HISTORY];
 	const char *correlation_header;
 	char correlation[HEADERS_CORRELATION_MAX + 1];
@@ -80,6 +82,11 @@ struct request *request_new(struct server *srv, struct evhttp_request *hreq);
 /* Starts the budget and the first attempt; the request is routed and its
  * url, headers and body are set. */
 void request_start(struct request *req);
+
+/* Validates the app's query and body against the route's request schemas
+ * (SPEC 2). Returns 0 to go on (valid, report mode, or nothing to check), or
+ * -1 after answering 422 request_invalid. */
+int request_validate(struct request *req);
 
 /* Answers with a problem built from p (borrowed) and frees the request. */
 void request_fail(struct request *req, struct problem *p);

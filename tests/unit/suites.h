@@ -14,5 +14,6 @@ Suite *route_suite(void);
 Suite *retry_suite(void);
 Suite *budget_suite(void);
 Suite *breaker_suite(void);
+Suite *schema_suite(void);
 
 #endif

@@ -1,0 +1,775 @@
+/* JSON Schema validator (daemon/schema.c) beyond the official suite: SPEC 2's
+ * weather schemas and their violation pointers, keywords and messages;
+ * limits (deep instances, hostile regexes, 100000-item uniqueItems,
+ * violations capped at 10, exponential anyOf); pointer escaping; compile
+ * errors with their schema pointer; $ref to files and to the meta-schema;
+ * strict parsing (NaN, trailing garbage, invalid UTF-8, ...). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "schema.h"
+#include "suites.h"
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+Suite *schema_suite(void);
+
+static const char weather_response[] =
+    "{\"type\": \"object\","
+    " \"required\": [\"city\", \"temperature\", \"condition\", \"source_latency_ms\"],"
+    " \"properties\": {"
+    "  \"city\": {\"type\": \"string\"},"
+    "  \"temperature\": {\"type\": \"number\"},"
+    "  \"condition\": {\"type\": \"string\"},"
+    "  \"source_latency_ms\": {\"type\": \"integer\", \"minimum\": 0}}}";
+
+static const char weather_query[] =
+    "{\"type\": \"object\", \"required\": [\"city\"],"
+    " \"properties\": {"
+    "  \"city\": {\"type\": \"string\", \"minLength\": 2, \"maxLength\": 100},"
+    "  \"unit\": {\"enum\": [\"metric\", \"imperial\"]}}}";
+
+static struct json_object *parse(const char *text)
+{
+	struct json_object *o = NULL;
+	char err[256];
+	int r = schema_parse_json(text, strlen(text), &o, err, sizeof(err));
+
+	ck_assert_msg(r == 0, "cannot parse '%s': %s", text, err);
+	return o;
+}
+
+static struct schema *compile_with(const char *text, const char *base_dir)
+{
+	struct json_object *doc = parse(text);
+	char err[512];
+	struct schema *s = schema_compile(doc, base_dir, err, sizeof(err));
+
+	ck_assert_msg(s != NULL, "schema does not compile: %s: %s", err, text);
+	json_object_put(doc);
+	return s;
+}
+
+static struct schema *compile(const char *text)
+{
+	return compile_with(text, NULL);
+}
+
+/* Validates the JSON text instance; returns schema_validate's result. */
+static int check(const struct schema *s, const char *instance, struct schema_result *res)
+{
+	struct json_object *o = parse(instance);
+	int r = schema_validate(s, o, res);
+
+	json_object_put(o);
+	ck_assert_msg(r == 0 || r == 1, "schema_validate returned %d", r);
+	ck_assert_msg(r == 0 ? res->total == 0 : res->count > 0, "result %d with %zu violations", r,
+		      res->count);
+	return r;
+}
+
+static void assert_violation(const struct schema_result *res, size_t i, const char *pointer,
+			     const char *keyword, const char *message_prefix)
+{
+	ck_assert_msg(res->count > i, "only %zu violations", res->count);
+	ck_assert_str_eq(res->v[i].pointer, pointer);
+	ck_assert_str_eq(res->v[i].keyword, keyword);
+	ck_assert_msg(strncmp(res->v[i].message, message_prefix, strlen(message_prefix)) == 0,
+		      "message '%s' does not start with '%s'", res->v[i].message, message_prefix);
+}
+
+static double seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(test_weather_response)
+{
+	struct schema *s = compile(weather_response);
+	struct schema_result res;
+
+	ck_assert_int_eq(
+	    check(s,
+		  "{\"city\": \"Oslo\", \"temperature\": -3.5, \"condition\": \"snow\","
+		  " \"source_latency_ms\": 12, \"extra\": [1, 2]}",
+		  &res),
+	    0);
+	ck_assert_uint_eq(res.count, 0);
+
+	ck_assert_int_eq(check(s,
+			       "{\"city\": \"Oslo\", \"condition\": \"snow\","
+			       " \"source_latency_ms\": 12}",
+			       &res),
+			 1);
+	ck_assert_uint_eq(res.count, 1);
+	ck_assert_uint_eq(res.total, 1);
+	assert_violation(&res, 0, "", "required", "missing required property 'temperature'");
+
+	ck_assert_int_eq(
+	    check(s,
+		  "{\"city\": \"Oslo\", \"temperature\": \"hot\", \"condition\": \"snow\","
+		  " \"source_latency_ms\": 12}",
+		  &res),
+	    1);
+	ck_assert_uint_eq(res.count, 1);
+	assert_violation(&res, 0, "/temperature", "type", "expected number");
+	ck_assert_str_eq(res.v[0].message, "expected number, got string");
+
+	/* 1.0 is an integer; -1 is below the minimum; 1.5 is not an integer. */
+	ck_assert_int_eq(check(s,
+			       "{\"city\": \"Oslo\", \"temperature\": 1, \"condition\": \"snow\","
+			       " \"source_latency_ms\": 1.0}",
+			       &res),
+			 0);
+	ck_assert_int_eq(check(s,
+			       "{\"city\": \"Oslo\", \"temperature\": 1, \"condition\": \"snow\","
+			       " \"source_latency_ms\": -1}",
+			       &res),
+			 1);
+	assert_violation(&res, 0, "/source_latency_ms", "minimum", "expected at least 0");
+	ck_assert_int_eq(check(s,
+			       "{\"city\": \"Oslo\", \"temperature\": 1, \"condition\": \"snow\","
+			       " \"source_latency_ms\": 1.5}",
+			       &res),
+			 1);
+	assert_violation(&res, 0, "/source_latency_ms", "type", "expected integer, got number");
+
+	ck_assert_int_eq(check(s, "[]", &res), 1);
+	assert_violation(&res, 0, "", "type", "expected object, got array");
+	ck_assert_uint_eq(res.total, 1);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(test_weather_query)
+{
+	struct schema *s = compile(weather_query);
+	struct schema_result res;
+
+	ck_assert_int_eq(check(s, "{\"city\": \"Oslo\", \"unit\": \"metric\"}", &res), 0);
+	ck_assert_int_eq(check(s, "{\"city\": \"O\"}", &res), 1);
+	assert_violation(&res, 0, "/city", "minLength", "expected at least 2 characters, got 1");
+	/* Two code points, four bytes each. */
+	ck_assert_int_eq(check(s, "{\"city\": \"\\ud83d\\ude00\\ud83d\\ude00\"}", &res), 0);
+	ck_assert_int_eq(check(s, "{\"city\": \"Oslo\", \"unit\": \"kelvin\"}", &res), 1);
+	assert_violation(&res, 0, "/unit", "enum", "expected one of [\"metric\",\"imperial\"]");
+	ck_assert_int_eq(check(s, "{\"unit\": 5}", &res), 1);
+	ck_assert_uint_eq(res.total, 2);
+	assert_violation(&res, 0, "", "required", "missing required property 'city'");
+	assert_violation(&res, 1, "/unit", "enum", "expected one of");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(test_messages)
+{
+	static const struct {
+		const char *schema, *instance, *pointer, *keyword, *message;
+	} cases[] = {
+		{ "{\"additionalProperties\": false, \"properties\": {\"a\": {}}}",
+		  "{\"a\": 1, \"b\": 2}", "/b", "additionalProperties",
+		  "property 'b' is not allowed" },
+		{ "{\"dependencies\": {\"card\": [\"billing\"]}}", "{\"card\": 1}", "",
+		  "dependencies", "property 'card' requires property 'billing'" },
+		{ "{\"propertyNames\": {\"maxLength\": 3}}", "{\"abcd\": 1}", "", "propertyNames",
+		  "invalid property name 'abcd'" },
+		{ "{\"oneOf\": [{\"type\": \"integer\"}, {\"minimum\": 0}]}", "5", "", "oneOf",
+		  "expected to match exactly one schema in 'oneOf', matched 0 and 1" },
+		{ "{\"anyOf\": [{\"type\": \"string\"}, {\"type\": \"null\"}]}", "5", "", "anyOf",
+		  "expected to match at least one of the 2 schemas" },
+		{ "{\"not\": {\"type\": \"integer\"}}", "5", "", "not", "expected not to match" },
+		{ "{\"items\": [{}, {}], \"additionalItems\": false}", "[1, 2, 3]", "",
+		  "additionalItems", "expected at most 2 items, got 3" },
+		{ "{\"items\": {\"uniqueItems\": true}}", "[[1, 2], [3, 1.0, 1]]", "/1",
+		  "uniqueItems", "items 1 and 2 are equal" },
+		{ "{\"contains\": {\"const\": 3}}", "[1, 2]", "", "contains", "no item matches" },
+		{ "{\"multipleOf\": 0.01}", "0.015", "", "multipleOf",
+		  "expected a multiple of 0.01" },
+		{ "{\"exclusiveMaximum\": 10}", "10", "", "exclusiveMaximum",
+		  "expected less than 10" },
+		{ "{\"type\": [\"string\", \"null\"]}", "true", "", "type",
+		  "expected null or string, got boolean" },
+		{ "{\"pattern\": \"^[a-z]+$\"}", "\"ABC\"", "", "pattern",
+		  "does not match pattern '^[a-z]+$'" },
+		{ "{\"properties\": {\"a\": false}}", "{\"a\": null}", "/a", "false",
+		  "no value is allowed here" },
+		{ "{\"if\": {\"minimum\": 10}, \"then\": {\"multipleOf\": 10}}", "15", "",
+		  "multipleOf", "expected a multiple of 10" },
+		{ "{\"const\": {\"a\": [1, 2]}}", "{\"a\": [1, 3]}", "", "const",
+		  "expected {\"a\":[1,2]}" },
+		{ "{\"additionalProperties\": false}", "{\"a\\nb\": 1}", "/a\nb",
+		  "additionalProperties", "property 'a?b' is not allowed" },
+	};
+	struct schema_result res;
+	struct schema *s;
+
+	for (int i = 0; i < N(cases); i++) {
+		s = compile(cases[i].schema);
+		ck_assert_msg(check(s, cases[i].instance, &res) == 1, "case %d valid", i);
+		assert_violation(&res, 0, cases[i].pointer, cases[i].keyword, cases[i].message);
+		schema_free(s);
+	}
+}
+END_TEST
+
+START_TEST(test_equality)
+{
+	struct schema *s = compile("{\"const\": {\"a\": 1, \"b\": [1.0, {\"c\": null}]}}");
+	struct schema_result res;
+
+	ck_assert_int_eq(check(s, "{\"b\": [1, {\"c\": null}], \"a\": 1.0}", &res), 0);
+	ck_assert_int_eq(check(s, "{\"b\": [1, {\"c\": false}], \"a\": 1.0}", &res), 1);
+	ck_assert_int_eq(check(s, "{\"b\": [{\"c\": null}, 1], \"a\": 1}", &res), 1);
+	schema_free(s);
+	s = compile("{\"enum\": [1, \"1\", [true]]}");
+	ck_assert_int_eq(check(s, "1.0", &res), 0);
+	ck_assert_int_eq(check(s, "[true]", &res), 0);
+	ck_assert_int_eq(check(s, "[1]", &res), 1);
+	ck_assert_int_eq(check(s, "true", &res), 1);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(test_pointer_escaping)
+{
+	struct schema *s = compile("{\"properties\": {\"a/b\": {\"type\": \"string\"},"
+				   " \"c~d\": {\"items\": {\"type\": \"string\"}}}}");
+	struct schema_result res;
+
+	ck_assert_int_eq(check(s, "{\"a/b\": 1, \"c~d\": [\"x\", 2]}", &res), 1);
+	ck_assert_uint_eq(res.count, 2);
+	ck_assert_str_eq(res.v[0].pointer, "/a~1b");
+	ck_assert_str_eq(res.v[1].pointer, "/c~0d/1");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(test_violations_capped)
+{
+	struct schema *s = compile("{\"items\": {\"type\": \"string\"}}");
+	struct schema_result res;
+	char text[256] = "[";
+
+	for (int i = 0; i < 25; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%d", i ? "," : "", i);
+	strcat(text, "]");
+	ck_assert_int_eq(check(s, text, &res), 1);
+	ck_assert_uint_eq(res.count, SCHEMA_MAX_VIOLATIONS);
+	ck_assert_uint_eq(res.total, 25);
+	ck_assert_str_eq(res.v[0].pointer, "/0");
+	ck_assert_str_eq(res.v[9].pointer, "/9");
+	schema_free(s);
+}
+END_TEST
+
+/* Builds [[[...]]] n levels deep. */
+static struct json_object *nested_arrays(int n)
+{
+	struct json_object *o = json_object_new_array(), *outer;
+
+	for (int i = 1; i < n; i++) {
+		outer = json_object_new_array();
+		json_object_array_add(outer, o);
+		o = outer;
+	}
+	return o;
+}
+
+static char *nested_text(int n)
+{
+	char *t = malloc(2 * (size_t)n + 1);
+
+	memset(t, '[', (size_t)n);
+	memset(t + n, ']', (size_t)n);
+	t[2 * n] = '\0';
+	return t;
+}
+
+START_TEST(test_depth)
+{
+	struct schema *s = compile("{\"type\": \"array\", \"items\": {\"$ref\": \"#\"}}");
+	struct schema_result res;
+	struct json_object *o = NULL;
+	char err[128], *t;
+
+	/* The parser allows SCHEMA_MAX_DEPTH nested containers, no more. */
+	t = nested_text(SCHEMA_MAX_DEPTH);
+	ck_assert_int_eq(schema_parse_json(t, strlen(t), &o, err, sizeof(err)), 0);
+	ck_assert_int_eq(schema_validate(s, o, &res), 0);
+	json_object_put(o);
+	free(t);
+	t = nested_text(1000);
+	o = NULL;
+	ck_assert_int_eq(schema_parse_json(t, strlen(t), &o, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_null(o);
+	ck_assert_msg(strstr(err, "nested deeper than 64 levels") != NULL, "message: %s", err);
+	free(t);
+
+	/* A hand-built instance gets a "depth" violation, not a stack overflow. */
+	o = nested_arrays(1000);
+	ck_assert_int_eq(schema_validate(s, o, &res), 1);
+	ck_assert_uint_eq(res.count, 1);
+	ck_assert_str_eq(res.v[0].keyword, "depth");
+	ck_assert_uint_eq(strlen(res.v[0].pointer), 2 * (SCHEMA_MAX_DEPTH + 1));
+	schema_free(s);
+	/* Inside "not" the limit still fails the instance. */
+	s = compile("{\"not\": {\"items\": {\"$ref\": \"#/not\"}}}");
+	ck_assert_int_eq(schema_validate(s, o, &res), 1);
+	ck_assert_str_eq(res.v[0].keyword, "depth");
+	schema_free(s);
+	/* A schema that does not descend does not care. */
+	s = compile("{\"type\": \"array\", \"uniqueItems\": true}");
+	ck_assert_int_eq(schema_validate(s, o, &res), 0);
+	schema_free(s);
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_hostile_regex)
+{
+	static const char *const schemas[] = {
+		"{\"pattern\": \"(a+)+$\"}",
+		"{\"not\": {\"pattern\": \"(a+)+$\"}}",
+		"{\"patternProperties\": {\"(a+)+$\": true}, \"additionalProperties\": false}",
+	};
+	static const char *const instances[] = {
+		"\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\"",
+		"\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\"",
+		"{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\": 1}",
+	};
+	struct schema_result res;
+	struct schema *s;
+	double t0;
+
+	for (int i = 0; i < N(schemas); i++) {
+		s = compile(schemas[i]);
+		t0 = seconds();
+		ck_assert_int_eq(check(s, instances[i], &res), 1);
+		/* A guard against a hang, not a benchmark: the limit stops it in ms. */
+		ck_assert_msg(seconds() - t0 < 2.0, "case %d took %.3f s", i, seconds() - t0);
+		ck_assert_uint_eq(res.count, 1);
+		ck_assert_msg(strstr(res.v[0].message, "exceeded its match limits") != NULL,
+			      "case %d: %s", i, res.v[0].message);
+		schema_free(s);
+	}
+}
+END_TEST
+
+START_TEST(test_unique_big)
+{
+	struct schema *s = compile("{\"uniqueItems\": true}");
+	struct json_object *arr = json_object_new_array();
+	struct schema_result res;
+	double t0;
+	int n = 100000;
+
+	for (int i = 0; i < n; i++)
+		json_object_array_add(arr, i % 2 ? json_object_new_int64((int64_t)i * 7919)
+						 : json_object_new_double(i * 7919.0 + 0.5));
+	t0 = seconds();
+	ck_assert_int_eq(schema_validate(s, arr, &res), 0);
+	json_object_array_add(arr, json_object_new_double(3 * 7919.0));
+	ck_assert_int_eq(schema_validate(s, arr, &res), 1);
+	ck_assert_str_eq(res.v[0].message, "items 3 and 100000 are equal");
+	/* O(n log n): well under a second; a quadratic check takes minutes. */
+	ck_assert_msg(seconds() - t0 < 5.0, "took %.3f s", seconds() - t0);
+	json_object_put(arr);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(test_exponential_anyof)
+{
+	/* Each level tries the same child under two branches that both fail
+	 * deep down: 2^60 evaluations without memoisation. */
+	struct schema *s =
+	    compile("{\"$ref\": \"#/definitions/n\", \"definitions\": {\"n\": "
+		    "{\"anyOf\": [{\"type\": \"array\", \"maxItems\": 1,"
+		    " \"items\": {\"$ref\": \"#/definitions/n\"}},"
+		    " {\"type\": \"array\", \"items\": {\"$ref\": \"#/definitions/n\"}},"
+		    " {\"type\": \"integer\", \"maximum\": 0}]}}}");
+	struct schema_result res;
+	char text[256];
+	int i, d = 60;
+
+	for (i = 0; i < d; i++)
+		text[i] = '[';
+	text[d] = '1';
+	for (i = 0; i < d; i++)
+		text[d + 1 + i] = ']';
+	text[2 * d + 1] = '\0';
+	ck_assert_int_eq(check(s, text, &res), 1);
+	assert_violation(&res, 0, "", "anyOf", "expected to match at least one");
+	text[d] = '0';
+	ck_assert_int_eq(check(s, text, &res), 0);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(test_ecma_regex)
+{
+	/* ECMA-262 semantics on PCRE2: ASCII \d and \w, Unicode \s, "." stops at
+	 * line terminators, "$" only at the very end, \u escapes, [^] and []. */
+	static const struct {
+		const char *pattern, *instance;
+		int valid;
+	} cases[] = {
+		{ "^\\\\d$", "\"7\"", 1 },
+		{ "^\\\\d$", "\"\\u0663\"", 0 },
+		{ "^\\\\w$", "\"\\u00e9\"", 0 },
+		{ "^\\\\s$", "\"\\u00a0\"", 1 },
+		{ "^[\\\\s]$", "\"\\u3000\"", 1 },
+		{ "^\\\\S$", "\"\\u2028\"", 0 },
+		{ "^.$", "\"\\r\"", 0 },
+		{ "^.$", "\"\\ud83d\\ude00\"", 1 },
+		{ "^abc$", "\"abc\\n\"", 0 },
+		{ "^\\\\u0041\\\\v$", "\"A\\u000b\"", 1 },
+		{ "^[^]$", "\"\\n\"", 1 },
+		{ "[]", "\"a\"", 0 },
+		{ "b", "\"abc\"", 1 },
+		{ "(?<year>\\\\d{4})-\\\\k<year>", "\"2024-2024\"", 1 },
+		{ "(?<=a)b", "\"cb\"", 0 },
+	};
+	struct schema_result res;
+	struct schema *s;
+	char text[128];
+
+	for (int i = 0; i < N(cases); i++) {
+		snprintf(text, sizeof(text), "{\"pattern\": \"%s\"}", cases[i].pattern);
+		s = compile(text);
+		ck_assert_msg(check(s, cases[i].instance, &res) == !cases[i].valid,
+			      "'%s' against %s", cases[i].pattern, cases[i].instance);
+		schema_free(s);
+	}
+}
+END_TEST
+
+START_TEST(test_compile_errors)
+{
+	static const struct {
+		const char *schema, *err;
+	} cases[] = {
+		{ "{\"type\": \"strng\"}", "#/type: unknown type 'strng'" },
+		{ "{\"type\": []}", "#/type: " },
+		{ "{\"properties\": {\"a\": {\"maxLength\": -1}}}",
+		  "#/properties/a/maxLength: 'maxLength' must be a non-negative integer" },
+		{ "{\"minItems\": 1.5}", "#/minItems: " },
+		{ "{\"pattern\": \"(\"}", "#/pattern: invalid regular expression '(': " },
+		{ "{\"patternProperties\": {\"a~/[\": {}}}",
+		  "#/patternProperties/a~0~1[: invalid regular expression" },
+		{ "{\"items\": [{}, 5]}", "#/items/1: expected a schema" },
+		{ "{\"not\": \"x\"}",
+		  "#/not: expected a schema (an object or a boolean), got string" },
+		{ "{\"definitions\": {\"a\": []}}", "#/definitions/a: expected a schema" },
+		{ "{\"properties\": {\"a\": {\"$ref\": \"#/definitions/nope\"}}}",
+		  "#/properties/a/$ref: unresolvable '$ref' '#/definitions/nope'" },
+		{ "{\"$ref\": \"http://example.com/x.json\"}", "#/$ref: unresolvable '$ref'" },
+		{ "{\"$ref\": \"#\"}", "#: '$ref' loop that never descends into the instance" },
+		{ "{\"definitions\": {\"a\": {\"$ref\": \"#/definitions/b\"},"
+		  " \"b\": {\"allOf\": [{\"$ref\": \"#/definitions/a\"}]}},"
+		  " \"anyOf\": [{\"$ref\": \"#/definitions/a\"}]}",
+		  "'$ref' loop that never descends" },
+		{ "{\"multipleOf\": 0}", "#/multipleOf: 'multipleOf' must be greater than 0" },
+		{ "{\"exclusiveMaximum\": true}",
+		  "#/exclusiveMaximum: 'exclusiveMaximum' must be a number" },
+		{ "{\"required\": \"a\"}", "#/required: 'required' must be an array of strings" },
+		{ "{\"dependencies\": {\"a\": [1]}}", "#/dependencies/a: " },
+		{ "{\"enum\": 5}", "#/enum: " },
+		{ "{\"allOf\": []}", "#/allOf: " },
+		{ "{\"$ref\": 5}", "#/$ref: '$ref' must be a string" },
+		{ "{\"$ref\": \"other.json\"}", "#/$ref: '$ref' names file 'other.json'" },
+		{ "5", "#: expected a schema" },
+		{ "{\"pattern\": \"^a\\\\Z\"}",
+		  "#/pattern: regular expression '^a\\Z' uses an escape" },
+		{ "{\"pattern\": \"(?i)a\"}", "uses a group syntax that ECMA-262 lacks" },
+		{ "{\"pattern\": \"a++\"}", "uses a possessive quantifier" },
+		{ "{\"pattern\": \"(*ACCEPT)a\"}", "uses a PCRE2 verb" },
+	};
+	struct json_object *doc;
+	struct schema *s;
+	char err[512];
+
+	for (int i = 0; i < N(cases); i++) {
+		doc = parse(cases[i].schema);
+		s = schema_compile(doc, NULL, err, sizeof(err));
+		ck_assert_msg(s == NULL, "case %d compiled: %s", i, cases[i].schema);
+		ck_assert_msg(strstr(err, cases[i].err) != NULL, "case %d: '%s' lacks '%s'", i, err,
+			      cases[i].err);
+		json_object_put(doc);
+	}
+}
+END_TEST
+
+START_TEST(test_schema_shapes)
+{
+	struct schema_result res;
+	struct schema *s;
+
+	s = compile("true");
+	ck_assert_int_eq(check(s, "{\"a\": 1}", &res), 0);
+	schema_free(s);
+	s = compile("false");
+	ck_assert_int_eq(check(s, "null", &res), 1);
+	assert_violation(&res, 0, "", "false", "no value");
+	schema_free(s);
+	/* Unknown keywords are ignored; "$ref" siblings too. */
+	s = compile(
+	    "{\"x-unknown\": {\"type\": 5}, \"format\": \"email\","
+	    " \"properties\": {\"a\": {\"$ref\": \"#/definitions/s\", \"type\": \"array\"}},"
+	    " \"definitions\": {\"s\": {\"type\": \"string\"}}}");
+	ck_assert_int_eq(check(s, "{\"a\": \"x\"}", &res), 0);
+	ck_assert_int_eq(check(s, "{\"a\": []}", &res), 1);
+	schema_free(s);
+	/* An unused chain that loops through "items" is fine: it descends. */
+	s = compile("{\"properties\": {\"next\": {\"$ref\": \"#\"}}, \"required\": [\"v\"]}");
+	ck_assert_int_eq(check(s, "{\"v\": 1, \"next\": {\"v\": 2, \"next\": {\"v\": 3}}}", &res),
+			 0);
+	ck_assert_int_eq(check(s, "{\"v\": 1, \"next\": {\"next\": {\"v\": 3}}}", &res), 1);
+	assert_violation(&res, 0, "/next", "required", "missing required property 'v'");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(test_meta_schema)
+{
+	struct schema *s = compile("{\"$ref\": \"http://json-schema.org/draft-07/schema#\"}");
+	struct schema_result res;
+
+	ck_assert_int_eq(check(s, weather_response, &res), 0);
+	ck_assert_int_eq(check(s, weather_query, &res), 0);
+	ck_assert_int_eq(check(s, "{\"type\": \"strng\"}", &res), 1);
+	ck_assert_int_eq(check(s, "{\"properties\": {\"a\": {\"minLength\": -1}}}", &res), 1);
+	ck_assert_int_eq(check(s, "{\"required\": [\"a\", \"a\"]}", &res), 1);
+	schema_free(s);
+}
+END_TEST
+
+static char tmpdir[64];
+
+static void write_file(const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void files_setup(void)
+{
+	char path[256];
+
+	strcpy(tmpdir, "/tmp/check_schema.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(path, sizeof(path), "%s/sub", tmpdir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	write_file("common.json", "{\"definitions\": {\"temp\": {\"type\": \"number\"},"
+				  " \"city\": {\"$ref\": \"sub/city%20name.json\"}}}");
+	write_file("sub/city name.json",
+		   "{\"type\": \"string\", \"minLength\": 2,"
+		   " \"not\": {\"$ref\": \"names.json#/definitions/banned\"}}");
+	write_file("sub/names.json",
+		   "{\"definitions\": {\"banned\": {\"enum\": [\"Mordor\"]},"
+		   " \"back\": {\"$ref\": \"../common.json#/definitions/temp\"}}}");
+	write_file("sub/up.json", "{\"$ref\": \"../../common.json\"}");
+	write_file("bad.json", "{\"type\": \"strng\"}");
+	write_file("broken.json", "{\"type\": ");
+	write_file("schema.yaml", "type: string\n");
+	snprintf(path, sizeof(path), "%s/escape.json", tmpdir);
+	ck_assert_int_eq(symlink("/etc/passwd", path), 0);
+}
+
+static void files_teardown(void)
+{
+	static const char *const names[] = { "common.json", "sub/city name.json", "sub/names.json",
+					     "sub/up.json", "bad.json",           "broken.json",
+					     "schema.yaml", "escape.json" };
+	char path[256];
+
+	for (int i = 0; i < N(names); i++) {
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/sub", tmpdir);
+	rmdir(path);
+	rmdir(tmpdir);
+}
+
+START_TEST(test_file_refs)
+{
+	static const struct {
+		const char *ref, *err;
+	} bad[] = {
+		{ "../common.json", "#/properties/t/$ref: '$ref' leaves the schema directory" },
+		{ "sub/up.json", "sub/up.json#/$ref: '$ref' leaves the schema directory" },
+		{ "bad.json", "bad.json#/type: unknown type 'strng'" },
+		{ "broken.json", "'$ref' file 'broken.json': invalid JSON" },
+		{ "schema.yaml", "only JSON files" },
+		{ "missing.json", "cannot read '$ref' file 'missing.json'" },
+		{ "escape.json", "outside the schema directory" },
+		{ "common.json#/definitions/none", "#/properties/t/$ref: unresolvable '$ref'" },
+	};
+	struct schema_result res;
+	struct json_object *doc;
+	struct schema *s;
+	char text[256], err[512];
+
+	s = compile_with("{\"properties\": {\"t\": {\"$ref\": \"common.json#/definitions/temp\"}}}",
+			 tmpdir);
+	ck_assert_int_eq(check(s, "{\"t\": 3.5}", &res), 0);
+	ck_assert_int_eq(check(s, "{\"t\": \"3.5\"}", &res), 1);
+	assert_violation(&res, 0, "/t", "type", "expected number");
+	schema_free(s);
+	s = compile_with("{\"$ref\": \"common.json#/definitions/city\"}", tmpdir);
+	ck_assert_int_eq(check(s, "\"Oslo\"", &res), 0);
+	ck_assert_int_eq(check(s, "\"Mordor\"", &res), 1);
+	assert_violation(&res, 0, "", "not", "expected not to match");
+	schema_free(s);
+	for (int i = 0; i < N(bad); i++) {
+		snprintf(text, sizeof(text), "{\"properties\": {\"t\": {\"$ref\": \"%s\"}}}",
+			 bad[i].ref);
+		doc = parse(text);
+		s = schema_compile(doc, tmpdir, err, sizeof(err));
+		ck_assert_msg(s == NULL, "'%s' compiled", bad[i].ref);
+		ck_assert_msg(strstr(err, bad[i].err) != NULL, "'%s': '%s' lacks '%s'", bad[i].ref,
+			      err, bad[i].err);
+		json_object_put(doc);
+	}
+}
+END_TEST
+
+START_TEST(test_parse_rejects)
+{
+	static const struct {
+		const char *text;
+		size_t len;
+		const char *err;
+	} cases[] = {
+		{ "NaN", 3, "NaN" },
+		{ "[Infinity]", 10, "NaN" },
+		{ "{\"a\": -Infinity}", 16, "NaN" },
+		{ "{\"a\": 1} x", 10, "" },
+		{ "[1] [2]", 7, "" },
+		{ "{\"a\": 1}\0x", 10, "unexpected data after" },
+		{ "\"\xff\"", 3, "utf-8" },
+		{ "\"\xc3\"", 3, "utf-8" },
+		{ "{'a': 1}", 8, "single quote" },
+		{ "[1.]", 4, "digit expected" },
+		{ "\"a\tb\"", 5, "control character" },
+		{ "1e400", 5, "out of range" },
+		{ "[-1e999]", 8, "out of range" },
+		{ "", 0, "" },
+		{ "   ", 3, "" },
+		{ "{\"a\": 1,}", 9, "" },
+		{ "[01]", 4, "" },
+		{ "// c\n1", 6, "" },
+		{ "{\"a\"}", 5, "" },
+	};
+	struct json_object *o;
+	char err[256];
+
+	for (int i = 0; i < N(cases); i++) {
+		o = NULL;
+		ck_assert_msg(
+		    schema_parse_json(cases[i].text, cases[i].len, &o, err, sizeof(err)) == -EINVAL,
+		    "case %d parsed", i);
+		ck_assert_ptr_null(o);
+		ck_assert_msg(err[0] && strstr(err, cases[i].err), "case %d: '%s' lacks '%s'", i,
+			      err, cases[i].err);
+	}
+}
+END_TEST
+
+START_TEST(test_parse_accepts)
+{
+	static const char *const ok[] = { "1",
+					  "-0",
+					  "1.5e3",
+					  "\"a\\u0000b\"",
+					  "true",
+					  " {\"a\": [true, false, null, \"it's\"]} \n",
+					  "\"\\ud83d\\ude00\"",
+					  "{\"NaN\": \"Infinity\"}",
+					  "18446744073709551615" };
+	struct json_object *o;
+	char err[256];
+
+	for (int i = 0; i < N(ok); i++) {
+		o = NULL;
+		ck_assert_msg(schema_parse_json(ok[i], strlen(ok[i]), &o, err, sizeof(err)) == 0,
+			      "'%s': %s", ok[i], err);
+		json_object_put(o);
+	}
+	o = parse("\"a\\u0000b\"");
+	ck_assert_int_eq(json_object_get_string_len(o), 3);
+	json_object_put(o);
+	o = (struct json_object *)1;
+	ck_assert_int_eq(schema_parse_json("null", 4, &o, err, sizeof(err)), 0);
+	ck_assert_ptr_null(o);
+}
+END_TEST
+
+START_TEST(test_json_error_result)
+{
+	struct schema_result res;
+
+	schema_result_set_json_error(&res, "invalid JSON at byte 3: unexpected character");
+	ck_assert_uint_eq(res.count, 1);
+	ck_assert_uint_eq(res.total, 1);
+	ck_assert_str_eq(res.v[0].pointer, "");
+	ck_assert_str_eq(res.v[0].keyword, "json");
+	ck_assert_str_eq(res.v[0].message, "invalid JSON at byte 3: unexpected character");
+}
+END_TEST
+
+Suite *schema_suite(void)
+{
+	Suite *s = suite_create("schema");
+	TCase *tc = tcase_create("validate");
+
+	tcase_add_test(tc, test_weather_response);
+	tcase_add_test(tc, test_weather_query);
+	tcase_add_test(tc, test_messages);
+	tcase_add_test(tc, test_equality);
+	tcase_add_test(tc, test_pointer_escaping);
+	tcase_add_test(tc, test_violations_capped);
+	tcase_add_test(tc, test_schema_shapes);
+	tcase_add_test(tc, test_meta_schema);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("limits");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_depth);
+	tcase_add_test(tc, test_hostile_regex);
+	tcase_add_test(tc, test_unique_big);
+	tcase_add_test(tc, test_exponential_anyof);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("compile");
+	tcase_add_test(tc, test_compile_errors);
+	tcase_add_test(tc, test_ecma_regex);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("files");
+	tcase_add_checked_fixture(tc, files_setup, files_teardown);
+	tcase_add_test(tc, test_file_refs);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("parse");
+	tcase_add_test(tc, test_parse_rejects);
+	tcase_add_test(tc, test_parse_accepts);
+	tcase_add_test(tc, test_json_error_result);
+	suite_add_tcase(s, tc);
+	return s;
+}
