@@ -547,8 +547,58 @@ static int bind_one(struct server *srv, const struct listener_setting *ls)
 	return 0;
 }
 
+/* Sockets passed by systemd (LISTEN_PID/LISTEN_FDS, from fd 3). Returns how
+ * many were adopted, 0 when none were passed, or a negative errno. */
+static int adopt_passed_sockets(struct server *srv)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	long n;
+
+	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
+		return 0;
+	n = strtol(fds, NULL, 10);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (n <= 0 || n > CONFIG_MAX_LISTENERS)
+		return n == 0 ? 0 : -EINVAL;
+	for (int fd = 3; fd < 3 + n; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t sslen = sizeof(ss);
+		char addr[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+		struct logline *l;
+
+		/* systemd passes them blocking unless NonBlocking=yes: evhttp would hang. */
+		evutil_make_socket_nonblocking(fd);
+		evutil_make_socket_closeonexec(fd);
+		srv->bound[srv->nbound] = evhttp_accept_socket_with_handle(srv->http, fd);
+		if (!srv->bound[srv->nbound]) {
+			log_msgf(LOG_ERROR, "cannot use passed socket %d", fd);
+			return -EINVAL;
+		}
+		srv->nbound++;
+		memset(&ss, 0, sizeof(ss));
+		getsockname(fd, (struct sockaddr *)&ss, &sslen);
+		if (ss.ss_family == AF_UNIX)
+			snprintf(addr, sizeof(addr), "unix:%.100s",
+				 ((struct sockaddr_un *)&ss)->sun_path);
+		else
+			format_bound(fd, addr, sizeof(addr));
+		l = log_begin(LOG_INFO, "listening");
+		log_str(l, "listen", addr);
+		log_int(l, "passed_fd", fd);
+		log_end(l);
+	}
+	return (int)n;
+}
+
 int server_listen(struct server *srv)
 {
+	int passed = adopt_passed_sockets(srv);
+
+	/* Socket activation replaces the configured listeners. */
+	if (passed != 0)
+		return passed < 0 ? passed : 0;
 	for (size_t i = 0; i < srv->cfg->nlisteners; i++) {
 		const struct listener_setting *ls = &srv->cfg->listeners[i];
 		int r = bind_one(srv, ls);

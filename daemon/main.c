@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <event2/event.h>
 
@@ -32,6 +33,7 @@ struct daemon_state {
 	struct metrics_global metrics;
 	const char *config_path;
 	struct event *drain_timer;
+	struct event *watchdog;
 	uint64_t drain_deadline_us;
 };
 
@@ -93,6 +95,35 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		event_add(d->drain_timer, &tv);
 	else
 		event_base_loopbreak(d->base);
+}
+
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	/* Sent from the loop itself: a stuck loop stops the pings. */
+	notify_send("WATCHDOG=1");
+}
+
+/* Pings systemd's watchdog at half its interval when WatchdogSec= is set. */
+static int start_watchdog(struct daemon_state *d)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	unsigned long long us;
+	struct timeval tv;
+
+	if (!usec || (pid && strtol(pid, NULL, 10) != (long)getpid()))
+		return 0;
+	us = strtoull(usec, NULL, 10) / 2;
+	if (us == 0)
+		return 0;
+	d->watchdog = event_new(d->base, -1, EV_PERSIST, on_watchdog, d);
+	if (!d->watchdog)
+		return -1;
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	return event_add(d->watchdog, &tv);
 }
 
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
@@ -171,6 +202,8 @@ static int run(const char *path)
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	evsignal_add(sighup, NULL);
+	if (start_watchdog(&d) < 0)
+		goto out;
 	log_msgf(LOG_INFO, "braced %s started with %zu profiles", PACKAGE_VERSION, cfg->nprofiles);
 	notify_send("READY=1");
 	event_base_dispatch(d.base);
@@ -190,6 +223,8 @@ out:
 		event_free(sighup);
 	if (d.drain_timer)
 		event_free(d.drain_timer);
+	if (d.watchdog)
+		event_free(d.watchdog);
 	admin_free(d.admin);
 	server_free(d.srv);
 	upstream_free(d.up);
