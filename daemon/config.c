@@ -966,6 +966,46 @@ static void parse_headers(struct loader *L, const struct ynode *map, struct prof
 	}
 }
 
+/* The node a JSON pointer ("/properties/city/maxLength", ~0 and ~1
+ * escaped) names inside n, or the deepest node found on the way. */
+static const struct ynode *node_at_pointer(const struct ynode *n, const char *ptr, size_t len)
+{
+	const char *p = ptr, *end = ptr + len;
+
+	while (p < end && *p == '/') {
+		const char *tok = p + 1, *stop = memchr(tok, '/', (size_t)(end - tok));
+		char key[256];
+		size_t k = 0;
+		const struct ynode *next = NULL;
+
+		if (!stop)
+			stop = end;
+		for (const char *c = tok; c < stop && k + 1 < sizeof(key); c++) {
+			if (*c == '~' && c + 1 < stop && (c[1] == '0' || c[1] == '1')) {
+				key[k++] = c[1] == '0' ? '~' : '/';
+				c++;
+			} else {
+				key[k++] = *c;
+			}
+		}
+		key[k] = '\0';
+		if (n->kind == YNODE_MAP) {
+			next = ynode_get(n, key);
+		} else if (n->kind == YNODE_SEQ) {
+			char *e;
+			unsigned long i = strtoul(key, &e, 10);
+
+			if (*e == '\0' && k > 0 && i < n->n)
+				next = n->items[i];
+		}
+		if (!next)
+			break;
+		n = next;
+		p = stop;
+	}
+	return n;
+}
+
 /* Converts a schema written in YAML and compiles it; the document is kept
  * in *ret_doc (for /config), the compiled schema in *ret. */
 static void parse_schema_doc(struct loader *L, const struct ynode *n, struct json_object **ret_doc,
@@ -996,8 +1036,17 @@ static void parse_schema_doc(struct loader *L, const struct ynode *n, struct jso
 	schema_free(*ret);
 	*ret_doc = o;
 	*ret = schema_compile(o, dir, err, sizeof(err));
-	if (!*ret)
-		err_at(L, n, "invalid schema: %s", err);
+	if (!*ret) {
+		/* "#/pointer: message": report at the keyword when it is in this file. */
+		const struct ynode *at = n;
+
+		if (err[0] == '#') {
+			size_t plen = strcspn(err + 1, ":");
+
+			at = node_at_pointer(n, err + 1, plen);
+		}
+		err_at(L, at, "invalid schema: %s", err);
+	}
 }
 
 static void parse_schema_setting(struct loader *L, const struct ynode *map,

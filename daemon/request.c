@@ -400,8 +400,8 @@ static void answer_failure(struct request *req, struct call *call, int retryable
 	request_fail(req, &p);
 }
 
-/* Most query parameters turned into a JSON object for validation. */
-#define QUERY_MAX_PARAMS 256
+/* Most query parameters a validated request may carry; more is a violation. */
+#define QUERY_MAX_PARAMS 1000
 
 static int hexval(int c)
 {
@@ -429,41 +429,138 @@ static size_t form_decode(const char *s, size_t len, char *out)
 	return o;
 }
 
-/* The query string as an object of strings; the first of repeated names wins. */
-static struct json_object *query_to_json(const char *q)
-{
-	struct json_object *obj = json_object_new_object();
-	char *buf = malloc(strlen(q) + 1);
-	unsigned n = 0;
+struct query_param {
+	char *key, *value;
+	size_t vlen;
+};
 
-	if (!obj || !buf) {
-		json_object_put(obj);
-		free(buf);
-		return NULL;
-	}
-	while (*q && n < QUERY_MAX_PARAMS) {
+/* Splits and decodes the query string; returns the count or -1 (OOM or
+ * more than QUERY_MAX_PARAMS). *ret is freed with free_params. */
+static int parse_query(const char *q, struct query_param **ret)
+{
+	struct query_param *ps = NULL;
+	int n = 0, cap = 0;
+
+	while (*q) {
 		size_t plen = strcspn(q, "&"), klen = strcspn(q, "=&");
-		char *key;
-		size_t vlen;
 
 		if (plen > 0) {
-			form_decode(q, klen, buf);
-			key = strdup(buf);
-			vlen = klen < plen ? form_decode(q + klen + 1, plen - klen - 1, buf) : 0;
-			if (klen >= plen)
-				buf[0] = '\0';
-			if (key && !json_object_object_get_ex(obj, key, NULL))
-				json_object_object_add(obj, key,
-						       json_object_new_string_len(buf, (int)vlen));
-			free(key);
+			if (n == QUERY_MAX_PARAMS)
+				goto fail;
+			if (n == cap) {
+				struct query_param *grown;
+
+				cap = cap ? cap * 2 : 8;
+				grown = realloc(ps, (size_t)cap * sizeof(*ps));
+				if (!grown)
+					goto fail;
+				ps = grown;
+			}
+			ps[n].key = malloc(klen + 1);
+			ps[n].value = malloc(plen + 1);
+			if (!ps[n].key || !ps[n].value) {
+				free(ps[n].key);
+				free(ps[n].value);
+				goto fail;
+			}
+			form_decode(q, klen, ps[n].key);
+			ps[n].vlen = klen < plen
+					 ? form_decode(q + klen + 1, plen - klen - 1, ps[n].value)
+					 : 0;
+			ps[n].value[ps[n].vlen] = '\0';
 			n++;
 		}
 		q += plen;
 		if (*q == '&')
 			q++;
 	}
-	free(buf);
-	return obj;
+	*ret = ps;
+	return n;
+fail:
+	while (n > 0) {
+		n--;
+		free(ps[n].key);
+		free(ps[n].value);
+	}
+	free(ps);
+	return -1;
+}
+
+static void free_params(struct query_param *ps, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(ps[i].key);
+		free(ps[i].value);
+	}
+	free(ps);
+}
+
+static void merge_result(struct schema_result *into, const struct schema_result *one)
+{
+	for (size_t i = 0; i < one->count && into->count < SCHEMA_MAX_VIOLATIONS; i++)
+		into->v[into->count++] = one->v[i];
+	into->total += one->total;
+}
+
+/* Validates the query as an object of strings. A repeated parameter is
+ * validated with each of its values, so no value the upstream may read
+ * escapes the schema. Returns 1 when invalid. */
+static int check_query(const struct schema *s, const char *q, struct schema_result *res)
+{
+	struct query_param *ps = NULL;
+	struct json_object *obj;
+	struct schema_result one;
+	int n = parse_query(q, &ps), bad = 0;
+
+	if (n < 0) {
+		memset(&one, 0, sizeof(one));
+		snprintf(one.v[0].keyword, sizeof(one.v[0].keyword), "limit");
+		snprintf(one.v[0].message, sizeof(one.v[0].message),
+			 "more than %d query parameters", QUERY_MAX_PARAMS);
+		one.count = one.total = 1;
+		merge_result(res, &one);
+		return 1;
+	}
+	obj = json_object_new_object();
+	if (!obj) {
+		free_params(ps, n);
+		return 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (!json_object_object_get_ex(obj, ps[i].key, NULL))
+			json_object_object_add(
+			    obj, ps[i].key,
+			    json_object_new_string_len(ps[i].value, (int)ps[i].vlen));
+	memset(&one, 0, sizeof(one));
+	if (schema_validate(s, obj, &one) != 0) {
+		bad = 1;
+		merge_result(res, &one);
+	}
+	for (int i = 0; i < n; i++) {
+		struct json_object *cur;
+
+		/* Later values of a repeated name, each in place of the first. */
+		if (!json_object_object_get_ex(obj, ps[i].key, &cur) ||
+		    (json_object_get_string_len(cur) == (int)ps[i].vlen &&
+		     memcmp(json_object_get_string(cur), ps[i].value, ps[i].vlen) == 0))
+			continue;
+		{
+			struct json_object *first = json_object_get(cur);
+
+			json_object_object_add(
+			    obj, ps[i].key,
+			    json_object_new_string_len(ps[i].value, (int)ps[i].vlen));
+			memset(&one, 0, sizeof(one));
+			if (schema_validate(s, obj, &one) != 0) {
+				bad = 1;
+				merge_result(res, &one);
+			}
+			json_object_object_add(obj, ps[i].key, first);
+		}
+	}
+	json_object_put(obj);
+	free_params(ps, n);
+	return bad;
 }
 
 /* Logs and counts a violation found in report or enforce mode. */
@@ -506,9 +603,9 @@ static int check_json(const struct schema *s, const char *buf, size_t len,
 		bad = schema_validate(s, doc, &one) != 0;
 		json_object_put(doc);
 	}
-	for (size_t i = 0; i < one.count && res->count < SCHEMA_MAX_VIOLATIONS; i++)
-		res->v[res->count++] = one.v[i];
-	res->total += one.total ? one.total : (size_t)bad;
+	if (bad && one.total == 0)
+		one.total = 1;
+	merge_result(res, &one);
 	return bad;
 }
 
@@ -528,22 +625,8 @@ int request_validate(struct request *req)
 		return 0;
 	if (s->query_schema) {
 		const char *q = memchr(req->path, '?', strlen(req->path));
-		struct json_object *obj = query_to_json(q ? q + 1 : "");
 
-		if (obj) {
-			struct schema_result one;
-
-			memset(&one, 0, sizeof(one));
-			if (schema_validate(s->query_schema, obj, &one) != 0) {
-				bad = 1;
-				for (size_t i = 0; i < one.count; i++) {
-					/* Query pointers name the parameter: "/city". */
-					res->v[res->count++] = one.v[i];
-				}
-				res->total += one.total;
-			}
-			json_object_put(obj);
-		}
+		bad |= check_query(s->query_schema, q ? q + 1 : "", res);
 	}
 	if (s->body_schema)
 		bad |= check_json(s->body_schema, req->body, req->body_len, res);
@@ -570,6 +653,13 @@ int request_validate(struct request *req)
 	return 0;
 }
 
+/* 1 for answers that carry no whole document: 204 and 205 have no content,
+ * 206 a part of one, 304 none. */
+static int no_document(int status)
+{
+	return status == 204 || status == 205 || status == 206 || status == 304;
+}
+
 /* Validates a 2xx-class answer against the route's response schema.
  * Returns 1 when it failed in enforce mode (kept in req->violations). */
 static int response_invalid(struct request *req, struct call *call)
@@ -584,7 +674,7 @@ static int response_invalid(struct request *req, struct call *call)
 		return 0;
 	s = &req->route->response;
 	if (s->mode == SCHEMA_MODE_OFF || !s->body_schema || !s->statuses[call_status(call)] ||
-	    req->method == METHOD_HEAD)
+	    req->method == METHOD_HEAD || no_document(call_status(call)))
 		return 0;
 	for (off = 0; off < hlen;) {
 		const char *name = h + off, *value = name + strlen(name) + 1;

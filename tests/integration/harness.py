@@ -326,12 +326,14 @@ class Braced:
 
     Inside the `with`: .port / .base_url (first TCP listener), .ports, .unix_paths,
     .config_path, .log(), .log_lines(); check_config() runs `braced -t` on the same file.
+    files: {name: text} written next to the configuration (e.g. a schema a `$ref` names).
     """
 
-    def __init__(self, config_text, listeners=None, env=None):
+    def __init__(self, config_text, listeners=None, env=None, files=None):
         self.config_text = config_text
         self.listeners = listeners or count_listeners(config_text)
         self.env = env
+        self.files = dict(files or {})
         self.dir = self.config_path = self.log_path = None
         self.proc = None
         self.ports = []
@@ -345,6 +347,9 @@ class Braced:
             self.log_path = os.path.join(self.dir, "braced.err")
             with open(self.config_path, "w") as f:
                 f.write(self.config_text)
+            for name, text in self.files.items():
+                with open(os.path.join(self.dir, name), "w") as f:
+                    f.write(text)
 
     def check_config(self):
         """Run `braced -t -c FILE` on this configuration; returns (exit code, stdout, stderr)."""
