@@ -35,9 +35,10 @@ int log_enabled(enum log_level level)
 
 struct logline *log_begin(enum log_level level, const char *msg)
 {
+	static time_t cached_sec = -1;
+	static char when[40];
 	struct timespec ts;
 	struct tm tm;
-	char when[40];
 
 	if (!log_enabled(level) || line.busy)
 		return NULL;
@@ -47,8 +48,12 @@ struct logline *log_begin(enum log_level level, const char *msg)
 	line.buf.len = 0;
 	line.buf.failed = 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	/* Formatting the date costs more than the rest of a line: once a second. */
+	if (ts.tv_sec != cached_sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_sec = ts.tv_sec;
+	}
 	if (log_format == LOG_FORMAT_JSON) {
 		strbuf_addf(&line.buf, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":", when,
 			    ts.tv_nsec / 1000000, level_names[level]);

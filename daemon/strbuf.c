@@ -77,23 +77,29 @@ void strbuf_adds(struct strbuf *b, const char *s)
 
 void strbuf_addf(struct strbuf *b, const char *fmt, ...)
 {
+	size_t room = b->cap > b->len ? b->cap - b->len : 0;
 	va_list ap;
 	int n;
 
 	if (b->failed)
 		return;
+	/* Format straight into the free space; only a miss formats twice. */
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
 	va_end(ap);
-	if (n < 0) {
+	if (n < 0 || b->len + (size_t)n > b->max) {
 		b->failed = 1;
+		if (room)
+			b->data[b->len] = '\0';
 		return;
 	}
-	if (reserve(b, (size_t)n) < 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
+	if ((size_t)n >= room) {
+		if (reserve(b, (size_t)n) < 0)
+			return;
+		va_start(ap, fmt);
+		vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
 }
 
