@@ -502,6 +502,24 @@ static void merge_result(struct schema_result *into, const struct schema_result 
 	into->total += one->total;
 }
 
+/* Validates instance against s, adding what fails to res. Returns 1 if invalid. */
+static int validate_into(const struct schema *s, struct json_object *instance,
+			 struct schema_result *res)
+{
+	struct schema_result one;
+
+	memset(&one, 0, sizeof(one));
+	if (schema_validate(s, instance, &one) == 0)
+		return 0;
+	merge_result(res, &one);
+	return 1;
+}
+
+static struct json_object *param_value(const struct query_param *p)
+{
+	return json_object_new_string_len(p->value, (int)p->vlen);
+}
+
 /* Validates the query as an object of strings. A repeated parameter is
  * validated with each of its values, so no value the upstream may read
  * escapes the schema. Returns 1 when invalid. */
@@ -509,10 +527,11 @@ static int check_query(const struct schema *s, const char *q, struct schema_resu
 {
 	struct query_param *ps = NULL;
 	struct json_object *obj;
-	struct schema_result one;
-	int n = parse_query(q, &ps), bad = 0;
+	int n = parse_query(q, &ps), bad;
 
 	if (n < 0) {
+		struct schema_result one;
+
 		memset(&one, 0, sizeof(one));
 		snprintf(one.v[0].keyword, sizeof(one.v[0].keyword), "limit");
 		snprintf(one.v[0].message, sizeof(one.v[0].message),
@@ -528,35 +547,20 @@ static int check_query(const struct schema *s, const char *q, struct schema_resu
 	}
 	for (int i = 0; i < n; i++)
 		if (!json_object_object_get_ex(obj, ps[i].key, NULL))
-			json_object_object_add(
-			    obj, ps[i].key,
-			    json_object_new_string_len(ps[i].value, (int)ps[i].vlen));
-	memset(&one, 0, sizeof(one));
-	if (schema_validate(s, obj, &one) != 0) {
-		bad = 1;
-		merge_result(res, &one);
-	}
+			json_object_object_add(obj, ps[i].key, param_value(&ps[i]));
+	bad = validate_into(s, obj, res);
 	for (int i = 0; i < n; i++) {
-		struct json_object *cur;
+		struct json_object *first;
 
 		/* Later values of a repeated name, each in place of the first. */
-		if (!json_object_object_get_ex(obj, ps[i].key, &cur) ||
-		    (json_object_get_string_len(cur) == (int)ps[i].vlen &&
-		     memcmp(json_object_get_string(cur), ps[i].value, ps[i].vlen) == 0))
+		if (!json_object_object_get_ex(obj, ps[i].key, &first) ||
+		    (json_object_get_string_len(first) == (int)ps[i].vlen &&
+		     memcmp(json_object_get_string(first), ps[i].value, ps[i].vlen) == 0))
 			continue;
-		{
-			struct json_object *first = json_object_get(cur);
-
-			json_object_object_add(
-			    obj, ps[i].key,
-			    json_object_new_string_len(ps[i].value, (int)ps[i].vlen));
-			memset(&one, 0, sizeof(one));
-			if (schema_validate(s, obj, &one) != 0) {
-				bad = 1;
-				merge_result(res, &one);
-			}
-			json_object_object_add(obj, ps[i].key, first);
-		}
+		json_object_get(first);
+		json_object_object_add(obj, ps[i].key, param_value(&ps[i]));
+		bad |= validate_into(s, obj, res);
+		json_object_object_add(obj, ps[i].key, first);
 	}
 	json_object_put(obj);
 	free_params(ps, n);
