@@ -29,10 +29,18 @@
 
 /* Backlog of every listening socket (evhttp's own bind uses 128). */
 #define FRONT_BACKLOG 1024
+/* How long accepting pauses after accept() fails for lack of resources. */
+#define FRONT_ACCEPT_PAUSE_MS 100
 /* Seconds an idle keep-alive connection from the app stays open. */
 #define FRONT_IDLE_TIMEOUT_S 60
 /* Longest control header value read. */
 #define CONTROL_VALUE_MAX 10
+
+/* The listener callbacks' argument is evhttp's, so the accept error
+ * callback finds the server here: braced runs one server per process. */
+static struct server *accepting_server;
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg);
 
 static const struct {
 	enum evhttp_cmd_type cmd;
@@ -423,6 +431,8 @@ struct server *server_new(struct event_base *base, struct config *cfg, struct up
 	srv->base = base;
 	srv->up = up;
 	TAILQ_INIT(&srv->requests);
+	evtimer_assign(&srv->accept_timer, base, on_accept_resume, srv);
+	accepting_server = srv;
 	if (rng_seed_os(&srv->rng) < 0)
 		goto fail;
 	srv->http = evhttp_new(base);
@@ -528,12 +538,47 @@ struct evconnlistener *front_bind(struct event_base *base, const struct listener
 	return lev;
 }
 
+/* Accepting again after a pause; not while draining (the listeners are gone). */
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	srv->accept_paused = 0;
+	if (srv->draining)
+		return;
+	for (size_t i = 0; i < srv->nbound; i++)
+		evconnlistener_enable(evhttp_bound_socket_get_listener(srv->bound[i]));
+}
+
+/* accept() failed: out of file descriptors or memory. Left enabled, the
+ * listener would spin on the pending connection; pause all for a while. */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct server *srv = accepting_server;
+	struct timeval tv = { 0, FRONT_ACCEPT_PAUSE_MS * 1000 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)lev;
+	(void)arg;
+	if (!srv || srv->accept_paused)
+		return;
+	log_msgf(LOG_WARN, "accept failed (%s); pausing new connections for %d ms",
+		 evutil_socket_error_to_string(err), FRONT_ACCEPT_PAUSE_MS);
+	for (size_t i = 0; i < srv->nbound; i++)
+		evconnlistener_disable(evhttp_bound_socket_get_listener(srv->bound[i]));
+	srv->accept_paused = 1;
+	evtimer_add(&srv->accept_timer, &tv);
+}
+
 static int bind_one(struct server *srv, const struct listener_setting *ls)
 {
 	struct evconnlistener *lev = front_bind(srv->base, ls, FRONT_BACKLOG, "listening");
 
 	if (!lev)
 		return -errno;
+	evconnlistener_set_error_cb(lev, on_accept_error);
 	if (!(srv->bound[srv->nbound] = evhttp_bind_listener(srv->http, lev))) {
 		evconnlistener_free(lev);
 		return -ENOMEM;
@@ -576,6 +621,8 @@ static int adopt_passed_sockets(struct server *srv)
 			log_msgf(LOG_ERROR, "cannot use passed socket %d", fd);
 			return -EINVAL;
 		}
+		evconnlistener_set_error_cb(
+		    evhttp_bound_socket_get_listener(srv->bound[srv->nbound]), on_accept_error);
 		srv->nbound++;
 		memset(&ss, 0, sizeof(ss));
 		getsockname(fd, (struct sockaddr *)&ss, &sslen);
@@ -622,6 +669,9 @@ void server_free(struct server *srv)
 		return;
 	while (!TAILQ_EMPTY(&srv->requests))
 		request_abort(TAILQ_FIRST(&srv->requests));
+	event_del(&srv->accept_timer);
+	if (accepting_server == srv)
+		accepting_server = NULL;
 	if (srv->http)
 		evhttp_free(srv->http);
 	/* Only the sockets this process created. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/http.h>
 
 #include "config.h"
@@ -37,6 +38,8 @@ struct server {
 					       may overcount when an app leaves mid-write */
 	struct request_list requests; /* every request not yet finished */
 	int draining;
+	struct event accept_timer; /* resumes accepting after a pause */
+	int accept_paused;
 };
 
 /* Creates the front for cfg (takes a reference) on base with the backend

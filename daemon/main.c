@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -154,6 +155,18 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	notify_send("READY=1");
 }
 
+/* App connections, upstream connections and listeners are all descriptors:
+ * use every one the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int run(const char *path)
 {
 	struct daemon_state d = { .config_path = path };
@@ -166,6 +179,7 @@ static int run(const char *path)
 		return 1;
 	log_setup(cfg->log_format, cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_msgf(LOG_ERROR, "cannot initialise libcurl");
 		config_unref(cfg);

@@ -329,8 +329,10 @@ class Braced:
     files: {name: text} written next to the configuration (e.g. a schema a `$ref` names).
     """
 
-    def __init__(self, config_text, listeners=None, env=None, files=None):
+    def __init__(self, config_text, listeners=None, env=None, files=None, wrapper=()):
+        """wrapper: a command braced runs under, e.g. ("prlimit", "--nofile=40:40")."""
         self.config_text = config_text
+        self.wrapper = tuple(wrapper)
         self.listeners = listeners or count_listeners(config_text)
         self.env = env
         self.files = dict(files or {})
@@ -391,7 +393,7 @@ class Braced:
         self._write_files()
         env = dict(os.environ, **(self.env or {}))
         with open(self.log_path, "wb") as err:
-            self.proc = subprocess.Popen([braced_bin(), "-c", self.config_path],
+            self.proc = subprocess.Popen([*self.wrapper, braced_bin(), "-c", self.config_path],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=err, cwd=self.dir, env=env)
         deadline = time.monotonic() + START_TIMEOUT

@@ -58,5 +58,36 @@ class ConnectionTest(BracedTestCase):
                 self.assertEqual(resp.json()["path"], f"/base/c/{i}")
 
 
+class DescriptorExhaustionTest(BracedTestCase):
+    """Out of file descriptors, braced pauses accepting instead of spinning
+    on the pending connection, and serves again once descriptors are free."""
+
+    def test_accept_pauses_when_out_of_descriptors_and_recovers(self):
+        with Braced(self.config(), wrapper=("prlimit", "--nofile=40:40")) as b:
+            held = []
+            try:
+                for _ in range(60):      # more than the 40 descriptors braced may hold
+                    s = socket.socket()
+                    s.settimeout(1)
+                    try:
+                        s.connect(("127.0.0.1", b.port))
+                    except OSError:
+                        s.close()
+                        break
+                    held.append(s)
+                paused = wait_until(lambda: "accept failed" in b.log(), timeout=3)
+                pauses_before = b.log().count("accept failed")
+                time.sleep(1.0)
+                pauses_in_a_second = b.log().count("accept failed") - pauses_before
+            finally:
+                for s in held:
+                    s.close()
+            self.assertTrue(paused, b.log())
+            # One warning per 100 ms pause, not one per loop turn.
+            self.assertLessEqual(pauses_in_a_second, 20, b.log()[-2000:])
+            ok = wait_until(lambda: b.get("/demo/again").status == 200, timeout=5)
+        self.assertTrue(ok, "braced did not serve again once descriptors were free")
+
+
 if __name__ == "__main__":
     unittest.main()
