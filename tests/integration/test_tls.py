@@ -16,7 +16,8 @@ import tempfile
 import threading
 import unittest
 
-from harness import Braced, BracedTestCase, make_config, wait_until
+from harness import (Braced, BracedTestCase, closed_port, in_threads, make_config, stop_process,
+                     wait_until)
 
 
 def make_certificate(directory):
@@ -128,6 +129,50 @@ class TLSTest(BracedTestCase):
             resp = b.get("/secure/y")
         self.assertEqual(resp.status, 200, resp)
         self.assertEqual(resp.json()["path"], "/base/y")
+
+
+class HTTP2Test(BracedTestCase):
+    """An upstream that speaks only HTTP/2 (nghttpd, h2 over TLS with ALPN):
+    a 200 through braced proves HTTP/2 was used when the upstream offered it."""
+
+    def test_http2_upstream_is_used_when_offered(self):
+        nghttpd = shutil.which("nghttpd")
+        self.assertIsNotNone(nghttpd, "nghttpd (Debian nghttp2-server) is needed for this test")
+        tmp = tempfile.mkdtemp(prefix="braced-h2-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        cert, key = make_certificate(tmp)
+        root = os.path.join(tmp, "www")
+        os.makedirs(os.path.join(root, "base"))
+        with open(os.path.join(root, "base", "hello.json"), "w") as f:
+            f.write('{"hello": "h2"}')
+        port = closed_port()
+        log_path = os.path.join(tmp, "nghttpd.log")
+        with open(log_path, "wb") as log:
+            server = subprocess.Popen([nghttpd, "-v", "-d", root, "--address=127.0.0.1",
+                                       str(port), key, cert],
+                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self.addCleanup(stop_process, server, 5)
+        profile = {"upstream": f"https://127.0.0.1:{port}/base", "tls": {"ca_file": cert}}
+        with Braced(make_config({"h2": profile})) as b:
+            up = wait_until(lambda: self._connectable(port), timeout=5)
+            self.assertTrue(up, "nghttpd did not start")
+            answers = in_threads(b.get, [("/h2/hello.json",)] * 5, timeout=20)
+        for resp in answers:
+            self.assertEqual(resp.status, 200, resp)
+            self.assertEqual(resp.json(), {"hello": "h2"})
+        with open(log_path, errors="replace") as f:
+            log = f.read()
+        self.assertIn(":path: /base/hello.json", log)
+        self.assertIn("HEADERS frame", log)
+
+    @staticmethod
+    def _connectable(port):
+        import socket
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
 
 
 if __name__ == "__main__":
