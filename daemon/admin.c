@@ -220,7 +220,8 @@ static void render_config(struct admin *a, struct strbuf *b)
 		}
 		strbuf_addf(b, "},\"tls\":{\"verify\":%s", p->tls.verify ? "true" : "false");
 		if (p->tls.ca_file)
-			add_str(b, "ca_file", p->tls.ca_file, 0);
+			add_str(b, "ca_file", p->tls.ca_file_secret ? "<redacted>" : p->tls.ca_file,
+				0);
 		strbuf_addf(b,
 			    "},\"routes_only\":%s,\"policy\":", p->routes_only ? "true" : "false");
 		render_policy(b, &p->policy);

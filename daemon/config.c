@@ -1274,11 +1274,13 @@ static void parse_profile(struct loader *L, const struct ynode *key, const struc
 					get_bool(L, v2, "tls.verify", &p->tls.verify);
 				else if (!strcmp(k2, "ca_file") &&
 					 get_string(L, v2, "tls.ca_file", &p->tls.ca_file,
-						    &secret) == 0 &&
-					 access(p->tls.ca_file, R_OK) != 0)
-					err_at(L, v2, "tls.ca_file '%s' cannot be read: %s",
-					       secret ? "<redacted>" : p->tls.ca_file,
-					       strerror(errno));
+						    &secret) == 0) {
+					p->tls.ca_file_secret = secret;
+					if (access(p->tls.ca_file, R_OK) != 0)
+						err_at(L, v2, "tls.ca_file '%s' cannot be read: %s",
+						       secret ? "<redacted>" : p->tls.ca_file,
+						       strerror(errno));
+				}
 			}
 		} else if (!strcmp(k, "routes")) {
 			if (expect_kind(L, v, YNODE_SEQ, "routes") < 0)

@@ -120,7 +120,8 @@ struct route {
 
 struct tls_setting {
 	int verify;
-	char *ca_file; /* NULL: the system's default */
+	char *ca_file;      /* NULL: the system's default */
+	int ca_file_secret; /* came from ${...}: shown as <redacted> */
 };
 
 struct profile {

@@ -51,7 +51,9 @@ int headers_request_dropped(const char *name, const char *connection_value)
 
 int headers_response_dropped(const char *name, const char *connection_value)
 {
-	if (headers_is_hop_by_hop(name) || strcasecmp(name, "Content-Length") == 0)
+	/* Brace-* headers are braced's own: an upstream cannot set them. */
+	if (headers_is_hop_by_hop(name) || strcasecmp(name, "Content-Length") == 0 ||
+	    strncasecmp(name, "Brace-", 6) == 0)
 		return 1;
 	return connection_value && headers_list_contains(connection_value, name);
 }

@@ -20,8 +20,8 @@ int headers_is_hop_by_hop(const char *name);
 int headers_request_dropped(const char *name, const char *connection_value);
 
 /* 1 when a response header from the upstream must not reach the app:
- * hop-by-hop, Content-Length (braced frames its own answer), or one named in
- * the response's Connection header. */
+ * hop-by-hop, Content-Length (braced frames its own answer), braced's own
+ * Brace-* headers, or one named in the response's Connection header. */
 int headers_response_dropped(const char *name, const char *connection_value);
 
 /* 1 when value may be forwarded: no CR, LF, NUL or other control byte except

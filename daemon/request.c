@@ -149,12 +149,32 @@ static void add_common_headers(struct request *req, struct evkeyvalq *out)
 	evhttp_add_header(out, "Server-Timing", buf);
 }
 
+/* A reply being written out: counted until it is written or its connection
+ * goes, whichever comes first (evhttp calls only one of the two). */
+struct reply_watch {
+	struct server *srv;
+	struct evhttp_connection *evcon;
+};
+
+static void reply_gone(struct reply_watch *w)
+{
+	w->srv->writing--;
+	free(w);
+}
+
 static void on_reply_written(struct evhttp_request *hreq, void *arg)
 {
-	struct server *srv = arg;
+	struct reply_watch *w = arg;
 
 	(void)hreq;
-	srv->writing--;
+	evhttp_connection_set_closecb(w->evcon, NULL, NULL);
+	reply_gone(w);
+}
+
+static void on_reply_connection_closed(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	reply_gone(arg);
 }
 
 /* Sends reply with status and body (taken), logs, frees the request. */
@@ -171,12 +191,20 @@ static void send_and_free(struct request *req, int status, struct evbuffer *body
 					req->guard->requests[c]++;
 	}
 	if (req->hreq) {
+		struct reply_watch *w = malloc(sizeof(*w));
+
 		evhttp_connection_set_closecb(req->evcon, NULL, NULL);
 		/* A draining daemon waits until replies are written out too. */
-		req->srv->writing++;
-		evhttp_request_set_on_complete_cb(req->hreq, on_reply_written, req->srv);
+		if (w) {
+			*w = (struct reply_watch){ .srv = req->srv, .evcon = req->evcon };
+			req->srv->writing++;
+			evhttp_connection_set_closecb(req->evcon, on_reply_connection_closed, w);
+			evhttp_request_set_on_complete_cb(req->hreq, on_reply_written, w);
+		}
 		evhttp_send_reply(req->hreq, status, headers_reason_phrase(status), body);
 		req->hreq = NULL;
+		/* The connection's close callback now belongs to the reply watch. */
+		req->evcon = NULL;
 	}
 	req->state = REQ_DONE;
 	log_access(req, status, code);
@@ -285,10 +313,12 @@ static enum outcome outcome_of(const struct request *req, const struct call *cal
 		return OUTCOME_CONNECT;
 	case CALL_TIMEOUT:
 		return OUTCOME_TIMEOUT;
-	case CALL_RESET:
-	case CALL_INTERNAL:
 	case CALL_TOO_LARGE:
+		return OUTCOME_TOO_LARGE;
+	case CALL_INTERNAL:
 	case CALL_POOL_TIMEOUT:
+		return OUTCOME_INTERNAL;
+	case CALL_RESET:
 	default:
 		return OUTCOME_RESET;
 	}
@@ -704,6 +734,7 @@ static int response_invalid(struct request *req, struct call *call)
 }
 
 static void start_attempt(struct request *req);
+static void fail_budget_spent(struct request *req);
 
 /* Waits wait_ms (and past any cool-down of the profile), then attempts.
  * Returns -1 after answering when the cool-down cannot fit the budget. */
@@ -779,8 +810,12 @@ static void on_call_done(struct call *call, void *arg)
 	req->call = NULL;
 	req->upstream_ms += call_elapsed_ms(call);
 	if (call_outcome(call) == CALL_POOL_TIMEOUT) {
-		/* Nothing was sent: not an attempt, and nothing to retry into. */
-		answer_failure(req, call, 1, -1);
+		/* Nothing was sent: not an attempt, and nothing to retry into. When
+		 * the budget, not timeouts.pool, ended the wait, the budget is spent. */
+		if (req->pool_wait_cut)
+			fail_budget_spent(req);
+		else
+			answer_failure(req, call, 1, -1);
 		call_free(call);
 		return;
 	}
@@ -802,8 +837,14 @@ static void on_call_done(struct call *call, void *arg)
 	req->probe = 0;
 	if (status == 429 || status == 503)
 		retry_after = upstream_retry_after(call);
-	if (status == 429 && retry_after > 0 && req->policy->rate_limit_cooldown)
-		guard_cool_down(g, request_now_us() + (uint64_t)retry_after * 1000);
+	if (status == 429 && retry_after > 0 && req->policy->rate_limit_cooldown) {
+		/* One answer cannot silence the profile for longer than braced would wait. */
+		uint64_t pause = (uint64_t)retry_after < rp->retry_after_max_ms
+				     ? (uint64_t)retry_after
+				     : rp->retry_after_max_ms;
+
+		guard_cool_down(g, request_now_us() + pause * 1000);
+	}
 	if (o == OUTCOME_OK || call_outcome(call) == CALL_TOO_LARGE) {
 		free(req->violations);
 		req->violations = NULL;
@@ -860,15 +901,31 @@ static void on_call_done(struct call *call, void *arg)
 	call_free(call);
 }
 
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
+/* The total budget is spent: 504 with the story so far. */
+static void fail_budget_spent(struct request *req)
 {
-	struct request *req = arg;
 	struct problem p;
 	char detail[160];
 
+	problem_init(&p, PROBLEM_UPSTREAM_TIMEOUT);
+	snprintf(detail, sizeof(detail), "total budget of %u ms spent after %u attempt%s",
+		 req->total_ms, req->attempts, req->attempts == 1 ? "" : "s");
+	p.detail = detail;
+	p.retryable = 1;
+	request_fail(req, &p);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct request *req = arg;
+
 	(void)fd;
 	(void)what;
-	if (req->call) {
+	if (req->call && call_waiting(req->call)) {
+		/* Still queued for a connection: nothing was sent, no attempt made. */
+		upstream_cancel(req->call);
+		req->call = NULL;
+	} else if (req->call) {
 		/* The attempt in progress is cut and counted as a timeout. */
 		uint32_t ms = (uint32_t)((request_now_us() - req->attempt_start_us) / 1000);
 		struct history_entry *h =
@@ -889,12 +946,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 		breaker_record(&req->guard->breaker, now_ms(), 1, req->probe);
 		req->probe = 0;
 	}
-	problem_init(&p, PROBLEM_UPSTREAM_TIMEOUT);
-	snprintf(detail, sizeof(detail), "total budget of %u ms spent after %u attempt%s",
-		 req->total_ms, req->attempts, req->attempts == 1 ? "" : "s");
-	p.detail = detail;
-	p.retryable = 1;
-	request_fail(req, &p);
+	fail_budget_spent(req);
 }
 
 static void on_client_gone(evutil_socket_t fd, short what, void *arg)
@@ -960,6 +1012,7 @@ static void start_attempt(struct request *req)
 		.ca_file = req->profile->tls.ca_file,
 		.max_response_body = req->cfg->max_response_body,
 	};
+	req->pool_wait_cut = params.pool_ms < t->pool_ms;
 	req->state = REQ_ATTEMPT;
 	req->attempt_start_us = request_now_us();
 	call_free(req->last);
@@ -978,8 +1031,10 @@ void request_start(struct request *req)
 {
 	struct event_base *base = req->srv->base;
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(req->evcon);
-	struct timeval tv = { .tv_sec = req->total_ms / 1000,
-			      .tv_usec = (suseconds_t)(req->total_ms % 1000) * 1000 };
+	/* The budget counts from the moment the request was read, routing and
+	 * request validation included. */
+	uint32_t left = remaining_ms(req);
+	struct timeval tv = { .tv_sec = left / 1000, .tv_usec = (suseconds_t)(left % 1000) * 1000 };
 	struct guard *g = req->guard;
 	uint64_t now = now_ms();
 

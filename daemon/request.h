@@ -46,6 +46,7 @@ struct request {
 	struct upstream_pool *pool;
 	struct guard *guard; /* the profile's budget, breaker, cool-down */
 	int started;         /* counted in the guard's in-flight requests */
+	int pool_wait_cut;   /* the budget, not timeouts.pool, bounds the pool wait */
 	int probe;           /* admitted as a half-open breaker probe */
 	int method;          /* enum http_method */
 	const char *method_name;

@@ -15,6 +15,8 @@ static const char *const outcome_names[OUTCOME__COUNT] = {
 	[OUTCOME_RESET] = "reset",
 	[OUTCOME_TIMEOUT] = "timeout",
 	[OUTCOME_SCHEMA] = "schema",
+	[OUTCOME_TOO_LARGE] = "too_large",
+	[OUTCOME_INTERNAL] = "internal",
 };
 
 static const char *const stop_names[RETRY_STOP__COUNT] = {

@@ -23,6 +23,8 @@ enum outcome {
 	OUTCOME_RESET,        /* closed or reset before a complete response */
 	OUTCOME_TIMEOUT,      /* any per-attempt timeout */
 	OUTCOME_SCHEMA,       /* failed the response schema */
+	OUTCOME_TOO_LARGE,    /* answer over limits.max_response_body (braced's limit) */
+	OUTCOME_INTERNAL,     /* braced could not run the attempt */
 	OUTCOME__COUNT
 };
 

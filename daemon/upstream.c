@@ -35,7 +35,8 @@ struct call {
 	uint64_t start_ms;
 	uint32_t elapsed_ms;
 	size_t body_sent;
-	int saw_body;
+	int headers_done; /* the blank line ended the headers: trailers follow */
+	int line_status;  /* status of the last status line seen */
 	int too_large;
 	int failed_start;
 	enum call_outcome outcome;
@@ -202,8 +203,6 @@ static enum call_outcome classify(struct call *c, CURLcode rc, int connected)
 	case CURLE_SSL_CRL_BADFILE:
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_URL_MALFORMAT:
 		return CALL_CONNECT;
 	case CURLE_OPERATION_TIMEDOUT:
 		if (!connected)
@@ -216,7 +215,9 @@ static enum call_outcome classify(struct call *c, CURLcode rc, int connected)
 			return CALL_TOO_LARGE;
 		return CALL_INTERNAL;
 	default:
-		/* 52 empty reply, 55/56 send/recv failure, 18 partial, 16/92 HTTP/2. */
+		/* 52 empty reply, 55/56 send/recv failure, 18 partial, 16/92 HTTP/2,
+		 * 1 a malformed status line: once connected, the request may have
+		 * been processed, so none of these is a connect failure. */
 		return connected ? CALL_RESET : CALL_CONNECT;
 	}
 }
@@ -340,7 +341,9 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
 	memcpy(buf, c->p.body + c->body_sent, n);
 	c->body_sent += n;
 	c->last_io_ms = now_ms();
-	if (n == 0 && c->phase == PHASE_WRITE)
+	/* libcurl stops asking once the declared size is sent: the wait for the
+	 * answer is bounded by the read timeout from here on. */
+	if (c->body_sent == c->p.body_len && c->phase == PHASE_WRITE)
 		c->phase = PHASE_READ;
 	return n;
 }
@@ -353,6 +356,8 @@ static int on_seek(void *arg, curl_off_t offset, int origin)
 	if (origin != SEEK_SET || offset < 0 || (size_t)offset > c->p.body_len)
 		return CURL_SEEKFUNC_CANTSEEK;
 	c->body_sent = (size_t)offset;
+	if (c->body_sent < c->p.body_len && c->phase != PHASE_CONNECT)
+		c->phase = PHASE_WRITE;
 	return CURL_SEEKFUNC_OK;
 }
 
@@ -365,22 +370,30 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
 	c->last_io_ms = now_ms();
 	if (c->phase == PHASE_WRITE)
 		c->phase = PHASE_READ; /* an early answer ends the upload phase */
-	if (c->saw_body)
-		return n; /* trailers are not passed on */
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
 	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
 		/* A new status line (after 1xx or a resend): start over. */
+		const char *sp = memchr(buf, ' ', len);
+
 		c->headers.len = 0;
 		c->headers.failed = 0;
+		c->headers_done = 0;
+		c->line_status = sp ? atoi(sp + 1) : 0;
 		return n;
 	}
-	if (len == 0)
+	if (len == 0) {
+		c->headers_done = 1;
 		return n;
+	}
+	if (c->headers_done)
+		return n; /* trailers are not passed on */
 	colon = memchr(buf, ':', len);
 	if (!colon || colon == buf)
 		return n;
-	if ((size_t)(colon - buf) == 14 && strncasecmp(buf, "Content-Length", 14) == 0) {
+	if ((size_t)(colon - buf) == 14 && strncasecmp(buf, "Content-Length", 14) == 0 &&
+	    !c->p.head && c->line_status != 304 && c->line_status != 204) {
+		/* A HEAD or 304 answer announces a body it does not send. */
 		unsigned long long cl = strtoull(colon + 1, NULL, 10);
 
 		if (cl > c->p.max_response_body) {
@@ -404,7 +417,6 @@ static size_t on_write(char *buf, size_t size, size_t nitems, void *arg)
 	size_t n = size * nitems;
 
 	c->last_io_ms = now_ms();
-	c->saw_body = 1;
 	if (evbuffer_get_length(c->body) + n > c->p.max_response_body) {
 		c->too_large = 1;
 		return 0;
@@ -598,6 +610,11 @@ struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
 unsigned upstream_pool_active(const struct upstream_pool *pool)
 {
 	return pool->active;
+}
+
+int call_waiting(const struct call *c)
+{
+	return c->state == CALL_WAITING;
 }
 
 unsigned upstream_pool_waiting(const struct upstream_pool *pool)

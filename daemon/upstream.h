@@ -77,6 +77,9 @@ struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
  * is freed. Must not be called from inside a libcurl callback. */
 void upstream_cancel(struct call *call);
 
+/* 1 while the call waits for a free connection of its pool (nothing sent). */
+int call_waiting(const struct call *call);
+
 /* Results, valid in and after the done callback. */
 enum call_outcome call_outcome(const struct call *call);
 enum call_timeout call_timeout_kind(const struct call *call);

@@ -69,6 +69,7 @@ ACTION_FIELDS = {
     "chunked": (bool,),
     "echo_body": (bool,),
     "random": (dict,),
+    "raw_b64": (str,),
 }
 RANDOM_FIELDS = {"p", "seed", "then"}
 MAX_LOG = 100000                # requests kept for GET /__log
@@ -523,6 +524,12 @@ class Handler(socketserver.BaseRequestHandler):
             sock.close()
             return False
         if action.get("close"):
+            sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+            return False
+        if "raw_b64" in action:
+            # Bytes sent exactly as given (a malformed answer), then the connection closes.
+            sock.sendall(base64.b64decode(action["raw_b64"]))
             sock.shutdown(socket.SHUT_RDWR)
             sock.close()
             return False

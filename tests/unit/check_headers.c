@@ -39,9 +39,10 @@ static const struct drop_case drop_cases[] = {
 	{ "Host", NULL, 1, 0 },
 	{ "HOST", NULL, 1, 0 },
 	{ "Expect", NULL, 1, 0 },
-	{ "Brace-Timeout-Ms", NULL, 1, 0 },
-	{ "brace-max-attempts", NULL, 1, 0 },
-	{ "BRACE-Anything", NULL, 1, 0 },
+	/* braced's own headers: never forwarded, never taken from the upstream */
+	{ "Brace-Timeout-Ms", NULL, 1, 1 },
+	{ "brace-max-attempts", NULL, 1, 1 },
+	{ "BRACE-Anything", NULL, 1, 1 },
 	/* forwarded */
 	{ "Accept", NULL, 0, 0 },
 	{ "Authorization", NULL, 0, 0 },
