@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
@@ -22,6 +23,8 @@
 struct admin {
 	struct server *srv;
 	struct evhttp *http;
+	struct evconnlistener *lev;
+	struct event *resume; /* re-enables accepting after an accept failure */
 	struct metrics_global *global;
 	char *unix_path;
 };
@@ -238,6 +241,31 @@ static void render_config(struct admin *a, struct strbuf *b)
 	strbuf_adds(b, "}}");
 }
 
+static void on_admin_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct admin *a = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(a->lev);
+}
+
+/* Out of descriptors: pause instead of spinning on the pending connection.
+ * The listener's argument is evhttp's, so the admin is found through it. */
+static struct admin *admin_of_listener;
+
+static void on_admin_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct admin *a = admin_of_listener;
+	struct timeval tv = { 0, 100 * 1000 };
+
+	(void)arg;
+	if (!a || a->lev != lev)
+		return;
+	evconnlistener_disable(lev);
+	evtimer_add(a->resume, &tv);
+}
+
 static void on_admin(struct evhttp_request *req, void *arg)
 {
 	struct admin *a = arg;
@@ -296,6 +324,12 @@ struct admin *admin_new(struct server *srv, const struct listener_setting *ls,
 		evconnlistener_free(lev);
 		goto fail;
 	}
+	a->lev = lev;
+	a->resume = evtimer_new(srv->base, on_admin_resume, a);
+	if (!a->resume)
+		goto fail;
+	admin_of_listener = a;
+	evconnlistener_set_error_cb(lev, on_admin_accept_error);
 	if (ls->kind == LISTENER_UNIX)
 		a->unix_path = strdup(ls->path);
 	return a;
@@ -308,6 +342,10 @@ void admin_free(struct admin *a)
 {
 	if (!a)
 		return;
+	if (admin_of_listener == a)
+		admin_of_listener = NULL;
+	if (a->resume)
+		event_free(a->resume);
 	if (a->http)
 		evhttp_free(a->http);
 	if (a->unix_path) {
