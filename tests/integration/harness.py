@@ -459,6 +459,20 @@ class Braced:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 
+    def reload(self, text, timeout=5):
+        """Write `text` as the configuration, send SIGHUP, and return the log lines about
+        the reload that followed (an AssertionError when none came within `timeout` s)."""
+        before = len(self.log_lines())
+        with open(self.config_path + ".new", "w") as f:
+            f.write(text)
+        os.replace(self.config_path + ".new", self.config_path)
+        os.kill(self.proc.pid, signal.SIGHUP)
+        done = wait_until(lambda: [l for l in self.log_lines()[before:]
+                                   if "reload" in str(l.get("msg", "")).lower()], timeout=timeout)
+        if not done:
+            raise AssertionError(f"no log line about the reload:\n{self.log()}")
+        return done
+
     # shortcuts
     def request(self, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT):
         return request(self.port, method, path, body, headers, timeout)

@@ -24,23 +24,11 @@ from harness import (STOP_TIMEOUT, Background, Braced, BracedTestCase, fault, ma
 
 class ReloadTest(BracedTestCase):
 
-    def reload(self, b, text):
-        """Write `text` as b's configuration, send SIGHUP, wait for the outcome's log line."""
-        before = len(b.log_lines())
-        with open(b.config_path + ".new", "w") as f:
-            f.write(text)
-        os.replace(b.config_path + ".new", b.config_path)
-        os.kill(b.proc.pid, signal.SIGHUP)
-        done = wait_until(lambda: [l for l in b.log_lines()[before:]
-                                   if "reload" in str(l.get("msg", "")).lower()], timeout=5)
-        self.assertTrue(done, f"no log line about the reload:\n{b.log()}")
-        return done
-
     def test_reload_adds_a_profile_and_keeps_the_old_one(self):
         demo = {"upstream": self.upstream.url("/base")}
         with Braced(make_config({"demo": demo})) as b:
             self.assert_problem(b.get("/extra/x"), 404, "unknown_profile")
-            self.reload(b, make_config({"demo": demo, "extra": {"upstream": self.upstream.url("/other")}}))
+            b.reload(make_config({"demo": demo, "extra": {"upstream": self.upstream.url("/other")}}))
             added = b.get("/extra/x")
             old = b.get("/demo/x")
         self.assertEqual(added.status, 200, added)
@@ -58,7 +46,7 @@ class ReloadTest(BracedTestCase):
         with Braced(self.config()) as b:
             for name, text in broken.items():
                 with self.subTest(name):
-                    lines = self.reload(b, text)
+                    lines = b.reload(text)
                     self.assertTrue([l for l in lines if l.get("level") == "error"],
                                     f"the failed reload is not logged as an error: {lines}")
                     resp = b.get("/demo/x")
