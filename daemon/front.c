@@ -341,7 +341,9 @@ static int route(struct server *srv, struct request *req)
 		return -1;
 	if (srv->draining)
 		return fail(req, PROBLEM_OVERLOADED, "braced is shutting down");
-	if (srv->inflight > req->cfg->max_inflight)
+	/* A reply still being written holds its memory: it counts as in flight,
+	 * so apps that stop reading cannot pile up answers without bound. */
+	if (srv->inflight + srv->writing > req->cfg->max_inflight)
 		return fail(req, PROBLEM_OVERLOADED, "too many requests in flight");
 	req->pool = srv->pools[req->profile->index];
 	req->guard = srv->guards_by_profile[req->profile->index];

@@ -89,6 +89,30 @@ class EdgeTest(BracedTestCase):
         # Nothing is in flight: the 30 s grace must not be waited out.
         self.assertLess(took, 15, "SIGTERM waited for a reply whose connection was gone")
 
+    def test_replies_an_app_does_not_read_count_as_in_flight(self):
+        # Apps that stop reading must not pile up answers in braced's memory
+        # without bound: a reply being written counts against max_inflight.
+        cfg = self.config(limits={"max_inflight": 2, "max_response_body": "16MiB"})
+        with Braced(cfg) as b:
+            self.upstream.script([{"body": "z" * (8 * 1024 * 1024)}] * 2)
+            stalled = []
+            try:
+                for i in range(2):
+                    s = socket.socket()
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    s.settimeout(5)
+                    s.connect(("127.0.0.1", b.port))
+                    s.sendall(f"GET /demo/big{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                    stalled.append(s)
+                self.assertTrue(wait_until(lambda: b.log().count('"path":"/demo/big') == 2,
+                                           timeout=10), b.log())
+                third = b.get("/demo/third")
+            finally:
+                for s in stalled:
+                    s.close()
+            self.assert_problem(third, 503, "overloaded", profile="demo")
+            self.assertTrue(wait_until(lambda: b.get("/demo/later").status == 200, timeout=5))
+
     def test_upstream_cannot_set_braced_headers(self):
         with Braced(self.config()) as b:
             resp = b.get("/demo/x", fault(headers={"Brace-Error": "circuit_open",
