@@ -226,15 +226,17 @@ static int run(const char *path)
 out:
 	if (rc != 0)
 		log_msgf(LOG_ERROR, "start-up failed");
-	/* Stopping already: a late signal must not turn a clean exit into a kill. */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
 	if (sigterm)
 		event_free(sigterm);
 	if (sigint)
 		event_free(sigint);
 	if (sighup)
 		event_free(sighup);
+	/* Stopping already: a late signal must not turn a clean exit into a
+	 * kill. After event_free, which restores the handlers libevent found. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	if (d.drain_timer)
 		event_free(d.drain_timer);
 	if (d.watchdog)
