@@ -76,6 +76,7 @@ static void disarm(struct request *req)
 		return;
 	event_del(&req->deadline);
 	event_del(&req->client_watch);
+	event_del(&req->watch_delay);
 	event_del(&req->wait_timer);
 	req->timers_armed = 0;
 }
@@ -1027,8 +1028,18 @@ static void start_attempt(struct request *req)
 	}
 }
 
+static void on_watch_delay(evutil_socket_t fd, short what, void *arg)
+{
+	struct request *req = arg;
+
+	(void)fd;
+	(void)what;
+	event_add(&req->client_watch, NULL);
+}
+
 void request_start(struct request *req)
 {
+	static const struct timeval watch_after = { 0, REQUEST_WATCH_AFTER_MS * 1000 };
 	struct event_base *base = req->srv->base;
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(req->evcon);
 	/* The budget counts from the moment the request was read, routing and
@@ -1043,7 +1054,10 @@ void request_start(struct request *req)
 	event_assign(&req->client_watch, base, bufferevent_getfd(bev), EV_CLOSED, on_client_gone,
 		     req);
 	evtimer_add(&req->deadline, &tv);
-	event_add(&req->client_watch, NULL);
+	/* Most answers come within a few milliseconds: watching the app's socket
+	 * costs two epoll_ctl calls, so the watch starts only for slower ones. */
+	evtimer_assign(&req->watch_delay, base, on_watch_delay, req);
+	evtimer_add(&req->watch_delay, &watch_after);
 	req->timers_armed = 1;
 	evhttp_connection_set_closecb(req->evcon, on_connection_freed, req);
 	req->state = REQ_WAITING;

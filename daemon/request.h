@@ -20,6 +20,10 @@ struct call;
 struct upstream_pool;
 struct schema_result;
 
+/* A request still unanswered after this long starts watching for the app
+ * leaving; faster ones never pay for the watch. */
+#define REQUEST_WATCH_AFTER_MS 20
+
 /* Attempts a request can make (retry.attempts is at most 10). */
 #define REQUEST_MAX_HISTORY 10
 
@@ -36,6 +40,7 @@ struct request {
 	struct evhttp_request *hreq;
 	struct evhttp_connection *evcon;
 	struct event client_watch; /* EV_CLOSED on the app's socket */
+	struct event watch_delay;  /* starts client_watch for slower requests */
 	struct event deadline;     /* total budget */
 	struct event wait_timer;   /* backoff and cool-down waits */
 	int timers_armed;

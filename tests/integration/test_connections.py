@@ -33,6 +33,18 @@ class ConnectionTest(BracedTestCase):
             self.assertEqual(resp.status, 200, resp)
             self.assertEqual(resp.json()["path"], "/base/after")
 
+    def test_client_leaving_at_once_still_cancels_the_upstream_request(self):
+        # The app hangs up right after sending, before braced watches its
+        # socket: the departure must still be seen and the transfer cancelled.
+        with Braced(self.config()) as b:
+            sock = socket.create_connection(("127.0.0.1", b.port), timeout=5)
+            sock.sendall(b"GET /demo/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b'X-Fault: {"delay_ms": 5000}\r\n\r\n')
+            sock.close()
+            aborted = wait_until(lambda: self.upstream.stats()["aborted"] >= 1, timeout=3)
+            self.assertTrue(aborted, "braced kept the upstream request after the client left")
+            self.assertIn('"code":"client_gone"', b.log())
+
     def test_unix_socket_listener_forwards(self):
         sock_dir = tempfile.mkdtemp(prefix="braced-sock-")
         self.addCleanup(shutil.rmtree, sock_dir, True)
