@@ -1197,6 +1197,12 @@ static void parse_route(struct loader *L, const struct ynode *map, struct profil
 			parse_schema_setting(L, v, &r->request, 0);
 		else if (!strcmp(k, "response"))
 			parse_schema_setting(L, v, &r->response, 1);
+		else if (!strcmp(k, "circuit_breaker") ||
+			 (!strcmp(k, "retry") && v->kind == YNODE_MAP && ynode_get(v, "budget")))
+			/* Both count a whole profile's traffic: a route cannot have its own. */
+			err_at(L, !strcmp(k, "retry") ? ynode_get(v, "budget") : map->keys[i],
+			       "%s belongs to the profile; a route cannot set it",
+			       !strcmp(k, "retry") ? "retry.budget" : "circuit_breaker");
 		else if (!known && apply_policy_key(L, &r->policy, k, v))
 			touched = 1;
 		else if (!known)

@@ -28,6 +28,26 @@ class CommandLineTest(BracedTestCase):
         self.assertEqual(code, 1, out + err)
         self.assertRegex(err, re.compile(rf"^{re.escape(b.config_path)}:3:\d+: ", re.M))
 
+    def test_route_cannot_set_profile_wide_defences(self):
+        # The breaker and the retry budget count a whole profile's traffic.
+        b = Braced('listen: 127.0.0.1:0\n'
+                   'admin: "off"\n'
+                   'profiles:\n'
+                   '  demo:\n'
+                   f'    upstream: "{self.upstream.url()}"\n'
+                   '    routes:\n'
+                   '      - match: GET /a\n'
+                   '        circuit_breaker: {enabled: false}\n'
+                   '      - match: GET /b\n'
+                   '        retry: {attempts: 2, budget: {ratio: 0.5}}\n'
+                   '      - match: GET /c\n'
+                   '        retry: {attempts: 2}\n')
+        code, out, err = b.check_config()
+        self.assertEqual(code, 1, out + err)
+        self.assertRegex(err, re.compile(rf"^{re.escape(b.config_path)}:8:\d+: circuit_breaker", re.M))
+        self.assertRegex(err, re.compile(rf"^{re.escape(b.config_path)}:10:\d+: retry.budget", re.M))
+        self.assertEqual(len(err.strip().splitlines()), 2, err)
+
     def test_version(self):
         code, out, err = run_braced(["-V"])
         self.assertEqual(code, 0, err)
