@@ -817,90 +817,65 @@ static void remove_dots(struct dstr *out, const char *in, size_t n, int *climbed
 	}
 }
 
-/* Resolves ref against the absolute URI base into a malloc'd absolute URI;
- * sets *ret_climbed when a ".." went above the root. NULL on OOM. */
+/* Resolves ref against the absolute URI base into a malloc'd absolute URI
+ * (RFC 3986 5.2.2: pick the target's parts, then compose them once); sets
+ * *ret_climbed when a ".." went above the root. NULL on OOM. */
 static char *uri_resolve(const char *base, const char *ref, int *ret_climbed)
 {
-	int climbed = 0;
-
+	const struct uri *scheme, *auth, *query;
+	struct dstr out = { 0 }, path = { 0 }, merged = { 0 };
 	struct uri b, r;
-	struct dstr out = { 0 };
-	struct dstr merged = { 0 };
+	int climbed = 0;
 	size_t k;
 
 	uri_parse(base, &b);
 	uri_parse(ref, &r);
-	if (r.has_scheme) {
-		dstr_add(&out, r.scheme, r.scheme_len);
-		dstr_add(&out, ":", 1);
-		if (r.has_auth) {
-			dstr_add(&out, "//", 2);
-			dstr_add(&out, r.auth, r.auth_len);
-		}
-		remove_dots(&out, r.path, r.path_len, &climbed);
-		if (r.has_query) {
-			dstr_add(&out, "?", 1);
-			dstr_add(&out, r.query, r.query_len);
-		}
+	scheme = r.has_scheme ? &r : &b;
+	auth = r.has_scheme || r.has_auth ? &r : &b;
+	query = &r;
+	if (r.has_scheme || r.has_auth || (r.path_len > 0 && r.path[0] == '/')) {
+		remove_dots(&path, r.path, r.path_len, &climbed);
+	} else if (r.path_len == 0) {
+		dstr_add(&path, b.path, b.path_len);
+		if (!r.has_query)
+			query = &b;
 	} else {
-		if (b.has_scheme) {
-			dstr_add(&out, b.scheme, b.scheme_len);
-			dstr_add(&out, ":", 1);
-		}
-		if (r.has_auth) {
-			dstr_add(&out, "//", 2);
-			dstr_add(&out, r.auth, r.auth_len);
-			remove_dots(&out, r.path, r.path_len, &climbed);
-			if (r.has_query) {
-				dstr_add(&out, "?", 1);
-				dstr_add(&out, r.query, r.query_len);
-			}
+		/* A relative path replaces the base's last segment. */
+		if (b.has_auth && b.path_len == 0) {
+			dstr_add(&merged, "/", 1);
 		} else {
-			if (b.has_auth) {
-				dstr_add(&out, "//", 2);
-				dstr_add(&out, b.auth, b.auth_len);
-			}
-			if (r.path_len == 0) {
-				dstr_add(&out, b.path, b.path_len);
-				if (r.has_query || b.has_query) {
-					dstr_add(&out, "?", 1);
-					if (r.has_query)
-						dstr_add(&out, r.query, r.query_len);
-					else
-						dstr_add(&out, b.query, b.query_len);
-				}
-			} else {
-				if (r.path[0] == '/') {
-					remove_dots(&out, r.path, r.path_len, &climbed);
-				} else {
-					if (b.has_auth && b.path_len == 0) {
-						dstr_add(&merged, "/", 1);
-					} else {
-						for (k = b.path_len; k > 0 && b.path[k - 1] != '/';
-						     k--)
-							;
-						dstr_add(&merged, b.path, k);
-					}
-					dstr_add(&merged, r.path, r.path_len);
-					remove_dots(&out, dstr_str(&merged), merged.len, &climbed);
-					free(merged.p);
-				}
-				if (r.has_query) {
-					dstr_add(&out, "?", 1);
-					dstr_add(&out, r.query, r.query_len);
-				}
-			}
+			for (k = b.path_len; k > 0 && b.path[k - 1] != '/'; k--)
+				;
+			dstr_add(&merged, b.path, k);
 		}
+		dstr_add(&merged, r.path, r.path_len);
+		remove_dots(&path, dstr_str(&merged), merged.len, &climbed);
+	}
+	if (scheme->has_scheme) {
+		dstr_add(&out, scheme->scheme, scheme->scheme_len);
+		dstr_add(&out, ":", 1);
+	}
+	if (auth->has_auth) {
+		dstr_add(&out, "//", 2);
+		dstr_add(&out, auth->auth, auth->auth_len);
+	}
+	dstr_add(&out, dstr_str(&path), path.len);
+	if (query->has_query) {
+		dstr_add(&out, "?", 1);
+		dstr_add(&out, query->query, query->query_len);
 	}
 	if (r.has_frag) {
 		dstr_add(&out, "#", 1);
 		dstr_add(&out, r.frag, r.frag_len);
 	}
 	dstr_add(&out, "", 0);
-	if (out.oom || merged.oom) {
+	free(merged.p);
+	if (out.oom || path.oom || merged.oom) {
 		free(out.p);
+		free(path.p);
 		return NULL;
 	}
+	free(path.p);
 	if (ret_climbed)
 		*ret_climbed = climbed;
 	return out.p;
