@@ -1656,18 +1656,32 @@ static int cmp_prop(const void *a, const void *b)
 	return strcmp(((const struct sprop *)a)->key, ((const struct sprop *)b)->key);
 }
 
+/* The value of keyword in obj when it must be an object: 1 with *ret,
+ * 0 when absent, -1 after failing with "'keyword' must be an object<what>". */
+static int object_keyword(struct compiler *cc, struct json_object *obj, const char *keyword,
+			  const char *what, struct json_object **ret)
+{
+	char msg[96];
+
+	if (!json_object_object_get_ex(obj, keyword, ret))
+		return 0;
+	if (json_object_is_type(*ret, json_type_object))
+		return 1;
+	snprintf(msg, sizeof(msg), "'%s' must be an object%s", keyword, what);
+	cfail_at(cc, keyword, msg);
+	return -1;
+}
+
 static int compile_properties(struct compiler *cc, struct snode *n, struct json_object *obj,
 			      const char *base)
 {
 	struct json_object *v;
+	int r;
 	size_t i = 0, cnt;
 
-	if (!json_object_object_get_ex(obj, "properties", &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_object)) {
-		cfail_at(cc, "properties", "'properties' must be an object of schemas");
-		return -1;
-	}
+	r = object_keyword(cc, obj, "properties", " of schemas", &v);
+	if (r <= 0)
+		return r;
 	cnt = (size_t)json_object_object_length(v);
 	n->props = calloc(cnt ? cnt : 1, sizeof(*n->props));
 	n->sorted_props = calloc(cnt ? cnt : 1, sizeof(*n->sorted_props));
@@ -1693,15 +1707,12 @@ static int compile_pattern_properties(struct compiler *cc, struct snode *n, stru
 				      const char *base)
 {
 	struct json_object *v, *keyobj;
+	int r;
 	size_t i = 0, cnt;
 
-	if (!json_object_object_get_ex(obj, "patternProperties", &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_object)) {
-		cfail_at(cc, "patternProperties",
-			 "'patternProperties' must be an object of schemas");
-		return -1;
-	}
+	r = object_keyword(cc, obj, "patternProperties", " of schemas", &v);
+	if (r <= 0)
+		return r;
 	cnt = (size_t)json_object_object_length(v);
 	n->patprops = calloc(cnt ? cnt : 1, sizeof(*n->patprops));
 	if (!n->patprops) {
@@ -1737,14 +1748,12 @@ static int compile_dependencies(struct compiler *cc, struct snode *n, struct jso
 				const char *base)
 {
 	struct json_object *v;
+	int r;
 	size_t i = 0, cnt;
 
-	if (!json_object_object_get_ex(obj, "dependencies", &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_object)) {
-		cfail_at(cc, "dependencies", "'dependencies' must be an object");
-		return -1;
-	}
+	r = object_keyword(cc, obj, "dependencies", "", &v);
+	if (r <= 0)
+		return r;
 	cnt = (size_t)json_object_object_length(v);
 	n->deps = calloc(cnt ? cnt : 1, sizeof(*n->deps));
 	if (!n->deps) {
@@ -1809,13 +1818,11 @@ static int compile_logic(struct compiler *cc, struct snode *n, struct json_objec
 static int compile_definitions(struct compiler *cc, struct json_object *obj, const char *base)
 {
 	struct json_object *v;
+	int r;
 
-	if (!json_object_object_get_ex(obj, "definitions", &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_object)) {
-		cfail_at(cc, "definitions", "'definitions' must be an object of schemas");
-		return -1;
-	}
+	r = object_keyword(cc, obj, "definitions", " of schemas", &v);
+	if (r <= 0)
+		return r;
 	json_object_object_foreach(v, key, sub)
 	{
 		if (!compile_at(cc, sub, base, "definitions", key, SIZE_MAX))
