@@ -54,7 +54,6 @@ struct upstream_pool {
 	char *name;
 	unsigned max, active;
 	struct call_queue waiting;
-	unsigned nwaiting;
 	struct upstream_pool *next;
 };
 
@@ -234,7 +233,6 @@ static void pool_release(struct call *c)
 		struct call *next = TAILQ_FIRST(&pool->waiting);
 
 		TAILQ_REMOVE(&pool->waiting, next, wait_link);
-		pool->nwaiting--;
 		evtimer_del(next->timer);
 		call_begin(next);
 	}
@@ -259,7 +257,6 @@ static void call_detach(struct call *c)
 
 	if (c->state == CALL_WAITING) {
 		TAILQ_REMOVE(&c->pool->waiting, c, wait_link);
-		c->pool->nwaiting--;
 	} else if (c->state == CALL_RUNNING) {
 		if (c->easy)
 			curl_multi_remove_handle(up->multi, c->easy);
@@ -607,19 +604,9 @@ struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
 	return pool;
 }
 
-unsigned upstream_pool_active(const struct upstream_pool *pool)
-{
-	return pool->active;
-}
-
 int call_waiting(const struct call *c)
 {
 	return c->state == CALL_WAITING;
-}
-
-unsigned upstream_pool_waiting(const struct upstream_pool *pool)
-{
-	return pool->nwaiting;
 }
 
 struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
@@ -649,7 +636,6 @@ struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
 
 		c->state = CALL_WAITING;
 		TAILQ_INSERT_TAIL(&pool->waiting, c, wait_link);
-		pool->nwaiting++;
 		ms_to_tv(params->pool_ms, &tv);
 		evtimer_add(c->timer, &tv);
 	}

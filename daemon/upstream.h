@@ -64,8 +64,6 @@ void upstream_set_max_idle(struct upstream *up, long max_idle);
  * Borrowed: pools live as long as the upstream. NULL on OOM. */
 struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
 					unsigned max_connections);
-unsigned upstream_pool_active(const struct upstream_pool *pool);
-unsigned upstream_pool_waiting(const struct upstream_pool *pool);
 
 /* Starts an attempt through pool: at once when the pool has room, else
  * after waiting up to params->pool_ms. Returns the call (owned by the
