@@ -178,18 +178,20 @@ static void on_reply_connection_closed(struct evhttp_connection *evcon, void *ar
 	reply_gone(arg);
 }
 
-/* Sends reply with status and body (taken), logs, frees the request. */
-static void send_and_free(struct request *req, int status, struct evbuffer *body, const char *code)
+/* The code of a successful answer, beside enum problem_code. */
+#define ANSWER_OK (-1)
+
+/* Sends reply with status and body (taken), logs under code (ANSWER_OK or
+ * an enum problem_code), frees the request. */
+static void send_and_free(struct request *req, int status, struct evbuffer *body, int code)
 {
 	if (req->guard) {
 		histogram_observe(&req->guard->duration,
 				  (double)(request_now_us() - req->start_us) / 1e6);
-		if (strcmp(code, "ok") == 0)
+		if (code == ANSWER_OK)
 			req->guard->requests_ok++;
 		else
-			for (int c = 0; c < PROBLEM__COUNT; c++)
-				if (strcmp(code, problem_code_name((enum problem_code)c)) == 0)
-					req->guard->requests[c]++;
+			req->guard->requests[code]++;
 	}
 	if (req->hreq) {
 		struct reply_watch *w = malloc(sizeof(*w));
@@ -208,7 +210,7 @@ static void send_and_free(struct request *req, int status, struct evbuffer *body
 		req->evcon = NULL;
 	}
 	req->state = REQ_DONE;
-	log_access(req, status, code);
+	log_access(req, status, code == ANSWER_OK ? "ok" : problem_code_name(code));
 	request_free(req);
 }
 
@@ -260,32 +262,23 @@ void request_fail(struct request *req, struct problem *p)
 			evbuffer_add(body, json, len);
 	}
 	free(json);
-	send_and_free(req, status, body, problem_code_name(p->code));
+	send_and_free(req, status, body, (int)p->code);
 	if (body)
 		evbuffer_free(body);
 }
 
 /* Relays a complete upstream answer (below 400, or passthrough). */
-static void relay(struct request *req, struct call *call, const char *error_code,
-		  long long retry_after_ms)
+static void relay(struct request *req, struct call *call, int code, long long retry_after_ms)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req->hreq);
-	size_t hlen, off;
-	const char *h = call_headers(call, &hlen);
-	const char *connection = NULL;
+	const char *connection = NULL, *name, *value;
+	size_t pos;
 
 	/* The Connection header lists more names to drop. */
-	for (off = 0; off < hlen;) {
-		const char *name = h + off, *value = name + strlen(name) + 1;
-
+	for (pos = 0; call_header_next(call, &pos, &name, &value);)
 		if (strcasecmp(name, "Connection") == 0)
 			connection = value;
-		off = (size_t)(value - h) + strlen(value) + 1;
-	}
-	for (off = 0; off < hlen;) {
-		const char *name = h + off, *value = name + strlen(name) + 1;
-
-		off = (size_t)(value - h) + strlen(value) + 1;
+	for (pos = 0; call_header_next(call, &pos, &name, &value);) {
 		if (req->method == METHOD_HEAD && strcasecmp(name, "Content-Length") == 0) {
 			evhttp_add_header(out, name, value);
 			continue;
@@ -295,13 +288,13 @@ static void relay(struct request *req, struct call *call, const char *error_code
 			continue;
 		evhttp_add_header(out, name, value);
 	}
-	if (error_code) {
-		evhttp_add_header(out, "Brace-Error", error_code);
+	if (code != ANSWER_OK) {
+		evhttp_add_header(out, "Brace-Error", problem_code_name(code));
 		if (retry_after_ms >= 0 && !evhttp_find_header(out, "Retry-After"))
 			add_retry_after(out, retry_after_ms);
 	}
 	add_common_headers(req, out);
-	send_and_free(req, call_status(call), call_body(call), error_code ? error_code : "ok");
+	send_and_free(req, call_status(call), call_body(call), code);
 }
 
 /* Outcome of a finished attempt (SPEC 4.2). */
@@ -328,14 +321,11 @@ static enum outcome outcome_of(const struct request *req, const struct call *cal
 /* Retry-After of an upstream answer in ms, or -1. */
 static int64_t upstream_retry_after(const struct call *call)
 {
-	size_t hlen, off;
-	const char *h = call_headers(call, &hlen);
+	const char *name, *value;
+	size_t pos = 0;
 	int64_t ms;
 
-	for (off = 0; off < hlen;) {
-		const char *name = h + off, *value = name + strlen(name) + 1;
-
-		off = (size_t)(value - h) + strlen(value) + 1;
+	while (call_header_next(call, &pos, &name, &value)) {
 		if (strcasecmp(name, "Retry-After") == 0 &&
 		    retry_after_parse(value, time(NULL), &ms) == 0)
 			return ms;
@@ -701,8 +691,8 @@ static int response_invalid(struct request *req, struct call *call)
 {
 	const struct schema_setting *s;
 	struct evbuffer *body = call_body(call);
-	size_t hlen, off, len;
-	const char *h = call_headers(call, &hlen);
+	const char *name, *value;
+	size_t pos = 0, len;
 	struct schema_result res;
 
 	if (!req->route)
@@ -711,10 +701,7 @@ static int response_invalid(struct request *req, struct call *call)
 	if (s->mode == SCHEMA_MODE_OFF || !s->body_schema || !s->statuses[call_status(call)] ||
 	    req->method == METHOD_HEAD || no_document(call_status(call)))
 		return 0;
-	for (off = 0; off < hlen;) {
-		const char *name = h + off, *value = name + strlen(name) + 1;
-
-		off = (size_t)(value - h) + strlen(value) + 1;
+	while (call_header_next(call, &pos, &name, &value)) {
 		/* braced asks for no encoding; one the app asked for is not decoded. */
 		if (strcasecmp(name, "Content-Encoding") == 0 && strcasecmp(value, "identity") != 0)
 			return 0;
@@ -850,7 +837,7 @@ static void on_call_done(struct call *call, void *arg)
 		free(req->violations);
 		req->violations = NULL;
 		if (o == OUTCOME_OK)
-			relay(req, call, NULL, -1);
+			relay(req, call, ANSWER_OK, -1);
 		else
 			answer_failure(req, call, 0, -1);
 		call_free(call);
@@ -892,8 +879,8 @@ static void on_call_done(struct call *call, void *arg)
 	if (call_outcome(call) == CALL_OK && o != OUTCOME_SCHEMA &&
 	    req->policy->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH)
 		relay(req, call,
-		      stop == RETRY_STOP_RETRY_AFTER && status == 429 ? "rate_limited"
-								      : "upstream_status",
+		      stop == RETRY_STOP_RETRY_AFTER && status == 429 ? PROBLEM_RATE_LIMITED
+								      : PROBLEM_UPSTREAM_STATUS,
 		      retry_after);
 	else
 		answer_failure(req, call, stop != RETRY_STOP_OUTCOME,

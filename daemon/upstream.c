@@ -671,10 +671,21 @@ struct evbuffer *call_body(struct call *c)
 	return c->body;
 }
 
-const char *call_headers(const struct call *c, size_t *ret_len)
+int call_header_next(const struct call *c, size_t *pos, const char **ret_name,
+		     const char **ret_value)
 {
-	*ret_len = c->headers.failed ? 0 : c->headers.len;
-	return c->headers.data ? c->headers.data : "";
+	/* Stored as "name\0value\0" pairs; an overflowed store shows nothing. */
+	size_t len = c->headers.failed ? 0 : c->headers.len;
+	const char *name, *value;
+
+	if (*pos >= len)
+		return 0;
+	name = c->headers.data + *pos;
+	value = name + strlen(name) + 1;
+	*pos = (size_t)(value - c->headers.data) + strlen(value) + 1;
+	*ret_name = name;
+	*ret_value = value;
+	return 1;
 }
 
 uint32_t call_elapsed_ms(const struct call *c)

@@ -84,8 +84,11 @@ enum call_timeout call_timeout_kind(const struct call *call);
 int call_status(const struct call *call);
 /* Response body; the caller may take its contents (evbuffer_add_buffer). */
 struct evbuffer *call_body(struct call *call);
-/* Response headers as "name\0value\0" pairs, ending at *ret_len bytes. */
-const char *call_headers(const struct call *call, size_t *ret_len);
+/* Walks the response headers in the order received: returns 1 with the
+ * next *ret_name and *ret_value (borrowed) and advances *pos (start at 0),
+ * or 0 after the last. */
+int call_header_next(const struct call *call, size_t *pos, const char **ret_name,
+		     const char **ret_value);
 /* Milliseconds from start to end, the pool wait included. */
 uint32_t call_elapsed_ms(const struct call *call);
 /* libcurl's message for a failure, or "". */
