@@ -126,6 +126,17 @@ static int check_headers(struct request *req, struct evkeyvalq *in)
 
 	TAILQ_FOREACH(h, in, next)
 	{
+		/* A name braced cannot read exactly ("Transfer-Encoding :") may be
+		 * read otherwise upstream: refuse it rather than forward it. */
+		if (!headers_name_ok(h->key, strlen(h->key))) {
+			char detail[128];
+			size_t n = (size_t)snprintf(detail, sizeof(detail),
+						    "a request header name is not a token: '");
+			for (const char *k = h->key; *k && n < sizeof(detail) - 8; k++)
+				detail[n++] = (*k > 0x20 && *k < 0x7f && *k != '\'') ? *k : '?';
+			snprintf(detail + n, sizeof(detail) - n, "'");
+			return fail(req, PROBLEM_BAD_REQUEST, detail);
+		}
 		if (!headers_value_ok(h->value))
 			return fail(req, PROBLEM_BAD_REQUEST,
 				    "a request header value contains a control character");

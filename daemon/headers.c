@@ -2,6 +2,7 @@
  * short, so a linear scan beats any table setup. */
 #include "headers.h"
 
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 
@@ -15,6 +16,153 @@ int headers_is_hop_by_hop(const char *name)
 	for (const char *const *h = hop_by_hop; *h; h++)
 		if (strcasecmp(*h, name) == 0)
 			return 1;
+	return 0;
+}
+
+/* tchar of RFC 9110 5.6.2: "!#$%&'*+-.^_`|~", digits and letters. */
+static int is_tchar(unsigned char c)
+{
+	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+		return 1;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+int headers_name_ok(const char *name, size_t len)
+{
+	if (len == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!is_tchar((unsigned char)name[i]))
+			return 0;
+	return 1;
+}
+
+void headers_check_init(struct headers_check *hc)
+{
+	memset(hc, 0, sizeof(*hc));
+}
+
+static int refuse(struct headers_check *hc, const char *why)
+{
+	hc->why = why;
+	return -EPROTO;
+}
+
+static int is_ctl(unsigned char c)
+{
+	return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+/* "HTTP/" DIGIT ["." DIGIT] SP 3DIGIT [SP reason]. */
+static int check_status_line(struct headers_check *hc, const char *s, size_t len)
+{
+	size_t i = 5;
+	int code;
+
+	if (i >= len || s[i] < '0' || s[i] > '9')
+		return refuse(hc, "the status line has no HTTP version");
+	i++;
+	if (i + 1 < len && s[i] == '.' && s[i + 1] >= '0' && s[i + 1] <= '9')
+		i += 2;
+	if (i + 4 > len || s[i] != ' ')
+		return refuse(hc, "the status line is not 'HTTP/VERSION CODE REASON'");
+	i++;
+	for (size_t k = i; k < i + 3; k++)
+		if (s[k] < '0' || s[k] > '9')
+			return refuse(hc, "the status code is not three digits");
+	code = (s[i] - '0') * 100 + (s[i + 1] - '0') * 10 + (s[i + 2] - '0');
+	i += 3;
+	if (i < len && s[i] != ' ')
+		return refuse(hc, "the status code is not three digits");
+	for (; i < len; i++)
+		if (is_ctl((unsigned char)s[i]))
+			return refuse(hc, "the reason phrase contains a control character");
+	if (code < 100 || code > 599)
+		return refuse(hc, "the status code is outside 100-599");
+	if (code == 101)
+		return refuse(hc, "a 101 Switching Protocols braced did not ask for");
+	/* A new response (a final one after 1xx, or libcurl's resend). */
+	headers_check_init(hc);
+	hc->status = code;
+	return 0;
+}
+
+/* Content-Length: 1*DIGIT, or a list of equal values (RFC 9110 8.6). */
+static int check_content_length(struct headers_check *hc, const char *v, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint64_t n = 0;
+		size_t digits = 0;
+
+		while (i < len && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		for (; i < len && v[i] >= '0' && v[i] <= '9'; i++, digits++)
+			if (digits < HEADERS_CL_MAX_DIGITS)
+				n = n * 10 + (uint64_t)(v[i] - '0');
+		if (digits == 0)
+			return refuse(hc, "a Content-Length value is not a number");
+		if (digits > HEADERS_CL_MAX_DIGITS)
+			return refuse(hc, "a Content-Length value is too long");
+		while (i < len && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		if (i < len && v[i] != ',')
+			return refuse(hc, "a Content-Length value is not a number");
+		if (i < len)
+			i++;
+		if (hc->seen_cl && n != hc->content_length)
+			return refuse(hc, "differing Content-Length values");
+		hc->seen_cl = 1;
+		hc->content_length = n;
+	}
+	if (!hc->seen_cl)
+		return refuse(hc, "a Content-Length value is not a number");
+	return 0;
+}
+
+int headers_check_line(struct headers_check *hc, const char *line, size_t len)
+{
+	const char *colon, *v, *end;
+
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0)
+		return check_status_line(hc, line, len);
+	if (len == 0) {
+		if (hc->status == 0)
+			return refuse(hc, "a blank line before the status line");
+		if (hc->status < 200) {
+			hc->status = 0; /* the final status line follows */
+			return 0;
+		}
+		if (!hc->in_trailers && hc->seen_cl && hc->seen_te)
+			return refuse(hc, "both Content-Length and Transfer-Encoding");
+		hc->in_trailers = 1;
+		return 0;
+	}
+	if (hc->status == 0 && !hc->in_trailers)
+		return refuse(hc, "a header line before the status line");
+	if (line[0] == ' ' || line[0] == '\t')
+		return refuse(hc, "an obs-fold continuation line");
+	colon = memchr(line, ':', len);
+	if (!colon)
+		return refuse(hc, "a header line without a colon");
+	if (!headers_name_ok(line, (size_t)(colon - line)))
+		return refuse(hc, "a header name that is not a token");
+	end = line + len;
+	for (v = colon + 1; v < end; v++)
+		if (is_ctl((unsigned char)*v))
+			return refuse(hc, "a header value contains a control character");
+	if (hc->in_trailers)
+		return 0;
+	v = colon + 1;
+	if ((size_t)(colon - line) == 14 && strncasecmp(line, "Content-Length", 14) == 0)
+		return check_content_length(hc, v, (size_t)(end - v));
+	if ((size_t)(colon - line) == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0)
+		hc->seen_te = 1;
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #define BRACED_HEADERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Longest correlation id kept from the app. */
 #define HEADERS_CORRELATION_MAX 128
@@ -37,6 +38,39 @@ int headers_idempotency_ok(const char *value);
 /* Reason phrase for statuses libevent 2.1 does not know (it says "Client
  * Error" for 429), or NULL to keep libevent's. */
 const char *headers_reason_phrase(int status);
+
+/* 1 when [name, name+len) is a non-empty token (RFC 9110 5.1, 5.6.2): the
+ * only header names braced accepts from the app or the upstream. */
+int headers_name_ok(const char *name, size_t len);
+
+/* Longest Content-Length value read, in digits (beyond any body limit). */
+#define HEADERS_CL_MAX_DIGITS 18
+
+/* The framing rules braced enforces on an upstream's answer, fed one line at
+ * a time as it arrives: status lines (a 1xx block may come before the final
+ * one), header lines, the blank line ending a block, then trailer lines.
+ * Plain data; headers_check_init() before the first line. */
+struct headers_check {
+	int status;      /* of the last status line, 0 before one */
+	int in_trailers; /* the final block ended: trailers follow */
+	int seen_cl;     /* a Content-Length was seen in this block */
+	int seen_te;     /* a Transfer-Encoding was seen in this block */
+	uint64_t content_length;
+	const char *why; /* static: what was wrong, once a line was refused */
+};
+
+void headers_check_init(struct headers_check *hc);
+
+/* Checks one line of an upstream answer, [line, line+len), its CR LF or LF
+ * included or not. Refuses (-EPROTO, with hc->why saying what was wrong): a
+ * status line that is not HTTP/VERSION SP 3DIGIT or whose code is outside
+ * 100-599, a 101 (braced never asks to switch protocols), a header line that
+ * starts with whitespace (obs-fold) or has no colon, a name that is not a
+ * token, a value with a control byte other than tab, a Content-Length that
+ * is not digits or differs from an earlier one, Content-Length together
+ * with Transfer-Encoding, and a header line before any status line.
+ * Returns 0 otherwise. */
+int headers_check_line(struct headers_check *hc, const char *line, size_t len);
 
 /* 1 when name appears as a token in a comma-separated list (case-insensitive). */
 int headers_list_contains(const char *list, const char *name);

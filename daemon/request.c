@@ -267,8 +267,21 @@ void request_fail(struct request *req, struct problem *p)
 		evbuffer_free(body);
 }
 
-/* Relays a complete upstream answer (below 400, or passthrough). */
-static void relay(struct request *req, struct call *call, int code, long long retry_after_ms)
+/* The Retry-After braced passes on: never longer than retry_after.max, the
+ * longest pause braced itself honours (and holds a profile cooled for), so an
+ * upstream cannot park the app for days through braced. -1 stays -1. */
+static long long app_retry_after(const struct request *req, long long ms)
+{
+	long long max = (long long)req->policy->retry.retry_after_max_ms;
+
+	return ms > max ? max : ms;
+}
+
+static int64_t upstream_retry_after(const struct call *call);
+
+/* Relays a complete upstream answer (below 400, or passthrough). The
+ * upstream's Retry-After is replaced by its clamped value in seconds. */
+static void relay(struct request *req, struct call *call, int code)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req->hreq);
 	const char *connection = NULL, *name, *value;
@@ -284,15 +297,14 @@ static void relay(struct request *req, struct call *call, int code, long long re
 			continue;
 		}
 		if (headers_response_dropped(name, connection) ||
-		    strcasecmp(name, req->correlation_header) == 0)
+		    strcasecmp(name, req->correlation_header) == 0 ||
+		    strcasecmp(name, "Retry-After") == 0)
 			continue;
 		evhttp_add_header(out, name, value);
 	}
-	if (code != ANSWER_OK) {
+	add_retry_after(out, app_retry_after(req, upstream_retry_after(call)));
+	if (code != ANSWER_OK)
 		evhttp_add_header(out, "Brace-Error", problem_code_name(code));
-		if (retry_after_ms >= 0 && !evhttp_find_header(out, "Retry-After"))
-			add_retry_after(out, retry_after_ms);
-	}
 	add_common_headers(req, out);
 	send_and_free(req, call_status(call), call_body(call), code);
 }
@@ -417,7 +429,7 @@ static void answer_failure(struct request *req, struct call *call, int retryable
 	}
 	p.detail = detail;
 	p.retryable = retryable;
-	p.retry_after_ms = retry_after_ms;
+	p.retry_after_ms = app_retry_after(req, retry_after_ms);
 	request_fail(req, &p);
 }
 
@@ -837,7 +849,7 @@ static void on_call_done(struct call *call, void *arg)
 		free(req->violations);
 		req->violations = NULL;
 		if (o == OUTCOME_OK)
-			relay(req, call, ANSWER_OK, -1);
+			relay(req, call, ANSWER_OK);
 		else
 			answer_failure(req, call, 0, -1);
 		call_free(call);
@@ -880,8 +892,7 @@ static void on_call_done(struct call *call, void *arg)
 	    req->policy->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH)
 		relay(req, call,
 		      stop == RETRY_STOP_RETRY_AFTER && status == 429 ? PROBLEM_RATE_LIMITED
-								      : PROBLEM_UPSTREAM_STATUS,
-		      retry_after);
+								      : PROBLEM_UPSTREAM_STATUS);
 	else
 		answer_failure(req, call, stop != RETRY_STOP_OUTCOME,
 			       stop == RETRY_STOP_RETRY_AFTER || retry_after >= 0 ? retry_after

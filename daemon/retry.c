@@ -165,6 +165,8 @@ int retry_after_parse(const char *value, time_t now, int64_t *ret_ms)
 		"%A, %d-%b-%y %H:%M:%S GMT", /* RFC 850 */
 		"%a %b %e %H:%M:%S %Y",      /* asctime */
 	};
+	/* Beyond a year every limit refuses it anyway: longer values read as this. */
+	const uint64_t cap_secs = 366ULL * 24 * 3600;
 	const char *p = value;
 	struct tm tm;
 
@@ -177,13 +179,15 @@ int retry_after_parse(const char *value, time_t now, int64_t *ret_ms)
 
 		for (; *p >= '0' && *p <= '9'; p++) {
 			/* Beyond a year every limit refuses it anyway; avoid overflow. */
-			if (secs < 366ULL * 24 * 3600)
+			if (secs < cap_secs)
 				secs = secs * 10 + (uint64_t)(*p - '0');
 		}
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (*p != '\0')
 			return -EINVAL;
+		if (secs > cap_secs)
+			secs = cap_secs;
 		*ret_ms = (int64_t)secs * 1000;
 		return 0;
 	}
@@ -201,6 +205,8 @@ int retry_after_parse(const char *value, time_t now, int64_t *ret_ms)
 			continue;
 		/* -1 is also 1969-12-31T23:59:59: a date in the past either way. */
 		t = timegm(&tm);
+		if (t > now && (uint64_t)t - (uint64_t)now > cap_secs)
+			t = now + (time_t)cap_secs;
 		*ret_ms = t > now ? (int64_t)(t - now) * 1000 : 0;
 		return 0;
 	}

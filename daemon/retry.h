@@ -77,7 +77,8 @@ uint32_t retry_backoff(const struct retry_policy *p, uint32_t n, uint32_t prev_m
 
 /* Parses a Retry-After value: delta-seconds or an HTTP-date (IMF-fixdate,
  * RFC 850 or asctime form) relative to now (seconds since the epoch).
- * Returns 0 and *ret_ms (0 for a date in the past), or -EINVAL. */
+ * Returns 0 and *ret_ms (0 for a date in the past; anything beyond 366 days
+ * reads as 366 days), or -EINVAL. */
 int retry_after_parse(const char *value, time_t now, int64_t *ret_ms);
 
 #endif

@@ -3,6 +3,7 @@
  * socket action. Calls are completed only from the drain or from our own
  * timers, never from inside a libcurl callback. */
 #include "upstream.h"
+#include "headers.h"
 #include "strbuf.h"
 
 #include <errno.h>
@@ -15,6 +16,12 @@
 
 /* Easy handles kept for reuse when idle. */
 #define UPSTREAM_FREE_HANDLES 256
+/* First libcurl that clears its last-header pointer when a handle starts a
+ * new transfer (curl commit cd1c611b, issue 11101). Before it, a reused easy
+ * handle keeps pointing at the previous transfer's freed last header, and an
+ * answer whose first header line is an obs-fold continuation makes libcurl
+ * append to that freed memory: handles are then used once. */
+#define UPSTREAM_SAFE_REUSE_VERSION 0x080100
 /* Response header bytes kept for one attempt (curl itself caps a line at 100 KiB). */
 #define CALL_MAX_HEADER_BYTES (64 * 1024)
 
@@ -36,7 +43,9 @@ struct call {
 	uint32_t elapsed_ms;
 	size_t body_sent;
 	int headers_done; /* the blank line ended the headers: trailers follow */
-	int line_status;  /* status of the last status line seen */
+	struct headers_check check;
+	const char *malformed; /* static: why the answer was refused, or NULL */
+	struct sockctx *sock;  /* the socket libcurl last reported for this call */
 	int too_large;
 	int failed_start;
 	enum call_outcome outcome;
@@ -63,6 +72,7 @@ struct upstream {
 	struct event *curl_timer;
 	CURL *free_handles[UPSTREAM_FREE_HANDLES];
 	unsigned nfree;
+	int reuse_handles; /* this libcurl may reuse easy handles safely */
 	struct upstream_pool *pools;
 	LIST_HEAD(, sockctx) sockets;
 };
@@ -70,6 +80,7 @@ struct upstream {
 struct sockctx {
 	struct upstream *up;
 	struct event *ev;
+	struct call *call; /* the transfer libcurl last reported on it, or NULL */
 	curl_socket_t fd;
 	LIST_ENTRY(sockctx) link;
 };
@@ -135,8 +146,13 @@ static void on_socket(evutil_socket_t fd, short what, void *arg)
 	struct upstream *up = sc->up;
 	int running, flags = 0;
 
-	if (what & EV_READ)
+	if (what & EV_READ) {
 		flags |= CURL_CSELECT_IN;
+		/* Any byte counts as progress for the read timeout, not only a
+		 * whole header line or body block handed to a callback. */
+		if (sc->call)
+			sc->call->last_io_ms = now_ms();
+	}
 	if (what & EV_WRITE)
 		flags |= CURL_CSELECT_OUT;
 	/* sc may be freed by the socket callback inside this action. */
@@ -144,15 +160,29 @@ static void on_socket(evutil_socket_t fd, short what, void *arg)
 	drain(up);
 }
 
+/* Links socket and call both ways, so either can go first. */
+static void sock_link(struct sockctx *sc, struct call *c)
+{
+	if (sc->call && sc->call->sock == sc)
+		sc->call->sock = NULL;
+	sc->call = c;
+	if (c) {
+		if (c->sock && c->sock != sc && c->sock->call == c)
+			c->sock->call = NULL;
+		c->sock = sc;
+	}
+}
+
 static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
 {
 	struct upstream *up = arg;
 	struct sockctx *sc = sockp;
+	char *priv = NULL;
 	short kind;
 
-	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
 		if (sc) {
+			sock_link(sc, NULL);
 			event_free(sc->ev);
 			LIST_REMOVE(sc, link);
 			free(sc);
@@ -179,6 +209,8 @@ static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void
 		event_del(sc->ev);
 		event_assign(sc->ev, up->base, s, kind, on_socket, sc);
 	}
+	if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) == CURLE_OK && priv)
+		sock_link(sc, (struct call *)priv);
 	event_add(sc->ev, NULL);
 	return 0;
 }
@@ -242,7 +274,7 @@ static void easy_recycle(struct upstream *up, CURL *easy)
 {
 	if (!easy)
 		return;
-	if (up->nfree < UPSTREAM_FREE_HANDLES) {
+	if (up->reuse_handles && up->nfree < UPSTREAM_FREE_HANDLES) {
 		curl_easy_reset(easy);
 		up->free_handles[up->nfree++] = easy;
 	} else {
@@ -262,6 +294,9 @@ static void call_detach(struct call *c)
 			curl_multi_remove_handle(up->multi, c->easy);
 		pool_release(c);
 	}
+	if (c->sock && c->sock->call == c)
+		c->sock->call = NULL;
+	c->sock = NULL;
 	easy_recycle(up, c->easy);
 	c->easy = NULL;
 	if (c->timer)
@@ -367,33 +402,31 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
 	c->last_io_ms = now_ms();
 	if (c->phase == PHASE_WRITE)
 		c->phase = PHASE_READ; /* an early answer ends the upload phase */
+	if (headers_check_line(&c->check, buf, n) < 0) {
+		/* Refused: libcurl ends the transfer and closes the connection. */
+		c->malformed = c->check.why;
+		return 0;
+	}
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
 	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
 		/* A new status line (after 1xx or a resend): start over. */
-		const char *sp = memchr(buf, ' ', len);
-
 		c->headers.len = 0;
 		c->headers.failed = 0;
 		c->headers_done = 0;
-		c->line_status = sp ? atoi(sp + 1) : 0;
 		return n;
 	}
 	if (len == 0) {
-		c->headers_done = 1;
+		c->headers_done = c->check.in_trailers;
 		return n;
 	}
 	if (c->headers_done)
 		return n; /* trailers are not passed on */
 	colon = memchr(buf, ':', len);
-	if (!colon || colon == buf)
-		return n;
 	if ((size_t)(colon - buf) == 14 && strncasecmp(buf, "Content-Length", 14) == 0 &&
-	    !c->p.head && c->line_status != 304 && c->line_status != 204) {
+	    !c->p.head && c->check.status != 304 && c->check.status != 204) {
 		/* A HEAD or 304 answer announces a body it does not send. */
-		unsigned long long cl = strtoull(colon + 1, NULL, 10);
-
-		if (cl > c->p.max_response_body) {
+		if (c->check.content_length > c->p.max_response_body) {
 			c->too_large = 1;
 			return 0;
 		}
@@ -490,6 +523,29 @@ static void call_begin(struct call *c)
 	}
 }
 
+/* libcurl refused the answer itself, before braced's header callback saw
+ * the offending line: say so in the words braced uses for its own checks. */
+static void note_malformed(struct call *c, CURLcode rc)
+{
+	char msg[CURL_ERROR_SIZE];
+
+	switch (rc) {
+	case CURLE_BAD_FUNCTION_ARGUMENT:
+		/* The header store refused a line, before the callback. */
+		snprintf(c->errbuf, sizeof(c->errbuf),
+			 "malformed answer: a header line libcurl could not store "
+			 "(an obs-fold continuation or a line without a colon)");
+		break;
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		snprintf(msg, sizeof(msg), "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+		snprintf(c->errbuf, sizeof(c->errbuf), "malformed answer: %.200s", msg);
+		break;
+	default:
+		break;
+	}
+}
+
 static void drain(struct upstream *up)
 {
 	CURLMsg *msg;
@@ -511,6 +567,13 @@ static void drain(struct upstream *up)
 		curl_easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
 		c->status = (int)status;
 		c->outcome = classify(c, rc, c->phase != PHASE_CONNECT || pretransfer > 0);
+		if (c->malformed) {
+			c->outcome = CALL_RESET;
+			snprintf(c->errbuf, sizeof(c->errbuf), "malformed answer: %s",
+				 c->malformed);
+		} else if (c->outcome == CALL_RESET) {
+			note_malformed(c, rc);
+		}
 		if (c->outcome == CALL_OK && c->headers.failed) {
 			c->outcome = CALL_TOO_LARGE;
 			snprintf(c->errbuf, sizeof(c->errbuf), "response headers too large");
@@ -528,6 +591,8 @@ struct upstream *upstream_new(struct event_base *base)
 	if (!up)
 		return NULL;
 	up->base = base;
+	up->reuse_handles =
+	    curl_version_info(CURLVERSION_NOW)->version_num >= UPSTREAM_SAFE_REUSE_VERSION;
 	LIST_INIT(&up->sockets);
 	up->multi = curl_multi_init();
 	up->curl_timer = evtimer_new(base, on_curl_timer, up);
@@ -625,6 +690,7 @@ struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
 	c->body = evbuffer_new();
 	c->timer = evtimer_new(up->base, on_call_timer, c);
 	strbuf_init(&c->headers, CALL_MAX_HEADER_BYTES);
+	headers_check_init(&c->check);
 	if (!c->body || !c->timer) {
 		call_free(c);
 		return NULL;

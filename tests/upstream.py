@@ -528,9 +528,22 @@ class Handler(socketserver.BaseRequestHandler):
             sock.close()
             return False
         if "raw_b64" in action:
-            # Bytes sent exactly as given (a malformed answer), then the connection closes.
-            sock.sendall(base64.b64decode(action["raw_b64"]))
-            sock.shutdown(socket.SHUT_RDWR)
+            # Bytes sent exactly as given (a malformed answer), then the
+            # connection closes; with "trickle", in pieces apart in time.
+            raw = base64.b64decode(action["raw_b64"])
+            spec = action.get("trickle")
+            try:
+                if spec is None:
+                    sock.sendall(raw)
+                else:
+                    step = int(spec.get("chunk", 1))
+                    for i in range(0, len(raw), step):
+                        if i:
+                            wait_watching(sock, spec.get("interval_ms", 100) / 1000)
+                        send_watching(sock, raw[i:i + step])
+                sock.shutdown(socket.SHUT_RDWR)
+            except (ClientGone, OSError):
+                stats.bump("aborted")
             sock.close()
             return False
         return self.respond(req, action, keep)

@@ -130,6 +130,114 @@ START_TEST(test_value_every_byte)
 }
 END_TEST
 
+/* ---- names and the upstream answer's framing ---------------------------- */
+
+START_TEST(test_name_every_byte)
+{
+	static const char tchars[] = "!#$%&'*+-.^_`|~";
+
+	for (int c = 1; c < 256; c++) {
+		char v[4] = { 'X', (char)c, 'y', '\0' };
+		int want = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+			   (c >= 'A' && c <= 'Z') || strchr(tchars, c) != NULL;
+
+		ck_assert_msg(headers_name_ok(v, 3) == want, "byte 0x%02x: expected %d", c, want);
+	}
+	ck_assert_int_eq(headers_name_ok("", 0), 0);
+	ck_assert_int_eq(headers_name_ok("Transfer-Encoding ", 18), 0);
+	ck_assert_int_eq(headers_name_ok("Transfer-Encoding", 17), 1);
+	ck_assert_int_eq(headers_name_ok("a\0b", 3), 0);
+}
+END_TEST
+
+/* An answer as libcurl hands it over, one line per entry, and the line at
+ * which the check must refuse it (-1: accepted whole). */
+static const struct answer_case {
+	const char *lines[6];
+	int refused_at;
+	const char *why; /* a word of the reason */
+} answer_cases[] = {
+	{ { "HTTP/1.1 200 OK\r\n", "Content-Length: 2\r\n", "\r\n" }, -1, NULL },
+	{ { "HTTP/2 200 \r\n", "content-type: text/plain\r\n", "\r\n" }, -1, NULL },
+	{ { "HTTP/1.1 204\r\n", "\r\n" }, -1, NULL },
+	{ { "HTTP/1.0 599 Weird\n", "X: y\n", "\n" }, -1, NULL },
+	{ { "HTTP/1.1 100 Continue\r\n", "\r\n", "HTTP/1.1 200 OK\r\n", "A: b\r\n", "\r\n" },
+	  -1,
+	  NULL },
+	{ { "HTTP/1.1 200 OK\r\n", "Content-Length: 5, 5\r\n", "\r\n" }, -1, NULL },
+	{ { "HTTP/1.1 200 OK\r\n", "Content-Length: 5\r\n", "content-length: 5\r\n", "\r\n" },
+	  -1,
+	  NULL },
+	{ { "HTTP/1.1 200 OK\r\n", "Transfer-Encoding: chunked\r\n", "\r\n", "Trailer-A: 1\r\n",
+	    "\r\n" },
+	  -1,
+	  NULL },
+	{ { "HTTP/1.1 200 OK\r\n", "X: caf\xc3\xa9\tok\r\n", "\r\n" }, -1, NULL },
+	/* refused */
+	{ { "HTTP/1.1 200 OK\r\n", " X-Injected: yes\r\n" }, 1, "obs-fold" },
+	{ { "HTTP/1.1 200 OK\r\n", "A: b\r\n", "\tcontinued\r\n" }, 2, "obs-fold" },
+	{ { "HTTP/1.1 200 OK\r\n", "Transfer-Encoding : chunked\r\n" }, 1, "token" },
+	{ { "HTTP/1.1 200 OK\r\n", "X\x01Y: 1\r\n" }, 1, "token" },
+	{ { "HTTP/1.1 200 OK\r\n", ": empty\r\n" }, 1, "token" },
+	{ { "HTTP/1.1 200 OK\r\n", "no colon here\r\n" }, 1, "colon" },
+	{ { "HTTP/1.1 200 OK\r\n", "X: a\rb\r\n" }, 1, "control" },
+	{ { "HTTP/1.1 200 OK\r\n", "X: a\x7f\r\n" }, 1, "control" },
+	{ { "HTTP/1.1 999 Odd\r\n" }, 0, "100-599" },
+	{ { "HTTP/1.1 099 Low\r\n" }, 0, "100-599" },
+	{ { "HTTP/1.1 2000 OK\r\n" }, 0, "three digits" },
+	{ { "HTTP/1.1 20 OK\r\n" }, 0, "three digits" },
+	{ { "HTTP/1.1 101 Switching Protocols\r\n" }, 0, "101" },
+	{ { "HTTP/x 200 OK\r\n" }, 0, "version" },
+	{ { "HTTP/1.1 200 O\x01K\r\n" }, 0, "control" },
+	{ { "HTTP/1.1 200 OK\r\n", "Content-Length: 5\r\n", "Content-Length: 10\r\n" },
+	  2,
+	  "differing" },
+	{ { "HTTP/1.1 200 OK\r\n", "Content-Length: 5, 6\r\n" }, 1, "differing" },
+	{ { "HTTP/1.1 200 OK\r\n", "Content-Length: +5\r\n" }, 1, "number" },
+	{ { "HTTP/1.1 200 OK\r\n", "Content-Length: 0x10\r\n" }, 1, "number" },
+	{ { "HTTP/1.1 200 OK\r\n", "Content-Length:\r\n" }, 1, "number" },
+	{ { "HTTP/1.1 200 OK\r\n", "Content-Length: 1234567890123456789\r\n" }, 1, "too long" },
+	{ { "HTTP/1.1 200 OK\r\n", "Content-Length: 3\r\n", "Transfer-Encoding: chunked\r\n",
+	    "\r\n" },
+	  3,
+	  "Transfer-Encoding" },
+	{ { "X: before\r\n" }, 0, "before the status" },
+};
+
+START_TEST(test_answer_table)
+{
+	const struct answer_case *c = &answer_cases[_i];
+	struct headers_check hc;
+	int refused_at = -1;
+
+	headers_check_init(&hc);
+	for (int i = 0; i < 6 && c->lines[i]; i++) {
+		if (headers_check_line(&hc, c->lines[i], strlen(c->lines[i])) < 0) {
+			refused_at = i;
+			break;
+		}
+	}
+	ck_assert_msg(refused_at == c->refused_at, "case %d: refused at line %d, expected %d (%s)",
+		      _i, refused_at, c->refused_at, hc.why ? hc.why : "-");
+	if (c->why)
+		ck_assert_msg(hc.why && strstr(hc.why, c->why), "case %d: reason '%s' lacks '%s'",
+			      _i, hc.why ? hc.why : "-", c->why);
+}
+END_TEST
+
+START_TEST(test_answer_content_length)
+{
+	struct headers_check hc;
+	const char *cl = "Content-Length: 123456789012345678\r\n";
+
+	headers_check_init(&hc);
+	ck_assert_int_eq(headers_check_line(&hc, "HTTP/1.1 200 OK\r\n", 17), 0);
+	ck_assert_int_eq(headers_check_line(&hc, cl, strlen(cl)), 0);
+	ck_assert_uint_eq(hc.content_length, 123456789012345678ULL);
+	ck_assert_int_eq(hc.status, 200);
+}
+END_TEST
+
 START_TEST(test_correlation_ok)
 {
 	char s[200];
@@ -334,6 +442,12 @@ Suite *headers_suite(void)
 	tcase_add_test(tc, test_correlation_ok);
 	tcase_add_test(tc, test_correlation_every_byte);
 	tcase_add_test(tc, test_list_contains);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("framing");
+	tcase_add_test(tc, test_name_every_byte);
+	tcase_add_loop_test(tc, test_answer_table, 0, N(answer_cases));
+	tcase_add_test(tc, test_answer_content_length);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rng");

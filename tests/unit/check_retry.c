@@ -1014,8 +1014,20 @@ START_TEST(test_ra_parse_huge)
 
 		ck_assert_msg(retry_after_parse(huge[i], 1700000000, &ms) == 0, "\"%s\" refused",
 			      huge[i]);
-		ck_assert_msg(ms >= 31622400LL * 1000, "\"%s\": %lld ms", huge[i], (long long)ms);
+		ck_assert_msg(ms == 31622400LL * 1000, "\"%s\": %lld ms", huge[i], (long long)ms);
 	}
+}
+END_TEST
+
+/* A date centuries ahead reads as the same year-long cap as a huge delta. */
+START_TEST(test_ra_parse_far_date)
+{
+	int64_t ms = -1;
+
+	ck_assert_int_eq(retry_after_parse("Fri, 31 Dec 9999 23:59:59 GMT", 1700000000, &ms), 0);
+	ck_assert_int_eq(ms, 31622400LL * 1000);
+	ck_assert_int_eq(retry_after_parse("Sun, 06 Nov 1994 08:49:37 GMT", 1700000000, &ms), 0);
+	ck_assert_int_eq(ms, 0);
 }
 END_TEST
 
@@ -1063,6 +1075,7 @@ Suite *retry_suite(void)
 	tcase_add_loop_test(tc, test_ra_parse_forms_past, 0, N(date_forms));
 	tcase_add_test(tc, test_ra_parse_epoch_edges);
 	tcase_add_test(tc, test_ra_parse_huge);
+	tcase_add_test(tc, test_ra_parse_far_date);
 	suite_add_tcase(s, tc);
 	return s;
 }
