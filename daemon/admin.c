@@ -194,12 +194,14 @@ static void render_config(struct admin *a, struct strbuf *b)
 	    ",\"shutdown_grace_ms\":%u,\"log\":{\"format\":\"%s\",\"level\":\"%s\",\"access\":%s}",
 	    cfg->shutdown_grace_ms, cfg->log_format == LOG_FORMAT_JSON ? "json" : "text",
 	    levels[cfg->log_level], cfg->log_access ? "true" : "false");
-	strbuf_addf(
-	    b,
-	    ",\"limits\":{\"max_request_body\":%llu,\"max_response_body\":%llu,"
-	    "\"max_header_size\":%llu,\"max_connections\":%u,\"max_inflight\":%u}",
-	    (unsigned long long)cfg->max_request_body, (unsigned long long)cfg->max_response_body,
-	    (unsigned long long)cfg->max_header_size, cfg->max_connections, cfg->max_inflight);
+	strbuf_addf(b,
+		    ",\"limits\":{\"max_request_body\":%llu,\"max_response_body\":%llu,"
+		    "\"max_header_size\":%llu,\"max_connections\":%u,\"max_inflight\":%u,"
+		    "\"max_validated_body\":%llu}",
+		    (unsigned long long)cfg->max_request_body,
+		    (unsigned long long)cfg->max_response_body,
+		    (unsigned long long)cfg->max_header_size, cfg->max_connections,
+		    cfg->max_inflight, (unsigned long long)cfg->max_validated_body);
 	strbuf_adds(b, ",\"defaults\":");
 	render_policy(b, &cfg->defaults);
 	strbuf_adds(b, ",\"profiles\":{");

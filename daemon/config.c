@@ -1375,9 +1375,13 @@ static void parse_log(struct loader *L, const struct ynode *map)
 
 static void parse_limits(struct loader *L, const struct ynode *map)
 {
-	static const char *const keys[] = { "max_request_body", "max_response_body",
-					    "max_header_size",  "max_connections",
-					    "max_inflight",     NULL };
+	static const char *const keys[] = { "max_request_body",
+					    "max_response_body",
+					    "max_header_size",
+					    "max_connections",
+					    "max_inflight",
+					    "max_validated_body",
+					    NULL };
 	struct config *cfg = L->cfg;
 	const char *k;
 	const struct ynode *v;
@@ -1393,6 +1397,8 @@ static void parse_limits(struct loader *L, const struct ynode *map)
 			get_size(L, v, "limits.max_response_body", 0, &cfg->max_response_body);
 		else if (!strcmp(k, "max_header_size"))
 			get_size(L, v, "limits.max_header_size", 1024, &cfg->max_header_size);
+		else if (!strcmp(k, "max_validated_body"))
+			get_size(L, v, "limits.max_validated_body", 0, &cfg->max_validated_body);
 		else if (!strcmp(k, "max_connections"))
 			get_uint(L, v, "limits.max_connections", 1, 1000000, &cfg->max_connections);
 		else if (!strcmp(k, "max_inflight"))
@@ -1480,6 +1486,7 @@ static struct config *config_new(const char *path)
 	cfg->max_request_body = 1024 * 1024;
 	cfg->max_response_body = 8 * 1024 * 1024;
 	cfg->max_header_size = 16 * 1024;
+	cfg->max_validated_body = 2 * 1024 * 1024;
 	cfg->max_connections = 4096;
 	cfg->max_inflight = 10000;
 	config_builtin_policy(&cfg->defaults);

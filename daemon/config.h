@@ -161,6 +161,7 @@ struct config {
 	uint64_t max_request_body;
 	uint64_t max_response_body;
 	uint64_t max_header_size;
+	uint64_t max_validated_body; /* most bytes a schema route validates */
 	uint32_t max_connections;
 	uint32_t max_inflight;
 	struct policy defaults;

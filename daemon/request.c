@@ -7,6 +7,7 @@
  * wait (backoff, cool-down) → attempt → outcome → retry decision (retry.c). */
 #include "request.h"
 #include "front.h"
+#include "decode.h"
 #include "guard.h"
 #include "log.h"
 #include "retry.h"
@@ -14,6 +15,7 @@
 #include "upstream.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -535,6 +537,19 @@ static void merge_result(struct schema_result *into, const struct schema_result 
 	into->total += one->total;
 }
 
+/* Adds one violation of the whole document (pointer "") to res; keyword and
+ * msg are borrowed, copied and cut to fit. */
+static void add_violation(struct schema_result *res, const char *keyword, const char *msg)
+{
+	struct schema_result one;
+
+	memset(&one, 0, sizeof(one));
+	snprintf(one.v[0].keyword, sizeof(one.v[0].keyword), "%s", keyword);
+	snprintf(one.v[0].message, sizeof(one.v[0].message), "%s", msg);
+	one.count = one.total = 1;
+	merge_result(res, &one);
+}
+
 /* Validates instance against s, adding what fails to res. Returns 1 if invalid. */
 static int validate_into(const struct schema *s, struct json_object *instance,
 			 struct schema_result *res)
@@ -563,14 +578,10 @@ static int check_query(const struct schema *s, const char *q, struct schema_resu
 	int n = parse_query(q, &ps), bad;
 
 	if (n < 0) {
-		struct schema_result one;
+		char msg[64];
 
-		memset(&one, 0, sizeof(one));
-		snprintf(one.v[0].keyword, sizeof(one.v[0].keyword), "limit");
-		snprintf(one.v[0].message, sizeof(one.v[0].message),
-			 "more than %d query parameters", QUERY_MAX_PARAMS);
-		one.count = one.total = 1;
-		merge_result(res, &one);
+		snprintf(msg, sizeof(msg), "more than %d query parameters", QUERY_MAX_PARAMS);
+		add_violation(res, "limit", msg);
 		return 1;
 	}
 	obj = json_object_new_object();
@@ -623,8 +634,27 @@ static void note_violations(struct request *req, const char *direction, enum sch
 	log_end(l);
 }
 
-/* Validates len bytes of JSON against s, adding to res. Returns 1 if invalid. */
-static int check_json(const struct schema *s, const char *buf, size_t len,
+/* Adds a "size" violation for a body of len bytes (what: "body", "decoded
+ * body", ...) over limits.max_validated_body (max). */
+static void add_size_violation(struct schema_result *res, const char *what, size_t len,
+			       uint64_t max)
+{
+	char msg[128];
+
+	if (len > max)
+		snprintf(msg, sizeof(msg),
+			 "%s of %zu bytes is over limits.max_validated_body (%llu)", what, len,
+			 (unsigned long long)max);
+	else
+		snprintf(msg, sizeof(msg), "%s is over limits.max_validated_body (%llu)", what,
+			 (unsigned long long)max);
+	add_violation(res, "size", msg);
+}
+
+/* Validates len bytes of JSON against s, adding to res. A body over max
+ * bytes is a "size" violation, refused before json-c sees it: json-c's tree
+ * costs many times the text. Returns 1 if invalid. */
+static int check_json(const struct schema *s, const char *buf, size_t len, uint64_t max,
 		      struct schema_result *res)
 {
 	struct json_object *doc = NULL;
@@ -632,6 +662,10 @@ static int check_json(const struct schema *s, const char *buf, size_t len,
 	char err[160];
 	int bad;
 
+	if (len > max) {
+		add_size_violation(res, "body", len, max);
+		return 1;
+	}
 	memset(&one, 0, sizeof(one));
 	if (schema_parse_json(buf ? buf : "", len, &doc, err, sizeof(err)) < 0) {
 		schema_result_set_json_error(&one, err);
@@ -666,7 +700,8 @@ int request_validate(struct request *req)
 		bad |= check_query(s->query_schema, q ? q + 1 : "", res);
 	}
 	if (s->body_schema)
-		bad |= check_json(s->body_schema, req->body, req->body_len, res);
+		bad |= check_json(s->body_schema, req->body, req->body_len,
+				  req->cfg->max_validated_body, res);
 	if (bad) {
 		note_violations(req, "request", s->mode, res);
 		if (s->mode == SCHEMA_MODE_ENFORCE) {
@@ -697,15 +732,70 @@ static int no_document(int status)
 	return status == 204 || status == 205 || status == 206 || status == 304;
 }
 
-/* Validates a 2xx-class answer against the route's response schema.
- * Returns 1 when it failed in enforce mode (kept in req->violations). */
+/* The Content-Encoding of an answer as one list: every such header's value
+ * joined with commas into buf. Returns 0, or -E2BIG when it does not fit. */
+static int response_codings(struct call *call, char *buf, size_t size)
+{
+	const char *name, *value;
+	size_t pos = 0, used = 0;
+
+	buf[0] = '\0';
+	while (call_header_next(call, &pos, &name, &value)) {
+		size_t vlen = strlen(value);
+
+		if (strcasecmp(name, "Content-Encoding") != 0)
+			continue;
+		if (used + vlen + 2 > size)
+			return -E2BIG;
+		if (used > 0)
+			buf[used++] = ',';
+		memcpy(buf + used, value, vlen + 1);
+		used += vlen;
+	}
+	return 0;
+}
+
+/* Validates an encoded body against s: undone with decode_body into a
+ * buffer held to max bytes, for validation only (the encoded bytes are
+ * what is relayed). Unknown codings and undecodable data are "encoding"
+ * violations, a decoded body over max a "size" one. Returns 1 if invalid. */
+static int check_encoded_json(const struct schema *s, const char *codings, const char *buf,
+			      size_t len, uint64_t max, struct schema_result *res)
+{
+	size_t cap = max < SIZE_MAX - 1 ? (size_t)max : SIZE_MAX - 1;
+	struct strbuf plain;
+	char err[160];
+	int r, bad;
+
+	strbuf_init(&plain, cap);
+	r = decode_body(codings, buf, len, cap, &plain, err, sizeof(err));
+	if (r == -EFBIG) {
+		add_size_violation(res, "decoded body", 0, max);
+		bad = 1;
+	} else if (r < 0) {
+		add_violation(res, "encoding", err);
+		bad = 1;
+	} else {
+		bad = check_json(s, plain.data, plain.len, max, res);
+	}
+	strbuf_release(&plain);
+	return bad;
+}
+
+/* Validates a 2xx-class answer against the route's response schema. A body
+ * with a content coding is decoded for the check (gzip, x-gzip, deflate);
+ * any other coding is a violation, never a pass. Returns 1 when it failed
+ * in enforce mode (kept in req->violations). */
 static int response_invalid(struct request *req, struct call *call)
 {
 	const struct schema_setting *s;
 	struct evbuffer *body = call_body(call);
-	const char *name, *value;
-	size_t pos = 0, len;
+	uint64_t max = req->cfg->max_validated_body;
+	char codings[256];
+	const char *buf;
+	size_t len;
 	struct schema_result res;
+	int bad;
 
 	if (!req->route)
 		return 0;
@@ -713,15 +803,24 @@ static int response_invalid(struct request *req, struct call *call)
 	if (s->mode == SCHEMA_MODE_OFF || !s->body_schema || !s->statuses[call_status(call)] ||
 	    req->method == METHOD_HEAD || no_document(call_status(call)))
 		return 0;
-	while (call_header_next(call, &pos, &name, &value)) {
-		/* braced asks for no encoding; one the app asked for is not decoded. */
-		if (strcasecmp(name, "Content-Encoding") == 0 && strcasecmp(value, "identity") != 0)
-			return 0;
-	}
 	memset(&res, 0, sizeof(res));
 	len = evbuffer_get_length(body);
-	if (!check_json(s->body_schema, len ? (const char *)evbuffer_pullup(body, -1) : "", len,
-			&res))
+	if (response_codings(call, codings, sizeof(codings)) < 0) {
+		add_violation(&res, "encoding", "content-encoding list too long");
+		bad = 1;
+	} else if (len > max) {
+		/* Checked before anything is pulled up, decoded or parsed. */
+		add_size_violation(&res, decode_is_identity(codings) ? "body" : "encoded body", len,
+				   max);
+		bad = 1;
+	} else {
+		buf = len ? (const char *)evbuffer_pullup(body, -1) : "";
+		if (decode_is_identity(codings))
+			bad = check_json(s->body_schema, buf, len, max, &res);
+		else
+			bad = check_encoded_json(s->body_schema, codings, buf, len, max, &res);
+	}
+	if (!bad)
 		return 0;
 	note_violations(req, "response", s->mode, &res);
 	if (s->mode != SCHEMA_MODE_ENFORCE)

@@ -51,6 +51,10 @@ static int reserve(struct strbuf *b, size_t more)
 	cap = b->cap ? b->cap : 256;
 	while (cap < need)
 		cap *= 2;
+	/* Never more than the cap allows: a capped buffer near its max (a
+	 * decoded body) would otherwise hold twice what it may. */
+	if (b->max < SIZE_MAX && cap > b->max + 1)
+		cap = b->max + 1;
 	d = realloc(b->data, cap);
 	if (!d) {
 		b->failed = 1;
@@ -68,6 +72,14 @@ void strbuf_add(struct strbuf *b, const void *data, size_t len)
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
 	b->data[b->len] = '\0';
+}
+
+void strbuf_truncate(struct strbuf *b, size_t len)
+{
+	if (b->failed || len >= b->len)
+		return;
+	b->len = len;
+	b->data[len] = '\0';
 }
 
 void strbuf_adds(struct strbuf *b, const char *s)

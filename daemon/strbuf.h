@@ -23,6 +23,9 @@ void strbuf_release(struct strbuf *b);
 char *strbuf_steal(struct strbuf *b, size_t *ret_len);
 
 void strbuf_add(struct strbuf *b, const void *data, size_t len);
+/* Drops every byte from len on; a len at or past the end, or a failed
+ * buffer, is left as it is. */
+void strbuf_truncate(struct strbuf *b, size_t len);
 void strbuf_adds(struct strbuf *b, const char *s);
 void strbuf_addf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -366,6 +366,7 @@ START_TEST(test_builtin_defaults)
 	ck_assert_uint_eq(cfg->max_request_body, 1024 * 1024);
 	ck_assert_uint_eq(cfg->max_response_body, 8 * 1024 * 1024);
 	ck_assert_uint_eq(cfg->max_header_size, 16 * 1024);
+	ck_assert_uint_eq(cfg->max_validated_body, 2 * 1024 * 1024);
 	ck_assert_uint_eq(cfg->max_connections, 4096);
 	ck_assert_uint_eq(cfg->max_inflight, 10000);
 

@@ -1,5 +1,5 @@
 /* Suites of the braced unit tests: one per pure module (units, config,
- * headers with rng, problem with strbuf, route matching). check_main.c runs
+ * headers with rng, problem with strbuf, route matching, decode). check_main.c runs
  * them all under one SRunner. */
 #ifndef BRACED_TEST_SUITES_H
 #define BRACED_TEST_SUITES_H
@@ -15,5 +15,6 @@ Suite *retry_suite(void);
 Suite *budget_suite(void);
 Suite *breaker_suite(void);
 Suite *schema_suite(void);
+Suite *decode_suite(void);
 
 #endif
