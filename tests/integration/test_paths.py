@@ -9,7 +9,7 @@ the route did not match was forwarded unvalidated.
 
 import unittest
 
-from harness import Braced, BracedTestCase
+from harness import Braced, BracedTestCase, request
 
 WEATHER_QUERY = {
     "type": "object",
@@ -68,7 +68,10 @@ class PathNormalizationTest(BracedTestCase):
     def test_match_case_insensitive_validates_other_cases(self):
         # Fails if match_case is ignored: /V1/Weather would be forwarded with
         # its bad query, or with the default it would be validated.
-        with Braced(self.weather_config(match_case="insensitive")) as b:
+        with Braced(self.config({"routes_only": False, "routes": [WEATHER_ROUTE],
+                                 "match_case": "insensitive"}, admin="127.0.0.1:0")) as b:
+            shown = request(b.admin_port, "GET", "/config").json()["profiles"]["demo"]
+            self.assertEqual(shown["match_case"], "insensitive")
             self.assert_rejected_unsent(b, "/V1/Weather")
             self.assert_rejected_unsent(b, "/v1/WEATHER/")
             self.assert_forwarded_as_sent(b, "/V1/Weather")
