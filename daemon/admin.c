@@ -227,8 +227,9 @@ static void render_config(struct admin *a, struct strbuf *b)
 		if (p->tls.ca_file)
 			add_str(b, "ca_file", p->tls.ca_file_secret ? "<redacted>" : p->tls.ca_file,
 				0);
-		strbuf_addf(b,
-			    "},\"routes_only\":%s,\"policy\":", p->routes_only ? "true" : "false");
+		strbuf_addf(b, "},\"routes_only\":%s,\"match_case\":\"%s\",\"policy\":",
+			    p->routes_only ? "true" : "false",
+			    p->fold_case ? "insensitive" : "sensitive");
 		render_policy(b, &p->policy);
 		strbuf_adds(b, ",\"routes\":[");
 		for (size_t r = 0; r < p->nroutes; r++) {

@@ -7,6 +7,7 @@
 #include "units.h"
 #include "headers.h"
 #include "schema.h"
+#include "path.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1100,40 +1101,13 @@ static void route_release(struct route *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int parse_match(struct loader *L, const struct ynode *n, struct route *r)
+/* Splits the normalized path of a match into r's segments. */
+static int parse_match_path(struct loader *L, const struct ynode *n, const char *path,
+			    struct route *r)
 {
-	const char *s, *sp, *p;
+	const char *p;
 
-	if (expect_kind(L, n, YNODE_SCALAR, "match") < 0)
-		return -EINVAL;
-	s = n->value;
-	sp = strchr(s, ' ');
-	if (!sp || sp[1] != '/') {
-		err_at(L, n, "match '%s' must be 'METHOD /PATH' (METHOD may be *)", s);
-		return -EINVAL;
-	}
-	if (sp - s == 1 && s[0] == '*') {
-		r->method = -1;
-	} else {
-		char m[16];
-
-		if ((size_t)(sp - s) >= sizeof(m)) {
-			err_at(L, n, "'%.*s' is not an HTTP method braced knows", (int)(sp - s), s);
-			return -EINVAL;
-		}
-		memcpy(m, s, (size_t)(sp - s));
-		m[sp - s] = '\0';
-		r->method = config_method_parse(m);
-		if (r->method < 0) {
-			err_at(L, n, "'%s' is not an HTTP method braced knows", m);
-			return -EINVAL;
-		}
-	}
-	r->label = strdup(s);
-	r->segments = calloc(strlen(sp) + 1, sizeof(char *));
-	if (!r->label || !r->segments)
-		return -ENOMEM;
-	for (p = sp + 1; *p == '/';) {
+	for (p = path; *p == '/';) {
 		const char *start = p + 1, *end = start + strcspn(start, "/");
 		size_t len = (size_t)(end - start);
 
@@ -1167,6 +1141,62 @@ static int parse_match(struct loader *L, const struct ynode *n, struct route *r)
 	return 0;
 }
 
+/* Parses "METHOD /PATH" into r. The path is stored in the form requests are
+ * matched in (path.h), so that a route written with a trailing slash or an
+ * escaped letter means what a request spelled so would. */
+static int parse_match(struct loader *L, const struct ynode *n, int fold_case, struct route *r)
+{
+	const char *s, *sp;
+	char *norm;
+	size_t nlen;
+	int e;
+
+	if (expect_kind(L, n, YNODE_SCALAR, "match") < 0)
+		return -EINVAL;
+	s = n->value;
+	sp = strchr(s, ' ');
+	if (!sp || sp[1] != '/') {
+		err_at(L, n, "match '%s' must be 'METHOD /PATH' (METHOD may be *)", s);
+		return -EINVAL;
+	}
+	if (sp - s == 1 && s[0] == '*') {
+		r->method = -1;
+	} else {
+		char m[16];
+
+		if ((size_t)(sp - s) >= sizeof(m)) {
+			err_at(L, n, "'%.*s' is not an HTTP method braced knows", (int)(sp - s), s);
+			return -EINVAL;
+		}
+		memcpy(m, s, (size_t)(sp - s));
+		m[sp - s] = '\0';
+		r->method = config_method_parse(m);
+		if (r->method < 0) {
+			err_at(L, n, "'%s' is not an HTTP method braced knows", m);
+			return -EINVAL;
+		}
+	}
+	r->label = strdup(s);
+	r->segments = calloc(strlen(sp) + 1, sizeof(char *));
+	norm = malloc(strlen(sp));
+	if (!r->label || !r->segments || !norm) {
+		free(norm);
+		return -ENOMEM;
+	}
+	e = path_normalize(sp + 1, strlen(sp + 1), fold_case, norm, strlen(sp), &nlen);
+	if (e < 0) {
+		err_at(L, n,
+		       "match path '%s' is refused: an encoded '/', '\\' or NUL, a raw '\\', "
+		       "a '%%' without two hex digits, or a '.' or '..' segment",
+		       sp + 1);
+		free(norm);
+		return e;
+	}
+	e = parse_match_path(L, n, norm, r);
+	free(norm);
+	return e;
+}
+
 static void parse_route(struct loader *L, const struct ynode *map, struct profile *p,
 			struct route *r)
 {
@@ -1186,7 +1216,7 @@ static void parse_route(struct loader *L, const struct ynode *map, struct profil
 	if (!match)
 		err_at(L, map, "route has no 'match'");
 	else
-		parse_match(L, match, r);
+		parse_match(L, match, p->fold_case, r);
 	FOREACH_ENTRY(map, i, k, v)
 	{
 		int known = 0;
@@ -1228,8 +1258,9 @@ static int valid_profile_name(const char *s)
 static void parse_profile(struct loader *L, const struct ynode *key, const struct ynode *map,
 			  struct profile *p)
 {
-	static const char *const keys[] = { "upstream",    "headers", "tls",
-					    "routes_only", "routes",  NULL };
+	static const char *const keys[] = { "upstream", "headers",    "tls", "routes_only",
+					    "routes",   "match_case", NULL };
+	static const char *const cases[] = { "sensitive", "insensitive", NULL };
 	const char *k;
 	const struct ynode *v;
 	int secret = 0, touched = 0;
@@ -1258,6 +1289,10 @@ static void parse_profile(struct loader *L, const struct ynode *key, const struc
 	/* Inherited values were checked where they were written. */
 	if (touched)
 		check_policy(L, &p->policy, key, p->name);
+	/* Before the routes, whose paths are folded by it. */
+	v = ynode_get(map, "match_case");
+	if (v)
+		get_enum(L, v, "match_case", cases, &p->fold_case);
 	FOREACH_ENTRY(map, i, k, v)
 	{
 		if (!strcmp(k, "upstream")) {
@@ -1625,9 +1660,22 @@ const struct profile *config_find_profile(const struct config *cfg, const char *
 	return NULL;
 }
 
-const struct route *config_match_route(const struct profile *p, int method, const char *path,
-				       size_t len)
+int config_match_route(const struct profile *p, int method, const char *raw, size_t rawlen,
+		       const struct route **ret_route)
 {
+	char path[CONFIG_MAX_MATCH_PATH];
+	size_t len;
+	int e;
+
+	if (rawlen >= sizeof(path))
+		return -ENOSPC;
+	e = path_normalize(raw, rawlen, p->fold_case, path, sizeof(path), &len);
+	if (e < 0)
+		return e;
+	/* "/profile" and "/profile/" reach the same upstream URL. */
+	if (len == 0)
+		path[len++] = '/';
+	*ret_route = NULL;
 	for (size_t i = 0; i < p->nroutes; i++) {
 		const struct route *r = &p->routes[i];
 		const char *s = path, *end = path + len;
@@ -1660,8 +1708,10 @@ const struct route *config_match_route(const struct profile *p, int method, cons
 		}
 		if (!ok)
 			continue;
-		if (r->rest ? (s == end || *s == '/') : s == end)
-			return r;
+		if (r->rest ? (s == end || *s == '/') : s == end) {
+			*ret_route = r;
+			break;
+		}
 	}
-	return NULL;
+	return 0;
 }

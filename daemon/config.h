@@ -12,6 +12,9 @@
 #define CONFIG_MAX_LISTENERS 16
 #define CONFIG_MAX_PROFILES 1024
 #define CONFIG_MAX_ROUTES 256
+/* Longest request path (before '?') that routing normalizes, on the stack;
+ * the default limits.max_header_size keeps every path below it. */
+#define CONFIG_MAX_MATCH_PATH 16384
 #define CONFIG_MAX_HEADERS 64
 #define CONFIG_MAX_ERRORS 100
 #define CONFIG_MAX_SECRET_FILE 65536
@@ -111,7 +114,8 @@ struct schema_setting {
 struct route {
 	char *label;     /* "GET /v1/weather" as written */
 	int method;      /* enum http_method, or -1 for '*' */
-	char **segments; /* path segments; "{x}" matches one, final "**" the rest */
+	char **segments; /* normalized path segments (path.h, folded with match_case:
+			  * insensitive); "{x}" matches one, final "**" the rest */
 	size_t nsegments;
 	int rest; /* pattern ends with / ** */
 	struct policy policy;
@@ -132,6 +136,7 @@ struct profile {
 	size_t nheaders;
 	struct tls_setting tls;
 	int routes_only;
+	int fold_case; /* match_case: insensitive */
 	struct route *routes;
 	size_t nroutes;
 	struct policy policy;
@@ -198,10 +203,15 @@ void config_unref(struct config *cfg);
 /* Profile by name (len bytes, not NUL-terminated), or NULL (borrowed). */
 const struct profile *config_find_profile(const struct config *cfg, const char *name, size_t len);
 
-/* First route of the profile matching method and the path (relative to the
- * profile, starting with '/', without query), or NULL (borrowed). */
-const struct route *config_match_route(const struct profile *p, int method, const char *path,
-				       size_t len);
+/* Finds the first route of the profile matching method and the path (len
+ * bytes relative to the profile, starting with '/' or empty, without query).
+ * The path is matched in its path_normalize() form, folded when the
+ * profile's match_case is insensitive; an empty path is the root. Returns 0
+ * with *ret_route set to the route (borrowed) or to NULL when none matches;
+ * -EINVAL for a path path_normalize refuses, -ENOSPC for one longer than
+ * CONFIG_MAX_MATCH_PATH. *ret_route is untouched on failure. */
+int config_match_route(const struct profile *p, int method, const char *path, size_t len,
+		       const struct route **ret_route);
 
 /* The built-in defaults of SPEC 2 (used before `defaults` is applied). */
 void config_builtin_policy(struct policy *ret);

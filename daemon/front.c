@@ -298,6 +298,7 @@ static int route(struct server *srv, struct request *req)
 	const char *uri = evhttp_request_get_uri(hreq), *name, *rest;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(hreq);
 	size_t nlen, blen;
+	int e;
 
 	req->path = uri;
 	req->path_len = strcspn(uri, "?");
@@ -340,7 +341,14 @@ static int route(struct server *srv, struct request *req)
 			 (unsigned long long)req->cfg->max_request_body);
 		return fail(req, PROBLEM_PAYLOAD_TOO_LARGE, detail);
 	}
-	req->route = config_match_route(req->profile, req->method, rest, strcspn(rest, "?"));
+	/* Routing sees the normalized path (path.h); build_url keeps rest as sent. */
+	e = config_match_route(req->profile, req->method, rest, strcspn(rest, "?"), &req->route);
+	if (e == -ENOSPC)
+		return fail(req, PROBLEM_BAD_REQUEST, "the path is too long to be routed");
+	if (e < 0)
+		return fail(req, PROBLEM_BAD_REQUEST,
+			    "the path has an encoded '/', '\\' or NUL, a raw '\\', a malformed "
+			    "'%' escape, or a '.' or '..' segment");
 	req->policy = req->route ? &req->route->policy : &req->profile->policy;
 	if (strcasecmp(req->correlation_header, req->policy->correlation_header) != 0) {
 		req->correlation_header = req->policy->correlation_header;

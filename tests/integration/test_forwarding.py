@@ -37,9 +37,11 @@ class ForwardingTest(BracedTestCase):
         self.assertEqual(self.upstream.stats()["by_path"], {"/base/items/7": 1})
 
     def test_percent_encoded_path_bytes_pass_unchanged(self):
+        # Routing normalizes its own copy (%7E -> ~, hex upper-cased); the
+        # upstream gets the app's bytes. An encoded slash is refused: test_paths.
         with self.braced() as b:
-            echo = b.get("/demo/a%2Fb/c%20d/%7Euser/caf%C3%A9").json()
-        self.assertEqual(echo["path"], "/base/a%2Fb/c%20d/%7Euser/caf%C3%A9")
+            echo = b.get("/demo/a%3Bb/c%20d/%7Euser/caf%C3%A9/x%2cy").json()
+        self.assertEqual(echo["path"], "/base/a%3Bb/c%20d/%7Euser/caf%C3%A9/x%2cy")
 
     def test_query_bytes_pass_unchanged(self):
         for query in ("a=1&a=2&b=%41", "x=%2F%20+y&&z=&=v", "flag"):

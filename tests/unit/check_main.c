@@ -13,6 +13,7 @@ int main(void)
 	srunner_add_suite(sr, config_suite());
 	srunner_add_suite(sr, headers_suite());
 	srunner_add_suite(sr, problem_suite());
+	srunner_add_suite(sr, path_suite());
 	srunner_add_suite(sr, route_suite());
 	srunner_add_suite(sr, retry_suite());
 	srunner_add_suite(sr, budget_suite());

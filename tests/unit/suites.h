@@ -1,6 +1,6 @@
 /* Suites of the braced unit tests: one per pure module (units, config,
- * headers with rng, problem with strbuf, route matching, decode). check_main.c runs
- * them all under one SRunner. */
+ * headers with rng, problem with strbuf, path normalization, route
+ * matching, decode). check_main.c runs them all under one SRunner. */
 #ifndef BRACED_TEST_SUITES_H
 #define BRACED_TEST_SUITES_H
 
@@ -10,6 +10,7 @@ Suite *units_suite(void);
 Suite *config_suite(void);
 Suite *headers_suite(void);
 Suite *problem_suite(void);
+Suite *path_suite(void);
 Suite *route_suite(void);
 Suite *retry_suite(void);
 Suite *budget_suite(void);
