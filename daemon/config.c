@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct loader {
@@ -133,10 +134,13 @@ static int expect_kind(struct loader *L, const struct ynode *n, enum ynode_kind 
 	return -EINVAL;
 }
 
-/* Reads a file named by ${file:...} into *ret (owned by the caller). */
+/* Reads a file named by ${file:...} into *ret (owned by the caller). Only a
+ * regular file: a FIFO or a device could block the load (and a reload, on
+ * the event loop) forever, so it is opened without waiting and refused. */
 static int read_secret_file(struct loader *L, const struct ynode *n, const char *name, char **ret)
 {
 	char path[PATH_MAX], *buf = NULL;
+	struct stat st;
 	size_t got = 0;
 	int fd;
 
@@ -148,10 +152,15 @@ static int read_secret_file(struct loader *L, const struct ynode *n, const char 
 	} else {
 		snprintf(path, sizeof(path), "%s", name);
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		err_at(L, n, "cannot read secret file '%s': %s", path, strerror(errno));
 		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err_at(L, n, "secret file '%s' is not a regular file", path);
+		close(fd);
+		return -EINVAL;
 	}
 	buf = malloc(CONFIG_MAX_SECRET_FILE + 1);
 	if (!buf) {

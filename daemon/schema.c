@@ -3313,7 +3313,9 @@ static int all_finite(struct json_object *o)
 			if (!all_finite(json_object_array_get_idx(o, i)))
 				return 0;
 		return 1;
-	case json_type_object:
+	case json_type_object: {
+		/* Braces: the macro declares variables, which C11 forbids right
+		 * after a label (gcc accepts it, clang does not). */
 		json_object_object_foreach(o, key, val)
 		{
 			(void)key;
@@ -3321,6 +3323,7 @@ static int all_finite(struct json_object *o)
 				return 0;
 		}
 		return 1;
+	}
 	default:
 		return 1;
 	}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "suites.h"
@@ -608,6 +609,38 @@ START_TEST(test_secret_file_inner_newline)
 }
 END_TEST
 
+/* A secret that names a FIFO (or a device) is refused at once: reading it
+ * could block the load forever. */
+START_TEST(test_secret_file_not_regular)
+{
+	struct tmpdir t;
+	char cfg_path[PATH_MAX], fifo[PATH_MAX];
+	struct config_errors errs;
+	struct config *cfg;
+
+	tmp_make(&t);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", t.dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	snprintf(cfg_path, sizeof(cfg_path), "%s/braced.yaml", t.dir);
+	cfg = load_at(cfg_path,
+		      "profiles:\n"
+		      "  p:\n"
+		      "    upstream: http://127.0.0.1:9\n"
+		      "    headers:\n"
+		      "      X-Key: ${file:fifo}\n"
+		      "      X-Dev: ${file:/dev/null}\n",
+		      &errs);
+	ck_assert_ptr_null(cfg);
+	ck_assert_uint_eq(errs.count, 2);
+	ck_assert_ptr_nonnull(strstr(errs.lines[0], ":5:14: "));
+	ck_assert_ptr_nonnull(strstr(errs.lines[0], "not a regular file"));
+	ck_assert_ptr_nonnull(strstr(errs.lines[1], "not a regular file"));
+	config_errors_release(&errs);
+	unlink(fifo);
+	tmp_remove(&t);
+}
+END_TEST
+
 /* ---- profiles ----------------------------------------------------------- */
 
 START_TEST(test_profiles_sorted_and_found)
@@ -958,6 +991,7 @@ Suite *config_suite(void)
 	tc = tcase_create("errors");
 	tcase_add_loop_test(tc, test_error_table, 0, N(err_cases));
 	tcase_add_test(tc, test_secret_file_inner_newline);
+	tcase_add_test(tc, test_secret_file_not_regular);
 	tcase_add_test(tc, test_many_errors);
 	tcase_add_test(tc, test_errors_in_file_order);
 	tcase_add_test(tc, test_error_cap);
