@@ -44,10 +44,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* What the front does with a loaded config: find profiles, match routes. */
 		for (size_t i = 0; i < cfg->nprofiles; i++) {
 			const struct profile *p = &cfg->profiles[i];
+			const struct route *r = NULL;
 
 			if (config_find_profile(cfg, p->name, strlen(p->name)) != p)
 				abort();
-			config_match_route(p, METHOD_GET, "/v1/x/y", 7);
+			if (config_match_route(p, METHOD_GET, "/v1/x/y", 7, &r) < 0)
+				abort();
 		}
 		config_unref(cfg);
 	}
