@@ -16,6 +16,9 @@
 
 /* Easy handles kept for reuse when idle. */
 #define UPSTREAM_FREE_HANDLES 256
+/* Seconds over which the peak of transfers in flight keeps their
+ * connections: a steady load never closes a connection it will need again. */
+#define UPSTREAM_PEAK_WINDOW_S 5
 /* First libcurl that clears its last-header pointer when a handle starts a
  * new transfer (curl commit cd1c611b, issue 11101). Before it, a reused easy
  * handle keeps pointing at the previous transfer's freed last header, and an
@@ -73,6 +76,12 @@ struct upstream {
 	CURL *free_handles[UPSTREAM_FREE_HANDLES];
 	unsigned nfree;
 	int reuse_handles; /* this libcurl may reuse easy handles safely */
+	unsigned running;  /* transfers in the multi handle, all pools */
+	long max_idle;     /* idle connections kept once the load goes away */
+	struct {
+		uint64_t sec;  /* which second this slot holds */
+		unsigned peak; /* most transfers running in it */
+	} peaks[UPSTREAM_PEAK_WINDOW_S];
 	struct upstream_pool *pools;
 	LIST_HEAD(, sockctx) sockets;
 };
@@ -253,6 +262,34 @@ static enum call_outcome classify(struct call *c, CURLcode rc, int connected)
 	}
 }
 
+/* libcurl's CURLMOPT_MAXCONNECTS caps its whole connection cache, busy
+ * connections included: when a transfer hands its connection back and the
+ * cache holds more, the oldest idle one is closed. A fixed cap below the
+ * load closed and reopened connections in steady state, and so would a cap
+ * that follows the transfers of the moment (apps pause between requests),
+ * so the cap follows the peak of the last UPSTREAM_PEAK_WINDOW_S seconds:
+ * what that peak used stays open, plus max_idle. Once the load is gone,
+ * each finishing transfer closes the oldest idle connection beyond that, so
+ * max_idle remain (the finishing transfer counts in the peak: hence -1). */
+static void update_max_connects(struct upstream *up)
+{
+	uint64_t sec = now_ms() / 1000;
+	unsigned peak = 0;
+	long cap;
+
+	if (up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].sec != sec)
+		up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].peak = 0;
+	up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].sec = sec;
+	if (up->running > up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].peak)
+		up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].peak = up->running;
+	for (size_t i = 0; i < UPSTREAM_PEAK_WINDOW_S; i++)
+		if (sec - up->peaks[i].sec < UPSTREAM_PEAK_WINDOW_S && up->peaks[i].peak > peak)
+			peak = up->peaks[i].peak;
+	cap = (long)peak + up->max_idle - 1;
+
+	curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, cap > 0 ? cap : 1L);
+}
+
 static void pool_release(struct call *c)
 {
 	struct upstream_pool *pool = c->pool;
@@ -260,6 +297,8 @@ static void pool_release(struct call *c)
 	if (!pool || c->state != CALL_RUNNING)
 		return;
 	pool->active--;
+	c->up->running--;
+	update_max_connects(c->up);
 	/* Hand the slot to the oldest waiter. */
 	while (pool->active < pool->max && !TAILQ_EMPTY(&pool->waiting)) {
 		struct call *next = TAILQ_FIRST(&pool->waiting);
@@ -512,6 +551,8 @@ static void call_begin(struct call *c)
 
 	c->state = CALL_RUNNING;
 	c->pool->active++;
+	up->running++;
+	update_max_connects(up);
 	c->phase = PHASE_CONNECT;
 	c->easy = up->nfree ? up->free_handles[--up->nfree] : curl_easy_init();
 	if (!c->easy || setup_easy(c) < 0 ||
@@ -609,7 +650,8 @@ struct upstream *upstream_new(struct event_base *base)
 
 void upstream_set_max_idle(struct upstream *up, long max_idle)
 {
-	curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, max_idle > 0 ? max_idle : 1L);
+	up->max_idle = max_idle > 0 ? max_idle : 1;
+	update_max_connects(up);
 }
 
 void upstream_free(struct upstream *up)

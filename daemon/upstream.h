@@ -56,7 +56,8 @@ typedef void (*call_done_fn)(struct call *call, void *arg);
 struct upstream *upstream_new(struct event_base *base);
 /* Cancels every call (no callbacks) and frees everything; NULL is a no-op. */
 void upstream_free(struct upstream *up);
-/* Idle connections kept open across all upstreams. */
+/* Idle connections kept open across all upstreams once the load goes away;
+ * never a cap on busy ones. */
 void upstream_set_max_idle(struct upstream *up, long max_idle);
 
 /* The pool named name (a profile), created on first use, with at most
