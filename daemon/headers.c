@@ -129,7 +129,10 @@ int headers_check_line(struct headers_check *hc, const char *line, size_t len)
 		len--;
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
-	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0)
+	/* A status line only where one is due: first, or after a 1xx block.
+	 * Elsewhere "HTTP/1.1 200 a:b" is a header line to libcurl, and must
+	 * not restart the checks (its name is no token: it is refused). */
+	if (hc->status == 0 && !hc->in_trailers && len >= 5 && memcmp(line, "HTTP/", 5) == 0)
 		return check_status_line(hc, line, len);
 	if (len == 0) {
 		if (hc->status == 0)

@@ -18,10 +18,13 @@ static int hex_digit(unsigned char c)
 	return -1;
 }
 
-static int is_unreserved(unsigned char c)
+/* Escapes that stay escaped: decoded, '%', ';', '?' and '#' would change
+ * how the path itself is read ('/', '\\' and NUL are refused outright).
+ * Every other %XX is decoded: an upstream that decodes its paths reads
+ * `items%3Abatch` as `items:batch`, so a route must too. */
+static int keep_encoded(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '.' || c == '_' || c == '~';
+	return c == '%' || c == ';' || c == '?' || c == '#';
 }
 
 static char fold(unsigned char c, int fold_case)
@@ -79,7 +82,7 @@ static int put_segment(const char *raw, size_t len, int fold_case, char *out, si
 			return -EINVAL;
 		if (param)
 			continue;
-		if (is_unreserved(c)) {
+		if (!keep_encoded(c)) {
 			r = put(out, outsize, o, &lead, (char[]){ fold(c, fold_case) }, 1);
 		} else {
 			enc[0] = '%';

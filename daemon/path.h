@@ -9,8 +9,10 @@
 
 /* Normalizes the path raw (len bytes, not NUL-terminated, the part before
  * any '?'; empty or starting with '/') for route matching:
- * - %XX of an unreserved character (ALPHA DIGIT - . _ ~) is decoded; other
- *   %XX are kept with their hex digits upper-cased;
+ * - every %XX is decoded (an upstream may decode `%3A` to `:`), except
+ *   %25 ('%'), %3B (';'), %3F ('?') and %23 ('#'), which are kept with their
+ *   hex digits upper-cased, so the result reads the same when normalized
+ *   again;
  * - empty segments (repeated slashes, a trailing slash) are dropped; a path
  *   of only slashes is "/", and an empty raw stays empty;
  * - each segment is cut at its first ';' (parameters are not matched);

@@ -856,7 +856,9 @@ static int schedule_attempt(struct request *req, uint32_t wait_ms)
 			    "the upstream asked for a pause of %llu ms more; the budget has %u ms",
 			    (unsigned long long)cool, remaining_ms(req));
 			p.detail = detail;
-			p.retry_after_ms = (long long)cool;
+			/* The cool-down may come from a route with a longer
+			 * retry_after.max: this request's route says what to tell. */
+			p.retry_after_ms = app_retry_after(req, (long long)cool);
 			p.retryable = 1;
 			request_fail(req, &p);
 			return -1;

@@ -35,6 +35,12 @@ BAD_ANSWERS = [
     ("an unasked-for 101",
      b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nRAWBYTES",
      "101"),
+    ("a second status line among the headers",
+     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nHTTP/1.1 200 a:b\r\nContent-Length: 5\r\n\r\n"
+     b"5\r\nhello\r\n0\r\n\r\n", "token"),
+    ("a status line among the trailers",
+     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Original: 1\r\n\r\n2\r\n{}\r\n0\r\n"
+     b"HTTP/1.1 200 a:b\r\nX-From-Trailer: yes\r\n\r\n", "token"),
     ("a header line without a colon", b"HTTP/1.1 200 OK\r\nnocolon\r\nContent-Length: 2\r\n\r\nok",
      "colon"),
     ("a status line without a code", b"HTTP/1.1 OK\r\nContent-Length: 2\r\n\r\nok", None),
@@ -135,6 +141,20 @@ class RetryAfterToTheApp(BracedTestCase):
 
     def test_far_date_passthrough(self):
         self.check("Fri, 31 Dec 9999 23:59:59 GMT", passthrough=True)
+
+    def test_cool_down_from_a_longer_route_is_told_with_this_routes_max(self):
+        # A route may honour a longer Retry-After; the profile then cools for
+        # that long, but a request on another route is told its own max.
+        extra = {"defaults": {"retry": {"attempts": 1, "retry_after": {"max": "30s"}}}}
+        profile = {"routes": [{"match": "GET /long",
+                               "retry": {"retry_after": {"max": "1h"}}}]}
+        with Braced(self.config(profile, **extra)) as b:
+            first = b.get("/demo/long", fault(status=429, headers={"Retry-After": "3000"}))
+            self.assertEqual(first.headers.get("Retry-After"), "3000", first)
+            other = b.get("/demo/other")
+        doc = self.assert_problem(other, 429, "rate_limited", profile="demo")
+        self.assertEqual(other.headers.get("Retry-After"), "30", other)
+        self.assertEqual(doc["retry_after_ms"], 30000, doc)
 
     def test_short_value_passes_unchanged(self):
         extra = {"defaults": {"retry": {"attempts": 1}, "upstream_errors": "passthrough"}}

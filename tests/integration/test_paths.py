@@ -52,6 +52,22 @@ class PathNormalizationTest(BracedTestCase):
                     self.assert_rejected_unsent(b, path)
                     self.assert_forwarded_as_sent(b, path)
 
+    def test_encoded_reserved_characters_meet_the_route_schema(self):
+        # Fails if only unreserved escapes are decoded: an upstream that
+        # decodes its paths reads items%3Abatch as items:batch.
+        route = {"match": "POST /v1/items:batch",
+                 "request": {"body": {"type": "object", "required": ["ok"]}, "mode": "enforce"}}
+        with Braced(self.config({"routes_only": False, "routes": [route]})) as b:
+            for path in ("/v1/items:batch", "/v1/items%3Abatch", "/v1/items%3abatch",
+                         "/v1/%69tems%3Abatch/"):
+                with self.subTest(path=path):
+                    self.upstream.reset()
+                    resp = b.request("POST", "/demo" + path, body=b'{"bad": 1}',
+                                     headers={"Content-Type": "application/json"})
+                    doc = self.assert_problem(resp, 422, "request_invalid", profile="demo")
+                    self.assertEqual(doc.get("route"), "POST /v1/items:batch", doc)
+                    self.assertEqual(self.upstream.received(), [])
+
     def test_encoded_slash_is_refused(self):
         # Fails if an encoded slash is matched or forwarded: the upstream may
         # decode it into a path separator the route never saw.

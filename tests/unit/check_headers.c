@@ -202,6 +202,15 @@ static const struct answer_case {
 	  3,
 	  "Transfer-Encoding" },
 	{ { "X: before\r\n" }, 0, "before the status" },
+	/* a second status line among the headers or trailers restarts nothing */
+	{ { "HTTP/1.1 200 OK\r\n", "Transfer-Encoding: chunked\r\n", "HTTP/1.1 200 a:b\r\n",
+	    "Content-Length: 5\r\n", "\r\n" },
+	  2,
+	  "token" },
+	{ { "HTTP/1.1 200 OK\r\n", "Transfer-Encoding: chunked\r\n", "\r\n",
+	    "HTTP/1.1 200 a:b\r\n", "X-From-Trailer: yes\r\n" },
+	  3,
+	  "token" },
 };
 
 START_TEST(test_answer_table)

@@ -28,13 +28,19 @@ static const struct norm_case norm_cases[] = {
 	{ "/%41%5a%61%7A%30%39", 0, "/AZaz09" },
 	{ "/a%2Db%2eC%5F%7e", 0, "/a-b.C_~" },
 	{ "/a%2eb", 0, "/a.b" },
-	/* other escapes kept, hex upper-cased */
-	{ "/a%20b", 0, "/a%20b" },
-	{ "/caf%c3%a9", 0, "/caf%C3%A9" },
+	/* reserved and other characters decoded too: an upstream may decode them */
+	{ "/a%20b", 0, "/a b" },
+	{ "/caf%c3%a9", 0, "/caf\xc3\xa9" },
+	{ "/v1/items%3Abatch", 0, "/v1/items:batch" },
+	{ "/v1/items%3abatch", 0, "/v1/items:batch" },
+	{ "/%40%21%24%26%27%28%29%2A%2B%2C%3D", 0, "/@!$&'()*+,=" },
+	{ "/%7f%80%ff", 0, "/\x7f\x80\xff" },
+	/* escapes that would change how the path reads stay escaped, hex upper-cased */
 	{ "/a%3bb", 0, "/a%3Bb" },
 	{ "/a%3F", 0, "/a%3F" },
+	{ "/a%23", 0, "/a%23" },
 	{ "/%25", 0, "/%25" },
-	{ "/%7f%80%ff", 0, "/%7F%80%FF" },
+	{ "/%2541", 0, "/%2541" },
 	/* malformed escapes */
 	{ "/a%", 0, NULL },
 	{ "/a%2", 0, NULL },
@@ -89,7 +95,7 @@ static const struct norm_case norm_cases[] = {
 	{ "/V1/WeAther", 1, "/v1/weather" },
 	{ "/V1/WeAther", 0, "/V1/WeAther" },
 	{ "/v1/%57EATHER", 1, "/v1/weather" },
-	{ "/CAF%c3%a9", 1, "/caf%C3%A9" },
+	{ "/CAF%c3%a9", 1, "/caf\xc3\xa9" },
 	{ "/A;B/C", 1, "/a/c" },
 	{ "/{ID}", 1, "/{id}" },
 };
