@@ -665,7 +665,9 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 
 /* obs-fold: a value piece whose nearest byte before it, past SP and HTAB,
  * is a LF, in this read or at the end of the previous one. llhttp 8.1 joins
- * folded lines without a lenient flag; RFC 9112 5.2 lets a server reject. */
+ * folded lines without a lenient flag; RFC 9112 5.2 lets a server reject.
+ * Empty pieces are not looked at: llhttp reports an empty value after the
+ * line's CRLF, and a fold that adds no byte changes no value. */
 static int is_fold(const struct http_conn *c, const char *at)
 {
 	const char *q = at;
@@ -685,7 +687,7 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 	if (c->state == CONN_BODY)
 		return trailer_bytes(c, len);
 	span_seen(c, at, len);
-	if (is_fold(c, at))
+	if (len && is_fold(c, at))
 		return fail_user(c, PROBLEM_BAD_REQUEST);
 	h = &c->hoffs[c->nh - 1];
 	if (!c->in_value) {
@@ -939,7 +941,8 @@ static void conn_feed(struct http_conn *c, const char *data, size_t len, int fro
 		dispatch(c);
 		return;
 	}
-	if (err == HPE_USER && c->has_error) {
+	if (c->has_error) {
+		/* a callback's own verdict, whatever code llhttp reports it with */
 		conn_fail(c, c->error);
 		return;
 	}
@@ -1101,6 +1104,15 @@ static int close_oldest_idle(struct http_server *srv)
 	return 0;
 }
 
+static void conn_count(struct http_conn *c)
+{
+	c->srv->counters.accepted++;
+	if (c->admin)
+		c->srv->counters.admin_connections++;
+	else
+		c->srv->counters.connections++;
+}
+
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct listener *l = arg;
@@ -1141,12 +1153,37 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 			close(fd);
 			return;
 		}
-		srv->counters.accepted++;
-		if (admin)
-			srv->counters.admin_connections++;
-		else
-			srv->counters.connections++;
+		conn_count(c);
 	}
+}
+
+int http_server_add_connection(struct http_server *srv, int fd, enum http_listener_kind kind)
+{
+	int admin = kind == HTTP_LISTENER_ADMIN;
+	int flags = fcntl(fd, F_GETFL);
+	struct http_conn *c;
+
+	if (!admin && srv->counters.connections >= srv->limits.max_connections) {
+		close(fd);
+		return -EBUSY;
+	}
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	c = conn_new(srv, fd, admin);
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	conn_count(c);
+	if (!admin && srv->counters.connections >= srv->limits.max_connections) {
+		srv->paused_full = 1;
+		listeners_sync(srv);
+	}
+	return 0;
 }
 
 /* ---- public API ---- */

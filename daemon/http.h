@@ -89,6 +89,13 @@ struct http_server *http_server_new(struct event_base *base, const struct http_l
  * http_server_free(). Returns 0, or a negative errno (fd is then closed). */
 int http_server_add_listener(struct http_server *srv, int fd, enum http_listener_kind kind);
 
+/* Serves fd, a connected stream socket (a socketpair end, or a connection
+ * accepted elsewhere), like an accepted one of kind. The server takes fd,
+ * makes it non-blocking and closes it. Returns 0, -EBUSY when an app
+ * connection would pass max_connections, or another negative errno; fd is
+ * closed on failure. */
+int http_server_add_connection(struct http_server *srv, int fd, enum http_listener_kind kind);
+
 /* Replaces the limits for connections accepted and requests started from
  * now on (a reload); max_connections applies at once. */
 void http_server_set_limits(struct http_server *srv, const struct http_limits *limits);
