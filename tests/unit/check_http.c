@@ -172,16 +172,18 @@ static const struct {
 	const char *req;
 	size_t len;
 } bad_cases[] = {
-	{ "CL with TE",
-	  S("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") },
+	{ "CL with TE", S("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: "
+			  "chunked\r\n\r\n0\r\n\r\n") },
 	{ "TE with CL",
 	  S("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc") },
-	{ "differing CL", S("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd") },
+	{ "differing CL",
+	  S("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd") },
 	{ "malformed CL", S("POST / HTTP/1.1\r\nContent-Length: 3x\r\n\r\nabc") },
 	{ "negative CL", S("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n") },
 	{ "CL list", S("POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc") },
 	{ "TE not chunked", S("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc") },
-	{ "TE chunked then gzip", S("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") },
+	{ "TE chunked then gzip",
+	  S("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") },
 	{ "obs-fold", S("GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n") },
 	{ "obs-fold of empty", S("GET / HTTP/1.1\r\nX-A:\r\n\tb\r\n\r\n") },
 	{ "NUL in value", S("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n") },
@@ -301,9 +303,10 @@ END_TEST
 START_TEST(test_chunked_extensions)
 {
 	int eof;
-	char *out = exchange(S("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-			       "3;q=\"x y\";e\r\nabc\r\n2;a=b\r\nde\r\n0;z\r\nTrailer-X: 1\r\n\r\n"),
-			     &eof);
+	char *out =
+	    exchange(S("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+		       "3;q=\"x y\";e\r\nabc\r\n2;a=b\r\nde\r\n0;z\r\nTrailer-X: 1\r\n\r\n"),
+		     &eof);
 
 	ck_assert_msg(strstr(out, "HTTP/1.1 200 OK\r\n") == out, "%s", out);
 	ck_assert_msg(strstr(out, "\r\n\r\nPOST /c 1 5|abcde") != NULL, "%s", out);
@@ -315,14 +318,15 @@ END_TEST
 START_TEST(test_head_with_body)
 {
 	int eof;
-	char *out = exchange(S("HEAD /h HTTP/1.1\r\nContent-Length: 6\r\n\r\nGET /xGET /g HTTP/1.1\r\n"
-			       "\r\n"),
-			     &eof);
+	char *out =
+	    exchange(S("HEAD /h HTTP/1.1\r\nContent-Length: 6\r\n\r\nGET /xGET /g HTTP/1.1\r\n"
+		       "\r\n"),
+		     &eof);
 	char *second = strstr(out + 1, "HTTP/1.1 200");
 
-	ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\nHTTP/1.1 200",
-			      50) == 0,
-		      "%s", out);
+	ck_assert_msg(
+	    strncmp(out, "HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\nHTTP/1.1 200", 50) == 0,
+	    "%s", out);
 	ck_assert_ptr_nonnull(second);
 	ck_assert_msg(strstr(second, "GET /g 0 0|") != NULL, "%s", out);
 	ck_assert_ptr_null(strstr(out, "/x"));
@@ -413,8 +417,8 @@ END_TEST
 START_TEST(test_continue_too_large)
 {
 	int eof;
-	char *out = exchange(S("PUT /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 65\r\n\r\n"),
-			     &eof);
+	char *out = exchange(
+	    S("PUT /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 65\r\n\r\n"), &eof);
 
 	assert_problem(out, eof, "HTTP/1.1 413 ", "payload_too_large");
 	ck_assert_ptr_null(strstr(out, "100 Continue"));
@@ -462,10 +466,11 @@ START_TEST(test_body_too_large)
 	char *out = exchange(S("POST / HTTP/1.1\r\nContent-Length: 65\r\n\r\n"), &eof);
 
 	assert_problem(out, eof, "HTTP/1.1 413 ", "payload_too_large");
-	out = exchange(S("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-			 "40\r\n0123456789012345678901234567890123456789012345678901234567890123\r\n"
-			 "1\r\nx\r\n0\r\n\r\n"),
-		       &eof);
+	out =
+	    exchange(S("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+		       "40\r\n0123456789012345678901234567890123456789012345678901234567890123\r\n"
+		       "1\r\nx\r\n0\r\n\r\n"),
+		     &eof);
 	assert_problem(out, eof, "HTTP/1.1 413 ", "payload_too_large");
 	out = exchange(S("POST / HTTP/1.1\r\nContent-Length: 64\r\n\r\n"
 			 "0123456789012345678901234567890123456789012345678901234567890123"),
@@ -611,9 +616,10 @@ START_TEST(test_max_connections)
 	teardown();
 	l.max_connections = 2;
 	start(&l);
-	ck_assert_int_eq(http_server_add_listener(srv, listen_loopback(&port), HTTP_LISTENER_APP), 0);
+	ck_assert_int_eq(http_server_add_listener(srv, listen_loopback(&port), HTTP_LISTENER_APP),
+			 0);
 	ck_assert_int_eq(
-		http_server_add_listener(srv, listen_loopback(&aport), HTTP_LISTENER_ADMIN), 0);
+	    http_server_add_listener(srv, listen_loopback(&aport), HTTP_LISTENER_ADMIN), 0);
 	for (int i = 0; i < 3; i++)
 		fds[i] = connect_loopback(port);
 	run_ms(20);
