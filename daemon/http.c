@@ -1002,6 +1002,15 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	case CONN_IDLE:
 	case CONN_HEAD:
 	case CONN_BODY:
+		if (c->pending_len > c->pending_off) {
+			/* pipelined bytes wait for ev_defer: these go after them */
+			if (pending_add(c, srv->rbuf, (size_t)n) < 0) {
+				conn_close(c);
+				return;
+			}
+			conn_continue(c);
+			return;
+		}
 		conn_feed(c, srv->rbuf, (size_t)n, 0);
 		return;
 	case CONN_CLOSED:
