@@ -359,6 +359,23 @@ static int get_duration(struct loader *L, const struct ynode *n, const char *wha
 	return 0;
 }
 
+/* A duration that must be more than 0 ms; *ret is untouched on error. */
+static int get_positive_duration(struct loader *L, const struct ynode *n, const char *what,
+				 uint32_t *ret)
+{
+	uint32_t ms;
+	int r = get_duration(L, n, what, &ms);
+
+	if (r < 0)
+		return r;
+	if (ms == 0) {
+		err_at(L, n, "%s must be greater than 0", what);
+		return -ERANGE;
+	}
+	*ret = ms;
+	return 0;
+}
+
 static int get_size(struct loader *L, const struct ynode *n, const char *what, uint64_t min,
 		    uint64_t *ret)
 {
@@ -1419,13 +1436,11 @@ static void parse_log(struct loader *L, const struct ynode *map)
 
 static void parse_limits(struct loader *L, const struct ynode *map)
 {
-	static const char *const keys[] = { "max_request_body",
-					    "max_response_body",
-					    "max_header_size",
-					    "max_connections",
-					    "max_inflight",
-					    "max_validated_body",
-					    NULL };
+	static const char *const keys[] = { "max_request_body", "max_response_body",
+					    "max_header_size",  "max_connections",
+					    "max_inflight",     "max_validated_body",
+					    "header_timeout",   "body_timeout",
+					    "idle_timeout",     NULL };
 	struct config *cfg = L->cfg;
 	const char *k;
 	const struct ynode *v;
@@ -1447,6 +1462,13 @@ static void parse_limits(struct loader *L, const struct ynode *map)
 			get_uint(L, v, "limits.max_connections", 1, 1000000, &cfg->max_connections);
 		else if (!strcmp(k, "max_inflight"))
 			get_uint(L, v, "limits.max_inflight", 1, 1000000, &cfg->max_inflight);
+		else if (!strcmp(k, "header_timeout"))
+			get_positive_duration(L, v, "limits.header_timeout",
+					      &cfg->header_timeout_ms);
+		else if (!strcmp(k, "body_timeout"))
+			get_positive_duration(L, v, "limits.body_timeout", &cfg->body_timeout_ms);
+		else if (!strcmp(k, "idle_timeout"))
+			get_positive_duration(L, v, "limits.idle_timeout", &cfg->idle_timeout_ms);
 	}
 }
 
@@ -1533,6 +1555,9 @@ static struct config *config_new(const char *path)
 	cfg->max_validated_body = 2 * 1024 * 1024;
 	cfg->max_connections = 4096;
 	cfg->max_inflight = 10000;
+	cfg->header_timeout_ms = 10000;
+	cfg->body_timeout_ms = 30000;
+	cfg->idle_timeout_ms = 60000;
 	config_builtin_policy(&cfg->defaults);
 	return cfg;
 }

@@ -169,6 +169,9 @@ struct config {
 	uint64_t max_validated_body; /* most bytes a schema route validates */
 	uint32_t max_connections;
 	uint32_t max_inflight;
+	uint32_t header_timeout_ms; /* the whole request head, from its first byte */
+	uint32_t body_timeout_ms;   /* the whole request body */
+	uint32_t idle_timeout_ms;   /* between requests on a keep-alive connection */
 	struct policy defaults;
 	struct profile *profiles; /* sorted by name */
 	size_t nprofiles;

@@ -18,6 +18,7 @@ static const struct {
 	[PROBLEM_BAD_REQUEST] = { "bad_request", 400, "Bad request" },
 	[PROBLEM_UNKNOWN_PROFILE] = { "unknown_profile", 404, "Unknown profile" },
 	[PROBLEM_ROUTE_NOT_FOUND] = { "route_not_found", 404, "No route matched" },
+	[PROBLEM_REQUEST_TIMEOUT] = { "request_timeout", 408, "Request not received in time" },
 	[PROBLEM_PAYLOAD_TOO_LARGE] = { "payload_too_large", 413, "Request body too large" },
 	[PROBLEM_HEADERS_TOO_LARGE] = { "headers_too_large", 431, "Request headers too large" },
 	[PROBLEM_REQUEST_INVALID] = { "request_invalid", 422, "Request failed its schema" },

@@ -86,6 +86,9 @@ static const char full_yaml[] =
 	"  max_header_size: 32KiB\n"
 	"  max_connections: 512\n"
 	"  max_inflight: 2000\n"
+	"  header_timeout: 2s\n"
+	"  body_timeout: 1500ms\n"
+	"  idle_timeout: 1m\n"
 	"defaults:\n"
 	"  timeouts:\n"
 	"    read: 4s\n"
@@ -176,6 +179,9 @@ START_TEST(test_full_file_top_level)
 	ck_assert_uint_eq(cfg->max_header_size, 32 * 1024);
 	ck_assert_uint_eq(cfg->max_connections, 512);
 	ck_assert_uint_eq(cfg->max_inflight, 2000);
+	ck_assert_uint_eq(cfg->header_timeout_ms, 2000);
+	ck_assert_uint_eq(cfg->body_timeout_ms, 1500);
+	ck_assert_uint_eq(cfg->idle_timeout_ms, 60000);
 	ck_assert_uint_eq(cfg->refs, 1);
 	ck_assert_ptr_eq(config_ref(cfg), cfg);
 	ck_assert_uint_eq(cfg->refs, 2);
@@ -370,6 +376,9 @@ START_TEST(test_builtin_defaults)
 	ck_assert_uint_eq(cfg->max_validated_body, 2 * 1024 * 1024);
 	ck_assert_uint_eq(cfg->max_connections, 4096);
 	ck_assert_uint_eq(cfg->max_inflight, 10000);
+	ck_assert_uint_eq(cfg->header_timeout_ms, 10000);
+	ck_assert_uint_eq(cfg->body_timeout_ms, 30000);
+	ck_assert_uint_eq(cfg->idle_timeout_ms, 60000);
 
 	config_builtin_policy(&b);
 	ck_assert_uint_eq(b.timeouts.connect_ms, 2000);
@@ -802,6 +811,12 @@ static const struct err_case err_cases[] = {
 	{ "bad header name", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
 			     "      \"X Bad\": 5\n",
 	  5, 7, "header name", NULL },
+	{ "header_timeout zero", "limits:\n  header_timeout: 0s\n" ONE_PROFILE, 2, 19,
+	  "limits.header_timeout must be greater than 0", NULL },
+	{ "body_timeout not a duration", "limits:\n  body_timeout: soon\n" ONE_PROFILE, 2, 17,
+	  "limits.body_timeout 'soon'", NULL },
+	{ "idle_timeout too long", "limits:\n  idle_timeout: 25h\n" ONE_PROFILE, 2, 17,
+	  "longer than 24h", NULL },
 	/* listeners */
 	{ "listen without port", "listen: localhost\n" ONE_PROFILE, 1, 9, "HOST:PORT", NULL },
 	{ "listen port too big", "listen: 127.0.0.1:70000\n" ONE_PROFILE, 1, 9, "port", NULL },

@@ -85,6 +85,7 @@ static const struct {
 	{ PROBLEM_BAD_REQUEST, "bad_request", 400 },
 	{ PROBLEM_UNKNOWN_PROFILE, "unknown_profile", 404 },
 	{ PROBLEM_ROUTE_NOT_FOUND, "route_not_found", 404 },
+	{ PROBLEM_REQUEST_TIMEOUT, "request_timeout", 408 },
 	{ PROBLEM_PAYLOAD_TOO_LARGE, "payload_too_large", 413 },
 	{ PROBLEM_HEADERS_TOO_LARGE, "headers_too_large", 431 },
 	{ PROBLEM_REQUEST_INVALID, "request_invalid", 422 },

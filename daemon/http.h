@@ -1,0 +1,129 @@
+/* braced's own HTTP/1.1 server: listeners handed in by the caller,
+ * connections, strict request framing on llhttp (RFC 9112), deadlines,
+ * connection and size limits, and replies. It answers framing errors, limits
+ * and deadlines itself with problem+json; every parsed request goes to the
+ * caller's on_request, which answers it with exactly one http_reply(). */
+#ifndef BRACED_HTTP_H
+#define BRACED_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct http_server;
+struct http_conn;
+
+struct http_limits {
+	uint64_t max_header_size;   /* request line and headers, bytes (431) */
+	uint64_t max_request_body;  /* body bytes after de-chunking (413) */
+	uint32_t max_connections;   /* open app connections; admin ones not counted */
+	uint32_t header_timeout_ms; /* the whole head, from its first byte (408) */
+	uint32_t body_timeout_ms;   /* the whole body, from the end of the head (408) */
+	uint32_t idle_timeout_ms;   /* keep-alive wait for the next request (quiet close) */
+};
+
+/* A header as received or to send: name and value with their lengths, not
+ * NUL-terminated. Received names are tokens; received values have no CTL
+ * but HTAB (obs-text bytes 0x80-0xff are kept) and no leading or trailing
+ * whitespace. */
+struct http_header {
+	const char *name;
+	size_t name_len;
+	const char *value;
+	size_t value_len;
+};
+
+/* A parsed request. Every pointer is owned by the server and valid until
+ * http_reply() is called for it. */
+struct http_request {
+	const char *method; /* upper case, NUL-terminated ("GET") */
+	const char *target; /* request-target as sent, NUL-terminated */
+	size_t target_len;
+	int version_minor;                 /* HTTP/1.<version_minor>: 0 or 1 */
+	int keep_alive;                    /* the client allows another request after this one */
+	const struct http_header *headers; /* in the order received */
+	size_t nheaders;
+	const char *body; /* de-chunked; NULL when body_len is 0 */
+	size_t body_len;
+	int gone;               /* the client went away; a reply is dropped */
+	int admin;              /* arrived on an admin listener */
+	void *user;             /* free for the caller, NULL at first */
+	struct http_conn *conn; /* private */
+};
+
+enum http_listener_kind {
+	HTTP_LISTENER_APP,   /* counted against max_connections */
+	HTTP_LISTENER_ADMIN, /* not counted; accepts from a reserve of descriptors */
+};
+
+struct http_counters {
+	uint32_t connections;       /* open app connections */
+	uint32_t admin_connections; /* open admin connections */
+	uint64_t accepted;          /* connections accepted, both kinds */
+	uint64_t requests;          /* requests handed to on_request */
+	uint64_t bad_requests;      /* answered 400 by the server */
+	uint64_t too_large;         /* answered 413 or 431 by the server */
+	uint64_t timeouts;          /* answered 408 by the server */
+	uint64_t idle_closed;       /* idle keep-alive connections closed */
+	uint64_t gone;              /* clients gone before their reply */
+	uint64_t accept_paused;     /* times accepting paused at max_connections */
+	uint64_t fd_shortage;       /* accepts that failed with EMFILE/ENFILE */
+};
+
+/* Called once per complete request (head and body). The callee owns the
+ * duty to call http_reply(req, ...) exactly once, now or later, even after
+ * on_gone. It must not free req. */
+typedef void (*http_request_cb)(struct http_request *req, void *arg);
+/* Called when the client of a request not yet answered goes away (EOF,
+ * reset); req->gone is set. Cancel the work, then still http_reply(). */
+typedef void (*http_gone_cb)(struct http_request *req, void *arg);
+
+/* Creates a server on base (borrowed, must outlive the server) with a copy
+ * of limits. on_request is required; on_gone may be NULL; arg is passed to
+ * both. Returns NULL on OOM or when limits has a 0 size or timeout. */
+struct http_server *http_server_new(struct event_base *base, const struct http_limits *limits,
+				    http_request_cb on_request, http_gone_cb on_gone, void *arg);
+
+/* Serves fd, a listening stream socket (TCP or unix) bound by the caller.
+ * The server takes fd, makes it non-blocking and closes it in
+ * http_server_free(). Returns 0, or a negative errno (fd is then closed). */
+int http_server_add_listener(struct http_server *srv, int fd, enum http_listener_kind kind);
+
+/* Serves fd, a connected stream socket (a socketpair end, or a connection
+ * accepted elsewhere), like an accepted one of kind. The server takes fd,
+ * makes it non-blocking and closes it. Returns 0, -EBUSY when an app
+ * connection would pass max_connections, or another negative errno; fd is
+ * closed on failure. */
+int http_server_add_connection(struct http_server *srv, int fd, enum http_listener_kind kind);
+
+/* Replaces the limits for connections accepted and requests started from
+ * now on (a reload); max_connections applies at once. */
+void http_server_set_limits(struct http_server *srv, const struct http_limits *limits);
+
+/* Stops or resumes accepting on every listener (drain on SIGTERM). */
+void http_server_pause_accepting(struct http_server *srv, int paused);
+
+/* Copies the counters into *ret. */
+void http_server_counters(const struct http_server *srv, struct http_counters *ret);
+
+/* Closes the listeners and every connection and frees them; requests not
+ * answered yet are freed too, so answer (or forget) them first. NULL is a
+ * no-op. */
+void http_server_free(struct http_server *srv);
+
+/* Answers req with status (200-599) and the caller's headers (borrowed; the
+ * server adds Content-Length and Connection). body (body_len bytes, may be
+ * NULL when 0) is taken: the server free()s it once written, without copying
+ * it. The body is not sent for HEAD, 204 or 304. Headers whose name is not a
+ * token or whose value holds CR, LF or NUL, or a status out of range, turn
+ * the reply into 500 internal and return -EINVAL. req is invalid afterwards,
+ * whatever the result. Writing may raise SIGPIPE: the process ignores it.
+ * Returns 0 or a negative errno. */
+int http_reply(struct http_request *req, int status, const struct http_header *headers,
+	       size_t nheaders, void *body, size_t body_len);
+
+/* Case-insensitive lookup of the first header called name in req; NULL when
+ * absent. The result is borrowed from req. */
+const struct http_header *http_request_header(const struct http_request *req, const char *name);
+
+#endif
