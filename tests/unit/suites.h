@@ -1,6 +1,7 @@
 /* Suites of the braced unit tests: one per pure module (units, config,
  * headers with rng, problem with strbuf, path normalization, route
- * matching, decode). check_main.c runs them all under one SRunner. */
+ * matching, decode, the request engine with the guard). check_main.c runs
+ * them all under one SRunner. */
 #ifndef BRACED_TEST_SUITES_H
 #define BRACED_TEST_SUITES_H
 
@@ -17,5 +18,6 @@ Suite *budget_suite(void);
 Suite *breaker_suite(void);
 Suite *schema_suite(void);
 Suite *decode_suite(void);
+Suite *engine_suite(void);
 
 #endif
