@@ -15,9 +15,22 @@ void engine_init(struct engine *e, struct rng *rng)
 	e->last.retry_after_ms = -1;
 }
 
+/* The only place the state changes; the shell logs the change (request.c). */
 static void set_state(struct engine *e, enum engine_state s)
 {
 	e->state = s;
+}
+
+const char *engine_state_name(enum engine_state s)
+{
+	static const char *const names[] = {
+		[ENGINE_NEW] = "new",
+		[ENGINE_WAITING] = "waiting",
+		[ENGINE_ATTEMPT] = "attempt",
+		[ENGINE_DONE] = "done",
+	};
+
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
 }
 
 enum engine_state engine_state(const struct engine *e)

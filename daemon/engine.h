@@ -190,6 +190,8 @@ void engine_release(struct engine *e, uint64_t now_us);
 void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_action *ret);
 
 enum engine_state engine_state(const struct engine *e);
+/* "new", "waiting", "attempt", "done" (for logs). */
+const char *engine_state_name(enum engine_state s);
 /* Milliseconds left of the total budget at now_us (0 before ENGINE_EV_ROUTED). */
 uint32_t engine_remaining_ms(const struct engine *e, uint64_t now_us);
 /* Attempts made (an attempt cut by the client leaving counts). */

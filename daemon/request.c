@@ -851,9 +851,19 @@ static void carry_out(struct request *req, const struct engine_action *act)
 
 static void feed(struct request *req, const struct engine_event *ev)
 {
+	enum engine_state before = engine_state(&req->engine);
 	struct engine_action act;
 
 	engine_feed(&req->engine, ev, &act);
+	if (engine_state(&req->engine) != before && log_enabled(LOG_DEBUG)) {
+		struct logline *l = log_begin(LOG_DEBUG, "request state");
+
+		log_str(l, "from", engine_state_name(before));
+		log_str(l, "to", engine_state_name(engine_state(&req->engine)));
+		log_int(l, "attempts", engine_attempts(&req->engine));
+		log_str(l, "correlation_id", req->correlation[0] ? req->correlation : "-");
+		log_end(l);
+	}
 	carry_out(req, &act);
 }
 
