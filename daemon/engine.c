@@ -272,7 +272,6 @@ static void on_routed(struct engine *e, const struct engine_event *ev, struct en
 	struct guard_admission adm;
 
 	e->r = ev->u.routed;
-	e->deadline_us = e->r.start_us + (uint64_t)e->r.total_ms * 1000;
 	e->wait_since_us = e->r.start_us;
 	e->admitted = 1;
 	set_state(e, ENGINE_WAITING);

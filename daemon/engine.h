@@ -163,7 +163,6 @@ struct engine {
 	enum engine_state state;
 	struct engine_routed r;
 	struct rng *rng;
-	uint64_t deadline_us;
 	uint64_t attempt_start_us;
 	uint64_t wait_since_us; /* end of the last attempt (or the start) */
 	uint32_t attempts;
