@@ -70,30 +70,25 @@ static void render_status(struct admin *a, struct strbuf *b)
 	strbuf_addf(b, "{\"inflight\":%u,\"draining\":%s,\"profiles\":{", a->srv->inflight,
 		    a->srv->draining ? "true" : "false");
 	for (size_t i = 0; i < cfg->nprofiles; i++) {
-		struct guard *g = a->srv->guards_by_profile[i];
-		uint32_t dep, wd;
-		enum breaker_state st = breaker_state(&g->breaker, now);
+		struct guard_snapshot g;
 
-		budget_totals(&g->budget, now, &dep, &wd);
+		guard_snapshot(a->srv->guards_by_profile[i], now * 1000, &g);
 		strbuf_addf(b, "%s", i ? "," : "");
-		strbuf_add_json_string(b, g->name, strlen(g->name));
+		strbuf_add_json_string(b, g.name, strlen(g.name));
 		strbuf_addf(
 		    b,
 		    ":{\"inflight\":%u,\"breaker\":{\"state\":\"%s\",\"retry_after_ms\":%llu},"
 		    "\"budget\":{\"requests\":%u,\"retries\":%u},"
 		    "\"cooldown_ms\":%llu,\"requests_ok\":%llu,\"retries\":%llu,\"schema_"
 		    "violations\":{",
-		    g->inflight, states[st],
-		    (unsigned long long)breaker_retry_after_ms(&g->breaker, now), dep, wd,
-		    (unsigned long long)(g->cooldown_until_us / 1000 > now
-					     ? g->cooldown_until_us / 1000 - now
-					     : 0),
-		    (unsigned long long)g->requests_ok, (unsigned long long)g->retries);
-		for (struct schema_counter *sc = g->schema_counters; sc; sc = sc->next) {
+		    g.inflight, states[g.breaker], (unsigned long long)g.breaker_retry_after_ms,
+		    g.budget_requests, g.budget_retries, (unsigned long long)g.cooldown_ms,
+		    (unsigned long long)g.requests_ok, (unsigned long long)g.retries);
+		for (const struct schema_counter *sc = g.schema_counters; sc; sc = sc->next) {
 			char key[512];
 
 			snprintf(key, sizeof(key), "%s %s %s", sc->route, sc->direction, sc->mode);
-			strbuf_addf(b, "%s", sc == g->schema_counters ? "" : ",");
+			strbuf_addf(b, "%s", sc == g.schema_counters ? "" : ",");
 			strbuf_add_json_string(b, key, strlen(key));
 			strbuf_addf(b, ":%llu", (unsigned long long)sc->count);
 		}

@@ -72,3 +72,13 @@ void budget_withdraw(struct budget *b, uint64_t now_ms)
 {
 	b->withdrawals[current(b, now_ms)]++;
 }
+
+void budget_give_back(struct budget *b, uint64_t taken_ms)
+{
+	uint64_t epoch = taken_ms / slot_ms(b) + 1;
+	unsigned i = (unsigned)(epoch % BUDGET_SLOTS);
+
+	/* A slot reused since then no longer counts the withdrawal: nothing to undo. */
+	if (b->epoch[i] == epoch && b->withdrawals[i] > 0)
+		b->withdrawals[i]--;
+}

@@ -26,6 +26,9 @@ void budget_deposit(struct budget *b, uint64_t now_ms);
 int budget_can_withdraw(struct budget *b, uint64_t now_ms);
 /* One retry. */
 void budget_withdraw(struct budget *b, uint64_t now_ms);
+/* Undoes one withdrawal made at taken_ms (a retry that never started);
+ * nothing when that slot has expired since. */
+void budget_give_back(struct budget *b, uint64_t taken_ms);
 /* Counts in the window (for /status and tests). */
 void budget_totals(struct budget *b, uint64_t now_ms, uint32_t *ret_deposits,
 		   uint32_t *ret_withdrawals);

@@ -205,36 +205,6 @@ static int set_idempotency(struct request *req, struct evkeyvalq *in)
 	return 0;
 }
 
-static int append_header(struct curl_slist **list, const char *name, const char *value)
-{
-	char stack[512], *line = stack;
-	size_t nlen = strlen(name), vlen = strlen(value), need = nlen + vlen + 3;
-	struct curl_slist *grown;
-
-	if (need > sizeof(stack)) {
-		line = malloc(need);
-		if (!line)
-			return -ENOMEM;
-	}
-	memcpy(line, name, nlen);
-	/* "Name;" is how libcurl sends a header with an empty value. */
-	if (vlen == 0) {
-		line[nlen] = ';';
-		line[nlen + 1] = '\0';
-	} else {
-		line[nlen] = ':';
-		line[nlen + 1] = ' ';
-		memcpy(line + nlen + 2, value, vlen + 1);
-	}
-	grown = curl_slist_append(*list, line);
-	if (line != stack)
-		free(line);
-	if (!grown)
-		return -ENOMEM;
-	*list = grown;
-	return 0;
-}
-
 static int profile_sets(const struct profile *p, const char *name)
 {
 	for (size_t i = 0; i < p->nheaders; i++)
@@ -249,7 +219,7 @@ static int build_headers(struct request *req, struct evkeyvalq *in)
 {
 	const struct profile *p = req->profile;
 	const char *connection = evhttp_find_header(in, "Connection");
-	int has_type = 0, has_accept = 0, r = 0;
+	int r = 0;
 	struct evkeyval *h;
 
 	TAILQ_FOREACH(h, in, next)
@@ -258,21 +228,13 @@ static int build_headers(struct request *req, struct evkeyvalq *in)
 		    strcasecmp(h->key, req->correlation_header) == 0 ||
 		    strcasecmp(h->key, req->idempotency_header) == 0)
 			continue;
-		has_type |= strcasecmp(h->key, "Content-Type") == 0;
-		has_accept |= strcasecmp(h->key, "Accept") == 0;
-		r |= append_header(&req->headers, h->key, h->value);
+		r |= header_list_add(&req->headers, h->key, h->value);
 	}
 	for (size_t i = 0; i < p->nheaders; i++)
-		r |= append_header(&req->headers, p->headers[i].name, p->headers[i].value);
-	r |= append_header(&req->headers, req->correlation_header, req->correlation);
+		r |= header_list_add(&req->headers, p->headers[i].name, p->headers[i].value);
+	r |= header_list_add(&req->headers, req->correlation_header, req->correlation);
 	if (req->idempotency_key[0])
-		r |= append_header(&req->headers, req->idempotency_header, req->idempotency_key);
-	/* Stop libcurl from adding headers the app did not send. */
-	r |= !(req->headers = curl_slist_append(req->headers, "Expect:"));
-	if (!has_type)
-		r |= !(req->headers = curl_slist_append(req->headers, "Content-Type:"));
-	if (!has_accept)
-		r |= !(req->headers = curl_slist_append(req->headers, "Accept:"));
+		r |= header_list_add(&req->headers, req->idempotency_header, req->idempotency_key);
 	return r ? -ENOMEM : 0;
 }
 

@@ -1,17 +1,20 @@
 /* The defences of one profile that outlive a configuration reload: retry
  * budget, circuit breaker, rate-limit cool-down, and the counters the admin
- * API and metrics report. Found by profile name; created on first use. */
+ * API and metrics report. Found by profile name; created on first use.
+ * Callers use the verbs below only, never the fields: a fleet-wide guard
+ * (state shared through Redis, SPEC 4.9) can then sit behind the same verbs. */
 #ifndef BRACED_GUARD_H
 #define BRACED_GUARD_H
 
 #include <stdint.h>
 
 #include "breaker.h"
-#include "budget.h"
 #include "config.h"
 #include "metrics.h"
 #include "problem.h"
 #include "retry.h"
+
+struct guard;
 
 /* Schema violations of one route, direction and mode (issue: schemas). */
 struct schema_counter {
@@ -22,33 +25,101 @@ struct schema_counter {
 	struct schema_counter *next;
 };
 
-struct guard {
-	char *name;
-	struct budget budget;
-	struct breaker breaker;
-	uint64_t cooldown_until_us; /* nothing is sent before this (SPEC 4.6) */
+/* The guard named name in *list, created on first use. NULL on OOM.
+ * Borrowed: guards live until guards_free. */
+struct guard *guard_get(struct guard **list, const char *name);
+/* The next guard of a list (walks every profile seen since start), or NULL. */
+struct guard *guard_next(const struct guard *g);
+/* The profile name (borrowed, lives as long as the guard). */
+const char *guard_name(const struct guard *g);
+/* Applies a profile's policy (budget and breaker settings). */
+void guard_configure(struct guard *g, const struct policy *p);
+/* Frees every guard of the list; NULL is a no-op. */
+void guards_free(struct guard *list);
+
+/* ---- admission and outcomes ---- */
+
+enum guard_verdict {
+	GUARD_ALLOW, /* a normal request */
+	GUARD_PROBE, /* a half-open probe: its first outcome decides the breaker */
+	GUARD_REJECT /* the breaker is open: answer 503 circuit_open */
+};
+
+struct guard_admission {
+	enum guard_verdict verdict;
+	uint64_t retry_after_ms;    /* GUARD_REJECT: until the breaker may half-open */
+	uint64_t cooldown_until_us; /* nothing may be sent before this (SPEC 4.6) */
+};
+
+/* Admits a new request at now_us: counts it in flight, deposits in the
+ * retry budget (SPEC 4.7), asks the breaker (4.8) and reports the cool-down.
+ * Every admitted request, rejected or not, ends with guard_leave(). */
+void guard_admit(struct guard *g, uint64_t now_us, struct guard_admission *ret);
+/* A request admitted by guard_admit is over; probe when it still holds a
+ * half-open probe that reported no outcome (it is given back). */
+void guard_leave(struct guard *g, int probe);
+/* 1 when the breaker refuses traffic at now_us to a request that is not a
+ * half-open probe (probe = 0) or that is one (probe = 1). */
+int guard_refuses(struct guard *g, uint64_t now_us, int probe);
+/* Records the outcome of one attempt: outcome counters and the breaker
+ * (a failure per retry_is_failure(); probe when admitted as one). */
+void guard_record(struct guard *g, uint64_t now_us, enum outcome o, int status, int probe);
+
+/* ---- retry budget ---- */
+
+/* One retry token taken from the budget: held until the retry starts, or
+ * given back with guard_give_back() when it never does. */
+struct guard_token {
+	uint64_t taken_ms; /* when it was withdrawn */
+	int held;
+};
+
+/* Takes one retry token if the budget has room, in one step (check and
+ * withdraw cannot be split by another request). Returns 1 and fills *ret,
+ * or 0 when the budget is empty (*ret untouched). */
+int guard_try_withdraw(struct guard *g, uint64_t now_us, struct guard_token *ret);
+/* Gives an unused token back (no-op when none is held) and clears it. */
+void guard_give_back(struct guard *g, uint64_t now_us, struct guard_token *token);
+
+/* ---- rate-limit cool-down ---- */
+
+/* Monotonic µs before which nothing is sent to the upstream; 0 when none. */
+uint64_t guard_cooldown_until(const struct guard *g);
+/* Extends the cool-down to until_us on the monotonic clock (never shortens it). */
+void guard_cool_down(struct guard *g, uint64_t until_us);
+
+/* ---- counters ---- */
+
+/* One retry started (its token is spent). */
+void guard_count_retry(struct guard *g);
+/* One retry refused for reason (not RETRY_GO nor RETRY_STOP_OUTCOME). */
+void guard_count_suppressed(struct guard *g, enum retry_stop reason);
+/* One answer: code is an enum problem_code, or -1 for a success;
+ * seconds from the request read to the answer. */
+void guard_count_answer(struct guard *g, int code, double seconds);
+/* Counts one schema violation of route (label) in direction and mode. */
+void guard_count_violation(struct guard *g, const char *route, const char *direction,
+			   const char *mode);
+
+/* What /status and /metrics show of a guard at one instant. */
+struct guard_snapshot {
+	const char *name; /* borrowed from the guard */
 	unsigned inflight;
+	enum breaker_state breaker;
+	uint64_t breaker_retry_after_ms;
+	uint32_t budget_requests, budget_retries; /* in the budget window */
+	uint64_t cooldown_ms;                     /* left of the cool-down */
 	uint64_t requests_ok;
 	uint64_t requests[PROBLEM__COUNT]; /* answered with each error code */
 	uint64_t attempts[OUTCOME__COUNT];
 	uint64_t retries;
 	uint64_t suppressed[RETRY_STOP__COUNT];
-	struct histogram duration;
-	struct schema_counter *schema_counters;
-	struct guard *next;
+	const struct histogram *duration;             /* borrowed */
+	const struct schema_counter *schema_counters; /* borrowed */
 };
 
-/* The guard named name in *list, created on first use. NULL on OOM.
- * Borrowed: guards live until guards_free. */
-struct guard *guard_get(struct guard **list, const char *name);
-/* Applies a profile's policy (budget and breaker settings). */
-void guard_configure(struct guard *g, const struct policy *p);
-/* Extends the cool-down to until_us on the monotonic clock (never shortens it). */
-void guard_cool_down(struct guard *g, uint64_t until_us);
-/* Counts one schema violation of route (label) in direction and mode. */
-void guard_count_violation(struct guard *g, const char *route, const char *direction,
-			   const char *mode);
-/* Frees every guard of the list; NULL is a no-op. */
-void guards_free(struct guard *list);
+/* Fills *ret with g's state at now_us; the borrowed parts stay valid until
+ * the guard changes next. */
+void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret);
 
 #endif

@@ -3,6 +3,7 @@
 #include "headers.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -267,4 +268,54 @@ const char *headers_reason_phrase(int status)
 	default:
 		return NULL;
 	}
+}
+
+int header_list_add(struct header_list *l, const char *name, const char *value)
+{
+	size_t nlen = strlen(name), vlen = strlen(value);
+	char *line;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **grown = realloc(l->lines, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		l->lines = grown;
+		l->cap = cap;
+	}
+	line = malloc(nlen + vlen + 3);
+	if (!line)
+		return -ENOMEM;
+	memcpy(line, name, nlen);
+	/* "Name;" is how an empty value is written (libcurl's form). */
+	if (vlen == 0) {
+		line[nlen] = ';';
+		line[nlen + 1] = '\0';
+	} else {
+		line[nlen] = ':';
+		line[nlen + 1] = ' ';
+		memcpy(line + nlen + 2, value, vlen + 1);
+	}
+	l->lines[l->n++] = line;
+	return 0;
+}
+
+int header_list_has(const struct header_list *l, const char *name)
+{
+	size_t nlen = strlen(name);
+
+	for (size_t i = 0; i < l->n; i++)
+		if (strncasecmp(l->lines[i], name, nlen) == 0 &&
+		    (l->lines[i][nlen] == ':' || l->lines[i][nlen] == ';'))
+			return 1;
+	return 0;
+}
+
+void header_list_release(struct header_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->lines[i]);
+	free(l->lines);
+	*l = (struct header_list){ 0 };
 }

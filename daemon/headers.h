@@ -75,4 +75,18 @@ int headers_check_line(struct headers_check *hc, const char *line, size_t len);
 /* 1 when name appears as a token in a comma-separated list (case-insensitive). */
 int headers_list_contains(const char *list, const char *name);
 
+/* The header lines of an upstream request, in order, as "Name: value"
+ * ("Name;" for an empty value). Embedded: zeroed is empty. */
+struct header_list {
+	char **lines;
+	size_t n, cap;
+};
+
+/* Appends name and value (both copied). Returns 0 or -ENOMEM. */
+int header_list_add(struct header_list *l, const char *name, const char *value);
+/* 1 when the list has a line for name (case-insensitive). */
+int header_list_has(const struct header_list *l, const char *name);
+/* Frees the lines; the list is empty again. */
+void header_list_release(struct header_list *l);
+
 #endif

@@ -4,6 +4,8 @@
 #include "metrics.h"
 #include "guard.h"
 
+#include <stdlib.h>
+
 static const double bounds[METRICS_BUCKETS] = {
 	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 };
@@ -41,10 +43,21 @@ static void header(struct strbuf *out, const char *name, const char *type, const
 void metrics_render(struct strbuf *out, struct guard *list, const struct metrics_global *mg,
 		    uint64_t now_ms)
 {
-	struct guard *g;
+	struct guard_snapshot *snaps, *g, *end;
+	size_t n = 0;
+	struct guard *it;
+
+	for (it = list; it; it = guard_next(it))
+		n++;
+	snaps = calloc(n ? n : 1, sizeof(*snaps));
+	if (!snaps)
+		return;
+	end = snaps;
+	for (it = list; it; it = guard_next(it))
+		guard_snapshot(it, now_ms * 1000, end++);
 
 	header(out, "braced_requests_total", "counter", "Requests answered, by profile and code.");
-	for (g = list; g; g = g->next) {
+	for (g = snaps; g < end; g++) {
 		strbuf_addf(out, "braced_requests_total{profile=\"%s\",code=\"ok\"} %llu\n",
 			    g->name, (unsigned long long)g->requests_ok);
 		for (int c = 0; c < PROBLEM__COUNT; c++)
@@ -56,11 +69,11 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 	}
 	header(out, "braced_request_duration_seconds", "histogram",
 	       "Time from the request read to the answer, by profile.");
-	for (g = list; g; g = g->next) {
+	for (g = snaps; g < end; g++) {
 		uint64_t cum = 0;
 
 		for (int i = 0; i < METRICS_BUCKETS; i++) {
-			cum += g->duration.buckets[i];
+			cum += g->duration->buckets[i];
 			strbuf_addf(out,
 				    "braced_request_duration_seconds_bucket{profile=\"%s\",le=\"%"
 				    "g\"} %llu\n",
@@ -69,15 +82,15 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 		strbuf_addf(
 		    out,
 		    "braced_request_duration_seconds_bucket{profile=\"%s\",le=\"+Inf\"} %llu\n",
-		    g->name, (unsigned long long)g->duration.count);
+		    g->name, (unsigned long long)g->duration->count);
 		strbuf_addf(out, "braced_request_duration_seconds_sum{profile=\"%s\"} %.6f\n",
-			    g->name, g->duration.sum);
+			    g->name, g->duration->sum);
 		strbuf_addf(out, "braced_request_duration_seconds_count{profile=\"%s\"} %llu\n",
-			    g->name, (unsigned long long)g->duration.count);
+			    g->name, (unsigned long long)g->duration->count);
 	}
 	header(out, "braced_upstream_attempts_total", "counter",
 	       "Upstream attempts, by profile and outcome.");
-	for (g = list; g; g = g->next)
+	for (g = snaps; g < end; g++)
 		for (int o = 0; o < OUTCOME__COUNT; o++)
 			strbuf_addf(
 			    out,
@@ -85,12 +98,12 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 			    g->name, retry_outcome_name((enum outcome)o),
 			    (unsigned long long)g->attempts[o]);
 	header(out, "braced_retries_total", "counter", "Retries started, by profile.");
-	for (g = list; g; g = g->next)
+	for (g = snaps; g < end; g++)
 		strbuf_addf(out, "braced_retries_total{profile=\"%s\"} %llu\n", g->name,
 			    (unsigned long long)g->retries);
 	header(out, "braced_retries_suppressed_total", "counter",
 	       "Retries refused, by profile and reason.");
-	for (g = list; g; g = g->next)
+	for (g = snaps; g < end; g++)
 		for (int s = RETRY_STOP_ATTEMPTS; s < RETRY_STOP__COUNT; s++)
 			strbuf_addf(
 			    out,
@@ -98,17 +111,17 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 			    g->name, retry_stop_name((enum retry_stop)s),
 			    (unsigned long long)g->suppressed[s]);
 	header(out, "braced_circuit_state", "gauge", "0 closed, 1 open, 2 half-open.");
-	for (g = list; g; g = g->next)
+	for (g = snaps; g < end; g++)
 		strbuf_addf(out, "braced_circuit_state{profile=\"%s\"} %d\n", g->name,
-			    (int)breaker_state(&g->breaker, now_ms));
+			    (int)g->breaker);
 	header(out, "braced_inflight_requests", "gauge", "Requests in flight, by profile.");
-	for (g = list; g; g = g->next)
+	for (g = snaps; g < end; g++)
 		strbuf_addf(out, "braced_inflight_requests{profile=\"%s\"} %u\n", g->name,
 			    g->inflight);
 	header(out, "braced_schema_violations_total", "counter",
 	       "Schema violations, by profile, route, direction and mode.");
-	for (g = list; g; g = g->next)
-		for (struct schema_counter *sc = g->schema_counters; sc; sc = sc->next) {
+	for (g = snaps; g < end; g++)
+		for (const struct schema_counter *sc = g->schema_counters; sc; sc = sc->next) {
 			strbuf_addf(out, "braced_schema_violations_total{profile=\"%s\",route=\"",
 				    g->name);
 			add_label(out, sc->route);
@@ -120,4 +133,5 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 		    (unsigned long long)mg->reloads_ok);
 	strbuf_addf(out, "braced_config_reloads_total{result=\"error\"} %llu\n",
 		    (unsigned long long)mg->reloads_error);
+	free(snaps);
 }

@@ -1,10 +1,9 @@
-/* The life of one proxied request. Every path ends in one of two places:
- * an answer (relay() or request_fail(), both through send_and_free()) or
- * request_abort() when the app left. That one place sends the reply, writes
- * the access log line, releases the attempt and frees the request.
- *
- * Between the first attempt and the answer the request loops:
- * wait (backoff, cool-down) → attempt → outcome → retry decision (retry.c). */
+/* The I/O shell of one proxied request around its engine (engine.c): it
+ * turns timers, finished attempts and the app leaving into engine events
+ * and carries out the actions the engine returns. Every path ends in one
+ * place: an answer (send_and_free()) or drop_request() when the app left or
+ * the daemon stops. evhttp is touched only in the reply and client-watch
+ * sections below; curl only through upstream.h. */
 #include "request.h"
 #include "front.h"
 #include "decode.h"
@@ -34,21 +33,9 @@ uint64_t request_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static uint64_t now_ms(void)
-{
-	return request_now_us() / 1000;
-}
-
 static uint32_t elapsed_ms(const struct request *req)
 {
 	return (uint32_t)((request_now_us() - req->start_us) / 1000);
-}
-
-static uint32_t remaining_ms(const struct request *req)
-{
-	uint32_t used = elapsed_ms(req);
-
-	return req->total_ms > used ? req->total_ms - used : 0;
 }
 
 struct request *request_new(struct server *srv, struct evhttp_request *hreq)
@@ -58,7 +45,7 @@ struct request *request_new(struct server *srv, struct evhttp_request *hreq)
 	if (!req)
 		return NULL;
 	req->srv = srv;
-	req->state = REQ_ROUTING;
+	engine_init(&req->engine, &srv->rng);
 	req->hreq = hreq;
 	req->evcon = evhttp_request_get_connection(hreq);
 	req->start_us = request_now_us();
@@ -83,27 +70,24 @@ static void disarm(struct request *req)
 	req->timers_armed = 0;
 }
 
+static void unwatch_client(struct request *req);
+
 static void request_free(struct request *req)
 {
 	struct server *srv = req->srv;
 
 	disarm(req);
-	if (req->evcon)
-		evhttp_connection_set_closecb(req->evcon, NULL, NULL);
+	unwatch_client(req);
 	upstream_cancel(req->call);
 	req->call = NULL;
 	call_free(req->last);
 	req->last = NULL;
 	free(req->violations);
 	req->violations = NULL;
-	if (req->started) {
-		req->guard->inflight--;
-		if (req->probe)
-			breaker_probe_abandoned(&req->guard->breaker);
-	}
+	engine_release(&req->engine, request_now_us());
 	TAILQ_REMOVE(&srv->requests, req, link);
 	srv->inflight--;
-	curl_slist_free_all(req->headers);
+	header_list_release(&req->headers);
 	free(req->url);
 	config_unref(req->cfg);
 	free(req);
@@ -125,12 +109,14 @@ static void log_access(struct request *req, int status, const char *code)
 		log_strn(l, "path", req->path, req->path_len);
 	log_int(l, "status", status);
 	log_str(l, "code", code);
-	log_int(l, "attempts", req->attempts);
+	log_int(l, "attempts", engine_attempts(&req->engine));
 	log_int(l, "elapsed_ms", elapsed_ms(req));
-	log_int(l, "upstream_ms", req->upstream_ms);
+	log_int(l, "upstream_ms", engine_upstream_ms(&req->engine));
 	log_str(l, "correlation_id", req->correlation[0] ? req->correlation : "-");
 	log_end(l);
 }
+
+/* ==== I/O: building and sending the reply (evhttp) ==================== */
 
 /* Headers braced adds to every answer. */
 static void add_common_headers(struct request *req, struct evkeyvalq *out)
@@ -145,9 +131,10 @@ static void add_common_headers(struct request *req, struct evkeyvalq *out)
 		evhttp_remove_header(out, req->idempotency_header);
 		evhttp_add_header(out, req->idempotency_header, req->idempotency_key);
 	}
-	snprintf(buf, sizeof(buf), "%u", req->attempts);
+	snprintf(buf, sizeof(buf), "%u", engine_attempts(&req->engine));
 	evhttp_add_header(out, "Brace-Attempts", buf);
-	snprintf(buf, sizeof(buf), "upstream;dur=%u, total;dur=%.1f", req->upstream_ms,
+	snprintf(buf, sizeof(buf), "upstream;dur=%u, total;dur=%.1f",
+		 engine_upstream_ms(&req->engine),
 		 (double)(request_now_us() - req->start_us) / 1000.0);
 	evhttp_add_header(out, "Server-Timing", buf);
 }
@@ -180,21 +167,13 @@ static void on_reply_connection_closed(struct evhttp_connection *evcon, void *ar
 	reply_gone(arg);
 }
 
-/* The code of a successful answer, beside enum problem_code. */
-#define ANSWER_OK (-1)
-
-/* Sends reply with status and body (taken), logs under code (ANSWER_OK or
- * an enum problem_code), frees the request. */
+/* Sends reply with status and body (taken), logs under code (ENGINE_CODE_OK
+ * or an enum problem_code), frees the request. */
 static void send_and_free(struct request *req, int status, struct evbuffer *body, int code)
 {
-	if (req->guard) {
-		histogram_observe(&req->guard->duration,
-				  (double)(request_now_us() - req->start_us) / 1e6);
-		if (code == ANSWER_OK)
-			req->guard->requests_ok++;
-		else
-			req->guard->requests[code]++;
-	}
+	if (req->guard)
+		guard_count_answer(req->guard, code,
+				   (double)(request_now_us() - req->start_us) / 1e6);
 	if (req->hreq) {
 		struct reply_watch *w = malloc(sizeof(*w));
 
@@ -211,8 +190,7 @@ static void send_and_free(struct request *req, int status, struct evbuffer *body
 		/* The connection's close callback now belongs to the reply watch. */
 		req->evcon = NULL;
 	}
-	req->state = REQ_DONE;
-	log_access(req, status, code == ANSWER_OK ? "ok" : problem_code_name(code));
+	log_access(req, status, code == ENGINE_CODE_OK ? "ok" : problem_code_name(code));
 	request_free(req);
 }
 
@@ -240,16 +218,13 @@ void request_fail(struct request *req, struct problem *p)
 	p->route = req->route ? req->route->label : p->route;
 	p->correlation_id = req->correlation[0] ? req->correlation : NULL;
 	p->idempotency_key = req->idempotency_key[0] ? req->idempotency_key : NULL;
-	if (req->state != REQ_ROUTING) {
+	if (engine_state(&req->engine) != ENGINE_NEW) {
 		if (p->attempts < 0)
-			p->attempts = (int)req->attempts;
+			p->attempts = (int)engine_attempts(&req->engine);
 		if (p->elapsed_ms < 0)
 			p->elapsed_ms = elapsed_ms(req);
-		if (!p->history && req->attempts > 0) {
-			p->history = req->history;
-			p->nhistory = req->attempts < REQUEST_MAX_HISTORY ? req->attempts
-									  : REQUEST_MAX_HISTORY;
-		}
+		if (!p->history && engine_attempts(&req->engine) > 0)
+			p->history = engine_history(&req->engine, &p->nhistory);
 	}
 	status = problem_status(p);
 	json = problem_render(p, &len);
@@ -269,24 +244,13 @@ void request_fail(struct request *req, struct problem *p)
 		evbuffer_free(body);
 }
 
-/* The Retry-After braced passes on: never longer than retry_after.max, the
- * longest pause braced itself honours (and holds a profile cooled for), so an
- * upstream cannot park the app for days through braced. -1 stays -1. */
-static long long app_retry_after(const struct request *req, long long ms)
-{
-	long long max = (long long)req->policy->retry.retry_after_max_ms;
-
-	return ms > max ? max : ms;
-}
-
-static int64_t upstream_retry_after(const struct call *call);
-
-/* Relays a complete upstream answer (below 400, or passthrough). The
- * upstream's Retry-After is replaced by its clamped value in seconds. */
-static void relay(struct request *req, struct call *call, int code)
+/* Relays the last upstream answer as the engine says (below 400, or
+ * passthrough). The upstream's Retry-After is replaced by the engine's. */
+static void relay(struct request *req, const struct engine_answer *a)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req->hreq);
 	const char *connection = NULL, *name, *value;
+	struct call *call = req->last;
 	size_t pos;
 
 	/* The Connection header lists more names to drop. */
@@ -304,136 +268,119 @@ static void relay(struct request *req, struct call *call, int code)
 			continue;
 		evhttp_add_header(out, name, value);
 	}
-	add_retry_after(out, app_retry_after(req, upstream_retry_after(call)));
-	if (code != ANSWER_OK)
-		evhttp_add_header(out, "Brace-Error", problem_code_name(code));
+	add_retry_after(out, a->retry_after_ms);
+	if (a->code != ENGINE_CODE_OK)
+		evhttp_add_header(out, "Brace-Error", problem_code_name(a->code));
 	add_common_headers(req, out);
-	send_and_free(req, call_status(call), call_body(call), code);
+	send_and_free(req, a->status, call_body(call), a->code);
 }
 
-/* Outcome of a finished attempt (SPEC 4.2). */
-static enum outcome outcome_of(const struct request *req, const struct call *call)
+/* Answers with the problem the engine built, adding what only the shell
+ * holds: the start of the last upstream body and the schema violations. */
+static void answer_problem(struct request *req, const struct engine_answer *a)
 {
-	switch (call_outcome(call)) {
-	case CALL_OK:
-		return retry_classify_status(&req->policy->retry, call_status(call));
-	case CALL_CONNECT:
-		return OUTCOME_CONNECT;
-	case CALL_TIMEOUT:
-		return OUTCOME_TIMEOUT;
-	case CALL_TOO_LARGE:
-		return OUTCOME_TOO_LARGE;
-	case CALL_INTERNAL:
-	case CALL_POOL_TIMEOUT:
-		return OUTCOME_INTERNAL;
-	case CALL_RESET:
-	default:
-		return OUTCOME_RESET;
-	}
-}
-
-/* Retry-After of an upstream answer in ms, or -1. */
-static int64_t upstream_retry_after(const struct call *call)
-{
-	const char *name, *value;
-	size_t pos = 0;
-	int64_t ms;
-
-	while (call_header_next(call, &pos, &name, &value)) {
-		if (strcasecmp(name, "Retry-After") == 0 &&
-		    retry_after_parse(value, time(NULL), &ms) == 0)
-			return ms;
-	}
-	return -1;
-}
-
-/* The final answer after the last attempt, given why braced stopped. */
-static void answer_failure(struct request *req, struct call *call, int retryable,
-			   int64_t retry_after_ms)
-{
-	static const char *const timeout_names[] = {
-		[CALL_TIMEOUT_NONE] = "attempt",    [CALL_TIMEOUT_CONNECT] = "connect",
-		[CALL_TIMEOUT_READ] = "read",       [CALL_TIMEOUT_WRITE] = "write",
-		[CALL_TIMEOUT_ATTEMPT] = "attempt",
-	};
-	const struct timeouts *t = &req->policy->timeouts;
-	struct evbuffer *body;
 	struct problem p;
-	char detail[512];
-	size_t blen;
 
-	switch (call_outcome(call)) {
-	case CALL_OK:
-		if (req->violations && call_status(call) < 400) {
-			problem_init(&p, PROBLEM_SCHEMA_VIOLATION);
-			p.upstream_status = call_status(call);
-			snprintf(
-			    detail, sizeof(detail),
-			    "the upstream's %d answer failed the response schema (%zu violation%s)",
-			    call_status(call), req->violations->total,
-			    req->violations->total == 1 ? "" : "s");
-			p.violations = req->violations->v;
-			p.nviolations = req->violations->count;
-			break;
-		}
-		problem_init(&p, PROBLEM_UPSTREAM_STATUS);
-		p.status = call_status(call);
-		p.upstream_status = call_status(call);
-		snprintf(detail, sizeof(detail), "upstream answered %d after %u attempt%s",
-			 call_status(call), req->attempts, req->attempts == 1 ? "" : "s");
-		body = call_body(call);
-		blen = evbuffer_get_length(body);
+	problem_init(&p, (enum problem_code)a->code);
+	p.status = a->status;
+	p.detail = a->detail;
+	p.retryable = a->retryable;
+	p.retry_after_ms = a->retry_after_ms;
+	p.upstream_status = a->upstream_status;
+	if (a->upstream_body && req->last) {
+		struct evbuffer *body = call_body(req->last);
+		size_t blen = evbuffer_get_length(body);
+
 		if (blen > PROBLEM_UPSTREAM_BODY_MAX + 4)
 			blen = PROBLEM_UPSTREAM_BODY_MAX + 4;
 		p.upstream_body = (const char *)evbuffer_pullup(body, (ev_ssize_t)blen);
 		p.upstream_body_len = blen;
 		if (!p.upstream_body)
 			p.upstream_body = "";
-		if (call_status(call) == 429 && retry_after_ms >= 0) {
-			/* The upstream asked for more time than braced may wait. */
-			p.code = PROBLEM_RATE_LIMITED;
-		}
-		break;
-	case CALL_TIMEOUT: {
-		enum call_timeout k = call_timeout_kind(call);
-		uint32_t ms = k == CALL_TIMEOUT_CONNECT ? t->connect_ms
-			      : k == CALL_TIMEOUT_READ  ? t->read_ms
-			      : k == CALL_TIMEOUT_WRITE ? t->write_ms
-							: t->attempt_ms;
-
-		problem_init(&p, PROBLEM_UPSTREAM_TIMEOUT);
-		snprintf(detail, sizeof(detail), "%s timeout of %u ms reached on attempt %u",
-			 timeout_names[k], ms, req->attempts);
-		break;
 	}
-	case CALL_TOO_LARGE:
-		problem_init(&p, PROBLEM_RESPONSE_TOO_LARGE);
-		snprintf(detail, sizeof(detail), "upstream response is larger than %llu bytes",
-			 (unsigned long long)req->cfg->max_response_body);
-		break;
-	case CALL_POOL_TIMEOUT:
-		problem_init(&p, PROBLEM_OVERLOADED);
-		snprintf(detail, sizeof(detail),
-			 "no upstream connection became free within %u ms (pool of %u)", t->pool_ms,
-			 req->policy->pool_max_connections);
-		break;
-	case CALL_CONNECT:
-	case CALL_RESET:
-	case CALL_INTERNAL:
-	default:
-		problem_init(&p, PROBLEM_UPSTREAM_UNAVAILABLE);
-		snprintf(detail, sizeof(detail), "%s after %u attempt%s: %s",
-			 call_outcome(call) == CALL_CONNECT ? "cannot connect to the upstream"
-							    : "upstream connection failed",
-			 req->attempts, req->attempts == 1 ? "" : "s",
-			 call_error(call)[0] ? call_error(call) : "no detail");
-		break;
+	if (a->violations && req->violations) {
+		p.violations = req->violations->v;
+		p.nviolations = req->violations->count;
 	}
-	p.detail = detail;
-	p.retryable = retryable;
-	p.retry_after_ms = app_retry_after(req, retry_after_ms);
 	request_fail(req, &p);
 }
+
+/* ==== I/O: the client watch (evhttp) ================================== */
+
+static void drop_request(struct request *req, struct evhttp_connection *evcon);
+static void feed_simple(struct request *req, enum engine_event_kind kind);
+
+static void on_client_gone(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	feed_simple(arg, ENGINE_EV_CLIENT_GONE);
+}
+
+/* evhttp frees the connection under us (shutdown): forget it, then drop. */
+static void on_connection_freed(struct evhttp_connection *evcon, void *arg)
+{
+	struct request *req = arg;
+
+	(void)evcon;
+	req->evcon = NULL;
+	req->hreq = NULL;
+	feed_simple(req, ENGINE_EV_CLIENT_GONE);
+}
+
+static void on_watch_delay(evutil_socket_t fd, short what, void *arg)
+{
+	struct request *req = arg;
+
+	(void)fd;
+	(void)what;
+	event_add(&req->client_watch, NULL);
+}
+
+/* Prepares the watch on the app's socket (started late, see
+ * REQUEST_WATCH_AFTER_MS) and the connection's close callback. */
+static void watch_client(struct request *req)
+{
+	static const struct timeval watch_after = { 0, REQUEST_WATCH_AFTER_MS * 1000 };
+	struct event_base *base = req->srv->base;
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(req->evcon);
+
+	event_assign(&req->client_watch, base, bufferevent_getfd(bev), EV_CLOSED, on_client_gone,
+		     req);
+	/* Most answers come within a few milliseconds: watching the app's socket
+	 * costs two epoll_ctl calls, so the watch starts only for slower ones. */
+	evtimer_assign(&req->watch_delay, base, on_watch_delay, req);
+	evtimer_add(&req->watch_delay, &watch_after);
+	evhttp_connection_set_closecb(req->evcon, on_connection_freed, req);
+}
+
+/* The connection's close callback outlives the request: unregister it. */
+static void unwatch_client(struct request *req)
+{
+	if (req->evcon)
+		evhttp_connection_set_closecb(req->evcon, NULL, NULL);
+}
+
+/* Frees the request without an answer, closing the app's connection (and
+ * the pending evhttp request with it). */
+static void drop_request(struct request *req, struct evhttp_connection *evcon)
+{
+	log_access(req, 499, "client_gone");
+	disarm(req);
+	unwatch_client(req);
+	req->evcon = NULL;
+	req->hreq = NULL;
+	request_free(req);
+	if (evcon)
+		evhttp_connection_free(evcon);
+}
+
+void request_abort(struct request *req)
+{
+	feed_simple(req, ENGINE_EV_DRAINING);
+}
+
+/* ==== request validation (SPEC 2 schemas) ============================== */
 
 /* Most query parameters a validated request may carry; more is a violation. */
 #define QUERY_MAX_PARAMS 1000
@@ -832,359 +779,220 @@ static int response_invalid(struct request *req, struct call *call)
 	return 1;
 }
 
-static void start_attempt(struct request *req);
-static void fail_budget_spent(struct request *req);
+static void on_call_done(struct call *call, void *arg);
 
-/* Waits wait_ms (and past any cool-down of the profile), then attempts.
- * Returns -1 after answering when the cool-down cannot fit the budget. */
-static int schedule_attempt(struct request *req, uint32_t wait_ms)
+/* ==== the shell: engine events in, actions out ========================= */
+
+static void feed(struct request *req, const struct engine_event *ev);
+
+/* Starts the attempt the engine asked for. Returns -1 when the backend
+ * could not. */
+static int start_call(struct request *req, const struct engine_start *s)
 {
-	uint64_t now = request_now_us(), until = req->guard->cooldown_until_us;
-	struct timeval tv;
+	const struct call_params params = {
+		.url = req->url,
+		.method = req->method_name,
+		.head = req->method == METHOD_HEAD,
+		.headers = &req->headers,
+		.body = req->body,
+		.body_len = req->body_len,
+		.send_body = req->body_len > 0 || req->method == METHOD_POST ||
+			     req->method == METHOD_PUT || req->method == METHOD_PATCH,
+		.connect_ms = s->connect_ms,
+		.read_ms = s->read_ms,
+		.write_ms = s->write_ms,
+		.pool_ms = s->pool_ms,
+		.attempt_ms = s->attempt_ms,
+		.tls_verify = req->profile->tls.verify,
+		.ca_file = req->profile->tls.ca_file,
+		.max_response_body = req->cfg->max_response_body,
+	};
 
-	if (req->policy->rate_limit_cooldown && until > now + (uint64_t)wait_ms * 1000) {
-		/* Rounded up: never a millisecond before the upstream's time. */
-		uint64_t cool = (until - now + 999) / 1000;
-
-		if (cool + RETRY_MIN_ATTEMPT_MS > remaining_ms(req)) {
-			struct problem p;
-			char detail[160];
-
-			problem_init(&p, PROBLEM_RATE_LIMITED);
-			snprintf(
-			    detail, sizeof(detail),
-			    "the upstream asked for a pause of %llu ms more; the budget has %u ms",
-			    (unsigned long long)cool, remaining_ms(req));
-			p.detail = detail;
-			/* The cool-down may come from a route with a longer
-			 * retry_after.max: this request's route says what to tell. */
-			p.retry_after_ms = app_retry_after(req, (long long)cool);
-			p.retryable = 1;
-			request_fail(req, &p);
-			return -1;
-		}
-		wait_ms = (uint32_t)cool;
-	}
-	if (wait_ms == 0) {
-		start_attempt(req);
-		return 0;
-	}
-	req->state = REQ_WAITING;
-	tv.tv_sec = wait_ms / 1000;
-	tv.tv_usec = (suseconds_t)(wait_ms % 1000) * 1000;
-	evtimer_add(&req->wait_timer, &tv);
-	return 0;
+	/* The answer of the attempt before is not needed any more. */
+	call_free(req->last);
+	req->last = NULL;
+	req->call = upstream_start(req->srv->up, req->pool, &params, on_call_done, req);
+	return req->call ? 0 : -1;
 }
 
-/* The wait before a retry is over; the world may have changed meanwhile. */
-static void on_wait_over(evutil_socket_t fd, short what, void *arg)
+/* Carries out one action of the engine; the request may be freed after. */
+static void carry_out(struct request *req, const struct engine_action *act)
 {
-	struct request *req = arg;
-	struct guard *g = req->guard;
-	enum breaker_state bs = breaker_state(&g->breaker, request_now_us() / 1000);
-
-	(void)fd;
-	(void)what;
-	if (req->last && (bs == BREAKER_OPEN || (bs == BREAKER_HALF_OPEN && !req->probe))) {
-		/* The breaker opened while this retry waited: nothing more is sent. */
-		g->suppressed[RETRY_STOP_BREAKER]++;
-		answer_failure(req, req->last, 1, req->last_retry_after_ms);
-		return;
+	if (act->cancel) {
+		upstream_cancel(req->call);
+		req->call = NULL;
 	}
-	/* Another answer may have extended the cool-down while this one waited. */
-	schedule_attempt(req, 0);
+	switch (act->kind) {
+	case ENGINE_DO_START:
+		if (start_call(req, &act->u.start) < 0)
+			feed_simple(req, ENGINE_EV_START_FAILED);
+		break;
+	case ENGINE_DO_WAIT: {
+		struct timeval tv = { .tv_sec = act->u.wait_ms / 1000,
+				      .tv_usec = (suseconds_t)(act->u.wait_ms % 1000) * 1000 };
+
+		evtimer_add(&req->wait_timer, &tv);
+		break;
+	}
+	case ENGINE_DO_ANSWER:
+		if (act->u.answer.kind == ENGINE_RELAY && req->last)
+			relay(req, &act->u.answer);
+		else
+			answer_problem(req, &act->u.answer);
+		break;
+	case ENGINE_DO_DROP:
+		drop_request(req, req->evcon);
+		break;
+	case ENGINE_DO_NOTHING:
+	default:
+		break;
+	}
+}
+
+static void feed(struct request *req, const struct engine_event *ev)
+{
+	enum engine_state before = engine_state(&req->engine);
+	struct engine_action act;
+
+	engine_feed(&req->engine, ev, &act);
+	if (engine_state(&req->engine) != before && log_enabled(LOG_DEBUG)) {
+		struct logline *l = log_begin(LOG_DEBUG, "request state");
+
+		log_str(l, "from", engine_state_name(before));
+		log_str(l, "to", engine_state_name(engine_state(&req->engine)));
+		log_int(l, "attempts", engine_attempts(&req->engine));
+		log_str(l, "correlation_id", req->correlation[0] ? req->correlation : "-");
+		log_end(l);
+	}
+	carry_out(req, &act);
+}
+
+static void feed_simple(struct request *req, enum engine_event_kind kind)
+{
+	const struct engine_event ev = { .kind = kind, .now_us = request_now_us() };
+
+	feed(req, &ev);
+}
+
+/* Retry-After of an upstream answer in ms, or -1. */
+static int64_t upstream_retry_after(const struct call *call)
+{
+	const char *name, *value;
+	size_t pos = 0;
+	int64_t ms;
+
+	while (call_header_next(call, &pos, &name, &value)) {
+		if (strcasecmp(name, "Retry-After") == 0 &&
+		    retry_after_parse(value, time(NULL), &ms) == 0)
+			return ms;
+	}
+	return -1;
 }
 
 static void on_call_done(struct call *call, void *arg)
 {
+	static const enum engine_end ends[] = {
+		[CALL_OK] = ENGINE_END_OK,
+		[CALL_CONNECT] = ENGINE_END_CONNECT,
+		[CALL_RESET] = ENGINE_END_RESET,
+		[CALL_TIMEOUT] = ENGINE_END_TIMEOUT,
+		[CALL_TOO_LARGE] = ENGINE_END_TOO_LARGE,
+		[CALL_POOL_TIMEOUT] = ENGINE_END_POOL_TIMEOUT,
+		[CALL_INTERNAL] = ENGINE_END_INTERNAL,
+	};
+	static const enum engine_timeout kinds[] = {
+		[CALL_TIMEOUT_NONE] = ENGINE_TIMEOUT_NONE,
+		[CALL_TIMEOUT_CONNECT] = ENGINE_TIMEOUT_CONNECT,
+		[CALL_TIMEOUT_READ] = ENGINE_TIMEOUT_READ,
+		[CALL_TIMEOUT_WRITE] = ENGINE_TIMEOUT_WRITE,
+		[CALL_TIMEOUT_ATTEMPT] = ENGINE_TIMEOUT_ATTEMPT,
+	};
 	struct request *req = arg;
-	struct guard *g = req->guard;
-	struct retry_policy const *rp = &req->policy->retry;
-	uint64_t now = now_ms();
-	enum outcome o;
-	enum retry_stop stop;
-	struct history_entry *h;
-	int64_t retry_after = -1;
-	uint32_t wait = 0;
-	int status;
+	enum call_outcome co = call_outcome(call);
+	struct engine_event ev = {
+		.kind = ENGINE_EV_ATTEMPT,
+		.u.attempt = {
+			.end = (unsigned)co < sizeof(ends) / sizeof(ends[0]) ? ends[co]
+									    : ENGINE_END_RESET,
+			.timeout = kinds[call_timeout_kind(call)],
+			.retry_after_ms = -1,
+			.elapsed_ms = call_elapsed_ms(call),
+			.error = call_error(call),
+		},
+	};
 
 	req->call = NULL;
-	req->upstream_ms += call_elapsed_ms(call);
-	if (call_outcome(call) == CALL_POOL_TIMEOUT) {
-		/* Nothing was sent: not an attempt, and nothing to retry into. When
-		 * the budget, not timeouts.pool, ended the wait, the budget is spent. */
-		if (req->pool_wait_cut)
-			fail_budget_spent(req);
-		else
-			answer_failure(req, call, 1, -1);
-		call_free(call);
-		return;
+	call_free(req->last);
+	req->last = call;
+	if (co == CALL_OK) {
+		ev.u.attempt.status = call_status(call);
+		ev.u.attempt.retry_after_ms = upstream_retry_after(call);
+		/* Only an answer that would be relayed as a success is validated. */
+		if (retry_classify_status(&req->policy->retry, ev.u.attempt.status) == OUTCOME_OK &&
+		    response_invalid(req, call)) {
+			ev.u.attempt.schema_failed = 1;
+			ev.u.attempt.violations = req->violations ? req->violations->total : 0;
+		}
 	}
-	o = outcome_of(req, call);
-	status = call_outcome(call) == CALL_OK ? call_status(call) : 0;
-	if (o == OUTCOME_OK && response_invalid(req, call))
-		o = OUTCOME_SCHEMA;
-	h = &req->history[req->attempts < REQUEST_MAX_HISTORY ? req->attempts
-							      : REQUEST_MAX_HISTORY - 1];
-	req->attempts++;
-	h->attempt = req->attempts;
-	h->outcome = retry_outcome_name(o);
-	h->status = status;
-	h->ms = call_elapsed_ms(call);
-	h->wait_ms = (uint32_t)((req->attempt_start_us - req->wait_since_us) / 1000);
-	g->attempts[o]++;
-	breaker_record(&g->breaker, now, retry_is_failure(o, status), req->probe);
-	/* A probe's first answer has decided the breaker's state. */
-	req->probe = 0;
-	if (status == 429 || status == 503)
-		retry_after = upstream_retry_after(call);
-	if (status == 429 && retry_after > 0 && req->policy->rate_limit_cooldown) {
-		/* One answer cannot silence the profile for longer than braced would wait. */
-		uint64_t pause = (uint64_t)retry_after < rp->retry_after_max_ms
-				     ? (uint64_t)retry_after
-				     : rp->retry_after_max_ms;
-
-		guard_cool_down(g, request_now_us() + pause * 1000);
-	}
-	if (o == OUTCOME_OK || call_outcome(call) == CALL_TOO_LARGE) {
-		free(req->violations);
-		req->violations = NULL;
-		if (o == OUTCOME_OK)
-			relay(req, call, ANSWER_OK);
-		else
-			answer_failure(req, call, 0, -1);
-		call_free(call);
-		return;
-	}
-	{
-		enum breaker_state bs = breaker_state(&g->breaker, now);
-		struct retry_input in = {
-			.outcome = o,
-			.status = status,
-			.attempts = req->attempts,
-			.max_attempts = req->max_attempts,
-			.method = req->method,
-			.has_idempotency_key = req->idempotency_key[0] != '\0',
-			.breaker_open =
-			    bs == BREAKER_OPEN || (bs == BREAKER_HALF_OPEN && !req->probe),
-			.budget_has_room = budget_can_withdraw(&g->budget, now),
-			.retry_after_ms = rp->retry_after_honor ? retry_after : -1,
-			.remaining_ms = remaining_ms(req),
-			.prev_wait_ms = req->prev_wait_ms,
-		};
-
-		stop = retry_decide(rp, &in, &req->srv->rng, &wait);
-	}
-	if (stop == RETRY_GO) {
-		budget_withdraw(&g->budget, now);
-		g->retries++;
-		req->prev_wait_ms = wait;
-		/* Kept to answer with, should the retry be stopped before it starts. */
-		call_free(req->last);
-		req->last = call;
-		req->last_retry_after_ms = retry_after;
-		req->wait_since_us = request_now_us();
-		schedule_attempt(req, wait);
-		return;
-	}
-	if (stop != RETRY_STOP_OUTCOME)
-		g->suppressed[stop]++;
-	if (call_outcome(call) == CALL_OK && o != OUTCOME_SCHEMA &&
-	    req->policy->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH)
-		relay(req, call,
-		      stop == RETRY_STOP_RETRY_AFTER && status == 429 ? PROBLEM_RATE_LIMITED
-								      : PROBLEM_UPSTREAM_STATUS);
-	else
-		answer_failure(req, call, stop != RETRY_STOP_OUTCOME,
-			       stop == RETRY_STOP_RETRY_AFTER || retry_after >= 0 ? retry_after
-										  : -1);
-	call_free(call);
+	ev.now_us = request_now_us();
+	feed(req, &ev);
 }
 
-/* The total budget is spent: 504 with the story so far. */
-static void fail_budget_spent(struct request *req)
+static void on_wait_over(evutil_socket_t fd, short what, void *arg)
 {
-	struct problem p;
-	char detail[160];
+	const struct engine_event ev = { .kind = ENGINE_EV_TIMER,
+					 .now_us = request_now_us(),
+					 .u.timer.which = ENGINE_TIMER_WAIT };
 
-	problem_init(&p, PROBLEM_UPSTREAM_TIMEOUT);
-	snprintf(detail, sizeof(detail), "total budget of %u ms spent after %u attempt%s",
-		 req->total_ms, req->attempts, req->attempts == 1 ? "" : "s");
-	p.detail = detail;
-	p.retryable = 1;
-	request_fail(req, &p);
+	(void)fd;
+	(void)what;
+	feed(arg, &ev);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct request *req = arg;
-
-	(void)fd;
-	(void)what;
-	if (req->call && call_waiting(req->call)) {
-		/* Still queued for a connection: nothing was sent, no attempt made. */
-		upstream_cancel(req->call);
-		req->call = NULL;
-	} else if (req->call) {
-		/* The attempt in progress is cut and counted as a timeout. */
-		uint32_t ms = (uint32_t)((request_now_us() - req->attempt_start_us) / 1000);
-		struct history_entry *h =
-		    &req->history[req->attempts < REQUEST_MAX_HISTORY ? req->attempts
-								      : REQUEST_MAX_HISTORY - 1];
-
-		upstream_cancel(req->call);
-		req->call = NULL;
-		req->upstream_ms += ms;
-		req->attempts++;
-		*h = (struct history_entry){
-			.attempt = req->attempts,
-			.outcome = "timeout",
-			.ms = ms,
-			.wait_ms = (uint32_t)((req->attempt_start_us - req->wait_since_us) / 1000)
-		};
-		req->guard->attempts[OUTCOME_TIMEOUT]++;
-		breaker_record(&req->guard->breaker, now_ms(), 1, req->probe);
-		req->probe = 0;
-	}
-	fail_budget_spent(req);
-}
-
-static void on_client_gone(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	request_abort(arg);
-}
-
-/* evhttp frees the connection under us (shutdown): forget it, then abort. */
-static void on_connection_freed(struct evhttp_connection *evcon, void *arg)
-{
-	struct request *req = arg;
-
-	(void)evcon;
-	req->evcon = NULL;
-	req->hreq = NULL;
-	request_abort(req);
-}
-
-void request_abort(struct request *req)
-{
-	struct evhttp_connection *evcon = req->evcon;
-
-	if (req->call)
-		req->attempts++;
-	log_access(req, 499, "client_gone");
-	req->state = req->state == REQ_ROUTING ? REQ_ROUTING : REQ_DONE;
-	disarm(req);
-	if (evcon)
-		evhttp_connection_set_closecb(evcon, NULL, NULL);
-	req->evcon = NULL;
-	req->hreq = NULL;
-	request_free(req);
-	/* Frees the pending evhttp request as well. */
-	if (evcon)
-		evhttp_connection_free(evcon);
-}
-
-static void start_attempt(struct request *req)
-{
-	const struct timeouts *t = &req->policy->timeouts;
-	uint32_t left = remaining_ms(req);
-	struct call_params params;
-
-	if (left == 0)
-		left = 1;
-	params = (struct call_params){
-		.url = req->url,
-		.method = req->method_name,
-		.head = req->method == METHOD_HEAD,
-		.headers = req->headers,
-		.body = req->body,
-		.body_len = req->body_len,
-		.send_body = req->body_len > 0 || req->method == METHOD_POST ||
-			     req->method == METHOD_PUT || req->method == METHOD_PATCH,
-		.connect_ms = t->connect_ms < left ? t->connect_ms : left,
-		.read_ms = t->read_ms,
-		.write_ms = t->write_ms,
-		.pool_ms = t->pool_ms < left ? t->pool_ms : left,
-		.attempt_ms = t->attempt_ms && t->attempt_ms < left ? t->attempt_ms : 0,
-		.tls_verify = req->profile->tls.verify,
-		.ca_file = req->profile->tls.ca_file,
-		.max_response_body = req->cfg->max_response_body,
+	const struct engine_event ev = {
+		.kind = ENGINE_EV_TIMER,
+		.now_us = request_now_us(),
+		.u.timer = { .which = ENGINE_TIMER_DEADLINE,
+			     .attempt_queued = req->call && call_waiting(req->call) },
 	};
-	req->pool_wait_cut = params.pool_ms < t->pool_ms;
-	req->state = REQ_ATTEMPT;
-	req->attempt_start_us = request_now_us();
-	call_free(req->last);
-	req->last = NULL;
-	req->call = upstream_start(req->srv->up, req->pool, &params, on_call_done, req);
-	if (!req->call) {
-		struct problem p;
-
-		problem_init(&p, PROBLEM_INTERNAL);
-		p.detail = "out of memory starting the upstream attempt";
-		request_fail(req, &p);
-	}
-}
-
-static void on_watch_delay(evutil_socket_t fd, short what, void *arg)
-{
-	struct request *req = arg;
 
 	(void)fd;
 	(void)what;
-	event_add(&req->client_watch, NULL);
+	feed(req, &ev);
 }
 
 void request_start(struct request *req)
 {
-	static const struct timeval watch_after = { 0, REQUEST_WATCH_AFTER_MS * 1000 };
 	struct event_base *base = req->srv->base;
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(req->evcon);
+	uint64_t now = request_now_us();
 	/* The budget counts from the moment the request was read, routing and
 	 * request validation included. */
-	uint32_t left = remaining_ms(req);
+	uint64_t used = (now - req->start_us) / 1000;
+	uint32_t left = req->total_ms > used ? req->total_ms - (uint32_t)used : 0;
 	struct timeval tv = { .tv_sec = left / 1000, .tv_usec = (suseconds_t)(left % 1000) * 1000 };
-	struct guard *g = req->guard;
-	uint64_t now = now_ms();
+	const struct engine_event ev = {
+		.kind = ENGINE_EV_ROUTED,
+		.now_us = now,
+		.u.routed = {
+			.policy = req->policy,
+			.guard = req->guard,
+			.profile = req->profile->name,
+			.method = req->method,
+			.has_idempotency_key = req->idempotency_key[0] != '\0',
+			.total_ms = req->total_ms,
+			.max_attempts = req->max_attempts,
+			.start_us = req->start_us,
+			.max_response_body = req->cfg->max_response_body,
+		},
+	};
 
 	evtimer_assign(&req->deadline, base, on_deadline, req);
 	evtimer_assign(&req->wait_timer, base, on_wait_over, req);
-	event_assign(&req->client_watch, base, bufferevent_getfd(bev), EV_CLOSED, on_client_gone,
-		     req);
 	evtimer_add(&req->deadline, &tv);
-	/* Most answers come within a few milliseconds: watching the app's socket
-	 * costs two epoll_ctl calls, so the watch starts only for slower ones. */
-	evtimer_assign(&req->watch_delay, base, on_watch_delay, req);
-	evtimer_add(&req->watch_delay, &watch_after);
+	watch_client(req);
 	req->timers_armed = 1;
-	evhttp_connection_set_closecb(req->evcon, on_connection_freed, req);
-	req->state = REQ_WAITING;
-	req->started = 1;
-	req->wait_since_us = req->start_us;
-	g->inflight++;
-	budget_deposit(&g->budget, now);
-	switch (breaker_admit(&g->breaker, now)) {
-	case BREAKER_REJECT: {
-		struct problem p;
-		char detail[128];
-		uint64_t ra = breaker_retry_after_ms(&g->breaker, now);
-
-		problem_init(&p, PROBLEM_CIRCUIT_OPEN);
-		snprintf(detail, sizeof(detail), "the circuit breaker of profile '%s' is open",
-			 req->profile->name);
-		p.detail = detail;
-		p.retryable = 1;
-		p.retry_after_ms = (long long)(ra ? ra : 1000);
-		request_fail(req, &p);
-		return;
-	}
-	case BREAKER_ALLOW_PROBE:
-		req->probe = 1;
-		break;
-	case BREAKER_ALLOW:
-	default:
-		break;
-	}
-	schedule_attempt(req, 0);
+	feed(req, &ev);
 }

@@ -1,17 +1,18 @@
-/* One proxied request from the moment it is read to its single answer:
- * state, budget timer, attempts, client-gone watcher, and request_finish()
- * which sends the reply, writes the access log line and frees everything. */
+/* One proxied request from the moment it is read to its single answer: the
+ * I/O shell around its engine (engine.h): budget and wait timers, attempts
+ * through the backend, the client-gone watcher, and the one place that
+ * sends the reply, writes the access log line and frees everything. */
 #ifndef BRACED_REQUEST_H
 #define BRACED_REQUEST_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
-#include <curl/curl.h>
 #include <event2/event_struct.h>
 #include <event2/http.h>
 
 #include "config.h"
+#include "engine.h"
 #include "headers.h"
 #include "problem.h"
 
@@ -24,19 +25,9 @@ struct schema_result;
  * leaving; faster ones never pay for the watch. */
 #define REQUEST_WATCH_AFTER_MS 20
 
-/* Attempts a request can make (retry.attempts is at most 10). */
-#define REQUEST_MAX_HISTORY 10
-
-enum request_state {
-	REQ_ROUTING, /* read, being checked by the front */
-	REQ_WAITING, /* waiting before an attempt: backoff or rate-limit cool-down */
-	REQ_ATTEMPT, /* an attempt is waiting for a connection or running */
-	REQ_DONE,    /* answered */
-};
-
 struct request {
 	struct server *srv;
-	enum request_state state;
+	struct engine engine; /* the request's state and every decision */
 	struct evhttp_request *hreq;
 	struct evhttp_connection *evcon;
 	struct event client_watch; /* EV_CLOSED on the app's socket */
@@ -50,30 +41,20 @@ struct request {
 	const struct policy *policy;
 	struct upstream_pool *pool;
 	struct guard *guard; /* the profile's budget, breaker, cool-down */
-	int started;         /* counted in the guard's in-flight requests */
-	int pool_wait_cut;   /* the budget, not timeouts.pool, bounds the pool wait */
-	int probe;           /* admitted as a half-open breaker probe */
 	int method;          /* enum http_method */
 	const char *method_name;
 	const char *path; /* raw request target (borrowed from hreq) */
 	size_t path_len;  /* bytes of path before '?' */
 	char *url;
-	struct curl_slist *headers;
+	struct header_list headers; /* to send upstream */
 	const char *body;
 	size_t body_len;
 	uint64_t start_us;
-	uint64_t attempt_start_us;
-	uint32_t total_ms;     /* budget after Brace-Timeout-Ms */
-	uint32_t max_attempts; /* after Brace-Max-Attempts */
-	uint32_t attempts;
-	uint32_t upstream_ms;
-	uint32_t prev_wait_ms;  /* last backoff, for decorrelated jitter */
-	uint64_t wait_since_us; /* end of the last attempt (or the start) */
-	struct call *call;
-	struct call *last; /* the failed attempt a retry waits to replace */
-	int64_t last_retry_after_ms;
+	uint32_t total_ms;                /* budget after Brace-Timeout-Ms */
+	uint32_t max_attempts;            /* after Brace-Max-Attempts */
+	struct call *call;                /* the attempt running, or NULL */
+	struct call *last;                /* the last finished attempt: what an answer relays */
 	struct schema_result *violations; /* of the last answer, in enforce mode */
-	struct history_entry history[REQUEST_MAX_HISTORY];
 	const char *correlation_header;
 	char correlation[HEADERS_CORRELATION_MAX + 1];
 	const char *idempotency_header;

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <time.h>
+#include <curl/curl.h>
 #include <event2/buffer.h>
 
 /* Easy handles kept for reuse when idle. */
@@ -56,6 +57,7 @@ struct call {
 	int status;
 	struct evbuffer *body;
 	struct strbuf headers;
+	struct curl_slist *send_headers; /* nodes over p.headers' lines, one allocation */
 	char errbuf[CURL_ERROR_SIZE];
 	TAILQ_ENTRY(call) wait_link;
 };
@@ -507,7 +509,7 @@ static int setup_easy(struct call *c)
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_ERRORBUFFER, c->errbuf);
-	SET(CURLOPT_HTTPHEADER, p->headers);
+	SET(CURLOPT_HTTPHEADER, c->send_headers);
 	SET(CURLOPT_HEADERFUNCTION, on_header);
 	SET(CURLOPT_HEADERDATA, c);
 	SET(CURLOPT_WRITEFUNCTION, on_write);
@@ -716,6 +718,31 @@ int call_waiting(const struct call *c)
 	return c->state == CALL_WAITING;
 }
 
+/* libcurl's list for the request headers: nodes pointing at the lines of
+ * list (borrowed until done), then the empty "Name:" lines that stop
+ * libcurl from adding headers the app did not send. One allocation;
+ * NULL on OOM. */
+static struct curl_slist *send_headers_of(const struct header_list *list)
+{
+	static char expect[] = "Expect:", type[] = "Content-Type:", accept[] = "Accept:";
+	size_t n = list ? list->n : 0, i = 0;
+	struct curl_slist *nodes = calloc(n + 3, sizeof(*nodes));
+
+	if (!nodes)
+		return NULL;
+	for (; i < n; i++)
+		nodes[i].data = list->lines[i];
+	/* A body over 1 MiB or of unknown length would wait for 100-continue. */
+	nodes[i++].data = expect;
+	if (!list || !header_list_has(list, "Content-Type"))
+		nodes[i++].data = type;
+	if (!list || !header_list_has(list, "Accept"))
+		nodes[i++].data = accept;
+	for (size_t j = 0; j + 1 < i; j++)
+		nodes[j].next = &nodes[j + 1];
+	return nodes;
+}
+
 struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
 			    const struct call_params *params, call_done_fn done, void *arg)
 {
@@ -733,7 +760,8 @@ struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
 	c->timer = evtimer_new(up->base, on_call_timer, c);
 	strbuf_init(&c->headers, CALL_MAX_HEADER_BYTES);
 	headers_check_init(&c->check);
-	if (!c->body || !c->timer) {
+	c->send_headers = send_headers_of(params->headers);
+	if (!c->body || !c->timer || !c->send_headers) {
 		call_free(c);
 		return NULL;
 	}
@@ -815,5 +843,6 @@ void call_free(struct call *c)
 	if (c->body)
 		evbuffer_free(c->body);
 	strbuf_release(&c->headers);
+	free(c->send_headers);
 	free(c);
 }

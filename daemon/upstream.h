@@ -8,11 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <event2/event.h>
-#include <curl/curl.h>
 
 struct upstream;
 struct upstream_pool;
 struct call;
+struct header_list;
 
 /* How one attempt ended. */
 enum call_outcome {
@@ -34,11 +34,11 @@ enum call_timeout {
 };
 
 struct call_params {
-	const char *url;                  /* borrowed until done */
-	const char *method;               /* "GET", ...; borrowed */
-	int head;                         /* HEAD: no response body */
-	const struct curl_slist *headers; /* borrowed until done */
-	const char *body;                 /* borrowed until done; NULL when none */
+	const char *url;                   /* borrowed until done */
+	const char *method;                /* "GET", ...; borrowed */
+	int head;                          /* HEAD: no response body */
+	const struct header_list *headers; /* borrowed until done */
+	const char *body;                  /* borrowed until done; NULL when none */
 	size_t body_len;
 	int send_body; /* send a body (possibly empty) */
 	uint32_t connect_ms, read_ms, write_ms, pool_ms;

@@ -1,6 +1,7 @@
 /* Suites of the braced unit tests: one per pure module (units, config,
  * headers with rng, problem with strbuf, path normalization, route
- * matching, decode, and the HTTP server over socketpairs). check_main.c runs them all under one SRunner. */
+ * matching, decode, the request engine with the guard, and the HTTP server
+ * over socketpairs). check_main.c runs them all under one SRunner. */
 #ifndef BRACED_TEST_SUITES_H
 #define BRACED_TEST_SUITES_H
 
@@ -18,5 +19,6 @@ Suite *breaker_suite(void);
 Suite *schema_suite(void);
 Suite *decode_suite(void);
 Suite *http_suite(void);
+Suite *engine_suite(void);
 
 #endif

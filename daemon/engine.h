@@ -1,0 +1,203 @@
+/* The life of one proxied request as a state machine without I/O: fed
+ * events (routed, attempt finished, timer fired, client gone, draining)
+ * with the time and the random source passed in, it returns the action to
+ * carry out (start an attempt, wait, answer, cancel). It holds the attempt
+ * history and counts through the profile's guard; request.c does the I/O. */
+#ifndef BRACED_ENGINE_H
+#define BRACED_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "guard.h"
+#include "problem.h"
+#include "retry.h"
+#include "rng.h"
+
+/* Attempts a request can make (retry.attempts is at most 10). */
+#define ENGINE_MAX_HISTORY 10
+/* Bytes of an attempt's error text kept for the answer. */
+#define ENGINE_ERROR_MAX 256
+/* Bytes of an answer's detail. */
+#define ENGINE_DETAIL_MAX 512
+
+enum engine_state {
+	ENGINE_NEW,     /* read, being checked by the front: no event yet */
+	ENGINE_WAITING, /* waiting before an attempt: backoff or rate-limit cool-down */
+	ENGINE_ATTEMPT, /* an attempt is waiting for a connection or running */
+	ENGINE_DONE,    /* answered or dropped: takes no more events */
+};
+
+/* How an attempt ended, as the backend saw it. */
+enum engine_end {
+	ENGINE_END_OK,           /* a complete response with a status */
+	ENGINE_END_CONNECT,      /* refused, unreachable, DNS, TLS: nothing was sent */
+	ENGINE_END_RESET,        /* closed or reset before a complete (well-formed) response */
+	ENGINE_END_TIMEOUT,      /* a per-attempt timeout, see enum engine_timeout */
+	ENGINE_END_TOO_LARGE,    /* response body over limits.max_response_body */
+	ENGINE_END_POOL_TIMEOUT, /* no pooled connection in time: nothing sent, not an attempt */
+	ENGINE_END_INTERNAL,     /* the backend could not run the attempt */
+};
+
+enum engine_timeout {
+	ENGINE_TIMEOUT_NONE,
+	ENGINE_TIMEOUT_CONNECT,
+	ENGINE_TIMEOUT_READ,
+	ENGINE_TIMEOUT_WRITE,
+	ENGINE_TIMEOUT_ATTEMPT,
+};
+
+enum engine_timer {
+	ENGINE_TIMER_WAIT,     /* the wait of the last ENGINE_DO_WAIT is over */
+	ENGINE_TIMER_DEADLINE, /* the total budget is spent */
+};
+
+enum engine_event_kind {
+	ENGINE_EV_ROUTED,       /* accepted by the front; starts the budget */
+	ENGINE_EV_ATTEMPT,      /* the running attempt finished */
+	ENGINE_EV_START_FAILED, /* the backend could not start the attempt asked for */
+	ENGINE_EV_TIMER,        /* a timer fired */
+	ENGINE_EV_CLIENT_GONE,  /* the app left */
+	ENGINE_EV_DRAINING,     /* shutdown's grace is over: drop the request */
+};
+
+struct engine_routed {
+	const struct policy *policy; /* borrowed until the engine is released */
+	struct guard *guard;         /* the profile's; borrowed likewise */
+	const char *profile;         /* name, borrowed likewise */
+	int method;                  /* enum http_method */
+	int has_idempotency_key;
+	uint32_t total_ms;          /* budget after Brace-Timeout-Ms */
+	uint32_t max_attempts;      /* after Brace-Max-Attempts */
+	uint64_t start_us;          /* when the request was read: the budget counts from there */
+	uint64_t max_response_body; /* limits.max_response_body, for the detail */
+};
+
+struct engine_result {
+	enum engine_end end;
+	enum engine_timeout timeout; /* ENGINE_END_TIMEOUT */
+	int status;                  /* ENGINE_END_OK: the HTTP status */
+	int64_t retry_after_ms;      /* the answer's Retry-After, parsed; -1 none */
+	int schema_failed;           /* failed the response schema in enforce mode */
+	size_t violations;           /* how many, when schema_failed */
+	uint32_t elapsed_ms;         /* the attempt, its pool wait included */
+	const char *error;           /* the backend's message or ""; copied */
+};
+
+struct engine_event {
+	enum engine_event_kind kind;
+	uint64_t now_us; /* monotonic */
+	union {
+		struct engine_routed routed;  /* ENGINE_EV_ROUTED */
+		struct engine_result attempt; /* ENGINE_EV_ATTEMPT */
+		struct {
+			enum engine_timer which;
+			int attempt_queued; /* DEADLINE: the attempt still waits for a connection */
+		} timer;                    /* ENGINE_EV_TIMER */
+	} u;
+};
+
+enum engine_action_kind {
+	ENGINE_DO_NOTHING, /* wait for the next event */
+	ENGINE_DO_START,   /* start an attempt with do.start */
+	ENGINE_DO_WAIT,    /* arm the wait timer for do.wait_ms, then send ENGINE_TIMER_WAIT */
+	ENGINE_DO_ANSWER,  /* send do.answer, then release the request */
+	ENGINE_DO_DROP,    /* close without an answer (client gone, shutdown) */
+};
+
+/* Per-attempt timeouts already cut to what is left of the budget. */
+struct engine_start {
+	uint32_t connect_ms, read_ms, write_ms, pool_ms;
+	uint32_t attempt_ms; /* 0: none (the deadline bounds it) */
+	int probe;           /* the attempt is a half-open breaker probe */
+};
+
+/* The code of a successful relay, beside enum problem_code. */
+#define ENGINE_CODE_OK (-1)
+
+enum engine_answer_kind {
+	ENGINE_RELAY,   /* the last upstream answer as it was sent */
+	ENGINE_PROBLEM, /* an application/problem+json body */
+};
+
+struct engine_answer {
+	enum engine_answer_kind kind;
+	int code;   /* ENGINE_CODE_OK or enum problem_code (Brace-Error) */
+	int status; /* RELAY: the upstream's; PROBLEM: 0 for the code's own */
+	/* Retry-After to tell the app, clamped to retry_after.max where it
+	 * came from the upstream; -1 none. */
+	int64_t retry_after_ms;
+	/* PROBLEM only: */
+	int retryable;
+	int upstream_status; /* 0 none */
+	int upstream_body;   /* 1: repeat the start of the last answer's body */
+	int violations;      /* 1: list the last answer's schema violations */
+	char detail[ENGINE_DETAIL_MAX];
+};
+
+struct engine_action {
+	enum engine_action_kind kind;
+	int cancel; /* cancel the running attempt first */
+	union {
+		struct engine_start start;
+		uint32_t wait_ms;
+		struct engine_answer answer;
+	} u;
+};
+
+/* What is kept of the last attempt to answer with after a wait. */
+struct engine_last {
+	enum outcome outcome;
+	enum engine_end end;
+	enum engine_timeout timeout;
+	int status;
+	int64_t retry_after_ms; /* of a 429 or 503, else -1 */
+	size_t violations;
+	char error[ENGINE_ERROR_MAX];
+};
+
+/* Embedded in the request; fields are the engine's own (read them through
+ * the accessors below). */
+struct engine {
+	enum engine_state state;
+	struct engine_routed r;
+	struct rng *rng;
+	uint64_t attempt_start_us;
+	uint64_t wait_since_us; /* end of the last attempt (or the start) */
+	uint32_t attempts;
+	uint32_t upstream_ms;
+	uint32_t prev_wait_ms; /* last backoff, for decorrelated jitter */
+	int admitted;          /* counted by the guard: guard_leave() at the end */
+	int probe;             /* holds a half-open probe without an outcome yet */
+	int pool_wait_cut;     /* the budget, not timeouts.pool, bounds the pool wait */
+	int retrying;          /* the wait is a retry's, with its budget token */
+	struct guard_token token;
+	struct engine_last last;
+	struct history_entry history[ENGINE_MAX_HISTORY];
+};
+
+/* Initialises e (state ENGINE_NEW); rng (borrowed) draws the jitter. */
+void engine_init(struct engine *e, struct rng *rng);
+/* Gives back what the request still holds in its guard (in-flight count,
+ * an unused probe, an unused retry token). Safe in every state, once. */
+void engine_release(struct engine *e, uint64_t now_us);
+
+/* Feeds one event and fills *ret with the action to carry out. Events
+ * that make no sense in the current state (a timer after the answer)
+ * return ENGINE_DO_NOTHING. */
+void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_action *ret);
+
+enum engine_state engine_state(const struct engine *e);
+/* "new", "waiting", "attempt", "done" (for logs). */
+const char *engine_state_name(enum engine_state s);
+/* Milliseconds left of the total budget at now_us (0 before ENGINE_EV_ROUTED). */
+uint32_t engine_remaining_ms(const struct engine *e, uint64_t now_us);
+/* Attempts made (an attempt cut by the client leaving counts). */
+uint32_t engine_attempts(const struct engine *e);
+/* Milliseconds spent in attempts. */
+uint32_t engine_upstream_ms(const struct engine *e);
+/* The history of the attempts made (borrowed) and its length. */
+const struct history_entry *engine_history(const struct engine *e, size_t *ret_n);
+
+#endif
