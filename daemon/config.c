@@ -500,10 +500,98 @@ static int get_statuses(struct loader *L, const struct ynode *n, const char *wha
 
 /* ---- mappings with fixed keys ----------------------------------------- */
 
+/* Room for "profile 'NAME'" in an unknown-key message. */
+#define CONFIG_NAME_WHERE_MAX 160
+/* Keys a near miss is looked for in: longer ones are no key's typo. */
+#define NEAR_MISS_MAX_LEN 40
+/* Most edits (insert, delete, change, swap of neighbours) a near miss is away. */
+#define NEAR_MISS_MAX_EDITS 2
+
+/* The keys of a policy, valid in defaults, a profile and a route. */
+static const char *const policy_keys[] = {
+	"timeouts",
+	"retry",
+	"circuit_breaker",
+	"rate_limit_cooldown",
+	"idempotency",
+	"correlation",
+	"pool",
+	"upstream_errors",
+	NULL,
+};
+
+/* Optimal string alignment distance of a and b (both at most
+ * NEAR_MISS_MAX_LEN bytes). */
+static size_t edits(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t d[NEAR_MISS_MAX_LEN + 1][NEAR_MISS_MAX_LEN + 1];
+
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+/* The key of lists (NULL-terminated lists, the set NULL-terminated) closest
+ * to k within NEAR_MISS_MAX_EDITS, and nearer than half of k; NULL if none. */
+static const char *near_miss(const char *k, const char *const *const *lists)
+{
+	const char *best = NULL;
+	size_t best_d = NEAR_MISS_MAX_EDITS + 1;
+
+	if (strlen(k) > NEAR_MISS_MAX_LEN)
+		return NULL;
+	for (; *lists; lists++) {
+		for (const char *const *c = *lists; *c; c++) {
+			size_t d;
+
+			if (strlen(*c) > NEAR_MISS_MAX_LEN)
+				continue;
+			d = edits(k, *c);
+			if (d < best_d && d * 2 < strlen(k)) {
+				best_d = d;
+				best = *c;
+			}
+		}
+	}
+	return best;
+}
+
+/* Reports key (its node in map) as unknown in where, with the nearest of
+ * the known keys in lists when there is a near miss. */
+static void unknown_key(struct loader *L, const struct ynode *keynode, const char *where,
+			const char *const *const *lists)
+{
+	const char *k = keynode->value, *hint = near_miss(k, lists);
+
+	if (hint)
+		err_at(L, keynode, "unknown key '%s' in %s (did you mean '%s'?)", k, where, hint);
+	else
+		err_at(L, keynode, "unknown key '%s' in %s", k, where);
+}
+
 /* Reports every key of map that is not in allowed (NULL-terminated). */
 static void check_keys(struct loader *L, const struct ynode *map, const char *where,
 		       const char *const *allowed)
 {
+	const char *const *lists[] = { allowed, NULL };
+
 	for (size_t i = 0; i < map->n; i++) {
 		const char *k = map->keys[i]->value;
 		int ok = 0;
@@ -512,7 +600,7 @@ static void check_keys(struct loader *L, const struct ynode *map, const char *wh
 			if (strcmp(*a, k) == 0)
 				ok = 1;
 		if (!ok)
-			err_at(L, map->keys[i], "unknown key '%s' in %s", k, where);
+			unknown_key(L, map->keys[i], where, lists);
 	}
 }
 
@@ -1262,7 +1350,8 @@ static void parse_route(struct loader *L, const struct ynode *map, struct profil
 		else if (!known && apply_policy_key(L, &r->policy, k, v))
 			touched = 1;
 		else if (!known)
-			err_at(L, map->keys[i], "unknown key '%s' in route", k);
+			unknown_key(L, map->keys[i], "route",
+				    (const char *const *const[]){ route_keys, policy_keys, NULL });
 	}
 	if (touched)
 		check_policy(L, &r->policy, map, r->label ? r->label : "route");
@@ -1290,6 +1379,7 @@ static void parse_profile(struct loader *L, const struct ynode *key, const struc
 	const char *k;
 	const struct ynode *v;
 	int secret = 0, touched = 0;
+	char where[CONFIG_NAME_WHERE_MAX];
 
 	p->name = strdup(key->value);
 	p->policy = L->cfg->defaults;
@@ -1298,6 +1388,7 @@ static void parse_profile(struct loader *L, const struct ynode *key, const struc
 		err_at(L, key, "profile name '%s' must match [a-z0-9][a-z0-9_-]{0,62}", key->value);
 	if (expect_kind(L, map, YNODE_MAP, "a profile") < 0)
 		return;
+	snprintf(where, sizeof(where), "profile '%.100s'", key->value);
 	/* Policy keys first, so that routes inherit the whole profile policy. */
 	FOREACH_ENTRY(map, i, k, v)
 	{
@@ -1310,7 +1401,8 @@ static void parse_profile(struct loader *L, const struct ynode *key, const struc
 		if (apply_policy_key(L, &p->policy, k, v))
 			touched = 1;
 		else
-			err_at(L, map->keys[i], "unknown key '%s' in profile '%s'", k, p->name);
+			unknown_key(L, map->keys[i], where,
+				    (const char *const *const[]){ keys, policy_keys, NULL });
 	}
 	/* Inherited values were checked where they were written. */
 	if (touched)
@@ -1506,7 +1598,9 @@ static void parse_root(struct loader *L, const struct ynode *root)
 			FOREACH_ENTRY(v, i, k, dv)
 			{
 				if (!apply_policy_key(L, &cfg->defaults, k, dv))
-					err_at(L, v->keys[i], "unknown key '%s' in defaults", k);
+					unknown_key(
+					    L, v->keys[i], "defaults",
+					    (const char *const *const[]){ policy_keys, NULL });
 			}
 			check_policy(L, &cfg->defaults, v, "defaults");
 		}
