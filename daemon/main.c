@@ -22,7 +22,12 @@
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.0.0"
 #endif
+/* configure's $(sysconfdir)/braced/braced.yaml, where `make install` puts it. */
+#ifdef BRACED_DEFAULT_CONFIG
+#define DEFAULT_CONFIG BRACED_DEFAULT_CONFIG
+#else
 #define DEFAULT_CONFIG "/etc/braced/braced.yaml"
+#endif
 /* How often a draining daemon checks whether it may exit. */
 #define DRAIN_CHECK_MS 20
 
