@@ -869,6 +869,38 @@ static void check_policy(struct loader *L, const struct policy *p, const struct 
 
 /* ---- listeners, URLs, headers, schemas --------------------------------- */
 
+/* A unix listener's directory must exist and be writable by this user,
+ * or binding fails at start: `braced -t` says so first. */
+static void check_socket_dir(struct loader *L, const struct ynode *n, const char *path)
+{
+	char dir[108];
+	const char *slash = strrchr(path, '/');
+	size_t len = slash && slash != path ? (size_t)(slash - path) : 1;
+	struct stat st;
+
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	if (stat(dir, &st) != 0)
+		err_at(L, n, "the socket directory '%s' cannot be used: %s", dir, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		err_at(L, n, "the socket directory '%s' is not a directory", dir);
+	else if (access(dir, W_OK | X_OK) != 0)
+		err_at(L, n, "the socket directory '%s' is not writable: %s", dir, strerror(errno));
+}
+
+/* 1 when a and b would bind the same address: the same unix path, or the
+ * same host as written and the same port other than 0 (an ephemeral port
+ * is never the same twice). */
+static int same_listener(const struct listener_setting *a, const struct listener_setting *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	if (a->kind == LISTENER_UNIX)
+		return a->path && b->path && strcmp(a->path, b->path) == 0;
+	return a->port != 0 && a->port == b->port && a->host && b->host &&
+	       strcmp(a->host, b->host) == 0;
+}
+
 static int parse_listen(struct loader *L, const struct ynode *n, struct listener_setting *ls)
 {
 	const char *s, *colon;
@@ -891,6 +923,7 @@ static int parse_listen(struct loader *L, const struct ynode *n, struct listener
 		ls->kind = LISTENER_UNIX;
 		ls->address = strdup(s);
 		ls->path = strdup(s + 5);
+		check_socket_dir(L, n, s + 5);
 		return 0;
 	}
 	if (s[0] == '[') {
@@ -1495,9 +1528,16 @@ static void parse_listeners(struct loader *L, const struct ynode *v)
 			err_at(L, v, "more than %d listeners", CONFIG_MAX_LISTENERS);
 			return;
 		}
-		for (size_t i = 0; i < v->n; i++)
-			if (parse_listen(L, v->items[i], &cfg->listeners[cfg->nlisteners]) == 0)
-				cfg->nlisteners++;
+		for (size_t i = 0; i < v->n; i++) {
+			struct listener_setting *ls = &cfg->listeners[cfg->nlisteners];
+
+			if (parse_listen(L, v->items[i], ls) < 0)
+				continue;
+			cfg->nlisteners++;
+			for (size_t j = 0; j + 1 < cfg->nlisteners; j++)
+				if (same_listener(&cfg->listeners[j], ls))
+					err_at(L, v->items[i], "'%s' is listed twice", ls->address);
+		}
 	} else if (parse_listen(L, v, &cfg->listeners[0]) == 0) {
 		cfg->nlisteners = 1;
 	}
@@ -1582,6 +1622,10 @@ static void parse_root(struct loader *L, const struct ynode *root)
 			cfg->admin_enabled = 0;
 		} else if (parse_listen(L, v, &cfg->admin) == 0) {
 			cfg->admin_enabled = 1;
+			for (size_t j = 0; j < cfg->nlisteners; j++)
+				if (same_listener(&cfg->listeners[j], &cfg->admin))
+					err_at(L, v, "admin '%s' is also an app listener",
+					       cfg->admin.address);
 		}
 	}
 	if ((v = ynode_get(root, "shutdown_grace")))

@@ -48,6 +48,30 @@ class CommandLineTest(BracedTestCase):
         self.assertRegex(err, re.compile(rf"^{re.escape(b.config_path)}:10:\d+: retry.budget", re.M))
         self.assertEqual(len(err.strip().splitlines()), 2, err)
 
+    def test_check_config_reports_what_start_up_would_fail_on(self):
+        # Each passed -t before and then failed at start.
+        b = Braced('listen: [127.0.0.1:7399, "unix:/nonexistent-braced/b.sock", 127.0.0.1:7399]\n'
+                   'admin: 127.0.0.1:7399\n'
+                   'profiles:\n'
+                   '  demo:\n'
+                   f'    upstream: "{self.upstream.url()}"\n'
+                   '    tls: {ca_file: /nonexistent-braced/ca.pem}\n')
+        code, out, err = b.check_config()
+        self.assertEqual(code, 1, out + err)
+        path = re.escape(b.config_path)
+        for line, what in ((1, "the socket directory '/nonexistent-braced' cannot be used"),
+                           (1, "'127.0.0.1:7399' is listed twice"),
+                           (2, "admin '127.0.0.1:7399' is also an app listener"),
+                           (6, "tls.ca_file '/nonexistent-braced/ca.pem' cannot be read")):
+            self.assertRegex(err, re.compile(rf"^{path}:{line}:\d+: {re.escape(what)}", re.M))
+
+    def test_unknown_key_names_its_near_miss(self):
+        b = Braced(make_config({"demo": {"upstream": self.upstream.url(), "rout_only": True}}))
+        code, out, err = b.check_config()
+        self.assertEqual(code, 1, out + err)
+        self.assertIn("unknown key 'rout_only' in profile 'demo' (did you mean 'routes_only'?)",
+                      err)
+
     def test_version(self):
         code, out, err = run_braced(["-V"])
         self.assertEqual(code, 0, err)

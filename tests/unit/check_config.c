@@ -445,11 +445,11 @@ START_TEST(test_listeners)
 	ck_assert_int_eq(cfg->admin_enabled, 0);
 	config_unref(cfg);
 
-	cfg = load_ok("listen: unix:/run/braced/braced.sock\n" ONE_PROFILE);
+	cfg = load_ok("listen: unix:/tmp/braced.sock\n" ONE_PROFILE);
 	ck_assert_uint_eq(cfg->nlisteners, 1);
 	ck_assert_int_eq(cfg->listeners[0].kind, LISTENER_UNIX);
-	ck_assert_str_eq(cfg->listeners[0].path, "/run/braced/braced.sock");
-	ck_assert_str_eq(cfg->listeners[0].address, "unix:/run/braced/braced.sock");
+	ck_assert_str_eq(cfg->listeners[0].path, "/tmp/braced.sock");
+	ck_assert_str_eq(cfg->listeners[0].address, "unix:/tmp/braced.sock");
 	config_unref(cfg);
 
 	cfg = load_ok("listen:\n"
@@ -729,6 +729,17 @@ static const struct err_case err_cases[] = {
 	{ "no near miss", ONE_PROFILE "    zzz: 1\n", 4, 5, "unknown key 'zzz' in profile 'p'", NULL },
 	{ "unknown route key", ROUTE_PROFILE("GET /x") "        timeout: 1s\n", 6, 9,
 	  "unknown key 'timeout' in route (did you mean 'timeouts'?)", NULL },
+	/* what start-up would fail on */
+	{ "listed twice", "listen: [127.0.0.1:7070, \"[::1]:7070\", 127.0.0.1:7070]\n" ONE_PROFILE, 1,
+	  40, "'127.0.0.1:7070' is listed twice", NULL },
+	{ "unix path twice", "listen: [unix:/tmp/a.sock, unix:/tmp/a.sock]\n" ONE_PROFILE, 1, 28,
+	  "listed twice", NULL },
+	{ "admin on an app listener", "listen: 127.0.0.1:7070\nadmin: 127.0.0.1:7070\n" ONE_PROFILE,
+	  2, 8, "admin '127.0.0.1:7070' is also an app listener", NULL },
+	{ "missing socket directory", "listen: unix:/nonexistent-braced-dir/b.sock\n" ONE_PROFILE, 1,
+	  9, "the socket directory '/nonexistent-braced-dir' cannot be used", NULL },
+	{ "socket directory is a file", "listen: unix:/etc/passwd/b.sock\n" ONE_PROFILE, 1, 9,
+	  "'/etc/passwd' is not a directory", NULL },
 	/* types */
 	{ "mapping for a scalar", "shutdown_grace: {a: 1}\n" ONE_PROFILE, 1, 17, "mapping", NULL },
 	{ "list for a mapping", "log: [json]\n" ONE_PROFILE, 1, 6, "list", NULL },
