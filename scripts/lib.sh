@@ -41,3 +41,17 @@ braced_build() {
 	make -j"$(nproc)" >make.out 2>&1 || { cat make.out; return 1; }
 	cd "$BRACED_TOP" || return 1
 }
+
+# promtool from Debian's prometheus package, unpacked into build-tools/ but
+# not installed: installing the package would start a Prometheus server.
+# Prints the directory that holds promtool.
+braced_promtool() {
+	dir=$BRACED_TOP/build-tools
+	if [ ! -x "$dir/usr/bin/promtool" ]; then
+		mkdir -p "$dir" || return 1
+		(cd "$dir" && { apt-get download prometheus >/dev/null 2>&1 ||
+			{ apt-get update -qq && apt-get download prometheus >/dev/null; }; } &&
+			dpkg-deb -x prometheus_*.deb . && rm -f prometheus_*.deb) || return 1
+	fi
+	echo "$dir/usr/bin"
+}
