@@ -118,6 +118,7 @@ void config_builtin_policy(struct policy *p)
 	p->pool_max_connections = 100;
 	p->pool_max_idle = 20;
 	p->upstream_errors = UPSTREAM_ERRORS_ENVELOPE;
+	p->trace_mode = TRACE_PROPAGATE;
 }
 
 /* ---- scalars ---------------------------------------------------------- */
@@ -517,6 +518,7 @@ static const char *const policy_keys[] = {
 	"correlation",
 	"pool",
 	"upstream_errors",
+	"tracing",
 	NULL,
 };
 
@@ -851,6 +853,18 @@ static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
 	} else if (!strcmp(k, "upstream_errors")) {
 		if (get_enum(L, v, "upstream_errors", upstream_errors, &e) == 0)
 			p->upstream_errors = (enum upstream_errors)e;
+	} else if (!strcmp(k, "tracing")) {
+		/* In enum trace_mode's order. */
+		static const char *const modes[] = { "off", "propagate", "generate", NULL };
+		static const char *const tk[] = { "traceparent", NULL };
+		const struct ynode *m;
+
+		if (expect_kind(L, v, YNODE_MAP, "tracing") < 0)
+			return 1;
+		check_keys(L, v, "tracing", tk);
+		if ((m = ynode_get(v, "traceparent")) &&
+		    get_enum(L, m, "tracing.traceparent", modes, &e) == 0)
+			p->trace_mode = (enum trace_mode)e;
 	} else {
 		return 0;
 	}

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
+#include "trace.h"
+
 /* Limits on what the configuration itself may declare. */
 #define CONFIG_MAX_LISTENERS 16
 #define CONFIG_MAX_PROFILES 1024
@@ -91,6 +93,7 @@ struct policy {
 	uint32_t pool_max_connections;
 	uint32_t pool_max_idle;
 	enum upstream_errors upstream_errors;
+	enum trace_mode trace_mode; /* tracing.traceparent */
 };
 
 struct header_setting {

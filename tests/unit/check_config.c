@@ -729,6 +729,8 @@ static const struct err_case err_cases[] = {
 	{ "no near miss", ONE_PROFILE "    zzz: 1\n", 4, 5, "unknown key 'zzz' in profile 'p'", NULL },
 	{ "unknown route key", ROUTE_PROFILE("GET /x") "        timeout: 1s\n", 6, 9,
 	  "unknown key 'timeout' in route (did you mean 'timeouts'?)", NULL },
+	{ "tracing mode", ONE_PROFILE "    tracing: {traceparent: always}\n", 4, 28,
+	  "tracing.traceparent 'always' is not one of: off, propagate, generate", NULL },
 	/* what start-up would fail on */
 	{ "listed twice", "listen: [127.0.0.1:7070, \"[::1]:7070\", 127.0.0.1:7070]\n" ONE_PROFILE, 1,
 	  40, "'127.0.0.1:7070' is listed twice", NULL },

@@ -20,5 +20,6 @@ Suite *schema_suite(void);
 Suite *decode_suite(void);
 Suite *http_suite(void);
 Suite *engine_suite(void);
+Suite *trace_suite(void);
 
 #endif
