@@ -55,16 +55,58 @@ static void usage(FILE *out)
 	    DEFAULT_CONFIG);
 }
 
-static struct config *load(const char *path, int quiet_ok)
+/* One configuration error as a log line in the current format, with the
+ * position as fields and the message without its FILE:LINE:COL prefix. */
+static void log_config_error(const char *path, const char *text, unsigned line, unsigned col)
+{
+	struct logline *l = log_begin(LOG_ERROR, "configuration error");
+	size_t plen = strlen(path);
+
+	if (!l)
+		return;
+	/* "PATH:" then "LINE:COL: " when there is a position. */
+	if (strncmp(text, path, plen) == 0 && text[plen] == ':') {
+		text += plen + 1;
+		if (line) {
+			for (int colons = 0; *text && colons < 2; text++)
+				colons += *text == ':';
+		}
+		while (*text == ' ')
+			text++;
+	}
+	log_str(l, "file", path);
+	if (line) {
+		log_int(l, "line", line);
+		log_int(l, "col", col);
+	}
+	log_str(l, "message", text);
+	log_end(l);
+}
+
+/* Loads path. With as_log, every error is a log line in the current format
+ * (the daemon's stderr stays a log); without, FILE:LINE:COL lines (-t).
+ * Returns the configuration or NULL; *ret_errors (may be NULL) the count. */
+static struct config *load(const char *path, int as_log, size_t *ret_errors)
 {
 	struct config_errors errs = { 0 };
 	struct config *cfg = config_load(path, &errs);
 
-	(void)quiet_ok;
-	for (size_t i = 0; i < errs.count; i++)
-		fprintf(stderr, "%s\n", errs.lines[i]);
-	if (errs.dropped)
+	for (size_t i = 0; i < errs.count; i++) {
+		if (as_log)
+			log_config_error(path, errs.lines[i], errs.line[i], errs.col[i]);
+		else
+			fprintf(stderr, "%s\n", errs.lines[i]);
+	}
+	if (errs.dropped && as_log)
+		log_msgf(LOG_ERROR, "%zu more configuration errors not shown", errs.dropped);
+	else if (errs.dropped)
 		fprintf(stderr, "%s: %zu more errors not shown\n", path, errs.dropped);
+	if (!cfg && errs.count == 1 && strstr(errs.lines[0], "cannot open") && !as_log)
+		fprintf(stderr, "braced: name the configuration with -c FILE or $BRACED_CONFIG\n");
+	else if (!cfg && errs.count == 1 && strstr(errs.lines[0], "cannot open"))
+		log_msgf(LOG_ERROR, "name the configuration with -c FILE or $BRACED_CONFIG");
+	if (ret_errors)
+		*ret_errors = errs.count + errs.dropped;
 	config_errors_release(&errs);
 	return cfg;
 }
@@ -90,9 +132,9 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		event_base_loopbreak(d->base); /* a second signal: stop now */
 		return;
 	}
-	log_msgf(LOG_INFO, "received %s, draining %u requests for up to %u ms",
+	log_msgf(LOG_INFO, "received %s, draining %u request%s for up to %u ms",
 		 sig == SIGINT ? "SIGINT" : "SIGTERM", d->srv->inflight,
-		 d->srv->cfg->shutdown_grace_ms);
+		 d->srv->inflight == 1 ? "" : "s", d->srv->cfg->shutdown_grace_ms);
 	notify_send("STOPPING=1");
 	server_stop_listening(d->srv);
 	d->drain_deadline_us = request_now_us() + (uint64_t)d->srv->cfg->shutdown_grace_ms * 1000;
@@ -136,6 +178,7 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon_state *d = arg;
 	struct config *cfg;
+	size_t nerrors = 0;
 	char msg[64];
 
 	(void)sig;
@@ -143,11 +186,14 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
 		 (unsigned long long)request_now_us());
 	notify_send(msg);
-	cfg = load(d->config_path, 1);
+	cfg = load(d->config_path, 1, &nerrors);
 	if (!cfg) {
 		d->metrics.reloads_error++;
-		log_msgf(LOG_ERROR, "reload of '%s' failed; keeping the running configuration",
-			 d->config_path);
+		log_msgf(
+		    LOG_ERROR,
+		    "reload of '%s' failed with %zu error%s (logged above); keeping the running "
+		    "configuration",
+		    d->config_path, nerrors, nerrors == 1 ? "" : "s");
 	} else if (server_set_config(d->srv, cfg) < 0) {
 		d->metrics.reloads_error++;
 		log_msgf(LOG_ERROR, "reload of '%s' failed: out of memory", d->config_path);
@@ -179,7 +225,7 @@ static int run(const char *path)
 	struct config *cfg;
 	int rc = 1;
 
-	cfg = load(path, 0);
+	cfg = load(path, 1, NULL);
 	if (!cfg)
 		return 1;
 	log_setup(cfg->log_format, cfg->log_level);
@@ -223,7 +269,8 @@ static int run(const char *path)
 	evsignal_add(sighup, NULL);
 	if (start_watchdog(&d) < 0)
 		goto out;
-	log_msgf(LOG_INFO, "braced %s started with %zu profiles", PACKAGE_VERSION, cfg->nprofiles);
+	log_msgf(LOG_INFO, "braced %s started with %zu profile%s", PACKAGE_VERSION, cfg->nprofiles,
+		 cfg->nprofiles == 1 ? "" : "s");
 	notify_send("READY=1");
 	event_base_dispatch(d.base);
 	log_msgf(LOG_INFO, "stopped");
@@ -295,7 +342,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (check) {
-		struct config *cfg = load(path, 0);
+		struct config *cfg = load(path, 0, NULL);
 
 		if (!cfg)
 			return 1;

@@ -54,6 +54,30 @@ class ReloadTest(BracedTestCase):
                     self.assertEqual(resp.json()["path"], "/base/x")
 
 
+    def test_failed_reload_logs_each_error_as_a_json_line(self):
+        # Every stderr line stays a log line in the configured format: each
+        # error its own JSON line with its position, then one saying why.
+        bad = make_config({"demo": {"upstream": self.upstream.url("/changed"),
+                                    "no_such_key": 1, "rout_only": True}})
+        with Braced(self.config()) as b:
+            before = len(b.log().splitlines())
+            b.reload(bad)
+            wait_until(lambda: "keeping the running" in b.log(), timeout=5)
+            new = b.log().splitlines()[before:]
+        for line in new:
+            json.loads(line)    # raises on a raw FILE:LINE:COL line
+        errors = [json.loads(l) for l in new if '"configuration error"' in l]
+        self.assertEqual(len(errors), 2, new)
+        for e in errors:
+            self.assertEqual(e["level"], "error")
+            self.assertTrue(e["file"].endswith("braced.yaml"), e)
+            self.assertIsInstance(e["line"], int)
+            self.assertIsInstance(e["col"], int)
+            self.assertTrue(e["message"].startswith("unknown key"), e)
+        summary = [l for l in new if "keeping the running" in l]
+        self.assertIn("with 2 errors", summary[0])
+
+
 class StopTest(BracedTestCase):
 
     def braced(self):
