@@ -10,36 +10,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 
 /* Largest admin answer (metrics of 1024 profiles fit). */
 #define ADMIN_MAX_BODY (16u * 1024 * 1024)
 
+/* Backlog of the admin listening socket. */
+#define ADMIN_BACKLOG 64
+
 struct admin {
 	struct server *srv;
-	struct evhttp *http;
-	struct evconnlistener *lev;
-	struct event *resume; /* re-enables accepting after an accept failure */
 	struct metrics_global *global;
-	char *unix_path;
 };
 
-static void reply(struct evhttp_request *req, int status, const char *type, struct strbuf *b)
+/* Answers req with b's text (its buffer handed to the server). */
+static void reply(struct http_request *req, int status, const char *type, struct strbuf *b)
 {
-	struct evbuffer *out = evbuffer_new();
+	const struct http_header h = { "Content-Type", 12, type, strlen(type) };
+	size_t len = 0;
+	char *body = strbuf_steal(b, &len);
 
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-	if (out && !b->failed && b->data)
-		evbuffer_add(out, b->data, b->len);
-	evhttp_send_reply(req, b->failed ? 500 : status, NULL, out);
-	if (out)
-		evbuffer_free(out);
 	strbuf_release(b);
+	http_reply(req, body ? status : 500, &h, 1, body, body ? len : 0);
 }
 
 static void add_key(struct strbuf *b, const char *key, int first)
@@ -67,8 +58,20 @@ static void render_status(struct admin *a, struct strbuf *b)
 	struct config *cfg = a->srv->cfg;
 	uint64_t now = mono_ms();
 
-	strbuf_addf(b, "{\"inflight\":%u,\"draining\":%s,\"profiles\":{", a->srv->inflight,
-		    a->srv->draining ? "true" : "false");
+	struct http_counters k;
+
+	http_server_counters(a->srv->http, &k);
+	strbuf_addf(b,
+		    "{\"inflight\":%u,\"draining\":%s,\"connections\":{\"app\":%u,\"admin\":%u,"
+		    "\"accepted\":%llu,\"writing\":%u},\"front\":{\"bad_requests\":%llu,"
+		    "\"timeouts\":%llu,\"too_large\":%llu,\"idle_closed\":%llu,\"gone\":%llu,"
+		    "\"accept_paused\":%llu,\"fd_shortage\":%llu},\"profiles\":{",
+		    a->srv->inflight, a->srv->draining ? "true" : "false", k.connections,
+		    k.admin_connections, (unsigned long long)k.accepted, k.writing,
+		    (unsigned long long)k.bad_requests, (unsigned long long)k.timeouts,
+		    (unsigned long long)k.too_large, (unsigned long long)k.idle_closed,
+		    (unsigned long long)k.gone, (unsigned long long)k.accept_paused,
+		    (unsigned long long)k.fd_shortage);
 	for (size_t i = 0; i < cfg->nprofiles; i++) {
 		struct guard_snapshot g;
 
@@ -239,41 +242,17 @@ static void render_config(struct admin *a, struct strbuf *b)
 	strbuf_adds(b, "}}");
 }
 
-static void on_admin_resume(evutil_socket_t fd, short what, void *arg)
+void admin_handle(struct admin *a, struct http_request *req)
 {
-	struct admin *a = arg;
-
-	(void)fd;
-	(void)what;
-	evconnlistener_enable(a->lev);
-}
-
-/* Out of descriptors: pause instead of spinning on the pending connection.
- * The listener's argument is evhttp's, so the admin is found through it. */
-static struct admin *admin_of_listener;
-
-static void on_admin_accept_error(struct evconnlistener *lev, void *arg)
-{
-	struct admin *a = admin_of_listener;
-	struct timeval tv = { 0, 100 * 1000 };
-
-	(void)arg;
-	if (!a || a->lev != lev)
-		return;
-	evconnlistener_disable(lev);
-	evtimer_add(a->resume, &tv);
-}
-
-static void on_admin(struct evhttp_request *req, void *arg)
-{
-	struct admin *a = arg;
-	const char *uri = evhttp_request_get_uri(req);
+	const char *uri = req->target;
 	size_t plen = strcspn(uri, "?");
 	struct strbuf b;
 
 	strbuf_init(&b, ADMIN_MAX_BODY);
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
-	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+	if (!a) {
+		strbuf_adds(&b, "{\"error\":\"not found\"}\n");
+		reply(req, 404, "application/json", &b);
+	} else if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
 		strbuf_adds(&b, "{\"error\":\"only GET\"}\n");
 		reply(req, 405, "application/json", &b);
 	} else if (plen == 8 && memcmp(uri, "/healthz", 8) == 0) {
@@ -283,7 +262,11 @@ static void on_admin(struct evhttp_request *req, void *arg)
 		strbuf_adds(&b, a->srv->draining ? "draining\n" : "ready\n");
 		reply(req, a->srv->draining ? 503 : 200, "text/plain", &b);
 	} else if (plen == 8 && memcmp(uri, "/metrics", 8) == 0) {
+		struct http_counters k;
+
 		metrics_render(&b, a->srv->guards, a->global, mono_ms());
+		http_server_counters(a->srv->http, &k);
+		metrics_render_front(&b, &k);
 		reply(req, 200, "text/plain; version=0.0.4", &b);
 	} else if (plen == 7 && memcmp(uri, "/status", 7) == 0) {
 		render_status(a, &b);
@@ -302,53 +285,26 @@ struct admin *admin_new(struct server *srv, const struct listener_setting *ls,
 			struct metrics_global *global)
 {
 	struct admin *a = calloc(1, sizeof(*a));
-	struct evconnlistener *lev;
+	int fd;
 
 	if (!a)
 		return NULL;
 	a->srv = srv;
 	a->global = global;
-	a->http = evhttp_new(srv->base);
-	if (!a->http)
-		goto fail;
-	evhttp_set_timeout(a->http, 30);
-	evhttp_set_max_headers_size(a->http, 16384);
-	evhttp_set_max_body_size(a->http, 0);
-	evhttp_set_gencb(a->http, on_admin, a);
-	lev = front_bind(srv->base, ls, 64, "admin listening");
-	if (!lev)
-		goto fail;
-	if (!evhttp_bind_listener(a->http, lev)) {
-		evconnlistener_free(lev);
-		goto fail;
+	fd = front_bind(srv, ls, ADMIN_BACKLOG, "admin listening");
+	if (fd < 0 || http_server_add_listener(srv->http, fd, HTTP_LISTENER_ADMIN) < 0) {
+		free(a);
+		return NULL;
 	}
-	a->lev = lev;
-	a->resume = evtimer_new(srv->base, on_admin_resume, a);
-	if (!a->resume)
-		goto fail;
-	admin_of_listener = a;
-	evconnlistener_set_error_cb(lev, on_admin_accept_error);
-	if (ls->kind == LISTENER_UNIX)
-		a->unix_path = strdup(ls->path);
+	srv->admin = a;
 	return a;
-fail:
-	admin_free(a);
-	return NULL;
 }
 
 void admin_free(struct admin *a)
 {
 	if (!a)
 		return;
-	if (admin_of_listener == a)
-		admin_of_listener = NULL;
-	if (a->resume)
-		event_free(a->resume);
-	if (a->http)
-		evhttp_free(a->http);
-	if (a->unix_path) {
-		unlink(a->unix_path);
-		free(a->unix_path);
-	}
+	if (a->srv->admin == a)
+		a->srv->admin = NULL;
 	free(a);
 }

@@ -1,8 +1,10 @@
-/* Front end: listeners and the evhttp request callback. Each request is
- * checked against the limits and header rules of SPEC 3, routed to its
- * profile and route, and handed to request.c with its upstream URL, header
- * list and body ready. */
+/* Front end: listeners handed to braced's HTTP server (http.h) and its
+ * request callback. Each request is checked against the header rules of
+ * SPEC 3, routed to its profile and route, and handed to request.c with its
+ * upstream URL, header list and body ready. Framing, sizes and deadlines
+ * are the HTTP server's. */
 #include "front.h"
+#include "admin.h"
 #include "guard.h"
 #include "headers.h"
 #include "log.h"
@@ -10,6 +12,7 @@
 #include "upstream.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,36 +24,11 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/http_struct.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 
-/* Backlog of every listening socket (evhttp's own bind uses 128). */
+/* Backlog of every app listening socket. */
 #define FRONT_BACKLOG 1024
-/* How long accepting pauses after accept() fails for lack of resources. */
-#define FRONT_ACCEPT_PAUSE_MS 100
-/* Seconds an idle keep-alive connection from the app stays open. */
-#define FRONT_IDLE_TIMEOUT_S 60
 /* Longest control header value read. */
 #define CONTROL_VALUE_MAX 10
-
-/* The listener callbacks' argument is evhttp's, so the accept error
- * callback finds the server here: braced runs one server per process. */
-static struct server *accepting_server;
-
-static void on_accept_resume(evutil_socket_t fd, short what, void *arg);
-
-static const struct {
-	enum evhttp_cmd_type cmd;
-	enum http_method method;
-} methods[] = {
-	{ EVHTTP_REQ_GET, METHOD_GET },       { EVHTTP_REQ_HEAD, METHOD_HEAD },
-	{ EVHTTP_REQ_POST, METHOD_POST },     { EVHTTP_REQ_PUT, METHOD_PUT },
-	{ EVHTTP_REQ_DELETE, METHOD_DELETE }, { EVHTTP_REQ_OPTIONS, METHOD_OPTIONS },
-	{ EVHTTP_REQ_PATCH, METHOD_PATCH },
-};
 
 static int fail(struct request *req, enum problem_code code, const char *detail)
 {
@@ -98,10 +76,11 @@ static int has_dot_segment(const char *path, size_t len)
 }
 
 /* Parses a control header: 1 to 10 digits, value at least 1. */
-static int parse_control(const char *v, uint64_t *ret)
+static int parse_control(const struct http_header *h, uint64_t *ret)
 {
+	const char *v = h->value;
+	size_t len = h->value_len;
 	uint64_t n = 0;
-	size_t len = strlen(v);
 
 	if (len == 0 || len > CONTROL_VALUE_MAX)
 		return -EINVAL;
@@ -116,49 +95,42 @@ static int parse_control(const char *v, uint64_t *ret)
 	return 0;
 }
 
-/* Checks the app's headers: size, values, control headers. */
-static int check_headers(struct request *req, struct evkeyvalq *in)
+/* Checks the app's header names and values (the HTTP server refuses most
+ * of these already; a value with DEL is refused here). */
+static int check_headers(struct request *req, const struct http_request *hreq)
 {
-	const struct config *cfg = req->cfg;
-	/* evhttp counts the bytes of every header line as received. */
-	size_t size = strlen(req->path) + strlen(req->method_name) + 12 + req->hreq->headers_size;
-	struct evkeyval *h;
+	for (size_t i = 0; i < hreq->nheaders; i++) {
+		const struct http_header *h = &hreq->headers[i];
 
-	TAILQ_FOREACH(h, in, next)
-	{
 		/* A name braced cannot read exactly ("Transfer-Encoding :") may be
 		 * read otherwise upstream: refuse it rather than forward it. */
-		if (!headers_name_ok(h->key, strlen(h->key))) {
+		if (!headers_name_ok(h->name, h->name_len)) {
 			char detail[128];
 			size_t n = (size_t)snprintf(detail, sizeof(detail),
 						    "a request header name is not a token: '");
-			for (const char *k = h->key; *k && n < sizeof(detail) - 8; k++)
-				detail[n++] = (*k > 0x20 && *k < 0x7f && *k != '\'') ? *k : '?';
+			for (size_t k = 0; k < h->name_len && n < sizeof(detail) - 8; k++) {
+				char ch = h->name[k];
+
+				detail[n++] = (ch > 0x20 && ch < 0x7f && ch != '\'') ? ch : '?';
+			}
 			snprintf(detail + n, sizeof(detail) - n, "'");
 			return fail(req, PROBLEM_BAD_REQUEST, detail);
 		}
-		if (!headers_value_ok(h->value))
+		if (strlen(h->value) != h->value_len || !headers_value_ok(h->value))
 			return fail(req, PROBLEM_BAD_REQUEST,
 				    "a request header value contains a control character");
-	}
-	if (size > cfg->max_header_size) {
-		char detail[128];
-
-		snprintf(detail, sizeof(detail), "request headers are larger than %llu bytes",
-			 (unsigned long long)cfg->max_header_size);
-		return fail(req, PROBLEM_HEADERS_TOO_LARGE, detail);
 	}
 	return 0;
 }
 
-static int apply_controls(struct request *req, struct evkeyvalq *in)
+static int apply_controls(struct request *req, const struct http_request *in)
 {
-	const char *v;
+	const struct http_header *v;
 	uint64_t n;
 
 	req->total_ms = req->policy->timeouts.total_ms;
 	req->max_attempts = req->policy->retry.attempts;
-	if ((v = evhttp_find_header(in, "Brace-Timeout-Ms"))) {
+	if ((v = http_request_header(in, "Brace-Timeout-Ms"))) {
 		if (parse_control(v, &n) < 0)
 			return fail(
 			    req, PROBLEM_BAD_REQUEST,
@@ -166,7 +138,7 @@ static int apply_controls(struct request *req, struct evkeyvalq *in)
 		if (n < req->total_ms)
 			req->total_ms = (uint32_t)n;
 	}
-	if ((v = evhttp_find_header(in, "Brace-Max-Attempts"))) {
+	if ((v = http_request_header(in, "Brace-Max-Attempts"))) {
 		if (parse_control(v, &n) < 0)
 			return fail(req, PROBLEM_BAD_REQUEST,
 				    "Brace-Max-Attempts must be a whole number from 1");
@@ -176,29 +148,29 @@ static int apply_controls(struct request *req, struct evkeyvalq *in)
 	return 0;
 }
 
-static void set_correlation(struct request *req, struct evkeyvalq *in)
+static void set_correlation(struct request *req, const struct http_request *in)
 {
-	const char *v = evhttp_find_header(in, req->correlation_header);
+	const struct http_header *v = http_request_header(in, req->correlation_header);
 
-	if (v && headers_correlation_ok(v))
-		snprintf(req->correlation, sizeof(req->correlation), "%s", v);
+	if (v && headers_correlation_ok(v->value))
+		snprintf(req->correlation, sizeof(req->correlation), "%s", v->value);
 	else
 		rng_uuid4(&req->srv->rng, req->correlation);
 }
 
 /* The idempotency key: the app's, or a new UUIDv4 for the configured methods. */
-static int set_idempotency(struct request *req, struct evkeyvalq *in)
+static int set_idempotency(struct request *req, const struct http_request *in)
 {
-	const char *v;
+	const struct http_header *v;
 
 	req->idempotency_header = req->policy->idempotency_header;
-	v = evhttp_find_header(in, req->idempotency_header);
+	v = http_request_header(in, req->idempotency_header);
 	if (v) {
-		if (!headers_idempotency_ok(v))
+		if (!headers_idempotency_ok(v->value))
 			return fail(
 			    req, PROBLEM_BAD_REQUEST,
 			    "the idempotency key must be 1 to 255 visible ASCII characters");
-		snprintf(req->idempotency_key, sizeof(req->idempotency_key), "%s", v);
+		snprintf(req->idempotency_key, sizeof(req->idempotency_key), "%s", v->value);
 	} else if (req->policy->idempotency_methods & METHOD_BIT(req->method)) {
 		rng_uuid4(&req->srv->rng, req->idempotency_key);
 	}
@@ -215,20 +187,21 @@ static int profile_sets(const struct profile *p, const char *name)
 
 /* The upstream header list: the app's headers less the dropped ones, then
  * the profile's, then braced's own. */
-static int build_headers(struct request *req, struct evkeyvalq *in)
+static int build_headers(struct request *req, const struct http_request *in)
 {
 	const struct profile *p = req->profile;
-	const char *connection = evhttp_find_header(in, "Connection");
+	const struct http_header *conn = http_request_header(in, "Connection");
+	const char *connection = conn ? conn->value : NULL;
 	int r = 0;
-	struct evkeyval *h;
 
-	TAILQ_FOREACH(h, in, next)
-	{
-		if (headers_request_dropped(h->key, connection) || profile_sets(p, h->key) ||
-		    strcasecmp(h->key, req->correlation_header) == 0 ||
-		    strcasecmp(h->key, req->idempotency_header) == 0)
+	for (size_t i = 0; i < in->nheaders; i++) {
+		const char *name = in->headers[i].name;
+
+		if (headers_request_dropped(name, connection) || profile_sets(p, name) ||
+		    strcasecmp(name, req->correlation_header) == 0 ||
+		    strcasecmp(name, req->idempotency_header) == 0)
 			continue;
-		r |= header_list_add(&req->headers, h->key, h->value);
+		r |= header_list_add(&req->headers, name, in->headers[i].value);
 	}
 	for (size_t i = 0; i < p->nheaders; i++)
 		r |= header_list_add(&req->headers, p->headers[i].name, p->headers[i].value);
@@ -254,30 +227,35 @@ static int build_url(struct request *req, const char *rest)
 /* Routes and prepares req; answers it itself on any error. */
 static int route(struct server *srv, struct request *req)
 {
-	struct evhttp_request *hreq = req->hreq;
-	struct evkeyvalq *in = evhttp_request_get_input_headers(hreq);
-	struct evbuffer *body = evhttp_request_get_input_buffer(hreq);
-	const char *uri = evhttp_request_get_uri(hreq), *name, *rest;
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(hreq);
-	size_t nlen, blen;
+	const struct http_request *in = req->hreq;
+	const char *uri = in->target, *name, *rest;
+	size_t nlen;
 	int e;
 
 	req->path = uri;
 	req->path_len = strcspn(uri, "?");
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-		if (methods[i].cmd == cmd)
-			req->method = (int)methods[i].method;
+	req->method = config_method_parse(in->method);
+	/* TRACE would reflect the app's headers; CONNECT opens tunnels: neither
+	 * is proxied (config.h knows TRACE only for route patterns). */
+	if (req->method == METHOD_TRACE)
+		req->method = -1;
 	if (req->method >= 0)
 		req->method_name = config_method_name((enum http_method)req->method);
 	set_correlation(req, in);
-	if (req->method < 0)
-		return fail(req, PROBLEM_BAD_REQUEST, "method not supported");
+	if (req->method < 0) {
+		char detail[96];
+
+		snprintf(detail, sizeof(detail), "method '%.32s' is not proxied", in->method);
+		return fail(req, PROBLEM_BAD_REQUEST, detail);
+	}
 	if (uri[0] != '/' || strchr(uri, '#'))
 		return fail(req, PROBLEM_BAD_REQUEST, "request target must be an absolute path");
 	for (const unsigned char *c = (const unsigned char *)uri; *c; c++)
 		if (*c <= 0x20 || *c >= 0x7f)
 			return fail(req, PROBLEM_BAD_REQUEST,
 				    "request target contains a space, control or non-ASCII byte");
+	if (strlen(uri) != in->target_len)
+		return fail(req, PROBLEM_BAD_REQUEST, "request target contains a NUL byte");
 	name = uri + 1;
 	nlen = strcspn(name, "/?");
 	rest = name + nlen;
@@ -295,14 +273,6 @@ static int route(struct server *srv, struct request *req)
 	}
 	if (check_headers(req, in) < 0)
 		return -1;
-	blen = evbuffer_get_length(body);
-	if (blen > req->cfg->max_request_body) {
-		char detail[128];
-
-		snprintf(detail, sizeof(detail), "request body is larger than %llu bytes",
-			 (unsigned long long)req->cfg->max_request_body);
-		return fail(req, PROBLEM_PAYLOAD_TOO_LARGE, detail);
-	}
 	/* Routing sees the normalized path (path.h); build_url keeps rest as sent. */
 	e = config_match_route(req->profile, req->method, rest, strcspn(rest, "?"), &req->route);
 	if (e == -ENOSPC)
@@ -324,12 +294,12 @@ static int route(struct server *srv, struct request *req)
 		return fail(req, PROBLEM_OVERLOADED, "braced is shutting down");
 	/* A reply still being written holds its memory: it counts as in flight,
 	 * so apps that stop reading cannot pile up answers without bound. */
-	if (srv->inflight + srv->writing > req->cfg->max_inflight)
+	if (srv->inflight + server_writing(srv) > req->cfg->max_inflight)
 		return fail(req, PROBLEM_OVERLOADED, "too many requests in flight");
 	req->pool = srv->pools[req->profile->index];
 	req->guard = srv->guards_by_profile[req->profile->index];
-	req->body = blen ? (const char *)evbuffer_pullup(body, -1) : NULL;
-	req->body_len = blen;
+	req->body = in->body;
+	req->body_len = in->body_len;
 	if (request_validate(req) < 0)
 		return -1;
 	if (build_url(req, rest) < 0 || build_headers(req, in) < 0)
@@ -337,17 +307,42 @@ static int route(struct server *srv, struct request *req)
 	return 0;
 }
 
-static void on_request(struct evhttp_request *hreq, void *arg)
+static void on_request(struct http_request *hreq, void *arg)
 {
 	struct server *srv = arg;
-	struct request *req = request_new(srv, hreq);
+	struct request *req;
 
+	if (hreq->admin) {
+		admin_handle(srv->admin, hreq);
+		return;
+	}
+	req = request_new(srv, hreq);
 	if (!req) {
-		evhttp_send_error(hreq, 500, NULL);
+		http_reply(hreq, 500, NULL, 0, NULL, 0);
 		return;
 	}
 	if (route(srv, req) == 0)
 		request_start(req);
+}
+
+static void on_gone(struct http_request *hreq, void *arg)
+{
+	(void)arg;
+	/* admin requests are answered at once: only proxied ones wait */
+	if (hreq->user)
+		request_client_gone(hreq->user);
+}
+
+static void limits_of(const struct config *cfg, struct http_limits *ret)
+{
+	*ret = (struct http_limits){
+		.max_header_size = cfg->max_header_size,
+		.max_request_body = cfg->max_request_body,
+		.max_connections = cfg->max_connections,
+		.header_timeout_ms = cfg->header_timeout_ms,
+		.body_timeout_ms = cfg->body_timeout_ms,
+		.idle_timeout_ms = cfg->idle_timeout_ms,
+	};
 }
 
 /* Pools and guards of cfg's profiles, by profile index; both outlive the
@@ -399,8 +394,10 @@ int server_set_config(struct server *srv, struct config *cfg)
 	config_unref(srv->cfg);
 	srv->cfg = config_ref(cfg);
 	if (srv->http) {
-		evhttp_set_max_headers_size(srv->http, (ev_ssize_t)cfg->max_header_size * 2);
-		evhttp_set_max_body_size(srv->http, (ev_ssize_t)cfg->max_request_body * 2 + 4096);
+		struct http_limits lim;
+
+		limits_of(cfg, &lim);
+		http_server_set_limits(srv->http, &lim);
 	}
 	return 0;
 }
@@ -408,25 +405,19 @@ int server_set_config(struct server *srv, struct config *cfg)
 struct server *server_new(struct event_base *base, struct config *cfg, struct upstream *up)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
+	struct http_limits lim;
 
 	if (!srv)
 		return NULL;
 	srv->base = base;
 	srv->up = up;
 	TAILQ_INIT(&srv->requests);
-	evtimer_assign(&srv->accept_timer, base, on_accept_resume, srv);
-	accepting_server = srv;
 	if (rng_seed_os(&srv->rng) < 0)
 		goto fail;
-	srv->http = evhttp_new(base);
+	limits_of(cfg, &lim);
+	srv->http = http_server_new(base, &lim, on_request, on_gone, srv);
 	if (!srv->http)
 		goto fail;
-	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-						  EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-						  EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_default_content_type(srv->http, NULL);
-	evhttp_set_timeout(srv->http, FRONT_IDLE_TIMEOUT_S);
-	evhttp_set_gencb(srv->http, on_request, srv);
 	if (server_set_config(srv, cfg) < 0)
 		goto fail;
 	return srv;
@@ -436,7 +427,7 @@ fail:
 }
 
 /* The bound address of a TCP listener as "HOST:PORT" or "[V6]:PORT". */
-static void format_bound(evutil_socket_t fd, char *out, size_t outlen)
+static void format_bound(int fd, char *out, size_t outlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
@@ -457,12 +448,33 @@ static void format_bound(evutil_socket_t fd, char *out, size_t outlen)
 	}
 }
 
-struct evconnlistener *front_bind(struct event_base *base, const struct listener_setting *ls,
-				  int backlog, const char *what)
+/* A listening socket for ai (or a unix sockaddr): close-on-exec, address
+ * reuse for TCP. Returns the descriptor or -1 with errno set. */
+static int listen_on(const struct sockaddr *sa, socklen_t salen, int backlog)
 {
-	struct evconnlistener *lev;
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1, err;
+
+	if (fd < 0)
+		return -1;
+	if (sa->sa_family != AF_UNIX &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, sa, salen) < 0 || listen(fd, backlog) < 0)
+		goto fail;
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+int front_bind(struct server *srv, const struct listener_setting *ls, int backlog, const char *what)
+{
 	struct logline *l;
 	char addr[INET6_ADDRSTRLEN + 16];
+	int fd;
 
 	if (ls->kind == LISTENER_UNIX) {
 		struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -476,16 +488,17 @@ struct evconnlistener *front_bind(struct event_base *base, const struct listener
 				    LOG_ERROR,
 				    "cannot listen on '%s': the path exists and is not a socket",
 				    ls->address);
-				errno = EEXIST;
-				return NULL;
+				return -EEXIST;
 			}
 			unlink(ls->path);
 		}
-		lev = evconnlistener_new_bind(base, NULL, NULL,
-					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-					      backlog, (struct sockaddr *)&sun, sizeof(sun));
-		if (lev)
+		fd = listen_on((struct sockaddr *)&sun, sizeof(sun), backlog);
+		if (fd >= 0) {
 			chmod(ls->path, 0660);
+			if (srv->nunix < sizeof(srv->unix_paths) / sizeof(srv->unix_paths[0]) &&
+			    (srv->unix_paths[srv->nunix] = strdup(ls->path)))
+				srv->nunix++;
+		}
 		snprintf(addr, sizeof(addr), "%s", ls->address);
 	} else {
 		struct addrinfo hints = { .ai_family = AF_UNSPEC,
@@ -500,79 +513,32 @@ struct evconnlistener *front_bind(struct event_base *base, const struct listener
 		if (r != 0) {
 			log_msgf(LOG_ERROR, "cannot resolve listen address '%s': %s", ls->address,
 				 gai_strerror(r));
-			errno = EINVAL;
-			return NULL;
+			return -EINVAL;
 		}
-		lev = evconnlistener_new_bind(base, NULL, NULL,
-					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-						  LEV_OPT_REUSEABLE,
-					      backlog, ai->ai_addr, (int)ai->ai_addrlen);
+		fd = listen_on(ai->ai_addr, ai->ai_addrlen, backlog);
 		freeaddrinfo(ai);
-		if (lev)
-			format_bound(evconnlistener_get_fd(lev), addr, sizeof(addr));
+		if (fd >= 0)
+			format_bound(fd, addr, sizeof(addr));
 	}
-	if (!lev) {
-		log_msgf(LOG_ERROR, "cannot listen on '%s': %s", ls->address, strerror(errno));
-		return NULL;
+	if (fd < 0) {
+		int err = errno;
+
+		log_msgf(LOG_ERROR, "cannot listen on '%s': %s", ls->address, strerror(err));
+		return -err;
 	}
 	l = log_begin(LOG_INFO, what);
 	log_str(l, "listen", addr);
 	log_end(l);
-	return lev;
-}
-
-/* Accepting again after a pause; not while draining (the listeners are gone). */
-static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-
-	(void)fd;
-	(void)what;
-	srv->accept_paused = 0;
-	if (srv->draining)
-		return;
-	for (size_t i = 0; i < srv->nbound; i++)
-		evconnlistener_enable(evhttp_bound_socket_get_listener(srv->bound[i]));
-}
-
-/* accept() failed: out of file descriptors or memory. Left enabled, the
- * listener would spin on the pending connection; pause all for a while. */
-static void on_accept_error(struct evconnlistener *lev, void *arg)
-{
-	struct server *srv = accepting_server;
-	struct timeval tv = { 0, FRONT_ACCEPT_PAUSE_MS * 1000 };
-	int err = EVUTIL_SOCKET_ERROR();
-
-	(void)lev;
-	(void)arg;
-	if (!srv || srv->accept_paused)
-		return;
-	log_msgf(LOG_WARN, "accept failed (%s); pausing new connections for %d ms",
-		 evutil_socket_error_to_string(err), FRONT_ACCEPT_PAUSE_MS);
-	for (size_t i = 0; i < srv->nbound; i++)
-		evconnlistener_disable(evhttp_bound_socket_get_listener(srv->bound[i]));
-	srv->accept_paused = 1;
-	evtimer_add(&srv->accept_timer, &tv);
+	return fd;
 }
 
 static int bind_one(struct server *srv, const struct listener_setting *ls)
 {
-	struct evconnlistener *lev = front_bind(srv->base, ls, FRONT_BACKLOG, "listening");
+	int fd = front_bind(srv, ls, FRONT_BACKLOG, "listening");
 
-	if (!lev)
-		return -errno;
-	evconnlistener_set_error_cb(lev, on_accept_error);
-	if (!(srv->bound[srv->nbound] = evhttp_bind_listener(srv->http, lev))) {
-		evconnlistener_free(lev);
-		return -ENOMEM;
-	}
-	srv->nbound++;
-	if (ls->kind == LISTENER_UNIX) {
-		srv->unix_paths[srv->nunix] = strdup(ls->path);
-		if (srv->unix_paths[srv->nunix])
-			srv->nunix++;
-	}
-	return 0;
+	if (fd < 0)
+		return fd;
+	return http_server_add_listener(srv->http, fd, HTTP_LISTENER_APP);
 }
 
 /* Sockets passed by systemd (LISTEN_PID/LISTEN_FDS, from fd 3). Returns how
@@ -596,17 +562,6 @@ static int adopt_passed_sockets(struct server *srv)
 		char addr[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
 		struct logline *l;
 
-		/* systemd passes them blocking unless NonBlocking=yes: evhttp would hang. */
-		evutil_make_socket_nonblocking(fd);
-		evutil_make_socket_closeonexec(fd);
-		srv->bound[srv->nbound] = evhttp_accept_socket_with_handle(srv->http, fd);
-		if (!srv->bound[srv->nbound]) {
-			log_msgf(LOG_ERROR, "cannot use passed socket %d", fd);
-			return -EINVAL;
-		}
-		evconnlistener_set_error_cb(
-		    evhttp_bound_socket_get_listener(srv->bound[srv->nbound]), on_accept_error);
-		srv->nbound++;
 		memset(&ss, 0, sizeof(ss));
 		getsockname(fd, (struct sockaddr *)&ss, &sslen);
 		if (ss.ss_family == AF_UNIX)
@@ -614,6 +569,13 @@ static int adopt_passed_sockets(struct server *srv)
 				 ((struct sockaddr_un *)&ss)->sun_path);
 		else
 			format_bound(fd, addr, sizeof(addr));
+		/* systemd passes them blocking unless NonBlocking=yes: the server
+		 * makes them non-blocking, or the loop would hang in accept(). */
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if (http_server_add_listener(srv->http, fd, HTTP_LISTENER_APP) < 0) {
+			log_msgf(LOG_ERROR, "cannot use passed socket %d", fd);
+			return -EINVAL;
+		}
 		l = log_begin(LOG_INFO, "listening");
 		log_str(l, "listen", addr);
 		log_int(l, "passed_fd", fd);
@@ -642,8 +604,15 @@ int server_listen(struct server *srv)
 void server_stop_listening(struct server *srv)
 {
 	srv->draining = 1;
-	while (srv->nbound > 0)
-		evhttp_del_accept_socket(srv->http, srv->bound[--srv->nbound]);
+	http_server_pause_accepting(srv->http, 1);
+}
+
+unsigned server_writing(const struct server *srv)
+{
+	struct http_counters k;
+
+	http_server_counters(srv->http, &k);
+	return k.writing;
 }
 
 void server_free(struct server *srv)
@@ -652,11 +621,9 @@ void server_free(struct server *srv)
 		return;
 	while (!TAILQ_EMPTY(&srv->requests))
 		request_abort(TAILQ_FIRST(&srv->requests));
-	event_del(&srv->accept_timer);
-	if (accepting_server == srv)
-		accepting_server = NULL;
-	if (srv->http)
-		evhttp_free(srv->http);
+	/* Every request has had its reply: the connections may go. */
+	http_server_free(srv->http);
+	srv->http = NULL;
 	/* Only the sockets this process created. */
 	for (size_t i = 0; i < srv->nunix; i++) {
 		unlink(srv->unix_paths[i]);

@@ -118,6 +118,7 @@ static void conn_close(struct http_conn *c);
 static void conn_fail(struct http_conn *c, enum problem_code code);
 static void conn_feed(struct http_conn *c, const char *data, size_t len, int from_pending);
 static void conn_continue(struct http_conn *c);
+static int ieq(const char *a, size_t alen, const char *b);
 
 /* ---- listeners and descriptors ---- */
 
@@ -206,6 +207,10 @@ static void conn_set_state(struct http_conn *c, enum conn_state state)
 
 	if (c->state == CONN_IDLE)
 		idle_leave(c);
+	if (c->state == CONN_WRITE)
+		c->srv->counters.writing--;
+	if (state == CONN_WRITE)
+		c->srv->counters.writing++;
 	c->state = state;
 	switch (state) {
 	case CONN_IDLE:
@@ -266,7 +271,7 @@ static void conn_close_fd(struct http_conn *c)
 	event_del(&c->ev_timer);
 	close(c->fd);
 	c->fd = -1;
-	c->state = CONN_CLOSED;
+	conn_set_state(c, CONN_CLOSED);
 	if (c->admin) {
 		srv->counters.admin_connections--;
 	} else {
@@ -482,8 +487,9 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 		      size_t nheaders, void *body, size_t body_len)
 {
 	const char *reason = reason_phrase(status);
-	int head_only =
-	    (c->req.method && !strcmp(c->req.method, "HEAD")) || status == 204 || status == 304;
+	int is_head = c->req.method && !strcmp(c->req.method, "HEAD");
+	int head_only = is_head || status == 204 || status == 304;
+	int caller_length = 0;
 
 	if (c->state == CONN_CLOSED) {
 		free(body);
@@ -495,12 +501,18 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 	evbuffer_add(c->out, reason, strlen(reason));
 	evbuffer_add(c->out, "\r\n", 2);
 	for (size_t i = 0; i < nheaders; i++) {
+		if (ieq(headers[i].name, headers[i].name_len, "Content-Length")) {
+			/* only a HEAD answer may say how long the GET one would be */
+			if (!is_head)
+				continue;
+			caller_length = 1;
+		}
 		evbuffer_add(c->out, headers[i].name, headers[i].name_len);
 		evbuffer_add(c->out, ": ", 2);
 		evbuffer_add(c->out, headers[i].value, headers[i].value_len);
 		evbuffer_add(c->out, "\r\n", 2);
 	}
-	if (status != 204 && status != 304) {
+	if (status != 204 && status != 304 && !(is_head && caller_length)) {
 		evbuffer_add(c->out, "Content-Length: ", 16);
 		add_uint(c->out, body_len);
 		evbuffer_add(c->out, "\r\n", 2);
@@ -679,6 +691,18 @@ static int is_fold(const struct http_conn *c, const char *at)
 	return c->last_nonws == '\n';
 }
 
+/* Ends a name with a NUL in the arena, so callers may read it as a string. */
+static int cb_header_field_complete(llhttp_t *p)
+{
+	struct http_conn *c = CONN_OF(p);
+
+	if (c->state == CONN_BODY)
+		return 0;
+	if (arena_add(c, "", 1) < 0)
+		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
+	return 0;
+}
+
 static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_conn *c = CONN_OF(p);
@@ -715,9 +739,14 @@ static int cb_header_value_complete(llhttp_t *p)
 		h->value_len = 0;
 		c->in_value = 1;
 	}
+	/* the NUL after the value, written over trailing whitespace if any:
+	 * the arena never outgrows the raw head (": " and CRLF are not kept) */
+	if (arena_add(c, "", 1) < 0)
+		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
 	while (h->value_len && (c->arena[h->value_off + h->value_len - 1] == ' ' ||
 				c->arena[h->value_off + h->value_len - 1] == '\t'))
 		h->value_len--;
+	c->arena[h->value_off + h->value_len] = '\0';
 	return 0;
 }
 
@@ -842,6 +871,7 @@ static const llhttp_settings_t parser_settings = {
 	.on_url = cb_url,
 	.on_url_complete = cb_url_complete,
 	.on_header_field = cb_header_field,
+	.on_header_field_complete = cb_header_field_complete,
 	.on_header_value = cb_header_value,
 	.on_header_value_complete = cb_header_value_complete,
 	.on_headers_complete = cb_headers_complete,
@@ -953,7 +983,7 @@ static void gone(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
 
-	if (c->state == CONN_WAIT) {
+	if (c->state == CONN_WAIT && c->req_out) {
 		c->req.gone = 1;
 		srv->counters.gone++;
 		conn_close_fd(c);

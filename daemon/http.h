@@ -22,10 +22,11 @@ struct http_limits {
 	uint32_t idle_timeout_ms;   /* keep-alive wait for the next request (quiet close) */
 };
 
-/* A header as received or to send: name and value with their lengths, not
- * NUL-terminated. Received names are tokens; received values have no CTL
- * but HTAB (obs-text bytes 0x80-0xff are kept) and no leading or trailing
- * whitespace. */
+/* A header as received or to send: name and value with their lengths. One
+ * to send needs no NUL; a received one has a NUL right after its name and
+ * after its value, so both read as strings. Received names are tokens;
+ * received values have no CTL but HTAB (obs-text bytes 0x80-0xff are kept)
+ * and no leading or trailing whitespace. */
 struct http_header {
 	const char *name;
 	size_t name_len;
@@ -68,6 +69,7 @@ struct http_counters {
 	uint64_t gone;              /* clients gone before their reply */
 	uint64_t accept_paused;     /* times accepting paused at max_connections */
 	uint64_t fd_shortage;       /* accepts that failed with EMFILE/ENFILE */
+	uint32_t writing;           /* replies waiting for their client to read them */
 };
 
 /* Called once per complete request (head and body). The callee owns the
@@ -112,7 +114,8 @@ void http_server_counters(const struct http_server *srv, struct http_counters *r
 void http_server_free(struct http_server *srv);
 
 /* Answers req with status (200-599) and the caller's headers (borrowed; the
- * server adds Content-Length and Connection). body (body_len bytes, may be
+ * server adds Content-Length and Connection; a Content-Length of the
+ * caller's is dropped, but for HEAD, where it replaces the server's). body (body_len bytes, may be
  * NULL when 0) is taken: the server free()s it once written, without copying
  * it. The body is not sent for HEAD, 204 or 304. Headers whose name is not a
  * token or whose value holds CR, LF or NUL, or a status out of range, turn

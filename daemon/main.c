@@ -117,7 +117,7 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if ((d->srv->inflight == 0 && d->srv->writing == 0) ||
+	if ((d->srv->inflight == 0 && server_writing(d->srv) == 0) ||
 	    request_now_us() >= d->drain_deadline_us)
 		event_base_loopbreak(d->base);
 }

@@ -2,6 +2,7 @@
  * names, codes and outcomes from fixed tables, so they need no escaping
  * beyond what profile names allow ([a-z0-9_-]). */
 #include "metrics.h"
+#include "http.h"
 #include "guard.h"
 
 #include <stdlib.h>
@@ -134,4 +135,41 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 	strbuf_addf(out, "braced_config_reloads_total{result=\"error\"} %llu\n",
 		    (unsigned long long)mg->reloads_error);
 	free(snaps);
+}
+
+void metrics_render_front(struct strbuf *out, const struct http_counters *k)
+{
+	header(out, "braced_connections", "gauge", "Open client connections, by listener kind.");
+	strbuf_addf(out, "braced_connections{kind=\"app\"} %u\n", k->connections);
+	strbuf_addf(out, "braced_connections{kind=\"admin\"} %u\n", k->admin_connections);
+	header(out, "braced_connections_accepted_total", "counter",
+	       "Client connections accepted, both kinds.");
+	strbuf_addf(out, "braced_connections_accepted_total %llu\n",
+		    (unsigned long long)k->accepted);
+	header(out, "braced_front_rejected_total", "counter",
+	       "Requests the HTTP front answered itself, by status: 400 framing, 408 "
+	       "deadline, 413 or 431 too large.");
+	strbuf_addf(out, "braced_front_rejected_total{status=\"400\"} %llu\n",
+		    (unsigned long long)k->bad_requests);
+	strbuf_addf(out, "braced_front_rejected_total{status=\"408\"} %llu\n",
+		    (unsigned long long)k->timeouts);
+	strbuf_addf(out, "braced_front_rejected_total{status=\"413_431\"} %llu\n",
+		    (unsigned long long)k->too_large);
+	header(out, "braced_connections_closed_idle_total", "counter",
+	       "Keep-alive connections closed while idle.");
+	strbuf_addf(out, "braced_connections_closed_idle_total %llu\n",
+		    (unsigned long long)k->idle_closed);
+	header(out, "braced_clients_gone_total", "counter",
+	       "Clients that left before their answer.");
+	strbuf_addf(out, "braced_clients_gone_total %llu\n", (unsigned long long)k->gone);
+	header(out, "braced_accept_pauses_total", "counter",
+	       "Times accepting paused at limits.max_connections.");
+	strbuf_addf(out, "braced_accept_pauses_total %llu\n", (unsigned long long)k->accept_paused);
+	header(out, "braced_accept_fd_shortage_total", "counter",
+	       "Accepts that failed for lack of file descriptors.");
+	strbuf_addf(out, "braced_accept_fd_shortage_total %llu\n",
+		    (unsigned long long)k->fd_shortage);
+	header(out, "braced_replies_writing", "gauge",
+	       "Answers waiting for their client to read them.");
+	strbuf_addf(out, "braced_replies_writing %u\n", k->writing);
 }

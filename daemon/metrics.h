@@ -17,6 +17,7 @@ struct histogram {
 };
 
 struct guard;
+struct http_counters;
 
 /* Process-wide counters that belong to no profile. */
 struct metrics_global {
@@ -30,5 +31,9 @@ void histogram_observe(struct histogram *h, double seconds);
  * now_ms on the monotonic clock. */
 void metrics_render(struct strbuf *out, struct guard *list, const struct metrics_global *g,
 		    uint64_t now_ms);
+
+/* Renders the HTTP server's counters (borrowed): connections by kind,
+ * requests the front answered itself by status, accept pauses. */
+void metrics_render_front(struct strbuf *out, const struct http_counters *k);
 
 #endif

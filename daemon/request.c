@@ -2,8 +2,9 @@
  * turns timers, finished attempts and the app leaving into engine events
  * and carries out the actions the engine returns. Every path ends in one
  * place: an answer (send_and_free()) or drop_request() when the app left or
- * the daemon stops. evhttp is touched only in the reply and client-watch
- * sections below; curl only through upstream.h. */
+ * the daemon stops; either gives the HTTP server its one http_reply(). The
+ * server is touched only in the reply section below; curl only through
+ * upstream.h. */
 #include "request.h"
 #include "front.h"
 #include "decode.h"
@@ -21,9 +22,7 @@
 #include <strings.h>
 #include <time.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/keyvalq_struct.h>
 
 uint64_t request_now_us(void)
 {
@@ -38,7 +37,7 @@ static uint32_t elapsed_ms(const struct request *req)
 	return (uint32_t)((request_now_us() - req->start_us) / 1000);
 }
 
-struct request *request_new(struct server *srv, struct evhttp_request *hreq)
+struct request *request_new(struct server *srv, struct http_request *hreq)
 {
 	struct request *req = calloc(1, sizeof(*req));
 
@@ -47,7 +46,7 @@ struct request *request_new(struct server *srv, struct evhttp_request *hreq)
 	req->srv = srv;
 	engine_init(&req->engine, &srv->rng);
 	req->hreq = hreq;
-	req->evcon = evhttp_request_get_connection(hreq);
+	hreq->user = req;
 	req->start_us = request_now_us();
 	req->cfg = config_ref(srv->cfg);
 	req->policy = &req->cfg->defaults;
@@ -64,20 +63,15 @@ static void disarm(struct request *req)
 	if (!req->timers_armed)
 		return;
 	event_del(&req->deadline);
-	event_del(&req->client_watch);
-	event_del(&req->watch_delay);
 	event_del(&req->wait_timer);
 	req->timers_armed = 0;
 }
-
-static void unwatch_client(struct request *req);
 
 static void request_free(struct request *req)
 {
 	struct server *srv = req->srv;
 
 	disarm(req);
-	unwatch_client(req);
 	upstream_cancel(req->call);
 	req->call = NULL;
 	call_free(req->last);
@@ -116,100 +110,118 @@ static void log_access(struct request *req, int status, const char *code)
 	log_end(l);
 }
 
-/* ==== I/O: building and sending the reply (evhttp) ==================== */
+/* ==== I/O: building and sending the reply ============================ */
 
-/* Headers braced adds to every answer. */
-static void add_common_headers(struct request *req, struct evkeyvalq *out)
-{
-	char buf[96];
+/* Headers an answer holds without allocating; relays with more allocate. */
+#define REPLY_FIXED_HEADERS 32
+/* Most headers braced adds to an answer itself. */
+#define REPLY_OWN_HEADERS 8
 
-	if (req->correlation[0]) {
-		evhttp_remove_header(out, req->correlation_header);
-		evhttp_add_header(out, req->correlation_header, req->correlation);
-	}
-	if (req->idempotency_key[0]) {
-		evhttp_remove_header(out, req->idempotency_header);
-		evhttp_add_header(out, req->idempotency_header, req->idempotency_key);
-	}
-	snprintf(buf, sizeof(buf), "%u", engine_attempts(&req->engine));
-	evhttp_add_header(out, "Brace-Attempts", buf);
-	snprintf(buf, sizeof(buf), "upstream;dur=%u, total;dur=%.1f",
-		 engine_upstream_ms(&req->engine),
-		 (double)(request_now_us() - req->start_us) / 1000.0);
-	evhttp_add_header(out, "Server-Timing", buf);
-}
-
-/* A reply being written out: counted until it is written or its connection
- * goes, whichever comes first (evhttp calls only one of the two). */
-struct reply_watch {
-	struct server *srv;
-	struct evhttp_connection *evcon;
+/* The headers of one answer, lent to http_reply(): the values braced makes
+ * live here until then. */
+struct reply {
+	struct http_header *h;
+	size_t n, cap;
+	struct http_header fixed[REPLY_FIXED_HEADERS];
+	char attempts[16];
+	char timing[64];
+	char retry_after[24];
 };
 
-static void reply_gone(struct reply_watch *w)
+static void reply_init(struct reply *r)
 {
-	w->srv->writing--;
-	free(w);
+	r->h = r->fixed;
+	r->n = 0;
+	r->cap = REPLY_FIXED_HEADERS;
 }
 
-static void on_reply_written(struct evhttp_request *hreq, void *arg)
+/* Room for more headers. Returns 0 or -ENOMEM. */
+static int reply_reserve(struct reply *r, size_t more)
 {
-	struct reply_watch *w = arg;
+	struct http_header *h;
 
-	(void)hreq;
-	evhttp_connection_set_closecb(w->evcon, NULL, NULL);
-	reply_gone(w);
+	if (r->n + more <= r->cap)
+		return 0;
+	h = malloc((r->n + more) * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	memcpy(h, r->h, r->n * sizeof(*h));
+	if (r->h != r->fixed)
+		free(r->h);
+	r->h = h;
+	r->cap = r->n + more;
+	return 0;
 }
 
-static void on_reply_connection_closed(struct evhttp_connection *evcon, void *arg)
+/* Adds name and value (both borrowed until the reply); beyond the room
+ * reserved the header is left out. */
+static void reply_add(struct reply *r, const char *name, const char *value)
 {
-	(void)evcon;
-	reply_gone(arg);
+	if (r->n < r->cap)
+		r->h[r->n++] = (struct http_header){ name, strlen(name), value, strlen(value) };
 }
 
-/* Sends reply with status and body (taken), logs under code (ENGINE_CODE_OK
- * or an enum problem_code), frees the request. */
-static void send_and_free(struct request *req, int status, struct evbuffer *body, int code)
+static void reply_release(struct reply *r)
+{
+	if (r->h != r->fixed)
+		free(r->h);
+	r->h = NULL;
+}
+
+/* Headers braced adds to every answer. */
+static void add_common_headers(struct request *req, struct reply *r)
+{
+	if (req->correlation[0])
+		reply_add(r, req->correlation_header, req->correlation);
+	if (req->idempotency_key[0])
+		reply_add(r, req->idempotency_header, req->idempotency_key);
+	snprintf(r->attempts, sizeof(r->attempts), "%u", engine_attempts(&req->engine));
+	reply_add(r, "Brace-Attempts", r->attempts);
+	snprintf(r->timing, sizeof(r->timing), "upstream;dur=%u, total;dur=%.1f",
+		 engine_upstream_ms(&req->engine),
+		 (double)(request_now_us() - req->start_us) / 1000.0);
+	reply_add(r, "Server-Timing", r->timing);
+}
+
+/* Sends the reply with status, r's headers and body (len bytes, taken),
+ * logs under code (ENGINE_CODE_OK or an enum problem_code), frees the
+ * request. */
+static void send_and_free(struct request *req, int status, struct reply *r, char *body, size_t len,
+			  int code)
 {
 	if (req->guard)
 		guard_count_answer(req->guard, code,
 				   (double)(request_now_us() - req->start_us) / 1e6);
-	if (req->hreq) {
-		struct reply_watch *w = malloc(sizeof(*w));
-
-		evhttp_connection_set_closecb(req->evcon, NULL, NULL);
-		/* A draining daemon waits until replies are written out too. */
-		if (w) {
-			*w = (struct reply_watch){ .srv = req->srv, .evcon = req->evcon };
-			req->srv->writing++;
-			evhttp_connection_set_closecb(req->evcon, on_reply_connection_closed, w);
-			evhttp_request_set_on_complete_cb(req->hreq, on_reply_written, w);
-		}
-		evhttp_send_reply(req->hreq, status, headers_reason_phrase(status), body);
-		req->hreq = NULL;
-		/* The connection's close callback now belongs to the reply watch. */
-		req->evcon = NULL;
-	}
+	/* An attempt still running borrows the app's body, and the access log
+	 * its path: both are the HTTP server's until the reply. */
+	upstream_cancel(req->call);
+	req->call = NULL;
 	log_access(req, status, code == ENGINE_CODE_OK ? "ok" : problem_code_name(code));
+	if (req->hreq) {
+		req->hreq->user = NULL;
+		http_reply(req->hreq, status, r->h, r->n, body, len);
+		req->hreq = NULL;
+	} else {
+		free(body);
+	}
+	req->path = NULL;
+	req->body = NULL;
+	reply_release(r);
 	request_free(req);
 }
 
-static void add_retry_after(struct evkeyvalq *out, long long ms)
+static void add_retry_after(struct reply *r, long long ms)
 {
-	char buf[24];
-
 	if (ms < 0)
 		return;
 	/* Whole seconds, rounded up: never invite the app back too early. */
-	snprintf(buf, sizeof(buf), "%lld", (ms + 999) / 1000);
-	evhttp_remove_header(out, "Retry-After");
-	evhttp_add_header(out, "Retry-After", buf);
+	snprintf(r->retry_after, sizeof(r->retry_after), "%lld", (ms + 999) / 1000);
+	reply_add(r, "Retry-After", r->retry_after);
 }
 
 void request_fail(struct request *req, struct problem *p)
 {
-	struct evkeyvalq *out;
-	struct evbuffer *body;
+	struct reply r;
 	char *json;
 	size_t len = 0;
 	int status;
@@ -228,51 +240,65 @@ void request_fail(struct request *req, struct problem *p)
 	}
 	status = problem_status(p);
 	json = problem_render(p, &len);
-	body = evbuffer_new();
-	if (req->hreq) {
-		out = evhttp_request_get_output_headers(req->hreq);
-		evhttp_add_header(out, "Content-Type", "application/problem+json");
-		evhttp_add_header(out, "Brace-Error", problem_code_name(p->code));
-		add_retry_after(out, p->retry_after_ms);
-		add_common_headers(req, out);
-		if (json && body)
-			evbuffer_add(body, json, len);
-	}
-	free(json);
-	send_and_free(req, status, body, (int)p->code);
-	if (body)
-		evbuffer_free(body);
+	reply_init(&r);
+	reply_add(&r, "Content-Type", "application/problem+json");
+	reply_add(&r, "Brace-Error", problem_code_name(p->code));
+	add_retry_after(&r, p->retry_after_ms);
+	add_common_headers(req, &r);
+	send_and_free(req, status, &r, json, json ? len : 0, (int)p->code);
+}
+
+/* 1 when an upstream header named name is left out of a relayed answer:
+ * hop-by-hop or framing (connection lists more), or one braced sets. */
+static int relay_drops(const struct request *req, const char *name, const char *connection)
+{
+	return headers_response_dropped(name, connection) ||
+	       strcasecmp(name, req->correlation_header) == 0 ||
+	       (req->idempotency_key[0] && strcasecmp(name, req->idempotency_header) == 0) ||
+	       strcasecmp(name, "Retry-After") == 0;
 }
 
 /* Relays the last upstream answer as the engine says (below 400, or
  * passthrough). The upstream's Retry-After is replaced by the engine's. */
 static void relay(struct request *req, const struct engine_answer *a)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(req->hreq);
 	const char *connection = NULL, *name, *value;
 	struct call *call = req->last;
-	size_t pos;
+	struct evbuffer *b = call_body(call);
+	size_t pos, n = 0, len = evbuffer_get_length(b);
+	struct reply r;
+	char *body = NULL;
 
 	/* The Connection header lists more names to drop. */
-	for (pos = 0; call_header_next(call, &pos, &name, &value);)
+	for (pos = 0; call_header_next(call, &pos, &name, &value); n++)
 		if (strcasecmp(name, "Connection") == 0)
 			connection = value;
+	reply_init(&r);
+	if (reply_reserve(&r, n + REPLY_OWN_HEADERS) < 0 || (len && !(body = malloc(len)))) {
+		struct problem p;
+
+		reply_release(&r);
+		problem_init(&p, PROBLEM_INTERNAL);
+		p.detail = "out of memory";
+		request_fail(req, &p);
+		return;
+	}
+	if (len)
+		evbuffer_remove(b, body, len);
 	for (pos = 0; call_header_next(call, &pos, &name, &value);) {
+		/* HEAD: the server keeps the length the GET answer would have */
 		if (req->method == METHOD_HEAD && strcasecmp(name, "Content-Length") == 0) {
-			evhttp_add_header(out, name, value);
+			reply_add(&r, name, value);
 			continue;
 		}
-		if (headers_response_dropped(name, connection) ||
-		    strcasecmp(name, req->correlation_header) == 0 ||
-		    strcasecmp(name, "Retry-After") == 0)
-			continue;
-		evhttp_add_header(out, name, value);
+		if (!relay_drops(req, name, connection))
+			reply_add(&r, name, value);
 	}
-	add_retry_after(out, a->retry_after_ms);
+	add_retry_after(&r, a->retry_after_ms);
 	if (a->code != ENGINE_CODE_OK)
-		evhttp_add_header(out, "Brace-Error", problem_code_name(a->code));
-	add_common_headers(req, out);
-	send_and_free(req, a->status, call_body(call), a->code);
+		reply_add(&r, "Brace-Error", problem_code_name(a->code));
+	add_common_headers(req, &r);
+	send_and_free(req, a->status, &r, body, len, a->code);
 }
 
 /* Answers with the problem the engine built, adding what only the shell
@@ -305,74 +331,39 @@ static void answer_problem(struct request *req, const struct engine_answer *a)
 	request_fail(req, &p);
 }
 
-/* ==== I/O: the client watch (evhttp) ================================== */
+/* ==== the app leaving, and shutdown =================================== */
 
-static void drop_request(struct request *req, struct evhttp_connection *evcon);
 static void feed_simple(struct request *req, enum engine_event_kind kind);
 
-static void on_client_gone(evutil_socket_t fd, short what, void *arg)
+/* Frees the request the engine dropped: the app left (its reply goes
+ * nowhere) or shutdown's grace is over (the app still gets a 503). */
+static void drop_request(struct request *req)
 {
-	(void)fd;
-	(void)what;
-	feed_simple(arg, ENGINE_EV_CLIENT_GONE);
-}
+	upstream_cancel(req->call);
+	req->call = NULL;
+	if (req->hreq && !req->hreq->gone) {
+		struct problem p;
 
-/* evhttp frees the connection under us (shutdown): forget it, then drop. */
-static void on_connection_freed(struct evhttp_connection *evcon, void *arg)
-{
-	struct request *req = arg;
-
-	(void)evcon;
-	req->evcon = NULL;
-	req->hreq = NULL;
-	feed_simple(req, ENGINE_EV_CLIENT_GONE);
-}
-
-static void on_watch_delay(evutil_socket_t fd, short what, void *arg)
-{
-	struct request *req = arg;
-
-	(void)fd;
-	(void)what;
-	event_add(&req->client_watch, NULL);
-}
-
-/* Prepares the watch on the app's socket (started late, see
- * REQUEST_WATCH_AFTER_MS) and the connection's close callback. */
-static void watch_client(struct request *req)
-{
-	static const struct timeval watch_after = { 0, REQUEST_WATCH_AFTER_MS * 1000 };
-	struct event_base *base = req->srv->base;
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(req->evcon);
-
-	event_assign(&req->client_watch, base, bufferevent_getfd(bev), EV_CLOSED, on_client_gone,
-		     req);
-	/* Most answers come within a few milliseconds: watching the app's socket
-	 * costs two epoll_ctl calls, so the watch starts only for slower ones. */
-	evtimer_assign(&req->watch_delay, base, on_watch_delay, req);
-	evtimer_add(&req->watch_delay, &watch_after);
-	evhttp_connection_set_closecb(req->evcon, on_connection_freed, req);
-}
-
-/* The connection's close callback outlives the request: unregister it. */
-static void unwatch_client(struct request *req)
-{
-	if (req->evcon)
-		evhttp_connection_set_closecb(req->evcon, NULL, NULL);
-}
-
-/* Frees the request without an answer, closing the app's connection (and
- * the pending evhttp request with it). */
-static void drop_request(struct request *req, struct evhttp_connection *evcon)
-{
+		problem_init(&p, PROBLEM_OVERLOADED);
+		p.detail = "braced is shutting down";
+		request_fail(req, &p);
+		return;
+	}
 	log_access(req, 499, "client_gone");
-	disarm(req);
-	unwatch_client(req);
-	req->evcon = NULL;
-	req->hreq = NULL;
+	if (req->hreq) {
+		req->hreq->user = NULL;
+		/* owed all the same; the server drops it, the app has left */
+		http_reply(req->hreq, 503, NULL, 0, NULL, 0);
+		req->hreq = NULL;
+	}
+	req->path = NULL;
+	req->body = NULL;
 	request_free(req);
-	if (evcon)
-		evhttp_connection_free(evcon);
+}
+
+void request_client_gone(struct request *req)
+{
+	feed_simple(req, ENGINE_EV_CLIENT_GONE);
 }
 
 void request_abort(struct request *req)
@@ -841,7 +832,7 @@ static void carry_out(struct request *req, const struct engine_action *act)
 			answer_problem(req, &act->u.answer);
 		break;
 	case ENGINE_DO_DROP:
-		drop_request(req, req->evcon);
+		drop_request(req);
 		break;
 	case ENGINE_DO_NOTHING:
 	default:
@@ -992,7 +983,6 @@ void request_start(struct request *req)
 	evtimer_assign(&req->deadline, base, on_deadline, req);
 	evtimer_assign(&req->wait_timer, base, on_wait_over, req);
 	evtimer_add(&req->deadline, &tv);
-	watch_client(req);
 	req->timers_armed = 1;
 	feed(req, &ev);
 }

@@ -1,7 +1,7 @@
 /* One proxied request from the moment it is read to its single answer: the
  * I/O shell around its engine (engine.h): budget and wait timers, attempts
- * through the backend, the client-gone watcher, and the one place that
- * sends the reply, writes the access log line and frees everything. */
+ * through the backend, the client leaving, and the one place that sends the
+ * reply (http_reply), writes the access log line and frees everything. */
 #ifndef BRACED_REQUEST_H
 #define BRACED_REQUEST_H
 
@@ -9,11 +9,11 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <event2/event_struct.h>
-#include <event2/http.h>
 
 #include "config.h"
 #include "engine.h"
 #include "headers.h"
+#include "http.h"
 #include "problem.h"
 
 struct server;
@@ -21,17 +21,10 @@ struct call;
 struct upstream_pool;
 struct schema_result;
 
-/* A request still unanswered after this long starts watching for the app
- * leaving; faster ones never pay for the watch. */
-#define REQUEST_WATCH_AFTER_MS 20
-
 struct request {
 	struct server *srv;
-	struct engine engine; /* the request's state and every decision */
-	struct evhttp_request *hreq;
-	struct evhttp_connection *evcon;
-	struct event client_watch; /* EV_CLOSED on the app's socket */
-	struct event watch_delay;  /* starts client_watch for slower requests */
+	struct engine engine;      /* the request's state and every decision */
+	struct http_request *hreq; /* the app's request, borrowed until the reply */
 	struct event deadline;     /* total budget */
 	struct event wait_timer;   /* backoff and cool-down waits */
 	int timers_armed;
@@ -43,7 +36,7 @@ struct request {
 	struct guard *guard; /* the profile's budget, breaker, cool-down */
 	int method;          /* enum http_method */
 	const char *method_name;
-	const char *path; /* raw request target (borrowed from hreq) */
+	const char *path; /* raw request target (borrowed from hreq until the reply) */
 	size_t path_len;  /* bytes of path before '?' */
 	char *url;
 	struct header_list headers; /* to send upstream */
@@ -62,9 +55,10 @@ struct request {
 	TAILQ_ENTRY(request) link;
 };
 
-/* A request for hreq (borrowed until the answer) counted in srv's in-flight
- * list. NULL on OOM (the caller answers 500 itself). */
-struct request *request_new(struct server *srv, struct evhttp_request *hreq);
+/* A request for hreq (borrowed until the answer; hreq->user is set to it)
+ * counted in srv's in-flight list. NULL on OOM (the caller answers 500
+ * itself). */
+struct request *request_new(struct server *srv, struct http_request *hreq);
 
 /* Starts the budget and the first attempt; the request is routed and its
  * url, headers and body are set. */
@@ -78,8 +72,12 @@ int request_validate(struct request *req);
 /* Answers with a problem built from p (borrowed) and frees the request. */
 void request_fail(struct request *req, struct problem *p);
 
-/* Cancels the request without an answer (client gone or shutdown) and frees
- * it, closing the app's connection. */
+/* The app left (the HTTP server's on_gone): cancels the attempt, gives the
+ * server its reply (dropped) and frees the request. */
+void request_client_gone(struct request *req);
+
+/* Shutdown's grace is over: cancels the request, answers 503 overloaded if
+ * the app is still there, and frees it. */
 void request_abort(struct request *req);
 
 /* Microseconds on the monotonic clock. */

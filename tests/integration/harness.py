@@ -582,6 +582,17 @@ class BracedTestCase(unittest.TestCase):
             self.assertEqual(doc.get("profile"), profile, doc)
         return doc
 
+    def assert_front_problem(self, resp, status, code):
+        """resp is a problem+json answered by braced's HTTP front itself (framing,
+        sizes, deadlines): before routing, so with no profile nor correlation id."""
+        self.assertEqual(resp.status, status, resp)
+        self.assertTrue(resp.headers.get("Content-Type", "").startswith("application/problem+json"), resp)
+        self.assertEqual(resp.headers.get("Brace-Error"), code, resp)
+        doc = resp.json()
+        self.assertEqual(doc.get("type"), f"urn:braced:problem:{code}", doc)
+        self.assertEqual((doc.get("status"), doc.get("code")), (status, code), doc)
+        return doc
+
     def assert_upstream_untouched(self):
         self.assertEqual(self.upstream.stats()["requests"], 0, "the upstream received a request")
 
