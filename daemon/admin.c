@@ -169,9 +169,14 @@ static void render_policy(struct strbuf *b, const struct policy *p)
 	strbuf_adds(b, "},\"correlation\":{");
 	add_str(b, "header", p->correlation_header, 1);
 	strbuf_addf(
-	    b, "},\"pool\":{\"max_connections\":%u,\"max_idle\":%u},\"upstream_errors\":\"%s\"}",
+	    b,
+	    "},\"pool\":{\"max_connections\":%u,\"max_idle\":%u},\"upstream_errors\":\"%s\","
+	    "\"tracing\":{\"traceparent\":\"%s\"}}",
 	    p->pool_max_connections, p->pool_max_idle,
-	    p->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH ? "passthrough" : "envelope");
+	    p->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH ? "passthrough" : "envelope",
+	    p->trace_mode == TRACE_OFF        ? "off"
+	    : p->trace_mode == TRACE_GENERATE ? "generate"
+					      : "propagate");
 }
 
 static void render_config(struct admin *a, struct strbuf *b)

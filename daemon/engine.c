@@ -43,9 +43,14 @@ uint32_t engine_attempts(const struct engine *e)
 	return e->attempts;
 }
 
+uint64_t engine_upstream_us(const struct engine *e)
+{
+	return e->upstream_us;
+}
+
 uint32_t engine_upstream_ms(const struct engine *e)
 {
-	return e->upstream_ms;
+	return (uint32_t)(e->upstream_us / 1000);
 }
 
 const struct history_entry *engine_history(const struct engine *e, size_t *ret_n)
@@ -370,7 +375,7 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	uint32_t wait = 0;
 	int status;
 
-	e->upstream_ms += res->elapsed_ms;
+	e->upstream_us += res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000;
 	if (res->end == ENGINE_END_POOL_TIMEOUT) {
 		/* Nothing was sent: not an attempt, and nothing to retry into. When
 		 * the budget, not timeouts.pool, ended the wait, the budget is spent. */
@@ -456,7 +461,7 @@ static void on_deadline(struct engine *e, const struct engine_event *ev, struct 
 			/* The attempt in progress is cut and counted as a timeout. */
 			uint32_t ms = (uint32_t)((now - e->attempt_start_us) / 1000);
 
-			e->upstream_ms += ms;
+			e->upstream_us += now - e->attempt_start_us;
 			count_attempt(e, now, OUTCOME_TIMEOUT, 0, ms);
 		}
 		/* Still queued for a connection: nothing was sent, no attempt made. */

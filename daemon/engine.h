@@ -82,6 +82,7 @@ struct engine_result {
 	int schema_failed;           /* failed the response schema in enforce mode */
 	size_t violations;           /* how many, when schema_failed */
 	uint32_t elapsed_ms;         /* the attempt, its pool wait included */
+	uint64_t elapsed_us;         /* the same in µs; 0: elapsed_ms × 1000 */
 	const char *error;           /* the backend's message or ""; copied */
 };
 
@@ -166,7 +167,7 @@ struct engine {
 	uint64_t attempt_start_us;
 	uint64_t wait_since_us; /* end of the last attempt (or the start) */
 	uint32_t attempts;
-	uint32_t upstream_ms;
+	uint64_t upstream_us;
 	uint32_t prev_wait_ms; /* last backoff, for decorrelated jitter */
 	int admitted;          /* counted by the guard: guard_leave() at the end */
 	int probe;             /* holds a half-open probe without an outcome yet */
@@ -195,8 +196,9 @@ const char *engine_state_name(enum engine_state s);
 uint32_t engine_remaining_ms(const struct engine *e, uint64_t now_us);
 /* Attempts made (an attempt cut by the client leaving counts). */
 uint32_t engine_attempts(const struct engine *e);
-/* Milliseconds spent in attempts. */
+/* Time spent in attempts, in milliseconds (rounded down) and microseconds. */
 uint32_t engine_upstream_ms(const struct engine *e);
+uint64_t engine_upstream_us(const struct engine *e);
 /* The history of the attempts made (borrowed) and its length. */
 const struct history_entry *engine_history(const struct engine *e, size_t *ret_n);
 

@@ -187,6 +187,34 @@ static int profile_sets(const struct profile *p, const char *name)
 
 /* The upstream header list: the app's headers less the dropped ones, then
  * the profile's, then braced's own. */
+/* The request's trace context (W3C Trace Context) under its policy: the
+ * app's traceparent when it is valid and alone, else a new trace with
+ * tracing.traceparent: generate. A malformed one is dropped, not refused. */
+static void set_trace(struct request *req, const struct http_request *in)
+{
+	const struct http_header *tp = NULL;
+	size_t n = 0;
+
+	req->trace.valid = 0;
+	if (req->policy->trace_mode == TRACE_OFF)
+		return;
+	for (size_t i = 0; i < in->nheaders; i++)
+		if (strcasecmp(in->headers[i].name, "traceparent") == 0 && n++ == 0)
+			tp = &in->headers[i];
+	if (n == 1 && trace_parse(tp->value, &req->trace) == 0)
+		return;
+	req->trace.valid = 0;
+	if (req->policy->trace_mode == TRACE_GENERATE)
+		trace_start(&req->trace, &req->srv->rng);
+}
+
+/* 1 when the app's header name is one braced sets itself for tracing. */
+static int trace_header(const struct request *req, const char *name)
+{
+	return req->policy->trace_mode != TRACE_OFF &&
+	       (strcasecmp(name, "traceparent") == 0 || strcasecmp(name, "tracestate") == 0);
+}
+
 static int build_headers(struct request *req, const struct http_request *in)
 {
 	const struct profile *p = req->profile;
@@ -199,9 +227,16 @@ static int build_headers(struct request *req, const struct http_request *in)
 
 		if (headers_request_dropped(name, connection) || profile_sets(p, name) ||
 		    strcasecmp(name, req->correlation_header) == 0 ||
-		    strcasecmp(name, req->idempotency_header) == 0)
+		    strcasecmp(name, req->idempotency_header) == 0 || trace_header(req, name))
 			continue;
 		r |= header_list_add(&req->headers, name, in->headers[i].value);
+	}
+	/* tracestate belongs to the app's trace: kept with it, dropped with it. */
+	if (req->trace.valid && req->trace.from_app) {
+		const struct http_header *ts = http_request_header(in, "tracestate");
+
+		if (ts && !profile_sets(p, "tracestate") && trace_state_ok(ts->value))
+			r |= header_list_add(&req->headers, "tracestate", ts->value);
 	}
 	for (size_t i = 0; i < p->nheaders; i++)
 		r |= header_list_add(&req->headers, p->headers[i].name, p->headers[i].value);
@@ -288,6 +323,7 @@ static int route(struct server *srv, struct request *req)
 	}
 	if (!req->route && req->profile->routes_only)
 		return fail(req, PROBLEM_ROUTE_NOT_FOUND, "no route of this profile matches");
+	set_trace(req, in);
 	if (apply_controls(req, in) < 0 || set_idempotency(req, in) < 0)
 		return -1;
 	if (srv->draining)
@@ -472,8 +508,7 @@ fail:
 
 int front_bind(struct server *srv, const struct listener_setting *ls, int backlog, const char *what)
 {
-	struct logline *l;
-	char addr[INET6_ADDRSTRLEN + 16];
+	char addr[FRONT_ADDR_MAX];
 	int fd;
 
 	if (ls->kind == LISTENER_UNIX) {
@@ -526,10 +561,23 @@ int front_bind(struct server *srv, const struct listener_setting *ls, int backlo
 		log_msgf(LOG_ERROR, "cannot listen on '%s': %s", ls->address, strerror(err));
 		return -err;
 	}
-	l = log_begin(LOG_INFO, what);
-	log_str(l, "listen", addr);
-	log_end(l);
+	if (srv->nbound < sizeof(srv->bound) / sizeof(srv->bound[0])) {
+		srv->bound[srv->nbound].what = what;
+		snprintf(srv->bound[srv->nbound].addr, sizeof(srv->bound[0].addr), "%s", addr);
+		srv->nbound++;
+	}
 	return fd;
+}
+
+void server_announce(struct server *srv)
+{
+	for (size_t i = 0; i < srv->nbound; i++) {
+		struct logline *l = log_begin(LOG_INFO, srv->bound[i].what);
+
+		log_str(l, "listen", srv->bound[i].addr);
+		log_end(l);
+	}
+	srv->nbound = 0;
 }
 
 static int bind_one(struct server *srv, const struct listener_setting *ls)

@@ -21,6 +21,9 @@ struct admin;
 
 TAILQ_HEAD(request_list, request);
 
+/* Longest bound address logged: "[IPV6]:PORT" or "unix:/PATH". */
+#define FRONT_ADDR_MAX 128
+
 struct server {
 	struct event_base *base;
 	struct config *cfg;               /* current configuration (one reference) */
@@ -32,6 +35,13 @@ struct server {
 	struct admin *admin;                        /* answers admin requests; NULL when off */
 	char *unix_paths[CONFIG_MAX_LISTENERS + 1]; /* unix sockets created, to unlink */
 	size_t nunix;
+	/* Bound addresses not announced yet: "listening" is logged only once
+	 * every bind has succeeded (server_announce). */
+	struct {
+		const char *what;
+		char addr[FRONT_ADDR_MAX];
+	} bound[CONFIG_MAX_LISTENERS + 1];
+	size_t nbound;
 	struct rng rng;
 	unsigned inflight;
 	struct request_list requests; /* every request not yet finished */
@@ -43,7 +53,8 @@ struct server {
 struct server *server_new(struct event_base *base, struct config *cfg, struct upstream *up);
 
 /* Binds ls (a unix path: a stale socket is replaced, any other file
- * refused; mode 0660) with backlog and logs what with the bound address.
+ * refused; mode 0660) with backlog, and keeps what with the bound address
+ * for server_announce().
  * Returns the listening descriptor (the caller owns it) or a negative errno,
  * after logging why. A unix path created is added to srv's list to unlink. */
 int front_bind(struct server *srv, const struct listener_setting *ls, int backlog,
@@ -52,6 +63,11 @@ int front_bind(struct server *srv, const struct listener_setting *ls, int backlo
 /* Binds every listener of the configuration; logs each bound address.
  * Returns 0 or a negative errno after logging what failed. */
 int server_listen(struct server *srv);
+
+/* Logs "listening" (or the admin's line) for every address bound so far:
+ * called once start-up knows every bind succeeded, so no address is
+ * announced before a later bind fails. */
+void server_announce(struct server *srv);
 
 /* Makes cfg the configuration for new requests (takes a reference);
  * requests in flight keep theirs. Returns 0 or -ENOMEM. */

@@ -269,6 +269,7 @@ static int run(const char *path)
 	evsignal_add(sighup, NULL);
 	if (start_watchdog(&d) < 0)
 		goto out;
+	server_announce(d.srv);
 	log_msgf(LOG_INFO, "braced %s started with %zu profile%s", PACKAGE_VERSION, cfg->nprofiles,
 		 cfg->nprofiles == 1 ? "" : "s");
 	notify_send("READY=1");

@@ -86,6 +86,7 @@ char *problem_render(const struct problem *p, size_t *ret_len)
 	add_str(&b, "profile", p->profile);
 	add_str(&b, "route", p->route);
 	add_str(&b, "correlation_id", p->correlation_id);
+	add_str(&b, "trace_id", p->trace_id);
 	add_str(&b, "idempotency_key", p->idempotency_key);
 	if (p->attempts >= 0)
 		strbuf_addf(&b, ",\"attempts\":%d", p->attempts);

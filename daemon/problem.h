@@ -46,6 +46,7 @@ struct problem {
 	const char *profile; /* borrowed, optional fields below: NULL/negative = absent */
 	const char *route;
 	const char *correlation_id;
+	const char *trace_id; /* W3C trace-id of the request */
 	const char *idempotency_key;
 	int attempts;
 	long long elapsed_ms;

@@ -104,9 +104,16 @@ static void log_access(struct request *req, int status, const char *code)
 	log_int(l, "status", status);
 	log_str(l, "code", code);
 	log_int(l, "attempts", engine_attempts(&req->engine));
-	log_int(l, "elapsed_ms", elapsed_ms(req));
-	log_int(l, "upstream_ms", engine_upstream_ms(&req->engine));
+	{
+		/* Rounded down from microseconds: upstream_ms never exceeds elapsed_ms. */
+		uint64_t total = request_now_us() - req->start_us;
+		uint64_t up = engine_upstream_us(&req->engine);
+
+		log_int(l, "elapsed_ms", (long long)(total / 1000));
+		log_int(l, "upstream_ms", (long long)((up < total ? up : total) / 1000));
+	}
 	log_str(l, "correlation_id", req->correlation[0] ? req->correlation : "-");
+	log_str(l, "trace_id", req->trace.valid ? req->trace.trace_id : "-");
 	log_end(l);
 }
 
@@ -177,9 +184,15 @@ static void add_common_headers(struct request *req, struct reply *r)
 		reply_add(r, req->idempotency_header, req->idempotency_key);
 	snprintf(r->attempts, sizeof(r->attempts), "%u", engine_attempts(&req->engine));
 	reply_add(r, "Brace-Attempts", r->attempts);
-	snprintf(r->timing, sizeof(r->timing), "upstream;dur=%u, total;dur=%.1f",
-		 engine_upstream_ms(&req->engine),
-		 (double)(request_now_us() - req->start_us) / 1000.0);
+	{
+		/* Both from microseconds, at the same precision: the time in
+		 * attempts never reads longer than the whole request. */
+		uint64_t total = request_now_us() - req->start_us;
+		uint64_t up = engine_upstream_us(&req->engine);
+
+		snprintf(r->timing, sizeof(r->timing), "upstream;dur=%.1f, total;dur=%.1f",
+			 (double)(up < total ? up : total) / 1000.0, (double)total / 1000.0);
+	}
 	reply_add(r, "Server-Timing", r->timing);
 }
 
@@ -229,6 +242,7 @@ void request_fail(struct request *req, struct problem *p)
 	p->profile = req->profile ? req->profile->name : p->profile;
 	p->route = req->route ? req->route->label : p->route;
 	p->correlation_id = req->correlation[0] ? req->correlation : NULL;
+	p->trace_id = req->trace.valid ? req->trace.trace_id : NULL;
 	p->idempotency_key = req->idempotency_key[0] ? req->idempotency_key : NULL;
 	if (engine_state(&req->engine) != ENGINE_NEW) {
 		if (p->attempts < 0)
@@ -797,8 +811,15 @@ static int start_call(struct request *req, const struct engine_start *s)
 		.tls_verify = req->profile->tls.verify,
 		.ca_file = req->profile->tls.ca_file,
 		.max_response_body = req->cfg->max_response_body,
+		.extra_header = req->trace.valid ? req->traceparent : NULL,
 	};
 
+	if (req->trace.valid) {
+		/* braced is a hop: the same trace, a parent-id of this attempt's own. */
+		memcpy(req->traceparent, "traceparent: ", sizeof("traceparent: ") - 1);
+		trace_attempt(&req->trace, &req->srv->rng,
+			      req->traceparent + sizeof("traceparent: ") - 1);
+	}
 	/* The answer of the attempt before is not needed any more. */
 	call_free(req->last);
 	req->last = NULL;
@@ -908,6 +929,7 @@ static void on_call_done(struct call *call, void *arg)
 			.timeout = kinds[call_timeout_kind(call)],
 			.retry_after_ms = -1,
 			.elapsed_ms = call_elapsed_ms(call),
+			.elapsed_us = call_elapsed_us(call),
 			.error = call_error(call),
 		},
 	};

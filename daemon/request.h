@@ -15,6 +15,7 @@
 #include "headers.h"
 #include "http.h"
 #include "problem.h"
+#include "trace.h"
 
 struct server;
 struct call;
@@ -52,6 +53,9 @@ struct request {
 	char correlation[HEADERS_CORRELATION_MAX + 1];
 	const char *idempotency_header;
 	char idempotency_key[HEADERS_IDEMPOTENCY_MAX + 1]; /* "" when none */
+	struct trace trace; /* W3C trace context, when the policy keeps one */
+	/* "traceparent: ..." of the attempt running: each attempt its own parent-id. */
+	char traceparent[sizeof("traceparent: ") + TRACE_PARENT_LEN];
 	TAILQ_ENTRY(request) link;
 };
 

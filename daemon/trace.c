@@ -44,6 +44,7 @@ int trace_parse(const char *value, struct trace *ret)
 	memcpy(ret->flags, value + 53, 2);
 	ret->flags[2] = '\0';
 	ret->valid = 1;
+	ret->from_app = 1;
 	return 0;
 }
 
@@ -67,6 +68,7 @@ void trace_start(struct trace *t, struct rng *rng)
 	t->trace_id[32] = '\0';
 	memcpy(t->flags, "00", 3);
 	t->valid = 1;
+	t->from_app = 0;
 }
 
 void trace_attempt(const struct trace *t, struct rng *rng, char out[TRACE_PARENT_LEN + 1])

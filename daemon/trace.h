@@ -26,6 +26,7 @@ enum trace_mode {
 /* A request's trace: the trace-id and flags every attempt carries. */
 struct trace {
 	int valid;
+	int from_app;      /* read from the app's traceparent, not started here */
 	char trace_id[33]; /* 32 lower-case hex digits */
 	char flags[3];     /* 2 lower-case hex digits */
 };

@@ -44,7 +44,9 @@ struct call {
 	enum io_phase phase;
 	uint64_t last_io_ms; /* last progress, for the idle timers */
 	uint64_t start_ms;
+	uint64_t start_us; /* the same moment in µs, for durations */
 	uint32_t elapsed_ms;
+	uint64_t elapsed_us;
 	size_t body_sent;
 	int headers_done; /* the blank line ended the headers: trailers follow */
 	struct headers_check check;
@@ -102,6 +104,14 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_us_precise(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static uint64_t now_ms_precise(void)
@@ -342,7 +352,8 @@ static void call_detach(struct call *c)
 	c->easy = NULL;
 	if (c->timer)
 		evtimer_del(c->timer);
-	c->elapsed_ms = (uint32_t)(now_ms_precise() - c->start_ms);
+	c->elapsed_us = now_us_precise() - c->start_us;
+	c->elapsed_ms = (uint32_t)(c->elapsed_us / 1000);
 	c->state = CALL_DONE;
 }
 
@@ -719,19 +730,22 @@ int call_waiting(const struct call *c)
 }
 
 /* libcurl's list for the request headers: nodes pointing at the lines of
- * list (borrowed until done), then the empty "Name:" lines that stop
+ * list and at extra (all borrowed until done), then the empty "Name:" lines that stop
  * libcurl from adding headers the app did not send. One allocation;
  * NULL on OOM. */
-static struct curl_slist *send_headers_of(const struct header_list *list)
+static struct curl_slist *send_headers_of(const struct header_list *list, const char *extra)
 {
 	static char expect[] = "Expect:", type[] = "Content-Type:", accept[] = "Accept:";
 	size_t n = list ? list->n : 0, i = 0;
-	struct curl_slist *nodes = calloc(n + 3, sizeof(*nodes));
+	struct curl_slist *nodes = calloc(n + 4, sizeof(*nodes));
 
 	if (!nodes)
 		return NULL;
 	for (; i < n; i++)
 		nodes[i].data = list->lines[i];
+	/* curl_slist's data is not const; libcurl only reads it. */
+	if (extra)
+		nodes[i++].data = (char *)(uintptr_t)extra;
 	/* A body over 1 MiB or of unknown length would wait for 100-continue. */
 	nodes[i++].data = expect;
 	if (!list || !header_list_has(list, "Content-Type"))
@@ -755,12 +769,13 @@ struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
 	c->p = *params;
 	c->done = done;
 	c->arg = arg;
-	c->start_ms = now_ms_precise();
+	c->start_us = now_us_precise();
+	c->start_ms = c->start_us / 1000;
 	c->body = evbuffer_new();
 	c->timer = evtimer_new(up->base, on_call_timer, c);
 	strbuf_init(&c->headers, CALL_MAX_HEADER_BYTES);
 	headers_check_init(&c->check);
-	c->send_headers = send_headers_of(params->headers);
+	c->send_headers = send_headers_of(params->headers, params->extra_header);
 	if (!c->body || !c->timer || !c->send_headers) {
 		call_free(c);
 		return NULL;
@@ -822,6 +837,11 @@ int call_header_next(const struct call *c, size_t *pos, const char **ret_name,
 	*ret_name = name;
 	*ret_value = value;
 	return 1;
+}
+
+uint64_t call_elapsed_us(const struct call *c)
+{
+	return c->elapsed_us;
 }
 
 uint32_t call_elapsed_ms(const struct call *c)

@@ -46,6 +46,8 @@ struct call_params {
 	int tls_verify;
 	const char *ca_file; /* borrowed; NULL: system default */
 	size_t max_response_body;
+	const char *extra_header; /* one more "Name: value" line for this attempt
+				   * (borrowed until done), or NULL */
 };
 
 /* Called once when the attempt ends, never from inside a libcurl callback.
@@ -90,6 +92,8 @@ struct evbuffer *call_body(struct call *call);
  * or 0 after the last. */
 int call_header_next(const struct call *call, size_t *pos, const char **ret_name,
 		     const char **ret_value);
+/* Microseconds from start to end, the pool wait included. */
+uint64_t call_elapsed_us(const struct call *call);
 /* Milliseconds from start to end, the pool wait included. */
 uint32_t call_elapsed_ms(const struct call *call);
 /* libcurl's message for a failure, or "". */

@@ -18,7 +18,8 @@ import tempfile
 import time
 import unittest
 
-from harness import (STOP_TIMEOUT, Background, Braced, BracedTestCase, fault, make_config,
+from harness import (STOP_TIMEOUT, Background, Braced, BracedTestCase, braced_bin, fault,
+                     make_config,
                      run_braced, wait_until)
 
 
@@ -76,6 +77,26 @@ class ReloadTest(BracedTestCase):
             self.assertTrue(e["message"].startswith("unknown key"), e)
         summary = [l for l in new if "keeping the running" in l]
         self.assertIn("with 2 errors", summary[0])
+
+
+    def test_nothing_is_announced_before_a_bind_that_fails(self):
+        # The first address binds, the second is taken: start-up fails, and
+        # no "listening" line claims the first.
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        self.addCleanup(taken.close)
+        port = taken.getsockname()[1]
+        b = Braced(self.config(listen=["127.0.0.1:0", f"127.0.0.1:{port}"]))
+        b._write_files()
+        try:
+            out = subprocess.run([braced_bin(), "-c", b.config_path], capture_output=True,
+                                 text=True, timeout=10)
+        finally:
+            b._cleanup()
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn(f"cannot listen on '127.0.0.1:{port}'", out.stderr)
+        self.assertNotIn('"listening"', out.stderr)
 
 
 class StopTest(BracedTestCase):
