@@ -19,8 +19,7 @@ import time
 import unittest
 
 from harness import (STOP_TIMEOUT, Background, Braced, BracedTestCase, braced_bin, fault,
-                     make_config,
-                     run_braced, wait_until)
+                     make_config, run_braced, wait_until)
 
 
 class ReloadTest(BracedTestCase):
