@@ -2,6 +2,7 @@
 stopping the script (Ctrl-C or kill PID) stops braced and the demo upstream."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,7 +22,8 @@ def listening(port):
         return False
 
 
-class RunScriptTest(unittest.TestCase):
+class RunScript(unittest.TestCase):
+    """Starts scripts/run and stops it; no tests of its own."""
 
     def start(self):
         busy = [p for p in PORTS if listening(p)]
@@ -53,6 +55,9 @@ class RunScriptTest(unittest.TestCase):
         self.assertTrue(gone, f"still listening after {sig.name} to the script: "
                               f"{[p for p in PORTS if listening(p)]}")
 
+
+class RunScriptTest(RunScript):
+
     def test_kill_stops_braced_and_the_upstream(self):
         self.check_stops_on(signal.SIGTERM)
 
@@ -60,6 +65,61 @@ class RunScriptTest(unittest.TestCase):
         # A terminal's Ctrl-C reaches the script's foreground group; the
         # script's own SIGINT is what matters here.
         self.check_stops_on(signal.SIGINT)
+
+
+def readme_examples():
+    """The README's console commands against what scripts/run starts (curl to
+    127.0.0.1:7070, 7071 or 7080), each with the first line of output the
+    README shows after it (or None)."""
+    with open(os.path.join(REPO, "README.md")) as f:
+        lines = f.read().splitlines()
+    examples, i, in_console = [], 0, False
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("```"):
+            in_console = line.strip() == "```console"
+            i += 1
+            continue
+        if in_console and line.startswith("$ "):
+            cmd = line[2:]
+            # Continued by a backslash or an open single quote, as bash reads it.
+            while (cmd.endswith("\\") or cmd.count("'") % 2) and i + 1 < len(lines):
+                i += 1
+                cmd += "\n" + lines[i]
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
+            shown = None if nxt.startswith("$ ") or nxt.startswith("```") else nxt
+            if re.search(r"\b127\.0\.0\.1:70[78][01]\b", cmd) and cmd.startswith("curl "):
+                examples.append((cmd, shown))
+        i += 1
+    return examples
+
+
+class ReadmeExamplesTest(RunScript):
+
+    def test_readme_examples_run_as_written(self):
+        examples = readme_examples()
+        self.assertGreaterEqual(len(examples), 8, examples)
+        proc = self.start()
+        try:
+            for cmd, shown in examples:
+                with self.subTest(cmd=cmd):
+                    out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True,
+                                         timeout=30)
+                    self.assertEqual(out.returncode, 0, out.stderr)
+                    first = out.stdout.splitlines()[0] if out.stdout else ""
+                    if shown is None:
+                        continue
+                    code = re.search(r'"code":"([a-z_]+)"', shown)
+                    status = re.match(r"HTTP/1\.1 (\d+)", shown)
+                    if code:
+                        self.assertIn(f'"code":"{code.group(1)}"', out.stdout)
+                    elif status:
+                        self.assertTrue(first.startswith(f"HTTP/1.1 {status.group(1)}"), first)
+                    else:
+                        self.assertEqual(first.split(":")[0], shown.split(":")[0])
+        finally:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(20)
 
 
 if __name__ == "__main__":
