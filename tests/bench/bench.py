@@ -57,7 +57,8 @@ SCENARIOS = {
     "429-30": ("429 with Retry-After: 1 on 30%", "s429=30", "closed", None),
     "drift-10": ("10% of 200 answers drifted from the weather schema", "drift=10", "closed",
                  "drifted"),
-    "post": ("POST answered 503 then 200 per logical request", "post=1", "post", "keys"),
+    "post": ("POST: 20% of logical requests answered 503, then 200 to a retry", "post=20", "post",
+             "keys"),
     "latency": ("added latency at a fixed 200 req/s", "", "rate", "added"),
 }
 QUICK = ["clean", "503-20"]
@@ -515,7 +516,7 @@ def report(bench, outdir, meta):
         if extra == "drifted":
             head += ["drifted answers reaching the app"]
         if extra == "keys":
-            head += ["distinct Idempotency-Keys per logical request"]
+            head += ["distinct Idempotency-Keys per logical request answered 503 first"]
         if extra == "added":
             head += ["added p50 ms vs direct", "added p99 ms vs direct"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -523,7 +524,7 @@ def report(bench, outdir, meta):
             row = [t, fmt(summarize(rounds, t, "success")), fmt(summarize(rounds, t, "p50"), 2),
                    fmt(summarize(rounds, t, "p99"), 2), fmt(summarize(rounds, t, "max"), 1),
                    fmt(summarize(rounds, t, "rps"), 0), fmt(summarize(rounds, t, "cpu_us")),
-                   fmt(summarize(rounds, t, "amp"), 2)]
+                   fmt(summarize(rounds, t, "amp"), 3)]
             if kind == "wrk":
                 # in-app's CPU includes its load generator: no ratio to a proxy
                 row += [fmt(ratio(rounds, t, "direct", "rps"), 2),
@@ -565,7 +566,7 @@ def chart_keys(kind, extra):
     if extra == "drifted":
         keys.append(("drifted", "drifted answers reaching the app"))
     if extra == "keys":
-        keys.append(("keys", "distinct Idempotency-Keys per logical request"))
+        keys.append(("keys", "Idempotency-Keys per logical request answered 503 first"))
     if extra == "added":
         keys = [("add50", "added p50 latency vs direct, ms"),
                 ("add99", "added p99 latency vs direct, ms")]
@@ -663,6 +664,12 @@ def main():
         text = report(b, a.out, meta)
     say("\n" + text)
     say(f"\nreport: {a.out}/report.md ({meta['seconds']} s)")
+    # A target that answered nothing means the harness, not the target, broke.
+    empty = [f"{n}/{t}" for n, rounds in b.raw.items() for r in rounds for t in TARGETS
+             if r[t]["n"] == 0]
+    if empty:
+        say("no answers at all from: " + ", ".join(sorted(set(empty))))
+        return 1
     return 0
 
 

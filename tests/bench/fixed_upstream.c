@@ -6,14 +6,16 @@
  * it stays cheaper than the proxies it measures.
  *
  * Usage: fixed_upstream [PORT] [--503 PCT] [--reset PCT] [--429 PCT]
- *                       [--delay MS] [--drift PCT] [--post] [--seed N]
+ *                       [--delay MS] [--drift PCT] [--post PCT] [--seed N]
  * It prints the bound port on stdout. Control paths (never counted):
- *   GET /__mode?s503=PCT&reset=PCT&s429=PCT&delay=MS&drift=PCT&post=0|1
+ *   GET /__mode?s503=PCT&reset=PCT&s429=PCT&delay=MS&drift=PCT&post=PCT
  *        sets every fault at once (absent = 0) and zeroes the counters;
  *   GET /__stats  answers the counters as JSON.
- * POST mode: the first POST carrying a given X-Bench-Id gets 503, later ones
- * 200; distinct (X-Bench-Id, Idempotency-Key) pairs are counted, so keys per
- * logical request = pairs / ids. */
+ * POST mode: POSTs must carry X-Bench-Id, one value per logical request. For
+ * PCT% of the ids (picked by the id's hash) the first POST gets 503 and later
+ * ones 200; the others get 200. For those ids, `ids` counts the ids and
+ * `pairs` the distinct (X-Bench-Id, Idempotency-Key) pairs, so the keys one
+ * logical request was sent with = pairs / ids. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -44,7 +46,7 @@ static const char drift_body[] = "{\"city\":\"Paris\",\"temperature\":\"14.2\",\
 struct mode {
 	int s503, reset, s429, drift; /* percentages */
 	int delay_ms;
-	int post;
+	int post; /* percentage of logical POSTs answered 503 then 200 */
 };
 
 struct counters {
@@ -84,6 +86,14 @@ static uint64_t fnv(uint64_t h, const char *s, size_t n)
 		h *= 1099511628211ull;
 	}
 	return h;
+}
+
+/* splitmix64's finalizer: FNV of short ids differs only in a few bits. */
+static uint64_t mix(uint64_t h)
+{
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+	return h ^ (h >> 31);
 }
 
 /* Adds h to the set; returns 1 when it was new. */
@@ -233,18 +243,25 @@ static void post(struct conn *c, const char *head)
 	size_t idn = 0, keyn = 0;
 	const char *id = header(head, "X-Bench-Id", &idn);
 	const char *key = header(head, "Idempotency-Key", &keyn);
-	int first = 1;
+	uint64_t h;
 
 	cnt.posts++;
-	if (id) {
-		uint64_t h = fnv(14695981039346656037ull, id, idn);
-
-		first = set_add(h);
-		cnt.ids += (unsigned long)first;
-		if (key)
-			cnt.pairs += (unsigned long)set_add(fnv(fnv(h, "\n", 1), key, keyn));
+	if (!id) {
+		reply(c, 400, "Bad Request", NULL, "", 0);
+		return;
 	}
-	if (first) {
+	h = fnv(14695981039346656037ull, id, idn);
+	/* the id's hash, not the RNG, picks the failing ones: every attempt of
+	 * one logical request agrees on whether it is one */
+	if (mix(h) % 100 >= (uint64_t)mode.post) {
+		reply(c, 200, "OK", NULL, "{\"order\":\"accepted\"}", 20);
+		cnt.ok++;
+		return;
+	}
+	if (key)
+		cnt.pairs += (unsigned long)set_add(fnv(fnv(h, "\n", 1), key, keyn));
+	if (set_add(h)) {
+		cnt.ids++;
 		cnt.s503++;
 		reply(c, 503, "Service Unavailable", NULL, "", 0);
 	} else {
@@ -404,7 +421,7 @@ int main(int argc, char **argv)
 		else if (strcmp(a, "--seed") == 0)
 			rng_state = (uint64_t)v * 2654435761u + 1, i++;
 		else if (strcmp(a, "--post") == 0)
-			mode.post = 1;
+			mode.post = v, i++;
 		else if (a[0] >= '0' && a[0] <= '9')
 			port = atoi(a);
 		else {
