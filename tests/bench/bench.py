@@ -505,6 +505,7 @@ def report(bench, outdir, meta):
              "client process (recipe and load generator); direct has no proxy. Amplification "
              "is upstream requests per app request.", "",
              "Versions: " + meta["versions"], ""]
+    lines += summary(bench.raw)
     charts = []
     for name, rounds in bench.raw.items():
         title, _, kind, extra = SCENARIOS[name]
@@ -514,7 +515,7 @@ def report(bench, outdir, meta):
         if kind == "wrk":
             head += ["req/s ÷ direct", "CPU ÷ haproxy"]
         if extra == "drifted":
-            head += ["drifted answers reaching the app"]
+            head += ["drifted answers reaching the app", "in % of answers"]
         if extra == "keys":
             head += ["distinct Idempotency-Keys per logical request answered 503 first"]
         if extra == "added":
@@ -530,7 +531,7 @@ def report(bench, outdir, meta):
                 row += [fmt(ratio(rounds, t, "direct", "rps"), 2),
                         "—" if t == "in-app" else fmt(ratio(rounds, t, "haproxy", "cpu_us"), 2)]
             if extra == "drifted":
-                row += [fmt(summarize(rounds, t, "drifted"), 0)]
+                row += [fmt(summarize(rounds, t, "drifted"), 0), fmt(drift_share(rounds, t), 2)]
             if extra == "keys":
                 row += [fmt(summarize(rounds, t, "keys"), 2)]
             if extra == "added":
@@ -543,6 +544,8 @@ def report(bench, outdir, meta):
             vals = [(t, summarize(rounds, t, key) if key not in ("add50", "add99") else
                      diff(rounds, t, "direct", "p50" if key == "add50" else "p99"))
                     for t in TARGETS]
+            if key == "drift_pct":
+                vals = [(t, drift_share(rounds, t)) for t in TARGETS]
             if key == "cpu_us":  # in-app's figure is the whole client process
                 vals = [(t, None if t == "in-app" else v) for t, v in vals]
             with open(os.path.join(outdir, fname), "w") as f:
@@ -557,6 +560,50 @@ def report(bench, outdir, meta):
     return "\n".join(lines)
 
 
+def drift_share(rounds, t):
+    """Drifted answers that reached the app, in % of the app's answers."""
+    return agg([100.0 * r[t]["drifted"] / r[t]["n"] for r in rounds if r[t]["n"]])
+
+
+def summary(raw):
+    """One row per scenario, one column per target, medians only."""
+    def med(rounds, t, key):
+        a = summarize(rounds, t, key)
+        return a[0] if a else None
+
+    lines = ["## Summary (medians; the sections below have min–max and more)", "",
+             "| scenario | " + " | ".join(TARGETS) + " |", "|" + "---|" * (len(TARGETS) + 1)]
+    for name, rounds in raw.items():
+        _, _, kind, extra = SCENARIOS[name]
+        cells = []
+        for t in TARGETS:
+            if kind == "wrk":
+                cpu = med(rounds, t, "cpu_us")
+                c = f"{med(rounds, t, 'rps'):.0f} req/s"
+                if cpu is not None and t != "in-app":
+                    c += f", {cpu:.0f} µs CPU"
+            elif kind == "slow":
+                c = f"{med(rounds, t, 'success'):.0f}% ok after {med(rounds, t, 'p50') / 1000:.1f} s"
+            elif extra == "added":
+                d50, d99 = diff(rounds, t, "direct", "p50"), diff(rounds, t, "direct", "p99")
+                c = f"{d50[0]:+.2f} / {d99[0]:+.2f} ms"
+            else:
+                amp = med(rounds, t, "amp")
+                c = f"{med(rounds, t, 'success'):.1f}% ok, ×{amp:.{3 if amp < 0.05 else 2}f}"
+                if extra == "drifted":
+                    c += f", {drift_share(rounds, t)[0]:.1f}% drifted"
+                if extra == "keys":
+                    c += f", {med(rounds, t, 'keys'):.2f} keys"
+            cells.append(c)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Cells: clean = req/s and proxy CPU per request; slow = share answered "
+              "successfully and the time to answer; latency = added p50 / p99 over direct; "
+              "others = success as the app sees it and upstream requests per app request "
+              "(×), with the share of answers that reached the app with a drifted body, or "
+              "the Idempotency-Keys a logical request answered 503 first was sent with.", ""]
+    return lines
+
+
 def chart_keys(kind, extra):
     if kind == "wrk":
         return [("rps", "req/s"), ("cpu_us", "CPU µs per request")]
@@ -564,7 +611,7 @@ def chart_keys(kind, extra):
     if kind == "slow":
         keys = [("p50", "time to answer, ms (median)"), ("amp", "upstream requests per app request")]
     if extra == "drifted":
-        keys.append(("drifted", "drifted answers reaching the app"))
+        keys.append(("drift_pct", "% of answers reaching the app with a drifted body"))
     if extra == "keys":
         keys.append(("keys", "Idempotency-Keys per logical request answered 503 first"))
     if extra == "added":
@@ -629,7 +676,17 @@ def main():
     ap.add_argument("--only", help="comma-separated scenarios: " + ", ".join(SCENARIOS))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--secs", type=float, default=None, help="seconds per target per round")
+    ap.add_argument("--from-raw", metavar="RAW_JSON",
+                    help="write the report again from a run's raw.json; runs nothing")
     a = ap.parse_args()
+    if a.from_raw:
+        with open(a.from_raw) as f:
+            saved = json.load(f)
+        b = Bench(a, None)
+        b.raw = saved["scenarios"]
+        os.makedirs(a.out, exist_ok=True)
+        say(report(b, a.out, saved["meta"]))
+        return 0
     names = a.only.split(",") if a.only else (QUICK if a.quick else list(SCENARIOS))
     for n in names:
         if n not in SCENARIOS:
