@@ -644,9 +644,13 @@ def svg_bars(title, vals):
         out.append(f'<line x1="{left + lo * scale:.1f}" x2="{left + hi * scale:.1f}" y1="{cy}" '
                    f'y2="{cy}" stroke="black"/>')
         out.append(f'<text x="{left + max(med, hi) * scale + 6:.1f}" y="{y + bar * 0.7}">'
-                   f'{a[0]:.4g}</text>')
+                   f'{label(a[0])}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def label(v):
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.2f}" if abs(v) >= 1 else f"{v:.3g}"
 
 
 def esc(s):
