@@ -1,30 +1,391 @@
-/* A minimal upstream for benchmarks: evhttp answering every request with the
- * same small JSON body, keep-alive, on 127.0.0.1:PORT (argv[1], 0 = any). It
- * prints the bound port on stdout, so the benchmark measures braced and not a
- * slow test server. */
+/* The benchmark's upstream: a small libevent HTTP/1.1 keep-alive server that
+ * answers GET with a fixed weather JSON body and injects faults on demand
+ * (503s, resets, 429 with Retry-After, a delay, schema-drifted bodies, and a
+ * POST mode answering 503 then 200 per logical request), counting what it saw
+ * so the benchmark can compute amplification. It parses requests itself, so
+ * it stays cheaper than the proxies it measures.
+ *
+ * Usage: fixed_upstream [PORT] [--503 PCT] [--reset PCT] [--429 PCT]
+ *                       [--delay MS] [--drift PCT] [--post PCT] [--seed N]
+ * It prints the bound port on stdout. Control paths (never counted):
+ *   GET /__mode?s503=PCT&reset=PCT&s429=PCT&delay=MS&drift=PCT&post=PCT
+ *        sets every fault at once (absent = 0) and zeroes the counters;
+ *   GET /__stats  answers the counters as JSON.
+ * POST mode: POSTs must carry X-Bench-Id, one value per logical request. For
+ * PCT% of the ids (picked by the id's hash) the first POST gets 503 and later
+ * ones 200; the others get 200. For those ids, `ids` counts the ids and
+ * `pairs` the distinct (X-Bench-Id, Idempotency-Key) pairs, so the keys one
+ * logical request was sent with = pairs / ids. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
-static const char body[] =
-	"{\"city\":\"Paris\",\"temperature\":14.2,\"condition\":\"cloudy\",\"source_latency_ms\":3}";
+#define MAX_HEAD 16384     /* a request head larger than this is refused */
+#define MAX_BODY (1 << 20) /* a request body larger than this is refused */
+#define SET_BITS 20        /* hash set of 2^20 entries for ids and pairs */
+#define SET_SIZE (1u << SET_BITS)
+#define SET_FULL (SET_SIZE / 2) /* past this, new entries are not recorded */
 
-static void on_request(struct evhttp_request *req, void *arg)
+static const char ok_body[] =
+    "{\"city\":\"Paris\",\"temperature\":14.2,\"condition\":\"cloudy\",\"source_latency_ms\":3}";
+/* temperature as a string: fails the weather schema's `type: number` */
+static const char drift_body[] = "{\"city\":\"Paris\",\"temperature\":\"14.2\",\"condition\":"
+				 "\"cloudy\",\"source_latency_ms\":3}";
+
+struct mode {
+	int s503, reset, s429, drift; /* percentages */
+	int delay_ms;
+	int post; /* percentage of logical POSTs answered 503 then 200 */
+};
+
+struct counters {
+	unsigned long requests, posts, ok, s503, s429, resets, drifted, delayed;
+	unsigned long ids, pairs;
+};
+
+struct conn {
+	struct bufferevent *bev;
+	struct event *timer; /* a delayed answer in progress */
+	int drift;
+};
+
+static struct mode mode;
+static struct counters cnt;
+static uint64_t rng_state = 88172645463325252ull;
+static uint64_t *set; /* open addressing over 64-bit hashes; 0 = empty */
+static unsigned long set_used;
+
+static uint64_t rng_next(void)
 {
-	struct evbuffer *out = arg;
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
 
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "application/json");
-	evbuffer_add_reference(out, body, sizeof(body) - 1, NULL, NULL);
-	evhttp_send_reply(req, 200, "OK", out);
+static int chance(int pct)
+{
+	return pct > 0 && (int)(rng_next() % 100) < pct;
+}
+
+static uint64_t fnv(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* splitmix64's finalizer: FNV of short ids differs only in a few bits. */
+static uint64_t mix(uint64_t h)
+{
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+	return h ^ (h >> 31);
+}
+
+/* Adds h to the set; returns 1 when it was new. */
+static int set_add(uint64_t h)
+{
+	size_t i;
+
+	if (h == 0)
+		h = 1;
+	for (i = h & (SET_SIZE - 1); set[i]; i = (i + 1) & (SET_SIZE - 1))
+		if (set[i] == h)
+			return 0;
+	if (set_used >= SET_FULL)
+		return 0;
+	set[i] = h;
+	set_used++;
+	return 1;
+}
+
+static void set_clear(void)
+{
+	memset(set, 0, SET_SIZE * sizeof(*set));
+	set_used = 0;
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c->timer)
+		event_free(c->timer);
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+static void reply(struct conn *c, int status, const char *reason, const char *extra,
+		  const char *body, size_t len)
+{
+	evbuffer_add_printf(bufferevent_get_output(c->bev),
+			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+			    "Content-Length: %zu\r\n%s\r\n",
+			    status, reason, len, extra ? extra : "");
+	if (len)
+		evbuffer_add(bufferevent_get_output(c->bev), body, len);
+}
+
+static void reply_ok(struct conn *c, int drift)
+{
+	if (drift) {
+		cnt.drifted++;
+		reply(c, 200, "OK", NULL, drift_body, sizeof(drift_body) - 1);
+	} else {
+		reply(c, 200, "OK", NULL, ok_body, sizeof(ok_body) - 1);
+	}
+	cnt.ok++;
+}
+
+/* Aborts the connection with a TCP RST: SO_LINGER 0, then close. */
+static void reset_conn(struct conn *c)
+{
+	struct linger l = { 1, 0 };
+
+	setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	cnt.resets++;
+	conn_free(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg);
+
+static void on_delay(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(c->timer);
+	c->timer = NULL;
+	reply_ok(c, c->drift);
+	bufferevent_enable(c->bev, EV_READ);
+	on_read(c->bev, c); /* requests that arrived while this one waited */
+}
+
+static int query_int(const char *q, const char *name)
+{
+	size_t n = strlen(name);
+
+	while (q && *q) {
+		if (strncmp(q, name, n) == 0 && q[n] == '=')
+			return atoi(q + n + 1);
+		q = strchr(q, '&');
+		if (q)
+			q++;
+	}
+	return 0;
+}
+
+static void control(struct conn *c, const char *path)
+{
+	char out[1024];
+	int n;
+
+	if (strncmp(path, "/__mode", 7) == 0) {
+		const char *q = strchr(path, '?');
+
+		mode.s503 = query_int(q ? q + 1 : NULL, "s503");
+		mode.reset = query_int(q ? q + 1 : NULL, "reset");
+		mode.s429 = query_int(q ? q + 1 : NULL, "s429");
+		mode.drift = query_int(q ? q + 1 : NULL, "drift");
+		mode.delay_ms = query_int(q ? q + 1 : NULL, "delay");
+		mode.post = query_int(q ? q + 1 : NULL, "post");
+		memset(&cnt, 0, sizeof(cnt));
+		set_clear();
+	}
+	n = snprintf(out, sizeof(out),
+		     "{\"requests\":%lu,\"posts\":%lu,\"ok\":%lu,\"s503\":%lu,\"s429\":%lu,"
+		     "\"resets\":%lu,\"drifted\":%lu,\"delayed\":%lu,\"ids\":%lu,\"pairs\":%lu,"
+		     "\"mode\":{\"s503\":%d,\"reset\":%d,\"s429\":%d,\"drift\":%d,\"delay\":%d,"
+		     "\"post\":%d}}",
+		     cnt.requests, cnt.posts, cnt.ok, cnt.s503, cnt.s429, cnt.resets, cnt.drifted,
+		     cnt.delayed, cnt.ids, cnt.pairs, mode.s503, mode.reset, mode.s429, mode.drift,
+		     mode.delay_ms, mode.post);
+	reply(c, 200, "OK", NULL, out, (size_t)n);
+}
+
+/* Returns the value of header name inside head (NUL-terminated), or NULL;
+ * *len gets its length. */
+static const char *header(const char *head, const char *name, size_t *len)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = strstr(head, "\r\n"); p; p = strstr(p, "\r\n")) {
+		p += 2;
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1;
+
+			while (*v == ' ' || *v == '\t')
+				v++;
+			*len = strcspn(v, "\r\n");
+			while (*len && (v[*len - 1] == ' ' || v[*len - 1] == '\t'))
+				(*len)--;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+static void post(struct conn *c, const char *head)
+{
+	size_t idn = 0, keyn = 0;
+	const char *id = header(head, "X-Bench-Id", &idn);
+	const char *key = header(head, "Idempotency-Key", &keyn);
+	uint64_t h;
+
+	cnt.posts++;
+	if (!id) {
+		reply(c, 400, "Bad Request", NULL, "", 0);
+		return;
+	}
+	h = fnv(14695981039346656037ull, id, idn);
+	/* the id's hash, not the RNG, picks the failing ones: every attempt of
+	 * one logical request agrees on whether it is one */
+	if (mix(h) % 100 >= (uint64_t)mode.post) {
+		reply(c, 200, "OK", NULL, "{\"order\":\"accepted\"}", 20);
+		cnt.ok++;
+		return;
+	}
+	if (key)
+		cnt.pairs += (unsigned long)set_add(fnv(fnv(h, "\n", 1), key, keyn));
+	if (set_add(h)) {
+		cnt.ids++;
+		cnt.s503++;
+		reply(c, 503, "Service Unavailable", NULL, "", 0);
+	} else {
+		reply(c, 200, "OK", NULL, "{\"order\":\"accepted\"}", 20);
+		cnt.ok++;
+	}
+}
+
+/* Handles one complete request; returns 0, or -1 when c was freed. */
+static int handle(struct conn *c, char *head)
+{
+	char *sp1 = strchr(head, ' ');
+	char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+	char path[512];
+	size_t n;
+
+	if (!sp2) {
+		conn_free(c);
+		return -1;
+	}
+	n = (size_t)(sp2 - sp1 - 1);
+	if (n >= sizeof(path))
+		n = sizeof(path) - 1;
+	memcpy(path, sp1 + 1, n);
+	path[n] = '\0';
+	if (strncmp(path, "/__", 3) == 0) {
+		control(c, path);
+		return 0;
+	}
+	cnt.requests++;
+	if (mode.post && strncmp(head, "POST ", 5) == 0) {
+		post(c, head);
+		return 0;
+	}
+	if (chance(mode.reset)) {
+		reset_conn(c);
+		return -1;
+	}
+	if (chance(mode.s503)) {
+		cnt.s503++;
+		reply(c, 503, "Service Unavailable", NULL, "", 0);
+		return 0;
+	}
+	if (chance(mode.s429)) {
+		cnt.s429++;
+		reply(c, 429, "Too Many Requests", "Retry-After: 1\r\n", "", 0);
+		return 0;
+	}
+	c->drift = chance(mode.drift);
+	if (mode.delay_ms > 0) {
+		struct timeval tv = { mode.delay_ms / 1000, (mode.delay_ms % 1000) * 1000 };
+
+		cnt.delayed++;
+		c->timer = evtimer_new(bufferevent_get_base(c->bev), on_delay, c);
+		evtimer_add(c->timer, &tv);
+		/* one request at a time: read the next once this one is answered */
+		bufferevent_disable(c->bev, EV_READ);
+		return 0;
+	}
+	reply_ok(c, c->drift);
+	return 0;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (!c->timer) {
+		struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+		char head[MAX_HEAD + 1];
+		size_t hlen, blen = 0;
+		const char *cl;
+
+		if (end.pos < 0) {
+			if (evbuffer_get_length(in) > MAX_HEAD)
+				conn_free(c);
+			return;
+		}
+		hlen = (size_t)end.pos + 4;
+		if (hlen > MAX_HEAD) {
+			conn_free(c);
+			return;
+		}
+		evbuffer_copyout(in, head, hlen);
+		head[hlen] = '\0';
+		cl = header(head, "Content-Length", &blen);
+		blen = cl ? strtoul(cl, NULL, 10) : 0;
+		if (blen > MAX_BODY) {
+			conn_free(c);
+			return;
+		}
+		if (evbuffer_get_length(in) < hlen + blen)
+			return;
+		evbuffer_drain(in, hlen + blen);
+		if (handle(c, head) < 0)
+			return;
+	}
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		conn_free(arg);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+		      void *arg)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	(void)l;
+	(void)sa;
+	(void)len;
+	if (!c) {
+		evutil_closesocket(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->bev = bufferevent_socket_new(arg, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+	bufferevent_enable(c->bev, EV_READ);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -36,30 +397,63 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 int main(int argc, char **argv)
 {
-	struct event_base *base = event_base_new();
-	struct evhttp *http = evhttp_new(base);
-	struct evbuffer *out = evbuffer_new();
-	struct evhttp_bound_socket *bs;
+	struct event_base *base;
+	struct evconnlistener *lis;
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
 	struct event *sig;
+	int port = 0;
 
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int v = i + 1 < argc ? atoi(argv[i + 1]) : 0;
+
+		if (strcmp(a, "--503") == 0)
+			mode.s503 = v, i++;
+		else if (strcmp(a, "--reset") == 0)
+			mode.reset = v, i++;
+		else if (strcmp(a, "--429") == 0)
+			mode.s429 = v, i++;
+		else if (strcmp(a, "--delay") == 0)
+			mode.delay_ms = v, i++;
+		else if (strcmp(a, "--drift") == 0)
+			mode.drift = v, i++;
+		else if (strcmp(a, "--seed") == 0)
+			rng_state = (uint64_t)v * 2654435761u + 1, i++;
+		else if (strcmp(a, "--post") == 0)
+			mode.post = v, i++;
+		else if (a[0] >= '0' && a[0] <= '9')
+			port = atoi(a);
+		else {
+			fprintf(stderr, "fixed_upstream: unknown option '%s'\n", a);
+			return 2;
+		}
+	}
+	set = calloc(SET_SIZE, sizeof(*set));
+	if (!set)
+		return 1;
 	signal(SIGPIPE, SIG_IGN);
-	evhttp_set_gencb(http, on_request, out);
-	bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", argc > 1 ? (unsigned short)atoi(argv[1]) : 0);
-	if (!bs) {
+	base = event_base_new();
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((unsigned short)port);
+	lis = evconnlistener_new_bind(base, on_accept, base,
+				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
+				      (struct sockaddr *)&sin, sizeof(sin));
+	if (!lis) {
 		perror("bind");
 		return 1;
 	}
-	getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &len);
+	getsockname(evconnlistener_get_fd(lis), (struct sockaddr *)&sin, &len);
 	printf("%u\n", ntohs(sin.sin_port));
 	fflush(stdout);
 	sig = evsignal_new(base, SIGTERM, on_signal, base);
 	evsignal_add(sig, NULL);
 	event_base_dispatch(base);
 	event_free(sig);
-	evhttp_free(http);
-	evbuffer_free(out);
+	evconnlistener_free(lis);
 	event_base_free(base);
+	free(set);
 	return 0;
 }

@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""The benchmark's per-response client: sends requests to one URL and prints
+one JSON line with every answer's status, latency and whether a weather body
+had drifted from its schema.
+
+Two clients:
+  raw     a plain HTTP/1.1 keep-alive client (asyncio streams), the app
+          talking to a proxy (direct, braced, HAProxy, nginx);
+  recipe  the in-app recipe braced replaces: httpx.AsyncClient (timeouts
+          connect 2, read 4, write 2, pool 2; max_connections 100) with
+          tenacity (stop_after_attempt(4), wait_random_exponential(
+          multiplier=0.2, max=3.0), retrying httpx.TransportError and
+          408/425/429/500/502/503/504). Its CPU is this whole process.
+
+Load shapes: closed loop (--concurrency C for --duration S, or --count N
+requests), or open loop at --rate R per second for --duration S, latency
+counted from each request's scheduled start. Every logical request carries
+X-Bench-Id: a unique number, which the upstream's POST mode keys on.
+"""
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+import urllib.parse
+
+RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+
+
+class RawConn:
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+        self.r = self.w = None
+
+    async def request(self, method, path, headers, body):
+        if self.w is None:
+            self.r, self.w = await asyncio.open_connection(self.host, self.port)
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+        for k, v in headers.items():
+            head += f"{k}: {v}\r\n"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self.w.write(head.encode() + b"\r\n" + (body or b""))
+        line = await self.r.readline()
+        if not line:
+            raise ConnectionError("closed")
+        status = int(line.split()[1])
+        length, chunked, close = None, False, False
+        while True:
+            h = await self.r.readline()
+            if h in (b"\r\n", b"\n", b""):
+                break
+            k, _, v = h.decode("latin-1").partition(":")
+            k, v = k.strip().lower(), v.strip()
+            if k == "content-length":
+                length = int(v)
+            elif k == "transfer-encoding" and "chunked" in v.lower():
+                chunked = True
+            elif k == "connection" and v.lower() == "close":
+                close = True
+        data = b""
+        if chunked:
+            while True:
+                size = int((await self.r.readline()).split(b";")[0], 16)
+                if size == 0:
+                    await self.r.readline()
+                    break
+                data += await self.r.readexactly(size)
+                await self.r.readline()
+        elif length is not None:
+            data = await self.r.readexactly(length)
+        else:
+            data = await self.r.read()
+            close = True
+        if close:
+            self.close()
+        return status, data
+
+    def close(self):
+        if self.w is not None:
+            self.w.close()
+        self.r = self.w = None
+
+
+class RawClient:
+    def __init__(self, url):
+        hostport = url.split("//", 1)[1].split("/", 1)[0]
+        self.host, _, port = hostport.partition(":")
+        self.port = int(port or 80)
+        self.idle = []
+
+    async def send(self, method, path, headers, body):
+        conn = self.idle.pop() if self.idle else RawConn(self.host, self.port)
+        try:
+            status, data = await conn.request(method, path, headers, body)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
+            conn.close()
+            return 0, b""
+        self.idle.append(conn)
+        return status, data
+
+    async def aclose(self):
+        for c in self.idle:
+            c.close()
+
+
+class RecipeClient:
+    def __init__(self, url):
+        import httpx
+        from tenacity import (AsyncRetrying, retry_if_exception_type, retry_if_result,
+                              stop_after_attempt, wait_random_exponential)
+        self.httpx = httpx
+        self.base = url.rstrip("/")
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=2.0, read=4.0, write=2.0, pool=2.0),
+            limits=httpx.Limits(max_connections=100))
+        self.retrying = lambda: AsyncRetrying(
+            stop=stop_after_attempt(4),
+            wait=wait_random_exponential(multiplier=0.2, max=3.0),
+            retry=(retry_if_exception_type(httpx.TransportError)
+                   | retry_if_result(lambda r: r.status_code in RETRY_STATUSES)),
+            retry_error_callback=lambda state: state.outcome.result(),
+            reraise=True)
+
+    async def send(self, method, path, headers, body):
+        try:
+            async for attempt in self.retrying():
+                with attempt:
+                    r = await self.client.request(method, self.base + path, headers=headers,
+                                                  content=body)
+                if not attempt.retry_state.outcome.failed:
+                    attempt.retry_state.set_result(r)
+            return r.status_code, r.content
+        except Exception:  # the app sees a failure: transport error after the last try
+            return 0, b""
+
+    async def aclose(self):
+        await self.client.aclose()
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("url", help="base URL, e.g. http://127.0.0.1:8080/bench")
+    ap.add_argument("--client", choices=["raw", "recipe"], default="raw")
+    ap.add_argument("--path", default="/v1/weather?city=Paris")
+    ap.add_argument("--method", default="GET")
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--duration", type=float, default=2.0)
+    ap.add_argument("--count", type=int, default=0, help="stop after N requests")
+    ap.add_argument("--rate", type=float, default=0, help="open loop, requests per second")
+    ap.add_argument("--id-base", type=int, default=0)
+    a = ap.parse_args()
+
+    u = urllib.parse.urlsplit(a.url)
+    path = u.path.rstrip("/") + a.path
+    origin = f"{u.scheme}://{u.netloc}"
+    client = RecipeClient(origin) if a.client == "recipe" else RawClient(origin)
+    body = b'{"item":"bench","qty":1}' if a.method == "POST" else None
+    results = []  # (status, seconds, drifted)
+    next_id = [a.id_base]
+
+    async def one(scheduled):
+        next_id[0] += 1
+        headers = {"X-Bench-Id": str(next_id[0])}
+        status, data = await client.send(a.method, path, headers, body)
+        drifted = status == 200 and b'"temperature":"' in data
+        results.append((status, time.monotonic() - scheduled, drifted))
+
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    deadline = t0 + a.duration
+    if a.rate > 0:
+        tasks = []
+        n = int(a.rate * a.duration)
+        for i in range(n):
+            at = t0 + i / a.rate
+            delay = at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(one(at)))
+        await asyncio.gather(*tasks)
+    else:
+        started = [0]
+
+        async def worker():
+            while time.monotonic() < deadline and (a.count == 0 or started[0] < a.count):
+                started[0] += 1
+                await one(time.monotonic())
+
+        await asyncio.gather(*(worker() for _ in range(a.concurrency)))
+    elapsed = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    await client.aclose()
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    out = {
+        "n": len(results),
+        "elapsed": elapsed,
+        "cpu_s": cpu,
+        "statuses": {},
+        "lat_ms": sorted(round(r[1] * 1000, 3) for r in results),
+        "lat_ok_ms": sorted(round(r[1] * 1000, 3) for r in results if 200 <= r[0] < 300),
+        "drifted": sum(1 for r in results if r[2]),
+    }
+    for r in results:
+        out["statuses"][str(r[0])] = out["statuses"].get(str(r[0]), 0) + 1
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
