@@ -156,13 +156,10 @@ def start_braced(procs, build, tmp, name, up_port, schema):
     if schema:
         route = "    routes:\n      - match: GET /v1/weather\n" + WEATHER_SCHEMA
     with open(conf, "w") as f:
-        # The default policy; only the idle pool is raised to the connections
-        # wrk keeps open, so finished transfers do not close connections.
+        # The default policy (pool.max_idle never closes busy connections).
         f.write(f"""listen: 127.0.0.1:0
 admin: off
 log: {{format: json, level: warn, access: false}}
-defaults:
-  pool: {{max_connections: 100, max_idle: 100}}
 profiles:
   bench:
     upstream: http://127.0.0.1:{up_port}
