@@ -106,7 +106,7 @@ void schema_free(struct schema *s);
 int schema_validate(const struct schema *s, struct json_object *instance,
 		    struct schema_result *res);
 
-/* Parses one JSON document of len bytes (RFC 8259, stricter than json-c's
+/* In schema_json.c. Parses one JSON document of len bytes (RFC 8259, stricter than json-c's
  * own strict mode): rejects invalid UTF-8, NaN and Infinity, numbers that
  * overflow a double, single-quoted strings or keys, raw control characters
  * in strings, "1.", more than SCHEMA_MAX_DEPTH nested containers, and
