@@ -119,6 +119,7 @@ void config_builtin_policy(struct policy *p)
 	p->pool_max_idle = 20;
 	p->upstream_errors = UPSTREAM_ERRORS_ENVELOPE;
 	p->trace_mode = TRACE_PROPAGATE;
+	p->schema_formats = SCHEMA_FORMATS_ASSERT;
 }
 
 /* ---- scalars ---------------------------------------------------------- */
@@ -519,6 +520,7 @@ static const char *const policy_keys[] = {
 	"pool",
 	"upstream_errors",
 	"tracing",
+	"schema_formats",
 	NULL,
 };
 
@@ -850,6 +852,12 @@ static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
 			else if (!strcmp(k2, "max_idle"))
 				get_uint(L, v2, "pool.max_idle", 0, 100000, &p->pool_max_idle);
 		}
+	} else if (!strcmp(k, "schema_formats")) {
+		/* In enum schema_formats' order. */
+		static const char *const formats[] = { "assert", "annotate", NULL };
+
+		if (get_enum(L, v, "schema_formats", formats, &e) == 0)
+			p->schema_formats = (enum schema_formats)e;
 	} else if (!strcmp(k, "upstream_errors")) {
 		if (get_enum(L, v, "upstream_errors", upstream_errors, &e) == 0)
 			p->upstream_errors = (enum upstream_errors)e;
@@ -1168,10 +1176,11 @@ static const struct ynode *node_at_pointer(const struct ynode *n, const char *pt
 	return n;
 }
 
-/* Converts a schema written in YAML and compiles it; the document is kept
- * in *ret_doc (for /config), the compiled schema in *ret. */
-static void parse_schema_doc(struct loader *L, const struct ynode *n, struct json_object **ret_doc,
-			     struct schema **ret)
+/* Converts a schema written in YAML and compiles it, with formats asserted
+ * or not; the document is kept in *ret_doc (for /config), the compiled
+ * schema in *ret. */
+static void parse_schema_doc(struct loader *L, const struct ynode *n, enum schema_formats formats,
+			     struct json_object **ret_doc, struct schema **ret)
 {
 	const struct ynode *bad = NULL;
 	struct json_object *o;
@@ -1197,7 +1206,8 @@ static void parse_schema_doc(struct loader *L, const struct ynode *n, struct jso
 	json_object_put(*ret_doc);
 	schema_free(*ret);
 	*ret_doc = o;
-	*ret = schema_compile(o, dir, err, sizeof(err));
+	*ret = schema_compile_flags(
+	    o, dir, formats == SCHEMA_FORMATS_ASSERT ? SCHEMA_ASSERT_FORMATS : 0, err, sizeof(err));
 	if (!*ret) {
 		/* "#/pointer: message": report at the keyword when it is in this file. */
 		const struct ynode *at = n;
@@ -1212,7 +1222,8 @@ static void parse_schema_doc(struct loader *L, const struct ynode *n, struct jso
 }
 
 static void parse_schema_setting(struct loader *L, const struct ynode *map,
-				 struct schema_setting *s, int response)
+				 enum schema_formats formats, struct schema_setting *s,
+				 int response)
 {
 	static const char *const req_keys[] = { "query", "body", "mode", NULL };
 	static const char *const resp_keys[] = { "statuses", "body", "mode", NULL };
@@ -1234,9 +1245,9 @@ static void parse_schema_setting(struct loader *L, const struct ynode *map,
 		} else if (!strcmp(k, "statuses")) {
 			get_statuses(L, v, "response.statuses", 100, 599, s->statuses);
 		} else if (!strcmp(k, "query")) {
-			parse_schema_doc(L, v, &s->query, &s->query_schema);
+			parse_schema_doc(L, v, formats, &s->query, &s->query_schema);
 		} else if (!strcmp(k, "body")) {
-			parse_schema_doc(L, v, &s->body, &s->body_schema);
+			parse_schema_doc(L, v, formats, &s->body, &s->body_schema);
 		}
 	}
 }
@@ -1384,10 +1395,8 @@ static void parse_route(struct loader *L, const struct ynode *map, struct profil
 
 		for (const char *const *rk = route_keys; *rk; rk++)
 			known |= !strcmp(*rk, k);
-		if (!strcmp(k, "request"))
-			parse_schema_setting(L, v, &r->request, 0);
-		else if (!strcmp(k, "response"))
-			parse_schema_setting(L, v, &r->response, 1);
+		if (!strcmp(k, "request") || !strcmp(k, "response"))
+			continue; /* below, once the route's schema_formats is known */
 		else if (!strcmp(k, "circuit_breaker") ||
 			 (!strcmp(k, "retry") && v->kind == YNODE_MAP && ynode_get(v, "budget")))
 			/* Both count a whole profile's traffic: a route cannot have its own. */
@@ -1402,6 +1411,10 @@ static void parse_route(struct loader *L, const struct ynode *map, struct profil
 	}
 	if (touched)
 		check_policy(L, &r->policy, map, r->label ? r->label : "route");
+	if ((v = ynode_get(map, "request")))
+		parse_schema_setting(L, v, r->policy.schema_formats, &r->request, 0);
+	if ((v = ynode_get(map, "response")))
+		parse_schema_setting(L, v, r->policy.schema_formats, &r->response, 1);
 }
 
 static int valid_profile_name(const char *s)

@@ -45,6 +45,8 @@ enum jitter { JITTER_FULL, JITTER_EQUAL, JITTER_DECORRELATED, JITTER_NONE };
 enum unsafe_retry { UNSAFE_WITH_KEY, UNSAFE_NEVER, UNSAFE_ALWAYS };
 enum upstream_errors { UPSTREAM_ERRORS_ENVELOPE, UPSTREAM_ERRORS_PASSTHROUGH };
 enum schema_mode { SCHEMA_MODE_OFF, SCHEMA_MODE_REPORT, SCHEMA_MODE_ENFORCE };
+/* schema_formats: whether "format" and "content*" are checked. */
+enum schema_formats { SCHEMA_FORMATS_ASSERT, SCHEMA_FORMATS_ANNOTATE };
 enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
@@ -94,6 +96,7 @@ struct policy {
 	uint32_t pool_max_idle;
 	enum upstream_errors upstream_errors;
 	enum trace_mode trace_mode; /* tracing.traceparent */
+	enum schema_formats schema_formats;
 };
 
 struct header_setting {

@@ -2,7 +2,8 @@
  * of immutable nodes ($ref edges resolved once, regexes compiled with PCRE2,
  * loops that consume no instance depth rejected) and validates instances
  * against it with bounded recursion, bounded steps and memoised branches.
- * Also parses JSON bodies more strictly than json-c does on its own. */
+ * Formats are checked in schema_format.c, regexes translated in
+ * schema_regex.c, JSON parsed strictly in schema_json.c. */
 #include "schema.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -16,6 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "schema_format.h"
+#include "schema_regex.h"
 
 /* Most nested eval() calls per validation (instance depth times schemas
  * applied per location); past it a "depth" violation ends the branch. */
@@ -598,11 +603,15 @@ struct snode {
 	int64_t multiple_of_int; /* multipleOf as an integer, 0 when it is not one */
 	size_t max_length, min_length, max_items, min_items, max_props, min_props;
 	struct spattern pattern;
+	unsigned char format;         /* enum schema_format; NONE when not asserted */
+	unsigned char content_base64; /* contentEncoding: base64, asserted */
+	unsigned char content_json;   /* contentMediaType: application/json, asserted */
 
 	struct snode *items;
 	struct snode **tuple;
 	size_t ntuple;
 	int has_tuple;
+	unsigned char prefix_items; /* the tuple is prefixItems, additional_items "items" */
 	struct snode *additional_items;
 	struct snode *contains;
 
@@ -1009,6 +1018,7 @@ struct compiler {
 	struct dstr label; /* document of the location being compiled ("" the main one) */
 	struct dstr ptr;   /* JSON pointer of that location */
 	unsigned depth;
+	unsigned flags; /* SCHEMA_* compile flags */
 };
 
 static void cfail(struct compiler *cc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1360,113 +1370,6 @@ static int compile_numbers(struct compiler *cc, struct snode *n, struct json_obj
 	return 0;
 }
 
-/* Where PCRE2 syntax has no ECMA-262 meaning (or another one), the pattern
- * is rejected rather than silently read the PCRE2 way. Returns a message,
- * or NULL when pattern[i] (after a backslash or "(") is fine. */
-static const char *pcre_only(const char *pat, size_t len, size_t i, int escape)
-{
-	if (escape)
-		return strchr("AZzGQEKhHRXNeagoCLlU", pat[i]) ? "an escape that ECMA-262 lacks"
-							      : NULL;
-	if (pat[i] == '*')
-		return "a PCRE2 verb";
-	if (pat[i] != '?' || i + 1 >= len)
-		return NULL;
-	if (pat[i + 1] == ':' || pat[i + 1] == '=' || pat[i + 1] == '!')
-		return NULL;
-	if (pat[i + 1] == '<' && i + 2 < len && pat[i + 2] != '>')
-		return NULL; /* lookbehind or a named group */
-	return "a group syntax that ECMA-262 lacks";
-}
-
-/* Rewrites an ECMA-262 pattern for PCRE2 where the two differ and PCRE2 has
- * no option for it: \s and \S are Unicode white space in ECMA-262 (PCRE2
- * without UCP: ASCII only), "." stops at every line terminator, \v is only
- * U+000B. \d, \w and \b stay ASCII by compiling without UCP. Rejects PCRE2
- * extensions: escapes like \A \Z \Q, (?i) and other groups, verbs,
- * possessive quantifiers. Returns NULL with *ret_err set (or not, on OOM). */
-static char *ecma_to_pcre(const char *pat, size_t len, const char **ret_err)
-{
-	static const char ws[] = "\\t\\n\\x0b\\f\\r \\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029"
-				 "\\u202f\\u205f\\u3000\\ufeff";
-	struct dstr out = { 0 };
-	int in_class = 0, quantified = 0;
-	size_t i;
-
-	*ret_err = NULL;
-	for (i = 0; i < len && !*ret_err; i++) {
-		char c = pat[i];
-		int was_quantified = quantified;
-
-		quantified = 0;
-		if (c == '\\' && i + 1 < len) {
-			char e = pat[i + 1];
-
-			*ret_err = pcre_only(pat, len, i + 1, 1);
-			if (e == 's' && in_class) {
-				dstr_adds(&out, ws);
-			} else if ((e == 's' || e == 'S') && !in_class) {
-				dstr_adds(&out, e == 's' ? "[" : "[^");
-				dstr_adds(&out, ws);
-				dstr_adds(&out, "]");
-			} else if (e == 'v') {
-				dstr_adds(&out, "\\x0b");
-			} else {
-				dstr_add(&out, pat + i, 2);
-			}
-			i++;
-			continue;
-		}
-		if (in_class) {
-			if (c == ']')
-				in_class = 0;
-			dstr_add(&out, &c, 1);
-			continue;
-		}
-		switch (c) {
-		case '[':
-			in_class = 1;
-			dstr_add(&out, &c, 1);
-			if (i + 1 < len && pat[i + 1] == '^')
-				dstr_add(&out, pat + ++i, 1);
-			break;
-		case '.':
-			dstr_adds(&out, "[^\\n\\r\\u2028\\u2029]");
-			break;
-		case '(':
-			if (i + 1 < len)
-				*ret_err = pcre_only(pat, len, i + 1, 0);
-			dstr_add(&out, &c, 1);
-			break;
-		case '+':
-			if (was_quantified == 1)
-				*ret_err = "a possessive quantifier";
-			/* fall through */
-		case '*':
-		case '?':
-		case '}':
-			/* A '?' right after a quantifier makes it lazy, and nothing
-			 * may follow that. */
-			quantified = was_quantified ? 2 : 1;
-			dstr_add(&out, &c, 1);
-			break;
-		default:
-			dstr_add(&out, &c, 1);
-			break;
-		}
-	}
-	dstr_add(&out, "", 0);
-	if (out.oom || *ret_err) {
-		free(out.p);
-		return NULL;
-	}
-	return out.p;
-}
-
-#define PCRE_OPTIONS                                                                               \
-	(PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX | PCRE2_ALLOW_EMPTY_CLASS |             \
-	 PCRE2_MATCH_UNSET_BACKREF | PCRE2_NEVER_UCP | PCRE2_NEVER_BACKSLASH_C)
-
 /* Compiles pattern src (a string value at parent[key][sub]) into re. */
 static int compile_regex(struct compiler *cc, struct json_object *src, struct spattern *re,
 			 const char *key, const char *sub)
@@ -1482,7 +1385,8 @@ static int compile_regex(struct compiler *cc, struct json_object *src, struct sp
 
 	/* Compiling the pattern as written first reports errors at the offsets
 	 * the user wrote. */
-	code = pcre2_compile((PCRE2_SPTR)pat, len, PCRE_OPTIONS, &e, &off, cc->s->cctx);
+	code =
+	    pcre2_compile((PCRE2_SPTR)pat, len, SCHEMA_REGEX_PCRE_OPTIONS, &e, &off, cc->s->cctx);
 	if (!code) {
 		pcre2_get_error_message(e, pmsg, sizeof(pmsg));
 		snprintf(msg, sizeof(msg), "invalid regular expression '%s': %s at offset %zu",
@@ -1495,7 +1399,7 @@ static int compile_regex(struct compiler *cc, struct json_object *src, struct sp
 		return -1;
 	}
 	pcre2_code_free(code);
-	tr = ecma_to_pcre(pat, len, &why);
+	tr = schema_regex_translate(pat, len, &why);
 	if (!tr && why) {
 		dstr_add_token(&cc->ptr, key, strlen(key));
 		if (sub)
@@ -1508,7 +1412,8 @@ static int compile_regex(struct compiler *cc, struct json_object *src, struct sp
 		coom(cc);
 		return -1;
 	}
-	re->code = pcre2_compile((PCRE2_SPTR)tr, strlen(tr), PCRE_OPTIONS, &e, &off, cc->s->cctx);
+	re->code = pcre2_compile((PCRE2_SPTR)tr, strlen(tr), SCHEMA_REGEX_PCRE_OPTIONS, &e, &off,
+				 cc->s->cctx);
 	free(tr);
 	re->source = pat;
 	if (!re->code) {
@@ -1521,6 +1426,31 @@ static int compile_regex(struct compiler *cc, struct json_object *src, struct sp
 		return -1;
 	}
 	return 0;
+}
+
+/* Under SCHEMA_ASSERT_FORMATS, "format" names a check, and "contentEncoding"
+ * base64 and "contentMediaType" application/json (parameters allowed) are
+ * asserted; any other value stays an annotation, as draft-07 allows. */
+static void compile_assertions(struct compiler *cc, struct snode *n, struct json_object *obj)
+{
+	struct json_object *v;
+	const char *t;
+	size_t len;
+
+	if (!(cc->flags & SCHEMA_ASSERT_FORMATS))
+		return;
+	if (json_object_object_get_ex(obj, "format", &v) &&
+	    json_object_is_type(v, json_type_string))
+		n->format = (unsigned char)schema_format_lookup(json_object_get_string(v));
+	if (json_object_object_get_ex(obj, "contentEncoding", &v) &&
+	    json_object_is_type(v, json_type_string))
+		n->content_base64 = !strcasecmp(json_object_get_string(v), "base64");
+	if (json_object_object_get_ex(obj, "contentMediaType", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		t = json_object_get_string(v);
+		len = strcspn(t, "; \t");
+		n->content_json = len == 16 && !strncasecmp(t, "application/json", len);
+	}
 }
 
 static int compile_strings(struct compiler *cc, struct snode *n, struct json_object *obj)
@@ -1538,6 +1468,7 @@ static int compile_strings(struct compiler *cc, struct snode *n, struct json_obj
 		if (compile_regex(cc, v, &n->pattern, "pattern", NULL) < 0)
 			return -1;
 	}
+	compile_assertions(cc, n, obj);
 	return 0;
 }
 
@@ -1592,8 +1523,28 @@ static int compile_arrays(struct compiler *cc, struct snode *n, struct json_obje
 {
 	struct json_object *v;
 
-	if (json_object_object_get_ex(obj, "items", &v) &&
-	    json_object_is_type(v, json_type_array)) {
+	/* 2020-12's prefixItems (Pydantic's tuples): "items" then applies to
+	 * the items after them and must be one schema; "additionalItems" has
+	 * no meaning there, so it is refused rather than ignored. */
+	if (json_object_object_get_ex(obj, "prefixItems", &v)) {
+		if (json_object_object_get_ex(obj, "items", &v) &&
+		    json_object_is_type(v, json_type_array)) {
+			cfail_at(cc, "items", "'items' beside 'prefixItems' must be one schema");
+			return -1;
+		}
+		if (json_object_object_get_ex(obj, "additionalItems", NULL)) {
+			cfail_at(
+			    cc, "additionalItems",
+			    "'additionalItems' cannot be used beside 'prefixItems'; use 'items'");
+			return -1;
+		}
+		n->has_tuple = 1;
+		n->prefix_items = 1;
+		if (compile_list(cc, obj, "prefixItems", base, &n->tuple, &n->ntuple, 0) < 0 ||
+		    compile_one(cc, obj, "items", base, &n->additional_items) < 0)
+			return -1;
+	} else if (json_object_object_get_ex(obj, "items", &v) &&
+		   json_object_is_type(v, json_type_array)) {
 		n->has_tuple = 1;
 		if (compile_list(cc, obj, "items", base, &n->tuple, &n->ntuple, 1) < 0)
 			return -1;
@@ -1815,18 +1766,26 @@ static int compile_logic(struct compiler *cc, struct snode *n, struct json_objec
 
 /* "definitions" are schemas too: compiled so that their "$id"s exist and
  * their errors show, evaluated only through "$ref". */
+/* Compiles "definitions" and 2020-12's "$defs" (Pydantic's), places a
+ * "$ref" may point into. */
 static int compile_definitions(struct compiler *cc, struct json_object *obj, const char *base)
 {
+	static const char *const keys[] = { "definitions", "$defs" };
 	struct json_object *v;
+	size_t i;
 	int r;
 
-	r = object_keyword(cc, obj, "definitions", " of schemas", &v);
-	if (r <= 0)
-		return r;
-	json_object_object_foreach(v, key, sub)
-	{
-		if (!compile_at(cc, sub, base, "definitions", key, SIZE_MAX))
-			return -1;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		r = object_keyword(cc, obj, keys[i], " of schemas", &v);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			continue;
+		json_object_object_foreach(v, key, sub)
+		{
+			if (!compile_at(cc, sub, base, keys[i], key, SIZE_MAX))
+				return -1;
+		}
 	}
 	return 0;
 }
@@ -2372,12 +2331,19 @@ static void compiler_release(struct compiler *cc)
 struct schema *schema_compile(struct json_object *doc, const char *base_dir, char *err,
 			      size_t errlen)
 {
+	return schema_compile_flags(doc, base_dir, SCHEMA_ASSERT_FORMATS, err, errlen);
+}
+
+struct schema *schema_compile_flags(struct json_object *doc, const char *base_dir, unsigned flags,
+				    char *err, size_t errlen)
+{
 	struct compiler cc;
 	struct schema *s;
 	struct json_object *id;
 	char *base = NULL, *hash;
 
 	memset(&cc, 0, sizeof(cc));
+	cc.flags = flags;
 	cc.err = err;
 	cc.errlen = errlen;
 	cc.base_dir = base_dir;
@@ -2395,7 +2361,7 @@ struct schema *schema_compile(struct json_object *doc, const char *base_dir, cha
 	pcre2_set_match_limit(s->mctx, SCHEMA_REGEX_MATCH_LIMIT);
 	pcre2_set_depth_limit(s->mctx, SCHEMA_REGEX_DEPTH_LIMIT);
 	pcre2_set_heap_limit(s->mctx, SCHEMA_REGEX_HEAP_LIMIT_KIB);
-	pcre2_set_compile_extra_options(s->cctx, PCRE2_EXTRA_ALT_BSUX);
+	pcre2_set_compile_extra_options(s->cctx, SCHEMA_REGEX_PCRE_EXTRA);
 
 	/* The document's own "$id" is its base URI; without one FILE_BASE,
 	 * under which relative references name files. */
@@ -2767,6 +2733,43 @@ static size_t utf8_length(const char *s, size_t len)
 	return n;
 }
 
+/* contentEncoding base64 and contentMediaType application/json: the string
+ * decodes, and what it decodes to parses as JSON. Allocates only for the
+ * decoded text and the parsed document. */
+static int eval_content(struct vctx *c, const struct snode *n, const char *s, size_t len)
+{
+	struct json_object *doc = NULL;
+	unsigned char *text = NULL;
+	char err[128];
+	size_t tlen = len;
+	int ok = 1, r;
+
+	if (n->content_base64) {
+		CHECK(schema_base64_check(s, len, &tlen), "contentEncoding", "not valid base64");
+		if (!ok || !n->content_json)
+			return ok;
+		text = malloc(tlen + 1);
+		if (!text) {
+			c->oom = c->stop = 1;
+			hard_fail(c, "limit", "out of memory");
+			return 0;
+		}
+		tlen = schema_base64_decode(s, len, text);
+		s = (const char *)text;
+	}
+	r = schema_parse_json(s, tlen, &doc, err, sizeof(err));
+	json_object_put(doc);
+	free(text);
+	if (r == -ENOMEM) {
+		c->oom = c->stop = 1;
+		hard_fail(c, "limit", "out of memory");
+		return 0;
+	}
+	CHECK(r == 0, "contentMediaType", "%s is not application/json: %s",
+	      n->content_base64 ? "the decoded text" : "the text", err);
+	return ok;
+}
+
 static int eval_string(struct vctx *c, const struct snode *n, struct json_object *inst)
 {
 	const char *s = json_object_get_string(inst);
@@ -2788,6 +2791,18 @@ static int eval_string(struct vctx *c, const struct snode *n, struct json_object
 		CHECK(m, "pattern", "does not match pattern '%s'",
 		      quote(q, sizeof(q), n->pattern.source, strlen(n->pattern.source)));
 	}
+	if (n->format) {
+		m = schema_format_check((enum schema_format)n->format, s, len);
+		if (m < 0) {
+			c->oom = c->stop = 1;
+			hard_fail(c, "limit", "out of memory");
+			return 0;
+		}
+		CHECK(m, "format", "'%s' is not a valid %s", quote(q, sizeof(q), s, len),
+		      schema_format_name((enum schema_format)n->format));
+	}
+	if (n->content_base64 || n->content_json)
+		ok &= eval_content(c, n, s, len);
 	return ok;
 }
 
@@ -2874,7 +2889,7 @@ static int eval_array(struct vctx *c, const struct snode *n, struct json_object 
 				ok = 0;
 			}
 		if (n->additional_items && n->additional_items->boolean == 0) {
-			CHECK(len <= n->ntuple, "additionalItems",
+			CHECK(len <= n->ntuple, n->prefix_items ? "items" : "additionalItems",
 			      "expected at most %zu items, got %zu", n->ntuple, len);
 		} else if (n->additional_items) {
 			for (i = n->ntuple; i < len && !c->stop; i++)
@@ -3224,166 +3239,4 @@ void schema_result_set_json_error(struct schema_result *res, const char *msg)
 	v->pointer[0] = '\0';
 	snprintf(v->keyword, sizeof(v->keyword), "json");
 	copy_cut(v->message, sizeof(v->message), msg, strlen(msg));
-}
-
-/* ---- strict JSON parsing ---------------------------------------------- */
-
-static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
-
-/* What json-c's strict mode lets through: single quotes, NaN/Infinity,
- * control bytes inside strings, "1.". Sets *ret_walk when a number might
- * overflow a double (an exponent or a very long mantissa). */
-static int prescan(const char *b, size_t len, int *ret_walk, char *err, size_t errlen)
-{
-	size_t i, digits = 0;
-	int in_str = 0;
-
-	for (i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)b[i];
-
-		if (in_str) {
-			if (ch == '\\')
-				i++;
-			else if (ch == '"')
-				in_str = 0;
-			else if (ch < 0x20)
-				return set_err(err, errlen, -EINVAL,
-					       "control character in a string at byte %zu", i);
-			continue;
-		}
-		if (ch >= '0' && ch <= '9') {
-			if (++digits > 300)
-				*ret_walk = 1;
-			continue;
-		}
-		digits = 0;
-		switch (ch) {
-		case '"':
-			in_str = 1;
-			break;
-		case '\'':
-			return set_err(err, errlen, -EINVAL, "single quote at byte %zu", i);
-		case 'N':
-		case 'I':
-			return set_err(
-			    err, errlen, -EINVAL,
-			    "invalid literal at byte %zu (NaN and Infinity are not JSON)", i);
-		case '.':
-			if (i + 1 >= len || b[i + 1] < '0' || b[i + 1] > '9')
-				return set_err(err, errlen, -EINVAL,
-					       "digit expected after '.' at byte %zu", i + 1);
-			break;
-		case 'e':
-		case 'E':
-			if (i > 0 && b[i - 1] >= '0' && b[i - 1] <= '9')
-				*ret_walk = 1;
-			break;
-		default:
-			break;
-		}
-	}
-	return 0;
-}
-
-/* Finds a number that overflowed to infinity. Depth is bounded by the
- * tokener's limit. */
-static int all_finite(struct json_object *o)
-{
-	size_t i, n;
-
-	switch (json_object_get_type(o)) {
-	case json_type_double:
-		return isfinite(json_object_get_double(o));
-	case json_type_array:
-		n = json_object_array_length(o);
-		for (i = 0; i < n; i++)
-			if (!all_finite(json_object_array_get_idx(o, i)))
-				return 0;
-		return 1;
-	case json_type_object: {
-		/* Braces: the macro declares variables, which C11 forbids right
-		 * after a label (gcc accepts it, clang does not). */
-		json_object_object_foreach(o, key, val)
-		{
-			(void)key;
-			if (!all_finite(val))
-				return 0;
-		}
-		return 1;
-	}
-	default:
-		return 1;
-	}
-}
-
-int schema_parse_json(const char *buf, size_t len, struct json_object **ret, char *err,
-		      size_t errlen)
-{
-	struct json_tokener *tok;
-	struct json_object *o;
-	enum json_tokener_error e;
-	size_t end;
-	int walk = 0, r;
-
-	if (errlen)
-		err[0] = '\0';
-	if (len > INT_MAX - 1)
-		return set_err(err, errlen, -EINVAL, "document too large");
-	r = prescan(buf, len, &walk, err, errlen);
-	if (r < 0)
-		return r;
-	/* N allows N - 1 nested containers. */
-	tok = json_tokener_new_ex(SCHEMA_MAX_DEPTH + 1);
-	if (!tok)
-		return set_err(err, errlen, -ENOMEM, "out of memory");
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	o = json_tokener_parse_ex(tok, buf, (int)len);
-	e = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	if (e == json_tokener_continue) {
-		/* A number or literal at the very end needs the terminating NUL. */
-		o = json_tokener_parse_ex(tok, "", 1);
-		e = json_tokener_get_error(tok);
-		end = len;
-	}
-	if (e == json_tokener_error_depth) {
-		r = set_err(err, errlen, -EINVAL,
-			    "invalid JSON at byte %zu: nested deeper than %d levels", end,
-			    SCHEMA_MAX_DEPTH);
-		goto out;
-	}
-	if (e != json_tokener_success) {
-		r = set_err(err, errlen, -EINVAL, "invalid JSON at byte %zu: %s",
-			    e == json_tokener_continue ? len : end, json_tokener_error_desc(e));
-		goto out;
-	}
-	if (end != len) {
-		json_object_put(o);
-		r = set_err(err, errlen, -EINVAL,
-			    "unexpected data after the JSON document at byte %zu", end);
-		goto out;
-	}
-	if (walk && !all_finite(o)) {
-		json_object_put(o);
-		r = set_err(err, errlen, -EINVAL, "number out of range");
-		goto out;
-	}
-	*ret = o;
-	r = 0;
-out:
-	json_tokener_free(tok);
-	return r;
 }

@@ -55,6 +55,10 @@ struct schema_result {
  * refused when it climbs above base_dir with "..", leaves it through a
  * symlink, exceeds SCHEMA_MAX_FILE_SIZE or is YAML (.yaml/.yml: only JSON
  * files can be referenced). Every file is read here, never at validation.
+ * Formats and content are asserted (see SCHEMA_ASSERT_FORMATS). Two
+ * keywords of draft 2020-12 are read, as Pydantic emits them: "$defs" (like
+ * "definitions") and "prefixItems" (then "items" applies to the items after
+ * them and must be one schema, and "additionalItems" is refused).
  * Unknown keywords are ignored, as draft-07 allows; siblings of "$ref" are
  * ignored too; "$schema" is not read (every schema is draft-07). Rejects
  * what cannot be a schema: a non-schema where a schema is expected, an
@@ -71,6 +75,17 @@ struct schema_result {
  * NULL with "out of memory" on OOM. */
 struct schema *schema_compile(struct json_object *doc, const char *base_dir, char *err,
 			      size_t errlen);
+
+/* Compile flags. SCHEMA_ASSERT_FORMATS: "format" values schema_format.h
+ * knows are assertions, as are "contentEncoding": "base64" and
+ * "contentMediaType": "application/json"; without it they are annotations
+ * (other values always are). */
+#define SCHEMA_ASSERT_FORMATS 0x1u
+
+/* schema_compile() with flags (SCHEMA_*); schema_compile() is this with
+ * SCHEMA_ASSERT_FORMATS. */
+struct schema *schema_compile_flags(struct json_object *doc, const char *base_dir, unsigned flags,
+				    char *err, size_t errlen);
 
 /* Frees a schema and drops its document references; NULL is a no-op. */
 void schema_free(struct schema *s);
@@ -91,7 +106,7 @@ void schema_free(struct schema *s);
 int schema_validate(const struct schema *s, struct json_object *instance,
 		    struct schema_result *res);
 
-/* Parses one JSON document of len bytes (RFC 8259, stricter than json-c's
+/* In schema_json.c. Parses one JSON document of len bytes (RFC 8259, stricter than json-c's
  * own strict mode): rejects invalid UTF-8, NaN and Infinity, numbers that
  * overflow a double, single-quoted strings or keys, raw control characters
  * in strings, "1.", more than SCHEMA_MAX_DEPTH nested containers, and

@@ -1,10 +1,13 @@
 /* Runs the official JSON-Schema-Test-Suite against daemon/schema.c: every
- * case of every *.json file in one draft's directory (not optional/, not
- * refRemote.json, which needs a web server). Prints each failing case and
- * "draft7 suite: N/M passed"; exits 1 unless all passed.
+ * case of every *.json file in one draft's directory (not refRemote.json,
+ * which needs a web server), then those of its optional/ and
+ * optional/format/ directories (formats asserted, braced's default).
+ * Prints each failing case, "draft7 suite: N/M passed" and
+ * "draft7 optional suite: N/M passed"; exits 1 unless all passed.
  * Usage: schema_suite [DIR] (default: the Debian package's draft7 tests).
  * schema_suite --bench [N] instead times N parse+validate rounds of a 1 KiB
- * weather body against SPEC 2's response schema and prints CPU us each. */
+ * weather body against SPEC 2's response schema, then validate rounds
+ * against the same schema with formats, and prints CPU us each. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -121,6 +124,16 @@ static const char bench_schema[] =
     " \"condition\": {\"type\": \"string\"},"
     " \"source_latency_ms\": {\"type\": \"integer\", \"minimum\": 0}}}";
 
+/* The same schema with two of the body's strings under formats. */
+static const char bench_format_schema[] =
+    "{\"type\": \"object\","
+    " \"required\": [\"city\", \"temperature\", \"condition\", \"source_latency_ms\"],"
+    " \"properties\": {\"city\": {\"type\": \"string\"}, \"temperature\": {\"type\": \"number\"},"
+    " \"condition\": {\"type\": \"string\"},"
+    " \"source_latency_ms\": {\"type\": \"integer\", \"minimum\": 0},"
+    " \"observed_at\": {\"type\": \"string\", \"format\": \"date-time\"},"
+    " \"source\": {\"type\": \"string\", \"format\": \"hostname\"}}}";
+
 static const char bench_body[] =
     "{\"city\": \"Oslo\", \"temperature\": -3.5, \"condition\": \"light snow\","
     " \"source_latency_ms\": 42, \"humidity\": 0.87, \"wind\": {\"speed_ms\": 5.2,"
@@ -186,31 +199,47 @@ static int bench(long n)
 	for (i = 0; i < n; i++)
 		invalid += schema_validate(s, o, &res) != 0;
 	t3 = cpu_seconds();
-	json_object_put(o);
 	schema_free(s);
 	printf(
 	    "body %zu bytes, %ld rounds: parse %.2f us, parse+validate %.2f us, validate %.3f us "
 	    "(CPU per round)\n",
 	    len, n, (t1 - t0) / (double)n * 1e6, (t2 - t1) / (double)n * 1e6,
 	    (t3 - t2) / (double)n * 1e6);
+	if (schema_parse_json(bench_format_schema, sizeof(bench_format_schema) - 1, &doc, err,
+			      sizeof(err)) < 0) {
+		json_object_put(o);
+		return 2;
+	}
+	s = schema_compile(doc, NULL, err, sizeof(err));
+	json_object_put(doc);
+	if (!s) {
+		json_object_put(o);
+		return 2;
+	}
+	t0 = cpu_seconds();
+	for (i = 0; i < n; i++)
+		invalid += schema_validate(s, o, &res) != 0;
+	t1 = cpu_seconds();
+	json_object_put(o);
+	schema_free(s);
+	printf("with formats (a date-time, a hostname): validate %.3f us (CPU per round)\n",
+	       (t1 - t0) / (double)n * 1e6);
 	return invalid ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+/* Runs every test file of dir (not its subdirectories); -1 when dir
+ * cannot be listed. */
+static int run_dir(const char *dir, int *passed, int *total)
 {
-	const char *dir = argc > 1 ? argv[1] : DEFAULT_DIR;
 	char **names = NULL, **grown;
 	size_t n = 0, i, len;
-	int passed = 0, total = 0;
 	struct dirent *de;
 	DIR *d;
 
-	if (argc > 1 && strcmp(argv[1], "--bench") == 0)
-		return bench(argc > 2 ? atol(argv[2]) : 100000);
 	d = opendir(dir);
 	if (!d) {
 		fprintf(stderr, "%s: %s\n", dir, strerror(errno));
-		return 1;
+		return -1;
 	}
 	while ((de = readdir(d))) {
 		len = strlen(de->d_name);
@@ -220,7 +249,7 @@ int main(int argc, char **argv)
 		grown = realloc(names, (n + 1) * sizeof(*names));
 		if (!grown || !(grown[n] = strdup(de->d_name))) {
 			fprintf(stderr, "out of memory\n");
-			return 1;
+			exit(1);
 		}
 		names = grown;
 		n++;
@@ -228,10 +257,28 @@ int main(int argc, char **argv)
 	closedir(d);
 	qsort(names, n, sizeof(*names), cmp_names);
 	for (i = 0; i < n; i++) {
-		run_file(dir, names[i], &passed, &total);
+		run_file(dir, names[i], passed, total);
 		free(names[i]);
 	}
 	free(names);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = argc > 1 ? argv[1] : DEFAULT_DIR;
+	int passed = 0, total = 0, opt_passed = 0, opt_total = 0, bad = 0;
+	char sub[4096];
+
+	if (argc > 1 && strcmp(argv[1], "--bench") == 0)
+		return bench(argc > 2 ? atol(argv[2]) : 100000);
+	bad |= run_dir(dir, &passed, &total) < 0;
 	printf("draft7 suite: %d/%d passed\n", passed, total);
-	return total > 0 && passed == total ? 0 : 1;
+	snprintf(sub, sizeof(sub), "%s/optional", dir);
+	bad |= run_dir(sub, &opt_passed, &opt_total) < 0;
+	snprintf(sub, sizeof(sub), "%s/optional/format", dir);
+	bad |= run_dir(sub, &opt_passed, &opt_total) < 0;
+	printf("draft7 optional suite: %d/%d passed\n", opt_passed, opt_total);
+	return !bad && total > 0 && passed == total && opt_total > 0 && opt_passed == opt_total ? 0
+												: 1;
 }

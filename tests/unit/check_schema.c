@@ -3,7 +3,9 @@
  * limits (deep instances, hostile regexes, 100000-item uniqueItems,
  * violations capped at 10, exponential anyOf); pointer escaping; compile
  * errors with their schema pointer; $ref to files and to the meta-schema;
- * strict parsing (NaN, trailing garbage, invalid UTF-8, ...). */
+ * strict parsing (NaN, trailing garbage, invalid UTF-8, ...); formats and
+ * content asserted or annotated; prefixItems and $defs; the schemas three
+ * Pydantic v2 models emit, with valid and drifted instances. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -733,6 +735,511 @@ START_TEST(test_json_error_result)
 }
 END_TEST
 
+/* ---- formats, content, Pydantic's output ------------------------------ */
+
+START_TEST(test_formats)
+{
+	/* Beyond the official suite: the edges of each format. */
+	static const struct {
+		const char *format, *value;
+		int valid;
+	} cases[] = {
+		{ "date-time", "2024-01-15T08:00:00Z", 1 },
+		{ "date-time", "2024-01-15T08:00:00.123456+05:30", 1 },
+		{ "date-time", "2024-01-15 08:00:00Z", 0 },
+		{ "date-time", "2024-01-15T08:00:00", 0 },
+		{ "date-time", "yesterday", 0 },
+		{ "date-time", "2024-02-29T00:00:00Z", 1 },
+		{ "date-time", "2023-02-29T00:00:00Z", 0 },
+		{ "date-time", "1900-02-29T00:00:00Z", 0 },
+		{ "date-time", "2016-12-31T23:59:60Z", 1 },
+		{ "date-time", "2016-12-31T22:59:60Z", 0 },
+		{ "date-time", "2016-12-31T15:59:60-08:00", 1 },
+		{ "date-time", "2024-01-15T24:00:00Z", 0 },
+		{ "date-time", "2024-01-15T08:00:00.Z", 0 },
+		{ "date", "2024-13-01", 0 },
+		{ "date", "2024-1-01", 0 },
+		{ "time", "08:30:06Z", 1 },
+		{ "time", "08:30:06", 0 },
+		{ "duration", "P1Y2M3DT4H5M6S", 1 },
+		{ "duration", "PT0.5S", 1 },
+		{ "duration", "P2W", 1 },
+		{ "duration", "P1D", 1 },
+		{ "duration", "P", 0 },
+		{ "duration", "PT", 0 },
+		{ "duration", "P1DT", 0 },
+		{ "duration", "P1M1Y", 0 },
+		{ "duration", "P1W1D", 0 },
+		{ "duration", "PT1.5H2M", 0 },
+		{ "duration", "1D", 0 },
+		{ "uuid", "2eb8aa08-aa98-11ea-b4aa-73b441d16380", 1 },
+		{ "uuid", "2EB8AA08-AA98-11EA-B4AA-73B441D16380", 1 },
+		{ "uuid", "2eb8aa08aa9811eab4aa73b441d16380", 0 },
+		{ "uuid", "2eb8aa08-aa98-11ea-b4aa-73b441d1638", 0 },
+		{ "uuid", "2eb8aa08-aa98-11ea-b4aa-73b441d1638g", 0 },
+		{ "email", "a.b+c@example.com", 1 },
+		{ "email", "\\\"a b\\\"@example.com", 1 },
+		{ "email", "a..b@example.com", 0 },
+		{ "email", ".a@example.com", 0 },
+		{ "email", "a@-example.com", 0 },
+		{ "email", "a@[127.0.0.1]", 1 },
+		{ "email", "a@[IPv6:::1]", 1 },
+		{ "email", "a@", 0 },
+		{ "email", "caf\\u00e9@example.com", 0 },
+		{ "idn-email", "caf\\u00e9@example.com", 1 },
+		{ "hostname", "a.b-c.example", 1 },
+		{ "hostname", "a..b", 0 },
+		{ "hostname", "a-.b", 0 },
+		{ "hostname", "a_b", 0 },
+		{ "idn-hostname", "b\\u00fccher.example", 1 },
+		{ "idn-hostname", "B\\u00fccher.example", 1 },
+		{ "idn-hostname", "b\\u00fccher_.example", 0 },
+		{ "ipv4", "0.0.0.0", 1 },
+		{ "ipv4", "01.2.3.4", 0 },
+		{ "ipv4", "1.2.3.4 ", 0 },
+		{ "ipv6", "::ffff:192.168.0.1", 1 },
+		{ "ipv6", "fe80::1%eth0", 0 },
+		{ "ipv6", "1:2:3:4:5:6:7:8", 1 },
+		{ "ipv6", "1::2::3", 0 },
+		{ "uri", "https://user:pw@example.com:8080/a/b?q=1#f", 1 },
+		{ "uri", "https://example.com/a b", 0 },
+		{ "uri", "https://example.com/%zz", 0 },
+		{ "uri", "https://[v1.fe]/", 1 },
+		{ "uri", "https://example.com:80a/", 0 },
+		{ "uri", "https://ex\\u00e4mple.com/", 0 },
+		{ "iri", "https://ex\\u00e4mple.com/", 1 },
+		{ "uri-reference", "../a?b", 1 },
+		{ "uri-reference", "a:b:c", 1 },
+		{ "uri-reference", "1a:b", 0 },
+		{ "uri-template", "/users/{id}{?fields*,limit:10}", 1 },
+		{ "uri-template", "/users/{}", 0 },
+		{ "uri-template", "/users/{a{b}}", 0 },
+		{ "uri-template", "/users/{id:0}", 0 },
+		{ "uri-template", "/users/}", 0 },
+		{ "json-pointer", "/a~1b/0", 1 },
+		{ "json-pointer", "/a~", 0 },
+		{ "relative-json-pointer", "0#", 1 },
+		{ "relative-json-pointer", "01/a", 0 },
+		{ "relative-json-pointer", "1#/a", 0 },
+		{ "regex", "^[a-z]+\\\\d$", 1 },
+		{ "regex", "^\\\\S(|(.|\\\\n)*\\\\S)\\\\Z", 0 },
+		{ "regex", "(?i)a", 0 },
+		{ "regex", "a{2,1}", 0 },
+		{ "unknown-format", "anything", 1 },
+	};
+	struct schema_result res;
+	struct schema *s;
+	char text[256];
+
+	for (int i = 0; i < N(cases); i++) {
+		snprintf(text, sizeof(text), "{\"format\": \"%s\"}", cases[i].format);
+		s = compile(text);
+		snprintf(text, sizeof(text), "\"%s\"", cases[i].value);
+		ck_assert_msg(check(s, text, &res) == !cases[i].valid, "%s %s: expected %s",
+			      cases[i].format, text, cases[i].valid ? "valid" : "invalid");
+		if (!cases[i].valid)
+			assert_violation(&res, 0, "", "format", "'");
+		schema_free(s);
+	}
+}
+END_TEST
+
+START_TEST(test_format_message_and_annotate)
+{
+	static const char schema[] =
+	    "{\"properties\": {\"created\": {\"type\": \"string\", \"format\": \"date-time\"},"
+	    " \"n\": {\"format\": \"date-time\"}}}";
+	struct json_object *doc = parse(schema), *o = parse("{\"created\": \"yesterday\"}");
+	struct schema_result res;
+	struct schema *s;
+	char err[256];
+
+	s = compile(schema);
+	ck_assert_int_eq(check(s, "{\"created\": \"yesterday\", \"n\": 5}", &res), 1);
+	ck_assert_uint_eq(res.total, 1);
+	assert_violation(&res, 0, "/created", "format", "'yesterday' is not a valid date-time");
+	schema_free(s);
+
+	/* annotate: the same schema lets it through. */
+	s = schema_compile_flags(doc, NULL, 0, err, sizeof(err));
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(schema_validate(s, o, &res), 0);
+	schema_free(s);
+	json_object_put(o);
+	json_object_put(doc);
+}
+END_TEST
+
+START_TEST(test_content)
+{
+	static const struct {
+		const char *schema, *value;
+		int valid;
+		const char *keyword;
+	} cases[] = {
+		{ "{\"contentMediaType\": \"application/json\"}", "\"[1, 2]\"", 1, NULL },
+		{ "{\"contentMediaType\": \"application/json; charset=utf-8\"}", "\"{:}\"", 0,
+		  "contentMediaType" },
+		{ "{\"contentMediaType\": \"application/json\"}", "\"NaN\"", 0,
+		  "contentMediaType" },
+		{ "{\"contentMediaType\": \"text/plain\"}", "\"{:}\"", 1, NULL },
+		{ "{\"contentEncoding\": \"base64\"}", "\"aGVsbG8=\"", 1, NULL },
+		{ "{\"contentEncoding\": \"base64\"}", "\"aGVsbG8\"", 0, "contentEncoding" },
+		{ "{\"contentEncoding\": \"base64\"}", "\"aGVsbG9=\"", 0, "contentEncoding" },
+		{ "{\"contentEncoding\": \"base64\"}", "\"aGVs bG8=\"", 0, "contentEncoding" },
+		{ "{\"contentEncoding\": \"base64\"}", "\"\"", 1, NULL },
+		{ "{\"contentEncoding\": \"7bit\"}", "\"%%%\"", 1, NULL },
+		{ "{\"contentEncoding\": \"base64\", \"contentMediaType\": \"application/json\"}",
+		  "\"eyJhIjogMX0=\"", 1, NULL },
+		{ "{\"contentEncoding\": \"base64\", \"contentMediaType\": \"application/json\"}",
+		  "\"eyJhIjogfQ==\"", 0, "contentMediaType" },
+		{ "{\"contentEncoding\": \"base64\", \"contentMediaType\": \"application/json\"}",
+		  "7", 1, NULL },
+	};
+	struct schema_result res;
+	struct schema *s;
+
+	for (int i = 0; i < N(cases); i++) {
+		s = compile(cases[i].schema);
+		ck_assert_msg(check(s, cases[i].value, &res) == !cases[i].valid, "case %d", i);
+		if (cases[i].keyword)
+			assert_violation(&res, 0, "", cases[i].keyword, "");
+		schema_free(s);
+	}
+}
+END_TEST
+
+START_TEST(test_prefix_items)
+{
+	static const char tuple[] = "{\"type\": \"array\", \"prefixItems\": [{\"type\": "
+				    "\"number\"}, {\"type\": \"string\"}],"
+				    " \"items\": {\"type\": \"boolean\"}}";
+	static const char closed[] =
+	    "{\"prefixItems\": [{\"type\": \"number\"}], \"items\": false}";
+	struct schema_result res;
+	struct schema *s = compile(tuple);
+
+	ck_assert_int_eq(check(s, "[1, \"a\", true, false]", &res), 0);
+	ck_assert_int_eq(check(s, "[1]", &res), 0);
+	ck_assert_int_eq(check(s, "[1, 2]", &res), 1);
+	assert_violation(&res, 0, "/1", "type", "");
+	ck_assert_int_eq(check(s, "[1, \"a\", 3]", &res), 1);
+	assert_violation(&res, 0, "/2", "type", "");
+	schema_free(s);
+
+	s = compile(closed);
+	ck_assert_int_eq(check(s, "[1]", &res), 0);
+	ck_assert_int_eq(check(s, "[1, 2]", &res), 1);
+	assert_violation(&res, 0, "", "items", "expected at most 1 items");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(test_load_errors_2020)
+{
+	static const struct {
+		const char *schema, *err;
+	} cases[] = {
+		{ "{\"prefixItems\": [{}], \"items\": [{}]}",
+		  "#/items: 'items' beside 'prefixItems' must be one schema" },
+		{ "{\"prefixItems\": [{}], \"additionalItems\": false}",
+		  "#/additionalItems: 'additionalItems' cannot be used beside 'prefixItems'" },
+		{ "{\"prefixItems\": []}",
+		  "#/prefixItems: 'prefixItems' must be a non-empty array" },
+		{ "{\"$defs\": {\"a\": 5}}", "#/$defs/a: expected a schema" },
+		{ "{\"properties\": {\"a\": {\"pattern\": \"^\\\\S+\\\\Z\"}}}",
+		  "#/properties/a/pattern: regular expression '^\\S+\\Z' uses an escape" },
+	};
+	struct json_object *doc;
+	struct schema *s;
+	char err[512];
+
+	for (int i = 0; i < N(cases); i++) {
+		doc = parse(cases[i].schema);
+		s = schema_compile(doc, NULL, err, sizeof(err));
+		ck_assert_msg(s == NULL, "case %d compiled: %s", i, cases[i].schema);
+		ck_assert_msg(strstr(err, cases[i].err) != NULL, "case %d: '%s' lacks '%s'", i, err,
+			      cases[i].err);
+		json_object_put(doc);
+	}
+}
+END_TEST
+
+/* model_json_schema() of three Pydantic v2 models, as Pydantic writes it:
+ *
+ *   class Wind(BaseModel):
+ *       speed_ms: float
+ *       direction_deg: int = Field(ge=0, lt=360)
+ *   class Weather(BaseModel):
+ *       city: str = Field(min_length=2, max_length=100)
+ *       temperature: float
+ *       condition: Literal["sunny", "cloudy", "rain", "snow"]
+ *       observed_at: datetime
+ *       wind: Wind | None = None
+ *       source_latency_ms: int = Field(ge=0) */
+static const char pydantic_weather[] =
+    "{\"$defs\": {\"Wind\": {\"properties\": {"
+    "\"speed_ms\": {\"title\": \"Speed Ms\", \"type\": \"number\"},"
+    "\"direction_deg\": {\"exclusiveMaximum\": 360, \"minimum\": 0, \"title\": \"Direction Deg\","
+    " \"type\": \"integer\"}},"
+    " \"required\": [\"speed_ms\", \"direction_deg\"], \"title\": \"Wind\", \"type\": \"object\"}},"
+    " \"properties\": {"
+    "\"city\": {\"maxLength\": 100, \"minLength\": 2, \"title\": \"City\", \"type\": \"string\"},"
+    "\"temperature\": {\"title\": \"Temperature\", \"type\": \"number\"},"
+    "\"condition\": {\"enum\": [\"sunny\", \"cloudy\", \"rain\", \"snow\"],"
+    " \"title\": \"Condition\", \"type\": \"string\"},"
+    "\"observed_at\": {\"format\": \"date-time\", \"title\": \"Observed At\", \"type\": "
+    "\"string\"},"
+    "\"wind\": {\"anyOf\": [{\"$ref\": \"#/$defs/Wind\"}, {\"type\": \"null\"}], \"default\": "
+    "null},"
+    "\"source_latency_ms\": {\"minimum\": 0, \"title\": \"Source Latency Ms\", \"type\": "
+    "\"integer\"}},"
+    " \"required\": [\"city\", \"temperature\", \"condition\", \"observed_at\","
+    " \"source_latency_ms\"], \"title\": \"Weather\", \"type\": \"object\"}";
+
+/*   class Status(str, Enum): pending = "pending"; paid = "paid"; shipped = "shipped"
+ *   class OrderLine(BaseModel):
+ *       sku: str = Field(pattern=r"^[A-Z]{3}-\d{4}$")
+ *       quantity: int = Field(gt=0)
+ *       unit_price: Decimal
+ *   class Order(BaseModel):
+ *       id: UUID
+ *       kind: Literal["order"] = "order"
+ *       status: Status
+ *       customer_email: EmailStr
+ *       lines: list[OrderLine] = Field(min_length=1)
+ *       coupon: str | None = None
+ *       note: Optional[str] = Field(default=None, max_length=500)
+ *       shipped_at: datetime | None = None
+ *       tracking_url: HttpUrl | None = None
+ *       dimensions_cm: tuple[float, float, float] | None = None */
+static const char pydantic_order[] =
+    "{\"$defs\": {"
+    "\"OrderLine\": {\"properties\": {"
+    "\"sku\": {\"pattern\": \"^[A-Z]{3}-\\\\d{4}$\", \"title\": \"Sku\", \"type\": \"string\"},"
+    "\"quantity\": {\"exclusiveMinimum\": 0, \"title\": \"Quantity\", \"type\": \"integer\"},"
+    "\"unit_price\": {\"anyOf\": [{\"type\": \"number\"}, {\"type\": \"string\"}],"
+    " \"title\": \"Unit Price\"}},"
+    " \"required\": [\"sku\", \"quantity\", \"unit_price\"], \"title\": \"OrderLine\","
+    " \"type\": \"object\"},"
+    "\"Status\": {\"enum\": [\"pending\", \"paid\", \"shipped\"], \"title\": \"Status\","
+    " \"type\": \"string\"}},"
+    " \"properties\": {"
+    "\"id\": {\"format\": \"uuid\", \"title\": \"Id\", \"type\": \"string\"},"
+    "\"kind\": {\"const\": \"order\", \"default\": \"order\", \"title\": \"Kind\","
+    " \"type\": \"string\"},"
+    "\"status\": {\"$ref\": \"#/$defs/Status\"},"
+    "\"customer_email\": {\"format\": \"email\", \"title\": \"Customer Email\","
+    " \"type\": \"string\"},"
+    "\"lines\": {\"items\": {\"$ref\": \"#/$defs/OrderLine\"}, \"minItems\": 1,"
+    " \"title\": \"Lines\", \"type\": \"array\"},"
+    "\"coupon\": {\"anyOf\": [{\"type\": \"string\"}, {\"type\": \"null\"}], \"default\": null,"
+    " \"title\": \"Coupon\"},"
+    "\"note\": {\"anyOf\": [{\"maxLength\": 500, \"type\": \"string\"}, {\"type\": \"null\"}],"
+    " \"default\": null, \"description\": \"shown on the invoice\", \"title\": \"Note\"},"
+    "\"shipped_at\": {\"anyOf\": [{\"format\": \"date-time\", \"type\": \"string\"},"
+    " {\"type\": \"null\"}], \"default\": null, \"title\": \"Shipped At\"},"
+    "\"tracking_url\": {\"anyOf\": [{\"format\": \"uri\", \"maxLength\": 2083, \"minLength\": 1,"
+    " \"type\": \"string\"}, {\"type\": \"null\"}], \"default\": null, \"title\": \"Tracking "
+    "Url\"},"
+    "\"dimensions_cm\": {\"anyOf\": [{\"maxItems\": 3, \"minItems\": 3, \"prefixItems\":"
+    " [{\"type\": \"number\"}, {\"type\": \"number\"}, {\"type\": \"number\"}],"
+    " \"type\": \"array\"}, {\"type\": \"null\"}], \"default\": null, \"title\": \"Dimensions "
+    "Cm\"}},"
+    " \"required\": [\"id\", \"status\", \"customer_email\", \"lines\"], \"title\": \"Order\","
+    " \"type\": \"object\"}";
+
+/*   class Item(BaseModel):
+ *       id: int
+ *       name: str
+ *       tags: list[str] = []
+ *       created: date
+ *   class Page(BaseModel, Generic[T]):
+ *       items: list[T]
+ *       total: int = Field(ge=0)
+ *       page: int = Field(ge=1)
+ *       size: int = Field(ge=1, le=100)
+ *       next: AnyUrl | None = None
+ *   Page[Item].model_json_schema() */
+static const char pydantic_page[] =
+    "{\"$defs\": {\"Item\": {\"properties\": {"
+    "\"id\": {\"title\": \"Id\", \"type\": \"integer\"},"
+    "\"name\": {\"title\": \"Name\", \"type\": \"string\"},"
+    "\"tags\": {\"default\": [], \"items\": {\"type\": \"string\"}, \"title\": \"Tags\","
+    " \"type\": \"array\"},"
+    "\"created\": {\"format\": \"date\", \"title\": \"Created\", \"type\": \"string\"}},"
+    " \"required\": [\"id\", \"name\", \"created\"], \"title\": \"Item\", \"type\": \"object\"}},"
+    " \"properties\": {"
+    "\"items\": {\"items\": {\"$ref\": \"#/$defs/Item\"}, \"title\": \"Items\", \"type\": "
+    "\"array\"},"
+    "\"total\": {\"minimum\": 0, \"title\": \"Total\", \"type\": \"integer\"},"
+    "\"page\": {\"minimum\": 1, \"title\": \"Page\", \"type\": \"integer\"},"
+    "\"size\": {\"maximum\": 100, \"minimum\": 1, \"title\": \"Size\", \"type\": \"integer\"},"
+    "\"next\": {\"anyOf\": [{\"format\": \"uri\", \"minLength\": 1, \"type\": \"string\"},"
+    " {\"type\": \"null\"}], \"default\": null, \"title\": \"Next\"}},"
+    " \"required\": [\"items\", \"total\", \"page\", \"size\"], \"title\": \"Page[Item]\","
+    " \"type\": \"object\"}";
+
+struct pydantic_case {
+	const char *instance;
+	const char *pointer, *keyword; /* NULL: valid */
+};
+
+static void run_pydantic(const char *schema, const struct pydantic_case *cases, int n)
+{
+	struct schema_result res;
+	struct schema *s = compile(schema);
+
+	for (int i = 0; i < n; i++) {
+		int r = check(s, cases[i].instance, &res);
+
+		ck_assert_msg(r == (cases[i].keyword != NULL), "case %d: %s: got %s (%s %s)", i,
+			      cases[i].instance, r ? "invalid" : "valid",
+			      res.count ? res.v[0].keyword : "", res.count ? res.v[0].message : "");
+		if (cases[i].keyword)
+			assert_violation(&res, 0, cases[i].pointer, cases[i].keyword, "");
+	}
+	schema_free(s);
+}
+
+START_TEST(test_pydantic_weather)
+{
+	static const struct pydantic_case cases[] = {
+		{ "{\"city\": \"Oslo\", \"temperature\": -3.5, \"condition\": \"snow\","
+		  " \"observed_at\": \"2024-01-15T08:00:00Z\", \"source_latency_ms\": 42}",
+		  NULL, NULL },
+		{ "{\"city\": \"Oslo\", \"temperature\": -3, \"condition\": \"snow\","
+		  " \"observed_at\": \"2024-01-15T08:00:00.5+01:00\", \"source_latency_ms\": 0,"
+		  " \"wind\": {\"speed_ms\": 5.2, \"direction_deg\": 359}}",
+		  NULL, NULL },
+		{ "{\"city\": \"Oslo\", \"temperature\": 1, \"condition\": \"snow\","
+		  " \"observed_at\": \"2024-01-15T08:00:00Z\", \"source_latency_ms\": 1,"
+		  " \"wind\": null}",
+		  NULL, NULL },
+		/* the drift the README tells of: a date-time that is not one */
+		{ "{\"city\": \"Oslo\", \"temperature\": 1, \"condition\": \"snow\","
+		  " \"observed_at\": \"yesterday\", \"source_latency_ms\": 1}",
+		  "/observed_at", "format" },
+		{ "{\"city\": \"Oslo\", \"temperature\": 1, \"condition\": \"snow\","
+		  " \"observed_at\": 1705305600, \"source_latency_ms\": 1}",
+		  "/observed_at", "type" },
+		{ "{\"city\": \"Oslo\", \"temperature\": 1, \"condition\": \"hail\","
+		  " \"observed_at\": \"2024-01-15T08:00:00Z\", \"source_latency_ms\": 1}",
+		  "/condition", "enum" },
+		{ "{\"city\": \"Oslo\", \"temperature\": 1, \"condition\": \"snow\","
+		  " \"observed_at\": \"2024-01-15T08:00:00Z\", \"source_latency_ms\": 1,"
+		  " \"wind\": {\"speed_ms\": 5.2, \"direction_deg\": 360}}",
+		  "/wind", "anyOf" },
+		{ "{\"city\": \"Oslo\", \"condition\": \"snow\","
+		  " \"observed_at\": \"2024-01-15T08:00:00Z\", \"source_latency_ms\": 1}",
+		  "", "required" },
+		{ "{\"city\": \"O\", \"temperature\": 1, \"condition\": \"snow\","
+		  " \"observed_at\": \"2024-01-15T08:00:00Z\", \"source_latency_ms\": 1}",
+		  "/city", "minLength" },
+	};
+
+	run_pydantic(pydantic_weather, cases, N(cases));
+}
+END_TEST
+
+START_TEST(test_pydantic_order)
+{
+	static const struct pydantic_case cases[] = {
+		{ "{\"id\": \"2eb8aa08-aa98-11ea-b4aa-73b441d16380\", \"status\": \"paid\","
+		  " \"customer_email\": \"ana@example.com\","
+		  " \"lines\": [{\"sku\": \"ABC-1234\", \"quantity\": 2, \"unit_price\": "
+		  "\"9.90\"}]}",
+		  NULL, NULL },
+		{ "{\"id\": \"2eb8aa08-aa98-11ea-b4aa-73b441d16380\", \"kind\": \"order\","
+		  " \"status\": \"shipped\", \"customer_email\": \"ana@example.com\","
+		  " \"lines\": [{\"sku\": \"ABC-1234\", \"quantity\": 1, \"unit_price\": 9.9}],"
+		  " \"coupon\": null, \"note\": \"leave at the door\","
+		  " \"shipped_at\": \"2024-03-01T10:00:00Z\","
+		  " \"tracking_url\": \"https://track.example.com/p?id=42\","
+		  " \"dimensions_cm\": [30, 20.5, 10]}",
+		  NULL, NULL },
+		{ "{\"id\": \"42\", \"status\": \"paid\", \"customer_email\": \"ana@example.com\","
+		  " \"lines\": [{\"sku\": \"ABC-1234\", \"quantity\": 2, \"unit_price\": 1}]}",
+		  "/id", "format" },
+		{ "{\"id\": \"2eb8aa08-aa98-11ea-b4aa-73b441d16380\", \"kind\": \"refund\","
+		  " \"status\": \"paid\", \"customer_email\": \"ana@example.com\","
+		  " \"lines\": [{\"sku\": \"ABC-1234\", \"quantity\": 2, \"unit_price\": 1}]}",
+		  "/kind", "const" },
+		{ "{\"id\": \"2eb8aa08-aa98-11ea-b4aa-73b441d16380\", \"status\": \"lost\","
+		  " \"customer_email\": \"ana@example.com\","
+		  " \"lines\": [{\"sku\": \"ABC-1234\", \"quantity\": 2, \"unit_price\": 1}]}",
+		  "/status", "enum" },
+		{ "{\"id\": \"2eb8aa08-aa98-11ea-b4aa-73b441d16380\", \"status\": \"paid\","
+		  " \"customer_email\": \"ana at example.com\","
+		  " \"lines\": [{\"sku\": \"ABC-1234\", \"quantity\": 2, \"unit_price\": 1}]}",
+		  "/customer_email", "format" },
+		{ "{\"id\": \"2eb8aa08-aa98-11ea-b4aa-73b441d16380\", \"status\": \"paid\","
+		  " \"customer_email\": \"ana@example.com\", \"lines\": []}",
+		  "/lines", "minItems" },
+		{ "{\"id\": \"2eb8aa08-aa98-11ea-b4aa-73b441d16380\", \"status\": \"paid\","
+		  " \"customer_email\": \"ana@example.com\","
+		  " \"lines\": [{\"sku\": \"ABC-1234\", \"quantity\": 0, \"unit_price\": 1}]}",
+		  "/lines/0/quantity", "exclusiveMinimum" },
+		{ "{\"id\": \"2eb8aa08-aa98-11ea-b4aa-73b441d16380\", \"status\": \"paid\","
+		  " \"customer_email\": \"ana@example.com\","
+		  " \"lines\": [{\"sku\": \"abc-1234\", \"quantity\": 1, \"unit_price\": 1}]}",
+		  "/lines/0/sku", "pattern" },
+		{ "{\"id\": \"2eb8aa08-aa98-11ea-b4aa-73b441d16380\", \"status\": \"paid\","
+		  " \"customer_email\": \"ana@example.com\","
+		  " \"lines\": [{\"sku\": \"ABC-1234\", \"quantity\": 1, \"unit_price\": 1}],"
+		  " \"shipped_at\": \"2024-03-01\"}",
+		  "/shipped_at", "anyOf" },
+		{ "{\"id\": \"2eb8aa08-aa98-11ea-b4aa-73b441d16380\", \"status\": \"paid\","
+		  " \"customer_email\": \"ana@example.com\","
+		  " \"lines\": [{\"sku\": \"ABC-1234\", \"quantity\": 1, \"unit_price\": 1}],"
+		  " \"tracking_url\": \"track.example.com/p\"}",
+		  "/tracking_url", "anyOf" },
+		{ "{\"id\": \"2eb8aa08-aa98-11ea-b4aa-73b441d16380\", \"status\": \"paid\","
+		  " \"customer_email\": \"ana@example.com\","
+		  " \"lines\": [{\"sku\": \"ABC-1234\", \"quantity\": 1, \"unit_price\": 1}],"
+		  " \"dimensions_cm\": [30, 20]}",
+		  "/dimensions_cm", "anyOf" },
+		{ "{\"id\": \"2eb8aa08-aa98-11ea-b4aa-73b441d16380\", \"status\": \"paid\","
+		  " \"customer_email\": \"ana@example.com\","
+		  " \"lines\": [{\"sku\": \"ABC-1234\", \"quantity\": 1, \"unit_price\": 1}],"
+		  " \"dimensions_cm\": [30, \"20\", 10]}",
+		  "/dimensions_cm", "anyOf" },
+	};
+
+	run_pydantic(pydantic_order, cases, N(cases));
+}
+END_TEST
+
+START_TEST(test_pydantic_page)
+{
+	static const struct pydantic_case cases[] = {
+		{ "{\"items\": [], \"total\": 0, \"page\": 1, \"size\": 20}", NULL, NULL },
+		{ "{\"items\": [{\"id\": 1, \"name\": \"a\", \"created\": \"2024-02-29\"},"
+		  " {\"id\": 2, \"name\": \"b\", \"tags\": [\"x\"], \"created\": \"2024-03-01\"}],"
+		  " \"total\": 2, \"page\": 1, \"size\": 20,"
+		  " \"next\": \"https://api.example.com/items?page=2\"}",
+		  NULL, NULL },
+		{ "{\"items\": [{\"id\": 1, \"name\": \"a\", \"created\": \"2023-02-29\"}],"
+		  " \"total\": 1, \"page\": 1, \"size\": 20}",
+		  "/items/0/created", "format" },
+		{ "{\"items\": [{\"id\": 1, \"name\": \"a\", \"created\": "
+		  "\"2024-01-01T00:00:00Z\"}],"
+		  " \"total\": 1, \"page\": 1, \"size\": 20}",
+		  "/items/0/created", "format" },
+		{ "{\"items\": [{\"id\": \"1\", \"name\": \"a\", \"created\": \"2024-01-01\"}],"
+		  " \"total\": 1, \"page\": 1, \"size\": 20}",
+		  "/items/0/id", "type" },
+		{ "{\"items\": [], \"total\": 0, \"page\": 0, \"size\": 20}", "/page", "minimum" },
+		{ "{\"items\": [], \"total\": 0, \"page\": 1, \"size\": 101}", "/size", "maximum" },
+		{ "{\"items\": [], \"total\": 0, \"page\": 1, \"size\": 20, \"next\": \"\"}",
+		  "/next", "anyOf" },
+		{ "{\"items\": {}, \"total\": 0, \"page\": 1, \"size\": 20}", "/items", "type" },
+	};
+
+	run_pydantic(pydantic_page, cases, N(cases));
+}
+END_TEST
+
 Suite *schema_suite(void)
 {
 	Suite *s = suite_create("schema");
@@ -759,6 +1266,17 @@ Suite *schema_suite(void)
 	tc = tcase_create("compile");
 	tcase_add_test(tc, test_compile_errors);
 	tcase_add_test(tc, test_ecma_regex);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("formats");
+	tcase_add_test(tc, test_formats);
+	tcase_add_test(tc, test_format_message_and_annotate);
+	tcase_add_test(tc, test_content);
+	tcase_add_test(tc, test_prefix_items);
+	tcase_add_test(tc, test_load_errors_2020);
+	tcase_add_test(tc, test_pydantic_weather);
+	tcase_add_test(tc, test_pydantic_order);
+	tcase_add_test(tc, test_pydantic_page);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files");
