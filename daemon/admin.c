@@ -171,12 +171,13 @@ static void render_policy(struct strbuf *b, const struct policy *p)
 	strbuf_addf(
 	    b,
 	    "},\"pool\":{\"max_connections\":%u,\"max_idle\":%u},\"upstream_errors\":\"%s\","
-	    "\"tracing\":{\"traceparent\":\"%s\"}}",
+	    "\"tracing\":{\"traceparent\":\"%s\"},\"schema_formats\":\"%s\"}",
 	    p->pool_max_connections, p->pool_max_idle,
 	    p->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH ? "passthrough" : "envelope",
 	    p->trace_mode == TRACE_OFF        ? "off"
 	    : p->trace_mode == TRACE_GENERATE ? "generate"
-					      : "propagate");
+					      : "propagate",
+	    p->schema_formats == SCHEMA_FORMATS_ANNOTATE ? "annotate" : "assert");
 }
 
 static void render_config(struct admin *a, struct strbuf *b)
