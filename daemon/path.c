@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <stdint.h>
 
-static int hex_digit(unsigned char c)
+int path_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -70,8 +70,8 @@ static int put_segment(const char *raw, size_t len, int fold_case, char *out, si
 				r = put(out, outsize, o, &lead, (char[]){ fold(c, fold_case) }, 1);
 			continue;
 		}
-		hi = i + 2 < len ? hex_digit((unsigned char)raw[i + 1]) : -1;
-		lo = hi < 0 ? -1 : hex_digit((unsigned char)raw[i + 2]);
+		hi = i + 2 < len ? path_hex_digit((unsigned char)raw[i + 1]) : -1;
+		lo = hi < 0 ? -1 : path_hex_digit((unsigned char)raw[i + 2]);
 		if (lo < 0)
 			return -EINVAL;
 		c = (unsigned char)(hi * 16 + lo);

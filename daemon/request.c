@@ -10,11 +10,11 @@
 #include "decode.h"
 #include "guard.h"
 #include "log.h"
+#include "path.h"
 #include "retry.h"
 #include "schema.h"
 #include "upstream.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,11 +390,6 @@ void request_abort(struct request *req)
 /* Most query parameters a validated request may carry; more is a violation. */
 #define QUERY_MAX_PARAMS 1000
 
-static int hexval(int c)
-{
-	return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
-}
-
 /* Form-decodes [s, s+len) ('+' is a space, %XX a byte) into out (len + 1). */
 static size_t form_decode(const char *s, size_t len, char *out)
 {
@@ -403,10 +398,11 @@ static size_t form_decode(const char *s, size_t len, char *out)
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '+') {
 			out[o++] = ' ';
-		} else if (s[i] == '%' && i + 2 < len && hexval((unsigned char)s[i + 1]) >= 0 &&
-			   hexval((unsigned char)s[i + 2]) >= 0) {
-			out[o++] = (char)(hexval((unsigned char)s[i + 1]) * 16 +
-					  hexval((unsigned char)s[i + 2]));
+		} else if (s[i] == '%' && i + 2 < len &&
+			   path_hex_digit((unsigned char)s[i + 1]) >= 0 &&
+			   path_hex_digit((unsigned char)s[i + 2]) >= 0) {
+			out[o++] = (char)(path_hex_digit((unsigned char)s[i + 1]) * 16 +
+					  path_hex_digit((unsigned char)s[i + 2]));
 			i += 2;
 		} else {
 			out[o++] = s[i];

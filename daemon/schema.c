@@ -5,6 +5,7 @@
  * Formats are checked in schema_format.c, regexes translated in
  * schema_regex.c, JSON parsed strictly in schema_json.c. */
 #include "schema.h"
+#include "path.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
@@ -890,17 +891,6 @@ static char *uri_resolve(const char *base, const char *ref, int *ret_climbed)
 	return out.p;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes s in place; returns -EINVAL on a bad escape or a NUL. */
 static int percent_decode(char *s)
 {
@@ -912,8 +902,8 @@ static int percent_decode(char *s)
 			*w++ = *s;
 			continue;
 		}
-		h = hexval(s[1]);
-		l = h < 0 ? -1 : hexval(s[2]);
+		h = path_hex_digit((unsigned char)s[1]);
+		l = h < 0 ? -1 : path_hex_digit((unsigned char)s[2]);
 		if (l < 0 || (h == 0 && l == 0))
 			return -EINVAL;
 		*w++ = (char)(h * 16 + l);
