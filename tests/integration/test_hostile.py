@@ -278,6 +278,36 @@ class AppRequests(BracedTestCase):
         self.assert_front_problem(resp, 400, "bad_request")
         self.assert_upstream_untouched()
 
+    def test_hostile_trace_context_is_dropped_never_forwarded(self):
+        # traceparent/tracestate are read by braced (tracing.traceparent:
+        # propagate, the default): what it cannot read exactly goes nowhere.
+        tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        cases = [
+            ("upper-case hex", {"traceparent": tp.upper().replace("00-", "00-", 1)}),
+            ("version ff", {"traceparent": "ff" + tp[2:]}),
+            ("extra field on version 00", {"traceparent": tp + "-x"}),
+            ("all-zero trace-id", {"traceparent": "00-" + "0" * 32 + tp[35:]}),
+            ("oversize tracestate", {"traceparent": "garbage", "tracestate": "a=" + "b" * 600}),
+        ]
+        with Braced(self.config()) as b:
+            for name, headers in cases:
+                with self.subTest(name):
+                    self.upstream.reset()
+                    resp = b.get("/demo/x", headers)
+                    self.assertEqual(resp.status, 200, resp)
+                    sent = self.upstream.received()[0]["headers"]
+                    names = [n.lower() for n, _ in sent]
+                    self.assertNotIn("traceparent", names, sent)
+                    self.assertNotIn("tracestate", names, sent)
+            # Two traceparents are not one trace: both dropped.
+            self.upstream.reset()
+            raw = (b"GET /demo/two HTTP/1.1\r\nHost: a\r\ntraceparent: " + tp.encode() +
+                   b"\r\ntraceparent: " + tp.encode() + b"\r\n\r\n")
+            self.assertEqual(raw_request(b.port, raw).status, 200)
+            sent = self.upstream.received()[0]["headers"]
+            self.assertNotIn("traceparent", [n.lower() for n, _ in sent], sent)
+            self.assertEqual(b.get("/demo/after").status, 200)
+
     def test_content_length_and_chunked_sends_one_consistent_request(self):
         # Already held: the chunked body wins, and braced frames the upstream
         # request itself (the app's Content-Length and Transfer-Encoding are
