@@ -238,38 +238,6 @@ int headers_idempotency_ok(const char *value)
 	return visible_ascii(value, HEADERS_IDEMPOTENCY_MAX);
 }
 
-const char *headers_reason_phrase(int status)
-{
-	switch (status) {
-	case 421:
-		return "Misdirected Request";
-	case 422:
-		return "Unprocessable Content";
-	case 425:
-		return "Too Early";
-	case 426:
-		return "Upgrade Required";
-	case 428:
-		return "Precondition Required";
-	case 429:
-		return "Too Many Requests";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 451:
-		return "Unavailable For Legal Reasons";
-	case 506:
-		return "Variant Also Negotiates";
-	case 507:
-		return "Insufficient Storage";
-	case 508:
-		return "Loop Detected";
-	case 511:
-		return "Network Authentication Required";
-	default:
-		return NULL;
-	}
-}
-
 int header_list_add(struct header_list *l, const char *name, const char *value)
 {
 	size_t nlen = strlen(name), vlen = strlen(value);

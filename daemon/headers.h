@@ -35,10 +35,6 @@ int headers_correlation_ok(const char *value);
 /* 1 when value is a usable idempotency key: 1 to 255 visible ASCII chars. */
 int headers_idempotency_ok(const char *value);
 
-/* Reason phrase for statuses libevent 2.1 does not know (it says "Client
- * Error" for 429), or NULL to keep libevent's. */
-const char *headers_reason_phrase(int status);
-
 /* 1 when [name, name+len) is a non-empty token (RFC 9110 5.1, 5.6.2): the
  * only header names braced accepts from the app or the upstream. */
 int headers_name_ok(const char *name, size_t len);

@@ -3,6 +3,7 @@
  * writes (a write event only after EAGAIN), one timer for the deadline of the
  * current state, and the limits of struct http_limits. */
 #include "http.h"
+#include "headers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -362,25 +363,6 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	conn_flush(arg);
-}
-
-static int is_tchar(unsigned char ch)
-{
-	static const char extra[] = "!#$%&'*+-.^_`|~";
-
-	if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))
-		return 1;
-	return ch && strchr(extra, ch) != NULL;
-}
-
-static int is_token(const char *s, size_t n)
-{
-	if (n == 0)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!is_tchar((unsigned char)s[i]))
-			return 0;
-	return 1;
 }
 
 static int value_ok(const char *s, size_t n)
@@ -768,7 +750,7 @@ static int build_headers(struct http_conn *c)
 	for (size_t i = 0; i < c->nh; i++) {
 		const struct hdr_off *o = &c->hoffs[i];
 
-		if (!is_token(c->arena + o->name_off, o->name_len))
+		if (!headers_name_ok(c->arena + o->name_off, o->name_len))
 			return -2;
 		hs[i] = (struct http_header){ c->arena + o->name_off, o->name_len,
 					      c->arena + o->value_off, o->value_len };
@@ -1337,7 +1319,7 @@ int http_reply(struct http_request *req, int status, const struct http_header *h
 	int bad = status < 200 || status > 599;
 
 	for (size_t i = 0; !bad && i < nheaders; i++)
-		bad = !is_token(headers[i].name, headers[i].name_len) ||
+		bad = !headers_name_ok(headers[i].name, headers[i].name_len) ||
 		      !value_ok(headers[i].value, headers[i].value_len);
 	c->req_out = 0;
 	if (c->state == CONN_CLOSED) {
