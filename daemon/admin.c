@@ -116,6 +116,21 @@ static void render_methods(struct strbuf *b, const char *key, uint32_t set)
 	strbuf_adds(b, "]");
 }
 
+/* hedge and concurrency (SPEC 4.10): the delay as a duration in ms, or as
+ * "pNN" when it follows the profile's latency quantile. */
+static void render_latency_policy(struct strbuf *b, const struct policy *p)
+{
+	if (p->hedge.quantile)
+		strbuf_addf(b, ",\"hedge\":{\"delay\":\"p%u\",\"max\":%u}", p->hedge.quantile,
+			    p->hedge.max);
+	else
+		strbuf_addf(b, ",\"hedge\":{\"delay_ms\":%u,\"max\":%u}", p->hedge.delay_ms,
+			    p->hedge.max);
+	strbuf_addf(b, ",\"concurrency\":{\"adaptive\":%s,\"min\":%u,\"max\":%u}",
+		    p->concurrency.adaptive ? "true" : "false", p->concurrency.min,
+		    p->concurrency.max);
+}
+
 static void render_policy(struct strbuf *b, const struct policy *p)
 {
 	static const char *const jitters[] = { "full", "equal", "decorrelated", "none" };
@@ -171,13 +186,15 @@ static void render_policy(struct strbuf *b, const struct policy *p)
 	strbuf_addf(
 	    b,
 	    "},\"pool\":{\"max_connections\":%u,\"max_idle\":%u},\"upstream_errors\":\"%s\","
-	    "\"tracing\":{\"traceparent\":\"%s\"},\"schema_formats\":\"%s\"}",
+	    "\"tracing\":{\"traceparent\":\"%s\"},\"schema_formats\":\"%s\"",
 	    p->pool_max_connections, p->pool_max_idle,
 	    p->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH ? "passthrough" : "envelope",
 	    p->trace_mode == TRACE_OFF        ? "off"
 	    : p->trace_mode == TRACE_GENERATE ? "generate"
 					      : "propagate",
 	    p->schema_formats == SCHEMA_FORMATS_ANNOTATE ? "annotate" : "assert");
+	render_latency_policy(b, p);
+	strbuf_adds(b, "}");
 }
 
 static void render_config(struct admin *a, struct strbuf *b)

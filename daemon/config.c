@@ -120,6 +120,8 @@ void config_builtin_policy(struct policy *p)
 	p->upstream_errors = UPSTREAM_ERRORS_ENVELOPE;
 	p->trace_mode = TRACE_PROPAGATE;
 	p->schema_formats = SCHEMA_FORMATS_ASSERT;
+	p->hedge = (struct hedge_policy){ .delay_ms = 0, .quantile = 0, .max = 1 };
+	p->concurrency = (struct concurrency_policy){ .adaptive = 0, .min = 4, .max = 512 };
 }
 
 /* ---- scalars ---------------------------------------------------------- */
@@ -521,6 +523,8 @@ static const char *const policy_keys[] = {
 	"upstream_errors",
 	"tracing",
 	"schema_formats",
+	"hedge",
+	"concurrency",
 	NULL,
 };
 
@@ -794,6 +798,82 @@ static void apply_breaker(struct loader *L, struct breaker_policy *b, const stru
 	}
 }
 
+/* ---- latency defences: hedge and concurrency (SPEC 4.10) ---- */
+
+/* hedge.delay: 0 (off), a duration, or pNN (1 <= NN <= 99). */
+static void get_hedge_delay(struct loader *L, const struct ynode *n, struct hedge_policy *h)
+{
+	uint32_t ms;
+
+	if (expect_kind(L, n, YNODE_SCALAR, "hedge.delay") < 0)
+		return;
+	if (n->value[0] == 'p') {
+		const char *d = n->value + 1;
+		unsigned q = 0;
+		size_t len = strlen(d);
+
+		if (len < 1 || len > 2 || strspn(d, "0123456789") != len ||
+		    (q = (unsigned)atoi(d)) < 1 || q > 99) {
+			err_at(L, n, "hedge.delay '%s' must be a duration or p1 to p99", n->value);
+			return;
+		}
+		h->quantile = q;
+		h->delay_ms = 0;
+		return;
+	}
+	if (get_duration(L, n, "hedge.delay", &ms) < 0)
+		return;
+	h->delay_ms = ms;
+	h->quantile = 0;
+}
+
+static void apply_hedge(struct loader *L, struct hedge_policy *h, const struct ynode *map)
+{
+	static const char *const keys[] = { "delay", "max", NULL };
+	const char *k;
+	const struct ynode *v;
+
+	if (expect_kind(L, map, YNODE_MAP, "hedge") < 0)
+		return;
+	check_keys(L, map, "hedge", keys);
+	FOREACH_ENTRY(map, i, k, v)
+	{
+		if (!strcmp(k, "delay"))
+			get_hedge_delay(L, v, h);
+		else if (!strcmp(k, "max"))
+			get_uint(L, v, "hedge.max", 1, CONFIG_MAX_HEDGES, &h->max);
+	}
+}
+
+static void apply_concurrency(struct loader *L, struct concurrency_policy *c,
+			      const struct ynode *map)
+{
+	static const char *const keys[] = { "adaptive", "min", "max", NULL };
+	const char *k;
+	const struct ynode *v;
+
+	if (expect_kind(L, map, YNODE_MAP, "concurrency") < 0)
+		return;
+	check_keys(L, map, "concurrency", keys);
+	FOREACH_ENTRY(map, i, k, v)
+	{
+		if (!strcmp(k, "adaptive"))
+			get_bool(L, v, "concurrency.adaptive", &c->adaptive);
+		else if (!strcmp(k, "min"))
+			get_uint(L, v, "concurrency.min", 1, 100000, &c->min);
+		else if (!strcmp(k, "max"))
+			get_uint(L, v, "concurrency.max", 1, 100000, &c->max);
+	}
+}
+
+/* Cross-key checks of hedge and concurrency on a merged policy. */
+static void check_latency_policy(struct loader *L, const struct policy *p, const struct ynode *n,
+				 const char *where)
+{
+	if (p->concurrency.min > p->concurrency.max)
+		err_at(L, n, "%s: concurrency.min is larger than concurrency.max", where);
+}
+
 /* Applies one key of the policy family. Returns 1 when key is a policy key
  * (handled, errors reported), 0 when it is not. */
 static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
@@ -852,6 +932,10 @@ static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
 			else if (!strcmp(k2, "max_idle"))
 				get_uint(L, v2, "pool.max_idle", 0, 100000, &p->pool_max_idle);
 		}
+	} else if (!strcmp(k, "hedge")) {
+		apply_hedge(L, &p->hedge, v);
+	} else if (!strcmp(k, "concurrency")) {
+		apply_concurrency(L, &p->concurrency, v);
 	} else if (!strcmp(k, "schema_formats")) {
 		/* In enum schema_formats' order. */
 		static const char *const formats[] = { "assert", "annotate", NULL };
@@ -887,6 +971,7 @@ static void check_policy(struct loader *L, const struct policy *p, const struct 
 		err_at(L, n, "%s: retry.backoff.base is larger than retry.backoff.max", where);
 	if (p->timeouts.attempt_ms && p->timeouts.attempt_ms > p->timeouts.total_ms)
 		err_at(L, n, "%s: timeouts.attempt is longer than timeouts.total", where);
+	check_latency_policy(L, p, n, where);
 }
 
 /* ---- listeners, URLs, headers, schemas --------------------------------- */

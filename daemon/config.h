@@ -82,6 +82,23 @@ struct breaker_policy {
 	uint32_t half_open_probes;
 };
 
+/* Most hedges one request may start (hedge.max). */
+#define CONFIG_MAX_HEDGES 3
+
+/* hedge (SPEC 4.10): after delay without an answer, another attempt in
+ * parallel, up to max of them. delay_ms and quantile are both 0 when off. */
+struct hedge_policy {
+	uint32_t delay_ms; /* a fixed delay; 0 with quantile 0: off */
+	uint32_t quantile; /* pNN: the profile's NN% latency quantile (1-99); 0: delay_ms */
+	uint32_t max;      /* extra attempts, 1..CONFIG_MAX_HEDGES */
+};
+
+/* concurrency (SPEC 4.10): the adaptive limit of attempts in flight. */
+struct concurrency_policy {
+	int adaptive;
+	uint32_t min, max;
+};
+
 /* Every key of `defaults`, overridable per profile and per route. Plain data:
  * copying the struct copies the policy. */
 struct policy {
@@ -97,6 +114,8 @@ struct policy {
 	enum upstream_errors upstream_errors;
 	enum trace_mode trace_mode; /* tracing.traceparent */
 	enum schema_formats schema_formats;
+	struct hedge_policy hedge;
+	struct concurrency_policy concurrency;
 };
 
 struct header_setting {

@@ -1,7 +1,9 @@
 /* The request's life without I/O. Between routing and the answer it loops:
  * wait (backoff, cool-down) → attempt → outcome → retry decision (retry.c),
- * with the budget, breaker and cool-down asked through the guard. Every
- * state change goes through set_state(); every answer through answer_*(). */
+ * with the budget, breaker and cool-down asked through the guard. While an
+ * attempt runs, the hedge timer may start more beside it (SPEC 4.10); the
+ * first acceptable answer wins and the rest are cancelled. Every state
+ * change goes through set_state(); every answer through answer_*(). */
 #include "engine.h"
 
 #include <stdio.h>
@@ -41,6 +43,16 @@ enum engine_state engine_state(const struct engine *e)
 uint32_t engine_attempts(const struct engine *e)
 {
 	return e->attempts;
+}
+
+uint32_t engine_hedges(const struct engine *e)
+{
+	return e->hedges;
+}
+
+enum engine_hedge_stop engine_hedge_stop(const struct engine *e)
+{
+	return e->hedge_stop;
 }
 
 uint64_t engine_upstream_us(const struct engine *e)
@@ -209,11 +221,40 @@ static void retry_dropped(struct engine *e, uint64_t now_us, enum retry_stop rea
 	guard_count_suppressed(e->r.guard, reason);
 }
 
-static void start_attempt(struct engine *e, uint64_t now_us, struct engine_action *act)
+/* 1 when the request's method may be sent twice at once: what a retry may
+ * repeat (retry.methods, or another method with an idempotency key unless
+ * unsafe: never). */
+static int hedge_method_ok(const struct engine *e)
+{
+	const struct retry_policy *rp = &e->r.policy->retry;
+
+	if (e->r.method >= 0 && e->r.method < METHOD__COUNT &&
+	    (rp->methods & METHOD_BIT(e->r.method)))
+		return 1;
+	return e->r.has_idempotency_key && rp->unsafe != UNSAFE_NEVER;
+}
+
+/* Arms the hedge timer in act when one more hedge could follow: hedging on
+ * (a delay known), hedge.max not reached, the method fit, attempts left.
+ * The rest is checked when it fires. */
+static void arm_hedge(struct engine *e, uint64_t now_us, struct engine_action *act)
+{
+	uint32_t ms;
+
+	if (e->hedges >= e->r.policy->hedge.max || !hedge_method_ok(e) ||
+	    e->started >= e->r.max_attempts ||
+	    guard_hedge_delay(e->r.guard, now_us, &e->r.policy->hedge, &ms) < 0)
+		return;
+	act->hedge_ms = ms ? ms : 1;
+}
+
+static void start_attempt_as(struct engine *e, uint64_t now_us, struct engine_action *act,
+			     int hedge)
 {
 	const struct timeouts *t = &e->r.policy->timeouts;
 	uint32_t left = engine_remaining_ms(e, now_us);
 	struct engine_start *s = &act->u.start;
+	struct engine_running *run = &e->running[e->nrunning++];
 
 	if (e->retrying) {
 		/* The token is spent: the retry starts. */
@@ -230,11 +271,27 @@ static void start_attempt(struct engine *e, uint64_t now_us, struct engine_actio
 		.write_ms = t->write_ms,
 		.pool_ms = t->pool_ms < left ? t->pool_ms : left,
 		.attempt_ms = t->attempt_ms && t->attempt_ms < left ? t->attempt_ms : 0,
-		.probe = e->probe,
+		.probe = hedge ? 0 : e->probe,
+		.id = ++e->next_id,
+		.hedge = hedge,
 	};
+	*run = (struct engine_running){ .id = s->id, .start_us = now_us, .hedge = hedge };
+	if (e->nrunning == 1) {
+		e->group_start_us = now_us;
+		e->group_size = 0;
+	}
+	e->group_size++;
+	e->started++;
+	if (hedge)
+		e->hedges++;
 	e->pool_wait_cut = s->pool_ms < t->pool_ms;
-	e->attempt_start_us = now_us;
 	set_state(e, ENGINE_ATTEMPT);
+	arm_hedge(e, now_us, act);
+}
+
+static void start_attempt(struct engine *e, uint64_t now_us, struct engine_action *act)
+{
+	start_attempt_as(e, now_us, act, 0);
 }
 
 /* Waits wait_ms (and past any cool-down of the profile), then attempts;
@@ -317,23 +374,107 @@ static enum outcome outcome_of(const struct engine *e, const struct engine_resul
 }
 
 /* Counts one attempt that ended at now_us with outcome o (SPEC 4.2). */
-static void count_attempt(struct engine *e, uint64_t now_us, enum outcome o, int status,
-			  uint32_t ms)
+/* Adds the history entry of attempt run, ended with outcome name. */
+static void add_history(struct engine *e, const struct engine_running *run, const char *outcome,
+			int status, uint32_t ms)
 {
 	struct history_entry *h =
 	    &e->history[e->attempts < ENGINE_MAX_HISTORY ? e->attempts : ENGINE_MAX_HISTORY - 1];
+	uint64_t since = run->start_us > e->wait_since_us ? run->start_us - e->wait_since_us : 0;
 
 	e->attempts++;
 	*h = (struct history_entry){
 		.attempt = e->attempts,
-		.outcome = retry_outcome_name(o),
+		.outcome = outcome,
 		.status = status,
 		.ms = ms,
-		.wait_ms = (uint32_t)((e->attempt_start_us - e->wait_since_us) / 1000),
+		.wait_ms = (uint32_t)(since / 1000),
+		.hedge = run->hedge,
 	};
-	guard_record(e->r.guard, now_us, o, status, e->probe);
+}
+
+/* Counts attempt run that ended at now_us with outcome o (SPEC 4.2). */
+static void count_attempt(struct engine *e, const struct engine_running *run, uint64_t now_us,
+			  enum outcome o, int status, uint32_t ms)
+{
+	add_history(e, run, retry_outcome_name(o), status, ms);
+	guard_record(e->r.guard, now_us, o, status, run->hedge ? 0 : e->probe);
 	/* A probe's first answer has decided the breaker's state. */
-	e->probe = 0;
+	if (!run->hedge)
+		e->probe = 0;
+}
+
+/* The slot of attempt id, or NULL. */
+static struct engine_running *find_running(struct engine *e, uint32_t id)
+{
+	for (unsigned i = 0; i < e->nrunning; i++)
+		if (e->running[i].id == id)
+			return &e->running[i];
+	return NULL;
+}
+
+/* Takes attempt run out of the attempts in flight; *ret gets a copy. */
+static void remove_running(struct engine *e, struct engine_running *run,
+			   struct engine_running *ret)
+{
+	*ret = *run;
+	*run = e->running[--e->nrunning];
+}
+
+/* Time in attempts: one attempt alone counts its own time; attempts that
+ * overlapped (hedges) count the span from the first start to now once. */
+static void add_upstream_time(struct engine *e, uint64_t now_us, uint64_t alone_us)
+{
+	if (e->group_size <= 1)
+		e->upstream_us += alone_us;
+	else if (now_us > e->group_start_us)
+		e->upstream_us += now_us - e->group_start_us;
+	e->group_size = 0;
+}
+
+/* How the attempts still in flight are cut. */
+enum cut_kind {
+	CUT_LOSERS,   /* another answer won: "cancelled" in the history */
+	CUT_DEADLINE, /* the budget is spent: a timeout, unless still queued */
+	CUT_DROP,     /* the request is dropped: only counted */
+};
+
+/* Cancels every attempt in flight (listed in act), as kind says. queued
+ * (nqueued ids) are the attempts that never left the pool's queue. */
+static void cut_running(struct engine *e, uint64_t now_us, struct engine_action *act,
+			enum cut_kind kind, const uint32_t *queued, unsigned nqueued)
+{
+	if (e->nrunning && kind != CUT_LOSERS)
+		add_upstream_time(e, now_us, now_us - e->running[0].start_us);
+	for (unsigned i = 0; i < e->nrunning; i++) {
+		const struct engine_running *run = &e->running[i];
+		uint32_t ms = (uint32_t)((now_us - run->start_us) / 1000);
+		int was_queued = 0;
+
+		act->cancel_ids[act->cancel++] = run->id;
+		for (unsigned q = 0; q < nqueued; q++)
+			was_queued |= queued[q] == run->id;
+		if (run->hedge)
+			guard_count_hedge(e->r.guard, GUARD_HEDGE_CANCELLED);
+		switch (kind) {
+		case CUT_LOSERS:
+			/* Its time so far bounds its latency from below. */
+			guard_observe_latency(e->r.guard, now_us, now_us - run->start_us);
+			add_history(e, run, "cancelled", 0, ms);
+			break;
+		case CUT_DEADLINE:
+			/* Still queued for a connection: nothing was sent, no attempt made. */
+			if (!was_queued)
+				count_attempt(e, run, now_us, OUTCOME_TIMEOUT, 0, ms);
+			break;
+		case CUT_DROP:
+		default:
+			/* Counted for the access log line; nothing more is known of it. */
+			e->attempts++;
+			break;
+		}
+	}
+	e->nrunning = 0;
 }
 
 /* SPEC 4.3 in its order; the budget token is taken only when everything
@@ -365,17 +506,45 @@ static enum retry_stop decide(struct engine *e, uint64_t now_us, uint32_t *ret_w
 	return stop;
 }
 
+/* Feeds the profile's latency estimate and adaptive limit with a finished
+ * attempt's time on the wire. */
+static void observe(struct engine *e, uint64_t now_us, const struct engine_result *res)
+{
+	uint64_t us = res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000;
+
+	us = us > res->queued_us ? us - res->queued_us : 0;
+	if (res->end == ENGINE_END_POOL_TIMEOUT || res->end == ENGINE_END_INTERNAL)
+		return;
+	guard_observe_latency(e->r.guard, now_us, us);
+	if (res->end == ENGINE_END_OK)
+		guard_limiter_sample(e->r.guard, now_us, us);
+}
+
 static void on_attempt(struct engine *e, const struct engine_event *ev, struct engine_action *act)
 {
 	const struct engine_result *res = &ev->u.attempt;
 	const struct policy *pol = e->r.policy;
 	uint64_t now = ev->now_us;
+	struct engine_running *slot = find_running(e, res->id);
+	struct engine_running run;
 	enum retry_stop stop;
 	enum outcome o;
 	uint32_t wait = 0;
 	int status;
 
-	e->upstream_us += res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000;
+	if (!slot)
+		return;
+	remove_running(e, slot, &run);
+	observe(e, now, res);
+	if (e->nrunning == 0)
+		add_upstream_time(e, now,
+				  res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000);
+	if (res->end == ENGINE_END_POOL_TIMEOUT && e->nrunning > 0) {
+		/* A hedge found no connection in time: nothing was sent. */
+		if (run.hedge)
+			guard_count_hedge(e->r.guard, GUARD_HEDGE_LOST);
+		return;
+	}
 	if (res->end == ENGINE_END_POOL_TIMEOUT) {
 		/* Nothing was sent: not an attempt, and nothing to retry into. When
 		 * the budget, not timeouts.pool, ended the wait, the budget is spent. */
@@ -383,7 +552,8 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 			answer_budget_spent(e, act);
 		} else {
 			e->last.end = ENGINE_END_POOL_TIMEOUT;
-			answer_failure(e, act, 1, -1);
+			/* Overloaded: the app is told when to come back. */
+			answer_failure(e, act, 1, ENGINE_OVERLOADED_RETRY_AFTER_MS);
 		}
 		return;
 	}
@@ -391,7 +561,11 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	status = res->end == ENGINE_END_OK ? res->status : 0;
 	if (o == OUTCOME_OK && res->schema_failed)
 		o = OUTCOME_SCHEMA;
-	count_attempt(e, now, o, status, res->elapsed_ms);
+	/* The first acceptable answer wins; the others are cut at once (and
+	 * come first in the history: they started first). */
+	if (o == OUTCOME_OK && e->nrunning > 0)
+		cut_running(e, now, act, CUT_LOSERS, NULL, 0);
+	count_attempt(e, &run, now, o, status, res->elapsed_ms);
 	e->last = (struct engine_last){
 		.outcome = o,
 		.end = res->end,
@@ -410,9 +584,17 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 		guard_cool_down(e->r.guard, now + pause * 1000);
 	}
 	if (o == OUTCOME_OK) {
+		if (run.hedge)
+			guard_count_hedge(e->r.guard, GUARD_HEDGE_WON);
+		add_upstream_time(e, now, 0);
 		answer_relay(e, act, ENGINE_CODE_OK, res->retry_after_ms);
 		return;
 	}
+	if (run.hedge)
+		guard_count_hedge(e->r.guard, GUARD_HEDGE_LOST);
+	/* Others still run: one of them may yet answer well. */
+	if (e->nrunning > 0)
+		return;
 	if (res->end == ENGINE_END_TOO_LARGE) {
 		answer_failure(e, act, 0, -1);
 		return;
@@ -456,15 +638,11 @@ static void on_deadline(struct engine *e, const struct engine_event *ev, struct 
 	uint64_t now = ev->now_us;
 
 	if (e->state == ENGINE_ATTEMPT) {
-		act->cancel = 1;
-		if (!ev->u.timer.attempt_queued) {
-			/* The attempt in progress is cut and counted as a timeout. */
-			uint32_t ms = (uint32_t)((now - e->attempt_start_us) / 1000);
+		unsigned nq = ev->u.timer.nqueued;
 
-			e->upstream_us += now - e->attempt_start_us;
-			count_attempt(e, now, OUTCOME_TIMEOUT, 0, ms);
-		}
-		/* Still queued for a connection: nothing was sent, no attempt made. */
+		/* Attempts in progress are cut and counted as timeouts. */
+		cut_running(e, now, act, CUT_DEADLINE, ev->u.timer.queued,
+			    nq < ENGINE_MAX_INFLIGHT ? nq : ENGINE_MAX_INFLIGHT);
 	}
 	retry_dropped(e, now, RETRY_STOP_DEADLINE);
 	answer_budget_spent(e, act);
@@ -473,17 +651,71 @@ static void on_deadline(struct engine *e, const struct engine_event *ev, struct 
 /* The request goes without an answer: the app left, or shutdown's grace ended. */
 static void on_drop(struct engine *e, uint64_t now_us, struct engine_action *act)
 {
-	if (e->state == ENGINE_ATTEMPT) {
-		act->cancel = 1;
-		/* Counted for the access log line; nothing more is known of it. */
-		e->attempts++;
-	}
+	if (e->state == ENGINE_ATTEMPT)
+		cut_running(e, now_us, act, CUT_DROP, NULL, 0);
 	if (e->retrying) {
 		e->retrying = 0;
 		guard_give_back(e->r.guard, now_us, &e->token);
 	}
 	act->kind = ENGINE_DO_DROP;
 	set_state(e, ENGINE_DONE);
+}
+
+/* Why no hedge may start at now_us, or ENGINE_HEDGE_GO; the budget token
+ * is taken last, only when everything else holds, and spent at once. */
+static enum engine_hedge_stop hedge_check(struct engine *e, uint64_t now_us)
+{
+	struct guard_token token;
+	uint32_t ms;
+
+	if (guard_hedge_delay(e->r.guard, now_us, &e->r.policy->hedge, &ms) < 0)
+		return ENGINE_HEDGE_OFF;
+	if (e->hedges >= e->r.policy->hedge.max || e->nrunning >= ENGINE_MAX_INFLIGHT)
+		return ENGINE_HEDGE_MAX;
+	if (!hedge_method_ok(e))
+		return ENGINE_HEDGE_METHOD;
+	if (e->started >= e->r.max_attempts)
+		return ENGINE_HEDGE_ATTEMPTS;
+	if (e->probe || guard_refuses(e->r.guard, now_us, 0))
+		return ENGINE_HEDGE_BREAKER;
+	if (guard_cooldown_until(e->r.guard) > now_us)
+		return ENGINE_HEDGE_COOLDOWN;
+	if (engine_remaining_ms(e, now_us) < RETRY_MIN_ATTEMPT_MS)
+		return ENGINE_HEDGE_DEADLINE;
+	if (!guard_try_withdraw(e->r.guard, now_us, &token))
+		return ENGINE_HEDGE_BUDGET;
+	return ENGINE_HEDGE_GO;
+}
+
+/* The hedge delay passed without an answer: one more attempt beside the
+ * ones in flight, when every limit allows. */
+static void on_hedge_timer(struct engine *e, uint64_t now_us, struct engine_action *act)
+{
+	e->hedge_stop = hedge_check(e, now_us);
+	if (e->hedge_stop == ENGINE_HEDGE_GO)
+		start_attempt_as(e, now_us, act, 1);
+}
+
+/* The backend could not start attempt id: with others in flight it is
+ * forgotten, else the request ends in a 500. */
+static void on_start_failed(struct engine *e, const struct engine_event *ev,
+			    struct engine_action *act)
+{
+	struct engine_running *slot = find_running(e, ev->u.attempt.id);
+	struct engine_running run;
+	struct engine_answer *a;
+
+	if (slot && e->nrunning > 1) {
+		remove_running(e, slot, &run);
+		if (run.hedge)
+			guard_count_hedge(e->r.guard, GUARD_HEDGE_LOST);
+		return;
+	}
+	if (slot)
+		remove_running(e, slot, &run);
+	cut_running(e, ev->now_us, act, CUT_DROP, NULL, 0);
+	a = answer(e, act, ENGINE_PROBLEM, PROBLEM_INTERNAL);
+	snprintf(a->detail, sizeof(a->detail), "%s", "out of memory starting the upstream attempt");
 }
 
 void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_action *ret)
@@ -502,18 +734,16 @@ void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_
 			on_attempt(e, ev, ret);
 		break;
 	case ENGINE_EV_START_FAILED:
-		if (e->state == ENGINE_ATTEMPT) {
-			struct engine_answer *a = answer(e, ret, ENGINE_PROBLEM, PROBLEM_INTERNAL);
-
-			snprintf(a->detail, sizeof(a->detail), "%s",
-				 "out of memory starting the upstream attempt");
-		}
+		if (e->state == ENGINE_ATTEMPT)
+			on_start_failed(e, ev, ret);
 		break;
 	case ENGINE_EV_TIMER:
 		if (ev->u.timer.which == ENGINE_TIMER_DEADLINE && e->state != ENGINE_NEW)
 			on_deadline(e, ev, ret);
 		else if (ev->u.timer.which == ENGINE_TIMER_WAIT && e->state == ENGINE_WAITING)
 			on_wait_over(e, ev->now_us, ret);
+		else if (ev->u.timer.which == ENGINE_TIMER_HEDGE && e->state == ENGINE_ATTEMPT)
+			on_hedge_timer(e, ev->now_us, ret);
 		break;
 	case ENGINE_EV_CLIENT_GONE:
 	case ENGINE_EV_DRAINING:

@@ -1,8 +1,10 @@
 /* The life of one proxied request as a state machine without I/O: fed
  * events (routed, attempt finished, timer fired, client gone, draining)
  * with the time and the random source passed in, it returns the action to
- * carry out (start an attempt, wait, answer, cancel). It holds the attempt
- * history and counts through the profile's guard; request.c does the I/O. */
+ * carry out (start an attempt, wait, answer, cancel). Up to 1 + hedge.max
+ * attempts run at once (hedging, SPEC 4.10), each known by an id. It holds
+ * the attempt history and counts through the profile's guard; request.c
+ * does the I/O. */
 #ifndef BRACED_ENGINE_H
 #define BRACED_ENGINE_H
 
@@ -15,17 +17,22 @@
 #include "retry.h"
 #include "rng.h"
 
-/* Attempts a request can make (retry.attempts is at most 10). */
+/* Attempts a request can make (retry.attempts is at most 10; hedges count). */
 #define ENGINE_MAX_HISTORY 10
+/* Attempts in flight at once: the first and its hedges. */
+#define ENGINE_MAX_INFLIGHT (1 + CONFIG_MAX_HEDGES)
 /* Bytes of an attempt's error text kept for the answer. */
 #define ENGINE_ERROR_MAX 256
+/* Retry-After of a 503 overloaded for want of a connection (the pool or
+ * the adaptive concurrency limit). */
+#define ENGINE_OVERLOADED_RETRY_AFTER_MS 1000
 /* Bytes of an answer's detail. */
 #define ENGINE_DETAIL_MAX 512
 
 enum engine_state {
 	ENGINE_NEW,     /* read, being checked by the front: no event yet */
 	ENGINE_WAITING, /* waiting before an attempt: backoff or rate-limit cool-down */
-	ENGINE_ATTEMPT, /* an attempt is waiting for a connection or running */
+	ENGINE_ATTEMPT, /* attempts (one, or more when hedged) wait for a connection or run */
 	ENGINE_DONE,    /* answered or dropped: takes no more events */
 };
 
@@ -51,12 +58,27 @@ enum engine_timeout {
 enum engine_timer {
 	ENGINE_TIMER_WAIT,     /* the wait of the last ENGINE_DO_WAIT is over */
 	ENGINE_TIMER_DEADLINE, /* the total budget is spent */
+	ENGINE_TIMER_HEDGE,    /* the hedge timer of the last action's hedge_ms fired */
+};
+
+/* Why the hedge timer started no hedge (engine_hedge_stop()). */
+enum engine_hedge_stop {
+	ENGINE_HEDGE_GO,       /* a hedge started (or none was asked yet) */
+	ENGINE_HEDGE_OFF,      /* hedge.delay is 0, or pNN without enough samples */
+	ENGINE_HEDGE_MAX,      /* hedge.max hedges already started */
+	ENGINE_HEDGE_METHOD,   /* the method may not be retried: not in retry.methods
+				* and no idempotency key (or unsafe: never) */
+	ENGINE_HEDGE_ATTEMPTS, /* Brace-Max-Attempts (or retry.attempts) reached */
+	ENGINE_HEDGE_BREAKER,  /* the breaker is open or half-open */
+	ENGINE_HEDGE_COOLDOWN, /* a rate-limit cool-down holds */
+	ENGINE_HEDGE_DEADLINE, /* the total budget has no room for another attempt */
+	ENGINE_HEDGE_BUDGET,   /* the retry budget gave no token */
 };
 
 enum engine_event_kind {
 	ENGINE_EV_ROUTED,       /* accepted by the front; starts the budget */
-	ENGINE_EV_ATTEMPT,      /* the running attempt finished */
-	ENGINE_EV_START_FAILED, /* the backend could not start the attempt asked for */
+	ENGINE_EV_ATTEMPT,      /* attempt u.attempt.id finished */
+	ENGINE_EV_START_FAILED, /* the backend could not start attempt u.attempt.id */
 	ENGINE_EV_TIMER,        /* a timer fired */
 	ENGINE_EV_CLIENT_GONE,  /* the app left */
 	ENGINE_EV_DRAINING,     /* shutdown's grace is over: drop the request */
@@ -75,6 +97,7 @@ struct engine_routed {
 };
 
 struct engine_result {
+	uint32_t id; /* the attempt's, from its engine_start */
 	enum engine_end end;
 	enum engine_timeout timeout; /* ENGINE_END_TIMEOUT */
 	int status;                  /* ENGINE_END_OK: the HTTP status */
@@ -83,6 +106,7 @@ struct engine_result {
 	size_t violations;           /* how many, when schema_failed */
 	uint32_t elapsed_ms;         /* the attempt, its pool wait included */
 	uint64_t elapsed_us;         /* the same in µs; 0: elapsed_ms × 1000 */
+	uint64_t queued_us;          /* of elapsed_us, the wait for a pool connection */
 	const char *error;           /* the backend's message or ""; copied */
 };
 
@@ -94,8 +118,10 @@ struct engine_event {
 		struct engine_result attempt; /* ENGINE_EV_ATTEMPT */
 		struct {
 			enum engine_timer which;
-			int attempt_queued; /* DEADLINE: the attempt still waits for a connection */
-		} timer;                    /* ENGINE_EV_TIMER */
+			/* DEADLINE: ids of attempts still waiting for a connection */
+			uint32_t queued[ENGINE_MAX_INFLIGHT];
+			unsigned nqueued;
+		} timer; /* ENGINE_EV_TIMER */
 	} u;
 };
 
@@ -112,6 +138,8 @@ struct engine_start {
 	uint32_t connect_ms, read_ms, write_ms, pool_ms;
 	uint32_t attempt_ms; /* 0: none (the deadline bounds it) */
 	int probe;           /* the attempt is a half-open breaker probe */
+	uint32_t id;         /* names the attempt in its result and in cancels */
+	int hedge;           /* a hedge: runs beside the attempts in flight */
 };
 
 /* The code of a successful relay, beside enum problem_code. */
@@ -139,7 +167,11 @@ struct engine_answer {
 
 struct engine_action {
 	enum engine_action_kind kind;
-	int cancel; /* cancel the running attempt first */
+	/* Cancel these attempts first (their connections close): cancel ids. */
+	int cancel;
+	uint32_t cancel_ids[ENGINE_MAX_INFLIGHT];
+	/* > 0: (re)arm the hedge timer for hedge_ms, then send ENGINE_TIMER_HEDGE. */
+	uint32_t hedge_ms;
 	union {
 		struct engine_start start;
 		uint32_t wait_ms;
@@ -158,13 +190,27 @@ struct engine_last {
 	char error[ENGINE_ERROR_MAX];
 };
 
+/* One attempt in flight. */
+struct engine_running {
+	uint32_t id;
+	uint64_t start_us;
+	int hedge;
+};
+
 /* Embedded in the request; fields are the engine's own (read them through
  * the accessors below). */
 struct engine {
 	enum engine_state state;
 	struct engine_routed r;
 	struct rng *rng;
-	uint64_t attempt_start_us;
+	struct engine_running running[ENGINE_MAX_INFLIGHT];
+	unsigned nrunning;
+	uint32_t next_id;
+	uint32_t started;              /* attempts started, hedges included */
+	uint32_t hedges;               /* hedges started */
+	uint64_t group_start_us;       /* when the attempts in flight began to overlap */
+	unsigned group_size;           /* attempts started since then */
+	enum engine_hedge_stop hedge_stop;
 	uint64_t wait_since_us; /* end of the last attempt (or the start) */
 	uint32_t attempts;
 	uint64_t upstream_us;
@@ -199,6 +245,10 @@ uint32_t engine_attempts(const struct engine *e);
 /* Time spent in attempts, in milliseconds (rounded down) and microseconds. */
 uint32_t engine_upstream_ms(const struct engine *e);
 uint64_t engine_upstream_us(const struct engine *e);
+/* Hedges started. */
+uint32_t engine_hedges(const struct engine *e);
+/* Why the last hedge timer started no hedge (ENGINE_HEDGE_GO when it did). */
+enum engine_hedge_stop engine_hedge_stop(const struct engine *e);
 /* The history of the attempts made (borrowed) and its length. */
 const struct history_entry *engine_history(const struct engine *e, size_t *ret_n);
 

@@ -383,11 +383,14 @@ static int pools_for(struct server *srv, struct config *cfg, struct upstream_poo
 	for (size_t i = 0; i < cfg->nprofiles; i++) {
 		const struct profile *p = &cfg->profiles[i];
 
-		pools[i] = upstream_pool_get(srv->up, p->name, p->policy.pool_max_connections);
 		guards[i] = guard_get(&srv->guards, p->name);
-		if (!pools[i] || !guards[i])
+		if (!guards[i])
 			goto fail;
 		guard_configure(guards[i], &p->policy);
+		/* pool.max_connections, or the adaptive limit under it. */
+		pools[i] = upstream_pool_get(srv->up, p->name, guard_concurrency_limit(guards[i]));
+		if (!pools[i])
+			goto fail;
 		/* More idle connections than the pool may open are never needed. */
 		idle += p->policy.pool_max_idle < p->policy.pool_max_connections
 			    ? p->policy.pool_max_idle

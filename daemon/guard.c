@@ -3,10 +3,13 @@
  * and change of that state goes through the verbs of guard.h. */
 #include "guard.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "budget.h"
+#include "latency.h"
+#include "limiter.h"
 
 struct guard {
 	char *name;
@@ -21,6 +24,14 @@ struct guard {
 	uint64_t suppressed[RETRY_STOP__COUNT];
 	struct histogram duration;
 	struct schema_counter *schema_counters;
+	/* latency defences (SPEC 4.10) */
+	struct hedge_policy hedge; /* the profile's, for /status */
+	struct latency latency;
+	struct limiter limiter;
+	int limiter_ready; /* limiter_init() done */
+	int adaptive;
+	uint32_t pool_max;
+	uint64_t hedges[GUARD_HEDGE__COUNT];
 	struct guard *next;
 };
 
@@ -54,11 +65,29 @@ const char *guard_name(const struct guard *g)
 	return g->name;
 }
 
+static void guard_configure_latency(struct guard *g, const struct policy *p);
+
 void guard_configure(struct guard *g, const struct policy *p)
 {
 	budget_configure(&g->budget, p->retry.budget_ratio, p->retry.budget_min_per_second,
 			 p->retry.budget_window_ms);
 	breaker_configure(&g->breaker, &p->breaker);
+	guard_configure_latency(g, p);
+}
+
+/* The hedge and concurrency settings of a profile; the estimate and the
+ * limiter's state survive a reload. */
+static void guard_configure_latency(struct guard *g, const struct policy *p)
+{
+	g->hedge = p->hedge;
+	g->adaptive = p->concurrency.adaptive;
+	g->pool_max = p->pool_max_connections;
+	if (!g->limiter_ready) {
+		limiter_init(&g->limiter, p->concurrency.min, p->concurrency.max, 0);
+		g->limiter_ready = 1;
+	} else {
+		limiter_configure(&g->limiter, p->concurrency.min, p->concurrency.max);
+	}
 }
 
 void guard_admit(struct guard *g, uint64_t now_us, struct guard_admission *ret)
@@ -179,6 +208,53 @@ void guard_count_violation(struct guard *g, const char *route, const char *direc
 	sc->count++;
 }
 
+/* ---- latency defences ---- */
+
+void guard_observe_latency(struct guard *g, uint64_t now_us, uint64_t attempt_us)
+{
+	latency_observe(&g->latency, now_us, attempt_us);
+}
+
+int guard_hedge_delay(struct guard *g, uint64_t now_us, const struct hedge_policy *h,
+		      uint32_t *ret_ms)
+{
+	uint64_t us;
+
+	if (h->quantile == 0) {
+		if (h->delay_ms == 0)
+			return -ENOENT;
+		*ret_ms = h->delay_ms;
+		return 0;
+	}
+	if (latency_quantile(&g->latency, now_us, h->quantile, &us) < 0)
+		return -EAGAIN;
+	/* Rounded up: a delay of 0 would hedge every request at once. */
+	*ret_ms = (uint32_t)((us + 999) / 1000);
+	return 0;
+}
+
+void guard_count_hedge(struct guard *g, enum guard_hedge_result r)
+{
+	if ((unsigned)r < GUARD_HEDGE__COUNT)
+		g->hedges[r]++;
+}
+
+void guard_limiter_sample(struct guard *g, uint64_t now_us, uint64_t rtt_us)
+{
+	if (g->adaptive && g->limiter_ready)
+		limiter_sample(&g->limiter, now_us, rtt_us);
+}
+
+uint32_t guard_concurrency_limit(const struct guard *g)
+{
+	uint32_t lim;
+
+	if (!g->adaptive || !g->limiter_ready)
+		return g->pool_max;
+	lim = limiter_limit(&g->limiter);
+	return lim < g->pool_max ? lim : g->pool_max;
+}
+
 void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret)
 {
 	uint64_t now = now_us / 1000;
@@ -194,7 +270,17 @@ void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret
 		.retries = g->retries,
 		.duration = &g->duration,
 		.schema_counters = g->schema_counters,
+		.concurrency_limit = guard_concurrency_limit(g),
+		.adaptive = g->adaptive,
+		.min_rtt_us = g->limiter_ready ? g->limiter.min_rtt_us : 0,
 	};
+	{
+		uint32_t ms;
+		int r = guard_hedge_delay(g, now_us, &g->hedge, &ms);
+
+		ret->hedge_delay_ms = r == 0 ? (int64_t)ms : r == -EAGAIN ? -2 : -1;
+	}
+	memcpy(ret->hedges, g->hedges, sizeof(ret->hedges));
 	budget_totals(&g->budget, now, &ret->budget_requests, &ret->budget_retries);
 	memcpy(ret->requests, g->requests, sizeof(ret->requests));
 	memcpy(ret->attempts, g->attempts, sizeof(ret->attempts));

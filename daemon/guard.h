@@ -101,6 +101,34 @@ void guard_count_answer(struct guard *g, int code, double seconds);
 void guard_count_violation(struct guard *g, const char *route, const char *direction,
 			   const char *mode);
 
+/* ---- latency defences: hedging and the adaptive limit (SPEC 4.10) ---- */
+
+/* How a hedge ended; every hedge started ends in exactly one. */
+enum guard_hedge_result {
+	GUARD_HEDGE_WON,       /* its answer was the one the app got */
+	GUARD_HEDGE_LOST,      /* it finished, but its answer was not used */
+	GUARD_HEDGE_CANCELLED, /* it was still running when the request was decided, and was cut */
+	GUARD_HEDGE__COUNT
+};
+
+/* Counts one attempt that took attempt_us (its pool wait left out) for the
+ * profile's latency estimate, at now_us; attempts cut early count with the
+ * time they had run, which bounds their latency from below. */
+void guard_observe_latency(struct guard *g, uint64_t now_us, uint64_t attempt_us);
+/* The hedge delay of hedge policy h at now_us in ms: its fixed delay, or the
+ * profile's measured pNN latency. Returns 0 with *ret_ms, or -EAGAIN when h
+ * is pNN and the estimate has too few samples yet, -ENOENT when h is off. */
+int guard_hedge_delay(struct guard *g, uint64_t now_us, const struct hedge_policy *h,
+		      uint32_t *ret_ms);
+/* Counts one hedge's end. */
+void guard_count_hedge(struct guard *g, enum guard_hedge_result r);
+/* One attempt answered after rtt_us (pool wait left out): a sample for the
+ * adaptive concurrency limit, when the profile has one. */
+void guard_limiter_sample(struct guard *g, uint64_t now_us, uint64_t rtt_us);
+/* The most attempts the profile may have in flight to its upstream:
+ * pool.max_connections, or the adaptive limit below it. */
+uint32_t guard_concurrency_limit(const struct guard *g);
+
 /* What /status and /metrics show of a guard at one instant. */
 struct guard_snapshot {
 	const char *name; /* borrowed from the guard */
@@ -114,6 +142,13 @@ struct guard_snapshot {
 	uint64_t attempts[OUTCOME__COUNT];
 	uint64_t retries;
 	uint64_t suppressed[RETRY_STOP__COUNT];
+	uint64_t hedges[GUARD_HEDGE__COUNT];
+	uint32_t concurrency_limit; /* guard_concurrency_limit() */
+	int adaptive;               /* the limit is adaptive */
+	uint64_t min_rtt_us;        /* adaptive: 0 until measured */
+	/* The profile's hedge delay in effect: ms, -1 off, -2 pNN without
+	 * enough samples yet. */
+	int64_t hedge_delay_ms;
 	const struct histogram *duration;             /* borrowed */
 	const struct schema_counter *schema_counters; /* borrowed */
 };

@@ -136,7 +136,8 @@ char *problem_render(const struct problem *p, size_t *ret_len)
 			strbuf_add_json_string(&b, h->outcome, strlen(h->outcome));
 			if (h->status)
 				strbuf_addf(&b, ",\"status\":%d", h->status);
-			strbuf_addf(&b, ",\"ms\":%u,\"wait_ms\":%u}", h->ms, h->wait_ms);
+			strbuf_addf(&b, ",\"ms\":%u,\"wait_ms\":%u%s}", h->ms, h->wait_ms,
+				    h->hedge ? ",\"hedge\":true" : "");
 		}
 		strbuf_adds(&b, "]");
 	}

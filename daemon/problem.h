@@ -35,6 +35,7 @@ struct history_entry {
 	int status;          /* 0 when no HTTP status was received */
 	uint32_t ms;
 	uint32_t wait_ms;
+	int hedge; /* a hedged attempt (SPEC 4.10): rendered "hedge": true */
 };
 
 struct schema_violation;

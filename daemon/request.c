@@ -64,7 +64,24 @@ static void disarm(struct request *req)
 		return;
 	event_del(&req->deadline);
 	event_del(&req->wait_timer);
+	event_del(&req->hedge_timer);
 	req->timers_armed = 0;
+}
+
+/* Cancels the attempt of engine id (its connection closes with it); 0
+ * cancels every attempt in flight. */
+static void cancel_calls(struct request *req, uint32_t id)
+{
+	unsigned i = 0;
+
+	while (i < req->ncalls) {
+		if (id && req->calls[i].id != id) {
+			i++;
+			continue;
+		}
+		upstream_cancel(req->calls[i].call);
+		req->calls[i] = req->calls[--req->ncalls];
+	}
 }
 
 static void request_free(struct request *req)
@@ -72,8 +89,7 @@ static void request_free(struct request *req)
 	struct server *srv = req->srv;
 
 	disarm(req);
-	upstream_cancel(req->call);
-	req->call = NULL;
+	cancel_calls(req, 0);
 	call_free(req->last);
 	req->last = NULL;
 	free(req->violations);
@@ -104,6 +120,7 @@ static void log_access(struct request *req, int status, const char *code)
 	log_int(l, "status", status);
 	log_str(l, "code", code);
 	log_int(l, "attempts", engine_attempts(&req->engine));
+	log_int(l, "hedges", engine_hedges(&req->engine));
 	{
 		/* Rounded down from microseconds: upstream_ms never exceeds elapsed_ms. */
 		uint64_t total = request_now_us() - req->start_us;
@@ -207,8 +224,7 @@ static void send_and_free(struct request *req, int status, struct reply *r, char
 				   (double)(request_now_us() - req->start_us) / 1e6);
 	/* An attempt still running borrows the app's body, and the access log
 	 * its path: both are the HTTP server's until the reply. */
-	upstream_cancel(req->call);
-	req->call = NULL;
+	cancel_calls(req, 0);
 	log_access(req, status, code == ENGINE_CODE_OK ? "ok" : problem_code_name(code));
 	if (req->hreq) {
 		req->hreq->user = NULL;
@@ -353,8 +369,7 @@ static void feed_simple(struct request *req, enum engine_event_kind kind);
  * nowhere) or shutdown's grace is over (the app still gets a 503). */
 static void drop_request(struct request *req)
 {
-	upstream_cancel(req->call);
-	req->call = NULL;
+	cancel_calls(req, 0);
 	if (req->hreq && !req->hreq->gone) {
 		struct problem p;
 
@@ -790,6 +805,7 @@ static void feed(struct request *req, const struct engine_event *ev);
  * could not. */
 static int start_call(struct request *req, const struct engine_start *s)
 {
+	struct request_call *rc = &req->calls[req->ncalls];
 	const struct call_params params = {
 		.url = req->url,
 		.method = req->method_name,
@@ -807,33 +823,51 @@ static int start_call(struct request *req, const struct engine_start *s)
 		.tls_verify = req->profile->tls.verify,
 		.ca_file = req->profile->tls.ca_file,
 		.max_response_body = req->cfg->max_response_body,
-		.extra_header = req->trace.valid ? req->traceparent : NULL,
+		.extra_header = req->trace.valid ? rc->traceparent : NULL,
 	};
 
+	if (req->ncalls >= ENGINE_MAX_INFLIGHT)
+		return -1;
 	if (req->trace.valid) {
 		/* braced is a hop: the same trace, a parent-id of this attempt's own. */
-		memcpy(req->traceparent, "traceparent: ", sizeof("traceparent: ") - 1);
+		memcpy(rc->traceparent, "traceparent: ", sizeof("traceparent: ") - 1);
 		trace_attempt(&req->trace, &req->srv->rng,
-			      req->traceparent + sizeof("traceparent: ") - 1);
+			      rc->traceparent + sizeof("traceparent: ") - 1);
 	}
-	/* The answer of the attempt before is not needed any more. */
-	call_free(req->last);
-	req->last = NULL;
-	req->call = upstream_start(req->srv->up, req->pool, &params, on_call_done, req);
-	return req->call ? 0 : -1;
+	if (!s->hedge) {
+		/* The answer of the attempt before is not needed any more; a
+		 * hedge's siblings may still answer with theirs. */
+		call_free(req->last);
+		req->last = NULL;
+	}
+	rc->id = s->id;
+	rc->call = upstream_start(req->srv->up, req->pool, &params, on_call_done, req);
+	if (!rc->call)
+		return -1;
+	req->ncalls++;
+	return 0;
 }
 
 /* Carries out one action of the engine; the request may be freed after. */
 static void carry_out(struct request *req, const struct engine_action *act)
 {
-	if (act->cancel) {
-		upstream_cancel(req->call);
-		req->call = NULL;
+	for (int i = 0; i < act->cancel; i++)
+		cancel_calls(req, act->cancel_ids[i]);
+	if (act->hedge_ms) {
+		struct timeval tv = { .tv_sec = act->hedge_ms / 1000,
+				      .tv_usec = (suseconds_t)(act->hedge_ms % 1000) * 1000 };
+
+		evtimer_add(&req->hedge_timer, &tv);
 	}
 	switch (act->kind) {
 	case ENGINE_DO_START:
-		if (start_call(req, &act->u.start) < 0)
-			feed_simple(req, ENGINE_EV_START_FAILED);
+		if (start_call(req, &act->u.start) < 0) {
+			struct engine_event ev = { .kind = ENGINE_EV_START_FAILED,
+						   .now_us = request_now_us() };
+
+			ev.u.attempt.id = act->u.start.id;
+			feed(req, &ev);
+		}
 		break;
 	case ENGINE_DO_WAIT: {
 		struct timeval tv = { .tv_sec = act->u.wait_ms / 1000,
@@ -916,6 +950,9 @@ static void on_call_done(struct call *call, void *arg)
 		[CALL_TIMEOUT_ATTEMPT] = ENGINE_TIMEOUT_ATTEMPT,
 	};
 	struct request *req = arg;
+	/* Both outlive the request, which feed() may free. */
+	struct upstream_pool *pool = req->pool;
+	struct guard *guard = req->guard;
 	enum call_outcome co = call_outcome(call);
 	struct engine_event ev = {
 		.kind = ENGINE_EV_ATTEMPT,
@@ -930,7 +967,14 @@ static void on_call_done(struct call *call, void *arg)
 		},
 	};
 
-	req->call = NULL;
+	for (unsigned i = 0; i < req->ncalls; i++) {
+		if (req->calls[i].call == call) {
+			ev.u.attempt.id = req->calls[i].id;
+			req->calls[i] = req->calls[--req->ncalls];
+			break;
+		}
+	}
+	ev.u.attempt.queued_us = call_queued_us(call);
 	call_free(req->last);
 	req->last = call;
 	if (co == CALL_OK) {
@@ -945,6 +989,8 @@ static void on_call_done(struct call *call, void *arg)
 	}
 	ev.now_us = request_now_us();
 	feed(req, &ev);
+	/* The answer may have moved the adaptive concurrency limit. */
+	upstream_pool_set_max(pool, guard_concurrency_limit(guard));
 }
 
 static void on_wait_over(evutil_socket_t fd, short what, void *arg)
@@ -961,16 +1007,29 @@ static void on_wait_over(evutil_socket_t fd, short what, void *arg)
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct request *req = arg;
-	const struct engine_event ev = {
+	struct engine_event ev = {
 		.kind = ENGINE_EV_TIMER,
 		.now_us = request_now_us(),
-		.u.timer = { .which = ENGINE_TIMER_DEADLINE,
-			     .attempt_queued = req->call && call_waiting(req->call) },
+		.u.timer = { .which = ENGINE_TIMER_DEADLINE },
 	};
 
 	(void)fd;
 	(void)what;
+	for (unsigned i = 0; i < req->ncalls; i++)
+		if (call_waiting(req->calls[i].call))
+			ev.u.timer.queued[ev.u.timer.nqueued++] = req->calls[i].id;
 	feed(req, &ev);
+}
+
+static void on_hedge_timer(evutil_socket_t fd, short what, void *arg)
+{
+	const struct engine_event ev = { .kind = ENGINE_EV_TIMER,
+					 .now_us = request_now_us(),
+					 .u.timer.which = ENGINE_TIMER_HEDGE };
+
+	(void)fd;
+	(void)what;
+	feed(arg, &ev);
 }
 
 void request_start(struct request *req)
@@ -1000,6 +1059,7 @@ void request_start(struct request *req)
 
 	evtimer_assign(&req->deadline, base, on_deadline, req);
 	evtimer_assign(&req->wait_timer, base, on_wait_over, req);
+	evtimer_assign(&req->hedge_timer, base, on_hedge_timer, req);
 	evtimer_add(&req->deadline, &tv);
 	req->timers_armed = 1;
 	feed(req, &ev);

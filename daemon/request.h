@@ -28,6 +28,7 @@ struct request {
 	struct http_request *hreq; /* the app's request, borrowed until the reply */
 	struct event deadline;     /* total budget */
 	struct event wait_timer;   /* backoff and cool-down waits */
+	struct event hedge_timer;  /* the next hedge (SPEC 4.10) */
 	int timers_armed;
 	struct config *cfg;            /* reference held until the end */
 	const struct profile *profile; /* NULL until routed */
@@ -46,7 +47,14 @@ struct request {
 	uint64_t start_us;
 	uint32_t total_ms;                /* budget after Brace-Timeout-Ms */
 	uint32_t max_attempts;            /* after Brace-Max-Attempts */
-	struct call *call;                /* the attempt running, or NULL */
+	/* The attempts in flight (one, or more when hedged), by engine id. */
+	struct request_call {
+		uint32_t id;
+		struct call *call;
+		/* "traceparent: ..." of this attempt: each its own parent-id. */
+		char traceparent[sizeof("traceparent: ") + TRACE_PARENT_LEN];
+	} calls[ENGINE_MAX_INFLIGHT];
+	unsigned ncalls;
 	struct call *last;                /* the last finished attempt: what an answer relays */
 	struct schema_result *violations; /* of the last answer, in enforce mode */
 	const char *correlation_header;
@@ -54,8 +62,6 @@ struct request {
 	const char *idempotency_header;
 	char idempotency_key[HEADERS_IDEMPOTENCY_MAX + 1]; /* "" when none */
 	struct trace trace; /* W3C trace context, when the policy keeps one */
-	/* "traceparent: ..." of the attempt running: each attempt its own parent-id. */
-	char traceparent[sizeof("traceparent: ") + TRACE_PARENT_LEN];
 	TAILQ_ENTRY(request) link;
 };
 

@@ -45,6 +45,7 @@ struct call {
 	uint64_t last_io_ms; /* last progress, for the idle timers */
 	uint64_t start_ms;
 	uint64_t start_us; /* the same moment in µs, for durations */
+	uint64_t begin_us; /* when the pool let it run; 0 while waiting */
 	uint32_t elapsed_ms;
 	uint64_t elapsed_us;
 	size_t body_sent;
@@ -563,6 +564,7 @@ static void call_begin(struct call *c)
 	struct upstream *up = c->up;
 
 	c->state = CALL_RUNNING;
+	c->begin_us = now_us_precise();
 	c->pool->active++;
 	up->running++;
 	update_max_connects(up);
@@ -722,6 +724,26 @@ struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
 	}
 	pool->max = max_connections ? max_connections : 1;
 	return pool;
+}
+
+void upstream_pool_set_max(struct upstream_pool *pool, unsigned max_connections)
+{
+	pool->max = max_connections ? max_connections : 1;
+	/* A raised limit lets the oldest waiters run at once. */
+	while (pool->active < pool->max && !TAILQ_EMPTY(&pool->waiting)) {
+		struct call *next = TAILQ_FIRST(&pool->waiting);
+
+		TAILQ_REMOVE(&pool->waiting, next, wait_link);
+		evtimer_del(next->timer);
+		call_begin(next);
+	}
+}
+
+uint64_t call_queued_us(const struct call *c)
+{
+	if (!c->begin_us)
+		return c->elapsed_us;
+	return c->begin_us > c->start_us ? c->begin_us - c->start_us : 0;
 }
 
 int call_waiting(const struct call *c)

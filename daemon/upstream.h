@@ -68,6 +68,11 @@ void upstream_set_max_idle(struct upstream *up, long max_idle);
 struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
 					unsigned max_connections);
 
+/* Changes pool's limit of attempts in flight (the adaptive concurrency
+ * limit follows it); a raised limit starts the oldest waiters at once.
+ * Attempts running beyond a lowered limit finish undisturbed. */
+void upstream_pool_set_max(struct upstream_pool *pool, unsigned max_connections);
+
 /* Starts an attempt through pool: at once when the pool has room, else
  * after waiting up to params->pool_ms. Returns the call (owned by the
  * backend until done fires) or NULL on OOM. */
@@ -92,6 +97,9 @@ struct evbuffer *call_body(struct call *call);
  * or 0 after the last. */
 int call_header_next(const struct call *call, size_t *pos, const char **ret_name,
 		     const char **ret_value);
+/* Microseconds the call waited for its pool before it ran (all of its
+ * time when it never ran). */
+uint64_t call_queued_us(const struct call *call);
 /* Microseconds from start to end, the pool wait included. */
 uint64_t call_elapsed_us(const struct call *call);
 /* Milliseconds from start to end, the pool wait included. */

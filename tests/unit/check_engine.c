@@ -425,9 +425,9 @@ static const struct engine_case cases[] = {
 	  1, 0, RETRY_STOP_DEADLINE, 0, "spent after 1 attempt" },
 
 	/* ---- connection pool (not an attempt) ---- */
-	{ "pool timeout: 503 overloaded, no attempt", NULL, METHOD_GET, 0, 0, 0, {
+	{ "pool timeout: 503 overloaded with Retry-After, no attempt", NULL, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(2000, ENGINE_END_POOL_TIMEOUT, X_PROBLEM(OVERLOADED, 0, 1, -1)) },
+		FAIL(2000, ENGINE_END_POOL_TIMEOUT, X_PROBLEM(OVERLOADED, 0, 1, 1000)) },
 	  0, 0, RETRY_GO, 0, "within 2000 ms (pool of 100)" },
 	{ "pool wait cut by the budget: 504 upstream_timeout", NULL, METHOD_GET, 0, 1000, 0, {
 		ROUTED(0, X_START),
@@ -437,7 +437,7 @@ static const struct engine_case cases[] = {
 		ROUTED(0, X_START),
 		ANS(10, 503, X_WAIT(200)),
 		WAIT_OVER(210, X_START),
-		FAIL(2210, ENGINE_END_POOL_TIMEOUT, X_PROBLEM(OVERLOADED, 0, 1, -1)) },
+		FAIL(2210, ENGINE_END_POOL_TIMEOUT, X_PROBLEM(OVERLOADED, 0, 1, 1000)) },
 	  1, 1, RETRY_GO, 1, NULL },
 
 	/* ---- response schema (on_schema_violation) ---- */
@@ -518,6 +518,7 @@ struct fixture {
 	struct rng rng;
 	struct engine e;
 	struct engine_action act;
+	uint32_t last_id; /* of the last attempt started: what results name */
 };
 
 static struct fixture fx;
@@ -642,7 +643,10 @@ static void run_case(const struct engine_case *c)
 		case S_DEADLINE_QUEUED:
 			ev.kind = ENGINE_EV_TIMER;
 			ev.u.timer.which = ENGINE_TIMER_DEADLINE;
-			ev.u.timer.attempt_queued = s->k == S_DEADLINE_QUEUED;
+			if (s->k == S_DEADLINE_QUEUED) {
+				ev.u.timer.queued[0] = fx.last_id;
+				ev.u.timer.nqueued = 1;
+			}
 			break;
 		case S_GONE:
 			ev.kind = ENGINE_EV_CLIENT_GONE;
@@ -663,7 +667,11 @@ static void run_case(const struct engine_case *c)
 		default:
 			ck_abort();
 		}
+		if (ev.kind == ENGINE_EV_ATTEMPT || ev.kind == ENGINE_EV_START_FAILED)
+			ev.u.attempt.id = fx.last_id;
 		engine_feed(&fx.e, &ev, &fx.act);
+		if (fx.act.kind == ENGINE_DO_START)
+			fx.last_id = fx.act.u.start.id;
 		check_action(c->name, i, &s->x, &fx.act);
 		if (fx.act.kind == ENGINE_DO_ANSWER)
 			snprintf(detail, sizeof(detail), "%s", fx.act.u.answer.detail);
@@ -703,7 +711,11 @@ END_TEST
 
 static void feed(struct engine_event ev)
 {
+	if (ev.kind == ENGINE_EV_ATTEMPT && ev.u.attempt.id == 0)
+		ev.u.attempt.id = fx.last_id;
 	engine_feed(&fx.e, &ev, &fx.act);
+	if (fx.act.kind == ENGINE_DO_START)
+		fx.last_id = fx.act.u.start.id;
 }
 
 static struct engine_event answer_ev(uint32_t at_ms, int status)
@@ -982,6 +994,7 @@ START_TEST(test_given_back_token_serves_another)
 	ev = routed_event(T0_US, METHOD_GET, 0, 0, 0);
 	engine_feed(&other, &ev, &act);
 	ev = answer_ev(20, 503);
+	ev.u.attempt.id = act.u.start.id;
 	engine_feed(&other, &ev, &act);
 	ck_assert_int_eq(act.kind, ENGINE_DO_ANSWER);
 	engine_release(&other, T0_US);

@@ -179,9 +179,9 @@ END_TEST
 START_TEST(test_all_fields)
 {
 	static const struct history_entry hist[] = {
-		{ 1, "status", 503, 12, 143 },
-		{ 2, "timeout", 0, 4000, 0 },
-		{ 3, "ok", 200, 7, 250 },
+		{ 1, "status", 503, 12, 143, 0 },
+		{ 2, "timeout", 0, 4000, 0, 0 },
+		{ 3, "ok", 200, 7, 250, 0 },
 	};
 	static const char *const spec_order[] = {
 		"type", "title", "status", "detail", "code", "profile", "route",
@@ -454,7 +454,7 @@ END_TEST
 
 START_TEST(test_history_outcome_escaped)
 {
-	static const struct history_entry hist[] = { { 1, "we\"ird\n", 0, 0, 0 } };
+	static const struct history_entry hist[] = { { 1, "we\"ird\n", 0, 0, 0, 0 } };
 	struct problem p;
 	struct json_object *o, *e;
 

@@ -21,5 +21,7 @@ Suite *decode_suite(void);
 Suite *http_suite(void);
 Suite *engine_suite(void);
 Suite *trace_suite(void);
+Suite *hedge_suite(void);
+Suite *latency_suite(void);
 
 #endif

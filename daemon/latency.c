@@ -1,0 +1,101 @@
+/* Log-bucketed latency counts in rotating sub-windows: a bucket is one
+ * quarter of a doubling (the two bits after the leading one), so the
+ * relative error of a quantile stays under 25% at every scale, with 93
+ * counters per sub-window whatever the traffic. */
+#include "latency.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Samples below 2^LATENCY_SHIFT µs share bucket 0. */
+#define LATENCY_SHIFT 6
+
+void latency_init(struct latency *l)
+{
+	memset(l, 0, sizeof(*l));
+}
+
+unsigned latency_bucket(uint64_t us)
+{
+	unsigned top, octave, sub, b;
+
+	if (us < (1u << LATENCY_SHIFT))
+		return 0;
+	top = 63u - (unsigned)__builtin_clzll(us);
+	octave = top - LATENCY_SHIFT;
+	sub = (unsigned)(us >> (top - 2)) & 3u;
+	b = 1 + octave * 4 + sub;
+	return b < LATENCY_BUCKETS ? b : LATENCY_BUCKETS - 1;
+}
+
+uint64_t latency_bucket_upper(unsigned b)
+{
+	uint64_t base;
+
+	if (b == 0)
+		return 1u << LATENCY_SHIFT;
+	base = (uint64_t)1 << ((b - 1) / 4 + LATENCY_SHIFT);
+	return base + base * ((b - 1) % 4 + 1) / 4;
+}
+
+static uint64_t epoch_of(uint64_t now_us)
+{
+	return now_us / 1000 / LATENCY_SUBWINDOW_MS;
+}
+
+/* 1 when w holds samples of the window that ends in epoch now. */
+static int live(const struct latency_window *w, uint64_t now)
+{
+	return w->total && w->epoch + LATENCY_SUBWINDOWS > now && w->epoch <= now;
+}
+
+void latency_observe(struct latency *l, uint64_t now_us, uint64_t sample_us)
+{
+	uint64_t now = epoch_of(now_us);
+	struct latency_window *w = &l->win[now % LATENCY_SUBWINDOWS];
+
+	if (w->epoch != now) {
+		memset(w, 0, sizeof(*w));
+		w->epoch = now;
+	}
+	if (w->total == UINT32_MAX)
+		return;
+	w->total++;
+	w->count[latency_bucket(sample_us)]++;
+}
+
+uint32_t latency_count(const struct latency *l, uint64_t now_us)
+{
+	uint64_t now = epoch_of(now_us), n = 0;
+
+	for (size_t i = 0; i < LATENCY_SUBWINDOWS; i++)
+		if (live(&l->win[i], now))
+			n += l->win[i].total;
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+int latency_quantile(const struct latency *l, uint64_t now_us, unsigned pct, uint64_t *ret_us)
+{
+	uint64_t now = epoch_of(now_us), n = 0, rank, seen = 0;
+
+	if (pct < 1 || pct > 99)
+		return -EINVAL;
+	for (size_t i = 0; i < LATENCY_SUBWINDOWS; i++)
+		if (live(&l->win[i], now))
+			n += l->win[i].total;
+	if (n < LATENCY_MIN_SAMPLES)
+		return -EAGAIN;
+	/* The smallest value with at least pct% of the samples at or below it. */
+	rank = (n * pct + 99) / 100;
+	for (unsigned b = 0; b < LATENCY_BUCKETS; b++) {
+		for (size_t i = 0; i < LATENCY_SUBWINDOWS; i++)
+			if (live(&l->win[i], now))
+				seen += l->win[i].count[b];
+		if (seen >= rank) {
+			*ret_us = latency_bucket_upper(b);
+			return 0;
+		}
+	}
+	*ret_us = latency_bucket_upper(LATENCY_BUCKETS - 1);
+	return 0;
+}
