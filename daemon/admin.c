@@ -52,6 +52,25 @@ static uint64_t mono_ms(void)
 	return request_now_us() / 1000;
 }
 
+/* The hedge delay in effect (ms; null when off; "pending" for pNN without
+ * enough samples yet), hedge results, and the concurrency limit. */
+static void render_latency_status(struct strbuf *b, const struct guard_snapshot *g)
+{
+	if (g->hedge_delay_ms >= 0)
+		strbuf_addf(b, "\"hedge\":{\"delay_ms\":%lld,", (long long)g->hedge_delay_ms);
+	else
+		strbuf_addf(b, "\"hedge\":{\"delay_ms\":%s,",
+			    g->hedge_delay_ms == -2 ? "\"pending\"" : "null");
+	strbuf_addf(b, "\"won\":%llu,\"lost\":%llu,\"cancelled\":%llu},",
+		    (unsigned long long)g->hedges[GUARD_HEDGE_WON],
+		    (unsigned long long)g->hedges[GUARD_HEDGE_LOST],
+		    (unsigned long long)g->hedges[GUARD_HEDGE_CANCELLED]);
+	strbuf_addf(b,
+		    "\"concurrency\":{\"adaptive\":%s,\"limit\":%u,\"min_rtt_ms\":%.1f},",
+		    g->adaptive ? "true" : "false", g->concurrency_limit,
+		    (double)g->min_rtt_us / 1000.0);
+}
+
 static void render_status(struct admin *a, struct strbuf *b)
 {
 	static const char *const states[] = { "closed", "open", "half_open" };
@@ -82,11 +101,12 @@ static void render_status(struct admin *a, struct strbuf *b)
 		    b,
 		    ":{\"inflight\":%u,\"breaker\":{\"state\":\"%s\",\"retry_after_ms\":%llu},"
 		    "\"budget\":{\"requests\":%u,\"retries\":%u},"
-		    "\"cooldown_ms\":%llu,\"requests_ok\":%llu,\"retries\":%llu,\"schema_"
-		    "violations\":{",
+		    "\"cooldown_ms\":%llu,\"requests_ok\":%llu,\"retries\":%llu,",
 		    g.inflight, states[g.breaker], (unsigned long long)g.breaker_retry_after_ms,
 		    g.budget_requests, g.budget_retries, (unsigned long long)g.cooldown_ms,
 		    (unsigned long long)g.requests_ok, (unsigned long long)g.retries);
+		render_latency_status(b, &g);
+		strbuf_adds(b, "\"schema_violations\":{");
 		for (const struct schema_counter *sc = g.schema_counters; sc; sc = sc->next) {
 			char key[512];
 

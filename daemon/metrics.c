@@ -41,6 +41,34 @@ static void header(struct strbuf *out, const char *name, const char *type, const
 	strbuf_addf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Hedges by result (each hedge started ends in one: won, its answer was
+ * the app's; lost, it finished without being used; cancelled, it was cut
+ * while still running) and the concurrency limit (SPEC 4.10). */
+static void render_latency_defences(struct strbuf *out, const struct guard_snapshot *snaps,
+				    const struct guard_snapshot *end)
+{
+	static const char *const results[GUARD_HEDGE__COUNT] = {
+		[GUARD_HEDGE_WON] = "won",
+		[GUARD_HEDGE_LOST] = "lost",
+		[GUARD_HEDGE_CANCELLED] = "cancelled",
+	};
+	const struct guard_snapshot *g;
+
+	header(out, "braced_hedges_total", "counter",
+	       "Hedged attempts, by profile and result: won (its answer was the app's), lost "
+	       "(it finished, not used), cancelled (cut while running).");
+	for (g = snaps; g < end; g++)
+		for (int r = 0; r < GUARD_HEDGE__COUNT; r++)
+			strbuf_addf(out, "braced_hedges_total{profile=\"%s\",result=\"%s\"} %llu\n",
+				    g->name, results[r], (unsigned long long)g->hedges[r]);
+	header(out, "braced_concurrency_limit", "gauge",
+	       "Upstream attempts in flight allowed, by profile: the adaptive limit, or "
+	       "pool.max_connections.");
+	for (g = snaps; g < end; g++)
+		strbuf_addf(out, "braced_concurrency_limit{profile=\"%s\"} %u\n", g->name,
+			    g->concurrency_limit);
+}
+
 void metrics_render(struct strbuf *out, struct guard *list, const struct metrics_global *mg,
 		    uint64_t now_ms)
 {
@@ -119,6 +147,7 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 	for (g = snaps; g < end; g++)
 		strbuf_addf(out, "braced_inflight_requests{profile=\"%s\"} %u\n", g->name,
 			    g->inflight);
+	render_latency_defences(out, snaps, end);
 	header(out, "braced_schema_violations_total", "counter",
 	       "Schema violations, by profile, route, direction and mode.");
 	for (g = snaps; g < end; g++)

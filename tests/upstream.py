@@ -3,7 +3,9 @@
 
 By default every request is answered with a JSON echo of exactly what arrived;
 a FIFO script (POST /__script) or a per-request `X-Fault` header can make it
-delay, trickle, reset, close, cut the body short or refuse to read the body.
+delay, trickle, reset, close, cut the body short or refuse to read the body,
+or queue behind a limited capacity ({"capacity": N, "delay_ms": T}: at most
+N such requests are served at once, T ms each; the rest wait their turn).
 Runs as a program (prints its port on stdout) or is imported (Upstream class).
 
 Which action answers a request: the next scripted one, else the request's
@@ -14,7 +16,8 @@ one installed action come from one random.Random(S), so a seeded default
 gives the same sequence of draws in every run.
 
 Control endpoints (not counted as requests):
-  GET  /__stats    counters
+  GET  /__stats    counters; "active" requests being answered now and their
+                   "peak" since the last reset
   GET  /__log      every request received: t (time.monotonic() at arrival,
                    CLOCK_MONOTONIC, the clock of every process on the host),
                    method, path, headers, status (the action's, null for
@@ -70,6 +73,7 @@ ACTION_FIELDS = {
     "echo_body": (bool,),
     "random": (dict,),
     "raw_b64": (str,),
+    "capacity": (int,),
 }
 RANDOM_FIELDS = {"p", "seed", "then"}
 MAX_LOG = 100000                # requests kept for GET /__log
@@ -104,6 +108,8 @@ def validate_action(obj):
         raise ValueError("status must be 100..999")
     if obj.get("delay_ms", 0) < 0:
         raise ValueError("delay_ms must be >= 0")
+    if obj.get("capacity", 1) < 1:
+        raise ValueError("capacity must be >= 1")
     for name, value in obj.get("headers", {}).items():
         values = value if isinstance(value, list) else [value]
         for v in values:
@@ -390,6 +396,9 @@ class Stats:
             self.script = collections.deque()
             self.default = None         # Installed, or None for the echo
             self.log = []
+            self.active = 0             # requests arrived and not yet answered
+            self.peak = 0
+            self.queues = {}            # capacity -> threading.Semaphore
 
     def arrived(self, req):
         """Counts and logs a request; returns its log entry (its status is filled in later)."""
@@ -411,7 +420,23 @@ class Stats:
                 "by_path": dict(self.by_path),
                 "script_left": len(self.script),
                 "default": self.default.action if self.default is not None else None,
+                "active": self.active,
+                "peak": self.peak,
             }
+
+    def enter(self):
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+
+    def leave(self):
+        with self.lock:
+            self.active -= 1
+
+    def queue(self, capacity):
+        """The semaphore shared by every request of one capacity."""
+        with self.lock:
+            return self.queues.setdefault(capacity, threading.Semaphore(capacity))
 
     def bump(self, name, path=None):
         with self.lock:
@@ -487,7 +512,14 @@ class Handler(socketserver.BaseRequestHandler):
         if req.path.startswith(CONTROL_PREFIX):
             req.body = conn.read_body(req)
             return self.control(req, keep)
+        stats.enter()
+        try:
+            return self.serve_counted(conn, req, keep)
+        finally:
+            stats.leave()
 
+    def serve_counted(self, conn, req, keep):
+        stats = self.server.stats
         entry = stats.arrived(req)
         action = stats.next_scripted()
         if action is None:
@@ -514,7 +546,17 @@ class Handler(socketserver.BaseRequestHandler):
                 if "100-continue" in req.tokens("expect"):
                     sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                 req.body = conn.read_body(req)
-            wait_watching(sock, delay)
+            if action.get("capacity"):
+                # Served one capacity slot at a time, the wait included.
+                slots = stats.queue(action["capacity"])
+                while not slots.acquire(timeout=POLL_STEP):
+                    wait_watching(sock, 0)
+                try:
+                    wait_watching(sock, delay)
+                finally:
+                    slots.release()
+            else:
+                wait_watching(sock, delay)
         except ClientGone:
             stats.bump("aborted")
             return False

@@ -1,0 +1,150 @@
+"""Hedged requests (SPEC 4.10) against the fault-injecting upstream: a slow
+first attempt is overtaken by a hedge after hedge.delay, the app gets the
+fast answer, the upstream sees both attempts with the same correlation id
+and Idempotency-Key, and the slow one's connection is closed. A POST without
+an idempotency key is never hedged; history, the access log, /status and
+/metrics show the hedges.
+
+The slow attempt is the first scripted action (a long delay); the hedge
+gets the echo. Times asserted are generous: the slow attempt takes 3 s,
+the hedged answer is asserted under 2 s.
+"""
+
+import json
+import unittest
+
+from harness import Braced, BracedTestCase, request, wait_until
+
+SLOW_MS = 3000
+HEDGE = {"delay": "50ms", "max": 1}
+RETRY = {"attempts": 3, "backoff": {"base": "10ms", "max": "20ms", "jitter": "none"}}
+
+
+class HedgeTest(BracedTestCase):
+
+    def hedge_config(self, hedge=None, **extra):
+        defaults = {"retry": RETRY, "hedge": hedge or HEDGE}
+        defaults.update(extra)
+        return self.config(defaults=defaults, admin="127.0.0.1:0")
+
+    def metric(self, b, name):
+        text = request(b.admin_port, "GET", "/metrics", timeout=5).body.decode()
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return None
+
+    def test_slow_first_attempt_is_overtaken(self):
+        # Fails if braced waits for the slow attempt (no hedge), answers with
+        # the slow one, sends the hedge without the app's ids, or keeps the
+        # cancelled attempt's connection open.
+        self.upstream.script([{"delay_ms": SLOW_MS}])
+        with Braced(self.hedge_config()) as b:
+            resp = b.get("/demo/item", headers={"X-Correlation-ID": "corr-hedge-1",
+                                                "Idempotency-Key": "key-hedge-1"})
+            self.assertEqual(resp.status, 200, resp)
+            self.assertLess(resp.elapsed, 2.0, resp)
+            self.assertEqual(resp.headers.get("Brace-Attempts"), "2", resp)
+            got = self.upstream.received()
+            self.assertEqual(len(got), 2, got)
+            for r in got:
+                headers = {n.lower(): v for n, v in r["headers"]}
+                self.assertEqual(headers.get("x-correlation-id"), "corr-hedge-1", r)
+                self.assertEqual(headers.get("idempotency-key"), "key-hedge-1", r)
+            # The hedge started after hedge.delay, not at once.
+            self.assertGreaterEqual(got[1]["t"] - got[0]["t"], 0.04, got)
+            # The slow attempt was cancelled: its connection closed under it.
+            self.assertTrue(wait_until(lambda: self.upstream.stats()["aborted"] >= 1, 5),
+                            self.upstream.stats())
+            self.assertTrue(wait_until(
+                lambda: self.metric(b, 'braced_hedges_total{profile="demo",result="won"}') == 1,
+                5))
+            self.assertEqual(
+                self.metric(b, 'braced_hedges_total{profile="demo",result="cancelled"}'), 0)
+            line = [l for l in b.log_lines() if l.get("msg") == "request"][-1]
+            self.assertEqual(line.get("hedges"), 1, line)
+            self.assertEqual(line.get("attempts"), 2, line)
+            status = json.loads(request(b.admin_port, "GET", "/status", timeout=5).body)
+            self.assertEqual(status["profiles"]["demo"]["hedge"]["delay_ms"], 50, status)
+            self.assertEqual(status["profiles"]["demo"]["hedge"]["won"], 1, status)
+
+    def test_fast_first_attempt_is_not_hedged(self):
+        with Braced(self.hedge_config()) as b:
+            for i in range(5):
+                resp = b.get(f"/demo/fast/{i}")
+                self.assertEqual(resp.status, 200, resp)
+                self.assertEqual(resp.headers.get("Brace-Attempts"), "1", resp)
+            self.assertEqual(self.upstream.stats()["requests"], 5)
+
+    def test_post_without_key_is_never_hedged(self):
+        # Fails if a POST without an Idempotency-Key is sent twice. braced
+        # gives every POST a key by default (idempotency.methods): not here.
+        self.upstream.script([{"delay_ms": 400}])
+        with Braced(self.hedge_config(idempotency={"methods": ["PATCH"]})) as b:
+            resp = b.request("POST", "/demo/orders", body=b"{}",
+                             headers={"Content-Type": "application/json"})
+            self.assertEqual(resp.status, 200, resp)
+            self.assertGreaterEqual(resp.elapsed, 0.35, resp)
+            self.assertEqual(resp.headers.get("Brace-Attempts"), "1", resp)
+            self.assertEqual(self.upstream.stats()["requests"], 1)
+            got = self.upstream.received()
+            self.assertEqual([n for n, _ in got[0]["headers"] if n.lower() == "idempotency-key"],
+                             [], got)
+
+    def test_post_with_key_is_hedged(self):
+        self.upstream.script([{"delay_ms": SLOW_MS}])
+        with Braced(self.hedge_config()) as b:
+            resp = b.request("POST", "/demo/orders", body=b"{}",
+                             headers={"Content-Type": "application/json",
+                                      "Idempotency-Key": "order-7"})
+            self.assertEqual(resp.status, 200, resp)
+            self.assertLess(resp.elapsed, 2.0, resp)
+            got = self.upstream.received()
+            self.assertEqual(len(got), 2, got)
+            keys = [dict((n.lower(), v) for n, v in r["headers"]).get("idempotency-key")
+                    for r in got]
+            self.assertEqual(keys, ["order-7", "order-7"])
+
+    def test_history_marks_hedges(self):
+        # Both attempts fail: the problem's history lists the hedge as such.
+        self.upstream.script([{"delay_ms": 300, "status": 503}, {"status": 500},
+                              {"status": 503}])
+        with Braced(self.hedge_config()) as b:
+            resp = b.get("/demo/failing", headers={"Brace-Max-Attempts": "2"})
+            doc = self.assert_problem(resp, 503, "upstream_status", profile="demo")
+            history = doc.get("history")
+            self.assertEqual(len(history), 2, doc)
+            self.assertEqual([h.get("hedge", False) for h in history], [True, False], doc)
+            self.assertEqual(self.upstream.stats()["requests"], 2)
+            self.assertTrue(wait_until(
+                lambda: self.metric(b, 'braced_hedges_total{profile="demo",result="lost"}') == 1,
+                5))
+
+    def test_quantile_delay_waits_for_samples(self):
+        # pNN: no hedge before the profile has enough samples; /status says so.
+        with Braced(self.hedge_config(hedge={"delay": "p95", "max": 1})) as b:
+            status = json.loads(request(b.admin_port, "GET", "/status", timeout=5).body)
+            self.assertEqual(status["profiles"]["demo"]["hedge"]["delay_ms"], "pending", status)
+            for i in range(25):
+                self.assertEqual(b.get(f"/demo/warm/{i}").status, 200)
+            status = json.loads(request(b.admin_port, "GET", "/status", timeout=5).body)
+            delay = status["profiles"]["demo"]["hedge"]["delay_ms"]
+            self.assertIsInstance(delay, int, status)
+            self.assertGreaterEqual(delay, 1, status)
+            self.upstream.reset()
+            self.upstream.script([{"delay_ms": SLOW_MS}])
+            resp = b.get("/demo/slow")
+            self.assertEqual(resp.status, 200, resp)
+            self.assertLess(resp.elapsed, 2.0, resp)
+            self.assertEqual(self.upstream.stats()["requests"], 2)
+
+    def test_config_shows_hedge(self):
+        with Braced(self.hedge_config()) as b:
+            doc = json.loads(request(b.admin_port, "GET", "/config", timeout=5).body)
+            self.assertEqual(doc["defaults"]["hedge"], {"delay_ms": 50, "max": 1}, doc["defaults"])
+            self.assertEqual(doc["defaults"]["concurrency"],
+                             {"adaptive": False, "min": 4, "max": 512}, doc["defaults"])
+
+
+if __name__ == "__main__":
+    unittest.main()
