@@ -432,6 +432,37 @@ END_TEST
 
 #define ONE_PROFILE "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n"
 
+/* hedge and concurrency on defaults, profile and route, merged key by key. */
+START_TEST(test_latency_keys)
+{
+	struct config *cfg = load_ok(
+	    "defaults:\n  hedge: {delay: 30ms}\n  concurrency: {adaptive: true, max: 64}\n"
+	    "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    hedge: {max: 2}\n"
+	    "    routes:\n      - match: GET /x\n        hedge: {delay: p95}\n"
+	    "        concurrency: {min: 8}\n");
+	const struct profile *p = profile(cfg, "p");
+	struct policy b;
+
+	config_builtin_policy(&b);
+	ck_assert_uint_eq(b.hedge.delay_ms, 0);
+	ck_assert_uint_eq(b.hedge.quantile, 0);
+	ck_assert_uint_eq(b.hedge.max, 1);
+	ck_assert_int_eq(b.concurrency.adaptive, 0);
+	ck_assert_uint_eq(b.concurrency.min, 4);
+	ck_assert_uint_eq(b.concurrency.max, 512);
+	ck_assert_uint_eq(p->policy.hedge.delay_ms, 30);
+	ck_assert_uint_eq(p->policy.hedge.max, 2);
+	ck_assert_int_eq(p->policy.concurrency.adaptive, 1);
+	ck_assert_uint_eq(p->policy.concurrency.min, 4);
+	ck_assert_uint_eq(p->policy.concurrency.max, 64);
+	ck_assert_uint_eq(p->routes[0].policy.hedge.quantile, 95);
+	ck_assert_uint_eq(p->routes[0].policy.hedge.delay_ms, 0);
+	ck_assert_uint_eq(p->routes[0].policy.hedge.max, 2);
+	ck_assert_uint_eq(p->routes[0].policy.concurrency.min, 8);
+	config_unref(cfg);
+}
+END_TEST
+
 START_TEST(test_listeners)
 {
 	struct config *cfg;
@@ -752,6 +783,19 @@ static const struct err_case err_cases[] = {
 	{ "bad enum", "log:\n  level: loud\n" ONE_PROFILE, 2, 10, "loud", NULL },
 	{ "string for an int", "limits:\n  max_connections: \"10\"\n" ONE_PROFILE, 2, 20,
 	  "integer", NULL },
+	/* hedge and concurrency (SPEC 4.10) */
+	{ "hedge quantile over 99", "defaults:\n  hedge: {delay: p100}\n" ONE_PROFILE, 2, 18,
+	  "p1 to p99", NULL },
+	{ "hedge delay not a duration", "defaults:\n  hedge: {delay: soon}\n" ONE_PROFILE, 2, 18,
+	  "not a duration", NULL },
+	{ "hedge max over 3", "defaults:\n  hedge: {max: 4}\n" ONE_PROFILE, 2, 16, "hedge.max",
+	  NULL },
+	{ "unknown hedge key", "defaults:\n  hedge: {dealy: 5ms}\n" ONE_PROFILE, 2, 11,
+	  "unknown key 'dealy'", NULL },
+	{ "concurrency min over max", ONE_PROFILE "    concurrency: {min: 10, max: 5}\n", 2, 3,
+	  "concurrency.min", NULL },
+	{ "concurrency adaptive not a bool", "defaults:\n  concurrency: {adaptive: 1}\n" ONE_PROFILE,
+	  2, 27, "true or false", NULL },
 	/* units and ranges */
 	{ "bad duration", "shutdown_grace: 2 seconds\n" ONE_PROFILE, 1, 17, "not a duration", NULL },
 	{ "bare number duration", "defaults:\n  timeouts: {total: 5}\n" ONE_PROFILE, 2, 21,
@@ -1013,6 +1057,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_full_file_profile_merge);
 	tcase_add_test(tc, test_full_file_routes);
 	tcase_add_test(tc, test_builtin_defaults);
+	tcase_add_test(tc, test_latency_keys);
 	tcase_add_test(tc, test_listeners);
 	tcase_add_test(tc, test_upstream_forms);
 	tcase_add_test(tc, test_secrets);
