@@ -65,8 +65,7 @@ static void render_latency_status(struct strbuf *b, const struct guard_snapshot 
 		    (unsigned long long)g->hedges[GUARD_HEDGE_WON],
 		    (unsigned long long)g->hedges[GUARD_HEDGE_LOST],
 		    (unsigned long long)g->hedges[GUARD_HEDGE_CANCELLED]);
-	strbuf_addf(b,
-		    "\"concurrency\":{\"adaptive\":%s,\"limit\":%u,\"min_rtt_ms\":%.1f},",
+	strbuf_addf(b, "\"concurrency\":{\"adaptive\":%s,\"limit\":%u,\"min_rtt_ms\":%.1f},",
 		    g->adaptive ? "true" : "false", g->concurrency_limit,
 		    (double)g->min_rtt_us / 1000.0);
 }

@@ -414,8 +414,7 @@ static struct engine_running *find_running(struct engine *e, uint32_t id)
 }
 
 /* Takes attempt run out of the attempts in flight; *ret gets a copy. */
-static void remove_running(struct engine *e, struct engine_running *run,
-			   struct engine_running *ret)
+static void remove_running(struct engine *e, struct engine_running *run, struct engine_running *ret)
 {
 	*ret = *run;
 	*run = e->running[--e->nrunning];
@@ -537,8 +536,8 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	remove_running(e, slot, &run);
 	observe(e, now, res);
 	if (e->nrunning == 0)
-		add_upstream_time(e, now,
-				  res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000);
+		add_upstream_time(
+		    e, now, res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000);
 	if (res->end == ENGINE_END_POOL_TIMEOUT && e->nrunning > 0) {
 		/* A hedge found no connection in time: nothing was sent. */
 		if (run.hedge)

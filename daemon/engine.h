@@ -206,10 +206,10 @@ struct engine {
 	struct engine_running running[ENGINE_MAX_INFLIGHT];
 	unsigned nrunning;
 	uint32_t next_id;
-	uint32_t started;              /* attempts started, hedges included */
-	uint32_t hedges;               /* hedges started */
-	uint64_t group_start_us;       /* when the attempts in flight began to overlap */
-	unsigned group_size;           /* attempts started since then */
+	uint32_t started;        /* attempts started, hedges included */
+	uint32_t hedges;         /* hedges started */
+	uint64_t group_start_us; /* when the attempts in flight began to overlap */
+	unsigned group_size;     /* attempts started since then */
 	enum engine_hedge_stop hedge_stop;
 	uint64_t wait_since_us; /* end of the last attempt (or the start) */
 	uint32_t attempts;

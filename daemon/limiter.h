@@ -28,10 +28,10 @@
 struct limiter {
 	uint32_t min, max;
 	uint32_t limit;
-	uint32_t limit_before;   /* restored after a minimum-RTT measurement */
-	int measuring;           /* measuring the minimum RTT, limit held at min */
-	uint64_t min_rtt_us;     /* 0 until first measured */
-	uint64_t sample_rtt_us;  /* the median of the last interval */
+	uint32_t limit_before;  /* restored after a minimum-RTT measurement */
+	int measuring;          /* measuring the minimum RTT, limit held at min */
+	uint64_t min_rtt_us;    /* 0 until first measured */
+	uint64_t sample_rtt_us; /* the median of the last interval */
 	uint64_t window_start_us;
 	uint64_t next_measure_us;
 	uint32_t n;

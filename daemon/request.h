@@ -45,8 +45,8 @@ struct request {
 	const char *body;
 	size_t body_len;
 	uint64_t start_us;
-	uint32_t total_ms;                /* budget after Brace-Timeout-Ms */
-	uint32_t max_attempts;            /* after Brace-Max-Attempts */
+	uint32_t total_ms;     /* budget after Brace-Timeout-Ms */
+	uint32_t max_attempts; /* after Brace-Max-Attempts */
 	/* The attempts in flight (one, or more when hedged), by engine id. */
 	struct request_call {
 		uint32_t id;
