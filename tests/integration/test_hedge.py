@@ -68,6 +68,26 @@ class HedgeTest(BracedTestCase):
             self.assertEqual(status["profiles"]["demo"]["hedge"]["delay_ms"], 50, status)
             self.assertEqual(status["profiles"]["demo"]["hedge"]["won"], 1, status)
 
+    def test_slower_hedge_is_cancelled(self):
+        # The first attempt answers while the hedge still runs: the app gets
+        # the first answer, the hedge's connection is closed under it, and
+        # the hedge counts as cancelled.
+        self.upstream.script([{"delay_ms": 300}, {"delay_ms": SLOW_MS}])
+        with Braced(self.hedge_config()) as b:
+            resp = b.get("/demo/item")
+            self.assertEqual(resp.status, 200, resp)
+            self.assertLess(resp.elapsed, 2.0, resp)
+            self.assertEqual(self.upstream.stats()["requests"], 2)
+            self.assertTrue(wait_until(lambda: self.upstream.stats()["aborted"] >= 1, 5),
+                            self.upstream.stats())
+            self.assertTrue(wait_until(
+                lambda: self.metric(b, 'braced_hedges_total{profile="demo",result="cancelled"}')
+                == 1, 5))
+            self.assertEqual(
+                self.metric(b, 'braced_hedges_total{profile="demo",result="won"}'), 0)
+            # The next request gets a connection of its own, not the cut one.
+            self.assertEqual(b.get("/demo/after").status, 200)
+
     def test_fast_first_attempt_is_not_hedged(self):
         with Braced(self.hedge_config()) as b:
             for i in range(5):
