@@ -505,6 +505,15 @@ static enum retry_stop decide(struct engine *e, uint64_t now_us, uint32_t *ret_w
 	return stop;
 }
 
+/* 1 for an answer that ends the request whoever else is still running: a
+ * success that passed its schema, or a status that is not retriable (the
+ * usual answer for it follows). Retriable statuses, transport failures,
+ * schema failures and oversized answers wait for the other attempts. */
+static int acceptable(enum outcome o)
+{
+	return o == OUTCOME_OK || o == OUTCOME_CLIENT_ERROR || o == OUTCOME_SERVER_ERROR;
+}
+
 /* Feeds the profile's latency estimate and adaptive limit with a finished
  * attempt's time on the wire. */
 static void observe(struct engine *e, uint64_t now_us, const struct engine_result *res)
@@ -529,7 +538,7 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	enum retry_stop stop;
 	enum outcome o;
 	uint32_t wait = 0;
-	int status;
+	int status, final;
 
 	if (!slot)
 		return;
@@ -562,7 +571,8 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 		o = OUTCOME_SCHEMA;
 	/* The first acceptable answer wins; the others are cut at once (and
 	 * come first in the history: they started first). */
-	if (o == OUTCOME_OK && e->nrunning > 0)
+	final = acceptable(o);
+	if (final && e->nrunning > 0)
 		cut_running(e, now, act, CUT_LOSERS, NULL, 0);
 	count_attempt(e, &run, now, o, status, res->elapsed_ms);
 	e->last = (struct engine_last){
@@ -582,18 +592,16 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 
 		guard_cool_down(e->r.guard, now + pause * 1000);
 	}
-	if (o == OUTCOME_OK) {
-		if (run.hedge)
-			guard_count_hedge(e->r.guard, GUARD_HEDGE_WON);
+	if (run.hedge)
+		guard_count_hedge(e->r.guard, final ? GUARD_HEDGE_WON : GUARD_HEDGE_LOST);
+	if (final)
 		add_upstream_time(e, now, 0);
+	else if (e->nrunning > 0)
+		return; /* others still run: one of them may yet answer well */
+	if (o == OUTCOME_OK) {
 		answer_relay(e, act, ENGINE_CODE_OK, res->retry_after_ms);
 		return;
 	}
-	if (run.hedge)
-		guard_count_hedge(e->r.guard, GUARD_HEDGE_LOST);
-	/* Others still run: one of them may yet answer well. */
-	if (e->nrunning > 0)
-		return;
 	if (res->end == ENGINE_END_TOO_LARGE) {
 		answer_failure(e, act, 0, -1);
 		return;

@@ -199,6 +199,34 @@ START_TEST(test_bad_answer_waits_for_the_other)
 }
 END_TEST
 
+/* A status that is not retriable is a final answer: it wins at once. */
+START_TEST(test_final_status_wins)
+{
+	routed(METHOD_GET, 0, 0, 0);
+	hedge_timer(20);
+	answer(2, 30, 404);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(hx.act.u.answer.code, PROBLEM_UPSTREAM_STATUS);
+	ck_assert_int_eq(hx.act.u.answer.status, 404);
+	ck_assert_int_eq(hx.act.cancel, 1);
+	ck_assert_uint_eq(hx.act.cancel_ids[0], 1);
+	expect_hedges(1, 0, 0);
+}
+END_TEST
+
+/* A transport failure waits for the other attempt too. */
+START_TEST(test_transport_failure_waits)
+{
+	routed(METHOD_GET, 0, 0, 0);
+	hedge_timer(20);
+	result(1, 30, ENGINE_END_RESET, 0);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
+	answer(2, 40, 200);
+	ck_assert_int_eq(hx.act.u.answer.code, ENGINE_CODE_OK);
+	expect_hedges(1, 0, 0);
+}
+END_TEST
+
 /* A schema failure (enforce) is not acceptable either; the original wins. */
 START_TEST(test_schema_failure_loses)
 {
@@ -510,6 +538,8 @@ Suite *hedge_suite(void)
 	tcase_add_test(tc, test_hedge_cancelled);
 	tcase_add_test(tc, test_bad_answer_waits_for_the_other);
 	tcase_add_test(tc, test_schema_failure_loses);
+	tcase_add_test(tc, test_final_status_wins);
+	tcase_add_test(tc, test_transport_failure_waits);
 	tcase_add_test(tc, test_both_fail_then_retry);
 	tcase_add_test(tc, test_budget_refuses);
 	tcase_add_test(tc, test_budget_withdrawn);
