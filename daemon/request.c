@@ -72,15 +72,14 @@ static void disarm(struct request *req)
  * cancels every attempt in flight. */
 static void cancel_calls(struct request *req, uint32_t id)
 {
-	unsigned i = 0;
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++) {
+		struct request_call *rc = &req->calls[i];
 
-	while (i < req->ncalls) {
-		if (id && req->calls[i].id != id) {
-			i++;
+		if (!rc->call || (id && rc->id != id))
 			continue;
-		}
-		upstream_cancel(req->calls[i].call);
-		req->calls[i] = req->calls[--req->ncalls];
+		upstream_cancel(rc->call);
+		rc->call = NULL;
+		req->ncalls--;
 	}
 }
 
@@ -803,9 +802,19 @@ static void feed(struct request *req, const struct engine_event *ev);
 
 /* Starts the attempt the engine asked for. Returns -1 when the backend
  * could not. */
+/* A free attempt slot, or NULL. A slot stays put while its call runs: the
+ * call borrows the slot's traceparent line. */
+static struct request_call *free_slot(struct request *req)
+{
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
+		if (!req->calls[i].call)
+			return &req->calls[i];
+	return NULL;
+}
+
 static int start_call(struct request *req, const struct engine_start *s)
 {
-	struct request_call *rc = &req->calls[req->ncalls];
+	struct request_call *rc = free_slot(req);
 	const struct call_params params = {
 		.url = req->url,
 		.method = req->method_name,
@@ -823,10 +832,10 @@ static int start_call(struct request *req, const struct engine_start *s)
 		.tls_verify = req->profile->tls.verify,
 		.ca_file = req->profile->tls.ca_file,
 		.max_response_body = req->cfg->max_response_body,
-		.extra_header = req->trace.valid ? rc->traceparent : NULL,
+		.extra_header = req->trace.valid && rc ? rc->traceparent : NULL,
 	};
 
-	if (req->ncalls >= ENGINE_MAX_INFLIGHT)
+	if (!rc)
 		return -1;
 	if (req->trace.valid) {
 		/* braced is a hop: the same trace, a parent-id of this attempt's own. */
@@ -967,10 +976,11 @@ static void on_call_done(struct call *call, void *arg)
 		},
 	};
 
-	for (unsigned i = 0; i < req->ncalls; i++) {
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++) {
 		if (req->calls[i].call == call) {
 			ev.u.attempt.id = req->calls[i].id;
-			req->calls[i] = req->calls[--req->ncalls];
+			req->calls[i].call = NULL;
+			req->ncalls--;
 			break;
 		}
 	}
@@ -1015,8 +1025,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	for (unsigned i = 0; i < req->ncalls; i++)
-		if (call_waiting(req->calls[i].call))
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
+		if (req->calls[i].call && call_waiting(req->calls[i].call))
 			ev.u.timer.queued[ev.u.timer.nqueued++] = req->calls[i].id;
 	feed(req, &ev);
 }

@@ -47,14 +47,15 @@ struct request {
 	uint64_t start_us;
 	uint32_t total_ms;     /* budget after Brace-Timeout-Ms */
 	uint32_t max_attempts; /* after Brace-Max-Attempts */
-	/* The attempts in flight (one, or more when hedged), by engine id. */
+	/* The attempts in flight (one, or more when hedged), by engine id; a
+	 * slot is free when call is NULL, and stays put while its call runs. */
 	struct request_call {
 		uint32_t id;
 		struct call *call;
 		/* "traceparent: ..." of this attempt: each its own parent-id. */
 		char traceparent[sizeof("traceparent: ") + TRACE_PARENT_LEN];
 	} calls[ENGINE_MAX_INFLIGHT];
-	unsigned ncalls;
+	unsigned ncalls;                  /* slots in use */
 	struct call *last;                /* the last finished attempt: what an answer relays */
 	struct schema_result *violations; /* of the last answer, in enforce mode */
 	const char *correlation_header;

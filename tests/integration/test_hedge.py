@@ -88,6 +88,20 @@ class HedgeTest(BracedTestCase):
             # The next request gets a connection of its own, not the cut one.
             self.assertEqual(b.get("/demo/after").status, 200)
 
+    def test_hedge_has_its_own_traceparent(self):
+        # Same trace, each attempt its own parent-id (W3C Trace Context).
+        self.upstream.script([{"delay_ms": SLOW_MS}])
+        trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        with Braced(self.hedge_config()) as b:
+            resp = b.get("/demo/traced", headers={"traceparent": trace})
+            self.assertEqual(resp.status, 200, resp)
+            got = self.upstream.received()
+            self.assertEqual(len(got), 2, got)
+            parents = [dict((n.lower(), v) for n, v in r["headers"])["traceparent"] for r in got]
+            self.assertEqual({p.split("-")[1] for p in parents},
+                             {"4bf92f3577b34da6a3ce929d0e0e4736"}, parents)
+            self.assertEqual(len({p.split("-")[2] for p in parents}), 2, parents)
+
     def test_fast_first_attempt_is_not_hedged(self):
         with Braced(self.hedge_config()) as b:
             for i in range(5):
