@@ -21,5 +21,6 @@ Suite *decode_suite(void);
 Suite *http_suite(void);
 Suite *engine_suite(void);
 Suite *trace_suite(void);
+Suite *fleet_suite(void);
 
 #endif
