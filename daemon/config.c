@@ -1650,8 +1650,10 @@ static void parse_fleet_redis(struct loader *L, const struct ynode *n, struct fl
 	}
 	if (strncmp(s, "unix:", 5) == 0) {
 		if (s[5] != '/' || strlen(s + 5) >= 108) {
-			err_at(L, n, "fleet.redis '%s': a unix socket needs an absolute path shorter "
-				     "than 108 bytes", s);
+			err_at(L, n,
+			       "fleet.redis '%s': a unix socket needs an absolute path shorter "
+			       "than 108 bytes",
+			       s);
 			return;
 		}
 		f->enabled = 1;
@@ -1714,7 +1716,8 @@ static void parse_fleet_redis(struct loader *L, const struct ynode *n, struct fl
 		errno = 0;
 		db = strtol(rest + 1, &end, 10);
 		if (end == rest + 1 || *end || db < 0 || db > 65535 || errno) {
-			err_at(L, n, "fleet.redis '%s': the database must be a number from 0 to 65535",
+			err_at(L, n,
+			       "fleet.redis '%s': the database must be a number from 0 to 65535",
 			       s);
 			return;
 		}
@@ -1736,7 +1739,7 @@ static void parse_fleet_redis(struct loader *L, const struct ynode *n, struct fl
 
 static void parse_fleet(struct loader *L, const struct ynode *map)
 {
-	static const char *const keys[] = { "redis",   "password",     "key_prefix", "share",
+	static const char *const keys[] = { "redis",   "password",      "key_prefix", "share",
 					    "timeout", "sync_interval", NULL };
 	static const char *const shares[] = { "cooldown", "breaker", "budget", NULL };
 	struct fleet_setting *f = &L->cfg->fleet;
@@ -1770,7 +1773,8 @@ static void parse_fleet(struct loader *L, const struct ynode *map)
 				}
 				if (!ok)
 					err_at(L, v,
-					       "fleet.key_prefix must be at most %d printable characters "
+					       "fleet.key_prefix must be at most %d printable "
+					       "characters "
 					       "without spaces or braces",
 					       CONFIG_FLEET_PREFIX_MAX);
 			}
@@ -1784,8 +1788,8 @@ static void parse_fleet(struct loader *L, const struct ynode *map)
 		} else if (!strcmp(k, "timeout")) {
 			get_positive_duration(L, v, "fleet.timeout", &f->timeout_ms);
 		} else if (!strcmp(k, "sync_interval")) {
-			if (get_positive_duration(L, v, "fleet.sync_interval", &f->sync_interval_ms) ==
-				0 &&
+			if (get_positive_duration(L, v, "fleet.sync_interval",
+						  &f->sync_interval_ms) == 0 &&
 			    f->sync_interval_ms < 10) {
 				err_at(L, v, "fleet.sync_interval must be at least 10ms");
 			}
@@ -1823,9 +1827,8 @@ static void fleet_release(struct fleet_setting *f)
 
 static void parse_root(struct loader *L, const struct ynode *root)
 {
-	static const char *const keys[] = { "listen",   "admin",    "shutdown_grace", "log",
-					    "limits",   "fleet",    "defaults",       "profiles",
-					    NULL };
+	static const char *const keys[] = { "listen", "admin",    "shutdown_grace", "log", "limits",
+					    "fleet",  "defaults", "profiles",       NULL };
 	struct config *cfg = L->cfg;
 	const struct ynode *v;
 

@@ -31,15 +31,14 @@
 
 /* Extends KEYS[1] to ARGV[1] (wall-clock ms) if later, expiring then, and
  * publishes ARGV[3] on ARGV[2] when it did. */
-static const char SCRIPT_EXTEND[] =
-    "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
-    "local u = tonumber(ARGV[1])\n"
-    "if u > cur then\n"
-    "  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[1])\n"
-    "  redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
-    "  return 1\n"
-    "end\n"
-    "return 0\n";
+static const char SCRIPT_EXTEND[] = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
+				    "local u = tonumber(ARGV[1])\n"
+				    "if u > cur then\n"
+				    "  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[1])\n"
+				    "  redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
+				    "  return 1\n"
+				    "end\n"
+				    "return 0\n";
 
 /* Adds ARGV[4] requests and ARGV[5] retries to the bucket of second
  * ARGV[1] (KEYS[1] .. second, expiring after ARGV[3] seconds) and returns
@@ -77,13 +76,20 @@ struct conn {
 	int ready;
 };
 
-enum op_kind { OP_HELLO, OP_COOLDOWN, OP_BREAKER, OP_PROBE, OP_BUDGET, OP_RESYNC_COOL,
-	       OP_RESYNC_BREAKER };
+enum op_kind {
+	OP_HELLO,
+	OP_COOLDOWN,
+	OP_BREAKER,
+	OP_PROBE,
+	OP_BUDGET,
+	OP_RESYNC_COOL,
+	OP_RESYNC_BREAKER
+};
 
 static const enum fleet_op op_metric[] = {
-	[OP_HELLO] = FLEET_OP_CONNECT,	      [OP_COOLDOWN] = FLEET_OP_COOLDOWN,
-	[OP_BREAKER] = FLEET_OP_BREAKER,      [OP_PROBE] = FLEET_OP_PROBE,
-	[OP_BUDGET] = FLEET_OP_BUDGET,	      [OP_RESYNC_COOL] = FLEET_OP_RESYNC,
+	[OP_HELLO] = FLEET_OP_CONNECT,         [OP_COOLDOWN] = FLEET_OP_COOLDOWN,
+	[OP_BREAKER] = FLEET_OP_BREAKER,       [OP_PROBE] = FLEET_OP_PROBE,
+	[OP_BUDGET] = FLEET_OP_BUDGET,         [OP_RESYNC_COOL] = FLEET_OP_RESYNC,
 	[OP_RESYNC_BREAKER] = FLEET_OP_RESYNC,
 };
 
@@ -183,7 +189,8 @@ static void go_down(struct fleet *f, enum fleet_op op, const char *why)
 	disconnect(f);
 	set_gates(f, 0);
 	if (f->up || !f->logged_down) {
-		struct logline *l = log_begin(LOG_WARN, "fleet: Redis unavailable, local state decides");
+		struct logline *l =
+		    log_begin(LOG_WARN, "fleet: Redis unavailable, local state decides");
 
 		log_str(l, "redis", f->set.redis);
 		log_str(l, "op", fleet_op_name(op));
@@ -247,10 +254,9 @@ static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, con
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
-	*o = (struct op){ .f = f,
-			  .kind = kind,
-			  .idx = p ? (size_t)(p - f->profiles) : 0,
-			  .gen = f->gen };
+	*o = (struct op){
+		.f = f, .kind = kind, .idx = p ? (size_t)(p - f->profiles) : 0, .gen = f->gen
+	};
 	va_start(ap, fmt);
 	rc = redisvAsyncCommand(c->ac, on_reply, o, fmt, ap);
 	va_end(ap);
@@ -350,7 +356,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	}
 	switch (kind) {
 	case OP_HELLO:
-		if (r->type == REDIS_REPLY_STATUS && r->len == 4 && memcmp(r->str, "PONG", 4) == 0) {
+		if (r->type == REDIS_REPLY_STATUS && r->len == 4 &&
+		    memcmp(r->str, "PONG", 4) == 0) {
 			f->cmd.ready = 1;
 			maybe_up(f);
 		}
@@ -361,7 +368,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		break;
 	case OP_PROBE: {
 		uint64_t now = request_now_us();
-		int won = r->type == REDIS_REPLY_STATUS && r->len == 2 && memcmp(r->str, "OK", 2) == 0;
+		int won =
+		    r->type == REDIS_REPLY_STATUS && r->len == 2 && memcmp(r->str, "OK", 2) == 0;
 		uint64_t wait = p->open_for_ms < 1000 ? p->open_for_ms : 1000;
 
 		bad = !won && r->type != REDIS_REPLY_NIL;

@@ -6,11 +6,11 @@
 #include <string.h>
 
 static const char *const op_names[FLEET_OP__COUNT] = {
-	[FLEET_OP_CONNECT] = "connect",     [FLEET_OP_TIMEOUT] = "timeout",
-	[FLEET_OP_COOLDOWN] = "cooldown",   [FLEET_OP_BREAKER] = "breaker",
-	[FLEET_OP_PROBE] = "probe",         [FLEET_OP_BUDGET] = "budget",
-	[FLEET_OP_RESYNC] = "resync",       [FLEET_OP_SUBSCRIBE] = "subscribe",
-	[FLEET_OP_MESSAGE] = "message",     [FLEET_OP_OVERFLOW] = "overflow",
+	[FLEET_OP_CONNECT] = "connect",   [FLEET_OP_TIMEOUT] = "timeout",
+	[FLEET_OP_COOLDOWN] = "cooldown", [FLEET_OP_BREAKER] = "breaker",
+	[FLEET_OP_PROBE] = "probe",       [FLEET_OP_BUDGET] = "budget",
+	[FLEET_OP_RESYNC] = "resync",     [FLEET_OP_SUBSCRIBE] = "subscribe",
+	[FLEET_OP_MESSAGE] = "message",   [FLEET_OP_OVERFLOW] = "overflow",
 };
 
 static const char *const kind_names[FLEET_MSG__COUNT] = {

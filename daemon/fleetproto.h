@@ -63,9 +63,9 @@ enum fleet_msg_kind {
 
 struct fleet_msg {
 	enum fleet_msg_kind kind;
-	uint64_t instance;      /* the sender, so that it can ignore its own */
-	char id[FLEET_ID_MAX];  /* the profile's identity */
-	uint64_t until_ms;      /* wall-clock ms since the epoch; 0 for close */
+	uint64_t instance;     /* the sender, so that it can ignore its own */
+	char id[FLEET_ID_MAX]; /* the profile's identity */
+	uint64_t until_ms;     /* wall-clock ms since the epoch; 0 for close */
 };
 
 /* Encodes m as "braced1 KIND INSTANCE ID UNTIL". Returns the length or

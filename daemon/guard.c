@@ -25,9 +25,9 @@ struct guard {
 	/* Fleet mode: hooks set by fleet.c, and what the fleet told us. */
 	struct guard_hooks hooks;
 	int hooked;
-	int fleet_gate;       /* half-open probes need the fleet's lock */
-	int probe_lock;       /* this instance holds it for this half-open period */
-	int probe_asked;      /* a lock request is on its way */
+	int fleet_gate;          /* half-open probes need the fleet's lock */
+	int probe_lock;          /* this instance holds it for this half-open period */
+	int probe_asked;         /* a lock request is on its way */
 	uint64_t probe_retry_us; /* when a lost lock may be asked for again */
 	uint64_t fleet_valid_until_us;
 	uint64_t fleet_requests, fleet_retries; /* the fleet's totals, last sync */

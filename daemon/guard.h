@@ -116,7 +116,7 @@ enum guard_event_kind {
 
 struct guard_event {
 	enum guard_event_kind kind;
-	uint64_t until_us;  /* COOLDOWN and OPEN */
+	uint64_t until_us;    /* COOLDOWN and OPEN */
 	uint64_t open_for_ms; /* OPEN and WANT_PROBE: the policy's open_for */
 };
 

@@ -258,8 +258,7 @@ static int run(const char *path)
 	if (!d.srv || server_listen(d.srv) < 0)
 		goto out;
 	d.fleet = fleet_new(d.base, &d.metrics);
-	if (!d.fleet ||
-	    fleet_configure(d.fleet, cfg, d.srv->guards, d.srv->guards_by_profile) < 0)
+	if (!d.fleet || fleet_configure(d.fleet, cfg, d.srv->guards, d.srv->guards_by_profile) < 0)
 		goto out;
 	d.srv->fleet = d.fleet;
 	if (cfg->admin_enabled) {

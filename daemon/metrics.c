@@ -141,7 +141,8 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 	       "Fleet calls to Redis that failed or were abandoned, by operation.");
 	for (int op = 0; op < FLEET_OP__COUNT; op++)
 		strbuf_addf(out, "braced_fleet_errors_total{op=\"%s\"} %llu\n",
-			    fleet_op_name((enum fleet_op)op), (unsigned long long)mg->fleet_errors[op]);
+			    fleet_op_name((enum fleet_op)op),
+			    (unsigned long long)mg->fleet_errors[op]);
 	free(snaps);
 }
 
