@@ -146,7 +146,9 @@ class FleetTestCase(BracedTestCase):
             self.redis.cleanup()
 
     def fleet_config(self, sock, instance, fleet=None, profile=None, **top):
-        fl = merge({"redis": f"unix:{sock}", "timeout": "50ms", "sync_interval": "100ms"}, fleet)
+        # 250 ms: a loaded test machine can stall a call past the default
+        # 50 ms, and a flap would drop what a test shares at that moment.
+        fl = merge({"redis": f"unix:{sock}", "timeout": "250ms", "sync_interval": "100ms"}, fleet)
         prof = merge({"upstream": self.upstream.url("/base"),
                       "headers": {"X-Instance": str(instance)}}, profile)
         return make_config({"demo": prof}, admin="127.0.0.1:0", fleet=fl, **top)
@@ -329,12 +331,17 @@ class FleetTest(FleetTestCase):
         self.assertTrue(results)
         self.assertEqual({s for s, _ in results}, {200})
         # No latency step: the slowest request within fleet.timeout and a generous margin.
-        self.assertLess(max(d for _, d in results), max(baseline) + 0.05 + 0.5)
+        self.assertLess(max(d for _, d in results), max(baseline) + 0.25 + 0.5)
         for b in (b1, b2, b3):
             self.assertTrue(wait_until(lambda: metric(b, "braced_fleet_up") == 1, 15),
                             "fleet not back:\n" + b.log())
-            ups = [l for l in b.log_lines() if l.get("msg", "").startswith("fleet: Redis unavailable")]
-            self.assertEqual(len(ups), 1, "one line per outage")
+            # Logged once per change of state, never per request.
+            lines = [l.get("msg", "") for l in b.log_lines()]
+            downs = lines.count("fleet: Redis unavailable, local state decides")
+            ups = lines.count("fleet: sharing state through Redis")
+            self.assertGreaterEqual(downs, 1, b.log())
+            self.assertEqual(ups, downs + 1, b.log())
+            self.assertLess(downs, 5, b.log())
         # Sharing resumed.
         self.upstream.reset()
         self.assertEqual(b1.get("/demo/x", fault(status=429, headers={"Retry-After": "2"})).status, 429)
@@ -345,7 +352,7 @@ class FleetTest(FleetTestCase):
     def test_a_silent_redis_adds_at_most_the_timeout(self):
         silent = SilentRedis()
         self.addCleanup(silent.cleanup)
-        (b,) = self.start_fleet(silent.sock, n=1, wait_up=False)
+        (b,) = self.start_fleet(silent.sock, n=1, wait_up=False, fleet={"timeout": "50ms"})
         durations = []
         end = time.monotonic() + 2
         while time.monotonic() < end:
