@@ -123,6 +123,17 @@ class SilentRedis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def fnv1a64(text):
+    h = 0xcbf29ce484222325
+    for c in text.encode():
+        h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def profile_id(name, url):
+    return f"{name}:{fnv1a64(url):016x}"
+
+
 def metric(b, name):
     """The value of an unlabelled (or exactly labelled) metric line of b's /metrics."""
     body = request(b.admin_port, "GET", "/metrics", timeout=5).body.decode()
@@ -368,6 +379,32 @@ class FleetTest(FleetTestCase):
         self.assertGreater(float(timeouts[0].split()[-1]), 0, body)
         downs = [l for l in b.log_lines() if l.get("msg", "").startswith("fleet: Redis unavailable")]
         self.assertEqual(len(downs), 1, b.log())
+
+    def test_hostile_messages_are_dropped_and_windows_capped(self):
+        self.redis = RedisProcess().start()
+        (b,) = self.start_fleet(self.redis.sock, n=1, defaults={
+            "retry": {"attempts": 1, "retry_after": {"max": "3s"}}, "timeouts": {"total": "1s"}})
+        pid = profile_id("demo", self.upstream.url("/base"))
+        for junk in (b"", b"\x00" * 300, b"braced1 cooldown zz " + pid.encode() + b" 1",
+                     b"braced1 open 0123456789abcdef " + pid.encode() + b" -1"):
+            resp_command(self.redis.sock, "PUBLISH", "braced:events", junk)
+
+        def bad_messages():
+            body = request(b.admin_port, "GET", "/metrics").body.decode()
+            return [float(l.split()[-1]) for l in body.splitlines()
+                    if l.startswith('braced_fleet_errors_total{op="message"}')][0]
+        self.assertTrue(wait_until(lambda: bad_messages() == 4, 5), bad_messages())
+        # A well-formed window a year away is held to retry_after.max.
+        far = int(time.time() * 1000) + 365 * 86400 * 1000
+        resp_command(self.redis.sock, "PUBLISH", "braced:events",
+                     f"braced1 cooldown 0123456789abcdef {pid} {far}")
+        self.assertTrue(wait_until(lambda: request(b.admin_port, "GET", "/status").json()
+                                   ["profiles"]["demo"]["cooldown_ms"] > 0, 5))
+        self.assertLessEqual(request(b.admin_port, "GET", "/status").json()
+                             ["profiles"]["demo"]["cooldown_ms"], 3000)
+        self.assertEqual(b.get("/demo/x").status, 429)
+        self.assertEqual(self.upstream.received(), [])
+        self.assertEqual(metric(b, "braced_fleet_up"), 1)
 
     def test_password_is_used_and_never_shown(self):
         secret = "s3cret-fleet-pw"
