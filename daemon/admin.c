@@ -70,6 +70,24 @@ static void render_latency_status(struct strbuf *b, const struct guard_snapshot 
 		    (double)g->min_rtt_us / 1000.0);
 }
 
+/* A profile's fleet state: whether its probes are taken fleet-wide (and
+ * this instance holds the lock), and the fleet's budget totals when they
+ * decide. */
+static void render_fleet_status(struct strbuf *b, const struct guard_snapshot *g)
+{
+	strbuf_addf(b,
+		    "\"fleet\":{\"hooked\":%s,\"probes_fleet_wide\":%s,\"probe_lock\":%s,"
+		    "\"budget\":",
+		    g->fleet ? "true" : "false", g->fleet_gate ? "true" : "false",
+		    g->fleet_probe_lock ? "true" : "false");
+	if (g->fleet_budget)
+		strbuf_addf(b, "{\"requests\":%llu,\"retries\":%llu}},",
+			    (unsigned long long)g->fleet_requests,
+			    (unsigned long long)g->fleet_retries);
+	else
+		strbuf_adds(b, "null},");
+}
+
 static void render_status(struct admin *a, struct strbuf *b)
 {
 	static const char *const states[] = { "closed", "open", "half_open" };
@@ -83,13 +101,16 @@ static void render_status(struct admin *a, struct strbuf *b)
 		    "{\"inflight\":%u,\"draining\":%s,\"connections\":{\"app\":%u,\"admin\":%u,"
 		    "\"accepted\":%llu,\"writing\":%u},\"front\":{\"bad_requests\":%llu,"
 		    "\"timeouts\":%llu,\"too_large\":%llu,\"idle_closed\":%llu,\"gone\":%llu,"
-		    "\"accept_paused\":%llu,\"fd_shortage\":%llu},\"profiles\":{",
+		    "\"accept_paused\":%llu,\"fd_shortage\":%llu},",
 		    a->srv->inflight, a->srv->draining ? "true" : "false", k.connections,
 		    k.admin_connections, (unsigned long long)k.accepted, k.writing,
 		    (unsigned long long)k.bad_requests, (unsigned long long)k.timeouts,
 		    (unsigned long long)k.too_large, (unsigned long long)k.idle_closed,
 		    (unsigned long long)k.gone, (unsigned long long)k.accept_paused,
 		    (unsigned long long)k.fd_shortage);
+	strbuf_addf(b, "\"fleet\":{\"enabled\":%s,\"up\":%s},\"profiles\":{",
+		    cfg->fleet.enabled ? "true" : "false",
+		    a->global->fleet_enabled && a->global->fleet_up ? "true" : "false");
 	for (size_t i = 0; i < cfg->nprofiles; i++) {
 		struct guard_snapshot g;
 
@@ -105,6 +126,8 @@ static void render_status(struct admin *a, struct strbuf *b)
 		    g.budget_requests, g.budget_retries, (unsigned long long)g.cooldown_ms,
 		    (unsigned long long)g.requests_ok, (unsigned long long)g.retries);
 		render_latency_status(b, &g);
+		if (cfg->fleet.enabled)
+			render_fleet_status(b, &g);
 		strbuf_adds(b, "\"schema_violations\":{");
 		for (const struct schema_counter *sc = g.schema_counters; sc; sc = sc->next) {
 			char key[512];
@@ -216,6 +239,28 @@ static void render_policy(struct strbuf *b, const struct policy *p)
 	strbuf_adds(b, "}");
 }
 
+/* The fleet block; the password only as "<redacted>". */
+static void render_fleet_config(struct strbuf *b, const struct fleet_setting *f)
+{
+	static const char *const shares[] = { "cooldown", "breaker", "budget" };
+	int first = 1;
+
+	strbuf_adds(b, ",\"fleet\":{");
+	add_str(b, "redis", f->enabled ? f->redis : "off", 1);
+	if (f->password)
+		add_str(b, "password", "<redacted>", 0);
+	add_str(b, "key_prefix", f->key_prefix, 0);
+	strbuf_adds(b, ",\"share\":[");
+	for (unsigned i = 0; i < 3; i++) {
+		if (f->share & (1u << i)) {
+			strbuf_addf(b, "%s\"%s\"", first ? "" : ",", shares[i]);
+			first = 0;
+		}
+	}
+	strbuf_addf(b, "],\"timeout_ms\":%u,\"sync_interval_ms\":%u}", f->timeout_ms,
+		    f->sync_interval_ms);
+}
+
 static void render_config(struct admin *a, struct strbuf *b)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
@@ -242,6 +287,7 @@ static void render_config(struct admin *a, struct strbuf *b)
 		    (unsigned long long)cfg->max_response_body,
 		    (unsigned long long)cfg->max_header_size, cfg->max_connections,
 		    cfg->max_inflight, (unsigned long long)cfg->max_validated_body);
+	render_fleet_config(b, &cfg->fleet);
 	strbuf_adds(b, ",\"defaults\":");
 	render_policy(b, &cfg->defaults);
 	strbuf_adds(b, ",\"profiles\":{");

@@ -120,6 +120,25 @@ void breaker_probe_abandoned(struct breaker *b)
 		b->probes--;
 }
 
+void breaker_force_open(struct breaker *b, uint64_t now_ms, uint64_t until_ms)
+{
+	if (!b->policy.enabled || until_ms <= now_ms)
+		return;
+	if (breaker_state(b, now_ms) == BREAKER_OPEN && b->open_until_ms >= until_ms)
+		return;
+	b->state = BREAKER_OPEN;
+	b->open_until_ms = until_ms;
+	b->probes = 0;
+	clear_window(b);
+}
+
+void breaker_force_close(struct breaker *b)
+{
+	b->state = BREAKER_CLOSED;
+	b->probes = 0;
+	clear_window(b);
+}
+
 uint64_t breaker_retry_after_ms(struct breaker *b, uint64_t now_ms)
 {
 	if (breaker_state(b, now_ms) != BREAKER_OPEN)

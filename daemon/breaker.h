@@ -41,6 +41,11 @@ enum breaker_state breaker_state(struct breaker *b, uint64_t now_ms);
 void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe);
 /* A probe request ended without any attempt result (cancelled). */
 void breaker_probe_abandoned(struct breaker *b);
+/* Opens the breaker until until_ms whatever its state (another instance of
+ * the fleet opened it); never shortens an open period. */
+void breaker_force_open(struct breaker *b, uint64_t now_ms, uint64_t until_ms);
+/* Closes the breaker whatever its state (a fleet probe succeeded). */
+void breaker_force_close(struct breaker *b);
 /* Milliseconds until the breaker may half-open, 0 when not open. */
 uint64_t breaker_retry_after_ms(struct breaker *b, uint64_t now_ms);
 

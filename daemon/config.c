@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1716,10 +1717,203 @@ static void parse_limits(struct loader *L, const struct ynode *map)
 	}
 }
 
+/* ---- fleet ------------------------------------------------------------- */
+
+/* Parses fleet.redis: "off", redis://HOST[:PORT][/DB] with a numeric HOST
+ * or localhost (no name is resolved on the event loop), or unix:/PATH. */
+static void parse_fleet_redis(struct loader *L, const struct ynode *n, struct fleet_setting *f)
+{
+	const char *s = n->value, *host, *hend, *rest;
+	char hostbuf[INET6_ADDRSTRLEN + 1];
+	unsigned char addr[sizeof(struct in6_addr)];
+	size_t hlen;
+	long port = 6379, db = 0;
+
+	if (strcmp(s, "off") == 0) {
+		f->enabled = 0;
+		return;
+	}
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] != '/' || strlen(s + 5) >= 108) {
+			err_at(L, n,
+			       "fleet.redis '%s': a unix socket needs an absolute path shorter "
+			       "than 108 bytes",
+			       s);
+			return;
+		}
+		f->enabled = 1;
+		f->unix_socket = 1;
+		f->path = strdup(s + 5);
+		f->redis = strdup(s);
+		return;
+	}
+	if (strncmp(s, "redis://", 8) != 0) {
+		err_at(L, n, "fleet.redis '%s' must be off, redis://HOST:PORT/DB or unix:/PATH", s);
+		return;
+	}
+	host = s + 8;
+	if (strchr(host, '@')) {
+		err_at(L, n, "fleet.redis: write the password in fleet.password, not in the URL");
+		return;
+	}
+	if (*host == '[') {
+		host++;
+		hend = strchr(host, ']');
+		if (!hend) {
+			err_at(L, n, "fleet.redis '%s': unclosed '['", s);
+			return;
+		}
+		rest = hend + 1;
+	} else {
+		hend = host + strcspn(host, ":/");
+		rest = hend;
+	}
+	hlen = (size_t)(hend - host);
+	if (hlen == 0 || hlen >= sizeof(hostbuf)) {
+		err_at(L, n, "fleet.redis '%s' has no host", s);
+		return;
+	}
+	memcpy(hostbuf, host, hlen);
+	hostbuf[hlen] = '\0';
+	if (strcmp(hostbuf, "localhost") == 0)
+		snprintf(hostbuf, sizeof(hostbuf), "127.0.0.1");
+	if (inet_pton(AF_INET, hostbuf, addr) != 1 && inet_pton(AF_INET6, hostbuf, addr) != 1) {
+		err_at(L, n,
+		       "fleet.redis host '%s' must be a numeric address or localhost (no name is "
+		       "resolved)",
+		       hostbuf);
+		return;
+	}
+	if (*rest == ':') {
+		char *end;
+
+		errno = 0;
+		port = strtol(rest + 1, &end, 10);
+		if (end == rest + 1 || port < 1 || port > 65535 || errno) {
+			err_at(L, n, "fleet.redis '%s': the port must be from 1 to 65535", s);
+			return;
+		}
+		rest = end;
+	}
+	if (*rest == '/' && rest[1]) {
+		char *end;
+
+		errno = 0;
+		db = strtol(rest + 1, &end, 10);
+		if (end == rest + 1 || *end || db < 0 || db > 65535 || errno) {
+			err_at(L, n,
+			       "fleet.redis '%s': the database must be a number from 0 to 65535",
+			       s);
+			return;
+		}
+		rest = end;
+	} else if (*rest == '/') {
+		rest++;
+	}
+	if (*rest) {
+		err_at(L, n, "fleet.redis '%s' must be redis://HOST:PORT/DB", s);
+		return;
+	}
+	f->enabled = 1;
+	f->unix_socket = 0;
+	f->host = strdup(hostbuf);
+	f->port = (uint16_t)port;
+	f->db = (uint32_t)db;
+	f->redis = strdup(s);
+}
+
+static void parse_fleet(struct loader *L, const struct ynode *map)
+{
+	static const char *const keys[] = { "redis",   "password",      "key_prefix", "share",
+					    "timeout", "sync_interval", NULL };
+	static const char *const shares[] = { "cooldown", "breaker", "budget", NULL };
+	struct fleet_setting *f = &L->cfg->fleet;
+	const char *k;
+	const struct ynode *v;
+	int e;
+
+	if (expect_kind(L, map, YNODE_MAP, "fleet") < 0)
+		return;
+	check_keys(L, map, "fleet", keys);
+	FOREACH_ENTRY(map, i, k, v)
+	{
+		if (!strcmp(k, "redis")) {
+			if (expect_kind(L, v, YNODE_SCALAR, "fleet.redis") == 0)
+				parse_fleet_redis(L, v, f);
+		} else if (!strcmp(k, "password")) {
+			/* Always a secret, however it was written. */
+			if (get_string(L, v, "fleet.password", &f->password, NULL) == 0 &&
+			    (!*f->password || strpbrk(f->password, "\r\n"))) {
+				err_at(L, v, "fleet.password must be one non-empty line");
+			}
+		} else if (!strcmp(k, "key_prefix")) {
+			if (get_string(L, v, "fleet.key_prefix", &f->key_prefix, NULL) == 0) {
+				size_t len = strlen(f->key_prefix);
+				int ok = len <= CONFIG_FLEET_PREFIX_MAX;
+
+				for (size_t j = 0; ok && j < len; j++) {
+					unsigned char c = (unsigned char)f->key_prefix[j];
+
+					ok = c > 0x20 && c < 0x7f && c != '{' && c != '}';
+				}
+				if (!ok)
+					err_at(L, v,
+					       "fleet.key_prefix must be at most %d printable "
+					       "characters "
+					       "without spaces or braces",
+					       CONFIG_FLEET_PREFIX_MAX);
+			}
+		} else if (!strcmp(k, "share")) {
+			if (expect_kind(L, v, YNODE_SEQ, "fleet.share") < 0)
+				continue;
+			f->share = 0;
+			for (size_t j = 0; j < v->n; j++)
+				if (get_enum(L, v->items[j], "fleet.share", shares, &e) == 0)
+					f->share |= 1u << e;
+		} else if (!strcmp(k, "timeout")) {
+			get_positive_duration(L, v, "fleet.timeout", &f->timeout_ms);
+		} else if (!strcmp(k, "sync_interval")) {
+			if (get_positive_duration(L, v, "fleet.sync_interval",
+						  &f->sync_interval_ms) == 0 &&
+			    f->sync_interval_ms < 10) {
+				err_at(L, v, "fleet.sync_interval must be at least 10ms");
+			}
+		}
+	}
+	if (f->timeout_ms > 10000)
+		err_at(L, map, "fleet.timeout must be at most 10s");
+	if (f->sync_interval_ms > 60000)
+		err_at(L, map, "fleet.sync_interval must be at most 1m");
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int config_fleet_equal(const struct fleet_setting *a, const struct fleet_setting *b)
+{
+	return a->enabled == b->enabled && same_str(a->redis, b->redis) &&
+	       same_str(a->password, b->password) && same_str(a->key_prefix, b->key_prefix) &&
+	       a->share == b->share && a->timeout_ms == b->timeout_ms &&
+	       a->sync_interval_ms == b->sync_interval_ms;
+}
+
+static void fleet_release(struct fleet_setting *f)
+{
+	free(f->redis);
+	free(f->host);
+	free(f->path);
+	if (f->password)
+		memset(f->password, 0, strlen(f->password));
+	free(f->password);
+	free(f->key_prefix);
+}
+
 static void parse_root(struct loader *L, const struct ynode *root)
 {
-	static const char *const keys[] = { "listen", "admin",    "shutdown_grace", "log",
-					    "limits", "defaults", "profiles",       NULL };
+	static const char *const keys[] = { "listen", "admin",    "shutdown_grace", "log", "limits",
+					    "fleet",  "defaults", "profiles",       NULL };
 	struct config *cfg = L->cfg;
 	const struct ynode *v;
 
@@ -1746,6 +1940,8 @@ static void parse_root(struct loader *L, const struct ynode *root)
 		parse_log(L, v);
 	if ((v = ynode_get(root, "limits")))
 		parse_limits(L, v);
+	if ((v = ynode_get(root, "fleet")))
+		parse_fleet(L, v);
 	if ((v = ynode_get(root, "defaults"))) {
 		const char *k;
 		const struct ynode *dv;
@@ -1808,6 +2004,15 @@ static struct config *config_new(const char *path)
 	cfg->header_timeout_ms = 10000;
 	cfg->body_timeout_ms = 30000;
 	cfg->idle_timeout_ms = 60000;
+	cfg->fleet.key_prefix = strdup("braced:");
+	if (!cfg->fleet.key_prefix) {
+		free(cfg->path);
+		free(cfg);
+		return NULL;
+	}
+	cfg->fleet.share = FLEET_SHARE_COOLDOWN | FLEET_SHARE_BREAKER | FLEET_SHARE_BUDGET;
+	cfg->fleet.timeout_ms = 50;
+	cfg->fleet.sync_interval_ms = 100;
 	config_builtin_policy(&cfg->defaults);
 	return cfg;
 }
@@ -1820,6 +2025,7 @@ static void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		listener_release(&cfg->listeners[i]);
 	listener_release(&cfg->admin);
+	fleet_release(&cfg->fleet);
 	for (size_t i = 0; i < cfg->nprofiles; i++)
 		profile_release(&cfg->profiles[i]);
 	free(cfg->profiles);

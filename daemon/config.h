@@ -178,6 +178,31 @@ struct listener_setting {
 	char *path;    /* unix: filesystem path */
 };
 
+/* What fleet mode shares (fleet.share), as bits. */
+enum fleet_share { FLEET_SHARE_COOLDOWN = 1, FLEET_SHARE_BREAKER = 2, FLEET_SHARE_BUDGET = 4 };
+/* Longest fleet.key_prefix. */
+#define CONFIG_FLEET_PREFIX_MAX 64
+
+/* fleet: state shared between instances through Redis (SPEC 4.9). */
+struct fleet_setting {
+	int enabled;      /* redis is not "off" */
+	char *redis;      /* as written (no secret in it: a password goes in password) */
+	int unix_socket;  /* unix:/path */
+	char *host;       /* TCP: a numeric address (localhost becomes 127.0.0.1) */
+	uint16_t port;    /* TCP */
+	char *path;       /* unix: the socket's path */
+	uint32_t db;      /* SELECTed after connecting; 0 = none */
+	char *password;   /* NULL when none; always a secret: never logged or shown */
+	char *key_prefix; /* "braced:" */
+	uint32_t share;   /* enum fleet_share bits */
+	uint32_t timeout_ms;
+	uint32_t sync_interval_ms;
+};
+
+/* 1 when a and b connect to the same Redis in the same way (a reload that
+ * changes any of it reconnects). */
+int config_fleet_equal(const struct fleet_setting *a, const struct fleet_setting *b);
+
 struct config {
 	char *path;
 	struct listener_setting listeners[CONFIG_MAX_LISTENERS];
@@ -197,6 +222,7 @@ struct config {
 	uint32_t header_timeout_ms; /* the whole request head, from its first byte */
 	uint32_t body_timeout_ms;   /* the whole request body */
 	uint32_t idle_timeout_ms;   /* between requests on a keep-alive connection */
+	struct fleet_setting fleet;
 	struct policy defaults;
 	struct profile *profiles; /* sorted by name */
 	size_t nprofiles;

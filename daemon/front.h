@@ -18,6 +18,7 @@ struct upstream_pool;
 struct guard;
 struct request;
 struct admin;
+struct fleet;
 
 TAILQ_HEAD(request_list, request);
 
@@ -33,6 +34,7 @@ struct server {
 	struct upstream *up;
 	struct http_server *http;                   /* every listener, the admin one too */
 	struct admin *admin;                        /* answers admin requests; NULL when off */
+	struct fleet *fleet;                        /* borrowed from main; NULL when none */
 	char *unix_paths[CONFIG_MAX_LISTENERS + 1]; /* unix sockets created, to unlink */
 	size_t nunix;
 	/* Bound addresses not announced yet: "listening" is logged only once

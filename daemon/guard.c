@@ -10,6 +10,7 @@
 #include "budget.h"
 #include "latency.h"
 #include "limiter.h"
+#include "fleetproto.h"
 
 struct guard {
 	char *name;
@@ -32,8 +33,38 @@ struct guard {
 	int adaptive;
 	uint32_t pool_max;
 	uint64_t hedges[GUARD_HEDGE__COUNT];
+	/* Fleet mode: hooks set by fleet.c, and what the fleet told us. */
+	struct guard_hooks hooks;
+	int hooked;
+	int fleet_gate;          /* half-open probes need the fleet's lock */
+	int probe_lock;          /* this instance holds it for this half-open period */
+	int probe_asked;         /* a lock request is on its way */
+	uint64_t probe_retry_us; /* when a lost lock may be asked for again */
+	uint64_t fleet_valid_until_us;
+	uint64_t fleet_requests, fleet_retries; /* the fleet's totals, last sync */
+	uint64_t sent_requests, sent_retries;   /* in transit to the fleet */
+	uint64_t pend_requests, pend_retries;   /* not yet sent */
 	struct guard *next;
 };
+
+static void emit(struct guard *g, enum guard_event_kind kind, uint64_t until_us)
+{
+	struct guard_event ev = { .kind = kind,
+				  .until_us = until_us,
+				  .open_for_ms = g->breaker.policy.open_for_ms };
+
+	if (g->hooked && g->hooks.event)
+		g->hooks.event(g->hooks.arg, g, &ev);
+}
+
+/* The breaker left half-open (or was set from outside): the probe lock of
+ * that period is spent. */
+static void probe_period_over(struct guard *g)
+{
+	g->probe_lock = 0;
+	g->probe_asked = 0;
+	g->probe_retry_us = 0;
+}
 
 struct guard *guard_get(struct guard **list, const char *name)
 {
@@ -96,6 +127,8 @@ void guard_admit(struct guard *g, uint64_t now_us, struct guard_admission *ret)
 
 	g->inflight++;
 	budget_deposit(&g->budget, now);
+	if (g->hooked)
+		g->pend_requests++;
 	*ret = (struct guard_admission){ .cooldown_until_us = g->cooldown_until_us };
 	switch (breaker_admit(&g->breaker, now)) {
 	case BREAKER_REJECT:
@@ -103,6 +136,17 @@ void guard_admit(struct guard *g, uint64_t now_us, struct guard_admission *ret)
 		ret->retry_after_ms = breaker_retry_after_ms(&g->breaker, now);
 		break;
 	case BREAKER_ALLOW_PROBE:
+		if (g->hooked && g->fleet_gate && !g->probe_lock) {
+			/* Another instance may hold the fleet's probe: refuse, and
+			 * ask for the lock without waiting for the answer. */
+			breaker_probe_abandoned(&g->breaker);
+			ret->verdict = GUARD_REJECT;
+			if (!g->probe_asked && now_us >= g->probe_retry_us) {
+				g->probe_asked = 1;
+				emit(g, GUARD_EV_WANT_PROBE, 0);
+			}
+			break;
+		}
 		ret->verdict = GUARD_PROBE;
 		break;
 	case BREAKER_ALLOW:
@@ -128,18 +172,37 @@ int guard_refuses(struct guard *g, uint64_t now_us, int probe)
 
 void guard_record(struct guard *g, uint64_t now_us, enum outcome o, int status, int probe)
 {
+	uint64_t now = now_us / 1000;
+	enum breaker_state before = breaker_state(&g->breaker, now), after;
+
 	if ((unsigned)o < OUTCOME__COUNT)
 		g->attempts[o]++;
-	breaker_record(&g->breaker, now_us / 1000, retry_is_failure(o, status), probe);
+	breaker_record(&g->breaker, now, retry_is_failure(o, status), probe);
+	after = breaker_state(&g->breaker, now);
+	if (before == BREAKER_HALF_OPEN && after != BREAKER_HALF_OPEN)
+		probe_period_over(g);
+	if (after == BREAKER_OPEN && before != BREAKER_OPEN)
+		emit(g, GUARD_EV_OPEN, g->breaker.open_until_ms * 1000);
+	else if (after == BREAKER_CLOSED && before == BREAKER_HALF_OPEN)
+		emit(g, GUARD_EV_CLOSE, 0);
 }
 
 int guard_try_withdraw(struct guard *g, uint64_t now_us, struct guard_token *ret)
 {
 	uint64_t now = now_us / 1000;
 
-	if (!budget_can_withdraw(&g->budget, now))
+	if (g->hooked && now_us < g->fleet_valid_until_us) {
+		if (!fleet_budget_allows(g->budget.ratio, g->budget.min_per_second,
+					 g->budget.window_ms,
+					 g->fleet_requests + g->sent_requests + g->pend_requests,
+					 g->fleet_retries + g->sent_retries + g->pend_retries))
+			return 0;
+	} else if (!budget_can_withdraw(&g->budget, now)) {
 		return 0;
+	}
 	budget_withdraw(&g->budget, now);
+	if (g->hooked)
+		g->pend_retries++;
 	*ret = (struct guard_token){ .taken_ms = now, .held = 1 };
 	return 1;
 }
@@ -147,8 +210,11 @@ int guard_try_withdraw(struct guard *g, uint64_t now_us, struct guard_token *ret
 void guard_give_back(struct guard *g, uint64_t now_us, struct guard_token *token)
 {
 	(void)now_us;
-	if (token->held)
+	if (token->held) {
 		budget_give_back(&g->budget, token->taken_ms);
+		if (g->pend_retries > 0)
+			g->pend_retries--;
+	}
 	*token = (struct guard_token){ 0 };
 }
 
@@ -159,8 +225,84 @@ uint64_t guard_cooldown_until(const struct guard *g)
 
 void guard_cool_down(struct guard *g, uint64_t until_us)
 {
+	if (until_us > g->cooldown_until_us) {
+		g->cooldown_until_us = until_us;
+		emit(g, GUARD_EV_COOLDOWN, until_us);
+	}
+}
+
+void guard_set_hooks(struct guard *g, const struct guard_hooks *h)
+{
+	g->hooked = h != NULL;
+	g->hooks = h ? *h : (struct guard_hooks){ 0 };
+	g->fleet_gate = 0;
+	probe_period_over(g);
+	g->fleet_valid_until_us = 0;
+	g->fleet_requests = g->fleet_retries = 0;
+	g->sent_requests = g->sent_retries = 0;
+	g->pend_requests = g->pend_retries = 0;
+}
+
+void guard_fleet_gate(struct guard *g, int on)
+{
+	g->fleet_gate = on;
+	if (!on)
+		probe_period_over(g);
+}
+
+void guard_fleet_probe_lock(struct guard *g, int won, uint64_t retry_at_us)
+{
+	g->probe_asked = 0;
+	g->probe_lock = won;
+	g->probe_retry_us = won ? 0 : retry_at_us;
+}
+
+void guard_fleet_open(struct guard *g, uint64_t now_us, uint64_t until_us)
+{
+	uint64_t now = now_us / 1000, until = until_us / 1000;
+
+	if (!g->breaker.policy.enabled || until <= now)
+		return;
+	breaker_force_open(&g->breaker, now, until);
+	probe_period_over(g);
+}
+
+void guard_fleet_close(struct guard *g, uint64_t now_us)
+{
+	if (breaker_state(&g->breaker, now_us / 1000) != BREAKER_CLOSED) {
+		breaker_force_close(&g->breaker);
+		probe_period_over(g);
+	}
+}
+
+void guard_fleet_cool_down(struct guard *g, uint64_t until_us)
+{
 	if (until_us > g->cooldown_until_us)
 		g->cooldown_until_us = until_us;
+}
+
+void guard_fleet_take_counts(struct guard *g, uint64_t *ret_requests, uint64_t *ret_retries)
+{
+	*ret_requests = g->pend_requests;
+	*ret_retries = g->pend_retries;
+	g->sent_requests += g->pend_requests;
+	g->sent_retries += g->pend_retries;
+	g->pend_requests = g->pend_retries = 0;
+}
+
+void guard_fleet_budget(struct guard *g, uint64_t requests, uint64_t retries,
+			uint64_t valid_until_us)
+{
+	g->fleet_requests = requests;
+	g->fleet_retries = retries;
+	g->sent_requests = g->sent_retries = 0;
+	g->fleet_valid_until_us = valid_until_us;
+}
+
+void guard_fleet_budget_lost(struct guard *g)
+{
+	g->sent_requests = g->sent_retries = 0;
+	g->fleet_valid_until_us = 0;
 }
 
 void guard_count_retry(struct guard *g)
@@ -273,6 +415,12 @@ void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret
 		.concurrency_limit = guard_concurrency_limit(g),
 		.adaptive = g->adaptive,
 		.min_rtt_us = g->limiter_ready ? g->limiter.min_rtt_us : 0,
+		.fleet = g->hooked,
+		.fleet_gate = g->fleet_gate,
+		.fleet_probe_lock = g->probe_lock,
+		.fleet_budget = g->hooked && now_us < g->fleet_valid_until_us,
+		.fleet_requests = g->fleet_requests,
+		.fleet_retries = g->fleet_retries,
 	};
 	{
 		uint32_t ms;

@@ -128,6 +128,56 @@ void guard_limiter_sample(struct guard *g, uint64_t now_us, uint64_t rtt_us);
 /* The most attempts the profile may have in flight to its upstream:
  * pool.max_connections, or the adaptive limit below it. */
 uint32_t guard_concurrency_limit(const struct guard *g);
+/* ---- fleet (SPEC 4.9) ----
+ * fleet.c hooks itself onto a guard: the guard tells it of every change it
+ * makes itself (never of those the fleet applies), and the fleet feeds the
+ * fleet's state back through the guard_fleet_* verbs. All instants here are
+ * on the monotonic clock; fleet.c converts at the boundary. */
+
+enum guard_event_kind {
+	GUARD_EV_COOLDOWN,   /* the cool-down was extended to until_us */
+	GUARD_EV_OPEN,       /* the breaker opened until until_us */
+	GUARD_EV_CLOSE,      /* a half-open probe succeeded: closed */
+	GUARD_EV_WANT_PROBE, /* half-open and gated: this instance wants the probe lock */
+};
+
+struct guard_event {
+	enum guard_event_kind kind;
+	uint64_t until_us;    /* COOLDOWN and OPEN */
+	uint64_t open_for_ms; /* OPEN and WANT_PROBE: the policy's open_for */
+};
+
+struct guard_hooks {
+	/* Called synchronously from the verb that made the change: must not
+	 * call back into the guard's admission verbs. */
+	void (*event)(void *arg, struct guard *g, const struct guard_event *ev);
+	void *arg;
+};
+
+/* Hooks g onto a fleet (h copied), or unhooks it (h NULL): an unhooked
+ * guard decides alone, as without fleet mode. Resets every fleet state. */
+void guard_set_hooks(struct guard *g, const struct guard_hooks *h);
+/* on: half-open admits a probe only once this instance holds the fleet's
+ * probe lock (guard_fleet_probe_lock); off: the local half-open decides. */
+void guard_fleet_gate(struct guard *g, int on);
+/* The answer to GUARD_EV_WANT_PROBE: won, this instance sends the probes of
+ * this half-open period; lost, it asks again at retry_at_us. */
+void guard_fleet_probe_lock(struct guard *g, int won, uint64_t retry_at_us);
+/* Another instance's breaker opened until until_us (or Redis says so). */
+void guard_fleet_open(struct guard *g, uint64_t now_us, uint64_t until_us);
+/* Another instance's probe succeeded: close, if half-open or open. */
+void guard_fleet_close(struct guard *g, uint64_t now_us);
+/* Another instance's cool-down: extends, tells no hook. */
+void guard_fleet_cool_down(struct guard *g, uint64_t until_us);
+/* Budget sync: the deposits and withdrawals not yet sent to the fleet, now
+ * counted as in transit (until guard_fleet_budget or _budget_lost). */
+void guard_fleet_take_counts(struct guard *g, uint64_t *ret_requests, uint64_t *ret_retries);
+/* The fleet's totals over the window, including what was in transit; the
+ * budget decides against them until valid_until_us, then alone again. */
+void guard_fleet_budget(struct guard *g, uint64_t requests, uint64_t retries,
+			uint64_t valid_until_us);
+/* The sync failed: counts in transit are dropped, local budget decides. */
+void guard_fleet_budget_lost(struct guard *g);
 
 /* What /status and /metrics show of a guard at one instant. */
 struct guard_snapshot {
@@ -151,6 +201,10 @@ struct guard_snapshot {
 	int64_t hedge_delay_ms;
 	const struct histogram *duration;             /* borrowed */
 	const struct schema_counter *schema_counters; /* borrowed */
+	int fleet;                                    /* hooked onto a fleet */
+	int fleet_gate, fleet_probe_lock;             /* probes fleet-wide; lock held */
+	int fleet_budget;                             /* fleet totals decide the budget */
+	uint64_t fleet_requests, fleet_retries;       /* the fleet's, last synced */
 };
 
 /* Fills *ret with g's state at now_us; the borrowed parts stay valid until

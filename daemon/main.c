@@ -2,6 +2,7 @@
  * backend and the configuration. No request logic lives here. */
 #include "admin.h"
 #include "config.h"
+#include "fleet.h"
 #include "front.h"
 #include "log.h"
 #include "notify.h"
@@ -36,6 +37,7 @@ struct daemon_state {
 	struct server *srv;
 	struct upstream *up;
 	struct admin *admin;
+	struct fleet *fleet;
 	struct metrics_global metrics;
 	const char *config_path;
 	struct event *drain_timer;
@@ -194,7 +196,8 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		    "reload of '%s' failed with %zu error%s (logged above); keeping the running "
 		    "configuration",
 		    d->config_path, nerrors, nerrors == 1 ? "" : "s");
-	} else if (server_set_config(d->srv, cfg) < 0) {
+	} else if (server_set_config(d->srv, cfg) < 0 ||
+		   fleet_configure(d->fleet, cfg, d->srv->guards, d->srv->guards_by_profile) < 0) {
 		d->metrics.reloads_error++;
 		log_msgf(LOG_ERROR, "reload of '%s' failed: out of memory", d->config_path);
 	} else {
@@ -254,6 +257,10 @@ static int run(const char *path)
 	d.srv = server_new(d.base, cfg, d.up);
 	if (!d.srv || server_listen(d.srv) < 0)
 		goto out;
+	d.fleet = fleet_new(d.base, &d.metrics);
+	if (!d.fleet || fleet_configure(d.fleet, cfg, d.srv->guards, d.srv->guards_by_profile) < 0)
+		goto out;
+	d.srv->fleet = d.fleet;
 	if (cfg->admin_enabled) {
 		d.admin = admin_new(d.srv, &cfg->admin, &d.metrics);
 		if (!d.admin)
@@ -295,6 +302,10 @@ out:
 	if (d.watchdog)
 		event_free(d.watchdog);
 	admin_free(d.admin);
+	/* Before the guards it hooks, which the server frees. */
+	if (d.srv)
+		d.srv->fleet = NULL;
+	fleet_free(d.fleet);
 	server_free(d.srv);
 	upstream_free(d.up);
 	if (d.base)

@@ -163,6 +163,15 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 		    (unsigned long long)mg->reloads_ok);
 	strbuf_addf(out, "braced_config_reloads_total{result=\"error\"} %llu\n",
 		    (unsigned long long)mg->reloads_error);
+	header(out, "braced_fleet_up", "gauge",
+	       "1 while fleet mode shares state through Redis, 0 when off or unreachable.");
+	strbuf_addf(out, "braced_fleet_up %d\n", mg->fleet_enabled && mg->fleet_up ? 1 : 0);
+	header(out, "braced_fleet_errors_total", "counter",
+	       "Fleet calls to Redis that failed or were abandoned, by operation.");
+	for (int op = 0; op < FLEET_OP__COUNT; op++)
+		strbuf_addf(out, "braced_fleet_errors_total{op=\"%s\"} %llu\n",
+			    fleet_op_name((enum fleet_op)op),
+			    (unsigned long long)mg->fleet_errors[op]);
 	free(snaps);
 }
 

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "fleetproto.h"
 #include "strbuf.h"
 
 #define METRICS_BUCKETS 12
@@ -23,6 +24,9 @@ struct http_counters;
 struct metrics_global {
 	uint64_t reloads_ok;
 	uint64_t reloads_error;
+	int fleet_enabled;                      /* fleet.redis is set */
+	int fleet_up;                           /* both connections to Redis work */
+	uint64_t fleet_errors[FLEET_OP__COUNT]; /* by enum fleet_op */
 };
 
 void histogram_observe(struct histogram *h, double seconds);

@@ -23,5 +23,6 @@ Suite *engine_suite(void);
 Suite *trace_suite(void);
 Suite *hedge_suite(void);
 Suite *latency_suite(void);
+Suite *fleet_suite(void);
 
 #endif

@@ -1,0 +1,853 @@
+/* Fleet glue: one command connection and one subscriber connection to
+ * Redis through hiredis on the event loop. The guards tell the fleet of
+ * their changes through hooks (guard.h); the fleet publishes them and
+ * applies what other instances publish. Every call is timed: a watch timer
+ * abandons the connection when its oldest call waits longer than
+ * fleet.timeout, and a jittered backoff reconnects. */
+#include "fleet.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "fleetproto.h"
+#include "guard.h"
+#include "log.h"
+#include "request.h"
+#include "rng.h"
+
+/* Calls waiting for their reply on the command connection; beyond it new
+ * calls are dropped (counted as overflow) until replies come. */
+#define FLEET_MAX_PENDING 4096
+/* Longest reply string read from Redis (a window end is at most 20 digits). */
+#define FLEET_MAX_VALUE 32
+
+/* Extends KEYS[1] to ARGV[1] (wall-clock ms) if later, expiring then, and
+ * publishes ARGV[3] on ARGV[2] when it did. */
+static const char SCRIPT_EXTEND[] = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
+				    "local u = tonumber(ARGV[1])\n"
+				    "if u > cur then\n"
+				    "  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[1])\n"
+				    "  redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
+				    "  return 1\n"
+				    "end\n"
+				    "return 0\n";
+
+/* Adds ARGV[4] requests and ARGV[5] retries to the bucket of second
+ * ARGV[1] (KEYS[1] .. second, expiring after ARGV[3] seconds) and returns
+ * the totals of the seconds ARGV[2] .. ARGV[1]. */
+static const char SCRIPT_BUDGET[] =
+    "local now = tonumber(ARGV[1])\n"
+    "local k = KEYS[1] .. ARGV[1]\n"
+    "if tonumber(ARGV[4]) > 0 then redis.call('HINCRBY', k, 'd', ARGV[4]) end\n"
+    "if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', k, 'w', ARGV[5]) end\n"
+    "redis.call('EXPIRE', k, ARGV[3])\n"
+    "local d, w = 0, 0\n"
+    "for s = tonumber(ARGV[2]), now do\n"
+    "  local v = redis.call('HMGET', KEYS[1] .. s, 'd', 'w')\n"
+    "  d = d + (tonumber(v[1]) or 0)\n"
+    "  w = w + (tonumber(v[2]) or 0)\n"
+    "end\n"
+    "return {d, w}\n";
+
+struct fleet_profile {
+	struct guard *g; /* borrowed: guards outlive the fleet */
+	char id[FLEET_ID_MAX];
+	char key_cooldown[FLEET_KEY_MAX], key_breaker[FLEET_KEY_MAX], key_probe[FLEET_KEY_MAX],
+	    key_budget[FLEET_KEY_MAX];
+	uint32_t budget_window_ms;
+	uint32_t retry_after_max_ms; /* caps a window read from Redis */
+	uint32_t open_for_ms;        /* caps an open period read from Redis */
+	int syncing;                 /* a budget sync is on its way */
+};
+
+/* One connection and the send times of its calls in reply order. */
+struct conn {
+	redisAsyncContext *ac;
+	uint64_t sent_us[FLEET_MAX_PENDING];
+	size_t head, n;
+	int ready;
+};
+
+enum op_kind {
+	OP_HELLO,
+	OP_COOLDOWN,
+	OP_BREAKER,
+	OP_PROBE,
+	OP_BUDGET,
+	OP_RESYNC_COOL,
+	OP_RESYNC_BREAKER
+};
+
+static const enum fleet_op op_metric[] = {
+	[OP_HELLO] = FLEET_OP_CONNECT,         [OP_COOLDOWN] = FLEET_OP_COOLDOWN,
+	[OP_BREAKER] = FLEET_OP_BREAKER,       [OP_PROBE] = FLEET_OP_PROBE,
+	[OP_BUDGET] = FLEET_OP_BUDGET,         [OP_RESYNC_COOL] = FLEET_OP_RESYNC,
+	[OP_RESYNC_BREAKER] = FLEET_OP_RESYNC,
+};
+
+struct fleet {
+	struct event_base *base;
+	struct metrics_global *mg;
+	struct fleet_setting set; /* a private copy; set.password is a secret */
+	struct fleet_profile *profiles;
+	size_t nprofiles;
+	struct conn cmd, sub;
+	uint64_t sub_wait_us; /* SUBSCRIBE sent, not confirmed yet; 0 when none */
+	int up;               /* both connections work */
+	int logged_down;      /* "unavailable" already logged for this outage */
+	unsigned attempt;     /* reconnects since the last success */
+	uint64_t instance;
+	char channel[FLEET_KEY_MAX];
+	struct rng rng;
+	struct event *retry_timer, *sync_timer, *watch_timer;
+	unsigned gen; /* bumped by every fleet_configure */
+};
+
+struct op {
+	struct fleet *f;
+	enum op_kind kind;
+	size_t idx;   /* the profile's index in f->profiles */
+	unsigned gen; /* f->gen when sent: a reload renumbers the profiles */
+};
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void count_error(struct fleet *f, enum fleet_op op)
+{
+	if ((unsigned)op < FLEET_OP__COUNT)
+		f->mg->fleet_errors[op]++;
+}
+
+static void ms_to_tv(uint32_t ms, struct timeval *tv)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+}
+
+/* ---- connection state ---- */
+
+static void connect_now(struct fleet *f);
+
+static void set_gates(struct fleet *f, int up)
+{
+	for (size_t i = 0; i < f->nprofiles; i++) {
+		struct guard *g = f->profiles[i].g;
+
+		guard_fleet_gate(g, up && (f->set.share & FLEET_SHARE_BREAKER));
+		if (!up) {
+			guard_fleet_budget_lost(g);
+			f->profiles[i].syncing = 0;
+		}
+	}
+}
+
+static void drop_conn(struct conn *c)
+{
+	redisAsyncContext *ac = c->ac;
+
+	c->ac = NULL;
+	c->head = c->n = 0;
+	c->ready = 0;
+	/* Pending callbacks run with no reply and see a context not ours. */
+	if (ac)
+		redisAsyncFree(ac);
+}
+
+static void disconnect(struct fleet *f)
+{
+	drop_conn(&f->cmd);
+	drop_conn(&f->sub);
+	f->sub_wait_us = 0;
+	if (f->watch_timer)
+		event_del(f->watch_timer);
+	if (f->sync_timer)
+		event_del(f->sync_timer);
+}
+
+/* Something failed (op, why): drop both connections, let the guards decide
+ * alone, and reconnect after a jittered backoff. Logged once per outage. */
+static void go_down(struct fleet *f, enum fleet_op op, const char *why)
+{
+	struct timeval tv;
+	double r;
+
+	count_error(f, op);
+	disconnect(f);
+	set_gates(f, 0);
+	if (f->up || !f->logged_down) {
+		struct logline *l =
+		    log_begin(LOG_WARN, "fleet: Redis unavailable, local state decides");
+
+		log_str(l, "redis", f->set.redis);
+		log_str(l, "op", fleet_op_name(op));
+		log_str(l, "reason", why);
+		log_end(l);
+		f->logged_down = 1;
+	}
+	f->up = 0;
+	f->mg->fleet_up = 0;
+	r = (double)(rng_next(&f->rng) >> 11) / (double)(1ull << 53);
+	ms_to_tv(fleet_backoff_ms(f->attempt, r), &tv);
+	if (f->attempt < 16)
+		f->attempt++;
+	event_add(f->retry_timer, &tv);
+}
+
+static void send_resync(struct fleet *f);
+
+static void maybe_up(struct fleet *f)
+{
+	struct timeval tv;
+
+	if (f->up || !f->cmd.ready || !f->sub.ready)
+		return;
+	f->up = 1;
+	f->mg->fleet_up = 1;
+	f->attempt = 0;
+	f->logged_down = 0;
+	{
+		struct logline *l = log_begin(LOG_INFO, "fleet: sharing state through Redis");
+
+		log_str(l, "redis", f->set.redis);
+		log_end(l);
+	}
+	set_gates(f, 1);
+	send_resync(f);
+	if (f->set.share & FLEET_SHARE_BUDGET) {
+		ms_to_tv(f->set.sync_interval_ms, &tv);
+		event_add(f->sync_timer, &tv);
+	}
+}
+
+/* ---- timed calls ---- */
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
+
+/* Sends one command on the command connection, timed. */
+static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, const char *fmt, ...)
+{
+	struct conn *c = &f->cmd;
+	struct op *o;
+	va_list ap;
+	int rc;
+
+	if (!c->ac)
+		return -ENOTCONN;
+	if (c->n >= FLEET_MAX_PENDING) {
+		count_error(f, FLEET_OP_OVERFLOW);
+		return -ENOBUFS;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	*o = (struct op){
+		.f = f, .kind = kind, .idx = p ? (size_t)(p - f->profiles) : 0, .gen = f->gen
+	};
+	va_start(ap, fmt);
+	rc = redisvAsyncCommand(c->ac, on_reply, o, fmt, ap);
+	va_end(ap);
+	if (rc != REDIS_OK) {
+		free(o);
+		count_error(f, op_metric[kind]);
+		return -EIO;
+	}
+	c->sent_us[(c->head + c->n) % FLEET_MAX_PENDING] = request_now_us();
+	c->n++;
+	return 0;
+}
+
+static void watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct fleet *f = arg;
+	uint64_t now = request_now_us(), limit = (uint64_t)f->set.timeout_ms * 1000;
+
+	(void)fd;
+	(void)what;
+	if ((f->cmd.n > 0 && now - f->cmd.sent_us[f->cmd.head] > limit) ||
+	    (f->sub_wait_us && now - f->sub_wait_us > limit))
+		go_down(f, FLEET_OP_TIMEOUT, "no answer within fleet.timeout");
+}
+
+/* A string reply of at most FLEET_MAX_VALUE digits as a number; nil is 0. */
+static int reply_uint(const redisReply *r, uint64_t *ret)
+{
+	if (r->type == REDIS_REPLY_NIL) {
+		*ret = 0;
+		return 0;
+	}
+	if (r->type != REDIS_REPLY_STRING || r->len > FLEET_MAX_VALUE)
+		return -EINVAL;
+	return fleet_parse_uint(r->str, r->len, ret);
+}
+
+static void apply_open(struct fleet_profile *p, uint64_t until_wall)
+{
+	uint64_t now = request_now_us(), wnow = wall_ms();
+	uint64_t until = fleet_wall_to_mono(until_wall, wnow, now / 1000);
+
+	if (until > now / 1000 + p->open_for_ms)
+		until = now / 1000 + p->open_for_ms;
+	guard_fleet_open(p->g, now, until * 1000);
+}
+
+static void apply_cooldown(struct fleet_profile *p, uint64_t until_wall)
+{
+	uint64_t now = request_now_us(), wnow = wall_ms();
+	uint64_t until = fleet_wall_to_mono(until_wall, wnow, now / 1000);
+
+	if (until > now / 1000 + p->retry_after_max_ms)
+		until = now / 1000 + p->retry_after_max_ms;
+	if (until > now / 1000)
+		guard_fleet_cool_down(p->g, until * 1000);
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct op *o = privdata;
+	struct fleet *f = o->f;
+	const redisReply *r = reply;
+	struct fleet_profile *p =
+	    o->gen == f->gen && o->idx < f->nprofiles ? &f->profiles[o->idx] : NULL;
+	enum op_kind kind = o->kind;
+	uint64_t v = 0;
+	int bad = 0;
+
+	free(o);
+	if (ac != f->cmd.ac)
+		return; /* a dropped connection's leftovers */
+	if (f->cmd.n > 0) {
+		f->cmd.head = (f->cmd.head + 1) % FLEET_MAX_PENDING;
+		f->cmd.n--;
+	}
+	if (r && kind != OP_HELLO && !p)
+		return; /* sent before a reload: its profile is gone or moved */
+	if (!r) {
+		go_down(f, FLEET_OP_CONNECT, "connection lost");
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		if (kind == OP_HELLO) {
+			/* AUTH or SELECT refused: say which, never the password. */
+			go_down(f, FLEET_OP_CONNECT, "Redis refused AUTH, SELECT or PING");
+			return;
+		}
+		count_error(f, op_metric[kind]);
+		if (kind == OP_BUDGET && p) {
+			p->syncing = 0;
+			guard_fleet_budget_lost(p->g);
+		}
+		if (kind == OP_PROBE && p)
+			guard_fleet_probe_lock(p->g, 0, request_now_us() + 1000000);
+		return;
+	}
+	switch (kind) {
+	case OP_HELLO:
+		if (r->type == REDIS_REPLY_STATUS && r->len == 4 &&
+		    memcmp(r->str, "PONG", 4) == 0) {
+			f->cmd.ready = 1;
+			maybe_up(f);
+		}
+		break;
+	case OP_COOLDOWN:
+	case OP_BREAKER:
+		bad = r->type != REDIS_REPLY_INTEGER && r->type != REDIS_REPLY_STATUS;
+		break;
+	case OP_PROBE: {
+		uint64_t now = request_now_us();
+		int won =
+		    r->type == REDIS_REPLY_STATUS && r->len == 2 && memcmp(r->str, "OK", 2) == 0;
+		uint64_t wait = p->open_for_ms < 1000 ? p->open_for_ms : 1000;
+
+		bad = !won && r->type != REDIS_REPLY_NIL;
+		guard_fleet_probe_lock(p->g, won, now + wait * 1000);
+		break;
+	}
+	case OP_BUDGET:
+		p->syncing = 0;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_INTEGER ||
+		    r->element[1]->type != REDIS_REPLY_INTEGER || r->element[0]->integer < 0 ||
+		    r->element[1]->integer < 0) {
+			bad = 1;
+			guard_fleet_budget_lost(p->g);
+			break;
+		}
+		guard_fleet_budget(p->g, (uint64_t)r->element[0]->integer,
+				   (uint64_t)r->element[1]->integer,
+				   request_now_us() + (uint64_t)f->set.sync_interval_ms * 3000 +
+				       (uint64_t)f->set.timeout_ms * 1000);
+		break;
+	case OP_RESYNC_COOL:
+		if (reply_uint(r, &v) < 0)
+			bad = 1;
+		else if (v)
+			apply_cooldown(p, v);
+		break;
+	case OP_RESYNC_BREAKER:
+		if (reply_uint(r, &v) < 0)
+			bad = 1;
+		else if (v)
+			apply_open(p, v);
+		break;
+	}
+	if (bad)
+		count_error(f, op_metric[kind]);
+}
+
+/* ---- the subscriber ---- */
+
+static struct fleet_profile *find_profile(struct fleet *f, const char *id)
+{
+	for (size_t i = 0; i < f->nprofiles; i++)
+		if (strcmp(f->profiles[i].id, id) == 0)
+			return &f->profiles[i];
+	return NULL;
+}
+
+static void on_message(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct fleet *f = privdata;
+	const redisReply *r = reply, *kind, *payload;
+	struct fleet_msg m;
+	struct fleet_profile *p;
+
+	if (ac != f->sub.ac)
+		return;
+	if (!r) {
+		go_down(f, FLEET_OP_SUBSCRIBE, "subscriber connection lost");
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		go_down(f, FLEET_OP_SUBSCRIBE, "Redis refused AUTH or SUBSCRIBE");
+		return;
+	}
+	if (r->type == REDIS_REPLY_STATUS) /* AUTH's OK */
+		return;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+		count_error(f, FLEET_OP_MESSAGE);
+		return;
+	}
+	kind = r->element[0];
+	payload = r->element[2];
+	if (kind->type != REDIS_REPLY_STRING) {
+		count_error(f, FLEET_OP_MESSAGE);
+		return;
+	}
+	if (kind->len == 9 && memcmp(kind->str, "subscribe", 9) == 0) {
+		f->sub_wait_us = 0;
+		f->sub.ready = 1;
+		maybe_up(f);
+		return;
+	}
+	if (kind->len != 7 || memcmp(kind->str, "message", 7) != 0)
+		return;
+	if (payload->type != REDIS_REPLY_STRING ||
+	    fleet_msg_decode(payload->str, payload->len, &m) < 0) {
+		count_error(f, FLEET_OP_MESSAGE);
+		return;
+	}
+	if (m.instance == f->instance || !(p = find_profile(f, m.id)))
+		return;
+	switch (m.kind) {
+	case FLEET_MSG_COOLDOWN:
+		if (f->set.share & FLEET_SHARE_COOLDOWN)
+			apply_cooldown(p, m.until_ms);
+		break;
+	case FLEET_MSG_OPEN:
+		if (f->set.share & FLEET_SHARE_BREAKER)
+			apply_open(p, m.until_ms);
+		break;
+	case FLEET_MSG_CLOSE:
+		if (f->set.share & FLEET_SHARE_BREAKER)
+			guard_fleet_close(p->g, request_now_us());
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- what the guards tell ---- */
+
+static void publish_extend(struct fleet *f, struct fleet_profile *p, enum op_kind kind,
+			   const char *key, enum fleet_msg_kind mk, uint64_t until_us)
+{
+	uint64_t now = request_now_us();
+	uint64_t until = wall_ms() + (until_us > now ? (until_us - now) / 1000 : 0);
+	struct fleet_msg m = { .kind = mk, .instance = f->instance, .until_ms = until };
+	char msg[FLEET_MSG_MAX + 1], ustr[24];
+
+	memcpy(m.id, p->id, sizeof(m.id));
+	if (fleet_msg_encode(&m, msg, sizeof(msg)) < 0)
+		return;
+	snprintf(ustr, sizeof(ustr), "%llu", (unsigned long long)until);
+	call(f, kind, p, "EVAL %s 1 %s %s %s %s", SCRIPT_EXTEND, key, ustr, f->channel, msg);
+}
+
+static void on_guard_event(void *arg, struct guard *g, const struct guard_event *ev)
+{
+	struct fleet *f = arg;
+	struct fleet_profile *p = NULL;
+
+	if (!f->up)
+		return;
+	for (size_t i = 0; i < f->nprofiles && !p; i++)
+		if (f->profiles[i].g == g)
+			p = &f->profiles[i];
+	if (!p)
+		return;
+	switch (ev->kind) {
+	case GUARD_EV_COOLDOWN:
+		if (f->set.share & FLEET_SHARE_COOLDOWN)
+			publish_extend(f, p, OP_COOLDOWN, p->key_cooldown, FLEET_MSG_COOLDOWN,
+				       ev->until_us);
+		break;
+	case GUARD_EV_OPEN:
+		if (f->set.share & FLEET_SHARE_BREAKER)
+			publish_extend(f, p, OP_BREAKER, p->key_breaker, FLEET_MSG_OPEN,
+				       ev->until_us);
+		break;
+	case GUARD_EV_CLOSE:
+		if (f->set.share & FLEET_SHARE_BREAKER) {
+			struct fleet_msg m = { .kind = FLEET_MSG_CLOSE, .instance = f->instance };
+			char msg[FLEET_MSG_MAX + 1];
+
+			memcpy(m.id, p->id, sizeof(m.id));
+			if (fleet_msg_encode(&m, msg, sizeof(msg)) < 0)
+				break;
+			call(f, OP_BREAKER, p, "DEL %s", p->key_breaker);
+			call(f, OP_BREAKER, p, "PUBLISH %s %s", f->channel, msg);
+		}
+		break;
+	case GUARD_EV_WANT_PROBE: {
+		char inst[17], px[24];
+
+		snprintf(inst, sizeof(inst), "%016llx", (unsigned long long)f->instance);
+		snprintf(px, sizeof(px), "%llu",
+			 (unsigned long long)(ev->open_for_ms ? ev->open_for_ms : 1));
+		if (call(f, OP_PROBE, p, "SET %s %s NX PX %s", p->key_probe, inst, px) < 0)
+			guard_fleet_probe_lock(g, 0, request_now_us() + 1000000);
+		break;
+	}
+	}
+}
+
+static void send_resync(struct fleet *f)
+{
+	for (size_t i = 0; i < f->nprofiles; i++) {
+		struct fleet_profile *p = &f->profiles[i];
+
+		if (f->set.share & FLEET_SHARE_COOLDOWN)
+			call(f, OP_RESYNC_COOL, p, "GET %s", p->key_cooldown);
+		if (f->set.share & FLEET_SHARE_BREAKER)
+			call(f, OP_RESYNC_BREAKER, p, "GET %s", p->key_breaker);
+	}
+}
+
+static void on_sync(evutil_socket_t fd, short what, void *arg)
+{
+	struct fleet *f = arg;
+	uint64_t wnow = wall_ms();
+
+	(void)fd;
+	(void)what;
+	if (!f->up)
+		return;
+	for (size_t i = 0; i < f->nprofiles; i++) {
+		struct fleet_profile *p = &f->profiles[i];
+		uint64_t first, d, w;
+		uint32_t count;
+		char a1[24], a2[24], a3[24], a4[24], a5[24];
+
+		if (p->syncing)
+			continue;
+		fleet_buckets(wnow, p->budget_window_ms, &first, &count);
+		guard_fleet_take_counts(p->g, &d, &w);
+		snprintf(a1, sizeof(a1), "%llu", (unsigned long long)(wnow / 1000));
+		snprintf(a2, sizeof(a2), "%llu", (unsigned long long)first);
+		snprintf(a3, sizeof(a3), "%u", count + FLEET_BUCKET_SLACK_S);
+		snprintf(a4, sizeof(a4), "%llu", (unsigned long long)d);
+		snprintf(a5, sizeof(a5), "%llu", (unsigned long long)w);
+		if (call(f, OP_BUDGET, p, "EVAL %s 1 %s %s %s %s %s %s", SCRIPT_BUDGET,
+			 p->key_budget, a1, a2, a3, a4, a5) == 0)
+			p->syncing = 1;
+		else
+			guard_fleet_budget_lost(p->g);
+	}
+}
+
+/* ---- connecting ---- */
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+	struct fleet *f = ac->data;
+
+	if (status == REDIS_OK || !f)
+		return;
+	/* hiredis frees the context after this callback. */
+	if (ac == f->cmd.ac)
+		f->cmd.ac = NULL;
+	else if (ac == f->sub.ac)
+		f->sub.ac = NULL;
+	else
+		return;
+	go_down(f, FLEET_OP_CONNECT, ac->errstr[0] ? ac->errstr : "cannot connect");
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct fleet *f = ac->data;
+
+	(void)status;
+	if (!f)
+		return;
+	/* hiredis frees the context after this callback. */
+	if (ac == f->cmd.ac)
+		f->cmd.ac = NULL;
+	else if (ac == f->sub.ac)
+		f->sub.ac = NULL;
+	else
+		return;
+	go_down(f, FLEET_OP_CONNECT, "connection closed");
+}
+
+static redisAsyncContext *open_ctx(struct fleet *f)
+{
+	redisAsyncContext *ac = f->set.unix_socket ? redisAsyncConnectUnix(f->set.path)
+						   : redisAsyncConnect(f->set.host, f->set.port);
+
+	if (!ac)
+		return NULL;
+	if (ac->err) {
+		redisAsyncFree(ac);
+		return NULL;
+	}
+	ac->data = f;
+	if (redisLibeventAttach(ac, f->base) != REDIS_OK) {
+		redisAsyncFree(ac);
+		return NULL;
+	}
+	redisAsyncSetConnectCallback(ac, on_connect);
+	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	return ac;
+}
+
+static void connect_now(struct fleet *f)
+{
+	struct timeval tv;
+	uint32_t every;
+
+	if (!f->set.enabled)
+		return;
+	f->cmd.ac = open_ctx(f);
+	f->sub.ac = f->cmd.ac ? open_ctx(f) : NULL;
+	if (!f->cmd.ac || !f->sub.ac) {
+		go_down(f, FLEET_OP_CONNECT, "cannot open a connection");
+		return;
+	}
+	every = f->set.timeout_ms / 4 ? f->set.timeout_ms / 4 : 1;
+	ms_to_tv(every, &tv);
+	event_add(f->watch_timer, &tv);
+	if (f->set.password) {
+		call(f, OP_HELLO, NULL, "AUTH %s", f->set.password);
+		redisAsyncCommand(f->sub.ac, on_message, f, "AUTH %s", f->set.password);
+	}
+	if (f->set.db) {
+		char db[16];
+
+		snprintf(db, sizeof(db), "%u", f->set.db);
+		call(f, OP_HELLO, NULL, "SELECT %s", db);
+	}
+	call(f, OP_HELLO, NULL, "PING");
+	if (redisAsyncCommand(f->sub.ac, on_message, f, "SUBSCRIBE %s", f->channel) != REDIS_OK) {
+		go_down(f, FLEET_OP_SUBSCRIBE, "cannot subscribe");
+		return;
+	}
+	f->sub_wait_us = request_now_us();
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	connect_now(arg);
+}
+
+/* ---- configuration ---- */
+
+static void setting_release(struct fleet_setting *s)
+{
+	free(s->redis);
+	free(s->host);
+	free(s->path);
+	if (s->password)
+		memset(s->password, 0, strlen(s->password));
+	free(s->password);
+	free(s->key_prefix);
+	memset(s, 0, sizeof(*s));
+}
+
+static char *dup_or_null(const char *s, int *failed)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*failed = 1;
+	return d;
+}
+
+static int setting_copy(struct fleet_setting *dst, const struct fleet_setting *src)
+{
+	int failed = 0;
+
+	*dst = *src;
+	dst->redis = dup_or_null(src->redis, &failed);
+	dst->host = dup_or_null(src->host, &failed);
+	dst->path = dup_or_null(src->path, &failed);
+	dst->password = dup_or_null(src->password, &failed);
+	dst->key_prefix = dup_or_null(src->key_prefix, &failed);
+	if (failed) {
+		setting_release(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+struct fleet *fleet_new(struct event_base *base, struct metrics_global *mg)
+{
+	struct fleet *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->base = base;
+	f->mg = mg;
+	if (rng_seed_os(&f->rng) < 0)
+		goto fail;
+	f->instance = rng_next(&f->rng);
+	f->retry_timer = evtimer_new(base, on_retry, f);
+	f->sync_timer = event_new(base, -1, EV_PERSIST, on_sync, f);
+	f->watch_timer = event_new(base, -1, EV_PERSIST, watch, f);
+	if (!f->retry_timer || !f->sync_timer || !f->watch_timer)
+		goto fail;
+	return f;
+fail:
+	fleet_free(f);
+	return NULL;
+}
+
+int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all,
+		    struct guard **by_profile)
+{
+	const struct fleet_setting *s = &cfg->fleet;
+	struct fleet_profile *profiles = NULL;
+	struct guard_hooks hooks = { .event = on_guard_event, .arg = f };
+	int reconnect = !config_fleet_equal(s, &f->set);
+	struct fleet_setting copy;
+
+	if (s->enabled) {
+		profiles = calloc(cfg->nprofiles ? cfg->nprofiles : 1, sizeof(*profiles));
+		if (!profiles)
+			return -ENOMEM;
+		for (size_t i = 0; i < cfg->nprofiles; i++) {
+			const struct profile *pr = &cfg->profiles[i];
+			struct fleet_profile *p = &profiles[i];
+
+			p->g = by_profile[i];
+			if (fleet_profile_id(p->id, sizeof(p->id), pr->name, pr->upstream) < 0 ||
+			    fleet_key(p->key_cooldown, sizeof(p->key_cooldown), s->key_prefix,
+				      p->id, "cooldown") < 0 ||
+			    fleet_key(p->key_breaker, sizeof(p->key_breaker), s->key_prefix, p->id,
+				      "breaker") < 0 ||
+			    fleet_key(p->key_probe, sizeof(p->key_probe), s->key_prefix, p->id,
+				      "probe") < 0 ||
+			    fleet_key(p->key_budget, sizeof(p->key_budget), s->key_prefix, p->id,
+				      "budget:") < 0) {
+				free(profiles);
+				return -ENOMEM;
+			}
+			p->budget_window_ms = pr->policy.retry.budget_window_ms;
+			p->retry_after_max_ms = pr->policy.retry.retry_after_max_ms;
+			p->open_for_ms = pr->policy.breaker.open_for_ms;
+		}
+	}
+	if (reconnect) {
+		if (setting_copy(&copy, s) < 0) {
+			free(profiles);
+			return -ENOMEM;
+		}
+		disconnect(f);
+		event_del(f->retry_timer);
+		if (f->up || f->logged_down) {
+			struct logline *l = log_begin(LOG_INFO, "fleet: configuration changed");
+
+			log_str(l, "redis", s->enabled ? s->redis : "off");
+			log_end(l);
+		}
+		f->up = 0;
+		f->logged_down = 0;
+		f->attempt = 0;
+		f->mg->fleet_up = 0;
+		setting_release(&f->set);
+		f->set = copy;
+		fleet_channel(f->channel, sizeof(f->channel), f->set.key_prefix);
+	}
+	/* Every guard unhooked first: those of removed profiles stay so. A
+	 * reload starts the fleet state afresh (read again once up). */
+	for (struct guard *g = all; g; g = guard_next(g))
+		guard_set_hooks(g, NULL);
+	free(f->profiles);
+	f->profiles = profiles;
+	f->gen++;
+	f->nprofiles = s->enabled ? cfg->nprofiles : 0;
+	f->mg->fleet_enabled = s->enabled;
+	for (size_t i = 0; i < f->nprofiles; i++)
+		guard_set_hooks(f->profiles[i].g, &hooks);
+	if (!s->enabled)
+		return 0;
+	if (reconnect) {
+		connect_now(f);
+	} else if (f->up) {
+		set_gates(f, 1);
+		send_resync(f);
+	}
+	return 0;
+}
+
+int fleet_is_up(const struct fleet *f)
+{
+	return f && f->up;
+}
+
+void fleet_free(struct fleet *f)
+{
+	if (!f)
+		return;
+	disconnect(f);
+	for (size_t i = 0; i < f->nprofiles; i++)
+		guard_set_hooks(f->profiles[i].g, NULL);
+	if (f->retry_timer)
+		event_free(f->retry_timer);
+	if (f->sync_timer)
+		event_free(f->sync_timer);
+	if (f->watch_timer)
+		event_free(f->watch_timer);
+	free(f->profiles);
+	setting_release(&f->set);
+	free(f);
+}

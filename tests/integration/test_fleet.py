@@ -1,0 +1,484 @@
+"""Fleet mode (SPEC 4.9): three braced instances share cool-downs, breaker
+state and the retry budget through a real redis-server (Debian's), each test
+with its own server on a unix socket, started and stopped by PID. Redis away,
+killed or silent never fails a request nor delays one beyond fleet.timeout."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import (START_TIMEOUT, Braced, BracedTestCase, fault, make_config, merge, request,
+                     stop_process, wait_until)
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def resp_command(sock_path, *args, timeout=5):
+    """One RESP command on a fresh unix connection; the raw reply bytes (first line and any bulk)."""
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(timeout)
+        s.connect(sock_path)
+        s.sendall(out)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+class RedisProcess:
+    """redis-server on a unix socket in a private directory, no persistence."""
+
+    def __init__(self, password=None):
+        self.dir = tempfile.mkdtemp(prefix="braced-redis-")
+        self.sock = os.path.join(self.dir, "redis.sock")
+        self.password = password
+        self.proc = None
+
+    def start(self):
+        args = [REDIS_SERVER, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
+                "--save", "", "--appendonly", "no", "--dir", self.dir]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.err = open(os.path.join(self.dir, "redis.log"), "ab")
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.err,
+                                     stderr=self.err, cwd=self.dir)
+
+        def ready():
+            try:
+                reply = resp_command(self.sock, "PING", timeout=1)
+            except OSError:
+                return False
+            return reply.startswith((b"+PONG", b"-NOAUTH"))
+        if not wait_until(ready, START_TIMEOUT):
+            self.stop()
+            raise AssertionError("redis-server did not answer PING in time")
+        return self
+
+    def kill(self):
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+            self.proc = None
+            self.err.close()
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc, 5)
+            self.proc = None
+            self.err.close()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SilentRedis:
+    """A unix socket server that accepts and reads, and never answers."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="braced-silent-")
+        self.sock = os.path.join(self.dir, "redis.sock")
+        self.srv = socket.socket(socket.AF_UNIX)
+        self.srv.bind(self.sock)
+        self.srv.listen(16)
+        self.srv.settimeout(0.2)
+        self.stopping = False
+        self.conns = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                continue
+            c.setblocking(False)
+            self.conns.append(c)
+            for c in list(self.conns):
+                try:
+                    c.recv(65536)
+                except OSError:
+                    pass
+
+    def cleanup(self):
+        self.stopping = True
+        self.thread.join(5)
+        for c in self.conns:
+            c.close()
+        self.srv.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def fnv1a64(text):
+    h = 0xcbf29ce484222325
+    for c in text.encode():
+        h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def profile_id(name, url):
+    return f"{name}:{fnv1a64(url):016x}"
+
+
+def metric(b, name):
+    """The value of an unlabelled (or exactly labelled) metric line of b's /metrics."""
+    body = request(b.admin_port, "GET", "/metrics", timeout=5).body.decode()
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+class FleetTestCase(BracedTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.redis = None
+        self.started = []
+
+    def tearDown(self):
+        for b in reversed(self.started):
+            b.__exit__(None, None, None)
+        if self.redis is not None:
+            self.redis.cleanup()
+
+    def fleet_config(self, sock, instance, fleet=None, profile=None, **top):
+        # 250 ms: a loaded test machine can stall a call past the default
+        # 50 ms, and a flap would drop what a test shares at that moment.
+        fl = merge({"redis": f"unix:{sock}", "timeout": "250ms", "sync_interval": "100ms"}, fleet)
+        prof = merge({"upstream": self.upstream.url("/base"),
+                      "headers": {"X-Instance": str(instance)}}, profile)
+        return make_config({"demo": prof}, admin="127.0.0.1:0", fleet=fl, **top)
+
+    def start_fleet(self, sock, n=3, wait_up=True, **kw):
+        out = []
+        for i in range(1, n + 1):
+            b = Braced(self.fleet_config(sock, i, **kw))
+            b.__enter__()
+            self.started.append(b)
+            out.append(b)
+        if wait_up:
+            for b in out:
+                self.assertTrue(wait_until(lambda: metric(b, "braced_fleet_up") == 1, START_TIMEOUT),
+                                "fleet never up:\n" + b.log())
+        return out
+
+    def instance_of(self, entry):
+        for n, v in entry["headers"]:
+            if n.lower() == "x-instance":
+                return int(v)
+        return None
+
+
+class FleetTest(FleetTestCase):
+
+    def test_a_429_on_one_instance_silences_the_others_for_the_window(self):
+        self.redis = RedisProcess().start()
+        b1, b2, b3 = self.start_fleet(self.redis.sock, defaults={
+            "retry": {"attempts": 1}, "timeouts": {"total": "1s"}})
+        r = b1.get("/demo/x", fault(status=429, headers={"Retry-After": "2"}))
+        self.assertEqual(r.status, 429, r)
+        t429 = time.monotonic()
+        # The window travels through Redis (a script, then a message): allow
+        # it a moment, far less than the window, before asking the others.
+        time.sleep(0.05)
+        answers = []
+        while time.monotonic() < t429 + 1.5:
+            for b in (b2, b3):
+                answers.append(b.get("/demo/y").status)
+            time.sleep(0.05)
+        got = self.upstream.received()
+        t0 = got[0]["t"]
+        self.assertEqual(self.instance_of(got[0]), 1)
+        # Inside the window (ms rounding aside) nothing from instances 2 and 3;
+        # requests that could wait for its end were sent when it ended.
+        inside = [(round(e["t"] - t0, 3), self.instance_of(e)) for e in got[1:]
+                  if e["t"] < t0 + 2.0 - 0.01]
+        self.assertEqual(inside, [])
+        self.assertIn(429, answers)
+        # The window ends: sending resumes on every instance.
+        time.sleep(max(0, t429 + 2.2 - time.monotonic()))
+        for b in (b1, b2, b3):
+            self.assertEqual(b.get("/demo/z").status, 200)
+
+    def test_an_instance_that_starts_later_reads_the_window(self):
+        self.redis = RedisProcess().start()
+        (b1,) = self.start_fleet(self.redis.sock, n=1, defaults={
+            "retry": {"attempts": 1}, "timeouts": {"total": "1s"}})
+        self.assertEqual(b1.get("/demo/x", fault(status=429, headers={"Retry-After": "3"})).status, 429)
+        b2 = Braced(self.fleet_config(self.redis.sock, 2, defaults={
+            "retry": {"attempts": 1}, "timeouts": {"total": "1s"}}))
+        b2.__enter__()
+        self.started.append(b2)
+        self.assertTrue(wait_until(lambda: metric(b2, "braced_fleet_up") == 1, START_TIMEOUT))
+        time.sleep(0.2)
+        self.assertEqual(b2.get("/demo/y").status, 429)
+        self.assertEqual(len(self.upstream.received()), 1)
+
+    def test_outage_probes_fleet_wide_at_most_half_open_probes_per_open_for(self):
+        self.redis = RedisProcess().start()
+        breaker = {"min_requests": 5, "window": "10s", "failure_ratio": 0.5, "open_for": "1s",
+                   "half_open_probes": 1}
+        bs = self.start_fleet(self.redis.sock, defaults={
+            "retry": {"attempts": 1}, "circuit_breaker": breaker})
+        self.upstream.set_default({"status": 503})
+
+        def load(b, until):
+            n = 0
+            while time.monotonic() < until and n < 2000:
+                b.get("/demo/o", timeout=5)
+                n += 1
+                time.sleep(0.01)
+        # Phase 1: the breakers open.
+        for t in [threading.Thread(target=load, args=(b, time.monotonic() + 0.8)) for b in bs]:
+            t.start()
+            t.join(30)
+        start = time.monotonic()
+        duration = 4.0
+        threads = [threading.Thread(target=load, args=(b, start + duration)) for b in bs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        probes = [e for e in self.upstream.received() if start <= e["t"] < start + duration]
+        # One probe per open_for for the whole fleet, plus one period of slack at the edges.
+        self.assertLessEqual(len(probes), duration / 1.0 + 1,
+                             [(round(e["t"] - start, 3), self.instance_of(e)) for e in probes])
+        self.assertGreater(len(probes), 0)
+
+    def test_breaker_close_is_shared(self):
+        self.redis = RedisProcess().start()
+        breaker = {"min_requests": 3, "window": "10s", "failure_ratio": 0.5, "open_for": "1s",
+                   "half_open_probes": 1}
+        b1, b2 = self.start_fleet(self.redis.sock, n=2, defaults={
+            "retry": {"attempts": 1}, "circuit_breaker": breaker})
+        for _ in range(3):
+            b1.get("/demo/fail", fault(status=503))
+        # b2 opened too without sending anything.
+        self.assertTrue(wait_until(lambda: request(b2.admin_port, "GET", "/status").json()
+                                   ["profiles"]["demo"]["breaker"]["state"] == "open", 2))
+        self.assertEqual(b2.get("/demo/x").status, 503)
+        self.assertEqual(len(self.upstream.received()), 3)
+        # After open_for one instance probes; its success closes both.
+        time.sleep(1.1)
+
+        def closed_everywhere():
+            for b in (b1, b2):
+                b.get("/demo/ok")
+            return all(request(b.admin_port, "GET", "/status").json()
+                       ["profiles"]["demo"]["breaker"]["state"] == "closed" for b in (b1, b2))
+        self.assertTrue(wait_until(closed_everywhere, 5, step=0.1))
+
+    def test_fleet_retries_stay_within_the_budget_formula(self):
+        self.redis = RedisProcess().start()
+        budget = {"ratio": 0.2, "min_per_second": 1, "window": "10s"}
+        retry = {"attempts": 5, "backoff": {"base": "1ms", "max": "2ms"}, "budget": budget}
+        bs = self.start_fleet(self.redis.sock, defaults={
+            "retry": retry, "circuit_breaker": {"enabled": False}})
+        self.upstream.set_default({"status": 503})
+        per_instance = 30
+
+        def load(b):
+            for _ in range(per_instance):
+                b.get("/demo/r", timeout=10)
+                time.sleep(0.03)
+        threads = [threading.Thread(target=load, args=(b,)) for b in bs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        requests = per_instance * len(bs)
+        retries = len(self.upstream.received()) - requests
+        fleet_allowance = 0.2 * requests + 1 * 10
+        per_instance_allowance = len(bs) * (0.2 * per_instance + 1 * 10)
+        # At most one sync interval of slack: a few retries per instance.
+        self.assertLessEqual(retries, fleet_allowance + 2 * len(bs),
+                             f"{retries} retries for {requests} requests")
+        self.assertLess(retries, per_instance_allowance)
+
+    def test_killing_redis_fails_nothing_and_sharing_resumes(self):
+        self.redis = RedisProcess().start()
+        b1, b2, b3 = self.start_fleet(self.redis.sock, defaults={
+            "retry": {"attempts": 1}, "timeouts": {"total": "1s"}})
+        baseline = []
+        for _ in range(20):
+            t = time.monotonic()
+            self.assertEqual(b1.get("/demo/base").status, 200)
+            baseline.append(time.monotonic() - t)
+        results = []
+
+        def load(b):
+            end = time.monotonic() + 3
+            n = 0
+            while time.monotonic() < end and n < 1000:
+                t = time.monotonic()
+                r = b.get("/demo/k", timeout=10)
+                results.append((r.status, time.monotonic() - t))
+                n += 1
+                time.sleep(0.01)
+        threads = [threading.Thread(target=load, args=(b,)) for b in (b1, b2, b3)]
+        for t in threads:
+            t.start()
+        time.sleep(1)
+        self.redis.kill()
+        time.sleep(1)
+        self.redis.start()
+        for t in threads:
+            t.join(60)
+        self.assertTrue(results)
+        self.assertEqual({s for s, _ in results}, {200})
+        # No latency step: the slowest request within fleet.timeout and a generous margin.
+        self.assertLess(max(d for _, d in results), max(baseline) + 0.25 + 0.5)
+        for b in (b1, b2, b3):
+            self.assertTrue(wait_until(lambda: metric(b, "braced_fleet_up") == 1, 15),
+                            "fleet not back:\n" + b.log())
+            # Logged once per change of state, never per request.
+            lines = [l.get("msg", "") for l in b.log_lines()]
+            downs = lines.count("fleet: Redis unavailable, local state decides")
+            ups = lines.count("fleet: sharing state through Redis")
+            self.assertGreaterEqual(downs, 1, b.log())
+            self.assertEqual(ups, downs + 1, b.log())
+            self.assertLess(downs, 5, b.log())
+        # Sharing resumed.
+        self.upstream.reset()
+        self.assertEqual(b1.get("/demo/x", fault(status=429, headers={"Retry-After": "2"})).status, 429)
+        time.sleep(0.1)
+        self.assertEqual(b2.get("/demo/y").status, 429)
+        self.assertEqual(len(self.upstream.received()), 1)
+
+    def test_a_silent_redis_adds_at_most_the_timeout(self):
+        silent = SilentRedis()
+        self.addCleanup(silent.cleanup)
+        (b,) = self.start_fleet(silent.sock, n=1, wait_up=False, fleet={"timeout": "50ms"})
+        durations = []
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            t = time.monotonic()
+            self.assertEqual(b.get("/demo/s").status, 200)
+            durations.append(time.monotonic() - t)
+            time.sleep(0.01)
+        self.assertLess(max(durations), 0.05 + 0.5, max(durations))
+        self.assertEqual(metric(b, "braced_fleet_up"), 0)
+        body = request(b.admin_port, "GET", "/metrics").body.decode()
+        self.assertIn('braced_fleet_errors_total{op="timeout"}', body)
+        timeouts = [l for l in body.splitlines() if l.startswith('braced_fleet_errors_total{op="timeout"}')]
+        self.assertGreater(float(timeouts[0].split()[-1]), 0, body)
+        downs = [l for l in b.log_lines() if l.get("msg", "").startswith("fleet: Redis unavailable")]
+        self.assertEqual(len(downs), 1, b.log())
+
+    def test_hostile_messages_are_dropped_and_windows_capped(self):
+        self.redis = RedisProcess().start()
+        (b,) = self.start_fleet(self.redis.sock, n=1, defaults={
+            "retry": {"attempts": 1, "retry_after": {"max": "3s"}}, "timeouts": {"total": "1s"}})
+        pid = profile_id("demo", self.upstream.url("/base"))
+        for junk in (b"", b"\x00" * 300, b"braced1 cooldown zz " + pid.encode() + b" 1",
+                     b"braced1 open 0123456789abcdef " + pid.encode() + b" -1"):
+            resp_command(self.redis.sock, "PUBLISH", "braced:events", junk)
+
+        def bad_messages():
+            body = request(b.admin_port, "GET", "/metrics").body.decode()
+            return [float(l.split()[-1]) for l in body.splitlines()
+                    if l.startswith('braced_fleet_errors_total{op="message"}')][0]
+        self.assertTrue(wait_until(lambda: bad_messages() == 4, 5), bad_messages())
+        # A well-formed window a year away is held to retry_after.max.
+        far = int(time.time() * 1000) + 365 * 86400 * 1000
+        resp_command(self.redis.sock, "PUBLISH", "braced:events",
+                     f"braced1 cooldown 0123456789abcdef {pid} {far}")
+        self.assertTrue(wait_until(lambda: request(b.admin_port, "GET", "/status").json()
+                                   ["profiles"]["demo"]["cooldown_ms"] > 0, 5))
+        self.assertLessEqual(request(b.admin_port, "GET", "/status").json()
+                             ["profiles"]["demo"]["cooldown_ms"], 3000)
+        self.assertEqual(b.get("/demo/x").status, 429)
+        self.assertEqual(self.upstream.received(), [])
+        self.assertEqual(metric(b, "braced_fleet_up"), 1)
+
+    def test_password_is_used_and_never_shown(self):
+        secret = "s3cret-fleet-pw"
+        self.redis = RedisProcess(password=secret).start()
+        d = tempfile.mkdtemp(prefix="braced-pw-")
+        self.addCleanup(shutil.rmtree, d, True)
+        with open(os.path.join(d, "pw"), "w") as f:
+            f.write(secret + "\n")
+        (b,) = self.start_fleet(self.redis.sock, n=1,
+                                fleet={"password": "${file:" + os.path.join(d, "pw") + "}"})
+        cfg = request(b.admin_port, "GET", "/config").json()
+        self.assertEqual(cfg["fleet"]["password"], "<redacted>")
+        status = request(b.admin_port, "GET", "/status").json()
+        self.assertEqual(status["fleet"], {"enabled": True, "up": True})
+        self.assertIn("fleet", status["profiles"]["demo"])
+        for body in (request(b.admin_port, "GET", "/config").body,
+                     request(b.admin_port, "GET", "/status").body,
+                     request(b.admin_port, "GET", "/metrics").body):
+            self.assertNotIn(secret.encode(), body)
+        self.assertNotIn(secret, b.log())
+
+    def test_a_wrong_password_leaves_the_fleet_down_and_requests_served(self):
+        self.redis = RedisProcess(password="right").start()
+        (b,) = self.start_fleet(self.redis.sock, n=1, wait_up=False, fleet={"password": "wrong"})
+        self.assertEqual(b.get("/demo/x").status, 200)
+        def errors():
+            body = request(b.admin_port, "GET", "/metrics").body.decode()
+            return sum(float(l.split()[-1]) for l in body.splitlines()
+                       if l.startswith("braced_fleet_errors_total{"))
+        self.assertTrue(wait_until(lambda: errors() > 0, 5))
+        self.assertEqual(metric(b, "braced_fleet_up"), 0)
+        self.assertNotIn("wrong", b.log())
+
+    def test_reload_that_changes_fleet_reconnects(self):
+        self.redis = RedisProcess().start()
+        (b,) = self.start_fleet(self.redis.sock, n=1, wait_up=False, fleet={"redis": "off"})
+        self.assertEqual(metric(b, "braced_fleet_up"), 0)
+        b.reload(self.fleet_config(self.redis.sock, 1))
+        self.assertTrue(wait_until(lambda: metric(b, "braced_fleet_up") == 1, START_TIMEOUT), b.log())
+        b.reload(self.fleet_config(self.redis.sock, 1, fleet={"redis": "off"}))
+        self.assertTrue(wait_until(lambda: metric(b, "braced_fleet_up") == 0, START_TIMEOUT), b.log())
+        self.assertEqual(b.get("/demo/x").status, 200)
+
+
+class FleetConfigTest(BracedTestCase):
+
+    def check(self, fleet):
+        cfg = make_config({"demo": {"upstream": self.upstream.url()}}, fleet=fleet)
+        return Braced(cfg).check_config()
+
+    def test_off_by_default_and_valid_forms(self):
+        for redis in ("off", "redis://127.0.0.1:6379/0", "redis://localhost", "redis://[::1]:7000/2",
+                      "unix:/run/redis/redis.sock"):
+            rc, out, err = self.check({"redis": redis})
+            self.assertEqual(rc, 0, (redis, err))
+
+    def test_errors_with_positions(self):
+        cases = [
+            ({"redis": "redis://redis.example:6379"}, "numeric address or localhost"),
+            ({"redis": "redis://u:p@127.0.0.1"}, "fleet.password"),
+            ({"redis": "http://127.0.0.1"}, "must be off"),
+            ({"redis": "redis://127.0.0.1:0"}, "port"),
+            ({"redis": "off", "timout": "50ms"}, "did you mean 'timeout'"),
+            ({"redis": "off", "share": ["cooldown", "breakers"]}, "fleet.share"),
+            ({"redis": "off", "key_prefix": "a{b"}, "fleet.key_prefix"),
+            ({"redis": "off", "sync_interval": "1ms"}, "at least 10ms"),
+            ({"redis": "off", "timeout": "0s"}, "greater than 0"),
+        ]
+        for fleet, want in cases:
+            rc, out, err = self.check(fleet)
+            self.assertNotEqual(rc, 0, fleet)
+            self.assertIn(want, err, (fleet, err))
+            self.assertRegex(err, r"braced\.yaml:\d+:\d+: ", err)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,444 @@
+/* The fleet protocol (fleetproto.c): identities, keys, strict message
+ * decoding of hostile input, budget arithmetic and backoff; the guard's
+ * fleet verbs (gate, probe lock, fleet budget, events); the fleet: block
+ * of the configuration. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "breaker.h"
+#include "config.h"
+#include "fleetproto.h"
+#include "guard.h"
+#include "suites.h"
+
+START_TEST(test_identity_and_keys)
+{
+	char a[FLEET_ID_MAX], b[FLEET_ID_MAX], key[FLEET_KEY_MAX];
+	char longname[70];
+
+	/* FNV-1a 64 reference values. */
+	ck_assert_uint_eq(fleet_hash("", 0), 0xcbf29ce484222325ull);
+	ck_assert_uint_eq(fleet_hash("a", 1), 0xaf63dc4c8601ec8cull);
+	ck_assert_int_eq(fleet_profile_id(a, sizeof(a), "weather", "https://a.example"), 0);
+	ck_assert_int_eq(fleet_profile_id(b, sizeof(b), "weather", "https://b.example"), 0);
+	ck_assert_str_ne(a, b); /* same name, another upstream: never shared */
+	ck_assert_uint_eq(strlen(a), strlen("weather:") + 16);
+	ck_assert_int_eq(fleet_key(key, sizeof(key), "braced:", a, "cooldown"), 0);
+	ck_assert_int_eq(strncmp(key, "braced:{weather:", 16), 0);
+	ck_assert_str_eq(key + strlen(key) - strlen("}:cooldown"), "}:cooldown");
+	ck_assert_int_eq(fleet_key(key, 10, "braced:", a, "cooldown"), -ENOSPC);
+	ck_assert_int_eq(fleet_channel(key, sizeof(key), "p:"), 0);
+	ck_assert_str_eq(key, "p:events");
+	memset(longname, 'a', 64);
+	longname[64] = '\0';
+	ck_assert_int_lt(fleet_profile_id(a, sizeof(a), longname, "u"), 0);
+}
+END_TEST
+
+START_TEST(test_message_round_trip)
+{
+	struct fleet_msg m = { .kind = FLEET_MSG_OPEN, .instance = 0x0123456789abcdefull,
+			       .until_ms = 1700000000123ull },
+			 out;
+	char buf[FLEET_MSG_MAX + 1];
+	int n;
+
+	ck_assert_int_eq(fleet_profile_id(m.id, sizeof(m.id), "p-1", "http://x"), 0);
+	n = fleet_msg_encode(&m, buf, sizeof(buf));
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(fleet_msg_decode(buf, (size_t)n, &out), 0);
+	ck_assert_int_eq(out.kind, FLEET_MSG_OPEN);
+	ck_assert_uint_eq(out.instance, m.instance);
+	ck_assert_str_eq(out.id, m.id);
+	ck_assert_uint_eq(out.until_ms, m.until_ms);
+	m.kind = FLEET_MSG_CLOSE;
+	m.until_ms = 0;
+	n = fleet_msg_encode(&m, buf, sizeof(buf));
+	ck_assert_int_eq(fleet_msg_decode(buf, (size_t)n, &out), 0);
+	ck_assert_int_eq(out.kind, FLEET_MSG_CLOSE);
+}
+END_TEST
+
+START_TEST(test_hostile_messages_refused)
+{
+	static const char *const bad[] = {
+		"",
+		"braced1",
+		"braced2 open 0123456789abcdef p:0123456789abcdef 5",
+		"braced1 opem 0123456789abcdef p:0123456789abcdef 5",
+		"braced1 open 0123456789abcde p:0123456789abcdef 5",
+		"braced1 open 0123456789ABCDEF p:0123456789abcdef 5",
+		"braced1 open 0123456789abcdef P:0123456789abcdef 5",
+		"braced1 open 0123456789abcdef p:0123456789abcde 5",
+		"braced1 open 0123456789abcdef p0123456789abcdef 5",
+		"braced1 open 0123456789abcdef :0123456789abcdef 5",
+		"braced1 open 0123456789abcdef p:0123456789abcdef -5",
+		"braced1 open 0123456789abcdef p:0123456789abcdef 0",
+		"braced1 open 0123456789abcdef p:0123456789abcdef 5 ",
+		"braced1 open 0123456789abcdef p:0123456789abcdef 5 6",
+		"braced1  open 0123456789abcdef p:0123456789abcdef 5",
+		"braced1 open 0123456789abcdef p:0123456789abcdef 99999999999999999999",
+		"braced1 cooldown 0123456789abcdef p:0123456789abcdef 5x",
+	};
+	struct fleet_msg out;
+	char big[FLEET_MSG_MAX + 10];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(fleet_msg_decode(bad[i], strlen(bad[i]), &out) < 0, "accepted '%s'",
+			      bad[i]);
+	/* An embedded NUL, and a message over the limit. */
+	ck_assert_int_lt(fleet_msg_decode("braced1 open 0123456789abcdef p:0123456789abcdef 5\0", 51,
+					  &out),
+			 0);
+	memset(big, 'a', sizeof(big));
+	ck_assert_int_lt(fleet_msg_decode(big, sizeof(big), &out), 0);
+	ck_assert_int_lt(fleet_msg_decode(NULL, 0, &out), 0);
+	ck_assert_int_eq(fleet_msg_decode("braced1 cooldown 0123456789abcdef p:0123456789abcdef 5",
+					  54, &out),
+			 0);
+}
+END_TEST
+
+START_TEST(test_parse_uint)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(fleet_parse_uint("1700000000000", 13, &v), 0);
+	ck_assert_uint_eq(v, 1700000000000ull);
+	ck_assert_int_lt(fleet_parse_uint("", 0, &v), 0);
+	ck_assert_int_lt(fleet_parse_uint("12a", 3, &v), 0);
+	ck_assert_int_lt(fleet_parse_uint("+1", 2, &v), 0);
+	ck_assert_int_lt(fleet_parse_uint("12345678901234567890", 20, &v), 0);
+}
+END_TEST
+
+START_TEST(test_buckets_and_budget)
+{
+	uint64_t first;
+	uint32_t n;
+
+	fleet_buckets(100500, 10000, &first, &n);
+	ck_assert_uint_eq(n, 10);
+	ck_assert_uint_eq(first, 91); /* seconds 91..100 */
+	fleet_buckets(100500, 1500, &first, &n);
+	ck_assert_uint_eq(n, 2);
+	fleet_buckets(1700000000000ull, 24u * 3600 * 1000, &first, &n);
+	ck_assert_uint_eq(n, FLEET_MAX_BUCKETS);
+	fleet_buckets(500, 10000, &first, &n); /* never before second 0 */
+	ck_assert_uint_eq(first, 0);
+	ck_assert_uint_eq(n, 1);
+	/* 0.2 × 90 + 1 × 10 = 28: the 28th retry fits, the 29th does not. */
+	ck_assert(fleet_budget_allows(0.2, 1, 10000, 90, 27));
+	ck_assert(!fleet_budget_allows(0.2, 1, 10000, 90, 28));
+	/* One floor for the fleet, whatever the number of instances. */
+	ck_assert(!fleet_budget_allows(0, 10, 10000, 0, 100));
+	ck_assert(fleet_budget_allows(0.7, 0, 10000, 90, 62)); /* 0.7 × 90 is 63 */
+}
+END_TEST
+
+START_TEST(test_backoff_and_clocks)
+{
+	for (unsigned n = 0; n < 40; n++) {
+		ck_assert_uint_le(fleet_backoff_ms(n, 0.999), 5000);
+		ck_assert_uint_ge(fleet_backoff_ms(n, 0), 10);
+	}
+	ck_assert_uint_le(fleet_backoff_ms(0, 0.999), 100);
+	ck_assert_uint_eq(fleet_backoff_ms(0, 2.0), 10); /* out of range: the least */
+	ck_assert_uint_eq(fleet_wall_to_mono(2000, 1000, 50), 1050);
+	ck_assert_uint_eq(fleet_wall_to_mono(500, 1000, 50), 50);
+	ck_assert_str_eq(fleet_op_name(FLEET_OP_TIMEOUT), "timeout");
+	ck_assert_str_eq(fleet_op_name(FLEET_OP__COUNT), "unknown");
+}
+END_TEST
+
+/* ---- the guard's fleet verbs ---- */
+
+struct events {
+	int n[4];
+	uint64_t until[4];
+};
+
+static void on_event(void *arg, struct guard *g, const struct guard_event *ev)
+{
+	struct events *e = arg;
+
+	(void)g;
+	e->n[ev->kind]++;
+	e->until[ev->kind] = ev->until_us;
+}
+
+static struct guard *hooked_guard(struct guard **list, struct events *ev, const struct policy *p)
+{
+	struct guard *g = guard_get(list, "p");
+	struct guard_hooks h = { .event = on_event, .arg = ev };
+
+	ck_assert_ptr_nonnull(g);
+	guard_configure(g, p);
+	guard_set_hooks(g, &h);
+	return g;
+}
+
+static void test_policy(struct policy *p)
+{
+	config_builtin_policy(p);
+	p->breaker.min_requests = 2;
+	p->breaker.failure_ratio = 0.5;
+	p->breaker.open_for_ms = 1000;
+	p->breaker.half_open_probes = 1;
+	p->retry.budget_ratio = 0.2;
+	p->retry.budget_min_per_second = 1;
+	p->retry.budget_window_ms = 10000;
+}
+
+#define T0 1000000000ull /* µs */
+
+START_TEST(test_guard_events_and_remote_state)
+{
+	struct guard *list = NULL, *g;
+	struct events ev = { 0 };
+	struct policy p;
+	struct guard_admission adm;
+
+	test_policy(&p);
+	g = hooked_guard(&list, &ev, &p);
+	guard_cool_down(g, T0 + 2000000);
+	ck_assert_int_eq(ev.n[GUARD_EV_COOLDOWN], 1);
+	guard_cool_down(g, T0 + 1000000); /* not later: nothing to tell */
+	ck_assert_int_eq(ev.n[GUARD_EV_COOLDOWN], 1);
+	guard_fleet_cool_down(g, T0 + 3000000); /* from the fleet: extends, tells nobody */
+	ck_assert_uint_eq(guard_cooldown_until(g), T0 + 3000000);
+	ck_assert_int_eq(ev.n[GUARD_EV_COOLDOWN], 1);
+
+	/* Two failures open the breaker: told once, with its end. */
+	guard_admit(g, T0, &adm);
+	guard_record(g, T0, OUTCOME_CONNECT, 0, 0);
+	guard_leave(g, 0);
+	guard_admit(g, T0, &adm);
+	guard_record(g, T0, OUTCOME_CONNECT, 0, 0);
+	guard_leave(g, 0);
+	ck_assert_int_eq(ev.n[GUARD_EV_OPEN], 1);
+	ck_assert_uint_eq(ev.until[GUARD_EV_OPEN], T0 + 1000000);
+
+	/* Another instance closes it; another opens it again for longer. */
+	guard_fleet_close(g, T0 + 1000);
+	guard_admit(g, T0 + 2000, &adm);
+	ck_assert_int_eq(adm.verdict, GUARD_ALLOW);
+	guard_leave(g, 0);
+	guard_fleet_open(g, T0 + 2000, T0 + 5000000);
+	guard_admit(g, T0 + 3000, &adm);
+	ck_assert_int_eq(adm.verdict, GUARD_REJECT);
+	ck_assert_uint_ge(adm.retry_after_ms, 4990);
+	guard_leave(g, 0);
+	ck_assert_int_eq(ev.n[GUARD_EV_OPEN], 1); /* applied, not told back */
+	guards_free(list);
+}
+END_TEST
+
+START_TEST(test_guard_probe_lock)
+{
+	struct guard *list = NULL, *g;
+	struct events ev = { 0 };
+	struct policy p;
+	struct guard_admission adm;
+	uint64_t t;
+
+	test_policy(&p);
+	g = hooked_guard(&list, &ev, &p);
+	guard_fleet_gate(g, 1);
+	guard_fleet_open(g, T0, T0 + 1000000);
+	t = T0 + 1000000; /* half-open */
+	guard_admit(g, t, &adm);
+	ck_assert_int_eq(adm.verdict, GUARD_REJECT); /* no lock yet */
+	guard_leave(g, 0);
+	ck_assert_int_eq(ev.n[GUARD_EV_WANT_PROBE], 1);
+	guard_admit(g, t + 1, &adm); /* asked already: no second request */
+	guard_leave(g, 0);
+	ck_assert_int_eq(ev.n[GUARD_EV_WANT_PROBE], 1);
+	guard_fleet_probe_lock(g, 0, t + 500000); /* lost */
+	guard_admit(g, t + 2, &adm);
+	ck_assert_int_eq(adm.verdict, GUARD_REJECT);
+	guard_leave(g, 0);
+	ck_assert_int_eq(ev.n[GUARD_EV_WANT_PROBE], 1); /* not before t + 0.5 s */
+	guard_admit(g, t + 500000, &adm);
+	guard_leave(g, 0);
+	ck_assert_int_eq(ev.n[GUARD_EV_WANT_PROBE], 2);
+	guard_fleet_probe_lock(g, 1, 0); /* won */
+	guard_admit(g, t + 500001, &adm);
+	ck_assert_int_eq(adm.verdict, GUARD_PROBE);
+	guard_admit(g, t + 500002, &adm);
+	ck_assert_int_eq(adm.verdict, GUARD_REJECT); /* half_open_probes: 1 */
+	guard_leave(g, 0);
+	guard_record(g, t + 600000, OUTCOME_OK, 200, 1);
+	guard_leave(g, 0);
+	ck_assert_int_eq(ev.n[GUARD_EV_CLOSE], 1);
+
+	/* Ungated (Redis away), the local half-open decides as without a fleet. */
+	guard_fleet_open(g, t + 700000, t + 1700000);
+	guard_fleet_gate(g, 0);
+	guard_admit(g, t + 1700000, &adm);
+	ck_assert_int_eq(adm.verdict, GUARD_PROBE);
+	guard_leave(g, 1);
+	guards_free(list);
+}
+END_TEST
+
+START_TEST(test_guard_fleet_budget)
+{
+	struct guard *list = NULL, *g;
+	struct events ev = { 0 };
+	struct policy p;
+	struct guard_admission adm;
+	struct guard_token tok;
+	uint64_t d, w;
+
+	test_policy(&p);
+	g = hooked_guard(&list, &ev, &p);
+	for (int i = 0; i < 5; i++) {
+		guard_admit(g, T0, &adm);
+		guard_leave(g, 0);
+	}
+	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 1);
+	guard_fleet_take_counts(g, &d, &w);
+	ck_assert_uint_eq(d, 5);
+	ck_assert_uint_eq(w, 1);
+	guard_fleet_take_counts(g, &d, &w);
+	ck_assert_uint_eq(d + w, 0);
+	/* The fleet: 90 requests, 27 retries (what was in transit included):
+	 * one more fits (0.2 × 90 + 10 = 28), then none. */
+	guard_fleet_budget(g, 90, 27, T0 + 1000000);
+	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 1);
+	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 0);
+	/* A token given back is room again. */
+	guard_give_back(g, T0, &tok);
+	guard_fleet_budget(g, 90, 27, T0 + 1000000);
+	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 1);
+	guard_give_back(g, T0, &tok);
+	/* Stale fleet totals: the local budget decides again. */
+	guard_fleet_budget(g, 0, 1000, T0 + 1000);
+	ck_assert_int_eq(guard_try_withdraw(g, T0 + 2000, &tok), 1);
+	guard_fleet_budget_lost(g);
+	{
+		struct guard_snapshot s;
+
+		guard_snapshot(g, T0, &s);
+		ck_assert_int_eq(s.fleet, 1);
+		ck_assert_int_eq(s.fleet_budget, 0);
+	}
+	guard_set_hooks(g, NULL);
+	guard_cool_down(g, T0 + 9000000); /* unhooked: nobody told */
+	ck_assert_int_eq(ev.n[GUARD_EV_COOLDOWN], 0);
+	guards_free(list);
+}
+END_TEST
+
+START_TEST(test_breaker_force)
+{
+	struct breaker b = { 0 };
+	struct breaker_policy pol = { .enabled = 1, .window_ms = 10000, .min_requests = 5,
+				      .failure_ratio = 0.5, .open_for_ms = 1000,
+				      .half_open_probes = 1 };
+
+	breaker_configure(&b, &pol);
+	breaker_force_open(&b, 100, 600);
+	ck_assert_int_eq(breaker_state(&b, 100), BREAKER_OPEN);
+	breaker_force_open(&b, 100, 300); /* never shortened */
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, 100), 500);
+	ck_assert_int_eq(breaker_state(&b, 600), BREAKER_HALF_OPEN);
+	breaker_force_close(&b);
+	ck_assert_int_eq(breaker_state(&b, 700), BREAKER_CLOSED);
+	breaker_force_open(&b, 700, 700); /* already over: nothing */
+	ck_assert_int_eq(breaker_state(&b, 700), BREAKER_CLOSED);
+	pol.enabled = 0;
+	breaker_configure(&b, &pol);
+	breaker_force_open(&b, 700, 5000);
+	ck_assert_int_eq(breaker_state(&b, 700), BREAKER_CLOSED);
+}
+END_TEST
+
+/* ---- configuration ---- */
+
+static struct config *load(const char *fleet, struct config_errors *errs)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "fleet:\n%s\nprofiles:\n  p:\n    upstream: http://127.0.0.1:9\n", fleet);
+	memset(errs, 0, sizeof(*errs));
+	return config_load_string("/etc/braced/braced.yaml", text, strlen(text), errs);
+}
+
+START_TEST(test_config_fleet)
+{
+	struct config_errors errs;
+	struct config *cfg;
+	const char *none = "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n";
+
+	memset(&errs, 0, sizeof(errs));
+	cfg = config_load_string("/x.yaml", none, strlen(none), &errs);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_int_eq(cfg->fleet.enabled, 0); /* off by default */
+	ck_assert_str_eq(cfg->fleet.key_prefix, "braced:");
+	ck_assert_uint_eq(cfg->fleet.share, 7);
+	ck_assert_uint_eq(cfg->fleet.timeout_ms, 50);
+	ck_assert_uint_eq(cfg->fleet.sync_interval_ms, 100);
+	config_unref(cfg);
+
+	cfg = load("  redis: redis://localhost:6380/3\n  password: pw\n  key_prefix: \"x:\"\n"
+		   "  share: [budget]\n  timeout: 20ms\n  sync_interval: 1s",
+		   &errs);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_int_eq(cfg->fleet.enabled, 1);
+	ck_assert_str_eq(cfg->fleet.host, "127.0.0.1");
+	ck_assert_uint_eq(cfg->fleet.port, 6380);
+	ck_assert_uint_eq(cfg->fleet.db, 3);
+	ck_assert_str_eq(cfg->fleet.password, "pw");
+	ck_assert_uint_eq(cfg->fleet.share, FLEET_SHARE_BUDGET);
+	ck_assert_uint_eq(cfg->fleet.timeout_ms, 20);
+	ck_assert_uint_eq(cfg->fleet.sync_interval_ms, 1000);
+	{
+		struct config *same = load("  redis: redis://localhost:6380/3\n  password: pw\n  "
+					   "key_prefix: \"x:\"\n  share: [budget]\n  timeout: "
+					   "20ms\n  sync_interval: 1s",
+					   &errs);
+
+		ck_assert(config_fleet_equal(&cfg->fleet, &same->fleet));
+		config_unref(same);
+	}
+	config_unref(cfg);
+
+	cfg = load("  redis: unix:/run/redis.sock", &errs);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_int_eq(cfg->fleet.unix_socket, 1);
+	ck_assert_str_eq(cfg->fleet.path, "/run/redis.sock");
+	config_unref(cfg);
+
+	cfg = load("  redis: redis://db.example:6379\n  sharee: [budget]", &errs);
+	ck_assert_ptr_null(cfg);
+	ck_assert_uint_eq(errs.count, 2);
+	ck_assert_ptr_nonnull(strstr(errs.lines[0], "braced.yaml:2:10: "));
+	ck_assert_ptr_nonnull(strstr(errs.lines[1], "did you mean 'share'?"));
+	config_errors_release(&errs);
+}
+END_TEST
+
+Suite *fleet_suite(void)
+{
+	Suite *s = suite_create("fleet");
+	TCase *tc = tcase_create("fleet");
+
+	tcase_add_test(tc, test_identity_and_keys);
+	tcase_add_test(tc, test_message_round_trip);
+	tcase_add_test(tc, test_hostile_messages_refused);
+	tcase_add_test(tc, test_parse_uint);
+	tcase_add_test(tc, test_buckets_and_budget);
+	tcase_add_test(tc, test_backoff_and_clocks);
+	tcase_add_test(tc, test_guard_events_and_remote_state);
+	tcase_add_test(tc, test_guard_probe_lock);
+	tcase_add_test(tc, test_guard_fleet_budget);
+	tcase_add_test(tc, test_breaker_force);
+	tcase_add_test(tc, test_config_fleet);
+	suite_add_tcase(s, tc);
+	return s;
+}
