@@ -22,11 +22,13 @@
  * the queue, now and at most; `accepts` counts accepted connections (TLS
  * handshakes with --tls).
  * 429 windows: each 429 announces `Retry-After: 1`, a window of 1 s from the
- * moment it is sent. `in_window` counts requests that arrived inside the
- * latest window this upstream announced (to anyone), `in_window_late` those
- * of them that arrived more than LATE_MS after the announcement, and
- * `in_conn_window` those that arrived inside a window announced on their own
- * connection.
+ * moment it is sent. `in_window` counts requests that arrived while a window
+ * this upstream announced (to anyone) was open; of them, `in_window_head`
+ * arrived at most EDGE_MS after the oldest announcement still open (so every
+ * open window was at most EDGE_MS old: the request may have been on its way
+ * already), `in_window_end` in the last EDGE_MS of the latest window, the
+ * rest well inside a known window. `in_conn_window` counts requests that
+ * arrived inside a window announced on their own connection.
  * POST mode: POSTs must carry X-Bench-Id, one value per logical request. For
  * PCT% of the ids (picked by the id's hash) the first POST gets 503 and later
  * ones 200; the others get 200. For those ids, `ids` counts the ids and
@@ -57,7 +59,7 @@
 #define SET_SIZE (1u << SET_BITS)
 #define SET_FULL (SET_SIZE / 2) /* past this, new entries are not recorded */
 #define WINDOW_S 1.0            /* the window a `Retry-After: 1` announces */
-#define LATE_MS 10.0            /* in_window_late: arrived this long after the 429 */
+#define EDGE_MS 10.0            /* in_window_head and _end: this close to an edge */
 
 static const char ok_body[] =
     "{\"city\":\"Paris\",\"temperature\":14.2,\"condition\":\"cloudy\",\"source_latency_ms\":3}";
@@ -77,7 +79,7 @@ struct counters {
 	unsigned long requests, posts, ok, s503, s429, resets, drifted, delayed;
 	unsigned long ids, pairs;
 	unsigned long accepts, tailed, queued, inflight, peak;
-	unsigned long in_window, in_window_late, in_conn_window;
+	unsigned long in_window, in_window_head, in_window_end, in_conn_window;
 };
 
 struct conn {
@@ -97,6 +99,9 @@ static uint64_t rng_state = 88172645463325252ull;
 static uint64_t *set; /* open addressing over 64-bit hashes; 0 = empty */
 static unsigned long set_used;
 static double last_429 = -1e9; /* when this upstream last sent a 429 */
+#define ANN_SIZE (1u << 16)    /* announcements kept: a ring of the open ones */
+static double ann[ANN_SIZE];   /* when each open window was announced, oldest first */
+static unsigned ann_head, ann_tail; /* ann_head - ann_tail entries, indices mod ANN_SIZE */
 static struct conn *qhead, *qtail; /* the queue of the `cap` mode */
 static int in_service;
 static SSL_CTX *tls_ctx;
@@ -341,6 +346,7 @@ static void control(struct conn *c, const char *path)
 			cnt.inflight = inflight;
 		}
 		last_429 = -1e9;
+		ann_head = ann_tail = 0;
 		set_clear();
 		serve_next();
 	}
@@ -348,13 +354,15 @@ static void control(struct conn *c, const char *path)
 		     "{\"requests\":%lu,\"posts\":%lu,\"ok\":%lu,\"s503\":%lu,\"s429\":%lu,"
 		     "\"resets\":%lu,\"drifted\":%lu,\"delayed\":%lu,\"ids\":%lu,\"pairs\":%lu,"
 		     "\"accepts\":%lu,\"tailed\":%lu,\"queued\":%lu,\"inflight\":%lu,"
-		     "\"peak\":%lu,\"in_window\":%lu,\"in_window_late\":%lu,"
+		     "\"peak\":%lu,\"in_window\":%lu,\"in_window_head\":%lu,"
+		     "\"in_window_end\":%lu,"
 		     "\"in_conn_window\":%lu,"
 		     "\"mode\":{\"s503\":%d,\"reset\":%d,\"s429\":%d,\"drift\":%d,\"delay\":%d,"
 		     "\"post\":%d,\"tail\":%d,\"tail_ms\":%d,\"cap\":%d,\"work\":%d}}",
 		     cnt.requests, cnt.posts, cnt.ok, cnt.s503, cnt.s429, cnt.resets, cnt.drifted,
 		     cnt.delayed, cnt.ids, cnt.pairs, cnt.accepts, cnt.tailed, cnt.queued,
-		     cnt.inflight, cnt.peak, cnt.in_window, cnt.in_window_late, cnt.in_conn_window,
+		     cnt.inflight, cnt.peak, cnt.in_window, cnt.in_window_head,
+		     cnt.in_window_end, cnt.in_conn_window,
 		     mode.s503, mode.reset, mode.s429, mode.drift, mode.delay_ms, mode.post,
 		     mode.tail, mode.tail_ms, mode.cap, mode.work_ms);
 	reply(c, 200, "OK", NULL, out, (size_t)n);
@@ -438,10 +446,14 @@ static int handle(struct conn *c, char *head)
 	}
 	cnt.requests++;
 	now = now_s();
+	while (ann_head != ann_tail && ann[ann_tail % ANN_SIZE] + WINDOW_S <= now)
+		ann_tail++;
 	if (now < last_429 + WINDOW_S) {
 		cnt.in_window++;
-		if (now > last_429 + LATE_MS / 1000)
-			cnt.in_window_late++;
+		if (ann_head != ann_tail && now <= ann[ann_tail % ANN_SIZE] + EDGE_MS / 1000)
+			cnt.in_window_head++;
+		else if (now >= last_429 + WINDOW_S - EDGE_MS / 1000)
+			cnt.in_window_end++;
 	}
 	if (now < c->last_429 + WINDOW_S)
 		cnt.in_conn_window++;
@@ -461,6 +473,9 @@ static int handle(struct conn *c, char *head)
 	if (chance(mode.s429)) {
 		cnt.s429++;
 		last_429 = c->last_429 = now;
+		if (ann_head - ann_tail == ANN_SIZE)
+			ann_tail++; /* full: forget the oldest */
+		ann[ann_head++ % ANN_SIZE] = now;
 		reply(c, 429, "Too Many Requests", "Retry-After: 1\r\n", "", 0);
 		return 0;
 	}
