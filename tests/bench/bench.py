@@ -67,7 +67,6 @@ QUEUE_TARGETS = ["direct", "braced", "braced+adaptive"]
 QUEUE_CAP, QUEUE_WORK_MS = 8, 20  # the queueing upstream: 400 req/s at most
 TAIL_RATE = 500  # app requests per second in the slow-tail scenario
 RSS_EVERY = 0.02  # seconds between RssAnon samples
-BREAKER_PROBE_RATE = 200  # req/s of the open-breaker latency probe (1 s)
 
 # name: (title, upstream mode query, load, what the extra columns report,
 #        targets)
@@ -604,20 +603,22 @@ class Bench:
         f["in_window_pct"] = 100.0 * s["in_window"] / s["requests"] if s["requests"] else 0
 
     def breaker_probe(self, t):
-        """Right after the outage load (the breaker open): BREAKER_PROBE_RATE
-        req/s for 1 s, so the latency is braced's, not the client's queue."""
-        argv = [PY, os.path.join(HERE, "loadgen.py"), self.base_url(t), "--rate",
-                str(BREAKER_PROBE_RATE), "--duration", "1"]
+        """Right after the outage load (the breaker open): one connection,
+        one request at a time, for 1 s (wrk -t1 -c1), so the latency is the
+        answer's own, with neither the load's queue nor a Python client's
+        jitter in it. Upstream requests during the probe bound the answers
+        that did not come from the open breaker."""
+        before = http_get(self.up[self.upkey(t)], "/__stats", self.ca())["requests"]
+        url = self.base_url(t) + "/v1/weather?city=Paris"
+        argv = ["wrk", "-t1", "-c1", "-d1s", "--latency", url]
         say("$ " + " ".join(argv))
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-        if out.returncode != 0:
-            raise RuntimeError(f"loadgen failed for {t}: {out.stderr[-2000:]}")
-        r = json.loads(out.stdout)
-        opened = r["lat_by_error"].get("circuit_open") or []
-        return {"probe_n": r["n"], "probe_p99": pct(r["lat_ms"], 99) if r["lat_ms"] else None,
-                "probe_open_n": len(opened),
-                "probe_open_p50": pct(opened, 50) if opened else None,
-                "probe_open_p99": pct(opened, 99) if opened else None}
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
+        after = http_get(self.up[self.upkey(t)], "/__stats", self.ca())["requests"]
+        w = parse_wrk(out)
+        say(f"    {w['requests']} answers, p50 {w['p50']} ms, p99 {w['p99']} ms, "
+            f"{after - before} upstream requests")
+        return {"probe_n": w["requests"], "probe_p50": w["p50"], "probe_p99": w["p99"],
+                "probe_upstream": after - before}
 
     def slow_round(self, mode, targets):
         for t in targets:
@@ -723,11 +724,12 @@ DEFINITIONS = {
            "one TLS handshake (connections kept from an earlier round are not counted again).",
     "breaker": "Open breaker: the answers braced gave with `Brace-Error: circuit_open` (503, "
                "the breaker open, nothing sent upstream), and the latency of those answers "
-               "alone: under the closed-loop load (32 in flight, so the client's own queue "
-               f"is in it), then in a probe of {BREAKER_PROBE_RATE} req/s for 1 s right "
-               "after that load, which measures braced's answer rather than the queue; "
-               "direct's probe p99 (the upstream's own 503s) is the floor of the client and "
-               "loopback. Peers have no breaker.",
+               "alone, under the closed-loop load (32 in flight, so the Python client's "
+               "own queue is in it). Then a probe right after that load: `wrk -t1 -c1 -d1s` "
+               "(one request at a time), whose latency is the answer's own; its upstream "
+               "requests bound the answers that did not come from the open breaker (0 = "
+               "every answer did). direct's probe (the upstream's own 503s) is the floor of "
+               "client and loopback. Peers have no breaker.",
     "window": "Announced window: every 429 the upstream sends carries `Retry-After: 1`, "
               "which announces a window from the moment it is sent to 1 s later. Each target "
               "has its own upstream, so a window is announced to the whole target (braced's "
@@ -793,8 +795,8 @@ def report(bench, outdir, meta):
             head += ["added p50 ms vs direct", "added p99 ms vs direct"]
         if extra == "breaker":
             head += ["answers 503 circuit_open", "their p50 ms", "their p99 ms",
-                     f"probe {BREAKER_PROBE_RATE} req/s: circuit_open answers", "their p50 ms",
-                     "their p99 ms", "probe p99 ms, all answers"]
+                     "probe (wrk -c1): answers", "probe p50 ms", "probe p99 ms",
+                     "probe upstream requests"]
         if extra == "window":
             head += ["upstream requests in window", "head ≤10 ms", "end ≤10 ms", "inside",
                      "same connection", "in window, % of upstream requests"]
@@ -824,8 +826,8 @@ def report(bench, outdir, meta):
                 row += [fmt(diff(rounds, t, "direct", "p50"), 2),
                         fmt(diff(rounds, t, "direct", "p99"), 2)]
             if extra == "breaker":
-                row += [m("open_n", 0), m("open_p50", 2), m("open_p99", 2), m("probe_open_n", 0),
-                        m("probe_open_p50", 2), m("probe_open_p99", 2), m("probe_p99", 2)]
+                row += [m("open_n", 0), m("open_p50", 2), m("open_p99", 2), m("probe_n", 0),
+                        m("probe_p50", 3), m("probe_p99", 3), m("probe_upstream", 0)]
             if extra == "window":
                 row += [m("in_window", 0), m("in_window_head", 0), m("in_window_end", 0),
                         m("in_window_mid", 0), m("in_conn_window", 0), m("in_window_pct", 1)]
@@ -906,14 +908,19 @@ def summary(raw, meta):
                     c += f", {drift_share(rounds, t)[0]:.1f}% drifted"
                 if extra == "keys":
                     c += f", {med(rounds, t, 'keys'):.2f} keys"
-                if extra == "breaker" and med(rounds, t, "probe_open_p99") is not None:
-                    c += (f", open p99 {med(rounds, t, 'open_p99'):.1f} ms under load, "
-                          f"{med(rounds, t, 'probe_open_p99'):.2f} ms at {BREAKER_PROBE_RATE}/s")
+                if extra == "breaker" and med(rounds, t, "open_p99") is not None:
+                    c += f", open p99 {med(rounds, t, 'open_p99'):.1f} ms under load"
+                if extra == "breaker" and med(rounds, t, "probe_p99") is not None:
+                    c += f", probe p99 {med(rounds, t, 'probe_p99'):.2f} ms"
                 if extra == "window":
                     c += (f", {med(rounds, t, 'in_window'):.0f} in window "
                           f"({med(rounds, t, 'in_window_mid'):.0f} inside)")
             cells.append(c)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    not_run = [f"- {v} was not run: braced rejected its config: `{line}`"
+               for v, line in (meta.get("not_run") or {}).items()
+               if any(v in SCENARIOS[n][4] for n in raw)]
+    lines += [""] + not_run if not_run else []
     lines += ["", "Cells: clean and https = req/s, proxy CPU per request and peak anonymous "
               "RSS; slow = share answered successfully and the time to answer; latency = added "
               "p50 / p99 over direct; tail-2 = p99 / p99.9 and upstream requests per app "
@@ -921,7 +928,7 @@ def summary(raw, meta):
               "upstream saw; others = success as the app sees it and upstream requests per app "
               "request (×), with the share of answers that reached the app with a drifted body, "
               "the Idempotency-Keys a logical request answered 503 first was sent with, the p99 "
-              "of braced's answers once its breaker was open, or the upstream requests that "
+              "of braced's answers once its breaker was open (under load, and one at a time), or the upstream requests that "
               "arrived inside an announced 429 window (definitions under each scenario).", ""]
     return lines
 
@@ -946,9 +953,7 @@ def chart_keys(kind, extra):
                 ("add99", "added p99 latency vs direct, ms")]
     if extra == "breaker":
         keys += [("open_p99", "p99 ms of answers with the breaker open, under load"),
-                 ("probe_open_p99", f"p99 ms of answers with the breaker open, "
-                                    f"{BREAKER_PROBE_RATE} req/s"),
-                 ("probe_p99", f"p99 ms of all answers, {BREAKER_PROBE_RATE} req/s probe")]
+                 ("probe_p99", "p99 ms, one request at a time after the load (wrk -c1)")]
     if extra == "window":
         keys += [("in_window", "upstream requests inside an announced 429 window"),
                  ("in_window_mid", "of them, 10 ms or more from the window's edges")]
