@@ -70,7 +70,7 @@ static const char drift_body[] = "{\"city\":\"Paris\",\"temperature\":\"14.2\",\
 struct mode {
 	int s503, reset, s429, drift; /* percentages */
 	int delay_ms;
-	int post; /* percentage of logical POSTs answered 503 then 200 */
+	int post;          /* percentage of logical POSTs answered 503 then 200 */
 	int tail, tail_ms; /* tail% of answers held tail_ms instead of delay_ms */
 	int cap, work_ms;  /* cap > 0: N in service at once, work_ms each, FIFO */
 };
@@ -86,11 +86,11 @@ struct conn {
 	struct bufferevent *bev;
 	struct event *timer; /* a delayed answer, or a queued one's service */
 	int drift;
-	int waiting;             /* held by a delay or the queue: counted in inflight */
-	int serving;             /* in service under `cap` */
+	int waiting;                /* held by a delay or the queue: counted in inflight */
+	int serving;                /* in service under `cap` */
 	struct conn *qprev, *qnext; /* in the queue when queued */
 	int queued;
-	double last_429;         /* when this connection was last sent a 429 */
+	double last_429; /* when this connection was last sent a 429 */
 };
 
 static struct mode mode;
@@ -98,11 +98,11 @@ static struct counters cnt;
 static uint64_t rng_state = 88172645463325252ull;
 static uint64_t *set; /* open addressing over 64-bit hashes; 0 = empty */
 static unsigned long set_used;
-static double last_429 = -1e9; /* when this upstream last sent a 429 */
-#define ANN_SIZE (1u << 16)    /* announcements kept: a ring of the open ones */
-static double ann[ANN_SIZE];   /* when each open window was announced, oldest first */
+static double last_429 = -1e9;      /* when this upstream last sent a 429 */
+#define ANN_SIZE (1u << 16)         /* announcements kept: a ring of the open ones */
+static double ann[ANN_SIZE];        /* when each open window was announced, oldest first */
 static unsigned ann_head, ann_tail; /* ann_head - ann_tail entries, indices mod ANN_SIZE */
-static struct conn *qhead, *qtail; /* the queue of the `cap` mode */
+static struct conn *qhead, *qtail;  /* the queue of the `cap` mode */
 static int in_service;
 static SSL_CTX *tls_ctx;
 
@@ -361,10 +361,9 @@ static void control(struct conn *c, const char *path)
 		     "\"post\":%d,\"tail\":%d,\"tail_ms\":%d,\"cap\":%d,\"work\":%d}}",
 		     cnt.requests, cnt.posts, cnt.ok, cnt.s503, cnt.s429, cnt.resets, cnt.drifted,
 		     cnt.delayed, cnt.ids, cnt.pairs, cnt.accepts, cnt.tailed, cnt.queued,
-		     cnt.inflight, cnt.peak, cnt.in_window, cnt.in_window_head,
-		     cnt.in_window_end, cnt.in_conn_window,
-		     mode.s503, mode.reset, mode.s429, mode.drift, mode.delay_ms, mode.post,
-		     mode.tail, mode.tail_ms, mode.cap, mode.work_ms);
+		     cnt.inflight, cnt.peak, cnt.in_window, cnt.in_window_head, cnt.in_window_end,
+		     cnt.in_conn_window, mode.s503, mode.reset, mode.s429, mode.drift,
+		     mode.delay_ms, mode.post, mode.tail, mode.tail_ms, mode.cap, mode.work_ms);
 	reply(c, 200, "OK", NULL, out, (size_t)n);
 }
 
@@ -551,8 +550,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	if (tls_ctx) {
 		SSL *ssl = SSL_new(tls_ctx);
 
-		c->bev = ssl ? bufferevent_openssl_socket_new(arg, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-							       BEV_OPT_CLOSE_ON_FREE)
+		c->bev = ssl ? bufferevent_openssl_socket_new(
+				   arg, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
 			     : NULL;
 		if (!c->bev) {
 			if (ssl)
@@ -606,13 +605,13 @@ int main(int argc, char **argv)
 			tls_ctx = SSL_CTX_new(TLS_server_method());
 			if (!tls_ctx ||
 			    SSL_CTX_use_certificate_chain_file(tls_ctx, argv[i + 1]) != 1 ||
-			    SSL_CTX_use_PrivateKey_file(tls_ctx, argv[i + 2], SSL_FILETYPE_PEM) != 1) {
+			    SSL_CTX_use_PrivateKey_file(tls_ctx, argv[i + 2], SSL_FILETYPE_PEM) !=
+				1) {
 				ERR_print_errors_fp(stderr);
 				return 1;
 			}
 			i += 2;
-		}
-		else if (a[0] >= '0' && a[0] <= '9')
+		} else if (a[0] >= '0' && a[0] <= '9')
 			port = atoi(a);
 		else {
 			fprintf(stderr, "fixed_upstream: unknown option '%s'\n", a);
