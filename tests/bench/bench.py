@@ -871,6 +871,10 @@ def summary(raw, meta):
         a = summarize(rounds, t, key)
         return a[0] if a else None
 
+    def num(rounds, t, key, spec):
+        v = med(rounds, t, key)
+        return "—" if v is None else format(v, spec)
+
     variants = [v for v in VARIANTS if any(v in targets_of(r) for r in raw.values())]
     cols = TARGETS + variants
     lines = ["## Summary (medians; the sections below have min–max and more)", "",
@@ -896,11 +900,11 @@ def summary(raw, meta):
                 d50, d99 = diff(rounds, t, "direct", "p50"), diff(rounds, t, "direct", "p99")
                 c = f"{d50[0]:+.2f} / {d99[0]:+.2f} ms"
             elif extra == "tail":
-                c = (f"p99 {med(rounds, t, 'p99'):.1f} / p99.9 {med(rounds, t, 'p999'):.0f} ms, "
-                     f"×{med(rounds, t, 'amp'):.3f}")
+                c = (f"p99 {num(rounds, t, 'p99', '.1f')} / p99.9 {num(rounds, t, 'p999', '.0f')} "
+                     f"ms, ×{num(rounds, t, 'amp', '.3f')}")
             elif extra == "queue":
-                c = (f"{med(rounds, t, 'goodput'):.0f} req/s ok, p99 {med(rounds, t, 'p99'):.0f} "
-                     f"ms, peak {med(rounds, t, 'peak'):.0f}")
+                c = (f"{num(rounds, t, 'goodput', '.0f')} req/s ok, p99 "
+                     f"{num(rounds, t, 'p99', '.0f')} ms, peak {num(rounds, t, 'peak', '.0f')}")
             else:
                 amp = med(rounds, t, "amp")
                 c = f"{med(rounds, t, 'success'):.1f}% ok, ×{amp:.{3 if amp < 0.05 else 2}f}"
@@ -912,7 +916,7 @@ def summary(raw, meta):
                     c += f", open p99 {med(rounds, t, 'open_p99'):.1f} ms under load"
                 if extra == "breaker" and med(rounds, t, "probe_p99") is not None:
                     c += f", probe p99 {med(rounds, t, 'probe_p99'):.2f} ms"
-                if extra == "window":
+                if extra == "window" and med(rounds, t, "in_window_mid") is not None:
                     c += (f", {med(rounds, t, 'in_window'):.0f} in window "
                           f"({med(rounds, t, 'in_window_mid'):.0f} inside)")
             cells.append(c)
