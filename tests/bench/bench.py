@@ -3,9 +3,15 @@
 
 Targets, each in front of its own copy of the same fault-injecting C upstream
 (tests/bench/fixed_upstream.c, so counters never mix): direct; braced with
-the default policy; braced with the weather response schema in enforce mode;
+the default policy; braced with the weather schema in enforce mode;
 HAProxy and nginx configured as close to braced's policy as they get; and the
 in-app recipe (httpx + tenacity, run in-process by tests/bench/loadgen.py).
+Some scenarios take fewer targets, or braced variants: braced with extra
+profile YAML (hedging, an adaptive concurrency limit), each run only when
+`braced -t` accepts its config (probed once at start; the report says which
+were not run and braced's error line). The HTTPS scenario puts the targets in
+front of HTTPS upstreams, with a CA and certificate made by `openssl` in the
+temporary directory.
 
 Every figure is the median of ROUNDS rounds, targets alternating inside each
 round, with min and max beside it; every ratio is taken inside one round.
@@ -24,7 +30,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import ssl
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -46,20 +54,44 @@ WEATHER_SCHEMA = """        response:
               source_latency_ms: {type: integer, minimum: 0}
 """
 
-# name: (title, upstream mode query, load, what the extra column reports)
+# braced variants: extra YAML for the bench profile. Each runs only when
+# `braced -t` accepts its config; the baseline is plain "braced".
+VARIANTS = {
+    "braced+hedge-20ms": "    hedge: {delay: 20ms, max: 1}\n",
+    "braced+hedge-p95": "    hedge: {delay: p95, max: 1}\n",
+    "braced+adaptive": "    concurrency: {adaptive: true, min: 4, max: 512}\n",
+}
+TLS_TARGETS = ["direct", "braced", "haproxy", "nginx"]
+TAIL_TARGETS = ["direct", "braced", "braced+hedge-20ms", "braced+hedge-p95"]
+QUEUE_TARGETS = ["direct", "braced", "braced+adaptive"]
+QUEUE_CAP, QUEUE_WORK_MS = 8, 20  # the queueing upstream: 400 req/s at most
+TAIL_RATE = 500  # app requests per second in the slow-tail scenario
+RSS_EVERY = 0.02  # seconds between RssAnon samples
+
+# name: (title, upstream mode query, load, what the extra columns report,
+#        targets)
 SCENARIOS = {
-    "clean": ("clean upstream (wrk -t2 -c64 keep-alive; in-app: 64 coroutines)", "", "wrk", None),
-    "503-20": ("20% random 503", "s503=20", "closed", None),
-    "503-100": ("100% 503 for the whole run", "s503=100", "closed", None),
-    "reset-5": ("5% connection resets", "reset=5", "closed", None),
+    "clean": ("clean upstream (wrk -t2 -c64 keep-alive; in-app: 64 coroutines)", "", "wrk", "mem",
+              TARGETS),
+    "https": ("HTTPS upstream, TLS paid by every proxy (wrk -t2 -c64 keep-alive; direct: wrk "
+              "over HTTPS to the upstream)", "", "wrk", "tls", TLS_TARGETS),
+    "503-20": ("20% random 503", "s503=20", "closed", None, TARGETS),
+    "503-100": ("100% 503 for the whole run", "s503=100", "closed", "breaker", TARGETS),
+    "reset-5": ("5% connection resets", "reset=5", "closed", None, TARGETS),
     "slow": ("upstream slower than the per-try timeout (5 s delay, 4 requests per target)",
-             "delay=5000", "slow", None),
-    "429-30": ("429 with Retry-After: 1 on 30%", "s429=30", "closed", None),
+             "delay=5000", "slow", None, TARGETS),
+    "429-30": ("429 with Retry-After: 1 on 30%", "s429=30", "closed", "window", TARGETS),
     "drift-10": ("10% of 200 answers drifted from the weather schema", "drift=10", "closed",
-                 "drifted"),
+                 "drifted", TARGETS),
     "post": ("POST: 20% of logical requests answered 503, then 200 to a retry", "post=20", "post",
-             "keys"),
-    "latency": ("added latency at a fixed 200 req/s", "", "rate", "added"),
+             "keys", TARGETS),
+    "latency": ("added latency at a fixed 200 req/s", "", "rate", "added", TARGETS),
+    "tail-2": (f"slow tail: 2% of answers take 300 ms, the rest 2 ms (open loop, {TAIL_RATE} "
+               "req/s, latency from each request's scheduled time)",
+               "delay=2&tail=2&tail_ms=300", "tail", "tail", TAIL_TARGETS),
+    "queue": (f"queueing upstream: {QUEUE_CAP} in parallel at {QUEUE_WORK_MS} ms each, the rest "
+              "queue in arrival order; 200 concurrent clients (closed loop)",
+              f"cap={QUEUE_CAP}&work={QUEUE_WORK_MS}", "queue", "queue", QUEUE_TARGETS),
 }
 QUICK = ["clean", "503-20"]
 
@@ -142,28 +174,74 @@ class Procs:
             self.stop(p)
 
 
-def start_upstream(procs, build, name):
-    p = procs.start(f"upstream-{name}", [f"{build}/tests/bench/fixed_upstream", "0"],
-                    stdout=subprocess.PIPE)
+def start_upstream(procs, build, name, tls=None):
+    argv = [f"{build}/tests/bench/fixed_upstream", "0"]
+    if tls:
+        argv += ["--tls", tls["cert"], tls["key"]]
+    p = procs.start(f"upstream-{name}", argv, stdout=subprocess.PIPE)
     port = int(p.stdout.readline())
     wait_port(port, p)
     return p, port
 
 
-def start_braced(procs, build, tmp, name, up_port, schema):
-    conf = os.path.join(tmp, f"{name}.yaml")
+def make_tls(tmp):
+    """A throwaway CA and a server certificate for localhost and 127.0.0.1."""
+    d = os.path.join(tmp, "tls")
+    os.makedirs(d, exist_ok=True)
+    f = {k: os.path.join(d, v) for k, v in
+         {"ca": "ca.pem", "ca_key": "ca.key", "cert": "cert.pem", "key": "key.pem",
+          "csr": "cert.csr", "ext": "ext.cnf"}.items()}
+    with open(f["ext"], "w") as fh:
+        fh.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    for argv in (["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                  f["ca_key"], "-out", f["ca"], "-days", "2", "-subj", "/CN=braced bench CA"],
+                 ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f["key"], "-out",
+                  f["csr"], "-subj", "/CN=localhost"],
+                 ["openssl", "x509", "-req", "-in", f["csr"], "-CA", f["ca"], "-CAkey",
+                  f["ca_key"], "-CAcreateserial", "-out", f["cert"], "-days", "2", "-extfile",
+                  f["ext"]]):
+        say("$ " + " ".join(argv))
+        subprocess.run(argv, check=True, capture_output=True, timeout=60)
+    return f
+
+
+def braced_conf(up_url, schema, extra="", ca=None):
     route = ""
     if schema:
         route = "    routes:\n      - match: GET /v1/weather\n" + WEATHER_SCHEMA
-    with open(conf, "w") as f:
-        # The default policy (pool.max_idle never closes busy connections).
-        f.write(f"""listen: 127.0.0.1:0
+    tls = f"    tls: {{verify: true, ca_file: {ca}}}\n" if ca else ""
+    # The default policy (pool.max_idle never closes busy connections).
+    return f"""listen: 127.0.0.1:0
 admin: off
 log: {{format: json, level: warn, access: false}}
 profiles:
   bench:
-    upstream: http://127.0.0.1:{up_port}
-{route}""")
+    upstream: {up_url}
+{tls}{extra}{route}"""
+
+
+def probe_variants(build, tmp):
+    """Runs `braced -t` on each variant's config once; returns {variant:
+    braced's error line} for those it rejects."""
+    rejected = {}
+    for v, extra in VARIANTS.items():
+        conf = os.path.join(tmp, f"probe-{v.replace('+', '-')}.yaml")
+        with open(conf, "w") as f:
+            f.write(braced_conf("http://127.0.0.1:9", False, extra))
+        argv = [f"{build}/daemon/braced", "-t", "-c", conf]
+        say("$ " + " ".join(argv))
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        line = ((r.stderr or r.stdout).strip().splitlines() or ["(no output)"])[-1]
+        say(f"    exit {r.returncode}: {line}")
+        if r.returncode != 0:
+            rejected[v] = line.replace(conf, os.path.basename(conf))
+    return rejected
+
+
+def start_braced(procs, build, tmp, name, up_url, schema, extra="", ca=None):
+    conf = os.path.join(tmp, f"{name}.yaml")
+    with open(conf, "w") as f:
+        f.write(braced_conf(up_url, schema, extra, ca))
     log = os.path.join(tmp, f"{name}.log")
     open(log, "w").close()
     p = procs.start(name, [f"{build}/daemon/braced", "-c", conf])
@@ -197,9 +275,12 @@ def listening_ports(pid):
     return ports
 
 
-def start_haproxy(procs, tmp, up_port):
+def start_haproxy(procs, tmp, up_port, ca=None):
     port = free_port()
     conf = os.path.join(tmp, "haproxy.cfg")
+    # HTTPS upstream: verify the chain and the name, reuse TLS sessions and
+    # (http-reuse always) the connections themselves.
+    tls = f" ssl verify required ca-file {ca} verifyhost localhost sni str(localhost)" if ca else ""
     with open(conf, "w") as f:
         # 429 is not a retry-on keyword in HAProxy 2.6.
         f.write(f"""global
@@ -219,14 +300,14 @@ frontend fe
     bind 127.0.0.1:{port}
     default_backend be
 backend be
-    server s1 127.0.0.1:{up_port} maxconn 100
+    server s1 127.0.0.1:{up_port} maxconn 100{tls}
 """)
     p = procs.start("haproxy", ["haproxy", "-db", "-f", conf])
     wait_port(port, p)
     return p, port
 
 
-def start_nginx(procs, tmp, up_port):
+def start_nginx(procs, tmp, up_port, ca=None):
     port = free_port()
     d = os.path.join(tmp, "nginx")
     os.makedirs(d, exist_ok=True)
@@ -234,6 +315,14 @@ def start_nginx(procs, tmp, up_port):
     # One server listed four times: nginx tries each peer at most once, so
     # four entries give four attempts; max_fails=0 never marks it down.
     servers = f"        server 127.0.0.1:{up_port} max_fails=0;\n" * 4
+    tls = ""
+    if ca:  # verify the chain and the name; keep sessions and connections
+        tls = f"""
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate {ca};
+            proxy_ssl_name localhost;
+            proxy_ssl_server_name on;
+            proxy_ssl_session_reuse on;"""
     with open(conf, "w") as f:
         f.write(f"""daemon off;
 master_process on;
@@ -255,7 +344,7 @@ http {{
         listen 127.0.0.1:{port};
         keepalive_requests 1000000;
         location / {{
-            proxy_pass http://up;
+            proxy_pass {"https" if ca else "http"}://up;{tls}
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_connect_timeout 2s;
@@ -272,9 +361,60 @@ http {{
     return p, port
 
 
-def http_get(port, path):
+def http_get(port, path, ca=None):
+    if ca:
+        ctx = ssl.create_default_context(cafile=ca)
+        with urllib.request.urlopen(f"https://localhost:{port}{path}", timeout=5,
+                                    context=ctx) as r:
+            return json.loads(r.read())
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
         return json.loads(r.read())
+
+
+def rss_anon_kib(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("RssAnon:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total
+
+
+class RssSampler:
+    """Samples RssAnon of a process and its children every RSS_EVERY
+    seconds while the load runs; peak and p99 of the samples, in MiB."""
+
+    def __init__(self, pid):
+        self.pids = tree_pids(pid) if pid else []
+        self.samples = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.done.is_set():
+            self.samples.append(rss_anon_kib(self.pids))
+            self.done.wait(RSS_EVERY)
+
+    def __enter__(self):
+        if self.pids:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        if self.pids:
+            self.thread.join()
+
+    def figures(self):
+        if not self.samples:
+            return {"rss_peak": None, "rss_p99": None, "rss_samples": 0}
+        v = sorted(self.samples)
+        return {"rss_peak": v[-1] / 1024, "rss_p99": pct(v, 99) / 1024, "rss_samples": len(v)}
 
 
 class Bench:
@@ -285,18 +425,41 @@ class Bench:
         self.up = {}  # target -> upstream port
         self.proxy = {}  # target -> (proc, port)
         self.raw = {}
+        self.tls = None  # the CA and certificate files, once made
+        self.cur_tls = False  # the running scenario's upstreams speak HTTPS
+        self.rejected = {}  # braced variant -> braced's error line
 
-    def start_upstreams(self):
-        for t in TARGETS:
-            _, self.up[t] = start_upstream(self.procs, self.a.build, t)
+    def upkey(self, t):
+        return ("tls:" if self.cur_tls else "") + t
 
-    def start_proxies(self):
-        b, tmp = self.a.build, self.tmp
-        self.proxy["braced"] = start_braced(self.procs, b, tmp, "braced", self.up["braced"], False)
-        self.proxy["braced+schema"] = start_braced(self.procs, b, tmp, "braced-schema",
-                                                   self.up["braced+schema"], True)
-        self.proxy["haproxy"] = start_haproxy(self.procs, tmp, self.up["haproxy"])
-        self.proxy["nginx"] = start_nginx(self.procs, tmp, self.up["nginx"])
+    def ca(self):
+        return self.tls["ca"] if self.cur_tls else None
+
+    def start_upstreams(self, targets):
+        """Each target gets its own upstream (HTTPS ones apart), kept for
+        the rest of the run."""
+        if self.cur_tls and not self.tls:
+            self.tls = make_tls(self.tmp)
+        for t in targets:
+            k = self.upkey(t)
+            if k not in self.up:
+                _, self.up[k] = start_upstream(self.procs, self.a.build, k.replace(":", "-"),
+                                               self.tls if self.cur_tls else None)
+
+    def start_proxies(self, targets):
+        b, tmp, ca = self.a.build, self.tmp, self.ca()
+        scheme = "https" if ca else "http"
+        for t in targets:
+            up = self.up[self.upkey(t)]
+            url = f"{scheme}://127.0.0.1:{up}"
+            if t == "braced" or t == "braced+schema" or t in VARIANTS:
+                name = t.replace("+", "-")
+                self.proxy[t] = start_braced(self.procs, b, tmp, name, url, t == "braced+schema",
+                                             VARIANTS.get(t, ""), ca)
+            elif t == "haproxy":
+                self.proxy[t] = start_haproxy(self.procs, tmp, up, ca)
+            elif t == "nginx":
+                self.proxy[t] = start_nginx(self.procs, tmp, up, ca)
 
     def stop_proxies(self):
         for p, _ in self.proxy.values():
@@ -305,6 +468,8 @@ class Bench:
 
     def base_url(self, t):
         if t in ("direct", "in-app"):
+            if self.cur_tls:
+                return f"https://localhost:{self.up[self.upkey(t)]}"
             return f"http://127.0.0.1:{self.up[t]}"
         port = self.proxy[t][1]
         return f"http://127.0.0.1:{port}/bench" if t.startswith("braced") else \
@@ -314,7 +479,7 @@ class Bench:
         return self.proxy[t][0].pid if t in self.proxy else 0
 
     def set_mode(self, t, q):
-        http_get(self.up[t], "/__mode?" + q)
+        http_get(self.up[self.upkey(t)], "/__mode?" + q, self.ca())
 
     def loadgen_argv(self, t, kind):
         a = self.a
@@ -331,6 +496,10 @@ class Bench:
             argv += ["--rate", "200", "--duration", str(a.secs)]
         elif kind == "slow":
             argv += ["--concurrency", "4", "--count", "4", "--duration", "1"]
+        elif kind == "tail":
+            argv += ["--rate", str(TAIL_RATE), "--duration", str(a.secs)]
+        elif kind == "queue":
+            argv += ["--concurrency", "200", "--duration", str(a.secs)]
         return argv
 
     def run_loadgen(self, t, kind):
@@ -354,16 +523,23 @@ class Bench:
             cpu = None
         else:
             cpu = ticks * 1e6 / HZ / n
+        # answers braced gave with Brace-Error: circuit_open (the breaker open)
+        opened = r.get("lat_by_error", {}).get("circuit_open") or []
         return {"n": r["n"], "success": 100.0 * ok / n, "p50": pct(lat, 50), "p99": pct(lat, 99),
-                "max": lat[-1], "rps": r["n"] / r["elapsed"], "cpu_us": cpu,
-                "statuses": r["statuses"], "drifted": r["drifted"]}
+                "p999": pct(lat, 99.9), "max": lat[-1], "rps": r["n"] / r["elapsed"],
+                "goodput": ok / r["elapsed"] if r["elapsed"] else 0, "cpu_us": cpu,
+                "statuses": r["statuses"], "drifted": r["drifted"],
+                "errors": {k: len(v) for k, v in r.get("lat_by_error", {}).items()},
+                "open_n": len(opened), "open_p50": pct(opened, 50) if opened else None,
+                "open_p99": pct(opened, 99) if opened else None}
 
     def run_wrk(self, t):
         url = self.base_url(t) + "/v1/weather?city=Paris"
-        argv = ["wrk", "-t2", "-c64", f"-d{self.a.secs}s", "--latency", url]
+        argv = ["wrk", "-t2", "-c64", f"-d{self.a.secs:g}s", "--latency", url]
         say("$ " + " ".join(argv))
         before = cpu_ticks(self.pid(t))
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=120).stdout
+        with RssSampler(self.pid(t)) as rss:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=120).stdout
         after = cpu_ticks(self.pid(t))
         for line in out.splitlines():
             say("    " + line)
@@ -372,20 +548,26 @@ class Bench:
         return {"n": w["requests"], "success": 100.0 * (n - w["errors"]) / n, "p50": w["p50"],
                 "p99": w["p99"], "max": w["max"], "rps": w["rps"],
                 "cpu_us": None if t == "direct" else (after - before) * 1e6 / HZ / n,
-                "statuses": {"non2xx_or_error": w["errors"]}, "drifted": 0}
+                "statuses": {"non2xx_or_error": w["errors"]}, "drifted": 0, **rss.figures()}
 
     def scenario(self, name):
-        title, mode, kind, _ = SCENARIOS[name]
+        title, mode, kind, extra, targets = SCENARIOS[name]
         say(f"\n== scenario {name}: {title}")
-        self.start_proxies()
+        for v in targets:
+            if v in self.rejected:
+                say(f"   {v}: not run: braced rejected its config: {self.rejected[v]}")
+        targets = [t for t in targets if t not in self.rejected]
+        self.cur_tls = extra == "tls"
+        self.start_upstreams(targets)
+        self.start_proxies(targets)
         rounds = []
         try:
             for i in range(self.a.rounds):
-                order = TARGETS[i % len(TARGETS):] + TARGETS[:i % len(TARGETS)]
+                order = targets[i % len(targets):] + targets[:i % len(targets)]
                 say(f"-- round {i + 1}/{self.a.rounds}, order: {', '.join(order)}")
                 res = {}
                 if kind == "slow":
-                    res = self.slow_round(mode)
+                    res = self.slow_round(mode, targets)
                 else:
                     for t in order:
                         self.set_mode(t, mode)
@@ -394,24 +576,55 @@ class Bench:
                         else:
                             res[t] = self.run_loadgen(t, kind)
                         self.add_upstream(t, res[t])
-                for t in TARGETS:
+                        if extra == "breaker" and (t == "direct" or t.startswith("braced")):
+                            res[t].update(self.breaker_probe(t))
+                for t in targets:
                     say(f"   {t}: {json.dumps(res[t])}")
-                rounds.append(res)
+                rounds.append({t: res[t] for t in targets})
         finally:
             self.stop_proxies()
+            self.cur_tls = False
         self.raw[name] = rounds
 
     def add_upstream(self, t, f):
-        s = http_get(self.up[t], "/__stats")
+        s = http_get(self.up[self.upkey(t)], "/__stats", self.ca())
         f["upstream"] = s
         f["amp"] = s["requests"] / f["n"] if f["n"] else 0
         f["keys"] = s["pairs"] / s["ids"] if s["ids"] else 0
+        # connections the upstream accepted in the round, the /__stats one
+        # apart: TLS handshakes against an HTTPS upstream
+        f["accepts"] = max(0, s["accepts"] - 1)
+        f["peak"] = s["peak"]
+        f["in_window"] = s["in_window"]
+        f["in_window_head"] = s["in_window_head"]
+        f["in_window_end"] = s["in_window_end"]
+        f["in_window_mid"] = s["in_window"] - s["in_window_head"] - s["in_window_end"]
+        f["in_conn_window"] = s["in_conn_window"]
+        f["in_window_pct"] = 100.0 * s["in_window"] / s["requests"] if s["requests"] else 0
 
-    def slow_round(self, mode):
-        for t in TARGETS:
+    def breaker_probe(self, t):
+        """Right after the outage load (the breaker open): one connection,
+        one request at a time, for 1 s (wrk -t1 -c1), so the latency is the
+        answer's own, with neither the load's queue nor a Python client's
+        jitter in it. Upstream requests during the probe bound the answers
+        that did not come from the open breaker."""
+        before = http_get(self.up[self.upkey(t)], "/__stats", self.ca())["requests"]
+        url = self.base_url(t) + "/v1/weather?city=Paris"
+        argv = ["wrk", "-t1", "-c1", "-d1s", "--latency", url]
+        say("$ " + " ".join(argv))
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
+        after = http_get(self.up[self.upkey(t)], "/__stats", self.ca())["requests"]
+        w = parse_wrk(out)
+        say(f"    {w['requests']} answers, p50 {w['p50']} ms, p99 {w['p99']} ms, "
+            f"{after - before} upstream requests")
+        return {"probe_n": w["requests"], "probe_p50": w["p50"], "probe_p99": w["p99"],
+                "probe_upstream": after - before}
+
+    def slow_round(self, mode, targets):
+        for t in targets:
             self.set_mode(t, mode)
         running = {}
-        for t in TARGETS:
+        for t in targets:
             argv = self.loadgen_argv(t, "slow")
             say("$ " + " ".join(argv) + " &")
             running[t] = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
@@ -492,6 +705,63 @@ def diff(rounds, t, base, key):
     return agg([r[t][key] - r[base][key] for r in rounds])
 
 
+def targets_of(rounds):
+    return list(rounds[0]) if rounds else []
+
+
+# What the extra columns measure, printed under each scenario's title.
+DEFINITIONS = {
+    "mem": "Memory: RssAnon (anonymous resident memory) of the proxy process (nginx: master "
+           f"plus worker) from /proc/PID/status, sampled every {RSS_EVERY * 1000:.0f} ms "
+           "while wrk runs; per round the peak and the p99 of the samples, then the median "
+           "over rounds. direct and in-app have no proxy process.",
+    "tls": "Each target in front of its own HTTPS upstream (the same C upstream with "
+           "`--tls`, a certificate from a throwaway CA made with `openssl` at start); every "
+           "proxy verifies the certificate and keeps its upstream connections alive (braced: "
+           "`tls.ca_file`; HAProxy: `ssl verify required ca-file`, `http-reuse always`; "
+           "nginx: `proxy_ssl_verify on`, `keepalive 64`). The upstream's CPU is not counted. "
+           "Upstream connections = connections the upstream accepted during the round, each "
+           "one TLS handshake (connections kept from an earlier round are not counted again).",
+    "breaker": "Open breaker: the answers braced gave with `Brace-Error: circuit_open` (503, "
+               "the breaker open, nothing sent upstream), and the latency of those answers "
+               "alone, under the closed-loop load (32 in flight, so the Python client's "
+               "own queue is in it). Then a probe right after that load: `wrk -t1 -c1 -d1s` "
+               "(one request at a time), whose latency is the answer's own; its upstream "
+               "requests bound the answers that did not come from the open breaker (0 = "
+               "every answer did). direct's probe (the upstream's own 503s) is the floor of "
+               "client and loopback. Peers have no breaker.",
+    "window": "Announced window: every 429 the upstream sends carries `Retry-After: 1`, "
+              "which announces a window from the moment it is sent to 1 s later. Each target "
+              "has its own upstream, so a window is announced to the whole target (braced's "
+              "cool-down is per profile, and the bench has one profile). *in window* counts "
+              "upstream requests that arrived before the end of the latest window that "
+              "upstream announced. Of those, *head* arrived at most 10 ms after the oldest "
+              "announcement whose window was still open (every open window was that young: "
+              "the request may already have been on its way when the 429 went out, which no "
+              "proxy can recall), *end* in the last 10 ms of the latest window (a timer "
+              "firing a little early), and *inside* the rest: requests that arrived well "
+              "inside a window the target had been told of. *same connection* counts upstream requests that arrived "
+              "inside a window announced on their own connection.",
+    "tail": f"Slow tail: open loop at {TAIL_RATE} req/s, latency counted from each request's "
+            "scheduled time; upstream load = upstream requests per app request. braced "
+            "variants add hedging to the profile.",
+    "queue": f"Queueing: the upstream serves {QUEUE_CAP} requests at a time, {QUEUE_WORK_MS} "
+             f"ms each ({QUEUE_CAP * 1000 // QUEUE_WORK_MS} req/s at most) and queues the "
+             "rest; peak upstream concurrency = most requests it held at once (in service "
+             "plus queued). Goodput = 2xx answers per second as the app sees them.",
+}
+
+
+def not_run_lines(meta, name):
+    out = []
+    for v in SCENARIOS[name][4]:
+        line = (meta.get("not_run") or {}).get(v)
+        if line:
+            out.append(f"- **{v}** was not run: braced rejected its config "
+                       f"(`{VARIANTS[v].strip()}`): `{line}`")
+    return out + [""] if out else []
+
+
 def report(bench, outdir, meta):
     lines = ["# braced benchmark under faults", "",
              f"{meta['when']}; {meta['cores']} cores; {meta['rounds']} rounds per scenario, "
@@ -502,47 +772,80 @@ def report(bench, outdir, meta):
              "client process (recipe and load generator); direct has no proxy. Amplification "
              "is upstream requests per app request.", "",
              "Versions: " + meta["versions"], ""]
-    lines += summary(bench.raw)
+    lines += summary(bench.raw, meta)
     charts = []
     for name, rounds in bench.raw.items():
-        title, _, kind, extra = SCENARIOS[name]
+        title, _, kind, extra, _ = SCENARIOS[name]
+        targets = targets_of(rounds)
         lines += [f"## {name}: {title}", ""]
+        if extra in DEFINITIONS:
+            lines += [DEFINITIONS[extra], ""]
+        lines += not_run_lines(meta, name)
         head = ["target", "success %", "p50 ms", "p99 ms", "max ms", "req/s", "CPU µs/req",
                 "amplification"]
         if kind == "wrk":
-            head += ["req/s ÷ direct", "CPU ÷ haproxy"]
+            head += ["req/s ÷ direct", "CPU ÷ haproxy", "upstream connections"]
+        if extra in ("mem", "tls"):
+            head += ["peak RssAnon MiB", "p99 RssAnon MiB"]
         if extra == "drifted":
             head += ["drifted answers reaching the app", "in % of answers"]
         if extra == "keys":
             head += ["distinct Idempotency-Keys per logical request answered 503 first"]
         if extra == "added":
             head += ["added p50 ms vs direct", "added p99 ms vs direct"]
+        if extra == "breaker":
+            head += ["answers 503 circuit_open", "their p50 ms", "their p99 ms",
+                     "probe (wrk -c1): answers", "probe p50 ms", "probe p99 ms",
+                     "probe upstream requests"]
+        if extra == "window":
+            head += ["upstream requests in window", "head ≤10 ms", "end ≤10 ms", "inside",
+                     "same connection", "in window, % of upstream requests"]
+        if extra == "tail":
+            head += ["p99.9 ms"]
+        if extra == "queue":
+            head += ["goodput req/s", "goodput ÷ capacity", "peak upstream concurrency"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for t in TARGETS:
-            row = [t, fmt(summarize(rounds, t, "success")), fmt(summarize(rounds, t, "p50"), 2),
-                   fmt(summarize(rounds, t, "p99"), 2), fmt(summarize(rounds, t, "max"), 1),
-                   fmt(summarize(rounds, t, "rps"), 0), fmt(summarize(rounds, t, "cpu_us")),
-                   fmt(summarize(rounds, t, "amp"), 3)]
+        for t in targets:
+            def m(key, digits=1):
+                return fmt(summarize(rounds, t, key), digits)
+            row = [t, m("success"), m("p50", 2), m("p99", 2), m("max"), m("rps", 0), m("cpu_us"),
+                   m("amp", 3)]
             if kind == "wrk":
                 # in-app's CPU includes its load generator: no ratio to a proxy
                 row += [fmt(ratio(rounds, t, "direct", "rps"), 2),
-                        "—" if t == "in-app" else fmt(ratio(rounds, t, "haproxy", "cpu_us"), 2)]
+                        "—" if t == "in-app" or "haproxy" not in targets else
+                        fmt(ratio(rounds, t, "haproxy", "cpu_us"), 2),
+                        "—" if t == "in-app" else m("accepts", 0)]
+            if extra in ("mem", "tls"):
+                row += [m("rss_peak", 2), m("rss_p99", 2)]
             if extra == "drifted":
-                row += [fmt(summarize(rounds, t, "drifted"), 0), fmt(drift_share(rounds, t), 2)]
+                row += [m("drifted", 0), fmt(drift_share(rounds, t), 2)]
             if extra == "keys":
-                row += [fmt(summarize(rounds, t, "keys"), 2)]
+                row += [m("keys", 2)]
             if extra == "added":
                 row += [fmt(diff(rounds, t, "direct", "p50"), 2),
                         fmt(diff(rounds, t, "direct", "p99"), 2)]
+            if extra == "breaker":
+                row += [m("open_n", 0), m("open_p50", 2), m("open_p99", 2), m("probe_n", 0),
+                        m("probe_p50", 3), m("probe_p99", 3), m("probe_upstream", 0)]
+            if extra == "window":
+                row += [m("in_window", 0), m("in_window_head", 0), m("in_window_end", 0),
+                        m("in_window_mid", 0), m("in_conn_window", 0), m("in_window_pct", 1)]
+            if extra == "tail":
+                row += [m("p999", 2)]
+            if extra == "queue":
+                row += [m("goodput", 0),
+                        fmt(agg([r[t].get("goodput", 0) * QUEUE_WORK_MS / 1000 / QUEUE_CAP
+                                 for r in rounds]), 2), m("peak", 0)]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
         for key, label in chart_keys(kind, extra):
             fname = f"{name}-{key}.svg"
             vals = [(t, summarize(rounds, t, key) if key not in ("add50", "add99") else
                      diff(rounds, t, "direct", "p50" if key == "add50" else "p99"))
-                    for t in TARGETS]
+                    for t in targets]
             if key == "drift_pct":
-                vals = [(t, drift_share(rounds, t)) for t in TARGETS]
+                vals = [(t, drift_share(rounds, t)) for t in targets]
             if key == "cpu_us":  # in-app's figure is the whole client process
                 vals = [(t, None if t == "in-app" else v) for t, v in vals]
             with open(os.path.join(outdir, fname), "w") as f:
@@ -562,28 +865,46 @@ def drift_share(rounds, t):
     return agg([100.0 * r[t]["drifted"] / r[t]["n"] for r in rounds if r[t]["n"]])
 
 
-def summary(raw):
+def summary(raw, meta):
     """One row per scenario, one column per target, medians only."""
     def med(rounds, t, key):
         a = summarize(rounds, t, key)
         return a[0] if a else None
 
+    def num(rounds, t, key, spec):
+        v = med(rounds, t, key)
+        return "—" if v is None else format(v, spec)
+
+    variants = [v for v in VARIANTS if any(v in targets_of(r) for r in raw.values())]
+    cols = TARGETS + variants
     lines = ["## Summary (medians; the sections below have min–max and more)", "",
-             "| scenario | " + " | ".join(TARGETS) + " |", "|" + "---|" * (len(TARGETS) + 1)]
+             "| scenario | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
     for name, rounds in raw.items():
-        _, _, kind, extra = SCENARIOS[name]
+        _, _, kind, extra, _ = SCENARIOS[name]
         cells = []
-        for t in TARGETS:
+        for t in cols:
+            if t not in targets_of(rounds):
+                cells.append("not run" if t in (meta.get("not_run") or {}) and
+                             t in SCENARIOS[name][4] else "—")
+                continue
             if kind == "wrk":
                 cpu = med(rounds, t, "cpu_us")
                 c = f"{med(rounds, t, 'rps'):.0f} req/s"
                 if cpu is not None and t != "in-app":
                     c += f", {cpu:.0f} µs CPU"
+                if med(rounds, t, "rss_peak") is not None:
+                    c += f", {med(rounds, t, 'rss_peak'):.1f} MiB peak"
             elif kind == "slow":
                 c = f"{med(rounds, t, 'success'):.0f}% ok after {med(rounds, t, 'p50') / 1000:.1f} s"
             elif extra == "added":
                 d50, d99 = diff(rounds, t, "direct", "p50"), diff(rounds, t, "direct", "p99")
                 c = f"{d50[0]:+.2f} / {d99[0]:+.2f} ms"
+            elif extra == "tail":
+                c = (f"p99 {num(rounds, t, 'p99', '.1f')} / p99.9 {num(rounds, t, 'p999', '.0f')} "
+                     f"ms, ×{num(rounds, t, 'amp', '.3f')}")
+            elif extra == "queue":
+                c = (f"{num(rounds, t, 'goodput', '.0f')} req/s ok, p99 "
+                     f"{num(rounds, t, 'p99', '.0f')} ms, peak {num(rounds, t, 'peak', '.0f')}")
             else:
                 amp = med(rounds, t, "amp")
                 c = f"{med(rounds, t, 'success'):.1f}% ok, ×{amp:.{3 if amp < 0.05 else 2}f}"
@@ -591,19 +912,39 @@ def summary(raw):
                     c += f", {drift_share(rounds, t)[0]:.1f}% drifted"
                 if extra == "keys":
                     c += f", {med(rounds, t, 'keys'):.2f} keys"
+                if extra == "breaker" and med(rounds, t, "open_p99") is not None:
+                    c += f", open p99 {med(rounds, t, 'open_p99'):.1f} ms under load"
+                if extra == "breaker" and med(rounds, t, "probe_p99") is not None:
+                    c += f", probe p99 {med(rounds, t, 'probe_p99'):.2f} ms"
+                if extra == "window" and med(rounds, t, "in_window_mid") is not None:
+                    c += (f", {med(rounds, t, 'in_window'):.0f} in window "
+                          f"({med(rounds, t, 'in_window_mid'):.0f} inside)")
             cells.append(c)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Cells: clean = req/s and proxy CPU per request; slow = share answered "
-              "successfully and the time to answer; latency = added p50 / p99 over direct; "
-              "others = success as the app sees it and upstream requests per app request "
-              "(×), with the share of answers that reached the app with a drifted body, or "
-              "the Idempotency-Keys a logical request answered 503 first was sent with.", ""]
+    not_run = [f"- {v} was not run: braced rejected its config: `{line}`"
+               for v, line in (meta.get("not_run") or {}).items()
+               if any(v in SCENARIOS[n][4] for n in raw)]
+    lines += [""] + not_run if not_run else []
+    lines += ["", "Cells: clean and https = req/s, proxy CPU per request and peak anonymous "
+              "RSS; slow = share answered successfully and the time to answer; latency = added "
+              "p50 / p99 over direct; tail-2 = p99 / p99.9 and upstream requests per app "
+              "request; queue = 2xx answers per second, p99 and the peak concurrency the "
+              "upstream saw; others = success as the app sees it and upstream requests per app "
+              "request (×), with the share of answers that reached the app with a drifted body, "
+              "the Idempotency-Keys a logical request answered 503 first was sent with, the p99 "
+              "of braced's answers once its breaker was open (under load, and one at a time), or the upstream requests that "
+              "arrived inside an announced 429 window (definitions under each scenario).", ""]
     return lines
 
 
 def chart_keys(kind, extra):
     if kind == "wrk":
-        return [("rps", "req/s"), ("cpu_us", "CPU µs per request")]
+        keys = [("rps", "req/s"), ("cpu_us", "CPU µs per request")]
+        if extra in ("mem", "tls"):
+            keys += [("rss_peak", "peak RssAnon MiB"), ("rss_p99", "p99 RssAnon MiB")]
+        if extra == "tls":
+            keys += [("accepts", "upstream connections (TLS handshakes) per round")]
+        return keys
     keys = [("success", "success % as the app sees it"), ("amp", "upstream requests per app request")]
     if kind == "slow":
         keys = [("p50", "time to answer, ms (median)"), ("amp", "upstream requests per app request")]
@@ -614,6 +955,18 @@ def chart_keys(kind, extra):
     if extra == "added":
         keys = [("add50", "added p50 latency vs direct, ms"),
                 ("add99", "added p99 latency vs direct, ms")]
+    if extra == "breaker":
+        keys += [("open_p99", "p99 ms of answers with the breaker open, under load"),
+                 ("probe_p99", "p99 ms, one request at a time after the load (wrk -c1)")]
+    if extra == "window":
+        keys += [("in_window", "upstream requests inside an announced 429 window"),
+                 ("in_window_mid", "of them, 10 ms or more from the window's edges")]
+    if extra == "tail":
+        keys = [("p50", "p50 ms"), ("p99", "p99 ms"), ("p999", "p99.9 ms"),
+                ("amp", "upstream requests per app request")]
+    if extra == "queue":
+        keys = [("goodput", "goodput, 2xx per second"), ("p99", "p99 ms"),
+                ("peak", "peak upstream concurrency")]
     return keys
 
 
@@ -705,7 +1058,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="braced-bench-") as tmp:
         b = Bench(a, tmp)
         try:
-            b.start_upstreams()
+            if any(v in SCENARIOS[n][4] for n in names for v in VARIANTS):
+                b.rejected = meta["not_run"] = probe_variants(a.build, tmp)
             for n in names:
                 b.scenario(n)
         except Exception:
@@ -723,7 +1077,7 @@ def main():
     say("\n" + text)
     say(f"\nreport: {a.out}/report.md ({meta['seconds']} s)")
     # A target that answered nothing means the harness, not the target, broke.
-    empty = [f"{n}/{t}" for n, rounds in b.raw.items() for r in rounds for t in TARGETS
+    empty = [f"{n}/{t}" for n, rounds in b.raw.items() for r in rounds for t in r
              if r[t]["n"] == 0]
     if empty:
         say("no answers at all from: " + ", ".join(sorted(set(empty))))

@@ -7,10 +7,28 @@
  *
  * Usage: fixed_upstream [PORT] [--503 PCT] [--reset PCT] [--429 PCT]
  *                       [--delay MS] [--drift PCT] [--post PCT] [--seed N]
- * It prints the bound port on stdout. Control paths (never counted):
+ *                       [--tls CERT KEY]
+ * It prints the bound port on stdout. With --tls it speaks HTTPS only (the
+ * control paths too), with the PEM certificate chain CERT and key KEY.
+ * Control paths (never counted):
  *   GET /__mode?s503=PCT&reset=PCT&s429=PCT&delay=MS&drift=PCT&post=PCT
+ *              &tail=PCT&tail_ms=MS&cap=N&work=MS
  *        sets every fault at once (absent = 0) and zeroes the counters;
  *   GET /__stats  answers the counters as JSON.
+ * Latency modes: `delay` holds every answer MS; `tail` holds PCT% of them
+ * tail_ms instead (a slow tail); `cap` > 0 serves at most N requests in
+ * parallel, each `work` ms, and queues the rest in arrival order (a
+ * queueing upstream). `inflight`/`peak` count requests held by a delay or
+ * the queue, now and at most; `accepts` counts accepted connections (TLS
+ * handshakes with --tls).
+ * 429 windows: each 429 announces `Retry-After: 1`, a window of 1 s from the
+ * moment it is sent. `in_window` counts requests that arrived while a window
+ * this upstream announced (to anyone) was open; of them, `in_window_head`
+ * arrived at most EDGE_MS after the oldest announcement still open (so every
+ * open window was at most EDGE_MS old: the request may have been on its way
+ * already), `in_window_end` in the last EDGE_MS of the latest window, the
+ * rest well inside a known window. `in_conn_window` counts requests that
+ * arrived inside a window announced on their own connection.
  * POST mode: POSTs must carry X-Bench-Id, one value per logical request. For
  * PCT% of the ids (picked by the id's hash) the first POST gets 503 and later
  * ones 200; the others get 200. For those ids, `ids` counts the ids and
@@ -26,8 +44,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -36,6 +58,8 @@
 #define SET_BITS 20        /* hash set of 2^20 entries for ids and pairs */
 #define SET_SIZE (1u << SET_BITS)
 #define SET_FULL (SET_SIZE / 2) /* past this, new entries are not recorded */
+#define WINDOW_S 1.0            /* the window a `Retry-After: 1` announces */
+#define EDGE_MS 10.0            /* in_window_head and _end: this close to an edge */
 
 static const char ok_body[] =
     "{\"city\":\"Paris\",\"temperature\":14.2,\"condition\":\"cloudy\",\"source_latency_ms\":3}";
@@ -46,18 +70,27 @@ static const char drift_body[] = "{\"city\":\"Paris\",\"temperature\":\"14.2\",\
 struct mode {
 	int s503, reset, s429, drift; /* percentages */
 	int delay_ms;
-	int post; /* percentage of logical POSTs answered 503 then 200 */
+	int post;          /* percentage of logical POSTs answered 503 then 200 */
+	int tail, tail_ms; /* tail% of answers held tail_ms instead of delay_ms */
+	int cap, work_ms;  /* cap > 0: N in service at once, work_ms each, FIFO */
 };
 
 struct counters {
 	unsigned long requests, posts, ok, s503, s429, resets, drifted, delayed;
 	unsigned long ids, pairs;
+	unsigned long accepts, tailed, queued, inflight, peak;
+	unsigned long in_window, in_window_head, in_window_end, in_conn_window;
 };
 
 struct conn {
 	struct bufferevent *bev;
-	struct event *timer; /* a delayed answer in progress */
+	struct event *timer; /* a delayed answer, or a queued one's service */
 	int drift;
+	int waiting;                /* held by a delay or the queue: counted in inflight */
+	int serving;                /* in service under `cap` */
+	struct conn *qprev, *qnext; /* in the queue when queued */
+	int queued;
+	double last_429; /* when this connection was last sent a 429 */
 };
 
 static struct mode mode;
@@ -65,6 +98,21 @@ static struct counters cnt;
 static uint64_t rng_state = 88172645463325252ull;
 static uint64_t *set; /* open addressing over 64-bit hashes; 0 = empty */
 static unsigned long set_used;
+static double last_429 = -1e9;      /* when this upstream last sent a 429 */
+#define ANN_SIZE (1u << 16)         /* announcements kept: a ring of the open ones */
+static double ann[ANN_SIZE];        /* when each open window was announced, oldest first */
+static unsigned ann_head, ann_tail; /* ann_head - ann_tail entries, indices mod ANN_SIZE */
+static struct conn *qhead, *qtail;  /* the queue of the `cap` mode */
+static int in_service;
+static SSL_CTX *tls_ctx;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static uint64_t rng_next(void)
 {
@@ -119,12 +167,38 @@ static void set_clear(void)
 	set_used = 0;
 }
 
+static void serve_next(void);
+
+static void unqueue(struct conn *c)
+{
+	if (c->qprev)
+		c->qprev->qnext = c->qnext;
+	else
+		qhead = c->qnext;
+	if (c->qnext)
+		c->qnext->qprev = c->qprev;
+	else
+		qtail = c->qprev;
+	c->qprev = c->qnext = NULL;
+	c->queued = 0;
+}
+
 static void conn_free(struct conn *c)
 {
+	int was_serving = c->serving;
+
+	if (c->queued)
+		unqueue(c);
+	if (c->waiting)
+		cnt.inflight--;
+	if (c->serving)
+		in_service--;
 	if (c->timer)
 		event_free(c->timer);
 	bufferevent_free(c->bev);
 	free(c);
+	if (was_serving)
+		serve_next();
 }
 
 static void reply(struct conn *c, int status, const char *reason, const char *extra,
@@ -169,9 +243,67 @@ static void on_delay(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	event_free(c->timer);
 	c->timer = NULL;
+	c->waiting = 0;
+	cnt.inflight--;
 	reply_ok(c, c->drift);
+	if (c->serving) {
+		c->serving = 0;
+		in_service--;
+		serve_next();
+	}
 	bufferevent_enable(c->bev, EV_READ);
 	on_read(c->bev, c); /* requests that arrived while this one waited */
+}
+
+/* Holds c's answer ms milliseconds; reads nothing more from c meanwhile. */
+static void hold(struct conn *c, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	c->timer = evtimer_new(bufferevent_get_base(c->bev), on_delay, c);
+	evtimer_add(c->timer, &tv);
+}
+
+/* The `cap` mode: start serving queued requests while there is room. */
+static void serve_next(void)
+{
+	while (qhead && in_service < mode.cap) {
+		struct conn *c = qhead;
+
+		unqueue(c);
+		c->serving = 1;
+		in_service++;
+		hold(c, mode.work_ms);
+	}
+}
+
+/* c's request waits: held by a delay, or queued for service. One request
+ * at a time per connection: read the next once this one is answered. */
+static void wait_answer(struct conn *c)
+{
+	c->waiting = 1;
+	if (++cnt.inflight > cnt.peak)
+		cnt.peak = cnt.inflight;
+	bufferevent_disable(c->bev, EV_READ);
+	if (mode.cap > 0) {
+		cnt.queued++;
+		c->queued = 1;
+		c->qprev = qtail;
+		if (qtail)
+			qtail->qnext = c;
+		else
+			qhead = c;
+		qtail = c;
+		serve_next();
+		return;
+	}
+	cnt.delayed++;
+	if (chance(mode.tail)) {
+		cnt.tailed++;
+		hold(c, mode.tail_ms);
+	} else {
+		hold(c, mode.delay_ms);
+	}
 }
 
 static int query_int(const char *q, const char *name)
@@ -202,17 +334,36 @@ static void control(struct conn *c, const char *path)
 		mode.drift = query_int(q ? q + 1 : NULL, "drift");
 		mode.delay_ms = query_int(q ? q + 1 : NULL, "delay");
 		mode.post = query_int(q ? q + 1 : NULL, "post");
-		memset(&cnt, 0, sizeof(cnt));
+		mode.tail = query_int(q ? q + 1 : NULL, "tail");
+		mode.tail_ms = query_int(q ? q + 1 : NULL, "tail_ms");
+		mode.cap = query_int(q ? q + 1 : NULL, "cap");
+		mode.work_ms = query_int(q ? q + 1 : NULL, "work");
+		/* requests still held keep counting until answered */
+		{
+			unsigned long inflight = cnt.inflight;
+
+			memset(&cnt, 0, sizeof(cnt));
+			cnt.inflight = inflight;
+		}
+		last_429 = -1e9;
+		ann_head = ann_tail = 0;
 		set_clear();
+		serve_next();
 	}
 	n = snprintf(out, sizeof(out),
 		     "{\"requests\":%lu,\"posts\":%lu,\"ok\":%lu,\"s503\":%lu,\"s429\":%lu,"
 		     "\"resets\":%lu,\"drifted\":%lu,\"delayed\":%lu,\"ids\":%lu,\"pairs\":%lu,"
+		     "\"accepts\":%lu,\"tailed\":%lu,\"queued\":%lu,\"inflight\":%lu,"
+		     "\"peak\":%lu,\"in_window\":%lu,\"in_window_head\":%lu,"
+		     "\"in_window_end\":%lu,"
+		     "\"in_conn_window\":%lu,"
 		     "\"mode\":{\"s503\":%d,\"reset\":%d,\"s429\":%d,\"drift\":%d,\"delay\":%d,"
-		     "\"post\":%d}}",
+		     "\"post\":%d,\"tail\":%d,\"tail_ms\":%d,\"cap\":%d,\"work\":%d}}",
 		     cnt.requests, cnt.posts, cnt.ok, cnt.s503, cnt.s429, cnt.resets, cnt.drifted,
-		     cnt.delayed, cnt.ids, cnt.pairs, mode.s503, mode.reset, mode.s429, mode.drift,
-		     mode.delay_ms, mode.post);
+		     cnt.delayed, cnt.ids, cnt.pairs, cnt.accepts, cnt.tailed, cnt.queued,
+		     cnt.inflight, cnt.peak, cnt.in_window, cnt.in_window_head, cnt.in_window_end,
+		     cnt.in_conn_window, mode.s503, mode.reset, mode.s429, mode.drift,
+		     mode.delay_ms, mode.post, mode.tail, mode.tail_ms, mode.cap, mode.work_ms);
 	reply(c, 200, "OK", NULL, out, (size_t)n);
 }
 
@@ -277,6 +428,7 @@ static int handle(struct conn *c, char *head)
 	char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
 	char path[512];
 	size_t n;
+	double now;
 
 	if (!sp2) {
 		conn_free(c);
@@ -292,6 +444,18 @@ static int handle(struct conn *c, char *head)
 		return 0;
 	}
 	cnt.requests++;
+	now = now_s();
+	while (ann_head != ann_tail && ann[ann_tail % ANN_SIZE] + WINDOW_S <= now)
+		ann_tail++;
+	if (now < last_429 + WINDOW_S) {
+		cnt.in_window++;
+		if (ann_head != ann_tail && now <= ann[ann_tail % ANN_SIZE] + EDGE_MS / 1000)
+			cnt.in_window_head++;
+		else if (now >= last_429 + WINDOW_S - EDGE_MS / 1000)
+			cnt.in_window_end++;
+	}
+	if (now < c->last_429 + WINDOW_S)
+		cnt.in_conn_window++;
 	if (mode.post && strncmp(head, "POST ", 5) == 0) {
 		post(c, head);
 		return 0;
@@ -307,18 +471,16 @@ static int handle(struct conn *c, char *head)
 	}
 	if (chance(mode.s429)) {
 		cnt.s429++;
+		last_429 = c->last_429 = now;
+		if (ann_head - ann_tail == ANN_SIZE)
+			ann_tail++; /* full: forget the oldest */
+		ann[ann_head++ % ANN_SIZE] = now;
 		reply(c, 429, "Too Many Requests", "Retry-After: 1\r\n", "", 0);
 		return 0;
 	}
 	c->drift = chance(mode.drift);
-	if (mode.delay_ms > 0) {
-		struct timeval tv = { mode.delay_ms / 1000, (mode.delay_ms % 1000) * 1000 };
-
-		cnt.delayed++;
-		c->timer = evtimer_new(bufferevent_get_base(c->bev), on_delay, c);
-		evtimer_add(c->timer, &tv);
-		/* one request at a time: read the next once this one is answered */
-		bufferevent_disable(c->bev, EV_READ);
+	if (mode.delay_ms > 0 || mode.tail > 0 || mode.cap > 0) {
+		wait_answer(c);
 		return 0;
 	}
 	reply_ok(c, c->drift);
@@ -330,7 +492,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	while (!c->timer) {
+	while (!c->waiting) {
 		struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 		char head[MAX_HEAD + 1];
 		size_t hlen, blen = 0;
@@ -383,7 +545,24 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->bev = bufferevent_socket_new(arg, fd, BEV_OPT_CLOSE_ON_FREE);
+	cnt.accepts++;
+	c->last_429 = -1e9;
+	if (tls_ctx) {
+		SSL *ssl = SSL_new(tls_ctx);
+
+		c->bev = ssl ? bufferevent_openssl_socket_new(
+				   arg, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
+			     : NULL;
+		if (!c->bev) {
+			if (ssl)
+				SSL_free(ssl);
+			evutil_closesocket(fd);
+			free(c);
+			return;
+		}
+	} else {
+		c->bev = bufferevent_socket_new(arg, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
 	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
 	bufferevent_enable(c->bev, EV_READ);
 }
@@ -422,7 +601,17 @@ int main(int argc, char **argv)
 			rng_state = (uint64_t)v * 2654435761u + 1, i++;
 		else if (strcmp(a, "--post") == 0)
 			mode.post = v, i++;
-		else if (a[0] >= '0' && a[0] <= '9')
+		else if (strcmp(a, "--tls") == 0 && i + 2 < argc) {
+			tls_ctx = SSL_CTX_new(TLS_server_method());
+			if (!tls_ctx ||
+			    SSL_CTX_use_certificate_chain_file(tls_ctx, argv[i + 1]) != 1 ||
+			    SSL_CTX_use_PrivateKey_file(tls_ctx, argv[i + 2], SSL_FILETYPE_PEM) !=
+				1) {
+				ERR_print_errors_fp(stderr);
+				return 1;
+			}
+			i += 2;
+		} else if (a[0] >= '0' && a[0] <= '9')
 			port = atoi(a);
 		else {
 			fprintf(stderr, "fixed_upstream: unknown option '%s'\n", a);
@@ -455,5 +644,7 @@ int main(int argc, char **argv)
 	evconnlistener_free(lis);
 	event_base_free(base);
 	free(set);
+	if (tls_ctx)
+		SSL_CTX_free(tls_ctx);
 	return 0;
 }

@@ -15,7 +15,9 @@ Two clients:
 Load shapes: closed loop (--concurrency C for --duration S, or --count N
 requests), or open loop at --rate R per second for --duration S, latency
 counted from each request's scheduled start. Every logical request carries
-X-Bench-Id: a unique number, which the upstream's POST mode keys on.
+X-Bench-Id: a unique number, which the upstream's POST mode keys on. The
+output groups the latencies of answers that carried a Brace-Error header by
+its code (lat_by_error), e.g. circuit_open once braced's breaker is open.
 """
 import argparse
 import asyncio
@@ -47,7 +49,7 @@ class RawConn:
         if not line:
             raise ConnectionError("closed")
         status = int(line.split()[1])
-        length, chunked, close = None, False, False
+        length, chunked, close, err = None, False, False, ""
         while True:
             h = await self.r.readline()
             if h in (b"\r\n", b"\n", b""):
@@ -60,6 +62,8 @@ class RawConn:
                 chunked = True
             elif k == "connection" and v.lower() == "close":
                 close = True
+            elif k == "brace-error":
+                err = v
         data = b""
         if chunked:
             while True:
@@ -76,7 +80,7 @@ class RawConn:
             close = True
         if close:
             self.close()
-        return status, data
+        return status, data, err
 
     def close(self):
         if self.w is not None:
@@ -94,12 +98,12 @@ class RawClient:
     async def send(self, method, path, headers, body):
         conn = self.idle.pop() if self.idle else RawConn(self.host, self.port)
         try:
-            status, data = await conn.request(method, path, headers, body)
+            status, data, err = await conn.request(method, path, headers, body)
         except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
             conn.close()
-            return 0, b""
+            return 0, b"", ""
         self.idle.append(conn)
-        return status, data
+        return status, data, err
 
     async def aclose(self):
         for c in self.idle:
@@ -132,9 +136,9 @@ class RecipeClient:
                                                   content=body)
                 if not attempt.retry_state.outcome.failed:
                     attempt.retry_state.set_result(r)
-            return r.status_code, r.content
+            return r.status_code, r.content, r.headers.get("brace-error", "")
         except Exception:  # the app sees a failure: transport error after the last try
-            return 0, b""
+            return 0, b"", ""
 
     async def aclose(self):
         await self.client.aclose()
@@ -158,15 +162,15 @@ async def main():
     origin = f"{u.scheme}://{u.netloc}"
     client = RecipeClient(origin) if a.client == "recipe" else RawClient(origin)
     body = b'{"item":"bench","qty":1}' if a.method == "POST" else None
-    results = []  # (status, seconds, drifted)
+    results = []  # (status, seconds, drifted, Brace-Error code or "")
     next_id = [a.id_base]
 
     async def one(scheduled):
         next_id[0] += 1
         headers = {"X-Bench-Id": str(next_id[0])}
-        status, data = await client.send(a.method, path, headers, body)
+        status, data, err = await client.send(a.method, path, headers, body)
         drifted = status == 200 and b'"temperature":"' in data
-        results.append((status, time.monotonic() - scheduled, drifted))
+        results.append((status, time.monotonic() - scheduled, drifted, err))
 
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
@@ -202,7 +206,10 @@ async def main():
         "lat_ms": sorted(round(r[1] * 1000, 3) for r in results),
         "lat_ok_ms": sorted(round(r[1] * 1000, 3) for r in results if 200 <= r[0] < 300),
         "drifted": sum(1 for r in results if r[2]),
+        "lat_by_error": {},
     }
+    for code in sorted({r[3] for r in results if r[3]}):
+        out["lat_by_error"][code] = sorted(round(r[1] * 1000, 3) for r in results if r[3] == code)
     for r in results:
         out["statuses"][str(r[0])] = out["statuses"].get(str(r[0]), 0) + 1
     json.dump(out, sys.stdout)
