@@ -104,9 +104,9 @@ struct sockctx {
 	struct event *ev;
 	struct call *call; /* the transfer libcurl last reported on it, or NULL */
 	curl_socket_t fd;
-	short kind;  /* the events ev is added with; 0 when not added */
+	short kind;   /* the events ev is added with; 0 when not added */
 	int is_owned; /* opened by open_socket(): freed by close_socket() */
-	int parked;  /* libcurl no longer watches it (between transfers) */
+	int parked;   /* libcurl no longer watches it (between transfers) */
 	LIST_ENTRY(sockctx) link;
 };
 
