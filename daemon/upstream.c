@@ -842,7 +842,8 @@ int call_waiting(const struct call *c)
  * list and at extra (all borrowed until done), then the empty "Name:" lines that stop
  * libcurl from adding headers the app did not send. One allocation;
  * NULL on OOM. */
-static struct curl_slist *send_headers_of(const struct header_list *list, const char *extra)
+static struct curl_slist *send_headers_of(const struct header_list *list, const char *extra,
+					  int with_body)
 {
 	static char expect[] = "Expect:", type[] = "Content-Type:", accept[] = "Accept:";
 	size_t n = list ? list->n : 0, i = 0;
@@ -855,10 +856,15 @@ static struct curl_slist *send_headers_of(const struct header_list *list, const 
 	/* curl_slist's data is not const; libcurl only reads it. */
 	if (extra)
 		nodes[i++].data = (char *)(uintptr_t)extra;
-	/* A body over 1 MiB or of unknown length would wait for 100-continue. */
-	nodes[i++].data = expect;
-	if (!list || !header_list_has(list, "Content-Type"))
-		nodes[i++].data = type;
+	/* libcurl adds Expect and Content-Type only to a request with a body:
+	 * a body over 1 MiB or of unknown length would wait for 100-continue.
+	 * Without a body the list stays shorter (libcurl scans it per header
+	 * it considers adding). */
+	if (with_body) {
+		nodes[i++].data = expect;
+		if (!list || !header_list_has(list, "Content-Type"))
+			nodes[i++].data = type;
+	}
 	if (!list || !header_list_has(list, "Accept"))
 		nodes[i++].data = accept;
 	for (size_t j = 0; j + 1 < i; j++)
@@ -884,7 +890,8 @@ struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
 	c->timer = evtimer_new(up->base, on_call_timer, c);
 	strbuf_init(&c->headers, CALL_MAX_HEADER_BYTES);
 	headers_check_init(&c->check);
-	c->send_headers = send_headers_of(params->headers, params->extra_header);
+	c->send_headers = send_headers_of(params->headers, params->extra_header,
+					  params->send_body && !params->head);
 	if (!c->body || !c->timer || !c->send_headers) {
 		call_free(c);
 		return NULL;
