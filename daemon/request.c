@@ -37,9 +37,36 @@ static uint32_t elapsed_ms(const struct request *req)
 	return (uint32_t)((request_now_us() - req->start_us) / 1000);
 }
 
+/* Freed requests kept for the next ones: struct request is past malloc's
+ * small sizes, where each malloc/free pair cost about 1,800 instructions
+ * under callgrind. At most REQUEST_SPARE are kept; the list lives as long as
+ * the process. */
+#define REQUEST_SPARE 64
+static struct request *spare[REQUEST_SPARE];
+static size_t nspare;
+
+static struct request *request_alloc(void)
+{
+	struct request *req;
+
+	if (!nspare)
+		return calloc(1, sizeof(*req));
+	req = spare[--nspare];
+	memset(req, 0, sizeof(*req));
+	return req;
+}
+
+static void request_dealloc(struct request *req)
+{
+	if (nspare < REQUEST_SPARE)
+		spare[nspare++] = req;
+	else
+		free(req);
+}
+
 struct request *request_new(struct server *srv, struct http_request *hreq)
 {
-	struct request *req = calloc(1, sizeof(*req));
+	struct request *req = request_alloc();
 
 	if (!req)
 		return NULL;
@@ -84,7 +111,7 @@ static void request_free(struct request *req)
 	header_list_release(&req->headers);
 	free(req->url);
 	config_unref(req->cfg);
-	free(req);
+	request_dealloc(req);
 }
 
 static void log_access(struct request *req, int status, const char *code)
