@@ -29,6 +29,7 @@
 #define HTTP_LINGER_MAX (256 * 1024) /* bytes drained after an error reply, at most */
 #define HTTP_MAX_LISTENERS 16
 #define HTTP_BODY_PREALLOC (64 * 1024) /* body bytes reserved on Content-Length */
+#define HTTP_BODY_INLINE (16 * 1024)   /* reply bodies copied next to the head */
 
 enum conn_state {
 	CONN_IDLE,   /* waiting for the first byte of a request */
@@ -445,7 +446,20 @@ static const char *reason_phrase(int status)
 	}
 }
 
-static void add_uint(struct evbuffer *b, uint64_t v)
+static void body_free_cb(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)data);
+}
+
+static char *put(char *p, const void *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *put_uint(char *p, uint64_t v)
 {
 	char tmp[24];
 	size_t i = sizeof(tmp);
@@ -454,60 +468,80 @@ static void add_uint(struct evbuffer *b, uint64_t v)
 		tmp[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	evbuffer_add(b, tmp + i, sizeof(tmp) - i);
+	return put(p, tmp + i, sizeof(tmp) - i);
 }
 
-static void body_free_cb(const void *data, size_t len, void *arg)
-{
-	(void)len;
-	(void)arg;
-	free((void *)data);
-}
-
-/* Queues the reply on c->out, taking body, and writes it. */
+/* Queues the reply on c->out, taking body, and writes it. The head, and a
+ * body up to HTTP_BODY_INLINE bytes, go into one contiguous block: one
+ * iovec, no chain of its own for a small body. */
 static void conn_send(struct http_conn *c, int status, const struct http_header *headers,
 		      size_t nheaders, void *body, size_t body_len)
 {
 	const char *reason = reason_phrase(status);
 	int is_head = c->req.method && !strcmp(c->req.method, "HEAD");
 	int head_only = is_head || status == 204 || status == 304;
-	int caller_length = 0;
+	int caller_length = 0, send_length, inline_body;
+	size_t reason_len = strlen(reason), need;
+	struct evbuffer_iovec vec;
+	char *p;
 
 	if (c->state == CONN_CLOSED) {
 		free(body);
 		return;
 	}
-	evbuffer_add(c->out, "HTTP/1.1 ", 9);
-	add_uint(c->out, (uint64_t)status);
-	evbuffer_add(c->out, " ", 1);
-	evbuffer_add(c->out, reason, strlen(reason));
-	evbuffer_add(c->out, "\r\n", 2);
-	for (size_t i = 0; i < nheaders; i++) {
-		if (ieq(headers[i].name, headers[i].name_len, "Content-Length")) {
-			/* only a HEAD answer may say how long the GET one would be */
-			if (!is_head)
-				continue;
+	for (size_t i = 0; i < nheaders; i++)
+		if (is_head && ieq(headers[i].name, headers[i].name_len, "Content-Length"))
 			caller_length = 1;
-		}
-		evbuffer_add(c->out, headers[i].name, headers[i].name_len);
-		evbuffer_add(c->out, ": ", 2);
-		evbuffer_add(c->out, headers[i].value, headers[i].value_len);
-		evbuffer_add(c->out, "\r\n", 2);
+	send_length = status != 204 && status != 304 && !(is_head && caller_length);
+	if (head_only || !body_len) {
+		free(body);
+		body = NULL;
 	}
-	if (status != 204 && status != 304 && !(is_head && caller_length)) {
-		evbuffer_add(c->out, "Content-Length: ", 16);
-		add_uint(c->out, body_len);
-		evbuffer_add(c->out, "\r\n", 2);
+	inline_body = body && body_len <= HTTP_BODY_INLINE;
+	/* "HTTP/1.1 " status " " reason CRLF, the headers, Content-Length,
+	 * Connection, the blank line: 24 digits per number at most. */
+	need = 9 + 24 + 1 + reason_len + 2 + 16 + 24 + 2 + 24 + 2 + (inline_body ? body_len : 0);
+	for (size_t i = 0; i < nheaders; i++)
+		need += headers[i].name_len + 2 + headers[i].value_len + 2;
+	if (evbuffer_reserve_space(c->out, (ev_ssize_t)need, &vec, 1) < 1 || vec.iov_len < need) {
+		free(body);
+		conn_close(c);
+		return;
+	}
+	p = vec.iov_base;
+	p = put(p, "HTTP/1.1 ", 9);
+	p = put_uint(p, (uint64_t)status);
+	p = put(p, " ", 1);
+	p = put(p, reason, reason_len);
+	p = put(p, "\r\n", 2);
+	for (size_t i = 0; i < nheaders; i++) {
+		/* only a HEAD answer may say how long the GET one would be */
+		if (!is_head && ieq(headers[i].name, headers[i].name_len, "Content-Length"))
+			continue;
+		p = put(p, headers[i].name, headers[i].name_len);
+		p = put(p, ": ", 2);
+		p = put(p, headers[i].value, headers[i].value_len);
+		p = put(p, "\r\n", 2);
+	}
+	if (send_length) {
+		p = put(p, "Content-Length: ", 16);
+		p = put_uint(p, body_len);
+		p = put(p, "\r\n", 2);
 	}
 	if (c->close_after)
-		evbuffer_add(c->out, "Connection: close\r\n", 19);
+		p = put(p, "Connection: close\r\n", 19);
 	else if (c->req.version_minor == 0)
-		evbuffer_add(c->out, "Connection: keep-alive\r\n", 24);
-	evbuffer_add(c->out, "\r\n", 2);
-	if (body_len && !head_only)
-		evbuffer_add_reference(c->out, body, body_len, body_free_cb, NULL);
-	else
+		p = put(p, "Connection: keep-alive\r\n", 24);
+	p = put(p, "\r\n", 2);
+	if (inline_body) {
+		p = put(p, body, body_len);
 		free(body);
+		body = NULL;
+	}
+	vec.iov_len = (size_t)(p - (char *)vec.iov_base);
+	evbuffer_commit_space(c->out, &vec, 1);
+	if (body)
+		evbuffer_add_reference(c->out, body, body_len, body_free_cb, NULL);
 	if (c->dispatching) {
 		/* on_request answered at once: write after it returns */
 		event_active(&c->ev_defer, EV_TIMEOUT, 1);

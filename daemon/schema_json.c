@@ -111,6 +111,33 @@ static int all_finite(struct json_object *o)
 	}
 }
 
+/* One tokener kept between documents: json_tokener_new_ex() allocates and
+ * clears its whole depth stack (SCHEMA_MAX_DEPTH entries), which cost more
+ * than parsing a small answer. Taken while in use, so a parse that somehow
+ * nests gets a fresh one. */
+static struct json_tokener *spare_tokener;
+
+static struct json_tokener *tokener_take(void)
+{
+	struct json_tokener *tok = spare_tokener;
+
+	spare_tokener = NULL;
+	if (tok)
+		return tok;
+	/* N allows N - 1 nested containers. */
+	return json_tokener_new_ex(SCHEMA_MAX_DEPTH + 1);
+}
+
+static void tokener_give_back(struct json_tokener *tok)
+{
+	if (spare_tokener) {
+		json_tokener_free(tok);
+		return;
+	}
+	json_tokener_reset(tok);
+	spare_tokener = tok;
+}
+
 int schema_parse_json(const char *buf, size_t len, struct json_object **ret, char *err,
 		      size_t errlen)
 {
@@ -127,8 +154,7 @@ int schema_parse_json(const char *buf, size_t len, struct json_object **ret, cha
 	r = prescan(buf, len, &walk, err, errlen);
 	if (r < 0)
 		return r;
-	/* N allows N - 1 nested containers. */
-	tok = json_tokener_new_ex(SCHEMA_MAX_DEPTH + 1);
+	tok = tokener_take();
 	if (!tok)
 		return set_err(err, errlen, -ENOMEM, "out of memory");
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
@@ -166,6 +192,6 @@ int schema_parse_json(const char *buf, size_t len, struct json_object **ret, cha
 	*ret = o;
 	r = 0;
 out:
-	json_tokener_free(tok);
+	tokener_give_back(tok);
 	return r;
 }

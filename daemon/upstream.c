@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
@@ -89,13 +91,23 @@ struct upstream {
 	} peaks[UPSTREAM_PEAK_WINDOW_S];
 	struct upstream_pool *pools;
 	LIST_HEAD(, sockctx) sockets;
+	/* The contexts of the connection sockets braced opened for libcurl,
+	 * indexed by descriptor (nowned slots; at most one per open file). */
+	struct sockctx **owned;
+	size_t nowned;
 };
 
+/* A socket libcurl asked about. A connection socket that braced opened
+ * outlives its transfers: between them it stays parked in the loop,
+ * watched for reading, so a reused connection costs no epoll_ctl. */
 struct sockctx {
 	struct upstream *up;
 	struct event *ev;
 	struct call *call; /* the transfer libcurl last reported on it, or NULL */
 	curl_socket_t fd;
+	short kind;   /* the events ev is added with; 0 when not added */
+	int is_owned; /* opened by open_socket(): freed by close_socket() */
+	int parked;   /* libcurl no longer watches it (between transfers) */
 	LIST_ENTRY(sockctx) link;
 };
 
@@ -168,6 +180,14 @@ static void on_socket(evutil_socket_t fd, short what, void *arg)
 	struct upstream *up = sc->up;
 	int running, flags = 0;
 
+	if (sc->parked) {
+		/* An idle connection woke up: the peer closed it or sent bytes
+		 * nobody asked for. Stop watching it; libcurl's check before
+		 * reuse finds out which and closes it if dead. */
+		event_del(sc->ev);
+		sc->kind = 0;
+		return;
+	}
 	if (what & EV_READ) {
 		flags |= CURL_CSELECT_IN;
 		/* Any byte counts as progress for the read timeout, not only a
@@ -195,46 +215,135 @@ static void sock_link(struct sockctx *sc, struct call *c)
 	}
 }
 
+/* Watches sc for kind (EV_PERSIST and EV_READ and/or EV_WRITE); nothing
+ * to do when it is already watched so. */
+static int sock_watch(struct sockctx *sc, short kind)
+{
+	if (sc->kind == kind)
+		return 0;
+	if (sc->kind)
+		event_del(sc->ev);
+	sc->kind = 0;
+	event_assign(sc->ev, sc->up->base, sc->fd, kind, on_socket, sc);
+	if (event_add(sc->ev, NULL) < 0)
+		return -1;
+	sc->kind = kind;
+	return 0;
+}
+
+static struct sockctx *sock_new(struct upstream *up, curl_socket_t s)
+{
+	struct sockctx *sc = calloc(1, sizeof(*sc));
+
+	if (!sc)
+		return NULL;
+	sc->up = up;
+	sc->fd = s;
+	sc->ev = event_new(up->base, s, EV_PERSIST | EV_READ, on_socket, sc);
+	if (!sc->ev) {
+		free(sc);
+		return NULL;
+	}
+	LIST_INSERT_HEAD(&up->sockets, sc, link);
+	return sc;
+}
+
+static void sock_free(struct sockctx *sc)
+{
+	sock_link(sc, NULL);
+	event_free(sc->ev);
+	LIST_REMOVE(sc, link);
+	free(sc);
+}
+
+static struct sockctx *sock_owned(struct upstream *up, curl_socket_t s)
+{
+	return s >= 0 && (size_t)s < up->nowned ? up->owned[s] : NULL;
+}
+
 static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
 {
 	struct upstream *up = arg;
 	struct sockctx *sc = sockp;
 	char *priv = NULL;
-	short kind;
 
+	if (!sc)
+		sc = sock_owned(up, s);
 	if (what == CURL_POLL_REMOVE) {
-		if (sc) {
-			sock_link(sc, NULL);
-			event_free(sc->ev);
-			LIST_REMOVE(sc, link);
-			free(sc);
-			curl_multi_assign(up->multi, s, NULL);
+		if (!sc)
+			return 0;
+		curl_multi_assign(up->multi, s, NULL);
+		if (!sc->is_owned) {
+			sock_free(sc);
+			return 0;
 		}
+		/* Kept watched for reading until close_socket(): the next
+		 * transfer on this connection usually asks for just that. */
+		sock_link(sc, NULL);
+		sc->parked = 1;
+		(void)sock_watch(sc, EV_PERSIST | EV_READ);
 		return 0;
 	}
-	kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
-	       ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
 	if (!sc) {
-		sc = calloc(1, sizeof(*sc));
+		sc = sock_new(up, s);
 		if (!sc)
 			return -1;
-		sc->up = up;
-		sc->fd = s;
-		sc->ev = event_new(up->base, s, kind, on_socket, sc);
-		if (!sc->ev) {
-			free(sc);
-			return -1;
-		}
-		LIST_INSERT_HEAD(&up->sockets, sc, link);
-		curl_multi_assign(up->multi, s, sc);
-	} else {
-		event_del(sc->ev);
-		event_assign(sc->ev, up->base, s, kind, on_socket, sc);
 	}
+	if (sc->parked || !sockp)
+		curl_multi_assign(up->multi, s, sc);
+	sc->parked = 0;
 	if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) == CURLE_OK && priv)
 		sock_link(sc, (struct call *)priv);
-	event_add(sc->ev, NULL);
-	return 0;
+	return sock_watch(sc, (short)(EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0) |
+				      ((what & CURL_POLL_OUT) ? EV_WRITE : 0)));
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: connection sockets are opened here so that
+ * their context can live until close_socket() and stay parked between
+ * transfers. */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct upstream *up = arg;
+	struct sockctx *sc;
+	curl_socket_t s;
+
+	(void)purpose;
+	s = socket(addr->family, addr->socktype, addr->protocol);
+	if (s < 0)
+		return CURL_SOCKET_BAD;
+	if ((size_t)s >= up->nowned) {
+		size_t n = (size_t)s + 64;
+		struct sockctx **t = realloc(up->owned, n * sizeof(*t));
+
+		if (!t)
+			goto fail;
+		memset(t + up->nowned, 0, (n - up->nowned) * sizeof(*t));
+		up->owned = t;
+		up->nowned = n;
+	}
+	sc = sock_new(up, s);
+	if (!sc)
+		goto fail;
+	sc->is_owned = 1;
+	sc->parked = 1;
+	up->owned[s] = sc;
+	return s;
+fail:
+	close(s);
+	return CURL_SOCKET_BAD;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the end of a socket open_socket() made. */
+static int close_socket(void *arg, curl_socket_t s)
+{
+	struct upstream *up = arg;
+	struct sockctx *sc = sock_owned(up, s);
+
+	if (sc) {
+		up->owned[s] = NULL;
+		sock_free(sc);
+	}
+	return close(s);
 }
 
 /* ---- one attempt ------------------------------------------------------ */
@@ -528,6 +637,10 @@ static int setup_easy(struct call *c)
 	SET(CURLOPT_WRITEDATA, c);
 	SET(CURLOPT_PREREQFUNCTION, on_prereq);
 	SET(CURLOPT_PREREQDATA, c);
+	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SET(CURLOPT_OPENSOCKETDATA, c->up);
+	SET(CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+	SET(CURLOPT_CLOSESOCKETDATA, c->up);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)p->connect_ms);
 	if (p->attempt_ms) {
 		/* The attempt cap covers the pool wait too. */
@@ -689,13 +802,9 @@ void upstream_free(struct upstream *up)
 	up->multi = NULL;
 	while (up->nfree)
 		curl_easy_cleanup(up->free_handles[--up->nfree]);
-	while (!LIST_EMPTY(&up->sockets)) {
-		struct sockctx *sc = LIST_FIRST(&up->sockets);
-
-		LIST_REMOVE(sc, link);
-		event_free(sc->ev);
-		free(sc);
-	}
+	while (!LIST_EMPTY(&up->sockets))
+		sock_free(LIST_FIRST(&up->sockets));
+	free(up->owned);
 	if (up->curl_timer)
 		event_free(up->curl_timer);
 	free(up);
@@ -755,7 +864,8 @@ int call_waiting(const struct call *c)
  * list and at extra (all borrowed until done), then the empty "Name:" lines that stop
  * libcurl from adding headers the app did not send. One allocation;
  * NULL on OOM. */
-static struct curl_slist *send_headers_of(const struct header_list *list, const char *extra)
+static struct curl_slist *send_headers_of(const struct header_list *list, const char *extra,
+					  int with_body)
 {
 	static char expect[] = "Expect:", type[] = "Content-Type:", accept[] = "Accept:";
 	size_t n = list ? list->n : 0, i = 0;
@@ -768,10 +878,15 @@ static struct curl_slist *send_headers_of(const struct header_list *list, const 
 	/* curl_slist's data is not const; libcurl only reads it. */
 	if (extra)
 		nodes[i++].data = (char *)(uintptr_t)extra;
-	/* A body over 1 MiB or of unknown length would wait for 100-continue. */
-	nodes[i++].data = expect;
-	if (!list || !header_list_has(list, "Content-Type"))
-		nodes[i++].data = type;
+	/* libcurl adds Expect and Content-Type only to a request with a body:
+	 * a body over 1 MiB or of unknown length would wait for 100-continue.
+	 * Without a body the list stays shorter (libcurl scans it per header
+	 * it considers adding). */
+	if (with_body) {
+		nodes[i++].data = expect;
+		if (!list || !header_list_has(list, "Content-Type"))
+			nodes[i++].data = type;
+	}
 	if (!list || !header_list_has(list, "Accept"))
 		nodes[i++].data = accept;
 	for (size_t j = 0; j + 1 < i; j++)
@@ -797,7 +912,8 @@ struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
 	c->timer = evtimer_new(up->base, on_call_timer, c);
 	strbuf_init(&c->headers, CALL_MAX_HEADER_BYTES);
 	headers_check_init(&c->check);
-	c->send_headers = send_headers_of(params->headers, params->extra_header);
+	c->send_headers = send_headers_of(params->headers, params->extra_header,
+					  params->send_body && !params->head);
 	if (!c->body || !c->timer || !c->send_headers) {
 		call_free(c);
 		return NULL;

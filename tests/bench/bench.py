@@ -94,6 +94,9 @@ SCENARIOS = {
               f"cap={QUEUE_CAP}&work={QUEUE_WORK_MS}", "queue", "queue", QUEUE_TARGETS),
 }
 QUICK = ["clean", "503-20"]
+# Not a proxy: libcurl's multi interface alone (tests/bench/curl_floor.c) as
+# a client of the clean upstream, run in each round of the wrk scenario.
+FLOOR = "curl-multi floor"
 
 
 def say(msg):
@@ -578,13 +581,31 @@ class Bench:
                         self.add_upstream(t, res[t])
                         if extra == "breaker" and (t == "direct" or t.startswith("braced")):
                             res[t].update(self.breaker_probe(t))
+                    if kind == "wrk" and not self.cur_tls and "direct" in targets:
+                        self.floor_round(res)
                 for t in targets:
                     say(f"   {t}: {json.dumps(res[t])}")
-                rounds.append({t: res[t] for t in targets})
+                rounds.append({t: res[t] for t in targets + ([FLOOR] if FLOOR in res else [])})
         finally:
             self.stop_proxies()
             self.cur_tls = False
         self.raw[name] = rounds
+
+    def floor_round(self, res):
+        """res[FLOOR]: curl multi alone, 64 transfers in flight to direct's
+        upstream (idle by now), its own CPU per request after a warm-up."""
+        self.set_mode("direct", "")
+        url = self.base_url("direct") + "/v1/weather?city=Paris"
+        secs = max(1, round(self.a.secs))
+        argv = [f"{self.a.build}/tests/bench/curl_floor", url, "--concurrency", "64",
+                "--secs", str(secs)]
+        say("$ " + " ".join(argv))
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60 + secs)
+        say("    " + out.stdout.strip())
+        f = dict(kv.split("=", 1) for kv in out.stdout.split())
+        n = int(f["requests"])
+        res[FLOOR] = {"n": n, "rps": n / secs, "cpu_us": float(f["cpu_us_per_request"]),
+                      "failed": int(f["failed"])}
 
     def add_upstream(self, t, f):
         s = http_get(self.up[self.upkey(t)], "/__stats", self.ca())
@@ -839,6 +860,8 @@ def report(bench, outdir, meta):
                                  for r in rounds]), 2), m("peak", 0)]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
+        if kind == "wrk":
+            lines += floor_lines(rounds)
         for key, label in chart_keys(kind, extra):
             fname = f"{name}-{key}.svg"
             vals = [(t, summarize(rounds, t, key) if key not in ("add50", "add99") else
@@ -858,6 +881,23 @@ def report(bench, outdir, meta):
     with open(os.path.join(outdir, "raw.json"), "w") as f:
         json.dump({"meta": meta, "scenarios": bench.raw}, f, indent=1)
     return "\n".join(lines)
+
+
+def floor_lines(rounds):
+    """The curl-multi floor beside the proxies of the same rounds."""
+    rounds = [r for r in rounds if FLOOR in r]
+    if not rounds:
+        return []
+    return ["libcurl's multi interface alone (`tests/bench/curl_floor`, 64 keep-alive "
+            "transfers in flight, a fresh easy handle per transfer as braced uses on "
+            "libcurl < 8.1.0) against the same upstream, in the same rounds: a client "
+            "only, so braced's CPU minus it is what braced adds on top of libcurl.", "",
+            "| target | req/s | CPU µs/req | CPU ÷ haproxy | braced CPU µs/req − floor |",
+            "|---|---|---|---|---|",
+            f"| {FLOOR} | {fmt(summarize(rounds, FLOOR, 'rps'), 0)} | "
+            f"{fmt(summarize(rounds, FLOOR, 'cpu_us'))} | "
+            f"{fmt(ratio(rounds, FLOOR, 'haproxy', 'cpu_us'), 2)} | "
+            f"{fmt(agg([r['braced']['cpu_us'] - r[FLOOR]['cpu_us'] for r in rounds]))} |", ""]
 
 
 def drift_share(rounds, t):

@@ -96,6 +96,19 @@ class ForwardingTest(BracedTestCase):
             echo = b.get("/demo/host", headers={"Host": "app.example"}).json()
         self.assertEqual(self.seen_header(echo, "Host"), [f"127.0.0.1:{self.upstream.port}"])
 
+    def test_no_header_is_added_to_what_the_app_sent(self):
+        # libcurl adds Accept to every request, and Expect and Content-Type
+        # to some: none may reach the upstream unless the app sent it.
+        with self.braced() as b:
+            for method, body in (("GET", None), ("DELETE", None), ("OPTIONS", None),
+                                 ("POST", b"x=1"), ("PUT", b""), ("PATCH", b"{}")):
+                resp = b.request(method, "/demo/plain", body=body, headers={"X-App": "1"})
+                self.assertEqual(resp.status, 200, (method, resp))
+                echo = resp.json()
+                for name in ("Accept", "Expect", "Content-Type", "User-Agent"):
+                    self.assertEqual(self.seen_header(echo, name), [], (method, name))
+                self.assertEqual(self.seen_header(echo, "X-App"), ["1"], method)
+
     def test_large_post_is_sent_without_expect(self):
         body = b"0123456789abcdef" * (2 * MiB // 16)
         limits = {"max_request_body": "4MiB"}

@@ -3,10 +3,13 @@ stay once the load goes away, never a cap on busy ones. Under steady load no
 upstream connection is opened twice."""
 
 import http.client
+import os
+import socket
+import threading
 import time
 import unittest
 
-from harness import Braced, BracedTestCase, in_threads, wait_until
+from harness import Braced, BracedTestCase, in_threads, make_config, wait_until
 
 CLIENTS = 32        # app connections, each with one request in flight at a time
 REQUESTS = 25       # sequential keep-alive requests per app connection
@@ -87,6 +90,81 @@ class PoolTest(BracedTestCase):
             self.assertGreaterEqual(left, 1)
             # ... and reuses them: no connection was opened for the light load.
             self.assertEqual(self.accepts(), busy)
+
+
+class ClosingUpstream:
+    """Answers each request 200 with keep-alive, then closes the idle
+    connection after close_after seconds, as servers with a short
+    keep-alive timeout do. Counts the connections it accepted."""
+
+    def __init__(self, close_after=0.1):
+        self.close_after = close_after
+        self.accepted = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            self.accepted += 1
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn):
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                time.sleep(self.close_after)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class IdleCloseTest(unittest.TestCase):
+    """Connections between transfers stay watched by the event loop; one the
+    upstream closes while idle must neither spin the loop nor fail the next
+    request."""
+
+    def test_upstream_closing_an_idle_connection(self):
+        up = ClosingUpstream()
+        self.addCleanup(up.close)
+        cfg = make_config({"demo": {"upstream": f"http://127.0.0.1:{up.port}"}})
+        with Braced(cfg) as b:
+            for i in range(3):
+                resp = b.get("/demo/x")
+                self.assertEqual((resp.status, resp.body), (200, b"ok"), resp)
+                time.sleep(up.close_after + 0.3)   # the upstream has closed it
+                before = cpu_seconds(b.proc.pid)
+                time.sleep(1)
+                # Generous: a loop woken by the closed socket over and over
+                # burns the whole second.
+                self.assertLess(cpu_seconds(b.proc.pid) - before, 0.5)
+        self.assertEqual(up.accepted, 3)
 
 
 if __name__ == "__main__":

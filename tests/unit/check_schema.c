@@ -693,6 +693,42 @@ START_TEST(test_parse_rejects)
 }
 END_TEST
 
+/* The parser keeps its tokener between documents: a document that failed
+ * half-way, or nested too deep, leaves nothing behind for the next one. */
+START_TEST(test_parse_after_failures)
+{
+	static const char *const seq[] = { "{\"a\": [1, 2", "[1]",      "{\"a\": tru",
+					   "{\"b\": {}}",   "\"\xff\"", "2" };
+	char *deep = nested_text(2 * SCHEMA_MAX_DEPTH), err[256];
+	struct json_object *o;
+
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N(seq); i++) {
+			o = NULL;
+			if (i % 2 == 0) {
+				ck_assert_int_eq(
+				    schema_parse_json(seq[i], strlen(seq[i]), &o, err, sizeof(err)),
+				    -EINVAL);
+				ck_assert_ptr_null(o);
+				continue;
+			}
+			ck_assert_msg(
+			    schema_parse_json(seq[i], strlen(seq[i]), &o, err, sizeof(err)) == 0,
+			    "'%s' after a failure: %s", seq[i], err);
+			ck_assert_ptr_nonnull(o);
+			json_object_put(o);
+		}
+		ck_assert_int_eq(schema_parse_json(deep, strlen(deep), &o, err, sizeof(err)),
+				 -EINVAL);
+		ck_assert_msg(strstr(err, "nested deeper") != NULL, "%s", err);
+		ck_assert_int_eq(schema_parse_json("[[1]]", 5, &o, err, sizeof(err)), 0);
+		ck_assert_int_eq(json_object_array_length(o), 1);
+		json_object_put(o);
+	}
+	free(deep);
+}
+END_TEST
+
 START_TEST(test_parse_accepts)
 {
 	static const char *const ok[] = { "1",
@@ -1287,6 +1323,7 @@ Suite *schema_suite(void)
 	tc = tcase_create("parse");
 	tcase_add_test(tc, test_parse_rejects);
 	tcase_add_test(tc, test_parse_accepts);
+	tcase_add_test(tc, test_parse_after_failures);
 	tcase_add_test(tc, test_json_error_result);
 	suite_add_tcase(s, tc);
 	return s;
