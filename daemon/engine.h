@@ -185,7 +185,8 @@ struct engine_last {
 	enum engine_end end;
 	enum engine_timeout timeout;
 	int status;
-	int64_t retry_after_ms; /* of a 429 or 503, else -1 */
+	int64_t retry_after_ms;       /* of a 429 or 503, else -1 */
+	int64_t relay_retry_after_ms; /* the answer's Retry-After whatever the status; -1 none */
 	size_t violations;
 	char error[ENGINE_ERROR_MAX];
 };
@@ -195,6 +196,8 @@ struct engine_running {
 	uint32_t id;
 	uint64_t start_us;
 	int hedge;
+	/* A hedge's budget token: given back when the hedge sends nothing. */
+	struct guard_token token;
 };
 
 /* Embedded in the request; fields are the engine's own (read them through
@@ -219,6 +222,9 @@ struct engine {
 	int probe;             /* holds a half-open probe without an outcome yet */
 	int pool_wait_cut;     /* the budget, not timeouts.pool, bounds the pool wait */
 	int retrying;          /* the wait is a retry's, with its budget token */
+	/* An attempt ended while others still ran: e->last holds its answer,
+	 * which decides when the others bring nothing better. */
+	int undecided;
 	struct guard_token token;
 	struct engine_last last;
 	struct history_entry history[ENGINE_MAX_HISTORY];

@@ -13,10 +13,11 @@ the hedged answer is asserted under 2 s.
 import json
 import unittest
 
-from harness import Braced, BracedTestCase, request, wait_until
+from harness import Background, Braced, BracedTestCase, fault, request, wait_until
 
 SLOW_MS = 3000
 HEDGE = {"delay": "50ms", "max": 1}
+ONE = {"Brace-Max-Attempts": "1"}
 RETRY = {"attempts": 3, "backoff": {"base": "10ms", "max": "20ms", "jitter": "none"}}
 
 
@@ -150,6 +151,42 @@ class HedgeTest(BracedTestCase):
             self.assertEqual(len(history), 2, doc)
             self.assertEqual([h.get("hedge", False) for h in history], [True, False], doc)
             self.assertEqual(self.upstream.stats()["requests"], 2)
+            self.assertTrue(wait_until(
+                lambda: self.metric(b, 'braced_hedges_total{profile="demo",result="lost"}') == 1,
+                5))
+
+    def test_hedge_without_a_connection_leaves_the_first_answer(self):
+        # Fails if a hedge that never got a pool connection turns the first
+        # attempt's 503 into a 503 overloaded. Pool of 2: B holds one
+        # connection; A's first attempt the other; C queues for a connection
+        # before A's hedge does, so when A's first attempt answers 503, C
+        # takes that connection and the hedge times out in the pool. The 503
+        # asks for more time than retry_after.max: no retry, the app gets
+        # the upstream's 503.
+        cfg = self.hedge_config(
+            hedge={"delay": "400ms", "max": 1},
+            retry={"attempts": 3, "retry_after": {"honor": True, "max": "5s"}},
+            pool={"max_connections": 2},
+            timeouts={"pool": "1500ms", "total": "10s"},
+            circuit_breaker={"enabled": False})
+        with Braced(cfg) as b:
+            # Brace-Max-Attempts: 1 keeps B and C from hedging themselves.
+            holder = Background(b.get, "/demo/b", dict(fault(delay_ms=3000), **ONE))
+            self.assertTrue(wait_until(lambda: self.upstream.stats()["requests"] >= 1, 5))
+            first = Background(b.get, "/demo/a", fault(delay_ms=1000, status=503,
+                                                       headers={"Retry-After": "60"}))
+            self.assertTrue(wait_until(lambda: self.upstream.stats()["requests"] >= 2, 5))
+            queued = Background(b.get, "/demo/c", dict(fault(delay_ms=2500), **ONE))
+            resp = first.result(timeout=15)
+            doc = self.assert_problem(resp, 503, "upstream_status", profile="demo")
+            self.assertEqual(doc.get("upstream_status"), 503, doc)
+            self.assertEqual(len(doc.get("history")), 1, doc)
+            self.assertEqual(resp.headers.get("Brace-Attempts"), "1", resp)
+            self.assertEqual(holder.result(timeout=15).status, 200)
+            self.assertEqual(queued.result(timeout=15).status, 200)
+            # The hedge never reached the upstream: B, A and C only.
+            paths = sorted(r["path"].rsplit("/", 1)[-1] for r in self.upstream.received())
+            self.assertEqual(paths, ["a", "b", "c"], paths)
             self.assertTrue(wait_until(
                 lambda: self.metric(b, 'braced_hedges_total{profile="demo",result="lost"}') == 1,
                 5))

@@ -19,7 +19,7 @@
 #include "rng.h"
 
 #define T0_US 1000000000ULL
-#define AT(ms) (T0_US + (uint64_t)(ms) * 1000)
+#define AT(ms) (T0_US + (uint64_t)(ms)*1000)
 
 static struct {
 	struct policy pol;
@@ -234,9 +234,14 @@ START_TEST(test_schema_failure_loses)
 
 	routed(METHOD_GET, 0, 0, 0);
 	hedge_timer(20);
-	ev.u.attempt = (struct engine_result){ .id = 2, .end = ENGINE_END_OK, .status = 200,
-					       .retry_after_ms = -1, .schema_failed = 1,
-					       .violations = 1, .elapsed_ms = 10, .error = "" };
+	ev.u.attempt = (struct engine_result){ .id = 2,
+					       .end = ENGINE_END_OK,
+					       .status = 200,
+					       .retry_after_ms = -1,
+					       .schema_failed = 1,
+					       .violations = 1,
+					       .elapsed_ms = 10,
+					       .error = "" };
 	feed(&ev);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
 	answer(1, 40, 200);
@@ -516,13 +521,103 @@ END_TEST
 /* A hedge that found no pool connection sent nothing: the original goes on. */
 START_TEST(test_hedge_pool_timeout)
 {
+	struct guard_snapshot snap;
+
 	routed(METHOD_GET, 0, 0, 0);
 	hedge_timer(20);
 	result(2, 40, ENGINE_END_POOL_TIMEOUT, 0);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
+	/* Nothing was sent: its budget token is back. */
+	guard_snapshot(hx.g, AT(40), &snap);
+	ck_assert_uint_eq(snap.budget_retries, 0);
 	answer(1, 50, 200);
 	ck_assert_int_eq(hx.act.u.answer.code, ENGINE_CODE_OK);
 	ck_assert_uint_eq(engine_attempts(&hx.e), 1);
+	expect_hedges(0, 1, 0);
+}
+END_TEST
+
+/* The first attempt answers a retriable 503 while the hedge still waits for
+ * a connection; the hedge then finds none. It was no attempt: its token goes
+ * back, and the 503 is retried per policy (not a 503 overloaded). */
+START_TEST(test_hedge_pool_timeout_after_retriable)
+{
+	struct guard_snapshot snap;
+
+	routed(METHOD_GET, 0, 0, 0);
+	hedge_timer(20);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_START);
+	answer(1, 30, 503);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
+	result(2, 40, ENGINE_END_POOL_TIMEOUT, 0);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_WAIT);
+	ck_assert_uint_eq(engine_attempts(&hx.e), 1);
+	expect_hedges(0, 1, 0);
+	/* The hedge's token back, the retry's taken. */
+	guard_snapshot(hx.g, AT(40), &snap);
+	ck_assert_uint_eq(snap.budget_retries, 1);
+	/* The retry runs and answers. */
+	feed(&(struct engine_event){
+	    .kind = ENGINE_EV_TIMER, .now_us = AT(440), .u.timer.which = ENGINE_TIMER_WAIT });
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_START);
+	ck_assert_int_eq(hx.act.u.start.hedge, 0);
+	answer(hx.act.u.start.id, 450, 200);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(hx.act.u.answer.code, ENGINE_CODE_OK);
+	ck_assert_uint_eq(engine_attempts(&hx.e), 2);
+}
+END_TEST
+
+/* The same when no retry fits the budget: the 503 that came is relayed
+ * (passthrough), with the history of the one attempt that ran. */
+START_TEST(test_hedge_pool_timeout_relays_earlier)
+{
+	size_t n;
+	const struct history_entry *h;
+
+	hx.pol.upstream_errors = UPSTREAM_ERRORS_PASSTHROUGH;
+	routed(METHOD_GET, 0, 100, 0);
+	hedge_timer(20);
+	answer(1, 30, 503);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
+	result(2, 95, ENGINE_END_POOL_TIMEOUT, 0);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(hx.act.u.answer.kind, ENGINE_RELAY);
+	ck_assert_int_eq(hx.act.u.answer.status, 503);
+	ck_assert_int_eq(hx.act.u.answer.code, PROBLEM_UPSTREAM_STATUS);
+	h = engine_history(&hx.e, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(h[0].status, 503);
+	ck_assert_int_eq(h[0].hedge, 0);
+	expect_hedges(0, 1, 0);
+}
+END_TEST
+
+/* Envelope mode: the problem names the upstream's 503, not an overload. */
+START_TEST(test_hedge_pool_timeout_envelope)
+{
+	routed(METHOD_GET, 0, 100, 0);
+	hedge_timer(20);
+	answer(1, 30, 503);
+	result(2, 95, ENGINE_END_POOL_TIMEOUT, 0);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(hx.act.u.answer.kind, ENGINE_PROBLEM);
+	ck_assert_int_eq(hx.act.u.answer.code, PROBLEM_UPSTREAM_STATUS);
+	ck_assert_int_eq(hx.act.u.answer.upstream_status, 503);
+}
+END_TEST
+
+/* Both the original and its hedge found no connection: 503 overloaded. */
+START_TEST(test_all_pool_timeout_overloaded)
+{
+	routed(METHOD_GET, 0, 0, 0);
+	hedge_timer(20);
+	result(1, 200, ENGINE_END_POOL_TIMEOUT, 0);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
+	result(2, 220, ENGINE_END_POOL_TIMEOUT, 0);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(hx.act.u.answer.code, PROBLEM_OVERLOADED);
+	ck_assert_uint_eq(engine_attempts(&hx.e), 0);
 	expect_hedges(0, 1, 0);
 }
 END_TEST
@@ -560,6 +655,10 @@ Suite *hedge_suite(void)
 	tcase_add_test(tc, test_client_gone);
 	tcase_add_test(tc, test_hedge_start_failed);
 	tcase_add_test(tc, test_hedge_pool_timeout);
+	tcase_add_test(tc, test_hedge_pool_timeout_after_retriable);
+	tcase_add_test(tc, test_hedge_pool_timeout_relays_earlier);
+	tcase_add_test(tc, test_hedge_pool_timeout_envelope);
+	tcase_add_test(tc, test_all_pool_timeout_overloaded);
 	suite_add_tcase(s, tc);
 	return s;
 }
