@@ -209,6 +209,28 @@ class HedgeTest(BracedTestCase):
             self.assertLess(resp.elapsed, 2.0, resp)
             self.assertEqual(self.upstream.stats()["requests"], 2)
 
+    def test_status_shows_route_hedges(self):
+        # Routes that override hedge are listed with the delay in effect for
+        # them; a route that keeps the profile's is not.
+        routes = [{"match": "GET /fixed", "hedge": {"delay": "30ms", "max": 2}},
+                  {"match": "GET /quantile", "hedge": {"delay": "p90", "max": 1}},
+                  {"match": "GET /same"}]
+        cfg = self.config({"routes": routes}, admin="127.0.0.1:0",
+                          defaults={"retry": RETRY, "hedge": HEDGE})
+        with Braced(cfg) as b:
+            status = json.loads(request(b.admin_port, "GET", "/status", timeout=5).body)
+            hedge = status["profiles"]["demo"]["hedge"]
+            self.assertEqual(hedge["delay_ms"], 50, hedge)
+            self.assertEqual(hedge["routes"], {"GET /fixed": {"delay_ms": 30, "max": 2},
+                                               "GET /quantile": {"delay_ms": "pending",
+                                                                 "max": 1}}, hedge)
+            for i in range(25):
+                self.assertEqual(b.get(f"/demo/warm/{i}").status, 200)
+            status = json.loads(request(b.admin_port, "GET", "/status", timeout=5).body)
+            delay = status["profiles"]["demo"]["hedge"]["routes"]["GET /quantile"]["delay_ms"]
+            self.assertIsInstance(delay, int, status)
+            self.assertGreaterEqual(delay, 1, status)
+
     def test_config_shows_hedge(self):
         with Braced(self.hedge_config()) as b:
             doc = json.loads(request(b.admin_port, "GET", "/config", timeout=5).body)
