@@ -447,7 +447,7 @@ static void add_upstream_time(struct engine *e, uint64_t now_us, uint64_t alone_
 enum cut_kind {
 	CUT_LOSERS,   /* another answer won: "cancelled" in the history */
 	CUT_DEADLINE, /* the budget is spent: a timeout, unless still queued */
-	CUT_DROP,     /* the request is dropped: only counted */
+	CUT_DROP,     /* the request is dropped: "cancelled" in the history */
 };
 
 /* Cancels every attempt in flight (listed in act), as kind says. queued
@@ -483,8 +483,9 @@ static void cut_running(struct engine *e, uint64_t now_us, struct engine_action 
 			break;
 		case CUT_DROP:
 		default:
-			/* Counted for the access log line; nothing more is known of it. */
-			e->attempts++;
+			/* Counted for the access log line and in the history (a
+			 * problem still tells a draining app about it). */
+			add_history(e, run, "cancelled", 0, ms);
 			break;
 		}
 	}

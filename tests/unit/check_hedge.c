@@ -502,6 +502,49 @@ START_TEST(test_client_gone)
 }
 END_TEST
 
+/* Shutdown's grace ends with both attempts running: both are cut and
+ * listed as cancelled (a draining app still gets a problem with the
+ * history: every entry has an outcome). */
+START_TEST(test_draining_cuts_both)
+{
+	struct engine_event ev = { .kind = ENGINE_EV_DRAINING, .now_us = AT(300) };
+	const struct history_entry *h;
+	size_t n;
+
+	routed(METHOD_GET, 0, 0, 0);
+	hedge_timer(20);
+	feed(&ev);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_DROP);
+	ck_assert_int_eq(hx.act.cancel, 2);
+	h = engine_history(&hx.e, &n);
+	ck_assert_uint_eq(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_ptr_nonnull(h[i].outcome);
+		ck_assert_str_eq(h[i].outcome, "cancelled");
+	}
+	ck_assert_int_eq(h[1].hedge, 1);
+	expect_hedges(0, 0, 1);
+}
+END_TEST
+
+/* The same without a hedge: the one attempt has its history entry. */
+START_TEST(test_draining_single_attempt)
+{
+	struct engine_event ev = { .kind = ENGINE_EV_DRAINING, .now_us = AT(300) };
+	const struct history_entry *h;
+	size_t n;
+
+	hx.pol.hedge.delay_ms = 0;
+	routed(METHOD_GET, 0, 0, 0);
+	feed(&ev);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_DROP);
+	h = engine_history(&hx.e, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_ptr_nonnull(h[0].outcome);
+	ck_assert_uint_eq(h[0].ms, 300);
+}
+END_TEST
+
 /* A hedge the backend could not start is forgotten; the original goes on. */
 START_TEST(test_hedge_start_failed)
 {
@@ -653,6 +696,8 @@ Suite *hedge_suite(void)
 	tcase_add_test(tc, test_quantile_needs_samples);
 	tcase_add_test(tc, test_quantile_delay);
 	tcase_add_test(tc, test_client_gone);
+	tcase_add_test(tc, test_draining_cuts_both);
+	tcase_add_test(tc, test_draining_single_attempt);
 	tcase_add_test(tc, test_hedge_start_failed);
 	tcase_add_test(tc, test_hedge_pool_timeout);
 	tcase_add_test(tc, test_hedge_pool_timeout_after_retriable);
