@@ -469,6 +469,12 @@ static void cut_running(struct engine *e, uint64_t now_us, struct engine_action 
 			guard_count_hedge(e->r.guard, GUARD_HEDGE_CANCELLED);
 		switch (kind) {
 		case CUT_LOSERS:
+			if (was_queued) {
+				/* It never left the pool's queue: no attempt, and a
+				 * hedge's token goes back. */
+				guard_give_back(e->r.guard, now_us, &e->running[i].token);
+				break;
+			}
 			/* Its time so far bounds its latency from below. */
 			guard_observe_latency(e->r.guard, now_us, now_us - run->start_us);
 			add_history(e, run, "cancelled", 0, ms);
@@ -633,7 +639,9 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	 * come first in the history: they started first). */
 	final = acceptable(o);
 	if (final && e->nrunning > 0)
-		cut_running(e, now, act, CUT_LOSERS, NULL, 0);
+		cut_running(e, now, act, CUT_LOSERS, res->queued,
+			    res->nqueued < ENGINE_MAX_INFLIGHT ? res->nqueued
+							       : ENGINE_MAX_INFLIGHT);
 	count_attempt(e, &run, now, o, status, res->elapsed_ms);
 	e->last = (struct engine_last){
 		.outcome = o,

@@ -108,6 +108,10 @@ struct engine_result {
 	uint64_t elapsed_us;         /* the same in µs; 0: elapsed_ms × 1000 */
 	uint64_t queued_us;          /* of elapsed_us, the wait for a pool connection */
 	const char *error;           /* the backend's message or ""; copied */
+	/* Ids of the other attempts still waiting for a connection: cut
+	 * without being counted when this answer wins. */
+	uint32_t queued[ENGINE_MAX_INFLIGHT];
+	unsigned nqueued;
 };
 
 struct engine_event {

@@ -988,6 +988,9 @@ static void on_call_done(struct call *call, void *arg)
 		}
 	}
 	ev.u.attempt.queued_us = call_queued_us(call);
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
+		if (req->calls[i].call && call_waiting(req->calls[i].call))
+			ev.u.attempt.queued[ev.u.attempt.nqueued++] = req->calls[i].id;
 	if (co == CALL_POOL_TIMEOUT && req->last) {
 		unused = call;
 	} else {

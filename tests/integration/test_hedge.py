@@ -213,6 +213,29 @@ class HedgeTest(BracedTestCase):
             self.assertLess(resp.elapsed, 2.0, resp)
             self.assertEqual(self.upstream.stats()["requests"], 2)
 
+    def test_queued_hedge_cut_by_the_answer_is_no_attempt(self):
+        # As above, but A's first attempt answers 200 while its hedge still
+        # waits behind C: the hedge is cut without being an attempt.
+        cfg = self.hedge_config(hedge={"delay": "400ms", "max": 1},
+                                pool={"max_connections": 2},
+                                timeouts={"pool": "1500ms", "total": "10s"})
+        with Braced(cfg) as b:
+            holder = Background(b.get, "/demo/b", dict(fault(delay_ms=3000), **ONE))
+            self.assertTrue(wait_until(lambda: self.upstream.stats()["requests"] >= 1, 5))
+            first = Background(b.get, "/demo/a", fault(delay_ms=1000))
+            self.assertTrue(wait_until(lambda: self.upstream.stats()["requests"] >= 2, 5))
+            queued = Background(b.get, "/demo/c", dict(fault(delay_ms=2500), **ONE))
+            resp = first.result(timeout=15)
+            self.assertEqual(resp.status, 200, resp)
+            self.assertEqual(resp.headers.get("Brace-Attempts"), "1", resp)
+            self.assertEqual(holder.result(timeout=15).status, 200)
+            self.assertEqual(queued.result(timeout=15).status, 200)
+            paths = sorted(r["path"].rsplit("/", 1)[-1] for r in self.upstream.received())
+            self.assertEqual(paths, ["a", "b", "c"], paths)
+            self.assertTrue(wait_until(
+                lambda: self.metric(b, 'braced_hedges_total{profile="demo",result="cancelled"}')
+                == 1, 5))
+
     def test_status_shows_route_hedges(self):
         # Routes that override hedge are listed with the delay in effect for
         # them; a route that keeps the profile's is not.

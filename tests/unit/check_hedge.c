@@ -650,6 +650,39 @@ START_TEST(test_hedge_pool_timeout_envelope)
 }
 END_TEST
 
+/* The first attempt wins while its hedge still waits for a connection:
+ * the hedge is cut without being an attempt (not in the history, its token
+ * back), and counted as cancelled. */
+START_TEST(test_winner_cuts_queued_hedge)
+{
+	struct engine_event ev = { .kind = ENGINE_EV_ATTEMPT, .now_us = AT(40) };
+	struct guard_snapshot snap;
+	size_t n;
+
+	routed(METHOD_GET, 0, 0, 0);
+	hedge_timer(20);
+	ev.u.attempt = (struct engine_result){ .id = 1,
+					       .end = ENGINE_END_OK,
+					       .status = 200,
+					       .retry_after_ms = -1,
+					       .elapsed_ms = 40,
+					       .error = "",
+					       .queued = { 2 },
+					       .nqueued = 1 };
+	feed(&ev);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(hx.act.u.answer.code, ENGINE_CODE_OK);
+	ck_assert_int_eq(hx.act.cancel, 1);
+	ck_assert_uint_eq(hx.act.cancel_ids[0], 2);
+	engine_history(&hx.e, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(engine_attempts(&hx.e), 1);
+	guard_snapshot(hx.g, AT(40), &snap);
+	ck_assert_uint_eq(snap.budget_retries, 0);
+	expect_hedges(0, 0, 1);
+}
+END_TEST
+
 /* Both the original and its hedge found no connection: 503 overloaded. */
 START_TEST(test_all_pool_timeout_overloaded)
 {
@@ -704,6 +737,7 @@ Suite *hedge_suite(void)
 	tcase_add_test(tc, test_hedge_pool_timeout_relays_earlier);
 	tcase_add_test(tc, test_hedge_pool_timeout_envelope);
 	tcase_add_test(tc, test_all_pool_timeout_overloaded);
+	tcase_add_test(tc, test_winner_cuts_queued_hedge);
 	suite_add_tcase(s, tc);
 	return s;
 }
