@@ -698,6 +698,41 @@ START_TEST(test_all_pool_timeout_overloaded)
 }
 END_TEST
 
+/* The profile's limit stays between concurrency.min and
+ * pool.max_connections whatever the samples, and across a reload that
+ * lowers the pool. */
+START_TEST(test_limit_bounds_through_the_guard)
+{
+	uint64_t now = AT(0);
+
+	hx.pol.concurrency = (struct concurrency_policy){ .adaptive = 1, .min = 2, .max = 512 };
+	hx.pol.pool_max_connections = 10;
+	make_guard();
+	ck_assert_uint_eq(guard_concurrency_limit(hx.g), 2);
+	/* Fast and steady: the limiter grows to max, the pool caps it. */
+	for (int i = 0; i < 2000; i++) {
+		now += 10000;
+		guard_limiter_sample(hx.g, now, 20000);
+		ck_assert_uint_ge(guard_concurrency_limit(hx.g), 2);
+		ck_assert_uint_le(guard_concurrency_limit(hx.g), 10);
+	}
+	ck_assert_uint_eq(guard_concurrency_limit(hx.g), 10);
+	/* A reload lowers the pool: the limit follows at once. */
+	hx.pol.pool_max_connections = 6;
+	guard_configure(hx.g, &hx.pol);
+	ck_assert_uint_eq(guard_concurrency_limit(hx.g), 6);
+	/* Queueing (ten times the minimum RTT) for 5 s, before the minimum is
+	 * measured again: down to min, never below. */
+	for (int i = 0; i < 500; i++) {
+		now += 10000;
+		guard_limiter_sample(hx.g, now, 200000);
+		ck_assert_uint_ge(guard_concurrency_limit(hx.g), 2);
+		ck_assert_uint_le(guard_concurrency_limit(hx.g), 6);
+	}
+	ck_assert_uint_eq(guard_concurrency_limit(hx.g), 2);
+}
+END_TEST
+
 Suite *hedge_suite(void)
 {
 	Suite *s = suite_create("hedge");
@@ -738,6 +773,7 @@ Suite *hedge_suite(void)
 	tcase_add_test(tc, test_hedge_pool_timeout_envelope);
 	tcase_add_test(tc, test_all_pool_timeout_overloaded);
 	tcase_add_test(tc, test_winner_cuts_queued_hedge);
+	tcase_add_test(tc, test_limit_bounds_through_the_guard);
 	suite_add_tcase(s, tc);
 	return s;
 }
