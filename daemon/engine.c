@@ -604,9 +604,12 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 		return;
 	remove_running(e, slot, &run);
 	observe(e, now, res);
+	/* Time upstream ends with the last attempt that ran: a hedge's wait
+	 * for a connection after it is not counted. */
 	if (e->nrunning == 0)
 		add_upstream_time(
-		    e, now, res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000);
+		    e, res->end == ENGINE_END_POOL_TIMEOUT && e->undecided ? e->undecided_us : now,
+		    res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000);
 	if (res->end == ENGINE_END_POOL_TIMEOUT) {
 		/* Nothing was sent: not an attempt. A hedge is lost, its token
 		 * back; the attempts that ran decide. */
@@ -668,6 +671,7 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	} else if (e->nrunning > 0) {
 		/* Others still run: one of them may yet answer well. */
 		e->undecided = 1;
+		e->undecided_us = now;
 		return;
 	}
 	conclude(e, now, act);

@@ -229,6 +229,7 @@ struct engine {
 	/* An attempt ended while others still ran: e->last holds its answer,
 	 * which decides when the others bring nothing better. */
 	int undecided;
+	uint64_t undecided_us; /* when that attempt ended */
 	struct guard_token token;
 	struct engine_last last;
 	struct history_entry history[ENGINE_MAX_HISTORY];

@@ -596,6 +596,8 @@ START_TEST(test_hedge_pool_timeout_after_retriable)
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_WAIT);
 	ck_assert_uint_eq(engine_attempts(&hx.e), 1);
 	expect_hedges(0, 1, 0);
+	/* Time upstream: the 30 ms of the attempt that ran, not the hedge's wait. */
+	ck_assert_uint_eq(engine_upstream_ms(&hx.e), 30);
 	/* The hedge's token back, the retry's taken. */
 	guard_snapshot(hx.g, AT(40), &snap);
 	ck_assert_uint_eq(snap.budget_retries, 1);
