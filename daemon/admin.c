@@ -7,6 +7,7 @@
 #include "request.h"
 #include "strbuf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,19 +53,52 @@ static uint64_t mono_ms(void)
 	return request_now_us() / 1000;
 }
 
-/* The hedge delay in effect (ms; null when off; "pending" for pNN without
- * enough samples yet), hedge results, and the concurrency limit. */
-static void render_latency_status(struct strbuf *b, const struct guard_snapshot *g)
+/* A hedge delay in effect as JSON: ms, null when off, "pending" for pNN
+ * without enough samples yet (guard_hedge_delay()'s -EAGAIN). */
+static void render_hedge_delay(struct strbuf *b, int r, uint32_t ms)
 {
+	if (r == 0)
+		strbuf_addf(b, "%u", ms);
+	else
+		strbuf_adds(b, r == -EAGAIN ? "\"pending\"" : "null");
+}
+
+/* The hedge delay in effect, hedge results, and the concurrency limit.
+ * Routes whose hedge differs from their profile's are listed by label with
+ * the delay in effect for them (pNN reads the profile's estimate). */
+static void render_latency_status(struct strbuf *b, const struct guard_snapshot *g,
+				  struct guard *guard, const struct profile *p, uint64_t now_us)
+{
+	const struct hedge_policy *ph = &p->policy.hedge;
+	int first = 1;
+
 	if (g->hedge_delay_ms >= 0)
 		strbuf_addf(b, "\"hedge\":{\"delay_ms\":%lld,", (long long)g->hedge_delay_ms);
 	else
 		strbuf_addf(b, "\"hedge\":{\"delay_ms\":%s,",
 			    g->hedge_delay_ms == -2 ? "\"pending\"" : "null");
-	strbuf_addf(b, "\"won\":%llu,\"lost\":%llu,\"cancelled\":%llu},",
+	strbuf_addf(b, "\"won\":%llu,\"lost\":%llu,\"cancelled\":%llu,\"routes\":{",
 		    (unsigned long long)g->hedges[GUARD_HEDGE_WON],
 		    (unsigned long long)g->hedges[GUARD_HEDGE_LOST],
 		    (unsigned long long)g->hedges[GUARD_HEDGE_CANCELLED]);
+	for (size_t i = 0; i < p->nroutes; i++) {
+		const struct route *rt = &p->routes[i];
+		const struct hedge_policy *rh = &rt->policy.hedge;
+		uint32_t ms = 0;
+		int r;
+
+		if (rh->delay_ms == ph->delay_ms && rh->quantile == ph->quantile &&
+		    rh->max == ph->max)
+			continue;
+		r = guard_hedge_delay(guard, now_us, rh, &ms);
+		strbuf_adds(b, first ? "" : ",");
+		first = 0;
+		strbuf_add_json_string(b, rt->label, strlen(rt->label));
+		strbuf_adds(b, ":{\"delay_ms\":");
+		render_hedge_delay(b, r, ms);
+		strbuf_addf(b, ",\"max\":%u}", rh->max);
+	}
+	strbuf_adds(b, "}},");
 	strbuf_addf(b, "\"concurrency\":{\"adaptive\":%s,\"limit\":%u,\"min_rtt_ms\":%.1f},",
 		    g->adaptive ? "true" : "false", g->concurrency_limit,
 		    (double)g->min_rtt_us / 1000.0);
@@ -125,7 +159,8 @@ static void render_status(struct admin *a, struct strbuf *b)
 		    g.inflight, states[g.breaker], (unsigned long long)g.breaker_retry_after_ms,
 		    g.budget_requests, g.budget_retries, (unsigned long long)g.cooldown_ms,
 		    (unsigned long long)g.requests_ok, (unsigned long long)g.retries);
-		render_latency_status(b, &g);
+		render_latency_status(b, &g, a->srv->guards_by_profile[i], &cfg->profiles[i],
+				      now * 1000);
 		if (cfg->fleet.enabled)
 			render_fleet_status(b, &g);
 		strbuf_adds(b, "\"schema_violations\":{");

@@ -873,6 +873,10 @@ static void check_latency_policy(struct loader *L, const struct policy *p, const
 {
 	if (p->concurrency.min > p->concurrency.max)
 		err_at(L, n, "%s: concurrency.min is larger than concurrency.max", where);
+	/* The pool caps the limit: a floor above it could never hold. */
+	if (p->concurrency.adaptive && p->concurrency.min > p->pool_max_connections)
+		err_at(L, n, "%s: concurrency.min (%u) is larger than pool.max_connections (%u)",
+		       where, p->concurrency.min, p->pool_max_connections);
 }
 
 /* Applies one key of the policy family. Returns 1 when key is a policy key

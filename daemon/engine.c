@@ -256,6 +256,8 @@ static void start_attempt_as(struct engine *e, uint64_t now_us, struct engine_ac
 	struct engine_start *s = &act->u.start;
 	struct engine_running *run = &e->running[e->nrunning++];
 
+	if (!hedge)
+		e->undecided = 0; /* a new round: the answer before is decided */
 	if (e->retrying) {
 		/* The token is spent: the retry starts. */
 		e->retrying = 0;
@@ -420,6 +422,16 @@ static void remove_running(struct engine *e, struct engine_running *run, struct 
 	*run = e->running[--e->nrunning];
 }
 
+/* Hedge run sent nothing (no pool connection, or the backend could not
+ * start it): not an attempt. Its budget token goes back; it counts as lost. */
+static void hedge_not_sent(struct engine *e, uint64_t now_us, struct engine_running *run)
+{
+	guard_give_back(e->r.guard, now_us, &run->token);
+	if (e->started > 0)
+		e->started--;
+	guard_count_hedge(e->r.guard, GUARD_HEDGE_LOST);
+}
+
 /* Time in attempts: one attempt alone counts its own time; attempts that
  * overlapped (hedges) count the span from the first start to now once. */
 static void add_upstream_time(struct engine *e, uint64_t now_us, uint64_t alone_us)
@@ -435,7 +447,7 @@ static void add_upstream_time(struct engine *e, uint64_t now_us, uint64_t alone_
 enum cut_kind {
 	CUT_LOSERS,   /* another answer won: "cancelled" in the history */
 	CUT_DEADLINE, /* the budget is spent: a timeout, unless still queued */
-	CUT_DROP,     /* the request is dropped: only counted */
+	CUT_DROP,     /* the request is dropped: "cancelled" in the history */
 };
 
 /* Cancels every attempt in flight (listed in act), as kind says. queued
@@ -457,19 +469,29 @@ static void cut_running(struct engine *e, uint64_t now_us, struct engine_action 
 			guard_count_hedge(e->r.guard, GUARD_HEDGE_CANCELLED);
 		switch (kind) {
 		case CUT_LOSERS:
+			if (was_queued) {
+				/* It never left the pool's queue: no attempt, and a
+				 * hedge's token goes back. */
+				guard_give_back(e->r.guard, now_us, &e->running[i].token);
+				break;
+			}
 			/* Its time so far bounds its latency from below. */
 			guard_observe_latency(e->r.guard, now_us, now_us - run->start_us);
 			add_history(e, run, "cancelled", 0, ms);
 			break;
 		case CUT_DEADLINE:
-			/* Still queued for a connection: nothing was sent, no attempt made. */
+			/* Still queued for a connection: nothing was sent, no attempt
+			 * made, and a hedge's token goes back. */
 			if (!was_queued)
 				count_attempt(e, run, now_us, OUTCOME_TIMEOUT, 0, ms);
+			else
+				guard_give_back(e->r.guard, now_us, &e->running[i].token);
 			break;
 		case CUT_DROP:
 		default:
-			/* Counted for the access log line; nothing more is known of it. */
-			e->attempts++;
+			/* Counted for the access log line and in the history (a
+			 * problem still tells a draining app about it). */
+			add_history(e, run, "cancelled", 0, ms);
 			break;
 		}
 	}
@@ -528,6 +550,46 @@ static void observe(struct engine *e, uint64_t now_us, const struct engine_resul
 		guard_limiter_sample(e->r.guard, now_us, us);
 }
 
+/* Every attempt of the round has ended and none was acceptable: the
+ * answer in e->last (the last attempt that ran) is retried per policy, or
+ * told to the app. */
+static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
+{
+	const struct policy *pol = e->r.policy;
+	const struct engine_last *l = &e->last;
+	enum retry_stop stop;
+	uint32_t wait = 0;
+
+	e->undecided = 0;
+	if (l->outcome == OUTCOME_OK) {
+		answer_relay(e, act, ENGINE_CODE_OK, l->relay_retry_after_ms);
+		return;
+	}
+	if (l->end == ENGINE_END_TOO_LARGE) {
+		answer_failure(e, act, 0, -1);
+		return;
+	}
+	stop = decide(e, now, &wait);
+	if (stop == RETRY_GO) {
+		e->retrying = 1;
+		e->prev_wait_ms = wait;
+		e->wait_since_us = now;
+		schedule(e, now, wait, act);
+		return;
+	}
+	if (stop != RETRY_STOP_OUTCOME)
+		guard_count_suppressed(e->r.guard, stop);
+	if (l->end == ENGINE_END_OK && l->outcome != OUTCOME_SCHEMA &&
+	    pol->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH)
+		answer_relay(e, act,
+			     stop == RETRY_STOP_RETRY_AFTER && l->status == 429
+				 ? PROBLEM_RATE_LIMITED
+				 : PROBLEM_UPSTREAM_STATUS,
+			     l->relay_retry_after_ms);
+	else
+		answer_failure(e, act, stop != RETRY_STOP_OUTCOME, l->retry_after_ms);
+}
+
 static void on_attempt(struct engine *e, const struct engine_event *ev, struct engine_action *act)
 {
 	const struct engine_result *res = &ev->u.attempt;
@@ -535,27 +597,34 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	uint64_t now = ev->now_us;
 	struct engine_running *slot = find_running(e, res->id);
 	struct engine_running run;
-	enum retry_stop stop;
 	enum outcome o;
-	uint32_t wait = 0;
 	int status, final;
 
 	if (!slot)
 		return;
 	remove_running(e, slot, &run);
 	observe(e, now, res);
+	/* Time upstream ends with the last attempt that ran: a hedge's wait
+	 * for a connection after it is not counted. */
 	if (e->nrunning == 0)
 		add_upstream_time(
-		    e, now, res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000);
-	if (res->end == ENGINE_END_POOL_TIMEOUT && e->nrunning > 0) {
-		/* A hedge found no connection in time: nothing was sent. */
-		if (run.hedge)
-			guard_count_hedge(e->r.guard, GUARD_HEDGE_LOST);
-		return;
-	}
+		    e, res->end == ENGINE_END_POOL_TIMEOUT && e->undecided ? e->undecided_us : now,
+		    res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000);
 	if (res->end == ENGINE_END_POOL_TIMEOUT) {
-		/* Nothing was sent: not an attempt, and nothing to retry into. When
-		 * the budget, not timeouts.pool, ended the wait, the budget is spent. */
+		/* Nothing was sent: not an attempt. A hedge is lost, its token
+		 * back; the attempts that ran decide. */
+		if (run.hedge)
+			hedge_not_sent(e, now, &run);
+		if (e->nrunning > 0)
+			return;
+		if (e->undecided) {
+			/* An earlier attempt of this round answered: its answer
+			 * is relayed or retried, not an overload. */
+			conclude(e, now, act);
+			return;
+		}
+		/* Nothing to retry into. When the budget, not timeouts.pool,
+		 * ended the wait, the budget is spent. */
 		if (e->pool_wait_cut) {
 			answer_budget_spent(e, act);
 		} else {
@@ -573,7 +642,9 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	 * come first in the history: they started first). */
 	final = acceptable(o);
 	if (final && e->nrunning > 0)
-		cut_running(e, now, act, CUT_LOSERS, NULL, 0);
+		cut_running(e, now, act, CUT_LOSERS, res->queued,
+			    res->nqueued < ENGINE_MAX_INFLIGHT ? res->nqueued
+							       : ENGINE_MAX_INFLIGHT);
 	count_attempt(e, &run, now, o, status, res->elapsed_ms);
 	e->last = (struct engine_last){
 		.outcome = o,
@@ -581,6 +652,7 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 		.timeout = res->timeout,
 		.status = status,
 		.retry_after_ms = status == 429 || status == 503 ? res->retry_after_ms : -1,
+		.relay_retry_after_ms = res->retry_after_ms,
 		.violations = res->schema_failed ? res->violations : 0,
 	};
 	snprintf(e->last.error, sizeof(e->last.error), "%s", res->error ? res->error : "");
@@ -594,37 +666,15 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	}
 	if (run.hedge)
 		guard_count_hedge(e->r.guard, final ? GUARD_HEDGE_WON : GUARD_HEDGE_LOST);
-	if (final)
+	if (final) {
 		add_upstream_time(e, now, 0);
-	else if (e->nrunning > 0)
-		return; /* others still run: one of them may yet answer well */
-	if (o == OUTCOME_OK) {
-		answer_relay(e, act, ENGINE_CODE_OK, res->retry_after_ms);
+	} else if (e->nrunning > 0) {
+		/* Others still run: one of them may yet answer well. */
+		e->undecided = 1;
+		e->undecided_us = now;
 		return;
 	}
-	if (res->end == ENGINE_END_TOO_LARGE) {
-		answer_failure(e, act, 0, -1);
-		return;
-	}
-	stop = decide(e, now, &wait);
-	if (stop == RETRY_GO) {
-		e->retrying = 1;
-		e->prev_wait_ms = wait;
-		e->wait_since_us = now;
-		schedule(e, now, wait, act);
-		return;
-	}
-	if (stop != RETRY_STOP_OUTCOME)
-		guard_count_suppressed(e->r.guard, stop);
-	if (res->end == ENGINE_END_OK && o != OUTCOME_SCHEMA &&
-	    pol->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH)
-		answer_relay(e, act,
-			     stop == RETRY_STOP_RETRY_AFTER && status == 429
-				 ? PROBLEM_RATE_LIMITED
-				 : PROBLEM_UPSTREAM_STATUS,
-			     res->retry_after_ms);
-	else
-		answer_failure(e, act, stop != RETRY_STOP_OUTCOME, e->last.retry_after_ms);
+	conclude(e, now, act);
 }
 
 /* The wait is over; the world may have changed meanwhile. */
@@ -668,11 +718,12 @@ static void on_drop(struct engine *e, uint64_t now_us, struct engine_action *act
 	set_state(e, ENGINE_DONE);
 }
 
-/* Why no hedge may start at now_us, or ENGINE_HEDGE_GO; the budget token
- * is taken last, only when everything else holds, and spent at once. */
-static enum engine_hedge_stop hedge_check(struct engine *e, uint64_t now_us)
+/* Why no hedge may start at now_us, or ENGINE_HEDGE_GO with *token taken
+ * from the budget: last, only when everything else holds. The hedge keeps
+ * it; it goes back only when the hedge sends nothing. */
+static enum engine_hedge_stop hedge_check(struct engine *e, uint64_t now_us,
+					  struct guard_token *token)
 {
-	struct guard_token token;
 	uint32_t ms;
 
 	if (guard_hedge_delay(e->r.guard, now_us, &e->r.policy->hedge, &ms) < 0)
@@ -689,7 +740,7 @@ static enum engine_hedge_stop hedge_check(struct engine *e, uint64_t now_us)
 		return ENGINE_HEDGE_COOLDOWN;
 	if (engine_remaining_ms(e, now_us) < RETRY_MIN_ATTEMPT_MS)
 		return ENGINE_HEDGE_DEADLINE;
-	if (!guard_try_withdraw(e->r.guard, now_us, &token))
+	if (!guard_try_withdraw(e->r.guard, now_us, token))
 		return ENGINE_HEDGE_BUDGET;
 	return ENGINE_HEDGE_GO;
 }
@@ -698,9 +749,14 @@ static enum engine_hedge_stop hedge_check(struct engine *e, uint64_t now_us)
  * ones in flight, when every limit allows. */
 static void on_hedge_timer(struct engine *e, uint64_t now_us, struct engine_action *act)
 {
-	e->hedge_stop = hedge_check(e, now_us);
-	if (e->hedge_stop == ENGINE_HEDGE_GO)
+	struct guard_token token = { 0 };
+
+	e->hedge_stop = hedge_check(e, now_us, &token);
+	if (e->hedge_stop == ENGINE_HEDGE_GO) {
 		start_attempt_as(e, now_us, act, 1);
+		/* Spent once the hedge is sent; back if it sends nothing. */
+		e->running[e->nrunning - 1].token = token;
+	}
 }
 
 /* The backend could not start attempt id: with others in flight it is
@@ -715,7 +771,7 @@ static void on_start_failed(struct engine *e, const struct engine_event *ev,
 	if (slot && e->nrunning > 1) {
 		remove_running(e, slot, &run);
 		if (run.hedge)
-			guard_count_hedge(e->r.guard, GUARD_HEDGE_LOST);
+			hedge_not_sent(e, ev->now_us, &run);
 		return;
 	}
 	if (slot)

@@ -108,6 +108,10 @@ struct engine_result {
 	uint64_t elapsed_us;         /* the same in µs; 0: elapsed_ms × 1000 */
 	uint64_t queued_us;          /* of elapsed_us, the wait for a pool connection */
 	const char *error;           /* the backend's message or ""; copied */
+	/* Ids of the other attempts still waiting for a connection: cut
+	 * without being counted when this answer wins. */
+	uint32_t queued[ENGINE_MAX_INFLIGHT];
+	unsigned nqueued;
 };
 
 struct engine_event {
@@ -185,7 +189,8 @@ struct engine_last {
 	enum engine_end end;
 	enum engine_timeout timeout;
 	int status;
-	int64_t retry_after_ms; /* of a 429 or 503, else -1 */
+	int64_t retry_after_ms;       /* of a 429 or 503, else -1 */
+	int64_t relay_retry_after_ms; /* the answer's Retry-After whatever the status; -1 none */
 	size_t violations;
 	char error[ENGINE_ERROR_MAX];
 };
@@ -195,6 +200,8 @@ struct engine_running {
 	uint32_t id;
 	uint64_t start_us;
 	int hedge;
+	/* A hedge's budget token: given back when the hedge sends nothing. */
+	struct guard_token token;
 };
 
 /* Embedded in the request; fields are the engine's own (read them through
@@ -219,6 +226,10 @@ struct engine {
 	int probe;             /* holds a half-open probe without an outcome yet */
 	int pool_wait_cut;     /* the budget, not timeouts.pool, bounds the pool wait */
 	int retrying;          /* the wait is a retry's, with its budget token */
+	/* An attempt ended while others still ran: e->last holds its answer,
+	 * which decides when the others bring nothing better. */
+	int undecided;
+	uint64_t undecided_us; /* when that attempt ended */
 	struct guard_token token;
 	struct engine_last last;
 	struct history_entry history[ENGINE_MAX_HISTORY];

@@ -1027,6 +1027,9 @@ static void on_call_done(struct call *call, void *arg)
 	struct upstream_pool *pool = req->pool;
 	struct guard *guard = req->guard;
 	enum call_outcome co = call_outcome(call);
+	/* A call that found no connection sent nothing: an answer kept from a
+	 * sibling stays the one to relay, this call goes after the feed. */
+	struct call *unused = NULL;
 	struct engine_event ev = {
 		.kind = ENGINE_EV_ATTEMPT,
 		.u.attempt = {
@@ -1049,8 +1052,15 @@ static void on_call_done(struct call *call, void *arg)
 		}
 	}
 	ev.u.attempt.queued_us = call_queued_us(call);
-	call_free(req->last);
-	req->last = call;
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
+		if (req->calls[i].call && call_waiting(req->calls[i].call))
+			ev.u.attempt.queued[ev.u.attempt.nqueued++] = req->calls[i].id;
+	if (co == CALL_POOL_TIMEOUT && req->last) {
+		unused = call;
+	} else {
+		call_free(req->last);
+		req->last = call;
+	}
 	if (co == CALL_OK) {
 		ev.u.attempt.status = call_status(call);
 		ev.u.attempt.retry_after_ms = upstream_retry_after(call);
@@ -1063,6 +1073,7 @@ static void on_call_done(struct call *call, void *arg)
 	}
 	ev.now_us = request_now_us();
 	feed(req, &ev);
+	call_free(unused);
 	/* The answer may have moved the adaptive concurrency limit. */
 	upstream_pool_set_max(pool, guard_concurrency_limit(guard));
 }

@@ -88,6 +88,26 @@ class ConcurrencyTest(BracedTestCase):
                 self.assertEqual(doc.get("retryable"), True, doc)
             self.assertEqual(self.upstream.stats()["requests"], 1)
 
+    def test_queue_is_bounded_by_max_inflight(self):
+        # The wait for the limit is bounded twice: each request waits at most
+        # timeouts.pool, and no more requests wait than limits.max_inflight
+        # lets in; the rest are refused at once, and only one reaches the
+        # upstream.
+        self.upstream.set_default({"delay_ms": 1500})
+        cfg = self.config(defaults={"concurrency": {"adaptive": True, "min": 1, "max": 1},
+                                    "timeouts": {"pool": "1s", "total": "10s"}},
+                          limits={"max_inflight": 3})
+        with Braced(cfg) as b:
+            results = in_threads(lambda i: b.get(f"/demo/w/{i}"), [(i,) for i in range(6)],
+                                 timeout=30)
+        ok = [r for r in results if r.status == 200]
+        docs = [self.assert_problem(r, 503, "overloaded", profile=None)
+                for r in results if r.status != 200]
+        waited = [d for d in docs if "no upstream connection" in d["detail"]]
+        refused = [d for d in docs if d["detail"] == "too many requests in flight"]
+        self.assertEqual((len(ok), len(waited), len(refused)), (1, 2, 3), docs)
+        self.assertEqual(self.upstream.stats()["requests"], 1)
+
     def test_config_shows_concurrency(self):
         cfg = self.limit_config({"adaptive": True, "min": 3, "max": 40})
         with Braced(cfg) as b:

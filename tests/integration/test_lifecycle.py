@@ -127,6 +127,20 @@ class StopTest(BracedTestCase):
         self.assertEqual(resp.json()["path"], "/base/slow")
         self.assertEqual(code, 0, log)
 
+    def test_grace_over_answers_503_and_exits_0(self):
+        # Fails if braced crashes rendering the problem of a request cut by
+        # the end of shutdown_grace (its attempt must be in the history).
+        cfg = self.config(shutdown_grace="300ms", defaults={"timeouts": {"read": "5s"}})
+        with Braced(cfg) as b:
+            inflight = Background(b.get, "/demo/slow", fault(delay_ms=3000))
+            self.sigterm_when_upstream_has_it(b)
+            resp = inflight.result(timeout=10)
+            code = self.wait_exit(b)
+            log = b.log()
+        doc = self.assert_problem(resp, 503, "overloaded", profile="demo")
+        self.assertEqual([h.get("outcome") for h in doc["history"]], ["cancelled"], doc)
+        self.assertEqual(code, 0, log)
+
     def test_sigterm_waits_until_the_answer_is_written_out(self):
         # 8 MiB is more than the kernel's socket buffers hold, so braced must keep
         # writing the answer after the request is done upstream, to an app that

@@ -463,6 +463,20 @@ START_TEST(test_latency_keys)
 }
 END_TEST
 
+/* The ends of pNN: p1 and p99 are accepted (p0, p100, p99.9 are not: see
+ * err_cases). */
+START_TEST(test_hedge_quantile_ends)
+{
+	struct config *cfg = load_ok("defaults:\n  hedge: {delay: p1}\n"
+				     "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n"
+				     "    hedge: {delay: p99}\n");
+
+	ck_assert_uint_eq(cfg->defaults.hedge.quantile, 1);
+	ck_assert_uint_eq(profile(cfg, "p")->policy.hedge.quantile, 99);
+	config_unref(cfg);
+}
+END_TEST
+
 START_TEST(test_listeners)
 {
 	struct config *cfg;
@@ -786,6 +800,19 @@ static const struct err_case err_cases[] = {
 	/* hedge and concurrency (SPEC 4.10) */
 	{ "hedge quantile over 99", "defaults:\n  hedge: {delay: p100}\n" ONE_PROFILE, 2, 18,
 	  "p1 to p99", NULL },
+	{ "hedge quantile p0", "defaults:\n  hedge: {delay: p0}\n" ONE_PROFILE, 2, 18, "p1 to p99",
+	  NULL },
+	{ "hedge quantile p99.9", "defaults:\n  hedge: {delay: p99.9}\n" ONE_PROFILE, 2, 18,
+	  "p1 to p99", NULL },
+	{ "hedge quantile p999", "defaults:\n  hedge: {delay: p999}\n" ONE_PROFILE, 2, 18,
+	  "p1 to p99", NULL },
+	{ "hedge quantile without a number", "defaults:\n  hedge: {delay: p}\n" ONE_PROFILE, 2, 18,
+	  "p1 to p99", NULL },
+	{ "hedge quantile negative", "defaults:\n  hedge: {delay: p-5}\n" ONE_PROFILE, 2, 18,
+	  "p1 to p99", NULL },
+	{ "concurrency min over the pool",
+	  "defaults:\n  concurrency: {adaptive: true, min: 8}\n  pool: {max_connections: 4}\n"
+	  ONE_PROFILE, 2, 3, "concurrency.min (8) is larger than pool.max_connections (4)", NULL },
 	{ "hedge delay not a duration", "defaults:\n  hedge: {delay: soon}\n" ONE_PROFILE, 2, 18,
 	  "not a duration", NULL },
 	{ "hedge max over 3", "defaults:\n  hedge: {max: 4}\n" ONE_PROFILE, 2, 16, "hedge.max",
@@ -1058,6 +1085,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_full_file_routes);
 	tcase_add_test(tc, test_builtin_defaults);
 	tcase_add_test(tc, test_latency_keys);
+	tcase_add_test(tc, test_hedge_quantile_ends);
 	tcase_add_test(tc, test_listeners);
 	tcase_add_test(tc, test_upstream_forms);
 	tcase_add_test(tc, test_secrets);

@@ -19,7 +19,7 @@
 #include "rng.h"
 
 #define T0_US 1000000000ULL
-#define AT(ms) (T0_US + (uint64_t)(ms) * 1000)
+#define AT(ms) (T0_US + (uint64_t)(ms)*1000)
 
 static struct {
 	struct policy pol;
@@ -234,9 +234,14 @@ START_TEST(test_schema_failure_loses)
 
 	routed(METHOD_GET, 0, 0, 0);
 	hedge_timer(20);
-	ev.u.attempt = (struct engine_result){ .id = 2, .end = ENGINE_END_OK, .status = 200,
-					       .retry_after_ms = -1, .schema_failed = 1,
-					       .violations = 1, .elapsed_ms = 10, .error = "" };
+	ev.u.attempt = (struct engine_result){ .id = 2,
+					       .end = ENGINE_END_OK,
+					       .status = 200,
+					       .retry_after_ms = -1,
+					       .schema_failed = 1,
+					       .violations = 1,
+					       .elapsed_ms = 10,
+					       .error = "" };
 	feed(&ev);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
 	answer(1, 40, 200);
@@ -497,6 +502,49 @@ START_TEST(test_client_gone)
 }
 END_TEST
 
+/* Shutdown's grace ends with both attempts running: both are cut and
+ * listed as cancelled (a draining app still gets a problem with the
+ * history: every entry has an outcome). */
+START_TEST(test_draining_cuts_both)
+{
+	struct engine_event ev = { .kind = ENGINE_EV_DRAINING, .now_us = AT(300) };
+	const struct history_entry *h;
+	size_t n;
+
+	routed(METHOD_GET, 0, 0, 0);
+	hedge_timer(20);
+	feed(&ev);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_DROP);
+	ck_assert_int_eq(hx.act.cancel, 2);
+	h = engine_history(&hx.e, &n);
+	ck_assert_uint_eq(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_ptr_nonnull(h[i].outcome);
+		ck_assert_str_eq(h[i].outcome, "cancelled");
+	}
+	ck_assert_int_eq(h[1].hedge, 1);
+	expect_hedges(0, 0, 1);
+}
+END_TEST
+
+/* The same without a hedge: the one attempt has its history entry. */
+START_TEST(test_draining_single_attempt)
+{
+	struct engine_event ev = { .kind = ENGINE_EV_DRAINING, .now_us = AT(300) };
+	const struct history_entry *h;
+	size_t n;
+
+	hx.pol.hedge.delay_ms = 0;
+	routed(METHOD_GET, 0, 0, 0);
+	feed(&ev);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_DROP);
+	h = engine_history(&hx.e, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_ptr_nonnull(h[0].outcome);
+	ck_assert_uint_eq(h[0].ms, 300);
+}
+END_TEST
+
 /* A hedge the backend could not start is forgotten; the original goes on. */
 START_TEST(test_hedge_start_failed)
 {
@@ -516,14 +564,174 @@ END_TEST
 /* A hedge that found no pool connection sent nothing: the original goes on. */
 START_TEST(test_hedge_pool_timeout)
 {
+	struct guard_snapshot snap;
+
 	routed(METHOD_GET, 0, 0, 0);
 	hedge_timer(20);
 	result(2, 40, ENGINE_END_POOL_TIMEOUT, 0);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
+	/* Nothing was sent: its budget token is back. */
+	guard_snapshot(hx.g, AT(40), &snap);
+	ck_assert_uint_eq(snap.budget_retries, 0);
 	answer(1, 50, 200);
 	ck_assert_int_eq(hx.act.u.answer.code, ENGINE_CODE_OK);
 	ck_assert_uint_eq(engine_attempts(&hx.e), 1);
 	expect_hedges(0, 1, 0);
+}
+END_TEST
+
+/* The first attempt answers a retriable 503 while the hedge still waits for
+ * a connection; the hedge then finds none. It was no attempt: its token goes
+ * back, and the 503 is retried per policy (not a 503 overloaded). */
+START_TEST(test_hedge_pool_timeout_after_retriable)
+{
+	struct guard_snapshot snap;
+
+	routed(METHOD_GET, 0, 0, 0);
+	hedge_timer(20);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_START);
+	answer(1, 30, 503);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
+	result(2, 40, ENGINE_END_POOL_TIMEOUT, 0);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_WAIT);
+	ck_assert_uint_eq(engine_attempts(&hx.e), 1);
+	expect_hedges(0, 1, 0);
+	/* Time upstream: the 30 ms of the attempt that ran, not the hedge's wait. */
+	ck_assert_uint_eq(engine_upstream_ms(&hx.e), 30);
+	/* The hedge's token back, the retry's taken. */
+	guard_snapshot(hx.g, AT(40), &snap);
+	ck_assert_uint_eq(snap.budget_retries, 1);
+	/* The retry runs and answers. */
+	feed(&(struct engine_event){
+	    .kind = ENGINE_EV_TIMER, .now_us = AT(440), .u.timer.which = ENGINE_TIMER_WAIT });
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_START);
+	ck_assert_int_eq(hx.act.u.start.hedge, 0);
+	answer(hx.act.u.start.id, 450, 200);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(hx.act.u.answer.code, ENGINE_CODE_OK);
+	ck_assert_uint_eq(engine_attempts(&hx.e), 2);
+}
+END_TEST
+
+/* The same when no retry fits the budget: the 503 that came is relayed
+ * (passthrough), with the history of the one attempt that ran. */
+START_TEST(test_hedge_pool_timeout_relays_earlier)
+{
+	size_t n;
+	const struct history_entry *h;
+
+	hx.pol.upstream_errors = UPSTREAM_ERRORS_PASSTHROUGH;
+	routed(METHOD_GET, 0, 100, 0);
+	hedge_timer(20);
+	answer(1, 30, 503);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
+	result(2, 95, ENGINE_END_POOL_TIMEOUT, 0);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(hx.act.u.answer.kind, ENGINE_RELAY);
+	ck_assert_int_eq(hx.act.u.answer.status, 503);
+	ck_assert_int_eq(hx.act.u.answer.code, PROBLEM_UPSTREAM_STATUS);
+	h = engine_history(&hx.e, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(h[0].status, 503);
+	ck_assert_int_eq(h[0].hedge, 0);
+	expect_hedges(0, 1, 0);
+}
+END_TEST
+
+/* Envelope mode: the problem names the upstream's 503, not an overload. */
+START_TEST(test_hedge_pool_timeout_envelope)
+{
+	routed(METHOD_GET, 0, 100, 0);
+	hedge_timer(20);
+	answer(1, 30, 503);
+	result(2, 95, ENGINE_END_POOL_TIMEOUT, 0);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(hx.act.u.answer.kind, ENGINE_PROBLEM);
+	ck_assert_int_eq(hx.act.u.answer.code, PROBLEM_UPSTREAM_STATUS);
+	ck_assert_int_eq(hx.act.u.answer.upstream_status, 503);
+}
+END_TEST
+
+/* The first attempt wins while its hedge still waits for a connection:
+ * the hedge is cut without being an attempt (not in the history, its token
+ * back), and counted as cancelled. */
+START_TEST(test_winner_cuts_queued_hedge)
+{
+	struct engine_event ev = { .kind = ENGINE_EV_ATTEMPT, .now_us = AT(40) };
+	struct guard_snapshot snap;
+	size_t n;
+
+	routed(METHOD_GET, 0, 0, 0);
+	hedge_timer(20);
+	ev.u.attempt = (struct engine_result){ .id = 1,
+					       .end = ENGINE_END_OK,
+					       .status = 200,
+					       .retry_after_ms = -1,
+					       .elapsed_ms = 40,
+					       .error = "",
+					       .queued = { 2 },
+					       .nqueued = 1 };
+	feed(&ev);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(hx.act.u.answer.code, ENGINE_CODE_OK);
+	ck_assert_int_eq(hx.act.cancel, 1);
+	ck_assert_uint_eq(hx.act.cancel_ids[0], 2);
+	engine_history(&hx.e, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(engine_attempts(&hx.e), 1);
+	guard_snapshot(hx.g, AT(40), &snap);
+	ck_assert_uint_eq(snap.budget_retries, 0);
+	expect_hedges(0, 0, 1);
+}
+END_TEST
+
+/* Both the original and its hedge found no connection: 503 overloaded. */
+START_TEST(test_all_pool_timeout_overloaded)
+{
+	routed(METHOD_GET, 0, 0, 0);
+	hedge_timer(20);
+	result(1, 200, ENGINE_END_POOL_TIMEOUT, 0);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
+	result(2, 220, ENGINE_END_POOL_TIMEOUT, 0);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(hx.act.u.answer.code, PROBLEM_OVERLOADED);
+	ck_assert_uint_eq(engine_attempts(&hx.e), 0);
+	expect_hedges(0, 1, 0);
+}
+END_TEST
+
+/* The profile's limit stays between concurrency.min and
+ * pool.max_connections whatever the samples, and across a reload that
+ * lowers the pool. */
+START_TEST(test_limit_bounds_through_the_guard)
+{
+	uint64_t now = AT(0);
+
+	hx.pol.concurrency = (struct concurrency_policy){ .adaptive = 1, .min = 2, .max = 512 };
+	hx.pol.pool_max_connections = 10;
+	make_guard();
+	ck_assert_uint_eq(guard_concurrency_limit(hx.g), 2);
+	/* Fast and steady: the limiter grows to max, the pool caps it. */
+	for (int i = 0; i < 2000; i++) {
+		now += 10000;
+		guard_limiter_sample(hx.g, now, 20000);
+		ck_assert_uint_ge(guard_concurrency_limit(hx.g), 2);
+		ck_assert_uint_le(guard_concurrency_limit(hx.g), 10);
+	}
+	ck_assert_uint_eq(guard_concurrency_limit(hx.g), 10);
+	/* A reload lowers the pool: the limit follows at once. */
+	hx.pol.pool_max_connections = 6;
+	guard_configure(hx.g, &hx.pol);
+	ck_assert_uint_eq(guard_concurrency_limit(hx.g), 6);
+	/* Queueing (ten times the minimum RTT) for 5 s, before the minimum is
+	 * measured again: down to min, never below. */
+	for (int i = 0; i < 500; i++) {
+		now += 10000;
+		guard_limiter_sample(hx.g, now, 200000);
+		ck_assert_uint_ge(guard_concurrency_limit(hx.g), 2);
+		ck_assert_uint_le(guard_concurrency_limit(hx.g), 6);
+	}
+	ck_assert_uint_eq(guard_concurrency_limit(hx.g), 2);
 }
 END_TEST
 
@@ -558,8 +766,16 @@ Suite *hedge_suite(void)
 	tcase_add_test(tc, test_quantile_needs_samples);
 	tcase_add_test(tc, test_quantile_delay);
 	tcase_add_test(tc, test_client_gone);
+	tcase_add_test(tc, test_draining_cuts_both);
+	tcase_add_test(tc, test_draining_single_attempt);
 	tcase_add_test(tc, test_hedge_start_failed);
 	tcase_add_test(tc, test_hedge_pool_timeout);
+	tcase_add_test(tc, test_hedge_pool_timeout_after_retriable);
+	tcase_add_test(tc, test_hedge_pool_timeout_relays_earlier);
+	tcase_add_test(tc, test_hedge_pool_timeout_envelope);
+	tcase_add_test(tc, test_all_pool_timeout_overloaded);
+	tcase_add_test(tc, test_winner_cuts_queued_hedge);
+	tcase_add_test(tc, test_limit_bounds_through_the_guard);
 	suite_add_tcase(s, tc);
 	return s;
 }
