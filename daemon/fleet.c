@@ -1,9 +1,11 @@
 /* Fleet glue: one command connection and one subscriber connection to
  * Redis through hiredis on the event loop. The guards tell the fleet of
  * their changes through hooks (guard.h); the fleet publishes them and
- * applies what other instances publish. Every call is timed: a watch timer
- * abandons the connection when its oldest call waits longer than
- * fleet.timeout, and a jittered backoff reconnects. */
+ * applies what other instances publish. Every call is timed: a watch timer,
+ * armed only while calls wait, abandons the connection when the oldest
+ * waits longer than fleet.timeout, and a jittered backoff reconnects. The
+ * budget sync runs only while a guard is busy (guard_fleet_busy): an idle
+ * instance has nothing to push and decides no retry, so it sleeps. */
 #include "fleet.h"
 
 #include <errno.h>
@@ -107,8 +109,12 @@ struct fleet {
 	uint64_t instance;
 	char channel[FLEET_KEY_MAX];
 	struct rng rng;
+	/* One-shot timers: the reconnect, the next budget sync (armed while
+	 * a guard is busy), the deadline of the oldest call (armed while
+	 * calls wait). */
 	struct event *retry_timer, *sync_timer, *watch_timer;
-	unsigned gen; /* bumped by every fleet_configure */
+	uint64_t last_sync_us; /* the last budget sync started; 0 never */
+	unsigned gen;          /* bumped by every fleet_configure */
 };
 
 struct op {
@@ -208,11 +214,10 @@ static void go_down(struct fleet *f, enum fleet_op op, const char *why)
 }
 
 static void send_resync(struct fleet *f);
+static void sync_arm(struct fleet *f);
 
 static void maybe_up(struct fleet *f)
 {
-	struct timeval tv;
-
 	if (f->up || !f->cmd.ready || !f->sub.ready)
 		return;
 	f->up = 1;
@@ -227,15 +232,35 @@ static void maybe_up(struct fleet *f)
 	}
 	set_gates(f, 1);
 	send_resync(f);
-	if (f->set.share & FLEET_SHARE_BUDGET) {
-		ms_to_tv(f->set.sync_interval_ms, &tv);
-		event_add(f->sync_timer, &tv);
-	}
+	sync_arm(f);
 }
 
 /* ---- timed calls ---- */
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
+
+/* Arms the watch timer for the earliest deadline of a waiting call (the
+ * oldest on the command connection, or the SUBSCRIBE), or stops it when
+ * nothing waits: an idle connection costs no wake-up. */
+static void watch_arm(struct fleet *f)
+{
+	uint64_t limit = (uint64_t)f->set.timeout_ms * 1000, due = UINT64_MAX, now;
+	struct timeval tv;
+
+	if (f->cmd.ac && f->cmd.n > 0)
+		due = f->cmd.sent_us[f->cmd.head] + limit;
+	if (f->sub_wait_us && f->sub_wait_us + limit < due)
+		due = f->sub_wait_us + limit;
+	if (due == UINT64_MAX) {
+		event_del(f->watch_timer);
+		return;
+	}
+	now = request_now_us();
+	due = due > now ? due - now + 1 : 1;
+	tv.tv_sec = (time_t)(due / 1000000);
+	tv.tv_usec = (suseconds_t)(due % 1000000);
+	event_add(f->watch_timer, &tv);
+}
 
 /* Sends one command on the command connection, timed. */
 static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, const char *fmt, ...)
@@ -266,7 +291,8 @@ static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, con
 		return -EIO;
 	}
 	c->sent_us[(c->head + c->n) % FLEET_MAX_PENDING] = request_now_us();
-	c->n++;
+	if (c->n++ == 0)
+		watch_arm(f);
 	return 0;
 }
 
@@ -280,6 +306,8 @@ static void watch(evutil_socket_t fd, short what, void *arg)
 	if ((f->cmd.n > 0 && now - f->cmd.sent_us[f->cmd.head] > limit) ||
 	    (f->sub_wait_us && now - f->sub_wait_us > limit))
 		go_down(f, FLEET_OP_TIMEOUT, "no answer within fleet.timeout");
+	else
+		watch_arm(f);
 }
 
 /* A string reply of at most FLEET_MAX_VALUE digits as a number; nil is 0. */
@@ -332,6 +360,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	if (f->cmd.n > 0) {
 		f->cmd.head = (f->cmd.head + 1) % FLEET_MAX_PENDING;
 		f->cmd.n--;
+		watch_arm(f);
 	}
 	if (r && kind != OP_HELLO && !p)
 		return; /* sent before a reload: its profile is gone or moved */
@@ -449,6 +478,7 @@ static void on_message(redisAsyncContext *ac, void *reply, void *privdata)
 	}
 	if (kind->len == 9 && memcmp(kind->str, "subscribe", 9) == 0) {
 		f->sub_wait_us = 0;
+		watch_arm(f);
 		f->sub.ready = 1;
 		maybe_up(f);
 		return;
@@ -542,6 +572,9 @@ static void on_guard_event(void *arg, struct guard *g, const struct guard_event 
 			guard_fleet_probe_lock(g, 0, request_now_us() + 1000000);
 		break;
 	}
+	case GUARD_EV_COUNTS:
+		sync_arm(f);
+		break;
 	}
 }
 
@@ -557,6 +590,28 @@ static void send_resync(struct fleet *f)
 	}
 }
 
+/* Arms the next budget sync, sync_interval after the last one (at once
+ * after a pause), when sharing the budget and a guard is busy. */
+static void sync_arm(struct fleet *f)
+{
+	uint64_t now, at, every = (uint64_t)f->set.sync_interval_ms * 1000;
+	struct timeval tv;
+	int busy = 0;
+
+	if (!f->up || !(f->set.share & FLEET_SHARE_BUDGET) || evtimer_pending(f->sync_timer, NULL))
+		return;
+	for (size_t i = 0; i < f->nprofiles && !busy; i++)
+		busy = guard_fleet_busy(f->profiles[i].g);
+	if (!busy)
+		return;
+	now = request_now_us();
+	at = f->last_sync_us ? f->last_sync_us + every : now;
+	at = at > now ? at - now : 0;
+	tv.tv_sec = (time_t)(at / 1000000);
+	tv.tv_usec = (suseconds_t)(at % 1000000);
+	event_add(f->sync_timer, &tv);
+}
+
 static void on_sync(evutil_socket_t fd, short what, void *arg)
 {
 	struct fleet *f = arg;
@@ -566,13 +621,15 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!f->up)
 		return;
+	f->last_sync_us = request_now_us();
 	for (size_t i = 0; i < f->nprofiles; i++) {
 		struct fleet_profile *p = &f->profiles[i];
 		uint64_t first, d, w;
 		uint32_t count;
 		char a1[24], a2[24], a3[24], a4[24], a5[24];
 
-		if (p->syncing)
+		/* Idle: nothing to push, and no retry to decide. */
+		if (p->syncing || !guard_fleet_busy(p->g))
 			continue;
 		fleet_buckets(wnow, p->budget_window_ms, &first, &count);
 		guard_fleet_take_counts(p->g, &d, &w);
@@ -587,6 +644,7 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 		else
 			guard_fleet_budget_lost(p->g);
 	}
+	sync_arm(f);
 }
 
 /* ---- connecting ---- */
@@ -647,9 +705,6 @@ static redisAsyncContext *open_ctx(struct fleet *f)
 
 static void connect_now(struct fleet *f)
 {
-	struct timeval tv;
-	uint32_t every;
-
 	if (!f->set.enabled)
 		return;
 	f->cmd.ac = open_ctx(f);
@@ -658,9 +713,6 @@ static void connect_now(struct fleet *f)
 		go_down(f, FLEET_OP_CONNECT, "cannot open a connection");
 		return;
 	}
-	every = f->set.timeout_ms / 4 ? f->set.timeout_ms / 4 : 1;
-	ms_to_tv(every, &tv);
-	event_add(f->watch_timer, &tv);
 	if (f->set.password) {
 		call(f, OP_HELLO, NULL, "AUTH %s", f->set.password);
 		redisAsyncCommand(f->sub.ac, on_message, f, "AUTH %s", f->set.password);
@@ -677,6 +729,7 @@ static void connect_now(struct fleet *f)
 		return;
 	}
 	f->sub_wait_us = request_now_us();
+	watch_arm(f);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -741,8 +794,8 @@ struct fleet *fleet_new(struct event_base *base, struct metrics_global *mg)
 		goto fail;
 	f->instance = rng_next(&f->rng);
 	f->retry_timer = evtimer_new(base, on_retry, f);
-	f->sync_timer = event_new(base, -1, EV_PERSIST, on_sync, f);
-	f->watch_timer = event_new(base, -1, EV_PERSIST, watch, f);
+	f->sync_timer = evtimer_new(base, on_sync, f);
+	f->watch_timer = evtimer_new(base, watch, f);
 	if (!f->retry_timer || !f->sync_timer || !f->watch_timer)
 		goto fail;
 	return f;
@@ -825,6 +878,7 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 	} else if (f->up) {
 		set_gates(f, 1);
 		send_resync(f);
+		sync_arm(f);
 	}
 	return 0;
 }

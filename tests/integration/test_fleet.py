@@ -360,6 +360,37 @@ class FleetTest(FleetTestCase):
         self.assertEqual(b2.get("/demo/y").status, 429)
         self.assertEqual(len(self.upstream.received()), 1)
 
+    def test_an_idle_instance_does_not_wake_up(self):
+        self.redis = RedisProcess().start()
+        # 50 ms: a timer checking calls every timeout/4 would wake 80 times a second.
+        b1, b2 = self.start_fleet(self.redis.sock, n=2, fleet={"timeout": "50ms"})
+        self.assertEqual(b1.get("/demo/x").status, 200)
+        time.sleep(0.5)
+
+        def switches():
+            with open(f"/proc/{b1.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        return int(line.split()[1])
+        before, t = switches(), time.monotonic()
+        time.sleep(3)
+        woke, took = switches() - before, time.monotonic() - t
+        # Generous: an idle instance has no timer to serve (0 here); the bound
+        # only catches a periodic one.
+        self.assertLess(woke / took, 30, f"{woke} wake-ups in {took:.1f} s")
+        self.assertEqual(metric(b1, "braced_fleet_up"), 1)
+        # Waking up, it reads the fleet's budget totals at once: b2's requests
+        # while b1 slept are in them.
+        for _ in range(20):
+            self.assertEqual(b2.get("/demo/y").status, 200)
+        time.sleep(0.3)  # b2's last counts: pushed one sync interval later
+        self.assertEqual(b1.get("/demo/z").status, 200)
+
+        def fleet_requests():
+            budget = request(b1.admin_port, "GET", "/status").json()["profiles"]["demo"]["fleet"]["budget"]
+            return budget["requests"] if budget else 0
+        self.assertTrue(wait_until(lambda: fleet_requests() >= 21, 5), fleet_requests())
+
     def test_a_silent_redis_adds_at_most_the_timeout(self):
         silent = SilentRedis()
         self.addCleanup(silent.cleanup)
