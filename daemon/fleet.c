@@ -30,6 +30,16 @@
 #define FLEET_MAX_PENDING 4096
 /* Longest reply string read from Redis (a window end is at most 20 digits). */
 #define FLEET_MAX_VALUE 32
+/* What a reply may hold at all: longer strings (errors included), arrays
+ * of more elements, an array inside an array, or a reply on the command
+ * connection that no call waits for drop the connection (a hostile or
+ * confused server; hiredis would buffer or abort). */
+#define FLEET_MAX_REPLY_STRING 1024
+#define FLEET_MAX_REPLY_ELEMENTS 8
+/* Bytes of an unfinished reply held before the connection is dropped
+ * (hiredis would buffer a bulk string of any announced length); one read
+ * more (16 KiB) may come on top. */
+#define FLEET_MAX_BUFFERED 65536
 
 /* Extends KEYS[1] to ARGV[1] (wall-clock ms) if later, expiring then, and
  * publishes ARGV[3] on ARGV[2] when it did. */
@@ -76,6 +86,8 @@ struct conn {
 	uint64_t sent_us[FLEET_MAX_PENDING];
 	size_t head, n;
 	int ready;
+	int pushes;          /* the subscriber: replies come unasked */
+	const char *refused; /* why a reply was refused (static), or NULL */
 };
 
 enum op_kind {
@@ -144,6 +156,98 @@ static void ms_to_tv(uint32_t ms, struct timeval *tv)
 	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
 }
 
+/* ---- replies: hiredis's reply objects, within limits ---- */
+
+/* The reader's privdata is the connection: on the command connection a
+ * reply must answer a call waiting. A NULL return makes hiredis drop the
+ * connection; c->refused says why. */
+static redisReply *reply_new(const redisReadTask *task, int type)
+{
+	struct conn *c = task->privdata;
+	redisReply *r;
+
+	if (!task->parent && !c->pushes && c->n == 0) {
+		c->refused = "a reply no call waits for";
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->type = type;
+	if (task->parent) {
+		redisReply *parent = task->parent->obj;
+
+		parent->element[task->idx] = r;
+	}
+	return r;
+}
+
+static void *reply_string(const redisReadTask *task, char *str, size_t len)
+{
+	redisReply *r;
+
+	if (len > FLEET_MAX_REPLY_STRING) {
+		((struct conn *)task->privdata)->refused = "a reply string over its limit";
+		return NULL;
+	}
+	if (!(r = reply_new(task, task->type)))
+		return NULL;
+	r->str = malloc(len + 1);
+	if (!r->str) {
+		if (task->parent)
+			((redisReply *)task->parent->obj)->element[task->idx] = NULL;
+		free(r);
+		return NULL;
+	}
+	memcpy(r->str, str, len);
+	r->str[len] = '\0';
+	r->len = len;
+	return r;
+}
+
+static void *reply_array(const redisReadTask *task, int elements)
+{
+	redisReply *r;
+
+	if (task->parent || elements < 0 || elements > FLEET_MAX_REPLY_ELEMENTS) {
+		((struct conn *)task->privdata)->refused = "a nested or long array reply";
+		return NULL;
+	}
+	if (!(r = reply_new(task, REDIS_REPLY_ARRAY)))
+		return NULL;
+	if (elements > 0) {
+		r->element = calloc((size_t)elements, sizeof(*r->element));
+		if (!r->element) {
+			free(r);
+			return NULL;
+		}
+	}
+	r->elements = (size_t)elements;
+	return r;
+}
+
+static void *reply_integer(const redisReadTask *task, long long value)
+{
+	redisReply *r = reply_new(task, REDIS_REPLY_INTEGER);
+
+	if (r)
+		r->integer = value;
+	return r;
+}
+
+static void *reply_nil(const redisReadTask *task)
+{
+	return reply_new(task, REDIS_REPLY_NIL);
+}
+
+static redisReplyObjectFunctions reply_functions = {
+	.createString = reply_string,
+	.createArray = reply_array,
+	.createInteger = reply_integer,
+	.createNil = reply_nil,
+	.freeObject = freeReplyObject,
+};
+
 /* ---- connection state ---- */
 
 static void connect_now(struct fleet *f);
@@ -168,6 +272,7 @@ static void drop_conn(struct conn *c)
 	c->ac = NULL;
 	c->head = c->n = 0;
 	c->ready = 0;
+	c->refused = NULL;
 	/* Pending callbacks run with no reply and see a context not ours. */
 	if (ac)
 		redisAsyncFree(ac);
@@ -365,7 +470,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	if (r && kind != OP_HELLO && !p)
 		return; /* sent before a reload: its profile is gone or moved */
 	if (!r) {
-		go_down(f, FLEET_OP_CONNECT, "connection lost");
+		go_down(f, FLEET_OP_CONNECT, f->cmd.refused ? f->cmd.refused : "connection lost");
 		return;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -679,10 +784,32 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 		f->sub.ac = NULL;
 	else
 		return;
-	go_down(f, FLEET_OP_CONNECT, "connection closed");
+	if (f->cmd.refused || f->sub.refused)
+		go_down(f, FLEET_OP_CONNECT, f->cmd.refused ? f->cmd.refused : f->sub.refused);
+	else
+		go_down(f, FLEET_OP_CONNECT, "connection closed");
 }
 
-static redisAsyncContext *open_ctx(struct fleet *f)
+/* hiredis's libevent read handler, behind a bound on the unfinished reply
+ * it holds. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	redisLibeventEvents *e = arg;
+	redisAsyncContext *ac = e->context;
+	const redisReader *rd = ac->c.reader;
+	struct fleet *f = ac->data;
+
+	(void)fd;
+	(void)what;
+	if (f && rd && rd->len - rd->pos > FLEET_MAX_BUFFERED &&
+	    (ac == f->cmd.ac || ac == f->sub.ac)) {
+		go_down(f, FLEET_OP_CONNECT, "a reply over its limit"); /* frees e */
+		return;
+	}
+	redisAsyncHandleRead(ac);
+}
+
+static redisAsyncContext *open_ctx(struct fleet *f, struct conn *c)
 {
 	redisAsyncContext *ac = f->set.unix_socket ? redisAsyncConnectUnix(f->set.path)
 						   : redisAsyncConnect(f->set.host, f->set.port);
@@ -694,9 +821,20 @@ static redisAsyncContext *open_ctx(struct fleet *f)
 		return NULL;
 	}
 	ac->data = f;
-	if (redisLibeventAttach(ac, f->base) != REDIS_OK) {
+	ac->c.reader->fn = &reply_functions;
+	ac->c.reader->privdata = c;
+	c->pushes = c == &f->sub;
+	c->refused = NULL;
+	if (redisLibeventAttach(ac, f->base) != REDIS_OK || !ac->ev.data) {
 		redisAsyncFree(ac);
 		return NULL;
+	}
+	{
+		redisLibeventEvents *e = ac->ev.data;
+
+		event_del(e->rev);
+		event_assign(e->rev, f->base, ac->c.fd, EV_READ, on_readable, e);
+		event_add(e->rev, NULL);
 	}
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -707,8 +845,8 @@ static void connect_now(struct fleet *f)
 {
 	if (!f->set.enabled)
 		return;
-	f->cmd.ac = open_ctx(f);
-	f->sub.ac = f->cmd.ac ? open_ctx(f) : NULL;
+	f->cmd.ac = open_ctx(f, &f->cmd);
+	f->sub.ac = f->cmd.ac ? open_ctx(f, &f->sub) : NULL;
 	if (!f->cmd.ac || !f->sub.ac) {
 		go_down(f, FLEET_OP_CONNECT, "cannot open a connection");
 		return;
