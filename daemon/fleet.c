@@ -1,9 +1,11 @@
 /* Fleet glue: one command connection and one subscriber connection to
  * Redis through hiredis on the event loop. The guards tell the fleet of
  * their changes through hooks (guard.h); the fleet publishes them and
- * applies what other instances publish. Every call is timed: a watch timer
- * abandons the connection when its oldest call waits longer than
- * fleet.timeout, and a jittered backoff reconnects. */
+ * applies what other instances publish. Every call is timed: a watch timer,
+ * armed only while calls wait, abandons the connection when the oldest
+ * waits longer than fleet.timeout, and a jittered backoff reconnects. The
+ * budget sync runs only while a guard is busy (guard_fleet_busy): an idle
+ * instance has nothing to push and decides no retry, so it sleeps. */
 #include "fleet.h"
 
 #include <errno.h>
@@ -28,6 +30,16 @@
 #define FLEET_MAX_PENDING 4096
 /* Longest reply string read from Redis (a window end is at most 20 digits). */
 #define FLEET_MAX_VALUE 32
+/* What a reply may hold at all: longer strings (errors included), arrays
+ * of more elements, an array inside an array, or a reply on the command
+ * connection that no call waits for drop the connection (a hostile or
+ * confused server; hiredis would buffer or abort). */
+#define FLEET_MAX_REPLY_STRING 1024
+#define FLEET_MAX_REPLY_ELEMENTS 8
+/* Bytes of an unfinished reply held before the connection is dropped
+ * (hiredis would buffer a bulk string of any announced length); one read
+ * more (16 KiB) may come on top. */
+#define FLEET_MAX_BUFFERED 65536
 
 /* Extends KEYS[1] to ARGV[1] (wall-clock ms) if later, expiring then, and
  * publishes ARGV[3] on ARGV[2] when it did. */
@@ -74,6 +86,8 @@ struct conn {
 	uint64_t sent_us[FLEET_MAX_PENDING];
 	size_t head, n;
 	int ready;
+	int pushes;          /* the subscriber: replies come unasked */
+	const char *refused; /* why a reply was refused (static), or NULL */
 };
 
 enum op_kind {
@@ -107,8 +121,12 @@ struct fleet {
 	uint64_t instance;
 	char channel[FLEET_KEY_MAX];
 	struct rng rng;
+	/* One-shot timers: the reconnect, the next budget sync (armed while
+	 * a guard is busy), the deadline of the oldest call (armed while
+	 * calls wait). */
 	struct event *retry_timer, *sync_timer, *watch_timer;
-	unsigned gen; /* bumped by every fleet_configure */
+	uint64_t last_sync_us; /* the last budget sync started; 0 never */
+	unsigned gen;          /* bumped by every fleet_configure */
 };
 
 struct op {
@@ -138,6 +156,98 @@ static void ms_to_tv(uint32_t ms, struct timeval *tv)
 	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
 }
 
+/* ---- replies: hiredis's reply objects, within limits ---- */
+
+/* The reader's privdata is the connection: on the command connection a
+ * reply must answer a call waiting. A NULL return makes hiredis drop the
+ * connection; c->refused says why. */
+static redisReply *reply_new(const redisReadTask *task, int type)
+{
+	struct conn *c = task->privdata;
+	redisReply *r;
+
+	if (!task->parent && !c->pushes && c->n == 0) {
+		c->refused = "a reply no call waits for";
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->type = type;
+	if (task->parent) {
+		redisReply *parent = task->parent->obj;
+
+		parent->element[task->idx] = r;
+	}
+	return r;
+}
+
+static void *reply_string(const redisReadTask *task, char *str, size_t len)
+{
+	redisReply *r;
+
+	if (len > FLEET_MAX_REPLY_STRING) {
+		((struct conn *)task->privdata)->refused = "a reply string over its limit";
+		return NULL;
+	}
+	if (!(r = reply_new(task, task->type)))
+		return NULL;
+	r->str = malloc(len + 1);
+	if (!r->str) {
+		if (task->parent)
+			((redisReply *)task->parent->obj)->element[task->idx] = NULL;
+		free(r);
+		return NULL;
+	}
+	memcpy(r->str, str, len);
+	r->str[len] = '\0';
+	r->len = len;
+	return r;
+}
+
+static void *reply_array(const redisReadTask *task, int elements)
+{
+	redisReply *r;
+
+	if (task->parent || elements < 0 || elements > FLEET_MAX_REPLY_ELEMENTS) {
+		((struct conn *)task->privdata)->refused = "a nested or long array reply";
+		return NULL;
+	}
+	if (!(r = reply_new(task, REDIS_REPLY_ARRAY)))
+		return NULL;
+	if (elements > 0) {
+		r->element = calloc((size_t)elements, sizeof(*r->element));
+		if (!r->element) {
+			free(r);
+			return NULL;
+		}
+	}
+	r->elements = (size_t)elements;
+	return r;
+}
+
+static void *reply_integer(const redisReadTask *task, long long value)
+{
+	redisReply *r = reply_new(task, REDIS_REPLY_INTEGER);
+
+	if (r)
+		r->integer = value;
+	return r;
+}
+
+static void *reply_nil(const redisReadTask *task)
+{
+	return reply_new(task, REDIS_REPLY_NIL);
+}
+
+static redisReplyObjectFunctions reply_functions = {
+	.createString = reply_string,
+	.createArray = reply_array,
+	.createInteger = reply_integer,
+	.createNil = reply_nil,
+	.freeObject = freeReplyObject,
+};
+
 /* ---- connection state ---- */
 
 static void connect_now(struct fleet *f);
@@ -162,6 +272,7 @@ static void drop_conn(struct conn *c)
 	c->ac = NULL;
 	c->head = c->n = 0;
 	c->ready = 0;
+	c->refused = NULL;
 	/* Pending callbacks run with no reply and see a context not ours. */
 	if (ac)
 		redisAsyncFree(ac);
@@ -208,11 +319,10 @@ static void go_down(struct fleet *f, enum fleet_op op, const char *why)
 }
 
 static void send_resync(struct fleet *f);
+static void sync_arm(struct fleet *f);
 
 static void maybe_up(struct fleet *f)
 {
-	struct timeval tv;
-
 	if (f->up || !f->cmd.ready || !f->sub.ready)
 		return;
 	f->up = 1;
@@ -227,15 +337,35 @@ static void maybe_up(struct fleet *f)
 	}
 	set_gates(f, 1);
 	send_resync(f);
-	if (f->set.share & FLEET_SHARE_BUDGET) {
-		ms_to_tv(f->set.sync_interval_ms, &tv);
-		event_add(f->sync_timer, &tv);
-	}
+	sync_arm(f);
 }
 
 /* ---- timed calls ---- */
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
+
+/* Arms the watch timer for the earliest deadline of a waiting call (the
+ * oldest on the command connection, or the SUBSCRIBE), or stops it when
+ * nothing waits: an idle connection costs no wake-up. */
+static void watch_arm(struct fleet *f)
+{
+	uint64_t limit = (uint64_t)f->set.timeout_ms * 1000, due = UINT64_MAX, now;
+	struct timeval tv;
+
+	if (f->cmd.ac && f->cmd.n > 0)
+		due = f->cmd.sent_us[f->cmd.head] + limit;
+	if (f->sub_wait_us && f->sub_wait_us + limit < due)
+		due = f->sub_wait_us + limit;
+	if (due == UINT64_MAX) {
+		event_del(f->watch_timer);
+		return;
+	}
+	now = request_now_us();
+	due = due > now ? due - now + 1 : 1;
+	tv.tv_sec = (time_t)(due / 1000000);
+	tv.tv_usec = (suseconds_t)(due % 1000000);
+	event_add(f->watch_timer, &tv);
+}
 
 /* Sends one command on the command connection, timed. */
 static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, const char *fmt, ...)
@@ -266,7 +396,8 @@ static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, con
 		return -EIO;
 	}
 	c->sent_us[(c->head + c->n) % FLEET_MAX_PENDING] = request_now_us();
-	c->n++;
+	if (c->n++ == 0)
+		watch_arm(f);
 	return 0;
 }
 
@@ -280,6 +411,8 @@ static void watch(evutil_socket_t fd, short what, void *arg)
 	if ((f->cmd.n > 0 && now - f->cmd.sent_us[f->cmd.head] > limit) ||
 	    (f->sub_wait_us && now - f->sub_wait_us > limit))
 		go_down(f, FLEET_OP_TIMEOUT, "no answer within fleet.timeout");
+	else
+		watch_arm(f);
 }
 
 /* A string reply of at most FLEET_MAX_VALUE digits as a number; nil is 0. */
@@ -332,11 +465,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	if (f->cmd.n > 0) {
 		f->cmd.head = (f->cmd.head + 1) % FLEET_MAX_PENDING;
 		f->cmd.n--;
+		watch_arm(f);
 	}
 	if (r && kind != OP_HELLO && !p)
 		return; /* sent before a reload: its profile is gone or moved */
 	if (!r) {
-		go_down(f, FLEET_OP_CONNECT, "connection lost");
+		go_down(f, FLEET_OP_CONNECT, f->cmd.refused ? f->cmd.refused : "connection lost");
 		return;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -449,6 +583,7 @@ static void on_message(redisAsyncContext *ac, void *reply, void *privdata)
 	}
 	if (kind->len == 9 && memcmp(kind->str, "subscribe", 9) == 0) {
 		f->sub_wait_us = 0;
+		watch_arm(f);
 		f->sub.ready = 1;
 		maybe_up(f);
 		return;
@@ -542,6 +677,9 @@ static void on_guard_event(void *arg, struct guard *g, const struct guard_event 
 			guard_fleet_probe_lock(g, 0, request_now_us() + 1000000);
 		break;
 	}
+	case GUARD_EV_COUNTS:
+		sync_arm(f);
+		break;
 	}
 }
 
@@ -557,6 +695,28 @@ static void send_resync(struct fleet *f)
 	}
 }
 
+/* Arms the next budget sync, sync_interval after the last one (at once
+ * after a pause), when sharing the budget and a guard is busy. */
+static void sync_arm(struct fleet *f)
+{
+	uint64_t now, at, every = (uint64_t)f->set.sync_interval_ms * 1000;
+	struct timeval tv;
+	int busy = 0;
+
+	if (!f->up || !(f->set.share & FLEET_SHARE_BUDGET) || evtimer_pending(f->sync_timer, NULL))
+		return;
+	for (size_t i = 0; i < f->nprofiles && !busy; i++)
+		busy = guard_fleet_busy(f->profiles[i].g);
+	if (!busy)
+		return;
+	now = request_now_us();
+	at = f->last_sync_us ? f->last_sync_us + every : now;
+	at = at > now ? at - now : 0;
+	tv.tv_sec = (time_t)(at / 1000000);
+	tv.tv_usec = (suseconds_t)(at % 1000000);
+	event_add(f->sync_timer, &tv);
+}
+
 static void on_sync(evutil_socket_t fd, short what, void *arg)
 {
 	struct fleet *f = arg;
@@ -566,13 +726,15 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!f->up)
 		return;
+	f->last_sync_us = request_now_us();
 	for (size_t i = 0; i < f->nprofiles; i++) {
 		struct fleet_profile *p = &f->profiles[i];
 		uint64_t first, d, w;
 		uint32_t count;
 		char a1[24], a2[24], a3[24], a4[24], a5[24];
 
-		if (p->syncing)
+		/* Idle: nothing to push, and no retry to decide. */
+		if (p->syncing || !guard_fleet_busy(p->g))
 			continue;
 		fleet_buckets(wnow, p->budget_window_ms, &first, &count);
 		guard_fleet_take_counts(p->g, &d, &w);
@@ -587,6 +749,7 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 		else
 			guard_fleet_budget_lost(p->g);
 	}
+	sync_arm(f);
 }
 
 /* ---- connecting ---- */
@@ -621,10 +784,32 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 		f->sub.ac = NULL;
 	else
 		return;
-	go_down(f, FLEET_OP_CONNECT, "connection closed");
+	if (f->cmd.refused || f->sub.refused)
+		go_down(f, FLEET_OP_CONNECT, f->cmd.refused ? f->cmd.refused : f->sub.refused);
+	else
+		go_down(f, FLEET_OP_CONNECT, "connection closed");
 }
 
-static redisAsyncContext *open_ctx(struct fleet *f)
+/* hiredis's libevent read handler, behind a bound on the unfinished reply
+ * it holds. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	redisLibeventEvents *e = arg;
+	redisAsyncContext *ac = e->context;
+	const redisReader *rd = ac->c.reader;
+	struct fleet *f = ac->data;
+
+	(void)fd;
+	(void)what;
+	if (f && rd && rd->len - rd->pos > FLEET_MAX_BUFFERED &&
+	    (ac == f->cmd.ac || ac == f->sub.ac)) {
+		go_down(f, FLEET_OP_CONNECT, "a reply over its limit"); /* frees e */
+		return;
+	}
+	redisAsyncHandleRead(ac);
+}
+
+static redisAsyncContext *open_ctx(struct fleet *f, struct conn *c)
 {
 	redisAsyncContext *ac = f->set.unix_socket ? redisAsyncConnectUnix(f->set.path)
 						   : redisAsyncConnect(f->set.host, f->set.port);
@@ -636,9 +821,20 @@ static redisAsyncContext *open_ctx(struct fleet *f)
 		return NULL;
 	}
 	ac->data = f;
-	if (redisLibeventAttach(ac, f->base) != REDIS_OK) {
+	ac->c.reader->fn = &reply_functions;
+	ac->c.reader->privdata = c;
+	c->pushes = c == &f->sub;
+	c->refused = NULL;
+	if (redisLibeventAttach(ac, f->base) != REDIS_OK || !ac->ev.data) {
 		redisAsyncFree(ac);
 		return NULL;
+	}
+	{
+		redisLibeventEvents *e = ac->ev.data;
+
+		event_del(e->rev);
+		event_assign(e->rev, f->base, ac->c.fd, EV_READ, on_readable, e);
+		event_add(e->rev, NULL);
 	}
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -647,20 +843,14 @@ static redisAsyncContext *open_ctx(struct fleet *f)
 
 static void connect_now(struct fleet *f)
 {
-	struct timeval tv;
-	uint32_t every;
-
 	if (!f->set.enabled)
 		return;
-	f->cmd.ac = open_ctx(f);
-	f->sub.ac = f->cmd.ac ? open_ctx(f) : NULL;
+	f->cmd.ac = open_ctx(f, &f->cmd);
+	f->sub.ac = f->cmd.ac ? open_ctx(f, &f->sub) : NULL;
 	if (!f->cmd.ac || !f->sub.ac) {
 		go_down(f, FLEET_OP_CONNECT, "cannot open a connection");
 		return;
 	}
-	every = f->set.timeout_ms / 4 ? f->set.timeout_ms / 4 : 1;
-	ms_to_tv(every, &tv);
-	event_add(f->watch_timer, &tv);
 	if (f->set.password) {
 		call(f, OP_HELLO, NULL, "AUTH %s", f->set.password);
 		redisAsyncCommand(f->sub.ac, on_message, f, "AUTH %s", f->set.password);
@@ -677,6 +867,7 @@ static void connect_now(struct fleet *f)
 		return;
 	}
 	f->sub_wait_us = request_now_us();
+	watch_arm(f);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -741,8 +932,8 @@ struct fleet *fleet_new(struct event_base *base, struct metrics_global *mg)
 		goto fail;
 	f->instance = rng_next(&f->rng);
 	f->retry_timer = evtimer_new(base, on_retry, f);
-	f->sync_timer = event_new(base, -1, EV_PERSIST, on_sync, f);
-	f->watch_timer = event_new(base, -1, EV_PERSIST, watch, f);
+	f->sync_timer = evtimer_new(base, on_sync, f);
+	f->watch_timer = evtimer_new(base, watch, f);
 	if (!f->retry_timer || !f->sync_timer || !f->watch_timer)
 		goto fail;
 	return f;
@@ -825,6 +1016,7 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 	} else if (f->up) {
 		set_gates(f, 1);
 		send_resync(f);
+		sync_arm(f);
 	}
 	return 0;
 }

@@ -127,8 +127,8 @@ void guard_admit(struct guard *g, uint64_t now_us, struct guard_admission *ret)
 
 	g->inflight++;
 	budget_deposit(&g->budget, now);
-	if (g->hooked)
-		g->pend_requests++;
+	if (g->hooked && g->pend_requests++ == 0 && g->pend_retries == 0)
+		emit(g, GUARD_EV_COUNTS, 0);
 	*ret = (struct guard_admission){ .cooldown_until_us = g->cooldown_until_us };
 	switch (breaker_admit(&g->breaker, now)) {
 	case BREAKER_REJECT:
@@ -201,8 +201,8 @@ int guard_try_withdraw(struct guard *g, uint64_t now_us, struct guard_token *ret
 		return 0;
 	}
 	budget_withdraw(&g->budget, now);
-	if (g->hooked)
-		g->pend_retries++;
+	if (g->hooked && g->pend_retries++ == 0 && g->pend_requests == 0)
+		emit(g, GUARD_EV_COUNTS, 0);
 	*ret = (struct guard_token){ .taken_ms = now, .held = 1 };
 	return 1;
 }
@@ -303,6 +303,11 @@ void guard_fleet_budget_lost(struct guard *g)
 {
 	g->sent_requests = g->sent_retries = 0;
 	g->fleet_valid_until_us = 0;
+}
+
+int guard_fleet_busy(const struct guard *g)
+{
+	return g->inflight > 0 || g->pend_requests > 0 || g->pend_retries > 0;
 }
 
 void guard_count_retry(struct guard *g)

@@ -139,6 +139,7 @@ enum guard_event_kind {
 	GUARD_EV_OPEN,       /* the breaker opened until until_us */
 	GUARD_EV_CLOSE,      /* a half-open probe succeeded: closed */
 	GUARD_EV_WANT_PROBE, /* half-open and gated: this instance wants the probe lock */
+	GUARD_EV_COUNTS,     /* the first request or retry counted since the last take */
 };
 
 struct guard_event {
@@ -178,6 +179,9 @@ void guard_fleet_budget(struct guard *g, uint64_t requests, uint64_t retries,
 			uint64_t valid_until_us);
 /* The sync failed: counts in transit are dropped, local budget decides. */
 void guard_fleet_budget_lost(struct guard *g);
+/* 1 while the fleet's budget totals matter to g: requests in flight (one
+ * may retry) or counts not yet taken. An idle guard needs no sync. */
+int guard_fleet_busy(const struct guard *g);
 
 /* What /status and /metrics show of a guard at one instant. */
 struct guard_snapshot {

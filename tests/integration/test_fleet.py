@@ -123,6 +123,95 @@ class SilentRedis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class HostileRedis:
+    """A unix socket server that speaks just enough RESP: SUBSCRIBE is
+    confirmed, PING answered +PONG, and every other command gets `reply`
+    (bytes, possibly hostile); `extra` follows the PONG unasked, `push` the
+    SUBSCRIBE's confirmation. Counts the connections it accepted."""
+
+    def __init__(self, reply=b"$-1\r\n", extra=b"", push=b""):
+        self.dir = tempfile.mkdtemp(prefix="braced-hostile-")
+        self.sock = os.path.join(self.dir, "redis.sock")
+        self.reply, self.extra, self.push = reply, extra, push
+        self.srv = socket.socket(socket.AF_UNIX)
+        self.srv.bind(self.sock)
+        self.srv.listen(16)
+        self.srv.settimeout(0.2)
+        self.stopping = False
+        self.accepted = 0
+        self.threads = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    @staticmethod
+    def _command(buf):
+        """(args, rest) of the first complete RESP command in buf, or (None, buf)."""
+        if b"\r\n" not in buf:
+            return None, buf
+        head, rest = buf.split(b"\r\n", 1)
+        args = []
+        for _ in range(int(head[1:])):
+            if b"\r\n" not in rest:
+                return None, buf
+            line, after = rest.split(b"\r\n", 1)
+            n = int(line[1:])
+            if len(after) < n + 2:
+                return None, buf
+            args.append(after[:n])
+            rest = after[n + 2:]
+        return args, rest
+
+    def _serve(self, c):
+        c.settimeout(0.2)
+        buf = b""
+        with c:
+            while not self.stopping:
+                try:
+                    chunk = c.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                buf += chunk
+                while True:
+                    args, buf = self._command(buf)
+                    if args is None:
+                        break
+                    name = args[0].upper()
+                    try:
+                        if name == b"SUBSCRIBE":
+                            ch = args[1]
+                            c.sendall(b"*3\r\n$9\r\nsubscribe\r\n$%d\r\n%s\r\n:1\r\n" % (len(ch), ch)
+                                      + self.push)
+                        elif name == b"PING":
+                            c.sendall(b"+PONG\r\n" + self.extra)
+                        else:
+                            c.sendall(self.reply)
+                    except OSError:
+                        return
+
+    def cleanup(self):
+        self.stopping = True
+        self.thread.join(5)
+        for t in self.threads:
+            t.join(5)
+        self.srv.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def fnv1a64(text):
     h = 0xcbf29ce484222325
     for c in text.encode():
@@ -360,6 +449,37 @@ class FleetTest(FleetTestCase):
         self.assertEqual(b2.get("/demo/y").status, 429)
         self.assertEqual(len(self.upstream.received()), 1)
 
+    def test_an_idle_instance_does_not_wake_up(self):
+        self.redis = RedisProcess().start()
+        # 50 ms: a timer checking calls every timeout/4 would wake 80 times a second.
+        b1, b2 = self.start_fleet(self.redis.sock, n=2, fleet={"timeout": "50ms"})
+        self.assertEqual(b1.get("/demo/x").status, 200)
+        time.sleep(0.5)
+
+        def switches():
+            with open(f"/proc/{b1.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        return int(line.split()[1])
+        before, t = switches(), time.monotonic()
+        time.sleep(3)
+        woke, took = switches() - before, time.monotonic() - t
+        # Generous: an idle instance has no timer to serve (0 here); the bound
+        # only catches a periodic one.
+        self.assertLess(woke / took, 30, f"{woke} wake-ups in {took:.1f} s")
+        self.assertEqual(metric(b1, "braced_fleet_up"), 1)
+        # Waking up, it reads the fleet's budget totals at once: b2's requests
+        # while b1 slept are in them.
+        for _ in range(20):
+            self.assertEqual(b2.get("/demo/y").status, 200)
+        time.sleep(0.3)  # b2's last counts: pushed one sync interval later
+        self.assertEqual(b1.get("/demo/z").status, 200)
+
+        def fleet_requests():
+            budget = request(b1.admin_port, "GET", "/status").json()["profiles"]["demo"]["fleet"]["budget"]
+            return budget["requests"] if budget else 0
+        self.assertTrue(wait_until(lambda: fleet_requests() >= 21, 5), fleet_requests())
+
     def test_a_silent_redis_adds_at_most_the_timeout(self):
         silent = SilentRedis()
         self.addCleanup(silent.cleanup)
@@ -405,6 +525,97 @@ class FleetTest(FleetTestCase):
         self.assertEqual(b.get("/demo/x").status, 429)
         self.assertEqual(self.upstream.received(), [])
         self.assertEqual(metric(b, "braced_fleet_up"), 1)
+
+    def test_hostile_replies_drop_the_connection_never_braced(self):
+        # (what, server, the reason logged when the connection is dropped)
+        cases = [
+            ("a reply nobody asked for", {"extra": b"+OK\r\n"}, "a reply no call waits for"),
+            ("an array of a billion elements", {"reply": b"*1000000000\r\n"},
+             "a nested or long array reply"),
+            ("nested arrays", {"reply": b"*1\r\n*1\r\n*1\r\n:1\r\n"}, "a nested or long array reply"),
+            ("a string over the limit", {"reply": b"$4096\r\n" + b"x" * 4096 + b"\r\n"},
+             "a reply string over its limit"),
+            # A gigabyte announced on the subscriber, where no call is timed:
+            # dropped once 64 KiB are held, not buffered to the end.
+            ("a huge message", {"push": b"*3\r\n$7\r\nmessage\r\n$13\r\nbraced:events\r\n"
+                                        b"$1000000000\r\n" + b"x" * 300000},
+             "a reply over its limit"),
+            ("an error", {"reply": b"-ERR nope\r\n"}, None),
+            ("a wrong type", {"reply": b":12\r\n"}, None),
+        ]
+        for what, kw, reason in cases:
+            with self.subTest(what):
+                hostile = HostileRedis(**kw)
+                try:
+                    with Braced(self.fleet_config(hostile.sock, 1)) as b:
+                        # Requests are served whatever Redis says.
+                        for _ in range(5):
+                            self.assertEqual(b.get("/demo/x").status, 200)
+                            time.sleep(0.1)
+
+                        def errors():
+                            body = request(b.admin_port, "GET", "/metrics").body.decode()
+                            return sum(float(l.split()[-1]) for l in body.splitlines()
+                                       if l.startswith("braced_fleet_errors_total{"))
+                        self.assertTrue(wait_until(lambda: errors() > 0, 5), b.log())
+                        self.assertEqual(b.get("/demo/x").status, 200)
+                        self.assertIsNone(b.proc.poll())
+                        if reason:
+                            self.assertTrue(wait_until(lambda: any(
+                                l.get("reason") == reason for l in b.log_lines()), 5), b.log())
+                finally:
+                    hostile.cleanup()
+
+    def test_flushall_loses_only_what_redis_held(self):
+        self.redis = RedisProcess().start()
+        b1, b2 = self.start_fleet(self.redis.sock, n=2, defaults={
+            "retry": {"attempts": 1}, "timeouts": {"total": "1s"}})
+        self.assertEqual(b1.get("/demo/x", fault(status=429, headers={"Retry-After": "1"})).status, 429)
+        self.assertTrue(wait_until(lambda: request(b2.admin_port, "GET", "/status").json()
+                                   ["profiles"]["demo"]["cooldown_ms"] > 0, 2))
+        self.assertIn(b"+OK", resp_command(self.redis.sock, "FLUSHALL"))
+        # What the instances applied stays; the connections stay up.
+        self.assertEqual(b2.get("/demo/y").status, 429)
+        self.assertEqual(len(self.upstream.received()), 1)
+        time.sleep(1.1)
+        for b in (b1, b2):
+            self.assertEqual(metric(b, "braced_fleet_up"), 1)
+            self.assertEqual(b.get("/demo/z").status, 200)
+        # A window after the flush is shared as before (the script only ever
+        # extends, and an empty key is no window).
+        self.upstream.reset()
+        self.assertEqual(b2.get("/demo/x", fault(status=429, headers={"Retry-After": "2"})).status, 429)
+        self.assertTrue(wait_until(lambda: request(b1.admin_port, "GET", "/status").json()
+                                   ["profiles"]["demo"]["cooldown_ms"] > 0, 2))
+        self.assertEqual(b1.get("/demo/y").status, 429)
+        self.assertEqual(len(self.upstream.received()), 1)
+
+    def test_reload_off_and_stop_while_calls_wait(self):
+        # A Redis that never answers keeps the calls waiting (timeout 2 s).
+        silent = SilentRedis()
+        self.addCleanup(silent.cleanup)
+        self.redis = RedisProcess().start()
+        (b,) = self.start_fleet(silent.sock, n=1, wait_up=False, fleet={"timeout": "2s"})
+        self.assertEqual(b.get("/demo/x").status, 200)
+        # Off: the hooks go, the waiting calls are dropped with their
+        # connections (no callback left behind; the sanitizer build checks).
+        b.reload(self.fleet_config(silent.sock, 1, fleet={"redis": "off"}))
+        self.assertEqual(b.get("/demo/x").status, 200)
+        status = request(b.admin_port, "GET", "/status").json()
+        self.assertEqual(status["fleet"], {"enabled": False, "up": False})
+        self.assertNotIn("fleet", status["profiles"]["demo"])
+        # On again, with a real Redis: up and sharing.
+        b.reload(self.fleet_config(self.redis.sock, 1))
+        self.assertTrue(wait_until(lambda: metric(b, "braced_fleet_up") == 1, START_TIMEOUT), b.log())
+        # Back to the silent one, and SIGTERM while its calls wait: a clean
+        # exit (the harness asserts exit 0 and no sanitizer report).
+        b.reload(self.fleet_config(silent.sock, 1, fleet={"timeout": "2s"}))
+        self.assertEqual(b.get("/demo/x").status, 200)
+        t = time.monotonic()
+        b.__exit__(None, None, None)
+        self.started.remove(b)
+        self.assertEqual(b.returncode, 0)
+        self.assertLess(time.monotonic() - t, 5)
 
     def test_password_is_used_and_never_shown(self):
         secret = "s3cret-fleet-pw"

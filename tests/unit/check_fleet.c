@@ -39,7 +39,8 @@ END_TEST
 
 START_TEST(test_message_round_trip)
 {
-	struct fleet_msg m = { .kind = FLEET_MSG_OPEN, .instance = 0x0123456789abcdefull,
+	struct fleet_msg m = { .kind = FLEET_MSG_OPEN,
+			       .instance = 0x0123456789abcdefull,
 			       .until_ms = 1700000000123ull },
 			 out;
 	char buf[FLEET_MSG_MAX + 1];
@@ -89,15 +90,14 @@ START_TEST(test_hostile_messages_refused)
 		ck_assert_msg(fleet_msg_decode(bad[i], strlen(bad[i]), &out) < 0, "accepted '%s'",
 			      bad[i]);
 	/* An embedded NUL, and a message over the limit. */
-	ck_assert_int_lt(fleet_msg_decode("braced1 open 0123456789abcdef p:0123456789abcdef 5\0", 51,
-					  &out),
-			 0);
+	ck_assert_int_lt(
+	    fleet_msg_decode("braced1 open 0123456789abcdef p:0123456789abcdef 5\0", 51, &out), 0);
 	memset(big, 'a', sizeof(big));
 	ck_assert_int_lt(fleet_msg_decode(big, sizeof(big), &out), 0);
 	ck_assert_int_lt(fleet_msg_decode(NULL, 0, &out), 0);
-	ck_assert_int_eq(fleet_msg_decode("braced1 cooldown 0123456789abcdef p:0123456789abcdef 5",
-					  54, &out),
-			 0);
+	ck_assert_int_eq(
+	    fleet_msg_decode("braced1 cooldown 0123456789abcdef p:0123456789abcdef 5", 54, &out),
+	    0);
 }
 END_TEST
 
@@ -156,8 +156,8 @@ END_TEST
 /* ---- the guard's fleet verbs ---- */
 
 struct events {
-	int n[4];
-	uint64_t until[4];
+	int n[5];
+	uint64_t until[5];
 };
 
 static void on_event(void *arg, struct guard *g, const struct guard_event *ev)
@@ -333,11 +333,51 @@ START_TEST(test_guard_fleet_budget)
 }
 END_TEST
 
+/* The fleet syncs only while a guard is busy: the first count after a take
+ * is told once, and an idle guard (nothing in flight, nothing to send) is
+ * not busy. */
+START_TEST(test_guard_counts_and_busy)
+{
+	struct guard *list = NULL, *g;
+	struct events ev = { 0 };
+	struct policy p;
+	struct guard_admission adm;
+	struct guard_token tok;
+	uint64_t d, w;
+
+	test_policy(&p);
+	g = hooked_guard(&list, &ev, &p);
+	ck_assert_int_eq(guard_fleet_busy(g), 0);
+	guard_admit(g, T0, &adm);
+	ck_assert_int_eq(ev.n[GUARD_EV_COUNTS], 1);
+	guard_admit(g, T0, &adm);
+	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 1);
+	ck_assert_int_eq(ev.n[GUARD_EV_COUNTS], 1); /* told once per take */
+	guard_fleet_take_counts(g, &d, &w);
+	ck_assert_int_eq(guard_fleet_busy(g), 1); /* two in flight */
+	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 1);
+	ck_assert_int_eq(ev.n[GUARD_EV_COUNTS], 2); /* a retry counts too */
+	guard_fleet_take_counts(g, &d, &w);
+	guard_leave(g, 0);
+	ck_assert_int_eq(guard_fleet_busy(g), 1);
+	guard_leave(g, 0);
+	ck_assert_int_eq(guard_fleet_busy(g), 0); /* idle: no sync needed */
+	guard_set_hooks(g, NULL);
+	guard_admit(g, T0, &adm); /* unhooked: nobody told */
+	guard_leave(g, 0);
+	ck_assert_int_eq(ev.n[GUARD_EV_COUNTS], 2);
+	guards_free(list);
+}
+END_TEST
+
 START_TEST(test_breaker_force)
 {
 	struct breaker b = { 0 };
-	struct breaker_policy pol = { .enabled = 1, .window_ms = 10000, .min_requests = 5,
-				      .failure_ratio = 0.5, .open_for_ms = 1000,
+	struct breaker_policy pol = { .enabled = 1,
+				      .window_ms = 10000,
+				      .min_requests = 5,
+				      .failure_ratio = 0.5,
+				      .open_for_ms = 1000,
 				      .half_open_probes = 1 };
 
 	breaker_configure(&b, &pol);
@@ -437,6 +477,7 @@ Suite *fleet_suite(void)
 	tcase_add_test(tc, test_guard_events_and_remote_state);
 	tcase_add_test(tc, test_guard_probe_lock);
 	tcase_add_test(tc, test_guard_fleet_budget);
+	tcase_add_test(tc, test_guard_counts_and_busy);
 	tcase_add_test(tc, test_breaker_force);
 	tcase_add_test(tc, test_config_fleet);
 	suite_add_tcase(s, tc);
