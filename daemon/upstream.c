@@ -794,8 +794,8 @@ struct upstream *upstream_new(struct event_base *base)
 	 * session up for a connection whose TLS settings (verify, CA file,
 	 * host) match those it was made with. */
 	up->share = curl_share_init();
-	if (up->share &&
-	    curl_share_setopt(up->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+	if (up->share && curl_share_setopt(up->share, CURLSHOPT_SHARE,
+					   CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
 		curl_share_cleanup(up->share);
 		up->share = NULL;
 	}
