@@ -615,7 +615,7 @@ class Bench:
         res[FLOOR] = {"n": n, "rps": n / secs, "cpu_us": float(f["cpu_us_per_request"]),
                       "failed": int(f["failed"]),
                       # its connections (TLS handshakes), the /__stats one apart
-                      "accepts": max(0, accepts - accepts0 - 1)}
+                      "accepts": max(0, accepts - accepts0 - 1), "tls": self.cur_tls}
 
     def add_upstream(self, t, f):
         s = http_get(self.up[self.upkey(t)], "/__stats", self.ca())
@@ -898,20 +898,20 @@ def floor_lines(rounds):
     rounds = [r for r in rounds if FLOOR in r]
     if not rounds:
         return []
-    tls = any("accepts" in r[FLOOR] for r in rounds)
+    tls = any(r[FLOOR].get("tls") for r in rounds)
     head = ["libcurl's multi interface alone (`tests/bench/curl_floor`, 64 keep-alive "
             "transfers in flight, a fresh easy handle per transfer as braced uses on "
             "libcurl < 8.1.0) against the same upstream, in the same rounds: a client "
             "only, so braced's CPU minus it is what braced adds on top of libcurl." +
             (" Over HTTPS it verifies the certificate with the run's CA file and shares "
              "TLS sessions between its handles, as braced does; its upstream connections "
-             "are its TLS handshakes (64 each round: it starts anew)." if tls else ""), ""]
+             "are its TLS handshakes." if tls else ""), ""]
     cols = "| target | req/s | CPU µs/req | CPU ÷ haproxy | braced CPU µs/req − floor |"
     row = (f"| {FLOOR} | {fmt(summarize(rounds, FLOOR, 'rps'), 0)} | "
            f"{fmt(summarize(rounds, FLOOR, 'cpu_us'))} | "
            f"{fmt(ratio(rounds, FLOOR, 'haproxy', 'cpu_us'), 2)} | "
            f"{fmt(agg([r['braced']['cpu_us'] - r[FLOOR]['cpu_us'] for r in rounds]))} |")
-    if tls:
+    if any("accepts" in r[FLOOR] for r in rounds):
         cols += " upstream connections |"
         row += f" {fmt(summarize(rounds, FLOOR, 'accepts'), 0)} |"
     return head + [cols, "|---" * cols.count(" | ") + "|---|", row, ""]
