@@ -30,6 +30,12 @@
 #define UPSTREAM_SAFE_REUSE_VERSION 0x080100
 /* Response header bytes kept for one attempt (curl itself caps a line at 100 KiB). */
 #define CALL_MAX_HEADER_BYTES (64 * 1024)
+/* Seconds libcurl keeps the certificate store it built from a profile's
+ * ca_file (CURLOPT_CA_CACHE_TIMEOUT, libcurl 7.87.0+) for the next TLS
+ * handshakes: a CA file replaced on disk is used by new connections after
+ * at most this long. Without the cache every new connection parsed the file
+ * again (about 1.5 million instructions for one certificate). */
+#define UPSTREAM_CA_CACHE_S 60
 
 enum call_state { CALL_WAITING, CALL_RUNNING, CALL_DONE };
 enum io_phase { PHASE_CONNECT, PHASE_WRITE, PHASE_READ };
@@ -79,6 +85,11 @@ struct upstream_pool {
 struct upstream {
 	struct event_base *base;
 	CURLM *multi;
+	/* TLS sessions, shared by every easy handle so that a new connection
+	 * to an upstream resumes the session of an earlier one (libcurl keeps
+	 * them per easy handle otherwise, and braced's handles are one-use
+	 * before 8.1.0). NULL when libcurl refused it: full handshakes then. */
+	CURLSH *share;
 	struct event *curl_timer;
 	CURL *free_handles[UPSTREAM_FREE_HANDLES];
 	unsigned nfree;
@@ -651,8 +662,18 @@ static int setup_easy(struct call *c)
 	}
 	SET(CURLOPT_SSL_VERIFYPEER, p->tls_verify ? 1L : 0L);
 	SET(CURLOPT_SSL_VERIFYHOST, p->tls_verify ? 2L : 0L);
-	if (p->ca_file)
+	if (c->up->share)
+		SET(CURLOPT_SHARE, c->up->share);
+	if (p->ca_file) {
+		/* Exactly the CAs of ca_file: not also the directory libcurl was
+		 * built with (Debian's /etc/ssl/certs), which would trust every
+		 * public CA too and keeps libcurl from caching the store. */
 		SET(CURLOPT_CAINFO, p->ca_file);
+		SET(CURLOPT_CAPATH, NULL);
+#if LIBCURL_VERSION_NUM >= 0x075700
+		SET(CURLOPT_CA_CACHE_TIMEOUT, (long)UPSTREAM_CA_CACHE_S);
+#endif
+	}
 	SET(CURLOPT_PATH_AS_IS, 1L);
 	if (p->head) {
 		SET(CURLOPT_NOBODY, 1L);
@@ -769,6 +790,15 @@ struct upstream *upstream_new(struct event_base *base)
 		upstream_free(up);
 		return NULL;
 	}
+	/* One thread: the share needs no lock functions. libcurl only looks a
+	 * session up for a connection whose TLS settings (verify, CA file,
+	 * host) match those it was made with. */
+	up->share = curl_share_init();
+	if (up->share && curl_share_setopt(up->share, CURLSHOPT_SHARE,
+					   CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+		curl_share_cleanup(up->share);
+		up->share = NULL;
+	}
 	curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
 	curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
 	curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
@@ -802,6 +832,9 @@ void upstream_free(struct upstream *up)
 	up->multi = NULL;
 	while (up->nfree)
 		curl_easy_cleanup(up->free_handles[--up->nfree]);
+	/* After every easy handle that used it. */
+	if (up->share)
+		curl_share_cleanup(up->share);
 	while (!LIST_EMPTY(&up->sockets))
 		sock_free(LIST_FIRST(&up->sockets));
 	free(up->owned);

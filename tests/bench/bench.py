@@ -581,7 +581,7 @@ class Bench:
                         self.add_upstream(t, res[t])
                         if extra == "breaker" and (t == "direct" or t.startswith("braced")):
                             res[t].update(self.breaker_probe(t))
-                    if kind == "wrk" and not self.cur_tls and "direct" in targets:
+                    if kind == "wrk" and "direct" in targets:
                         self.floor_round(res)
                 for t in targets:
                     say(f"   {t}: {json.dumps(res[t])}")
@@ -593,19 +593,29 @@ class Bench:
 
     def floor_round(self, res):
         """res[FLOOR]: curl multi alone, 64 transfers in flight to direct's
-        upstream (idle by now), its own CPU per request after a warm-up."""
+        upstream (idle by now), its own CPU per request after a warm-up.
+        Against an HTTPS upstream it verifies the certificate with the run's
+        CA file and shares TLS sessions between its easy handles, as braced
+        does, and reaches the upstream by the address braced uses."""
         self.set_mode("direct", "")
-        url = self.base_url("direct") + "/v1/weather?city=Paris"
+        scheme = "https" if self.cur_tls else "http"
+        url = f"{scheme}://127.0.0.1:{self.up[self.upkey('direct')]}/v1/weather?city=Paris"
         secs = max(1, round(self.a.secs))
         argv = [f"{self.a.build}/tests/bench/curl_floor", url, "--concurrency", "64",
                 "--secs", str(secs)]
+        if self.cur_tls:
+            argv += ["--cafile", self.ca(), "--share"]
+        accepts0 = http_get(self.up[self.upkey("direct")], "/__stats", self.ca())["accepts"]
         say("$ " + " ".join(argv))
         out = subprocess.run(argv, capture_output=True, text=True, timeout=60 + secs)
         say("    " + out.stdout.strip())
         f = dict(kv.split("=", 1) for kv in out.stdout.split())
         n = int(f["requests"])
+        accepts = http_get(self.up[self.upkey("direct")], "/__stats", self.ca())["accepts"]
         res[FLOOR] = {"n": n, "rps": n / secs, "cpu_us": float(f["cpu_us_per_request"]),
-                      "failed": int(f["failed"])}
+                      "failed": int(f["failed"]),
+                      # its connections (TLS handshakes), the /__stats one apart
+                      "accepts": max(0, accepts - accepts0 - 1), "tls": self.cur_tls}
 
     def add_upstream(self, t, f):
         s = http_get(self.up[self.upkey(t)], "/__stats", self.ca())
@@ -888,16 +898,23 @@ def floor_lines(rounds):
     rounds = [r for r in rounds if FLOOR in r]
     if not rounds:
         return []
-    return ["libcurl's multi interface alone (`tests/bench/curl_floor`, 64 keep-alive "
+    tls = any(r[FLOOR].get("tls") for r in rounds)
+    head = ["libcurl's multi interface alone (`tests/bench/curl_floor`, 64 keep-alive "
             "transfers in flight, a fresh easy handle per transfer as braced uses on "
             "libcurl < 8.1.0) against the same upstream, in the same rounds: a client "
-            "only, so braced's CPU minus it is what braced adds on top of libcurl.", "",
-            "| target | req/s | CPU µs/req | CPU ÷ haproxy | braced CPU µs/req − floor |",
-            "|---|---|---|---|---|",
-            f"| {FLOOR} | {fmt(summarize(rounds, FLOOR, 'rps'), 0)} | "
-            f"{fmt(summarize(rounds, FLOOR, 'cpu_us'))} | "
-            f"{fmt(ratio(rounds, FLOOR, 'haproxy', 'cpu_us'), 2)} | "
-            f"{fmt(agg([r['braced']['cpu_us'] - r[FLOOR]['cpu_us'] for r in rounds]))} |", ""]
+            "only, so braced's CPU minus it is what braced adds on top of libcurl." +
+            (" Over HTTPS it verifies the certificate with the run's CA file and shares "
+             "TLS sessions between its handles, as braced does; its upstream connections "
+             "are its TLS handshakes." if tls else ""), ""]
+    cols = "| target | req/s | CPU µs/req | CPU ÷ haproxy | braced CPU µs/req − floor |"
+    row = (f"| {FLOOR} | {fmt(summarize(rounds, FLOOR, 'rps'), 0)} | "
+           f"{fmt(summarize(rounds, FLOOR, 'cpu_us'))} | "
+           f"{fmt(ratio(rounds, FLOOR, 'haproxy', 'cpu_us'), 2)} | "
+           f"{fmt(agg([r['braced']['cpu_us'] - r[FLOOR]['cpu_us'] for r in rounds]))} |")
+    if any("accepts" in r[FLOOR] for r in rounds):
+        cols += " upstream connections |"
+        row += f" {fmt(summarize(rounds, FLOOR, 'accepts'), 0)} |"
+    return head + [cols, "|---" * cols.count(" | ") + "|---|", row, ""]
 
 
 def drift_share(rounds, t):

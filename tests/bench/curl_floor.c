@@ -5,9 +5,15 @@
  * request. It shows what libcurl costs on its own before any proxying:
  * no front, no policy, the body appended to an evbuffer and dropped.
  *
- * Usage: curl_floor URL [--concurrency N] [--secs S] [--reuse]
+ * Usage: curl_floor URL [--concurrency N] [--secs S] [--reuse] [--cafile PATH]
+ *                   [--share]
  * With --reuse finished easy handles are reset and reused; without it each
  * transfer gets a fresh handle, as braced does on libcurl before 8.1.0.
+ * With --cafile (an https URL) the peer's certificate is verified against
+ * PATH, host name included, as braced's `tls: {verify: true, ca_file: PATH}`
+ * does. With --share the easy handles share one TLS session cache
+ * (CURLSH), as braced's do. The upstream's accepted connections tell how
+ * many TLS handshakes were made.
  * Prints one line: "requests=N cpu_us_per_request=X seconds=S". */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +34,8 @@ struct floor {
 	double cpu0;
 	unsigned long done0;
 	const char *url;
+	const char *cafile; /* verify the peer against it; NULL: plain HTTP */
+	CURLSH *share;      /* TLS sessions shared by the handles, or NULL */
 	struct curl_slist *headers;
 	int reuse, stopping;
 	unsigned long done, failed;
@@ -156,6 +164,13 @@ static int start(struct floor *f, struct slot *sl)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, sl);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 4000L);
+	if (f->cafile) {
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+		curl_easy_setopt(e, CURLOPT_CAINFO, f->cafile);
+	}
+	if (f->share)
+		curl_easy_setopt(e, CURLOPT_SHARE, f->share);
 	if (curl_multi_add_handle(f->multi, e) != CURLM_OK)
 		return -1;
 	f->inflight++;
@@ -238,6 +253,7 @@ int main(int argc, char **argv)
 	struct timeval tv;
 	double cpu1;
 	unsigned long done;
+	int share = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--concurrency") == 0 && i + 1 < argc)
@@ -246,13 +262,19 @@ int main(int argc, char **argv)
 			secs = strtol(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--reuse") == 0)
 			f.reuse = 1;
+		else if (strcmp(argv[i], "--cafile") == 0 && i + 1 < argc)
+			f.cafile = argv[++i];
+		else if (strcmp(argv[i], "--share") == 0)
+			share = 1;
 		else if (!f.url && argv[i][0] != '-')
 			f.url = argv[i];
 		else
 			f.url = NULL, i = argc;
 	}
 	if (!f.url || n < 1 || n > MAX_CONCURRENCY || secs < 1 || secs > MAX_SECS) {
-		fprintf(stderr, "usage: curl_floor URL [--concurrency 1..%d] [--secs 1..%d] [--reuse]\n",
+		fprintf(stderr,
+			"usage: curl_floor URL [--concurrency 1..%d] [--secs 1..%d] [--reuse] "
+			"[--cafile PATH] [--share]\n",
 			MAX_CONCURRENCY, MAX_SECS);
 		return 2;
 	}
@@ -262,6 +284,12 @@ int main(int argc, char **argv)
 	f.timer = evtimer_new(f.base, on_timer, &f);
 	f.stop = evtimer_new(f.base, on_stop, &f);
 	f.mark = evtimer_new(f.base, on_mark, &f);
+	if (share) {
+		f.share = curl_share_init();
+		if (!f.share ||
+		    curl_share_setopt(f.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+			return 1;
+	}
 	/* The request braced sends: no Expect, no added Accept. */
 	f.headers = curl_slist_append(NULL, "Expect:");
 	f.headers = curl_slist_append(f.headers, "Accept:");
@@ -294,6 +322,8 @@ int main(int argc, char **argv)
 		evbuffer_free(slots[i].body);
 	}
 	curl_multi_cleanup(f.multi);
+	if (f.share)
+		curl_share_cleanup(f.share);
 	curl_slist_free_all(f.headers);
 	event_free(f.timer);
 	event_free(f.stop);

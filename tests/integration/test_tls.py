@@ -42,6 +42,9 @@ class EchoHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if "close" in self.path:  # one answer per connection
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
 
@@ -59,6 +62,7 @@ class HTTPSEchoServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.context = context
         self.paths = []
         self.failed_handshakes = 0
+        self.resumed = []  # per accepted connection: did it resume a TLS session
 
     def finish_request(self, request, client_address):
         request.settimeout(5)
@@ -67,6 +71,7 @@ class HTTPSEchoServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         except (ssl.SSLError, OSError):
             self.failed_handshakes += 1     # the client refused the certificate
             return
+        self.resumed.append(tls.session_reused)
         try:
             super().finish_request(tls, client_address)
         finally:
@@ -102,12 +107,16 @@ class TLSTest(BracedTestCase):
         super().setUp()
         self.https.paths.clear()
         self.https.failed_handshakes = 0
+        self.https.resumed.clear()
 
-    def braced(self, tls=None):
+    def profile(self, tls=None):
         profile = {"upstream": f"https://127.0.0.1:{self.https.server_address[1]}/base"}
         if tls is not None:
             profile["tls"] = tls
-        return Braced(make_config({"secure": profile}))
+        return profile
+
+    def braced(self, tls=None):
+        return Braced(make_config({"secure": self.profile(tls)}))
 
     def test_verify_off_accepts_the_self_signed_certificate(self):
         with self.braced({"verify": False}) as b:
@@ -129,6 +138,38 @@ class TLSTest(BracedTestCase):
             resp = b.get("/secure/y")
         self.assertEqual(resp.status, 200, resp)
         self.assertEqual(resp.json()["path"], "/base/y")
+
+    def test_a_new_connection_resumes_the_tls_session(self):
+        # The server closes each connection after its answer, so every
+        # request makes a handshake; after the first they resume its session.
+        with self.braced({"ca_file": self.cert}) as b:
+            for i in range(3):
+                resp = b.get(f"/secure/close{i}")
+                self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(self.https.resumed, [False, True, True])
+
+    def test_verification_holds_beside_trusted_connections_and_sessions(self):
+        # Profiles to the same HTTPS server share braced's connection pool
+        # and TLS session cache; one that does not trust the certificate must
+        # fail every time, even after the others connected, kept their
+        # connection and stored a session, and while the certificate store
+        # built from the right file is cached.
+        other = os.path.join(self.tls_dir, "other")
+        os.makedirs(other, exist_ok=True)
+        wrong_ca, _ = make_certificate(other)
+        profiles = {"good": self.profile({"ca_file": self.cert}),
+                    "wrong": self.profile({"ca_file": wrong_ca}),
+                    "system": self.profile(),
+                    "off": self.profile({"verify": False})}
+        with Braced(make_config(profiles)) as b:
+            for name in ["good", "off", "wrong", "system", "good", "wrong", "off", "system"]:
+                resp = b.get(f"/{name}/close-{name}" if name != "off" else "/off/keep")
+                if name in ("good", "off"):
+                    self.assertEqual(resp.status, 200, (name, resp))
+                else:
+                    self.assert_problem(resp, 502, "upstream_unavailable", profile=name)
+        self.assertEqual(sorted(set(self.https.paths)), ["/base/close-good", "/base/keep"])
+        self.assertGreaterEqual(self.https.failed_handshakes, 4)
 
 
 class HTTP2Test(BracedTestCase):
