@@ -754,18 +754,24 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 
 /* ---- connecting ---- */
 
-static void on_connect(const redisAsyncContext *ac, int status)
+/* Forgets ac, which hiredis frees once its callback returns. Returns 1
+ * when ac was one of f's connections, 0 for a stale one. */
+static int forget_context(struct fleet *f, const redisAsyncContext *ac)
 {
-	struct fleet *f = ac->data;
-
-	if (status == REDIS_OK || !f)
-		return;
-	/* hiredis frees the context after this callback. */
 	if (ac == f->cmd.ac)
 		f->cmd.ac = NULL;
 	else if (ac == f->sub.ac)
 		f->sub.ac = NULL;
 	else
+		return 0;
+	return 1;
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+	struct fleet *f = ac->data;
+
+	if (status == REDIS_OK || !f || !forget_context(f, ac))
 		return;
 	go_down(f, FLEET_OP_CONNECT, ac->errstr[0] ? ac->errstr : "cannot connect");
 }
@@ -775,14 +781,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	struct fleet *f = ac->data;
 
 	(void)status;
-	if (!f)
-		return;
-	/* hiredis frees the context after this callback. */
-	if (ac == f->cmd.ac)
-		f->cmd.ac = NULL;
-	else if (ac == f->sub.ac)
-		f->sub.ac = NULL;
-	else
+	if (!f || !forget_context(f, ac))
 		return;
 	if (f->cmd.refused || f->sub.refused)
 		go_down(f, FLEET_OP_CONNECT, f->cmd.refused ? f->cmd.refused : f->sub.refused);
