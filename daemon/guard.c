@@ -44,6 +44,7 @@ struct guard {
 	uint64_t fleet_requests, fleet_retries; /* the fleet's totals, last sync */
 	uint64_t sent_requests, sent_retries;   /* in transit to the fleet */
 	uint64_t pend_requests, pend_retries;   /* not yet sent */
+	uint64_t fleet_round; /* counts taken for the fleet (or reset) so far */
 	struct guard *next;
 };
 
@@ -203,7 +204,7 @@ int guard_try_withdraw(struct guard *g, uint64_t now_us, struct guard_token *ret
 	budget_withdraw(&g->budget, now);
 	if (g->hooked && g->pend_retries++ == 0 && g->pend_requests == 0)
 		emit(g, GUARD_EV_COUNTS, 0);
-	*ret = (struct guard_token){ .taken_ms = now, .held = 1 };
+	*ret = (struct guard_token){ .taken_ms = now, .held = 1, .fleet_round = g->fleet_round };
 	return 1;
 }
 
@@ -212,7 +213,9 @@ void guard_give_back(struct guard *g, uint64_t now_us, struct guard_token *token
 	(void)now_us;
 	if (token->held) {
 		budget_give_back(&g->budget, token->taken_ms);
-		if (g->pend_retries > 0)
+		/* Only a withdrawal not yet sent to the fleet can be taken back;
+		 * one already sent stays counted there (the safe side). */
+		if (token->fleet_round == g->fleet_round && g->pend_retries > 0)
 			g->pend_retries--;
 	}
 	*token = (struct guard_token){ 0 };
@@ -241,6 +244,7 @@ void guard_set_hooks(struct guard *g, const struct guard_hooks *h)
 	g->fleet_requests = g->fleet_retries = 0;
 	g->sent_requests = g->sent_retries = 0;
 	g->pend_requests = g->pend_retries = 0;
+	g->fleet_round++;
 }
 
 void guard_fleet_gate(struct guard *g, int on)
@@ -288,6 +292,7 @@ void guard_fleet_take_counts(struct guard *g, uint64_t *ret_requests, uint64_t *
 	g->sent_requests += g->pend_requests;
 	g->sent_retries += g->pend_retries;
 	g->pend_requests = g->pend_retries = 0;
+	g->fleet_round++;
 }
 
 void guard_fleet_budget(struct guard *g, uint64_t requests, uint64_t retries,

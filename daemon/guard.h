@@ -72,6 +72,7 @@ void guard_record(struct guard *g, uint64_t now_us, enum outcome o, int status, 
 struct guard_token {
 	uint64_t taken_ms; /* when it was withdrawn */
 	int held;
+	uint64_t fleet_round; /* the guard's count-taking round it was withdrawn in */
 };
 
 /* Takes one retry token if the budget has room, in one step (check and

@@ -315,6 +315,22 @@ START_TEST(test_guard_fleet_budget)
 	guard_fleet_budget(g, 90, 27, T0 + 1000000);
 	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 1);
 	guard_give_back(g, T0, &tok);
+	/* A token whose withdrawal already went to the fleet, given back, does
+	 * not cancel another request's retry that has not gone yet. */
+	{
+		struct guard_token sent, other;
+
+		guard_fleet_take_counts(g, &d, &w);
+		guard_fleet_budget(g, 0, 0, T0 + 1000000);
+		ck_assert_int_eq(guard_try_withdraw(g, T0, &sent), 1);
+		guard_fleet_take_counts(g, &d, &w);
+		ck_assert_uint_eq(w, 1);
+		ck_assert_int_eq(guard_try_withdraw(g, T0, &other), 1);
+		guard_give_back(g, T0, &sent);
+		guard_fleet_take_counts(g, &d, &w);
+		ck_assert_uint_eq(w, 1);
+		guard_give_back(g, T0, &other);
+	}
 	/* Stale fleet totals: the local budget decides again. */
 	guard_fleet_budget(g, 0, 1000, T0 + 1000);
 	ck_assert_int_eq(guard_try_withdraw(g, T0 + 2000, &tok), 1);
