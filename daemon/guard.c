@@ -44,7 +44,7 @@ struct guard {
 	uint64_t fleet_requests, fleet_retries; /* the fleet's totals, last sync */
 	uint64_t sent_requests, sent_retries;   /* in transit to the fleet */
 	uint64_t pend_requests, pend_retries;   /* not yet sent */
-	uint64_t fleet_round; /* counts taken for the fleet (or reset) so far */
+	uint64_t fleet_round;                   /* counts taken for the fleet (or reset) so far */
 	struct guard *next;
 };
 
