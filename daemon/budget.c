@@ -57,15 +57,21 @@ void budget_deposit(struct budget *b, uint64_t now_ms)
 	b->deposits[current(b, now_ms)]++;
 }
 
+int budget_allows(double ratio, uint32_t min_per_second, uint32_t window_ms, uint64_t deposits,
+		  uint64_t withdrawals)
+{
+	double allowance = ratio * (double)deposits + (double)min_per_second * window_ms / 1000.0;
+
+	/* The tolerance keeps 0.7 × 90 from counting as 62.99999999999999. */
+	return (double)withdrawals + 1 <= allowance + 1e-9;
+}
+
 int budget_can_withdraw(struct budget *b, uint64_t now_ms)
 {
 	uint32_t d, w;
-	double allowance;
 
 	budget_totals(b, now_ms, &d, &w);
-	allowance = b->ratio * d + (double)b->min_per_second * b->window_ms / 1000.0;
-	/* The tolerance keeps 0.7 × 90 from counting as 62.99999999999999. */
-	return (double)w + 1 <= allowance + 1e-9;
+	return budget_allows(b->ratio, b->min_per_second, b->window_ms, d, w);
 }
 
 void budget_withdraw(struct budget *b, uint64_t now_ms)

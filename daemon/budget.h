@@ -24,6 +24,11 @@ void budget_configure(struct budget *b, double ratio, uint32_t min_per_second, u
 void budget_deposit(struct budget *b, uint64_t now_ms);
 /* 1 when one more retry fits. */
 int budget_can_withdraw(struct budget *b, uint64_t now_ms);
+/* The formula behind it, for any totals (the fleet's too): 1 when one more
+ * withdrawal fits, withdrawals + 1 ≤ ratio × deposits + min_per_second ×
+ * window seconds. */
+int budget_allows(double ratio, uint32_t min_per_second, uint32_t window_ms, uint64_t deposits,
+		  uint64_t withdrawals);
 /* One retry. */
 void budget_withdraw(struct budget *b, uint64_t now_ms);
 /* Undoes one withdrawal made at taken_ms (a retry that never started);

@@ -536,11 +536,18 @@ static int acceptable(enum outcome o)
 	return o == OUTCOME_OK || o == OUTCOME_CLIENT_ERROR || o == OUTCOME_SERVER_ERROR;
 }
 
+/* An attempt's duration in µs (elapsed_us, or elapsed_ms when the backend
+ * gave only that). */
+static uint64_t result_us(const struct engine_result *res)
+{
+	return res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000;
+}
+
 /* Feeds the profile's latency estimate and adaptive limit with a finished
  * attempt's time on the wire. */
 static void observe(struct engine *e, uint64_t now_us, const struct engine_result *res)
 {
-	uint64_t us = res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000;
+	uint64_t us = result_us(res);
 
 	us = us > res->queued_us ? us - res->queued_us : 0;
 	if (res->end == ENGINE_END_POOL_TIMEOUT || res->end == ENGINE_END_INTERNAL)
@@ -609,7 +616,7 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	if (e->nrunning == 0)
 		add_upstream_time(
 		    e, res->end == ENGINE_END_POOL_TIMEOUT && e->undecided ? e->undecided_us : now,
-		    res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000);
+		    result_us(res));
 	if (res->end == ENGINE_END_POOL_TIMEOUT) {
 		/* Nothing was sent: not an attempt. A hedge is lost, its token
 		 * back; the attempts that ran decide. */

@@ -202,15 +202,6 @@ void fleet_buckets(uint64_t now_ms, uint32_t window_ms, uint64_t *ret_first, uin
 	*ret_count = n;
 }
 
-int fleet_budget_allows(double ratio, uint32_t min_per_second, uint32_t window_ms,
-			uint64_t requests, uint64_t retries)
-{
-	double allowance = ratio * (double)requests + (double)min_per_second * window_ms / 1000.0;
-
-	/* The same tolerance as budget.c. */
-	return (double)retries + 1 <= allowance + 1e-9;
-}
-
 uint32_t fleet_backoff_ms(unsigned n, double r)
 {
 	uint32_t cap = 100;

@@ -1,8 +1,8 @@
 /* The fleet protocol (SPEC 4.9), without any I/O: how a profile is named
  * across instances, the Redis keys and channel, the messages instances
  * publish (encoded here, and decoded strictly: anything read from Redis is
- * hostile input), the budget arithmetic over the fleet's per-second
- * buckets, and the reconnect backoff. fleet.c does the talking. */
+ * hostile input), the fleet's per-second budget buckets (the formula is
+ * budget.c's budget_allows), and the reconnect backoff. fleet.c does the talking. */
 #ifndef BRACED_FLEETPROTO_H
 #define BRACED_FLEETPROTO_H
 
@@ -84,12 +84,6 @@ int fleet_parse_uint(const char *s, size_t len, uint64_t *ret);
  * *ret_first is the first second, *ret_count the number of seconds (1 to
  * FLEET_MAX_BUCKETS), ending with the current second. */
 void fleet_buckets(uint64_t now_ms, uint32_t window_ms, uint64_t *ret_first, uint32_t *ret_count);
-
-/* 1 when one more retry fits the fleet's budget: retries ≤ ratio ×
- * requests + min_per_second × window seconds, counting the fleet's totals
- * (requests, retries) and this instance's counts not yet in them. */
-int fleet_budget_allows(double ratio, uint32_t min_per_second, uint32_t window_ms,
-			uint64_t requests, uint64_t retries);
 
 /* The wait before reconnect attempt n (0 first): full jitter over an
  * exponential from 100 ms to 5 s; r is uniform in [0, 1). */

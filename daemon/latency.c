@@ -76,13 +76,11 @@ uint32_t latency_count(const struct latency *l, uint64_t now_us)
 
 int latency_quantile(const struct latency *l, uint64_t now_us, unsigned pct, uint64_t *ret_us)
 {
-	uint64_t now = epoch_of(now_us), n = 0, rank, seen = 0;
+	uint64_t now = epoch_of(now_us), n, rank, seen = 0;
 
 	if (pct < 1 || pct > 99)
 		return -EINVAL;
-	for (size_t i = 0; i < LATENCY_SUBWINDOWS; i++)
-		if (live(&l->win[i], now))
-			n += l->win[i].total;
+	n = latency_count(l, now_us);
 	if (n < LATENCY_MIN_SAMPLES)
 		return -EAGAIN;
 	/* The smallest value with at least pct% of the samples at or below it. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "path.h"
 #include "schema_regex.h"
 
 /* RFC 1034/1123 limits on a host name and on one of its labels, and
@@ -75,7 +76,7 @@ static int is_alpha(int c)
 
 static int is_hex(int c)
 {
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+	return path_hex_digit(c) >= 0;
 }
 
 static int is_ascii(const char *s, size_t len)

@@ -423,6 +423,18 @@ static void update_max_connects(struct upstream *up)
 	curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, cap > 0 ? cap : 1L);
 }
 
+/* Starts the oldest waiters while the pool has free slots. */
+static void pool_run_waiters(struct upstream_pool *pool)
+{
+	while (pool->active < pool->max && !TAILQ_EMPTY(&pool->waiting)) {
+		struct call *next = TAILQ_FIRST(&pool->waiting);
+
+		TAILQ_REMOVE(&pool->waiting, next, wait_link);
+		evtimer_del(next->timer);
+		call_begin(next);
+	}
+}
+
 static void pool_release(struct call *c)
 {
 	struct upstream_pool *pool = c->pool;
@@ -432,14 +444,7 @@ static void pool_release(struct call *c)
 	pool->active--;
 	c->up->running--;
 	update_max_connects(c->up);
-	/* Hand the slot to the oldest waiter. */
-	while (pool->active < pool->max && !TAILQ_EMPTY(&pool->waiting)) {
-		struct call *next = TAILQ_FIRST(&pool->waiting);
-
-		TAILQ_REMOVE(&pool->waiting, next, wait_link);
-		evtimer_del(next->timer);
-		call_begin(next);
-	}
+	pool_run_waiters(pool); /* hand the slot to the oldest waiter */
 }
 
 static void easy_recycle(struct upstream *up, CURL *easy)
@@ -871,14 +876,7 @@ struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
 void upstream_pool_set_max(struct upstream_pool *pool, unsigned max_connections)
 {
 	pool->max = max_connections ? max_connections : 1;
-	/* A raised limit lets the oldest waiters run at once. */
-	while (pool->active < pool->max && !TAILQ_EMPTY(&pool->waiting)) {
-		struct call *next = TAILQ_FIRST(&pool->waiting);
-
-		TAILQ_REMOVE(&pool->waiting, next, wait_link);
-		evtimer_del(next->timer);
-		call_begin(next);
-	}
+	pool_run_waiters(pool); /* a raised limit lets them run at once */
 }
 
 uint64_t call_queued_us(const struct call *c)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "breaker.h"
+#include "budget.h"
 #include "config.h"
 #include "fleetproto.h"
 #include "guard.h"
@@ -130,11 +131,11 @@ START_TEST(test_buckets_and_budget)
 	ck_assert_uint_eq(first, 0);
 	ck_assert_uint_eq(n, 1);
 	/* 0.2 × 90 + 1 × 10 = 28: the 28th retry fits, the 29th does not. */
-	ck_assert(fleet_budget_allows(0.2, 1, 10000, 90, 27));
-	ck_assert(!fleet_budget_allows(0.2, 1, 10000, 90, 28));
+	ck_assert(budget_allows(0.2, 1, 10000, 90, 27));
+	ck_assert(!budget_allows(0.2, 1, 10000, 90, 28));
 	/* One floor for the fleet, whatever the number of instances. */
-	ck_assert(!fleet_budget_allows(0, 10, 10000, 0, 100));
-	ck_assert(fleet_budget_allows(0.7, 0, 10000, 90, 62)); /* 0.7 × 90 is 63 */
+	ck_assert(!budget_allows(0, 10, 10000, 0, 100));
+	ck_assert(budget_allows(0.7, 0, 10000, 90, 62)); /* 0.7 × 90 is 63 */
 }
 END_TEST
 
