@@ -278,6 +278,32 @@ static void check_headers(struct http_request *req, void *arg)
 	http_reply(req, 204, NULL, 0, NULL, 0);
 }
 
+static void reply_451(struct http_request *req, void *arg)
+{
+	(void)arg;
+	http_reply(req, 451, NULL, 0, NULL, 0);
+}
+
+/* Every status a proxied answer may carry goes out with its reason phrase. */
+START_TEST(test_reason_phrase)
+{
+	struct http_limits l = test_limits();
+	int fd, eof;
+	char *out;
+
+	teardown();
+	base = event_base_new();
+	srv = http_server_new(base, &l, reply_451, NULL, NULL);
+	fd = client();
+	send_str(fd, S("GET /v HTTP/1.1\r\n\r\n"));
+	run_ms(20);
+	out = recv_all(fd, &eof);
+	ck_assert_msg(strstr(out, "HTTP/1.1 451 Unavailable For Legal Reasons\r\n") == out, "%s",
+		      out);
+	close(fd);
+}
+END_TEST
+
 START_TEST(test_header_values_parsed)
 {
 	struct http_limits l = test_limits();
@@ -679,6 +705,7 @@ Suite *http_suite(void)
 	tcase_add_test(t, test_fold_split);
 	tcase_add_test(t, test_values);
 	tcase_add_test(t, test_header_values_parsed);
+	tcase_add_test(t, test_reason_phrase);
 	tcase_add_test(t, test_chunked_extensions);
 	tcase_add_test(t, test_head_with_body);
 	tcase_add_test(t, test_pipelining_order);
