@@ -95,21 +95,6 @@ static int parse_control(const struct http_header *h, uint64_t *ret)
 	return 0;
 }
 
-/* Checks the app's header values. Names are tokens already (http.h): the
- * HTTP server refuses any other; it also refuses CR, LF and NUL in values,
- * and a value with another control byte (DEL, ESC) is refused here. */
-static int check_headers(struct request *req, const struct http_request *hreq)
-{
-	for (size_t i = 0; i < hreq->nheaders; i++) {
-		const struct http_header *h = &hreq->headers[i];
-
-		if (strlen(h->value) != h->value_len || !headers_value_ok(h->value))
-			return fail(req, PROBLEM_BAD_REQUEST,
-				    "a request header value contains a control character");
-	}
-	return 0;
-}
-
 static int apply_controls(struct request *req, const struct http_request *in)
 {
 	const struct http_header *v;
@@ -293,8 +278,6 @@ static int route(struct server *srv, struct request *req)
 			 (int)(nlen > 63 ? 63 : nlen), name);
 		return fail(req, PROBLEM_UNKNOWN_PROFILE, detail);
 	}
-	if (check_headers(req, in) < 0)
-		return -1;
 	/* Routing sees the normalized path (path.h); build_url keeps rest as sent. */
 	e = config_match_route(req->profile, req->method, rest, strcspn(rest, "?"), &req->route);
 	if (e == -ENOSPC)

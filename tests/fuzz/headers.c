@@ -1,7 +1,7 @@
 /* Fuzz target: the header rules on both sides. The input is an upstream
  * answer's head, fed line by line to headers_check_line() as libcurl hands
  * it over; each line's name is also put to headers_name_ok() and its value
- * to headers_value_ok(), as the front does with an app's request. An
+ * to headers_value_ok(), as config.c does with configured headers. An
  * accepted head must keep the checker's own promises. */
 #include <errno.h>
 

@@ -190,6 +190,8 @@ static const struct {
 	{ "bare CR in value", S("GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n") },
 	{ "bare CR after version", S("GET / HTTP/1.1\rX-A: b\r\n\r\n") },
 	{ "DEL in value", S("GET / HTTP/1.1\r\nX-A: a\x7f\r\n\r\n") },
+	{ "ESC in value", S("GET / HTTP/1.1\r\nX-A: a\x1b[0m\r\n\r\n") },
+	{ "SOH in value", S("GET / HTTP/1.1\r\nX-A: a\x01b\r\n\r\n") },
 	{ "name with space", S("GET / HTTP/1.1\r\nX-A : a\r\n\r\n") },
 	{ "name not a token", S("GET / HTTP/1.1\r\nX(A): a\r\n\r\n") },
 	{ "HTTP/0.9", S("GET /\r\n\r\n") },
