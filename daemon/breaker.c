@@ -28,10 +28,10 @@ void breaker_configure(struct breaker *b, const struct breaker_policy *policy)
 	}
 }
 
-static void open_at(struct breaker *b, uint64_t now_ms)
+static void open_until(struct breaker *b, uint64_t until_ms)
 {
 	b->state = BREAKER_OPEN;
-	b->open_until_ms = now_ms + b->policy.open_for_ms;
+	b->open_until_ms = until_ms;
 	b->probes = 0;
 	clear_window(b);
 }
@@ -78,7 +78,7 @@ void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe)
 		if (!probe)
 			return;
 		if (failure) {
-			open_at(b, now_ms);
+			open_until(b, now_ms + b->policy.open_for_ms);
 		} else {
 			b->state = BREAKER_CLOSED;
 			b->probes = 0;
@@ -111,7 +111,7 @@ void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe)
 	/* The tolerance keeps 7 of 100 at a ratio of 0.07 from missing by 1e-15. */
 	if (attempts >= b->policy.min_requests &&
 	    (double)failures + 1e-9 >= b->policy.failure_ratio * (double)attempts)
-		open_at(b, now_ms);
+		open_until(b, now_ms + b->policy.open_for_ms);
 }
 
 void breaker_probe_abandoned(struct breaker *b)
@@ -126,10 +126,7 @@ void breaker_force_open(struct breaker *b, uint64_t now_ms, uint64_t until_ms)
 		return;
 	if (breaker_state(b, now_ms) == BREAKER_OPEN && b->open_until_ms >= until_ms)
 		return;
-	b->state = BREAKER_OPEN;
-	b->open_until_ms = until_ms;
-	b->probes = 0;
-	clear_window(b);
+	open_until(b, until_ms);
 }
 
 void breaker_force_close(struct breaker *b)
