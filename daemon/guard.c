@@ -193,10 +193,9 @@ int guard_try_withdraw(struct guard *g, uint64_t now_us, struct guard_token *ret
 	uint64_t now = now_us / 1000;
 
 	if (g->hooked && now_us < g->fleet_valid_until_us) {
-		if (!budget_allows(g->budget.ratio, g->budget.min_per_second,
-					 g->budget.window_ms,
-					 g->fleet_requests + g->sent_requests + g->pend_requests,
-					 g->fleet_retries + g->sent_retries + g->pend_retries))
+		if (!budget_allows(g->budget.ratio, g->budget.min_per_second, g->budget.window_ms,
+				   g->fleet_requests + g->sent_requests + g->pend_requests,
+				   g->fleet_retries + g->sent_retries + g->pend_retries))
 			return 0;
 	} else if (!budget_can_withdraw(&g->budget, now)) {
 		return 0;
