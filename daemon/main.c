@@ -249,7 +249,10 @@ static int run(const char *path)
 		d.base = event_base_new_with_config(ec);
 		event_config_free(ec);
 	}
-	if (!d.base)
+	/* Two priorities, before any event exists: the backend runs its
+	 * parked connections' wake-ups (priority 0) before anything else of a
+	 * loop turn could reuse them; every other event has priority 1. */
+	if (!d.base || event_base_priority_init(d.base, 2) < 0)
 		goto out;
 	d.up = upstream_new(d.base);
 	if (!d.up)

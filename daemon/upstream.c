@@ -7,6 +7,7 @@
 #include "strbuf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -63,6 +64,8 @@ struct call {
 	struct sockctx *sock;  /* the socket libcurl last reported for this call */
 	int too_large;
 	int failed_start;
+	unsigned prereqs;   /* connections libcurl readied for this transfer */
+	int resend_refused; /* libcurl tried to send the request again */
 	enum call_outcome outcome;
 	enum call_timeout timeout;
 	int status;
@@ -119,6 +122,7 @@ struct sockctx {
 	short kind;   /* the events ev is added with; 0 when not added */
 	int is_owned; /* opened by open_socket(): freed by close_socket() */
 	int parked;   /* libcurl no longer watches it (between transfers) */
+	int poisoned; /* sock_poison() ended its connection */
 	LIST_ENTRY(sockctx) link;
 };
 
@@ -153,6 +157,7 @@ static void ms_to_tv(uint64_t ms, struct timeval *tv)
 }
 
 static void drain(struct upstream *up);
+static void sock_check_parked(struct sockctx *sc, int woke);
 static void call_begin(struct call *c);
 static void call_complete(struct call *c);
 
@@ -192,11 +197,9 @@ static void on_socket(evutil_socket_t fd, short what, void *arg)
 	int running, flags = 0;
 
 	if (sc->parked) {
-		/* An idle connection woke up: the peer closed it or sent bytes
-		 * nobody asked for. Stop watching it; libcurl's check before
-		 * reuse finds out which and closes it if dead. */
-		event_del(sc->ev);
-		sc->kind = 0;
+		/* An idle connection woke up: the peer closed it, reset it or
+		 * sent bytes nobody asked for. */
+		sock_check_parked(sc, 1);
 		return;
 	}
 	if (what & EV_READ) {
@@ -236,10 +239,61 @@ static int sock_watch(struct sockctx *sc, short kind)
 		event_del(sc->ev);
 	sc->kind = 0;
 	event_assign(sc->ev, sc->up->base, sc->fd, kind, on_socket, sc);
+	if (sc->parked)
+		(void)event_priority_set(sc->ev, 0);
 	if (event_add(sc->ev, NULL) < 0)
 		return -1;
 	sc->kind = kind;
 	return 0;
+}
+
+/* Ends the connection under sc for good while libcurl still holds its
+ * descriptor: the descriptor becomes one end of a socket pair whose other
+ * end is closed, so libcurl's check before reuse reads end-of-file and
+ * closes it (through close_socket()), never sending on it again. The TCP
+ * connection loses its last reference and is closed at once (with a reset
+ * when unread bytes are left). Without descriptors for the pair, shutting
+ * both directions down still keeps any answer off it: the next send fails
+ * before a byte leaves, and libcurl's resend of it is refused (on_prereq). */
+static void sock_poison(struct sockctx *sc)
+{
+	int pair[2];
+
+	if (sc->kind)
+		event_del(sc->ev);
+	sc->kind = 0;
+	sc->poisoned = 1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+		(void)shutdown(sc->fd, SHUT_RDWR);
+		return;
+	}
+	close(pair[1]);
+	if (dup3(pair[0], sc->fd, O_CLOEXEC) < 0)
+		(void)shutdown(sc->fd, SHUT_RDWR);
+	close(pair[0]);
+}
+
+/* A parked connection must hold no unread byte: an answer nobody asked for
+ * would otherwise be read as the answer to the next request sent on it
+ * (libcurl 7.88's check before reuse takes a readable connection with data
+ * for a live one). woke: epoll said it is readable. Bytes, or an error,
+ * poison it; the peer's close is left to libcurl's check. */
+static void sock_check_parked(struct sockctx *sc, int woke)
+{
+	char byte;
+	ssize_t n;
+
+	if (sc->poisoned)
+		return;
+	n = recv(sc->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		sock_poison(sc);
+	} else if (n == 0 && woke && sc->kind) {
+		/* Closed by the peer: stop watching a descriptor that stays
+		 * readable until libcurl closes it. */
+		event_del(sc->ev);
+		sc->kind = 0;
+	}
 }
 
 static struct sockctx *sock_new(struct upstream *up, curl_socket_t s)
@@ -289,10 +343,17 @@ static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void
 			return 0;
 		}
 		/* Kept watched for reading until close_socket(): the next
-		 * transfer on this connection usually asks for just that. */
+		 * transfer on this connection usually asks for just that. Bytes
+		 * already behind the answer are found now, before a transfer
+		 * that libcurl starts in this same action could reuse it; bytes
+		 * arriving later wake the parked event, which runs before any
+		 * other callback of its loop turn (priority 0). */
 		sock_link(sc, NULL);
 		sc->parked = 1;
+		if (sc->kind)
+			(void)event_priority_set(sc->ev, 0);
 		(void)sock_watch(sc, EV_PERSIST | EV_READ);
+		sock_check_parked(sc, 0);
 		return 0;
 	}
 	if (!sc) {
@@ -302,6 +363,8 @@ static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void
 	}
 	if (sc->parked || !sockp)
 		curl_multi_assign(up->multi, s, sc);
+	if (sc->parked && sc->kind)
+		(void)event_priority_set(sc->ev, event_base_get_npriorities(up->base) / 2);
 	sc->parked = 0;
 	if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) == CURLE_OK && priv)
 		sock_link(sc, (struct call *)priv);
@@ -533,6 +596,14 @@ static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int 
 	(void)conn_local_ip;
 	(void)conn_primary_port;
 	(void)conn_local_port;
+	/* A second connection for one transfer: libcurl is about to send the
+	 * request again after the first connection died without an answer
+	 * (curl's Curl_retry_request). The upstream may have acted on it, so
+	 * only braced's policy may repeat it, as a counted attempt. */
+	if (c->prereqs++ > 0) {
+		c->resend_refused = 1;
+		return CURL_PREREQFUNC_ABORT;
+	}
 	/* Connected (or reused): from here on the read/write idle limits apply. */
 	c->phase = c->p.send_body && c->p.body_len > 0 ? PHASE_WRITE : PHASE_READ;
 	c->last_io_ms = now_ms();
@@ -562,13 +633,12 @@ static int on_seek(void *arg, curl_off_t offset, int origin)
 {
 	struct call *c = arg;
 
-	/* libcurl rewinds when it resends on a fresh connection. */
-	if (origin != SEEK_SET || offset < 0 || (size_t)offset > c->p.body_len)
-		return CURL_SEEKFUNC_CANTSEEK;
-	c->body_sent = (size_t)offset;
-	if (c->body_sent < c->p.body_len && c->phase != PHASE_CONNECT)
-		c->phase = PHASE_WRITE;
-	return CURL_SEEKFUNC_OK;
+	/* libcurl rewinds only to send the request again on a new connection
+	 * (see on_prereq): refused, so the transfer fails instead. */
+	(void)offset;
+	(void)origin;
+	c->resend_refused = 1;
+	return CURL_SEEKFUNC_CANTSEEK;
 }
 
 static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
@@ -762,7 +832,12 @@ static void drain(struct upstream *up)
 		curl_easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
 		c->status = (int)status;
 		c->outcome = classify(c, rc, c->phase != PHASE_CONNECT || pretransfer > 0);
-		if (c->malformed) {
+		if (c->resend_refused) {
+			c->outcome = CALL_RESET;
+			snprintf(
+			    c->errbuf, sizeof(c->errbuf),
+			    "the connection closed after the request was sent, without an answer");
+		} else if (c->malformed) {
 			c->outcome = CALL_RESET;
 			snprintf(c->errbuf, sizeof(c->errbuf), "malformed answer: %s",
 				 c->malformed);
