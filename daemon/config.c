@@ -8,6 +8,7 @@
 #include "headers.h"
 #include "schema.h"
 #include "path.h"
+#include "readfile.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -139,15 +140,13 @@ static int expect_kind(struct loader *L, const struct ynode *n, enum ynode_kind 
 	return -EINVAL;
 }
 
-/* Reads a file named by ${file:...} into *ret (owned by the caller). Only a
- * regular file: a FIFO or a device could block the load (and a reload, on
- * the event loop) forever, so it is opened without waiting and refused. */
+/* Reads a file named by ${file:...} into *ret (owned by the caller), with
+ * the trailing newline removed. Only a regular file (readfile_regular). */
 static int read_secret_file(struct loader *L, const struct ynode *n, const char *name, char **ret)
 {
-	char path[PATH_MAX], *buf = NULL;
-	struct stat st;
-	size_t got = 0;
-	int fd;
+	char path[PATH_MAX], why[128], *buf;
+	size_t got;
+	int r;
 
 	if (name[0] != '/') {
 		const char *slash = strrchr(L->path, '/');
@@ -157,40 +156,11 @@ static int read_secret_file(struct loader *L, const struct ynode *n, const char 
 	} else {
 		snprintf(path, sizeof(path), "%s", name);
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		err_at(L, n, "cannot read secret file '%s': %s", path, strerror(errno));
-		return -errno;
+	r = readfile_regular(path, CONFIG_MAX_SECRET_FILE, &buf, &got, why, sizeof(why));
+	if (r < 0) {
+		err_at(L, n, "secret file '%s': %s", path, why);
+		return r;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err_at(L, n, "secret file '%s' is not a regular file", path);
-		close(fd);
-		return -EINVAL;
-	}
-	buf = malloc(CONFIG_MAX_SECRET_FILE + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	for (;;) {
-		ssize_t r = read(fd, buf + got, CONFIG_MAX_SECRET_FILE + 1 - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err_at(L, n, "cannot read secret file '%s': %s", path, strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-		if (got > CONFIG_MAX_SECRET_FILE) {
-			err_at(L, n, "secret file '%s' is larger than %d bytes", path,
-			       CONFIG_MAX_SECRET_FILE);
-			goto fail;
-		}
-	}
-	close(fd);
 	if (got > 0 && buf[got - 1] == '\n')
 		got--;
 	if (got > 0 && buf[got - 1] == '\r')
@@ -198,10 +168,6 @@ static int read_secret_file(struct loader *L, const struct ynode *n, const char 
 	buf[got] = '\0';
 	*ret = buf;
 	return 0;
-fail:
-	close(fd);
-	free(buf);
-	return -EINVAL;
 }
 
 /* Expands ${NAME} and ${file:PATH} in a scalar. Returns a new string and sets

@@ -6,6 +6,7 @@
  * schema_regex.c, JSON parsed strictly in schema_json.c. */
 #include "schema.h"
 #include "path.h"
+#include "readfile.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
@@ -1934,10 +1935,8 @@ static struct json_object *load_file(struct compiler *cc, const char *encoded)
 {
 	char *path = NULL, *real = NULL, *realdir = NULL, *buf = NULL, *name;
 	struct json_object *doc = NULL;
-	char perr[128], q[QUOTE_MAX + 4];
+	char perr[128], rerr[128], q[QUOTE_MAX + 4];
 	size_t n, dl;
-	long size;
-	FILE *f = NULL;
 
 	quote(q, sizeof(q), encoded, strlen(encoded));
 	name = strdup(encoded);
@@ -1981,24 +1980,8 @@ static struct json_object *load_file(struct compiler *cc, const char *encoded)
 		cfail(cc, "'$ref' file '%s' is outside the schema directory", q);
 		goto out;
 	}
-	f = fopen(real, "rb");
-	if (!f || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		cfail(cc, "cannot read '$ref' file '%s': %s", q, strerror(errno));
-		goto out;
-	}
-	if (size > SCHEMA_MAX_FILE_SIZE) {
-		cfail(cc, "'$ref' file '%s' is larger than %d bytes", q, SCHEMA_MAX_FILE_SIZE);
-		goto out;
-	}
-	buf = malloc((size_t)size + 1);
-	if (!buf) {
-		coom(cc);
-		goto out;
-	}
-	n = fread(buf, 1, (size_t)size, f);
-	if (n != (size_t)size) {
-		cfail(cc, "cannot read '$ref' file '%s'", q);
+	if (readfile_regular(real, SCHEMA_MAX_FILE_SIZE, &buf, &n, rerr, sizeof(rerr)) < 0) {
+		cfail(cc, "cannot read '$ref' file '%s': %s", q, rerr);
 		goto out;
 	}
 	if (schema_parse_json(buf, n, &doc, perr, sizeof(perr)) < 0) {
@@ -2006,8 +1989,6 @@ static struct json_object *load_file(struct compiler *cc, const char *encoded)
 		doc = NULL;
 	}
 out:
-	if (f)
-		fclose(f);
 	free(buf);
 	free(real);
 	free(realdir);

@@ -2,6 +2,7 @@
  * key detection, and its document API expands aliases; this reader uses the
  * event API and enforces all three itself (see YTREE_MAX_*). */
 #include "ytree.h"
+#include "readfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -260,50 +261,16 @@ int ytree_load_string(const char *text, size_t len, struct ynode **ret_root, cha
 int ytree_load_file(const char *path, struct ynode **ret_root, char *err, size_t errlen,
 		    unsigned *ret_line, unsigned *ret_col)
 {
-	struct stat st;
-	char *text = NULL;
-	size_t got = 0;
-	int fd, r;
+	char *text;
+	size_t len;
+	int r;
 
 	*ret_line = *ret_col = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot open: %s", strerror(errno));
+	r = readfile_regular(path, YTREE_MAX_FILE_SIZE, &text, &len, err, errlen);
+	if (r < 0)
 		return r;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "not a regular file");
-		r = -EINVAL;
-		goto out;
-	}
-	if (st.st_size > YTREE_MAX_FILE_SIZE) {
-		snprintf(err, errlen, "file is larger than %u bytes", YTREE_MAX_FILE_SIZE);
-		r = -EFBIG;
-		goto out;
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (!text) {
-		r = -ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(err, errlen, "read failed: %s",
-				 n < 0 ? strerror(errno) : "short read");
-			r = -EIO;
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	r = ytree_load_string(text, got, ret_root, err, errlen, ret_line, ret_col);
-out:
+	r = ytree_load_string(text, len, ret_root, err, errlen, ret_line, ret_col);
 	free(text);
-	close(fd);
 	return r;
 }
 

@@ -24,5 +24,6 @@ Suite *trace_suite(void);
 Suite *hedge_suite(void);
 Suite *latency_suite(void);
 Suite *fleet_suite(void);
+Suite *readfile_suite(void);
 
 #endif
