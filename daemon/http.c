@@ -525,7 +525,7 @@ static char *put_uint(char *p, uint64_t v)
  * body up to HTTP_BODY_INLINE bytes, go into one contiguous block: one
  * iovec, no chain of its own for a small body. */
 static void conn_send(struct http_conn *c, int status, const struct http_header *headers,
-		      size_t nheaders, void *body, size_t body_len)
+		      size_t nheaders, void *body, size_t body_len, struct evbuffer *src)
 {
 	const char *reason = reason_phrase(status);
 	int is_head = c->req.method && !strcmp(c->req.method, "HEAD");
@@ -535,6 +535,8 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 	struct evbuffer_iovec vec;
 	char *p;
 
+	if (src)
+		body_len = evbuffer_get_length(src);
 	if (c->state == CONN_CLOSED) {
 		free(body);
 		return;
@@ -546,8 +548,11 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 	if (head_only || !body_len) {
 		free(body);
 		body = NULL;
+		src = NULL;
+		if (head_only)
+			body_len = 0;
 	}
-	inline_body = body && body_len <= HTTP_BODY_INLINE;
+	inline_body = (body || src) && body_len <= HTTP_BODY_INLINE;
 	/* "HTTP/1.1 " status " " reason CRLF, the headers, Content-Length,
 	 * Connection, the blank line: 24 digits per number at most. */
 	need = 9 + 24 + 1 + reason_len + 2 + 16 + 24 + 2 + 24 + 2 + (inline_body ? body_len : 0);
@@ -583,7 +588,10 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 	else if (c->req.version_minor == 0)
 		p = put(p, "Connection: keep-alive\r\n", 24);
 	p = put(p, "\r\n", 2);
-	if (inline_body) {
+	if (inline_body && src) {
+		p += evbuffer_remove(src, p, body_len);
+		src = NULL;
+	} else if (inline_body) {
 		p = put(p, body, body_len);
 		free(body);
 		body = NULL;
@@ -592,6 +600,8 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 	evbuffer_commit_space(c->out, &vec, 1);
 	if (body)
 		evbuffer_add_reference(c->out, body, body_len, body_free_cb, NULL);
+	else if (src)
+		evbuffer_add_buffer(c->out, src); /* moves the chains: no copy */
 	if (c->dispatching) {
 		/* on_request answered at once: write after it returns */
 		event_active(&c->ev_defer, EV_TIMEOUT, 1);
@@ -635,7 +645,7 @@ static void conn_fail(struct http_conn *c, enum problem_code code)
 		c->read_on = 0;
 	}
 	c->pending_off = c->pending_len = 0;
-	conn_send(c, problem_code_status(code), h, 2, body, body ? len : 0);
+	conn_send(c, problem_code_status(code), h, 2, body, body ? len : 0, NULL);
 }
 
 /* ---- llhttp callbacks: copy the head, check every rule ---- */
@@ -1396,8 +1406,9 @@ void http_server_free(struct http_server *srv)
 	free(srv);
 }
 
-int http_reply(struct http_request *req, int status, const struct http_header *headers,
-	       size_t nheaders, void *body, size_t body_len)
+/* http_reply() and http_reply_buffer(): body, or the bytes of src. */
+static int reply(struct http_request *req, int status, const struct http_header *headers,
+		 size_t nheaders, void *body, size_t body_len, struct evbuffer *src)
 {
 	struct http_conn *c = req->conn;
 	int bad = status < 200 || status > 599;
@@ -1419,8 +1430,20 @@ int http_reply(struct http_request *req, int status, const struct http_header *h
 		conn_fail(c, PROBLEM_INTERNAL);
 		return -EINVAL;
 	}
-	conn_send(c, status, headers, nheaders, body, body_len);
+	conn_send(c, status, headers, nheaders, body, body_len, src);
 	return 0;
+}
+
+int http_reply(struct http_request *req, int status, const struct http_header *headers,
+	       size_t nheaders, void *body, size_t body_len)
+{
+	return reply(req, status, headers, nheaders, body, body_len, NULL);
+}
+
+int http_reply_buffer(struct http_request *req, int status, const struct http_header *headers,
+		      size_t nheaders, struct evbuffer *body)
+{
+	return reply(req, status, headers, nheaders, NULL, 0, body);
 }
 
 const struct http_header *http_request_header(const struct http_request *req, const char *name)

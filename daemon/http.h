@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct evbuffer;
+
 struct event_base;
 struct http_server;
 struct http_conn;
@@ -124,6 +126,12 @@ void http_server_free(struct http_server *srv);
  * Returns 0 or a negative errno. */
 int http_reply(struct http_request *req, int status, const struct http_header *headers,
 	       size_t nheaders, void *body, size_t body_len);
+
+/* http_reply() with the bytes of body as the answer's body: they are moved
+ * into the connection's output (libevent's chains change hands, nothing is
+ * copied), so body is left empty; body itself stays the caller's. */
+int http_reply_buffer(struct http_request *req, int status, const struct http_header *headers,
+		      size_t nheaders, struct evbuffer *body);
 
 /* Case-insensitive lookup of the first header called name in req; NULL when
  * absent. The result is borrowed from req. */

@@ -176,6 +176,7 @@ struct reply {
 	char attempts[16];
 	char timing[80]; /* two put_ms() of 22 bytes at most, and the words */
 	char retry_after[24];
+	char *kept; /* the upstream's Server-Timing values without braced's entries */
 };
 
 static void reply_init(struct reply *r)
@@ -183,6 +184,7 @@ static void reply_init(struct reply *r)
 	r->h = r->fixed;
 	r->n = 0;
 	r->cap = REPLY_FIXED_HEADERS;
+	r->kept = NULL;
 }
 
 /* Room for more headers. Returns 0 or -ENOMEM. */
@@ -216,6 +218,8 @@ static void reply_release(struct reply *r)
 	if (r->h != r->fixed)
 		free(r->h);
 	r->h = NULL;
+	free(r->kept);
+	r->kept = NULL;
 }
 
 /* Writers for the headers of every answer, without printf: each writes at
@@ -276,11 +280,11 @@ static void add_common_headers(struct request *req, struct reply *r)
 	reply_add(r, "Server-Timing", r->timing);
 }
 
-/* Sends the reply with status, r's headers and body (len bytes, taken),
- * logs under code (ENGINE_CODE_OK or an enum problem_code), frees the
- * request. */
+/* Sends the reply with status, r's headers and body (len bytes, taken) or
+ * else the bytes of buf (moved out, not copied), logs under code
+ * (ENGINE_CODE_OK or an enum problem_code), frees the request. */
 static void send_and_free(struct request *req, int status, struct reply *r, char *body, size_t len,
-			  int code)
+			  struct evbuffer *buf, int code)
 {
 	if (req->guard)
 		guard_count_answer(req->guard, code,
@@ -291,7 +295,10 @@ static void send_and_free(struct request *req, int status, struct reply *r, char
 	log_access(req, status, code == ENGINE_CODE_OK ? "ok" : problem_code_name(code));
 	if (req->hreq) {
 		req->hreq->user = NULL;
-		http_reply(req->hreq, status, r->h, r->n, body, len);
+		if (buf)
+			http_reply_buffer(req->hreq, status, r->h, r->n, buf);
+		else
+			http_reply(req->hreq, status, r->h, r->n, body, len);
 		req->hreq = NULL;
 	} else {
 		free(body);
@@ -338,7 +345,7 @@ void request_fail(struct request *req, struct problem *p)
 	reply_add(&r, "Brace-Error", problem_code_name(p->code));
 	add_retry_after(&r, p->retry_after_ms);
 	add_common_headers(req, &r);
-	send_and_free(req, status, &r, json, json ? len : 0, (int)p->code);
+	send_and_free(req, status, &r, json, json ? len : 0, NULL, (int)p->code);
 }
 
 /* 1 when an upstream header named name is left out of a relayed answer:
@@ -357,17 +364,19 @@ static void relay(struct request *req, const struct engine_answer *a)
 {
 	const char *connection = NULL, *name, *value;
 	struct call *call = req->last;
-	struct evbuffer *b = call_body(call);
-	size_t pos, n = 0, len = evbuffer_get_length(b);
+	size_t pos, n = 0, timing = 0;
 	struct reply r;
-	char *body = NULL;
+	char *kept;
 
 	/* The Connection header lists more names to drop. */
 	for (pos = 0; call_header_next(call, &pos, &name, &value); n++)
 		if (strcasecmp(name, "Connection") == 0)
 			connection = value;
+		else if (strcasecmp(name, "Server-Timing") == 0)
+			timing += strlen(value) + 1;
 	reply_init(&r);
-	if (reply_reserve(&r, n + REPLY_OWN_HEADERS) < 0 || (len && !(body = malloc(len)))) {
+	if (reply_reserve(&r, n + REPLY_OWN_HEADERS) < 0 ||
+	    (timing && !(r.kept = malloc(timing)))) {
 		struct problem p;
 
 		reply_release(&r);
@@ -376,9 +385,17 @@ static void relay(struct request *req, const struct engine_answer *a)
 		request_fail(req, &p);
 		return;
 	}
-	if (len)
-		evbuffer_remove(b, body, len);
+	kept = r.kept;
 	for (pos = 0; call_header_next(call, &pos, &name, &value);) {
+		/* An upstream cannot speak for braced's own timing entries. */
+		if (strcasecmp(name, "Server-Timing") == 0) {
+			size_t len = headers_server_timing_keep(value, kept);
+
+			if (len)
+				reply_add(&r, name, kept);
+			kept += len + 1;
+			continue;
+		}
 		/* HEAD: the server keeps the length the GET answer would have */
 		if (req->method == METHOD_HEAD && strcasecmp(name, "Content-Length") == 0) {
 			reply_add(&r, name, value);
@@ -391,7 +408,8 @@ static void relay(struct request *req, const struct engine_answer *a)
 	if (a->code != ENGINE_CODE_OK)
 		reply_add(&r, "Brace-Error", problem_code_name(a->code));
 	add_common_headers(req, &r);
-	send_and_free(req, a->status, &r, body, len, a->code);
+	/* The received body itself goes out: an answer is held once, not twice. */
+	send_and_free(req, a->status, &r, NULL, 0, call_body(call), a->code);
 }
 
 /* Answers with the problem the engine built, adding what only the shell
