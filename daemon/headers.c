@@ -307,3 +307,52 @@ void header_list_release(struct header_list *l)
 	free(l->lines);
 	*l = (struct header_list){ 0 };
 }
+
+/* The end of the Server-Timing entry starting at p: its comma, or the NUL. */
+static const char *timing_entry_end(const char *p)
+{
+	int quoted = 0;
+
+	for (; *p; p++) {
+		if (quoted && *p == '\\' && p[1])
+			p++;
+		else if (*p == '"')
+			quoted = !quoted;
+		else if (*p == ',' && !quoted)
+			break;
+	}
+	return p;
+}
+
+size_t headers_server_timing_keep(const char *value, char *out)
+{
+	size_t n = 0;
+
+	for (const char *p = value; *p;) {
+		const char *end = timing_entry_end(p), *start = p, *name_end;
+
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		name_end = p;
+		while (name_end < end && is_tchar((unsigned char)*name_end))
+			name_end++;
+		if (name_end > p && !((name_end - p == 8 && strncasecmp(p, "upstream", 8) == 0) ||
+				      (name_end - p == 5 && strncasecmp(p, "total", 5) == 0))) {
+			const char *last = end;
+
+			while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
+				last--;
+			/* Each kept entry but the first goes with its own comma and
+			 * leading space: never longer than the value. */
+			if (n) {
+				out[n++] = ',';
+				p = start;
+			}
+			memcpy(out + n, p, (size_t)(last - p));
+			n += (size_t)(last - p);
+		}
+		p = *end ? end + 1 : end;
+	}
+	out[n] = '\0';
+	return n;
+}

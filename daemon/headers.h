@@ -71,6 +71,14 @@ int headers_check_line(struct headers_check *hc, const char *line, size_t len);
 /* 1 when name appears as a token in a comma-separated list (case-insensitive). */
 int headers_list_contains(const char *list, const char *name);
 
+/* braced writes its own Server-Timing entries `upstream` and `total`: an
+ * upstream's Server-Timing value (a comma-separated list of entries `name
+ * *(;param)`, whose quoted strings may hold commas) is copied to out
+ * without the entries so named (case-insensitive), entries joined by ", ".
+ * out has room for strlen(value) + 1 bytes; the result is never longer.
+ * Returns the length written: 0 when no entry is left. */
+size_t headers_server_timing_keep(const char *value, char *out);
+
 /* The header lines of an upstream request, in order, as "Name: value"
  * ("Name;" for an empty value). Embedded: zeroed is empty. */
 struct header_list {

@@ -2,7 +2,9 @@
  * answer's head, fed line by line to headers_check_line() as libcurl hands
  * it over; each line's name is also put to headers_name_ok() and its value
  * to headers_value_ok(), as config.c does with configured headers. An
- * accepted head must keep the checker's own promises. */
+ * accepted head must keep the checker's own promises. The whole input is
+ * also an upstream's Server-Timing value: what is kept is never longer and
+ * never holds an entry named like braced's own. */
 #include <errno.h>
 
 #include "headers.h"
@@ -44,7 +46,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	value = fuzz_cstring(data, size);
 	if (value) {
+		char *kept = malloc(strlen(value) + 1), *again;
+
 		headers_value_ok(value);
+		if (kept) {
+			size_t n = headers_server_timing_keep(value, kept);
+
+			if (n > strlen(value) || n != strlen(kept))
+				abort();
+			/* Filtering what was kept changes nothing: no entry named
+			 * upstream or total survived. */
+			again = malloc(n + 1);
+			if (again && (headers_server_timing_keep(kept, again) != n ||
+				      strcmp(again, kept) != 0))
+				abort();
+			free(again);
+			free(kept);
+		}
 		free(value);
 	}
 	return 0;

@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from harness import Braced, binary_problem, make_config, request
+from harness import Braced, BracedTestCase, binary_problem, fault, make_config, request
 from test_tls import make_certificate
 
 INJECTED = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 21\r\n\r\n"
@@ -319,6 +319,43 @@ class NoLibraryResend(WireCase):
             gets = up.received("GET", "/drop")
             self.assertEqual(resp.headers.get("Brace-Attempts"), str(len(gets)), resp)
             self.assertEqual(len(gets), 2, gets)
+
+
+class ServerTimingOfTheUpstream(BracedTestCase):
+    """An upstream cannot fake braced's own Server-Timing entries: its
+    entries named upstream or total are dropped, the rest relayed."""
+
+    def timing_entries(self, resp):
+        entries = []
+        for value in resp.headers.get_all("Server-Timing") or []:
+            entries += [e.strip() for e in value.split(",") if e.strip()]
+        return entries
+
+    def check(self, status, value, kept):
+        headers = {"Server-Timing": value}
+        with Braced(self.config({"upstream_errors": "passthrough"})) as b:
+            resp = b.get("/demo/x", headers=fault(status=status, headers=headers,
+                                                   body='{"e": 1}'))
+        self.assertEqual(resp.status, status, resp)
+        entries = self.timing_entries(resp)
+        names = [e.split(";")[0].strip().lower() for e in entries]
+        self.assertEqual(names.count("upstream"), 1, entries)
+        self.assertEqual(names.count("total"), 1, entries)
+        own = [e for e in entries if e.split(";")[0].strip().lower() in ("upstream", "total")]
+        self.assertNotIn("upstream;dur=99999", own)
+        self.assertNotIn("total;dur=0.001", own)
+        for entry in kept:
+            self.assertIn(entry, entries)
+
+    def test_faked_entries_are_dropped_and_the_rest_kept(self):
+        self.check(200, "upstream;dur=99999, db;dur=53, total;dur=0.001, cache;desc=hit",
+                   ["db;dur=53", "cache;desc=hit"])
+
+    def test_only_faked_entries(self):
+        self.check(200, "upstream;dur=99999, total;dur=0.001", [])
+
+    def test_on_a_relayed_error(self):
+        self.check(404, "Total;dur=0.001, app;dur=2", ["app;dur=2"])
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
  * seeded random source: UUIDv4 text, reproducible sequences, rng_below's
  * bounds and uniformity. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "headers.h"
@@ -86,16 +87,23 @@ END_TEST
 
 START_TEST(test_hop_by_hop)
 {
-	static const char *const hop[] = { "Connection", "Keep-Alive", "Proxy-Connection", "TE",
-					   "Trailer", "Transfer-Encoding", "Upgrade",
-					   "upgrade" };
-	static const char *const not_hop[] = { "Host", "Content-Length", "Expect", "Brace-X",
-					       "Proxy-Authorization", "Trailers", "T", "" };
+	static const char *const hop[] = { "Connection", "Keep-Alive", "Proxy-Connection",
+					   "TE",         "Trailer",    "Transfer-Encoding",
+					   "Upgrade",    "upgrade" };
+	static const char *const not_hop[] = { "Host",
+					       "Content-Length",
+					       "Expect",
+					       "Brace-X",
+					       "Proxy-Authorization",
+					       "Trailers",
+					       "T",
+					       "" };
 
 	for (int i = 0; i < N(hop); i++)
 		ck_assert_msg(headers_is_hop_by_hop(hop[i]), "%s is hop-by-hop", hop[i]);
 	for (int i = 0; i < N(not_hop); i++)
-		ck_assert_msg(!headers_is_hop_by_hop(not_hop[i]), "%s is not hop-by-hop", not_hop[i]);
+		ck_assert_msg(!headers_is_hop_by_hop(not_hop[i]), "%s is not hop-by-hop",
+			      not_hop[i]);
 }
 END_TEST
 
@@ -104,12 +112,29 @@ END_TEST
 START_TEST(test_value_ok)
 {
 	static const char *const good[] = {
-		"", "text/plain", "a\tb", "\t", "Bearer abc.def-ghi_123~+/=",
-		"caf\xc3\xa9", "\x80\xff", " leading and trailing ", "~!@#$%^&*()",
+		"",
+		"text/plain",
+		"a\tb",
+		"\t",
+		"Bearer abc.def-ghi_123~+/=",
+		"caf\xc3\xa9",
+		"\x80\xff",
+		" leading and trailing ",
+		"~!@#$%^&*()",
 	};
 	static const char *const bad[] = {
-		"a\rb", "a\nb", "a\r\nX-Injected: 1", "\r", "\n", "a\x01", "\x1f", "a\x7f" "b",
-		"\x0b", "\x0c", "\x1b[31m",
+		"a\rb",
+		"a\nb",
+		"a\r\nX-Injected: 1",
+		"\r",
+		"\n",
+		"a\x01",
+		"\x1f",
+		"a\x7f"
+		"b",
+		"\x0b",
+		"\x0c",
+		"\x1b[31m",
 	};
 
 	for (int i = 0; i < N(good); i++)
@@ -207,8 +232,8 @@ static const struct answer_case {
 	    "Content-Length: 5\r\n", "\r\n" },
 	  2,
 	  "token" },
-	{ { "HTTP/1.1 200 OK\r\n", "Transfer-Encoding: chunked\r\n", "\r\n",
-	    "HTTP/1.1 200 a:b\r\n", "X-From-Trailer: yes\r\n" },
+	{ { "HTTP/1.1 200 OK\r\n", "Transfer-Encoding: chunked\r\n", "\r\n", "HTTP/1.1 200 a:b\r\n",
+	    "X-From-Trailer: yes\r\n" },
 	  3,
 	  "token" },
 };
@@ -283,7 +308,8 @@ START_TEST(test_correlation_every_byte)
 		char v[4] = { 'a', (char)c, 'b', '\0' };
 		int want = c >= 0x21 && c <= 0x7e;
 
-		ck_assert_msg(headers_correlation_ok(v) == want, "byte 0x%02x: expected %d", c, want);
+		ck_assert_msg(headers_correlation_ok(v) == want, "byte 0x%02x: expected %d", c,
+			      want);
 	}
 }
 END_TEST
@@ -305,6 +331,45 @@ START_TEST(test_list_contains)
 	ck_assert_int_eq(headers_list_contains("abc", "ab"), 0);
 	ck_assert_int_eq(headers_list_contains("ab", "abc"), 0);
 	ck_assert_int_eq(headers_list_contains(", ,", "a"), 0);
+}
+END_TEST
+
+/* An upstream's Server-Timing without the entries braced writes itself. */
+static const struct {
+	const char *in, *out;
+} timing_cases[] = {
+	{ "db;dur=53", "db;dur=53" },
+	{ "upstream;dur=0.1", "" },
+	{ "total;dur=1", "" },
+	{ "Upstream;dur=0.1, TOTAL", "" },
+	{ "upstream;dur=0.1, db;dur=53, total;dur=1", "db;dur=53" },
+	{ "db;dur=53, upstream;dur=0.1, cache;desc=hit", "db;dur=53, cache;desc=hit" },
+	{ "miss, db;dur=53", "miss, db;dur=53" },
+	{ "a,b", "a,b" },
+	{ "  upstream , db  ", "db" },
+	/* a quoted comma does not end an entry, nor does an escaped quote */
+	{ "cache;desc=\"a, upstream\", total", "cache;desc=\"a, upstream\"" },
+	{ "x;desc=\"q\\\", upstream\", db", "x;desc=\"q\\\", upstream\", db" },
+	/* longer names are other entries */
+	{ "upstreams;dur=1, totally", "upstreams;dur=1, totally" },
+	/* entries with no name are dropped */
+	{ ";dur=1, , db", "db" },
+	{ "", "" },
+	{ ",,,", "" },
+};
+
+START_TEST(test_server_timing_keep)
+{
+	const char *in = timing_cases[_i].in;
+	char *out = malloc(strlen(in) + 1);
+	size_t n;
+
+	n = headers_server_timing_keep(in, out);
+	ck_assert_msg(strcmp(out, timing_cases[_i].out) == 0, "'%s' gave '%s', expected '%s'", in,
+		      out, timing_cases[_i].out);
+	ck_assert_uint_eq(n, strlen(out));
+	ck_assert_uint_le(n, strlen(in));
+	free(out);
 }
 END_TEST
 
@@ -390,7 +455,8 @@ END_TEST
 
 START_TEST(test_below_bounds)
 {
-	static const uint64_t bounds[] = { 1, 2, 3, 7, 10, 1000, 1ULL << 32, (1ULL << 63) + 1,
+	static const uint64_t bounds[] = { 1,         2,    3,          7,
+					   10,        1000, 1ULL << 32, (1ULL << 63) + 1,
 					   UINT64_MAX };
 	struct rng r;
 
@@ -451,6 +517,7 @@ Suite *headers_suite(void)
 	tcase_add_test(tc, test_correlation_ok);
 	tcase_add_test(tc, test_correlation_every_byte);
 	tcase_add_test(tc, test_list_contains);
+	tcase_add_loop_test(tc, test_server_timing_keep, 0, N(timing_cases));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("framing");
