@@ -59,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.header_timeout_ms = 10000,
 		.body_timeout_ms = 10000,
 		.idle_timeout_ms = 10000,
+		.admin_max_connections = 4,
 	};
 	struct event_base *base = event_base_new();
 	struct http_server *srv =
