@@ -1,5 +1,6 @@
 /* Admin endpoints. They read the server's state and render it; nothing
- * here changes a request or a profile. */
+ * here changes a request or a profile. What a listener serves is decided
+ * once, by the address it is bound to (SPEC 6). */
 #include "admin.h"
 #include "front.h"
 #include "guard.h"
@@ -8,9 +9,11 @@
 #include "strbuf.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* Largest admin answer (metrics of 1024 profiles fit). */
 #define ADMIN_MAX_BODY (16u * 1024 * 1024)
@@ -21,6 +24,26 @@
 struct admin {
 	struct server *srv;
 	struct metrics_global *global;
+	enum admin_scope scope; /* of the listener, from its bound address */
+};
+
+enum admin_endpoint {
+	ADMIN_HEALTHZ,
+	ADMIN_READYZ,
+	ADMIN_METRICS,
+	ADMIN_STATUS,
+	ADMIN_CONFIG,
+	ADMIN_NONE,
+};
+
+/* Path, and whether a probes-only listener serves it. */
+static const struct {
+	const char *path;
+	int probe;
+} endpoints[] = {
+	[ADMIN_HEALTHZ] = { "/healthz", 1 }, [ADMIN_READYZ] = { "/readyz", 1 },
+	[ADMIN_METRICS] = { "/metrics", 1 }, [ADMIN_STATUS] = { "/status", 0 },
+	[ADMIN_CONFIG] = { "/config", 0 },
 };
 
 /* Answers req with b's text (its buffer handed to the server). */
@@ -133,15 +156,18 @@ static void render_status(struct admin *a, struct strbuf *b)
 	http_server_counters(a->srv->http, &k);
 	strbuf_addf(b,
 		    "{\"inflight\":%u,\"draining\":%s,\"connections\":{\"app\":%u,\"admin\":%u,"
+		    "\"admin_limit\":%u,\"admin_evicted\":%llu,\"admin_refused\":%llu,"
 		    "\"accepted\":%llu,\"writing\":%u},\"front\":{\"bad_requests\":%llu,"
+		    "\"not_implemented\":%llu,"
 		    "\"timeouts\":%llu,\"too_large\":%llu,\"idle_closed\":%llu,\"gone\":%llu,"
 		    "\"accept_paused\":%llu,\"fd_shortage\":%llu},",
 		    a->srv->inflight, a->srv->draining ? "true" : "false", k.connections,
-		    k.admin_connections, (unsigned long long)k.accepted, k.writing,
-		    (unsigned long long)k.bad_requests, (unsigned long long)k.timeouts,
-		    (unsigned long long)k.too_large, (unsigned long long)k.idle_closed,
-		    (unsigned long long)k.gone, (unsigned long long)k.accept_paused,
-		    (unsigned long long)k.fd_shortage);
+		    k.admin_connections, k.admin_limit, (unsigned long long)k.admin_evicted,
+		    (unsigned long long)k.admin_refused, (unsigned long long)k.accepted, k.writing,
+		    (unsigned long long)k.bad_requests, (unsigned long long)k.not_implemented,
+		    (unsigned long long)k.timeouts, (unsigned long long)k.too_large,
+		    (unsigned long long)k.idle_closed, (unsigned long long)k.gone,
+		    (unsigned long long)k.accept_paused, (unsigned long long)k.fd_shortage);
 	strbuf_addf(b, "\"fleet\":{\"enabled\":%s,\"up\":%s},\"profiles\":{",
 		    cfg->fleet.enabled ? "true" : "false",
 		    a->global->fleet_enabled && a->global->fleet_up ? "true" : "false");
@@ -365,42 +391,95 @@ static void render_config(struct admin *a, struct strbuf *b)
 	strbuf_adds(b, "}}");
 }
 
+enum admin_scope admin_scope_of(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_UNIX)
+		return ADMIN_SCOPE_ALL;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127 ? ADMIN_SCOPE_ALL
+								 : ADMIN_SCOPE_PROBES;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_LOOPBACK(a6) ||
+		    (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127))
+			return ADMIN_SCOPE_ALL;
+	}
+	return ADMIN_SCOPE_PROBES;
+}
+
+/* The endpoint path names in scope; ADMIN_NONE for any other path. */
+static enum admin_endpoint endpoint_of(const char *uri, enum admin_scope scope)
+{
+	size_t plen = strcspn(uri, "?");
+
+	for (int e = 0; e < ADMIN_NONE; e++)
+		if (strlen(endpoints[e].path) == plen && !memcmp(uri, endpoints[e].path, plen))
+			return scope == ADMIN_SCOPE_ALL || endpoints[e].probe
+				   ? (enum admin_endpoint)e
+				   : ADMIN_NONE;
+	return ADMIN_NONE;
+}
+
+static void not_found(struct admin *a, struct http_request *req, struct strbuf *b)
+{
+	int first = 1;
+
+	strbuf_adds(b, "{\"error\":\"not found\",\"endpoints\":[");
+	for (int e = 0; a && e < ADMIN_NONE; e++) {
+		if (a->scope != ADMIN_SCOPE_ALL && !endpoints[e].probe)
+			continue;
+		strbuf_addf(b, "%s\"%s\"", first ? "" : ",", endpoints[e].path);
+		first = 0;
+	}
+	strbuf_adds(b, "]}\n");
+	reply(req, 404, "application/json", b);
+}
+
 void admin_handle(struct admin *a, struct http_request *req)
 {
-	const char *uri = req->target;
-	size_t plen = strcspn(uri, "?");
+	enum admin_endpoint e = a ? endpoint_of(req->target, a->scope) : ADMIN_NONE;
 	struct strbuf b;
+	struct http_counters k;
 
 	strbuf_init(&b, ADMIN_MAX_BODY);
-	if (!a) {
-		strbuf_adds(&b, "{\"error\":\"not found\"}\n");
-		reply(req, 404, "application/json", &b);
-	} else if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+	if (e == ADMIN_NONE) {
+		not_found(a, req, &b);
+		return;
+	}
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
 		strbuf_adds(&b, "{\"error\":\"only GET\"}\n");
 		reply(req, 405, "application/json", &b);
-	} else if (plen == 8 && memcmp(uri, "/healthz", 8) == 0) {
+		return;
+	}
+	switch (e) {
+	case ADMIN_HEALTHZ:
 		strbuf_adds(&b, "ok\n");
 		reply(req, 200, "text/plain", &b);
-	} else if (plen == 7 && memcmp(uri, "/readyz", 7) == 0) {
+		return;
+	case ADMIN_READYZ:
 		strbuf_adds(&b, a->srv->draining ? "draining\n" : "ready\n");
 		reply(req, a->srv->draining ? 503 : 200, "text/plain", &b);
-	} else if (plen == 8 && memcmp(uri, "/metrics", 8) == 0) {
-		struct http_counters k;
-
+		return;
+	case ADMIN_METRICS:
 		metrics_render(&b, a->srv->guards, a->global, mono_ms());
 		http_server_counters(a->srv->http, &k);
 		metrics_render_front(&b, &k);
 		reply(req, 200, "text/plain; version=0.0.4", &b);
-	} else if (plen == 7 && memcmp(uri, "/status", 7) == 0) {
+		return;
+	case ADMIN_STATUS:
 		render_status(a, &b);
 		reply(req, 200, "application/json", &b);
-	} else if (plen == 7 && memcmp(uri, "/config", 7) == 0) {
+		return;
+	case ADMIN_CONFIG:
 		render_config(a, &b);
 		reply(req, 200, "application/json", &b);
-	} else {
-		strbuf_adds(&b, "{\"error\":\"not found\",\"endpoints\":[\"/healthz\",\"/readyz\","
-				"\"/metrics\",\"/status\",\"/config\"]}\n");
-		reply(req, 404, "application/json", &b);
+		return;
+	case ADMIN_NONE: /* answered above */
+		break;
 	}
 }
 
@@ -408,6 +487,8 @@ struct admin *admin_new(struct server *srv, const struct listener_setting *ls,
 			struct metrics_global *global)
 {
 	struct admin *a = calloc(1, sizeof(*a));
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
 	int fd;
 
 	if (!a)
@@ -415,10 +496,23 @@ struct admin *admin_new(struct server *srv, const struct listener_setting *ls,
 	a->srv = srv;
 	a->global = global;
 	fd = front_bind(srv, ls, ADMIN_BACKLOG, "admin listening");
-	if (fd < 0 || http_server_add_listener(srv->http, fd, HTTP_LISTENER_ADMIN) < 0) {
+	if (fd < 0) {
 		free(a);
 		return NULL;
 	}
+	memset(&ss, 0, sizeof(ss));
+	a->scope = getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0
+		       ? admin_scope_of((struct sockaddr *)&ss)
+		       : ADMIN_SCOPE_PROBES;
+	if (http_server_add_listener(srv->http, fd, HTTP_LISTENER_ADMIN) < 0) {
+		free(a);
+		return NULL;
+	}
+	if (a->scope == ADMIN_SCOPE_PROBES)
+		log_msgf(LOG_INFO,
+			 "admin listener '%s' is not on loopback: it serves only "
+			 "/healthz, /readyz and /metrics",
+			 ls->address);
 	srv->admin = a;
 	return a;
 }

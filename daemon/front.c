@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -339,6 +340,17 @@ static void on_gone(struct http_request *hreq, void *arg)
 		request_client_gone(hreq->user);
 }
 
+/* RLIMIT_NOFILE's soft limit, read when the limits are (re)made: main
+ * raises it to the hard limit first. */
+static uint64_t fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return UINT64_MAX;
+	return (uint64_t)rl.rlim_cur;
+}
+
 static void limits_of(const struct config *cfg, struct http_limits *ret)
 {
 	*ret = (struct http_limits){
@@ -348,6 +360,7 @@ static void limits_of(const struct config *cfg, struct http_limits *ret)
 		.header_timeout_ms = cfg->header_timeout_ms,
 		.body_timeout_ms = cfg->body_timeout_ms,
 		.idle_timeout_ms = cfg->idle_timeout_ms,
+		.admin_max_connections = http_admin_max_connections(fd_limit()),
 	};
 }
 

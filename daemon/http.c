@@ -30,6 +30,11 @@
 #define HTTP_MAX_LISTENERS 16
 #define HTTP_BODY_PREALLOC (64 * 1024) /* body bytes reserved on Content-Length */
 #define HTTP_BODY_INLINE (16 * 1024)   /* reply bodies copied next to the head */
+/* The largest body length taken (curl_off_t's range): a chunk size that
+ * takes a body past it overflows (400). */
+#define HTTP_BODY_MAX ((uint64_t)INT64_MAX)
+/* "HTTP/" between the target's SP and the version digits */
+#define HTTP_VERSION_PREFIX 5
 
 enum conn_state {
 	CONN_IDLE,   /* waiting for the first byte of a request */
@@ -55,6 +60,7 @@ struct hdr_off {
 
 struct http_conn {
 	struct http_server *srv;
+	const struct http_limits *lim; /* the server's app or admin limits */
 	int fd;
 	int admin;
 	enum conn_state state;
@@ -75,6 +81,10 @@ struct http_conn {
 	char *arena;
 	size_t arena_len, arena_cap;
 	uint64_t head_bytes; /* raw head bytes before the current read */
+	/* Request line layout, as offsets from the request's first byte:
+	 * where the method ends, the target starts and ends (RFC 9112 3: one
+	 * SP between the three parts). feed_off is the offset of exec_begin. */
+	uint64_t feed_off, method_end, target_start, target_end;
 	uint64_t trailer_bytes;
 	struct hdr_off *hoffs;
 	size_t nh, hcap;
@@ -84,6 +94,7 @@ struct http_conn {
 	const char *exec_begin, *exec_end, *span_end;
 	char last_nonws; /* last byte that is not SP/HTAB before the current read */
 	enum problem_code error;
+	const char *error_detail; /* static text for the problem, or NULL */
 	int has_error;
 
 	char *body;
@@ -94,6 +105,7 @@ struct http_conn {
 
 	TAILQ_ENTRY(http_conn) idle_link;
 	int in_idle;
+	TAILQ_ENTRY(http_conn) admin_link; /* open admin connections, least recently used first */
 	TAILQ_ENTRY(http_conn) all_link;
 };
 
@@ -102,6 +114,7 @@ TAILQ_HEAD(conn_list, http_conn);
 struct http_server {
 	struct event_base *base;
 	struct http_limits limits;
+	struct http_limits admin_limits; /* the HTTP_ADMIN_* ones and limits' admin cap */
 	http_request_cb on_request;
 	http_gone_cb on_gone;
 	void *arg;
@@ -110,7 +123,8 @@ struct http_server {
 	int paused_full, paused_drain, paused_fd;
 	struct event *fd_retry;
 	int reserve[HTTP_ADMIN_RESERVE];
-	struct conn_list idle; /* app connections in CONN_IDLE, oldest first */
+	struct conn_list idle;  /* app connections in CONN_IDLE, oldest first */
+	struct conn_list admin; /* open admin connections, least recently used first */
 	struct conn_list all;
 	struct http_counters counters;
 	char rbuf[HTTP_READ_CHUNK];
@@ -205,7 +219,7 @@ static void timer_set(struct http_conn *c, uint32_t ms)
 /* Moves c to state; the deadline of the new state starts now. */
 static void conn_set_state(struct http_conn *c, enum conn_state state)
 {
-	const struct http_limits *lim = &c->srv->limits;
+	const struct http_limits *lim = c->lim;
 
 	if (c->state == CONN_IDLE)
 		idle_leave(c);
@@ -250,8 +264,10 @@ static void request_storage_reset(struct http_conn *c)
 	c->in_value = 0;
 	c->target_len = 0;
 	c->head_bytes = 0;
+	c->feed_off = c->method_end = c->target_start = c->target_end = 0;
 	c->trailer_bytes = 0;
 	c->has_error = 0;
+	c->error_detail = NULL;
 	c->span_end = NULL;
 	c->last_nonws = 0;
 	memset(&c->req, 0, sizeof(c->req));
@@ -275,6 +291,7 @@ static void conn_close_fd(struct http_conn *c)
 	c->fd = -1;
 	conn_set_state(c, CONN_CLOSED);
 	if (c->admin) {
+		TAILQ_REMOVE(&srv->admin, c, admin_link);
 		srv->counters.admin_connections--;
 	} else {
 		srv->counters.connections--;
@@ -628,11 +645,15 @@ static void conn_fail(struct http_conn *c, enum problem_code code)
 	case PROBLEM_HEADERS_TOO_LARGE:
 		srv->counters.too_large++;
 		break;
+	case PROBLEM_NOT_IMPLEMENTED:
+		srv->counters.not_implemented++;
+		break;
 	default:
 		srv->counters.bad_requests++;
 		break;
 	}
 	problem_init(&p, code);
+	p.detail = c->error_detail;
 	body = problem_render(&p, &len);
 	h[0] = (struct http_header){ "Content-Type", 12, "application/problem+json", 24 };
 	h[1] = (struct http_header){ "Brace-Error", 11, name, strlen(name) };
@@ -659,11 +680,18 @@ static int fail_user(struct http_conn *c, enum problem_code code)
 	return HPE_USER;
 }
 
+/* fail_user() with a problem detail (static text) saying why. */
+static int fail_why(struct http_conn *c, enum problem_code code, const char *detail)
+{
+	c->error_detail = detail;
+	return fail_user(c, code);
+}
+
 static int arena_add(struct http_conn *c, const char *at, size_t len)
 {
 	size_t need = c->arena_len + len + 1;
 
-	if (need > c->srv->limits.max_header_size + 1)
+	if (need > c->lim->max_header_size + 1)
 		return -1;
 	if (need > c->arena_cap) {
 		size_t cap = c->arena_cap ? c->arena_cap : 1024;
@@ -696,10 +724,36 @@ static int cb_message_begin(llhttp_t *p)
 	return 0;
 }
 
+/* Offset of at, a byte of the current llhttp_execute() input, from the
+ * request's first byte. */
+static uint64_t req_pos(const struct http_conn *c, const char *at)
+{
+	return c->feed_off + (uint64_t)(at - c->exec_begin);
+}
+
+/* llhttp 8.1 skips any run of SP after the method and after the target;
+ * RFC 9112 3 has exactly one, and a server that takes more reads a line
+ * another parser on the path may split differently. */
+static int cb_method(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_conn *c = CONN_OF(p);
+
+	c->method_end = req_pos(c, at + len);
+	return 0;
+}
+
 static int cb_url(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_conn *c = CONN_OF(p);
 
+	if (!c->target_start) {
+		c->target_start = req_pos(c, at);
+		if (c->target_start != c->method_end + 1)
+			return fail_why(
+			    c, PROBLEM_BAD_REQUEST,
+			    "the request line needs exactly one space after the method");
+	}
+	c->target_end = req_pos(c, at + len);
 	span_seen(c, at, len);
 	if (arena_add(c, at, len) < 0)
 		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
@@ -717,10 +771,24 @@ static int cb_url_complete(llhttp_t *p)
 	return 0;
 }
 
+/* The version digits start right after "HTTP/" and the target's one SP;
+ * the first piece of the span is enough. */
+static int cb_version(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_conn *c = CONN_OF(p);
+
+	(void)len;
+	if (c->target_end && req_pos(c, at) != c->target_end + 1 + HTTP_VERSION_PREFIX)
+		return fail_why(c, PROBLEM_BAD_REQUEST,
+				"the request line needs exactly one space before HTTP/1.x");
+	c->target_end = 0; /* later pieces of the span (another read) are not looked at */
+	return 0;
+}
+
 static int trailer_bytes(struct http_conn *c, size_t len)
 {
 	c->trailer_bytes += len;
-	if (c->trailer_bytes > c->srv->limits.max_header_size)
+	if (c->trailer_bytes > c->lim->max_header_size)
 		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
 	return 0;
 }
@@ -854,6 +922,76 @@ static int build_headers(struct http_conn *c)
 	return 0;
 }
 
+/* Transfer-Encoding, all its fields read as one list (RFC 9110 5.3; empty
+ * elements are skipped): TE_OK when absent or exactly "chunked", once and
+ * last; TE_CODING when another coding comes before it (braced would have
+ * to forward the body without its label); TE_BAD otherwise. */
+enum te_verdict { TE_OK, TE_CODING, TE_BAD };
+
+static enum te_verdict te_check(const struct http_header *hs, size_t n)
+{
+	size_t fields = 0, codings = 0, chunked = 0, chunked_at = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *v = hs[i].value, *end = v + hs[i].value_len;
+
+		if (!ieq(hs[i].name, hs[i].name_len, "Transfer-Encoding"))
+			continue;
+		fields++;
+		for (;;) {
+			const char *comma = memchr(v, ',', (size_t)(end - v));
+			const char *a = v, *b = comma ? comma : end;
+
+			while (a < b && (*a == ' ' || *a == '\t'))
+				a++;
+			while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+				b--;
+			if (a < b)
+				codings++;
+			if (a < b && ieq(a, (size_t)(b - a), "chunked")) {
+				chunked++;
+				chunked_at = codings;
+			}
+			if (!comma)
+				break;
+			v = comma + 1;
+		}
+	}
+	if (!fields)
+		return TE_OK;
+	if (chunked != 1 || chunked_at != codings)
+		return TE_BAD;
+	return codings > 1 ? TE_CODING : TE_OK;
+}
+
+/* The head rules llhttp 8.1 leaves to its caller: Host (RFC 9112 3.2:
+ * exactly one on HTTP/1.1, at most one on HTTP/1.0) and Transfer-Encoding
+ * (te_check; none on HTTP/1.0, RFC 9112 6.1). Returns 0, or fail_why()'s
+ * HPE_USER with the refusal. */
+static int head_check(struct http_conn *c)
+{
+	const struct http_request *req = &c->req;
+	enum te_verdict te = te_check(req->headers, req->nheaders);
+	size_t hosts = 0;
+
+	for (size_t i = 0; i < req->nheaders; i++)
+		hosts += ieq(req->headers[i].name, req->headers[i].name_len, "Host");
+	if (hosts > 1)
+		return fail_why(c, PROBLEM_BAD_REQUEST, "more than one Host header");
+	if (hosts == 0 && req->version_minor == 1)
+		return fail_why(c, PROBLEM_BAD_REQUEST, "an HTTP/1.1 request needs a Host header");
+	if (req->version_minor == 0 && http_request_header(req, "Transfer-Encoding"))
+		return fail_why(c, PROBLEM_BAD_REQUEST, "Transfer-Encoding on an HTTP/1.0 request");
+	if (te == TE_BAD)
+		return fail_why(c, PROBLEM_BAD_REQUEST,
+				"Transfer-Encoding must end with chunked, once");
+	if (te == TE_CODING)
+		return fail_why(c, PROBLEM_NOT_IMPLEMENTED,
+				"no transfer coding but chunked is accepted: send the body "
+				"chunked, with Content-Encoding for a compressed one");
+	return 0;
+}
+
 static void send_continue(struct http_conn *c)
 {
 	static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -865,7 +1003,7 @@ static void send_continue(struct http_conn *c)
 static int cb_headers_complete(llhttp_t *p)
 {
 	struct http_conn *c = CONN_OF(p);
-	const struct http_limits *lim = &c->srv->limits;
+	const struct http_limits *lim = c->lim;
 	const struct http_header *expect;
 	int has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
 	int r;
@@ -885,6 +1023,12 @@ static int cb_headers_complete(llhttp_t *p)
 	c->req.target = c->arena;
 	c->req.target_len = c->target_len;
 	c->req.version_minor = p->http_minor;
+	if (head_check(c) != 0)
+		return HPE_USER;
+	/* an admin request never has a body: refused before any of it is read */
+	if (c->admin && has_body)
+		return fail_why(c, PROBLEM_PAYLOAD_TOO_LARGE,
+				"the admin API takes no request body");
 	if (!(p->flags & F_CHUNKED) && p->content_length > lim->max_request_body)
 		return fail_user(c, PROBLEM_PAYLOAD_TOO_LARGE);
 	if (!has_body)
@@ -910,7 +1054,7 @@ static int cb_body(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_conn *c = CONN_OF(p);
 
-	if (c->body_len + len > c->srv->limits.max_request_body)
+	if (c->body_len + len > c->lim->max_request_body)
 		return fail_user(c, PROBLEM_PAYLOAD_TOO_LARGE);
 	if (c->body_len + len > c->body_cap) {
 		size_t cap = c->body_cap ? c->body_cap : 4096;
@@ -918,8 +1062,8 @@ static int cb_body(llhttp_t *p, const char *at, size_t len)
 
 		while (cap < c->body_len + len)
 			cap *= 2;
-		if (cap > c->srv->limits.max_request_body)
-			cap = c->srv->limits.max_request_body;
+		if (cap > c->lim->max_request_body)
+			cap = c->lim->max_request_body;
 		b = realloc(c->body, cap);
 		if (!b)
 			return fail_user(c, PROBLEM_INTERNAL);
@@ -928,6 +1072,21 @@ static int cb_body(llhttp_t *p, const char *at, size_t len)
 	}
 	memcpy(c->body + c->body_len, at, len);
 	c->body_len += len;
+	return 0;
+}
+
+/* A chunk size is checked before its data is read: one that takes the
+ * body past HTTP_BODY_MAX is no length at all (400; llhttp 8.1 takes up to
+ * 2^64-1 and would wait for the bytes), one past max_request_body is 413. */
+static int cb_chunk_header(llhttp_t *p)
+{
+	struct http_conn *c = CONN_OF(p);
+	uint64_t size = p->content_length;
+
+	if (size > HTTP_BODY_MAX - c->body_len)
+		return fail_why(c, PROBLEM_BAD_REQUEST, "the chunk size overflows");
+	if (size > c->lim->max_request_body - c->body_len)
+		return fail_user(c, PROBLEM_PAYLOAD_TOO_LARGE);
 	return 0;
 }
 
@@ -944,7 +1103,9 @@ static int cb_message_complete(llhttp_t *p)
 
 static const llhttp_settings_t parser_settings = {
 	.on_message_begin = cb_message_begin,
+	.on_method = cb_method,
 	.on_url = cb_url,
+	.on_version = cb_version,
 	.on_url_complete = cb_url_complete,
 	.on_header_field = cb_header_field,
 	.on_header_field_complete = cb_header_field_complete,
@@ -952,6 +1113,7 @@ static const llhttp_settings_t parser_settings = {
 	.on_header_value_complete = cb_header_value_complete,
 	.on_headers_complete = cb_headers_complete,
 	.on_body = cb_body,
+	.on_chunk_header = cb_chunk_header,
 	.on_message_complete = cb_message_complete,
 };
 
@@ -990,6 +1152,10 @@ static void dispatch(struct http_conn *c)
 	struct http_server *srv = c->srv;
 
 	conn_set_state(c, CONN_WAIT);
+	if (c->admin) {
+		TAILQ_REMOVE(&srv->admin, c, admin_link);
+		TAILQ_INSERT_TAIL(&srv->admin, c, admin_link);
+	}
 	c->req_out = 1;
 	c->close_after = !c->req.keep_alive;
 	c->linger = 0;
@@ -1024,11 +1190,12 @@ static void conn_feed(struct http_conn *c, const char *data, size_t len, int fro
 	c->span_end = NULL;
 	err = llhttp_execute(&c->parser, data, len);
 	if (err == HPE_OK) {
+		c->feed_off += len;
 		if (from_pending)
 			c->pending_off = c->pending_len = 0;
 		if (c->state == CONN_HEAD) {
 			c->head_bytes += len;
-			if (c->head_bytes > c->srv->limits.max_header_size) {
+			if (c->head_bytes > c->lim->max_header_size) {
 				conn_fail(c, PROBLEM_HEADERS_TOO_LARGE);
 				return;
 			}
@@ -1192,6 +1359,9 @@ static struct http_conn *conn_new(struct http_server *srv, int fd, int admin)
 	TAILQ_INSERT_TAIL(&srv->all, c, all_link);
 	c->fd = fd;
 	c->admin = admin;
+	c->lim = admin ? &srv->admin_limits : &srv->limits;
+	if (admin)
+		TAILQ_INSERT_TAIL(&srv->admin, c, admin_link);
 	event_assign(&c->ev_read, srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	event_assign(&c->ev_write, srv->base, fd, EV_WRITE, on_write, c);
 	evtimer_assign(&c->ev_timer, srv->base, on_timer, c);
@@ -1217,6 +1387,32 @@ static int close_oldest_idle(struct http_server *srv)
 	srv->counters.idle_closed++;
 	conn_close(c);
 	return 0;
+}
+
+/* At the admin cap, closes the least recently used admin connection that
+ * is not with the caller, so a probe always gets in while the cap holds.
+ * Returns 0, or -EBUSY when every admin connection is being answered. */
+static int admin_make_room(struct http_server *srv)
+{
+	struct http_conn *c;
+
+	TAILQ_FOREACH(c, &srv->admin, admin_link)
+	if (c->state != CONN_WAIT) {
+		srv->counters.admin_evicted++;
+		conn_close(c);
+		return 0;
+	}
+	return -EBUSY;
+}
+
+/* A descriptor for an admin accept that failed for lack of them: an admin
+ * slot's when the cap is reached, else one of the reserve. */
+static int admin_free_descriptor(struct http_server *srv)
+{
+	if (srv->counters.admin_connections >= srv->admin_limits.max_connections &&
+	    admin_make_room(srv) == 0)
+		return 0;
+	return reserve_release_one(srv);
 }
 
 static void conn_count(struct http_conn *c)
@@ -1252,7 +1448,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 			if (errno != EMFILE && errno != ENFILE)
 				return;
 			srv->counters.fd_shortage++;
-			if (admin ? reserve_release_one(srv) == 0 : close_oldest_idle(srv) == 0)
+			if (admin ? admin_free_descriptor(srv) == 0 : close_oldest_idle(srv) == 0)
 				continue;
 			if (!admin && !srv->paused_fd) {
 				struct timeval tv = { 0, HTTP_FD_RETRY_MS * 1000 };
@@ -1262,6 +1458,13 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 				evtimer_add(srv->fd_retry, &tv);
 			}
 			return;
+		}
+		if (admin && srv->counters.admin_connections >= srv->admin_limits.max_connections &&
+		    admin_make_room(srv) < 0) {
+			srv->counters.admin_refused++;
+			close(fd);
+			reserve_refill(srv);
+			continue;
 		}
 		c = conn_new(srv, fd, admin);
 		if (!c) {
@@ -1278,7 +1481,9 @@ int http_server_add_connection(struct http_server *srv, int fd, enum http_listen
 	int flags = fcntl(fd, F_GETFL);
 	struct http_conn *c;
 
-	if (!admin && srv->counters.connections >= srv->limits.max_connections) {
+	if ((!admin && srv->counters.connections >= srv->limits.max_connections) ||
+	    (admin && srv->counters.admin_connections >= srv->admin_limits.max_connections &&
+	     admin_make_room(srv) < 0)) {
 		close(fd);
 		return -EBUSY;
 	}
@@ -1306,7 +1511,30 @@ int http_server_add_connection(struct http_server *srv, int fd, enum http_listen
 static int limits_ok(const struct http_limits *l)
 {
 	return l->max_header_size && l->max_connections && l->header_timeout_ms &&
-	       l->body_timeout_ms && l->idle_timeout_ms;
+	       l->body_timeout_ms && l->idle_timeout_ms && l->admin_max_connections;
+}
+
+uint32_t http_admin_max_connections(uint64_t nofile)
+{
+	uint64_t n = nofile / HTTP_ADMIN_FD_SHARE;
+
+	if (n < 1)
+		return 1;
+	return n < HTTP_ADMIN_MAX_CONNECTIONS ? (uint32_t)n : HTTP_ADMIN_MAX_CONNECTIONS;
+}
+
+/* limits with the admin listener's own values in place of the app's. */
+static void admin_limits_of(const struct http_limits *limits, struct http_limits *ret)
+{
+	*ret = (struct http_limits){
+		.max_header_size = HTTP_ADMIN_MAX_HEAD,
+		.max_request_body = 0,
+		.max_connections = limits->admin_max_connections,
+		.header_timeout_ms = HTTP_ADMIN_HEAD_MS,
+		.body_timeout_ms = HTTP_ADMIN_HEAD_MS,
+		.idle_timeout_ms = HTTP_ADMIN_IDLE_MS,
+		.admin_max_connections = limits->admin_max_connections,
+	};
 }
 
 struct http_server *http_server_new(struct event_base *base, const struct http_limits *limits,
@@ -1321,10 +1549,13 @@ struct http_server *http_server_new(struct event_base *base, const struct http_l
 		return NULL;
 	srv->base = base;
 	srv->limits = *limits;
+	admin_limits_of(limits, &srv->admin_limits);
+	srv->counters.admin_limit = limits->admin_max_connections;
 	srv->on_request = on_request;
 	srv->on_gone = on_gone;
 	srv->arg = arg;
 	TAILQ_INIT(&srv->idle);
+	TAILQ_INIT(&srv->admin);
 	TAILQ_INIT(&srv->all);
 	for (int i = 0; i < HTTP_ADMIN_RESERVE; i++)
 		srv->reserve[i] = -1;
@@ -1373,6 +1604,9 @@ void http_server_set_limits(struct http_server *srv, const struct http_limits *l
 	if (!limits_ok(limits))
 		return;
 	srv->limits = *limits;
+	/* a lower admin cap closes no connection: new ones make room */
+	admin_limits_of(limits, &srv->admin_limits);
+	srv->counters.admin_limit = limits->admin_max_connections;
 	srv->paused_full = srv->counters.connections >= limits->max_connections;
 	listeners_sync(srv);
 }

@@ -15,14 +15,32 @@ struct event_base;
 struct http_server;
 struct http_conn;
 
+/* The admin listener's own limits, apart from the app's (SPEC 6):
+ * an admin connection has HTTP_ADMIN_HEAD_MS for its request head, waits
+ * HTTP_ADMIN_IDLE_MS for the next request (or for its client to read an
+ * answer), sends at most HTTP_ADMIN_MAX_HEAD head bytes, and sends no body
+ * (413 at the head). At most http_admin_max_connections() are open. */
+#define HTTP_ADMIN_MAX_CONNECTIONS 64 /* admin connections open at once, at most */
+#define HTTP_ADMIN_FD_SHARE 8         /* and at most 1/8 of RLIMIT_NOFILE */
+#define HTTP_ADMIN_HEAD_MS 3000
+#define HTTP_ADMIN_IDLE_MS 10000
+#define HTTP_ADMIN_MAX_HEAD (8 * 1024)
+
 struct http_limits {
-	uint64_t max_header_size;   /* request line and headers, bytes (431) */
-	uint64_t max_request_body;  /* body bytes after de-chunking (413) */
-	uint32_t max_connections;   /* open app connections; admin ones not counted */
-	uint32_t header_timeout_ms; /* the whole head, from its first byte (408) */
-	uint32_t body_timeout_ms;   /* the whole body, from the end of the head (408) */
-	uint32_t idle_timeout_ms;   /* keep-alive wait for the next request (quiet close) */
+	uint64_t max_header_size;       /* request line and headers, bytes (431) */
+	uint64_t max_request_body;      /* body bytes after de-chunking (413) */
+	uint32_t max_connections;       /* open app connections; admin ones not counted */
+	uint32_t header_timeout_ms;     /* the whole head, from its first byte (408) */
+	uint32_t body_timeout_ms;       /* the whole body, from the end of the head (408) */
+	uint32_t idle_timeout_ms;       /* keep-alive wait for the next request (quiet close) */
+	uint32_t admin_max_connections; /* open admin connections: http_admin_max_connections() */
 };
+
+/* The admin connection cap for a descriptor limit of nofile (RLIMIT_NOFILE's
+ * soft limit): nofile / HTTP_ADMIN_FD_SHARE, at least 1 and at most
+ * HTTP_ADMIN_MAX_CONNECTIONS, so admin clients never hold the descriptors
+ * app connections and upstream sockets need. */
+uint32_t http_admin_max_connections(uint64_t nofile);
 
 /* A header as received or to send: name and value with their lengths. One
  * to send needs no NUL; a received one has a NUL right after its name and
@@ -55,8 +73,12 @@ struct http_request {
 };
 
 enum http_listener_kind {
-	HTTP_LISTENER_APP,   /* counted against max_connections */
-	HTTP_LISTENER_ADMIN, /* not counted; accepts from a reserve of descriptors */
+	HTTP_LISTENER_APP, /* counted against max_connections */
+	/* counted against admin_max_connections, under the HTTP_ADMIN_* limits;
+	 * accepts from a reserve of descriptors. At the cap a new connection
+	 * closes the least recently used admin connection not being answered
+	 * (or is closed itself when every one is). */
+	HTTP_LISTENER_ADMIN,
 };
 
 struct http_counters {
@@ -64,7 +86,11 @@ struct http_counters {
 	uint32_t admin_connections; /* open admin connections */
 	uint64_t accepted;          /* connections accepted, both kinds */
 	uint64_t requests;          /* requests handed to on_request */
+	uint32_t admin_limit;       /* admin_max_connections in effect */
+	uint64_t admin_evicted;     /* admin connections closed to make room for a new one */
+	uint64_t admin_refused;     /* admin connections closed at once: no room */
 	uint64_t bad_requests;      /* answered 400 by the server */
+	uint64_t not_implemented;   /* answered 501 by the server (a transfer coding) */
 	uint64_t too_large;         /* answered 413 or 431 by the server */
 	uint64_t timeouts;          /* answered 408 by the server */
 	uint64_t idle_closed;       /* idle keep-alive connections closed */
@@ -84,7 +110,18 @@ typedef void (*http_gone_cb)(struct http_request *req, void *arg);
 
 /* Creates a server on base (borrowed, must outlive the server) with a copy
  * of limits. on_request is required; on_gone may be NULL; arg is passed to
- * both. Returns NULL on OOM or when limits has a 0 size or timeout. */
+ * both. Returns NULL on OOM or when limits has a 0 size, timeout or
+ * connection cap.
+ *
+ * Every request head is held to RFC 9112 before on_request sees it:
+ * exactly one SP between method, target and version; header names are
+ * tokens, no obs-fold, no CTL but HTAB in a value; Content-Length with
+ * Transfer-Encoding, differing or malformed Content-Length, a
+ * Transfer-Encoding not ending in chunked (or chunked twice, or on
+ * HTTP/1.0), an HTTP/1.1 request without Host, two Host fields, and a
+ * chunk size that overflows 63 bits are 400 bad_request; a transfer
+ * coding other than chunked before it ("gzip, chunked") is 501
+ * not_implemented. Each such answer closes the connection. */
 struct http_server *http_server_new(struct event_base *base, const struct http_limits *limits,
 				    http_request_cb on_request, http_gone_cb on_gone, void *arg);
 

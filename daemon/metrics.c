@@ -184,11 +184,23 @@ void metrics_render_front(struct strbuf *out, const struct http_counters *k)
 	       "Client connections accepted, both kinds.");
 	strbuf_addf(out, "braced_connections_accepted_total %llu\n",
 		    (unsigned long long)k->accepted);
+	header(out, "braced_admin_connections_limit", "gauge",
+	       "Admin connections open at once, at most.");
+	strbuf_addf(out, "braced_admin_connections_limit %u\n", k->admin_limit);
+	header(out, "braced_admin_connections_shed_total", "counter",
+	       "Admin connections closed at the admin cap: the least recently used one "
+	       "(evicted) or the new one (refused).");
+	strbuf_addf(out, "braced_admin_connections_shed_total{reason=\"evicted\"} %llu\n",
+		    (unsigned long long)k->admin_evicted);
+	strbuf_addf(out, "braced_admin_connections_shed_total{reason=\"refused\"} %llu\n",
+		    (unsigned long long)k->admin_refused);
 	header(out, "braced_front_rejected_total", "counter",
 	       "Requests the HTTP front answered itself, by status: 400 framing, 408 "
-	       "deadline, 413 or 431 too large.");
+	       "deadline, 413 or 431 too large, 501 a transfer coding.");
 	strbuf_addf(out, "braced_front_rejected_total{status=\"400\"} %llu\n",
 		    (unsigned long long)k->bad_requests);
+	strbuf_addf(out, "braced_front_rejected_total{status=\"501\"} %llu\n",
+		    (unsigned long long)k->not_implemented);
 	strbuf_addf(out, "braced_front_rejected_total{status=\"408\"} %llu\n",
 		    (unsigned long long)k->timeouts);
 	strbuf_addf(out, "braced_front_rejected_total{status=\"413_431\"} %llu\n",

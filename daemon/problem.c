@@ -21,6 +21,7 @@ static const struct {
 	[PROBLEM_REQUEST_TIMEOUT] = { "request_timeout", 408, "Request not received in time" },
 	[PROBLEM_PAYLOAD_TOO_LARGE] = { "payload_too_large", 413, "Request body too large" },
 	[PROBLEM_HEADERS_TOO_LARGE] = { "headers_too_large", 431, "Request headers too large" },
+	[PROBLEM_NOT_IMPLEMENTED] = { "not_implemented", 501, "Transfer coding not implemented" },
 	[PROBLEM_REQUEST_INVALID] = { "request_invalid", 422, "Request failed its schema" },
 	[PROBLEM_UPSTREAM_STATUS] = { "upstream_status", 502, "Upstream answered with an error" },
 	[PROBLEM_RATE_LIMITED] = { "rate_limited", 429, "Rate limited by the upstream" },

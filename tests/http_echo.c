@@ -102,6 +102,7 @@ int main(int argc, char **argv)
 		.header_timeout_ms = 10000,
 		.body_timeout_ms = 30000,
 		.idle_timeout_ms = 60000,
+		.admin_max_connections = HTTP_ADMIN_MAX_CONNECTIONS,
 	};
 	struct event_base *base;
 	struct event *sigterm, *sigint;

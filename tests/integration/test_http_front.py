@@ -192,21 +192,21 @@ class HttpFrontTest(unittest.TestCase):
     def test_body_timeout(self):
         with Echo(body_ms=300) as e:
             with connect(e.port) as s:
-                s.sendall(b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc")
+                s.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc")
                 status, _, body = read_response(s)
                 self.assertEqual(status, 408)
 
     def test_idle_keep_alive_is_closed_quietly(self):
         with Echo(idle_ms=300) as e:
             with connect(e.port) as s:
-                s.sendall(b"GET / HTTP/1.1\r\n\r\n")
+                s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
                 self.assertEqual(read_response(s)[0], 200)
                 self.assertTrue(at_eof(s, 3))
 
     def test_client_gone_is_reported(self):
         with Echo() as e:
             s = connect(e.port)
-            s.sendall(b"GET /hold HTTP/1.1\r\n\r\n")
+            s.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
             time.sleep(0.1)
             s.close()
             self.assertTrue(wait_until(lambda: counters(e)["gone"] >= 1, timeout=3))
@@ -217,7 +217,7 @@ class HttpFrontTest(unittest.TestCase):
         with Echo() as e, tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "strace.out")
             with connect(e.port) as s:
-                s.sendall(b"GET /warm HTTP/1.1\r\n\r\n")
+                s.sendall(b"GET /warm HTTP/1.1\r\nHost: t\r\n\r\n")
                 read_response(s)
                 tracer = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(e.pid)],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

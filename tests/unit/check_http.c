@@ -63,6 +63,7 @@ static struct http_limits test_limits(void)
 		.header_timeout_ms = 1000,
 		.body_timeout_ms = 1000,
 		.idle_timeout_ms = 1000,
+		.admin_max_connections = 2,
 	};
 	return l;
 }
@@ -94,15 +95,21 @@ static void teardown(void)
 	base = NULL;
 }
 
-/* A client: the other end of a socketpair whose server end is served. */
-static int client(void)
+/* A client: the other end of a socketpair whose server end is served as
+ * a connection of kind. */
+static int client_of(enum http_listener_kind kind)
 {
 	int sv[2];
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	ck_assert_int_eq(http_server_add_connection(srv, sv[0], HTTP_LISTENER_APP), 0);
+	ck_assert_int_eq(http_server_add_connection(srv, sv[0], kind), 0);
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	return sv[1];
+}
+
+static int client(void)
+{
+	return client_of(HTTP_LISTENER_APP);
 }
 
 static void run_ms(int ms)
@@ -167,50 +174,182 @@ static void assert_problem(const char *out, int eof, const char *status, const c
 
 #define S(x) x, sizeof(x) - 1
 
+/* Sends the n parts of a request on a fresh connection, each in a read of
+ * its own, and returns the answer. */
+static char *exchange_parts(const char *const *parts, size_t n, int *eof)
+{
+	int fd = client();
+	char *out;
+
+	for (size_t j = 0; j < n; j++) {
+		send_str(fd, parts[j], strlen(parts[j]));
+		run_ms(5);
+	}
+	run_ms(20);
+	out = recv_all(fd, eof);
+	close(fd);
+	run_ms(1);
+	return out;
+}
+
+/* Sends req alone and checks that the server answered status with a
+ * problem of code and handed nothing over; returns its counters. */
+static struct http_counters refused(const char *what, const char *req, size_t len,
+				    const char *status, const char *code)
+{
+	int eof;
+	char *out = exchange(req, len, &eof);
+	struct http_counters k;
+
+	ck_assert_msg(strncmp(out, status, strlen(status)) == 0, "%s: got '%s'", what, out);
+	assert_problem(out, eof, status, code);
+	http_server_counters(srv, &k);
+	ck_assert_uint_eq(k.requests, 0);
+	return k;
+}
+
 static const struct {
 	const char *what;
 	const char *req;
 	size_t len;
 } bad_cases[] = {
-	{ "CL with TE", S("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: "
+	{ "CL with TE", S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: "
 			  "chunked\r\n\r\n0\r\n\r\n") },
-	{ "TE with CL",
-	  S("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc") },
+	{ "TE with CL", S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+			  "chunked\r\nContent-Length: 3\r\n\r\nabc") },
 	{ "differing CL",
-	  S("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd") },
-	{ "malformed CL", S("POST / HTTP/1.1\r\nContent-Length: 3x\r\n\r\nabc") },
-	{ "negative CL", S("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n") },
-	{ "CL list", S("POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc") },
-	{ "TE not chunked", S("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc") },
+	  S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd") },
+	{ "malformed CL", S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3x\r\n\r\nabc") },
+	{ "negative CL", S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n") },
+	{ "CL list", S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc") },
+	{ "TE not chunked", S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nabc") },
 	{ "TE chunked then gzip",
-	  S("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") },
-	{ "obs-fold", S("GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n") },
-	{ "obs-fold of empty", S("GET / HTTP/1.1\r\nX-A:\r\n\tb\r\n\r\n") },
-	{ "NUL in value", S("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n") },
-	{ "bare CR in value", S("GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n") },
+	  S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") },
+	{ "obs-fold", S("GET / HTTP/1.1\r\nHost: a\r\nX-A: a\r\n b\r\n\r\n") },
+	{ "obs-fold of empty", S("GET / HTTP/1.1\r\nHost: a\r\nX-A:\r\n\tb\r\n\r\n") },
+	{ "NUL in value", S("GET / HTTP/1.1\r\nHost: a\r\nX-A: a\0b\r\n\r\n") },
+	{ "bare CR in value", S("GET / HTTP/1.1\r\nHost: a\r\nX-A: a\rb\r\n\r\n") },
 	{ "bare CR after version", S("GET / HTTP/1.1\rX-A: b\r\n\r\n") },
-	{ "DEL in value", S("GET / HTTP/1.1\r\nX-A: a\x7f\r\n\r\n") },
-	{ "ESC in value", S("GET / HTTP/1.1\r\nX-A: a\x1b[0m\r\n\r\n") },
-	{ "SOH in value", S("GET / HTTP/1.1\r\nX-A: a\x01b\r\n\r\n") },
-	{ "name with space", S("GET / HTTP/1.1\r\nX-A : a\r\n\r\n") },
-	{ "name not a token", S("GET / HTTP/1.1\r\nX(A): a\r\n\r\n") },
+	{ "DEL in value", S("GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x7f\r\n\r\n") },
+	{ "ESC in value", S("GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x1b[0m\r\n\r\n") },
+	{ "SOH in value", S("GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x01b\r\n\r\n") },
+	{ "name with space", S("GET / HTTP/1.1\r\nHost: a\r\nX-A : a\r\n\r\n") },
+	{ "name not a token", S("GET / HTTP/1.1\r\nHost: a\r\nX(A): a\r\n\r\n") },
 	{ "HTTP/0.9", S("GET /\r\n\r\n") },
 	{ "HTTP/2.0", S("GET / HTTP/2.0\r\n\r\n") },
-	{ "space in target", S("GET /a b HTTP/1.1\r\n\r\n") },
-	{ "lower-case method", S("get / HTTP/1.1\r\n\r\n") },
+	{ "space in target", S("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n") },
+	{ "lower-case method", S("get / HTTP/1.1\r\nHost: a\r\n\r\n") },
+	/* RFC 9112 3: one SP between the parts of the request line */
+	{ "two spaces after the method", S("GET  /x HTTP/1.1\r\nHost: a\r\n\r\n") },
+	{ "two spaces before the version", S("GET /x  HTTP/1.1\r\nHost: a\r\n\r\n") },
+	/* RFC 9112 3.2: exactly one Host on HTTP/1.1, never two */
+	{ "HTTP/1.1 without Host", S("GET /x HTTP/1.1\r\nX-A: 1\r\n\r\n") },
+	{ "two Host fields", S("GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") },
+	{ "two equal Host fields", S("GET /x HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n") },
+	{ "HTTP/1.0 with two Host fields", S("GET /x HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n") },
+	/* RFC 9112 6.1 and 7: chunked once and last, never on HTTP/1.0 */
+	{ "TE chunked twice",
+	  S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n") },
+	{ "TE chunked in two fields", S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+					"chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") },
+	{ "TE chunked with a parameter",
+	  S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n0\r\n\r\n") },
+	{ "TE on HTTP/1.0",
+	  S("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n") },
+	/* a chunk size past 2^63-1 is no length: refused before waiting for it */
+	{ "chunk size 2^64-1", S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+				 "ffffffffffffffff\r\nabc") },
+	{ "chunk size 2^63", S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+			       "8000000000000000\r\nabc") },
+	{ "chunk size 2^64", S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+			       "10000000000000000\r\nabc") },
 };
+
+/* A transfer coding before chunked would reach the upstream without its
+ * label: 501, not forwarded, whatever the fields it is spread over. */
+static const struct {
+	const char *what;
+	const char *req;
+	size_t len;
+} coding_cases[] = {
+	{ "gzip, chunked",
+	  S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+	    "3\r\nabc\r\n0\r\n\r\n") },
+	{ "gzip then chunked fields",
+	  S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n") },
+	{ "identity, chunked",
+	  S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity ,\tchunked\r\n\r\n"
+	    "3\r\nabc\r\n0\r\n\r\n") },
+	{ "deflate with a parameter",
+	  S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: x;q=1, CHUNKED\r\n\r\n") },
+};
+
+START_TEST(test_transfer_coding_501)
+{
+	struct http_counters k = refused(coding_cases[_i].what, coding_cases[_i].req,
+					 coding_cases[_i].len, "HTTP/1.1 501 ", "not_implemented");
+
+	ck_assert_uint_eq(k.not_implemented, 1);
+	ck_assert_uint_eq(k.bad_requests, 0);
+}
+END_TEST
+
+/* What the stricter rules still take: HTTP/1.0 without Host, an empty
+ * Host, chunked in any case with empty list elements, and a request line
+ * split over reads at its spaces. */
+START_TEST(test_strict_still_accepts)
+{
+	static const char *whole[] = {
+		"GET /a HTTP/1.0\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost:\r\n\r\n",
+		"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , CHUNKED\r\n\r\n"
+		"1\r\nz\r\n0\r\n\r\n",
+		"\r\nGET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+	};
+	static const char *split[][3] = {
+		{ "GET", " /a", " HTTP/1.1\r\nHost: a\r\n\r\n" },
+		{ "GET ", "/a ", "HTTP/1.1\r\nHost: a\r\n\r\n" },
+		{ "GET /", "a H", "TTP/1.1\r\nHost: a\r\n\r\n" },
+		{ "G", "ET /a HTTP/", "1.1\r\nHost: a\r\n\r\n" },
+	};
+	int eof;
+
+	for (size_t i = 0; i < sizeof(whole) / sizeof(whole[0]); i++) {
+		char *out = exchange(whole[i], strlen(whole[i]), &eof);
+
+		ck_assert_msg(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "%zu: '%s'", i, out);
+	}
+	for (size_t i = 0; i < sizeof(split) / sizeof(split[0]); i++) {
+		char *out = exchange_parts(split[i], 3, &eof);
+
+		ck_assert_msg(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "split %zu: '%s'", i, out);
+	}
+}
+END_TEST
+
+/* Two spaces are found when each lands in a read of its own. */
+START_TEST(test_request_line_spaces_split)
+{
+	static const char *parts[][2] = {
+		{ "GET ", " /a HTTP/1.1\r\nHost: a\r\n\r\n" },
+		{ "GET /a ", " HTTP/1.1\r\nHost: a\r\n\r\n" },
+	};
+	int eof;
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		char *out = exchange_parts(parts[i], 2, &eof);
+
+		assert_problem(out, eof, "HTTP/1.1 400 ", "bad_request");
+	}
+}
+END_TEST
 
 START_TEST(test_framing_rejected)
 {
-	int eof;
-	char *out = exchange(bad_cases[_i].req, bad_cases[_i].len, &eof);
-	struct http_counters k;
+	struct http_counters k = refused(bad_cases[_i].what, bad_cases[_i].req, bad_cases[_i].len,
+					 "HTTP/1.1 400 ", "bad_request");
 
-	ck_assert_msg(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "%s: got '%s'", bad_cases[_i].what,
-		      out);
-	assert_problem(out, eof, "HTTP/1.1 400 ", "bad_request");
-	http_server_counters(srv, &k);
-	ck_assert_uint_eq(k.requests, 0);
 	ck_assert_uint_eq(k.bad_requests, 1);
 }
 END_TEST
@@ -219,25 +358,18 @@ END_TEST
 START_TEST(test_fold_split)
 {
 	static const char *parts[][2] = {
-		{ "GET / HTTP/1.1\r\nX-A: a", "\r\n b\r\n\r\n" },
-		{ "GET / HTTP/1.1\r\nX-A: a\r\n", " b\r\n\r\n" },
-		{ "GET / HTTP/1.1\r\nX-A: a\r\n ", "b\r\n\r\n" },
-		{ "GET / HTTP/1.1\r\nX-A:", "\r\n b\r\n\r\n" },
-		{ "GET / HTTP/1.1\r\nX-A:\r\n", " b\r\n\r\n" },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nX-A: a", "\r\n b\r\n\r\n" },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\r\n", " b\r\n\r\n" },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\r\n ", "b\r\n\r\n" },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nX-A:", "\r\n b\r\n\r\n" },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nX-A:\r\n", " b\r\n\r\n" },
 	};
 	int eof;
 
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-		int fd = client();
-		char *out;
+		char *out = exchange_parts(parts[i], 2, &eof);
 
-		send_str(fd, parts[i][0], strlen(parts[i][0]));
-		run_ms(5);
-		send_str(fd, parts[i][1], strlen(parts[i][1]));
-		run_ms(20);
-		out = recv_all(fd, &eof);
 		ck_assert_msg(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "case %zu: '%s'", i, out);
-		close(fd);
 	}
 }
 END_TEST
@@ -248,7 +380,7 @@ START_TEST(test_values)
 	int fd = client(), eof;
 	char *out;
 
-	send_str(fd, S("GET /v HTTP/1.1\r\nX-A: a\x80\xff b  \t\r\nX-B: lo"));
+	send_str(fd, S("GET /v HTTP/1.1\r\nHost: a\r\nX-A: a\x80\xff b  \t\r\nX-B: lo"));
 	run_ms(5);
 	send_str(fd, S("ng\r\nX-C:\r\n\r\n"));
 	run_ms(20);
@@ -265,7 +397,7 @@ static void check_headers(struct http_request *req, void *arg)
 	const struct http_header *h;
 
 	(void)arg;
-	ck_assert_uint_eq(req->nheaders, 3);
+	ck_assert_uint_eq(req->nheaders, 4);
 	h = http_request_header(req, "x-a");
 	ck_assert_ptr_nonnull(h);
 	ck_assert_uint_eq(h->value_len, 5);
@@ -297,7 +429,7 @@ START_TEST(test_reason_phrase)
 	base = event_base_new();
 	srv = http_server_new(base, &l, reply_451, NULL, NULL);
 	fd = client();
-	send_str(fd, S("GET /v HTTP/1.1\r\n\r\n"));
+	send_str(fd, S("GET /v HTTP/1.1\r\nHost: a\r\n\r\n"));
 	run_ms(20);
 	out = recv_all(fd, &eof);
 	ck_assert_msg(strstr(out, "HTTP/1.1 451 Unavailable For Legal Reasons\r\n") == out, "%s",
@@ -316,7 +448,7 @@ START_TEST(test_header_values_parsed)
 	base = event_base_new();
 	srv = http_server_new(base, &l, check_headers, NULL, NULL);
 	fd = client();
-	send_str(fd, S("GET /v HTTP/1.1\r\nX-A: a\x80\xff b  \t\r\nX-B: lo"));
+	send_str(fd, S("GET /v HTTP/1.1\r\nHost: a\r\nX-A: a\x80\xff b  \t\r\nX-B: lo"));
 	run_ms(5);
 	send_str(fd, S("ng\r\nX-C:\r\n\r\n"));
 	run_ms(20);
@@ -332,7 +464,7 @@ START_TEST(test_chunked_extensions)
 {
 	int eof;
 	char *out =
-	    exchange(S("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    exchange(S("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
 		       "3;q=\"x y\";e\r\nabc\r\n2;a=b\r\nde\r\n0;z\r\nTrailer-X: 1\r\n\r\n"),
 		     &eof);
 
@@ -346,17 +478,17 @@ END_TEST
 START_TEST(test_head_with_body)
 {
 	int eof;
-	char *out =
-	    exchange(S("HEAD /h HTTP/1.1\r\nContent-Length: 6\r\n\r\nGET /xGET /g HTTP/1.1\r\n"
-		       "\r\n"),
-		     &eof);
+	char *out = exchange(S("HEAD /h HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nGET /xGET "
+			       "/g HTTP/1.1\r\nHost: a\r\n"
+			       "\r\n"),
+			     &eof);
 	char *second = strstr(out + 1, "HTTP/1.1 200");
 
 	ck_assert_msg(
 	    strncmp(out, "HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\nHTTP/1.1 200", 50) == 0,
 	    "%s", out);
 	ck_assert_ptr_nonnull(second);
-	ck_assert_msg(strstr(second, "GET /g 0 0|") != NULL, "%s", out);
+	ck_assert_msg(strstr(second, "GET /g 1 0|") != NULL, "%s", out);
 	ck_assert_ptr_null(strstr(out, "/x"));
 }
 END_TEST
@@ -367,7 +499,8 @@ START_TEST(test_pipelining_order)
 	char *out, *a, *b;
 	struct http_request *r;
 
-	send_str(fd, S("GET /slow HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\n"));
+	send_str(fd,
+		 S("GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /fast HTTP/1.1\r\nHost: a\r\n\r\n"));
 	run_ms(20);
 	ck_assert_ptr_nonnull(held);
 	out = recv_all(fd, &eof);
@@ -396,7 +529,7 @@ START_TEST(test_http10)
 	out = exchange(S("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), &eof);
 	ck_assert_ptr_nonnull(strstr(out, "Connection: keep-alive\r\n"));
 	ck_assert_int_eq(eof, 0);
-	out = exchange(S("GET /a HTTP/1.1\r\nConnection: close\r\n\r\n"), &eof);
+	out = exchange(S("GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), &eof);
 	ck_assert_ptr_nonnull(strstr(out, "Connection: close\r\n"));
 	ck_assert_int_eq(eof, 1);
 }
@@ -410,7 +543,7 @@ START_TEST(test_keep_alive_many)
 	for (int i = 0; i < 5; i++) {
 		char *out;
 
-		send_str(fd, S("GET /k HTTP/1.1\r\n\r\n"));
+		send_str(fd, S("GET /k HTTP/1.1\r\nHost: a\r\n\r\n"));
 		run_ms(5);
 		out = recv_all(fd, &eof);
 		ck_assert_msg(strstr(out, "HTTP/1.1 200 OK\r\n") == out, "%d: %s", i, out);
@@ -428,7 +561,9 @@ START_TEST(test_continue)
 	int fd = client(), eof;
 	char *out;
 
-	send_str(fd, S("PUT /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
+	send_str(
+	    fd,
+	    S("PUT /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
 	run_ms(10);
 	out = recv_all(fd, &eof);
 	ck_assert_str_eq(out, "HTTP/1.1 100 Continue\r\n\r\n");
@@ -446,7 +581,8 @@ START_TEST(test_continue_too_large)
 {
 	int eof;
 	char *out = exchange(
-	    S("PUT /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 65\r\n\r\n"), &eof);
+	    S("PUT /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 65\r\n\r\n"),
+	    &eof);
 
 	assert_problem(out, eof, "HTTP/1.1 413 ", "payload_too_large");
 	ck_assert_ptr_null(strstr(out, "100 Continue"));
@@ -456,7 +592,8 @@ END_TEST
 START_TEST(test_headers_too_large)
 {
 	char req[2048];
-	int n = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nX-Big: %01100d\r\n\r\n", 0);
+	int n =
+	    snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: %01100d\r\n\r\n", 0);
 	int eof;
 	char *out = exchange(req, (size_t)n, &eof);
 	struct http_counters k;
@@ -474,7 +611,7 @@ START_TEST(test_headers_endless)
 	char line[100];
 	char *out = NULL;
 
-	send_str(fd, S("GET / HTTP/1.1\r\n"));
+	send_str(fd, S("GET / HTTP/1.1\r\nHost: a\r\n"));
 	memset(line, 'a', sizeof(line));
 	for (int i = 0; i < 20; i++) {
 		if (write(fd, line, sizeof(line)) < 0)
@@ -491,16 +628,16 @@ END_TEST
 START_TEST(test_body_too_large)
 {
 	int eof;
-	char *out = exchange(S("POST / HTTP/1.1\r\nContent-Length: 65\r\n\r\n"), &eof);
+	char *out = exchange(S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 65\r\n\r\n"), &eof);
 
 	assert_problem(out, eof, "HTTP/1.1 413 ", "payload_too_large");
 	out =
-	    exchange(S("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    exchange(S("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
 		       "40\r\n0123456789012345678901234567890123456789012345678901234567890123\r\n"
 		       "1\r\nx\r\n0\r\n\r\n"),
 		     &eof);
 	assert_problem(out, eof, "HTTP/1.1 413 ", "payload_too_large");
-	out = exchange(S("POST / HTTP/1.1\r\nContent-Length: 64\r\n\r\n"
+	out = exchange(S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 64\r\n\r\n"
 			 "0123456789012345678901234567890123456789012345678901234567890123"),
 		       &eof);
 	ck_assert_msg(strstr(out, "HTTP/1.1 200 OK\r\n") == out, "%s", out);
@@ -521,7 +658,7 @@ static void start_deadlines(void)
 START_TEST(test_header_timeout_trickle)
 {
 	int fd = client(), eof;
-	const char *req = "GET / HTTP/1.1\r\nX-A: 1234567890\r\n\r\n";
+	const char *req = "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1234567890\r\n\r\n";
 	char *out;
 	struct http_counters k;
 
@@ -542,7 +679,7 @@ START_TEST(test_body_timeout)
 	int fd = client(), eof;
 	char *out;
 
-	send_str(fd, S("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nab"));
+	send_str(fd, S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab"));
 	run_ms(40);
 	out = recv_all(fd, &eof);
 	ck_assert_str_eq(out, "");
@@ -561,7 +698,7 @@ START_TEST(test_idle_timeout)
 	char *out;
 	struct http_counters k;
 
-	send_str(fd, S("GET / HTTP/1.1\r\n\r\n"));
+	send_str(fd, S("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
 	run_ms(10);
 	out = recv_all(fd, &eof);
 	ck_assert_msg(strstr(out, "HTTP/1.1 200 OK\r\n") == out, "%s", out);
@@ -581,7 +718,7 @@ START_TEST(test_gone)
 	int fd = client();
 	struct http_counters k;
 
-	send_str(fd, S("GET /slow HTTP/1.1\r\n\r\n"));
+	send_str(fd, S("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"));
 	run_ms(10);
 	ck_assert_ptr_nonnull(held);
 	close(fd);
@@ -602,7 +739,7 @@ START_TEST(test_bad_reply_header)
 	char *out;
 
 	bad_reply = 1;
-	out = exchange(S("GET / HTTP/1.1\r\n\r\n"), &eof);
+	out = exchange(S("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), &eof);
 	assert_problem(out, eof, "HTTP/1.1 500 ", "internal");
 }
 END_TEST
@@ -654,12 +791,12 @@ START_TEST(test_max_connections)
 	http_server_counters(srv, &k);
 	ck_assert_uint_eq(k.connections, 2);
 	ck_assert_uint_ge(k.accept_paused, 1);
-	send_str(fds[2], S("GET /third HTTP/1.1\r\n\r\n"));
+	send_str(fds[2], S("GET /third HTTP/1.1\r\nHost: a\r\n\r\n"));
 	run_ms(20);
 	ck_assert_str_eq(recv_all(fds[2], &eof), "");
 
 	afd = connect_loopback(aport);
-	send_str(afd, S("GET /healthz HTTP/1.1\r\n\r\n"));
+	send_str(afd, S("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"));
 	run_ms(20);
 	out = recv_all(afd, &eof);
 	ck_assert_msg(strstr(out, "HTTP/1.1 200 OK\r\n") == out, "%s", out);
@@ -679,6 +816,107 @@ START_TEST(test_max_connections)
 	http_server_counters(srv, &k);
 	ck_assert_uint_eq(k.connections, 0);
 	ck_assert_uint_eq(k.admin_connections, 0);
+}
+END_TEST
+
+START_TEST(test_admin_max_connections_of_fd_limit)
+{
+	ck_assert_uint_eq(http_admin_max_connections(0), 1);
+	ck_assert_uint_eq(http_admin_max_connections(15), 1);
+	ck_assert_uint_eq(http_admin_max_connections(64), 8);
+	ck_assert_uint_eq(http_admin_max_connections(256), 32);
+	ck_assert_uint_eq(http_admin_max_connections(1024), HTTP_ADMIN_MAX_CONNECTIONS);
+	ck_assert_uint_eq(http_admin_max_connections(UINT64_MAX), HTTP_ADMIN_MAX_CONNECTIONS);
+}
+END_TEST
+
+/* An admin request with a body is refused at its head, the body unread. */
+START_TEST(test_admin_body_413)
+{
+	static const char *reqs[] = {
+		"POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\nabc",
+		"GET /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx",
+		"POST /metrics HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n",
+	};
+	struct http_counters k;
+	int eof;
+
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		int fd = client_of(HTTP_LISTENER_ADMIN);
+		char *out;
+
+		send_str(fd, reqs[i], strlen(reqs[i]));
+		run_ms(20);
+		out = recv_all(fd, &eof);
+		ck_assert_msg(strncmp(out, "HTTP/1.1 413 ", 13) == 0, "%zu: '%s'", i, out);
+		ck_assert_ptr_nonnull(strstr(out, "payload_too_large"));
+		close(fd);
+		run_ms(1);
+	}
+	http_server_counters(srv, &k);
+	ck_assert_uint_eq(k.requests, 0);
+	ck_assert_uint_eq(k.admin_connections, 0);
+	/* Content-Length: 0 is no body */
+	{
+		int fd = client_of(HTTP_LISTENER_ADMIN);
+		char *out;
+
+		send_str(fd, S("GET /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"));
+		run_ms(20);
+		out = recv_all(fd, &eof);
+		ck_assert_msg(strncmp(out, "HTTP/1.1 200 ", 13) == 0, "'%s'", out);
+		close(fd);
+	}
+}
+END_TEST
+
+/* At admin_max_connections (2 here) a new admin connection closes the
+ * least recently used one that is not being answered; app connections are
+ * neither counted nor touched. */
+START_TEST(test_admin_cap_evicts_oldest)
+{
+	struct http_counters k;
+	int app = client(), busy, idle, third, fourth, eof;
+	char *out;
+
+	busy = client_of(HTTP_LISTENER_ADMIN);
+	send_str(busy, S("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"));
+	run_ms(5);
+	ck_assert_ptr_nonnull(held);
+	idle = client_of(HTTP_LISTENER_ADMIN);
+	third = client_of(HTTP_LISTENER_ADMIN); /* idle makes room */
+	run_ms(5);
+	out = recv_all(idle, &eof);
+	ck_assert_str_eq(out, "");
+	ck_assert_int_eq(eof, 1);
+	fourth = client_of(HTTP_LISTENER_ADMIN); /* then third; busy is kept */
+	run_ms(5);
+	(void)recv_all(third, &eof);
+	ck_assert_int_eq(eof, 1);
+	http_server_counters(srv, &k);
+	ck_assert_uint_eq(k.admin_connections, 2);
+	ck_assert_uint_eq(k.admin_evicted, 2);
+	ck_assert_uint_eq(k.admin_limit, 2);
+	ck_assert_uint_eq(k.connections, 1);
+
+	http_reply(held, 200, NULL, 0, strdup("late"), 4);
+	held = NULL;
+	run_ms(5);
+	out = recv_all(busy, &eof);
+	ck_assert_msg(strstr(out, "HTTP/1.1 200 OK\r\n") == out, "%s", out);
+	send_str(fourth, S("GET /f HTTP/1.1\r\nHost: a\r\n\r\n"));
+	send_str(app, S("GET /a HTTP/1.1\r\nHost: a\r\n\r\n"));
+	run_ms(5);
+	out = recv_all(fourth, &eof);
+	ck_assert_msg(strstr(out, "HTTP/1.1 200 OK\r\n") == out, "%s", out);
+	out = recv_all(app, &eof);
+	ck_assert_msg(strstr(out, "HTTP/1.1 200 OK\r\n") == out, "%s", out);
+	close(app);
+	close(busy);
+	close(idle);
+	close(third);
+	close(fourth);
+	run_ms(1);
 }
 END_TEST
 
@@ -704,6 +942,10 @@ Suite *http_suite(void)
 
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_loop_test(t, test_framing_rejected, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
+	tcase_add_loop_test(t, test_transfer_coding_501, 0,
+			    sizeof(coding_cases) / sizeof(coding_cases[0]));
+	tcase_add_test(t, test_strict_still_accepts);
+	tcase_add_test(t, test_request_line_spaces_split);
 	tcase_add_test(t, test_fold_split);
 	tcase_add_test(t, test_values);
 	tcase_add_test(t, test_header_values_parsed);
@@ -722,6 +964,9 @@ Suite *http_suite(void)
 	tcase_add_test(t, test_bad_reply_header);
 	tcase_add_test(t, test_max_connections);
 	tcase_add_test(t, test_add_connection_at_limit);
+	tcase_add_test(t, test_admin_max_connections_of_fd_limit);
+	tcase_add_test(t, test_admin_body_413);
+	tcase_add_test(t, test_admin_cap_evicts_oldest);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("deadlines");

@@ -98,6 +98,7 @@ static const struct {
 	{ PROBLEM_OVERLOADED, "overloaded", 503 },
 	{ PROBLEM_UPSTREAM_TIMEOUT, "upstream_timeout", 504 },
 	{ PROBLEM_INTERNAL, "internal", 500 },
+	{ PROBLEM_NOT_IMPLEMENTED, "not_implemented", 501 },
 };
 
 START_TEST(test_code_table)
