@@ -125,6 +125,24 @@ static int hex_value(char c)
 	return -1;
 }
 
+/* 16 lowercase hex digits (an instance) into *ret. Returns 0 or -EINVAL. */
+static int parse_hex16(const char *s, size_t len, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (len != 16)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		int h = hex_value(s[i]);
+
+		if (h < 0)
+			return -EINVAL;
+		v = v << 4 | (uint64_t)h;
+	}
+	*ret = v;
+	return 0;
+}
+
 /* NAME:HASH with NAME per config.c and HASH 16 lowercase hex digits. */
 static int valid_id(const char *s, size_t len)
 {
@@ -190,15 +208,8 @@ int fleet_msg_decode(const char *s, size_t len, struct fleet_msg *ret)
 	if (kind < 0)
 		return -EINVAL;
 	m.kind = (enum fleet_msg_kind)kind;
-	if (token(&p, end, &t, &tl) < 0 || tl != 16)
+	if (token(&p, end, &t, &tl) < 0 || parse_hex16(t, tl, &m.instance) < 0)
 		return -EINVAL;
-	for (size_t i = 0; i < tl; i++) {
-		int h = hex_value(t[i]);
-
-		if (h < 0)
-			return -EINVAL;
-		m.instance = m.instance << 4 | (uint64_t)h;
-	}
 	if (token(&p, end, &t, &tl) < 0 || tl >= sizeof(m.id) || !valid_id(t, tl))
 		return -EINVAL;
 	memcpy(m.id, t, tl);
@@ -405,7 +416,9 @@ int fleet_value_encode_signed(enum fleet_value_kind kind, uint64_t v, const char
 
 	if ((unsigned)kind >= FLEET_VALUE__COUNT)
 		return -EINVAL;
-	n = snprintf(out, outlen, "%s %llu", value_names[kind], (unsigned long long)v);
+	/* An instance is 64 random bits: hex, as in messages. */
+	n = snprintf(out, outlen, kind == FLEET_VALUE_PROBE ? "%s %016llx" : "%s %llu",
+		     value_names[kind], (unsigned long long)v);
 	if (n < 0 || (size_t)n >= outlen)
 		return -ENOSPC;
 	return fleet_seal(secret, id, ts_ms, out, (size_t)n, outlen);
@@ -426,7 +439,9 @@ int fleet_value_decode_signed(enum fleet_value_kind kind, const char *s, size_t 
 	nlen = strlen(value_names[kind]);
 	/* Signed by the fleet, but for another key: a copy, not this value. */
 	if (clen <= nlen + 1 || memcmp(s, value_names[kind], nlen) != 0 || s[nlen] != ' ' ||
-	    fleet_parse_uint(s + nlen + 1, clen - nlen - 1, ret_v) < 0) {
+	    (kind == FLEET_VALUE_PROBE
+		 ? parse_hex16(s + nlen + 1, clen - nlen - 1, ret_v)
+		 : fleet_parse_uint(s + nlen + 1, clen - nlen - 1, ret_v)) < 0) {
 		*ret_why = FLEET_REJECT_BAD_SIGNATURE;
 		return -EBADMSG;
 	}

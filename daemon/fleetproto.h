@@ -141,7 +141,8 @@ int fleet_msg_encode_signed(const struct fleet_msg *m, const char *secret, uint6
 int fleet_msg_decode_signed(const char *s, size_t len, const char *secret, uint64_t now_ms,
 			    uint64_t max_age_ms, struct fleet_msg *ret, enum fleet_reject *ret_why);
 
-/* What a key holds under fleet.secret: "KIND NUMBER", signed. */
+/* What a key holds under fleet.secret, signed: "cooldown UNTIL", "breaker
+ * UNTIL" (decimal) or "probe INSTANCE" (16 hex digits). */
 enum fleet_value_kind {
 	FLEET_VALUE_COOLDOWN, /* the cool-down key: until, wall-clock ms */
 	FLEET_VALUE_BREAKER,  /* the breaker key: open until, wall-clock ms */

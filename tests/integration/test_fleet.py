@@ -39,12 +39,14 @@ def resp_command(sock_path, *args, timeout=5):
 
 
 class RedisProcess:
-    """redis-server on a unix socket in a private directory, no persistence."""
+    """redis-server on a unix socket in a private directory, no persistence;
+    `extra`: more command-line configuration (e.g. an ACL user)."""
 
-    def __init__(self, password=None):
+    def __init__(self, password=None, extra=()):
         self.dir = tempfile.mkdtemp(prefix="braced-redis-")
         self.sock = os.path.join(self.dir, "redis.sock")
         self.password = password
+        self.extra = list(extra)
         self.proc = None
 
     def start(self):
@@ -52,6 +54,7 @@ class RedisProcess:
                 "--save", "", "--appendonly", "no", "--dir", self.dir]
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.extra
         self.err = open(os.path.join(self.dir, "redis.log"), "ab")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.err,
                                      stderr=self.err, cwd=self.dir)

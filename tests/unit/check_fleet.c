@@ -257,12 +257,14 @@ START_TEST(test_signed_values)
 			 -EBADMSG);
 	ck_assert_int_eq(why, FLEET_REJECT_UNSIGNED);
 	ck_assert_uint_eq(v, NOW + 3000); /* untouched by the failures */
-	n = fleet_value_encode_signed(FLEET_VALUE_PROBE, 0xabcull, SECRET, id, NOW, buf,
-				      sizeof(buf));
+	/* an instance: all 64 bits */
+	n = fleet_value_encode_signed(FLEET_VALUE_PROBE, 0xfedcba9876543210ull, SECRET, id, NOW,
+				      buf, sizeof(buf));
+	ck_assert_int_eq(strncmp(buf, "probe fedcba9876543210 ", 23), 0);
 	ck_assert_int_eq(fleet_value_decode_signed(FLEET_VALUE_PROBE, buf, (size_t)n, SECRET, id,
 						   NOW, 5000, &v, &why),
 			 0);
-	ck_assert_uint_eq(v, 0xabcull);
+	ck_assert_uint_eq(v, 0xfedcba9876543210ull);
 }
 END_TEST
 
