@@ -38,6 +38,21 @@ def resp_command(sock_path, *args, timeout=5):
         return data
 
 
+def received_chunks(sock, stopped):
+    """What sock (with a timeout) receives, chunk by chunk, until it closes,
+    fails, or stopped() says so between reads."""
+    while not stopped():
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        if not chunk:
+            return
+        yield chunk
+
+
 class RedisProcess:
     """redis-server on a unix socket in a private directory, no persistence;
     `extra`: more command-line configuration (e.g. an ACL user)."""
@@ -179,15 +194,7 @@ class HostileRedis:
         c.settimeout(0.2)
         buf = b""
         with c:
-            while not self.stopping:
-                try:
-                    chunk = c.recv(65536)
-                except socket.timeout:
-                    continue
-                except OSError:
-                    return
-                if not chunk:
-                    return
+            for chunk in received_chunks(c, lambda: self.stopping):
                 buf += chunk
                 while True:
                     args, buf = self._command(buf)

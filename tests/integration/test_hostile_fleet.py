@@ -16,7 +16,7 @@ import time
 import unittest
 
 from harness import START_TIMEOUT, Braced, BracedTestCase, fault, make_config, request, wait_until
-from test_fleet import FleetTestCase, RedisProcess, metric, profile_id, resp_command
+from test_fleet import FleetTestCase, RedisProcess, metric, profile_id, received_chunks, resp_command
 
 SECRET = "it-fleet-secret-0123456789abcdef"
 CHANNEL = "braced:events"
@@ -99,15 +99,7 @@ class ChannelTap:
 
     def _run(self):
         buf = b""
-        while not self.stopping:
-            try:
-                chunk = self.s.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            if not chunk:
-                return
+        for chunk in received_chunks(self.s, lambda: self.stopping):
             buf += chunk
             while True:
                 try:
@@ -132,6 +124,14 @@ class HostileFleetTest(FleetTestCase):
         fleet = dict(kw.pop("fleet", {}))
         fleet["secret"] = SECRET
         return self.start_fleet(sock, n=n, fleet=fleet, **kw)
+
+    def assert_closes_everywhere(self, bs):
+        """After open_for, one instance's probe closes the breaker of all."""
+        def closed_everywhere():
+            for b in bs:
+                b.get("/demo/ok")
+            return all(profile_status(b)["breaker"]["state"] == "closed" for b in bs)
+        self.assertTrue(wait_until(closed_everywhere, 5, step=0.1))
 
     def attack_while_loading(self, b, pid, seconds=3.0):
         """Publishes a forged "open" for pid every 0.5 s (unsigned and signed
@@ -235,6 +235,11 @@ class HostileFleetTest(FleetTestCase):
         self.assertEqual(len(self.upstream.received()), 1)
         self.assertEqual(rejected(b, "bad_signature"), 0)
         self.assertEqual(rejected(b, "stale"), 0)
+        # The same window signed as docs/fleet-security.md says: obeyed.
+        content = f"braced1 cooldown 0123456789abcdef {pid} {now_ms() + 2000}"
+        resp_command(self.redis.sock, "PUBLISH", CHANNEL, sign(SECRET, pid, now_ms(), content))
+        self.assertTrue(wait_until(lambda: profile_status(b)["cooldown_ms"] > 0, 3))
+        self.assertEqual(rejected(b, "unsigned"), 5)
 
     def test_a_forged_stored_window_is_replaced_and_the_real_one_shared(self):
         self.redis = RedisProcess().start()
@@ -266,12 +271,7 @@ class HostileFleetTest(FleetTestCase):
         self.assert_problem(b2.get("/demo/x"), 503, "circuit_open")
         self.assertEqual(len(self.upstream.received()), 3)
         time.sleep(1.1)
-
-        def closed_everywhere():
-            for b in (b1, b2):
-                b.get("/demo/ok")
-            return all(profile_status(b)["breaker"]["state"] == "closed" for b in (b1, b2))
-        self.assertTrue(wait_until(closed_everywhere, 5, step=0.1))
+        self.assert_closes_everywhere((b1, b2))
         self.upstream.reset()
         self.assertEqual(b2.get("/demo/c", fault(status=429, headers={"Retry-After": "2"})).status, 429)
         self.assertTrue(wait_until(lambda: profile_status(b1)["cooldown_ms"] > 0, 2))
@@ -306,12 +306,7 @@ class HostileFleetTest(FleetTestCase):
             b1.get("/demo/fail", fault(status=503))
         self.assertTrue(wait_until(lambda: profile_status(b2)["breaker"]["state"] == "open", 2), b2.log())
         time.sleep(1.1)
-
-        def closed_everywhere():
-            for b in (b1, b2):
-                b.get("/demo/ok")
-            return all(profile_status(b)["breaker"]["state"] == "closed" for b in (b1, b2))
-        self.assertTrue(wait_until(closed_everywhere, 5, step=0.1))
+        self.assert_closes_everywhere((b1, b2))
 
         def fleet_requests():
             budget = profile_status(b1)["fleet"]["budget"]
