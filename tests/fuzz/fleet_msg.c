@@ -48,8 +48,8 @@ static void check_signed(const char *s, size_t size)
 		abort();
 	for (int k = 0; k < FLEET_VALUE__COUNT; k++) {
 		why = FLEET_REJECT__COUNT;
-		e = fleet_value_decode_signed((enum fleet_value_kind)k, s, size, FUZZ_SECRET, FUZZ_ID,
-					      FUZZ_NOW, 5000, &v, &why);
+		e = fleet_value_decode_signed((enum fleet_value_kind)k, s, size, FUZZ_SECRET,
+					      FUZZ_ID, FUZZ_NOW, 5000, &v, &why);
 		if (e != 0 && (e != -EBADMSG || (unsigned)why >= FLEET_REJECT__COUNT))
 			abort();
 	}
