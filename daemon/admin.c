@@ -300,7 +300,8 @@ static void render_policy(struct strbuf *b, const struct policy *p)
 	strbuf_adds(b, "}");
 }
 
-/* The fleet block; the password only as "<redacted>". */
+/* The fleet block; the password and the secret only as "<redacted>",
+ * however they were written. */
 static void render_fleet_config(struct strbuf *b, const struct fleet_setting *f)
 {
 	static const char *const shares[] = { "cooldown", "breaker", "budget" };
@@ -308,8 +309,11 @@ static void render_fleet_config(struct strbuf *b, const struct fleet_setting *f)
 
 	strbuf_adds(b, ",\"fleet\":{");
 	add_str(b, "redis", f->enabled ? f->redis : "off", 1);
+	if (f->username)
+		add_str(b, "username", f->username, 0);
 	if (f->password)
 		add_str(b, "password", "<redacted>", 0);
+	add_str(b, "secret", f->secret ? "<redacted>" : "", 0);
 	add_str(b, "key_prefix", f->key_prefix, 0);
 	strbuf_adds(b, ",\"share\":[");
 	for (unsigned i = 0; i < 3; i++) {

@@ -69,14 +69,32 @@ static void err_at(struct loader *L, const struct ynode *n, const char *fmt, ...
 	e->lines[e->count++] = line;
 }
 
+/* A warning at n: the load goes on. Beyond CONFIG_MAX_WARNINGS, dropped. */
+static void warn_at(struct loader *L, const struct ynode *n, const char *msg)
+{
+	struct config_errors *e = L->errs;
+	char *line;
+
+	if (e->nwarnings >= CONFIG_MAX_WARNINGS ||
+	    asprintf(&line, "%s:%u:%u: warning: %s", L->path, n ? n->line : 1, n ? n->col : 1,
+		     msg) < 0)
+		return;
+	e->warnings[e->nwarnings++] = line;
+}
+
 void config_errors_release(struct config_errors *errs)
 {
 	for (size_t i = 0; i < errs->count; i++) {
 		free(errs->lines[i]);
 		errs->lines[i] = NULL;
 	}
+	for (size_t i = 0; i < errs->nwarnings; i++) {
+		free(errs->warnings[i]);
+		errs->warnings[i] = NULL;
+	}
 	errs->count = 0;
 	errs->dropped = 0;
+	errs->nwarnings = 0;
 }
 
 void config_builtin_policy(struct policy *p)
@@ -1794,12 +1812,13 @@ static void parse_fleet_redis(struct loader *L, const struct ynode *n, struct fl
 
 static void parse_fleet(struct loader *L, const struct ynode *map)
 {
-	static const char *const keys[] = { "redis",   "password",      "key_prefix", "share",
+	static const char *const keys[] = { "redis",   "username",      "password",
+					    "secret",  "key_prefix",    "share",
 					    "timeout", "sync_interval", NULL };
 	static const char *const shares[] = { "cooldown", "breaker", "budget", NULL };
 	struct fleet_setting *f = &L->cfg->fleet;
+	const struct ynode *v, *redis = NULL, *username = NULL;
 	const char *k;
-	const struct ynode *v;
 	int e;
 
 	if (expect_kind(L, map, YNODE_MAP, "fleet") < 0)
@@ -1808,13 +1827,34 @@ static void parse_fleet(struct loader *L, const struct ynode *map)
 	FOREACH_ENTRY(map, i, k, v)
 	{
 		if (!strcmp(k, "redis")) {
+			redis = v;
 			if (expect_kind(L, v, YNODE_SCALAR, "fleet.redis") == 0)
 				parse_fleet_redis(L, v, f);
+		} else if (!strcmp(k, "username")) {
+			username = v;
+			if (get_string(L, v, "fleet.username", &f->username, NULL) == 0 &&
+			    (!*f->username || strpbrk(f->username, " \t\r\n"))) {
+				err_at(L, v, "fleet.username must be one word");
+			}
 		} else if (!strcmp(k, "password")) {
 			/* Always a secret, however it was written. */
 			if (get_string(L, v, "fleet.password", &f->password, NULL) == 0 &&
 			    (!*f->password || strpbrk(f->password, "\r\n"))) {
 				err_at(L, v, "fleet.password must be one non-empty line");
+			}
+		} else if (!strcmp(k, "secret")) {
+			/* Always a secret, however it was written: say why, never what. */
+			if (get_string(L, v, "fleet.secret", &f->secret, NULL) < 0)
+				continue;
+			if (!*f->secret) {
+				free(f->secret);
+				f->secret = NULL;
+			} else if (strlen(f->secret) < CONFIG_FLEET_SECRET_MIN ||
+				   strlen(f->secret) > CONFIG_FLEET_SECRET_MAX) {
+				err_at(
+				    L, v,
+				    "fleet.secret must be from %d to %d bytes (or \"\" for none)",
+				    CONFIG_FLEET_SECRET_MIN, CONFIG_FLEET_SECRET_MAX);
 			}
 		} else if (!strcmp(k, "key_prefix")) {
 			if (get_string(L, v, "fleet.key_prefix", &f->key_prefix, NULL) == 0) {
@@ -1854,6 +1894,13 @@ static void parse_fleet(struct loader *L, const struct ynode *map)
 		err_at(L, map, "fleet.timeout must be at most 10s");
 	if (f->sync_interval_ms > 60000)
 		err_at(L, map, "fleet.sync_interval must be at most 1m");
+	if (f->username && !f->password)
+		err_at(L, username, "fleet.username needs fleet.password");
+	if (f->enabled && !f->secret)
+		warn_at(L, redis,
+			"fleet.redis is set without fleet.secret: any client of that Redis can "
+			"publish breaker and cool-down changes every instance applies (see "
+			"fleet.secret in braced.yaml(5))");
 }
 
 static int same_str(const char *a, const char *b)
@@ -1864,9 +1911,18 @@ static int same_str(const char *a, const char *b)
 int config_fleet_equal(const struct fleet_setting *a, const struct fleet_setting *b)
 {
 	return a->enabled == b->enabled && same_str(a->redis, b->redis) &&
-	       same_str(a->password, b->password) && same_str(a->key_prefix, b->key_prefix) &&
+	       same_str(a->username, b->username) && same_str(a->password, b->password) &&
+	       same_str(a->secret, b->secret) && same_str(a->key_prefix, b->key_prefix) &&
 	       a->share == b->share && a->timeout_ms == b->timeout_ms &&
 	       a->sync_interval_ms == b->sync_interval_ms;
+}
+
+/* Zeroes and frees a secret string; NULL is a no-op. */
+void config_secret_free(char *s)
+{
+	if (s)
+		explicit_bzero(s, strlen(s));
+	free(s);
 }
 
 static void fleet_release(struct fleet_setting *f)
@@ -1874,9 +1930,9 @@ static void fleet_release(struct fleet_setting *f)
 	free(f->redis);
 	free(f->host);
 	free(f->path);
-	if (f->password)
-		memset(f->password, 0, strlen(f->password));
-	free(f->password);
+	free(f->username);
+	config_secret_free(f->password);
+	config_secret_free(f->secret);
 	free(f->key_prefix);
 }
 

@@ -19,6 +19,7 @@
 #define CONFIG_MAX_MATCH_PATH 16384
 #define CONFIG_MAX_HEADERS 64
 #define CONFIG_MAX_ERRORS 100
+#define CONFIG_MAX_WARNINGS 8
 #define CONFIG_MAX_SECRET_FILE 65536
 #define CONFIG_HEADER_NAME_MAX 64
 #define CONFIG_MAX_STRING 8192
@@ -182,6 +183,9 @@ struct listener_setting {
 enum fleet_share { FLEET_SHARE_COOLDOWN = 1, FLEET_SHARE_BREAKER = 2, FLEET_SHARE_BUDGET = 4 };
 /* Longest fleet.key_prefix. */
 #define CONFIG_FLEET_PREFIX_MAX 64
+/* fleet.secret: from 16 bytes (a shorter key is guessable) to 1 KiB. */
+#define CONFIG_FLEET_SECRET_MIN 16
+#define CONFIG_FLEET_SECRET_MAX 1024
 
 /* fleet: state shared between instances through Redis (SPEC 4.9). */
 struct fleet_setting {
@@ -192,16 +196,23 @@ struct fleet_setting {
 	uint16_t port;    /* TCP */
 	char *path;       /* unix: the socket's path */
 	uint32_t db;      /* SELECTed after connecting; 0 = none */
+	char *username;   /* the ACL user AUTH names; NULL: the default user */
 	char *password;   /* NULL when none; always a secret: never logged or shown */
+	char *secret;     /* signs what the fleet shares; NULL when off ("");
+			     always a secret: never logged or shown */
 	char *key_prefix; /* "braced:" */
 	uint32_t share;   /* enum fleet_share bits */
 	uint32_t timeout_ms;
 	uint32_t sync_interval_ms;
 };
 
-/* 1 when a and b connect to the same Redis in the same way (a reload that
- * changes any of it reconnects). */
+/* 1 when a and b connect to the same Redis in the same way and sign alike
+ * (a reload that changes any of it reconnects). */
 int config_fleet_equal(const struct fleet_setting *a, const struct fleet_setting *b);
+
+/* Overwrites the secret string s with zeroes and frees it (taken); NULL is
+ * a no-op. */
+void config_secret_free(char *s);
 
 struct config {
 	char *path;
@@ -230,12 +241,15 @@ struct config {
 };
 
 /* Errors found while loading: every one with its position, already formatted
- * as "FILE:LINE:COL: message". */
+ * as "FILE:LINE:COL: message". Warnings, "FILE:LINE:COL: warning: message",
+ * do not fail the load. */
 struct config_errors {
 	char *lines[CONFIG_MAX_ERRORS];
 	unsigned line[CONFIG_MAX_ERRORS], col[CONFIG_MAX_ERRORS];
 	size_t count;
 	size_t dropped; /* errors beyond CONFIG_MAX_ERRORS */
+	char *warnings[CONFIG_MAX_WARNINGS];
+	size_t nwarnings;
 };
 
 /* Loads and validates the file at path. Returns a config with one reference

@@ -5,7 +5,10 @@
  * armed only while calls wait, abandons the connection when the oldest
  * waits longer than fleet.timeout, and a jittered backoff reconnects. The
  * budget sync runs only while a guard is busy (guard_fleet_busy): an idle
- * instance has nothing to push and decides no retry, so it sleeps. */
+ * instance has nothing to push and decides no retry, so it sleeps.
+ * With fleet.secret, every message and value is signed (fleetproto.h)
+ * and what Redis hands back is verified before use: a value that does not
+ * verify is replaced, a message ignored, both counted. */
 #include "fleet.h"
 
 #include <errno.h>
@@ -41,6 +44,12 @@
  * more (16 KiB) may come on top. */
 #define FLEET_MAX_BUFFERED 65536
 
+/* Redis's counters cannot be signed: a fleet budget total beyond this is
+ * a forgery or a fault, and the local budget decides instead. */
+#define FLEET_MAX_COUNT (1ull << 40)
+
+_Static_assert(CONFIG_FLEET_SECRET_MAX <= FLEET_SECRET_MAX, "fleet.secret beyond what is signed");
+
 /* Extends KEYS[1] to ARGV[1] (wall-clock ms) if later, expiring then, and
  * publishes ARGV[3] on ARGV[2] when it did. */
 static const char SCRIPT_EXTEND[] = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
@@ -51,6 +60,36 @@ static const char SCRIPT_EXTEND[] = "local cur = tonumber(redis.call('GET', KEYS
 				    "  return 1\n"
 				    "end\n"
 				    "return 0\n";
+
+/* Signed: the same, storing the signed value ARGV[4]. Redis cannot check
+ * a signature (the secret stays out of Redis), so it only reads the window
+ * end out of "KIND UNTIL TS MAC"; when it does not extend, it returns the
+ * value it holds, for braced to verify (and replace when forged). */
+static const char SCRIPT_EXTEND_SIGNED[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "local cur = 0\n"
+    "if v then cur = tonumber(string.match(v, '^%a+ (%d+) ')) end\n"
+    "if cur and tonumber(ARGV[1]) > cur then\n"
+    "  redis.call('SET', KEYS[1], ARGV[4], 'PXAT', ARGV[1])\n"
+    "  redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
+    "  return 1\n"
+    "end\n"
+    "return v\n";
+
+/* Takes the probe lock KEYS[1] with the signed value ARGV[1] for ARGV[2]
+ * ms: 1, or the holder's value for braced to verify. */
+static const char SCRIPT_PROBE_SIGNED[] =
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end\n"
+    "return redis.call('GET', KEYS[1])\n";
+
+/* Replaces a value braced rejected: if KEYS[1] still holds ARGV[1], sets
+ * ARGV[2] for ARGV[3] ms and publishes ARGV[5] (when not empty) on
+ * ARGV[4]; 1 when it did, 0 when the key changed meanwhile. */
+static const char SCRIPT_REPLACE[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+    "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\n"
+    "if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end\n"
+    "return 1\n";
 
 /* Adds ARGV[4] requests and ARGV[5] retries to the bucket of second
  * ARGV[1] (KEYS[1] .. second, expiring after ARGV[3] seconds) and returns
@@ -97,20 +136,24 @@ enum op_kind {
 	OP_PROBE,
 	OP_BUDGET,
 	OP_RESYNC_COOL,
-	OP_RESYNC_BREAKER
+	OP_RESYNC_BREAKER,
+	OP_REPLACE_COOL, /* a forged value replaced (fleet.secret) */
+	OP_REPLACE_BREAKER,
+	OP_REPLACE_PROBE
 };
 
 static const enum fleet_op op_metric[] = {
-	[OP_HELLO] = FLEET_OP_CONNECT,         [OP_COOLDOWN] = FLEET_OP_COOLDOWN,
-	[OP_BREAKER] = FLEET_OP_BREAKER,       [OP_PROBE] = FLEET_OP_PROBE,
-	[OP_BUDGET] = FLEET_OP_BUDGET,         [OP_RESYNC_COOL] = FLEET_OP_RESYNC,
-	[OP_RESYNC_BREAKER] = FLEET_OP_RESYNC,
+	[OP_HELLO] = FLEET_OP_CONNECT,           [OP_COOLDOWN] = FLEET_OP_COOLDOWN,
+	[OP_BREAKER] = FLEET_OP_BREAKER,         [OP_PROBE] = FLEET_OP_PROBE,
+	[OP_BUDGET] = FLEET_OP_BUDGET,           [OP_RESYNC_COOL] = FLEET_OP_RESYNC,
+	[OP_RESYNC_BREAKER] = FLEET_OP_RESYNC,   [OP_REPLACE_COOL] = FLEET_OP_COOLDOWN,
+	[OP_REPLACE_BREAKER] = FLEET_OP_BREAKER, [OP_REPLACE_PROBE] = FLEET_OP_PROBE,
 };
 
 struct fleet {
 	struct event_base *base;
 	struct metrics_global *mg;
-	struct fleet_setting set; /* a private copy; set.password is a secret */
+	struct fleet_setting set; /* a private copy; set.password and set.secret are secrets */
 	struct fleet_profile *profiles;
 	size_t nprofiles;
 	struct conn cmd, sub;
@@ -134,6 +177,7 @@ struct op {
 	enum op_kind kind;
 	size_t idx;   /* the profile's index in f->profiles */
 	unsigned gen; /* f->gen when sent: a reload renumbers the profiles */
+	uint64_t arg; /* signed extends: the window end (wall ms); probes: the lock's ms */
 };
 
 static uint64_t wall_ms(void)
@@ -148,6 +192,12 @@ static void count_error(struct fleet *f, enum fleet_op op)
 {
 	if ((unsigned)op < FLEET_OP__COUNT)
 		f->mg->fleet_errors[op]++;
+}
+
+static void count_reject(struct fleet *f, enum fleet_reject why)
+{
+	if ((unsigned)why < FLEET_REJECT__COUNT)
+		f->mg->fleet_rejected[why]++;
 }
 
 static void ms_to_tv(uint32_t ms, struct timeval *tv)
@@ -367,12 +417,13 @@ static void watch_arm(struct fleet *f)
 	event_add(f->watch_timer, &tv);
 }
 
-/* Sends one command on the command connection, timed. */
-static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, const char *fmt, ...)
+/* Sends one command on the command connection, timed; arg goes to the
+ * reply's handler. */
+static int vcall(struct fleet *f, enum op_kind kind, struct fleet_profile *p, uint64_t arg,
+		 const char *fmt, va_list ap)
 {
 	struct conn *c = &f->cmd;
 	struct op *o;
-	va_list ap;
 	int rc;
 
 	if (!c->ac)
@@ -384,12 +435,12 @@ static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, con
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
-	*o = (struct op){
-		.f = f, .kind = kind, .idx = p ? (size_t)(p - f->profiles) : 0, .gen = f->gen
-	};
-	va_start(ap, fmt);
+	*o = (struct op){ .f = f,
+			  .kind = kind,
+			  .idx = p ? (size_t)(p - f->profiles) : 0,
+			  .gen = f->gen,
+			  .arg = arg };
 	rc = redisvAsyncCommand(c->ac, on_reply, o, fmt, ap);
-	va_end(ap);
 	if (rc != REDIS_OK) {
 		free(o);
 		count_error(f, op_metric[kind]);
@@ -399,6 +450,29 @@ static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, con
 	if (c->n++ == 0)
 		watch_arm(f);
 	return 0;
+}
+
+static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vcall(f, kind, p, 0, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int call_with(struct fleet *f, enum op_kind kind, struct fleet_profile *p, uint64_t arg,
+		     const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vcall(f, kind, p, arg, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 static void watch(evutil_socket_t fd, short what, void *arg)
@@ -448,6 +522,124 @@ static void apply_cooldown(struct fleet_profile *p, uint64_t until_wall)
 		guard_fleet_cool_down(p->g, until * 1000);
 }
 
+/* ---- signed values (fleet.secret) ---- */
+
+/* How old a stored value may be when read: the message window plus the
+ * longest life of a value of its kind. */
+static uint64_t value_max_age(const struct fleet *f, const struct fleet_profile *p,
+			      enum fleet_value_kind kind)
+{
+	return fleet_max_age_ms(f->set.sync_interval_ms) +
+	       (kind == FLEET_VALUE_COOLDOWN ? p->retry_after_max_ms : p->open_for_ms);
+}
+
+/* Verifies a value of kind read back from Redis (a string reply). Returns
+ * 0 and *ret_v, or -EBADMSG once counted as rejected. */
+static int read_value(struct fleet *f, const struct fleet_profile *p, enum fleet_value_kind kind,
+		      const redisReply *r, uint64_t *ret_v)
+{
+	enum fleet_reject why = FLEET_REJECT_UNSIGNED;
+
+	if (fleet_value_decode_signed(kind, r->str, r->len, f->set.secret, p->id, wall_ms(),
+				      value_max_age(f, p, kind), ret_v, &why) < 0) {
+		count_reject(f, why);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* The signed message and value (each FLEET_MSG_MAX + 1 bytes) of a window
+ * of kind mk ending at until (wall ms). */
+static int seal_window(struct fleet *f, const struct fleet_profile *p, enum fleet_msg_kind mk,
+		       uint64_t until, char *msg, char *val)
+{
+	struct fleet_msg m = { .kind = mk, .instance = f->instance, .until_ms = until };
+	enum fleet_value_kind vk =
+	    mk == FLEET_MSG_COOLDOWN ? FLEET_VALUE_COOLDOWN : FLEET_VALUE_BREAKER;
+	uint64_t now = wall_ms();
+
+	memcpy(m.id, p->id, sizeof(m.id));
+	if (fleet_msg_encode_signed(&m, f->set.secret, now, msg, FLEET_MSG_MAX + 1) < 0 ||
+	    fleet_value_encode_signed(vk, until, f->set.secret, p->id, now, val,
+				      FLEET_MSG_MAX + 1) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* Replaces the value r that Redis holds for p and braced rejected (kind
+ * names the key: OP_REPLACE_*) with this instance's own: the window
+ * ending at arg (wall ms, published again) or the probe lock for arg ms.
+ * Once, and only if the key still holds r. Returns 0 or -errno. */
+static int replace_value(struct fleet *f, struct fleet_profile *p, enum op_kind kind,
+			 const redisReply *r, uint64_t arg)
+{
+	char msg[FLEET_MSG_MAX + 1] = "", val[FLEET_MSG_MAX + 1], px[24];
+	uint64_t wnow = wall_ms(), ms = arg;
+	const char *key = p->key_probe;
+
+	if (kind == OP_REPLACE_PROBE) {
+		if (fleet_value_encode_signed(FLEET_VALUE_PROBE, f->instance, f->set.secret, p->id,
+					      wnow, val, sizeof(val)) < 0)
+			return -EINVAL;
+	} else {
+		if (arg <= wnow)
+			return -ETIME; /* the window is over: nothing to restore */
+		key = kind == OP_REPLACE_COOL ? p->key_cooldown : p->key_breaker;
+		if (seal_window(f, p, kind == OP_REPLACE_COOL ? FLEET_MSG_COOLDOWN : FLEET_MSG_OPEN,
+				arg, msg, val) < 0)
+			return -EINVAL;
+		ms = arg - wnow;
+	}
+	snprintf(px, sizeof(px), "%llu", (unsigned long long)(ms ? ms : 1));
+	return call_with(f, kind, p, arg, "EVAL %s 1 %s %b %s %s %s %s", SCRIPT_REPLACE, key,
+			 r->str, r->len, val, px, f->channel, msg);
+}
+
+/* A window read back from Redis: *ret_v its end (0: none). Returns 0,
+ * -EINVAL for a reply of the wrong type, -EBADMSG for one rejected. */
+static int read_window(struct fleet *f, const struct fleet_profile *p, enum fleet_value_kind kind,
+		       const redisReply *r, uint64_t *ret_v)
+{
+	if (!f->set.secret)
+		return reply_uint(r, ret_v) < 0 ? -EINVAL : 0;
+	if (r->type == REDIS_REPLY_NIL) {
+		*ret_v = 0;
+		return 0;
+	}
+	if (r->type != REDIS_REPLY_STRING)
+		return -EINVAL;
+	return read_value(f, p, kind, r, ret_v);
+}
+
+/* The reply to a probe lock request (signed or not); *ret_bad when it is
+ * not one Redis should send. Returns 1 when this instance holds the lock,
+ * 0 when it does not, -EINPROGRESS when a replacement decides. */
+static int probe_reply(struct fleet *f, struct fleet_profile *p, const redisReply *r, uint64_t arg,
+		       int *ret_bad)
+{
+	uint64_t v;
+
+	*ret_bad = 0;
+	if (r->type == REDIS_REPLY_NIL)
+		return 0;
+	if (!f->set.secret) {
+		*ret_bad =
+		    !(r->type == REDIS_REPLY_STATUS && r->len == 2 && memcmp(r->str, "OK", 2) == 0);
+		return !*ret_bad;
+	}
+	if (r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+		return 1;
+	if (r->type != REDIS_REPLY_STRING) {
+		*ret_bad = 1;
+		return 0;
+	}
+	/* A holder the fleet signed keeps it; a forged one is replaced. */
+	if (read_value(f, p, FLEET_VALUE_PROBE, r, &v) == 0 ||
+	    replace_value(f, p, OP_REPLACE_PROBE, r, arg) < 0)
+		return 0;
+	return -EINPROGRESS;
+}
+
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct op *o = privdata;
@@ -456,7 +648,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	struct fleet_profile *p =
 	    o->gen == f->gen && o->idx < f->nprofiles ? &f->profiles[o->idx] : NULL;
 	enum op_kind kind = o->kind;
-	uint64_t v = 0;
+	uint64_t v = 0, arg = o->arg;
 	int bad = 0;
 
 	free(o);
@@ -484,7 +676,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 			p->syncing = 0;
 			guard_fleet_budget_lost(p->g);
 		}
-		if (kind == OP_PROBE && p)
+		if ((kind == OP_PROBE || kind == OP_REPLACE_PROBE) && p)
 			guard_fleet_probe_lock(p->g, 0, request_now_us() + 1000000);
 		return;
 	}
@@ -498,24 +690,48 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		break;
 	case OP_COOLDOWN:
 	case OP_BREAKER:
+		if (f->set.secret && r->type == REDIS_REPLY_STRING) {
+			/* Not extended: a later window a fleet member signed, or a forgery. */
+			enum fleet_value_kind vk =
+			    kind == OP_COOLDOWN ? FLEET_VALUE_COOLDOWN : FLEET_VALUE_BREAKER;
+
+			if (read_value(f, p, vk, r, &v) < 0)
+				replace_value(f, p,
+					      kind == OP_COOLDOWN ? OP_REPLACE_COOL
+								  : OP_REPLACE_BREAKER,
+					      r, arg);
+			else if (kind == OP_COOLDOWN)
+				apply_cooldown(p, v);
+			else
+				apply_open(p, v);
+			break;
+		}
 		bad = r->type != REDIS_REPLY_INTEGER && r->type != REDIS_REPLY_STATUS;
 		break;
-	case OP_PROBE: {
-		uint64_t now = request_now_us();
-		int won =
-		    r->type == REDIS_REPLY_STATUS && r->len == 2 && memcmp(r->str, "OK", 2) == 0;
+	case OP_PROBE:
+	case OP_REPLACE_PROBE: {
 		uint64_t wait = p->open_for_ms < 1000 ? p->open_for_ms : 1000;
+		int won = kind == OP_PROBE ? probe_reply(f, p, r, arg, &bad)
+					   : r->type == REDIS_REPLY_INTEGER && r->integer == 1;
 
-		bad = !won && r->type != REDIS_REPLY_NIL;
-		guard_fleet_probe_lock(p->g, won, now + wait * 1000);
+		if (kind == OP_REPLACE_PROBE)
+			bad = r->type != REDIS_REPLY_INTEGER;
+		if (won >= 0)
+			guard_fleet_probe_lock(p->g, won, request_now_us() + wait * 1000);
 		break;
 	}
+	case OP_REPLACE_COOL:
+	case OP_REPLACE_BREAKER:
+		bad = r->type != REDIS_REPLY_INTEGER;
+		break;
 	case OP_BUDGET:
 		p->syncing = 0;
 		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 		    r->element[0]->type != REDIS_REPLY_INTEGER ||
 		    r->element[1]->type != REDIS_REPLY_INTEGER || r->element[0]->integer < 0 ||
-		    r->element[1]->integer < 0) {
+		    r->element[1]->integer < 0 ||
+		    (f->set.secret && ((uint64_t)r->element[0]->integer > FLEET_MAX_COUNT ||
+				       (uint64_t)r->element[1]->integer > FLEET_MAX_COUNT))) {
 			bad = 1;
 			guard_fleet_budget_lost(p->g);
 			break;
@@ -526,17 +742,20 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 				       (uint64_t)f->set.timeout_ms * 1000);
 		break;
 	case OP_RESYNC_COOL:
-		if (reply_uint(r, &v) < 0)
-			bad = 1;
-		else if (v)
+	case OP_RESYNC_BREAKER: {
+		int e = read_window(
+		    f, p, kind == OP_RESYNC_COOL ? FLEET_VALUE_COOLDOWN : FLEET_VALUE_BREAKER, r,
+		    &v);
+
+		bad = e == -EINVAL;
+		if (e < 0 || !v)
+			break;
+		if (kind == OP_RESYNC_COOL)
 			apply_cooldown(p, v);
-		break;
-	case OP_RESYNC_BREAKER:
-		if (reply_uint(r, &v) < 0)
-			bad = 1;
-		else if (v)
+		else
 			apply_open(p, v);
 		break;
+	}
 	}
 	if (bad)
 		count_error(f, op_metric[kind]);
@@ -590,8 +809,23 @@ static void on_message(redisAsyncContext *ac, void *reply, void *privdata)
 	}
 	if (kind->len != 7 || memcmp(kind->str, "message", 7) != 0)
 		return;
-	if (payload->type != REDIS_REPLY_STRING ||
-	    fleet_msg_decode(payload->str, payload->len, &m) < 0) {
+	if (payload->type != REDIS_REPLY_STRING) {
+		count_error(f, FLEET_OP_MESSAGE);
+		return;
+	}
+	if (f->set.secret) {
+		enum fleet_reject why = FLEET_REJECT_UNSIGNED;
+		int e =
+		    fleet_msg_decode_signed(payload->str, payload->len, f->set.secret, wall_ms(),
+					    fleet_max_age_ms(f->set.sync_interval_ms), &m, &why);
+
+		if (e == -EBADMSG)
+			count_reject(f, why);
+		else if (e < 0)
+			count_error(f, FLEET_OP_MESSAGE);
+		if (e < 0)
+			return;
+	} else if (fleet_msg_decode(payload->str, payload->len, &m) < 0) {
 		count_error(f, FLEET_OP_MESSAGE);
 		return;
 	}
@@ -625,10 +859,18 @@ static void publish_extend(struct fleet *f, struct fleet_profile *p, enum op_kin
 	struct fleet_msg m = { .kind = mk, .instance = f->instance, .until_ms = until };
 	char msg[FLEET_MSG_MAX + 1], ustr[24];
 
+	snprintf(ustr, sizeof(ustr), "%llu", (unsigned long long)until);
+	if (f->set.secret) {
+		char val[FLEET_MSG_MAX + 1];
+
+		if (seal_window(f, p, mk, until, msg, val) == 0)
+			call_with(f, kind, p, until, "EVAL %s 1 %s %s %s %s %s",
+				  SCRIPT_EXTEND_SIGNED, key, ustr, f->channel, msg, val);
+		return;
+	}
 	memcpy(m.id, p->id, sizeof(m.id));
 	if (fleet_msg_encode(&m, msg, sizeof(msg)) < 0)
 		return;
-	snprintf(ustr, sizeof(ustr), "%llu", (unsigned long long)until);
 	call(f, kind, p, "EVAL %s 1 %s %s %s %s", SCRIPT_EXTEND, key, ustr, f->channel, msg);
 }
 
@@ -661,19 +903,29 @@ static void on_guard_event(void *arg, struct guard *g, const struct guard_event 
 			char msg[FLEET_MSG_MAX + 1];
 
 			memcpy(m.id, p->id, sizeof(m.id));
-			if (fleet_msg_encode(&m, msg, sizeof(msg)) < 0)
+			if ((f->set.secret ? fleet_msg_encode_signed(&m, f->set.secret, wall_ms(),
+								     msg, sizeof(msg))
+					   : fleet_msg_encode(&m, msg, sizeof(msg))) < 0)
 				break;
 			call(f, OP_BREAKER, p, "DEL %s", p->key_breaker);
 			call(f, OP_BREAKER, p, "PUBLISH %s %s", f->channel, msg);
 		}
 		break;
 	case GUARD_EV_WANT_PROBE: {
-		char inst[17], px[24];
+		char inst[FLEET_MSG_MAX + 1], px[24];
+		uint64_t ms = ev->open_for_ms ? ev->open_for_ms : 1;
+		int rc = -EINVAL;
 
-		snprintf(inst, sizeof(inst), "%016llx", (unsigned long long)f->instance);
-		snprintf(px, sizeof(px), "%llu",
-			 (unsigned long long)(ev->open_for_ms ? ev->open_for_ms : 1));
-		if (call(f, OP_PROBE, p, "SET %s %s NX PX %s", p->key_probe, inst, px) < 0)
+		snprintf(px, sizeof(px), "%llu", (unsigned long long)ms);
+		if (!f->set.secret) {
+			snprintf(inst, sizeof(inst), "%016llx", (unsigned long long)f->instance);
+			rc = call(f, OP_PROBE, p, "SET %s %s NX PX %s", p->key_probe, inst, px);
+		} else if (fleet_value_encode_signed(FLEET_VALUE_PROBE, f->instance, f->set.secret,
+						     p->id, wall_ms(), inst, sizeof(inst)) >= 0) {
+			rc = call_with(f, OP_PROBE, p, ms, "EVAL %s 1 %s %s %s",
+				       SCRIPT_PROBE_SIGNED, p->key_probe, inst, px);
+		}
+		if (rc < 0)
 			guard_fleet_probe_lock(g, 0, request_now_us() + 1000000);
 		break;
 	}
@@ -850,7 +1102,11 @@ static void connect_now(struct fleet *f)
 		go_down(f, FLEET_OP_CONNECT, "cannot open a connection");
 		return;
 	}
-	if (f->set.password) {
+	if (f->set.password && f->set.username) {
+		call(f, OP_HELLO, NULL, "AUTH %s %s", f->set.username, f->set.password);
+		redisAsyncCommand(f->sub.ac, on_message, f, "AUTH %s %s", f->set.username,
+				  f->set.password);
+	} else if (f->set.password) {
 		call(f, OP_HELLO, NULL, "AUTH %s", f->set.password);
 		redisAsyncCommand(f->sub.ac, on_message, f, "AUTH %s", f->set.password);
 	}
@@ -883,9 +1139,9 @@ static void setting_release(struct fleet_setting *s)
 	free(s->redis);
 	free(s->host);
 	free(s->path);
-	if (s->password)
-		memset(s->password, 0, strlen(s->password));
-	free(s->password);
+	free(s->username);
+	config_secret_free(s->password);
+	config_secret_free(s->secret);
 	free(s->key_prefix);
 	memset(s, 0, sizeof(*s));
 }
@@ -910,7 +1166,9 @@ static int setting_copy(struct fleet_setting *dst, const struct fleet_setting *s
 	dst->redis = dup_or_null(src->redis, &failed);
 	dst->host = dup_or_null(src->host, &failed);
 	dst->path = dup_or_null(src->path, &failed);
+	dst->username = dup_or_null(src->username, &failed);
 	dst->password = dup_or_null(src->password, &failed);
+	dst->secret = dup_or_null(src->secret, &failed);
 	dst->key_prefix = dup_or_null(src->key_prefix, &failed);
 	if (failed) {
 		setting_release(dst);
@@ -1006,8 +1264,10 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 	f->gen++;
 	f->nprofiles = s->enabled ? cfg->nprofiles : 0;
 	f->mg->fleet_enabled = s->enabled;
-	for (size_t i = 0; i < f->nprofiles; i++)
+	for (size_t i = 0; i < f->nprofiles; i++) {
 		guard_set_hooks(f->profiles[i].g, &hooks);
+		guard_fleet_budget_bounded(f->profiles[i].g, f->set.secret != NULL);
+	}
 	if (!s->enabled)
 		return 0;
 	if (reconnect) {

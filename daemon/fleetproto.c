@@ -1,9 +1,13 @@
-/* Fleet protocol: names, messages and arithmetic; no I/O. */
+/* Fleet protocol: names, messages, signatures and arithmetic; no I/O. */
 #include "fleetproto.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 static const char *const op_names[FLEET_OP__COUNT] = {
 	[FLEET_OP_CONNECT] = "connect",   [FLEET_OP_TIMEOUT] = "timeout",
@@ -11,6 +15,18 @@ static const char *const op_names[FLEET_OP__COUNT] = {
 	[FLEET_OP_PROBE] = "probe",       [FLEET_OP_BUDGET] = "budget",
 	[FLEET_OP_RESYNC] = "resync",     [FLEET_OP_SUBSCRIBE] = "subscribe",
 	[FLEET_OP_MESSAGE] = "message",   [FLEET_OP_OVERFLOW] = "overflow",
+};
+
+static const char *const reject_names[FLEET_REJECT__COUNT] = {
+	[FLEET_REJECT_UNSIGNED] = "unsigned",
+	[FLEET_REJECT_BAD_SIGNATURE] = "bad_signature",
+	[FLEET_REJECT_STALE] = "stale",
+};
+
+static const char *const value_names[FLEET_VALUE__COUNT] = {
+	[FLEET_VALUE_COOLDOWN] = "cooldown",
+	[FLEET_VALUE_BREAKER] = "breaker",
+	[FLEET_VALUE_PROBE] = "probe",
 };
 
 static const char *const kind_names[FLEET_MSG__COUNT] = {
@@ -22,10 +38,20 @@ static const char *const kind_names[FLEET_MSG__COUNT] = {
 #define MSG_MAGIC "braced1"
 /* A profile name as config.c accepts it: [a-z0-9][a-z0-9_-]{0,62}. */
 #define NAME_MAX_LEN 63
+/* What a MAC covers before the identity: a new layout gets a new label. */
+#define MAC_DOMAIN "braced-fleet1\n"
+#define MAC_BYTES 32
+/* The bytes a MAC is computed over: domain, identity, timestamp, content. */
+#define MAC_INPUT_MAX (sizeof(MAC_DOMAIN) + FLEET_ID_MAX + 22 + FLEET_CONTENT_MAX)
 
 const char *fleet_op_name(enum fleet_op op)
 {
 	return (unsigned)op < FLEET_OP__COUNT ? op_names[op] : "unknown";
+}
+
+const char *fleet_reject_name(enum fleet_reject why)
+{
+	return (unsigned)why < FLEET_REJECT__COUNT ? reject_names[why] : "unknown";
 }
 
 uint64_t fleet_hash(const char *s, size_t len)
@@ -99,6 +125,24 @@ static int hex_value(char c)
 	return -1;
 }
 
+/* 16 lowercase hex digits (an instance) into *ret. Returns 0 or -EINVAL. */
+static int parse_hex16(const char *s, size_t len, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (len != 16)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		int h = hex_value(s[i]);
+
+		if (h < 0)
+			return -EINVAL;
+		v = v << 4 | (uint64_t)h;
+	}
+	*ret = v;
+	return 0;
+}
+
 /* NAME:HASH with NAME per config.c and HASH 16 lowercase hex digits. */
 static int valid_id(const char *s, size_t len)
 {
@@ -164,15 +208,8 @@ int fleet_msg_decode(const char *s, size_t len, struct fleet_msg *ret)
 	if (kind < 0)
 		return -EINVAL;
 	m.kind = (enum fleet_msg_kind)kind;
-	if (token(&p, end, &t, &tl) < 0 || tl != 16)
+	if (token(&p, end, &t, &tl) < 0 || parse_hex16(t, tl, &m.instance) < 0)
 		return -EINVAL;
-	for (size_t i = 0; i < tl; i++) {
-		int h = hex_value(t[i]);
-
-		if (h < 0)
-			return -EINVAL;
-		m.instance = m.instance << 4 | (uint64_t)h;
-	}
 	if (token(&p, end, &t, &tl) < 0 || tl >= sizeof(m.id) || !valid_id(t, tl))
 		return -EINVAL;
 	memcpy(m.id, t, tl);
@@ -221,4 +258,192 @@ uint64_t fleet_wall_to_mono(uint64_t wall_ms, uint64_t wall_now, uint64_t mono_n
 	if (wall_ms <= wall_now)
 		return mono_now;
 	return mono_now + (wall_ms - wall_now);
+}
+
+/* ---- signatures ---- */
+
+uint64_t fleet_max_age_ms(uint32_t sync_interval_ms)
+{
+	uint64_t age = (uint64_t)sync_interval_ms * FLEET_AGE_INTERVALS;
+
+	return age < FLEET_MIN_AGE_MS ? FLEET_MIN_AGE_MS : age;
+}
+
+static int mac_of(const char *secret, const char *id, uint64_t ts, const char *content, size_t len,
+		  unsigned char out[MAC_BYTES])
+{
+	char in[MAC_INPUT_MAX];
+	unsigned int mdlen = 0;
+	size_t slen;
+	int n;
+
+	if (!secret || !(slen = strlen(secret)) || slen > FLEET_SECRET_MAX ||
+	    len > FLEET_CONTENT_MAX || strlen(id) >= FLEET_ID_MAX)
+		return -EINVAL;
+	n = snprintf(in, sizeof(in), MAC_DOMAIN "%s\n%llu\n", id, (unsigned long long)ts);
+	if (n < 0 || (size_t)n + len > sizeof(in))
+		return -EINVAL;
+	memcpy(in + n, content, len);
+	if (!HMAC(EVP_sha256(), secret, (int)slen, (const unsigned char *)in, (size_t)n + len, out,
+		  &mdlen) ||
+	    mdlen != MAC_BYTES)
+		return -EIO;
+	return 0;
+}
+
+int fleet_seal(const char *secret, const char *id, uint64_t ts_ms, char *buf, size_t len,
+	       size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char mac[MAC_BYTES];
+	char tail[FLEET_SEAL_MAX + 1];
+	int n, e;
+
+	e = mac_of(secret, id, ts_ms, buf, len, mac);
+	if (e < 0)
+		return e;
+	n = snprintf(tail, sizeof(tail), " %llu ", (unsigned long long)ts_ms);
+	if (n < 0 || (size_t)n + FLEET_MAC_HEX >= sizeof(tail))
+		return -EINVAL;
+	for (size_t i = 0; i < MAC_BYTES; i++) {
+		tail[n++] = hex[mac[i] >> 4];
+		tail[n++] = hex[mac[i] & 15];
+	}
+	if (len + (size_t)n >= size)
+		return -ENOSPC;
+	memcpy(buf + len, tail, (size_t)n);
+	buf[len + (size_t)n] = '\0';
+	return (int)(len + (size_t)n);
+}
+
+/* Splits "CONTENT TS MAC": *ret_len, *ret_ts and the MAC's bytes. Returns
+ * 0, or -ENOMSG when s does not end in a signature's shape. */
+static int split_seal(const char *s, size_t len, size_t *ret_len, uint64_t *ret_ts,
+		      unsigned char mac[MAC_BYTES])
+{
+	size_t end, start;
+
+	if (!s || len < FLEET_MAC_HEX + 4 || len > FLEET_MSG_MAX ||
+	    s[len - FLEET_MAC_HEX - 1] != ' ')
+		return -ENOMSG;
+	for (size_t i = 0; i < MAC_BYTES; i++) {
+		int hi = hex_value(s[len - FLEET_MAC_HEX + 2 * i]);
+		int lo = hex_value(s[len - FLEET_MAC_HEX + 2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -ENOMSG;
+		mac[i] = (unsigned char)(hi << 4 | lo);
+	}
+	end = len - FLEET_MAC_HEX - 1;
+	start = end;
+	while (start > 0 && s[start - 1] >= '0' && s[start - 1] <= '9')
+		start--;
+	if (start < 2 || s[start - 1] != ' ' ||
+	    fleet_parse_uint(s + start, end - start, ret_ts) < 0)
+		return -ENOMSG;
+	*ret_len = start - 1;
+	return 0;
+}
+
+/* Verifies a split signature for id, then its age. */
+static int check_seal(const char *secret, const char *id, const char *content, size_t len,
+		      uint64_t ts, const unsigned char mac[MAC_BYTES], uint64_t now_ms,
+		      uint64_t max_age_ms, enum fleet_reject *ret_why)
+{
+	unsigned char want[MAC_BYTES];
+
+	if (mac_of(secret, id, ts, content, len, want) < 0 ||
+	    CRYPTO_memcmp(want, mac, MAC_BYTES) != 0) {
+		*ret_why = FLEET_REJECT_BAD_SIGNATURE;
+		return -EBADMSG;
+	}
+	if (ts > now_ms + FLEET_SKEW_MS || (now_ms > max_age_ms && ts < now_ms - max_age_ms)) {
+		*ret_why = FLEET_REJECT_STALE;
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int fleet_unseal(const char *secret, const char *id, const char *s, size_t len, uint64_t now_ms,
+		 uint64_t max_age_ms, size_t *ret_len, enum fleet_reject *ret_why)
+{
+	unsigned char mac[MAC_BYTES];
+	uint64_t ts;
+	size_t clen;
+
+	if (split_seal(s, len, &clen, &ts, mac) < 0) {
+		*ret_why = FLEET_REJECT_UNSIGNED;
+		return -EBADMSG;
+	}
+	if (check_seal(secret, id, s, clen, ts, mac, now_ms, max_age_ms, ret_why) < 0)
+		return -EBADMSG;
+	*ret_len = clen;
+	return 0;
+}
+
+int fleet_msg_encode_signed(const struct fleet_msg *m, const char *secret, uint64_t ts_ms,
+			    char *out, size_t outlen)
+{
+	int n = fleet_msg_encode(m, out, outlen);
+
+	return n < 0 ? n : fleet_seal(secret, m->id, ts_ms, out, (size_t)n, outlen);
+}
+
+int fleet_msg_decode_signed(const char *s, size_t len, const char *secret, uint64_t now_ms,
+			    uint64_t max_age_ms, struct fleet_msg *ret, enum fleet_reject *ret_why)
+{
+	unsigned char mac[MAC_BYTES];
+	struct fleet_msg m;
+	uint64_t ts;
+	size_t clen;
+
+	if (split_seal(s, len, &clen, &ts, mac) < 0) {
+		*ret_why = FLEET_REJECT_UNSIGNED;
+		return -EBADMSG;
+	}
+	if (fleet_msg_decode(s, clen, &m) < 0)
+		return -EINVAL;
+	if (check_seal(secret, m.id, s, clen, ts, mac, now_ms, max_age_ms, ret_why) < 0)
+		return -EBADMSG;
+	*ret = m;
+	return 0;
+}
+
+int fleet_value_encode_signed(enum fleet_value_kind kind, uint64_t v, const char *secret,
+			      const char *id, uint64_t ts_ms, char *out, size_t outlen)
+{
+	int n;
+
+	if ((unsigned)kind >= FLEET_VALUE__COUNT)
+		return -EINVAL;
+	/* An instance is 64 random bits: hex, as in messages. */
+	n = snprintf(out, outlen, kind == FLEET_VALUE_PROBE ? "%s %016llx" : "%s %llu",
+		     value_names[kind], (unsigned long long)v);
+	if (n < 0 || (size_t)n >= outlen)
+		return -ENOSPC;
+	return fleet_seal(secret, id, ts_ms, out, (size_t)n, outlen);
+}
+
+int fleet_value_decode_signed(enum fleet_value_kind kind, const char *s, size_t len,
+			      const char *secret, const char *id, uint64_t now_ms,
+			      uint64_t max_age_ms, uint64_t *ret_v, enum fleet_reject *ret_why)
+{
+	size_t clen, nlen;
+
+	if ((unsigned)kind >= FLEET_VALUE__COUNT) {
+		*ret_why = FLEET_REJECT_BAD_SIGNATURE;
+		return -EBADMSG;
+	}
+	if (fleet_unseal(secret, id, s, len, now_ms, max_age_ms, &clen, ret_why) < 0)
+		return -EBADMSG;
+	nlen = strlen(value_names[kind]);
+	/* Signed by the fleet, but for another key: a copy, not this value. */
+	if (clen <= nlen + 1 || memcmp(s, value_names[kind], nlen) != 0 || s[nlen] != ' ' ||
+	    (kind == FLEET_VALUE_PROBE
+		 ? parse_hex16(s + nlen + 1, clen - nlen - 1, ret_v)
+		 : fleet_parse_uint(s + nlen + 1, clen - nlen - 1, ret_v)) < 0) {
+		*ret_why = FLEET_REJECT_BAD_SIGNATURE;
+		return -EBADMSG;
+	}
+	return 0;
 }

@@ -1,8 +1,10 @@
 /* The fleet protocol (SPEC 4.9), without any I/O: how a profile is named
  * across instances, the Redis keys and channel, the messages instances
  * publish (encoded here, and decoded strictly: anything read from Redis is
- * hostile input), the fleet's per-second budget buckets (the formula is
- * budget.c's budget_allows), and the reconnect backoff. fleet.c does the talking. */
+ * hostile input), their signatures (fleet.secret: HMAC-SHA256 over the
+ * content, the profile identity and a timestamp), the fleet's per-second
+ * budget buckets (the formula is budget.c's budget_allows), and the
+ * reconnect backoff. fleet.c does the talking. */
 #ifndef BRACED_FLEETPROTO_H
 #define BRACED_FLEETPROTO_H
 
@@ -36,6 +38,18 @@ enum fleet_op {
 	FLEET_OP_OVERFLOW,  /* a call dropped: too many calls waiting */
 	FLEET_OP__COUNT
 };
+
+/* Why a message or a value read from Redis was ignored under fleet.secret,
+ * counted in braced_fleet_rejected_total{reason}. */
+enum fleet_reject {
+	FLEET_REJECT_UNSIGNED,      /* no signature at all */
+	FLEET_REJECT_BAD_SIGNATURE, /* a signature that does not verify */
+	FLEET_REJECT_STALE,         /* signed outside the accepted time window */
+	FLEET_REJECT__COUNT
+};
+
+/* The label of why ("bad_signature"), for metrics. */
+const char *fleet_reject_name(enum fleet_reject why);
 
 /* The label of op ("connect"), for metrics. */
 const char *fleet_op_name(enum fleet_op op);
@@ -75,6 +89,79 @@ int fleet_msg_encode(const struct fleet_msg *m, char *out, size_t outlen);
 /* Decodes len bytes at s (not NUL-terminated) strictly: the exact form
  * fleet_msg_encode writes and nothing else. Returns 0 or -EINVAL. */
 int fleet_msg_decode(const char *s, size_t len, struct fleet_msg *ret);
+
+/* ---- signatures (fleet.secret) ----
+ * A signed message or value is its unsigned form followed by " TS MAC":
+ * TS the signer's wall clock in ms since the epoch, MAC 64 lowercase hex
+ * digits of HMAC-SHA256(secret, "braced-fleet1\n" ID "\n" TS "\n" CONTENT),
+ * ID the profile identity (fleet_profile_id) the message or key is about. */
+
+/* Hex digits of a MAC. */
+#define FLEET_MAC_HEX 64
+/* What a signature adds to its content at most: " TS MAC". */
+#define FLEET_SEAL_MAX (1 + 20 + 1 + FLEET_MAC_HEX)
+/* Longest content signed (a message or a stored value, unsigned). */
+#define FLEET_CONTENT_MAX (FLEET_MSG_MAX - FLEET_SEAL_MAX)
+/* Longest fleet.secret: more adds nothing to HMAC-SHA256 but hashing. */
+#define FLEET_SECRET_MAX 1024
+/* How far a signer's clock may run ahead of the reader's. */
+#define FLEET_SKEW_MS 1000
+/* The shortest window a signed message is accepted in. */
+#define FLEET_MIN_AGE_MS 2000
+/* The window in sync intervals. */
+#define FLEET_AGE_INTERVALS 5
+
+/* How old a signed message may be when read: FLEET_AGE_INTERVALS ×
+ * sync_interval_ms, at least FLEET_MIN_AGE_MS. */
+uint64_t fleet_max_age_ms(uint32_t sync_interval_ms);
+
+/* Appends " TS MAC" to the len bytes of content at buf (size bytes in
+ * all), signing them for identity id with secret (NUL-terminated,
+ * non-empty) at wall-clock ts_ms. Returns the new length, or -ENOSPC
+ * (buf untouched past len) or -EINVAL (content longer than
+ * FLEET_CONTENT_MAX or no secret). */
+int fleet_seal(const char *secret, const char *id, uint64_t ts_ms, char *buf, size_t len,
+	       size_t size);
+
+/* Checks the signature of the len bytes at s (hostile input) for identity
+ * id at wall-clock now_ms: signed by secret, at most max_age_ms old and at
+ * most FLEET_SKEW_MS ahead. Returns 0 with *ret_len the length of the
+ * content before the signature, or -EBADMSG with *ret_why set. */
+int fleet_unseal(const char *secret, const char *id, const char *s, size_t len, uint64_t now_ms,
+		 uint64_t max_age_ms, size_t *ret_len, enum fleet_reject *ret_why);
+
+/* A signed message (fleet_msg_encode, then fleet_seal with m->id). Returns
+ * the length, -ENOSPC or -EINVAL. */
+int fleet_msg_encode_signed(const struct fleet_msg *m, const char *secret, uint64_t ts_ms,
+			    char *out, size_t outlen);
+
+/* Decodes a signed message: its content must decode (else -EINVAL) and
+ * its signature verify for the identity it names within max_age_ms of
+ * now_ms (else -EBADMSG with *ret_why set). Returns 0 and fills *ret. */
+int fleet_msg_decode_signed(const char *s, size_t len, const char *secret, uint64_t now_ms,
+			    uint64_t max_age_ms, struct fleet_msg *ret, enum fleet_reject *ret_why);
+
+/* What a key holds under fleet.secret, signed: "cooldown UNTIL", "breaker
+ * UNTIL" (decimal) or "probe INSTANCE" (16 hex digits). */
+enum fleet_value_kind {
+	FLEET_VALUE_COOLDOWN, /* the cool-down key: until, wall-clock ms */
+	FLEET_VALUE_BREAKER,  /* the breaker key: open until, wall-clock ms */
+	FLEET_VALUE_PROBE,    /* the probe lock: the holder's instance */
+	FLEET_VALUE__COUNT
+};
+
+/* Writes the signed value kind v for identity id into out. Returns the
+ * length, -ENOSPC or -EINVAL. */
+int fleet_value_encode_signed(enum fleet_value_kind kind, uint64_t v, const char *secret,
+			      const char *id, uint64_t ts_ms, char *out, size_t outlen);
+
+/* Reads a value of kind for identity id (hostile input): the signature
+ * must verify within max_age_ms of now_ms, and the content be of kind
+ * (another kind, however signed, is a bad signature). Returns 0 and *ret_v,
+ * or -EBADMSG with *ret_why set. */
+int fleet_value_decode_signed(enum fleet_value_kind kind, const char *s, size_t len,
+			      const char *secret, const char *id, uint64_t now_ms,
+			      uint64_t max_age_ms, uint64_t *ret_v, enum fleet_reject *ret_why);
 
 /* Parses len bytes of decimal digits (no sign, no spaces, at most 19
  * digits) into *ret. Returns 0 or -EINVAL. */

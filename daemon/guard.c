@@ -45,6 +45,7 @@ struct guard {
 	uint64_t sent_requests, sent_retries;   /* in transit to the fleet */
 	uint64_t pend_requests, pend_retries;   /* not yet sent */
 	uint64_t fleet_round;                   /* counts taken for the fleet (or reset) so far */
+	int fleet_bounded;                      /* the local budget must allow a retry too */
 	struct guard *next;
 };
 
@@ -197,6 +198,8 @@ int guard_try_withdraw(struct guard *g, uint64_t now_us, struct guard_token *ret
 				   g->fleet_requests + g->sent_requests + g->pend_requests,
 				   g->fleet_retries + g->sent_retries + g->pend_retries))
 			return 0;
+		if (g->fleet_bounded && !budget_can_withdraw(&g->budget, now))
+			return 0;
 	} else if (!budget_can_withdraw(&g->budget, now)) {
 		return 0;
 	}
@@ -244,6 +247,12 @@ void guard_set_hooks(struct guard *g, const struct guard_hooks *h)
 	g->sent_requests = g->sent_retries = 0;
 	g->pend_requests = g->pend_retries = 0;
 	g->fleet_round++;
+	g->fleet_bounded = 0;
+}
+
+void guard_fleet_budget_bounded(struct guard *g, int on)
+{
+	g->fleet_bounded = on;
 }
 
 void guard_fleet_gate(struct guard *g, int on)

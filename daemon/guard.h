@@ -180,6 +180,10 @@ void guard_fleet_budget(struct guard *g, uint64_t requests, uint64_t retries,
 			uint64_t valid_until_us);
 /* The sync failed: counts in transit are dropped, local budget decides. */
 void guard_fleet_budget_lost(struct guard *g);
+/* on: the fleet's totals can only take retries away, never add any (the
+ * counters in Redis cannot be signed): a retry needs this instance's own
+ * budget to allow it as well. Off (the default) after guard_set_hooks. */
+void guard_fleet_budget_bounded(struct guard *g, int on);
 /* 1 while the fleet's budget totals matter to g: requests in flight (one
  * may retry) or counts not yet taken. An idle guard needs no sync. */
 int guard_fleet_busy(const struct guard *g);

@@ -99,6 +99,12 @@ static struct config *load(const char *path, int as_log, size_t *ret_errors)
 		else
 			fprintf(stderr, "%s\n", errs.lines[i]);
 	}
+	for (size_t i = 0; cfg && i < errs.nwarnings; i++) {
+		if (as_log)
+			log_msgf(LOG_WARN, "%s", errs.warnings[i]);
+		else
+			fprintf(stderr, "%s\n", errs.warnings[i]);
+	}
 	if (errs.dropped && as_log)
 		log_msgf(LOG_ERROR, "%zu more configuration errors not shown", errs.dropped);
 	else if (errs.dropped)

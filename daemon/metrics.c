@@ -172,6 +172,12 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 		strbuf_addf(out, "braced_fleet_errors_total{op=\"%s\"} %llu\n",
 			    fleet_op_name((enum fleet_op)op),
 			    (unsigned long long)mg->fleet_errors[op]);
+	header(out, "braced_fleet_rejected_total", "counter",
+	       "Fleet messages and values ignored under fleet.secret, by reason.");
+	for (int why = 0; why < FLEET_REJECT__COUNT; why++)
+		strbuf_addf(out, "braced_fleet_rejected_total{reason=\"%s\"} %llu\n",
+			    fleet_reject_name((enum fleet_reject)why),
+			    (unsigned long long)mg->fleet_rejected[why]);
 	free(snaps);
 }
 

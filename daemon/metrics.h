@@ -24,9 +24,10 @@ struct http_counters;
 struct metrics_global {
 	uint64_t reloads_ok;
 	uint64_t reloads_error;
-	int fleet_enabled;                      /* fleet.redis is set */
-	int fleet_up;                           /* both connections to Redis work */
-	uint64_t fleet_errors[FLEET_OP__COUNT]; /* by enum fleet_op */
+	int fleet_enabled;                            /* fleet.redis is set */
+	int fleet_up;                                 /* both connections to Redis work */
+	uint64_t fleet_errors[FLEET_OP__COUNT];       /* by enum fleet_op */
+	uint64_t fleet_rejected[FLEET_REJECT__COUNT]; /* by enum fleet_reject */
 };
 
 void histogram_observe(struct histogram *h, double seconds);

@@ -38,13 +38,30 @@ def resp_command(sock_path, *args, timeout=5):
         return data
 
 
-class RedisProcess:
-    """redis-server on a unix socket in a private directory, no persistence."""
+def received_chunks(sock, stopped):
+    """What sock (with a timeout) receives, chunk by chunk, until it closes,
+    fails, or stopped() says so between reads."""
+    while not stopped():
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        if not chunk:
+            return
+        yield chunk
 
-    def __init__(self, password=None):
+
+class RedisProcess:
+    """redis-server on a unix socket in a private directory, no persistence;
+    `extra`: more command-line configuration (e.g. an ACL user)."""
+
+    def __init__(self, password=None, extra=()):
         self.dir = tempfile.mkdtemp(prefix="braced-redis-")
         self.sock = os.path.join(self.dir, "redis.sock")
         self.password = password
+        self.extra = list(extra)
         self.proc = None
 
     def start(self):
@@ -52,6 +69,7 @@ class RedisProcess:
                 "--save", "", "--appendonly", "no", "--dir", self.dir]
         if self.password:
             args += ["--requirepass", self.password]
+        args += self.extra
         self.err = open(os.path.join(self.dir, "redis.log"), "ab")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.err,
                                      stderr=self.err, cwd=self.dir)
@@ -176,15 +194,7 @@ class HostileRedis:
         c.settimeout(0.2)
         buf = b""
         with c:
-            while not self.stopping:
-                try:
-                    chunk = c.recv(65536)
-                except socket.timeout:
-                    continue
-                except OSError:
-                    return
-                if not chunk:
-                    return
+            for chunk in received_chunks(c, lambda: self.stopping):
                 buf += chunk
                 while True:
                     args, buf = self._command(buf)

@@ -1,5 +1,6 @@
 /* The fleet protocol (fleetproto.c): identities, keys, strict message
- * decoding of hostile input, budget arithmetic and backoff; the guard's
+ * decoding of hostile input, signatures (fleet.secret), budget arithmetic
+ * and backoff; the guard's
  * fleet verbs (gate, probe lock, fleet budget, events); the fleet: block
  * of the configuration. */
 #include <errno.h>
@@ -99,6 +100,171 @@ START_TEST(test_hostile_messages_refused)
 	ck_assert_int_eq(
 	    fleet_msg_decode("braced1 cooldown 0123456789abcdef p:0123456789abcdef 5", 54, &out),
 	    0);
+}
+END_TEST
+
+/* ---- signatures ---- */
+
+#define SECRET "0123456789abcdef-fleet"
+#define NOW 1700000000000ull
+
+static int sign_msg(enum fleet_msg_kind kind, const char *secret, uint64_t ts, char *buf)
+{
+	struct fleet_msg m = { .kind = kind, .instance = 0xfeedull, .until_ms = NOW + 5000 };
+
+	ck_assert_int_eq(fleet_profile_id(m.id, sizeof(m.id), "p-1", "http://x"), 0);
+	return fleet_msg_encode_signed(&m, secret, ts, buf, FLEET_MSG_MAX + 1);
+}
+
+/* Decodes s signed at NOW with a window of 2 s; the reason or -1 when good. */
+static int verdict(const char *s, size_t len, struct fleet_msg *m)
+{
+	enum fleet_reject why = FLEET_REJECT__COUNT;
+	int e = fleet_msg_decode_signed(s, len, SECRET, NOW, 2000, m, &why);
+
+	if (e == 0)
+		return -1;
+	ck_assert_int_eq(e, -EBADMSG);
+	return (int)why;
+}
+
+START_TEST(test_signed_messages)
+{
+	char buf[FLEET_MSG_MAX + 1], other[FLEET_MSG_MAX + 1], *mac;
+	struct fleet_msg m;
+	int n;
+
+	ck_assert_uint_eq(fleet_max_age_ms(100), 2000); /* the floor */
+	ck_assert_uint_eq(fleet_max_age_ms(1000), 5000);
+	ck_assert_str_eq(fleet_reject_name(FLEET_REJECT_BAD_SIGNATURE), "bad_signature");
+
+	/* good, for every kind */
+	for (int k = 0; k < FLEET_MSG__COUNT; k++) {
+		n = sign_msg((enum fleet_msg_kind)k, SECRET, NOW, buf);
+		ck_assert_int_gt(n, 0);
+		ck_assert_int_eq(verdict(buf, (size_t)n, &m), -1);
+		ck_assert_int_eq(m.kind, k);
+		ck_assert_uint_eq(m.instance, 0xfeedull);
+	}
+	n = sign_msg(FLEET_MSG_OPEN, SECRET, NOW, buf);
+	ck_assert_uint_eq(strlen(buf), (size_t)n);
+	ck_assert_int_le(n, FLEET_MSG_MAX);
+	ck_assert_int_eq(verdict(buf, (size_t)n, &m), -1);
+	ck_assert_uint_eq(m.until_ms, NOW + 5000);
+
+	/* unsigned: today's form, and a signature's shape cut short */
+	ck_assert_int_eq(verdict("braced1 open 000000000000feed p-1:0123456789abcdef 5",
+				 strlen("braced1 open 000000000000feed p-1:0123456789abcdef 5"),
+				 &m),
+			 FLEET_REJECT_UNSIGNED);
+	for (size_t cut = 1; cut < FLEET_MAC_HEX + 2; cut++)
+		ck_assert_int_eq(verdict(buf, (size_t)n - cut, &m), FLEET_REJECT_UNSIGNED);
+	ck_assert_int_eq(verdict(buf, 0, &m), FLEET_REJECT_UNSIGNED);
+
+	/* mis-signed: another secret, one flipped digit of the MAC, of the
+	 * timestamp, of the content; a content that no longer decodes */
+	n = sign_msg(FLEET_MSG_OPEN, "another secret, same length", NOW, other);
+	ck_assert_int_eq(verdict(other, (size_t)n, &m), FLEET_REJECT_BAD_SIGNATURE);
+	n = sign_msg(FLEET_MSG_OPEN, SECRET, NOW, buf);
+	mac = buf + n - FLEET_MAC_HEX;
+	mac[10] = mac[10] == '0' ? '1' : '0';
+	ck_assert_int_eq(verdict(buf, (size_t)n, &m), FLEET_REJECT_BAD_SIGNATURE);
+	n = sign_msg(FLEET_MSG_OPEN, SECRET, NOW, buf);
+	buf[n - FLEET_MAC_HEX - 2] = buf[n - FLEET_MAC_HEX - 2] == '0' ? '1' : '0';
+	ck_assert_int_eq(verdict(buf, (size_t)n, &m), FLEET_REJECT_BAD_SIGNATURE);
+	n = sign_msg(FLEET_MSG_OPEN, SECRET, NOW, buf);
+	memcpy(strstr(buf, " open "), " cool ", 6);
+	ck_assert_int_eq(fleet_msg_decode_signed(buf, (size_t)n, SECRET, NOW, 2000, &m,
+						 &(enum fleet_reject){ 0 }),
+			 -EINVAL);
+	/* the open message of one profile, its identity rewritten to another's */
+	n = sign_msg(FLEET_MSG_OPEN, SECRET, NOW, buf);
+	memcpy(strstr(buf, "p-1:"), "p-2:", 4);
+	ck_assert_int_eq(verdict(buf, (size_t)n, &m), FLEET_REJECT_BAD_SIGNATURE);
+	/* uppercase hex is not the form written */
+	n = sign_msg(FLEET_MSG_OPEN, SECRET, NOW, buf);
+	for (char *c = buf + n - FLEET_MAC_HEX; *c; c++)
+		if (*c >= 'a' && *c <= 'f')
+			*c = (char)(*c - 'a' + 'A');
+	ck_assert_int_eq(verdict(buf, (size_t)n, &m), FLEET_REJECT_UNSIGNED);
+
+	/* stale: older than the window (a replay), or too far ahead */
+	n = sign_msg(FLEET_MSG_OPEN, SECRET, NOW - 2000, buf);
+	ck_assert_int_eq(verdict(buf, (size_t)n, &m), -1);
+	n = sign_msg(FLEET_MSG_OPEN, SECRET, NOW - 2001, buf);
+	ck_assert_int_eq(verdict(buf, (size_t)n, &m), FLEET_REJECT_STALE);
+	n = sign_msg(FLEET_MSG_OPEN, SECRET, NOW + FLEET_SKEW_MS, buf);
+	ck_assert_int_eq(verdict(buf, (size_t)n, &m), -1);
+	n = sign_msg(FLEET_MSG_OPEN, SECRET, NOW + FLEET_SKEW_MS + 1, buf);
+	ck_assert_int_eq(verdict(buf, (size_t)n, &m), FLEET_REJECT_STALE);
+	/* a forged stale message is first of all forged */
+	n = sign_msg(FLEET_MSG_OPEN, "another secret, same length", NOW - 60000, other);
+	ck_assert_int_eq(verdict(other, (size_t)n, &m), FLEET_REJECT_BAD_SIGNATURE);
+
+	/* sealing refuses what it cannot hold */
+	ck_assert_int_eq(sign_msg(FLEET_MSG_OPEN, "", NOW, buf), -EINVAL);
+	strcpy(buf, "x");
+	ck_assert_int_eq(fleet_seal(SECRET, "p:0123456789abcdef", NOW, buf, 1, 40), -ENOSPC);
+	ck_assert_str_eq(buf, "x");
+}
+END_TEST
+
+START_TEST(test_signed_values)
+{
+	char id[FLEET_ID_MAX], other[FLEET_ID_MAX], buf[FLEET_MSG_MAX + 1];
+	enum fleet_reject why;
+	uint64_t v = 0;
+	int n;
+
+	ck_assert_int_eq(fleet_profile_id(id, sizeof(id), "p", "http://a"), 0);
+	ck_assert_int_eq(fleet_profile_id(other, sizeof(other), "p", "http://b"), 0);
+	n = fleet_value_encode_signed(FLEET_VALUE_BREAKER, NOW + 3000, SECRET, id, NOW, buf,
+				      sizeof(buf));
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(strncmp(buf, "breaker 1700000003000 1700000000000 ", 36), 0);
+	/* good */
+	ck_assert_int_eq(fleet_value_decode_signed(FLEET_VALUE_BREAKER, buf, (size_t)n, SECRET, id,
+						   NOW + 4000, 5000, &v, &why),
+			 0);
+	ck_assert_uint_eq(v, NOW + 3000);
+	/* another profile's key (same name, another upstream) */
+	ck_assert_int_eq(fleet_value_decode_signed(FLEET_VALUE_BREAKER, buf, (size_t)n, SECRET,
+						   other, NOW, 5000, &v, &why),
+			 -EBADMSG);
+	ck_assert_int_eq(why, FLEET_REJECT_BAD_SIGNATURE);
+	/* the same profile's other key: a signed window copied over */
+	ck_assert_int_eq(fleet_value_decode_signed(FLEET_VALUE_COOLDOWN, buf, (size_t)n, SECRET, id,
+						   NOW, 5000, &v, &why),
+			 -EBADMSG);
+	ck_assert_int_eq(why, FLEET_REJECT_BAD_SIGNATURE);
+	/* stale */
+	ck_assert_int_eq(fleet_value_decode_signed(FLEET_VALUE_BREAKER, buf, (size_t)n, SECRET, id,
+						   NOW + 5001, 5000, &v, &why),
+			 -EBADMSG);
+	ck_assert_int_eq(why, FLEET_REJECT_STALE);
+	/* what braced wrote without a secret, and what an attacker writes */
+	ck_assert_int_eq(fleet_value_decode_signed(FLEET_VALUE_BREAKER, "1700000003000", 13, SECRET,
+						   id, NOW, 5000, &v, &why),
+			 -EBADMSG);
+	ck_assert_int_eq(why, FLEET_REJECT_UNSIGNED);
+	ck_assert_int_eq(fleet_value_decode_signed(FLEET_VALUE_PROBE, "probe 1", 7, SECRET, id, NOW,
+						   5000, &v, &why),
+			 -EBADMSG);
+	ck_assert_int_eq(why, FLEET_REJECT_UNSIGNED);
+	/* truncated */
+	ck_assert_int_eq(fleet_value_decode_signed(FLEET_VALUE_BREAKER, buf, (size_t)n - 1, SECRET,
+						   id, NOW, 5000, &v, &why),
+			 -EBADMSG);
+	ck_assert_int_eq(why, FLEET_REJECT_UNSIGNED);
+	ck_assert_uint_eq(v, NOW + 3000); /* untouched by the failures */
+	/* an instance: all 64 bits */
+	n = fleet_value_encode_signed(FLEET_VALUE_PROBE, 0xfedcba9876543210ull, SECRET, id, NOW,
+				      buf, sizeof(buf));
+	ck_assert_int_eq(strncmp(buf, "probe fedcba9876543210 ", 23), 0);
+	ck_assert_int_eq(fleet_value_decode_signed(FLEET_VALUE_PROBE, buf, (size_t)n, SECRET, id,
+						   NOW, 5000, &v, &why),
+			 0);
+	ck_assert_uint_eq(v, 0xfedcba9876543210ull);
 }
 END_TEST
 
@@ -422,7 +588,7 @@ static struct config *load(const char *fleet, struct config_errors *errs)
 
 	snprintf(text, sizeof(text),
 		 "fleet:\n%s\nprofiles:\n  p:\n    upstream: http://127.0.0.1:9\n", fleet);
-	memset(errs, 0, sizeof(*errs));
+	config_errors_release(errs);
 	return config_load_string("/etc/braced/braced.yaml", text, strlen(text), errs);
 }
 
@@ -471,6 +637,39 @@ START_TEST(test_config_fleet)
 	ck_assert_str_eq(cfg->fleet.path, "/run/redis.sock");
 	config_unref(cfg);
 
+	/* Without a secret: a warning at fleet.redis, the load goes on. */
+	cfg = load("  redis: unix:/run/redis.sock\n  secret: \"\"", &errs);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_ptr_null(cfg->fleet.secret);
+	ck_assert_uint_eq(errs.nwarnings, 1);
+	ck_assert_ptr_nonnull(strstr(errs.warnings[0], "braced.yaml:2:10: warning: fleet.redis is "
+						       "set without fleet.secret"));
+	config_unref(cfg);
+	cfg = load("  redis: unix:/run/redis.sock\n  secret: " SECRET
+		   "\n  username: braced\n  password: pw",
+		   &errs);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_str_eq(cfg->fleet.secret, SECRET);
+	ck_assert_str_eq(cfg->fleet.username, "braced");
+	ck_assert_uint_eq(errs.nwarnings, 0);
+	{
+		struct config *other = load("  redis: unix:/run/redis.sock\n  secret: " SECRET "x"
+					    "\n  username: braced\n  password: pw",
+					    &errs);
+
+		ck_assert(!config_fleet_equal(&cfg->fleet, &other->fleet));
+		config_unref(other);
+	}
+	config_unref(cfg);
+	/* Too short a secret, a username without a password: errors that
+	 * never show the secret. */
+	cfg = load("  redis: off\n  secret: short-one\n  username: u", &errs);
+	ck_assert_ptr_null(cfg);
+	ck_assert_uint_eq(errs.count, 2);
+	ck_assert_ptr_nonnull(strstr(errs.lines[0], "fleet.secret must be from 16"));
+	ck_assert_ptr_null(strstr(errs.lines[0], "short-one"));
+	ck_assert_ptr_nonnull(strstr(errs.lines[1], "fleet.username needs fleet.password"));
+
 	cfg = load("  redis: redis://db.example:6379\n  sharee: [budget]", &errs);
 	ck_assert_ptr_null(cfg);
 	ck_assert_uint_eq(errs.count, 2);
@@ -488,6 +687,8 @@ Suite *fleet_suite(void)
 	tcase_add_test(tc, test_identity_and_keys);
 	tcase_add_test(tc, test_message_round_trip);
 	tcase_add_test(tc, test_hostile_messages_refused);
+	tcase_add_test(tc, test_signed_messages);
+	tcase_add_test(tc, test_signed_values);
 	tcase_add_test(tc, test_parse_uint);
 	tcase_add_test(tc, test_buckets_and_budget);
 	tcase_add_test(tc, test_backoff_and_clocks);
