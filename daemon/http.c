@@ -566,8 +566,6 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 		free(body);
 		body = NULL;
 		src = NULL;
-		if (head_only)
-			body_len = 0;
 	}
 	inline_body = (body || src) && body_len <= HTTP_BODY_INLINE;
 	/* "HTTP/1.1 " status " " reason CRLF, the headers, Content-Length,

@@ -29,21 +29,18 @@ class FilesThatBlock(BracedTestCase):
         self.assertEqual(code, 1, out + err)
         self.assertRegex(err, rf"^{b.config_path}:\d+:\d+: .*{words}", err)
 
-    def test_schema_ref_naming_a_fifo_is_refused_at_once(self):
-        config = self.config({"routes": REF_ROUTE})
-        b = self.braced_with_fifo(config, "common.json")
+    def check_fifo(self, profile_extra, fifo_name, words):
+        b = self.braced_with_fifo(self.config(profile_extra), fifo_name)
         try:
-            self.check_refused(b, "common.json.*not a regular file")
+            self.check_refused(b, words)
         finally:
             b._cleanup()
 
+    def test_schema_ref_naming_a_fifo_is_refused_at_once(self):
+        self.check_fifo({"routes": REF_ROUTE}, "common.json", "common.json.*not a regular file")
+
     def test_secret_file_naming_a_fifo_is_refused_at_once(self):
-        config = self.config({"headers": {"Authorization": "${file:token}"}})
-        b = self.braced_with_fifo(config, "token")
-        try:
-            self.check_refused(b, "not a regular file")
-        finally:
-            b._cleanup()
+        self.check_fifo({"headers": {"Authorization": "${file:token}"}}, "token", "not a regular file")
 
     def test_configuration_that_is_a_fifo_is_refused_at_once(self):
         b = Braced(self.config())

@@ -228,26 +228,22 @@ class AnswerBelongsToItsRequest(WireCase):
             up.later(conn, 0.15, INJECTED)
         self.run_case(inject, pause=0.35)
 
-    def test_response_as_the_body_of_a_204(self):
+    def run_bodyless(self, method="GET", **head):
+        """A bodyless answer (head), then a response 20 ms later as its "body"."""
         def inject(up, conn, req):
-            conn.sendall(answer(req["path"], status=204))
+            conn.sendall(answer(req["path"], **head))
             time.sleep(0.02)
             conn.sendall(INJECTED)
-        self.run_case(inject, pause=0.05)
+        self.run_case(inject, trigger_method=method, pause=0.05)
+
+    def test_response_as_the_body_of_a_204(self):
+        self.run_bodyless(status=204)
 
     def test_response_as_the_body_of_a_304(self):
-        def inject(up, conn, req):
-            conn.sendall(answer(req["path"], status=304))
-            time.sleep(0.02)
-            conn.sendall(INJECTED)
-        self.run_case(inject, pause=0.05)
+        self.run_bodyless(status=304)
 
     def test_response_as_the_body_of_a_head_answer(self):
-        def inject(up, conn, req):
-            conn.sendall(answer(req["path"], head_only=True))
-            time.sleep(0.02)
-            conn.sendall(INJECTED)
-        self.run_case(inject, trigger_method="HEAD", pause=0.05)
+        self.run_bodyless("HEAD", head_only=True)
 
     def test_unasked_bytes_arriving_at_once_are_never_an_answer(self):
         # No pause at all: the next request is sent as soon as the first is
