@@ -284,6 +284,7 @@ static void render_policy(struct strbuf *b, const struct policy *p)
 	strbuf_adds(b, ",\"idempotency\":{");
 	add_str(b, "header", p->idempotency_header, 1);
 	render_methods(b, "methods", p->idempotency_methods);
+	strbuf_addf(b, ",\"honored\":%s", p->idempotency_honored ? "true" : "false");
 	strbuf_adds(b, "},\"correlation\":{");
 	add_str(b, "header", p->correlation_header, 1);
 	strbuf_addf(

@@ -137,7 +137,8 @@ void config_builtin_policy(struct policy *p)
 	strcpy(p->correlation_header, "X-Correlation-ID");
 	p->pool_max_connections = 100;
 	p->pool_max_idle = 20;
-	p->upstream_errors = UPSTREAM_ERRORS_ENVELOPE;
+	/* Apps parse their API's own errors: relayed as sent (SPEC 5). */
+	p->upstream_errors = UPSTREAM_ERRORS_PASSTHROUGH;
 	p->trace_mode = TRACE_PROPAGATE;
 	p->schema_formats = SCHEMA_FORMATS_ASSERT;
 	p->hedge = (struct hedge_policy){ .delay_ms = 0, .quantile = 0, .max = 1 };
@@ -882,7 +883,7 @@ static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
 	} else if (!strcmp(k, "rate_limit_cooldown")) {
 		get_bool(L, v, "rate_limit_cooldown", &p->rate_limit_cooldown);
 	} else if (!strcmp(k, "idempotency")) {
-		static const char *const ik[] = { "header", "methods", NULL };
+		static const char *const ik[] = { "header", "methods", "honored", NULL };
 
 		if (expect_kind(L, v, YNODE_MAP, "idempotency") < 0)
 			return 1;
@@ -894,6 +895,8 @@ static int apply_policy_key(struct loader *L, struct policy *p, const char *k,
 						sizeof(p->idempotency_header));
 			else if (!strcmp(k2, "methods"))
 				get_methods(L, v2, "idempotency.methods", &p->idempotency_methods);
+			else if (!strcmp(k2, "honored"))
+				get_bool(L, v2, "idempotency.honored", &p->idempotency_honored);
 		}
 	} else if (!strcmp(k, "correlation")) {
 		static const char *const ck[] = { "header", NULL };

@@ -109,6 +109,7 @@ struct policy {
 	int rate_limit_cooldown;
 	char idempotency_header[CONFIG_HEADER_NAME_MAX + 1];
 	uint32_t idempotency_methods;
+	int idempotency_honored; /* the upstream de-duplicates by the key */
 	char correlation_header[CONFIG_HEADER_NAME_MAX + 1];
 	uint32_t pool_max_connections;
 	uint32_t pool_max_idle;

@@ -221,9 +221,9 @@ static void retry_dropped(struct engine *e, uint64_t now_us, enum retry_stop rea
 	guard_count_suppressed(e->r.guard, reason);
 }
 
-/* 1 when the request's method may be sent twice at once: what a retry may
- * repeat (retry.methods, or another method with an idempotency key unless
- * unsafe: never). */
+/* 1 when the request's method may be sent twice at once: what a retry after
+ * a timeout may repeat (retry.methods, unsafe: always, or with_key and a
+ * key the upstream honours; a key braced minted proves nothing here). */
 static int hedge_method_ok(const struct engine *e)
 {
 	const struct retry_policy *rp = &e->r.policy->retry;
@@ -231,7 +231,8 @@ static int hedge_method_ok(const struct engine *e)
 	if (e->r.method >= 0 && e->r.method < METHOD__COUNT &&
 	    (rp->methods & METHOD_BIT(e->r.method)))
 		return 1;
-	return e->r.has_idempotency_key && rp->unsafe != UNSAFE_NEVER;
+	return rp->unsafe == UNSAFE_ALWAYS ||
+	       (rp->unsafe == UNSAFE_WITH_KEY && e->r.idempotency == IDEM_KEY_HONORED);
 }
 
 /* Arms the hedge timer in act when one more hedge could follow: hedging on
@@ -363,7 +364,8 @@ static enum outcome outcome_of(const struct engine *e, const struct engine_resul
 	case ENGINE_END_CONNECT:
 		return OUTCOME_CONNECT;
 	case ENGINE_END_TIMEOUT:
-		return OUTCOME_TIMEOUT;
+		/* Nothing was sent before the connection was up (SPEC 4.2). */
+		return res->timeout == ENGINE_TIMEOUT_CONNECT ? OUTCOME_CONNECT : OUTCOME_TIMEOUT;
 	case ENGINE_END_TOO_LARGE:
 		return OUTCOME_TOO_LARGE;
 	case ENGINE_END_INTERNAL:
@@ -509,7 +511,7 @@ static enum retry_stop decide(struct engine *e, uint64_t now_us, uint32_t *ret_w
 		.attempts = e->attempts,
 		.max_attempts = e->r.max_attempts,
 		.method = e->r.method,
-		.has_idempotency_key = e->r.has_idempotency_key,
+		.idempotency = e->r.idempotency,
 		.breaker_open = guard_refuses(e->r.guard, now_us, e->probe),
 		.budget_has_room = 1,
 		.retry_after_ms = rp->retry_after_honor ? e->last.retry_after_ms : -1,

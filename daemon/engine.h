@@ -85,13 +85,13 @@ enum engine_event_kind {
 };
 
 struct engine_routed {
-	const struct policy *policy; /* borrowed until the engine is released */
-	struct guard *guard;         /* the profile's; borrowed likewise */
-	const char *profile;         /* name, borrowed likewise */
-	int method;                  /* enum http_method */
-	int has_idempotency_key;
-	uint32_t total_ms;          /* budget after Brace-Timeout-Ms */
-	uint32_t max_attempts;      /* after Brace-Max-Attempts */
+	const struct policy *policy;      /* borrowed until the engine is released */
+	struct guard *guard;              /* the profile's; borrowed likewise */
+	const char *profile;              /* name, borrowed likewise */
+	int method;                       /* enum http_method */
+	enum idempotency_key idempotency; /* what the request's key proves */
+	uint32_t total_ms;                /* budget after Brace-Timeout-Ms */
+	uint32_t max_attempts;            /* after Brace-Max-Attempts */
 	uint64_t start_us;          /* when the request was read: the budget counts from there */
 	uint64_t max_response_body; /* limits.max_response_body, for the detail */
 };

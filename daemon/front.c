@@ -146,6 +146,7 @@ static int set_idempotency(struct request *req, const struct http_request *in)
 		snprintf(req->idempotency_key, sizeof(req->idempotency_key), "%s", v->value);
 	} else if (req->policy->idempotency_methods & METHOD_BIT(req->method)) {
 		rng_uuid4(&req->srv->rng, req->idempotency_key);
+		req->idempotency_minted = 1;
 	}
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -541,13 +542,29 @@ static char *put_uint(char *p, uint64_t v)
 /* Queues the reply on c->out, taking body, and writes it. The head, and a
  * body up to HTTP_BODY_INLINE bytes, go into one contiguous block: one
  * iovec, no chain of its own for a small body. */
+/* "Date: " IMF-fixdate CRLF for now, made once a second. */
+#define HTTP_DATE_LINE_LEN (6 + 29 + 2)
+static const char *date_line(void)
+{
+	static char line[HTTP_DATE_LINE_LEN + 1];
+	static time_t made = -1;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != made && gmtime_r(&now, &tm)) {
+		strftime(line, sizeof(line), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		made = now;
+	}
+	return line;
+}
+
 static void conn_send(struct http_conn *c, int status, const struct http_header *headers,
 		      size_t nheaders, void *body, size_t body_len, struct evbuffer *src)
 {
 	const char *reason = reason_phrase(status);
 	int is_head = c->req.method && !strcmp(c->req.method, "HEAD");
 	int head_only = is_head || status == 204 || status == 304;
-	int caller_length = 0, send_length, inline_body;
+	int caller_length = 0, caller_date = 0, send_length, inline_body;
 	size_t reason_len = strlen(reason), need;
 	struct evbuffer_iovec vec;
 	char *p;
@@ -558,9 +575,12 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 		free(body);
 		return;
 	}
-	for (size_t i = 0; i < nheaders; i++)
+	for (size_t i = 0; i < nheaders; i++) {
 		if (is_head && ieq(headers[i].name, headers[i].name_len, "Content-Length"))
 			caller_length = 1;
+		if (ieq(headers[i].name, headers[i].name_len, "Date"))
+			caller_date = 1;
+	}
 	send_length = status != 204 && status != 304 && !(is_head && caller_length);
 	if (head_only || !body_len) {
 		free(body);
@@ -570,7 +590,8 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 	inline_body = (body || src) && body_len <= HTTP_BODY_INLINE;
 	/* "HTTP/1.1 " status " " reason CRLF, the headers, Content-Length,
 	 * Connection, the blank line: 24 digits per number at most. */
-	need = 9 + 24 + 1 + reason_len + 2 + 16 + 24 + 2 + 24 + 2 + (inline_body ? body_len : 0);
+	need = 9 + 24 + 1 + reason_len + 2 + 16 + 24 + 2 + 24 + 2 + HTTP_DATE_LINE_LEN +
+	       (inline_body ? body_len : 0);
 	for (size_t i = 0; i < nheaders; i++)
 		need += headers[i].name_len + 2 + headers[i].value_len + 2;
 	if (evbuffer_reserve_space(c->out, (ev_ssize_t)need, &vec, 1) < 1 || vec.iov_len < need) {
@@ -593,6 +614,10 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 		p = put(p, headers[i].value, headers[i].value_len);
 		p = put(p, "\r\n", 2);
 	}
+	/* braced's own answers, and relayed ones that lack it (RFC 9110
+	 * 6.6.1: a recipient with a clock adds it when forwarding). */
+	if (!caller_date)
+		p = put(p, date_line(), HTTP_DATE_LINE_LEN);
 	if (send_length) {
 		p = put(p, "Content-Length: ", 16);
 		p = put_uint(p, body_len);

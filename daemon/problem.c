@@ -142,6 +142,7 @@ char *problem_render(const struct problem *p, size_t *ret_len)
 		}
 		strbuf_adds(&b, "]");
 	}
-	strbuf_adds(&b, "}");
+	/* A text body ends with a newline: curl and shells print it whole. */
+	strbuf_adds(&b, "}\n");
 	return strbuf_steal(&b, ret_len);
 }

@@ -74,7 +74,7 @@ void problem_init(struct problem *p, enum problem_code code);
 /* The HTTP status the problem is answered with. */
 int problem_status(const struct problem *p);
 
-/* Renders p as JSON. Returns a malloc'd NUL-terminated body (the caller
+/* Renders p as JSON, ending with a newline. Returns a malloc'd NUL-terminated body (the caller
  * frees it) and its length in *ret_len, or NULL on OOM. */
 char *problem_render(const struct problem *p, size_t *ret_len);
 

@@ -1152,7 +1152,10 @@ void request_start(struct request *req)
 			.guard = req->guard,
 			.profile = req->profile->name,
 			.method = req->method,
-			.has_idempotency_key = req->idempotency_key[0] != '\0',
+			.idempotency = !req->idempotency_key[0] ? IDEM_KEY_NONE
+				       : req->idempotency_minted && !req->policy->idempotency_honored
+					   ? IDEM_KEY_MINTED
+					   : IDEM_KEY_HONORED,
 			.total_ms = req->total_ms,
 			.max_attempts = req->max_attempts,
 			.start_us = req->start_us,

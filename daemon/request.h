@@ -62,7 +62,8 @@ struct request {
 	char correlation[HEADERS_CORRELATION_MAX + 1];
 	const char *idempotency_header;
 	char idempotency_key[HEADERS_IDEMPOTENCY_MAX + 1]; /* "" when none */
-	struct trace trace; /* W3C trace context, when the policy keeps one */
+	int idempotency_minted; /* braced made the key up; the app sent none */
+	struct trace trace;     /* W3C trace context, when the policy keeps one */
 	TAILQ_ENTRY(request) link;
 };
 

@@ -93,7 +93,12 @@ static int method_allows(const struct retry_policy *p, const struct retry_input 
 	case UNSAFE_ALWAYS:
 		return 1;
 	case UNSAFE_WITH_KEY:
-		return in->has_idempotency_key;
+		/* A key braced minted protects only an upstream that de-duplicates
+		 * by it: repeat only after answers that show it did not act. */
+		if (in->idempotency == IDEM_KEY_MINTED)
+			return in->outcome == OUTCOME_STATUS &&
+			       (in->status == 429 || in->status == 503);
+		return in->idempotency == IDEM_KEY_HONORED;
 	case UNSAFE_NEVER:
 	default:
 		return 0;

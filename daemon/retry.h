@@ -51,13 +51,20 @@ enum outcome retry_classify_status(const struct retry_policy *p, int status);
 /* 1 when the outcome counts as a breaker failure (SPEC 4.8). */
 int retry_is_failure(enum outcome o, int status);
 
+/* What the request's idempotency key proves (SPEC 3). */
+enum idempotency_key {
+	IDEM_KEY_NONE,    /* no key */
+	IDEM_KEY_MINTED,  /* braced made it up: the upstream may ignore it */
+	IDEM_KEY_HONORED, /* the app sent it, or the profile says idempotency.honored */
+};
+
 struct retry_input {
 	enum outcome outcome;
 	int status;        /* HTTP status of the attempt, 0 if none */
 	uint32_t attempts; /* attempts made so far (the failed one included) */
 	uint32_t max_attempts;
 	int method; /* enum http_method */
-	int has_idempotency_key;
+	enum idempotency_key idempotency;
 	int breaker_open;       /* the breaker refuses traffic now */
 	int budget_has_room;    /* the retry budget allows one more retry */
 	int64_t retry_after_ms; /* Retry-After of this answer, -1 when none */

@@ -582,6 +582,16 @@ class BracedTestCase(unittest.TestCase):
             self.assertEqual(doc.get("profile"), profile, doc)
         return doc
 
+    def assert_upstream_error(self, resp, status):
+        """resp is a final upstream 4xx/5xx relayed as the upstream sent it
+        (upstream_errors: passthrough, the default): its status, Brace-Error
+        upstream_status and Brace-Attempts, and no problem body of braced's."""
+        self.assertEqual(resp.status, status, resp)
+        self.assertEqual(resp.headers.get("Brace-Error"), "upstream_status", resp)
+        self.assertIsNotNone(resp.headers.get("Brace-Attempts"), resp)
+        self.assertFalse(resp.headers.get("Content-Type", "").startswith("application/problem+json"),
+                         resp)
+
     def assert_front_problem(self, resp, status, code):
         """resp is a problem+json answered by braced's HTTP front itself (framing,
         sizes, deadlines): before routing, so with no profile nor correlation id."""

@@ -49,7 +49,7 @@ class BreakerTest(BracedTestCase):
         time.sleep(OPEN_FOR + 0.2)
         before = self.count()
         probe = b.get("/demo/probe")
-        self.assert_problem(probe, 503, "upstream_status", profile="demo")
+        self.assert_upstream_error(probe, 503)
         # The probe's failure reopens the breaker, which stops its own retries.
         self.assertEqual(probe.headers.get("Brace-Attempts"), "1", probe)
         self.assertEqual(self.count(), before + 1)
@@ -108,7 +108,7 @@ class BreakerTest(BracedTestCase):
         with Braced(self.breaker_config()) as b:
             answers = [b.get(f"/demo/missing/{i}") for i in range(MIN_REQUESTS + 10)]
         for resp in answers:
-            self.assert_problem(resp, 404, "upstream_status", profile="demo")
+            self.assert_upstream_error(resp, 404)
         self.assertEqual(self.count(), MIN_REQUESTS + 10)
 
     def test_retries_waiting_when_the_breaker_opens_are_not_sent(self):

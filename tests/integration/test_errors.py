@@ -76,7 +76,7 @@ class UpstreamErrorTest(BracedTestCase):
     """Upstream answers and failures turned into errors."""
 
     def test_upstream_error_status_is_enveloped(self):
-        with Braced(self.config()) as b:
+        with Braced(self.config({"upstream_errors": "envelope"})) as b:
             for status in (404, 500):
                 with self.subTest(status=status):
                     resp = b.get("/demo/x", headers=fault(status=status, body="not here"))
@@ -85,7 +85,8 @@ class UpstreamErrorTest(BracedTestCase):
                     self.assertEqual(doc.get("upstream_body"), "not here")
 
     def test_passthrough_returns_the_upstream_error_as_sent(self):
-        config = self.config(defaults={"upstream_errors": "passthrough"})
+        # passthrough is the default (SPEC 5): nothing configured.
+        config = self.config()
         action = {"body": "raw upstream words", "headers": {"Content-Type": "text/x-upstream"}}
         with Braced(config) as b:
             for status in (404, 500):
@@ -95,6 +96,7 @@ class UpstreamErrorTest(BracedTestCase):
                     self.assertEqual(resp.body, b"raw upstream words")
                     self.assertEqual(resp.headers.get("Content-Type"), "text/x-upstream")
                     self.assertEqual(resp.headers.get("Brace-Error"), "upstream_status")
+                    self.assertEqual(resp.headers.get("Brace-Attempts"), "1")
 
     def test_response_over_the_limit_is_502(self):
         with Braced(self.config(limits={"max_response_body": "1KiB"})) as b:

@@ -28,7 +28,8 @@ RETRY = {"attempts": 3, "backoff": {"base": "10ms", "max": "20ms", "jitter": "no
 class HedgeTest(BracedTestCase):
 
     def hedge_config(self, hedge=None, **extra):
-        defaults = {"retry": RETRY, "hedge": hedge or HEDGE}
+        # Envelope mode: the problem's history shows which attempts were hedges.
+        defaults = {"retry": RETRY, "hedge": hedge or HEDGE, "upstream_errors": "envelope"}
         defaults.update(extra)
         return self.config(defaults=defaults, admin="127.0.0.1:0")
 

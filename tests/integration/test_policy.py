@@ -69,7 +69,8 @@ class RouteTest(BracedTestCase):
         self.assertEqual(resp.json()["path"], "/base/v1/weather")
 
     def test_error_on_a_matched_route_names_the_route(self):
-        profile = {"routes_only": True, "routes": [{"match": "GET /v1/weather"}]}
+        profile = {"routes_only": True, "routes": [{"match": "GET /v1/weather"}],
+                   "upstream_errors": "envelope"}
         with Braced(self.config(profile)) as b:
             resp = b.get("/demo/v1/weather", headers=fault(status=500, body="boom"))
         doc = self.assert_problem(resp, 500, "upstream_status", profile="demo")

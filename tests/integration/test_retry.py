@@ -27,10 +27,13 @@ def retry(**extra):
 class RetryTestCase(BracedTestCase):
 
     def retry_config(self, profile_extra=None, **retry_extra):
-        """One profile `demo`; retry.attempts 3 unless given; breaker off unless profile_extra sets it."""
+        """One profile `demo`; retry.attempts 3 unless given; breaker off unless profile_extra
+        sets it. Upstream errors in envelope mode: these tests read the retries' story from
+        the problem (history, attempts, upstream_body)."""
         return self.config(profile_extra,
                            defaults={"retry": retry(**dict({"attempts": 3}, **retry_extra)),
-                                     "circuit_breaker": {"enabled": False}})
+                                     "circuit_breaker": {"enabled": False},
+                                     "upstream_errors": "envelope"})
 
     def attempts_header(self, resp):
         value = resp.headers.get("Brace-Attempts")
@@ -290,7 +293,8 @@ class RetryAfterTest(RetryTestCase):
         # retry_after.max 2m: only the 10 s budget is too short for the 60 s asked.
         config = self.config(defaults={
             "retry": retry(attempts=3, retry_after={"honor": True, "max": "2m"}),
-            "timeouts": {"total": "10s"}, "circuit_breaker": {"enabled": False}})
+            "timeouts": {"total": "10s"}, "circuit_breaker": {"enabled": False},
+            "upstream_errors": "envelope"})
         with Braced(config) as b:
             resp = b.get("/demo/x")
             again = b.get("/demo/y")
@@ -313,7 +317,8 @@ class RetryAfterTest(RetryTestCase):
         self.upstream.script([{"status": 429, "headers": {"Retry-After": "3"}}, {}])
         config = self.config(defaults={
             "retry": retry(attempts=3, retry_after={"honor": True, "max": "2s"}),
-            "timeouts": {"total": "10s"}, "circuit_breaker": {"enabled": False}})
+            "timeouts": {"total": "10s"}, "circuit_breaker": {"enabled": False},
+            "upstream_errors": "envelope"})
         with Braced(config) as b:
             resp = b.get("/demo/x")
         doc = self.assert_problem(resp, 429, "rate_limited", profile="demo")

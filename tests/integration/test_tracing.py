@@ -59,7 +59,8 @@ class TracingTest(BracedTestCase):
         self.assertEqual(self.sent("tracestate"), [[]])
 
     def test_generate_starts_a_trace_and_problems_carry_it(self):
-        with Braced(self.tracing("generate", retry={"attempts": 1})) as b:
+        with Braced(self.tracing("generate", retry={"attempts": 1},
+                                 upstream_errors="envelope")) as b:
             ok = b.get("/demo/x")
             self.assertEqual(ok.status, 200, ok)
             bad = b.get("/demo/y", fault(status=500))

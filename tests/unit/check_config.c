@@ -415,7 +415,8 @@ START_TEST(test_builtin_defaults)
 	ck_assert_str_eq(b.correlation_header, "X-Correlation-ID");
 	ck_assert_uint_eq(b.pool_max_connections, 100);
 	ck_assert_uint_eq(b.pool_max_idle, 20);
-	ck_assert_int_eq(b.upstream_errors, UPSTREAM_ERRORS_ENVELOPE);
+	ck_assert_int_eq(b.upstream_errors, UPSTREAM_ERRORS_PASSTHROUGH);
+	ck_assert_int_eq(b.idempotency_honored, 0);
 
 	/* without `defaults`, config and profile carry the built-in policy */
 	ck_assert_uint_eq(cfg->defaults.retry.attempts, 4);

@@ -98,11 +98,13 @@ struct step {
 #define TIMEOUT PROBLEM_UPSTREAM_TIMEOUT
 #define INTERNAL PROBLEM_INTERNAL
 
+#define KEY_MINTED 2
+
 struct engine_case {
 	const char *name;
 	void (*tweak)(struct policy *p);
 	int method;
-	int key;           /* the request has an idempotency key */
+	int key;           /* the request's idempotency key: 0 none, 1 honoured, KEY_MINTED */
 	uint32_t total_ms; /* 0: the policy's */
 	uint32_t max_attempts; /* 0: the policy's */
 	struct step steps[12];
@@ -209,6 +211,41 @@ static const struct engine_case cases[] = {
 		ANS(210, 200, X_RELAY(OK, 200, -1)) },
 	  2, 1, RETRY_GO, 1, NULL },
 	{ "timeout retried", NULL, METHOD_GET, 0, 0, 0, {
+		ROUTED(0, X_START),
+		TMO(4000, ENGINE_TIMEOUT_READ, X_WAIT(200)),
+		WAIT_OVER(4200, X_START),
+		ANS(4210, 200, X_RELAY(OK, 200, -1)) },
+	  2, 1, RETRY_GO, 1, NULL },
+	/* a connect timeout is outcome connect: nothing was sent (4.2) */
+	{ "connect timeout retried for a POST under unsafe: never", unsafe_never, METHOD_POST, 0, 0, 0, {
+		ROUTED(0, X_START),
+		TMO(2000, ENGINE_TIMEOUT_CONNECT, X_WAIT(200)),
+		WAIT_OVER(2200, X_START),
+		ANS(2210, 200, X_RELAY(OK, 200, -1)) },
+	  2, 1, RETRY_GO, 1, NULL },
+	/* a key braced minted: retried only after answers that show the
+	 * upstream did not act (SPEC 3) */
+	{ "minted key: POST read timeout not retried", NULL, METHOD_POST, KEY_MINTED, 0, 0, {
+		ROUTED(0, X_START),
+		TMO(4000, ENGINE_TIMEOUT_READ, X_PROBLEM(TIMEOUT, 0, 1, -1)) },
+	  1, 0, RETRY_STOP_METHOD, 0, "read timeout of 4000 ms reached on attempt 1" },
+	{ "minted key: POST reset not retried", NULL, METHOD_POST, KEY_MINTED, 0, 0, {
+		ROUTED(0, X_START),
+		FAIL(5, ENGINE_END_RESET, X_PROBLEM(UNAVAILABLE, 0, 1, -1)) },
+	  1, 0, RETRY_STOP_METHOD, 0, NULL },
+	{ "minted key: POST 503 retried", NULL, METHOD_POST, KEY_MINTED, 0, 0, {
+		ROUTED(0, X_START),
+		ANS(5, 503, X_WAIT(200)),
+		WAIT_OVER(205, X_START),
+		ANS(210, 200, X_RELAY(OK, 200, -1)) },
+	  2, 1, RETRY_GO, 1, NULL },
+	{ "minted key: POST connect failure retried", NULL, METHOD_POST, KEY_MINTED, 0, 0, {
+		ROUTED(0, X_START),
+		FAIL(5, ENGINE_END_CONNECT, X_WAIT(200)),
+		WAIT_OVER(205, X_START),
+		ANS(210, 200, X_RELAY(OK, 200, -1)) },
+	  2, 1, RETRY_GO, 1, NULL },
+	{ "honoured key: POST read timeout retried", NULL, METHOD_POST, 1, 0, 0, {
 		ROUTED(0, X_START),
 		TMO(4000, ENGINE_TIMEOUT_READ, X_WAIT(200)),
 		WAIT_OVER(4200, X_START),
@@ -527,6 +564,10 @@ static void setup(void)
 {
 	memset(&fx, 0, sizeof(fx));
 	config_builtin_policy(&fx.pol);
+	/* The scripts check the problems of upstream errors: envelope mode.
+	 * Passthrough, the default (check_config), relays them: the passthrough
+	 * cases above. */
+	fx.pol.upstream_errors = UPSTREAM_ERRORS_ENVELOPE;
 	/* Exact waits: base * 2^(n-1). Jitter has its own tests below. */
 	fx.pol.retry.jitter = JITTER_NONE;
 	rng_seed(&fx.rng, 42);
@@ -557,7 +598,9 @@ static struct engine_event routed_event(uint64_t now_us, int method, int key, ui
 		.guard = fx.g,
 		.profile = "p",
 		.method = method,
-		.has_idempotency_key = key,
+		.idempotency = key == KEY_MINTED ? IDEM_KEY_MINTED
+			       : key           ? IDEM_KEY_HONORED
+					       : IDEM_KEY_NONE,
 		.total_ms = total_ms ? total_ms : fx.pol.timeouts.total_ms,
 		.max_attempts = max_attempts ? max_attempts : fx.pol.retry.attempts,
 		.start_us = T0_US,

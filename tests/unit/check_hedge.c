@@ -70,7 +70,7 @@ static void routed(int method, int key, uint32_t total_ms, uint32_t max_attempts
 		.guard = hx.g,
 		.profile = "p",
 		.method = method,
-		.has_idempotency_key = key,
+		.idempotency = key ? IDEM_KEY_HONORED : IDEM_KEY_NONE,
 		.total_ms = total_ms ? total_ms : hx.pol.timeouts.total_ms,
 		.max_attempts = max_attempts ? max_attempts : hx.pol.retry.attempts,
 		.start_us = T0_US,
@@ -641,6 +641,7 @@ END_TEST
 /* Envelope mode: the problem names the upstream's 503, not an overload. */
 START_TEST(test_hedge_pool_timeout_envelope)
 {
+	hx.pol.upstream_errors = UPSTREAM_ERRORS_ENVELOPE;
 	routed(METHOD_GET, 0, 100, 0);
 	hedge_timer(20);
 	answer(1, 30, 503);

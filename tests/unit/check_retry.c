@@ -186,7 +186,7 @@ static struct retry_input go_input(void)
 		.attempts = 1,
 		.max_attempts = 4,
 		.method = METHOD_GET,
-		.has_idempotency_key = 0,
+		.idempotency = IDEM_KEY_NONE,
 		.breaker_open = 0,
 		.budget_has_room = 1,
 		.retry_after_ms = -1,
@@ -244,7 +244,7 @@ START_TEST(test_decide_order)
 		in.attempts = in.max_attempts;
 	if (c->first <= 2) {
 		in.method = METHOD_POST;
-		in.has_idempotency_key = 0;
+		in.idempotency = IDEM_KEY_NONE;
 	}
 	if (c->first <= 3)
 		in.breaker_open = 1;
@@ -271,40 +271,56 @@ struct method_case {
 	int method;
 	enum outcome outcome;
 	enum unsafe_retry unsafe;
-	int key;
+	int key; /* 0 none, 1 honoured (the app's, or idempotency.honored), MINTED */
 	enum retry_stop expect;
+	int status; /* of an OUTCOME_STATUS row; 0: 502 */
 };
+
+#define MINTED 2
 
 static const struct method_case method_cases[] = {
 	/* connect: nothing was sent */
-	{ METHOD_POST, OUTCOME_CONNECT, UNSAFE_NEVER, 0, RETRY_GO },
-	{ METHOD_POST, OUTCOME_CONNECT, UNSAFE_WITH_KEY, 0, RETRY_GO },
-	{ METHOD_PATCH, OUTCOME_CONNECT, UNSAFE_NEVER, 0, RETRY_GO },
-	{ -1, OUTCOME_CONNECT, UNSAFE_NEVER, 0, RETRY_GO },
+	{ METHOD_POST, OUTCOME_CONNECT, UNSAFE_NEVER, 0, RETRY_GO, 0 },
+	{ METHOD_POST, OUTCOME_CONNECT, UNSAFE_WITH_KEY, 0, RETRY_GO, 0 },
+	{ METHOD_PATCH, OUTCOME_CONNECT, UNSAFE_NEVER, 0, RETRY_GO, 0 },
+	{ -1, OUTCOME_CONNECT, UNSAFE_NEVER, 0, RETRY_GO, 0 },
 	/* with_key */
-	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_WITH_KEY, 1, RETRY_GO },
-	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_WITH_KEY, 0, RETRY_STOP_METHOD },
-	{ METHOD_POST, OUTCOME_RESET, UNSAFE_WITH_KEY, 1, RETRY_GO },
-	{ METHOD_POST, OUTCOME_RESET, UNSAFE_WITH_KEY, 0, RETRY_STOP_METHOD },
-	{ METHOD_PATCH, OUTCOME_TIMEOUT, UNSAFE_WITH_KEY, 1, RETRY_GO },
-	{ METHOD_PATCH, OUTCOME_TIMEOUT, UNSAFE_WITH_KEY, 0, RETRY_STOP_METHOD },
+	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_WITH_KEY, 1, RETRY_GO, 0 },
+	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_WITH_KEY, 0, RETRY_STOP_METHOD, 0 },
+	{ METHOD_POST, OUTCOME_RESET, UNSAFE_WITH_KEY, 1, RETRY_GO, 0 },
+	{ METHOD_POST, OUTCOME_RESET, UNSAFE_WITH_KEY, 0, RETRY_STOP_METHOD, 0 },
+	{ METHOD_PATCH, OUTCOME_TIMEOUT, UNSAFE_WITH_KEY, 1, RETRY_GO, 0 },
+	{ METHOD_PATCH, OUTCOME_TIMEOUT, UNSAFE_WITH_KEY, 0, RETRY_STOP_METHOD, 0 },
+	/* with_key and a key braced minted: only after answers that show the
+	 * upstream did not act (connect failures, 429, 503) */
+	{ METHOD_POST, OUTCOME_CONNECT, UNSAFE_WITH_KEY, MINTED, RETRY_GO, 0 },
+	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_WITH_KEY, MINTED, RETRY_GO, 503 },
+	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_WITH_KEY, MINTED, RETRY_GO, 429 },
+	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_WITH_KEY, MINTED, RETRY_STOP_METHOD, 502 },
+	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_WITH_KEY, MINTED, RETRY_STOP_METHOD, 504 },
+	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_WITH_KEY, MINTED, RETRY_STOP_METHOD, 500 },
+	{ METHOD_POST, OUTCOME_TIMEOUT, UNSAFE_WITH_KEY, MINTED, RETRY_STOP_METHOD, 0 },
+	{ METHOD_POST, OUTCOME_RESET, UNSAFE_WITH_KEY, MINTED, RETRY_STOP_METHOD, 0 },
+	{ METHOD_PATCH, OUTCOME_TIMEOUT, UNSAFE_WITH_KEY, MINTED, RETRY_STOP_METHOD, 0 },
+	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_NEVER, MINTED, RETRY_STOP_METHOD, 503 },
+	{ METHOD_POST, OUTCOME_TIMEOUT, UNSAFE_ALWAYS, MINTED, RETRY_GO, 0 },
 	/* never */
-	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_NEVER, 1, RETRY_STOP_METHOD },
-	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_NEVER, 0, RETRY_STOP_METHOD },
-	{ METHOD_POST, OUTCOME_RESET, UNSAFE_NEVER, 1, RETRY_STOP_METHOD },
-	{ METHOD_PATCH, OUTCOME_TIMEOUT, UNSAFE_NEVER, 1, RETRY_STOP_METHOD },
+	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_NEVER, 1, RETRY_STOP_METHOD, 0 },
+	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_NEVER, 0, RETRY_STOP_METHOD, 0 },
+	{ METHOD_POST, OUTCOME_RESET, UNSAFE_NEVER, 1, RETRY_STOP_METHOD, 0 },
+	{ METHOD_PATCH, OUTCOME_TIMEOUT, UNSAFE_NEVER, 1, RETRY_STOP_METHOD, 0 },
 	/* always */
-	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_ALWAYS, 0, RETRY_GO },
-	{ METHOD_POST, OUTCOME_RESET, UNSAFE_ALWAYS, 0, RETRY_GO },
-	{ METHOD_PATCH, OUTCOME_TIMEOUT, UNSAFE_ALWAYS, 0, RETRY_GO },
+	{ METHOD_POST, OUTCOME_STATUS, UNSAFE_ALWAYS, 0, RETRY_GO, 0 },
+	{ METHOD_POST, OUTCOME_RESET, UNSAFE_ALWAYS, 0, RETRY_GO, 0 },
+	{ METHOD_PATCH, OUTCOME_TIMEOUT, UNSAFE_ALWAYS, 0, RETRY_GO, 0 },
 	/* methods in the default list are retried freely */
-	{ METHOD_GET, OUTCOME_STATUS, UNSAFE_NEVER, 0, RETRY_GO },
-	{ METHOD_HEAD, OUTCOME_RESET, UNSAFE_NEVER, 0, RETRY_GO },
-	{ METHOD_OPTIONS, OUTCOME_TIMEOUT, UNSAFE_NEVER, 0, RETRY_GO },
-	{ METHOD_PUT, OUTCOME_STATUS, UNSAFE_NEVER, 0, RETRY_GO },
-	{ METHOD_DELETE, OUTCOME_RESET, UNSAFE_NEVER, 0, RETRY_GO },
-	{ METHOD_TRACE, OUTCOME_STATUS, UNSAFE_NEVER, 0, RETRY_STOP_METHOD },
-	{ METHOD_TRACE, OUTCOME_STATUS, UNSAFE_WITH_KEY, 1, RETRY_GO },
+	{ METHOD_GET, OUTCOME_STATUS, UNSAFE_NEVER, 0, RETRY_GO, 0 },
+	{ METHOD_HEAD, OUTCOME_RESET, UNSAFE_NEVER, 0, RETRY_GO, 0 },
+	{ METHOD_OPTIONS, OUTCOME_TIMEOUT, UNSAFE_NEVER, 0, RETRY_GO, 0 },
+	{ METHOD_PUT, OUTCOME_STATUS, UNSAFE_NEVER, 0, RETRY_GO, 0 },
+	{ METHOD_DELETE, OUTCOME_RESET, UNSAFE_NEVER, 0, RETRY_GO, 0 },
+	{ METHOD_TRACE, OUTCOME_STATUS, UNSAFE_NEVER, 0, RETRY_STOP_METHOD, 0 },
+	{ METHOD_TRACE, OUTCOME_STATUS, UNSAFE_WITH_KEY, 1, RETRY_GO, 0 },
 };
 
 START_TEST(test_decide_method)
@@ -318,8 +334,10 @@ START_TEST(test_decide_method)
 	p.unsafe = c->unsafe;
 	in.method = c->method;
 	in.outcome = c->outcome;
-	in.status = c->outcome == OUTCOME_STATUS ? 502 : 0;
-	in.has_idempotency_key = c->key;
+	in.status = c->outcome != OUTCOME_STATUS ? 0 : c->status ? c->status : 502;
+	in.idempotency = c->key == MINTED ? IDEM_KEY_MINTED
+			 : c->key         ? IDEM_KEY_HONORED
+					  : IDEM_KEY_NONE;
 	got = decide(&p, &in, &wait);
 	ck_assert_msg(got == c->expect,
 		      "row %d (method %d, %s, unsafe %d, key %d): expected %s, got %s", _i,
@@ -346,12 +364,12 @@ START_TEST(test_decide_methods_list)
 	ck_assert_int_eq(decide(&p, &in, &wait), RETRY_STOP_METHOD);
 	p.unsafe = UNSAFE_WITH_KEY;
 	in.method = METHOD_PUT;
-	in.has_idempotency_key = 1;
+	in.idempotency = IDEM_KEY_HONORED;
 	ck_assert_int_eq(decide(&p, &in, &wait), RETRY_GO);
 
 	p.methods = METHOD_BIT(METHOD_POST);
 	p.unsafe = UNSAFE_NEVER;
-	in.has_idempotency_key = 0;
+	in.idempotency = IDEM_KEY_NONE;
 	in.method = METHOD_POST;
 	ck_assert_int_eq(decide(&p, &in, &wait), RETRY_GO);
 	in.method = METHOD_GET;
@@ -450,7 +468,7 @@ START_TEST(test_decide_schema)
 	/* a schema failure comes from a sent request: unsafe rules apply */
 	in.method = METHOD_POST;
 	ck_assert_int_eq(decide(&p, &in, &wait), RETRY_STOP_METHOD);
-	in.has_idempotency_key = 1;
+	in.idempotency = IDEM_KEY_HONORED;
 	ck_assert_int_eq(decide(&p, &in, &wait), RETRY_GO);
 }
 END_TEST
