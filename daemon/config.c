@@ -10,6 +10,7 @@
 #include "path.h"
 #include "readfile.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -1350,6 +1351,18 @@ static void route_release(struct route *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* 1 when a match segment is ':' and a name, as other routers write a
+ * placeholder that braced writes '{name}'. */
+static int is_colon_placeholder(const char *seg, size_t len)
+{
+	if (len < 2 || seg[0] != ':' || !(isalpha((unsigned char)seg[1]) || seg[1] == '_'))
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (!isalnum((unsigned char)seg[i]) && seg[i] != '_')
+			return 0;
+	return 1;
+}
+
 /* Splits the normalized path of a match into r's segments. */
 static int parse_match_path(struct loader *L, const struct ynode *n, const char *path,
 			    struct route *r)
@@ -1375,6 +1388,13 @@ static int parse_match_path(struct loader *L, const struct ynode *n, const char 
 		}
 		if (memchr(start, ' ', len) || memchr(start, '?', len)) {
 			err_at(L, n, "match path must not contain spaces or a query");
+			return -EINVAL;
+		}
+		if (is_colon_placeholder(start, len)) {
+			/* Express and OpenAPI-ish spellings: a literal ':id' would
+			 * match only the path segment ":id", never an id. */
+			err_at(L, n, "'%.*s' is not a placeholder: write '{%.*s}'", (int)len, start,
+			       (int)len - 1, start + 1);
 			return -EINVAL;
 		}
 		r->segments[r->nsegments] = strndup(start, len);
@@ -2179,22 +2199,11 @@ const struct profile *config_find_profile(const struct config *cfg, const char *
 	return NULL;
 }
 
-int config_match_route(const struct profile *p, int method, const char *raw, size_t rawlen,
-		       const struct route **ret_route)
+/* The first route of p for method whose pattern matches the normalized
+ * path (len bytes), or NULL. */
+static const struct route *match_method(const struct profile *p, int method, const char *path,
+					size_t len)
 {
-	char path[CONFIG_MAX_MATCH_PATH];
-	size_t len;
-	int e;
-
-	if (rawlen >= sizeof(path))
-		return -ENOSPC;
-	e = path_normalize(raw, rawlen, p->fold_case, path, sizeof(path), &len);
-	if (e < 0)
-		return e;
-	/* "/profile" and "/profile/" reach the same upstream URL. */
-	if (len == 0)
-		path[len++] = '/';
-	*ret_route = NULL;
 	for (size_t i = 0; i < p->nroutes; i++) {
 		const struct route *r = &p->routes[i];
 		const char *s = path, *end = path + len;
@@ -2225,12 +2234,31 @@ int config_match_route(const struct profile *p, int method, const char *raw, siz
 			s = stop;
 			seg++;
 		}
-		if (!ok)
-			continue;
-		if (r->rest ? (s == end || *s == '/') : s == end) {
-			*ret_route = r;
-			break;
-		}
+		if (ok && (r->rest ? (s == end || *s == '/') : s == end))
+			return r;
 	}
+	return NULL;
+}
+
+int config_match_route(const struct profile *p, int method, const char *raw, size_t rawlen,
+		       const struct route **ret_route)
+{
+	char path[CONFIG_MAX_MATCH_PATH];
+	size_t len;
+	int e;
+
+	if (rawlen >= sizeof(path))
+		return -ENOSPC;
+	e = path_normalize(raw, rawlen, p->fold_case, path, sizeof(path), &len);
+	if (e < 0)
+		return e;
+	/* "/profile" and "/profile/" reach the same upstream URL. */
+	if (len == 0)
+		path[len++] = '/';
+	*ret_route = match_method(p, method, path, len);
+	/* A GET route also answers HEAD (RFC 9110 9.3.2), after routes
+	 * written for HEAD itself. */
+	if (!*ret_route && method == METHOD_HEAD)
+		*ret_route = match_method(p, METHOD_GET, path, len);
 	return 0;
 }

@@ -275,7 +275,9 @@ const struct profile *config_find_profile(const struct config *cfg, const char *
 /* Finds the first route of the profile matching method and the path (len
  * bytes relative to the profile, starting with '/' or empty, without query).
  * The path is matched in its path_normalize() form, folded when the
- * profile's match_case is insensitive; an empty path is the root. Returns 0
+ * profile's match_case is insensitive; an empty path is the root. A HEAD
+ * request no route names matches the first GET route that would (RFC 9110
+ * 9.3.2). Returns 0
  * with *ret_route set to the route (borrowed) or to NULL when none matches;
  * -EINVAL for a path path_normalize refuses, -ENOSPC for one longer than
  * CONFIG_MAX_MATCH_PATH. *ret_route is untouched on failure. */

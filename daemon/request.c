@@ -256,13 +256,25 @@ static char *put_ms(char *p, uint64_t us)
 	return p;
 }
 
+/* The idempotency key to tell the app, or NULL: a key braced minted for a
+ * request it never sent names nothing the upstream saw. */
+static const char *told_key(const struct request *req)
+{
+	if (!req->idempotency_key[0] ||
+	    (req->idempotency_minted && engine_attempts(&req->engine) == 0))
+		return NULL;
+	return req->idempotency_key;
+}
+
 /* Headers braced adds to every answer. */
 static void add_common_headers(struct request *req, struct reply *r)
 {
+	const char *key = told_key(req);
+
 	if (req->correlation[0])
 		reply_add(r, req->correlation_header, req->correlation);
-	if (req->idempotency_key[0])
-		reply_add(r, req->idempotency_header, req->idempotency_key);
+	if (key)
+		reply_add(r, req->idempotency_header, key);
 	*put_uint(r->attempts, engine_attempts(&req->engine)) = '\0';
 	reply_add(r, "Brace-Attempts", r->attempts);
 	{
@@ -329,7 +341,7 @@ void request_fail(struct request *req, struct problem *p)
 	p->route = req->route ? req->route->label : p->route;
 	p->correlation_id = req->correlation[0] ? req->correlation : NULL;
 	p->trace_id = req->trace.valid ? req->trace.trace_id : NULL;
-	p->idempotency_key = req->idempotency_key[0] ? req->idempotency_key : NULL;
+	p->idempotency_key = told_key(req);
 	if (engine_state(&req->engine) != ENGINE_NEW) {
 		if (p->attempts < 0)
 			p->attempts = (int)engine_attempts(&req->engine);

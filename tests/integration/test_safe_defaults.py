@@ -122,3 +122,47 @@ class TransparentErrors(BracedTestCase):
                     self.assertIsNotNone(date, resp)
                     self.assertIsNotNone(email.utils.parsedate_to_datetime(date), date)
                     self.assertTrue(date.endswith(" GMT"), date)
+
+
+class Routes(BracedTestCase):
+    def test_a_get_route_answers_head(self):
+        profile = {"routes_only": True, "routes": [{"match": "GET /v1/weather"}]}
+        with Braced(self.config(profile)) as b:
+            resp = b.request("HEAD", "/demo/v1/weather")
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual([(r["method"], r["path"]) for r in self.upstream.received()],
+                         [("HEAD", "/base/v1/weather")])
+
+    def test_a_colon_segment_points_at_the_placeholder(self):
+        profile = {"routes": [{"match": "GET /users/:id/orders"}]}
+        code, out, err = Braced(self.config(profile)).check_config()
+        self.assertEqual(code, 1, out + err)
+        self.assertIn("':id' is not a placeholder: write '{id}'", err)
+
+
+class NothingSentNoMintedKey(BracedTestCase):
+    """A request refused before anything was sent names no key braced
+    minted for it; a key the app sent is still told back."""
+
+    def braced(self):
+        route = {"match": "POST /orders",
+                 "request": {"body": {"type": "object", "required": ["amount"]}, "mode": "enforce"}}
+        return Braced(self.config({"routes": [route]}))
+
+    def test_request_invalid_carries_no_minted_key(self):
+        with self.braced() as b:
+            resp = b.request("POST", "/demo/orders", body=b"{}",
+                             headers={"Content-Type": "application/json"})
+        doc = self.assert_problem(resp, 422, "request_invalid", profile="demo")
+        self.assertNotIn("idempotency_key", doc)
+        self.assertIsNone(resp.headers.get("Idempotency-Key"), resp)
+        self.assert_upstream_untouched()
+
+    def test_request_invalid_tells_the_apps_own_key(self):
+        with self.braced() as b:
+            resp = b.request("POST", "/demo/orders", body=b"{}",
+                             headers={"Content-Type": "application/json",
+                                      "Idempotency-Key": "order-9"})
+        doc = self.assert_problem(resp, 422, "request_invalid", profile="demo")
+        self.assertEqual(doc.get("idempotency_key"), "order-9", doc)
+        self.assertEqual(resp.headers.get("Idempotency-Key"), "order-9", resp)

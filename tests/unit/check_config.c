@@ -922,6 +922,8 @@ static const struct err_case err_cases[] = {
 	{ "match no method", ROUTE_PROFILE("/x"), 5, 16, "METHOD /PATH", NULL },
 	{ "match ** inside", ROUTE_PROFILE("GET /a/**/b"), 5, 16, "/**", NULL },
 	{ "match bad placeholder", ROUTE_PROFILE("GET /a/{id"), 5, 16, "placeholder", NULL },
+	{ "match colon placeholder", ROUTE_PROFILE("GET /users/:id/orders"), 5, 16,
+	  "':id' is not a placeholder: write '{id}'", NULL },
 	{ "match encoded slash", ROUTE_PROFILE("GET /v1/a%2Fb"), 5, 16, "refused", NULL },
 	{ "match encoded backslash", ROUTE_PROFILE("GET /v1/a%5cb"), 5, 16, "refused", NULL },
 	{ "match encoded nul", ROUTE_PROFILE("GET /v1/a%00"), 5, 16, "refused", NULL },

@@ -61,6 +61,13 @@ static const char routes_yaml[] =
 	"      - match: GET /v1/weather\n"
 	"      - match: GET /v1/Caf%C3%A9\n"
 	"      - match: GET /V1/Cities/{ID}/**\n"
+	"  head:\n"
+	"    upstream: http://127.0.0.1:9\n"
+	"    routes:\n"
+	"      - match: GET /x\n"
+	"      - match: HEAD /x\n"
+	"      - match: GET /y\n"
+	"      - match: POST /z\n"
 	"  exactcase:\n"
 	"    upstream: http://127.0.0.1:9\n"
 	"    match_case: sensitive\n"
@@ -97,7 +104,12 @@ static const struct match_case match_cases[] = {
 	{ "exact", METHOD_GET, "/v1/weather", 0 },
 	{ "exact", METHOD_POST, "/v1/weather", 1 },
 	{ "exact", METHOD_PUT, "/v1/weather", -1 },
-	{ "exact", METHOD_HEAD, "/v1/weather", -1 },
+	/* a GET route answers HEAD too (RFC 9110 9.3.2), a HEAD route first */
+	{ "exact", METHOD_HEAD, "/v1/weather", 0 },
+	{ "head", METHOD_HEAD, "/x", 1 },
+	{ "head", METHOD_GET, "/x", 0 },
+	{ "head", METHOD_HEAD, "/y", 2 },
+	{ "head", METHOD_HEAD, "/z", -1 },
 	{ "exact", METHOD_GET, "/v1/weather/", 0 },
 	{ "exact", METHOD_GET, "/v1/weatherx", -1 },
 	{ "exact", METHOD_GET, "/v1/weathe", -1 },
