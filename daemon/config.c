@@ -1017,6 +1017,21 @@ int config_listen_equal(const struct config *a, const struct config *b)
 	return 1;
 }
 
+void config_listen_text(const struct config *cfg, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	snprintf(buf, len, "%s", cfg->nlisteners ? "" : "none");
+	for (size_t i = 0; i < cfg->nlisteners && used < len; i++) {
+		int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+				 cfg->listeners[i].address);
+
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
 int config_admin_equal(const struct config *a, const struct config *b)
 {
 	if (a->admin_enabled != b->admin_enabled)

@@ -656,19 +656,11 @@ static int adopt_passed_sockets(struct server *srv)
 static void log_socket_activation(const struct server *srv)
 {
 	char open[CONFIG_MAX_LISTENERS * (FRONT_ADDR_MAX + 2)];
-	char conf[CONFIG_MAX_LISTENERS * (FRONT_ADDR_MAX + 2)] = "";
-	size_t used = 0;
+	char conf[sizeof(open)];
 	struct logline *l;
 
 	server_open_text(srv, HTTP_LISTENER_APP, open, sizeof(open));
-	for (size_t i = 0; i < srv->cfg->nlisteners && used < sizeof(conf); i++) {
-		int n = snprintf(conf + used, sizeof(conf) - used, "%s%s", i ? ", " : "",
-				 srv->cfg->listeners[i].address);
-
-		if (n < 0)
-			break;
-		used += (size_t)n;
-	}
+	config_listen_text(srv->cfg, conf, sizeof(conf));
 	l = log_begin(LOG_INFO, "socket-activated listeners replace 'listen', which is not used");
 	log_str(l, "listeners", open);
 	log_str(l, "listen_not_used", conf);

@@ -189,22 +189,6 @@ static void warn_no_profiles(const struct config *cfg)
 				   "unknown_profile until one is added");
 }
 
-/* cfg's `listen` as "ADDR, ADDR" in buf (cut to fit). */
-static void listen_text(const struct config *cfg, char *buf, size_t len)
-{
-	size_t used = 0;
-
-	snprintf(buf, len, "%s", cfg->nlisteners ? "" : "none");
-	for (size_t i = 0; i < cfg->nlisteners && used < len; i++) {
-		int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
-				 cfg->listeners[i].address);
-
-		if (n < 0)
-			break;
-		used += (size_t)n;
-	}
-}
-
 /* A reload never rebinds: a change to `listen` or `admin` against the
  * listeners open is named, with what stays in use until a restart. */
 static void warn_listener_changes(const struct server *srv, const struct config *cfg)
@@ -214,8 +198,8 @@ static void warn_listener_changes(const struct server *srv, const struct config 
 	const struct config *old = srv->bound_cfg;
 
 	if (!config_listen_equal(old, cfg)) {
-		listen_text(old, was, sizeof(was));
-		listen_text(cfg, now, sizeof(now));
+		config_listen_text(old, was, sizeof(was));
+		config_listen_text(cfg, now, sizeof(now));
 		server_open_text(srv, HTTP_LISTENER_APP, open, sizeof(open));
 		log_msgf(LOG_WARN,
 			 "'listen' changed from '%s' to '%s': takes effect at restart%s; "
