@@ -310,10 +310,8 @@ static void render_fleet_config(struct strbuf *b, const struct fleet_setting *f)
 
 	strbuf_adds(b, ",\"fleet\":{");
 	add_str(b, "redis", f->enabled ? f->redis : "off", 1);
-	if (f->username)
-		add_str(b, "username", f->username, 0);
-	if (f->password)
-		add_str(b, "password", "<redacted>", 0);
+	add_str(b, "username", f->username, 0);
+	add_str(b, "password", f->password ? "<redacted>" : NULL, 0);
 	add_str(b, "secret", f->secret ? "<redacted>" : "", 0);
 	add_str(b, "key_prefix", f->key_prefix, 0);
 	strbuf_adds(b, ",\"share\":[");
@@ -327,11 +325,9 @@ static void render_fleet_config(struct strbuf *b, const struct fleet_setting *f)
 		    f->sync_interval_ms);
 }
 
-static void render_config(struct admin *a, struct strbuf *b)
+/* The configured `listen` list and `admin` of cfg, as written. */
+static void render_listen_config(struct strbuf *b, const struct config *cfg)
 {
-	static const char *const levels[] = { "error", "warn", "info", "debug" };
-	const struct config *cfg = a->srv->cfg;
-
 	strbuf_adds(b, "{\"listen\":[");
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		strbuf_adds(b, i ? "," : "");
@@ -340,6 +336,77 @@ static void render_config(struct admin *a, struct strbuf *b)
 	}
 	strbuf_adds(b, "]");
 	add_str(b, "admin", cfg->admin_enabled ? cfg->admin.address : "off", 0);
+	strbuf_adds(b, "}");
+}
+
+/* `listen` and `admin` as the listeners actually open (bound addresses,
+ * with the port chosen for :0, or the sockets systemd passed), since a
+ * reload does not rebind them; what the loaded file says instead, when
+ * it differs, under "restart_pending". */
+static void render_listeners(struct strbuf *b, const struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	int first = 1, admin = 0;
+
+	strbuf_adds(b, "{\"listen\":[");
+	for (size_t i = 0; i < srv->nopen; i++) {
+		if (srv->open[i].kind != HTTP_LISTENER_APP)
+			continue;
+		strbuf_adds(b, first ? "" : ",");
+		first = 0;
+		strbuf_add_json_string(b, srv->open[i].addr, strlen(srv->open[i].addr));
+	}
+	strbuf_adds(b, "]");
+	for (size_t i = 0; i < srv->nopen; i++) {
+		if (srv->open[i].kind == HTTP_LISTENER_ADMIN && !admin) {
+			add_str(b, "admin", srv->open[i].addr, 0);
+			admin = 1;
+		}
+	}
+	if (!admin)
+		add_str(b, "admin", "off", 0);
+	strbuf_addf(b, ",\"socket_activated\":%s", srv->socket_activated ? "true" : "false");
+	if (srv->bound_cfg && (!config_listen_equal(srv->bound_cfg, cfg) ||
+			       !config_admin_equal(srv->bound_cfg, cfg))) {
+		strbuf_adds(b, ",\"restart_pending\":");
+		render_listen_config(b, cfg);
+	}
+}
+
+/* A route's schema checks: mode, the documents as loaded, and for answers
+ * the statuses validated. */
+static void render_schema_setting(struct strbuf *b, const char *key, const struct schema_setting *s,
+				  int response)
+{
+	static const char *const modes[] = { "off", "report", "enforce" };
+	const char *doc;
+	int first = 1;
+
+	strbuf_addf(b, ",\"%s\":{\"mode\":\"%s\"", key, modes[s->mode]);
+	if (!response) {
+		doc = s->query ? json_object_to_json_string_ext(s->query, JSON_C_TO_STRING_PLAIN)
+			       : "null";
+		strbuf_addf(b, ",\"query\":%s", doc);
+	} else {
+		strbuf_adds(b, ",\"statuses\":[");
+		for (int st = 100; st < 600; st++) {
+			if (s->statuses[st]) {
+				strbuf_addf(b, "%s%d", first ? "" : ",", st);
+				first = 0;
+			}
+		}
+		strbuf_adds(b, "]");
+	}
+	doc = s->body ? json_object_to_json_string_ext(s->body, JSON_C_TO_STRING_PLAIN) : "null";
+	strbuf_addf(b, ",\"body\":%s}", doc);
+}
+
+static void render_config(struct admin *a, struct strbuf *b)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	const struct config *cfg = a->srv->cfg;
+
+	render_listeners(b, a->srv);
 	strbuf_addf(
 	    b,
 	    ",\"shutdown_grace_ms\":%u,\"log\":{\"format\":\"%s\",\"level\":\"%s\",\"access\":%s}",
@@ -348,11 +415,13 @@ static void render_config(struct admin *a, struct strbuf *b)
 	strbuf_addf(b,
 		    ",\"limits\":{\"max_request_body\":%llu,\"max_response_body\":%llu,"
 		    "\"max_header_size\":%llu,\"max_connections\":%u,\"max_inflight\":%u,"
-		    "\"max_validated_body\":%llu}",
+		    "\"max_validated_body\":%llu,\"header_timeout_ms\":%u,\"body_timeout_ms\":%u,"
+		    "\"idle_timeout_ms\":%u}",
 		    (unsigned long long)cfg->max_request_body,
 		    (unsigned long long)cfg->max_response_body,
 		    (unsigned long long)cfg->max_header_size, cfg->max_connections,
-		    cfg->max_inflight, (unsigned long long)cfg->max_validated_body);
+		    cfg->max_inflight, (unsigned long long)cfg->max_validated_body,
+		    cfg->header_timeout_ms, cfg->body_timeout_ms, cfg->idle_timeout_ms);
 	render_fleet_config(b, &cfg->fleet);
 	strbuf_adds(b, ",\"defaults\":");
 	render_policy(b, &cfg->defaults);
@@ -376,9 +445,8 @@ static void render_config(struct admin *a, struct strbuf *b)
 						       strlen(p->headers[h].value));
 		}
 		strbuf_addf(b, "},\"tls\":{\"verify\":%s", p->tls.verify ? "true" : "false");
-		if (p->tls.ca_file)
-			add_str(b, "ca_file", p->tls.ca_file_secret ? "<redacted>" : p->tls.ca_file,
-				0);
+		add_str(b, "ca_file",
+			p->tls.ca_file && p->tls.ca_file_secret ? "<redacted>" : p->tls.ca_file, 0);
 		strbuf_addf(b, "},\"routes_only\":%s,\"match_case\":\"%s\",\"policy\":",
 			    p->routes_only ? "true" : "false",
 			    p->fold_case ? "insensitive" : "sensitive");
@@ -389,6 +457,8 @@ static void render_config(struct admin *a, struct strbuf *b)
 			add_str(b, "match", p->routes[r].label, 1);
 			strbuf_adds(b, ",\"policy\":");
 			render_policy(b, &p->routes[r].policy);
+			render_schema_setting(b, "request", &p->routes[r].request, 0);
+			render_schema_setting(b, "response", &p->routes[r].response, 1);
 			strbuf_adds(b, "}");
 		}
 		strbuf_adds(b, "]}");
@@ -500,7 +570,7 @@ struct admin *admin_new(struct server *srv, const struct listener_setting *ls,
 		return NULL;
 	a->srv = srv;
 	a->global = global;
-	fd = front_bind(srv, ls, ADMIN_BACKLOG, "admin listening");
+	fd = front_bind(srv, ls, ADMIN_BACKLOG, HTTP_LISTENER_ADMIN);
 	if (fd < 0) {
 		free(a);
 		return NULL;

@@ -1001,6 +1001,48 @@ static int same_listener(const struct listener_setting *a, const struct listener
 	       strcmp(a->host, b->host) == 0;
 }
 
+/* The same address, port 0 included: what a reload compares. */
+static int listener_equal(const struct listener_setting *a, const struct listener_setting *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	if (a->kind == LISTENER_UNIX)
+		return a->path && b->path && strcmp(a->path, b->path) == 0;
+	return a->port == b->port && a->host && b->host && strcmp(a->host, b->host) == 0;
+}
+
+int config_listen_equal(const struct config *a, const struct config *b)
+{
+	if (a->nlisteners != b->nlisteners)
+		return 0;
+	for (size_t i = 0; i < a->nlisteners; i++)
+		if (!listener_equal(&a->listeners[i], &b->listeners[i]))
+			return 0;
+	return 1;
+}
+
+void config_listen_text(const struct config *cfg, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	snprintf(buf, len, "%s", cfg->nlisteners ? "" : "none");
+	for (size_t i = 0; i < cfg->nlisteners && used < len; i++) {
+		int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+				 cfg->listeners[i].address);
+
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+int config_admin_equal(const struct config *a, const struct config *b)
+{
+	if (a->admin_enabled != b->admin_enabled)
+		return 0;
+	return !a->admin_enabled || listener_equal(&a->admin, &b->admin);
+}
+
 static int parse_listen(struct loader *L, const struct ynode *n, struct listener_setting *ls)
 {
 	const char *s, *colon;
@@ -2006,12 +2048,15 @@ static void parse_root(struct loader *L, const struct ynode *root)
 			check_policy(L, &cfg->defaults, v, "defaults");
 		}
 	}
+	/* An absent `profiles` is a mistake; an explicit empty map is a
+	 * daemon that answers 404 unknown_profile until one is added (the
+	 * packaged template). */
 	v = ynode_get(root, "profiles");
-	if (!v || (v->kind == YNODE_MAP && v->n == 0)) {
-		err_at(L, v ? v : root, "no profiles are configured");
+	if (!v) {
+		err_at(L, root, "no profiles are configured (write 'profiles: {}' for none)");
 		return;
 	}
-	if (expect_kind(L, v, YNODE_MAP, "profiles") < 0)
+	if (expect_kind(L, v, YNODE_MAP, "profiles") < 0 || v->n == 0)
 		return;
 	if (v->n > CONFIG_MAX_PROFILES) {
 		err_at(L, v, "more than %d profiles", CONFIG_MAX_PROFILES);

@@ -269,6 +269,16 @@ void config_errors_release(struct config_errors *errs);
 struct config *config_ref(struct config *cfg);
 void config_unref(struct config *cfg);
 
+/* 1 when a and b (borrowed) declare the same app listeners in the same
+ * order, by address (port 0 included), else 0. */
+int config_listen_equal(const struct config *a, const struct config *b);
+/* 1 when a and b declare the same admin listener, or both have it off. */
+int config_admin_equal(const struct config *a, const struct config *b);
+
+/* cfg's `listen` addresses as written, "ADDR, ADDR", in buf (len bytes,
+ * cut to fit); "none" when there is none. */
+void config_listen_text(const struct config *cfg, char *buf, size_t len);
+
 /* Profile by name (len bytes, not NUL-terminated), or NULL (borrowed). */
 const struct profile *config_find_profile(const struct config *cfg, const char *name, size_t len);
 

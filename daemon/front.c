@@ -443,6 +443,7 @@ struct server *server_new(struct event_base *base, struct config *cfg, struct up
 		goto fail;
 	if (server_set_config(srv, cfg) < 0)
 		goto fail;
+	srv->bound_cfg = config_ref(cfg);
 	return srv;
 fail:
 	server_free(srv);
@@ -493,8 +494,37 @@ fail:
 	return -1;
 }
 
-int front_bind(struct server *srv, const struct listener_setting *ls, int backlog, const char *what)
+/* Keeps addr as an open listener of kind, for /config. */
+static void add_open(struct server *srv, enum http_listener_kind kind, const char *addr)
 {
+	if (srv->nopen >= sizeof(srv->open) / sizeof(srv->open[0]))
+		return;
+	srv->open[srv->nopen].kind = kind;
+	snprintf(srv->open[srv->nopen].addr, sizeof(srv->open[0].addr), "%s", addr);
+	srv->nopen++;
+}
+
+void server_open_text(const struct server *srv, enum http_listener_kind kind, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	snprintf(buf, len, "none");
+	for (size_t i = 0; i < srv->nopen && used < len; i++) {
+		int n;
+
+		if (srv->open[i].kind != kind)
+			continue;
+		n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", srv->open[i].addr);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+int front_bind(struct server *srv, const struct listener_setting *ls, int backlog,
+	       enum http_listener_kind kind)
+{
+	const char *what = kind == HTTP_LISTENER_ADMIN ? "admin listening" : "listening";
 	char addr[FRONT_ADDR_MAX];
 	int fd;
 
@@ -553,6 +583,7 @@ int front_bind(struct server *srv, const struct listener_setting *ls, int backlo
 		snprintf(srv->bound[srv->nbound].addr, sizeof(srv->bound[0].addr), "%s", addr);
 		srv->nbound++;
 	}
+	add_open(srv, kind, addr);
 	return fd;
 }
 
@@ -569,7 +600,7 @@ void server_announce(struct server *srv)
 
 static int bind_one(struct server *srv, const struct listener_setting *ls)
 {
-	int fd = front_bind(srv, ls, FRONT_BACKLOG, "listening");
+	int fd = front_bind(srv, ls, FRONT_BACKLOG, HTTP_LISTENER_APP);
 
 	if (fd < 0)
 		return fd;
@@ -615,8 +646,26 @@ static int adopt_passed_sockets(struct server *srv)
 		log_str(l, "listen", addr);
 		log_int(l, "passed_fd", fd);
 		log_end(l);
+		add_open(srv, HTTP_LISTENER_APP, addr);
 	}
+	srv->socket_activated = 1;
 	return (int)n;
+}
+
+/* Says once that the passed sockets stand for `listen`, which is then
+ * read but not used: an operator editing it sees why nothing changes. */
+static void log_socket_activation(const struct server *srv)
+{
+	char open[CONFIG_MAX_LISTENERS * (FRONT_ADDR_MAX + 2)];
+	char conf[sizeof(open)];
+	struct logline *l;
+
+	server_open_text(srv, HTTP_LISTENER_APP, open, sizeof(open));
+	config_listen_text(srv->cfg, conf, sizeof(conf));
+	l = log_begin(LOG_INFO, "socket-activated listeners replace 'listen', which is not used");
+	log_str(l, "listeners", open);
+	log_str(l, "listen_not_used", conf);
+	log_end(l);
 }
 
 int server_listen(struct server *srv)
@@ -624,8 +673,12 @@ int server_listen(struct server *srv)
 	int passed = adopt_passed_sockets(srv);
 
 	/* Socket activation replaces the configured listeners. */
-	if (passed != 0)
-		return passed < 0 ? passed : 0;
+	if (passed < 0)
+		return passed;
+	if (passed > 0) {
+		log_socket_activation(srv);
+		return 0;
+	}
 	for (size_t i = 0; i < srv->cfg->nlisteners; i++) {
 		const struct listener_setting *ls = &srv->cfg->listeners[i];
 		int r = bind_one(srv, ls);
@@ -668,5 +721,6 @@ void server_free(struct server *srv)
 	free(srv->guards_by_profile);
 	guards_free(srv->guards);
 	config_unref(srv->cfg);
+	config_unref(srv->bound_cfg);
 	free(srv);
 }

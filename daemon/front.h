@@ -44,6 +44,16 @@ struct server {
 		char addr[FRONT_ADDR_MAX];
 	} bound[CONFIG_MAX_LISTENERS + 1];
 	size_t nbound;
+	/* Every listener open, as /config shows it: the app's (bound from
+	 * `listen` or passed by socket activation) and the admin one. They
+	 * stay for the process's life: a reload does not rebind. */
+	struct {
+		enum http_listener_kind kind;
+		char addr[FRONT_ADDR_MAX];
+	} open[CONFIG_MAX_LISTENERS + 1];
+	size_t nopen;
+	int socket_activated;     /* the app listeners came from LISTEN_FDS */
+	struct config *bound_cfg; /* the configuration whose listeners are open (one reference) */
 	struct rng rng;
 	unsigned inflight;
 	struct request_list requests; /* every request not yet finished */
@@ -55,12 +65,12 @@ struct server {
 struct server *server_new(struct event_base *base, struct config *cfg, struct upstream *up);
 
 /* Binds ls (a unix path: a stale socket is replaced, any other file
- * refused; mode 0660) with backlog, and keeps what with the bound address
- * for server_announce().
+ * refused; mode 0660) with backlog, and keeps the bound address, as a
+ * listener of kind, for server_announce() and /config.
  * Returns the listening descriptor (the caller owns it) or a negative errno,
  * after logging why. A unix path created is added to srv's list to unlink. */
 int front_bind(struct server *srv, const struct listener_setting *ls, int backlog,
-	       const char *what);
+	       enum http_listener_kind kind);
 
 /* Binds every listener of the configuration; logs each bound address.
  * Returns 0 or a negative errno after logging what failed. */
@@ -70,6 +80,11 @@ int server_listen(struct server *srv);
  * called once start-up knows every bind succeeded, so no address is
  * announced before a later bind fails. */
 void server_announce(struct server *srv);
+
+/* The open listeners of kind as "ADDR, ADDR" in buf (len bytes, cut to
+ * fit); "none" when there is none. */
+void server_open_text(const struct server *srv, enum http_listener_kind kind, char *buf,
+		      size_t len);
 
 /* Makes cfg the configuration for new requests (takes a reference);
  * requests in flight keep theirs. Returns 0 or -ENOMEM. */

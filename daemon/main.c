@@ -182,6 +182,40 @@ static int start_watchdog(struct daemon_state *d)
 	return event_add(d->watchdog, &tv);
 }
 
+static void warn_no_profiles(const struct config *cfg)
+{
+	if (cfg->nprofiles == 0)
+		log_msgf(LOG_WARN, "no profiles are configured: every request is answered 404 "
+				   "unknown_profile until one is added");
+}
+
+/* A reload never rebinds: a change to `listen` or `admin` against the
+ * listeners open is named, with what stays in use until a restart. */
+static void warn_listener_changes(const struct server *srv, const struct config *cfg)
+{
+	char was[CONFIG_MAX_LISTENERS * (FRONT_ADDR_MAX + 2)];
+	char now[sizeof(was)], open[sizeof(was)];
+	const struct config *old = srv->bound_cfg;
+
+	if (!config_listen_equal(old, cfg)) {
+		config_listen_text(old, was, sizeof(was));
+		config_listen_text(cfg, now, sizeof(now));
+		server_open_text(srv, HTTP_LISTENER_APP, open, sizeof(open));
+		log_msgf(LOG_WARN,
+			 "'listen' changed from '%s' to '%s': takes effect at restart%s; "
+			 "still listening on %s",
+			 was, now, srv->socket_activated ? " without socket activation" : "", open);
+	}
+	if (!config_admin_equal(old, cfg)) {
+		server_open_text(srv, HTTP_LISTENER_ADMIN, open, sizeof(open));
+		log_msgf(LOG_WARN,
+			 "'admin' changed from '%s' to '%s': takes effect at restart; admin still "
+			 "on %s",
+			 old->admin_enabled ? old->admin.address : "off",
+			 cfg->admin_enabled ? cfg->admin.address : "off", open);
+	}
+}
+
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon_state *d = arg;
@@ -210,6 +244,8 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		d->metrics.reloads_ok++;
 		log_setup(cfg->log_format, cfg->log_level);
 		log_msgf(LOG_INFO, "configuration '%s' reloaded", d->config_path);
+		warn_listener_changes(d->srv, cfg);
+		warn_no_profiles(cfg);
 	}
 	config_unref(cfg);
 	notify_send("READY=1");
@@ -288,6 +324,7 @@ static int run(const char *path)
 	server_announce(d.srv);
 	log_msgf(LOG_INFO, "braced %s started with %zu profile%s", PACKAGE_VERSION, cfg->nprofiles,
 		 cfg->nprofiles == 1 ? "" : "s");
+	warn_no_profiles(cfg);
 	notify_send("READY=1");
 	event_base_dispatch(d.base);
 	log_msgf(LOG_INFO, "stopped");

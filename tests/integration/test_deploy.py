@@ -1,16 +1,22 @@
 """The configurations the container and the pod manifest ship pass
 `braced -t`, and the manifest's ConfigMap holds the same configuration as
-conf/pod.yaml, so the image's default and the example pod agree."""
+conf/pod.yaml, so the image's default and the example pod agree. The
+production template the package installs (conf/production.yaml) passes
+`braced -t`, serves nothing until a profile is added, and its commented
+example profile is valid once uncommented."""
 
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import unittest
 
-from harness import REPO, braced_bin
+from harness import REPO, Braced, braced_bin
 
 POD = os.path.join(REPO, "conf", "pod.yaml")
 MANIFEST = os.path.join(REPO, "deploy", "kubernetes", "braced.yaml")
+PRODUCTION = os.path.join(REPO, "conf", "production.yaml")
 
 
 def configmap_text():
@@ -63,6 +69,54 @@ class DeployConfigTest(unittest.TestCase):
         self.assertIn("restartPolicy: Always", manifest)
         self.assertIn("path: /healthz", manifest)
         self.assertIn("path: /readyz", manifest)
+
+
+def production_text():
+    with open(PRODUCTION) as f:
+        return f.read()
+
+
+class ProductionConfigTest(unittest.TestCase):
+
+    def test_template_passes_check(self):
+        out = subprocess.run([braced_bin(), "-t", "-c", PRODUCTION], capture_output=True,
+                             text=True, timeout=10)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual(out.stdout.strip(), f"{PRODUCTION}: ok")
+        text = production_text()
+        self.assertRegex(text, re.compile(r"^profiles: \{\}$", re.M))
+        self.assertNotIn("7080", text)
+        self.assertNotIn("scripts/run", text)
+
+    def test_template_answers_unknown_profile_until_one_is_added(self):
+        text = production_text()
+        text = re.sub(r"^listen: .*$", "listen: 127.0.0.1:0", text, flags=re.M)
+        text = re.sub(r"^admin: .*$", "admin: 127.0.0.1:0", text, flags=re.M)
+        with Braced(text) as b:
+            resp = b.get("/payments/charges/1")
+            self.assertEqual(resp.status, 404, resp)
+            self.assertEqual(resp.headers.get("Brace-Error"), "unknown_profile", resp)
+            self.assertIn("no profiles are configured", b.log())
+            self.assertEqual(b.get("/").status, 404)
+
+    def test_example_profile_is_valid_uncommented(self):
+        lines = production_text().splitlines()
+        start = lines.index("# profiles:")
+        end = lines.index("profiles: {}")
+        example = [re.sub(r"^# ?", "", l) for l in lines[start:end]]
+        tmp = tempfile.mkdtemp(prefix="braced-prod-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        token = os.path.join(tmp, "payments-token")
+        with open(token, "w") as f:
+            f.write("t0ken\n")
+        text = "\n".join(lines[:start] + example) + "\n"
+        self.assertIn("/run/credentials/braced.service/payments-token", text)
+        path = os.path.join(tmp, "braced.yaml")
+        with open(path, "w") as f:
+            f.write(text.replace("/run/credentials/braced.service/payments-token", token))
+        out = subprocess.run([braced_bin(), "-t", "-c", path], capture_output=True, text=True,
+                             timeout=10)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """`make install` puts the binary, the configuration and the systemd units
 where they agree: the binary's default configuration is the one installed,
 the units run the installed binary on it, a second install keeps an edited
-configuration, and `systemd-analyze verify --root` accepts the units."""
+configuration, and `systemd-analyze verify --root` accepts the units and the
+drop-ins docs/deploying.md shows."""
 
 import glob
 import os
@@ -9,9 +10,10 @@ import re
 import shutil
 import subprocess
 import tempfile
+import textwrap
 import unittest
 
-from harness import braced_bin
+from harness import REPO, braced_bin
 
 
 def build_dir():
@@ -58,6 +60,9 @@ class InstallTest(unittest.TestCase):
         check = subprocess.run([binary, "-t", "-c", config], capture_output=True, text=True,
                                timeout=10)
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        # The production template, not scripts/run's demo.
+        with open(config) as f, open(os.path.join(REPO, "conf", "production.yaml")) as g:
+            self.assertEqual(f.read(), g.read())
 
     def test_second_install_keeps_an_edited_configuration(self):
         self.install()
@@ -82,6 +87,35 @@ class InstallTest(unittest.TestCase):
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertNotRegex(out.stdout + out.stderr, re.compile(r"braced\.(service|socket):"))
+
+    def test_the_guides_drop_ins_pass_verify(self):
+        """docs/deploying.md's unit drop-ins, on the installed units: verify
+        reads drop-ins and names the unit for any key it does not take."""
+        self.install()
+        binary = self.installed("**/sbin/braced")
+        unitdir = os.path.dirname(self.installed("**/systemd/system/braced.service"))
+        for target in glob.glob("/lib/systemd/system/*.target"):
+            shutil.copy(target, unitdir)
+        os.makedirs(os.path.join(self.dest, "bin"), exist_ok=True)
+        shutil.copy("/bin/kill", os.path.join(self.dest, "bin", "kill"))
+        with open(os.path.join(REPO, "docs", "deploying.md")) as f:
+            blocks = re.findall(r"```ini\n(.*?)```", f.read(), re.S)
+        written = []
+        for i, block in enumerate(textwrap.dedent(b) for b in blocks):
+            m = re.match(r"# /etc/systemd/system/(braced\.(?:service|socket)\.d)/\S+\n", block)
+            self.assertIsNotNone(m, block)
+            dropins = os.path.join(unitdir, m.group(1))
+            os.makedirs(dropins, exist_ok=True)
+            path = os.path.join(dropins, f"guide-{i}.conf")
+            with open(path, "w") as f:
+                f.write(block.replace("/usr/sbin/braced", "/" + os.path.relpath(binary, self.dest)))
+            written.append(path)
+        self.assertGreaterEqual(len(written), 3)
+        out = subprocess.run(["systemd-analyze", "verify", "--man=no", f"--root={self.dest}",
+                              "braced.service", "braced.socket"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertNotRegex(out.stdout + out.stderr, re.compile(r"braced\.(service|socket)"))
 
 
 if __name__ == "__main__":

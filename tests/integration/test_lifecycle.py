@@ -19,7 +19,7 @@ import time
 import unittest
 
 from harness import (STOP_TIMEOUT, Background, Braced, BracedTestCase, braced_bin, fault,
-                     make_config, run_braced, wait_until)
+                     make_config, request, run_braced, wait_until)
 
 
 class ReloadTest(BracedTestCase):
@@ -35,6 +35,26 @@ class ReloadTest(BracedTestCase):
         self.assertEqual(added.json()["path"], "/other/x")
         self.assertEqual(old.status, 200, old)
         self.assertEqual(old.json()["path"], "/base/x")
+
+    def test_reload_names_a_listener_change_that_waits_for_a_restart(self):
+        with Braced(self.config(admin="127.0.0.1:0")) as b:
+            admin = b.admin_port
+            b.reload(self.config(listen="127.0.0.1:0", admin="off"))
+            self.assertEqual(b.get("/demo/x").status, 200)
+            b.reload(self.config(listen=["127.0.0.1:0", "127.0.0.1:0"], admin="127.0.0.1:0"))
+            warned = wait_until(lambda: [l for l in b.log_lines() if l.get("level") == "warn"
+                                         and "takes effect at restart" in l.get("msg", "")], 5)
+            self.assertEqual(b.get("/demo/x").status, 200)
+            self.assertEqual(request(admin, "GET", "/healthz").status, 200)
+        msgs = [l["msg"] for l in warned]
+        # The first reload changes only admin (127.0.0.1:0 is the same listen).
+        self.assertTrue(any(m.startswith("'admin' changed from '127.0.0.1:0' to 'off'")
+                            and f"127.0.0.1:{admin}" in m for m in msgs), msgs)
+        self.assertTrue(any(m.startswith("'listen' changed from '127.0.0.1:0' to "
+                                         "'127.0.0.1:0, 127.0.0.1:0'")
+                            and f"still listening on 127.0.0.1:{b.port}" in m for m in msgs),
+                        msgs)
+        self.assertFalse(any("'admin'" in m and "to '127.0.0.1:0'" in m for m in msgs), msgs)
 
     def test_broken_reload_keeps_the_old_configuration(self):
         # A YAML syntax error, and valid YAML with one error whose `demo` must not be half applied.

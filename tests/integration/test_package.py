@@ -1,7 +1,8 @@
 """The Debian package: scripts/package builds braced_VERSION_ARCH.deb with no
 lintian error; `dpkg -i` installs the binary, the man pages, the units
-(enabled, not started) and the configuration as a conffile; `braced -t`
-passes on it; `dpkg --purge` removes it all."""
+(enabled, not started), docs/deploying.md, and the production template
+(conf/production.yaml) as the configuration conffile; `braced -t` passes on
+it; `dpkg --purge` removes it all."""
 
 import os
 import subprocess
@@ -54,6 +55,12 @@ class PackageTest(unittest.TestCase):
         check = run("/usr/sbin/braced", "-t")
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
         self.assertEqual(check.stdout.strip(), "/etc/braced/braced.yaml: ok")
+        with open("/etc/braced/braced.yaml") as f, \
+                open(os.path.join(REPO, "conf", "production.yaml")) as g:
+            self.assertEqual(f.read(), g.read(), "the package installs conf/production.yaml")
+        # dh_compress gzips documents over 4 KiB.
+        self.assertTrue(any(os.path.isfile("/usr/share/doc/braced/deploying.md" + ext)
+                            for ext in ("", ".gz")), "docs/deploying.md is not installed")
 
         purge = run("dpkg", "--purge", "braced")
         self.assertEqual(purge.returncode, 0, purge.stdout + purge.stderr)

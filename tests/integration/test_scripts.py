@@ -14,6 +14,15 @@ from harness import REPO, request, wait_until
 PORTS = (7070, 7080)   # braced and the demo upstream, as conf/braced.yaml has them
 
 
+def default_signals():
+    """In the child before exec: SIGINT, SIGQUIT and SIGTERM at their
+    defaults. A shell started in the background (`scripts/test &`) hands its
+    jobs SIGINT ignored, and a POSIX sh cannot trap a signal ignored when it
+    started: scripts/run's Ctrl-C trap would never fire."""
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def listening(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -31,7 +40,8 @@ class RunScript(unittest.TestCase):
             self.fail(f"ports {busy} are already in use: stop the other scripts/run first")
         proc = subprocess.Popen([os.path.join(REPO, "scripts", "run")], cwd=REPO,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+                                stderr=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=default_signals)
         self.addCleanup(self.kill_group, proc)
         up = wait_until(lambda: all(listening(p) for p in PORTS), timeout=120, step=0.1)
         self.assertTrue(up, "scripts/run did not start braced and the demo upstream")
@@ -63,7 +73,9 @@ class RunScriptTest(RunScript):
 
     def test_ctrl_c_stops_braced_and_the_upstream(self):
         # A terminal's Ctrl-C reaches the script's foreground group; the
-        # script's own SIGINT is what matters here.
+        # script's own SIGINT is what matters here. The script starts with
+        # SIGINT at its default (default_signals), as from a terminal,
+        # however this test was started.
         self.check_stops_on(signal.SIGINT)
 
 

@@ -2,6 +2,7 @@
 messages on $NOTIFY_SOCKET, and listeners passed by socket activation
 (systemd-socket-activate stands in for systemd)."""
 
+import json
 import os
 import shutil
 import signal
@@ -47,12 +48,12 @@ class NotifySocket:
 
 
 class SystemdTest(BracedTestCase):
-    def start(self, extra_env, argv_prefix=()):
+    def start(self, extra_env, argv_prefix=(), config=None):
         self.tmp = tempfile.mkdtemp(prefix="braced-sd-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
         path = os.path.join(self.tmp, "braced.yaml")
         with open(path, "w") as f:
-            f.write(self.config())
+            f.write(config or self.config())
         self.log_path = os.path.join(self.tmp, "braced.err")
         env = dict(os.environ, **extra_env)
         with open(self.log_path, "wb") as err:
@@ -65,6 +66,15 @@ class SystemdTest(BracedTestCase):
     def log(self):
         with open(self.log_path, errors="replace") as f:
             return f.read()
+
+    def log_lines(self):
+        out = []
+        for line in self.log().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
 
     def test_ready_reloading_and_stopping_are_notified(self):
         for abstract in (False, True):
@@ -92,7 +102,8 @@ class SystemdTest(BracedTestCase):
     def test_socket_activation_uses_the_passed_listener(self):
         port = closed_port()
         proc = self.start({}, argv_prefix=("systemd-socket-activate", "-l",
-                                           f"127.0.0.1:{port}"))
+                                           f"127.0.0.1:{port}"),
+                          config=self.config(admin="127.0.0.1:0"))
         # The socket exists before braced runs: connecting starts it (accept mode off).
         deadline = time.monotonic() + 10
         resp = None
@@ -105,6 +116,16 @@ class SystemdTest(BracedTestCase):
         self.assertIsNotNone(resp, "no answer on the passed socket:\n" + self.log())
         self.assertEqual(resp.status, 200, resp)
         self.assertIn('"passed_fd":3', self.log())
+        # Said once at start: the passed socket stands for `listen`.
+        said = [l for l in self.log_lines()
+                if l.get("msg", "").startswith("socket-activated listeners replace 'listen'")]
+        self.assertEqual(len(said), 1, self.log())
+        self.assertEqual(said[0]["listeners"], f"127.0.0.1:{port}")
+        self.assertEqual(said[0]["listen_not_used"], "127.0.0.1:0")
+        admin = [l for l in self.log_lines() if l.get("msg") == "admin listening"][0]
+        doc = request(int(admin["listen"].rsplit(":", 1)[1]), "GET", "/config").json()
+        self.assertEqual(doc["listen"], [f"127.0.0.1:{port}"])
+        self.assertIs(doc["socket_activated"], True)
         self.assertEqual(self.upstream.stats()["requests"], 1)
         # A second request proves the passed socket was made non-blocking.
         self.assertEqual(request(port, "GET", "/demo/y").status, 200)

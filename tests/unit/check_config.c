@@ -733,6 +733,26 @@ START_TEST(test_profiles_sorted_and_found)
 }
 END_TEST
 
+/* `profiles: {}` (the packaged template) loads: no profile is found, and
+ * the listeners compare by address for a reload. */
+START_TEST(test_empty_profiles)
+{
+	struct config *a = load_ok("listen: 127.0.0.1:0\nadmin: \"off\"\nprofiles: {}\n");
+	struct config *b = load_ok("listen: [127.0.0.1:0]\nadmin: \"off\"\nprofiles: {}\n");
+	struct config *c = load_ok("listen: 127.0.0.1:7070\nprofiles: {}\n");
+
+	ck_assert_uint_eq(a->nprofiles, 0);
+	ck_assert_ptr_null(config_find_profile(a, "demo", 4));
+	ck_assert_int_eq(config_listen_equal(a, b), 1);
+	ck_assert_int_eq(config_admin_equal(a, b), 1);
+	ck_assert_int_eq(config_listen_equal(a, c), 0);
+	ck_assert_int_eq(config_admin_equal(a, c), 0);
+	config_unref(a);
+	config_unref(b);
+	config_unref(c);
+}
+END_TEST
+
 /* ---- one failing file per kind of error --------------------------------- */
 
 struct err_case {
@@ -864,8 +884,8 @@ static const struct err_case err_cases[] = {
 	  2, 3, "profile name", NULL },
 	{ "missing upstream", "profiles:\n  p:\n    routes_only: true\n", 2, 3, "no upstream", NULL },
 	{ "profile not a mapping", "profiles:\n  p: http://127.0.0.1:9\n", 2, 6, "mapping", NULL },
-	{ "no profiles", "listen: 127.0.0.1:7070\n", 1, 1, "no profiles", NULL },
-	{ "empty profiles", "listen: 127.0.0.1:7070\nprofiles: {}\n", 2, 11, "no profiles", NULL },
+	{ "no profiles", "listen: 127.0.0.1:7070\n", 1, 1, "profiles: {}", NULL },
+	{ "null profiles", "listen: 127.0.0.1:7070\nprofiles:\n", 2, 10, "mapping", NULL },
 	{ "empty file", "", 1, 1, "no profiles", NULL },
 	{ "not a mapping", "- a\n- b\n", 1, 1, "mapping", NULL },
 	/* secrets and headers */
@@ -1093,6 +1113,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_upstream_forms);
 	tcase_add_test(tc, test_secrets);
 	tcase_add_test(tc, test_profiles_sorted_and_found);
+	tcase_add_test(tc, test_empty_profiles);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
