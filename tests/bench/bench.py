@@ -36,6 +36,8 @@ import threading
 import time
 import urllib.request
 
+import chart
+
 HZ = os.sysconf("SC_CLK_TCK")
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"  # Debian's, which has python3-httpx and python3-tenacity
@@ -872,7 +874,7 @@ def report(bench, outdir, meta):
         lines.append("")
         if kind == "wrk":
             lines += floor_lines(rounds)
-        for key, label in chart_keys(kind, extra):
+        for key, label, unit, better in chart_keys(kind, extra):
             fname = f"{name}-{key}.svg"
             vals = [(t, summarize(rounds, t, key) if key not in ("add50", "add99") else
                      diff(rounds, t, "direct", "p50" if key == "add50" else "p99"))
@@ -882,7 +884,7 @@ def report(bench, outdir, meta):
             if key == "cpu_us":  # in-app's figure is the whole client process
                 vals = [(t, None if t == "in-app" else v) for t, v in vals]
             with open(os.path.join(outdir, fname), "w") as f:
-                f.write(svg_bars(f"{name}: {label}", vals))
+                f.write(chart.svg_bars(f"{name}: {label}", vals, unit, better))
             charts.append(fname)
             lines.append(f"![{name} {label}]({fname})")
         lines.append("")
@@ -995,73 +997,49 @@ def summary(raw, meta):
 
 
 def chart_keys(kind, extra):
+    """(key, what is measured, unit, which way is better) for each chart."""
     if kind == "wrk":
-        keys = [("rps", "req/s"), ("cpu_us", "CPU µs per request")]
+        keys = [("rps", "requests per second", "", "higher"),
+                ("cpu_us", "CPU per proxied request", "µs", "lower")]
         if extra in ("mem", "tls"):
-            keys += [("rss_peak", "peak RssAnon MiB"), ("rss_p99", "p99 RssAnon MiB")]
+            keys += [("rss_peak", "peak anonymous resident memory (RssAnon)", "MiB", "lower"),
+                     ("rss_p99", "p99 of anonymous resident memory (RssAnon)", "MiB", "lower")]
         if extra == "tls":
-            keys += [("accepts", "upstream connections (TLS handshakes) per round")]
+            keys += [("accepts", "upstream connections (TLS handshakes) per round", "",
+                      "lower")]
         return keys
-    keys = [("success", "success % as the app sees it"), ("amp", "upstream requests per app request")]
+    keys = [("success", "success as the app sees it", "%", "higher"),
+            ("amp", "upstream requests per app request", "", "lower")]
     if kind == "slow":
-        keys = [("p50", "time to answer, ms (median)"), ("amp", "upstream requests per app request")]
+        keys = [("p50", "time to answer (median)", "ms", "lower"),
+                ("amp", "upstream requests per app request", "", "lower")]
     if extra == "drifted":
-        keys.append(("drift_pct", "% of answers reaching the app with a drifted body"))
+        keys.append(("drift_pct", "answers reaching the app with a drifted body", "%",
+                     "lower"))
     if extra == "keys":
-        keys.append(("keys", "Idempotency-Keys per logical request answered 503 first"))
+        keys.append(("keys", "Idempotency-Keys per logical request answered 503 first", "",
+                     "1 is one key per request"))
     if extra == "added":
-        keys = [("add50", "added p50 latency vs direct, ms"),
-                ("add99", "added p99 latency vs direct, ms")]
+        keys = [("add50", "p50 latency added to direct's", "ms", "lower"),
+                ("add99", "p99 latency added to direct's", "ms", "lower")]
     if extra == "breaker":
-        keys += [("open_p99", "p99 ms of answers with the breaker open, under load"),
-                 ("probe_p99", "p99 ms, one request at a time after the load (wrk -c1)")]
+        keys += [("open_p99", "p99 latency of open-breaker answers under load", "ms", "lower"),
+                 ("probe_p99", "p99 latency, one request at a time after the load", "ms",
+                  "lower")]
     if extra == "window":
-        keys += [("in_window", "upstream requests inside an announced 429 window"),
-                 ("in_window_mid", "of them, 10 ms or more from the window's edges")]
+        keys += [("in_window", "upstream requests inside an announced 429 window", "",
+                  "lower"),
+                 ("in_window_mid", "upstream requests 10 ms or more inside a 429 window", "",
+                  "lower")]
     if extra == "tail":
-        keys = [("p50", "p50 ms"), ("p99", "p99 ms"), ("p999", "p99.9 ms"),
-                ("amp", "upstream requests per app request")]
+        keys = [("p50", "p50 latency", "ms", "lower"), ("p99", "p99 latency", "ms", "lower"),
+                ("p999", "p99.9 latency", "ms", "lower"),
+                ("amp", "upstream requests per app request", "", "lower")]
     if extra == "queue":
-        keys = [("goodput", "goodput, 2xx per second"), ("p99", "p99 ms"),
-                ("peak", "peak upstream concurrency")]
+        keys = [("goodput", "goodput, 2xx answers per second", "", "higher"),
+                ("p99", "p99 latency", "ms", "lower"),
+                ("peak", "peak upstream concurrency", "", "lower")]
     return keys
-
-
-def svg_bars(title, vals):
-    """A horizontal bar per target: the median, with a min–max whisker."""
-    w, left, bar, gap, top = 640, 120, 22, 8, 36
-    h = top + len(vals) * (bar + gap) + 10
-    vmax = max([a[2] for _, a in vals if a] + [1e-9])
-    scale = (w - left - 90) / vmax if vmax > 0 else 0
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
-           f'font-family="sans-serif" font-size="12">',
-           f'<rect width="{w}" height="{h}" fill="white"/>',
-           f'<text x="8" y="20" font-size="14" font-weight="bold">{esc(title)}</text>']
-    for i, (t, a) in enumerate(vals):
-        y = top + i * (bar + gap)
-        out.append(f'<text x="{left - 6}" y="{y + bar * 0.7}" text-anchor="end">{esc(t)}</text>')
-        if not a:
-            out.append(f'<text x="{left + 4}" y="{y + bar * 0.7}" fill="#777">n/a</text>')
-            continue
-        med, lo, hi = (max(0.0, v) for v in a)
-        color = "#2b7bb9" if t.startswith("braced") else "#999999"
-        out.append(f'<rect x="{left}" y="{y}" width="{med * scale:.1f}" height="{bar}" '
-                   f'fill="{color}"/>')
-        cy = y + bar / 2
-        out.append(f'<line x1="{left + lo * scale:.1f}" x2="{left + hi * scale:.1f}" y1="{cy}" '
-                   f'y2="{cy}" stroke="black"/>')
-        out.append(f'<text x="{left + max(med, hi) * scale + 6:.1f}" y="{y + bar * 0.7}">'
-                   f'{label(a[0])}</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
-
-
-def label(v):
-    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.2f}" if abs(v) >= 1 else f"{v:.3g}"
-
-
-def esc(s):
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def versions():

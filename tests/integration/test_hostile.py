@@ -238,7 +238,7 @@ BAD_REQUESTS = [
     ("a dot segment", b"GET /demo/a/../b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("an encoded dot segment", b"GET /demo/a/%2e%2e/b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("absolute-form", b"GET http://127.0.0.1/demo/x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
-    # Not proxied: braced's bad_request problem (README, "Behaviour details").
+    # Not proxied: braced's bad_request problem (docs/configuration.md).
     ("CONNECT", b"CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n", 400),
     ("TRACE", b"TRACE /demo/x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     ("an oversize request line", b"GET /demo/" + b"a" * 70000 + b" HTTP/1.1\r\nHost: a\r\n\r\n",

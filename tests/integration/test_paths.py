@@ -1,4 +1,4 @@
-"""Path normalization for routing (SPEC 3, README "Path normalization"):
+"""Path normalization for routing (SPEC 3, docs/security.md "Path normalization"):
 every spelling of a route's path meets the route's schema, the bytes sent
 upstream stay the app's, encoded slashes are refused, and `match_case:
 insensitive` matches without regard to ASCII case.

@@ -79,11 +79,19 @@ class RunScriptTest(RunScript):
         self.check_stops_on(signal.SIGINT)
 
 
-def readme_examples():
-    """The README's console commands against what scripts/run starts (curl to
-    127.0.0.1:7070, 7071 or 7080), each with the first line of output the
-    README shows after it (or None)."""
-    with open(os.path.join(REPO, "README.md")) as f:
+# The documents whose console examples run against scripts/run: the README
+# first, then docs/ in name order (each leaves the demo as it found it).
+def example_files():
+    docs = os.path.join(REPO, "docs")
+    return ["README.md"] + sorted(os.path.join("docs", f) for f in os.listdir(docs)
+                                  if f.endswith(".md"))
+
+
+def doc_examples(name):
+    """A document's console commands against what scripts/run starts (curl to
+    127.0.0.1:7070, 7071 or 7080), each with the output lines the document
+    shows after it (empty when none)."""
+    with open(os.path.join(REPO, name)) as f:
         lines = f.read().splitlines()
     examples, i, in_console = [], 0, False
     while i < len(lines):
@@ -98,37 +106,71 @@ def readme_examples():
             while (cmd.endswith("\\") or cmd.count("'") % 2) and i + 1 < len(lines):
                 i += 1
                 cmd += "\n" + lines[i]
-            nxt = lines[i + 1] if i + 1 < len(lines) else ""
-            shown = None if nxt.startswith("$ ") or nxt.startswith("```") else nxt
+            shown = []
+            while i + 1 < len(lines) and not lines[i + 1].startswith(("$ ", "```")):
+                i += 1
+                shown.append(lines[i])
             if re.search(r"\b127\.0\.0\.1:70[78][01]\b", cmd) and cmd.startswith("curl "):
                 examples.append((cmd, shown))
         i += 1
     return examples
 
 
+def readme_examples():
+    return doc_examples("README.md")
+
+
+# Header values an example may show that are the same on every run.
+STABLE_HEADERS = ("content-type", "brace-error", "brace-attempts")
+
+
+def head_of(text):
+    """Status line and {lower-case name: value} of an HTTP head in text."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    headers = {}
+    for line in lines[1:]:
+        if not line.strip():
+            break
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return lines[0], headers
+
+
 class ReadmeExamplesTest(RunScript):
 
+    def check_example(self, cmd, shown):
+        out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        first = out.stdout.splitlines()[0] if out.stdout else ""
+        if not shown:
+            return
+        text = "\n".join(shown)
+        code = re.search(r'"code":"([a-z_]+)"', text)
+        status = re.match(r"HTTP/1\.1 (\d+)", shown[0])
+        if status:
+            got_line, got = head_of(out.stdout)
+            self.assertTrue(got_line.startswith(f"HTTP/1.1 {status.group(1)}"), got_line)
+            # Every header the document shows is there, with the same value
+            # where the value does not change from run to run.
+            _, want = head_of(text)
+            for name, value in want.items():
+                self.assertIn(name, got, f"{name} shown but not sent: {out.stdout[:600]}")
+                if name in STABLE_HEADERS:
+                    self.assertEqual(got[name], value, name)
+        elif code:
+            self.assertIn(f'"code":"{code.group(1)}"', out.stdout)
+        else:
+            self.assertEqual(first.split(":")[0], shown[0].split(":")[0])
+
     def test_readme_examples_run_as_written(self):
-        examples = readme_examples()
-        self.assertGreaterEqual(len(examples), 8, examples)
+        examples = [(name, cmd, shown) for name in example_files()
+                    for cmd, shown in doc_examples(name)]
+        self.assertGreaterEqual(len(readme_examples()), 8, readme_examples())
         proc = self.start()
         try:
-            for cmd, shown in examples:
-                with self.subTest(cmd=cmd):
-                    out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True,
-                                         timeout=30)
-                    self.assertEqual(out.returncode, 0, out.stderr)
-                    first = out.stdout.splitlines()[0] if out.stdout else ""
-                    if shown is None:
-                        continue
-                    code = re.search(r'"code":"([a-z_]+)"', shown)
-                    status = re.match(r"HTTP/1\.1 (\d+)", shown)
-                    if code:
-                        self.assertIn(f'"code":"{code.group(1)}"', out.stdout)
-                    elif status:
-                        self.assertTrue(first.startswith(f"HTTP/1.1 {status.group(1)}"), first)
-                    else:
-                        self.assertEqual(first.split(":")[0], shown.split(":")[0])
+            for name, cmd, shown in examples:
+                with self.subTest(doc=name, cmd=cmd):
+                    self.check_example(cmd, shown)
         finally:
             os.kill(proc.pid, signal.SIGTERM)
             proc.wait(20)
