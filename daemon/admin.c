@@ -212,7 +212,7 @@ static void render_methods(struct strbuf *b, const char *key, uint32_t set)
 	for (int m = 0; m < METHOD__COUNT; m++) {
 		if (set & METHOD_BIT(m)) {
 			strbuf_addf(b, "%s\"%s\"", first ? "" : ",",
-				    config_method_name((enum http_method)m));
+				    method_name((enum http_method)m));
 			first = 0;
 		}
 	}
@@ -558,6 +558,11 @@ void admin_handle(struct admin *a, struct http_request *req)
 	}
 }
 
+static void admin_handle_cb(void *arg, struct http_request *req)
+{
+	admin_handle(arg, req);
+}
+
 struct admin *admin_new(struct server *srv, const struct listener_setting *ls,
 			struct metrics_global *global)
 {
@@ -588,7 +593,8 @@ struct admin *admin_new(struct server *srv, const struct listener_setting *ls,
 			 "admin listener '%s' is not on loopback: it serves only "
 			 "/healthz, /readyz and /metrics",
 			 ls->address);
-	srv->admin = a;
+	srv->admin_handler = admin_handle_cb;
+	srv->admin_arg = a;
 	return a;
 }
 
@@ -596,7 +602,9 @@ void admin_free(struct admin *a)
 {
 	if (!a)
 		return;
-	if (a->srv->admin == a)
-		a->srv->admin = NULL;
+	if (a->srv->admin_arg == a) {
+		a->srv->admin_handler = NULL;
+		a->srv->admin_arg = NULL;
+	}
 	free(a);
 }

@@ -8,8 +8,6 @@
 
 #include <stdint.h>
 
-#include "config.h"
-
 #define BREAKER_SLOTS 10
 
 enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
@@ -18,6 +16,15 @@ enum breaker_admit {
 	BREAKER_ALLOW,       /* a normal request */
 	BREAKER_ALLOW_PROBE, /* a half-open probe: report its result */
 	BREAKER_REJECT,      /* answer 503 circuit_open */
+};
+
+struct breaker_policy {
+	int enabled;
+	uint32_t window_ms;
+	uint32_t min_requests;
+	double failure_ratio;
+	uint32_t open_for_ms;
+	uint32_t half_open_probes;
 };
 
 struct breaker {

@@ -29,23 +29,6 @@ struct loader {
 	struct config *cfg;
 };
 
-static const char *const method_names[METHOD__COUNT] = {
-	"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE",
-};
-
-const char *config_method_name(enum http_method m)
-{
-	return (unsigned)m < METHOD__COUNT ? method_names[m] : NULL;
-}
-
-int config_method_parse(const char *name)
-{
-	for (int i = 0; i < METHOD__COUNT; i++)
-		if (strcmp(method_names[i], name) == 0)
-			return i;
-	return -1;
-}
-
 static void err_at(struct loader *L, const struct ynode *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -452,7 +435,7 @@ static int get_methods(struct loader *L, const struct ynode *n, const char *what
 			bad = 1;
 			continue;
 		}
-		m = config_method_parse(it->value);
+		m = method_parse(it->value);
 		if (m < 0) {
 			err_at(L, it, "'%s' is not an HTTP method braced knows", it->value);
 			bad = 1;
@@ -828,7 +811,7 @@ static void apply_hedge(struct loader *L, struct hedge_policy *h, const struct y
 		if (!strcmp(k, "delay"))
 			get_hedge_delay(L, v, h);
 		else if (!strcmp(k, "max"))
-			get_uint(L, v, "hedge.max", 1, CONFIG_MAX_HEDGES, &h->max);
+			get_uint(L, v, "hedge.max", 1, POLICY_MAX_HEDGES, &h->max);
 	}
 }
 
@@ -1481,7 +1464,7 @@ static int parse_match(struct loader *L, const struct ynode *n, int fold_case, s
 		}
 		memcpy(m, s, (size_t)(sp - s));
 		m[sp - s] = '\0';
-		r->method = config_method_parse(m);
+		r->method = method_parse(m);
 		if (r->method < 0) {
 			err_at(L, n, "'%s' is not an HTTP method braced knows", m);
 			return -EINVAL;

@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
+#include "log.h"
+#include "method.h"
+#include "policy.h"
 #include "trace.h"
 
 /* Limits on what the configuration itself may declare. */
@@ -21,104 +24,10 @@
 #define CONFIG_MAX_ERRORS 100
 #define CONFIG_MAX_WARNINGS 8
 #define CONFIG_MAX_SECRET_FILE 65536
-#define CONFIG_HEADER_NAME_MAX 64
+#define CONFIG_HEADER_NAME_MAX POLICY_HEADER_NAME_MAX
 #define CONFIG_MAX_STRING 8192
 
-/* HTTP methods braced knows, as bits for method sets. */
-enum http_method {
-	METHOD_GET,
-	METHOD_HEAD,
-	METHOD_POST,
-	METHOD_PUT,
-	METHOD_DELETE,
-	METHOD_OPTIONS,
-	METHOD_PATCH,
-	METHOD_TRACE,
-	METHOD__COUNT
-};
-#define METHOD_BIT(m) (1u << (m))
-/* Name of a method ("GET"), or NULL. */
-const char *config_method_name(enum http_method m);
-/* Method for a name, or -1. */
-int config_method_parse(const char *name);
-
-enum jitter { JITTER_FULL, JITTER_EQUAL, JITTER_DECORRELATED, JITTER_NONE };
-enum unsafe_retry { UNSAFE_WITH_KEY, UNSAFE_NEVER, UNSAFE_ALWAYS };
-enum upstream_errors { UPSTREAM_ERRORS_ENVELOPE, UPSTREAM_ERRORS_PASSTHROUGH };
 enum schema_mode { SCHEMA_MODE_OFF, SCHEMA_MODE_REPORT, SCHEMA_MODE_ENFORCE };
-/* schema_formats: whether "format" and "content*" are checked. */
-enum schema_formats { SCHEMA_FORMATS_ASSERT, SCHEMA_FORMATS_ANNOTATE };
-enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
-enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
-
-/* Transport failure kinds a retry may cover. */
-enum transport_kind { TRANSPORT_CONNECT = 1, TRANSPORT_RESET = 2, TRANSPORT_TIMEOUT = 4 };
-
-struct timeouts {
-	uint32_t connect_ms, read_ms, write_ms, pool_ms, attempt_ms, total_ms;
-};
-
-struct retry_policy {
-	uint32_t attempts;
-	uint8_t statuses[600]; /* statuses[code] = 1 when retriable */
-	uint32_t transport;    /* enum transport_kind bits */
-	uint32_t methods;      /* METHOD_BIT set retried freely */
-	enum unsafe_retry unsafe;
-	uint32_t backoff_base_ms, backoff_max_ms;
-	enum jitter jitter;
-	int retry_after_honor;
-	uint32_t retry_after_max_ms;
-	double budget_ratio;
-	uint32_t budget_min_per_second;
-	uint32_t budget_window_ms;
-	int on_schema_violation;
-};
-
-struct breaker_policy {
-	int enabled;
-	uint32_t window_ms;
-	uint32_t min_requests;
-	double failure_ratio;
-	uint32_t open_for_ms;
-	uint32_t half_open_probes;
-};
-
-/* Most hedges one request may start (hedge.max). */
-#define CONFIG_MAX_HEDGES 3
-
-/* hedge (SPEC 4.10): after delay without an answer, another attempt in
- * parallel, up to max of them. delay_ms and quantile are both 0 when off. */
-struct hedge_policy {
-	uint32_t delay_ms; /* a fixed delay; 0 with quantile 0: off */
-	uint32_t quantile; /* pNN: the profile's NN% latency quantile (1-99); 0: delay_ms */
-	uint32_t max;      /* extra attempts, 1..CONFIG_MAX_HEDGES */
-};
-
-/* concurrency (SPEC 4.10): the adaptive limit of attempts in flight. */
-struct concurrency_policy {
-	int adaptive;
-	uint32_t min, max;
-};
-
-/* Every key of `defaults`, overridable per profile and per route. Plain data:
- * copying the struct copies the policy. */
-struct policy {
-	struct timeouts timeouts;
-	struct retry_policy retry;
-	struct breaker_policy breaker;
-	int rate_limit_cooldown;
-	char idempotency_header[CONFIG_HEADER_NAME_MAX + 1];
-	uint32_t idempotency_methods;
-	int idempotency_honored; /* the upstream de-duplicates by the key */
-	char correlation_header[CONFIG_HEADER_NAME_MAX + 1];
-	uint32_t pool_max_connections;
-	uint32_t pool_max_idle;
-	enum upstream_errors upstream_errors;
-	enum trace_mode trace_mode; /* tracing.traceparent */
-	enum schema_formats schema_formats;
-	struct hedge_policy hedge;
-	struct concurrency_policy concurrency;
-};
 
 struct header_setting {
 	char *name;

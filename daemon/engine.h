@@ -20,7 +20,7 @@
 /* Attempts a request can make (retry.attempts is at most 10; hedges count). */
 #define ENGINE_MAX_HISTORY 10
 /* Attempts in flight at once: the first and its hedges. */
-#define ENGINE_MAX_INFLIGHT (1 + CONFIG_MAX_HEDGES)
+#define ENGINE_MAX_INFLIGHT (1 + POLICY_MAX_HEDGES)
 /* Bytes of an attempt's error text kept for the answer. */
 #define ENGINE_ERROR_MAX 256
 /* Retry-After of a 503 overloaded for want of a connection (the pool or

@@ -4,7 +4,6 @@
  * upstream URL, header list and body ready. Framing, sizes and deadlines
  * are the HTTP server's. */
 #include "front.h"
-#include "admin.h"
 #include "guard.h"
 #include "headers.h"
 #include "log.h"
@@ -243,13 +242,13 @@ static int route(struct server *srv, struct request *req)
 
 	req->path = uri;
 	req->path_len = strcspn(uri, "?");
-	req->method = config_method_parse(in->method);
+	req->method = method_parse(in->method);
 	/* TRACE would reflect the app's headers; CONNECT opens tunnels: neither
 	 * is proxied (config.h knows TRACE only for route patterns). */
 	if (req->method == METHOD_TRACE)
 		req->method = -1;
 	if (req->method >= 0)
-		req->method_name = config_method_name((enum http_method)req->method);
+		req->method_name = method_name((enum http_method)req->method);
 	set_correlation(req, in);
 	if (req->method < 0) {
 		char detail[96];
@@ -321,7 +320,10 @@ static void on_request(struct http_request *hreq, void *arg)
 	struct request *req;
 
 	if (hreq->admin) {
-		admin_handle(srv->admin, hreq);
+		if (srv->admin_handler)
+			srv->admin_handler(srv->admin_arg, hreq);
+		else
+			http_reply(hreq, 404, NULL, 0, NULL, 0);
 		return;
 	}
 	req = request_new(srv, hreq);

@@ -1,7 +1,7 @@
 /* The front: binds the listeners and hands them to braced's HTTP server
  * (http.h), routes /PROFILE/REST?QUERY to a profile and route, reads the
  * control headers, and turns each request into a struct request
- * (request.c); admin requests go to admin.c. */
+ * (request.c); admin requests go to the handler main wires in (admin.c). */
 #ifndef BRACED_FRONT_H
 #define BRACED_FRONT_H
 
@@ -17,7 +17,6 @@ struct upstream;
 struct upstream_pool;
 struct guard;
 struct request;
-struct admin;
 struct fleet;
 
 TAILQ_HEAD(request_list, request);
@@ -32,8 +31,12 @@ struct server {
 	struct guard **guards_by_profile; /* by profile index of cfg */
 	struct guard *guards;             /* every guard, kept across reloads */
 	struct upstream *up;
-	struct http_server *http;                   /* every listener, the admin one too */
-	struct admin *admin;                        /* answers admin requests; NULL when off */
+	struct http_server *http; /* every listener, the admin one too */
+	/* Answers a request of the admin listener (hreq borrowed until its
+	 * one http_reply), with admin_arg; set by whoever serves the admin
+	 * API (main wires admin.c), NULL when off: such a request gets 404. */
+	void (*admin_handler)(void *admin_arg, struct http_request *hreq);
+	void *admin_arg;
 	struct fleet *fleet;                        /* borrowed from main; NULL when none */
 	char *unix_paths[CONFIG_MAX_LISTENERS + 1]; /* unix sockets created, to unlink */
 	size_t nunix;

@@ -10,7 +10,6 @@
 #include "budget.h"
 #include "latency.h"
 #include "limiter.h"
-#include "fleetproto.h"
 
 struct guard {
 	char *name;

@@ -9,8 +9,8 @@
 #include <stdint.h>
 
 #include "breaker.h"
-#include "config.h"
-#include "metrics.h"
+#include "policy.h"
+#include "histogram.h"
 #include "problem.h"
 #include "retry.h"
 

@@ -7,7 +7,9 @@
 #define BRACED_LOG_H
 
 #include <stddef.h>
-#include "config.h"
+
+enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 struct logline;
 

@@ -2,26 +2,11 @@
  * names, codes and outcomes from fixed tables, so they need no escaping
  * beyond what profile names allow ([a-z0-9_-]). */
 #include "metrics.h"
-#include "http.h"
 #include "guard.h"
+#include "histogram.h"
+#include "http.h"
 
 #include <stdlib.h>
-
-static const double bounds[METRICS_BUCKETS] = {
-	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-};
-
-void histogram_observe(struct histogram *h, double seconds)
-{
-	for (int i = 0; i < METRICS_BUCKETS; i++) {
-		if (seconds <= bounds[i]) {
-			h->buckets[i]++;
-			break;
-		}
-	}
-	h->count++;
-	h->sum += seconds;
-}
 
 /* A label value with backslash, quote and newline escaped. */
 static void add_label(struct strbuf *out, const char *v)
@@ -101,12 +86,12 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 	for (g = snaps; g < end; g++) {
 		uint64_t cum = 0;
 
-		for (int i = 0; i < METRICS_BUCKETS; i++) {
+		for (int i = 0; i < HISTOGRAM_BUCKETS; i++) {
 			cum += g->duration->buckets[i];
 			strbuf_addf(out,
 				    "braced_request_duration_seconds_bucket{profile=\"%s\",le=\"%"
 				    "g\"} %llu\n",
-				    g->name, bounds[i], (unsigned long long)cum);
+				    g->name, histogram_bound(i), (unsigned long long)cum);
 		}
 		strbuf_addf(
 		    out,

@@ -1,5 +1,5 @@
 /* Prometheus text rendering of the counters braced keeps per profile
- * (struct guard), and the request duration histogram. Pure: writes into a
+ * (struct guard) with their request duration histograms. Pure: writes into a
  * strbuf. */
 #ifndef BRACED_METRICS_H
 #define BRACED_METRICS_H
@@ -8,14 +8,6 @@
 
 #include "fleetproto.h"
 #include "strbuf.h"
-
-#define METRICS_BUCKETS 12
-
-struct histogram {
-	uint64_t buckets[METRICS_BUCKETS]; /* cumulative counts are built when rendered */
-	uint64_t count;
-	double sum;
-};
 
 struct guard;
 struct http_counters;
@@ -29,8 +21,6 @@ struct metrics_global {
 	uint64_t fleet_errors[FLEET_OP__COUNT];       /* by enum fleet_op */
 	uint64_t fleet_rejected[FLEET_REJECT__COUNT]; /* by enum fleet_reject */
 };
-
-void histogram_observe(struct histogram *h, double seconds);
 
 /* Renders every metric of SPEC 6 for the guards of list (borrowed), at
  * now_ms on the monotonic clock. */

@@ -7,12 +7,34 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "config.h"
+#include "method.h"
 #include "rng.h"
 
 /* The shortest attempt worth starting: a retry whose wait leaves less than
  * this of the budget is not started (reason "deadline"). */
 #define RETRY_MIN_ATTEMPT_MS 50
+
+enum jitter { JITTER_FULL, JITTER_EQUAL, JITTER_DECORRELATED, JITTER_NONE };
+enum unsafe_retry { UNSAFE_WITH_KEY, UNSAFE_NEVER, UNSAFE_ALWAYS };
+
+/* Transport failure kinds a retry may cover. */
+enum transport_kind { TRANSPORT_CONNECT = 1, TRANSPORT_RESET = 2, TRANSPORT_TIMEOUT = 4 };
+
+struct retry_policy {
+	uint32_t attempts;
+	uint8_t statuses[600]; /* statuses[code] = 1 when retriable */
+	uint32_t transport;    /* enum transport_kind bits */
+	uint32_t methods;      /* METHOD_BIT set retried freely */
+	enum unsafe_retry unsafe;
+	uint32_t backoff_base_ms, backoff_max_ms;
+	enum jitter jitter;
+	int retry_after_honor;
+	uint32_t retry_after_max_ms;
+	double budget_ratio;
+	uint32_t budget_min_per_second;
+	uint32_t budget_window_ms;
+	int on_schema_violation;
+};
 
 enum outcome {
 	OUTCOME_OK,           /* status below 400 and not in retry.statuses */

@@ -248,19 +248,19 @@ START_TEST(test_match_table)
 	r = match(p, c->method, c->path, strlen(c->path));
 	if (c->route == -2) {
 		ck_assert_msg(r == (const struct route *)1, "%s: %s %s was not refused", c->profile,
-			      config_method_name(c->method), c->path);
+			      method_name(c->method), c->path);
 		return;
 	}
 	ck_assert_msg(r != (const struct route *)1, "%s: %s %s was refused", c->profile,
-		      config_method_name(c->method), c->path);
+		      method_name(c->method), c->path);
 	if (c->route < 0) {
 		ck_assert_msg(r == NULL, "%s: %s %s matched '%s'", c->profile,
-			      config_method_name(c->method), c->path, r ? r->label : "");
+			      method_name(c->method), c->path, r ? r->label : "");
 		return;
 	}
 	snprintf(want, sizeof(want), "%s", p->routes[c->route].label);
 	ck_assert_msg(r == &p->routes[c->route], "%s: %s %s matched '%s', expected '%s'",
-		      c->profile, config_method_name(c->method), c->path, r ? r->label : "nothing",
+		      c->profile, method_name(c->method), c->path, r ? r->label : "nothing",
 		      want);
 }
 END_TEST
@@ -338,13 +338,13 @@ START_TEST(test_methods)
 
 	ck_assert_int_eq(N(known), METHOD__COUNT);
 	for (int i = 0; i < N(known); i++) {
-		ck_assert_str_eq(config_method_name(known[i].m), known[i].name);
-		ck_assert_int_eq(config_method_parse(known[i].name), known[i].m);
+		ck_assert_str_eq(method_name(known[i].m), known[i].name);
+		ck_assert_int_eq(method_parse(known[i].name), known[i].m);
 	}
 	for (int i = 0; i < N(unknown); i++)
-		ck_assert_msg(config_method_parse(unknown[i]) == -1, "'%s' parsed", unknown[i]);
-	ck_assert_ptr_null(config_method_name(METHOD__COUNT));
-	ck_assert_ptr_null(config_method_name((enum http_method) - 1));
+		ck_assert_msg(method_parse(unknown[i]) == -1, "'%s' parsed", unknown[i]);
+	ck_assert_ptr_null(method_name(METHOD__COUNT));
+	ck_assert_ptr_null(method_name((enum http_method) - 1));
 }
 END_TEST
 

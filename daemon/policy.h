@@ -1,0 +1,61 @@
+/* The resilience policy of a profile or a route: every key of `defaults`,
+ * as plain data (copying the struct copies the policy). The configuration
+ * fills it; the guard, the engine and the request shell read it. */
+#ifndef BRACED_POLICY_H
+#define BRACED_POLICY_H
+
+#include <stdint.h>
+
+#include "breaker.h"
+#include "retry.h"
+#include "trace.h"
+
+/* The longest header name a policy names (idempotency, correlation). */
+#define POLICY_HEADER_NAME_MAX 64
+
+enum upstream_errors { UPSTREAM_ERRORS_ENVELOPE, UPSTREAM_ERRORS_PASSTHROUGH };
+/* schema_formats: whether "format" and "content*" are checked. */
+enum schema_formats { SCHEMA_FORMATS_ASSERT, SCHEMA_FORMATS_ANNOTATE };
+
+struct timeouts {
+	uint32_t connect_ms, read_ms, write_ms, pool_ms, attempt_ms, total_ms;
+};
+
+/* Most hedges one request may start (hedge.max). */
+#define POLICY_MAX_HEDGES 3
+
+/* hedge (SPEC 4.10): after delay without an answer, another attempt in
+ * parallel, up to max of them. delay_ms and quantile are both 0 when off. */
+struct hedge_policy {
+	uint32_t delay_ms; /* a fixed delay; 0 with quantile 0: off */
+	uint32_t quantile; /* pNN: the profile's NN% latency quantile (1-99); 0: delay_ms */
+	uint32_t max;      /* extra attempts, 1..POLICY_MAX_HEDGES */
+};
+
+/* concurrency (SPEC 4.10): the adaptive limit of attempts in flight. */
+struct concurrency_policy {
+	int adaptive;
+	uint32_t min, max;
+};
+
+/* Every key of `defaults`, overridable per profile and per route. Plain data:
+ * copying the struct copies the policy. */
+struct policy {
+	struct timeouts timeouts;
+	struct retry_policy retry;
+	struct breaker_policy breaker;
+	int rate_limit_cooldown;
+	char idempotency_header[POLICY_HEADER_NAME_MAX + 1];
+	uint32_t idempotency_methods;
+	int idempotency_honored; /* the upstream de-duplicates by the key */
+	char correlation_header[POLICY_HEADER_NAME_MAX + 1];
+	uint32_t pool_max_connections;
+	uint32_t pool_max_idle;
+	enum upstream_errors upstream_errors;
+	enum trace_mode trace_mode; /* tracing.traceparent */
+	enum schema_formats schema_formats;
+	struct hedge_policy hedge;
+	struct concurrency_policy concurrency;
+};
+
+#endif
