@@ -1,4 +1,4 @@
-/* Fuzz target: braced's HTTP/1.1 front (http.c on llhttp) reading an app's
+/* Fuzz target: braced's HTTP/1.1 front (http_*.c on llhttp) reading an app's
  * bytes. The first input byte says where to split the rest; the rest is
  * written, in those two pieces, into two socketpairs the server serves,
  * one as an app connection and one as an admin connection. Every request

@@ -1,0 +1,402 @@
+/* One http connection from accept to close: its explicit state and the
+ * deadline of each state (one timer), one persistent read event, pipelined
+ * input held while a request is answered, and the hand-over of each parsed
+ * request to the caller. */
+#include "http_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#define HTTP_PENDING_MAX (64 * 1024) /* pipelined bytes held while a request is answered */
+#define HTTP_LINGER_MS 2000          /* input drained after an error reply, at most */
+#define HTTP_LINGER_MAX (256 * 1024) /* bytes drained after an error reply, at most */
+
+static void conn_feed(struct http_conn *c, const char *data, size_t len, int from_pending);
+static void conn_continue(struct http_conn *c);
+
+/* ---- connection bookkeeping ---- */
+
+static void idle_enter(struct http_conn *c)
+{
+	if (!c->admin && !c->in_idle) {
+		TAILQ_INSERT_TAIL(&c->srv->idle, c, idle_link);
+		c->in_idle = 1;
+	}
+}
+
+static void idle_leave(struct http_conn *c)
+{
+	if (c->in_idle) {
+		TAILQ_REMOVE(&c->srv->idle, c, idle_link);
+		c->in_idle = 0;
+	}
+}
+
+static void timer_set(struct http_conn *c, uint32_t ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	event_add(&c->ev_timer, &tv);
+}
+
+void http_conn_set_state(struct http_conn *c, enum conn_state state)
+{
+	const struct http_limits *lim = c->lim;
+
+	if (c->state == CONN_IDLE)
+		idle_leave(c);
+	if (c->state == CONN_WRITE)
+		c->srv->counters.writing--;
+	if (state == CONN_WRITE)
+		c->srv->counters.writing++;
+	c->state = state;
+	switch (state) {
+	case CONN_IDLE:
+		idle_enter(c);
+		timer_set(c, lim->idle_timeout_ms);
+		break;
+	case CONN_HEAD:
+		timer_set(c, lim->header_timeout_ms);
+		break;
+	case CONN_BODY:
+		timer_set(c, lim->body_timeout_ms);
+		break;
+	case CONN_WRITE:
+		/* a client that reads nothing holds the reply no longer than an
+		 * idle connection would be held */
+		timer_set(c, lim->idle_timeout_ms);
+		break;
+	case CONN_LINGER:
+		timer_set(c, HTTP_LINGER_MS);
+		break;
+	case CONN_WAIT:
+	case CONN_CLOSED:
+		event_del(&c->ev_timer);
+		break;
+	}
+}
+
+/* Closes the descriptor and gives back its slot; the struct stays while the
+ * caller holds its request. */
+static void conn_close_fd(struct http_conn *c)
+{
+	struct http_server *srv = c->srv;
+
+	if (c->fd < 0)
+		return;
+	idle_leave(c);
+	event_del(&c->ev_read);
+	event_del(&c->ev_write);
+	event_del(&c->ev_timer);
+	close(c->fd);
+	c->fd = -1;
+	http_conn_set_state(c, CONN_CLOSED);
+	if (c->admin) {
+		TAILQ_REMOVE(&srv->admin, c, admin_link);
+		srv->counters.admin_connections--;
+	} else {
+		srv->counters.connections--;
+		if (srv->paused_full && srv->counters.connections < srv->limits.max_connections) {
+			srv->paused_full = 0;
+			http_listeners_sync(srv);
+		}
+	}
+	http_reserve_refill(srv);
+}
+
+void http_conn_free(struct http_conn *c)
+{
+	if (!c)
+		return;
+	conn_close_fd(c);
+	event_del(&c->ev_defer);
+	TAILQ_REMOVE(&c->srv->all, c, all_link);
+	evbuffer_free(c->out);
+	free(c->pending);
+	free(c->arena);
+	free(c->hoffs);
+	free(c->headers);
+	free(c->body);
+	free(c);
+}
+
+/* Ends the connection; the struct is freed from ev_defer, never under a
+ * caller up the stack, and not before the caller's reply. */
+void http_conn_close(struct http_conn *c)
+{
+	conn_close_fd(c);
+	if (!c->req_out) {
+		c->dead = 1;
+		event_active(&c->ev_defer, EV_TIMEOUT, 1);
+	}
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	http_reply_flush(arg);
+}
+
+/* ---- reading ---- */
+
+static int pending_add(struct http_conn *c, const char *data, size_t len)
+{
+	if (c->pending_off == c->pending_len)
+		c->pending_off = c->pending_len = 0;
+	if (c->pending_len + len > c->pending_cap) {
+		size_t cap = c->pending_len + len;
+		char *p;
+
+		if (c->pending_off) {
+			memmove(c->pending, c->pending + c->pending_off,
+				c->pending_len - c->pending_off);
+			c->pending_len -= c->pending_off;
+			c->pending_off = 0;
+			cap = c->pending_len + len;
+		}
+		if (cap > c->pending_cap) {
+			p = realloc(c->pending, cap);
+			if (!p)
+				return -1;
+			c->pending = p;
+			c->pending_cap = cap;
+		}
+	}
+	memcpy(c->pending + c->pending_len, data, len);
+	c->pending_len += len;
+	return 0;
+}
+
+static void dispatch(struct http_conn *c)
+{
+	struct http_server *srv = c->srv;
+
+	http_conn_set_state(c, CONN_WAIT);
+	if (c->admin) {
+		TAILQ_REMOVE(&srv->admin, c, admin_link);
+		TAILQ_INSERT_TAIL(&srv->admin, c, admin_link);
+	}
+	c->req_out = 1;
+	c->close_after = !c->req.keep_alive;
+	c->linger = 0;
+	srv->counters.requests++;
+	c->dispatching = 1;
+	srv->on_request(&c->req, srv->arg);
+	c->dispatching = 0;
+}
+
+static void note_trailing(struct http_conn *c, const char *data, size_t len)
+{
+	for (size_t i = len; i > 0; i--)
+		if (data[i - 1] != ' ' && data[i - 1] != '\t') {
+			c->last_nonws = data[i - 1];
+			return;
+		}
+}
+
+/* Parses len bytes of input (from the shared read buffer, or the pending
+ * ones when from_pending) and acts on the outcome. */
+static void conn_feed(struct http_conn *c, const char *data, size_t len, int from_pending)
+{
+	llhttp_errno_t err;
+	size_t used;
+
+	if (c->state == CONN_IDLE) {
+		http_parse_reset(c);
+		http_conn_set_state(c, CONN_HEAD);
+	}
+	c->exec_begin = data;
+	c->exec_end = data + len;
+	c->span_end = NULL;
+	err = llhttp_execute(&c->parser, data, len);
+	if (err == HPE_OK) {
+		c->feed_off += len;
+		if (from_pending)
+			c->pending_off = c->pending_len = 0;
+		if (c->state == CONN_HEAD) {
+			c->head_bytes += len;
+			if (c->head_bytes > c->lim->max_header_size) {
+				http_reply_fail(c, PROBLEM_HEADERS_TOO_LARGE);
+				return;
+			}
+			note_trailing(c, data, len);
+		}
+		return;
+	}
+	if (err == HPE_PAUSED) {
+		used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
+		if (from_pending) {
+			c->pending_off += used;
+		} else if (used < len && pending_add(c, data + used, len - used) < 0) {
+			http_conn_close(c);
+			return;
+		}
+		dispatch(c);
+		return;
+	}
+	if (c->has_error) {
+		/* a callback's own verdict, whatever code llhttp reports it with */
+		http_reply_fail(c, c->error);
+		return;
+	}
+	http_reply_fail(c, PROBLEM_BAD_REQUEST);
+}
+
+static void gone(struct http_conn *c)
+{
+	struct http_server *srv = c->srv;
+
+	if (c->state == CONN_WAIT && c->req_out) {
+		c->req.gone = 1;
+		srv->counters.gone++;
+		conn_close_fd(c);
+		if (srv->on_gone)
+			srv->on_gone(&c->req, srv->arg);
+		return;
+	}
+	http_conn_close(c);
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	struct http_server *srv = c->srv;
+	ssize_t n;
+
+	(void)what;
+	n = read(fd, srv->rbuf, sizeof(srv->rbuf));
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (c->state == CONN_IDLE)
+			srv->counters.idle_closed++;
+		gone(c);
+		return;
+	}
+	switch (c->state) {
+	case CONN_LINGER:
+		c->head_bytes += (uint64_t)n;
+		if (c->head_bytes > HTTP_LINGER_MAX)
+			http_conn_close(c);
+		return;
+	case CONN_WAIT:
+	case CONN_WRITE:
+		/* pipelined: kept until the reply is out; a client that sends
+		 * more than HTTP_PENDING_MAX ahead is read no further until then */
+		if (pending_add(c, srv->rbuf, (size_t)n) < 0) {
+			http_conn_close(c);
+			return;
+		}
+		if (c->pending_len - c->pending_off > HTTP_PENDING_MAX) {
+			event_del(&c->ev_read);
+			c->read_on = 0;
+		}
+		return;
+	case CONN_IDLE:
+	case CONN_HEAD:
+	case CONN_BODY:
+		if (c->pending_len > c->pending_off) {
+			/* pipelined bytes wait for ev_defer: these go after them */
+			if (pending_add(c, srv->rbuf, (size_t)n) < 0) {
+				http_conn_close(c);
+				return;
+			}
+			conn_continue(c);
+			return;
+		}
+		conn_feed(c, srv->rbuf, (size_t)n, 0);
+		return;
+	case CONN_CLOSED:
+		return;
+	}
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	switch (c->state) {
+	case CONN_HEAD:
+	case CONN_BODY:
+		http_reply_fail(c, PROBLEM_REQUEST_TIMEOUT);
+		return;
+	case CONN_IDLE:
+		c->srv->counters.idle_closed++;
+		http_conn_close(c);
+		return;
+	default:
+		http_conn_close(c);
+		return;
+	}
+}
+
+/* Parses pipelined input after a reply; runs from ev_defer. */
+static void conn_continue(struct http_conn *c)
+{
+	while (c->fd >= 0 && c->pending_len > c->pending_off &&
+	       (c->state == CONN_IDLE || c->state == CONN_HEAD || c->state == CONN_BODY))
+		conn_feed(c, c->pending + c->pending_off, c->pending_len - c->pending_off, 1);
+	if (c->fd >= 0 && !c->read_on && c->state != CONN_WAIT && c->state != CONN_WRITE &&
+	    c->state != CONN_CLOSED) {
+		event_add(&c->ev_read, NULL);
+		c->read_on = 1;
+	}
+}
+
+static void on_defer(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->dead) {
+		http_conn_free(c);
+		return;
+	}
+	if (c->state == CONN_CLOSED)
+		return;
+	if (c->state == CONN_WAIT && !c->req_out && evbuffer_get_length(c->out)) {
+		http_reply_flush(c); /* a reply given inside on_request */
+		return;
+	}
+	conn_continue(c);
+}
+
+struct http_conn *http_conn_new(struct http_server *srv, int fd, int admin)
+{
+	struct http_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->out = evbuffer_new();
+	if (!c->out) {
+		free(c);
+		return NULL;
+	}
+	c->srv = srv;
+	TAILQ_INSERT_TAIL(&srv->all, c, all_link);
+	c->fd = fd;
+	c->admin = admin;
+	c->lim = admin ? &srv->admin_limits : &srv->limits;
+	if (admin)
+		TAILQ_INSERT_TAIL(&srv->admin, c, admin_link);
+	event_assign(&c->ev_read, srv->base, fd, EV_READ | EV_PERSIST, on_read, c);
+	event_assign(&c->ev_write, srv->base, fd, EV_WRITE, on_write, c);
+	evtimer_assign(&c->ev_timer, srv->base, on_timer, c);
+	event_assign(&c->ev_defer, srv->base, -1, 0, on_defer, c);
+	http_parse_init(c);
+	http_parse_reset(c);
+	c->state = CONN_CLOSED;
+	http_conn_set_state(c, CONN_IDLE);
+	event_add(&c->ev_read, NULL);
+	c->read_on = 1;
+	return c;
+}

@@ -1,0 +1,160 @@
+/* Private to the http modules (http_listen.c, http_conn.c, http_parse.c,
+ * http_reply.c): struct http_server and struct http_conn, the limits they are
+ * sized by, and the verbs one piece of the server offers the others. Nothing
+ * outside daemon/http_*.c includes it; the API is http.h. */
+#ifndef BRACED_HTTP_INTERNAL_H
+#define BRACED_HTTP_INTERNAL_H
+
+#include "http.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <llhttp.h>
+
+#include "problem.h"
+
+#define HTTP_READ_CHUNK (16 * 1024) /* one read(); a buffer shared by the server */
+#define HTTP_ADMIN_RESERVE 4        /* descriptors held back for admin accepts */
+#define HTTP_MAX_LISTENERS 16
+
+enum conn_state {
+	CONN_IDLE,   /* waiting for the first byte of a request */
+	CONN_HEAD,   /* reading the request head */
+	CONN_BODY,   /* reading the request body */
+	CONN_WAIT,   /* the request is with the caller */
+	CONN_WRITE,  /* the reply waits for the socket to drain */
+	CONN_LINGER, /* error reply sent, write side shut: discarding input */
+	CONN_CLOSED, /* descriptor closed; kept until the caller's reply */
+};
+
+struct listener {
+	struct http_server *srv;
+	int fd;
+	enum http_listener_kind kind;
+	struct event *ev;
+	int active;
+};
+
+struct hdr_off {
+	uint32_t name_off, name_len, value_off, value_len;
+};
+
+struct http_conn {
+	struct http_server *srv;
+	const struct http_limits *lim; /* the server's app or admin limits */
+	int fd;
+	int admin;
+	enum conn_state state;
+	struct event ev_read, ev_write, ev_timer, ev_defer;
+	int read_on;     /* ev_read is added */
+	int dead;        /* free from ev_defer */
+	int dispatching; /* inside on_request: replies are finished from ev_defer */
+	llhttp_t parser;
+	struct evbuffer *out;
+	int close_after; /* close once the reply is written */
+	int linger;      /* close through CONN_LINGER (an error reply) */
+
+	/* pipelined input not parsed yet */
+	char *pending;
+	size_t pending_off, pending_len, pending_cap;
+
+	/* the head being parsed: target, names and values copied in arena */
+	char *arena;
+	size_t arena_len, arena_cap;
+	uint64_t head_bytes; /* raw head bytes before the current read */
+	/* Request line layout, as offsets from the request's first byte:
+	 * where the method ends, the target starts and ends (RFC 9112 3: one
+	 * SP between the three parts). feed_off is the offset of exec_begin. */
+	uint64_t feed_off, method_end, target_start, target_end;
+	uint64_t trailer_bytes;
+	struct hdr_off *hoffs;
+	size_t nh, hcap;
+	struct http_header *headers;
+	int in_value;
+	uint32_t target_len;
+	const char *exec_begin, *exec_end, *span_end;
+	char last_nonws; /* last byte that is not SP/HTAB before the current read */
+	enum problem_code error;
+	const char *error_detail; /* static text for the problem, or NULL */
+	int has_error;
+
+	char *body;
+	size_t body_len, body_cap;
+
+	struct http_request req;
+	int req_out; /* req is with the caller until http_reply */
+
+	TAILQ_ENTRY(http_conn) idle_link;
+	int in_idle;
+	TAILQ_ENTRY(http_conn) admin_link; /* open admin connections, least recently used first */
+	TAILQ_ENTRY(http_conn) all_link;
+};
+
+TAILQ_HEAD(conn_list, http_conn);
+
+struct http_server {
+	struct event_base *base;
+	struct http_limits limits;
+	struct http_limits admin_limits; /* the HTTP_ADMIN_* ones and limits' admin cap */
+	http_request_cb on_request;
+	http_gone_cb on_gone;
+	void *arg;
+	struct listener listeners[HTTP_MAX_LISTENERS];
+	size_t nlisteners;
+	int paused_full, paused_drain, paused_fd;
+	struct event *fd_retry;
+	int reserve[HTTP_ADMIN_RESERVE];
+	struct conn_list idle;  /* app connections in CONN_IDLE, oldest first */
+	struct conn_list admin; /* open admin connections, least recently used first */
+	struct conn_list all;
+	struct http_counters counters;
+	char rbuf[HTTP_READ_CHUNK];
+};
+
+/* Case-insensitive: a's alen bytes equal the string b. Runs per header on
+ * every request and reply, so it stays inline. */
+static inline int ieq(const char *a, size_t alen, const char *b)
+{
+	return alen == strlen(b) && strncasecmp(a, b, alen) == 0;
+}
+
+/* ---- http_listen.c ---- */
+
+/* Adds or removes the listeners' events after a pause changed. */
+void http_listeners_sync(struct http_server *srv);
+/* Reopens the descriptors of the admin reserve given out. */
+void http_reserve_refill(struct http_server *srv);
+
+/* ---- http_conn.c ---- */
+
+/* A connection on fd (taken) of srv (borrowed), reading, in CONN_IDLE;
+ * NULL on OOM (fd is then the caller's). Not yet counted (conn_count). */
+struct http_conn *http_conn_new(struct http_server *srv, int fd, int admin);
+/* Moves c to state; the deadline of the new state starts now. */
+void http_conn_set_state(struct http_conn *c, enum conn_state state);
+/* Ends the connection; the struct is freed from ev_defer, never under a
+ * caller up the stack, and not before the caller's reply. */
+void http_conn_close(struct http_conn *c);
+/* Closes and frees c at once, its request with it; NULL is a no-op. */
+void http_conn_free(struct http_conn *c);
+
+/* ---- http_parse.c ---- */
+
+/* Sets up c's parser on the server's llhttp settings. */
+void http_parse_init(struct http_conn *c);
+/* Forgets the request being parsed (head, headers, body) for the next one. */
+void http_parse_reset(struct http_conn *c);
+
+/* ---- http_reply.c ---- */
+
+/* Writes what c->out holds; once empty, goes on to the next request or closes. */
+void http_reply_flush(struct http_conn *c);
+/* Answers c's current (possibly partial) request with a problem and closes. */
+void http_reply_fail(struct http_conn *c, enum problem_code code);
+
+#endif

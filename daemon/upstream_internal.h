@@ -1,0 +1,170 @@
+/* Private to the upstream modules (upstream.c, upstream_pool.c, call.c):
+ * struct upstream, struct upstream_pool, struct call and struct sockctx,
+ * the clocks they read, and the verbs one piece offers the others. Nothing
+ * outside them includes it; the API is upstream.h. */
+#ifndef BRACED_UPSTREAM_INTERNAL_H
+#define BRACED_UPSTREAM_INTERNAL_H
+
+#include "upstream.h"
+#include "headers.h"
+#include "strbuf.h"
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <curl/curl.h>
+#include <event2/event.h>
+
+/* Easy handles kept for reuse when idle. */
+#define UPSTREAM_FREE_HANDLES 256
+/* Seconds over which the peak of transfers in flight keeps their
+ * connections: a steady load never closes a connection it will need again. */
+#define UPSTREAM_PEAK_WINDOW_S 5
+
+enum call_state { CALL_WAITING, CALL_RUNNING, CALL_DONE };
+enum io_phase { PHASE_CONNECT, PHASE_WRITE, PHASE_READ };
+
+struct call {
+	struct upstream *up;
+	struct upstream_pool *pool;
+	enum call_state state;
+	struct call_params p;
+	call_done_fn done;
+	void *arg;
+	CURL *easy;
+	struct event *timer; /* pool wait, then read/write idle */
+	enum io_phase phase;
+	uint64_t last_io_ms; /* last progress, for the idle timers */
+	uint64_t start_ms;
+	uint64_t start_us; /* the same moment in µs, for durations */
+	uint64_t begin_us; /* when the pool let it run; 0 while waiting */
+	uint32_t elapsed_ms;
+	uint64_t elapsed_us;
+	size_t body_sent;
+	int headers_done; /* the blank line ended the headers: trailers follow */
+	struct headers_check check;
+	const char *malformed; /* static: why the answer was refused, or NULL */
+	struct sockctx *sock;  /* the socket libcurl last reported for this call */
+	int too_large;
+	int failed_start;
+	unsigned prereqs;   /* connections libcurl readied for this transfer */
+	int resend_refused; /* libcurl tried to send the request again */
+	enum call_outcome outcome;
+	enum call_timeout timeout;
+	int status;
+	struct evbuffer *body;
+	struct strbuf headers;
+	struct curl_slist *send_headers; /* nodes over p.headers' lines, one allocation */
+	char errbuf[CURL_ERROR_SIZE];
+	TAILQ_ENTRY(call) wait_link;
+};
+
+TAILQ_HEAD(call_queue, call);
+
+struct upstream_pool {
+	char *name;
+	unsigned max, active;
+	struct call_queue waiting;
+	struct upstream_pool *next;
+};
+
+struct upstream {
+	struct event_base *base;
+	CURLM *multi;
+	/* TLS sessions, shared by every easy handle so that a new connection
+	 * to an upstream resumes the session of an earlier one (libcurl keeps
+	 * them per easy handle otherwise, and braced's handles are one-use
+	 * before 8.1.0). NULL when libcurl refused it: full handshakes then. */
+	CURLSH *share;
+	struct event *curl_timer;
+	CURL *free_handles[UPSTREAM_FREE_HANDLES];
+	unsigned nfree;
+	int reuse_handles; /* this libcurl may reuse easy handles safely */
+	unsigned running;  /* transfers in the multi handle, all pools */
+	long max_idle;     /* idle connections kept once the load goes away */
+	struct {
+		uint64_t sec;  /* which second this slot holds */
+		unsigned peak; /* most transfers running in it */
+	} peaks[UPSTREAM_PEAK_WINDOW_S];
+	struct upstream_pool *pools;
+	LIST_HEAD(, sockctx) sockets;
+	/* The contexts of the connection sockets braced opened for libcurl,
+	 * indexed by descriptor (nowned slots; at most one per open file). */
+	struct sockctx **owned;
+	size_t nowned;
+};
+
+/* A socket libcurl asked about. A connection socket that braced opened
+ * outlives its transfers: between them it stays parked in the loop,
+ * watched for reading, so a reused connection costs no epoll_ctl. */
+struct sockctx {
+	struct upstream *up;
+	struct event *ev;
+	struct call *call; /* the transfer libcurl last reported on it, or NULL */
+	curl_socket_t fd;
+	short kind;   /* the events ev is added with; 0 when not added */
+	int is_owned; /* opened by open_socket(): freed by close_socket() */
+	int parked;   /* libcurl no longer watches it (between transfers) */
+	int poisoned; /* sock_poison() ended its connection */
+	LIST_ENTRY(sockctx) link;
+};
+
+static inline uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static inline uint64_t now_us_precise(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static inline uint64_t now_ms_precise(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static inline void ms_to_tv(uint64_t ms, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
+
+/* ---- upstream.c ---- */
+
+/* CURLOPT_OPENSOCKETFUNCTION and CURLOPT_CLOSESOCKETFUNCTION, with the
+ * upstream as their data. */
+curl_socket_t upstream_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr);
+int upstream_close_socket(void *arg, curl_socket_t s);
+
+/* ---- upstream_pool.c ---- */
+
+/* Sets CURLMOPT_MAXCONNECTS from the recent peak of transfers in flight. */
+void upstream_update_max_connects(struct upstream *up);
+/* Runs c (new, borrowed) at once when its pool has room, else queues it
+ * behind the pool's waiters for at most its pool_ms. */
+void upstream_pool_enter(struct call *c);
+/* Takes c out of its pool: out of the waiters, or gives its slot to the
+ * oldest waiter when it was running. */
+void upstream_pool_leave(struct call *c);
+/* Cancels the waiters and frees every pool of up. */
+void upstream_pools_free(struct upstream *up);
+
+/* ---- call.c ---- */
+
+/* Starts c's transfer: takes a slot of its pool and adds an easy handle to
+ * the multi; a refusal completes c from its timer. */
+void call_begin(struct call *c);
+/* libcurl finished c's transfer with rc: sets the outcome and calls done. */
+void call_finish(struct call *c, CURLcode rc);
+
+#endif
