@@ -115,8 +115,7 @@ class RetryAfterToTheApp(BracedTestCase):
 
     def check(self, value, passthrough):
         extra = {"defaults": {"retry": {"attempts": 1, "retry_after": {"max": "30s"}}}}
-        if passthrough:
-            extra["defaults"]["upstream_errors"] = "passthrough"
+        extra["defaults"]["upstream_errors"] = "passthrough" if passthrough else "envelope"
         with Braced(self.config(**extra)) as b:
             resp = b.get("/demo/x", fault(status=429, headers={"Retry-After": value}))
             self.assertEqual(resp.status, 429, resp)
