@@ -4,19 +4,10 @@
  * and what cannot be folded safely is refused. */
 #include "path.h"
 
+#include "ascii.h"
+
 #include <errno.h>
 #include <stdint.h>
-
-int path_hex_digit(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Escapes that stay escaped: decoded, '%', ';', '?' and '#' would change
  * how the path itself is read ('/', '\\' and NUL are refused outright).
@@ -70,8 +61,8 @@ static int put_segment(const char *raw, size_t len, int fold_case, char *out, si
 				r = put(out, outsize, o, &lead, (char[]){ fold(c, fold_case) }, 1);
 			continue;
 		}
-		hi = i + 2 < len ? path_hex_digit((unsigned char)raw[i + 1]) : -1;
-		lo = hi < 0 ? -1 : path_hex_digit((unsigned char)raw[i + 2]);
+		hi = i + 2 < len ? ascii_hex_digit((unsigned char)raw[i + 1]) : -1;
+		lo = hi < 0 ? -1 : ascii_hex_digit((unsigned char)raw[i + 2]);
 		if (lo < 0)
 			return -EINVAL;
 		c = (unsigned char)(hi * 16 + lo);

@@ -26,8 +26,4 @@
 int path_normalize(const char *raw, size_t len, int fold_case, char *out, size_t outsize,
 		   size_t *ret_len);
 
-/* The value of the hex digit c (either case) in a %XX escape, or -1: the
- * one reader of escapes for paths, query strings and schema URIs. */
-int path_hex_digit(int c);
-
 #endif

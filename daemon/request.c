@@ -6,6 +6,7 @@
  * server is touched only in the reply section below; curl only through
  * upstream.h. */
 #include "request.h"
+#include "ascii.h"
 #include "front.h"
 #include "decode.h"
 #include "guard.h"
@@ -507,10 +508,10 @@ static size_t form_decode(const char *s, size_t len, char *out)
 		if (s[i] == '+') {
 			out[o++] = ' ';
 		} else if (s[i] == '%' && i + 2 < len &&
-			   path_hex_digit((unsigned char)s[i + 1]) >= 0 &&
-			   path_hex_digit((unsigned char)s[i + 2]) >= 0) {
-			out[o++] = (char)(path_hex_digit((unsigned char)s[i + 1]) * 16 +
-					  path_hex_digit((unsigned char)s[i + 2]));
+			   ascii_hex_digit((unsigned char)s[i + 1]) >= 0 &&
+			   ascii_hex_digit((unsigned char)s[i + 2]) >= 0) {
+			out[o++] = (char)(ascii_hex_digit((unsigned char)s[i + 1]) * 16 +
+					  ascii_hex_digit((unsigned char)s[i + 2]));
 			i += 2;
 		} else {
 			out[o++] = s[i];

@@ -4,6 +4,7 @@
  * pointers, UUIDs, durations and ECMA-262 regexes; and base64. Each check
  * reads the string once, left to right, and keeps its state on the stack. */
 #include "schema_format.h"
+#include "ascii.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "path.h"
 #include "schema_regex.h"
 
 /* RFC 1034/1123 limits on a host name and on one of its labels, and
@@ -76,7 +76,7 @@ static int is_alpha(int c)
 
 static int is_hex(int c)
 {
-	return path_hex_digit(c) >= 0;
+	return ascii_hex_digit(c) >= 0;
 }
 
 static int is_ascii(const char *s, size_t len)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "path.h"
+#include "ascii.h"
 #include "schema_internal.h"
 
 void uri_parse(const char *s, struct uri *u)
@@ -168,8 +168,8 @@ int uri_percent_decode(char *s)
 			*w++ = *s;
 			continue;
 		}
-		h = path_hex_digit((unsigned char)s[1]);
-		l = h < 0 ? -1 : path_hex_digit((unsigned char)s[2]);
+		h = ascii_hex_digit((unsigned char)s[1]);
+		l = h < 0 ? -1 : ascii_hex_digit((unsigned char)s[2]);
 		if (l < 0 || (h == 0 && l == 0))
 			return -EINVAL;
 		*w++ = (char)(h * 16 + l);
