@@ -1973,7 +1973,7 @@ void config_secret_free(char *s)
 	free(s);
 }
 
-static void fleet_release(struct fleet_setting *f)
+void config_fleet_release(struct fleet_setting *f)
 {
 	free(f->redis);
 	free(f->host);
@@ -1982,6 +1982,38 @@ static void fleet_release(struct fleet_setting *f)
 	config_secret_free(f->password);
 	config_secret_free(f->secret);
 	free(f->key_prefix);
+	memset(f, 0, sizeof(*f));
+}
+
+static char *dup_or_null(const char *s, int *failed)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*failed = 1;
+	return d;
+}
+
+int config_fleet_copy(struct fleet_setting *dst, const struct fleet_setting *src)
+{
+	int failed = 0;
+
+	*dst = *src;
+	dst->redis = dup_or_null(src->redis, &failed);
+	dst->host = dup_or_null(src->host, &failed);
+	dst->path = dup_or_null(src->path, &failed);
+	dst->username = dup_or_null(src->username, &failed);
+	dst->password = dup_or_null(src->password, &failed);
+	dst->secret = dup_or_null(src->secret, &failed);
+	dst->key_prefix = dup_or_null(src->key_prefix, &failed);
+	if (failed) {
+		config_fleet_release(dst);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static void parse_root(struct loader *L, const struct ynode *root)
@@ -2102,7 +2134,7 @@ static void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		listener_release(&cfg->listeners[i]);
 	listener_release(&cfg->admin);
-	fleet_release(&cfg->fleet);
+	config_fleet_release(&cfg->fleet);
 	for (size_t i = 0; i < cfg->nprofiles; i++)
 		profile_release(&cfg->profiles[i]);
 	free(cfg->profiles);

@@ -120,6 +120,14 @@ struct fleet_setting {
  * (a reload that changes any of it reconnects). */
 int config_fleet_equal(const struct fleet_setting *a, const struct fleet_setting *b);
 
+/* Copies src (borrowed) into dst, its strings and secrets duplicated (dst
+ * owns them, released with config_fleet_release). Returns 0, or -ENOMEM
+ * with dst holding nothing. */
+int config_fleet_copy(struct fleet_setting *dst, const struct fleet_setting *src);
+
+/* Frees what s owns (secrets zeroed first) and zeroes s. */
+void config_fleet_release(struct fleet_setting *s);
+
 /* Overwrites the secret string s with zeroes and frees it (taken); NULL is
  * a no-op. */
 void config_secret_free(char *s);

@@ -1,9 +1,6 @@
-/* Fleet glue: one command connection and one subscriber connection to
- * Redis through hiredis on the event loop. The guards tell the fleet of
- * their changes through hooks (guard.h); the fleet publishes them and
- * applies what other instances publish. Every call is timed: a watch timer,
- * armed only while calls wait, abandons the connection when the oldest
- * waits longer than fleet.timeout, and a jittered backoff reconnects. The
+/* Fleet logic: what the profiles' guards share through Redis (redis.h).
+ * The guards tell the fleet of their changes through hooks (guard.h); the
+ * fleet publishes them and applies what other instances publish. The
  * budget sync runs only while a guard is busy (guard_fleet_busy): an idle
  * instance has nothing to push and decides no retry, so it sleeps.
  * With fleet.secret, every message and value is signed (fleetproto.h)
@@ -18,95 +15,21 @@
 #include <string.h>
 #include <time.h>
 
-#include <hiredis/adapters/libevent.h>
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
-
 #include "fleetproto.h"
 #include "guard.h"
 #include "log.h"
+#include "redis.h"
 #include "request.h"
 #include "rng.h"
 
-/* Calls waiting for their reply on the command connection; beyond it new
- * calls are dropped (counted as overflow) until replies come. */
-#define FLEET_MAX_PENDING 4096
 /* Longest reply string read from Redis (a window end is at most 20 digits). */
 #define FLEET_MAX_VALUE 32
-/* What a reply may hold at all: longer strings (errors included), arrays
- * of more elements, an array inside an array, or a reply on the command
- * connection that no call waits for drop the connection (a hostile or
- * confused server; hiredis would buffer or abort). */
-#define FLEET_MAX_REPLY_STRING 1024
-#define FLEET_MAX_REPLY_ELEMENTS 8
-/* Bytes of an unfinished reply held before the connection is dropped
- * (hiredis would buffer a bulk string of any announced length); one read
- * more (16 KiB) may come on top. */
-#define FLEET_MAX_BUFFERED 65536
 
 /* Redis's counters cannot be signed: a fleet budget total beyond this is
  * a forgery or a fault, and the local budget decides instead. */
 #define FLEET_MAX_COUNT (1ull << 40)
 
 _Static_assert(CONFIG_FLEET_SECRET_MAX <= FLEET_SECRET_MAX, "fleet.secret beyond what is signed");
-
-/* Extends KEYS[1] to ARGV[1] (wall-clock ms) if later, expiring then, and
- * publishes ARGV[3] on ARGV[2] when it did. */
-static const char SCRIPT_EXTEND[] = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
-				    "local u = tonumber(ARGV[1])\n"
-				    "if u > cur then\n"
-				    "  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[1])\n"
-				    "  redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
-				    "  return 1\n"
-				    "end\n"
-				    "return 0\n";
-
-/* Signed: the same, storing the signed value ARGV[4]. Redis cannot check
- * a signature (the secret stays out of Redis), so it only reads the window
- * end out of "KIND UNTIL TS MAC"; when it does not extend, it returns the
- * value it holds, for braced to verify (and replace when forged). */
-static const char SCRIPT_EXTEND_SIGNED[] =
-    "local v = redis.call('GET', KEYS[1])\n"
-    "local cur = 0\n"
-    "if v then cur = tonumber(string.match(v, '^%a+ (%d+) ')) end\n"
-    "if cur and tonumber(ARGV[1]) > cur then\n"
-    "  redis.call('SET', KEYS[1], ARGV[4], 'PXAT', ARGV[1])\n"
-    "  redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
-    "  return 1\n"
-    "end\n"
-    "return v\n";
-
-/* Takes the probe lock KEYS[1] with the signed value ARGV[1] for ARGV[2]
- * ms: 1, or the holder's value for braced to verify. */
-static const char SCRIPT_PROBE_SIGNED[] =
-    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end\n"
-    "return redis.call('GET', KEYS[1])\n";
-
-/* Replaces a value braced rejected: if KEYS[1] still holds ARGV[1], sets
- * ARGV[2] for ARGV[3] ms and publishes ARGV[5] (when not empty) on
- * ARGV[4]; 1 when it did, 0 when the key changed meanwhile. */
-static const char SCRIPT_REPLACE[] =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
-    "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\n"
-    "if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end\n"
-    "return 1\n";
-
-/* Adds ARGV[4] requests and ARGV[5] retries to the bucket of second
- * ARGV[1] (KEYS[1] .. second, expiring after ARGV[3] seconds) and returns
- * the totals of the seconds ARGV[2] .. ARGV[1]. */
-static const char SCRIPT_BUDGET[] =
-    "local now = tonumber(ARGV[1])\n"
-    "local k = KEYS[1] .. ARGV[1]\n"
-    "if tonumber(ARGV[4]) > 0 then redis.call('HINCRBY', k, 'd', ARGV[4]) end\n"
-    "if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', k, 'w', ARGV[5]) end\n"
-    "redis.call('EXPIRE', k, ARGV[3])\n"
-    "local d, w = 0, 0\n"
-    "for s = tonumber(ARGV[2]), now do\n"
-    "  local v = redis.call('HMGET', KEYS[1] .. s, 'd', 'w')\n"
-    "  d = d + (tonumber(v[1]) or 0)\n"
-    "  w = w + (tonumber(v[2]) or 0)\n"
-    "end\n"
-    "return {d, w}\n";
 
 struct fleet_profile {
 	struct guard *g; /* borrowed: guards outlive the fleet */
@@ -119,18 +42,7 @@ struct fleet_profile {
 	int syncing;                 /* a budget sync is on its way */
 };
 
-/* One connection and the send times of its calls in reply order. */
-struct conn {
-	redisAsyncContext *ac;
-	uint64_t sent_us[FLEET_MAX_PENDING];
-	size_t head, n;
-	int ready;
-	int pushes;          /* the subscriber: replies come unasked */
-	const char *refused; /* why a reply was refused (static), or NULL */
-};
-
 enum op_kind {
-	OP_HELLO,
 	OP_COOLDOWN,
 	OP_BREAKER,
 	OP_PROBE,
@@ -143,11 +55,11 @@ enum op_kind {
 };
 
 static const enum fleet_op op_metric[] = {
-	[OP_HELLO] = FLEET_OP_CONNECT,           [OP_COOLDOWN] = FLEET_OP_COOLDOWN,
-	[OP_BREAKER] = FLEET_OP_BREAKER,         [OP_PROBE] = FLEET_OP_PROBE,
-	[OP_BUDGET] = FLEET_OP_BUDGET,           [OP_RESYNC_COOL] = FLEET_OP_RESYNC,
-	[OP_RESYNC_BREAKER] = FLEET_OP_RESYNC,   [OP_REPLACE_COOL] = FLEET_OP_COOLDOWN,
-	[OP_REPLACE_BREAKER] = FLEET_OP_BREAKER, [OP_REPLACE_PROBE] = FLEET_OP_PROBE,
+	[OP_COOLDOWN] = FLEET_OP_COOLDOWN,     [OP_BREAKER] = FLEET_OP_BREAKER,
+	[OP_PROBE] = FLEET_OP_PROBE,           [OP_BUDGET] = FLEET_OP_BUDGET,
+	[OP_RESYNC_COOL] = FLEET_OP_RESYNC,    [OP_RESYNC_BREAKER] = FLEET_OP_RESYNC,
+	[OP_REPLACE_COOL] = FLEET_OP_COOLDOWN, [OP_REPLACE_BREAKER] = FLEET_OP_BREAKER,
+	[OP_REPLACE_PROBE] = FLEET_OP_PROBE,
 };
 
 struct fleet {
@@ -156,18 +68,14 @@ struct fleet {
 	struct fleet_setting set; /* a private copy; set.password and set.secret are secrets */
 	struct fleet_profile *profiles;
 	size_t nprofiles;
-	struct conn cmd, sub;
-	uint64_t sub_wait_us; /* SUBSCRIBE sent, not confirmed yet; 0 when none */
-	int up;               /* both connections work */
-	int logged_down;      /* "unavailable" already logged for this outage */
-	unsigned attempt;     /* reconnects since the last success */
+	struct redis *redis; /* its setting borrowed from set and channel */
+	int up;              /* both connections work */
+	int logged_down;     /* "unavailable" already logged for this outage */
 	uint64_t instance;
 	char channel[FLEET_KEY_MAX];
 	struct rng rng;
-	/* One-shot timers: the reconnect, the next budget sync (armed while
-	 * a guard is busy), the deadline of the oldest call (armed while
-	 * calls wait). */
-	struct event *retry_timer, *sync_timer, *watch_timer;
+	/* The next budget sync: a one-shot timer armed while a guard is busy. */
+	struct event *sync_timer;
 	uint64_t last_sync_us; /* the last budget sync started; 0 never */
 	unsigned gen;          /* bumped by every fleet_configure */
 };
@@ -200,107 +108,17 @@ static void count_reject(struct fleet *f, enum fleet_reject why)
 		f->mg->fleet_rejected[why]++;
 }
 
-static void ms_to_tv(uint32_t ms, struct timeval *tv)
+/* What failed to send (err, from redis_vcommand()) is counted: too many
+ * calls waiting as overflow, a refusal by hiredis against op. */
+static void count_unsent(struct fleet *f, int err, enum fleet_op op)
 {
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (err == -ENOBUFS)
+		count_error(f, FLEET_OP_OVERFLOW);
+	else if (err == -EIO)
+		count_error(f, op);
 }
-
-/* ---- replies: hiredis's reply objects, within limits ---- */
-
-/* The reader's privdata is the connection: on the command connection a
- * reply must answer a call waiting. A NULL return makes hiredis drop the
- * connection; c->refused says why. */
-static redisReply *reply_new(const redisReadTask *task, int type)
-{
-	struct conn *c = task->privdata;
-	redisReply *r;
-
-	if (!task->parent && !c->pushes && c->n == 0) {
-		c->refused = "a reply no call waits for";
-		return NULL;
-	}
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
-	r->type = type;
-	if (task->parent) {
-		redisReply *parent = task->parent->obj;
-
-		parent->element[task->idx] = r;
-	}
-	return r;
-}
-
-static void *reply_string(const redisReadTask *task, char *str, size_t len)
-{
-	redisReply *r;
-
-	if (len > FLEET_MAX_REPLY_STRING) {
-		((struct conn *)task->privdata)->refused = "a reply string over its limit";
-		return NULL;
-	}
-	if (!(r = reply_new(task, task->type)))
-		return NULL;
-	r->str = malloc(len + 1);
-	if (!r->str) {
-		if (task->parent)
-			((redisReply *)task->parent->obj)->element[task->idx] = NULL;
-		free(r);
-		return NULL;
-	}
-	memcpy(r->str, str, len);
-	r->str[len] = '\0';
-	r->len = len;
-	return r;
-}
-
-static void *reply_array(const redisReadTask *task, int elements)
-{
-	redisReply *r;
-
-	if (task->parent || elements < 0 || elements > FLEET_MAX_REPLY_ELEMENTS) {
-		((struct conn *)task->privdata)->refused = "a nested or long array reply";
-		return NULL;
-	}
-	if (!(r = reply_new(task, REDIS_REPLY_ARRAY)))
-		return NULL;
-	if (elements > 0) {
-		r->element = calloc((size_t)elements, sizeof(*r->element));
-		if (!r->element) {
-			free(r);
-			return NULL;
-		}
-	}
-	r->elements = (size_t)elements;
-	return r;
-}
-
-static void *reply_integer(const redisReadTask *task, long long value)
-{
-	redisReply *r = reply_new(task, REDIS_REPLY_INTEGER);
-
-	if (r)
-		r->integer = value;
-	return r;
-}
-
-static void *reply_nil(const redisReadTask *task)
-{
-	return reply_new(task, REDIS_REPLY_NIL);
-}
-
-static redisReplyObjectFunctions reply_functions = {
-	.createString = reply_string,
-	.createArray = reply_array,
-	.createInteger = reply_integer,
-	.createNil = reply_nil,
-	.freeObject = freeReplyObject,
-};
 
 /* ---- connection state ---- */
-
-static void connect_now(struct fleet *f);
 
 static void set_gates(struct fleet *f, int up)
 {
@@ -315,39 +133,26 @@ static void set_gates(struct fleet *f, int up)
 	}
 }
 
-static void drop_conn(struct conn *c)
+static void send_resync(struct fleet *f);
+static void sync_arm(struct fleet *f);
+
+/* Redis failed (what, why): the connections are dropped and a reconnect
+ * armed; the guards decide alone. Logged once per outage. */
+static void on_down(void *arg, enum redis_failure what, const char *why)
 {
-	redisAsyncContext *ac = c->ac;
+	static const enum fleet_op ops[] = {
+		[REDIS_FAILED_CONNECT] = FLEET_OP_CONNECT,
+		[REDIS_FAILED_SUBSCRIBE] = FLEET_OP_SUBSCRIBE,
+		[REDIS_FAILED_TIMEOUT] = FLEET_OP_TIMEOUT,
+	};
+	struct fleet *f = arg;
+	enum fleet_op op = ops[what];
 
-	c->ac = NULL;
-	c->head = c->n = 0;
-	c->ready = 0;
-	c->refused = NULL;
-	/* Pending callbacks run with no reply and see a context not ours. */
-	if (ac)
-		redisAsyncFree(ac);
-}
-
-static void disconnect(struct fleet *f)
-{
-	drop_conn(&f->cmd);
-	drop_conn(&f->sub);
-	f->sub_wait_us = 0;
-	if (f->watch_timer)
-		event_del(f->watch_timer);
-	if (f->sync_timer)
-		event_del(f->sync_timer);
-}
-
-/* Something failed (op, why): drop both connections, let the guards decide
- * alone, and reconnect after a jittered backoff. Logged once per outage. */
-static void go_down(struct fleet *f, enum fleet_op op, const char *why)
-{
-	struct timeval tv;
-	double r;
-
+	/* The user knows the limit by its setting's name. */
+	if (what == REDIS_FAILED_TIMEOUT)
+		why = "no answer within fleet.timeout";
 	count_error(f, op);
-	disconnect(f);
+	event_del(f->sync_timer);
 	set_gates(f, 0);
 	if (f->up || !f->logged_down) {
 		struct logline *l =
@@ -361,23 +166,14 @@ static void go_down(struct fleet *f, enum fleet_op op, const char *why)
 	}
 	f->up = 0;
 	f->mg->fleet_up = 0;
-	r = (double)(rng_next(&f->rng) >> 11) / (double)(1ull << 53);
-	ms_to_tv(fleet_backoff_ms(f->attempt, r), &tv);
-	if (f->attempt < 16)
-		f->attempt++;
-	event_add(f->retry_timer, &tv);
 }
 
-static void send_resync(struct fleet *f);
-static void sync_arm(struct fleet *f);
-
-static void maybe_up(struct fleet *f)
+static void on_up(void *arg)
 {
-	if (f->up || !f->cmd.ready || !f->sub.ready)
-		return;
+	struct fleet *f = arg;
+
 	f->up = 1;
 	f->mg->fleet_up = 1;
-	f->attempt = 0;
 	f->logged_down = 0;
 	{
 		struct logline *l = log_begin(LOG_INFO, "fleet: sharing state through Redis");
@@ -390,49 +186,22 @@ static void maybe_up(struct fleet *f)
 	sync_arm(f);
 }
 
-/* ---- timed calls ---- */
-
-static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
-
-/* Arms the watch timer for the earliest deadline of a waiting call (the
- * oldest on the command connection, or the SUBSCRIBE), or stops it when
- * nothing waits: an idle connection costs no wake-up. */
-static void watch_arm(struct fleet *f)
+/* A command of the Redis client's own, while connecting, was not sent. */
+static void on_unsent(void *arg, int err)
 {
-	uint64_t limit = (uint64_t)f->set.timeout_ms * 1000, due = UINT64_MAX, now;
-	struct timeval tv;
-
-	if (f->cmd.ac && f->cmd.n > 0)
-		due = f->cmd.sent_us[f->cmd.head] + limit;
-	if (f->sub_wait_us && f->sub_wait_us + limit < due)
-		due = f->sub_wait_us + limit;
-	if (due == UINT64_MAX) {
-		event_del(f->watch_timer);
-		return;
-	}
-	now = request_now_us();
-	due = due > now ? due - now + 1 : 1;
-	tv.tv_sec = (time_t)(due / 1000000);
-	tv.tv_usec = (suseconds_t)(due % 1000000);
-	event_add(f->watch_timer, &tv);
+	count_unsent(arg, err, FLEET_OP_CONNECT);
 }
 
-/* Sends one command on the command connection, timed; arg goes to the
+/* ---- timed calls ---- */
+
+/* Sends one command through the Redis client, timed; arg goes to the
  * reply's handler. */
 static int vcall(struct fleet *f, enum op_kind kind, struct fleet_profile *p, uint64_t arg,
 		 const char *fmt, va_list ap)
 {
-	struct conn *c = &f->cmd;
-	struct op *o;
+	struct op *o = calloc(1, sizeof(*o));
 	int rc;
 
-	if (!c->ac)
-		return -ENOTCONN;
-	if (c->n >= FLEET_MAX_PENDING) {
-		count_error(f, FLEET_OP_OVERFLOW);
-		return -ENOBUFS;
-	}
-	o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
 	*o = (struct op){ .f = f,
@@ -440,16 +209,12 @@ static int vcall(struct fleet *f, enum op_kind kind, struct fleet_profile *p, ui
 			  .idx = p ? (size_t)(p - f->profiles) : 0,
 			  .gen = f->gen,
 			  .arg = arg };
-	rc = redisvAsyncCommand(c->ac, on_reply, o, fmt, ap);
-	if (rc != REDIS_OK) {
+	rc = redis_vcommand(f->redis, o, fmt, ap);
+	if (rc < 0) {
 		free(o);
-		count_error(f, op_metric[kind]);
-		return -EIO;
+		count_unsent(f, rc, op_metric[kind]);
 	}
-	c->sent_us[(c->head + c->n) % FLEET_MAX_PENDING] = request_now_us();
-	if (c->n++ == 0)
-		watch_arm(f);
-	return 0;
+	return rc;
 }
 
 static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, const char *fmt, ...)
@@ -473,20 +238,6 @@ static int call_with(struct fleet *f, enum op_kind kind, struct fleet_profile *p
 	rc = vcall(f, kind, p, arg, fmt, ap);
 	va_end(ap);
 	return rc;
-}
-
-static void watch(evutil_socket_t fd, short what, void *arg)
-{
-	struct fleet *f = arg;
-	uint64_t now = request_now_us(), limit = (uint64_t)f->set.timeout_ms * 1000;
-
-	(void)fd;
-	(void)what;
-	if ((f->cmd.n > 0 && now - f->cmd.sent_us[f->cmd.head] > limit) ||
-	    (f->sub_wait_us && now - f->sub_wait_us > limit))
-		go_down(f, FLEET_OP_TIMEOUT, "no answer within fleet.timeout");
-	else
-		watch_arm(f);
 }
 
 /* A string reply of at most FLEET_MAX_VALUE digits as a number; nil is 0. */
@@ -591,7 +342,7 @@ static int replace_value(struct fleet *f, struct fleet_profile *p, enum op_kind 
 		ms = arg - wnow;
 	}
 	snprintf(px, sizeof(px), "%llu", (unsigned long long)(ms ? ms : 1));
-	return call_with(f, kind, p, arg, "EVAL %s 1 %s %b %s %s %s %s", SCRIPT_REPLACE, key,
+	return call_with(f, kind, p, arg, "EVAL %s 1 %s %b %s %s %s %s", fleet_script_replace, key,
 			 r->str, r->len, val, px, f->channel, msg);
 }
 
@@ -640,11 +391,10 @@ static int probe_reply(struct fleet *f, struct fleet_profile *p, const redisRepl
 	return -EINPROGRESS;
 }
 
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+static void on_reply(void *cmd, const redisReply *r)
 {
-	struct op *o = privdata;
+	struct op *o = cmd;
 	struct fleet *f = o->f;
-	const redisReply *r = reply;
 	struct fleet_profile *p =
 	    o->gen == f->gen && o->idx < f->nprofiles ? &f->profiles[o->idx] : NULL;
 	enum op_kind kind = o->kind;
@@ -652,25 +402,11 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	int bad = 0;
 
 	free(o);
-	if (ac != f->cmd.ac)
-		return; /* a dropped connection's leftovers */
-	if (f->cmd.n > 0) {
-		f->cmd.head = (f->cmd.head + 1) % FLEET_MAX_PENDING;
-		f->cmd.n--;
-		watch_arm(f);
-	}
-	if (r && kind != OP_HELLO && !p)
+	if (!r)
+		return; /* no answer will come: the Redis client goes down */
+	if (!p)
 		return; /* sent before a reload: its profile is gone or moved */
-	if (!r) {
-		go_down(f, FLEET_OP_CONNECT, f->cmd.refused ? f->cmd.refused : "connection lost");
-		return;
-	}
 	if (r->type == REDIS_REPLY_ERROR) {
-		if (kind == OP_HELLO) {
-			/* AUTH or SELECT refused: say which, never the password. */
-			go_down(f, FLEET_OP_CONNECT, "Redis refused AUTH, SELECT or PING");
-			return;
-		}
 		count_error(f, op_metric[kind]);
 		if (kind == OP_BUDGET && p) {
 			p->syncing = 0;
@@ -681,13 +417,6 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		return;
 	}
 	switch (kind) {
-	case OP_HELLO:
-		if (r->type == REDIS_REPLY_STATUS && r->len == 4 &&
-		    memcmp(r->str, "PONG", 4) == 0) {
-			f->cmd.ready = 1;
-			maybe_up(f);
-		}
-		break;
 	case OP_COOLDOWN:
 	case OP_BREAKER:
 		if (f->set.secret && r->type == REDIS_REPLY_STRING) {
@@ -771,52 +500,20 @@ static struct fleet_profile *find_profile(struct fleet *f, const char *id)
 	return NULL;
 }
 
-static void on_message(redisAsyncContext *ac, void *reply, void *privdata)
+static void on_message(void *arg, const char *data, size_t len)
 {
-	struct fleet *f = privdata;
-	const redisReply *r = reply, *kind, *payload;
+	struct fleet *f = arg;
 	struct fleet_msg m;
 	struct fleet_profile *p;
 
-	if (ac != f->sub.ac)
-		return;
-	if (!r) {
-		go_down(f, FLEET_OP_SUBSCRIBE, "subscriber connection lost");
-		return;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		go_down(f, FLEET_OP_SUBSCRIBE, "Redis refused AUTH or SUBSCRIBE");
-		return;
-	}
-	if (r->type == REDIS_REPLY_STATUS) /* AUTH's OK */
-		return;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
-		count_error(f, FLEET_OP_MESSAGE);
-		return;
-	}
-	kind = r->element[0];
-	payload = r->element[2];
-	if (kind->type != REDIS_REPLY_STRING) {
-		count_error(f, FLEET_OP_MESSAGE);
-		return;
-	}
-	if (kind->len == 9 && memcmp(kind->str, "subscribe", 9) == 0) {
-		f->sub_wait_us = 0;
-		watch_arm(f);
-		f->sub.ready = 1;
-		maybe_up(f);
-		return;
-	}
-	if (kind->len != 7 || memcmp(kind->str, "message", 7) != 0)
-		return;
-	if (payload->type != REDIS_REPLY_STRING) {
+	if (!data) {
 		count_error(f, FLEET_OP_MESSAGE);
 		return;
 	}
 	if (f->set.secret) {
 		enum fleet_reject why = FLEET_REJECT_UNSIGNED;
 		int e =
-		    fleet_msg_decode_signed(payload->str, payload->len, f->set.secret, wall_ms(),
+		    fleet_msg_decode_signed(data, len, f->set.secret, wall_ms(),
 					    fleet_max_age_ms(f->set.sync_interval_ms), &m, &why);
 
 		if (e == -EBADMSG)
@@ -825,7 +522,7 @@ static void on_message(redisAsyncContext *ac, void *reply, void *privdata)
 			count_error(f, FLEET_OP_MESSAGE);
 		if (e < 0)
 			return;
-	} else if (fleet_msg_decode(payload->str, payload->len, &m) < 0) {
+	} else if (fleet_msg_decode(data, len, &m) < 0) {
 		count_error(f, FLEET_OP_MESSAGE);
 		return;
 	}
@@ -865,13 +562,13 @@ static void publish_extend(struct fleet *f, struct fleet_profile *p, enum op_kin
 
 		if (seal_window(f, p, mk, until, msg, val) == 0)
 			call_with(f, kind, p, until, "EVAL %s 1 %s %s %s %s %s",
-				  SCRIPT_EXTEND_SIGNED, key, ustr, f->channel, msg, val);
+				  fleet_script_extend_signed, key, ustr, f->channel, msg, val);
 		return;
 	}
 	memcpy(m.id, p->id, sizeof(m.id));
 	if (fleet_msg_encode(&m, msg, sizeof(msg)) < 0)
 		return;
-	call(f, kind, p, "EVAL %s 1 %s %s %s %s", SCRIPT_EXTEND, key, ustr, f->channel, msg);
+	call(f, kind, p, "EVAL %s 1 %s %s %s %s", fleet_script_extend, key, ustr, f->channel, msg);
 }
 
 static void on_guard_event(void *arg, struct guard *g, const struct guard_event *ev)
@@ -923,7 +620,7 @@ static void on_guard_event(void *arg, struct guard *g, const struct guard_event 
 		} else if (fleet_value_encode_signed(FLEET_VALUE_PROBE, f->instance, f->set.secret,
 						     p->id, wall_ms(), inst, sizeof(inst)) >= 0) {
 			rc = call_with(f, OP_PROBE, p, ms, "EVAL %s 1 %s %s %s",
-				       SCRIPT_PROBE_SIGNED, p->key_probe, inst, px);
+				       fleet_script_probe_signed, p->key_probe, inst, px);
 		}
 		if (rc < 0)
 			guard_fleet_probe_lock(g, 0, request_now_us() + 1000000);
@@ -995,7 +692,7 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 		snprintf(a3, sizeof(a3), "%u", count + FLEET_BUCKET_SLACK_S);
 		snprintf(a4, sizeof(a4), "%llu", (unsigned long long)d);
 		snprintf(a5, sizeof(a5), "%llu", (unsigned long long)w);
-		if (call(f, OP_BUDGET, p, "EVAL %s 1 %s %s %s %s %s %s", SCRIPT_BUDGET,
+		if (call(f, OP_BUDGET, p, "EVAL %s 1 %s %s %s %s %s %s", fleet_script_budget,
 			 p->key_budget, a1, a2, a3, a4, a5) == 0)
 			p->syncing = 1;
 		else
@@ -1004,182 +701,38 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 	sync_arm(f);
 }
 
-/* ---- connecting ---- */
-
-/* Forgets ac, which hiredis frees once its callback returns. Returns 1
- * when ac was one of f's connections, 0 for a stale one. */
-static int forget_context(struct fleet *f, const redisAsyncContext *ac)
-{
-	if (ac == f->cmd.ac)
-		f->cmd.ac = NULL;
-	else if (ac == f->sub.ac)
-		f->sub.ac = NULL;
-	else
-		return 0;
-	return 1;
-}
-
-static void on_connect(const redisAsyncContext *ac, int status)
-{
-	struct fleet *f = ac->data;
-
-	if (status == REDIS_OK || !f || !forget_context(f, ac))
-		return;
-	go_down(f, FLEET_OP_CONNECT, ac->errstr[0] ? ac->errstr : "cannot connect");
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status)
-{
-	struct fleet *f = ac->data;
-
-	(void)status;
-	if (!f || !forget_context(f, ac))
-		return;
-	if (f->cmd.refused || f->sub.refused)
-		go_down(f, FLEET_OP_CONNECT, f->cmd.refused ? f->cmd.refused : f->sub.refused);
-	else
-		go_down(f, FLEET_OP_CONNECT, "connection closed");
-}
-
-/* hiredis's libevent read handler, behind a bound on the unfinished reply
- * it holds. */
-static void on_readable(evutil_socket_t fd, short what, void *arg)
-{
-	redisLibeventEvents *e = arg;
-	redisAsyncContext *ac = e->context;
-	const redisReader *rd = ac->c.reader;
-	struct fleet *f = ac->data;
-
-	(void)fd;
-	(void)what;
-	if (f && rd && rd->len - rd->pos > FLEET_MAX_BUFFERED &&
-	    (ac == f->cmd.ac || ac == f->sub.ac)) {
-		go_down(f, FLEET_OP_CONNECT, "a reply over its limit"); /* frees e */
-		return;
-	}
-	redisAsyncHandleRead(ac);
-}
-
-static redisAsyncContext *open_ctx(struct fleet *f, struct conn *c)
-{
-	redisAsyncContext *ac = f->set.unix_socket ? redisAsyncConnectUnix(f->set.path)
-						   : redisAsyncConnect(f->set.host, f->set.port);
-
-	if (!ac)
-		return NULL;
-	if (ac->err) {
-		redisAsyncFree(ac);
-		return NULL;
-	}
-	ac->data = f;
-	ac->c.reader->fn = &reply_functions;
-	ac->c.reader->privdata = c;
-	c->pushes = c == &f->sub;
-	c->refused = NULL;
-	if (redisLibeventAttach(ac, f->base) != REDIS_OK || !ac->ev.data) {
-		redisAsyncFree(ac);
-		return NULL;
-	}
-	{
-		redisLibeventEvents *e = ac->ev.data;
-
-		event_del(e->rev);
-		event_assign(e->rev, f->base, ac->c.fd, EV_READ, on_readable, e);
-		event_add(e->rev, NULL);
-	}
-	redisAsyncSetConnectCallback(ac, on_connect);
-	redisAsyncSetDisconnectCallback(ac, on_disconnect);
-	return ac;
-}
-
-static void connect_now(struct fleet *f)
-{
-	if (!f->set.enabled)
-		return;
-	f->cmd.ac = open_ctx(f, &f->cmd);
-	f->sub.ac = f->cmd.ac ? open_ctx(f, &f->sub) : NULL;
-	if (!f->cmd.ac || !f->sub.ac) {
-		go_down(f, FLEET_OP_CONNECT, "cannot open a connection");
-		return;
-	}
-	if (f->set.password && f->set.username) {
-		call(f, OP_HELLO, NULL, "AUTH %s %s", f->set.username, f->set.password);
-		redisAsyncCommand(f->sub.ac, on_message, f, "AUTH %s %s", f->set.username,
-				  f->set.password);
-	} else if (f->set.password) {
-		call(f, OP_HELLO, NULL, "AUTH %s", f->set.password);
-		redisAsyncCommand(f->sub.ac, on_message, f, "AUTH %s", f->set.password);
-	}
-	if (f->set.db) {
-		char db[16];
-
-		snprintf(db, sizeof(db), "%u", f->set.db);
-		call(f, OP_HELLO, NULL, "SELECT %s", db);
-	}
-	call(f, OP_HELLO, NULL, "PING");
-	if (redisAsyncCommand(f->sub.ac, on_message, f, "SUBSCRIBE %s", f->channel) != REDIS_OK) {
-		go_down(f, FLEET_OP_SUBSCRIBE, "cannot subscribe");
-		return;
-	}
-	f->sub_wait_us = request_now_us();
-	watch_arm(f);
-}
-
-static void on_retry(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	connect_now(arg);
-}
-
 /* ---- configuration ---- */
 
-static void setting_release(struct fleet_setting *s)
+/* Connects the Redis client with f->set, which it borrows. */
+static void connect_redis(struct fleet *f)
 {
-	free(s->redis);
-	free(s->host);
-	free(s->path);
-	free(s->username);
-	config_secret_free(s->password);
-	config_secret_free(s->secret);
-	free(s->key_prefix);
-	memset(s, 0, sizeof(*s));
-}
+	const struct redis_setting rs = {
+		.unix_socket = f->set.unix_socket,
+		.path = f->set.path,
+		.host = f->set.host,
+		.port = f->set.port,
+		.username = f->set.username,
+		.password = f->set.password,
+		.db = f->set.db,
+		.timeout_ms = f->set.timeout_ms,
+		.channel = f->channel,
+	};
 
-static char *dup_or_null(const char *s, int *failed)
-{
-	char *d;
-
-	if (!s)
-		return NULL;
-	d = strdup(s);
-	if (!d)
-		*failed = 1;
-	return d;
-}
-
-static int setting_copy(struct fleet_setting *dst, const struct fleet_setting *src)
-{
-	int failed = 0;
-
-	*dst = *src;
-	dst->redis = dup_or_null(src->redis, &failed);
-	dst->host = dup_or_null(src->host, &failed);
-	dst->path = dup_or_null(src->path, &failed);
-	dst->username = dup_or_null(src->username, &failed);
-	dst->password = dup_or_null(src->password, &failed);
-	dst->secret = dup_or_null(src->secret, &failed);
-	dst->key_prefix = dup_or_null(src->key_prefix, &failed);
-	if (failed) {
-		setting_release(dst);
-		return -ENOMEM;
-	}
-	return 0;
+	redis_connect(f->redis, &rs);
 }
 
 struct fleet *fleet_new(struct event_base *base, struct metrics_global *mg)
 {
 	struct fleet *f = calloc(1, sizeof(*f));
+	const struct redis_handlers h = {
+		.up = on_up,
+		.down = on_down,
+		.unsent = on_unsent,
+		.reply = on_reply,
+		.message = on_message,
+		.backoff_ms = fleet_backoff_ms,
+		.arg = f,
+	};
 
 	if (!f)
 		return NULL;
@@ -1188,10 +741,9 @@ struct fleet *fleet_new(struct event_base *base, struct metrics_global *mg)
 	if (rng_seed_os(&f->rng) < 0)
 		goto fail;
 	f->instance = rng_next(&f->rng);
-	f->retry_timer = evtimer_new(base, on_retry, f);
+	f->redis = redis_new(base, &f->rng, &h);
 	f->sync_timer = evtimer_new(base, on_sync, f);
-	f->watch_timer = evtimer_new(base, watch, f);
-	if (!f->retry_timer || !f->sync_timer || !f->watch_timer)
+	if (!f->redis || !f->sync_timer)
 		goto fail;
 	return f;
 fail:
@@ -1235,12 +787,12 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 		}
 	}
 	if (reconnect) {
-		if (setting_copy(&copy, s) < 0) {
+		if (config_fleet_copy(&copy, s) < 0) {
 			free(profiles);
 			return -ENOMEM;
 		}
-		disconnect(f);
-		event_del(f->retry_timer);
+		redis_stop(f->redis);
+		event_del(f->sync_timer);
 		if (f->up || f->logged_down) {
 			struct logline *l = log_begin(LOG_INFO, "fleet: configuration changed");
 
@@ -1249,9 +801,8 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 		}
 		f->up = 0;
 		f->logged_down = 0;
-		f->attempt = 0;
 		f->mg->fleet_up = 0;
-		setting_release(&f->set);
+		config_fleet_release(&f->set);
 		f->set = copy;
 		fleet_channel(f->channel, sizeof(f->channel), f->set.key_prefix);
 	}
@@ -1271,7 +822,7 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 	if (!s->enabled)
 		return 0;
 	if (reconnect) {
-		connect_now(f);
+		connect_redis(f);
 	} else if (f->up) {
 		set_gates(f, 1);
 		send_resync(f);
@@ -1289,16 +840,14 @@ void fleet_free(struct fleet *f)
 {
 	if (!f)
 		return;
-	disconnect(f);
+	/* Commands still waiting come back to on_reply: f must still be whole. */
+	redis_free(f->redis);
+	f->redis = NULL;
 	for (size_t i = 0; i < f->nprofiles; i++)
 		guard_set_hooks(f->profiles[i].g, NULL);
-	if (f->retry_timer)
-		event_free(f->retry_timer);
 	if (f->sync_timer)
 		event_free(f->sync_timer);
-	if (f->watch_timer)
-		event_free(f->watch_timer);
 	free(f->profiles);
-	setting_release(&f->set);
+	config_fleet_release(&f->set);
 	free(f);
 }

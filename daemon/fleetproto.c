@@ -447,3 +447,63 @@ int fleet_value_decode_signed(enum fleet_value_kind kind, const char *s, size_t 
 	}
 	return 0;
 }
+
+/* ---- the scripts fleet.c runs in Redis ---- */
+
+/* Extends KEYS[1] to ARGV[1] (wall-clock ms) if later, expiring then, and
+ * publishes ARGV[3] on ARGV[2] when it did. */
+const char fleet_script_extend[] = "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0\n"
+				   "local u = tonumber(ARGV[1])\n"
+				   "if u > cur then\n"
+				   "  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[1])\n"
+				   "  redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
+				   "  return 1\n"
+				   "end\n"
+				   "return 0\n";
+
+/* Signed: the same, storing the signed value ARGV[4]. Redis cannot check
+ * a signature (the secret stays out of Redis), so it only reads the window
+ * end out of "KIND UNTIL TS MAC"; when it does not extend, it returns the
+ * value it holds, for braced to verify (and replace when forged). */
+const char fleet_script_extend_signed[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "local cur = 0\n"
+    "if v then cur = tonumber(string.match(v, '^%a+ (%d+) ')) end\n"
+    "if cur and tonumber(ARGV[1]) > cur then\n"
+    "  redis.call('SET', KEYS[1], ARGV[4], 'PXAT', ARGV[1])\n"
+    "  redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
+    "  return 1\n"
+    "end\n"
+    "return v\n";
+
+/* Takes the probe lock KEYS[1] with the signed value ARGV[1] for ARGV[2]
+ * ms: 1, or the holder's value for braced to verify. */
+const char fleet_script_probe_signed[] =
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end\n"
+    "return redis.call('GET', KEYS[1])\n";
+
+/* Replaces a value braced rejected: if KEYS[1] still holds ARGV[1], sets
+ * ARGV[2] for ARGV[3] ms and publishes ARGV[5] (when not empty) on
+ * ARGV[4]; 1 when it did, 0 when the key changed meanwhile. */
+const char fleet_script_replace[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+    "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\n"
+    "if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end\n"
+    "return 1\n";
+
+/* Adds ARGV[4] requests and ARGV[5] retries to the bucket of second
+ * ARGV[1] (KEYS[1] .. second, expiring after ARGV[3] seconds) and returns
+ * the totals of the seconds ARGV[2] .. ARGV[1]. */
+const char fleet_script_budget[] =
+    "local now = tonumber(ARGV[1])\n"
+    "local k = KEYS[1] .. ARGV[1]\n"
+    "if tonumber(ARGV[4]) > 0 then redis.call('HINCRBY', k, 'd', ARGV[4]) end\n"
+    "if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', k, 'w', ARGV[5]) end\n"
+    "redis.call('EXPIRE', k, ARGV[3])\n"
+    "local d, w = 0, 0\n"
+    "for s = tonumber(ARGV[2]), now do\n"
+    "  local v = redis.call('HMGET', KEYS[1] .. s, 'd', 'w')\n"
+    "  d = d + (tonumber(v[1]) or 0)\n"
+    "  w = w + (tonumber(v[2]) or 0)\n"
+    "end\n"
+    "return {d, w}\n";

@@ -180,4 +180,12 @@ uint32_t fleet_backoff_ms(unsigned n, double r);
  * now (all ms); instants already past map to mono_now. */
 uint64_t fleet_wall_to_mono(uint64_t wall_ms, uint64_t wall_now, uint64_t mono_now);
 
+/* The Lua scripts fleet.c EVALs, on the keys above; fleetproto.c says what
+ * each takes, does and returns. */
+extern const char fleet_script_extend[];
+extern const char fleet_script_extend_signed[];
+extern const char fleet_script_probe_signed[];
+extern const char fleet_script_replace[];
+extern const char fleet_script_budget[];
+
 #endif

@@ -19,6 +19,7 @@
 
 struct server;
 struct call;
+struct evbuffer;
 struct upstream_pool;
 struct schema_result;
 
@@ -78,11 +79,20 @@ void request_start(struct request *req);
 
 /* Validates the app's query and body against the route's request schemas
  * (SPEC 2). Returns 0 to go on (valid, report mode, or nothing to check), or
- * -1 after answering 422 request_invalid. */
+ * -1 after answering 422 request_invalid. In validate.c. */
 int request_validate(struct request *req);
 
-/* Answers with a problem built from p (borrowed) and frees the request. */
+/* Answers with a problem built from p (borrowed) and frees the request. In
+ * reply.c. */
 void request_fail(struct request *req, struct problem *p);
+
+/* The one end of an answered request, for reply.c: counts the answer with
+ * the guard under code (ENGINE_CODE_OK or an enum problem_code), cancels the
+ * attempts, writes the access log line, sends status with the n headers h
+ * (borrowed for the call) and body (len bytes, taken) or else the bytes of
+ * buf (moved out, not copied), and frees the request. */
+void request_finish(struct request *req, int status, const struct http_header *h, size_t n,
+		    char *body, size_t len, struct evbuffer *buf, int code);
 
 /* The app left (the HTTP server's on_gone): cancels the attempt, gives the
  * server its reply (dropped) and frees the request. */

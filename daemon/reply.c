@@ -1,0 +1,293 @@
+/* The answers of one request (request.h): the headers braced adds to every
+ * answer, an upstream answer relayed with braced's Retry-After and without
+ * the upstream's own Server-Timing entries for braced, and problem+json
+ * answers (request_fail). Each ends in request_finish(). */
+#include "reply.h"
+#include "request.h"
+#include "schema.h"
+#include "upstream.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <event2/buffer.h>
+
+static uint32_t elapsed_ms(const struct request *req)
+{
+	return (uint32_t)((request_now_us() - req->start_us) / 1000);
+}
+
+/* Headers an answer holds without allocating; relays with more allocate. */
+#define REPLY_FIXED_HEADERS 32
+/* Most headers braced adds to an answer itself. */
+#define REPLY_OWN_HEADERS 8
+
+/* The headers of one answer, lent to http_reply(): the values braced makes
+ * live here until then. */
+struct reply {
+	struct http_header *h;
+	size_t n, cap;
+	struct http_header fixed[REPLY_FIXED_HEADERS];
+	char attempts[16];
+	char timing[80]; /* two put_ms() of 22 bytes at most, and the words */
+	char retry_after[24];
+	char *kept; /* the upstream's Server-Timing values without braced's entries */
+};
+
+static void reply_init(struct reply *r)
+{
+	r->h = r->fixed;
+	r->n = 0;
+	r->cap = REPLY_FIXED_HEADERS;
+	r->kept = NULL;
+}
+
+/* Room for more headers. Returns 0 or -ENOMEM. */
+static int reply_reserve(struct reply *r, size_t more)
+{
+	struct http_header *h;
+
+	if (r->n + more <= r->cap)
+		return 0;
+	h = malloc((r->n + more) * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	memcpy(h, r->h, r->n * sizeof(*h));
+	if (r->h != r->fixed)
+		free(r->h);
+	r->h = h;
+	r->cap = r->n + more;
+	return 0;
+}
+
+/* Adds name and value (both borrowed until the reply); beyond the room
+ * reserved the header is left out. */
+static void reply_add(struct reply *r, const char *name, const char *value)
+{
+	if (r->n < r->cap)
+		r->h[r->n++] = (struct http_header){ name, strlen(name), value, strlen(value) };
+}
+
+static void reply_release(struct reply *r)
+{
+	if (r->h != r->fixed)
+		free(r->h);
+	r->h = NULL;
+	free(r->kept);
+	r->kept = NULL;
+}
+
+/* Writers for the headers of every answer, without printf: each writes at
+ * p and returns the end; the caller's buffer has the room. */
+static char *put_str(char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *put_uint(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* Microseconds as milliseconds with one decimal, rounded: "12.3". */
+static char *put_ms(char *p, uint64_t us)
+{
+	uint64_t tenths = (us + 50) / 100;
+
+	p = put_uint(p, tenths / 10);
+	*p++ = '.';
+	*p++ = (char)('0' + tenths % 10);
+	return p;
+}
+
+/* The idempotency key to tell the app, or NULL: a key braced minted for a
+ * request it never sent names nothing the upstream saw. */
+static const char *told_key(const struct request *req)
+{
+	if (!req->idempotency_key[0] ||
+	    (req->idempotency_minted && engine_attempts(&req->engine) == 0))
+		return NULL;
+	return req->idempotency_key;
+}
+
+/* Headers braced adds to every answer. */
+static void add_common_headers(struct request *req, struct reply *r)
+{
+	const char *key = told_key(req);
+
+	if (req->correlation[0])
+		reply_add(r, req->correlation_header, req->correlation);
+	if (key)
+		reply_add(r, req->idempotency_header, key);
+	*put_uint(r->attempts, engine_attempts(&req->engine)) = '\0';
+	reply_add(r, "Brace-Attempts", r->attempts);
+	{
+		/* Both from microseconds, at the same precision: the time in
+		 * attempts never reads longer than the whole request. */
+		uint64_t total = request_now_us() - req->start_us;
+		uint64_t up = engine_upstream_us(&req->engine);
+		char *p = r->timing;
+
+		p = put_str(p, "upstream;dur=");
+		p = put_ms(p, up < total ? up : total);
+		p = put_str(p, ", total;dur=");
+		*put_ms(p, total) = '\0';
+	}
+	reply_add(r, "Server-Timing", r->timing);
+}
+
+/* Sends the reply with status, r's headers (released after) and body (len
+ * bytes, taken) or else the bytes of buf (moved out, not copied), logs under
+ * code (ENGINE_CODE_OK or an enum problem_code), frees the request. */
+static void send_and_free(struct request *req, int status, struct reply *r, char *body, size_t len,
+			  struct evbuffer *buf, int code)
+{
+	request_finish(req, status, r->h, r->n, body, len, buf, code);
+	reply_release(r);
+}
+
+static void add_retry_after(struct reply *r, long long ms)
+{
+	if (ms < 0)
+		return;
+	/* Whole seconds, rounded up: never invite the app back too early. */
+	snprintf(r->retry_after, sizeof(r->retry_after), "%lld", (ms + 999) / 1000);
+	reply_add(r, "Retry-After", r->retry_after);
+}
+
+void request_fail(struct request *req, struct problem *p)
+{
+	struct reply r;
+	char *json;
+	size_t len = 0;
+	int status;
+
+	p->profile = req->profile ? req->profile->name : p->profile;
+	p->route = req->route ? req->route->label : p->route;
+	p->correlation_id = req->correlation[0] ? req->correlation : NULL;
+	p->trace_id = req->trace.valid ? req->trace.trace_id : NULL;
+	p->idempotency_key = told_key(req);
+	if (engine_state(&req->engine) != ENGINE_NEW) {
+		if (p->attempts < 0)
+			p->attempts = (int)engine_attempts(&req->engine);
+		if (p->elapsed_ms < 0)
+			p->elapsed_ms = elapsed_ms(req);
+		if (!p->history && engine_attempts(&req->engine) > 0)
+			p->history = engine_history(&req->engine, &p->nhistory);
+	}
+	status = problem_status(p);
+	json = problem_render(p, &len);
+	reply_init(&r);
+	reply_add(&r, "Content-Type", "application/problem+json");
+	reply_add(&r, "Brace-Error", problem_code_name(p->code));
+	add_retry_after(&r, p->retry_after_ms);
+	add_common_headers(req, &r);
+	send_and_free(req, status, &r, json, json ? len : 0, NULL, (int)p->code);
+}
+
+/* 1 when an upstream header named name is left out of a relayed answer:
+ * hop-by-hop or framing (connection lists more), or one braced sets. */
+static int relay_drops(const struct request *req, const char *name, const char *connection)
+{
+	return headers_response_dropped(name, connection) ||
+	       strcasecmp(name, req->correlation_header) == 0 ||
+	       (req->idempotency_key[0] && strcasecmp(name, req->idempotency_header) == 0) ||
+	       strcasecmp(name, "Retry-After") == 0;
+}
+
+/* Relays the last upstream answer as the engine says (below 400, or
+ * passthrough). The upstream's Retry-After is replaced by the engine's. */
+void reply_relay(struct request *req, const struct engine_answer *a)
+{
+	const char *connection = NULL, *name, *value;
+	struct call *call = req->last;
+	size_t pos, n = 0, timing = 0;
+	struct reply r;
+	char *kept;
+
+	/* The Connection header lists more names to drop. */
+	for (pos = 0; call_header_next(call, &pos, &name, &value); n++)
+		if (strcasecmp(name, "Connection") == 0)
+			connection = value;
+		else if (strcasecmp(name, "Server-Timing") == 0)
+			timing += strlen(value) + 1;
+	reply_init(&r);
+	if (reply_reserve(&r, n + REPLY_OWN_HEADERS) < 0 ||
+	    (timing && !(r.kept = malloc(timing)))) {
+		struct problem p;
+
+		reply_release(&r);
+		problem_init(&p, PROBLEM_INTERNAL);
+		p.detail = "out of memory";
+		request_fail(req, &p);
+		return;
+	}
+	kept = r.kept;
+	for (pos = 0; call_header_next(call, &pos, &name, &value);) {
+		/* An upstream cannot speak for braced's own timing entries. */
+		if (strcasecmp(name, "Server-Timing") == 0) {
+			size_t len = headers_server_timing_keep(value, kept);
+
+			if (len)
+				reply_add(&r, name, kept);
+			kept += len + 1;
+			continue;
+		}
+		/* HEAD: the server keeps the length the GET answer would have */
+		if (req->method == METHOD_HEAD && strcasecmp(name, "Content-Length") == 0) {
+			reply_add(&r, name, value);
+			continue;
+		}
+		if (!relay_drops(req, name, connection))
+			reply_add(&r, name, value);
+	}
+	add_retry_after(&r, a->retry_after_ms);
+	if (a->code != ENGINE_CODE_OK)
+		reply_add(&r, "Brace-Error", problem_code_name(a->code));
+	add_common_headers(req, &r);
+	/* The received body itself goes out: an answer is held once, not twice. */
+	send_and_free(req, a->status, &r, NULL, 0, call_body(call), a->code);
+}
+
+/* Answers with the problem the engine built, adding what only the shell
+ * holds: the start of the last upstream body and the schema violations. */
+void reply_problem(struct request *req, const struct engine_answer *a)
+{
+	struct problem p;
+
+	problem_init(&p, (enum problem_code)a->code);
+	p.status = a->status;
+	p.detail = a->detail;
+	p.retryable = a->retryable;
+	p.retry_after_ms = a->retry_after_ms;
+	p.upstream_status = a->upstream_status;
+	if (a->upstream_body && req->last) {
+		struct evbuffer *body = call_body(req->last);
+		size_t blen = evbuffer_get_length(body);
+
+		if (blen > PROBLEM_UPSTREAM_BODY_MAX + 4)
+			blen = PROBLEM_UPSTREAM_BODY_MAX + 4;
+		p.upstream_body = (const char *)evbuffer_pullup(body, (ev_ssize_t)blen);
+		p.upstream_body_len = blen;
+		if (!p.upstream_body)
+			p.upstream_body = "";
+	}
+	if (a->violations && req->violations) {
+		p.violations = req->violations->v;
+		p.nviolations = req->violations->count;
+	}
+	request_fail(req, &p);
+}

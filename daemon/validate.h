@@ -1,0 +1,17 @@
+/* Schema validation of one request's upstream answers (SPEC 2); the app's
+ * side is request_validate() in request.h. Violations are logged, counted
+ * with the route's guard and, in enforce mode, kept in the request. */
+#ifndef BRACED_VALIDATE_H
+#define BRACED_VALIDATE_H
+
+struct request;
+struct call;
+
+/* Validates call's answer (borrowed) against req's route response schema
+ * when the route checks its status: a body with a content coding is decoded
+ * for the check (gzip, x-gzip, deflate), any other coding is a violation.
+ * Returns 1 when it failed in enforce mode, its violations kept in
+ * req->violations (owned by req), else 0. */
+int validate_response(struct request *req, struct call *call);
+
+#endif
