@@ -2,10 +2,10 @@
  * here changes a request or a profile. What a listener serves is decided
  * once, by the address it is bound to (SPEC 6). */
 #include "admin.h"
+#include "clock.h"
 #include "front.h"
 #include "guard.h"
 #include "log.h"
-#include "request.h"
 #include "strbuf.h"
 
 #include <errno.h>
@@ -73,7 +73,7 @@ static void add_str(struct strbuf *b, const char *key, const char *v, int first)
 
 static uint64_t mono_ms(void)
 {
-	return request_now_us() / 1000;
+	return clock_now_us() / 1000;
 }
 
 /* A hedge delay in effect as JSON: ms, null when off, "pending" for pNN
@@ -148,7 +148,7 @@ static void render_fleet_status(struct strbuf *b, const struct guard_snapshot *g
 static void render_status(struct admin *a, struct strbuf *b)
 {
 	static const char *const states[] = { "closed", "open", "half_open" };
-	struct config *cfg = a->srv->cfg;
+	struct config *cfg = a->srv->env.cfg;
 	uint64_t now = mono_ms();
 
 	struct http_counters k;
@@ -161,7 +161,7 @@ static void render_status(struct admin *a, struct strbuf *b)
 		    "\"not_implemented\":%llu,"
 		    "\"timeouts\":%llu,\"too_large\":%llu,\"idle_closed\":%llu,\"gone\":%llu,"
 		    "\"accept_paused\":%llu,\"fd_shortage\":%llu},",
-		    a->srv->inflight, a->srv->draining ? "true" : "false", k.connections,
+		    a->srv->env.inflight, a->srv->draining ? "true" : "false", k.connections,
 		    k.admin_connections, k.admin_limit, (unsigned long long)k.admin_evicted,
 		    (unsigned long long)k.admin_refused, (unsigned long long)k.accepted, k.writing,
 		    (unsigned long long)k.bad_requests, (unsigned long long)k.not_implemented,
@@ -170,7 +170,7 @@ static void render_status(struct admin *a, struct strbuf *b)
 		    (unsigned long long)k.accept_paused, (unsigned long long)k.fd_shortage);
 	strbuf_addf(b, "\"fleet\":{\"enabled\":%s,\"up\":%s},\"profiles\":{",
 		    cfg->fleet.enabled ? "true" : "false",
-		    a->global->fleet_enabled && a->global->fleet_up ? "true" : "false");
+		    a->global->fleet.enabled && a->global->fleet.up ? "true" : "false");
 	for (size_t i = 0; i < cfg->nprofiles; i++) {
 		struct guard_snapshot g;
 
@@ -345,7 +345,7 @@ static void render_listen_config(struct strbuf *b, const struct config *cfg)
  * it differs, under "restart_pending". */
 static void render_listeners(struct strbuf *b, const struct server *srv)
 {
-	const struct config *cfg = srv->cfg;
+	const struct config *cfg = srv->env.cfg;
 	int first = 1, admin = 0;
 
 	strbuf_adds(b, "{\"listen\":[");
@@ -404,7 +404,7 @@ static void render_schema_setting(struct strbuf *b, const char *key, const struc
 static void render_config(struct admin *a, struct strbuf *b)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
-	const struct config *cfg = a->srv->cfg;
+	const struct config *cfg = a->srv->env.cfg;
 
 	render_listeners(b, a->srv);
 	strbuf_addf(

@@ -7,6 +7,7 @@
  * and what Redis hands back is verified before use: a value that does not
  * verify is replaced, a message ignored, both counted. */
 #include "fleet.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -19,7 +20,6 @@
 #include "guard.h"
 #include "log.h"
 #include "redis.h"
-#include "request.h"
 #include "rng.h"
 
 /* Longest reply string read from Redis (a window end is at most 20 digits). */
@@ -64,7 +64,7 @@ static const enum fleet_op op_metric[] = {
 
 struct fleet {
 	struct event_base *base;
-	struct metrics_global *mg;
+	struct fleet_counters *counters; /* borrowed: the metrics render them */
 	struct fleet_setting set; /* a private copy; set.password and set.secret are secrets */
 	struct fleet_profile *profiles;
 	size_t nprofiles;
@@ -99,13 +99,13 @@ static uint64_t wall_ms(void)
 static void count_error(struct fleet *f, enum fleet_op op)
 {
 	if ((unsigned)op < FLEET_OP__COUNT)
-		f->mg->fleet_errors[op]++;
+		f->counters->errors[op]++;
 }
 
 static void count_reject(struct fleet *f, enum fleet_reject why)
 {
 	if ((unsigned)why < FLEET_REJECT__COUNT)
-		f->mg->fleet_rejected[why]++;
+		f->counters->rejected[why]++;
 }
 
 /* What failed to send (err, from redis_vcommand()) is counted: too many
@@ -165,7 +165,7 @@ static void on_down(void *arg, enum redis_failure what, const char *why)
 		f->logged_down = 1;
 	}
 	f->up = 0;
-	f->mg->fleet_up = 0;
+	f->counters->up = 0;
 }
 
 static void on_up(void *arg)
@@ -173,7 +173,7 @@ static void on_up(void *arg)
 	struct fleet *f = arg;
 
 	f->up = 1;
-	f->mg->fleet_up = 1;
+	f->counters->up = 1;
 	f->logged_down = 0;
 	{
 		struct logline *l = log_begin(LOG_INFO, "fleet: sharing state through Redis");
@@ -254,7 +254,7 @@ static int reply_uint(const redisReply *r, uint64_t *ret)
 
 static void apply_open(struct fleet_profile *p, uint64_t until_wall)
 {
-	uint64_t now = request_now_us(), wnow = wall_ms();
+	uint64_t now = clock_now_us(), wnow = wall_ms();
 	uint64_t until = fleet_wall_to_mono(until_wall, wnow, now / 1000);
 
 	if (until > now / 1000 + p->open_for_ms)
@@ -264,7 +264,7 @@ static void apply_open(struct fleet_profile *p, uint64_t until_wall)
 
 static void apply_cooldown(struct fleet_profile *p, uint64_t until_wall)
 {
-	uint64_t now = request_now_us(), wnow = wall_ms();
+	uint64_t now = clock_now_us(), wnow = wall_ms();
 	uint64_t until = fleet_wall_to_mono(until_wall, wnow, now / 1000);
 
 	if (until > now / 1000 + p->retry_after_max_ms)
@@ -413,7 +413,7 @@ static void on_reply(void *cmd, const redisReply *r)
 			guard_fleet_budget_lost(p->g);
 		}
 		if ((kind == OP_PROBE || kind == OP_REPLACE_PROBE) && p)
-			guard_fleet_probe_lock(p->g, 0, request_now_us() + 1000000);
+			guard_fleet_probe_lock(p->g, 0, clock_now_us() + 1000000);
 		return;
 	}
 	switch (kind) {
@@ -446,7 +446,7 @@ static void on_reply(void *cmd, const redisReply *r)
 		if (kind == OP_REPLACE_PROBE)
 			bad = r->type != REDIS_REPLY_INTEGER;
 		if (won >= 0)
-			guard_fleet_probe_lock(p->g, won, request_now_us() + wait * 1000);
+			guard_fleet_probe_lock(p->g, won, clock_now_us() + wait * 1000);
 		break;
 	}
 	case OP_REPLACE_COOL:
@@ -467,7 +467,7 @@ static void on_reply(void *cmd, const redisReply *r)
 		}
 		guard_fleet_budget(p->g, (uint64_t)r->element[0]->integer,
 				   (uint64_t)r->element[1]->integer,
-				   request_now_us() + (uint64_t)f->set.sync_interval_ms * 3000 +
+				   clock_now_us() + (uint64_t)f->set.sync_interval_ms * 3000 +
 				       (uint64_t)f->set.timeout_ms * 1000);
 		break;
 	case OP_RESYNC_COOL:
@@ -539,7 +539,7 @@ static void on_message(void *arg, const char *data, size_t len)
 		break;
 	case FLEET_MSG_CLOSE:
 		if (f->set.share & FLEET_SHARE_BREAKER)
-			guard_fleet_close(p->g, request_now_us());
+			guard_fleet_close(p->g, clock_now_us());
 		break;
 	default:
 		break;
@@ -551,7 +551,7 @@ static void on_message(void *arg, const char *data, size_t len)
 static void publish_extend(struct fleet *f, struct fleet_profile *p, enum op_kind kind,
 			   const char *key, enum fleet_msg_kind mk, uint64_t until_us)
 {
-	uint64_t now = request_now_us();
+	uint64_t now = clock_now_us();
 	uint64_t until = wall_ms() + (until_us > now ? (until_us - now) / 1000 : 0);
 	struct fleet_msg m = { .kind = mk, .instance = f->instance, .until_ms = until };
 	char msg[FLEET_MSG_MAX + 1], ustr[24];
@@ -623,7 +623,7 @@ static void on_guard_event(void *arg, struct guard *g, const struct guard_event 
 				       fleet_script_probe_signed, p->key_probe, inst, px);
 		}
 		if (rc < 0)
-			guard_fleet_probe_lock(g, 0, request_now_us() + 1000000);
+			guard_fleet_probe_lock(g, 0, clock_now_us() + 1000000);
 		break;
 	}
 	case GUARD_EV_COUNTS:
@@ -658,7 +658,7 @@ static void sync_arm(struct fleet *f)
 		busy = guard_fleet_busy(f->profiles[i].g);
 	if (!busy)
 		return;
-	now = request_now_us();
+	now = clock_now_us();
 	at = f->last_sync_us ? f->last_sync_us + every : now;
 	at = at > now ? at - now : 0;
 	tv.tv_sec = (time_t)(at / 1000000);
@@ -675,7 +675,7 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!f->up)
 		return;
-	f->last_sync_us = request_now_us();
+	f->last_sync_us = clock_now_us();
 	for (size_t i = 0; i < f->nprofiles; i++) {
 		struct fleet_profile *p = &f->profiles[i];
 		uint64_t first, d, w;
@@ -721,7 +721,7 @@ static void connect_redis(struct fleet *f)
 	redis_connect(f->redis, &rs);
 }
 
-struct fleet *fleet_new(struct event_base *base, struct metrics_global *mg)
+struct fleet *fleet_new(struct event_base *base, struct fleet_counters *counters)
 {
 	struct fleet *f = calloc(1, sizeof(*f));
 	const struct redis_handlers h = {
@@ -737,7 +737,7 @@ struct fleet *fleet_new(struct event_base *base, struct metrics_global *mg)
 	if (!f)
 		return NULL;
 	f->base = base;
-	f->mg = mg;
+	f->counters = counters;
 	if (rng_seed_os(&f->rng) < 0)
 		goto fail;
 	f->instance = rng_next(&f->rng);
@@ -801,7 +801,7 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 		}
 		f->up = 0;
 		f->logged_down = 0;
-		f->mg->fleet_up = 0;
+		f->counters->up = 0;
 		config_fleet_release(&f->set);
 		f->set = copy;
 		fleet_channel(f->channel, sizeof(f->channel), f->set.key_prefix);
@@ -814,7 +814,7 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 	f->profiles = profiles;
 	f->gen++;
 	f->nprofiles = s->enabled ? cfg->nprofiles : 0;
-	f->mg->fleet_enabled = s->enabled;
+	f->counters->enabled = s->enabled;
 	for (size_t i = 0; i < f->nprofiles; i++) {
 		guard_set_hooks(f->profiles[i].g, &hooks);
 		guard_fleet_budget_bounded(f->profiles[i].g, f->set.secret != NULL);

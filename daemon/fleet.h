@@ -9,14 +9,14 @@
 #include <event2/event.h>
 
 #include "config.h"
-#include "metrics.h"
+#include "fleetproto.h"
 
 struct fleet;
 struct guard;
 
 /* A fleet on base, off until configured; its gauge and error counters go
- * to *mg (borrowed, outlives the fleet). NULL on OOM. */
-struct fleet *fleet_new(struct event_base *base, struct metrics_global *mg);
+ * to *counters (borrowed, outlives the fleet). NULL on OOM. */
+struct fleet *fleet_new(struct event_base *base, struct fleet_counters *counters);
 
 /* Applies cfg (borrowed for the call): hooks the guards of cfg's profiles
  * (by_profile, by profile index), unhooks every other guard of all, and

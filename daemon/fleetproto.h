@@ -48,6 +48,14 @@ enum fleet_reject {
 	FLEET_REJECT__COUNT
 };
 
+/* The fleet's counters: kept by fleet.c, rendered by the metrics. */
+struct fleet_counters {
+	int enabled;                            /* fleet.redis is set */
+	int up;                                 /* both connections to Redis work */
+	uint64_t errors[FLEET_OP__COUNT];       /* by enum fleet_op */
+	uint64_t rejected[FLEET_REJECT__COUNT]; /* by enum fleet_reject */
+};
+
 /* The label of why ("bad_signature"), for metrics. */
 const char *fleet_reject_name(enum fleet_reject why);
 

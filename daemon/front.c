@@ -127,7 +127,7 @@ static void set_correlation(struct request *req, const struct http_request *in)
 	if (v && headers_correlation_ok(v->value))
 		snprintf(req->correlation, sizeof(req->correlation), "%s", v->value);
 	else
-		rng_uuid4(&req->srv->rng, req->correlation);
+		rng_uuid4(&req->env->rng, req->correlation);
 }
 
 /* The idempotency key: the app's, or a new UUIDv4 for the configured methods. */
@@ -144,7 +144,7 @@ static int set_idempotency(struct request *req, const struct http_request *in)
 			    "the idempotency key must be 1 to 255 visible ASCII characters");
 		snprintf(req->idempotency_key, sizeof(req->idempotency_key), "%s", v->value);
 	} else if (req->policy->idempotency_methods & METHOD_BIT(req->method)) {
-		rng_uuid4(&req->srv->rng, req->idempotency_key);
+		rng_uuid4(&req->env->rng, req->idempotency_key);
 		req->idempotency_minted = 1;
 	}
 	return 0;
@@ -178,7 +178,7 @@ static void set_trace(struct request *req, const struct http_request *in)
 		return;
 	req->trace.valid = 0;
 	if (req->policy->trace_mode == TRACE_GENERATE)
-		trace_start(&req->trace, &req->srv->rng);
+		trace_start(&req->trace, &req->env->rng);
 }
 
 /* 1 when the app's header name is one braced sets itself for tracing. */
@@ -301,7 +301,7 @@ static int route(struct server *srv, struct request *req)
 		return fail(req, PROBLEM_OVERLOADED, "braced is shutting down");
 	/* A reply still being written holds its memory: it counts as in flight,
 	 * so apps that stop reading cannot pile up answers without bound. */
-	if (srv->inflight + server_writing(srv) > req->cfg->max_inflight)
+	if (srv->env.inflight + server_writing(srv) > req->cfg->max_inflight)
 		return fail(req, PROBLEM_OVERLOADED, "too many requests in flight");
 	req->pool = srv->pools[req->profile->index];
 	req->guard = srv->guards_by_profile[req->profile->index];
@@ -326,7 +326,7 @@ static void on_request(struct http_request *hreq, void *arg)
 			http_reply(hreq, 404, NULL, 0, NULL, 0);
 		return;
 	}
-	req = request_new(srv, hreq);
+	req = request_new(&srv->env, hreq);
 	if (!req) {
 		http_reply(hreq, 500, NULL, 0, NULL, 0);
 		return;
@@ -387,7 +387,8 @@ static int pools_for(struct server *srv, struct config *cfg, struct upstream_poo
 			goto fail;
 		guard_configure(guards[i], &p->policy);
 		/* pool.max_connections, or the adaptive limit under it. */
-		pools[i] = upstream_pool_get(srv->up, p->name, guard_concurrency_limit(guards[i]));
+		pools[i] =
+		    upstream_pool_get(srv->env.up, p->name, guard_concurrency_limit(guards[i]));
 		if (!pools[i])
 			goto fail;
 		/* More idle connections than the pool may open are never needed. */
@@ -395,7 +396,7 @@ static int pools_for(struct server *srv, struct config *cfg, struct upstream_poo
 			    ? p->policy.pool_max_idle
 			    : p->policy.pool_max_connections;
 	}
-	upstream_set_max_idle(srv->up, idle);
+	upstream_set_max_idle(srv->env.up, idle);
 	*ret = pools;
 	*ret_guards = guards;
 	return 0;
@@ -416,8 +417,8 @@ int server_set_config(struct server *srv, struct config *cfg)
 	srv->pools = pools;
 	free(srv->guards_by_profile);
 	srv->guards_by_profile = guards;
-	config_unref(srv->cfg);
-	srv->cfg = config_ref(cfg);
+	config_unref(srv->env.cfg);
+	srv->env.cfg = config_ref(cfg);
 	if (srv->http) {
 		struct http_limits lim;
 
@@ -434,10 +435,10 @@ struct server *server_new(struct event_base *base, struct config *cfg, struct up
 
 	if (!srv)
 		return NULL;
-	srv->base = base;
-	srv->up = up;
-	TAILQ_INIT(&srv->requests);
-	if (rng_seed_os(&srv->rng) < 0)
+	srv->env.base = base;
+	srv->env.up = up;
+	TAILQ_INIT(&srv->env.requests);
+	if (rng_seed_os(&srv->env.rng) < 0)
 		goto fail;
 	limits_of(cfg, &lim);
 	srv->http = http_server_new(base, &lim, on_request, on_gone, srv);
@@ -663,7 +664,7 @@ static void log_socket_activation(const struct server *srv)
 	struct logline *l;
 
 	server_open_text(srv, HTTP_LISTENER_APP, open, sizeof(open));
-	config_listen_text(srv->cfg, conf, sizeof(conf));
+	config_listen_text(srv->env.cfg, conf, sizeof(conf));
 	l = log_begin(LOG_INFO, "socket-activated listeners replace 'listen', which is not used");
 	log_str(l, "listeners", open);
 	log_str(l, "listen_not_used", conf);
@@ -681,8 +682,8 @@ int server_listen(struct server *srv)
 		log_socket_activation(srv);
 		return 0;
 	}
-	for (size_t i = 0; i < srv->cfg->nlisteners; i++) {
-		const struct listener_setting *ls = &srv->cfg->listeners[i];
+	for (size_t i = 0; i < srv->env.cfg->nlisteners; i++) {
+		const struct listener_setting *ls = &srv->env.cfg->listeners[i];
 		int r = bind_one(srv, ls);
 
 		if (r < 0)
@@ -709,8 +710,8 @@ void server_free(struct server *srv)
 {
 	if (!srv)
 		return;
-	while (!TAILQ_EMPTY(&srv->requests))
-		request_abort(TAILQ_FIRST(&srv->requests));
+	while (!TAILQ_EMPTY(&srv->env.requests))
+		request_abort(TAILQ_FIRST(&srv->env.requests));
 	/* Every request has had its reply: the connections may go. */
 	http_server_free(srv->http);
 	srv->http = NULL;
@@ -722,7 +723,7 @@ void server_free(struct server *srv)
 	free(srv->pools);
 	free(srv->guards_by_profile);
 	guards_free(srv->guards);
-	config_unref(srv->cfg);
+	config_unref(srv->env.cfg);
 	config_unref(srv->bound_cfg);
 	free(srv);
 }

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "request.h"
 #include "rng.h"
 
 struct upstream;
@@ -19,19 +20,15 @@ struct guard;
 struct request;
 struct fleet;
 
-TAILQ_HEAD(request_list, request);
-
 /* Longest bound address logged: "[IPV6]:PORT" or "unix:/PATH". */
 #define FRONT_ADDR_MAX 128
 
 struct server {
-	struct event_base *base;
-	struct config *cfg;               /* current configuration (one reference) */
+	struct request_env env;           /* base, backend, configuration, rng, requests */
 	struct upstream_pool **pools;     /* by profile index of cfg */
 	struct guard **guards_by_profile; /* by profile index of cfg */
 	struct guard *guards;             /* every guard, kept across reloads */
-	struct upstream *up;
-	struct http_server *http; /* every listener, the admin one too */
+	struct http_server *http;         /* every listener, the admin one too */
 	/* Answers a request of the admin listener (hreq borrowed until its
 	 * one http_reply), with admin_arg; set by whoever serves the admin
 	 * API (main wires admin.c), NULL when off: such a request gets 404. */
@@ -57,9 +54,6 @@ struct server {
 	size_t nopen;
 	int socket_activated;     /* the app listeners came from LISTEN_FDS */
 	struct config *bound_cfg; /* the configuration whose listeners are open (one reference) */
-	struct rng rng;
-	unsigned inflight;
-	struct request_list requests; /* every request not yet finished */
 	int draining;
 };
 

@@ -1,12 +1,12 @@
 /* braced: command line, event base, signals and wiring of the front, the
  * backend and the configuration. No request logic lives here. */
 #include "admin.h"
+#include "clock.h"
 #include "config.h"
 #include "fleet.h"
 #include "front.h"
 #include "log.h"
 #include "notify.h"
-#include "request.h"
 #include "upstream.h"
 
 #include <errno.h>
@@ -125,8 +125,8 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if ((d->srv->inflight == 0 && server_writing(d->srv) == 0) ||
-	    request_now_us() >= d->drain_deadline_us)
+	if ((d->srv->env.inflight == 0 && server_writing(d->srv) == 0) ||
+	    clock_now_us() >= d->drain_deadline_us)
 		event_base_loopbreak(d->base);
 }
 
@@ -141,11 +141,11 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_msgf(LOG_INFO, "received %s, draining %u request%s for up to %u ms",
-		 sig == SIGINT ? "SIGINT" : "SIGTERM", d->srv->inflight,
-		 d->srv->inflight == 1 ? "" : "s", d->srv->cfg->shutdown_grace_ms);
+		 sig == SIGINT ? "SIGINT" : "SIGTERM", d->srv->env.inflight,
+		 d->srv->env.inflight == 1 ? "" : "s", d->srv->env.cfg->shutdown_grace_ms);
 	notify_send("STOPPING=1");
 	server_stop_listening(d->srv);
-	d->drain_deadline_us = request_now_us() + (uint64_t)d->srv->cfg->shutdown_grace_ms * 1000;
+	d->drain_deadline_us = clock_now_us() + (uint64_t)d->srv->env.cfg->shutdown_grace_ms * 1000;
 	d->drain_timer = event_new(d->base, -1, EV_PERSIST, on_drain_check, d);
 	if (d->drain_timer)
 		event_add(d->drain_timer, &tv);
@@ -226,7 +226,7 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
-		 (unsigned long long)request_now_us());
+		 (unsigned long long)clock_now_us());
 	notify_send(msg);
 	cfg = load(d->config_path, 1, &nerrors);
 	if (!cfg) {
@@ -302,7 +302,7 @@ static int run(const char *path)
 	d.srv = server_new(d.base, cfg, d.up);
 	if (!d.srv || server_listen(d.srv) < 0)
 		goto out;
-	d.fleet = fleet_new(d.base, &d.metrics);
+	d.fleet = fleet_new(d.base, &d.metrics.fleet);
 	if (!d.fleet || fleet_configure(d.fleet, cfg, d.srv->guards, d.srv->guards_by_profile) < 0)
 		goto out;
 	d.srv->fleet = d.fleet;

@@ -150,19 +150,19 @@ void metrics_render(struct strbuf *out, struct guard *list, const struct metrics
 		    (unsigned long long)mg->reloads_error);
 	header(out, "braced_fleet_up", "gauge",
 	       "1 while fleet mode shares state through Redis, 0 when off or unreachable.");
-	strbuf_addf(out, "braced_fleet_up %d\n", mg->fleet_enabled && mg->fleet_up ? 1 : 0);
+	strbuf_addf(out, "braced_fleet_up %d\n", mg->fleet.enabled && mg->fleet.up ? 1 : 0);
 	header(out, "braced_fleet_errors_total", "counter",
 	       "Fleet calls to Redis that failed or were abandoned, by operation.");
 	for (int op = 0; op < FLEET_OP__COUNT; op++)
 		strbuf_addf(out, "braced_fleet_errors_total{op=\"%s\"} %llu\n",
 			    fleet_op_name((enum fleet_op)op),
-			    (unsigned long long)mg->fleet_errors[op]);
+			    (unsigned long long)mg->fleet.errors[op]);
 	header(out, "braced_fleet_rejected_total", "counter",
 	       "Fleet messages and values ignored under fleet.secret, by reason.");
 	for (int why = 0; why < FLEET_REJECT__COUNT; why++)
 		strbuf_addf(out, "braced_fleet_rejected_total{reason=\"%s\"} %llu\n",
 			    fleet_reject_name((enum fleet_reject)why),
-			    (unsigned long long)mg->fleet_rejected[why]);
+			    (unsigned long long)mg->fleet.rejected[why]);
 	free(snaps);
 }
 

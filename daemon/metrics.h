@@ -16,10 +16,7 @@ struct http_counters;
 struct metrics_global {
 	uint64_t reloads_ok;
 	uint64_t reloads_error;
-	int fleet_enabled;                            /* fleet.redis is set */
-	int fleet_up;                                 /* both connections to Redis work */
-	uint64_t fleet_errors[FLEET_OP__COUNT];       /* by enum fleet_op */
-	uint64_t fleet_rejected[FLEET_REJECT__COUNT]; /* by enum fleet_reject */
+	struct fleet_counters fleet;
 };
 
 /* Renders every metric of SPEC 6 for the guards of list (borrowed), at

@@ -4,6 +4,7 @@
  * waits longer than the timeout, and a jittered backoff reconnects. Replies
  * are read with reply functions of its own that hold them to the limits. */
 #include "redis.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +15,6 @@
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 
-#include "request.h"
 #include "rng.h"
 
 /* Calls waiting for their reply on the command connection; beyond it new
@@ -222,7 +222,7 @@ static void watch_arm(struct redis *r)
 		event_del(r->watch_timer);
 		return;
 	}
-	now = request_now_us();
+	now = clock_now_us();
 	due = due > now ? due - now + 1 : 1;
 	tv.tv_sec = (time_t)(due / 1000000);
 	tv.tv_usec = (suseconds_t)(due % 1000000);
@@ -232,7 +232,7 @@ static void watch_arm(struct redis *r)
 static void watch(evutil_socket_t fd, short what, void *arg)
 {
 	struct redis *r = arg;
-	uint64_t now = request_now_us(), limit = (uint64_t)r->set.timeout_ms * 1000;
+	uint64_t now = clock_now_us(), limit = (uint64_t)r->set.timeout_ms * 1000;
 
 	(void)fd;
 	(void)what;
@@ -256,7 +256,7 @@ static int send_timed(struct redis *r, redisCallbackFn *fn, void *privdata, cons
 		return -ENOBUFS;
 	if (redisvAsyncCommand(c->ac, fn, privdata, fmt, ap) != REDIS_OK)
 		return -EIO;
-	c->sent_us[(c->head + c->n) % REDIS_MAX_PENDING] = request_now_us();
+	c->sent_us[(c->head + c->n) % REDIS_MAX_PENDING] = clock_now_us();
 	if (c->n++ == 0)
 		watch_arm(r);
 	return 0;
@@ -493,7 +493,7 @@ static void connect_now(struct redis *r)
 		go_down(r, REDIS_FAILED_SUBSCRIBE, "cannot subscribe");
 		return;
 	}
-	r->sub_wait_us = request_now_us();
+	r->sub_wait_us = clock_now_us();
 	watch_arm(r);
 }
 

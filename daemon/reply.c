@@ -3,6 +3,7 @@
  * the upstream's own Server-Timing entries for braced, and problem+json
  * answers (request_fail). Each ends in request_finish(). */
 #include "reply.h"
+#include "clock.h"
 #include "request.h"
 #include "schema.h"
 #include "upstream.h"
@@ -16,7 +17,7 @@
 
 static uint32_t elapsed_ms(const struct request *req)
 {
-	return (uint32_t)((request_now_us() - req->start_us) / 1000);
+	return (uint32_t)((clock_now_us() - req->start_us) / 1000);
 }
 
 /* Headers an answer holds without allocating; relays with more allocate. */
@@ -137,7 +138,7 @@ static void add_common_headers(struct request *req, struct reply *r)
 	{
 		/* Both from microseconds, at the same precision: the time in
 		 * attempts never reads longer than the whole request. */
-		uint64_t total = request_now_us() - req->start_us;
+		uint64_t total = clock_now_us() - req->start_us;
 		uint64_t up = engine_upstream_us(&req->engine);
 		char *p = r->timing;
 

@@ -6,7 +6,7 @@
  * http_reply(). Schemas are checked through validate.h, curl only through
  * upstream.h. */
 #include "request.h"
-#include "front.h"
+#include "clock.h"
 #include "guard.h"
 #include "log.h"
 #include "reply.h"
@@ -20,14 +20,6 @@
 #include <strings.h>
 #include <time.h>
 #include <event2/event.h>
-
-uint64_t request_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* Freed requests kept for the next ones: struct request is past malloc's
  * small sizes, where each malloc/free pair cost about 1,800 instructions
@@ -56,24 +48,24 @@ static void request_dealloc(struct request *req)
 		free(req);
 }
 
-struct request *request_new(struct server *srv, struct http_request *hreq)
+struct request *request_new(struct request_env *env, struct http_request *hreq)
 {
 	struct request *req = request_alloc();
 
 	if (!req)
 		return NULL;
-	req->srv = srv;
-	engine_init(&req->engine, &srv->rng);
+	req->env = env;
+	engine_init(&req->engine, &env->rng);
 	req->hreq = hreq;
 	hreq->user = req;
-	req->start_us = request_now_us();
-	req->cfg = config_ref(srv->cfg);
+	req->start_us = clock_now_us();
+	req->cfg = config_ref(env->cfg);
 	req->policy = &req->cfg->defaults;
 	req->correlation_header = req->cfg->defaults.correlation_header;
 	req->method = -1;
 	req->method_name = "-";
-	TAILQ_INSERT_TAIL(&srv->requests, req, link);
-	srv->inflight++;
+	TAILQ_INSERT_TAIL(&env->requests, req, link);
+	env->inflight++;
 	return req;
 }
 
@@ -104,7 +96,7 @@ static void cancel_calls(struct request *req, uint32_t id)
 
 static void request_free(struct request *req)
 {
-	struct server *srv = req->srv;
+	struct request_env *env = req->env;
 
 	disarm(req);
 	cancel_calls(req, 0);
@@ -112,9 +104,9 @@ static void request_free(struct request *req)
 	req->last = NULL;
 	free(req->violations);
 	req->violations = NULL;
-	engine_release(&req->engine, request_now_us());
-	TAILQ_REMOVE(&srv->requests, req, link);
-	srv->inflight--;
+	engine_release(&req->engine, clock_now_us());
+	TAILQ_REMOVE(&env->requests, req, link);
+	env->inflight--;
 	header_list_release(&req->headers);
 	free(req->url);
 	config_unref(req->cfg);
@@ -141,7 +133,7 @@ static void log_access(struct request *req, int status, const char *code)
 	log_int(l, "hedges", engine_hedges(&req->engine));
 	{
 		/* Rounded down from microseconds: upstream_ms never exceeds elapsed_ms. */
-		uint64_t total = request_now_us() - req->start_us;
+		uint64_t total = clock_now_us() - req->start_us;
 		uint64_t up = engine_upstream_us(&req->engine);
 
 		log_int(l, "elapsed_ms", (long long)(total / 1000));
@@ -159,7 +151,7 @@ void request_finish(struct request *req, int status, const struct http_header *h
 {
 	if (req->guard)
 		guard_count_answer(req->guard, code,
-				   (double)(request_now_us() - req->start_us) / 1e6);
+				   (double)(clock_now_us() - req->start_us) / 1e6);
 	/* An attempt still running borrows the app's body, and the access log
 	 * its path: both are the HTTP server's until the reply. */
 	cancel_calls(req, 0);
@@ -264,7 +256,7 @@ static int start_call(struct request *req, const struct engine_start *s)
 	if (req->trace.valid) {
 		/* braced is a hop: the same trace, a parent-id of this attempt's own. */
 		memcpy(rc->traceparent, "traceparent: ", sizeof("traceparent: ") - 1);
-		trace_attempt(&req->trace, &req->srv->rng,
+		trace_attempt(&req->trace, &req->env->rng,
 			      rc->traceparent + sizeof("traceparent: ") - 1);
 	}
 	if (!s->hedge) {
@@ -274,7 +266,7 @@ static int start_call(struct request *req, const struct engine_start *s)
 		req->last = NULL;
 	}
 	rc->id = s->id;
-	rc->call = upstream_start(req->srv->up, req->pool, &params, on_call_done, req);
+	rc->call = upstream_start(req->env->up, req->pool, &params, on_call_done, req);
 	if (!rc->call)
 		return -1;
 	req->ncalls++;
@@ -296,7 +288,7 @@ static void carry_out(struct request *req, const struct engine_action *act)
 	case ENGINE_DO_START:
 		if (start_call(req, &act->u.start) < 0) {
 			struct engine_event ev = { .kind = ENGINE_EV_START_FAILED,
-						   .now_us = request_now_us() };
+						   .now_us = clock_now_us() };
 
 			ev.u.attempt.id = act->u.start.id;
 			feed(req, &ev);
@@ -344,7 +336,7 @@ static void feed(struct request *req, const struct engine_event *ev)
 
 static void feed_simple(struct request *req, enum engine_event_kind kind)
 {
-	const struct engine_event ev = { .kind = kind, .now_us = request_now_us() };
+	const struct engine_event ev = { .kind = kind, .now_us = clock_now_us() };
 
 	feed(req, &ev);
 }
@@ -431,7 +423,7 @@ static void on_call_done(struct call *call, void *arg)
 			ev.u.attempt.violations = req->violations ? req->violations->total : 0;
 		}
 	}
-	ev.now_us = request_now_us();
+	ev.now_us = clock_now_us();
 	feed(req, &ev);
 	call_free(unused);
 	/* The answer may have moved the adaptive concurrency limit. */
@@ -441,7 +433,7 @@ static void on_call_done(struct call *call, void *arg)
 static void on_wait_over(evutil_socket_t fd, short what, void *arg)
 {
 	const struct engine_event ev = { .kind = ENGINE_EV_TIMER,
-					 .now_us = request_now_us(),
+					 .now_us = clock_now_us(),
 					 .u.timer.which = ENGINE_TIMER_WAIT };
 
 	(void)fd;
@@ -454,7 +446,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	struct request *req = arg;
 	struct engine_event ev = {
 		.kind = ENGINE_EV_TIMER,
-		.now_us = request_now_us(),
+		.now_us = clock_now_us(),
 		.u.timer = { .which = ENGINE_TIMER_DEADLINE },
 	};
 
@@ -469,7 +461,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 static void on_hedge_timer(evutil_socket_t fd, short what, void *arg)
 {
 	const struct engine_event ev = { .kind = ENGINE_EV_TIMER,
-					 .now_us = request_now_us(),
+					 .now_us = clock_now_us(),
 					 .u.timer.which = ENGINE_TIMER_HEDGE };
 
 	(void)fd;
@@ -479,8 +471,8 @@ static void on_hedge_timer(evutil_socket_t fd, short what, void *arg)
 
 void request_start(struct request *req)
 {
-	struct event_base *base = req->srv->base;
-	uint64_t now = request_now_us();
+	struct event_base *base = req->env->base;
+	uint64_t now = clock_now_us();
 	/* The budget counts from the moment the request was read, routing and
 	 * request validation included. */
 	uint64_t used = (now - req->start_us) / 1000;

@@ -15,16 +15,30 @@
 #include "headers.h"
 #include "http.h"
 #include "problem.h"
+#include "rng.h"
 #include "trace.h"
 
-struct server;
 struct call;
 struct evbuffer;
 struct upstream_pool;
 struct schema_result;
 
+TAILQ_HEAD(request_list, request);
+
+/* What the requests of one server share: the server owns it, each request
+ * borrows it for its life. */
+struct request_env {
+	struct event_base *base;
+	struct upstream *up;
+	struct config *cfg; /* the current configuration (one reference); a
+				 * request takes its own */
+	struct rng rng;
+	unsigned inflight;
+	struct request_list requests; /* every request not yet finished */
+};
+
 struct request {
-	struct server *srv;
+	struct request_env *env;
 	struct engine engine;      /* the request's state and every decision */
 	struct http_request *hreq; /* the app's request, borrowed until the reply */
 	struct event deadline;     /* total budget */
@@ -69,9 +83,9 @@ struct request {
 };
 
 /* A request for hreq (borrowed until the answer; hreq->user is set to it)
- * counted in srv's in-flight list. NULL on OOM (the caller answers 500
+ * counted in env's in-flight list. NULL on OOM (the caller answers 500
  * itself). */
-struct request *request_new(struct server *srv, struct http_request *hreq);
+struct request *request_new(struct request_env *env, struct http_request *hreq);
 
 /* Starts the budget and the first attempt; the request is routed and its
  * url, headers and body are set. */
@@ -101,8 +115,5 @@ void request_client_gone(struct request *req);
 /* Shutdown's grace is over: cancels the request, answers 503 overloaded if
  * the app is still there, and frees it. */
 void request_abort(struct request *req);
-
-/* Microseconds on the monotonic clock. */
-uint64_t request_now_us(void);
 
 #endif

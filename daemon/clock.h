@@ -1,0 +1,16 @@
+/* The one clock of the daemon: CLOCK_MONOTONIC in microseconds. Read it
+ * once per event at the boundary and pass `now` down; policy code takes
+ * it as an argument. */
+#ifndef BRACED_CLOCK_H
+#define BRACED_CLOCK_H
+
+#include <stdint.h>
+#include <sys/time.h>
+
+/* Microseconds on the monotonic clock (arbitrary origin). */
+uint64_t clock_now_us(void);
+
+/* ms as a struct timeval, for libevent's timers. */
+void clock_ms_to_tv(uint64_t ms, struct timeval *tv);
+
+#endif
