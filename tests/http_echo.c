@@ -1,4 +1,4 @@
-/* A test server for daemon/http_*.c (built by `make check`, not installed):
+/* A test server for daemon/http/ (built by `make check`, not installed):
  * serves the module on 127.0.0.1:0 and an admin listener, prints
  * "port N admin M" once listening, and answers every request with its
  * method, target, headers and body length as JSON. A target starting with

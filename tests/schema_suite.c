@@ -1,4 +1,4 @@
-/* Runs the official JSON-Schema-Test-Suite against daemon/schema*.c: every
+/* Runs the official JSON-Schema-Test-Suite against daemon/schema/: every
  * case of every *.json file in one draft's directory (not refRemote.json,
  * which needs a web server), then those of its optional/ and
  * optional/format/ directories (formats asserted, braced's default).

@@ -1,4 +1,4 @@
-"""braced's own HTTP/1.1 server (daemon/http_*.c) through tests/http_echo.
+"""braced's own HTTP/1.1 server (daemon/http/) through tests/http_echo.
 
 The echo program serves the module on loopback the way the daemon will:
 these tests hold it to its connection limit under a slowloris flood, check

@@ -1,4 +1,4 @@
-/* Tests of daemon/http_*.c: the server on a private event_base, driven over
+/* Tests of daemon/http/: the server on a private event_base, driven over
  * socketpair()s (and a loopback listener for the accept limits): framing
  * rules, chunked bodies, pipelining order, HTTP/1.0, 100-continue, its own
  * problem+json answers, deadlines in milliseconds and max_connections. */

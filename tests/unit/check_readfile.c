@@ -1,4 +1,4 @@
-/* Tests of daemon/readfile.c: the one bounded file reader refuses what is
+/* Tests of daemon/lib/readfile.c: the one bounded file reader refuses what is
  * not a regular file without waiting on it, and holds its size limit. */
 #include "suites.h"
 #include "readfile.h"

@@ -1,4 +1,4 @@
-/* JSON Schema validator (daemon/schema*.c) beyond the official suite: SPEC 2's
+/* JSON Schema validator (daemon/schema/) beyond the official suite: SPEC 2's
  * weather schemas and their violation pointers, keywords and messages;
  * limits (deep instances, hostile regexes, 100000-item uniqueItems,
  * violations capped at 10, exponential anyOf); pointer escaping; compile

@@ -185,7 +185,7 @@ static void drop_request(struct request *req)
 
 		problem_init(&p, PROBLEM_OVERLOADED);
 		p.detail = "braced is shutting down";
-		request_fail(req, &p);
+		reply_fail(req, &p);
 		return;
 	}
 	log_access(req, 499, "client_gone");

@@ -6,6 +6,10 @@
 
 struct request;
 struct engine_answer;
+struct problem;
+
+/* Answers req with a problem built from p (borrowed) and frees the request. */
+void reply_fail(struct request *req, struct problem *p);
 
 /* Relays req's last upstream answer (req->last, set) as a (borrowed) says:
  * hop-by-hop headers and those braced sets are left out, the upstream's

@@ -4,7 +4,7 @@
  * answers (request_fail). Each ends in request_finish(). */
 #include "reply.h"
 #include "clock.h"
-#include "request.h"
+#include "exchange.h"
 #include "schema.h"
 #include "upstream.h"
 
@@ -156,7 +156,7 @@ static void add_common_headers(struct request *req, struct reply *r)
 static void send_and_free(struct request *req, int status, struct reply *r, char *body, size_t len,
 			  struct evbuffer *buf, int code)
 {
-	request_finish(req, status, r->h, r->n, body, len, buf, code);
+	req->env->finish(req, status, r->h, r->n, body, len, buf, code);
 	reply_release(r);
 }
 
@@ -169,7 +169,7 @@ static void add_retry_after(struct reply *r, long long ms)
 	reply_add(r, "Retry-After", r->retry_after);
 }
 
-void request_fail(struct request *req, struct problem *p)
+void reply_fail(struct request *req, struct problem *p)
 {
 	struct reply r;
 	char *json;
@@ -233,7 +233,7 @@ void reply_relay(struct request *req, const struct engine_answer *a)
 		reply_release(&r);
 		problem_init(&p, PROBLEM_INTERNAL);
 		p.detail = "out of memory";
-		request_fail(req, &p);
+		reply_fail(req, &p);
 		return;
 	}
 	kept = r.kept;
@@ -290,5 +290,5 @@ void reply_problem(struct request *req, const struct engine_answer *a)
 		p.violations = req->violations->v;
 		p.nviolations = req->violations->count;
 	}
-	request_fail(req, &p);
+	reply_fail(req, &p);
 }

@@ -7,8 +7,10 @@
 #include "guard.h"
 #include "headers.h"
 #include "log.h"
+#include "reply.h"
 #include "request.h"
 #include "upstream.h"
+#include "validate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +38,7 @@ static int fail(struct request *req, enum problem_code code, const char *detail)
 
 	problem_init(&p, code);
 	p.detail = detail;
-	request_fail(req, &p);
+	reply_fail(req, &p);
 	return -1;
 }
 
@@ -307,7 +309,7 @@ static int route(struct server *srv, struct request *req)
 	req->guard = srv->guards_by_profile[req->profile->index];
 	req->body = in->body;
 	req->body_len = in->body_len;
-	if (request_validate(req) < 0)
+	if (validate_request(req) < 0)
 		return -1;
 	if (build_url(req, rest) < 0 || build_headers(req, in) < 0)
 		return fail(req, PROBLEM_INTERNAL, "out of memory");
@@ -441,6 +443,7 @@ struct server *server_new(struct event_base *base, struct config *cfg, struct up
 	if (rng_seed_os(&srv->env.rng) < 0)
 		goto fail;
 	limits_of(cfg, &lim);
+	srv->env.finish = request_finish;
 	srv->http = http_server_new(base, &lim, on_request, on_gone, srv);
 	if (!srv->http)
 		goto fail;

@@ -5,9 +5,10 @@
 #include "validate.h"
 #include "ascii.h"
 #include "decode.h"
+#include "exchange.h"
 #include "guard.h"
 #include "log.h"
-#include "request.h"
+#include "reply.h"
 #include "schema.h"
 #include "upstream.h"
 
@@ -259,7 +260,7 @@ static int check_json(const struct schema *s, const char *buf, size_t len, uint6
 	return bad;
 }
 
-int request_validate(struct request *req)
+int validate_request(struct request *req)
 {
 	const struct schema_setting *s;
 	struct schema_result *res;
@@ -295,7 +296,7 @@ int request_validate(struct request *req)
 			p.detail = detail;
 			p.violations = res->v;
 			p.nviolations = res->count;
-			request_fail(req, &p);
+			reply_fail(req, &p);
 			free(res);
 			return -1;
 		}

@@ -1,11 +1,16 @@
-/* Schema validation of one request's upstream answers (SPEC 2); the app's
- * side is request_validate() in request.h. Violations are logged, counted
+/* Schema validation of one request's query and body and of its upstream
+ * answers (SPEC 2). Violations are logged, counted
  * with the route's guard and, in enforce mode, kept in the request. */
 #ifndef BRACED_VALIDATE_H
 #define BRACED_VALIDATE_H
 
 struct request;
 struct call;
+
+/* Validates the app's query and body against the route's request schemas.
+ * Returns 0 to go on (valid, report mode, or nothing to check), or -1 after
+ * answering 422 request_invalid (the request is freed then). */
+int validate_request(struct request *req);
 
 /* Validates call's answer (borrowed) against req's route response schema
  * when the route checks its status: a body with a content coding is decoded

@@ -1,9 +1,9 @@
-/* One proxied request from the moment it is read to its single answer: the
- * I/O shell around its engine (engine.h): budget and wait timers, attempts
- * through the backend, the client leaving, and the one place that sends the
- * reply (http_reply), writes the access log line and frees everything. */
-#ifndef BRACED_REQUEST_H
-#define BRACED_REQUEST_H
+/* One proxied exchange as data: struct request and what the requests of a
+ * server share (struct request_env). The shell (request.c), the answers
+ * (reply.c) and the schema checks (validate.c) read and write it; only
+ * the shell drives its life. */
+#ifndef BRACED_EXCHANGE_H
+#define BRACED_EXCHANGE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -14,7 +14,6 @@
 #include "engine.h"
 #include "headers.h"
 #include "http.h"
-#include "problem.h"
 #include "rng.h"
 #include "trace.h"
 
@@ -35,6 +34,10 @@ struct request_env {
 	struct rng rng;
 	unsigned inflight;
 	struct request_list requests; /* every request not yet finished */
+	/* The one end of an answered request (request_finish, wired by the
+	 * front): reply.c hands it what it built. */
+	void (*finish)(struct request *req, int status, const struct http_header *h, size_t n,
+		       char *body, size_t len, struct evbuffer *buf, int code);
 };
 
 struct request {
@@ -81,39 +84,5 @@ struct request {
 	struct trace trace;     /* W3C trace context, when the policy keeps one */
 	TAILQ_ENTRY(request) link;
 };
-
-/* A request for hreq (borrowed until the answer; hreq->user is set to it)
- * counted in env's in-flight list. NULL on OOM (the caller answers 500
- * itself). */
-struct request *request_new(struct request_env *env, struct http_request *hreq);
-
-/* Starts the budget and the first attempt; the request is routed and its
- * url, headers and body are set. */
-void request_start(struct request *req);
-
-/* Validates the app's query and body against the route's request schemas
- * (SPEC 2). Returns 0 to go on (valid, report mode, or nothing to check), or
- * -1 after answering 422 request_invalid. In validate.c. */
-int request_validate(struct request *req);
-
-/* Answers with a problem built from p (borrowed) and frees the request. In
- * reply.c. */
-void request_fail(struct request *req, struct problem *p);
-
-/* The one end of an answered request, for reply.c: counts the answer with
- * the guard under code (ENGINE_CODE_OK or an enum problem_code), cancels the
- * attempts, writes the access log line, sends status with the n headers h
- * (borrowed for the call) and body (len bytes, taken) or else the bytes of
- * buf (moved out, not copied), and frees the request. */
-void request_finish(struct request *req, int status, const struct http_header *h, size_t n,
-		    char *body, size_t len, struct evbuffer *buf, int code);
-
-/* The app left (the HTTP server's on_gone): cancels the attempt, gives the
- * server its reply (dropped) and frees the request. */
-void request_client_gone(struct request *req);
-
-/* Shutdown's grace is over: cancels the request, answers 503 overloaded if
- * the app is still there, and frees it. */
-void request_abort(struct request *req);
 
 #endif

@@ -1,0 +1,37 @@
+/* One proxied request from the moment it is read to its single answer: the
+ * I/O shell around its engine (engine.h): budget and wait timers, attempts
+ * through the backend, the client leaving, and the one place that sends the
+ * reply (http_reply), writes the access log line and frees everything. */
+#ifndef BRACED_REQUEST_H
+#define BRACED_REQUEST_H
+
+#include <stddef.h>
+
+#include "exchange.h"
+
+/* A request for hreq (borrowed until the answer; hreq->user is set to it)
+ * counted in env's in-flight list. NULL on OOM (the caller answers 500
+ * itself). */
+struct request *request_new(struct request_env *env, struct http_request *hreq);
+
+/* Starts the budget and the first attempt; the request is routed and its
+ * url, headers and body are set. */
+void request_start(struct request *req);
+
+/* The one end of an answered request (env->finish, for reply.c): counts the answer with
+ * the guard under code (ENGINE_CODE_OK or an enum problem_code), cancels the
+ * attempts, writes the access log line, sends status with the n headers h
+ * (borrowed for the call) and body (len bytes, taken) or else the bytes of
+ * buf (moved out, not copied), and frees the request. */
+void request_finish(struct request *req, int status, const struct http_header *h, size_t n,
+		    char *body, size_t len, struct evbuffer *buf, int code);
+
+/* The app left (the HTTP server's on_gone): cancels the attempt, gives the
+ * server its reply (dropped) and frees the request. */
+void request_client_gone(struct request *req);
+
+/* Shutdown's grace is over: cancels the request, answers 503 overloaded if
+ * the app is still there, and frees it. */
+void request_abort(struct request *req);
+
+#endif
