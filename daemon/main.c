@@ -305,7 +305,6 @@ static int run(const char *path)
 	d.fleet = fleet_new(d.base, &d.metrics.fleet);
 	if (!d.fleet || fleet_configure(d.fleet, cfg, d.srv->guards, d.srv->guards_by_profile) < 0)
 		goto out;
-	d.srv->fleet = d.fleet;
 	if (cfg->admin_enabled) {
 		d.admin = admin_new(d.srv, &cfg->admin, &d.metrics);
 		if (!d.admin)
@@ -349,8 +348,6 @@ out:
 		event_free(d.watchdog);
 	admin_free(d.admin);
 	/* Before the guards it hooks, which the server frees. */
-	if (d.srv)
-		d.srv->fleet = NULL;
 	fleet_free(d.fleet);
 	server_free(d.srv);
 	upstream_free(d.up);

@@ -3,6 +3,7 @@
  * builds an immutable struct config. Every error is collected with its
  * position so that `braced -t` can report them all at once. */
 #include "config.h"
+#include "ascii.h"
 #include "ytree.h"
 #include "units.h"
 #include "headers.h"
@@ -1030,8 +1031,8 @@ static int parse_listen(struct loader *L, const struct ynode *n, struct listener
 {
 	const char *s, *colon;
 	char *host = NULL;
-	long port;
-	char *end;
+	uint64_t port;
+	size_t digits;
 
 	if (expect_kind(L, n, YNODE_SCALAR, "a listen address") < 0)
 		return -EINVAL;
@@ -1068,14 +1069,12 @@ static int parse_listen(struct loader *L, const struct ynode *n, struct listener
 		}
 		host = strndup(s, (size_t)(colon - s));
 	}
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
 	if (host[0] == '\0') {
 		err_at(L, n, "'%s' has an empty host", s);
 		free(host);
 		return -EINVAL;
 	}
-	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || port < 0 || port > 65535 || errno) {
+	if (ascii_parse_uint(colon + 1, 65535, &port, &digits) < 0 || colon[1 + digits] != '\0') {
 		err_at(L, n, "'%s': port must be a number from 0 to 65535", s);
 		free(host);
 		return -EINVAL;
@@ -1141,10 +1140,11 @@ static int parse_upstream(struct loader *L, const struct ynode *n, struct profil
 		}
 		colon = memchr(c, ':', (size_t)(hostend - c));
 		if (colon) {
-			char *end;
-			long port = strtol(colon + 1, &end, 10);
+			uint64_t port;
+			size_t digits;
 
-			if (end != hostend || colon + 1 == hostend || port < 1 || port > 65535) {
+			if (ascii_parse_uint(colon + 1, 65535, &port, &digits) < 0 ||
+			    colon + 1 + digits != hostend || port < 1) {
 				err_at(L, n, "upstream port must be a number from 1 to 65535");
 				goto fail;
 			}
@@ -1821,28 +1821,28 @@ static void parse_fleet_redis(struct loader *L, const struct ynode *n, struct fl
 		return;
 	}
 	if (*rest == ':') {
-		char *end;
+		uint64_t v;
+		size_t digits;
 
-		errno = 0;
-		port = strtol(rest + 1, &end, 10);
-		if (end == rest + 1 || port < 1 || port > 65535 || errno) {
+		if (ascii_parse_uint(rest + 1, 65535, &v, &digits) < 0 || v < 1) {
 			err_at(L, n, "fleet.redis '%s': the port must be from 1 to 65535", s);
 			return;
 		}
-		rest = end;
+		port = (long)v;
+		rest += 1 + digits;
 	}
 	if (*rest == '/' && rest[1]) {
-		char *end;
+		uint64_t v;
+		size_t digits;
 
-		errno = 0;
-		db = strtol(rest + 1, &end, 10);
-		if (end == rest + 1 || *end || db < 0 || db > 65535 || errno) {
+		if (ascii_parse_uint(rest + 1, 65535, &v, &digits) < 0 || rest[1 + digits]) {
 			err_at(L, n,
 			       "fleet.redis '%s': the database must be a number from 0 to 65535",
 			       s);
 			return;
 		}
-		rest = end;
+		db = (long)v;
+		rest += 1 + digits;
 	} else if (*rest == '/') {
 		rest++;
 	}

@@ -831,11 +831,6 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 	return 0;
 }
 
-int fleet_is_up(const struct fleet *f)
-{
-	return f && f->up;
-}
-
 void fleet_free(struct fleet *f)
 {
 	if (!f)

@@ -25,9 +25,6 @@ struct fleet *fleet_new(struct event_base *base, struct fleet_counters *counters
 int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all,
 		    struct guard **by_profile);
 
-/* 1 while both connections to Redis work. */
-int fleet_is_up(const struct fleet *f);
-
 /* Disconnects and frees; NULL is a no-op. */
 void fleet_free(struct fleet *f);
 

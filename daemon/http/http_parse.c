@@ -65,14 +65,6 @@ static void span_seen(struct http_conn *c, const char *at, size_t len)
 		c->span_end = at + len;
 }
 
-static int cb_message_begin(llhttp_t *p)
-{
-	struct http_conn *c = CONN_OF(p);
-
-	(void)c;
-	return 0;
-}
-
 /* Offset of at, a byte of the current llhttp_execute() input, from the
  * request's first byte. */
 static uint64_t req_pos(const struct http_conn *c, const char *at)
@@ -446,7 +438,6 @@ static int cb_message_complete(llhttp_t *p)
 }
 
 static const llhttp_settings_t parser_settings = {
-	.on_message_begin = cb_message_begin,
 	.on_method = cb_method,
 	.on_url = cb_url,
 	.on_version = cb_version,

@@ -1,6 +1,8 @@
 /* Character classes without locale (see ascii.h). */
 #include "ascii.h"
 
+#include <errno.h>
+
 int ascii_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -10,4 +12,21 @@ int ascii_hex_digit(int c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+int ascii_parse_uint(const char *s, uint64_t max, uint64_t *ret_value, size_t *ret_len)
+{
+	uint64_t v = 0;
+	size_t n = 0;
+
+	for (; s[n] >= '0' && s[n] <= '9'; n++) {
+		v = v * 10 + (uint64_t)(s[n] - '0');
+		if (v > max)
+			return -EINVAL;
+	}
+	if (n == 0)
+		return -EINVAL;
+	*ret_value = v;
+	*ret_len = n;
+	return 0;
 }

@@ -183,6 +183,32 @@ static void set_trace(struct request *req, const struct http_request *in)
 		trace_start(&req->trace, &req->env->rng);
 }
 
+/* The app's tracestate fields joined in order with commas, as W3C Trace
+ * Context reads several (into out, TRACE_STATE_MAX + 1 bytes). Returns 0
+ * when there is none or the whole is longer than TRACE_STATE_MAX: braced
+ * forwards all of it or none. */
+static int join_tracestate(const struct http_request *in, char *out)
+{
+	size_t len = 0;
+	int found = 0;
+
+	for (size_t i = 0; i < in->nheaders; i++) {
+		const struct http_header *h = &in->headers[i];
+
+		if (h->name_len != 10 || strncasecmp(h->name, "tracestate", 10) != 0)
+			continue;
+		if (len + (found ? 1 : 0) + h->value_len > TRACE_STATE_MAX)
+			return 0;
+		if (found)
+			out[len++] = ',';
+		memcpy(out + len, h->value, h->value_len);
+		len += h->value_len;
+		found = 1;
+	}
+	out[len] = '\0';
+	return found;
+}
+
 /* 1 when the app's header name is one braced sets itself for tracing. */
 static int trace_header(const struct request *req, const char *name)
 {
@@ -207,11 +233,11 @@ static int build_headers(struct request *req, const struct http_request *in)
 		r |= header_list_add(&req->headers, name, in->headers[i].value);
 	}
 	/* tracestate belongs to the app's trace: kept with it, dropped with it. */
-	if (req->trace.valid && req->trace.from_app) {
-		const struct http_header *ts = http_request_header(in, "tracestate");
+	if (req->trace.valid && req->trace.from_app && !profile_sets(p, "tracestate")) {
+		char ts[TRACE_STATE_MAX + 1];
 
-		if (ts && !profile_sets(p, "tracestate") && trace_state_ok(ts->value))
-			r |= header_list_add(&req->headers, "tracestate", ts->value);
+		if (join_tracestate(in, ts) && trace_state_ok(ts))
+			r |= header_list_add(&req->headers, "tracestate", ts);
 	}
 	for (size_t i = 0; i < p->nheaders; i++)
 		r |= header_list_add(&req->headers, p->headers[i].name, p->headers[i].value);

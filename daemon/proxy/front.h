@@ -18,7 +18,6 @@ struct upstream;
 struct upstream_pool;
 struct guard;
 struct request;
-struct fleet;
 
 /* Longest bound address logged: "[IPV6]:PORT" or "unix:/PATH". */
 #define FRONT_ADDR_MAX 128
@@ -34,7 +33,6 @@ struct server {
 	 * API (main wires admin.c), NULL when off: such a request gets 404. */
 	void (*admin_handler)(void *admin_arg, struct http_request *hreq);
 	void *admin_arg;
-	struct fleet *fleet;                        /* borrowed from main; NULL when none */
 	char *unix_paths[CONFIG_MAX_LISTENERS + 1]; /* unix sockets created, to unlink */
 	size_t nunix;
 	/* Bound addresses not announced yet: "listening" is logged only once

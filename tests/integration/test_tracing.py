@@ -10,7 +10,7 @@ upstream took longer than the whole request."""
 import re
 import unittest
 
-from harness import Braced, BracedTestCase, fault, wait_until
+from harness import Braced, BracedTestCase, fault, raw_request, wait_until
 
 TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -28,6 +28,16 @@ class TracingTest(BracedTestCase):
                     "tracing": {"traceparent": mode}}
         defaults.update(extra)
         return self.config(defaults=defaults)
+
+    def test_several_tracestate_lines_are_joined_in_order(self):
+        # W3C Trace Context: several tracestate fields are one list, in order.
+        raw = (f"GET /demo/x HTTP/1.1\r\nHost: a\r\ntraceparent: {TP}\r\n"
+               "tracestate: congo=t61rcWkgMzE\r\ntracestate: rojo=00f067aa0ba902b7\r\n"
+               "Connection: close\r\n\r\n").encode()
+        with Braced(self.tracing("propagate")) as b:
+            resp = raw_request(b.port, raw)
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(self.sent("tracestate"), [["congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"]])
 
     def test_propagate_keeps_the_trace_with_a_parent_id_per_attempt(self):
         self.upstream.script([{"status": 503}, {"status": 503}, {}])

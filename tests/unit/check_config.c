@@ -797,6 +797,15 @@ static const struct err_case err_cases[] = {
 	  "unknown key 'timeout' in route (did you mean 'timeouts'?)", NULL },
 	{ "tracing mode", ONE_PROFILE "    tracing: {traceparent: always}\n", 4, 28,
 	  "tracing.traceparent 'always' is not one of: off, propagate, generate", NULL },
+	/* ports and numbers are digits only: strtol took a sign and spaces */
+	{ "upstream port with a sign", UPSTREAM_PROFILE("http://h:+80/"), 3, 15,
+	  "upstream port must be a number from 1 to 65535", NULL },
+	{ "listen port with a sign", "listen: 127.0.0.1:+80\n" ONE_PROFILE, 1, 9,
+	  "port must be a number from 0 to 65535", NULL },
+	{ "redis port with a space", "fleet: {redis: \"redis://127.0.0.1: 6379\"}\n" ONE_PROFILE, 1,
+	  16, "the port must be from 1 to 65535", NULL },
+	{ "redis database with a sign", "fleet: {redis: \"redis://127.0.0.1:6379/+3\"}\n" ONE_PROFILE,
+	  1, 16, "the database must be a number from 0 to 65535", NULL },
 	/* what start-up would fail on */
 	{ "listed twice", "listen: [127.0.0.1:7070, \"[::1]:7070\", 127.0.0.1:7070]\n" ONE_PROFILE, 1,
 	  40, "'127.0.0.1:7070' is listed twice", NULL },
