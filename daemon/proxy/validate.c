@@ -49,19 +49,21 @@ struct query_param {
 	size_t vlen;
 };
 
-/* Splits and decodes the query string; returns the count or -1 (OOM or
- * more than QUERY_MAX_PARAMS). *ret is freed with free_params. */
+/* Splits and decodes the query string; returns the count, -E2BIG (more
+ * than QUERY_MAX_PARAMS) or -ENOMEM. *ret is freed with free_params. */
 static int parse_query(const char *q, struct query_param **ret)
 {
 	struct query_param *ps = NULL;
-	int n = 0, cap = 0;
+	int n = 0, cap = 0, err = -ENOMEM;
 
 	while (*q) {
 		size_t plen = strcspn(q, "&"), klen = strcspn(q, "=&");
 
 		if (plen > 0) {
-			if (n == QUERY_MAX_PARAMS)
+			if (n == QUERY_MAX_PARAMS) {
+				err = -E2BIG;
 				goto fail;
+			}
 			if (n == cap) {
 				struct query_param *grown;
 
@@ -98,7 +100,7 @@ fail:
 		free(ps[n].value);
 	}
 	free(ps);
-	return -1;
+	return err;
 }
 
 static void free_params(struct query_param *ps, int n)
@@ -150,13 +152,16 @@ static struct json_object *param_value(const struct query_param *p)
 
 /* Validates the query as an object of strings. A repeated parameter is
  * validated with each of its values, so no value the upstream may read
- * escapes the schema. Returns 1 when invalid. */
+ * escapes the schema. Returns 1 when invalid, 0 when valid, -ENOMEM when it
+ * could not be checked. */
 static int check_query(const struct schema *s, const char *q, struct schema_result *res)
 {
 	struct query_param *ps = NULL;
 	struct json_object *obj;
 	int n = parse_query(q, &ps), bad;
 
+	if (n == -ENOMEM)
+		return -ENOMEM;
 	if (n < 0) {
 		char msg[64];
 
@@ -167,11 +172,21 @@ static int check_query(const struct schema *s, const char *q, struct schema_resu
 	obj = json_object_new_object();
 	if (!obj) {
 		free_params(ps, n);
-		return 0;
+		return -ENOMEM;
 	}
-	for (int i = 0; i < n; i++)
-		if (!json_object_object_get_ex(obj, ps[i].key, NULL))
-			json_object_object_add(obj, ps[i].key, param_value(&ps[i]));
+	for (int i = 0; i < n; i++) {
+		struct json_object *v;
+
+		if (json_object_object_get_ex(obj, ps[i].key, NULL))
+			continue;
+		v = param_value(&ps[i]);
+		if (!v || json_object_object_add(obj, ps[i].key, v) < 0) {
+			json_object_put(v);
+			json_object_put(obj);
+			free_params(ps, n);
+			return -ENOMEM;
+		}
+	}
 	bad = validate_into(s, obj, res);
 	for (int i = 0; i < n; i++) {
 		struct json_object *first;
@@ -260,6 +275,21 @@ static int check_json(const struct schema *s, const char *buf, size_t len, uint6
 	return bad;
 }
 
+/* A request schema could not be checked (out of memory). Enforce mode
+ * fails closed: 500 internal, nothing sent (-1, the request answered);
+ * report mode lets it go (0). */
+static int unchecked(struct request *req, enum schema_mode mode)
+{
+	struct problem p;
+
+	if (mode != SCHEMA_MODE_ENFORCE)
+		return 0;
+	problem_init(&p, PROBLEM_INTERNAL);
+	p.detail = "out of memory while checking the request's schema; nothing was sent";
+	reply_fail(req, &p);
+	return -1;
+}
+
 int validate_request(struct request *req)
 {
 	const struct schema_setting *s;
@@ -273,11 +303,16 @@ int validate_request(struct request *req)
 		return 0;
 	res = calloc(1, sizeof(*res));
 	if (!res)
-		return 0;
+		return unchecked(req, s->mode);
 	if (s->query_schema) {
 		const char *q = memchr(req->path, '?', strlen(req->path));
+		int r = check_query(s->query_schema, q ? q + 1 : "", res);
 
-		bad |= check_query(s->query_schema, q ? q + 1 : "", res);
+		if (r < 0) {
+			free(res);
+			return unchecked(req, s->mode);
+		}
+		bad |= r;
 	}
 	if (s->body_schema)
 		bad |= check_json(s->body_schema, req->body, req->body_len,

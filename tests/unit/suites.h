@@ -25,5 +25,6 @@ Suite *hedge_suite(void);
 Suite *latency_suite(void);
 Suite *fleet_suite(void);
 Suite *readfile_suite(void);
+Suite *validate_suite(void);
 
 #endif
