@@ -396,12 +396,6 @@ static int get_enum(struct loader *L, const struct ynode *n, const char *what,
 	return -EINVAL;
 }
 
-static int is_token_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 static int get_header_name(struct loader *L, const struct ynode *n, const char *what, char *out,
 			   size_t outlen)
 {
@@ -411,11 +405,9 @@ static int get_header_name(struct loader *L, const struct ynode *n, const char *
 		err_at(L, n, "%s must be 1 to %zu characters", what, outlen - 1);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < n->len; i++) {
-		if (!is_token_char((unsigned char)n->value[i])) {
-			err_at(L, n, "%s '%s' is not a valid header name", what, n->value);
-			return -EINVAL;
-		}
+	if (!headers_name_ok(n->value, n->len)) {
+		err_at(L, n, "%s '%s' is not a valid header name", what, n->value);
+		return -EINVAL;
 	}
 	memcpy(out, n->value, n->len + 1);
 	return 0;
@@ -1122,7 +1114,7 @@ static int parse_upstream(struct loader *L, const struct ynode *n, struct profil
 		goto fail;
 	}
 	for (const char *c = rest; c < hostend; c++) {
-		if (!(is_token_char((unsigned char)*c) || *c == ':' || *c == '[' || *c == ']')) {
+		if (!(ascii_is_tchar((unsigned char)*c) || *c == ':' || *c == '[' || *c == ']')) {
 			err_at(L, n, "upstream host has an invalid character");
 			goto fail;
 		}
@@ -1175,24 +1167,9 @@ fail:
 /* Header names a profile may not set: braced or the transport own them. */
 static int header_reserved(const char *name)
 {
-	static const char *const reserved[] = {
-		"Host",
-		"Content-Length",
-		"Transfer-Encoding",
-		"Connection",
-		"Keep-Alive",
-		"Proxy-Connection",
-		"TE",
-		"Trailer",
-		"Upgrade",
-		"Expect",
-		NULL,
-	};
-
-	for (const char *const *r = reserved; *r; r++)
-		if (strcasecmp(*r, name) == 0)
-			return 1;
-	return strncasecmp(name, "Brace-", 6) == 0;
+	return headers_is_hop_by_hop(name) || strcasecmp(name, "Host") == 0 ||
+	       strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Expect") == 0 ||
+	       strncasecmp(name, "Brace-", 6) == 0;
 }
 
 static void parse_headers(struct loader *L, const struct ynode *map, struct profile *p)

@@ -3,6 +3,7 @@
  * block with a small body, direct writes (a write event only after EAGAIN),
  * the problem answers of the server's own refusals, and http_reply(). */
 #include "http_internal.h"
+#include "ascii.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -154,18 +155,6 @@ static char *put(char *p, const void *s, size_t n)
 	return p + n;
 }
 
-static char *put_uint(char *p, uint64_t v)
-{
-	char tmp[24];
-	size_t i = sizeof(tmp);
-
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return put(p, tmp + i, sizeof(tmp) - i);
-}
-
 /* "Date: " IMF-fixdate CRLF for now, made once a second. */
 #define HTTP_DATE_LINE_LEN (6 + 29 + 2)
 static const char *date_line(void)
@@ -228,7 +217,7 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 	}
 	p = vec.iov_base;
 	p = put(p, "HTTP/1.1 ", 9);
-	p = put_uint(p, (uint64_t)status);
+	p = ascii_put_uint(p, (uint64_t)status);
 	p = put(p, " ", 1);
 	p = put(p, reason, reason_len);
 	p = put(p, "\r\n", 2);
@@ -247,7 +236,7 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 		p = put(p, date_line(), HTTP_DATE_LINE_LEN);
 	if (send_length) {
 		p = put(p, "Content-Length: ", 16);
-		p = put_uint(p, body_len);
+		p = ascii_put_uint(p, body_len);
 		p = put(p, "\r\n", 2);
 	}
 	if (c->close_after)

@@ -30,3 +30,16 @@ int ascii_parse_uint(const char *s, uint64_t max, uint64_t *ret_value, size_t *r
 	*ret_len = n;
 	return 0;
 }
+
+char *ascii_put_uint(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	while (n > 0)
+		*p++ = tmp[--n];
+	return p;
+}

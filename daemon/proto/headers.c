@@ -1,6 +1,7 @@
 /* Header forwarding rules. Names compare case-insensitively; the lists are
  * short, so a linear scan beats any table setup. */
 #include "headers.h"
+#include "ascii.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -20,40 +21,12 @@ int headers_is_hop_by_hop(const char *name)
 	return 0;
 }
 
-/* tchar of RFC 9110 5.6.2: "!#$%&'*+-.^_`|~", digits and letters. A switch,
- * not strchr(): every header name of every request and answer comes here. */
-static int is_tchar(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-		return 1;
-	switch (c) {
-	case '!':
-	case '#':
-	case '$':
-	case '%':
-	case '&':
-	case '\'':
-	case '*':
-	case '+':
-	case '-':
-	case '.':
-	case '^':
-	case '_':
-	case '`':
-	case '|':
-	case '~':
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 int headers_name_ok(const char *name, size_t len)
 {
 	if (len == 0)
 		return 0;
 	for (size_t i = 0; i < len; i++)
-		if (!is_tchar((unsigned char)name[i]))
+		if (!ascii_is_tchar((unsigned char)name[i]))
 			return 0;
 	return 1;
 }
@@ -334,7 +307,7 @@ size_t headers_server_timing_keep(const char *value, char *out)
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
 		name_end = p;
-		while (name_end < end && is_tchar((unsigned char)*name_end))
+		while (name_end < end && ascii_is_tchar((unsigned char)*name_end))
 			name_end++;
 		if (name_end > p && !((name_end - p == 8 && strncasecmp(p, "upstream", 8) == 0) ||
 				      (name_end - p == 5 && strncasecmp(p, "total", 5) == 0))) {

@@ -3,6 +3,7 @@
  * the upstream's own Server-Timing entries for braced, and problem+json
  * answers (request_fail). Each ends in request_finish(). */
 #include "reply.h"
+#include "ascii.h"
 #include "clock.h"
 #include "exchange.h"
 #include "schema.h"
@@ -90,25 +91,12 @@ static char *put_str(char *p, const char *s)
 	return p + n;
 }
 
-static char *put_uint(char *p, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	while (n > 0)
-		*p++ = tmp[--n];
-	return p;
-}
-
 /* Microseconds as milliseconds with one decimal, rounded: "12.3". */
 static char *put_ms(char *p, uint64_t us)
 {
 	uint64_t tenths = (us + 50) / 100;
 
-	p = put_uint(p, tenths / 10);
+	p = ascii_put_uint(p, tenths / 10);
 	*p++ = '.';
 	*p++ = (char)('0' + tenths % 10);
 	return p;
@@ -133,7 +121,7 @@ static void add_common_headers(struct request *req, struct reply *r)
 		reply_add(r, req->correlation_header, req->correlation);
 	if (key)
 		reply_add(r, req->idempotency_header, key);
-	*put_uint(r->attempts, engine_attempts(&req->engine)) = '\0';
+	*ascii_put_uint(r->attempts, engine_attempts(&req->engine)) = '\0';
 	reply_add(r, "Brace-Attempts", r->attempts);
 	{
 		/* Both from microseconds, at the same precision: the time in
