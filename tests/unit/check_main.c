@@ -26,6 +26,7 @@ int main(void)
 	srunner_add_suite(sr, hedge_suite());
 	srunner_add_suite(sr, latency_suite());
 	srunner_add_suite(sr, fleet_suite());
+	srunner_add_suite(sr, guard_suite());
 	srunner_add_suite(sr, readfile_suite());
 	srunner_add_suite(sr, validate_suite());
 	srunner_run_all(sr, CK_NORMAL);

@@ -24,6 +24,7 @@ Suite *trace_suite(void);
 Suite *hedge_suite(void);
 Suite *latency_suite(void);
 Suite *fleet_suite(void);
+Suite *guard_suite(void);
 Suite *readfile_suite(void);
 Suite *validate_suite(void);
 
