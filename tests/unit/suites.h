@@ -28,5 +28,6 @@ Suite *guard_suite(void);
 Suite *readfile_suite(void);
 Suite *validate_suite(void);
 Suite *strbuf_suite(void);
+Suite *ytree_suite(void);
 
 #endif
