@@ -29,5 +29,6 @@ Suite *readfile_suite(void);
 Suite *validate_suite(void);
 Suite *strbuf_suite(void);
 Suite *ytree_suite(void);
+Suite *metrics_suite(void);
 
 #endif
