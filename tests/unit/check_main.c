@@ -32,6 +32,7 @@ int main(void)
 	srunner_add_suite(sr, strbuf_suite());
 	srunner_add_suite(sr, ytree_suite());
 	srunner_add_suite(sr, metrics_suite());
+	srunner_add_suite(sr, reply_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

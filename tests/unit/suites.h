@@ -30,5 +30,6 @@ Suite *validate_suite(void);
 Suite *strbuf_suite(void);
 Suite *ytree_suite(void);
 Suite *metrics_suite(void);
+Suite *reply_suite(void);
 
 #endif
