@@ -33,6 +33,7 @@ int main(void)
 	srunner_add_suite(sr, ytree_suite());
 	srunner_add_suite(sr, metrics_suite());
 	srunner_add_suite(sr, reply_suite());
+	srunner_add_suite(sr, pool_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -31,5 +31,6 @@ Suite *strbuf_suite(void);
 Suite *ytree_suite(void);
 Suite *metrics_suite(void);
 Suite *reply_suite(void);
+Suite *pool_suite(void);
 
 #endif
