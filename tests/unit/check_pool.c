@@ -35,11 +35,30 @@ static struct {
 	int n;
 } ended;
 
+/* The calls started and neither ended nor cancelled: the test's to cancel,
+ * as main cancels its requests before it frees the upstream. */
+static struct call *live[32];
+static int nlive;
+
+static void forget(struct call *call)
+{
+	for (int i = 0; i < nlive; i++)
+		if (live[i] == call)
+			live[i] = live[--nlive];
+}
+
 static void on_done(struct call *call, void *arg)
 {
 	(void)arg;
 	ck_assert_int_lt(ended.n, 16);
 	ended.call[ended.n++] = call;
+	forget(call);
+}
+
+static void cancel(struct call *call)
+{
+	forget(call);
+	upstream_cancel(call);
 }
 
 static void setup(void)
@@ -58,14 +77,17 @@ static void setup(void)
 	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(a.sin_port));
 	memset(&ended, 0, sizeof(ended));
+	nlive = 0;
 	nserved = 0;
 }
 
 static void teardown(void)
 {
+	while (nlive > 0)
+		cancel(live[0]);
 	for (int i = 0; i < ended.n; i++)
 		call_free(ended.call[i]);
-	upstream_free(up); /* cancels what still runs or waits */
+	upstream_free(up);
 	up = NULL;
 	for (int i = 0; i < nserved; i++)
 		close(served[i]);
@@ -88,6 +110,8 @@ static struct call *start(struct upstream_pool *pool, uint32_t pool_ms)
 	struct call *c = upstream_start(up, pool, &p, on_done, NULL);
 
 	ck_assert_ptr_nonnull(c);
+	ck_assert_int_lt(nlive, 32);
+	live[nlive++] = c;
 	return c;
 }
 
@@ -154,14 +178,14 @@ START_TEST(test_limit_and_fifo)
 	ck_assert_int_eq(call_waiting(d), 1);
 	run(20, 1);
 	ck_assert_int_eq(ended.n, 0); /* nobody waits out, nobody is cut */
-	upstream_cancel(a);
+	cancel(a);
 	ck_assert_int_eq(call_waiting(c), 0); /* the oldest waiter, at once */
 	ck_assert_int_eq(call_waiting(d), 1);
 	/* A waiter that leaves frees nothing. */
-	upstream_cancel(d);
+	cancel(d);
 	e = start(pool, 5000);
 	ck_assert_int_eq(call_waiting(e), 1);
-	upstream_cancel(b);
+	cancel(b);
 	ck_assert_int_eq(call_waiting(e), 0);
 	ck_assert_int_eq(ended.n, 0); /* cancelled calls never report */
 }
@@ -221,7 +245,7 @@ START_TEST(test_pools_per_profile)
 	ck_assert_int_eq(call_waiting(a1), 0);
 	ck_assert_int_eq(call_waiting(a2), 1);
 	ck_assert_int_eq(call_waiting(b1), 0);
-	upstream_cancel(b1); /* b's slot is not a's */
+	cancel(b1); /* b's slot is not a's */
 	ck_assert_int_eq(call_waiting(a2), 1);
 }
 END_TEST
@@ -236,7 +260,7 @@ START_TEST(test_pool_survives_reload)
 	ck_assert_ptr_eq(upstream_pool_get(up, "p", 1), pool);
 	ck_assert_int_eq(call_waiting(b), 1);
 	ck_assert_int_eq(call_waiting(start(pool, 5000)), 1);
-	upstream_cancel(a);
+	cancel(a);
 	ck_assert_int_eq(call_waiting(b), 0);
 }
 END_TEST
@@ -258,24 +282,26 @@ START_TEST(test_set_max)
 	ck_assert_int_eq(ended.n, 0); /* beyond the new limit, undisturbed */
 	e = start(pool, 5000);
 	ck_assert_int_eq(call_waiting(e), 1);
-	upstream_cancel(a);
-	upstream_cancel(b);
+	cancel(a);
+	cancel(b);
 	ck_assert_int_eq(call_waiting(d), 1); /* c alone is at the limit */
-	upstream_cancel(c);
+	cancel(c);
 	ck_assert_int_eq(call_waiting(d), 0);
 	ck_assert_int_eq(call_waiting(e), 1);
 }
 END_TEST
 
-/* Freeing the upstream with attempts running and waiting reports none. */
+/* Freeing the upstream cancels the waiters, and none reports. */
 START_TEST(test_free_with_waiters)
 {
 	struct upstream_pool *pool = upstream_pool_get(up, "p", 1);
+	struct call *a = start(pool, 5000);
 
 	start(pool, 5000);
 	start(pool, 5000);
-	start(pool, 5000);
 	run(5, 1);
+	cancel(a); /* what runs belongs to a request: main cancels it first */
+	nlive = 0; /* the waiters are the upstream's to cancel */
 	upstream_free(up);
 	up = NULL;
 	ck_assert_int_eq(ended.n, 0);
