@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -119,12 +120,17 @@ static struct call *start(struct upstream_pool *pool, uint32_t pool_ms)
  * (0: the whole time). */
 static void run(int ms, int ends)
 {
-	for (int i = 0; i < ms && (ends == 0 || ended.n < ends); i++) {
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
 		struct timeval tv = { 0, 1000 };
 
 		event_base_loopexit(base, &tv);
 		event_base_dispatch(base);
-	}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((ends == 0 || ended.n < ends) &&
+		 (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
 }
 
 /* Accepts one connection the upstream opened, reads its request and
@@ -308,6 +314,33 @@ START_TEST(test_free_with_waiters)
 }
 END_TEST
 
+/* upstream.h: upstream_free "cancels every call (no callbacks) and frees
+ * everything". An attempt connected and waiting for its answer when the
+ * upstream is freed must never report afterwards. */
+START_TEST(test_free_with_attempt_in_flight)
+{
+	struct upstream_pool *pool = upstream_pool_get(up, "p", 1);
+	struct call_params p = {
+		.url = url,
+		.method = "GET",
+		.connect_ms = 5000,
+		.read_ms = 100, /* its read idle timer, armed once connected */
+		.write_ms = 5000,
+		.pool_ms = 5000,
+		.max_response_body = 1024,
+	};
+
+	ck_assert_ptr_nonnull(upstream_start(up, pool, &p, on_done, NULL));
+	run(20, 1); /* connected: the kernel's backlog holds it, nobody answers */
+	ck_assert_int_eq(ended.n, 0);
+	upstream_free(up);
+	up = NULL;
+	run(300, 1);
+	ck_assert_msg(ended.n == 0, "done called after upstream_free: outcome %d, '%s'",
+		      (int)call_outcome(ended.call[0]), call_error(ended.call[0]));
+}
+END_TEST
+
 Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -321,6 +354,7 @@ Suite *pool_suite(void)
 	tcase_add_test(tc, test_pool_survives_reload);
 	tcase_add_test(tc, test_set_max);
 	tcase_add_test(tc, test_free_with_waiters);
+	tcase_add_test(tc, test_free_with_attempt_in_flight);
 	suite_add_tcase(s, tc);
 	return s;
 }
