@@ -241,7 +241,6 @@ START_TEST(test_guard_counts_and_busy)
 }
 END_TEST
 
-
 /* A reload finds each profile's guard by name: the breaker that opened,
  * the counters and the cool-down are still there after the new policy is
  * applied, and another profile's guard is a different one. */

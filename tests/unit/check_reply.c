@@ -197,8 +197,8 @@ static int parse_answer(struct answer *a, int no_body)
 		return 0;
 	memset(a, 0, sizeof(*a));
 	ck_assert_msg(strncmp(p, "HTTP/1.1 ", 9) == 0, "status line: '%.40s'", p);
-	ck_assert_msg(p[9] >= '1' && p[9] <= '5' && p[10] >= '0' && p[10] <= '9' &&
-			  p[11] >= '0' && p[11] <= '9' && p[12] == ' ',
+	ck_assert_msg(p[9] >= '1' && p[9] <= '5' && p[10] >= '0' && p[10] <= '9' && p[11] >= '0' &&
+			  p[11] <= '9' && p[12] == ' ',
 		      "status line: '%.40s'", p);
 	a->status = atoi(p + 9);
 	line = strstr(p, "\r\n");
@@ -208,7 +208,8 @@ static int parse_answer(struct answer *a, int no_body)
 
 		line += 2;
 		colon = memchr(line, ':', (size_t)(next - line));
-		ck_assert_msg(colon && colon > line, "header line '%.*s'", (int)(next - line), line);
+		ck_assert_msg(colon && colon > line, "header line '%.*s'", (int)(next - line),
+			      line);
 		ck_assert_msg(colon[1] == ' ', "no SP after the colon: '%.*s'", (int)(next - line),
 			      line);
 		ck_assert_int_lt(a->nh, 32);
@@ -566,7 +567,8 @@ START_TEST(test_caller_headers)
 			at[0] = i;
 		else if (!strcmp(a.h[i].name, "content-type"))
 			at[1] = i;
-		else if (!strcmp(a.h[i].name, "X-A") && !strcmp(a.h[i].value, "two\twords \xc3\xa9"))
+		else if (!strcmp(a.h[i].name, "X-A") &&
+			 !strcmp(a.h[i].value, "two\twords \xc3\xa9"))
 			at[2] = i;
 		else if (!strcmp(a.h[i].name, "X-Empty") && !strcmp(a.h[i].value, ""))
 			at[3] = i;
@@ -639,8 +641,8 @@ START_TEST(test_refused)
 	assert_problem(&a, 500, "internal");
 	ck_assert_str_eq(header(&a, "Connection"), "close");
 	ck_assert(closed(fd));
-	ck_assert_msg(strstr(in.data, "Injected") == NULL, "%s: sent '%s'",
-		      refused_cases[_i].what, in.data);
+	ck_assert_msg(strstr(in.data, "Injected") == NULL, "%s: sent '%s'", refused_cases[_i].what,
+		      in.data);
 	done(fd);
 }
 END_TEST

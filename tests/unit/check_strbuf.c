@@ -147,7 +147,7 @@ START_TEST(test_strbuf_truncate)
 	strbuf_truncate(&b, 5);
 	ck_assert_uint_eq(b.len, 5);
 	ck_assert_str_eq(b.data, "hello");
-	strbuf_truncate(&b, 5); /* at the end: as it is */
+	strbuf_truncate(&b, 5);  /* at the end: as it is */
 	strbuf_truncate(&b, 50); /* past it: as it is */
 	ck_assert_str_eq(b.data, "hello");
 	strbuf_adds(&b, "!");
@@ -302,7 +302,8 @@ END_TEST
 /* Valid UTF-8 passes untouched, 2 to 4 bytes long. */
 START_TEST(test_json_utf8_kept)
 {
-	static const char in[] = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xef\xbf\xbf \xf4\x8f\xbf\xbf";
+	static const char in[] =
+	    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xef\xbf\xbf \xf4\x8f\xbf\xbf";
 	size_t len;
 	char *out = json_round_trip(in, sizeof(in) - 1, &len);
 
@@ -342,8 +343,7 @@ START_TEST(test_json_invalid_utf8)
 	out = json_round_trip(in, n, &len);
 	ck_assert_msg(len >= 2 && out[0] == '<' && out[len - 1] == '>', "%s: around lost",
 		      invalid_cases[_i].what);
-	ck_assert_msg(strstr(out, "\xef\xbf\xbd") != NULL, "%s: no U+FFFD",
-		      invalid_cases[_i].what);
+	ck_assert_msg(strstr(out, "\xef\xbf\xbd") != NULL, "%s: no U+FFFD", invalid_cases[_i].what);
 	/* Nothing of the invalid sequence went out but ASCII and U+FFFD. */
 	for (size_t i = 1; i + 1 < len;) {
 		if (memcmp(out + i, "\xef\xbf\xbd", 3) == 0)

@@ -115,8 +115,8 @@ END_TEST
 
 START_TEST(test_empty_documents)
 {
-	static const char *const empty[] = { "", "\n\n", "# only a comment\n", "---\n", "~\n",
-					     "null" };
+	static const char *const empty[] = { "",      "\n\n", "# only a comment\n",
+					     "---\n", "~\n",  "null" };
 
 	for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
 		struct ynode *root = load(empty[i]);
