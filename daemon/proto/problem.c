@@ -55,8 +55,6 @@ void problem_init(struct problem *p, enum problem_code code)
 	p->code = code;
 	p->attempts = -1;
 	p->elapsed_ms = -1;
-	p->retryable = -1;
-	p->retry_after_ms = -1;
 }
 
 int problem_status(const struct problem *p)
@@ -93,10 +91,11 @@ char *problem_render(const struct problem *p, size_t *ret_len)
 		strbuf_addf(&b, ",\"attempts\":%d", p->attempts);
 	if (p->elapsed_ms >= 0)
 		strbuf_addf(&b, ",\"elapsed_ms\":%lld", p->elapsed_ms);
-	if (p->retryable >= 0)
-		strbuf_addf(&b, ",\"retryable\":%s", p->retryable ? "true" : "false");
-	if (p->retry_after_ms >= 0)
-		strbuf_addf(&b, ",\"retry_after_ms\":%lld", p->retry_after_ms);
+	if (p->retryable != PROBLEM_RETRYABLE_UNSAID)
+		strbuf_addf(&b, ",\"retryable\":%s",
+			    p->retryable == PROBLEM_RETRYABLE_YES ? "true" : "false");
+	if (p->retry_after.set)
+		strbuf_addf(&b, ",\"retry_after_ms\":%llu", (unsigned long long)p->retry_after.ms);
 	if (p->upstream_status > 0)
 		strbuf_addf(&b, ",\"upstream_status\":%d", p->upstream_status);
 	if (p->upstream_body) {

@@ -39,6 +39,20 @@ struct history_entry {
 	int hedge; /* a hedged attempt (SPEC 4.10): rendered "hedge": true */
 };
 
+/* A Retry-After in milliseconds that may be absent: set 0 says none. */
+struct retry_after {
+	int set;
+	uint64_t ms;
+};
+
+/* Whether the app may send the request again: "retryable" in a problem,
+ * left out when PROBLEM_RETRYABLE_UNSAID. */
+enum problem_retryable {
+	PROBLEM_RETRYABLE_UNSAID,
+	PROBLEM_RETRYABLE_NO,
+	PROBLEM_RETRYABLE_YES,
+};
+
 struct schema_violation;
 
 struct problem {
@@ -52,9 +66,9 @@ struct problem {
 	const char *idempotency_key;
 	int attempts;
 	long long elapsed_ms;
-	int retryable;            /* -1 absent, 0 false, 1 true */
-	long long retry_after_ms; /* -1 absent */
-	int upstream_status;      /* 0 absent */
+	enum problem_retryable retryable;
+	struct retry_after retry_after;
+	int upstream_status; /* 0 absent */
 	const char *upstream_body;
 	size_t upstream_body_len;
 	const struct history_entry *history;
