@@ -90,7 +90,7 @@ static int admin_make_room(struct http_server *srv)
 	struct http_conn *c;
 
 	TAILQ_FOREACH(c, &srv->admin, admin_link)
-	if (c->state != CONN_WAIT) {
+	if (c->state != CONN_WAIT && c->state != CONN_DISPATCH) {
 		srv->counters.admin_evicted++;
 		http_conn_close(c);
 		return 0;
