@@ -56,6 +56,18 @@ static void span_seen(struct http_conn *c, const char *at, size_t len)
 		c->span_end = at + len;
 }
 
+/* A piece of the target, a name or a value that llhttp hands over: seen in
+ * this read, copied into the arena and added to *str_len, the length of
+ * the string it belongs to. Returns 0, or arena_add()'s HPE_USER. */
+static int head_piece(struct http_conn *c, const char *at, size_t len, uint32_t *str_len)
+{
+	span_seen(c, at, len);
+	if (arena_add(c, at, len) != 0)
+		return HPE_USER;
+	*str_len += (uint32_t)len;
+	return 0;
+}
+
 /* Offset of at, a byte of the current llhttp_execute() input, from the
  * request's first byte. */
 static uint64_t req_pos(const struct http_conn *c, const char *at)
@@ -86,11 +98,7 @@ static int cb_url(llhttp_t *p, const char *at, size_t len)
 			    "the request line needs exactly one space after the method");
 	}
 	c->target_end = req_pos(c, at + len);
-	span_seen(c, at, len);
-	if (arena_add(c, at, len) != 0)
-		return HPE_USER;
-	c->target_len += (uint32_t)len;
-	return 0;
+	return head_piece(c, at, len, &c->target_len);
 }
 
 static int cb_url_complete(llhttp_t *p)
@@ -129,7 +137,6 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 
 	if (c->state == CONN_BODY)
 		return trailer_bytes(c, len); /* trailers are not kept */
-	span_seen(c, at, len);
 	if (c->nh == 0 || c->in_value) {
 		if (c->nh == c->hcap) {
 			size_t cap = c->hcap ? c->hcap * 2 : 16;
@@ -143,10 +150,7 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 		c->hoffs[c->nh++] = (struct hdr_off){ (uint32_t)c->arena_len, 0, 0, 0 };
 		c->in_value = 0;
 	}
-	if (arena_add(c, at, len) != 0)
-		return HPE_USER;
-	c->hoffs[c->nh - 1].name_len += (uint32_t)len;
-	return 0;
+	return head_piece(c, at, len, &c->hoffs[c->nh - 1].name_len);
 }
 
 /* obs-fold: a value piece whose nearest byte before it, past SP and HTAB,
@@ -196,14 +200,10 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 
 	if (c->state == CONN_BODY)
 		return trailer_bytes(c, len);
-	span_seen(c, at, len);
 	if (len && is_fold(c, at))
 		return fail_user(c, PROBLEM_BAD_REQUEST);
 	h = value_of(c);
-	if (arena_add(c, at, len) != 0)
-		return HPE_USER;
-	h->value_len += (uint32_t)len;
-	return 0;
+	return head_piece(c, at, len, &h->value_len);
 }
 
 static int cb_header_value_complete(llhttp_t *p)

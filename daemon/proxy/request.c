@@ -431,15 +431,21 @@ static void on_call_done(struct call *call, void *arg)
 	upstream_pool_set_max(pool, guard_concurrency_limit(guard));
 }
 
-static void on_wait_over(evutil_socket_t fd, short what, void *arg)
+/* Feeds the firing of the wait or hedge timer. */
+static void feed_timer(struct request *req, enum engine_timer which)
 {
 	const struct engine_event ev = { .kind = ENGINE_EV_TIMER,
 					 .now_us = clock_now_us(),
-					 .u.timer.which = ENGINE_TIMER_WAIT };
+					 .u.timer.which = which };
 
+	feed(req, &ev);
+}
+
+static void on_wait_over(evutil_socket_t fd, short what, void *arg)
+{
 	(void)fd;
 	(void)what;
-	feed(arg, &ev);
+	feed_timer(arg, ENGINE_TIMER_WAIT);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -461,13 +467,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 static void on_hedge_timer(evutil_socket_t fd, short what, void *arg)
 {
-	const struct engine_event ev = { .kind = ENGINE_EV_TIMER,
-					 .now_us = clock_now_us(),
-					 .u.timer.which = ENGINE_TIMER_HEDGE };
-
 	(void)fd;
 	(void)what;
-	feed(arg, &ev);
+	feed_timer(arg, ENGINE_TIMER_HEDGE);
 }
 
 void request_start(struct request *req)
