@@ -53,8 +53,6 @@ void problem_init(struct problem *p, enum problem_code code)
 {
 	memset(p, 0, sizeof(*p));
 	p->code = code;
-	p->attempts = -1;
-	p->elapsed_ms = -1;
 }
 
 int problem_status(const struct problem *p)
@@ -87,10 +85,9 @@ char *problem_render(const struct problem *p, size_t *ret_len)
 	add_str(&b, "correlation_id", p->correlation_id);
 	add_str(&b, "trace_id", p->trace_id);
 	add_str(&b, "idempotency_key", p->idempotency_key);
-	if (p->attempts >= 0)
-		strbuf_addf(&b, ",\"attempts\":%d", p->attempts);
-	if (p->elapsed_ms >= 0)
-		strbuf_addf(&b, ",\"elapsed_ms\":%lld", p->elapsed_ms);
+	if (p->counted)
+		strbuf_addf(&b, ",\"attempts\":%u,\"elapsed_ms\":%llu", p->attempts,
+			    (unsigned long long)p->elapsed_ms);
 	if (p->retryable != PROBLEM_RETRYABLE_UNSAID)
 		strbuf_addf(&b, ",\"retryable\":%s",
 			    p->retryable == PROBLEM_RETRYABLE_YES ? "true" : "false");

@@ -59,13 +59,14 @@ struct problem {
 	enum problem_code code;
 	int status;          /* 0: the code's own status */
 	const char *detail;  /* borrowed; NULL: the title */
-	const char *profile; /* borrowed, optional fields below: NULL/negative = absent */
+	const char *profile; /* borrowed, optional fields below: NULL = absent */
 	const char *route;
 	const char *correlation_id;
 	const char *trace_id; /* W3C trace-id of the request */
 	const char *idempotency_key;
-	int attempts;
-	long long elapsed_ms;
+	int counted; /* attempts and elapsed_ms are rendered */
+	unsigned attempts;
+	uint64_t elapsed_ms;
 	enum problem_retryable retryable;
 	struct retry_after retry_after;
 	int upstream_status; /* 0 absent */

@@ -172,10 +172,11 @@ void reply_fail(struct request *req, struct problem *p)
 	p->trace_id = req->trace.valid ? req->trace.trace_id : NULL;
 	p->idempotency_key = told_key(req);
 	if (engine_state(&req->engine) != ENGINE_NEW) {
-		if (p->attempts < 0)
-			p->attempts = (int)engine_attempts(&req->engine);
-		if (p->elapsed_ms < 0)
+		if (!p->counted) {
+			p->counted = 1;
+			p->attempts = engine_attempts(&req->engine);
 			p->elapsed_ms = elapsed_ms(req);
+		}
 		if (!p->history && engine_attempts(&req->engine) > 0)
 			p->history = engine_history(&req->engine, &p->nhistory);
 	}
