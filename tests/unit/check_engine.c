@@ -903,6 +903,8 @@ START_TEST(test_cooldown_from_429)
 	feed(ev);
 	ck_assert_int_eq(fx.act.kind, ENGINE_DO_WAIT);
 	ck_assert_uint_eq(fx.act.u.wait_ms, 3000);
+	ck_assert_int_eq(engine_state(&fx.e), ENGINE_WAITING_RETRY);
+	ck_assert_str_eq(engine_state_name(engine_state(&fx.e)), "waiting");
 	ck_assert_uint_eq(guard_cooldown_until(fx.g), T0_US + 3010000);
 	ev = answer_ev(20, 429);
 	ev.u.attempt.retry_after = ra_of(3600000);
@@ -912,8 +914,11 @@ START_TEST(test_cooldown_from_429)
 	/* The cool-down of 3 s fits the budget: this request waits it out first. */
 	ck_assert_int_eq(fx.act.kind, ENGINE_DO_WAIT);
 	ck_assert_uint_eq(fx.act.u.wait_ms, 3010);
+	ck_assert_int_eq(engine_state(&fx.e), ENGINE_WAITING_FIRST);
+	ck_assert_str_eq(engine_state_name(engine_state(&fx.e)), "waiting");
 	feed(wait_over_ev(3010));
 	ck_assert_int_eq(fx.act.kind, ENGINE_DO_START);
+	ck_assert_int_eq(engine_state(&fx.e), ENGINE_ATTEMPT);
 	ev.now_us = T0_US + 3020000;
 	feed(ev);
 	ck_assert_int_eq(fx.act.u.answer.code, PROBLEM_RATE_LIMITED);

@@ -182,14 +182,18 @@ START_TEST(test_hedge_cancelled)
 }
 END_TEST
 
-/* A retriable answer of one attempt waits for the other. */
+/* A retriable answer of one attempt waits for the other: the round is
+ * undecided, a phase the log still names "attempt". */
 START_TEST(test_bad_answer_waits_for_the_other)
 {
 	routed(METHOD_GET, 0, 0, 0);
 	hedge_timer(20);
+	ck_assert_int_eq(engine_state(&hx.e), ENGINE_ATTEMPT);
 	answer(1, 30, 503);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
 	ck_assert_int_eq(hx.act.cancel, 0);
+	ck_assert_int_eq(engine_state(&hx.e), ENGINE_ATTEMPT_UNDECIDED);
+	ck_assert_str_eq(engine_state_name(engine_state(&hx.e)), "attempt");
 	answer(2, 40, 200);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
 	ck_assert(!hx.act.u.answer.has_code);
