@@ -138,14 +138,15 @@ static struct engine_answer *answer(struct engine *e, struct engine_action *act,
 	return a;
 }
 
-/* Relays the last upstream answer, as a success or, with code, as an
- * upstream error passed through; ra is its Retry-After whatever the status. */
-static void answer_relay(struct engine *e, struct engine_action *act, int has_code,
-			 enum problem_code code, struct retry_after ra)
+/* Relays the last upstream answer: a success (code NULL) or an upstream
+ * error passed through under *code; ra is its Retry-After whatever the
+ * status. */
+static void answer_relay(struct engine *e, struct engine_action *act, const enum problem_code *code,
+			 struct retry_after ra)
 {
-	struct engine_answer *a = answer(e, act, ENGINE_RELAY, code);
+	struct engine_answer *a = answer(e, act, ENGINE_RELAY, code ? *code : PROBLEM_INTERNAL);
 
-	a->has_code = has_code;
+	a->has_code = code != NULL;
 	a->status = e->last.status;
 	a->retry_after = app_retry_after(e, ra);
 }
@@ -588,7 +589,7 @@ static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
 	uint32_t wait = 0;
 
 	if (l->outcome == OUTCOME_OK) {
-		answer_relay(e, act, 0, 0, l->relay_retry_after);
+		answer_relay(e, act, NULL, l->relay_retry_after);
 		return;
 	}
 	if (l->end == ENGINE_END_TOO_LARGE) {
@@ -606,14 +607,15 @@ static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
 	if (stop != RETRY_STOP_OUTCOME)
 		guard_count_suppressed(e->r.guard, stop);
 	if (l->end == ENGINE_END_OK && l->outcome != OUTCOME_SCHEMA &&
-	    pol->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH)
-		answer_relay(e, act, 1,
-			     stop == RETRY_STOP_RETRY_AFTER && l->status == 429
-				 ? PROBLEM_RATE_LIMITED
-				 : PROBLEM_UPSTREAM_STATUS,
-			     l->relay_retry_after);
-	else
+	    pol->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH) {
+		enum problem_code code = stop == RETRY_STOP_RETRY_AFTER && l->status == 429
+					     ? PROBLEM_RATE_LIMITED
+					     : PROBLEM_UPSTREAM_STATUS;
+
+		answer_relay(e, act, &code, l->relay_retry_after);
+	} else {
 		answer_failure(e, act, stop != RETRY_STOP_OUTCOME, l->retry_after);
+	}
 }
 
 static void on_attempt(struct engine *e, const struct engine_event *ev, struct engine_action *act)
