@@ -78,11 +78,12 @@ static int state_deadline(const struct http_conn *c, enum conn_state state, uint
 void http_conn_set_state(struct http_conn *c, enum conn_state state)
 {
 	struct http_server *srv = c->srv;
+	enum conn_state old = c->state;
 	uint32_t ms;
 
-	if (c->state == CONN_IDLE && !c->admin)
+	if (old == CONN_IDLE && !c->admin)
 		TAILQ_REMOVE(&srv->idle, c, idle_link);
-	if (c->state == CONN_WRITE)
+	if (old == CONN_WRITE)
 		srv->counters.writing--;
 	if (state == CONN_WRITE)
 		srv->counters.writing++;
@@ -93,7 +94,8 @@ void http_conn_set_state(struct http_conn *c, enum conn_state state)
 		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 		event_add(&c->ev_timer, &tv);
-	} else {
+	} else if (state_deadline(c, old, &ms)) {
+		/* only a state with a deadline leaves the timer added */
 		event_del(&c->ev_timer);
 	}
 }

@@ -42,8 +42,10 @@ static int arena_add(struct http_conn *c, const char *at, size_t len)
 {
 	size_t need = c->arena_len + len + 1;
 
+	/* the room check stays here: it runs for every piece of the head */
 	if (need > c->lim->max_header_size + 1 ||
-	    http_buf_reserve(&c->arena, &c->arena_cap, need, 1024, SIZE_MAX) < 0)
+	    (need > c->arena_cap &&
+	     http_buf_reserve(&c->arena, &c->arena_cap, need, 1024, SIZE_MAX) < 0))
 		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
 	memcpy(c->arena + c->arena_len, at, len);
 	c->arena_len += len;
@@ -382,7 +384,8 @@ static int cb_body(llhttp_t *p, const char *at, size_t len)
 
 	if (c->body_len + len > c->lim->max_request_body)
 		return fail_user(c, PROBLEM_PAYLOAD_TOO_LARGE);
-	if (http_buf_reserve(&c->body, &c->body_cap, c->body_len + len, 4096,
+	if (c->body_len + len > c->body_cap &&
+	    http_buf_reserve(&c->body, &c->body_cap, c->body_len + len, 4096,
 			     c->lim->max_request_body) < 0)
 		return fail_user(c, PROBLEM_INTERNAL);
 	memcpy(c->body + c->body_len, at, len);
