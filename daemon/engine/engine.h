@@ -29,23 +29,34 @@
 /* Bytes of an answer's detail. */
 #define ENGINE_DETAIL_MAX 512
 
-/* Where a request is in its life. Every place is a state: a wait before the
- * first attempt and a wait before a retry differ in what they hold (a
- * retry's wait holds its budget token), attempts in flight differ once one
- * of them has answered without settling the request. What a request holds
- * in its guard whatever its state (the in-flight count, a half-open probe)
- * is kept apart, in struct engine_holds. */
+/* Where a request is in its life. Every place is a state, so no flag beside
+ * it says where the request is:
+ * - a wait before the first attempt and a wait before a retry differ in
+ *   what they hold: a retry waits with its budget token (e->token), spent
+ *   when the retry starts and given back when it does not;
+ * - attempts in flight differ once one of them has ended with an answer
+ *   that does not settle the request (e->last) while others still run.
+ * What a request holds in its guard whatever its state (the in-flight
+ * count, a half-open probe slot) is kept apart in struct engine_holds, and
+ * whether the last attempt's pool wait was cut by the budget is a fact
+ * about that start (e->pool_wait_cut), not a place. */
 enum engine_state {
-	ENGINE_NEW,               /* read, being checked by the front: no event yet */
-	ENGINE_WAITING_FIRST,     /* before the first attempt: the profile's rate-limit cool-down */
-	ENGINE_WAITING_RETRY,     /* before a retry (backoff, Retry-After, cool-down), holding
-			       * the retry's budget token in e->token */
-	ENGINE_ATTEMPT,           /* attempts (one, or more when hedged) wait for a connection or
-			       * run; none has answered yet in this round */
-	ENGINE_ATTEMPT_UNDECIDED, /* as ENGINE_ATTEMPT, and one has ended with an answer
-				   * that is not acceptable: e->last holds it, and it
-				   * decides when the others bring nothing better */
-	ENGINE_DONE,              /* answered or dropped: takes no more events */
+	/* read, being checked by the front: no event yet */
+	ENGINE_NEW,
+	/* before the first attempt: the profile's rate-limit cool-down */
+	ENGINE_WAITING_FIRST,
+	/* before a retry (backoff, Retry-After, cool-down), holding the
+	 * retry's budget token */
+	ENGINE_WAITING_RETRY,
+	/* attempts (one, or more when hedged) wait for a connection or run;
+	 * none has ended yet in this round */
+	ENGINE_ATTEMPT,
+	/* as ENGINE_ATTEMPT, and one has ended with an answer that is not
+	 * acceptable: e->last holds it, and it decides when the others bring
+	 * nothing better */
+	ENGINE_ATTEMPT_UNDECIDED,
+	/* answered or dropped: takes no more events */
+	ENGINE_DONE,
 };
 
 /* How an attempt ended, as the backend saw it. */
