@@ -97,13 +97,21 @@ static void render_metrics(struct admin *a, struct strbuf *b)
 }
 
 /* A hedge delay in effect as JSON: ms, null when off, "pending" for pNN
- * without enough samples yet (guard_hedge_delay()'s -EAGAIN). */
-static void render_hedge_delay(struct strbuf *b, int r, uint32_t ms)
+ * without enough samples yet. */
+static void render_hedge_delay(struct strbuf *b, struct guard_hedge_delay d)
 {
-	if (r == 0)
-		strbuf_addf(b, "%u", ms);
-	else
-		strbuf_adds(b, r == -EAGAIN ? "\"pending\"" : "null");
+	switch (d.kind) {
+	case GUARD_DELAY_SET:
+		strbuf_addf(b, "%u", d.ms);
+		break;
+	case GUARD_DELAY_PENDING:
+		strbuf_adds(b, "\"pending\"");
+		break;
+	case GUARD_DELAY_OFF:
+	default:
+		strbuf_adds(b, "null");
+		break;
+	}
 }
 
 /* The hedge delay in effect, hedge results, and the concurrency limit.
@@ -115,12 +123,9 @@ static void render_latency_status(struct strbuf *b, const struct guard_snapshot 
 	const struct hedge_policy *ph = &p->policy.hedge;
 	int first = 1;
 
-	if (g->hedge_delay_ms >= 0)
-		strbuf_addf(b, "\"hedge\":{\"delay_ms\":%lld,", (long long)g->hedge_delay_ms);
-	else
-		strbuf_addf(b, "\"hedge\":{\"delay_ms\":%s,",
-			    g->hedge_delay_ms == -2 ? "\"pending\"" : "null");
-	strbuf_addf(b, "\"won\":%llu,\"lost\":%llu,\"cancelled\":%llu,\"routes\":{",
+	strbuf_adds(b, "\"hedge\":{\"delay_ms\":");
+	render_hedge_delay(b, g->hedge_delay);
+	strbuf_addf(b, ",\"won\":%llu,\"lost\":%llu,\"cancelled\":%llu,\"routes\":{",
 		    (unsigned long long)g->hedges[GUARD_HEDGE_WON],
 		    (unsigned long long)g->hedges[GUARD_HEDGE_LOST],
 		    (unsigned long long)g->hedges[GUARD_HEDGE_CANCELLED]);
@@ -138,7 +143,7 @@ static void render_latency_status(struct strbuf *b, const struct guard_snapshot 
 		first = 0;
 		strbuf_add_json_string(b, rt->label, strlen(rt->label));
 		strbuf_adds(b, ":{\"delay_ms\":");
-		render_hedge_delay(b, r, ms);
+		render_hedge_delay(b, guard_hedge_delay_of(r, ms));
 		strbuf_addf(b, ",\"max\":%u}", rh->max);
 	}
 	strbuf_adds(b, "}},");

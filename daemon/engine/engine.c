@@ -14,7 +14,6 @@ void engine_init(struct engine *e, struct rng *rng)
 	memset(e, 0, sizeof(*e));
 	e->state = ENGINE_NEW;
 	e->rng = rng;
-	e->last.retry_after_ms = -1;
 }
 
 /* The only place the state changes; the shell logs the change (request.c). */
@@ -23,12 +22,24 @@ static void set_state(struct engine *e, enum engine_state s)
 	e->state = s;
 }
 
+static int waiting(const struct engine *e)
+{
+	return e->state == ENGINE_WAITING_FIRST || e->state == ENGINE_WAITING_RETRY;
+}
+
+static int attempting(const struct engine *e)
+{
+	return e->state == ENGINE_ATTEMPT || e->state == ENGINE_ATTEMPT_UNDECIDED;
+}
+
 const char *engine_state_name(enum engine_state s)
 {
 	static const char *const names[] = {
 		[ENGINE_NEW] = "new",
-		[ENGINE_WAITING] = "waiting",
+		[ENGINE_WAITING_FIRST] = "waiting",
+		[ENGINE_WAITING_RETRY] = "waiting",
 		[ENGINE_ATTEMPT] = "attempt",
+		[ENGINE_ATTEMPT_UNDECIDED] = "attempt",
 		[ENGINE_DONE] = "done",
 	};
 
@@ -83,46 +94,61 @@ uint32_t engine_remaining_ms(const struct engine *e, uint64_t now_us)
 
 void engine_release(struct engine *e, uint64_t now_us)
 {
-	if (!e->admitted)
+	if (!e->holds.inflight)
 		return;
-	guard_give_back(e->r.guard, now_us, &e->token);
-	guard_leave(e->r.guard, e->probe);
-	e->admitted = 0;
-	e->probe = 0;
+	if (e->state == ENGINE_WAITING_RETRY)
+		guard_give_back(e->r.guard, now_us, &e->token);
+	guard_leave(e->r.guard, e->holds.probe);
+	e->holds = (struct engine_holds){ 0 };
 }
 
 /* The Retry-After braced passes on: never longer than retry_after.max, the
  * longest pause braced itself honours (and holds a profile cooled for), so an
- * upstream cannot park the app for days through braced. -1 stays -1. */
-static int64_t app_retry_after(const struct engine *e, int64_t ms)
+ * upstream cannot park the app for days through braced. None stays none. */
+static struct retry_after app_retry_after(const struct engine *e, struct retry_after ra)
 {
-	int64_t max = (int64_t)e->r.policy->retry.retry_after_max_ms;
+	uint64_t max = e->r.policy->retry.retry_after_max_ms;
 
-	return ms > max ? max : ms;
+	if (ra.set && ra.ms > max)
+		ra.ms = max;
+	return ra;
+}
+
+static struct retry_after retry_after_ms(uint64_t ms)
+{
+	return (struct retry_after){ .set = 1, .ms = ms };
+}
+
+static enum problem_retryable retryable_if(int yes)
+{
+	return yes ? PROBLEM_RETRYABLE_YES : PROBLEM_RETRYABLE_NO;
 }
 
 static struct engine_answer *answer(struct engine *e, struct engine_action *act,
-				    enum engine_answer_kind kind, int code)
+				    enum engine_answer_kind kind, enum problem_code code)
 {
 	struct engine_answer *a = &act->u.answer;
 
 	act->kind = ENGINE_DO_ANSWER;
 	memset(a, 0, sizeof(*a));
 	a->kind = kind;
+	a->has_code = 1;
 	a->code = code;
-	a->retryable = -1;
-	a->retry_after_ms = -1;
 	set_state(e, ENGINE_DONE);
 	return a;
 }
 
-/* Relays the last upstream answer; ra is its Retry-After whatever the status. */
-static void answer_relay(struct engine *e, struct engine_action *act, int code, int64_t ra)
+/* Relays the last upstream answer: a success (code NULL) or an upstream
+ * error passed through under *code; ra is its Retry-After whatever the
+ * status. */
+static void answer_relay(struct engine *e, struct engine_action *act, const enum problem_code *code,
+			 struct retry_after ra)
 {
-	struct engine_answer *a = answer(e, act, ENGINE_RELAY, code);
+	struct engine_answer *a = answer(e, act, ENGINE_RELAY, code ? *code : PROBLEM_INTERNAL);
 
+	a->has_code = code != NULL;
 	a->status = e->last.status;
-	a->retry_after_ms = app_retry_after(e, ra);
+	a->retry_after = app_retry_after(e, ra);
 }
 
 /* The total budget is spent: 504 with the story so far. */
@@ -132,12 +158,12 @@ static void answer_budget_spent(struct engine *e, struct engine_action *act)
 
 	snprintf(a->detail, sizeof(a->detail), "total budget of %u ms spent after %u attempt%s",
 		 e->r.total_ms, e->attempts, e->attempts == 1 ? "" : "s");
-	a->retryable = 1;
+	a->retryable = PROBLEM_RETRYABLE_YES;
 }
 
 /* The final answer after the last attempt, given why braced stopped. */
 static void answer_failure(struct engine *e, struct engine_action *act, int retryable,
-			   int64_t retry_after_ms)
+			   struct retry_after ra)
 {
 	static const char *const timeout_names[] = {
 		[ENGINE_TIMEOUT_NONE] = "attempt",    [ENGINE_TIMEOUT_CONNECT] = "connect",
@@ -162,8 +188,8 @@ static void answer_failure(struct engine *e, struct engine_action *act, int retr
 		}
 		/* The upstream asked for more time than braced may wait. */
 		a = answer(e, act, ENGINE_PROBLEM,
-			   l->status == 429 && retry_after_ms >= 0 ? PROBLEM_RATE_LIMITED
-								   : PROBLEM_UPSTREAM_STATUS);
+			   l->status == 429 && ra.set ? PROBLEM_RATE_LIMITED
+						      : PROBLEM_UPSTREAM_STATUS);
 		a->status = l->status;
 		a->upstream_status = l->status;
 		a->upstream_body = 1;
@@ -206,17 +232,17 @@ static void answer_failure(struct engine *e, struct engine_action *act, int retr
 			 l->error[0] ? l->error : "no detail");
 		break;
 	}
-	a->retryable = retryable;
-	a->retry_after_ms = app_retry_after(e, retry_after_ms);
+	a->retryable = retryable_if(retryable);
+	a->retry_after = app_retry_after(e, ra);
 }
 
-/* A retry that holds a budget token will not start after all: the token
- * goes back, the retry is not counted as started but as refused for reason. */
+/* A retry that waits with its budget token will not start after all: the
+ * token goes back, the retry is not counted as started but as refused for
+ * reason. The caller leaves ENGINE_WAITING_RETRY next. */
 static void retry_dropped(struct engine *e, uint64_t now_us, enum retry_stop reason)
 {
-	if (!e->retrying)
+	if (e->state != ENGINE_WAITING_RETRY)
 		return;
-	e->retrying = 0;
 	guard_give_back(e->r.guard, now_us, &e->token);
 	guard_count_suppressed(e->r.guard, reason);
 }
@@ -257,12 +283,9 @@ static void start_attempt_as(struct engine *e, uint64_t now_us, struct engine_ac
 	struct engine_start *s = &act->u.start;
 	struct engine_running *run = &e->running[e->nrunning++];
 
-	if (!hedge)
-		e->undecided = 0; /* a new round: the answer before is decided */
-	if (e->retrying) {
+	if (e->state == ENGINE_WAITING_RETRY) {
 		/* The token is spent: the retry starts. */
-		e->retrying = 0;
-		e->token.held = 0;
+		e->token = (struct guard_token){ 0 };
 		guard_count_retry(e->r.guard);
 	}
 	if (left == 0)
@@ -274,7 +297,7 @@ static void start_attempt_as(struct engine *e, uint64_t now_us, struct engine_ac
 		.write_ms = t->write_ms,
 		.pool_ms = t->pool_ms < left ? t->pool_ms : left,
 		.attempt_ms = t->attempt_ms && t->attempt_ms < left ? t->attempt_ms : 0,
-		.probe = hedge ? 0 : e->probe,
+		.probe = hedge ? 0 : e->holds.probe,
 		.id = ++e->next_id,
 		.hedge = hedge,
 	};
@@ -288,7 +311,10 @@ static void start_attempt_as(struct engine *e, uint64_t now_us, struct engine_ac
 	if (hedge)
 		e->hedges++;
 	e->pool_wait_cut = s->pool_ms < t->pool_ms;
-	set_state(e, ENGINE_ATTEMPT);
+	/* A first attempt or a retry starts a new round: the answer before is
+	 * decided. A hedge joins the round in flight. */
+	if (!hedge)
+		set_state(e, ENGINE_ATTEMPT);
 	arm_hedge(e, now_us, act);
 }
 
@@ -297,8 +323,9 @@ static void start_attempt(struct engine *e, uint64_t now_us, struct engine_actio
 	start_attempt_as(e, now_us, act, 0);
 }
 
-/* Waits wait_ms (and past any cool-down of the profile), then attempts;
- * answers 429 at once when the cool-down cannot fit the budget (SPEC 4.6). */
+/* In a waiting state: waits wait_ms (and past any cool-down of the
+ * profile), then attempts; answers 429 at once when the cool-down cannot fit
+ * the budget (SPEC 4.6). */
 static void schedule(struct engine *e, uint64_t now_us, uint32_t wait_ms, struct engine_action *act)
 {
 	uint64_t until = guard_cooldown_until(e->r.guard);
@@ -319,8 +346,8 @@ static void schedule(struct engine *e, uint64_t now_us, uint32_t wait_ms, struct
 				 (unsigned long long)cool, left);
 			/* The cool-down may come from a route with a longer
 			 * retry_after.max: this request's route says what to tell. */
-			a->retry_after_ms = app_retry_after(e, (int64_t)cool);
-			a->retryable = 1;
+			a->retry_after = app_retry_after(e, retry_after_ms(cool));
+			a->retryable = PROBLEM_RETRYABLE_YES;
 			return;
 		}
 		wait_ms = (uint32_t)cool;
@@ -329,7 +356,6 @@ static void schedule(struct engine *e, uint64_t now_us, uint32_t wait_ms, struct
 		start_attempt(e, now_us, act);
 		return;
 	}
-	set_state(e, ENGINE_WAITING);
 	act->kind = ENGINE_DO_WAIT;
 	act->u.wait_ms = wait_ms;
 }
@@ -340,19 +366,19 @@ static void on_routed(struct engine *e, const struct engine_event *ev, struct en
 
 	e->r = ev->u.routed;
 	e->wait_since_us = e->r.start_us;
-	e->admitted = 1;
-	set_state(e, ENGINE_WAITING);
+	e->holds.inflight = 1;
+	set_state(e, ENGINE_WAITING_FIRST);
 	guard_admit(e->r.guard, ev->now_us, &adm);
 	if (adm.verdict == GUARD_REJECT) {
 		struct engine_answer *a = answer(e, act, ENGINE_PROBLEM, PROBLEM_CIRCUIT_OPEN);
 
 		snprintf(a->detail, sizeof(a->detail),
 			 "the circuit breaker of profile '%s' is open", e->r.profile);
-		a->retryable = 1;
-		a->retry_after_ms = (int64_t)(adm.retry_after_ms ? adm.retry_after_ms : 1000);
+		a->retryable = PROBLEM_RETRYABLE_YES;
+		a->retry_after = retry_after_ms(adm.retry_after_ms ? adm.retry_after_ms : 1000);
 		return;
 	}
-	e->probe = adm.verdict == GUARD_PROBE;
+	e->holds.probe = adm.verdict == GUARD_PROBE;
 	schedule(e, ev->now_us, 0, act);
 }
 
@@ -377,7 +403,6 @@ static enum outcome outcome_of(const struct engine *e, const struct engine_resul
 	}
 }
 
-/* Counts one attempt that ended at now_us with outcome o (SPEC 4.2). */
 /* Adds the history entry of attempt run, ended with outcome name. */
 static void add_history(struct engine *e, const struct engine_running *run, const char *outcome,
 			int status, uint32_t ms)
@@ -402,10 +427,10 @@ static void count_attempt(struct engine *e, const struct engine_running *run, ui
 			  enum outcome o, int status, uint32_t ms)
 {
 	add_history(e, run, retry_outcome_name(o), status, ms);
-	guard_record(e->r.guard, now_us, o, status, run->hedge ? 0 : e->probe);
+	guard_record(e->r.guard, now_us, o, status, run->hedge ? 0 : e->holds.probe);
 	/* A probe's first answer has decided the breaker's state. */
 	if (!run->hedge)
-		e->probe = 0;
+		e->holds.probe = 0;
 }
 
 /* The slot of attempt id, or NULL. */
@@ -512,9 +537,10 @@ static enum retry_stop decide(struct engine *e, uint64_t now_us, uint32_t *ret_w
 		.max_attempts = e->r.max_attempts,
 		.method = e->r.method,
 		.idempotency = e->r.idempotency,
-		.breaker_open = guard_refuses(e->r.guard, now_us, e->probe),
+		.breaker_open = guard_refuses(e->r.guard, now_us, e->holds.probe),
 		.budget_has_room = 1,
-		.retry_after_ms = rp->retry_after_honor ? e->last.retry_after_ms : -1,
+		.retry_after =
+		    rp->retry_after_honor ? e->last.retry_after : (struct retry_after){ 0 },
 		.remaining_ms = engine_remaining_ms(e, now_us),
 		.prev_wait_ms = e->prev_wait_ms,
 	};
@@ -538,18 +564,11 @@ static int acceptable(enum outcome o)
 	return o == OUTCOME_OK || o == OUTCOME_CLIENT_ERROR || o == OUTCOME_SERVER_ERROR;
 }
 
-/* An attempt's duration in µs (elapsed_us, or elapsed_ms when the backend
- * gave only that). */
-static uint64_t result_us(const struct engine_result *res)
-{
-	return res->elapsed_us ? res->elapsed_us : (uint64_t)res->elapsed_ms * 1000;
-}
-
 /* Feeds the profile's latency estimate and adaptive limit with a finished
  * attempt's time on the wire. */
 static void observe(struct engine *e, uint64_t now_us, const struct engine_result *res)
 {
-	uint64_t us = result_us(res);
+	uint64_t us = res->elapsed_us;
 
 	us = us > res->queued_us ? us - res->queued_us : 0;
 	if (res->end == ENGINE_END_POOL_TIMEOUT || res->end == ENGINE_END_INTERNAL)
@@ -569,18 +588,17 @@ static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
 	enum retry_stop stop;
 	uint32_t wait = 0;
 
-	e->undecided = 0;
 	if (l->outcome == OUTCOME_OK) {
-		answer_relay(e, act, ENGINE_CODE_OK, l->relay_retry_after_ms);
+		answer_relay(e, act, NULL, l->relay_retry_after);
 		return;
 	}
 	if (l->end == ENGINE_END_TOO_LARGE) {
-		answer_failure(e, act, 0, -1);
+		answer_failure(e, act, 0, (struct retry_after){ 0 });
 		return;
 	}
 	stop = decide(e, now, &wait);
 	if (stop == RETRY_GO) {
-		e->retrying = 1;
+		set_state(e, ENGINE_WAITING_RETRY);
 		e->prev_wait_ms = wait;
 		e->wait_since_us = now;
 		schedule(e, now, wait, act);
@@ -589,14 +607,15 @@ static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
 	if (stop != RETRY_STOP_OUTCOME)
 		guard_count_suppressed(e->r.guard, stop);
 	if (l->end == ENGINE_END_OK && l->outcome != OUTCOME_SCHEMA &&
-	    pol->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH)
-		answer_relay(e, act,
-			     stop == RETRY_STOP_RETRY_AFTER && l->status == 429
-				 ? PROBLEM_RATE_LIMITED
-				 : PROBLEM_UPSTREAM_STATUS,
-			     l->relay_retry_after_ms);
-	else
-		answer_failure(e, act, stop != RETRY_STOP_OUTCOME, l->retry_after_ms);
+	    pol->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH) {
+		enum problem_code code = stop == RETRY_STOP_RETRY_AFTER && l->status == 429
+					     ? PROBLEM_RATE_LIMITED
+					     : PROBLEM_UPSTREAM_STATUS;
+
+		answer_relay(e, act, &code, l->relay_retry_after);
+	} else {
+		answer_failure(e, act, stop != RETRY_STOP_OUTCOME, l->retry_after);
+	}
 }
 
 static void on_attempt(struct engine *e, const struct engine_event *ev, struct engine_action *act)
@@ -616,9 +635,12 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	/* Time upstream ends with the last attempt that ran: a hedge's wait
 	 * for a connection after it is not counted. */
 	if (e->nrunning == 0)
-		add_upstream_time(
-		    e, res->end == ENGINE_END_POOL_TIMEOUT && e->undecided ? e->undecided_us : now,
-		    result_us(res));
+		add_upstream_time(e,
+				  res->end == ENGINE_END_POOL_TIMEOUT &&
+					  e->state == ENGINE_ATTEMPT_UNDECIDED
+				      ? e->undecided_us
+				      : now,
+				  res->elapsed_us);
 	if (res->end == ENGINE_END_POOL_TIMEOUT) {
 		/* Nothing was sent: not an attempt. A hedge is lost, its token
 		 * back; the attempts that ran decide. */
@@ -626,7 +648,7 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 			hedge_not_sent(e, now, &run);
 		if (e->nrunning > 0)
 			return;
-		if (e->undecided) {
+		if (e->state == ENGINE_ATTEMPT_UNDECIDED) {
 			/* An earlier attempt of this round answered: its answer
 			 * is relayed or retried, not an overload. */
 			conclude(e, now, act);
@@ -639,7 +661,7 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 		} else {
 			e->last.end = ENGINE_END_POOL_TIMEOUT;
 			/* Overloaded: the app is told when to come back. */
-			answer_failure(e, act, 1, ENGINE_OVERLOADED_RETRY_AFTER_MS);
+			answer_failure(e, act, 1, retry_after_ms(ENGINE_OVERLOADED_RETRY_AFTER_MS));
 		}
 		return;
 	}
@@ -654,21 +676,23 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 		cut_running(e, now, act, CUT_LOSERS, res->queued,
 			    res->nqueued < ENGINE_MAX_INFLIGHT ? res->nqueued
 							       : ENGINE_MAX_INFLIGHT);
-	count_attempt(e, &run, now, o, status, res->elapsed_ms);
+	count_attempt(e, &run, now, o, status, (uint32_t)(res->elapsed_us / 1000));
 	e->last = (struct engine_last){
 		.outcome = o,
 		.end = res->end,
 		.timeout = res->timeout,
 		.status = status,
-		.retry_after_ms = status == 429 || status == 503 ? res->retry_after_ms : -1,
-		.relay_retry_after_ms = res->retry_after_ms,
+		.retry_after =
+		    status == 429 || status == 503 ? res->retry_after : (struct retry_after){ 0 },
+		.relay_retry_after = res->retry_after,
 		.violations = res->schema_failed ? res->violations : 0,
 	};
 	snprintf(e->last.error, sizeof(e->last.error), "%s", res->error ? res->error : "");
-	if (status == 429 && e->last.retry_after_ms > 0 && pol->rate_limit_cooldown) {
+	if (status == 429 && e->last.retry_after.set && e->last.retry_after.ms > 0 &&
+	    pol->rate_limit_cooldown) {
 		/* One answer cannot silence the profile for longer than braced would wait. */
-		uint64_t pause = (uint64_t)e->last.retry_after_ms < pol->retry.retry_after_max_ms
-				     ? (uint64_t)e->last.retry_after_ms
+		uint64_t pause = e->last.retry_after.ms < pol->retry.retry_after_max_ms
+				     ? e->last.retry_after.ms
 				     : pol->retry.retry_after_max_ms;
 
 		guard_cool_down(e->r.guard, now + pause * 1000);
@@ -679,7 +703,7 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 		add_upstream_time(e, now, 0);
 	} else if (e->nrunning > 0) {
 		/* Others still run: one of them may yet answer well. */
-		e->undecided = 1;
+		set_state(e, ENGINE_ATTEMPT_UNDECIDED);
 		e->undecided_us = now;
 		return;
 	}
@@ -689,10 +713,10 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 /* The wait is over; the world may have changed meanwhile. */
 static void on_wait_over(struct engine *e, uint64_t now_us, struct engine_action *act)
 {
-	if (e->retrying && guard_refuses(e->r.guard, now_us, e->probe)) {
+	if (e->state == ENGINE_WAITING_RETRY && guard_refuses(e->r.guard, now_us, e->holds.probe)) {
 		/* The breaker opened while this retry waited: nothing more is sent. */
 		retry_dropped(e, now_us, RETRY_STOP_BREAKER);
-		answer_failure(e, act, 1, e->last.retry_after_ms);
+		answer_failure(e, act, 1, e->last.retry_after);
 		return;
 	}
 	/* Another answer may have extended the cool-down while this one waited. */
@@ -703,7 +727,7 @@ static void on_deadline(struct engine *e, const struct engine_event *ev, struct 
 {
 	uint64_t now = ev->now_us;
 
-	if (e->state == ENGINE_ATTEMPT) {
+	if (attempting(e)) {
 		unsigned nq = ev->u.timer.nqueued;
 
 		/* Attempts in progress are cut and counted as timeouts. */
@@ -717,12 +741,10 @@ static void on_deadline(struct engine *e, const struct engine_event *ev, struct 
 /* The request goes without an answer: the app left, or shutdown's grace ended. */
 static void on_drop(struct engine *e, uint64_t now_us, struct engine_action *act)
 {
-	if (e->state == ENGINE_ATTEMPT)
+	if (attempting(e))
 		cut_running(e, now_us, act, CUT_DROP, NULL, 0);
-	if (e->retrying) {
-		e->retrying = 0;
+	if (e->state == ENGINE_WAITING_RETRY)
 		guard_give_back(e->r.guard, now_us, &e->token);
-	}
 	act->kind = ENGINE_DO_DROP;
 	set_state(e, ENGINE_DONE);
 }
@@ -743,7 +765,7 @@ static enum engine_hedge_stop hedge_check(struct engine *e, uint64_t now_us,
 		return ENGINE_HEDGE_METHOD;
 	if (e->started >= e->r.max_attempts)
 		return ENGINE_HEDGE_ATTEMPTS;
-	if (e->probe || guard_refuses(e->r.guard, now_us, 0))
+	if (e->holds.probe || guard_refuses(e->r.guard, now_us, 0))
 		return ENGINE_HEDGE_BREAKER;
 	if (guard_cooldown_until(e->r.guard) > now_us)
 		return ENGINE_HEDGE_COOLDOWN;
@@ -802,19 +824,19 @@ void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_
 			on_routed(e, ev, ret);
 		break;
 	case ENGINE_EV_ATTEMPT:
-		if (e->state == ENGINE_ATTEMPT)
+		if (attempting(e))
 			on_attempt(e, ev, ret);
 		break;
 	case ENGINE_EV_START_FAILED:
-		if (e->state == ENGINE_ATTEMPT)
+		if (attempting(e))
 			on_start_failed(e, ev, ret);
 		break;
 	case ENGINE_EV_TIMER:
 		if (ev->u.timer.which == ENGINE_TIMER_DEADLINE && e->state != ENGINE_NEW)
 			on_deadline(e, ev, ret);
-		else if (ev->u.timer.which == ENGINE_TIMER_WAIT && e->state == ENGINE_WAITING)
+		else if (ev->u.timer.which == ENGINE_TIMER_WAIT && waiting(e))
 			on_wait_over(e, ev->now_us, ret);
-		else if (ev->u.timer.which == ENGINE_TIMER_HEDGE && e->state == ENGINE_ATTEMPT)
+		else if (ev->u.timer.which == ENGINE_TIMER_HEDGE && attempting(e))
 			on_hedge_timer(e, ev->now_us, ret);
 		break;
 	case ENGINE_EV_CLIENT_GONE:

@@ -29,11 +29,34 @@
 /* Bytes of an answer's detail. */
 #define ENGINE_DETAIL_MAX 512
 
+/* Where a request is in its life. Every place is a state, so no flag beside
+ * it says where the request is:
+ * - a wait before the first attempt and a wait before a retry differ in
+ *   what they hold: a retry waits with its budget token (e->token), spent
+ *   when the retry starts and given back when it does not;
+ * - attempts in flight differ once one of them has ended with an answer
+ *   that does not settle the request (e->last) while others still run.
+ * What a request holds in its guard whatever its state (the in-flight
+ * count, a half-open probe slot) is kept apart in struct engine_holds, and
+ * whether the last attempt's pool wait was cut by the budget is a fact
+ * about that start (e->pool_wait_cut), not a place. */
 enum engine_state {
-	ENGINE_NEW,     /* read, being checked by the front: no event yet */
-	ENGINE_WAITING, /* waiting before an attempt: backoff or rate-limit cool-down */
-	ENGINE_ATTEMPT, /* attempts (one, or more when hedged) wait for a connection or run */
-	ENGINE_DONE,    /* answered or dropped: takes no more events */
+	/* read, being checked by the front: no event yet */
+	ENGINE_NEW,
+	/* before the first attempt: the profile's rate-limit cool-down */
+	ENGINE_WAITING_FIRST,
+	/* before a retry (backoff, Retry-After, cool-down), holding the
+	 * retry's budget token */
+	ENGINE_WAITING_RETRY,
+	/* attempts (one, or more when hedged) wait for a connection or run;
+	 * none has ended yet in this round */
+	ENGINE_ATTEMPT,
+	/* as ENGINE_ATTEMPT, and one has ended with an answer that is not
+	 * acceptable: e->last holds it, and it decides when the others bring
+	 * nothing better */
+	ENGINE_ATTEMPT_UNDECIDED,
+	/* answered or dropped: takes no more events */
+	ENGINE_DONE,
 };
 
 /* How an attempt ended, as the backend saw it. */
@@ -99,15 +122,14 @@ struct engine_routed {
 struct engine_result {
 	uint32_t id; /* the attempt's, from its engine_start */
 	enum engine_end end;
-	enum engine_timeout timeout; /* ENGINE_END_TIMEOUT */
-	int status;                  /* ENGINE_END_OK: the HTTP status */
-	int64_t retry_after_ms;      /* the answer's Retry-After, parsed; -1 none */
-	int schema_failed;           /* failed the response schema in enforce mode */
-	size_t violations;           /* how many, when schema_failed */
-	uint32_t elapsed_ms;         /* the attempt, its pool wait included */
-	uint64_t elapsed_us;         /* the same in µs; 0: elapsed_ms × 1000 */
-	uint64_t queued_us;          /* of elapsed_us, the wait for a pool connection */
-	const char *error;           /* the backend's message or ""; copied */
+	enum engine_timeout timeout;    /* ENGINE_END_TIMEOUT */
+	int status;                     /* ENGINE_END_OK: the HTTP status */
+	struct retry_after retry_after; /* the answer's Retry-After, parsed */
+	int schema_failed;              /* failed the response schema in enforce mode */
+	size_t violations;              /* how many, when schema_failed */
+	uint64_t elapsed_us;            /* the attempt, its pool wait included */
+	uint64_t queued_us;             /* of elapsed_us, the wait for a pool connection */
+	const char *error;              /* the backend's message or ""; copied */
 	/* Ids of the other attempts still waiting for a connection: cut
 	 * without being counted when this answer wins. */
 	uint32_t queued[ENGINE_MAX_INFLIGHT];
@@ -146,9 +168,6 @@ struct engine_start {
 	int hedge;           /* a hedge: runs beside the attempts in flight */
 };
 
-/* The code of a successful relay, beside enum problem_code. */
-#define ENGINE_CODE_OK (-1)
-
 enum engine_answer_kind {
 	ENGINE_RELAY,   /* the last upstream answer as it was sent */
 	ENGINE_PROBLEM, /* an application/problem+json body */
@@ -156,13 +175,16 @@ enum engine_answer_kind {
 
 struct engine_answer {
 	enum engine_answer_kind kind;
-	int code;   /* ENGINE_CODE_OK or enum problem_code (Brace-Error) */
+	/* The answer's Brace-Error: every PROBLEM has one, a RELAY only when
+	 * it passes an upstream error through; a success relayed has none. */
+	int has_code;
+	enum problem_code code;
 	int status; /* RELAY: the upstream's; PROBLEM: 0 for the code's own */
 	/* Retry-After to tell the app, clamped to retry_after.max where it
-	 * came from the upstream; -1 none. */
-	int64_t retry_after_ms;
+	 * came from the upstream. */
+	struct retry_after retry_after;
 	/* PROBLEM only: */
-	int retryable;
+	enum problem_retryable retryable;
 	int upstream_status; /* 0 none */
 	int upstream_body;   /* 1: repeat the start of the last answer's body */
 	int violations;      /* 1: list the last answer's schema violations */
@@ -189,8 +211,8 @@ struct engine_last {
 	enum engine_end end;
 	enum engine_timeout timeout;
 	int status;
-	int64_t retry_after_ms;       /* of a 429 or 503, else -1 */
-	int64_t relay_retry_after_ms; /* the answer's Retry-After whatever the status; -1 none */
+	struct retry_after retry_after;       /* of a 429 or 503, else none */
+	struct retry_after relay_retry_after; /* the answer's Retry-After whatever the status */
 	size_t violations;
 	char error[ENGINE_ERROR_MAX];
 };
@@ -202,6 +224,13 @@ struct engine_running {
 	int hedge;
 	/* A hedge's budget token: given back when the hedge sends nothing. */
 	struct guard_token token;
+};
+
+/* What a request holds in its guard apart from its state: engine_release()
+ * gives back what is still held. */
+struct engine_holds {
+	int inflight; /* counted in by guard_admit(): guard_leave() is owed */
+	int probe;    /* a half-open probe slot, until its first outcome is recorded */
 };
 
 /* Embedded in the request; fields are the engine's own (read them through
@@ -222,14 +251,15 @@ struct engine {
 	uint32_t attempts;
 	uint64_t upstream_us;
 	uint32_t prev_wait_ms; /* last backoff, for decorrelated jitter */
-	int admitted;          /* counted by the guard: guard_leave() at the end */
-	int probe;             /* holds a half-open probe without an outcome yet */
-	int pool_wait_cut;     /* the budget, not timeouts.pool, bounds the pool wait */
-	int retrying;          /* the wait is a retry's, with its budget token */
-	/* An attempt ended while others still ran: e->last holds its answer,
-	 * which decides when the others bring nothing better. */
-	int undecided;
-	uint64_t undecided_us; /* when that attempt ended */
+	/* ENGINE_ATTEMPT_UNDECIDED: when the attempt that left e->last ended. */
+	uint64_t undecided_us;
+	/* The last attempt started had its pool wait cut to what was left of
+	 * the budget (below timeouts.pool): a fact about that start, read when
+	 * its pool wait ends the request. */
+	int pool_wait_cut;
+	struct engine_holds holds;
+	/* The retry's budget token: held in ENGINE_WAITING_RETRY only; spent
+	 * when the retry starts, given back when it does not. */
 	struct guard_token token;
 	struct engine_last last;
 	struct history_entry history[ENGINE_MAX_HISTORY];
@@ -247,7 +277,8 @@ void engine_release(struct engine *e, uint64_t now_us);
 void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_action *ret);
 
 enum engine_state engine_state(const struct engine *e);
-/* "new", "waiting", "attempt", "done" (for logs). */
+/* "new", "waiting", "attempt", "done" (for logs): the states of one phase
+ * share its name. */
 const char *engine_state_name(enum engine_state s);
 /* Milliseconds left of the total budget at now_us (0 before ENGINE_EV_ROUTED). */
 uint32_t engine_remaining_ms(const struct engine *e, uint64_t now_us);

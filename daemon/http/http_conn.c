@@ -21,63 +21,82 @@ static void conn_continue(struct http_conn *c);
 
 /* ---- connection bookkeeping ---- */
 
-static void idle_enter(struct http_conn *c)
+int http_buf_reserve(char **buf, size_t *cap, size_t need, size_t first, size_t max)
 {
-	if (!c->admin && !c->in_idle) {
-		TAILQ_INSERT_TAIL(&c->srv->idle, c, idle_link);
-		c->in_idle = 1;
-	}
+	size_t n = *cap ? *cap : first;
+	char *p;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	if (n > max)
+		n = max;
+	p = realloc(*buf, n);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = n;
+	return 0;
 }
 
-static void idle_leave(struct http_conn *c)
+void http_conn_read(struct http_conn *c, int on)
 {
-	if (c->in_idle) {
-		TAILQ_REMOVE(&c->srv->idle, c, idle_link);
-		c->in_idle = 0;
-	}
+	if (on == c->read_added)
+		return;
+	if (on)
+		event_add(&c->ev_read, NULL);
+	else
+		event_del(&c->ev_read);
+	c->read_added = on;
 }
 
-static void timer_set(struct http_conn *c, uint32_t ms)
+/* The deadline of state in *ret_ms; 0 for a state without one. */
+static int state_deadline(const struct http_conn *c, enum conn_state state, uint32_t *ret_ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	event_add(&c->ev_timer, &tv);
+	switch (state) {
+	case CONN_IDLE:
+	/* a client that reads nothing holds the reply no longer than an idle
+	 * connection would be held */
+	case CONN_WRITE:
+		*ret_ms = c->lim->idle_timeout_ms;
+		return 1;
+	case CONN_HEAD:
+		*ret_ms = c->lim->header_timeout_ms;
+		return 1;
+	case CONN_BODY:
+		*ret_ms = c->lim->body_timeout_ms;
+		return 1;
+	case CONN_LINGER:
+		*ret_ms = HTTP_LINGER_MS;
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 void http_conn_set_state(struct http_conn *c, enum conn_state state)
 {
-	const struct http_limits *lim = c->lim;
+	struct http_server *srv = c->srv;
+	enum conn_state old = c->state;
+	uint32_t ms;
 
-	if (c->state == CONN_IDLE)
-		idle_leave(c);
-	if (c->state == CONN_WRITE)
-		c->srv->counters.writing--;
+	if (old == CONN_IDLE && !c->admin)
+		TAILQ_REMOVE(&srv->idle, c, idle_link);
+	if (old == CONN_WRITE)
+		srv->counters.writing--;
 	if (state == CONN_WRITE)
-		c->srv->counters.writing++;
+		srv->counters.writing++;
+	if (state == CONN_IDLE && !c->admin)
+		TAILQ_INSERT_TAIL(&srv->idle, c, idle_link);
 	c->state = state;
-	switch (state) {
-	case CONN_IDLE:
-		idle_enter(c);
-		timer_set(c, lim->idle_timeout_ms);
-		break;
-	case CONN_HEAD:
-		timer_set(c, lim->header_timeout_ms);
-		break;
-	case CONN_BODY:
-		timer_set(c, lim->body_timeout_ms);
-		break;
-	case CONN_WRITE:
-		/* a client that reads nothing holds the reply no longer than an
-		 * idle connection would be held */
-		timer_set(c, lim->idle_timeout_ms);
-		break;
-	case CONN_LINGER:
-		timer_set(c, HTTP_LINGER_MS);
-		break;
-	case CONN_WAIT:
-	case CONN_CLOSED:
+	if (state_deadline(c, state, &ms)) {
+		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+		event_add(&c->ev_timer, &tv);
+	} else if (state_deadline(c, old, &ms)) {
+		/* only a state with a deadline leaves the timer added */
 		event_del(&c->ev_timer);
-		break;
 	}
 }
 
@@ -89,8 +108,7 @@ static void conn_close_fd(struct http_conn *c)
 
 	if (c->fd < 0)
 		return;
-	idle_leave(c);
-	event_del(&c->ev_read);
+	http_conn_read(c, 0);
 	event_del(&c->ev_write);
 	event_del(&c->ev_timer);
 	close(c->fd);
@@ -131,7 +149,7 @@ void http_conn_close(struct http_conn *c)
 {
 	conn_close_fd(c);
 	if (!c->req_out) {
-		c->dead = 1;
+		http_conn_set_state(c, CONN_DEAD);
 		event_active(&c->ev_defer, EV_TIMEOUT, 1);
 	}
 }
@@ -150,23 +168,18 @@ static int pending_add(struct http_conn *c, const char *data, size_t len)
 	if (c->pending_off == c->pending_len)
 		c->pending_off = c->pending_len = 0;
 	if (c->pending_len + len > c->pending_cap) {
-		size_t cap = c->pending_len + len;
-		char *p;
+		size_t cap;
 
 		if (c->pending_off) {
 			memmove(c->pending, c->pending + c->pending_off,
 				c->pending_len - c->pending_off);
 			c->pending_len -= c->pending_off;
 			c->pending_off = 0;
-			cap = c->pending_len + len;
 		}
-		if (cap > c->pending_cap) {
-			p = realloc(c->pending, cap);
-			if (!p)
-				return -1;
-			c->pending = p;
-			c->pending_cap = cap;
-		}
+		/* exactly what is held: pipelined input is rare */
+		cap = c->pending_len + len;
+		if (http_buf_reserve(&c->pending, &c->pending_cap, cap, cap, cap) < 0)
+			return -1;
 	}
 	memcpy(c->pending + c->pending_len, data, len);
 	c->pending_len += len;
@@ -177,18 +190,17 @@ static void dispatch(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
 
-	http_conn_set_state(c, CONN_WAIT);
+	http_conn_set_state(c, CONN_DISPATCH);
 	if (c->admin) {
 		TAILQ_REMOVE(&srv->admin, c, admin_link);
 		TAILQ_INSERT_TAIL(&srv->admin, c, admin_link);
 	}
 	c->req_out = 1;
-	c->close_after = !c->req.keep_alive;
-	c->linger = 0;
+	c->then = c->req.keep_alive ? CONN_THEN_NEXT : CONN_THEN_CLOSE;
 	srv->counters.requests++;
-	c->dispatching = 1;
 	srv->on_request(&c->req, srv->arg);
-	c->dispatching = 0;
+	/* A reply given inside on_request went to ev_defer: the state stays. */
+	http_conn_set_state(c, CONN_WAIT);
 }
 
 static void note_trailing(struct http_conn *c, const char *data, size_t len)
@@ -285,6 +297,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		if (c->head_bytes > HTTP_LINGER_MAX)
 			http_conn_close(c);
 		return;
+	case CONN_DISPATCH:
 	case CONN_WAIT:
 	case CONN_WRITE:
 		/* pipelined: kept until the reply is out; a client that sends
@@ -293,10 +306,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 			http_conn_close(c);
 			return;
 		}
-		if (c->pending_len - c->pending_off > HTTP_PENDING_MAX) {
-			event_del(&c->ev_read);
-			c->read_on = 0;
-		}
+		if (c->pending_len - c->pending_off > HTTP_PENDING_MAX)
+			http_conn_read(c, 0);
 		return;
 	case CONN_IDLE:
 	case CONN_HEAD:
@@ -313,6 +324,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		conn_feed(c, srv->rbuf, (size_t)n, 0);
 		return;
 	case CONN_CLOSED:
+	case CONN_DEAD:
 		return;
 	}
 }
@@ -344,11 +356,9 @@ static void conn_continue(struct http_conn *c)
 	while (c->fd >= 0 && c->pending_len > c->pending_off &&
 	       (c->state == CONN_IDLE || c->state == CONN_HEAD || c->state == CONN_BODY))
 		conn_feed(c, c->pending + c->pending_off, c->pending_len - c->pending_off, 1);
-	if (c->fd >= 0 && !c->read_on && c->state != CONN_WAIT && c->state != CONN_WRITE &&
-	    c->state != CONN_CLOSED) {
-		event_add(&c->ev_read, NULL);
-		c->read_on = 1;
-	}
+	if (c->fd >= 0 && c->state != CONN_WAIT && c->state != CONN_WRITE &&
+	    c->state != CONN_CLOSED)
+		http_conn_read(c, 1);
 }
 
 static void on_defer(evutil_socket_t fd, short what, void *arg)
@@ -357,7 +367,7 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->dead) {
+	if (c->state == CONN_DEAD) {
 		http_conn_free(c);
 		return;
 	}
@@ -396,7 +406,6 @@ struct http_conn *http_conn_new(struct http_server *srv, int fd, int admin)
 	http_parse_reset(c);
 	c->state = CONN_CLOSED;
 	http_conn_set_state(c, CONN_IDLE);
-	event_add(&c->ev_read, NULL);
-	c->read_on = 1;
+	http_conn_read(c, 1);
 	return c;
 }

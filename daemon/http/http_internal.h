@@ -22,14 +22,29 @@
 #define HTTP_ADMIN_RESERVE 4        /* descriptors held back for admin accepts */
 #define HTTP_MAX_LISTENERS 16
 
+/* Where a connection is. Every place is a state: an app connection is on
+ * the server's idle list exactly in CONN_IDLE, a reply given inside the
+ * caller's on_request is written from ev_defer exactly in CONN_DISPATCH, and
+ * the struct is freed from ev_defer exactly in CONN_DEAD. What follows the
+ * reply is enum conn_then; whether ev_read is added is a fact about that
+ * event, kept beside the state (read_added). */
 enum conn_state {
-	CONN_IDLE,   /* waiting for the first byte of a request */
-	CONN_HEAD,   /* reading the request head */
-	CONN_BODY,   /* reading the request body */
-	CONN_WAIT,   /* the request is with the caller */
-	CONN_WRITE,  /* the reply waits for the socket to drain */
-	CONN_LINGER, /* error reply sent, write side shut: discarding input */
-	CONN_CLOSED, /* descriptor closed; kept until the caller's reply */
+	CONN_IDLE,     /* waiting for the first byte of a request (app: on srv->idle) */
+	CONN_HEAD,     /* reading the request head */
+	CONN_BODY,     /* reading the request body */
+	CONN_DISPATCH, /* inside the caller's on_request: a reply waits for ev_defer */
+	CONN_WAIT,     /* the request is with the caller */
+	CONN_WRITE,    /* the reply waits for the socket to drain */
+	CONN_LINGER,   /* error reply sent, write side shut: discarding input */
+	CONN_CLOSED,   /* descriptor closed; kept until the caller's reply */
+	CONN_DEAD,     /* closed and nothing lent out: freed from ev_defer */
+};
+
+/* What the connection does once the reply is written. */
+enum conn_then {
+	CONN_THEN_NEXT,   /* keep-alive: read the next request */
+	CONN_THEN_CLOSE,  /* close */
+	CONN_THEN_LINGER, /* an error reply: shut the write side, drain input, close */
 };
 
 struct listener {
@@ -50,14 +65,11 @@ struct http_conn {
 	int fd;
 	int admin;
 	enum conn_state state;
+	enum conn_then then; /* after the current reply */
 	struct event ev_read, ev_write, ev_timer, ev_defer;
-	int read_on;     /* ev_read is added */
-	int dead;        /* free from ev_defer */
-	int dispatching; /* inside on_request: replies are finished from ev_defer */
+	int read_added; /* ev_read is added (http_conn_read() says so) */
 	llhttp_t parser;
 	struct evbuffer *out;
-	int close_after; /* close once the reply is written */
-	int linger;      /* close through CONN_LINGER (an error reply) */
 
 	/* pipelined input not parsed yet */
 	char *pending;
@@ -89,8 +101,7 @@ struct http_conn {
 	struct http_request req;
 	int req_out; /* req is with the caller until http_reply */
 
-	TAILQ_ENTRY(http_conn) idle_link;
-	int in_idle;
+	TAILQ_ENTRY(http_conn) idle_link;  /* on srv->idle: an app connection in CONN_IDLE */
 	TAILQ_ENTRY(http_conn) admin_link; /* open admin connections, least recently used first */
 	TAILQ_ENTRY(http_conn) all_link;
 };
@@ -132,11 +143,18 @@ void http_reserve_refill(struct http_server *srv);
 
 /* ---- http_conn.c ---- */
 
+/* Grows *buf (*cap bytes, both updated) to hold need bytes: from first,
+ * doubling, at most max (need <= max). Returns 0, or -ENOMEM with *buf and
+ * *cap untouched. */
+int http_buf_reserve(char **buf, size_t *cap, size_t need, size_t first, size_t max);
+
 /* A connection on fd (taken) of srv (borrowed), reading, in CONN_IDLE;
  * NULL on OOM (fd is then the caller's). Not yet counted (conn_count). */
 struct http_conn *http_conn_new(struct http_server *srv, int fd, int admin);
 /* Moves c to state; the deadline of the new state starts now. */
 void http_conn_set_state(struct http_conn *c, enum conn_state state);
+/* Adds (on) or removes ev_read, when it is not so already. */
+void http_conn_read(struct http_conn *c, int on);
 /* Ends the connection; the struct is freed from ev_defer, never under a
  * caller up the stack, and not before the caller's reply. */
 void http_conn_close(struct http_conn *c);

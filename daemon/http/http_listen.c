@@ -90,7 +90,7 @@ static int admin_make_room(struct http_server *srv)
 	struct http_conn *c;
 
 	TAILQ_FOREACH(c, &srv->admin, admin_link)
-	if (c->state != CONN_WAIT) {
+	if (c->state != CONN_WAIT && c->state != CONN_DISPATCH) {
 		srv->counters.admin_evicted++;
 		http_conn_close(c);
 		return 0;
@@ -168,11 +168,23 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
+/* Makes fd non-blocking. Returns 0, or -errno after closing fd. */
+static int nonblock_or_close(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0)
+		return 0;
+	flags = -errno;
+	close(fd);
+	return flags;
+}
+
 int http_server_add_connection(struct http_server *srv, int fd, enum http_listener_kind kind)
 {
 	int admin = kind == HTTP_LISTENER_ADMIN;
-	int flags = fcntl(fd, F_GETFL);
 	struct http_conn *c;
+	int r;
 
 	if ((!admin && srv->counters.connections >= srv->limits.max_connections) ||
 	    (admin && srv->counters.admin_connections >= srv->admin_limits.max_connections &&
@@ -180,12 +192,9 @@ int http_server_add_connection(struct http_server *srv, int fd, enum http_listen
 		close(fd);
 		return -EBUSY;
 	}
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		int r = -errno;
-
-		close(fd);
+	r = nonblock_or_close(fd);
+	if (r < 0)
 		return r;
-	}
 	c = http_conn_new(srv, fd, admin);
 	if (!c) {
 		close(fd);
@@ -263,18 +272,15 @@ struct http_server *http_server_new(struct event_base *base, const struct http_l
 int http_server_add_listener(struct http_server *srv, int fd, enum http_listener_kind kind)
 {
 	struct listener *l;
-	int flags = fcntl(fd, F_GETFL);
+	int r;
 
 	if (srv->nlisteners == HTTP_MAX_LISTENERS) {
 		close(fd);
 		return -ENOSPC;
 	}
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		int r = -errno;
-
-		close(fd);
+	r = nonblock_or_close(fd);
+	if (r < 0)
 		return r;
-	}
 	l = &srv->listeners[srv->nlisteners];
 	l->srv = srv;
 	l->fd = fd;

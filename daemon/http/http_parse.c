@@ -36,24 +36,17 @@ static int fail_why(struct http_conn *c, enum problem_code code, const char *det
 	return fail_user(c, code);
 }
 
+/* Copies len bytes at at into the arena. Returns 0, or fail_user()'s
+ * HPE_USER (headers_too_large) past max_header_size or on OOM. */
 static int arena_add(struct http_conn *c, const char *at, size_t len)
 {
 	size_t need = c->arena_len + len + 1;
 
-	if (need > c->lim->max_header_size + 1)
-		return -1;
-	if (need > c->arena_cap) {
-		size_t cap = c->arena_cap ? c->arena_cap : 1024;
-		char *p;
-
-		while (cap < need)
-			cap *= 2;
-		p = realloc(c->arena, cap);
-		if (!p)
-			return -1;
-		c->arena = p;
-		c->arena_cap = cap;
-	}
+	/* the room check stays here: it runs for every piece of the head */
+	if (need > c->lim->max_header_size + 1 ||
+	    (need > c->arena_cap &&
+	     http_buf_reserve(&c->arena, &c->arena_cap, need, 1024, SIZE_MAX) < 0))
+		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
 	memcpy(c->arena + c->arena_len, at, len);
 	c->arena_len += len;
 	return 0;
@@ -63,6 +56,18 @@ static void span_seen(struct http_conn *c, const char *at, size_t len)
 {
 	if (at + len > c->exec_begin && at + len <= c->exec_end)
 		c->span_end = at + len;
+}
+
+/* A piece of the target, a name or a value that llhttp hands over: seen in
+ * this read, copied into the arena and added to *str_len, the length of
+ * the string it belongs to. Returns 0, or arena_add()'s HPE_USER. */
+static int head_piece(struct http_conn *c, const char *at, size_t len, uint32_t *str_len)
+{
+	span_seen(c, at, len);
+	if (arena_add(c, at, len) != 0)
+		return HPE_USER;
+	*str_len += (uint32_t)len;
+	return 0;
 }
 
 /* Offset of at, a byte of the current llhttp_execute() input, from the
@@ -95,11 +100,7 @@ static int cb_url(llhttp_t *p, const char *at, size_t len)
 			    "the request line needs exactly one space after the method");
 	}
 	c->target_end = req_pos(c, at + len);
-	span_seen(c, at, len);
-	if (arena_add(c, at, len) < 0)
-		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
-	c->target_len += (uint32_t)len;
-	return 0;
+	return head_piece(c, at, len, &c->target_len);
 }
 
 static int cb_url_complete(llhttp_t *p)
@@ -107,9 +108,7 @@ static int cb_url_complete(llhttp_t *p)
 	struct http_conn *c = CONN_OF(p);
 
 	/* the target is the arena's first string: NUL-terminate it */
-	if (arena_add(c, "", 1) < 0)
-		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
-	return 0;
+	return arena_add(c, "", 1);
 }
 
 /* The version digits start right after "HTTP/" and the target's one SP;
@@ -140,7 +139,6 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 
 	if (c->state == CONN_BODY)
 		return trailer_bytes(c, len); /* trailers are not kept */
-	span_seen(c, at, len);
 	if (c->nh == 0 || c->in_value) {
 		if (c->nh == c->hcap) {
 			size_t cap = c->hcap ? c->hcap * 2 : 16;
@@ -154,10 +152,7 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 		c->hoffs[c->nh++] = (struct hdr_off){ (uint32_t)c->arena_len, 0, 0, 0 };
 		c->in_value = 0;
 	}
-	if (arena_add(c, at, len) < 0)
-		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
-	c->hoffs[c->nh - 1].name_len += (uint32_t)len;
-	return 0;
+	return head_piece(c, at, len, &c->hoffs[c->nh - 1].name_len);
 }
 
 /* obs-fold: a value piece whose nearest byte before it, past SP and HTAB,
@@ -183,9 +178,21 @@ static int cb_header_field_complete(llhttp_t *p)
 
 	if (c->state == CONN_BODY)
 		return 0;
-	if (arena_add(c, "", 1) < 0)
-		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
-	return 0;
+	return arena_add(c, "", 1);
+}
+
+/* The header whose value is being read; its value starts here when it
+ * has not yet. */
+static struct hdr_off *value_of(struct http_conn *c)
+{
+	struct hdr_off *h = &c->hoffs[c->nh - 1];
+
+	if (!c->in_value) {
+		h->value_off = (uint32_t)c->arena_len;
+		h->value_len = 0;
+		c->in_value = 1;
+	}
+	return h;
 }
 
 static int cb_header_value(llhttp_t *p, const char *at, size_t len)
@@ -195,19 +202,10 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 
 	if (c->state == CONN_BODY)
 		return trailer_bytes(c, len);
-	span_seen(c, at, len);
 	if (len && is_fold(c, at))
 		return fail_user(c, PROBLEM_BAD_REQUEST);
-	h = &c->hoffs[c->nh - 1];
-	if (!c->in_value) {
-		h->value_off = (uint32_t)c->arena_len;
-		h->value_len = 0;
-		c->in_value = 1;
-	}
-	if (arena_add(c, at, len) < 0)
-		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
-	h->value_len += (uint32_t)len;
-	return 0;
+	h = value_of(c);
+	return head_piece(c, at, len, &h->value_len);
 }
 
 static int cb_header_value_complete(llhttp_t *p)
@@ -217,17 +215,11 @@ static int cb_header_value_complete(llhttp_t *p)
 
 	if (c->state == CONN_BODY)
 		return 0;
-	h = &c->hoffs[c->nh - 1];
-	if (!c->in_value) {
-		/* an empty value gets no value span */
-		h->value_off = (uint32_t)c->arena_len;
-		h->value_len = 0;
-		c->in_value = 1;
-	}
+	h = value_of(c); /* an empty value gets no value span */
 	/* the NUL after the value, written over trailing whitespace if any:
 	 * the arena never outgrows the raw head (": " and CRLF are not kept) */
-	if (arena_add(c, "", 1) < 0)
-		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
+	if (arena_add(c, "", 1) != 0)
+		return HPE_USER;
 	while (h->value_len && (c->arena[h->value_off + h->value_len - 1] == ' ' ||
 				c->arena[h->value_off + h->value_len - 1] == '\t'))
 		h->value_len--;
@@ -235,6 +227,8 @@ static int cb_header_value_complete(llhttp_t *p)
 	return 0;
 }
 
+/* The request's header list from the arena. Returns 0, or fail_user()'s
+ * HPE_USER: internal on OOM, bad_request for a name that is no token. */
 static int build_headers(struct http_conn *c)
 {
 	struct http_header *hs = NULL;
@@ -242,14 +236,14 @@ static int build_headers(struct http_conn *c)
 	if (c->nh) {
 		hs = realloc(c->headers, c->nh * sizeof(*hs));
 		if (!hs)
-			return -1;
+			return fail_user(c, PROBLEM_INTERNAL);
 		c->headers = hs;
 	}
 	for (size_t i = 0; i < c->nh; i++) {
 		const struct hdr_off *o = &c->hoffs[i];
 
 		if (!headers_name_ok(c->arena + o->name_off, o->name_len))
-			return -2;
+			return fail_user(c, PROBLEM_BAD_REQUEST);
 		hs[i] = (struct http_header){ c->arena + o->name_off, o->name_len,
 					      c->arena + o->value_off, o->value_len };
 	}
@@ -342,16 +336,14 @@ static int cb_headers_complete(llhttp_t *p)
 	const struct http_limits *lim = c->lim;
 	const struct http_header *expect;
 	int has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
-	int r;
 
 	c->head_bytes += (uint64_t)((c->span_end ? c->span_end : c->exec_begin) - c->exec_begin);
 	if (c->head_bytes > lim->max_header_size)
 		return fail_user(c, PROBLEM_HEADERS_TOO_LARGE);
 	if (p->http_major != 1 || p->http_minor > 1)
 		return fail_user(c, PROBLEM_BAD_REQUEST);
-	r = build_headers(c);
-	if (r < 0)
-		return fail_user(c, r == -1 ? PROBLEM_INTERNAL : PROBLEM_BAD_REQUEST);
+	if (build_headers(c) != 0)
+		return HPE_USER;
 	/* braced does no upgrades nor tunnels: Upgrade is ignored (RFC 9110
 	 * 7.8) and CONNECT is a request like any other, framed by its headers */
 	p->upgrade = 0;
@@ -392,20 +384,10 @@ static int cb_body(llhttp_t *p, const char *at, size_t len)
 
 	if (c->body_len + len > c->lim->max_request_body)
 		return fail_user(c, PROBLEM_PAYLOAD_TOO_LARGE);
-	if (c->body_len + len > c->body_cap) {
-		size_t cap = c->body_cap ? c->body_cap : 4096;
-		char *b;
-
-		while (cap < c->body_len + len)
-			cap *= 2;
-		if (cap > c->lim->max_request_body)
-			cap = c->lim->max_request_body;
-		b = realloc(c->body, cap);
-		if (!b)
-			return fail_user(c, PROBLEM_INTERNAL);
-		c->body = b;
-		c->body_cap = cap;
-	}
+	if (c->body_len + len > c->body_cap &&
+	    http_buf_reserve(&c->body, &c->body_cap, c->body_len + len, 4096,
+			     c->lim->max_request_body) < 0)
+		return fail_user(c, PROBLEM_INTERNAL);
 	memcpy(c->body + c->body_len, at, len);
 	c->body_len += len;
 	return 0;

@@ -22,27 +22,23 @@
 
 static void reply_done(struct http_conn *c)
 {
-	if (c->close_after) {
-		if (c->linger) {
-			shutdown(c->fd, SHUT_WR);
-			c->head_bytes = 0;
-			http_conn_set_state(c, CONN_LINGER);
-			if (!c->read_on) {
-				event_add(&c->ev_read, NULL);
-				c->read_on = 1;
-			}
-			return;
-		}
+	switch (c->then) {
+	case CONN_THEN_LINGER:
+		shutdown(c->fd, SHUT_WR);
+		c->head_bytes = 0;
+		http_conn_set_state(c, CONN_LINGER);
+		http_conn_read(c, 1);
+		return;
+	case CONN_THEN_CLOSE:
 		http_conn_close(c);
 		return;
+	case CONN_THEN_NEXT:
+		break;
 	}
 	http_parse_reset(c);
 	llhttp_resume(&c->parser);
 	http_conn_set_state(c, CONN_IDLE);
-	if (!c->read_on) {
-		event_add(&c->ev_read, NULL);
-		c->read_on = 1;
-	}
+	http_conn_read(c, 1);
 	if (c->pending_len > c->pending_off)
 		event_active(&c->ev_defer, EV_TIMEOUT, 1);
 }
@@ -239,7 +235,7 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 		p = ascii_put_uint(p, body_len);
 		p = put(p, "\r\n", 2);
 	}
-	if (c->close_after)
+	if (c->then != CONN_THEN_NEXT)
 		p = put(p, "Connection: close\r\n", 19);
 	else if (c->req.version_minor == 0)
 		p = put(p, "Connection: keep-alive\r\n", 24);
@@ -258,7 +254,7 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 		evbuffer_add_reference(c->out, body, body_len, body_free_cb, NULL);
 	else if (src)
 		evbuffer_add_buffer(c->out, src); /* moves the chains: no copy */
-	if (c->dispatching) {
+	if (c->state == CONN_DISPATCH) {
 		/* on_request answered at once: write after it returns */
 		event_active(&c->ev_defer, EV_TIMEOUT, 1);
 		return;
@@ -296,14 +292,10 @@ void http_reply_fail(struct http_conn *c, enum problem_code code)
 	body = problem_render(&p, &len);
 	h[0] = (struct http_header){ "Content-Type", 12, "application/problem+json", 24 };
 	h[1] = (struct http_header){ "Brace-Error", 11, name, strlen(name) };
-	c->close_after = 1;
-	c->linger = 1;
-	if (c->read_on) {
-		/* the rest of the input is not parsed: stop reading until the
-		 * reply is out, then drain it while lingering */
-		event_del(&c->ev_read);
-		c->read_on = 0;
-	}
+	c->then = CONN_THEN_LINGER;
+	/* the rest of the input is not parsed: stop reading until the reply
+	 * is out, then drain it while lingering */
+	http_conn_read(c, 0);
 	c->pending_off = c->pending_len = 0;
 	conn_send(c, problem_code_status(code), h, 2, body, body ? len : 0, NULL);
 }
@@ -321,12 +313,12 @@ static int reply(struct http_request *req, int status, const struct http_header 
 	c->req_out = 0;
 	if (c->state == CONN_CLOSED) {
 		free(body);
-		c->dead = 1;
+		http_conn_set_state(c, CONN_DEAD);
 		event_active(&c->ev_defer, EV_TIMEOUT, 1);
 		return bad ? -EINVAL : 0;
 	}
-	if (c->srv->paused_drain && !c->admin)
-		c->close_after = 1;
+	if (c->srv->paused_drain && !c->admin && c->then == CONN_THEN_NEXT)
+		c->then = CONN_THEN_CLOSE;
 	if (bad) {
 		free(body);
 		http_reply_fail(c, PROBLEM_INTERNAL);

@@ -440,10 +440,10 @@ void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret
 		.fleet_retries = g->fleet_retries,
 	};
 	{
-		uint32_t ms;
+		uint32_t ms = 0;
 		int r = guard_hedge_delay(g, now_us, &g->hedge, &ms);
 
-		ret->hedge_delay_ms = r == 0 ? (int64_t)ms : r == -EAGAIN ? -2 : -1;
+		ret->hedge_delay = guard_hedge_delay_of(r, ms);
 	}
 	memcpy(ret->hedges, g->hedges, sizeof(ret->hedges));
 	budget_totals(&g->budget, now, &ret->budget_requests, &ret->budget_retries);

@@ -6,6 +6,7 @@
 #ifndef BRACED_GUARD_H
 #define BRACED_GUARD_H
 
+#include <errno.h>
 #include <stdint.h>
 
 #include "breaker.h"
@@ -188,6 +189,25 @@ void guard_fleet_budget_bounded(struct guard *g, int on);
  * may retry) or counts not yet taken. An idle guard needs no sync. */
 int guard_fleet_busy(const struct guard *g);
 
+/* A hedge delay in effect (guard_hedge_delay()): off, pNN without enough
+ * samples yet, or set to ms. */
+enum guard_delay_kind { GUARD_DELAY_OFF, GUARD_DELAY_PENDING, GUARD_DELAY_SET };
+struct guard_hedge_delay {
+	enum guard_delay_kind kind;
+	uint32_t ms; /* GUARD_DELAY_SET */
+};
+
+/* The delay guard_hedge_delay() told with r and ms. */
+static inline struct guard_hedge_delay guard_hedge_delay_of(int r, uint32_t ms)
+{
+	return (struct guard_hedge_delay){
+		.kind = r == 0         ? GUARD_DELAY_SET
+			: r == -EAGAIN ? GUARD_DELAY_PENDING
+				       : GUARD_DELAY_OFF,
+		.ms = r == 0 ? ms : 0,
+	};
+}
+
 /* What /status and /metrics show of a guard at one instant. */
 struct guard_snapshot {
 	const char *name; /* borrowed from the guard */
@@ -202,12 +222,10 @@ struct guard_snapshot {
 	uint64_t retries;
 	uint64_t suppressed[RETRY_STOP__COUNT];
 	uint64_t hedges[GUARD_HEDGE__COUNT];
-	uint32_t concurrency_limit; /* guard_concurrency_limit() */
-	int adaptive;               /* the limit is adaptive */
-	uint64_t min_rtt_us;        /* adaptive: 0 until measured */
-	/* The profile's hedge delay in effect: ms, -1 off, -2 pNN without
-	 * enough samples yet. */
-	int64_t hedge_delay_ms;
+	uint32_t concurrency_limit;                   /* guard_concurrency_limit() */
+	int adaptive;                                 /* the limit is adaptive */
+	uint64_t min_rtt_us;                          /* adaptive: 0 until measured */
+	struct guard_hedge_delay hedge_delay;         /* the profile's, in effect */
 	const struct histogram *duration;             /* borrowed */
 	const struct schema_counter *schema_counters; /* borrowed */
 	int fleet;                                    /* hooked onto a fleet */

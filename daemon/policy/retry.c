@@ -148,14 +148,14 @@ enum retry_stop retry_decide(const struct retry_policy *p, const struct retry_in
 	if (!in->budget_has_room)
 		return RETRY_STOP_BUDGET;
 	wait = retry_backoff(p, in->attempts, in->prev_wait_ms, rng);
-	if (p->retry_after_honor && in->retry_after_ms >= 0 &&
+	if (p->retry_after_honor && in->retry_after.set &&
 	    (in->status == 429 || in->status == 503)) {
 		/* Never earlier than the server asked; give up when it asks too much. */
-		if ((uint64_t)in->retry_after_ms > p->retry_after_max_ms ||
-		    (uint64_t)in->retry_after_ms > in->remaining_ms)
+		if (in->retry_after.ms > p->retry_after_max_ms ||
+		    in->retry_after.ms > in->remaining_ms)
 			return RETRY_STOP_RETRY_AFTER;
-		if ((uint64_t)in->retry_after_ms > wait)
-			wait = (uint64_t)in->retry_after_ms;
+		if (in->retry_after.ms > wait)
+			wait = in->retry_after.ms;
 	}
 	if (wait + RETRY_MIN_ATTEMPT_MS > in->remaining_ms)
 		return RETRY_STOP_DEADLINE;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "method.h"
+#include "problem.h"
 #include "rng.h"
 
 /* The shortest attempt worth starting: a retry whose wait leaves less than
@@ -87,11 +88,11 @@ struct retry_input {
 	uint32_t max_attempts;
 	int method; /* enum http_method */
 	enum idempotency_key idempotency;
-	int breaker_open;       /* the breaker refuses traffic now */
-	int budget_has_room;    /* the retry budget allows one more retry */
-	int64_t retry_after_ms; /* Retry-After of this answer, -1 when none */
-	uint32_t remaining_ms;  /* budget left */
-	uint32_t prev_wait_ms;  /* previous backoff (decorrelated jitter) */
+	int breaker_open;               /* the breaker refuses traffic now */
+	int budget_has_room;            /* the retry budget allows one more retry */
+	struct retry_after retry_after; /* Retry-After of this answer */
+	uint32_t remaining_ms;          /* budget left */
+	uint32_t prev_wait_ms;          /* previous backoff (decorrelated jitter) */
 };
 
 /* Decides whether to retry. On RETRY_GO, *ret_wait_ms is the wait before

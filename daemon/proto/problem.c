@@ -53,10 +53,6 @@ void problem_init(struct problem *p, enum problem_code code)
 {
 	memset(p, 0, sizeof(*p));
 	p->code = code;
-	p->attempts = -1;
-	p->elapsed_ms = -1;
-	p->retryable = -1;
-	p->retry_after_ms = -1;
 }
 
 int problem_status(const struct problem *p)
@@ -89,14 +85,14 @@ char *problem_render(const struct problem *p, size_t *ret_len)
 	add_str(&b, "correlation_id", p->correlation_id);
 	add_str(&b, "trace_id", p->trace_id);
 	add_str(&b, "idempotency_key", p->idempotency_key);
-	if (p->attempts >= 0)
-		strbuf_addf(&b, ",\"attempts\":%d", p->attempts);
-	if (p->elapsed_ms >= 0)
-		strbuf_addf(&b, ",\"elapsed_ms\":%lld", p->elapsed_ms);
-	if (p->retryable >= 0)
-		strbuf_addf(&b, ",\"retryable\":%s", p->retryable ? "true" : "false");
-	if (p->retry_after_ms >= 0)
-		strbuf_addf(&b, ",\"retry_after_ms\":%lld", p->retry_after_ms);
+	if (p->counted)
+		strbuf_addf(&b, ",\"attempts\":%u,\"elapsed_ms\":%llu", p->attempts,
+			    (unsigned long long)p->elapsed_ms);
+	if (p->retryable != PROBLEM_RETRYABLE_UNSAID)
+		strbuf_addf(&b, ",\"retryable\":%s",
+			    p->retryable == PROBLEM_RETRYABLE_YES ? "true" : "false");
+	if (p->retry_after.set)
+		strbuf_addf(&b, ",\"retry_after_ms\":%llu", (unsigned long long)p->retry_after.ms);
 	if (p->upstream_status > 0)
 		strbuf_addf(&b, ",\"upstream_status\":%d", p->upstream_status);
 	if (p->upstream_body) {

@@ -39,22 +39,37 @@ struct history_entry {
 	int hedge; /* a hedged attempt (SPEC 4.10): rendered "hedge": true */
 };
 
+/* A Retry-After in milliseconds that may be absent: set 0 says none. */
+struct retry_after {
+	int set;
+	uint64_t ms;
+};
+
+/* Whether the app may send the request again: "retryable" in a problem,
+ * left out when PROBLEM_RETRYABLE_UNSAID. */
+enum problem_retryable {
+	PROBLEM_RETRYABLE_UNSAID,
+	PROBLEM_RETRYABLE_NO,
+	PROBLEM_RETRYABLE_YES,
+};
+
 struct schema_violation;
 
 struct problem {
 	enum problem_code code;
 	int status;          /* 0: the code's own status */
 	const char *detail;  /* borrowed; NULL: the title */
-	const char *profile; /* borrowed, optional fields below: NULL/negative = absent */
+	const char *profile; /* borrowed, optional fields below: NULL = absent */
 	const char *route;
 	const char *correlation_id;
 	const char *trace_id; /* W3C trace-id of the request */
 	const char *idempotency_key;
-	int attempts;
-	long long elapsed_ms;
-	int retryable;            /* -1 absent, 0 false, 1 true */
-	long long retry_after_ms; /* -1 absent */
-	int upstream_status;      /* 0 absent */
+	int counted; /* attempts and elapsed_ms are rendered */
+	unsigned attempts;
+	uint64_t elapsed_ms;
+	enum problem_retryable retryable;
+	struct retry_after retry_after;
+	int upstream_status; /* 0 absent */
 	const char *upstream_body;
 	size_t upstream_body_len;
 	const struct history_entry *history;

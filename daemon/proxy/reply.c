@@ -140,7 +140,8 @@ static void add_common_headers(struct request *req, struct reply *r)
 
 /* Sends the reply with status, r's headers (released after) and body (len
  * bytes, taken) or else the bytes of buf (moved out, not copied), logs under
- * code (ENGINE_CODE_OK or an enum problem_code), frees the request. */
+ * code (an enum problem_code, or -1 for a success, as guard_count_answer()
+ * takes it), frees the request. */
 static void send_and_free(struct request *req, int status, struct reply *r, char *body, size_t len,
 			  struct evbuffer *buf, int code)
 {
@@ -148,12 +149,13 @@ static void send_and_free(struct request *req, int status, struct reply *r, char
 	reply_release(r);
 }
 
-static void add_retry_after(struct reply *r, long long ms)
+static void add_retry_after(struct reply *r, struct retry_after ra)
 {
-	if (ms < 0)
+	if (!ra.set)
 		return;
 	/* Whole seconds, rounded up: never invite the app back too early. */
-	snprintf(r->retry_after, sizeof(r->retry_after), "%lld", (ms + 999) / 1000);
+	snprintf(r->retry_after, sizeof(r->retry_after), "%llu",
+		 (unsigned long long)(ra.ms + 999) / 1000);
 	reply_add(r, "Retry-After", r->retry_after);
 }
 
@@ -170,10 +172,11 @@ void reply_fail(struct request *req, struct problem *p)
 	p->trace_id = req->trace.valid ? req->trace.trace_id : NULL;
 	p->idempotency_key = told_key(req);
 	if (engine_state(&req->engine) != ENGINE_NEW) {
-		if (p->attempts < 0)
-			p->attempts = (int)engine_attempts(&req->engine);
-		if (p->elapsed_ms < 0)
+		if (!p->counted) {
+			p->counted = 1;
+			p->attempts = engine_attempts(&req->engine);
 			p->elapsed_ms = elapsed_ms(req);
+		}
 		if (!p->history && engine_attempts(&req->engine) > 0)
 			p->history = engine_history(&req->engine, &p->nhistory);
 	}
@@ -182,7 +185,7 @@ void reply_fail(struct request *req, struct problem *p)
 	reply_init(&r);
 	reply_add(&r, "Content-Type", "application/problem+json");
 	reply_add(&r, "Brace-Error", problem_code_name(p->code));
-	add_retry_after(&r, p->retry_after_ms);
+	add_retry_after(&r, p->retry_after);
 	add_common_headers(req, &r);
 	send_and_free(req, status, &r, json, json ? len : 0, NULL, (int)p->code);
 }
@@ -243,12 +246,13 @@ void reply_relay(struct request *req, const struct engine_answer *a)
 		if (!relay_drops(req, name, connection))
 			reply_add(&r, name, value);
 	}
-	add_retry_after(&r, a->retry_after_ms);
-	if (a->code != ENGINE_CODE_OK)
+	add_retry_after(&r, a->retry_after);
+	if (a->has_code)
 		reply_add(&r, "Brace-Error", problem_code_name(a->code));
 	add_common_headers(req, &r);
 	/* The received body itself goes out: an answer is held once, not twice. */
-	send_and_free(req, a->status, &r, NULL, 0, call_body(call), a->code);
+	send_and_free(req, a->status, &r, NULL, 0, call_body(call),
+		      a->has_code ? (int)a->code : -1);
 }
 
 /* Answers with the problem the engine built, adding what only the shell
@@ -257,11 +261,11 @@ void reply_problem(struct request *req, const struct engine_answer *a)
 {
 	struct problem p;
 
-	problem_init(&p, (enum problem_code)a->code);
+	problem_init(&p, a->code);
 	p.status = a->status;
 	p.detail = a->detail;
 	p.retryable = a->retryable;
-	p.retry_after_ms = a->retry_after_ms;
+	p.retry_after = a->retry_after;
 	p.upstream_status = a->upstream_status;
 	if (a->upstream_body && req->last) {
 		struct evbuffer *body = call_body(req->last);

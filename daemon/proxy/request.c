@@ -155,7 +155,7 @@ void request_finish(struct request *req, int status, const struct http_header *h
 	/* An attempt still running borrows the app's body, and the access log
 	 * its path: both are the HTTP server's until the reply. */
 	cancel_calls(req, 0);
-	log_access(req, status, code == ENGINE_CODE_OK ? "ok" : problem_code_name(code));
+	log_access(req, status, code < 0 ? "ok" : problem_code_name(code));
 	if (req->hreq) {
 		req->hreq->user = NULL;
 		if (buf)
@@ -322,7 +322,10 @@ static void feed(struct request *req, const struct engine_event *ev)
 	struct engine_action act;
 
 	engine_feed(&req->engine, ev, &act);
-	if (engine_state(&req->engine) != before && log_enabled(LOG_DEBUG)) {
+	/* The log names phases: a change between two states of one phase
+	 * (attempt and attempt-undecided) is not logged. */
+	if (engine_state(&req->engine) != before && log_enabled(LOG_DEBUG) &&
+	    strcmp(engine_state_name(before), engine_state_name(engine_state(&req->engine))) != 0) {
 		struct logline *l = log_begin(LOG_DEBUG, "request state");
 
 		log_str(l, "from", engine_state_name(before));
@@ -341,8 +344,8 @@ static void feed_simple(struct request *req, enum engine_event_kind kind)
 	feed(req, &ev);
 }
 
-/* Retry-After of an upstream answer in ms, or -1. */
-static int64_t upstream_retry_after(const struct call *call)
+/* Retry-After of an upstream answer, if it has one that parses. */
+static struct retry_after upstream_retry_after(const struct call *call)
 {
 	const char *name, *value;
 	size_t pos = 0;
@@ -351,9 +354,9 @@ static int64_t upstream_retry_after(const struct call *call)
 	while (call_header_next(call, &pos, &name, &value)) {
 		if (strcasecmp(name, "Retry-After") == 0 &&
 		    retry_after_parse(value, time(NULL), &ms) == 0)
-			return ms;
+			return (struct retry_after){ .set = 1, .ms = (uint64_t)ms };
 	}
-	return -1;
+	return (struct retry_after){ 0 };
 }
 
 static void on_call_done(struct call *call, void *arg)
@@ -388,8 +391,6 @@ static void on_call_done(struct call *call, void *arg)
 			.end = (unsigned)co < sizeof(ends) / sizeof(ends[0]) ? ends[co]
 									    : ENGINE_END_RESET,
 			.timeout = kinds[call_timeout_kind(call)],
-			.retry_after_ms = -1,
-			.elapsed_ms = call_elapsed_ms(call),
 			.elapsed_us = call_elapsed_us(call),
 			.error = call_error(call),
 		},
@@ -415,7 +416,7 @@ static void on_call_done(struct call *call, void *arg)
 	}
 	if (co == CALL_OK) {
 		ev.u.attempt.status = call_status(call);
-		ev.u.attempt.retry_after_ms = upstream_retry_after(call);
+		ev.u.attempt.retry_after = upstream_retry_after(call);
 		/* Only an answer that would be relayed as a success is validated. */
 		if (retry_classify_status(&req->policy->retry, ev.u.attempt.status) == OUTCOME_OK &&
 		    validate_response(req, call)) {
@@ -430,15 +431,21 @@ static void on_call_done(struct call *call, void *arg)
 	upstream_pool_set_max(pool, guard_concurrency_limit(guard));
 }
 
-static void on_wait_over(evutil_socket_t fd, short what, void *arg)
+/* Feeds the firing of the wait or hedge timer. */
+static void feed_timer(struct request *req, enum engine_timer which)
 {
 	const struct engine_event ev = { .kind = ENGINE_EV_TIMER,
 					 .now_us = clock_now_us(),
-					 .u.timer.which = ENGINE_TIMER_WAIT };
+					 .u.timer.which = which };
 
+	feed(req, &ev);
+}
+
+static void on_wait_over(evutil_socket_t fd, short what, void *arg)
+{
 	(void)fd;
 	(void)what;
-	feed(arg, &ev);
+	feed_timer(arg, ENGINE_TIMER_WAIT);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -460,13 +467,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 static void on_hedge_timer(evutil_socket_t fd, short what, void *arg)
 {
-	const struct engine_event ev = { .kind = ENGINE_EV_TIMER,
-					 .now_us = clock_now_us(),
-					 .u.timer.which = ENGINE_TIMER_HEDGE };
-
 	(void)fd;
 	(void)what;
-	feed(arg, &ev);
+	feed_timer(arg, ENGINE_TIMER_HEDGE);
 }
 
 void request_start(struct request *req)

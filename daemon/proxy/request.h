@@ -19,7 +19,7 @@ struct request *request_new(struct request_env *env, struct http_request *hreq);
 void request_start(struct request *req);
 
 /* The one end of an answered request (env->finish, for reply.c): counts the answer with
- * the guard under code (ENGINE_CODE_OK or an enum problem_code), cancels the
+ * the guard under code (an enum problem_code, or -1 for a success), cancels the
  * attempts, writes the access log line, sends status with the n headers h
  * (borrowed for the call) and body (len bytes, taken) or else the bytes of
  * buf (moved out, not copied), and frees the request. */

@@ -87,7 +87,6 @@ static void call_detach(struct call *c)
 	if (c->timer)
 		evtimer_del(c->timer);
 	c->elapsed_us = now_us_precise() - c->start_us;
-	c->elapsed_ms = (uint32_t)(c->elapsed_us / 1000);
 	c->state = CALL_DONE;
 }
 
@@ -505,11 +504,6 @@ int call_header_next(const struct call *c, size_t *pos, const char **ret_name,
 uint64_t call_elapsed_us(const struct call *c)
 {
 	return c->elapsed_us;
-}
-
-uint32_t call_elapsed_ms(const struct call *c)
-{
-	return c->elapsed_ms;
 }
 
 const char *call_error(const struct call *c)

@@ -102,8 +102,6 @@ int call_header_next(const struct call *call, size_t *pos, const char **ret_name
 uint64_t call_queued_us(const struct call *call);
 /* Microseconds from start to end, the pool wait included. */
 uint64_t call_elapsed_us(const struct call *call);
-/* Milliseconds from start to end, the pool wait included. */
-uint32_t call_elapsed_ms(const struct call *call);
 /* libcurl's message for a failure, or "". */
 const char *call_error(const struct call *call);
 /* Frees a finished call; NULL is a no-op. */

@@ -38,7 +38,6 @@ struct call {
 	uint64_t start_ms;
 	uint64_t start_us; /* the same moment in µs, for durations */
 	uint64_t begin_us; /* when the pool let it run; 0 while waiting */
-	uint32_t elapsed_ms;
 	uint64_t elapsed_us;
 	size_t body_sent;
 	int headers_done; /* the blank line ended the headers: trailers follow */

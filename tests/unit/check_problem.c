@@ -199,10 +199,11 @@ START_TEST(test_all_fields)
 	p.route = "GET /v1/weather";
 	p.correlation_id = "c0ffee";
 	p.idempotency_key = "0d6f1c3e-6b7a-4c47-9a9e-2f0b3a5f7c11";
+	p.counted = 1;
 	p.attempts = 3;
 	p.elapsed_ms = 10002;
-	p.retryable = 1;
-	p.retry_after_ms = 1000;
+	p.retryable = PROBLEM_RETRYABLE_YES;
+	p.retry_after = (struct retry_after){ .set = 1, .ms = 1000 };
 	p.upstream_status = 503;
 	p.upstream_body = "busy";
 	p.upstream_body_len = 4;
@@ -256,10 +257,11 @@ START_TEST(test_zero_values_are_present)
 	struct json_object *o;
 
 	problem_init(&p, PROBLEM_BAD_REQUEST);
+	p.counted = 1;
 	p.attempts = 0;
 	p.elapsed_ms = 0;
-	p.retryable = 0;
-	p.retry_after_ms = 0;
+	p.retryable = PROBLEM_RETRYABLE_NO;
+	p.retry_after = (struct retry_after){ .set = 1, .ms = 0 };
 	p.upstream_body = "";
 	p.upstream_body_len = 0;
 	o = render(&p);

@@ -178,7 +178,6 @@ static struct retry_input go_input(void)
 		.idempotency = IDEM_KEY_NONE,
 		.breaker_open = 0,
 		.budget_has_room = 1,
-		.retry_after_ms = -1,
 		.remaining_ms = 10000,
 		.prev_wait_ms = 0,
 	};
@@ -240,7 +239,8 @@ START_TEST(test_decide_order)
 	if (c->first <= 4)
 		in.budget_has_room = 0;
 	if (c->first <= 5)
-		in.retry_after_ms = 31000; /* beyond retry_after.max (30s) */
+		/* beyond retry_after.max (30s) */
+		in.retry_after = (struct retry_after){ .set = 1, .ms = 31000 };
 	if (c->first <= 6) {
 		/* 200ms of backoff + a minimal attempt do not fit; with a
 		 * Retry-After row the RA is also beyond the remaining budget */
@@ -566,7 +566,8 @@ START_TEST(test_decide_retry_after)
 	p.jitter = JITTER_NONE;
 	p.retry_after_honor = c->honor;
 	in.status = c->status;
-	in.retry_after_ms = c->ra_ms;
+	if (c->ra_ms >= 0) /* -1 in the table: none */
+		in.retry_after = (struct retry_after){ .set = 1, .ms = (uint64_t)c->ra_ms };
 	in.remaining_ms = c->remaining_ms;
 	got = decide(&p, &in, &wait);
 	ck_assert_msg(got == c->expect, "%s: expected %s, got %s", c->what, stop_str(c->expect),
@@ -586,7 +587,7 @@ START_TEST(test_decide_retry_after_jitter)
 
 	in.status = 429;
 	in.attempts = 3; /* backoff uniform(0, 800) */
-	in.retry_after_ms = 400;
+	in.retry_after = (struct retry_after){ .set = 1, .ms = 400 };
 	for (uint64_t seed = 1; seed <= 200; seed++) {
 		struct rng r1, r2;
 		uint32_t wait = 0, backoff;
