@@ -131,6 +131,19 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 	call_complete(c);
 }
 
+/* The upload is over (sent whole, or the answer began): from here the read
+ * limit bounds each silence. The timer armed for the write limit is moved
+ * when the read limit is shorter, or it would first fire at the write
+ * limit. last_io_ms is now. */
+static void end_upload(struct call *c)
+{
+	if (c->phase != PHASE_WRITE)
+		return;
+	c->phase = PHASE_READ;
+	if (c->p.read_ms < c->p.write_ms)
+		arm_idle(c, c->p.read_ms);
+}
+
 static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
 		     int conn_local_port)
 {
@@ -168,8 +181,8 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
 	c->last_io_ms = now_ms();
 	/* libcurl stops asking once the declared size is sent: the wait for the
 	 * answer is bounded by the read timeout from here on. */
-	if (c->body_sent == c->p.body_len && c->phase == PHASE_WRITE)
-		c->phase = PHASE_READ;
+	if (c->body_sent == c->p.body_len)
+		end_upload(c);
 	return n;
 }
 
@@ -192,8 +205,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
 	const char *colon;
 
 	c->last_io_ms = now_ms();
-	if (c->phase == PHASE_WRITE)
-		c->phase = PHASE_READ; /* an early answer ends the upload phase */
+	end_upload(c); /* an early answer ends the upload phase */
 	if (headers_check_line(&c->check, buf, n) < 0) {
 		/* Refused: libcurl ends the transfer and closes the connection. */
 		c->malformed = c->check.why;

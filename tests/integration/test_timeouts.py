@@ -34,6 +34,15 @@ class TimeoutTest(BracedTestCase):
         self.assert_problem(resp, 504, "upstream_timeout", profile="demo")
         self.assertLess(resp.elapsed, 1.5)
 
+    def test_read_timeout_after_an_upload_is_the_read_limit_not_the_write_limit(self):
+        # The body is sent whole at once; from then on the read limit (300
+        # ms) bounds the wait for the answer, not the longer write limit.
+        with self.braced({"read": "300ms", "write": "6s", "total": "8s"}) as b:
+            resp = b.request("POST", "/demo/slow", body=b"p" * 4096,
+                             headers=fault(delay_ms=5000))
+        self.assert_problem(resp, 504, "upstream_timeout", profile="demo")
+        self.assertLess(resp.elapsed, 3.0, "waited for the 6 s write limit")
+
     def test_read_timeout_in_a_gap_inside_the_body_is_504(self):
         trickle = {"chunk": 10, "interval_ms": 3000, "total": 30}
         with self.braced({"read": "300ms", "total": "8s"}) as b:
