@@ -87,6 +87,26 @@ void strbuf_adds(struct strbuf *b, const char *s)
 	strbuf_add(b, s, strlen(s));
 }
 
+const char *strbuf_str(const struct strbuf *b)
+{
+	return b->data ? b->data : "";
+}
+
+void strbuf_add_pointer_token(struct strbuf *b, const char *s, size_t len)
+{
+	size_t i, start = 0;
+
+	strbuf_add(b, "/", 1);
+	for (i = 0; i < len; i++) {
+		if (s[i] != '~' && s[i] != '/')
+			continue;
+		strbuf_add(b, s + start, i - start);
+		strbuf_add(b, s[i] == '~' ? "~0" : "~1", 2);
+		start = i + 1;
+	}
+	strbuf_add(b, s + start, len - start);
+}
+
 void strbuf_addf(struct strbuf *b, const char *fmt, ...)
 {
 	size_t room = b->cap > b->len ? b->cap - b->len : 0;

@@ -25,8 +25,8 @@ void cfail(struct compiler *cc, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (cc->errlen)
-		snprintf(cc->err, cc->errlen, "%s#%s: %s", dstr_str(&cc->label), dstr_str(&cc->ptr),
-			 msg);
+		snprintf(cc->err, cc->errlen, "%s#%s: %s", strbuf_str(&cc->label),
+			 strbuf_str(&cc->ptr), msg);
 }
 
 void coom(struct compiler *cc)
@@ -43,9 +43,9 @@ static void cfail_at(struct compiler *cc, const char *key, const char *what)
 {
 	size_t mark = cc->ptr.len;
 
-	dstr_add_token(&cc->ptr, key, strlen(key));
+	strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
 	cfail(cc, "%s", what);
-	dstr_truncate(&cc->ptr, mark);
+	strbuf_truncate(&cc->ptr, mark);
 }
 
 static struct snode *node_new(struct compiler *cc)
@@ -81,7 +81,7 @@ static struct snode *node_new(struct compiler *cc)
 		coom(cc);
 		return NULL;
 	}
-	sprintf(n->where, "%s#%s", dstr_str(&cc->label), dstr_str(&cc->ptr));
+	sprintf(n->where, "%s#%s", strbuf_str(&cc->label), strbuf_str(&cc->ptr));
 	return n;
 }
 
@@ -134,15 +134,15 @@ static struct snode *compile_at(struct compiler *cc, struct json_object *obj, co
 	char num[24];
 	struct snode *n;
 
-	dstr_add_token(&cc->ptr, key, strlen(key));
+	strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
 	if (sub)
-		dstr_add_token(&cc->ptr, sub, strlen(sub));
+		strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
 	else if (idx != SIZE_MAX) {
 		snprintf(num, sizeof(num), "%zu", idx);
-		dstr_add_token(&cc->ptr, num, strlen(num));
+		strbuf_add_pointer_token(&cc->ptr, num, strlen(num));
 	}
 	n = compile_node(cc, obj, base);
-	dstr_truncate(&cc->ptr, mark);
+	strbuf_truncate(&cc->ptr, mark);
 	return n;
 }
 
@@ -310,22 +310,22 @@ static int compile_regex(struct compiler *cc, struct json_object *src, struct sp
 		pcre2_get_error_message(e, pmsg, sizeof(pmsg));
 		snprintf(msg, sizeof(msg), "invalid regular expression '%s': %s at offset %zu",
 			 schema_quote(q, sizeof(q), pat, len), (const char *)pmsg, (size_t)off);
-		dstr_add_token(&cc->ptr, key, strlen(key));
+		strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
 		if (sub)
-			dstr_add_token(&cc->ptr, sub, strlen(sub));
+			strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
 		cfail(cc, "%s", msg);
-		dstr_truncate(&cc->ptr, mark);
+		strbuf_truncate(&cc->ptr, mark);
 		return -1;
 	}
 	pcre2_code_free(code);
 	tr = schema_regex_translate(pat, len, &why);
 	if (!tr && why) {
-		dstr_add_token(&cc->ptr, key, strlen(key));
+		strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
 		if (sub)
-			dstr_add_token(&cc->ptr, sub, strlen(sub));
+			strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
 		cfail(cc, "regular expression '%s' uses %s", schema_quote(q, sizeof(q), pat, len),
 		      why);
-		dstr_truncate(&cc->ptr, mark);
+		strbuf_truncate(&cc->ptr, mark);
 		return -1;
 	}
 	if (!tr) {
@@ -337,12 +337,12 @@ static int compile_regex(struct compiler *cc, struct json_object *src, struct sp
 	free(tr);
 	re->source = pat;
 	if (!re->code) {
-		dstr_add_token(&cc->ptr, key, strlen(key));
+		strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
 		if (sub)
-			dstr_add_token(&cc->ptr, sub, strlen(sub));
+			strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
 		cfail(cc, "regular expression '%s' has no ECMA-262 equivalent in PCRE2",
 		      schema_quote(q, sizeof(q), pat, len));
-		dstr_truncate(&cc->ptr, mark);
+		strbuf_truncate(&cc->ptr, mark);
 		return -1;
 	}
 	return 0;
@@ -514,11 +514,11 @@ static int string_array(struct compiler *cc, struct json_object *v, const char *
 	return 0;
 bad:
 	snprintf(msg, sizeof(msg), "'%s' must be an array of strings", key);
-	dstr_add_token(&cc->ptr, key, strlen(key));
+	strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
 	if (sub)
-		dstr_add_token(&cc->ptr, sub, strlen(sub));
+		strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
 	cfail(cc, "%s", msg);
-	dstr_truncate(&cc->ptr, mark);
+	strbuf_truncate(&cc->ptr, mark);
 	return -1;
 }
 
@@ -821,13 +821,13 @@ struct snode *compile_document(struct compiler *cc, struct json_object *doc, con
 	docs[cc->s->ndocs++] = doc;
 	if (resource_add(cc, uri, doc, uri) < 0)
 		return NULL;
-	dstr_truncate(&cc->label, 0);
-	dstr_adds(&cc->label, label);
-	dstr_truncate(&cc->ptr, 0);
-	dstr_add(&cc->ptr, "", 0);
+	strbuf_truncate(&cc->label, 0);
+	strbuf_adds(&cc->label, label);
+	strbuf_truncate(&cc->ptr, 0);
+	strbuf_add(&cc->ptr, "", 0);
 	cc->depth = 0;
 	n = compile_node(cc, doc, uri);
-	if (cc->label.oom || cc->ptr.oom)
+	if (cc->label.failed || cc->ptr.failed)
 		coom(cc);
 	return n;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "schema.h"
+#include "strbuf.h"
 
 /* Bytes of a user string quoted in a message. */
 #define QUOTE_MAX 48
@@ -39,22 +40,6 @@ enum {
 /* The names of the T_* bits, in bit order. */
 extern const char *const schema_type_names[];
 #define NTYPES 7
-
-/* A growable string; on OOM it keeps failing and says so in oom. */
-struct dstr {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-/* Append to d (s is borrowed and copied); after an OOM they do nothing. */
-void dstr_add(struct dstr *d, const char *s, size_t n);
-void dstr_adds(struct dstr *d, const char *s);
-/* Appends a JSON pointer reference token, escaping '~' and '/'. */
-void dstr_add_token(struct dstr *d, const char *s, size_t n);
-void dstr_truncate(struct dstr *d, size_t len);
-/* The text so far (borrowed from d), "" before the first byte. */
-const char *dstr_str(const struct dstr *d);
 
 /* Length of the longest prefix of s[0..n) of at most max bytes that ends on
  * a UTF-8 character boundary. */
@@ -310,8 +295,8 @@ struct compiler {
 	struct pending_ref *refs;
 	size_t nrefs, caprefs, nextref;
 	const char *main_base;
-	struct dstr label; /* document of the location being compiled ("" the main one) */
-	struct dstr ptr;   /* JSON pointer of that location */
+	struct strbuf label; /* document of the location being compiled ("" the main one) */
+	struct strbuf ptr;   /* JSON pointer of that location */
 	unsigned depth;
 	unsigned flags; /* SCHEMA_* compile flags */
 };

@@ -54,24 +54,25 @@ struct vctx {
 /* Writes the current instance location as a JSON pointer. */
 static void write_pointer(const struct vctx *c, char *out, size_t outlen)
 {
-	struct dstr d = { 0 };
+	struct strbuf d;
 	char num[24];
 	unsigned i;
 
-	dstr_add(&d, "", 0);
+	strbuf_init(&d, SIZE_MAX);
+	strbuf_add(&d, "", 0);
 	for (i = 0; i < c->depth; i++) {
 		if (c->path[i].key) {
-			dstr_add_token(&d, c->path[i].key, strlen(c->path[i].key));
+			strbuf_add_pointer_token(&d, c->path[i].key, strlen(c->path[i].key));
 		} else {
 			snprintf(num, sizeof(num), "%zu", c->path[i].idx);
-			dstr_add_token(&d, num, strlen(num));
+			strbuf_add_pointer_token(&d, num, strlen(num));
 		}
 	}
-	if (d.oom)
+	if (d.failed)
 		schema_copy_cut(out, outlen, "...", 3);
 	else
-		schema_copy_cut(out, outlen, dstr_str(&d), d.len);
-	free(d.p);
+		schema_copy_cut(out, outlen, strbuf_str(&d), d.len);
+	strbuf_release(&d);
 }
 
 static void add_violation(struct vctx *c, const char *kw, const char *fmt, va_list ap)

@@ -1,5 +1,5 @@
-/* The JSON value model the validator and the compiler share: growable
- * strings and message quoting, equality, hashing and a total order of
+/* The JSON value model the validator and the compiler share: message
+ * quoting, equality, hashing and a total order of
  * json-c values (numbers by value, objects regardless of key order), and the
  * open-addressing map the compiler keys by node or by URI. */
 #include <errno.h>
@@ -14,64 +14,7 @@
 const char *const schema_type_names[] = { "null",   "boolean", "object", "array",
 					  "number", "string",  "integer" };
 
-/* ---- strings ---------------------------------------------------------- */
-
-void dstr_add(struct dstr *d, const char *s, size_t n)
-{
-	size_t cap;
-	char *p;
-
-	if (d->oom)
-		return;
-	if (d->len + n + 1 > d->cap) {
-		cap = d->cap ? d->cap : 64;
-		while (cap < d->len + n + 1)
-			cap *= 2;
-		p = realloc(d->p, cap);
-		if (!p) {
-			d->oom = 1;
-			return;
-		}
-		d->p = p;
-		d->cap = cap;
-	}
-	memcpy(d->p + d->len, s, n);
-	d->len += n;
-	d->p[d->len] = '\0';
-}
-
-void dstr_adds(struct dstr *d, const char *s)
-{
-	dstr_add(d, s, strlen(s));
-}
-
-void dstr_truncate(struct dstr *d, size_t len)
-{
-	if (d->p && len <= d->len) {
-		d->len = len;
-		d->p[len] = '\0';
-	}
-}
-
-const char *dstr_str(const struct dstr *d)
-{
-	return d->p ? d->p : "";
-}
-
-void dstr_add_token(struct dstr *d, const char *s, size_t n)
-{
-	size_t i, start = 0;
-
-	dstr_add(d, "/", 1);
-	for (i = 0; i < n; i++) {
-		if (s[i] != '~' && s[i] != '/')
-			continue;
-		dstr_add(d, s + start, i - start);
-		dstr_add(d, s[i] == '~' ? "~0" : "~1", 2);
-		start = i + 1;
-	}
-	dstr_add(d, s + start, n - start);
-}
+/* ---- message strings -------------------------------------------------- */
 
 size_t schema_utf8_cut(const char *s, size_t n, size_t max)
 {

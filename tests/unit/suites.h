@@ -26,5 +26,6 @@ Suite *latency_suite(void);
 Suite *fleet_suite(void);
 Suite *readfile_suite(void);
 Suite *validate_suite(void);
+Suite *strbuf_suite(void);
 
 #endif
