@@ -1,5 +1,6 @@
 /* Fleet protocol: names, messages, signatures and arithmetic; no I/O. */
 #include "fleetproto.h"
+#include "hash.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,17 +55,6 @@ const char *fleet_reject_name(enum fleet_reject why)
 	return (unsigned)why < FLEET_REJECT__COUNT ? reject_names[why] : "unknown";
 }
 
-uint64_t fleet_hash(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 int fleet_profile_id(char *out, size_t outlen, const char *name, const char *url)
 {
 	int n;
@@ -72,7 +62,7 @@ int fleet_profile_id(char *out, size_t outlen, const char *name, const char *url
 	if (strlen(name) > NAME_MAX_LEN || outlen < FLEET_ID_MAX)
 		return -EINVAL;
 	n = snprintf(out, outlen, "%s:%016llx", name,
-		     (unsigned long long)fleet_hash(url, strlen(url)));
+		     (unsigned long long)hash_fnv1a64(url, strlen(url)));
 	return n < 0 || (size_t)n >= outlen ? -EINVAL : 0;
 }
 

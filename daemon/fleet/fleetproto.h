@@ -62,9 +62,6 @@ const char *fleet_reject_name(enum fleet_reject why);
 /* The label of op ("connect"), for metrics. */
 const char *fleet_op_name(enum fleet_op op);
 
-/* FNV-1a 64 of the len bytes at s. */
-uint64_t fleet_hash(const char *s, size_t len);
-
 /* Writes the identity of profile name with upstream url into out (at least
  * FLEET_ID_MAX bytes). Returns 0, or -EINVAL for a name longer than 63
  * bytes. */

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h"
 #include "schema.h"
 #include "strbuf.h"
 
@@ -53,19 +54,9 @@ const char *schema_quote(char *buf, size_t buflen, const char *s, size_t n);
 
 /* Inline, not extern: the validator's loop calls these per value, as it
  * called the static functions they were. */
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 static inline uint64_t hash_ptr2(const void *a, const void *b)
 {
-	return mix64((uint64_t)(uintptr_t)a * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)b);
+	return hash_mix64((uint64_t)(uintptr_t)a * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)b);
 }
 
 static inline int is_number(struct json_object *o)

@@ -58,15 +58,7 @@ const char *schema_quote(char *buf, size_t buflen, const char *s, size_t n)
 
 static uint64_t hash_bytes(const void *p, size_t n)
 {
-	const unsigned char *s = p;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return mix64(h ^ n);
+	return hash_mix64(hash_fnv1a64(p, n) ^ n);
 }
 
 const char *schema_type_name(struct json_object *o)
@@ -157,10 +149,10 @@ static uint64_t hash_number(long double v)
 	uint64_t mant;
 
 	if (v == 0 || !isfinite(v))
-		return mix64(v == 0 ? 3 : 4);
+		return hash_mix64(v == 0 ? 3 : 4);
 	m = frexpl(fabsl(v), &e);
 	mant = (uint64_t)ldexpl(m, 64);
-	return mix64(mant ^ mix64((uint64_t)(int64_t)e * 2 + (v < 0)));
+	return hash_mix64(mant ^ hash_mix64((uint64_t)(int64_t)e * 2 + (v < 0)));
 }
 
 uint64_t schema_value_hash(struct json_object *o, unsigned depth)
@@ -182,10 +174,10 @@ uint64_t schema_value_hash(struct json_object *o, unsigned depth)
 		if (depth >= VALUE_DEPTH_MAX)
 			return 6;
 		n = json_object_array_length(o);
-		h = mix64(7 + n);
+		h = hash_mix64(7 + n);
 		for (i = 0; i < n; i++)
-			h = mix64(h ^
-				  schema_value_hash(json_object_array_get_idx(o, i), depth + 1));
+			h = hash_mix64(
+			    h ^ schema_value_hash(json_object_array_get_idx(o, i), depth + 1));
 		return h;
 	case json_type_object:
 		if (depth >= VALUE_DEPTH_MAX)
@@ -193,10 +185,10 @@ uint64_t schema_value_hash(struct json_object *o, unsigned depth)
 		json_object_object_foreach(o, key, val)
 		{
 			h = hash_bytes(key, strlen(key));
-			sum +=
-			    mix64(h ^ (schema_value_hash(val, depth + 1) * 0x9e3779b97f4a7c15ULL));
+			sum += hash_mix64(
+			    h ^ (schema_value_hash(val, depth + 1) * 0x9e3779b97f4a7c15ULL));
 		}
-		return mix64(sum ^ 9);
+		return hash_mix64(sum ^ 9);
 	}
 	return 0;
 }
