@@ -5,6 +5,7 @@
  * reads the string once, left to right, and keeps its state on the stack. */
 #include "schema_format.h"
 #include "ascii.h"
+#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -89,23 +90,15 @@ static int is_ascii(const char *s, size_t len)
 	return 1;
 }
 
-/* Decodes the UTF-8 sequence at s[*i] (valid: the JSON parser checked it),
- * advances *i past it and returns its code point. */
+/* Decodes the character at s[*i] (len is where s ends), advances *i past it
+ * and returns its code point. Lax: the JSON parser checked a document's
+ * strings, and a decoded query value that is not UTF-8 is read as it always
+ * was, leaving the verdict to the code-point checks. */
 static uint32_t utf8_next(const char *s, size_t len, size_t *i)
 {
-	unsigned char c = (unsigned char)s[*i];
 	uint32_t cp;
-	size_t n, k;
 
-	if (c < 0x80) {
-		(*i)++;
-		return c;
-	}
-	n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
-	cp = c & (0x3fu >> n);
-	for (k = 1; k <= n && *i + k < len; k++)
-		cp = (cp << 6) | ((unsigned char)s[*i + k] & 0x3f);
-	*i += k;
+	*i += utf8_decode(s + *i, len - *i, &cp, UTF8_LAX);
 	return cp;
 }
 

@@ -16,6 +16,7 @@
 #include "hash.h"
 #include "schema.h"
 #include "strbuf.h"
+#include "utf8.h"
 
 /* Bytes of a user string quoted in a message. */
 #define QUOTE_MAX 48
@@ -42,9 +43,6 @@ enum {
 extern const char *const schema_type_names[];
 #define NTYPES 7
 
-/* Length of the longest prefix of s[0..n) of at most max bytes that ends on
- * a UTF-8 character boundary. */
-size_t schema_utf8_cut(const char *s, size_t n, size_t max);
 /* Copies s into dst (size dstlen), cut at a character boundary and ended by
  * "..." when it does not fit. */
 void schema_copy_cut(char *dst, size_t dstlen, const char *s, size_t n);

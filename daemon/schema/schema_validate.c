@@ -87,7 +87,7 @@ static void add_violation(struct vctx *c, const char *kw, const char *fmt, va_li
 	schema_copy_cut(v->keyword, sizeof(v->keyword), kw, strlen(kw));
 	vsnprintf(v->message, sizeof(v->message), fmt, ap);
 	/* vsnprintf may cut inside a UTF-8 sequence. */
-	v->message[schema_utf8_cut(v->message, strlen(v->message), sizeof(v->message) - 1)] = '\0';
+	v->message[utf8_cut(v->message, strlen(v->message), sizeof(v->message) - 1)] = '\0';
 }
 
 static void fail(struct vctx *c, const char *kw, const char *fmt, ...)
@@ -330,15 +330,6 @@ static int eval_number(struct vctx *c, const struct snode *n, struct json_object
 	return ok;
 }
 
-static size_t utf8_length(const char *s, size_t len)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < len; i++)
-		n += ((unsigned char)s[i] & 0xc0) != 0x80;
-	return n;
-}
-
 /* contentEncoding base64 and contentMediaType application/json: the string
  * decodes, and what it decodes to parses as JSON. Allocates only for the
  * decoded text and the parsed document. */
@@ -384,7 +375,7 @@ static int eval_string(struct vctx *c, const struct snode *n, struct json_object
 	int ok = 1, m;
 
 	if (n->max_length != SIZE_MAX || n->min_length) {
-		cp = utf8_length(s, len);
+		cp = utf8_count(s, len);
 		CHECK(cp <= n->max_length, "maxLength", "expected at most %zu characters, got %zu",
 		      n->max_length, cp);
 		CHECK(cp >= n->min_length, "minLength", "expected at least %zu characters, got %zu",

@@ -16,15 +16,6 @@ const char *const schema_type_names[] = { "null",   "boolean", "object", "array"
 
 /* ---- message strings -------------------------------------------------- */
 
-size_t schema_utf8_cut(const char *s, size_t n, size_t max)
-{
-	if (n <= max)
-		return n;
-	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	return max;
-}
-
 void schema_copy_cut(char *dst, size_t dstlen, const char *s, size_t n)
 {
 	size_t k;
@@ -36,7 +27,7 @@ void schema_copy_cut(char *dst, size_t dstlen, const char *s, size_t n)
 		dst[n] = '\0';
 		return;
 	}
-	k = dstlen > 4 ? schema_utf8_cut(s, n, dstlen - 4) : 0;
+	k = dstlen > 4 ? utf8_cut(s, n, dstlen - 4) : 0;
 	memcpy(dst, s, k);
 	memcpy(dst + k, "...", dstlen > 4 ? 4 : 0);
 	if (dstlen <= 4)

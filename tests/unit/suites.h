@@ -27,5 +27,6 @@ Suite *fleet_suite(void);
 Suite *readfile_suite(void);
 Suite *validate_suite(void);
 Suite *strbuf_suite(void);
+Suite *utf8_suite(void);
 
 #endif
