@@ -479,7 +479,7 @@ static int uri_chars(const char *s, size_t from, size_t to, enum uri_part part, 
 			continue;
 		}
 		if (c == '%') {
-			if (i + 2 >= to || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+			if (ascii_pct_byte(s + i, to - i) < 0)
 				return 0;
 			i += 3;
 			continue;
@@ -627,7 +627,7 @@ static int template_expression(const char *s, size_t from, size_t to)
 	for (;;) {
 		start = i;
 		while (i < to) {
-			if (s[i] == '%' && i + 2 < to && is_hex(s[i + 1]) && is_hex(s[i + 2]))
+			if (ascii_pct_byte(s + i, to - i) >= 0)
 				i += 3;
 			else if (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '_')
 				i++;
@@ -675,7 +675,7 @@ static int check_uri_template(const char *s, size_t len)
 			if (!is_ucschar(cp) && !is_iprivate(cp))
 				return 0;
 		} else if (c == '%') {
-			if (i + 2 >= len || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+			if (ascii_pct_byte(s + i, len - i) < 0)
 				return 0;
 			i += 3;
 		} else if (c <= 0x20 || c == 0x7f || strchr("\"'<>\\^`|}", c)) {

@@ -162,23 +162,9 @@ char *uri_resolve(const char *base, const char *ref, int *ret_climbed)
 
 int uri_percent_decode(char *s)
 {
-	char *w = s;
-	int h, l;
+	size_t n;
 
-	for (; *s; s++) {
-		if (*s != '%') {
-			*w++ = *s;
-			continue;
-		}
-		h = ascii_hex_digit((unsigned char)s[1]);
-		l = h < 0 ? -1 : ascii_hex_digit((unsigned char)s[2]);
-		if (l < 0 || (h == 0 && l == 0))
-			return -EINVAL;
-		*w++ = (char)(h * 16 + l);
-		s += 2;
-	}
-	*w = '\0';
-	return 0;
+	return ascii_pct_decode(s, strlen(s), s, ASCII_PCT_REFUSE_NUL, &n);
 }
 
 /* Follows the JSON pointer ptr (already percent-decoded) from root. Returns

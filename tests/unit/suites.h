@@ -28,5 +28,6 @@ Suite *readfile_suite(void);
 Suite *validate_suite(void);
 Suite *strbuf_suite(void);
 Suite *utf8_suite(void);
+Suite *ascii_suite(void);
 
 #endif
