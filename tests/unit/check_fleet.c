@@ -14,6 +14,7 @@
 #include "fleetproto.h"
 #include "guard.h"
 #include "hash.h"
+#include "rng.h"
 #include "suites.h"
 
 START_TEST(test_identity_and_keys)
@@ -308,12 +309,17 @@ END_TEST
 
 START_TEST(test_backoff_and_clocks)
 {
+	struct rng rng;
+
+	rng_seed(&rng, 7);
 	for (unsigned n = 0; n < 40; n++) {
-		ck_assert_uint_le(fleet_backoff_ms(n, 0.999), 5000);
-		ck_assert_uint_ge(fleet_backoff_ms(n, 0), 10);
+		for (int k = 0; k < 200; k++) {
+			uint32_t w = fleet_backoff_ms(n, &rng);
+
+			ck_assert_uint_le(w, n < 6 ? 100u << n : 5000);
+			ck_assert_uint_ge(w, 10);
+		}
 	}
-	ck_assert_uint_le(fleet_backoff_ms(0, 0.999), 100);
-	ck_assert_uint_eq(fleet_backoff_ms(0, 2.0), 10); /* out of range: the least */
 	ck_assert_uint_eq(fleet_wall_to_mono(2000, 1000, 50), 1050);
 	ck_assert_uint_eq(fleet_wall_to_mono(500, 1000, 50), 50);
 	ck_assert_str_eq(fleet_op_name(FLEET_OP_TIMEOUT), "timeout");
