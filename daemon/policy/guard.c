@@ -82,6 +82,7 @@ struct guard *guard_get(struct guard **list, const char *name)
 		free(g);
 		return NULL;
 	}
+	latency_init(&g->latency);
 	g->next = *list;
 	*list = g;
 	return g;

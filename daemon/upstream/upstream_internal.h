@@ -8,6 +8,7 @@
 #include "upstream.h"
 #include "headers.h"
 #include "strbuf.h"
+#include "window.h"
 
 #include <stdint.h>
 #include <sys/queue.h>
@@ -82,10 +83,9 @@ struct upstream {
 	int reuse_handles; /* this libcurl may reuse easy handles safely */
 	unsigned running;  /* transfers in the multi handle, all pools */
 	long max_idle;     /* idle connections kept once the load goes away */
-	struct {
-		uint64_t sec;  /* which second this slot holds */
-		unsigned peak; /* most transfers running in it */
-	} peaks[UPSTREAM_PEAK_WINDOW_S];
+	/* The most transfers running in each second of the peak window. */
+	struct window peak_window;
+	unsigned peaks[UPSTREAM_PEAK_WINDOW_S];
 	struct upstream_pool *pools;
 	LIST_HEAD(, sockctx) sockets;
 	/* The contexts of the connection sockets braced opened for libcurl,

@@ -20,18 +20,23 @@
  * max_idle remain (the finishing transfer counts in the peak: hence -1). */
 void upstream_update_max_connects(struct upstream *up)
 {
-	uint64_t sec = now_ms() / 1000;
-	unsigned peak = 0;
+	uint64_t now_us = now_ms() * 1000, epoch;
+	unsigned peak = 0, i;
+	int reused;
 	long cap;
 
-	if (up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].sec != sec)
-		up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].peak = 0;
-	up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].sec = sec;
-	if (up->running > up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].peak)
-		up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].peak = up->running;
-	for (size_t i = 0; i < UPSTREAM_PEAK_WINDOW_S; i++)
-		if (sec - up->peaks[i].sec < UPSTREAM_PEAK_WINDOW_S && up->peaks[i].peak > peak)
-			peak = up->peaks[i].peak;
+	/* upstream_new leaves the window zeroed: its shape is set here. */
+	if (!up->peak_window.nslots)
+		window_init(&up->peak_window, UPSTREAM_PEAK_WINDOW_S, 1000000);
+	i = window_slot(&up->peak_window, now_us, &reused);
+	if (reused)
+		up->peaks[i] = 0;
+	if (up->running > up->peaks[i])
+		up->peaks[i] = up->running;
+	epoch = window_epoch(&up->peak_window, now_us);
+	for (i = 0; i < UPSTREAM_PEAK_WINDOW_S; i++)
+		if (window_live(&up->peak_window, i, epoch) && up->peaks[i] > peak)
+			peak = up->peaks[i];
 	cap = (long)peak + up->max_idle - 1;
 
 	curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, cap > 0 ? cap : 1L);

@@ -29,5 +29,6 @@ Suite *validate_suite(void);
 Suite *strbuf_suite(void);
 Suite *utf8_suite(void);
 Suite *ascii_suite(void);
+Suite *window_suite(void);
 
 #endif
