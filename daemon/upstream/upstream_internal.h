@@ -7,6 +7,7 @@
 
 #include "upstream.h"
 #include "headers.h"
+#include "registry.h"
 #include "strbuf.h"
 #include "window.h"
 
@@ -63,10 +64,9 @@ struct call {
 TAILQ_HEAD(call_queue, call);
 
 struct upstream_pool {
-	char *name;
+	struct registry_entry entry; /* the profile's name, in the list of pools */
 	unsigned max, active;
 	struct call_queue waiting;
-	struct upstream_pool *next;
 };
 
 struct upstream {

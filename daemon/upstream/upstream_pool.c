@@ -90,15 +90,20 @@ void upstream_pool_leave(struct call *c)
 		pool_release(c);
 }
 
+static struct upstream_pool *pool_of(struct registry_entry *e)
+{
+	return e ? registry_object(e, struct upstream_pool, entry) : NULL;
+}
+
 void upstream_pools_free(struct upstream *up)
 {
 	struct upstream_pool *pool, *next;
 
 	for (pool = up->pools; pool; pool = next) {
-		next = pool->next;
+		next = pool_of(pool->entry.next);
 		while (!TAILQ_EMPTY(&pool->waiting))
 			upstream_cancel(TAILQ_FIRST(&pool->waiting));
-		free(pool->name);
+		registry_entry_release(&pool->entry);
 		free(pool);
 	}
 	up->pools = NULL;
@@ -107,22 +112,16 @@ void upstream_pools_free(struct upstream *up)
 struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
 					unsigned max_connections)
 {
-	struct upstream_pool *pool;
+	struct registry_entry *head = up->pools ? &up->pools->entry : NULL;
+	struct upstream_pool *pool = pool_of(registry_find(head, name));
 
-	for (pool = up->pools; pool; pool = pool->next)
-		if (strcmp(pool->name, name) == 0)
-			break;
 	if (!pool) {
 		pool = calloc(1, sizeof(*pool));
-		if (!pool)
-			return NULL;
-		pool->name = strdup(name);
-		if (!pool->name) {
+		if (!pool || registry_add(&head, &pool->entry, name) < 0) {
 			free(pool);
 			return NULL;
 		}
 		TAILQ_INIT(&pool->waiting);
-		pool->next = up->pools;
 		up->pools = pool;
 	}
 	pool->max = max_connections ? max_connections : 1;

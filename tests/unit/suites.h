@@ -30,5 +30,6 @@ Suite *strbuf_suite(void);
 Suite *utf8_suite(void);
 Suite *ascii_suite(void);
 Suite *window_suite(void);
+Suite *registry_suite(void);
 
 #endif
