@@ -543,23 +543,32 @@ static int object_keyword(struct compiler *cc, struct json_object *obj, const ch
 	return -1;
 }
 
+/* A zeroed array of one size-byte element per member of the object v
+ * (calloc'd, owned by the node); NULL after coom. */
+static void *member_array(struct compiler *cc, struct json_object *v, size_t size)
+{
+	size_t cnt = (size_t)json_object_object_length(v);
+	void *a = calloc(cnt ? cnt : 1, size);
+
+	if (!a)
+		coom(cc);
+	return a;
+}
+
 static int compile_properties(struct compiler *cc, struct snode *n, struct json_object *obj,
 			      const char *base)
 {
 	struct json_object *v;
 	int r;
-	size_t i = 0, cnt;
+	size_t i = 0;
 
 	r = object_keyword(cc, obj, "properties", " of schemas", &v);
 	if (r <= 0)
 		return r;
-	cnt = (size_t)json_object_object_length(v);
-	n->props = calloc(cnt ? cnt : 1, sizeof(*n->props));
-	n->sorted_props = calloc(cnt ? cnt : 1, sizeof(*n->sorted_props));
-	if (!n->props || !n->sorted_props) {
-		coom(cc);
+	n->props = member_array(cc, v, sizeof(*n->props));
+	n->sorted_props = n->props ? member_array(cc, v, sizeof(*n->sorted_props)) : NULL;
+	if (!n->sorted_props)
 		return -1;
-	}
 	json_object_object_foreach(v, key, sub)
 	{
 		n->props[i].key = key;
@@ -579,17 +588,14 @@ static int compile_pattern_properties(struct compiler *cc, struct snode *n, stru
 {
 	struct json_object *v, *keyobj;
 	int r;
-	size_t i = 0, cnt;
+	size_t i = 0;
 
 	r = object_keyword(cc, obj, "patternProperties", " of schemas", &v);
 	if (r <= 0)
 		return r;
-	cnt = (size_t)json_object_object_length(v);
-	n->patprops = calloc(cnt ? cnt : 1, sizeof(*n->patprops));
-	if (!n->patprops) {
-		coom(cc);
+	n->patprops = member_array(cc, v, sizeof(*n->patprops));
+	if (!n->patprops)
 		return -1;
-	}
 	json_object_object_foreach(v, key, sub)
 	{
 		n->npatprops = i + 1;
@@ -620,17 +626,14 @@ static int compile_dependencies(struct compiler *cc, struct snode *n, struct jso
 {
 	struct json_object *v;
 	int r;
-	size_t i = 0, cnt;
+	size_t i = 0;
 
 	r = object_keyword(cc, obj, "dependencies", "", &v);
 	if (r <= 0)
 		return r;
-	cnt = (size_t)json_object_object_length(v);
-	n->deps = calloc(cnt ? cnt : 1, sizeof(*n->deps));
-	if (!n->deps) {
-		coom(cc);
+	n->deps = member_array(cc, v, sizeof(*n->deps));
+	if (!n->deps)
 		return -1;
-	}
 	json_object_object_foreach(v, key, sub)
 	{
 		n->ndeps = i + 1;
