@@ -52,22 +52,17 @@ static struct snode *node_new(struct compiler *cc)
 {
 	struct schema *s = cc->s;
 	struct snode *n, **nodes;
-	size_t cap;
 
 	if (s->nnodes >= SCHEMA_MAX_NODES) {
 		cfail(cc, "more than %d schemas", SCHEMA_MAX_NODES);
 		return NULL;
 	}
-	if (s->nnodes == s->capnodes) {
-		cap = s->capnodes ? s->capnodes * 2 : 32;
-		nodes = realloc(s->nodes, cap * sizeof(*nodes));
-		if (!nodes) {
-			coom(cc);
-			return NULL;
-		}
-		s->nodes = nodes;
-		s->capnodes = cap;
+	nodes = schema_grow(s->nodes, s->nnodes, &s->capnodes, sizeof(*nodes), 32);
+	if (!nodes) {
+		coom(cc);
+		return NULL;
 	}
+	s->nodes = nodes;
 	n = calloc(1, sizeof(*n));
 	if (!n) {
 		coom(cc);
@@ -88,18 +83,13 @@ static struct snode *node_new(struct compiler *cc)
 static int add_pending(struct compiler *cc, struct snode *from, const char *base, const char *ref)
 {
 	struct pending_ref *refs;
-	size_t cap;
 	char *uri;
 	int climbed = 0;
 
-	if (cc->nrefs == cc->caprefs) {
-		cap = cc->caprefs ? cc->caprefs * 2 : 16;
-		refs = realloc(cc->refs, cap * sizeof(*refs));
-		if (!refs)
-			goto oom;
-		cc->refs = refs;
-		cc->caprefs = cap;
-	}
+	refs = schema_grow(cc->refs, cc->nrefs, &cc->caprefs, sizeof(*refs), 16);
+	if (!refs)
+		goto oom;
+	cc->refs = refs;
 	uri = uri_resolve(base, ref, &climbed);
 	if (!uri)
 		goto oom;

@@ -43,6 +43,11 @@ enum {
 extern const char *const schema_type_names[];
 #define NTYPES 7
 
+/* Room for one more element in the array a of *cap elements of size bytes
+ * each, n of them used: a itself while n < *cap, else a moved to twice the
+ * capacity (first the first time), with *cap updated. NULL on OOM, a and
+ * *cap untouched. */
+void *schema_grow(void *a, size_t n, size_t *cap, size_t size, size_t first);
 /* Copies s into dst (size dstlen), cut at a character boundary and ended by
  * "..." when it does not fit. */
 void schema_copy_cut(char *dst, size_t dstlen, const char *s, size_t n);

@@ -90,7 +90,6 @@ static struct resource *resource_find(struct compiler *cc, const char *uri)
 int resource_add(struct compiler *cc, const char *uri, struct json_object *obj, const char *base)
 {
 	struct resource *r = resource_find(cc, uri), **res;
-	size_t cap;
 
 	if (r) {
 		if (r->obj == obj)
@@ -98,14 +97,10 @@ int resource_add(struct compiler *cc, const char *uri, struct json_object *obj, 
 		cfail(cc, "'$id' '%s' is already used elsewhere", uri);
 		return -EINVAL;
 	}
-	if (cc->nres == cc->capres) {
-		cap = cc->capres ? cc->capres * 2 : 8;
-		res = realloc(cc->res, cap * sizeof(*res));
-		if (!res)
-			goto oom;
-		cc->res = res;
-		cc->capres = cap;
-	}
+	res = schema_grow(cc->res, cc->nres, &cc->capres, sizeof(*res), 8);
+	if (!res)
+		goto oom;
+	cc->res = res;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		goto oom;

@@ -16,6 +16,21 @@ const char *const schema_type_names[] = { "null",   "boolean", "object", "array"
 
 /* ---- message strings -------------------------------------------------- */
 
+void *schema_grow(void *a, size_t n, size_t *cap, size_t size, size_t first)
+{
+	size_t want;
+
+	if (n < *cap)
+		return a;
+	want = *cap ? *cap * 2 : first;
+	if (want > SIZE_MAX / size)
+		return NULL;
+	a = realloc(a, want * size);
+	if (a)
+		*cap = want;
+	return a;
+}
+
 void schema_copy_cut(char *dst, size_t dstlen, const char *s, size_t n)
 {
 	size_t k;
