@@ -177,8 +177,7 @@ static int start_watchdog(struct daemon_state *d)
 	d->watchdog = event_new(d->base, -1, EV_PERSIST, on_watchdog, d);
 	if (!d->watchdog)
 		return -1;
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
+	clock_us_to_tv(us, &tv);
 	return event_add(d->watchdog, &tv);
 }
 

@@ -76,6 +76,26 @@ static uint64_t mono_ms(void)
 	return clock_now_us() / 1000;
 }
 
+/* The metrics of every profile, from snapshots of their guards taken at
+ * one reading of the clock. */
+static void render_metrics(struct admin *a, struct strbuf *b)
+{
+	struct guard_snapshot *snaps;
+	uint64_t now_us = clock_now_us();
+	size_t n = 0, i = 0;
+	struct guard *it;
+
+	for (it = a->srv->guards; it; it = guard_next(it))
+		n++;
+	snaps = calloc(n ? n : 1, sizeof(*snaps));
+	if (!snaps)
+		return;
+	for (it = a->srv->guards; it; it = guard_next(it))
+		guard_snapshot(it, now_us, &snaps[i++]);
+	metrics_render(b, snaps, n, a->global);
+	free(snaps);
+}
+
 /* A hedge delay in effect as JSON: ms, null when off, "pending" for pNN
  * without enough samples yet (guard_hedge_delay()'s -EAGAIN). */
 static void render_hedge_delay(struct strbuf *b, int r, uint32_t ms)
@@ -540,7 +560,7 @@ void admin_handle(struct admin *a, struct http_request *req)
 		reply(req, a->srv->draining ? 503 : 200, "text/plain", &b);
 		return;
 	case ADMIN_METRICS:
-		metrics_render(&b, a->srv->guards, a->global, mono_ms());
+		render_metrics(a, &b);
 		http_server_counters(a->srv->http, &k);
 		metrics_render_front(&b, &k);
 		reply(req, 200, "text/plain; version=0.0.4", &b);

@@ -1,15 +1,16 @@
 /* Prometheus text rendering of the counters braced keeps per profile
- * (struct guard) with their request duration histograms. Pure: writes into a
- * strbuf. */
+ * (struct guard) with their request duration histograms. Pure: renders
+ * snapshots its caller took into a strbuf. */
 #ifndef BRACED_METRICS_H
 #define BRACED_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fleetproto.h"
+#include "guard.h"
 #include "strbuf.h"
 
-struct guard;
 struct http_counters;
 
 /* Process-wide counters that belong to no profile. */
@@ -19,10 +20,11 @@ struct metrics_global {
 	struct fleet_counters fleet;
 };
 
-/* Renders every metric of SPEC 6 for the guards of list (borrowed), at
- * now_ms on the monotonic clock. */
-void metrics_render(struct strbuf *out, struct guard *list, const struct metrics_global *g,
-		    uint64_t now_ms);
+/* Renders every metric of SPEC 6 from n per-profile snapshots (borrowed,
+ * built by the caller with guard_snapshot() at one moment) and the global
+ * counters. */
+void metrics_render(struct strbuf *out, const struct guard_snapshot *snaps, size_t n,
+		    const struct metrics_global *g);
 
 /* Renders the HTTP server's counters (borrowed): connections by kind,
  * requests the front answered itself by status, accept pauses. */

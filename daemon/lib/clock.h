@@ -10,7 +10,8 @@
 /* Microseconds on the monotonic clock (arbitrary origin). */
 uint64_t clock_now_us(void);
 
-/* ms as a struct timeval, for libevent's timers. */
+/* µs, and ms, as a struct timeval, for libevent's timers. */
+void clock_us_to_tv(uint64_t us, struct timeval *tv);
 void clock_ms_to_tv(uint64_t ms, struct timeval *tv);
 
 #endif

@@ -395,6 +395,35 @@ START_TEST(test_breaker_window_expiry)
 }
 END_TEST
 
+/* What fleet.c applies from other instances: an opening that is never
+ * shortened, a close, and nothing at all while the breaker is off. */
+START_TEST(test_breaker_force)
+{
+	struct breaker b = { 0 };
+	struct breaker_policy pol = { .enabled = 1,
+				      .window_ms = 10000,
+				      .min_requests = 5,
+				      .failure_ratio = 0.5,
+				      .open_for_ms = 1000,
+				      .half_open_probes = 1 };
+
+	breaker_configure(&b, &pol);
+	breaker_force_open(&b, 100, 600);
+	ck_assert_int_eq(breaker_state(&b, 100), BREAKER_OPEN);
+	breaker_force_open(&b, 100, 300); /* never shortened */
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, 100), 500);
+	ck_assert_int_eq(breaker_state(&b, 600), BREAKER_HALF_OPEN);
+	breaker_force_close(&b);
+	ck_assert_int_eq(breaker_state(&b, 700), BREAKER_CLOSED);
+	breaker_force_open(&b, 700, 700); /* already over: nothing */
+	ck_assert_int_eq(breaker_state(&b, 700), BREAKER_CLOSED);
+	pol.enabled = 0;
+	breaker_configure(&b, &pol);
+	breaker_force_open(&b, 700, 5000);
+	ck_assert_int_eq(breaker_state(&b, 700), BREAKER_CLOSED);
+}
+END_TEST
+
 Suite *breaker_suite(void)
 {
 	Suite *s = suite_create("breaker");
@@ -411,6 +440,7 @@ Suite *breaker_suite(void)
 	tcase_add_test(tc, test_breaker_probe_abandoned);
 	tcase_add_test(tc, test_breaker_disabled);
 	tcase_add_test(tc, test_breaker_window_expiry);
+	tcase_add_test(tc, test_breaker_force);
 	suite_add_tcase(s, tc);
 	return s;
 }

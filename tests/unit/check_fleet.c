@@ -1,18 +1,15 @@
 /* The fleet protocol (fleetproto.c): identities, keys, strict message
  * decoding of hostile input, signatures (fleet.secret), budget arithmetic
- * and backoff; the guard's
- * fleet verbs (gate, probe lock, fleet budget, events); the fleet: block
- * of the configuration. */
+ * and backoff; the fleet: block of the configuration. The guard's fleet
+ * verbs are in check_guard.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "breaker.h"
 #include "budget.h"
 #include "config.h"
 #include "fleetproto.h"
-#include "guard.h"
 #include "hash.h"
 #include "rng.h"
 #include "suites.h"
@@ -327,266 +324,6 @@ START_TEST(test_backoff_and_clocks)
 }
 END_TEST
 
-/* ---- the guard's fleet verbs ---- */
-
-struct events {
-	int n[5];
-	uint64_t until[5];
-};
-
-static void on_event(void *arg, struct guard *g, const struct guard_event *ev)
-{
-	struct events *e = arg;
-
-	(void)g;
-	e->n[ev->kind]++;
-	e->until[ev->kind] = ev->until_us;
-}
-
-static struct guard *hooked_guard(struct guard **list, struct events *ev, const struct policy *p)
-{
-	struct guard *g = guard_get(list, "p");
-	struct guard_hooks h = { .event = on_event, .arg = ev };
-
-	ck_assert_ptr_nonnull(g);
-	guard_configure(g, p);
-	guard_set_hooks(g, &h);
-	return g;
-}
-
-static void test_policy(struct policy *p)
-{
-	config_builtin_policy(p);
-	p->breaker.min_requests = 2;
-	p->breaker.failure_ratio = 0.5;
-	p->breaker.open_for_ms = 1000;
-	p->breaker.half_open_probes = 1;
-	p->retry.budget_ratio = 0.2;
-	p->retry.budget_min_per_second = 1;
-	p->retry.budget_window_ms = 10000;
-}
-
-#define T0 1000000000ull /* µs */
-
-START_TEST(test_guard_events_and_remote_state)
-{
-	struct guard *list = NULL, *g;
-	struct events ev = { 0 };
-	struct policy p;
-	struct guard_admission adm;
-
-	test_policy(&p);
-	g = hooked_guard(&list, &ev, &p);
-	guard_cool_down(g, T0 + 2000000);
-	ck_assert_int_eq(ev.n[GUARD_EV_COOLDOWN], 1);
-	guard_cool_down(g, T0 + 1000000); /* not later: nothing to tell */
-	ck_assert_int_eq(ev.n[GUARD_EV_COOLDOWN], 1);
-	guard_fleet_cool_down(g, T0 + 3000000); /* from the fleet: extends, tells nobody */
-	ck_assert_uint_eq(guard_cooldown_until(g), T0 + 3000000);
-	ck_assert_int_eq(ev.n[GUARD_EV_COOLDOWN], 1);
-
-	/* Two failures open the breaker: told once, with its end. */
-	guard_admit(g, T0, &adm);
-	guard_record(g, T0, OUTCOME_CONNECT, 0, 0);
-	guard_leave(g, 0);
-	guard_admit(g, T0, &adm);
-	guard_record(g, T0, OUTCOME_CONNECT, 0, 0);
-	guard_leave(g, 0);
-	ck_assert_int_eq(ev.n[GUARD_EV_OPEN], 1);
-	ck_assert_uint_eq(ev.until[GUARD_EV_OPEN], T0 + 1000000);
-
-	/* Another instance closes it; another opens it again for longer. */
-	guard_fleet_close(g, T0 + 1000);
-	guard_admit(g, T0 + 2000, &adm);
-	ck_assert_int_eq(adm.verdict, GUARD_ALLOW);
-	guard_leave(g, 0);
-	guard_fleet_open(g, T0 + 2000, T0 + 5000000);
-	guard_admit(g, T0 + 3000, &adm);
-	ck_assert_int_eq(adm.verdict, GUARD_REJECT);
-	ck_assert_uint_ge(adm.retry_after_ms, 4990);
-	guard_leave(g, 0);
-	ck_assert_int_eq(ev.n[GUARD_EV_OPEN], 1); /* applied, not told back */
-	guards_free(list);
-}
-END_TEST
-
-START_TEST(test_guard_probe_lock)
-{
-	struct guard *list = NULL, *g;
-	struct events ev = { 0 };
-	struct policy p;
-	struct guard_admission adm;
-	uint64_t t;
-
-	test_policy(&p);
-	g = hooked_guard(&list, &ev, &p);
-	guard_fleet_gate(g, 1);
-	guard_fleet_open(g, T0, T0 + 1000000);
-	t = T0 + 1000000; /* half-open */
-	guard_admit(g, t, &adm);
-	ck_assert_int_eq(adm.verdict, GUARD_REJECT); /* no lock yet */
-	guard_leave(g, 0);
-	ck_assert_int_eq(ev.n[GUARD_EV_WANT_PROBE], 1);
-	guard_admit(g, t + 1, &adm); /* asked already: no second request */
-	guard_leave(g, 0);
-	ck_assert_int_eq(ev.n[GUARD_EV_WANT_PROBE], 1);
-	guard_fleet_probe_lock(g, 0, t + 500000); /* lost */
-	guard_admit(g, t + 2, &adm);
-	ck_assert_int_eq(adm.verdict, GUARD_REJECT);
-	guard_leave(g, 0);
-	ck_assert_int_eq(ev.n[GUARD_EV_WANT_PROBE], 1); /* not before t + 0.5 s */
-	guard_admit(g, t + 500000, &adm);
-	guard_leave(g, 0);
-	ck_assert_int_eq(ev.n[GUARD_EV_WANT_PROBE], 2);
-	guard_fleet_probe_lock(g, 1, 0); /* won */
-	guard_admit(g, t + 500001, &adm);
-	ck_assert_int_eq(adm.verdict, GUARD_PROBE);
-	guard_admit(g, t + 500002, &adm);
-	ck_assert_int_eq(adm.verdict, GUARD_REJECT); /* half_open_probes: 1 */
-	guard_leave(g, 0);
-	guard_record(g, t + 600000, OUTCOME_OK, 200, 1);
-	guard_leave(g, 0);
-	ck_assert_int_eq(ev.n[GUARD_EV_CLOSE], 1);
-
-	/* Ungated (Redis away), the local half-open decides as without a fleet. */
-	guard_fleet_open(g, t + 700000, t + 1700000);
-	guard_fleet_gate(g, 0);
-	guard_admit(g, t + 1700000, &adm);
-	ck_assert_int_eq(adm.verdict, GUARD_PROBE);
-	guard_leave(g, 1);
-	guards_free(list);
-}
-END_TEST
-
-START_TEST(test_guard_fleet_budget)
-{
-	struct guard *list = NULL, *g;
-	struct events ev = { 0 };
-	struct policy p;
-	struct guard_admission adm;
-	struct guard_token tok;
-	uint64_t d, w;
-
-	test_policy(&p);
-	g = hooked_guard(&list, &ev, &p);
-	for (int i = 0; i < 5; i++) {
-		guard_admit(g, T0, &adm);
-		guard_leave(g, 0);
-	}
-	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 1);
-	guard_fleet_take_counts(g, &d, &w);
-	ck_assert_uint_eq(d, 5);
-	ck_assert_uint_eq(w, 1);
-	guard_fleet_take_counts(g, &d, &w);
-	ck_assert_uint_eq(d + w, 0);
-	/* The fleet: 90 requests, 27 retries (what was in transit included):
-	 * one more fits (0.2 × 90 + 10 = 28), then none. */
-	guard_fleet_budget(g, 90, 27, T0 + 1000000);
-	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 1);
-	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 0);
-	/* A token given back is room again. */
-	guard_give_back(g, T0, &tok);
-	guard_fleet_budget(g, 90, 27, T0 + 1000000);
-	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 1);
-	guard_give_back(g, T0, &tok);
-	/* A token whose withdrawal already went to the fleet, given back, does
-	 * not cancel another request's retry that has not gone yet. */
-	{
-		struct guard_token sent, other;
-
-		guard_fleet_take_counts(g, &d, &w);
-		guard_fleet_budget(g, 0, 0, T0 + 1000000);
-		ck_assert_int_eq(guard_try_withdraw(g, T0, &sent), 1);
-		guard_fleet_take_counts(g, &d, &w);
-		ck_assert_uint_eq(w, 1);
-		ck_assert_int_eq(guard_try_withdraw(g, T0, &other), 1);
-		guard_give_back(g, T0, &sent);
-		guard_fleet_take_counts(g, &d, &w);
-		ck_assert_uint_eq(w, 1);
-		guard_give_back(g, T0, &other);
-	}
-	/* Stale fleet totals: the local budget decides again. */
-	guard_fleet_budget(g, 0, 1000, T0 + 1000);
-	ck_assert_int_eq(guard_try_withdraw(g, T0 + 2000, &tok), 1);
-	guard_fleet_budget_lost(g);
-	{
-		struct guard_snapshot s;
-
-		guard_snapshot(g, T0, &s);
-		ck_assert_int_eq(s.fleet, 1);
-		ck_assert_int_eq(s.fleet_budget, 0);
-	}
-	guard_set_hooks(g, NULL);
-	guard_cool_down(g, T0 + 9000000); /* unhooked: nobody told */
-	ck_assert_int_eq(ev.n[GUARD_EV_COOLDOWN], 0);
-	guards_free(list);
-}
-END_TEST
-
-/* The fleet syncs only while a guard is busy: the first count after a take
- * is told once, and an idle guard (nothing in flight, nothing to send) is
- * not busy. */
-START_TEST(test_guard_counts_and_busy)
-{
-	struct guard *list = NULL, *g;
-	struct events ev = { 0 };
-	struct policy p;
-	struct guard_admission adm;
-	struct guard_token tok;
-	uint64_t d, w;
-
-	test_policy(&p);
-	g = hooked_guard(&list, &ev, &p);
-	ck_assert_int_eq(guard_fleet_busy(g), 0);
-	guard_admit(g, T0, &adm);
-	ck_assert_int_eq(ev.n[GUARD_EV_COUNTS], 1);
-	guard_admit(g, T0, &adm);
-	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 1);
-	ck_assert_int_eq(ev.n[GUARD_EV_COUNTS], 1); /* told once per take */
-	guard_fleet_take_counts(g, &d, &w);
-	ck_assert_int_eq(guard_fleet_busy(g), 1); /* two in flight */
-	ck_assert_int_eq(guard_try_withdraw(g, T0, &tok), 1);
-	ck_assert_int_eq(ev.n[GUARD_EV_COUNTS], 2); /* a retry counts too */
-	guard_fleet_take_counts(g, &d, &w);
-	guard_leave(g, 0);
-	ck_assert_int_eq(guard_fleet_busy(g), 1);
-	guard_leave(g, 0);
-	ck_assert_int_eq(guard_fleet_busy(g), 0); /* idle: no sync needed */
-	guard_set_hooks(g, NULL);
-	guard_admit(g, T0, &adm); /* unhooked: nobody told */
-	guard_leave(g, 0);
-	ck_assert_int_eq(ev.n[GUARD_EV_COUNTS], 2);
-	guards_free(list);
-}
-END_TEST
-
-START_TEST(test_breaker_force)
-{
-	struct breaker b = { 0 };
-	struct breaker_policy pol = { .enabled = 1,
-				      .window_ms = 10000,
-				      .min_requests = 5,
-				      .failure_ratio = 0.5,
-				      .open_for_ms = 1000,
-				      .half_open_probes = 1 };
-
-	breaker_configure(&b, &pol);
-	breaker_force_open(&b, 100, 600);
-	ck_assert_int_eq(breaker_state(&b, 100), BREAKER_OPEN);
-	breaker_force_open(&b, 100, 300); /* never shortened */
-	ck_assert_uint_eq(breaker_retry_after_ms(&b, 100), 500);
-	ck_assert_int_eq(breaker_state(&b, 600), BREAKER_HALF_OPEN);
-	breaker_force_close(&b);
-	ck_assert_int_eq(breaker_state(&b, 700), BREAKER_CLOSED);
-	breaker_force_open(&b, 700, 700); /* already over: nothing */
-	ck_assert_int_eq(breaker_state(&b, 700), BREAKER_CLOSED);
-	pol.enabled = 0;
-	breaker_configure(&b, &pol);
-	breaker_force_open(&b, 700, 5000);
-	ck_assert_int_eq(breaker_state(&b, 700), BREAKER_CLOSED);
-}
-END_TEST
-
 /* ---- configuration ---- */
 
 static struct config *load(const char *fleet, struct config_errors *errs)
@@ -699,11 +436,6 @@ Suite *fleet_suite(void)
 	tcase_add_test(tc, test_parse_uint);
 	tcase_add_test(tc, test_buckets_and_budget);
 	tcase_add_test(tc, test_backoff_and_clocks);
-	tcase_add_test(tc, test_guard_events_and_remote_state);
-	tcase_add_test(tc, test_guard_probe_lock);
-	tcase_add_test(tc, test_guard_fleet_budget);
-	tcase_add_test(tc, test_guard_counts_and_busy);
-	tcase_add_test(tc, test_breaker_force);
 	tcase_add_test(tc, test_config_fleet);
 	suite_add_tcase(s, tc);
 	return s;

@@ -26,9 +26,14 @@ int main(void)
 	srunner_add_suite(sr, hedge_suite());
 	srunner_add_suite(sr, latency_suite());
 	srunner_add_suite(sr, fleet_suite());
+	srunner_add_suite(sr, guard_suite());
 	srunner_add_suite(sr, readfile_suite());
 	srunner_add_suite(sr, validate_suite());
 	srunner_add_suite(sr, strbuf_suite());
+	srunner_add_suite(sr, ytree_suite());
+	srunner_add_suite(sr, metrics_suite());
+	srunner_add_suite(sr, reply_suite());
+	srunner_add_suite(sr, pool_suite());
 	srunner_add_suite(sr, utf8_suite());
 	srunner_add_suite(sr, ascii_suite());
 	srunner_add_suite(sr, window_suite());

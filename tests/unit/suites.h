@@ -1,7 +1,7 @@
-/* Suites of the braced unit tests: one per pure module (units, config,
- * headers with rng, problem with strbuf, path normalization, route
- * matching, decode, the request engine with the guard, and the HTTP server
- * over socketpairs). check_main.c runs them all under one SRunner. */
+/* Suites of the braced unit tests, one per module (check_<module>.c):
+ * the pure ones driven by table, the HTTP server, the reply writer and the
+ * upstream pools over socketpairs and a loopback listener. check_main.c
+ * runs them all under one SRunner; CK_RUN_SUITE=<name> runs one. */
 #ifndef BRACED_TEST_SUITES_H
 #define BRACED_TEST_SUITES_H
 
@@ -24,9 +24,14 @@ Suite *trace_suite(void);
 Suite *hedge_suite(void);
 Suite *latency_suite(void);
 Suite *fleet_suite(void);
+Suite *guard_suite(void);
 Suite *readfile_suite(void);
 Suite *validate_suite(void);
 Suite *strbuf_suite(void);
+Suite *ytree_suite(void);
+Suite *metrics_suite(void);
+Suite *reply_suite(void);
+Suite *pool_suite(void);
 Suite *utf8_suite(void);
 Suite *ascii_suite(void);
 Suite *window_suite(void);

@@ -1,0 +1,360 @@
+/* Tests of daemon/upstream/upstream_pool.c through upstream.h: per-profile
+ * pools with a limit of attempts in flight, a FIFO of waiters each waiting
+ * at most its pool_ms, a freed slot going to the oldest waiter, a limit
+ * raised or lowered, and a pool found again by name on a reload. The
+ * upstream is a listener on 127.0.0.1 of the test's own: it accepts
+ * nothing unless a test serves an answer, so attempts stay in flight as
+ * long as a test needs them. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <event2/event.h>
+
+#include "suites.h"
+#include "upstream.h"
+
+static struct event_base *base;
+static struct upstream *up;
+static int lfd;
+static char url[64];
+static int served[16];
+static int nserved;
+
+/* What the done callback saw, in order. */
+static struct {
+	struct call *call[16];
+	int n;
+} ended;
+
+/* The calls started and neither ended nor cancelled: the test's to cancel,
+ * as main cancels its requests before it frees the upstream. */
+static struct call *live[32];
+static int nlive;
+
+static void forget(struct call *call)
+{
+	for (int i = 0; i < nlive; i++)
+		if (live[i] == call)
+			live[i] = live[--nlive];
+}
+
+static void on_done(struct call *call, void *arg)
+{
+	(void)arg;
+	ck_assert_int_lt(ended.n, 16);
+	ended.call[ended.n++] = call;
+	forget(call);
+}
+
+static void cancel(struct call *call)
+{
+	forget(call);
+	upstream_cancel(call);
+}
+
+static void setup(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+
+	base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	up = upstream_new(base);
+	ck_assert_ptr_nonnull(up);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(lfd, 64), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(a.sin_port));
+	memset(&ended, 0, sizeof(ended));
+	nlive = 0;
+	nserved = 0;
+}
+
+static void teardown(void)
+{
+	while (nlive > 0)
+		cancel(live[0]);
+	for (int i = 0; i < ended.n; i++)
+		call_free(ended.call[i]);
+	upstream_free(up);
+	up = NULL;
+	for (int i = 0; i < nserved; i++)
+		close(served[i]);
+	close(lfd);
+	event_base_free(base);
+	base = NULL;
+}
+
+static struct call *start(struct upstream_pool *pool, uint32_t pool_ms)
+{
+	struct call_params p = {
+		.url = url,
+		.method = "GET",
+		.connect_ms = 5000,
+		.read_ms = 5000,
+		.write_ms = 5000,
+		.pool_ms = pool_ms,
+		.max_response_body = 1024,
+	};
+	struct call *c = upstream_start(up, pool, &p, on_done, NULL);
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_lt(nlive, 32);
+	live[nlive++] = c;
+	return c;
+}
+
+/* Runs the loop for about ms milliseconds, or until `ends` calls ended
+ * (0: the whole time). */
+static void run(int ms, int ends)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		struct timeval tv = { 0, 1000 };
+
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((ends == 0 || ended.n < ends) &&
+		 (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
+
+/* Accepts one connection the upstream opened, reads its request and
+ * answers 200 "ok"; 1 when it did. */
+static int serve_one(void)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	char buf[4096];
+	int fd = -1;
+	size_t got = 0;
+
+	for (int i = 0; i < 500 && fd < 0; i++) {
+		run(1, 0);
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	}
+	if (fd < 0)
+		return 0;
+	ck_assert_int_lt(nserved, 16);
+	served[nserved++] = fd;
+	for (int i = 0; i < 500; i++) {
+		ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+
+		if (n > 0) {
+			got += (size_t)n;
+			buf[got] = '\0';
+			if (strstr(buf, "\r\n\r\n"))
+				break;
+		}
+		run(1, 0);
+	}
+	ck_assert_msg(strstr(buf, "GET / HTTP/1.1\r\n") == buf, "request '%s'", buf);
+	ck_assert_int_eq(write(fd, answer, sizeof(answer) - 1), (ssize_t)sizeof(answer) - 1);
+	return 1;
+}
+
+/* At most max in flight; the rest wait in their order, and each slot that
+ * frees goes to the oldest waiter. */
+START_TEST(test_limit_and_fifo)
+{
+	struct upstream_pool *pool = upstream_pool_get(up, "p", 2);
+	struct call *a, *b, *c, *d, *e;
+
+	ck_assert_ptr_nonnull(pool);
+	a = start(pool, 5000);
+	b = start(pool, 5000);
+	c = start(pool, 5000);
+	d = start(pool, 5000);
+	ck_assert_int_eq(call_waiting(a), 0);
+	ck_assert_int_eq(call_waiting(b), 0);
+	ck_assert_int_eq(call_waiting(c), 1);
+	ck_assert_int_eq(call_waiting(d), 1);
+	run(20, 1);
+	ck_assert_int_eq(ended.n, 0); /* nobody waits out, nobody is cut */
+	cancel(a);
+	ck_assert_int_eq(call_waiting(c), 0); /* the oldest waiter, at once */
+	ck_assert_int_eq(call_waiting(d), 1);
+	/* A waiter that leaves frees nothing. */
+	cancel(d);
+	e = start(pool, 5000);
+	ck_assert_int_eq(call_waiting(e), 1);
+	cancel(b);
+	ck_assert_int_eq(call_waiting(e), 0);
+	ck_assert_int_eq(ended.n, 0); /* cancelled calls never report */
+}
+END_TEST
+
+/* An attempt that finishes hands its slot to the oldest waiter. */
+START_TEST(test_finished_attempt_frees_its_slot)
+{
+	struct upstream_pool *pool = upstream_pool_get(up, "p", 1);
+	struct call *a = start(pool, 5000), *b = start(pool, 5000), *c = start(pool, 5000);
+
+	ck_assert_int_eq(call_waiting(b), 1);
+	ck_assert(serve_one());
+	run(1000, 1);
+	ck_assert_int_eq(ended.n, 1);
+	ck_assert_ptr_eq(ended.call[0], a);
+	ck_assert_int_eq(call_outcome(a), CALL_OK);
+	ck_assert_int_eq(call_status(a), 200);
+	ck_assert_int_eq(call_waiting(b), 0);
+	ck_assert_int_eq(call_waiting(c), 1);
+}
+END_TEST
+
+/* A wait longer than pool_ms ends the attempt with CALL_POOL_TIMEOUT,
+ * nothing sent; the one running is not disturbed. */
+START_TEST(test_wait_runs_out)
+{
+	struct upstream_pool *pool = upstream_pool_get(up, "p", 1);
+	struct call *a = start(pool, 5000), *b = start(pool, 30);
+
+	ck_assert_int_eq(call_waiting(b), 1);
+	run(1000, 1);
+	ck_assert_int_eq(ended.n, 1);
+	ck_assert_ptr_eq(ended.call[0], b);
+	ck_assert_int_eq(call_outcome(b), CALL_POOL_TIMEOUT);
+	/* It waited its pool_ms (libevent's coarse clock may end it a tick
+	 * early), not a moment. */
+	ck_assert_uint_ge(call_queued_us(b), 20000);
+	ck_assert_uint_ge(call_elapsed_us(b), call_queued_us(b));
+	ck_assert_int_eq(call_waiting(a), 0);
+	/* The slot is still a's: the next one waits too. */
+	ck_assert_int_eq(call_waiting(start(pool, 5000)), 1);
+}
+END_TEST
+
+/* Each profile has its own pool: a full one does not hold another back. */
+START_TEST(test_pools_per_profile)
+{
+	struct upstream_pool *pa = upstream_pool_get(up, "a", 1);
+	struct upstream_pool *pb = upstream_pool_get(up, "b", 1);
+	struct call *a1, *a2, *b1;
+
+	ck_assert_ptr_ne(pa, pb);
+	a1 = start(pa, 5000);
+	a2 = start(pa, 5000);
+	b1 = start(pb, 5000);
+	ck_assert_int_eq(call_waiting(a1), 0);
+	ck_assert_int_eq(call_waiting(a2), 1);
+	ck_assert_int_eq(call_waiting(b1), 0);
+	cancel(b1); /* b's slot is not a's */
+	ck_assert_int_eq(call_waiting(a2), 1);
+}
+END_TEST
+
+/* A reload finds the pool by name: the same pool, its waiters still in
+ * line, its running attempts still counted. */
+START_TEST(test_pool_survives_reload)
+{
+	struct upstream_pool *pool = upstream_pool_get(up, "p", 1);
+	struct call *a = start(pool, 5000), *b = start(pool, 5000);
+
+	ck_assert_ptr_eq(upstream_pool_get(up, "p", 1), pool);
+	ck_assert_int_eq(call_waiting(b), 1);
+	ck_assert_int_eq(call_waiting(start(pool, 5000)), 1);
+	cancel(a);
+	ck_assert_int_eq(call_waiting(b), 0);
+}
+END_TEST
+
+/* A raised limit starts the oldest waiters at once; a lowered one cuts
+ * nothing, and new attempts wait until the running ones are below it. */
+START_TEST(test_set_max)
+{
+	struct upstream_pool *pool = upstream_pool_get(up, "p", 1);
+	struct call *a = start(pool, 5000), *b = start(pool, 5000), *c = start(pool, 5000);
+	struct call *d = start(pool, 5000), *e;
+
+	upstream_pool_set_max(pool, 3);
+	ck_assert_int_eq(call_waiting(b), 0);
+	ck_assert_int_eq(call_waiting(c), 0);
+	ck_assert_int_eq(call_waiting(d), 1);
+	upstream_pool_set_max(pool, 1);
+	run(20, 1);
+	ck_assert_int_eq(ended.n, 0); /* beyond the new limit, undisturbed */
+	e = start(pool, 5000);
+	ck_assert_int_eq(call_waiting(e), 1);
+	cancel(a);
+	cancel(b);
+	ck_assert_int_eq(call_waiting(d), 1); /* c alone is at the limit */
+	cancel(c);
+	ck_assert_int_eq(call_waiting(d), 0);
+	ck_assert_int_eq(call_waiting(e), 1);
+}
+END_TEST
+
+/* Freeing the upstream cancels the waiters, and none reports. */
+START_TEST(test_free_with_waiters)
+{
+	struct upstream_pool *pool = upstream_pool_get(up, "p", 1);
+	struct call *a = start(pool, 5000);
+
+	start(pool, 5000);
+	start(pool, 5000);
+	run(5, 1);
+	cancel(a); /* what runs belongs to a request: main cancels it first */
+	nlive = 0; /* the waiters are the upstream's to cancel */
+	upstream_free(up);
+	up = NULL;
+	ck_assert_int_eq(ended.n, 0);
+}
+END_TEST
+
+/* upstream.h: upstream_free "cancels every call (no callbacks) and frees
+ * everything". An attempt connected and waiting for its answer when the
+ * upstream is freed must never report afterwards. */
+START_TEST(test_free_with_attempt_in_flight)
+{
+	struct upstream_pool *pool = upstream_pool_get(up, "p", 1);
+	struct call_params p = {
+		.url = url,
+		.method = "GET",
+		.connect_ms = 5000,
+		.read_ms = 100, /* its read idle timer, armed once connected */
+		.write_ms = 5000,
+		.pool_ms = 5000,
+		.max_response_body = 1024,
+	};
+
+	ck_assert_ptr_nonnull(upstream_start(up, pool, &p, on_done, NULL));
+	run(20, 1); /* connected: the kernel's backlog holds it, nobody answers */
+	ck_assert_int_eq(ended.n, 0);
+	upstream_free(up);
+	up = NULL;
+	run(300, 1);
+	ck_assert_msg(ended.n == 0, "done called after upstream_free: outcome %d, '%s'",
+		      (int)call_outcome(ended.call[0]), call_error(ended.call[0]));
+}
+END_TEST
+
+Suite *pool_suite(void)
+{
+	Suite *s = suite_create("pool");
+	TCase *tc = tcase_create("pool");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_limit_and_fifo);
+	tcase_add_test(tc, test_finished_attempt_frees_its_slot);
+	tcase_add_test(tc, test_wait_runs_out);
+	tcase_add_test(tc, test_pools_per_profile);
+	tcase_add_test(tc, test_pool_survives_reload);
+	tcase_add_test(tc, test_set_max);
+	tcase_add_test(tc, test_free_with_waiters);
+	tcase_add_test(tc, test_free_with_attempt_in_flight);
+	suite_add_tcase(s, tc);
+	return s;
+}
