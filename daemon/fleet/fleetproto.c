@@ -1,5 +1,7 @@
 /* Fleet protocol: names, messages, signatures and arithmetic; no I/O. */
 #include "fleetproto.h"
+#include "hash.h"
+#include "retry.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,17 +56,6 @@ const char *fleet_reject_name(enum fleet_reject why)
 	return (unsigned)why < FLEET_REJECT__COUNT ? reject_names[why] : "unknown";
 }
 
-uint64_t fleet_hash(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 int fleet_profile_id(char *out, size_t outlen, const char *name, const char *url)
 {
 	int n;
@@ -72,7 +63,7 @@ int fleet_profile_id(char *out, size_t outlen, const char *name, const char *url
 	if (strlen(name) > NAME_MAX_LEN || outlen < FLEET_ID_MAX)
 		return -EINVAL;
 	n = snprintf(out, outlen, "%s:%016llx", name,
-		     (unsigned long long)fleet_hash(url, strlen(url)));
+		     (unsigned long long)hash_fnv1a64(url, strlen(url)));
 	return n < 0 || (size_t)n >= outlen ? -EINVAL : 0;
 }
 
@@ -239,18 +230,17 @@ void fleet_buckets(uint64_t now_ms, uint32_t window_ms, uint64_t *ret_first, uin
 	*ret_count = n;
 }
 
-uint32_t fleet_backoff_ms(unsigned n, double r)
+uint32_t fleet_backoff_ms(unsigned n, struct rng *rng)
 {
-	uint32_t cap = 100;
-
-	for (unsigned i = 0; i < n && cap < 5000; i++)
-		cap *= 2;
-	if (cap > 5000)
-		cap = 5000;
-	if (r < 0 || r >= 1)
-		r = 0;
 	/* At least 10 ms: a refused connect must not spin the loop. */
-	return 10 + (uint32_t)(r * (cap - 10));
+	static const struct retry_backoff reconnect = {
+		.base_ms = 100,
+		.max_ms = 5000,
+		.min_ms = 10,
+		.jitter = JITTER_FULL,
+	};
+
+	return retry_backoff_wait(&reconnect, n + 1, 0, rng);
 }
 
 uint64_t fleet_wall_to_mono(uint64_t wall_ms, uint64_t wall_now, uint64_t mono_now)

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct rng;
+
 /* A profile's fleet identity: "NAME:HASH" with HASH the 16 hex digits of
  * FNV-1a 64 over the upstream URL. NAME is at most 63 bytes. */
 #define FLEET_ID_MAX 84
@@ -61,9 +63,6 @@ const char *fleet_reject_name(enum fleet_reject why);
 
 /* The label of op ("connect"), for metrics. */
 const char *fleet_op_name(enum fleet_op op);
-
-/* FNV-1a 64 of the len bytes at s. */
-uint64_t fleet_hash(const char *s, size_t len);
 
 /* Writes the identity of profile name with upstream url into out (at least
  * FLEET_ID_MAX bytes). Returns 0, or -EINVAL for a name longer than 63
@@ -181,8 +180,8 @@ int fleet_parse_uint(const char *s, size_t len, uint64_t *ret);
 void fleet_buckets(uint64_t now_ms, uint32_t window_ms, uint64_t *ret_first, uint32_t *ret_count);
 
 /* The wait before reconnect attempt n (0 first): full jitter over an
- * exponential from 100 ms to 5 s; r is uniform in [0, 1). */
-uint32_t fleet_backoff_ms(unsigned n, double r);
+ * exponential from 100 ms to 5 s, at least 10 ms, drawn from rng. */
+uint32_t fleet_backoff_ms(unsigned n, struct rng *rng);
 
 /* Converts a wall-clock instant to the monotonic clock given both clocks
  * now (all ms); instants already past map to mono_now. */

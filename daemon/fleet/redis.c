@@ -183,13 +183,11 @@ static void disconnect(struct redis *r)
 static void go_down(struct redis *r, enum redis_failure what, const char *why)
 {
 	struct timeval tv;
-	double x;
 
 	disconnect(r);
 	r->h.down(r->h.arg, what, why);
 	r->up = 0;
-	x = (double)(rng_next(r->rng) >> 11) / (double)(1ull << 53);
-	ms_to_tv(r->h.backoff_ms(r->attempt, x), &tv);
+	ms_to_tv(r->h.backoff_ms(r->attempt, r->rng), &tv);
 	if (r->attempt < 16)
 		r->attempt++;
 	event_add(r->retry_timer, &tv);

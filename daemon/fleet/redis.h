@@ -56,7 +56,7 @@ struct redis_handlers {
 	 * the call), or data NULL for a push that is not a well-formed one. */
 	void (*message)(void *arg, const char *data, size_t len);
 	/* The wait before reconnect n (0 first); r is uniform in [0, 1). */
-	uint32_t (*backoff_ms)(unsigned n, double r);
+	uint32_t (*backoff_ms)(unsigned n, struct rng *rng);
 	void *arg;
 };
 

@@ -1,6 +1,7 @@
 /* xoshiro256** (Blackman and Vigna) with Lemire's unbiased bounded draw:
  * a few nanoseconds a call, so ids and jitter cost nothing per request. */
 #include "rng.h"
+#include "hash.h"
 
 #include <errno.h>
 #include <string.h>
@@ -28,11 +29,7 @@ uint64_t rng_next(struct rng *r)
 /* splitmix64 spreads one seed over the four state words. */
 static uint64_t splitmix(uint64_t *x)
 {
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return hash_mix64(*x += 0x9e3779b97f4a7c15ULL);
 }
 
 void rng_seed(struct rng *r, uint64_t seed)

@@ -1,5 +1,6 @@
 /* Growable, capped byte buffer and JSON string escaping. */
 #include "strbuf.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,26 @@ void strbuf_adds(struct strbuf *b, const char *s)
 	strbuf_add(b, s, strlen(s));
 }
 
+const char *strbuf_str(const struct strbuf *b)
+{
+	return b->data ? b->data : "";
+}
+
+void strbuf_add_pointer_token(struct strbuf *b, const char *s, size_t len)
+{
+	size_t i, start = 0;
+
+	strbuf_add(b, "/", 1);
+	for (i = 0; i < len; i++) {
+		if (s[i] != '~' && s[i] != '/')
+			continue;
+		strbuf_add(b, s + start, i - start);
+		strbuf_add(b, s[i] == '~' ? "~0" : "~1", 2);
+		start = i + 1;
+	}
+	strbuf_add(b, s + start, len - start);
+}
+
 void strbuf_addf(struct strbuf *b, const char *fmt, ...)
 {
 	size_t room = b->cap > b->len ? b->cap - b->len : 0;
@@ -115,35 +136,6 @@ void strbuf_addf(struct strbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most len bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-	size_t n;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n > len)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
 void strbuf_add_json_string(struct strbuf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -152,6 +144,7 @@ void strbuf_add_json_string(struct strbuf *b, const char *s, size_t len)
 	strbuf_add(b, "\"", 1);
 	while (p < end) {
 		const unsigned char *run = p;
+		uint32_t cp;
 		size_t n;
 
 		/* Copy the longest run that needs no escaping in one go. */
@@ -178,7 +171,7 @@ void strbuf_add_json_string(struct strbuf *b, const char *s, size_t len)
 			else
 				strbuf_add(b, esc, 6);
 			p++;
-		} else if ((n = utf8_seq(p, (size_t)(end - p))) > 0) {
+		} else if ((n = utf8_decode((const char *)p, (size_t)(end - p), &cp, 0)) > 0) {
 			strbuf_add(b, p, n);
 			p += n;
 		} else {

@@ -27,10 +27,16 @@ void strbuf_add(struct strbuf *b, const void *data, size_t len);
  * buffer, is left as it is. */
 void strbuf_truncate(struct strbuf *b, size_t len);
 void strbuf_adds(struct strbuf *b, const char *s);
+/* The contents so far (borrowed from b), "" before the first byte. */
+const char *strbuf_str(const struct strbuf *b);
 void strbuf_addf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Appends s (len bytes) as a JSON string literal with quotes; bytes that are
  * not valid UTF-8 become U+FFFD so the output is always valid JSON. */
 void strbuf_add_json_string(struct strbuf *b, const char *s, size_t len);
+
+/* Appends "/" and s (len bytes) as a JSON pointer reference token
+ * (RFC 6901): '~' becomes "~0" and '/' becomes "~1". */
+void strbuf_add_pointer_token(struct strbuf *b, const char *s, size_t len);
 
 #endif

@@ -3,24 +3,21 @@
 
 #include <string.h>
 
-static uint64_t slot_ms(const struct breaker *b)
-{
-	uint64_t ms = b->policy.window_ms / BREAKER_SLOTS;
-
-	return ms ? ms : 1;
-}
-
 static void clear_window(struct breaker *b)
 {
-	memset(b->epoch, 0, sizeof(b->epoch));
+	window_clear(&b->window);
 	memset(b->attempts, 0, sizeof(b->attempts));
 	memset(b->failures, 0, sizeof(b->failures));
 }
 
 void breaker_configure(struct breaker *b, const struct breaker_policy *policy)
 {
-	if (b->policy.window_ms != policy->window_ms)
+	if (b->policy.window_ms != policy->window_ms || !b->window.nslots) {
+		uint64_t slot_ms = policy->window_ms / BREAKER_SLOTS;
+
+		window_init(&b->window, BREAKER_SLOTS, (slot_ms ? slot_ms : 1) * 1000);
 		clear_window(b);
+	}
 	b->policy = *policy;
 	if (!policy->enabled) {
 		b->state = BREAKER_CLOSED;
@@ -69,6 +66,7 @@ void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe)
 	uint64_t epoch;
 	uint32_t attempts = 0, failures = 0;
 	unsigned i;
+	int reused;
 
 	if (!b->policy.enabled)
 		return;
@@ -91,10 +89,8 @@ void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe)
 	default:
 		break;
 	}
-	epoch = now_ms / slot_ms(b) + 1;
-	i = (unsigned)(epoch % BREAKER_SLOTS);
-	if (b->epoch[i] != epoch) {
-		b->epoch[i] = epoch;
+	i = window_slot(&b->window, now_ms * 1000, &reused);
+	if (reused) {
 		b->attempts[i] = 0;
 		b->failures[i] = 0;
 	}
@@ -102,8 +98,9 @@ void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe)
 	b->failures[i] += failure ? 1 : 0;
 	if (!failure)
 		return;
+	epoch = window_epoch(&b->window, now_ms * 1000);
 	for (unsigned j = 0; j < BREAKER_SLOTS; j++) {
-		if (b->epoch[j] && b->epoch[j] + BREAKER_SLOTS > epoch) {
+		if (window_live(&b->window, j, epoch)) {
 			attempts += b->attempts[j];
 			failures += b->failures[j];
 		}

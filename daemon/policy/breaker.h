@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "window.h"
+
 #define BREAKER_SLOTS 10
 
 enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
@@ -31,8 +33,8 @@ struct breaker {
 	struct breaker_policy policy;
 	enum breaker_state state;
 	uint64_t open_until_ms;
-	uint32_t probes; /* probes in flight while half-open */
-	uint64_t epoch[BREAKER_SLOTS];
+	uint32_t probes;      /* probes in flight while half-open */
+	struct window window; /* which slot of time each count below holds */
 	uint32_t attempts[BREAKER_SLOTS];
 	uint32_t failures[BREAKER_SLOTS];
 };

@@ -1,35 +1,30 @@
-/* Retry budget over a window of BUDGET_SLOTS slots: a slot is reused once its
- * epoch falls out of the window, so deposits expire slot by slot. */
+/* Retry budget over a window of BUDGET_SLOTS slots (window.h): deposits
+ * and withdrawals expire slot by slot. */
 #include "budget.h"
 
 #include <string.h>
 
-static uint64_t slot_ms(const struct budget *b)
-{
-	uint64_t ms = b->window_ms / BUDGET_SLOTS;
-
-	return ms ? ms : 1;
-}
-
 void budget_configure(struct budget *b, double ratio, uint32_t min_per_second, uint32_t window_ms)
 {
-	if (b->window_ms != window_ms) {
+	if (b->window_ms != window_ms || !b->window.nslots) {
+		uint64_t slot_ms = window_ms / BUDGET_SLOTS;
+
 		/* Slots of another width cannot be compared: start afresh. */
 		memset(b, 0, sizeof(*b));
+		window_init(&b->window, BUDGET_SLOTS, (slot_ms ? slot_ms : 1) * 1000);
 	}
 	b->ratio = ratio;
 	b->min_per_second = min_per_second;
 	b->window_ms = window_ms;
 }
 
-/* The slot for now, emptied when it last counted an expired epoch. */
+/* The slot for now, emptied when it last counted an expired one. */
 static unsigned current(struct budget *b, uint64_t now_ms)
 {
-	uint64_t epoch = now_ms / slot_ms(b) + 1; /* +1: epoch 0 marks an unused slot */
-	unsigned i = (unsigned)(epoch % BUDGET_SLOTS);
+	int reused;
+	unsigned i = window_slot(&b->window, now_ms * 1000, &reused);
 
-	if (b->epoch[i] != epoch) {
-		b->epoch[i] = epoch;
+	if (reused) {
 		b->deposits[i] = 0;
 		b->withdrawals[i] = 0;
 	}
@@ -39,11 +34,11 @@ static unsigned current(struct budget *b, uint64_t now_ms)
 void budget_totals(struct budget *b, uint64_t now_ms, uint32_t *ret_deposits,
 		   uint32_t *ret_withdrawals)
 {
-	uint64_t epoch = now_ms / slot_ms(b) + 1;
+	uint64_t epoch = window_epoch(&b->window, now_ms * 1000);
 	uint32_t d = 0, w = 0;
 
 	for (unsigned i = 0; i < BUDGET_SLOTS; i++) {
-		if (b->epoch[i] && b->epoch[i] + BUDGET_SLOTS > epoch && b->epoch[i] <= epoch) {
+		if (window_live(&b->window, i, epoch)) {
 			d += b->deposits[i];
 			w += b->withdrawals[i];
 		}
@@ -81,10 +76,9 @@ void budget_withdraw(struct budget *b, uint64_t now_ms)
 
 void budget_give_back(struct budget *b, uint64_t taken_ms)
 {
-	uint64_t epoch = taken_ms / slot_ms(b) + 1;
-	unsigned i = (unsigned)(epoch % BUDGET_SLOTS);
+	int i = window_find(&b->window, taken_ms * 1000);
 
 	/* A slot reused since then no longer counts the withdrawal: nothing to undo. */
-	if (b->epoch[i] == epoch && b->withdrawals[i] > 0)
+	if (i >= 0 && b->withdrawals[i] > 0)
 		b->withdrawals[i]--;
 }

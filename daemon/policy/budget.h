@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "window.h"
+
 /* The window slides in this many slots (tower uses 10). */
 #define BUDGET_SLOTS 10
 
@@ -13,7 +15,7 @@ struct budget {
 	double ratio;
 	uint32_t min_per_second;
 	uint32_t window_ms;
-	uint64_t epoch[BUDGET_SLOTS]; /* slot number (now / slot_ms) each slot counts */
+	struct window window; /* which slot of time each count below holds */
 	uint32_t deposits[BUDGET_SLOTS];
 	uint32_t withdrawals[BUDGET_SLOTS];
 };

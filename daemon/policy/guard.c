@@ -10,9 +10,10 @@
 #include "budget.h"
 #include "latency.h"
 #include "limiter.h"
+#include "registry.h"
 
 struct guard {
-	char *name;
+	struct registry_entry entry; /* the profile's name, in the list of guards */
 	struct budget budget;
 	struct breaker breaker;
 	uint64_t cooldown_until_us; /* nothing is sent before this (SPEC 4.6) */
@@ -45,7 +46,6 @@ struct guard {
 	uint64_t pend_requests, pend_retries;   /* not yet sent */
 	uint64_t fleet_round;                   /* counts taken for the fleet (or reset) so far */
 	int fleet_bounded;                      /* the local budget must allow a retry too */
-	struct guard *next;
 };
 
 static void emit(struct guard *g, enum guard_event_kind kind, uint64_t until_us)
@@ -67,34 +67,36 @@ static void probe_period_over(struct guard *g)
 	g->probe_retry_us = 0;
 }
 
+static struct guard *guard_of(struct registry_entry *e)
+{
+	return e ? registry_object(e, struct guard, entry) : NULL;
+}
+
 struct guard *guard_get(struct guard **list, const char *name)
 {
-	struct guard *g;
+	struct registry_entry *head = *list ? &(*list)->entry : NULL;
+	struct guard *g = guard_of(registry_find(head, name));
 
-	for (g = *list; g; g = g->next)
-		if (strcmp(g->name, name) == 0)
-			return g;
+	if (g)
+		return g;
 	g = calloc(1, sizeof(*g));
-	if (!g)
-		return NULL;
-	g->name = strdup(name);
-	if (!g->name) {
+	if (!g || registry_add(&head, &g->entry, name) < 0) {
 		free(g);
 		return NULL;
 	}
-	g->next = *list;
+	latency_init(&g->latency);
 	*list = g;
 	return g;
 }
 
 struct guard *guard_next(const struct guard *g)
 {
-	return g->next;
+	return guard_of(g->entry.next);
 }
 
 const char *guard_name(const struct guard *g)
 {
-	return g->name;
+	return g->entry.name;
 }
 
 static void guard_configure_latency(struct guard *g, const struct policy *p);
@@ -419,7 +421,7 @@ void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret
 	uint64_t now = now_us / 1000;
 
 	*ret = (struct guard_snapshot){
-		.name = g->name,
+		.name = g->entry.name,
 		.inflight = g->inflight,
 		.breaker = breaker_state(&g->breaker, now),
 		.breaker_retry_after_ms = breaker_retry_after_ms(&g->breaker, now),
@@ -455,7 +457,7 @@ void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret
 void guards_free(struct guard *list)
 {
 	while (list) {
-		struct guard *next = list->next;
+		struct guard *next = guard_of(list->entry.next);
 
 		while (list->schema_counters) {
 			struct schema_counter *sc = list->schema_counters;
@@ -464,7 +466,7 @@ void guards_free(struct guard *list)
 			free(sc->route);
 			free(sc);
 		}
-		free(list->name);
+		registry_entry_release(&list->entry);
 		free(list);
 		list = next;
 	}

@@ -13,6 +13,7 @@
 void latency_init(struct latency *l)
 {
 	memset(l, 0, sizeof(*l));
+	window_init(&l->window, LATENCY_SUBWINDOWS, (uint64_t)LATENCY_SUBWINDOW_MS * 1000);
 }
 
 unsigned latency_bucket(uint64_t us)
@@ -38,26 +39,13 @@ uint64_t latency_bucket_upper(unsigned b)
 	return base + base * ((b - 1) % 4 + 1) / 4;
 }
 
-static uint64_t epoch_of(uint64_t now_us)
-{
-	return now_us / 1000 / LATENCY_SUBWINDOW_MS;
-}
-
-/* 1 when w holds samples of the window that ends in epoch now. */
-static int live(const struct latency_window *w, uint64_t now)
-{
-	return w->total && w->epoch + LATENCY_SUBWINDOWS > now && w->epoch <= now;
-}
-
 void latency_observe(struct latency *l, uint64_t now_us, uint64_t sample_us)
 {
-	uint64_t now = epoch_of(now_us);
-	struct latency_window *w = &l->win[now % LATENCY_SUBWINDOWS];
+	int reused;
+	struct latency_window *w = &l->win[window_slot(&l->window, now_us, &reused)];
 
-	if (w->epoch != now) {
+	if (reused)
 		memset(w, 0, sizeof(*w));
-		w->epoch = now;
-	}
 	if (w->total == UINT32_MAX)
 		return;
 	w->total++;
@@ -66,17 +54,17 @@ void latency_observe(struct latency *l, uint64_t now_us, uint64_t sample_us)
 
 uint32_t latency_count(const struct latency *l, uint64_t now_us)
 {
-	uint64_t now = epoch_of(now_us), n = 0;
+	uint64_t now = window_epoch(&l->window, now_us), n = 0;
 
-	for (size_t i = 0; i < LATENCY_SUBWINDOWS; i++)
-		if (live(&l->win[i], now))
+	for (unsigned i = 0; i < LATENCY_SUBWINDOWS; i++)
+		if (window_live(&l->window, i, now))
 			n += l->win[i].total;
 	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
 int latency_quantile(const struct latency *l, uint64_t now_us, unsigned pct, uint64_t *ret_us)
 {
-	uint64_t now = epoch_of(now_us), n, rank, seen = 0;
+	uint64_t now = window_epoch(&l->window, now_us), n, rank, seen = 0;
 
 	if (pct < 1 || pct > 99)
 		return -EINVAL;
@@ -86,8 +74,8 @@ int latency_quantile(const struct latency *l, uint64_t now_us, unsigned pct, uin
 	/* The smallest value with at least pct% of the samples at or below it. */
 	rank = (n * pct + 99) / 100;
 	for (unsigned b = 0; b < LATENCY_BUCKETS; b++) {
-		for (size_t i = 0; i < LATENCY_SUBWINDOWS; i++)
-			if (live(&l->win[i], now))
+		for (unsigned i = 0; i < LATENCY_SUBWINDOWS; i++)
+			if (window_live(&l->window, i, now))
 				seen += l->win[i].count[b];
 		if (seen >= rank) {
 			*ret_us = latency_bucket_upper(b);

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "window.h"
+
 /* Sub-windows of LATENCY_SUBWINDOW_MS each; the estimate covers the
  * current one and the ones before it, so between 20 and 30 s. */
 #define LATENCY_SUBWINDOWS 3
@@ -17,16 +19,17 @@
 #define LATENCY_MIN_SAMPLES 20
 
 struct latency_window {
-	uint64_t epoch; /* now_ms / LATENCY_SUBWINDOW_MS when it was filled */
 	uint32_t total;
 	uint32_t count[LATENCY_BUCKETS];
 };
 
-/* Embedded in its owner (the guard); zeroed memory is an empty estimate. */
+/* Embedded in its owner (the guard). */
 struct latency {
+	struct window window; /* which sub-window each of win holds */
 	struct latency_window win[LATENCY_SUBWINDOWS];
 };
 
+/* Makes l an empty estimate; needed before any other call. */
 void latency_init(struct latency *l);
 /* Counts one attempt that took sample_us, ending at now_us (monotonic). */
 void latency_observe(struct latency *l, uint64_t now_us, uint64_t sample_us);

@@ -105,31 +105,53 @@ static int method_allows(const struct retry_policy *p, const struct retry_input 
 	}
 }
 
-uint32_t retry_backoff(const struct retry_policy *p, uint32_t n, uint32_t prev_ms, struct rng *rng)
+static uint64_t jittered(const struct retry_backoff *b, uint64_t d, uint32_t prev_ms,
+			 struct rng *rng)
 {
-	uint64_t base = p->backoff_base_ms, max = p->backoff_max_ms, d, lo, hi;
+	uint64_t lo, hi;
+
+	switch (b->jitter) {
+	case JITTER_FULL:
+		lo = d < b->min_ms ? d : b->min_ms;
+		return lo + rng_below(rng, d - lo + 1);
+	case JITTER_EQUAL:
+		return d / 2 + rng_below(rng, d - d / 2 + 1);
+	case JITTER_DECORRELATED:
+		lo = b->base_ms;
+		hi = (uint64_t)(prev_ms ? prev_ms : b->base_ms) * 3;
+		if (hi < lo)
+			hi = lo;
+		d = lo + rng_below(rng, hi - lo + 1);
+		return d > b->max_ms ? b->max_ms : d;
+	case JITTER_NONE:
+	default:
+		return d;
+	}
+}
+
+uint32_t retry_backoff_wait(const struct retry_backoff *b, uint32_t n, uint32_t prev_ms,
+			    struct rng *rng)
+{
+	uint64_t base = b->base_ms, max = b->max_ms, d;
 
 	if (n < 1)
 		n = 1;
 	d = n - 1 >= 32 ? max : base << (n - 1);
 	if (d > max || (base && d < base))
 		d = max;
-	switch (p->jitter) {
-	case JITTER_FULL:
-		return (uint32_t)rng_below(rng, d + 1);
-	case JITTER_EQUAL:
-		return (uint32_t)(d / 2 + rng_below(rng, d - d / 2 + 1));
-	case JITTER_DECORRELATED:
-		lo = base;
-		hi = (uint64_t)(prev_ms ? prev_ms : base) * 3;
-		if (hi < lo)
-			hi = lo;
-		d = lo + rng_below(rng, hi - lo + 1);
-		return (uint32_t)(d > max ? max : d);
-	case JITTER_NONE:
-	default:
-		return (uint32_t)d;
-	}
+	d = jittered(b, d, prev_ms, rng);
+	return (uint32_t)(d < b->min_ms ? b->min_ms : d);
+}
+
+uint32_t retry_backoff(const struct retry_policy *p, uint32_t n, uint32_t prev_ms, struct rng *rng)
+{
+	const struct retry_backoff b = {
+		.base_ms = p->backoff_base_ms,
+		.max_ms = p->backoff_max_ms,
+		.jitter = p->jitter,
+	};
+
+	return retry_backoff_wait(&b, n, prev_ms, rng);
 }
 
 enum retry_stop retry_decide(const struct retry_policy *p, const struct retry_input *in,

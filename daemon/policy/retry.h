@@ -101,8 +101,22 @@ struct retry_input {
 enum retry_stop retry_decide(const struct retry_policy *p, const struct retry_input *in,
 			     struct rng *rng, uint32_t *ret_wait_ms);
 
-/* Backoff before attempt n+1 (n >= 1 attempts made), SPEC 4.4. prev_ms is
- * the previous wait (0 before the first retry), used by decorrelated. */
+/* An exponential backoff: base_ms << (n - 1) after n attempts, at most
+ * max_ms, jittered. No wait is shorter than min_ms: full jitter draws from
+ * [min_ms, that], the other modes are raised to it. */
+struct retry_backoff {
+	uint32_t base_ms, max_ms, min_ms;
+	enum jitter jitter;
+};
+
+/* The one backoff of the daemon (retries, the fleet's reconnects): the wait
+ * before attempt n+1 (n >= 1 attempts made, SPEC 4.4), drawn with
+ * rng_below. prev_ms is the previous wait (0 before the first retry), used
+ * by decorrelated jitter. */
+uint32_t retry_backoff_wait(const struct retry_backoff *b, uint32_t n, uint32_t prev_ms,
+			    struct rng *rng);
+
+/* retry_backoff_wait with the policy's backoff and no floor. */
 uint32_t retry_backoff(const struct retry_policy *p, uint32_t n, uint32_t prev_ms, struct rng *rng);
 
 /* Parses a Retry-After value: delta-seconds or an HTTP-date (IMF-fixdate,

@@ -50,7 +50,7 @@ static int put_segment(const char *raw, size_t len, int fold_case, char *out, si
 	for (size_t i = 0; i < len && r == 0; i++) {
 		unsigned char c = (unsigned char)raw[i];
 		char enc[3];
-		int hi, lo;
+		int byte;
 
 		if (c == '\0' || c == '\\')
 			return -EINVAL;
@@ -61,11 +61,10 @@ static int put_segment(const char *raw, size_t len, int fold_case, char *out, si
 				r = put(out, outsize, o, &lead, (char[]){ fold(c, fold_case) }, 1);
 			continue;
 		}
-		hi = i + 2 < len ? ascii_hex_digit((unsigned char)raw[i + 1]) : -1;
-		lo = hi < 0 ? -1 : ascii_hex_digit((unsigned char)raw[i + 2]);
-		if (lo < 0)
+		byte = ascii_pct_byte(raw + i, len - i);
+		if (byte < 0)
 			return -EINVAL;
-		c = (unsigned char)(hi * 16 + lo);
+		c = (unsigned char)byte;
 		i += 2;
 		/* An encoded separator would make one segment look like two to
 		 * the upstream and like one to us. */

@@ -22,25 +22,13 @@
 /* Most query parameters a validated request may carry; more is a violation. */
 #define QUERY_MAX_PARAMS 1000
 
-/* Form-decodes [s, s+len) ('+' is a space, %XX a byte) into out (len + 1). */
+/* Form-decodes [s, s+len) ('+' is a space, %XX a byte, a malformed escape
+ * kept as it is) into out (len + 1). */
 static size_t form_decode(const char *s, size_t len, char *out)
 {
 	size_t o = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '+') {
-			out[o++] = ' ';
-		} else if (s[i] == '%' && i + 2 < len &&
-			   ascii_hex_digit((unsigned char)s[i + 1]) >= 0 &&
-			   ascii_hex_digit((unsigned char)s[i + 2]) >= 0) {
-			out[o++] = (char)(ascii_hex_digit((unsigned char)s[i + 1]) * 16 +
-					  ascii_hex_digit((unsigned char)s[i + 2]));
-			i += 2;
-		} else {
-			out[o++] = s[i];
-		}
-	}
-	out[o] = '\0';
+	ascii_pct_decode(s, len, out, ASCII_PCT_PLUS_SPACE | ASCII_PCT_KEEP_MALFORMED, &o);
 	return o;
 }
 

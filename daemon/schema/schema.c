@@ -98,8 +98,8 @@ static void compiler_release(struct compiler *cc)
 	free(cc->res);
 	hmap_release(&cc->objs);
 	hmap_release(&cc->resources);
-	free(cc->label.p);
-	free(cc->ptr.p);
+	strbuf_release(&cc->label);
+	strbuf_release(&cc->ptr);
 }
 
 struct schema *schema_compile(struct json_object *doc, const char *base_dir, char *err,
@@ -117,6 +117,8 @@ struct schema *schema_compile_flags(struct json_object *doc, const char *base_di
 	char *base = NULL, *hash;
 
 	memset(&cc, 0, sizeof(cc));
+	strbuf_init(&cc.label, SIZE_MAX);
+	strbuf_init(&cc.ptr, SIZE_MAX);
 	cc.flags = flags;
 	cc.err = err;
 	cc.errlen = errlen;

@@ -25,8 +25,8 @@ void cfail(struct compiler *cc, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (cc->errlen)
-		snprintf(cc->err, cc->errlen, "%s#%s: %s", dstr_str(&cc->label), dstr_str(&cc->ptr),
-			 msg);
+		snprintf(cc->err, cc->errlen, "%s#%s: %s", strbuf_str(&cc->label),
+			 strbuf_str(&cc->ptr), msg);
 }
 
 void coom(struct compiler *cc)
@@ -43,31 +43,26 @@ static void cfail_at(struct compiler *cc, const char *key, const char *what)
 {
 	size_t mark = cc->ptr.len;
 
-	dstr_add_token(&cc->ptr, key, strlen(key));
+	strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
 	cfail(cc, "%s", what);
-	dstr_truncate(&cc->ptr, mark);
+	strbuf_truncate(&cc->ptr, mark);
 }
 
 static struct snode *node_new(struct compiler *cc)
 {
 	struct schema *s = cc->s;
 	struct snode *n, **nodes;
-	size_t cap;
 
 	if (s->nnodes >= SCHEMA_MAX_NODES) {
 		cfail(cc, "more than %d schemas", SCHEMA_MAX_NODES);
 		return NULL;
 	}
-	if (s->nnodes == s->capnodes) {
-		cap = s->capnodes ? s->capnodes * 2 : 32;
-		nodes = realloc(s->nodes, cap * sizeof(*nodes));
-		if (!nodes) {
-			coom(cc);
-			return NULL;
-		}
-		s->nodes = nodes;
-		s->capnodes = cap;
+	nodes = schema_grow(s->nodes, s->nnodes, &s->capnodes, sizeof(*nodes), 32);
+	if (!nodes) {
+		coom(cc);
+		return NULL;
 	}
+	s->nodes = nodes;
 	n = calloc(1, sizeof(*n));
 	if (!n) {
 		coom(cc);
@@ -81,25 +76,20 @@ static struct snode *node_new(struct compiler *cc)
 		coom(cc);
 		return NULL;
 	}
-	sprintf(n->where, "%s#%s", dstr_str(&cc->label), dstr_str(&cc->ptr));
+	sprintf(n->where, "%s#%s", strbuf_str(&cc->label), strbuf_str(&cc->ptr));
 	return n;
 }
 
 static int add_pending(struct compiler *cc, struct snode *from, const char *base, const char *ref)
 {
 	struct pending_ref *refs;
-	size_t cap;
 	char *uri;
 	int climbed = 0;
 
-	if (cc->nrefs == cc->caprefs) {
-		cap = cc->caprefs ? cc->caprefs * 2 : 16;
-		refs = realloc(cc->refs, cap * sizeof(*refs));
-		if (!refs)
-			goto oom;
-		cc->refs = refs;
-		cc->caprefs = cap;
-	}
+	refs = schema_grow(cc->refs, cc->nrefs, &cc->caprefs, sizeof(*refs), 16);
+	if (!refs)
+		goto oom;
+	cc->refs = refs;
 	uri = uri_resolve(base, ref, &climbed);
 	if (!uri)
 		goto oom;
@@ -134,15 +124,15 @@ static struct snode *compile_at(struct compiler *cc, struct json_object *obj, co
 	char num[24];
 	struct snode *n;
 
-	dstr_add_token(&cc->ptr, key, strlen(key));
+	strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
 	if (sub)
-		dstr_add_token(&cc->ptr, sub, strlen(sub));
+		strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
 	else if (idx != SIZE_MAX) {
 		snprintf(num, sizeof(num), "%zu", idx);
-		dstr_add_token(&cc->ptr, num, strlen(num));
+		strbuf_add_pointer_token(&cc->ptr, num, strlen(num));
 	}
 	n = compile_node(cc, obj, base);
-	dstr_truncate(&cc->ptr, mark);
+	strbuf_truncate(&cc->ptr, mark);
 	return n;
 }
 
@@ -310,22 +300,22 @@ static int compile_regex(struct compiler *cc, struct json_object *src, struct sp
 		pcre2_get_error_message(e, pmsg, sizeof(pmsg));
 		snprintf(msg, sizeof(msg), "invalid regular expression '%s': %s at offset %zu",
 			 schema_quote(q, sizeof(q), pat, len), (const char *)pmsg, (size_t)off);
-		dstr_add_token(&cc->ptr, key, strlen(key));
+		strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
 		if (sub)
-			dstr_add_token(&cc->ptr, sub, strlen(sub));
+			strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
 		cfail(cc, "%s", msg);
-		dstr_truncate(&cc->ptr, mark);
+		strbuf_truncate(&cc->ptr, mark);
 		return -1;
 	}
 	pcre2_code_free(code);
 	tr = schema_regex_translate(pat, len, &why);
 	if (!tr && why) {
-		dstr_add_token(&cc->ptr, key, strlen(key));
+		strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
 		if (sub)
-			dstr_add_token(&cc->ptr, sub, strlen(sub));
+			strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
 		cfail(cc, "regular expression '%s' uses %s", schema_quote(q, sizeof(q), pat, len),
 		      why);
-		dstr_truncate(&cc->ptr, mark);
+		strbuf_truncate(&cc->ptr, mark);
 		return -1;
 	}
 	if (!tr) {
@@ -337,12 +327,12 @@ static int compile_regex(struct compiler *cc, struct json_object *src, struct sp
 	free(tr);
 	re->source = pat;
 	if (!re->code) {
-		dstr_add_token(&cc->ptr, key, strlen(key));
+		strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
 		if (sub)
-			dstr_add_token(&cc->ptr, sub, strlen(sub));
+			strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
 		cfail(cc, "regular expression '%s' has no ECMA-262 equivalent in PCRE2",
 		      schema_quote(q, sizeof(q), pat, len));
-		dstr_truncate(&cc->ptr, mark);
+		strbuf_truncate(&cc->ptr, mark);
 		return -1;
 	}
 	return 0;
@@ -514,11 +504,11 @@ static int string_array(struct compiler *cc, struct json_object *v, const char *
 	return 0;
 bad:
 	snprintf(msg, sizeof(msg), "'%s' must be an array of strings", key);
-	dstr_add_token(&cc->ptr, key, strlen(key));
+	strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
 	if (sub)
-		dstr_add_token(&cc->ptr, sub, strlen(sub));
+		strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
 	cfail(cc, "%s", msg);
-	dstr_truncate(&cc->ptr, mark);
+	strbuf_truncate(&cc->ptr, mark);
 	return -1;
 }
 
@@ -543,23 +533,32 @@ static int object_keyword(struct compiler *cc, struct json_object *obj, const ch
 	return -1;
 }
 
+/* A zeroed array of one size-byte element per member of the object v
+ * (calloc'd, owned by the node); NULL after coom. */
+static void *member_array(struct compiler *cc, struct json_object *v, size_t size)
+{
+	size_t cnt = (size_t)json_object_object_length(v);
+	void *a = calloc(cnt ? cnt : 1, size);
+
+	if (!a)
+		coom(cc);
+	return a;
+}
+
 static int compile_properties(struct compiler *cc, struct snode *n, struct json_object *obj,
 			      const char *base)
 {
 	struct json_object *v;
 	int r;
-	size_t i = 0, cnt;
+	size_t i = 0;
 
 	r = object_keyword(cc, obj, "properties", " of schemas", &v);
 	if (r <= 0)
 		return r;
-	cnt = (size_t)json_object_object_length(v);
-	n->props = calloc(cnt ? cnt : 1, sizeof(*n->props));
-	n->sorted_props = calloc(cnt ? cnt : 1, sizeof(*n->sorted_props));
-	if (!n->props || !n->sorted_props) {
-		coom(cc);
+	n->props = member_array(cc, v, sizeof(*n->props));
+	n->sorted_props = n->props ? member_array(cc, v, sizeof(*n->sorted_props)) : NULL;
+	if (!n->sorted_props)
 		return -1;
-	}
 	json_object_object_foreach(v, key, sub)
 	{
 		n->props[i].key = key;
@@ -579,17 +578,14 @@ static int compile_pattern_properties(struct compiler *cc, struct snode *n, stru
 {
 	struct json_object *v, *keyobj;
 	int r;
-	size_t i = 0, cnt;
+	size_t i = 0;
 
 	r = object_keyword(cc, obj, "patternProperties", " of schemas", &v);
 	if (r <= 0)
 		return r;
-	cnt = (size_t)json_object_object_length(v);
-	n->patprops = calloc(cnt ? cnt : 1, sizeof(*n->patprops));
-	if (!n->patprops) {
-		coom(cc);
+	n->patprops = member_array(cc, v, sizeof(*n->patprops));
+	if (!n->patprops)
 		return -1;
-	}
 	json_object_object_foreach(v, key, sub)
 	{
 		n->npatprops = i + 1;
@@ -620,17 +616,14 @@ static int compile_dependencies(struct compiler *cc, struct snode *n, struct jso
 {
 	struct json_object *v;
 	int r;
-	size_t i = 0, cnt;
+	size_t i = 0;
 
 	r = object_keyword(cc, obj, "dependencies", "", &v);
 	if (r <= 0)
 		return r;
-	cnt = (size_t)json_object_object_length(v);
-	n->deps = calloc(cnt ? cnt : 1, sizeof(*n->deps));
-	if (!n->deps) {
-		coom(cc);
+	n->deps = member_array(cc, v, sizeof(*n->deps));
+	if (!n->deps)
 		return -1;
-	}
 	json_object_object_foreach(v, key, sub)
 	{
 		n->ndeps = i + 1;
@@ -821,13 +814,13 @@ struct snode *compile_document(struct compiler *cc, struct json_object *doc, con
 	docs[cc->s->ndocs++] = doc;
 	if (resource_add(cc, uri, doc, uri) < 0)
 		return NULL;
-	dstr_truncate(&cc->label, 0);
-	dstr_adds(&cc->label, label);
-	dstr_truncate(&cc->ptr, 0);
-	dstr_add(&cc->ptr, "", 0);
+	strbuf_truncate(&cc->label, 0);
+	strbuf_adds(&cc->label, label);
+	strbuf_truncate(&cc->ptr, 0);
+	strbuf_add(&cc->ptr, "", 0);
 	cc->depth = 0;
 	n = compile_node(cc, doc, uri);
-	if (cc->label.oom || cc->ptr.oom)
+	if (cc->label.failed || cc->ptr.failed)
 		coom(cc);
 	return n;
 }

@@ -5,6 +5,7 @@
  * reads the string once, left to right, and keeps its state on the stack. */
 #include "schema_format.h"
 #include "ascii.h"
+#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -89,23 +90,15 @@ static int is_ascii(const char *s, size_t len)
 	return 1;
 }
 
-/* Decodes the UTF-8 sequence at s[*i] (valid: the JSON parser checked it),
- * advances *i past it and returns its code point. */
+/* Decodes the character at s[*i] (len is where s ends), advances *i past it
+ * and returns its code point. Lax: the JSON parser checked a document's
+ * strings, and a decoded query value that is not UTF-8 is read as it always
+ * was, leaving the verdict to the code-point checks. */
 static uint32_t utf8_next(const char *s, size_t len, size_t *i)
 {
-	unsigned char c = (unsigned char)s[*i];
 	uint32_t cp;
-	size_t n, k;
 
-	if (c < 0x80) {
-		(*i)++;
-		return c;
-	}
-	n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
-	cp = c & (0x3fu >> n);
-	for (k = 1; k <= n && *i + k < len; k++)
-		cp = (cp << 6) | ((unsigned char)s[*i + k] & 0x3f);
-	*i += k;
+	*i += utf8_decode(s + *i, len - *i, &cp, UTF8_LAX);
 	return cp;
 }
 
@@ -486,7 +479,7 @@ static int uri_chars(const char *s, size_t from, size_t to, enum uri_part part, 
 			continue;
 		}
 		if (c == '%') {
-			if (i + 2 >= to || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+			if (ascii_pct_byte(s + i, to - i) < 0)
 				return 0;
 			i += 3;
 			continue;
@@ -634,7 +627,7 @@ static int template_expression(const char *s, size_t from, size_t to)
 	for (;;) {
 		start = i;
 		while (i < to) {
-			if (s[i] == '%' && i + 2 < to && is_hex(s[i + 1]) && is_hex(s[i + 2]))
+			if (ascii_pct_byte(s + i, to - i) >= 0)
 				i += 3;
 			else if (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '_')
 				i++;
@@ -682,7 +675,7 @@ static int check_uri_template(const char *s, size_t len)
 			if (!is_ucschar(cp) && !is_iprivate(cp))
 				return 0;
 		} else if (c == '%') {
-			if (i + 2 >= len || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+			if (ascii_pct_byte(s + i, len - i) < 0)
 				return 0;
 			i += 3;
 		} else if (c <= 0x20 || c == 0x7f || strchr("\"'<>\\^`|}", c)) {
@@ -740,51 +733,44 @@ static int check_uuid(const char *s, size_t len)
 	return 1;
 }
 
+/* The check of each format that reads the text alone; email and the URI
+ * formats are also told their variant (schema_format_check). */
+static int (*const format_checks[SCHEMA_FORMAT__COUNT])(const char *s, size_t len) = {
+	[SCHEMA_FORMAT_DATE_TIME] = check_date_time,
+	[SCHEMA_FORMAT_DATE] = check_date,
+	[SCHEMA_FORMAT_TIME] = check_time,
+	[SCHEMA_FORMAT_DURATION] = check_duration,
+	[SCHEMA_FORMAT_HOSTNAME] = check_hostname,
+	[SCHEMA_FORMAT_IDN_HOSTNAME] = check_idn_hostname,
+	[SCHEMA_FORMAT_IPV4] = check_ipv4,
+	[SCHEMA_FORMAT_IPV6] = check_ipv6,
+	[SCHEMA_FORMAT_URI_TEMPLATE] = check_uri_template,
+	[SCHEMA_FORMAT_UUID] = check_uuid,
+	[SCHEMA_FORMAT_JSON_POINTER] = check_json_pointer,
+	[SCHEMA_FORMAT_RELATIVE_JSON_POINTER] = check_relative_json_pointer,
+	[SCHEMA_FORMAT_REGEX] = schema_regex_valid,
+};
+
 int schema_format_check(enum schema_format f, const char *s, size_t len)
 {
+	int reference = f == SCHEMA_FORMAT_URI_REFERENCE || f == SCHEMA_FORMAT_IRI_REFERENCE;
+	int iri = f == SCHEMA_FORMAT_IRI || f == SCHEMA_FORMAT_IRI_REFERENCE;
+
 	if (f != SCHEMA_FORMAT_NONE && memchr(s, '\0', len))
 		return 0;
 	switch (f) {
-	case SCHEMA_FORMAT_DATE_TIME:
-		return check_date_time(s, len);
-	case SCHEMA_FORMAT_DATE:
-		return check_date(s, len);
-	case SCHEMA_FORMAT_TIME:
-		return check_time(s, len);
-	case SCHEMA_FORMAT_DURATION:
-		return check_duration(s, len);
 	case SCHEMA_FORMAT_EMAIL:
-		return check_email(s, len, 0);
 	case SCHEMA_FORMAT_IDN_EMAIL:
-		return check_email(s, len, 1);
-	case SCHEMA_FORMAT_HOSTNAME:
-		return check_hostname(s, len);
-	case SCHEMA_FORMAT_IDN_HOSTNAME:
-		return check_idn_hostname(s, len);
-	case SCHEMA_FORMAT_IPV4:
-		return check_ipv4(s, len);
-	case SCHEMA_FORMAT_IPV6:
-		return check_ipv6(s, len);
+		return check_email(s, len, f == SCHEMA_FORMAT_IDN_EMAIL);
 	case SCHEMA_FORMAT_URI:
-		return check_uri(s, len, 0, 0);
 	case SCHEMA_FORMAT_URI_REFERENCE:
-		return check_uri(s, len, 1, 0);
 	case SCHEMA_FORMAT_IRI:
-		return check_uri(s, len, 0, 1);
 	case SCHEMA_FORMAT_IRI_REFERENCE:
-		return check_uri(s, len, 1, 1);
-	case SCHEMA_FORMAT_URI_TEMPLATE:
-		return check_uri_template(s, len);
-	case SCHEMA_FORMAT_UUID:
-		return check_uuid(s, len);
-	case SCHEMA_FORMAT_JSON_POINTER:
-		return check_json_pointer(s, len);
-	case SCHEMA_FORMAT_RELATIVE_JSON_POINTER:
-		return check_relative_json_pointer(s, len);
-	case SCHEMA_FORMAT_REGEX:
-		return schema_regex_valid(s, len);
+		return check_uri(s, len, reference, iri);
 	default:
-		return 1;
+		if (f <= SCHEMA_FORMAT_NONE || f >= SCHEMA_FORMAT__COUNT || !format_checks[f])
+			return 1;
+		return format_checks[f](s, len);
 	}
 }
 

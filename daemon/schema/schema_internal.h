@@ -13,7 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h"
 #include "schema.h"
+#include "strbuf.h"
+#include "utf8.h"
 
 /* Bytes of a user string quoted in a message. */
 #define QUOTE_MAX 48
@@ -40,25 +43,11 @@ enum {
 extern const char *const schema_type_names[];
 #define NTYPES 7
 
-/* A growable string; on OOM it keeps failing and says so in oom. */
-struct dstr {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-/* Append to d (s is borrowed and copied); after an OOM they do nothing. */
-void dstr_add(struct dstr *d, const char *s, size_t n);
-void dstr_adds(struct dstr *d, const char *s);
-/* Appends a JSON pointer reference token, escaping '~' and '/'. */
-void dstr_add_token(struct dstr *d, const char *s, size_t n);
-void dstr_truncate(struct dstr *d, size_t len);
-/* The text so far (borrowed from d), "" before the first byte. */
-const char *dstr_str(const struct dstr *d);
-
-/* Length of the longest prefix of s[0..n) of at most max bytes that ends on
- * a UTF-8 character boundary. */
-size_t schema_utf8_cut(const char *s, size_t n, size_t max);
+/* Room for one more element in the array a of *cap elements of size bytes
+ * each, n of them used: a itself while n < *cap, else a moved to twice the
+ * capacity (first the first time), with *cap updated. NULL on OOM, a and
+ * *cap untouched. */
+void *schema_grow(void *a, size_t n, size_t *cap, size_t size, size_t first);
 /* Copies s into dst (size dstlen), cut at a character boundary and ended by
  * "..." when it does not fit. */
 void schema_copy_cut(char *dst, size_t dstlen, const char *s, size_t n);
@@ -68,19 +57,9 @@ const char *schema_quote(char *buf, size_t buflen, const char *s, size_t n);
 
 /* Inline, not extern: the validator's loop calls these per value, as it
  * called the static functions they were. */
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 static inline uint64_t hash_ptr2(const void *a, const void *b)
 {
-	return mix64((uint64_t)(uintptr_t)a * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)b);
+	return hash_mix64((uint64_t)(uintptr_t)a * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)b);
 }
 
 static inline int is_number(struct json_object *o)
@@ -310,8 +289,8 @@ struct compiler {
 	struct pending_ref *refs;
 	size_t nrefs, caprefs, nextref;
 	const char *main_base;
-	struct dstr label; /* document of the location being compiled ("" the main one) */
-	struct dstr ptr;   /* JSON pointer of that location */
+	struct strbuf label; /* document of the location being compiled ("" the main one) */
+	struct strbuf ptr;   /* JSON pointer of that location */
 	unsigned depth;
 	unsigned flags; /* SCHEMA_* compile flags */
 };

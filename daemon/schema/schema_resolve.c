@@ -90,7 +90,6 @@ static struct resource *resource_find(struct compiler *cc, const char *uri)
 int resource_add(struct compiler *cc, const char *uri, struct json_object *obj, const char *base)
 {
 	struct resource *r = resource_find(cc, uri), **res;
-	size_t cap;
 
 	if (r) {
 		if (r->obj == obj)
@@ -98,14 +97,10 @@ int resource_add(struct compiler *cc, const char *uri, struct json_object *obj, 
 		cfail(cc, "'$id' '%s' is already used elsewhere", uri);
 		return -EINVAL;
 	}
-	if (cc->nres == cc->capres) {
-		cap = cc->capres ? cc->capres * 2 : 8;
-		res = realloc(cc->res, cap * sizeof(*res));
-		if (!res)
-			goto oom;
-		cc->res = res;
-		cc->capres = cap;
-	}
+	res = schema_grow(cc->res, cc->nres, &cc->capres, sizeof(*res), 8);
+	if (!res)
+		goto oom;
+	cc->res = res;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		goto oom;
@@ -261,11 +256,11 @@ static void set_location(struct compiler *cc, const char *where, const char *suf
 	const char *hash = strchr(where, '#');
 	size_t n = hash ? (size_t)(hash - where) : strlen(where);
 
-	dstr_truncate(&cc->label, 0);
-	dstr_add(&cc->label, where, n);
-	dstr_truncate(&cc->ptr, 0);
-	dstr_adds(&cc->ptr, hash ? hash + 1 : "");
-	dstr_adds(&cc->ptr, suffix);
+	strbuf_truncate(&cc->label, 0);
+	strbuf_add(&cc->label, where, n);
+	strbuf_truncate(&cc->ptr, 0);
+	strbuf_adds(&cc->ptr, hash ? hash + 1 : "");
+	strbuf_adds(&cc->ptr, suffix);
 }
 
 int resolve_one(struct compiler *cc, size_t i)
@@ -330,10 +325,10 @@ int resolve_one(struct compiler *cc, size_t i)
 	if (!n) {
 		/* A location outside the schema keywords (an unknown keyword): it
 		 * is compiled as a schema of its own on first use. */
-		dstr_truncate(&cc->label, 0);
-		dstr_adds(&cc->label, doc_label(cc, uri));
-		dstr_truncate(&cc->ptr, 0);
-		dstr_adds(&cc->ptr, frag);
+		strbuf_truncate(&cc->label, 0);
+		strbuf_adds(&cc->label, doc_label(cc, uri));
+		strbuf_truncate(&cc->ptr, 0);
+		strbuf_adds(&cc->ptr, frag);
 		cc->depth = 0;
 		n = compile_node(cc, target, res->base);
 		if (!n)

@@ -51,7 +51,7 @@ void uri_parse(const char *s, struct uri *u)
 
 /* RFC 3986 5.2.4 remove_dot_segments, appending the result to out; sets
  * *climbed when a ".." had nothing left to remove. */
-static void remove_dots(struct dstr *out, const char *in, size_t n, int *climbed)
+static void remove_dots(struct strbuf *out, const char *in, size_t n, int *climbed)
 {
 	size_t start = out->len, i = 0, k;
 
@@ -64,18 +64,18 @@ static void remove_dots(struct dstr *out, const char *in, size_t n, int *climbed
 		} else if ((n - i >= 3 && memcmp(in + i, "/./", 3) == 0)) {
 			i += 2;
 		} else if (n - i == 2 && memcmp(in + i, "/.", 2) == 0) {
-			dstr_add(out, "/", 1);
+			strbuf_add(out, "/", 1);
 			i += 2;
 		} else if ((n - i >= 4 && memcmp(in + i, "/../", 4) == 0) ||
 			   (n - i == 3 && memcmp(in + i, "/..", 3) == 0)) {
 			k = out->len;
 			if (k == start)
 				*climbed = 1;
-			while (k > start && out->p[k - 1] != '/')
+			while (k > start && out->data[k - 1] != '/')
 				k--;
-			dstr_truncate(out, k > start ? k - 1 : start);
+			strbuf_truncate(out, k > start ? k - 1 : start);
 			if (n - i == 3) {
-				dstr_add(out, "/", 1);
+				strbuf_add(out, "/", 1);
 				i += 3;
 			} else {
 				i += 3;
@@ -88,7 +88,7 @@ static void remove_dots(struct dstr *out, const char *in, size_t n, int *climbed
 			k = i + (in[i] == '/');
 			while (k < n && in[k] != '/')
 				k++;
-			dstr_add(out, in + i, k - i);
+			strbuf_add(out, in + i, k - i);
 			i = k;
 		}
 	}
@@ -100,11 +100,15 @@ static void remove_dots(struct dstr *out, const char *in, size_t n, int *climbed
 char *uri_resolve(const char *base, const char *ref, int *ret_climbed)
 {
 	const struct uri *scheme, *auth, *query;
-	struct dstr out = { 0 }, path = { 0 }, merged = { 0 };
+	struct strbuf out, path, merged;
 	struct uri b, r;
+	char *ret;
 	int climbed = 0;
 	size_t k;
 
+	strbuf_init(&out, SIZE_MAX);
+	strbuf_init(&path, SIZE_MAX);
+	strbuf_init(&merged, SIZE_MAX);
 	uri_parse(base, &b);
 	uri_parse(ref, &r);
 	scheme = r.has_scheme ? &r : &b;
@@ -113,70 +117,54 @@ char *uri_resolve(const char *base, const char *ref, int *ret_climbed)
 	if (r.has_scheme || r.has_auth || (r.path_len > 0 && r.path[0] == '/')) {
 		remove_dots(&path, r.path, r.path_len, &climbed);
 	} else if (r.path_len == 0) {
-		dstr_add(&path, b.path, b.path_len);
+		strbuf_add(&path, b.path, b.path_len);
 		if (!r.has_query)
 			query = &b;
 	} else {
 		/* A relative path replaces the base's last segment. */
 		if (b.has_auth && b.path_len == 0) {
-			dstr_add(&merged, "/", 1);
+			strbuf_add(&merged, "/", 1);
 		} else {
 			for (k = b.path_len; k > 0 && b.path[k - 1] != '/'; k--)
 				;
-			dstr_add(&merged, b.path, k);
+			strbuf_add(&merged, b.path, k);
 		}
-		dstr_add(&merged, r.path, r.path_len);
-		remove_dots(&path, dstr_str(&merged), merged.len, &climbed);
+		strbuf_add(&merged, r.path, r.path_len);
+		remove_dots(&path, strbuf_str(&merged), merged.len, &climbed);
 	}
 	if (scheme->has_scheme) {
-		dstr_add(&out, scheme->scheme, scheme->scheme_len);
-		dstr_add(&out, ":", 1);
+		strbuf_add(&out, scheme->scheme, scheme->scheme_len);
+		strbuf_add(&out, ":", 1);
 	}
 	if (auth->has_auth) {
-		dstr_add(&out, "//", 2);
-		dstr_add(&out, auth->auth, auth->auth_len);
+		strbuf_add(&out, "//", 2);
+		strbuf_add(&out, auth->auth, auth->auth_len);
 	}
-	dstr_add(&out, dstr_str(&path), path.len);
+	strbuf_add(&out, strbuf_str(&path), path.len);
 	if (query->has_query) {
-		dstr_add(&out, "?", 1);
-		dstr_add(&out, query->query, query->query_len);
+		strbuf_add(&out, "?", 1);
+		strbuf_add(&out, query->query, query->query_len);
 	}
 	if (r.has_frag) {
-		dstr_add(&out, "#", 1);
-		dstr_add(&out, r.frag, r.frag_len);
+		strbuf_add(&out, "#", 1);
+		strbuf_add(&out, r.frag, r.frag_len);
 	}
-	dstr_add(&out, "", 0);
-	free(merged.p);
-	if (out.oom || path.oom || merged.oom) {
-		free(out.p);
-		free(path.p);
-		return NULL;
-	}
-	free(path.p);
-	if (ret_climbed)
+	strbuf_add(&out, "", 0);
+	if (path.failed || merged.failed)
+		out.failed = 1;
+	strbuf_release(&merged);
+	strbuf_release(&path);
+	ret = strbuf_steal(&out, NULL);
+	if (ret && ret_climbed)
 		*ret_climbed = climbed;
-	return out.p;
+	return ret;
 }
 
 int uri_percent_decode(char *s)
 {
-	char *w = s;
-	int h, l;
+	size_t n;
 
-	for (; *s; s++) {
-		if (*s != '%') {
-			*w++ = *s;
-			continue;
-		}
-		h = ascii_hex_digit((unsigned char)s[1]);
-		l = h < 0 ? -1 : ascii_hex_digit((unsigned char)s[2]);
-		if (l < 0 || (h == 0 && l == 0))
-			return -EINVAL;
-		*w++ = (char)(h * 16 + l);
-		s += 2;
-	}
-	*w = '\0';
-	return 0;
+	return ascii_pct_decode(s, strlen(s), s, ASCII_PCT_REFUSE_NUL, &n);
 }
 
 /* Follows the JSON pointer ptr (already percent-decoded) from root. Returns
@@ -184,42 +172,43 @@ int uri_percent_decode(char *s)
 int schema_pointer_walk(struct json_object *root, const char *ptr, struct json_object **ret)
 {
 	struct json_object *cur = root, *next;
-	struct dstr tok = { 0 };
+	struct strbuf tok;
 	const char *p = ptr, *end;
 	char *e;
 	size_t i;
 	unsigned long idx;
 	int r = 0;
 
+	strbuf_init(&tok, SIZE_MAX);
 	while (*p == '/') {
 		p++;
 		for (end = p; *end && *end != '/'; end++)
 			;
-		dstr_truncate(&tok, 0);
-		dstr_add(&tok, "", 0);
+		strbuf_truncate(&tok, 0);
+		strbuf_add(&tok, "", 0);
 		for (i = 0; p + i < end; i++) {
 			if (p[i] == '~' && p + i + 1 < end &&
 			    (p[i + 1] == '0' || p[i + 1] == '1')) {
-				dstr_add(&tok, p[i + 1] == '0' ? "~" : "/", 1);
+				strbuf_add(&tok, p[i + 1] == '0' ? "~" : "/", 1);
 				i++;
 			} else if (p[i] == '~') {
 				r = -ENOENT;
 				goto out;
 			} else {
-				dstr_add(&tok, p + i, 1);
+				strbuf_add(&tok, p + i, 1);
 			}
 		}
-		if (tok.oom) {
+		if (tok.failed) {
 			r = -ENOMEM;
 			goto out;
 		}
 		if (json_object_is_type(cur, json_type_object)) {
-			if (!json_object_object_get_ex(cur, dstr_str(&tok), &next)) {
+			if (!json_object_object_get_ex(cur, strbuf_str(&tok), &next)) {
 				r = -ENOENT;
 				goto out;
 			}
 		} else if (json_object_is_type(cur, json_type_array)) {
-			const char *t = dstr_str(&tok);
+			const char *t = strbuf_str(&tok);
 
 			if (!t[0] || (t[0] == '0' && t[1]) || t[0] < '0' || t[0] > '9') {
 				r = -ENOENT;
@@ -244,6 +233,6 @@ int schema_pointer_walk(struct json_object *root, const char *ptr, struct json_o
 	else
 		*ret = cur;
 out:
-	free(tok.p);
+	strbuf_release(&tok);
 	return r;
 }

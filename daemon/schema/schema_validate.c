@@ -54,24 +54,25 @@ struct vctx {
 /* Writes the current instance location as a JSON pointer. */
 static void write_pointer(const struct vctx *c, char *out, size_t outlen)
 {
-	struct dstr d = { 0 };
+	struct strbuf d;
 	char num[24];
 	unsigned i;
 
-	dstr_add(&d, "", 0);
+	strbuf_init(&d, SIZE_MAX);
+	strbuf_add(&d, "", 0);
 	for (i = 0; i < c->depth; i++) {
 		if (c->path[i].key) {
-			dstr_add_token(&d, c->path[i].key, strlen(c->path[i].key));
+			strbuf_add_pointer_token(&d, c->path[i].key, strlen(c->path[i].key));
 		} else {
 			snprintf(num, sizeof(num), "%zu", c->path[i].idx);
-			dstr_add_token(&d, num, strlen(num));
+			strbuf_add_pointer_token(&d, num, strlen(num));
 		}
 	}
-	if (d.oom)
+	if (d.failed)
 		schema_copy_cut(out, outlen, "...", 3);
 	else
-		schema_copy_cut(out, outlen, dstr_str(&d), d.len);
-	free(d.p);
+		schema_copy_cut(out, outlen, strbuf_str(&d), d.len);
+	strbuf_release(&d);
 }
 
 static void add_violation(struct vctx *c, const char *kw, const char *fmt, va_list ap)
@@ -86,7 +87,7 @@ static void add_violation(struct vctx *c, const char *kw, const char *fmt, va_li
 	schema_copy_cut(v->keyword, sizeof(v->keyword), kw, strlen(kw));
 	vsnprintf(v->message, sizeof(v->message), fmt, ap);
 	/* vsnprintf may cut inside a UTF-8 sequence. */
-	v->message[schema_utf8_cut(v->message, strlen(v->message), sizeof(v->message) - 1)] = '\0';
+	v->message[utf8_cut(v->message, strlen(v->message), sizeof(v->message) - 1)] = '\0';
 }
 
 static void fail(struct vctx *c, const char *kw, const char *fmt, ...)
@@ -216,6 +217,17 @@ static int eval_quiet(struct vctx *c, const struct snode *n, struct json_object 
 		}                                                                                  \
 	} while (0)
 
+/* cond holds, or what it checked (a subschema, a group of keywords) has
+ * reported its own violations: as CHECK, without one of its own. */
+#define CHECK_SUB(cond)                                                                            \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			if (c->quiet)                                                              \
+				return 0;                                                          \
+			ok = 0;                                                                    \
+		}                                                                                  \
+	} while (0)
+
 /* Matches re against s (unanchored, as ECMA-262's RegExp.test). Returns 1
  * on a match, 0 on none (also for a subject that is not UTF-8), -1 when a
  * PCRE2 limit stopped it: then the validation is over. */
@@ -329,15 +341,6 @@ static int eval_number(struct vctx *c, const struct snode *n, struct json_object
 	return ok;
 }
 
-static size_t utf8_length(const char *s, size_t len)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < len; i++)
-		n += ((unsigned char)s[i] & 0xc0) != 0x80;
-	return n;
-}
-
 /* contentEncoding base64 and contentMediaType application/json: the string
  * decodes, and what it decodes to parses as JSON. Allocates only for the
  * decoded text and the parsed document. */
@@ -383,7 +386,7 @@ static int eval_string(struct vctx *c, const struct snode *n, struct json_object
 	int ok = 1, m;
 
 	if (n->max_length != SIZE_MAX || n->min_length) {
-		cp = utf8_length(s, len);
+		cp = utf8_count(s, len);
 		CHECK(cp <= n->max_length, "maxLength", "expected at most %zu characters, got %zu",
 		      n->max_length, cp);
 		CHECK(cp >= n->min_length, "minLength", "expected at least %zu characters, got %zu",
@@ -487,31 +490,20 @@ static int eval_array(struct vctx *c, const struct snode *n, struct json_object 
 	}
 	if (n->has_tuple) {
 		for (i = 0; i < len && i < n->ntuple && !c->stop; i++)
-			if (!eval_child(c, n->tuple[i], json_object_array_get_idx(inst, i), NULL,
-					i)) {
-				if (c->quiet)
-					return 0;
-				ok = 0;
-			}
+			CHECK_SUB(eval_child(c, n->tuple[i], json_object_array_get_idx(inst, i),
+					     NULL, i));
 		if (n->additional_items && n->additional_items->boolean == 0) {
 			CHECK(len <= n->ntuple, n->prefix_items ? "items" : "additionalItems",
 			      "expected at most %zu items, got %zu", n->ntuple, len);
 		} else if (n->additional_items) {
 			for (i = n->ntuple; i < len && !c->stop; i++)
-				if (!eval_child(c, n->additional_items,
-						json_object_array_get_idx(inst, i), NULL, i)) {
-					if (c->quiet)
-						return 0;
-					ok = 0;
-				}
+				CHECK_SUB(eval_child(c, n->additional_items,
+						     json_object_array_get_idx(inst, i), NULL, i));
 		}
 	} else if (n->items) {
 		for (i = 0; i < len && !c->stop; i++)
-			if (!eval_child(c, n->items, json_object_array_get_idx(inst, i), NULL, i)) {
-				if (c->quiet)
-					return 0;
-				ok = 0;
-			}
+			CHECK_SUB(
+			    eval_child(c, n->items, json_object_array_get_idx(inst, i), NULL, i));
 	}
 	if (n->contains) {
 		found = 0;
@@ -556,11 +548,7 @@ static int eval_members(struct vctx *c, const struct snode *n, struct json_objec
 		for (i = 0; i < n->nprops && !c->stop; i++) {
 			if (!json_object_object_get_ex(inst, n->props[i].key, &v))
 				continue;
-			if (!eval_child(c, n->props[i].schema, v, n->props[i].key, 0)) {
-				if (c->quiet)
-					return 0;
-				ok = 0;
-			}
+			CHECK_SUB(eval_child(c, n->props[i].schema, v, n->props[i].key, 0));
 		}
 		return ok;
 	}
@@ -572,11 +560,7 @@ static int eval_members(struct vctx *c, const struct snode *n, struct json_objec
 		sp = find_prop(n, key);
 		if (sp) {
 			matched = 1;
-			if (!eval_child(c, sp->schema, val, key, 0)) {
-				if (c->quiet)
-					return 0;
-				ok = 0;
-			}
+			CHECK_SUB(eval_child(c, sp->schema, val, key, 0));
 		}
 		for (i = 0; i < n->npatprops; i++) {
 			m = regex_match(c, &n->patprops[i].re, key, strlen(key),
@@ -586,11 +570,7 @@ static int eval_members(struct vctx *c, const struct snode *n, struct json_objec
 			if (!m)
 				continue;
 			matched = 1;
-			if (!eval_child(c, n->patprops[i].schema, val, key, 0)) {
-				if (c->quiet)
-					return 0;
-				ok = 0;
-			}
+			CHECK_SUB(eval_child(c, n->patprops[i].schema, val, key, 0));
 		}
 		if (matched || !n->additional_props)
 			continue;
@@ -603,10 +583,8 @@ static int eval_members(struct vctx *c, const struct snode *n, struct json_objec
 			     schema_quote(q, sizeof(q), key, strlen(key)));
 			c->depth--;
 			ok = 0;
-		} else if (!eval_child(c, n->additional_props, val, key, 0)) {
-			if (c->quiet)
-				return 0;
-			ok = 0;
+		} else {
+			CHECK_SUB(eval_child(c, n->additional_props, val, key, 0));
 		}
 	}
 	return ok;
@@ -657,23 +635,14 @@ static int eval_object(struct vctx *c, const struct snode *n, struct json_object
 		CHECK(json_object_object_get_ex(inst, n->required[i], NULL), "required",
 		      "missing required property '%s'",
 		      schema_quote(q, sizeof(q), n->required[i], strlen(n->required[i])));
-	if (n->nprops || n->npatprops || n->additional_props) {
-		if (!eval_members(c, n, inst)) {
-			if (c->quiet)
-				return 0;
-			ok = 0;
-		}
-	}
+	if (n->nprops || n->npatprops || n->additional_props)
+		CHECK_SUB(eval_members(c, n, inst));
 	for (i = 0; i < n->ndeps && !c->stop; i++) {
 		d = &n->deps[i];
 		if (!json_object_object_get_ex(inst, d->key, NULL))
 			continue;
 		if (d->schema) {
-			if (!eval(c, d->schema, inst, hops + 1)) {
-				if (c->quiet)
-					return 0;
-				ok = 0;
-			}
+			CHECK_SUB(eval(c, d->schema, inst, hops + 1));
 			continue;
 		}
 		for (k = 0; k < d->nrequired; k++)
@@ -682,13 +651,8 @@ static int eval_object(struct vctx *c, const struct snode *n, struct json_object
 			      schema_quote(q, sizeof(q), d->key, strlen(d->key)),
 			      schema_quote(q2, sizeof(q2), d->required[k], strlen(d->required[k])));
 	}
-	if (n->property_names && n->property_names->boolean != 1 && cnt) {
-		if (!eval_property_names(c, n, inst)) {
-			if (c->quiet)
-				return 0;
-			ok = 0;
-		}
-	}
+	if (n->property_names && n->property_names->boolean != 1 && cnt)
+		CHECK_SUB(eval_property_names(c, n, inst));
 	return ok;
 }
 
@@ -699,11 +663,7 @@ static int eval_logic(struct vctx *c, const struct snode *n, struct json_object 
 	int ok = 1;
 
 	for (i = 0; i < n->nall; i++)
-		if (!eval(c, n->all_of[i], inst, hops + 1)) {
-			if (c->quiet)
-				return 0;
-			ok = 0;
-		}
+		CHECK_SUB(eval(c, n->all_of[i], inst, hops + 1));
 	if (n->nany) {
 		for (i = 0; i < n->nany && !matches; i++)
 			matches = (size_t)eval_quiet(c, n->any_of[i], inst, hops + 1);
@@ -733,11 +693,8 @@ static int eval_logic(struct vctx *c, const struct snode *n, struct json_object 
 		const struct snode *branch =
 		    eval_quiet(c, n->if_, inst, hops + 1) ? n->then_ : n->else_;
 
-		if (branch && !eval(c, branch, inst, hops + 1)) {
-			if (c->quiet)
-				return 0;
-			ok = 0;
-		}
+		if (branch)
+			CHECK_SUB(eval(c, branch, inst, hops + 1));
 	}
 	return ok;
 }

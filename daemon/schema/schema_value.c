@@ -1,5 +1,5 @@
-/* The JSON value model the validator and the compiler share: growable
- * strings and message quoting, equality, hashing and a total order of
+/* The JSON value model the validator and the compiler share: message
+ * quoting, equality, hashing and a total order of
  * json-c values (numbers by value, objects regardless of key order), and the
  * open-addressing map the compiler keys by node or by URI. */
 #include <errno.h>
@@ -14,72 +14,21 @@
 const char *const schema_type_names[] = { "null",   "boolean", "object", "array",
 					  "number", "string",  "integer" };
 
-/* ---- strings ---------------------------------------------------------- */
+/* ---- message strings -------------------------------------------------- */
 
-void dstr_add(struct dstr *d, const char *s, size_t n)
+void *schema_grow(void *a, size_t n, size_t *cap, size_t size, size_t first)
 {
-	size_t cap;
-	char *p;
+	size_t want;
 
-	if (d->oom)
-		return;
-	if (d->len + n + 1 > d->cap) {
-		cap = d->cap ? d->cap : 64;
-		while (cap < d->len + n + 1)
-			cap *= 2;
-		p = realloc(d->p, cap);
-		if (!p) {
-			d->oom = 1;
-			return;
-		}
-		d->p = p;
-		d->cap = cap;
-	}
-	memcpy(d->p + d->len, s, n);
-	d->len += n;
-	d->p[d->len] = '\0';
-}
-
-void dstr_adds(struct dstr *d, const char *s)
-{
-	dstr_add(d, s, strlen(s));
-}
-
-void dstr_truncate(struct dstr *d, size_t len)
-{
-	if (d->p && len <= d->len) {
-		d->len = len;
-		d->p[len] = '\0';
-	}
-}
-
-const char *dstr_str(const struct dstr *d)
-{
-	return d->p ? d->p : "";
-}
-
-void dstr_add_token(struct dstr *d, const char *s, size_t n)
-{
-	size_t i, start = 0;
-
-	dstr_add(d, "/", 1);
-	for (i = 0; i < n; i++) {
-		if (s[i] != '~' && s[i] != '/')
-			continue;
-		dstr_add(d, s + start, i - start);
-		dstr_add(d, s[i] == '~' ? "~0" : "~1", 2);
-		start = i + 1;
-	}
-	dstr_add(d, s + start, n - start);
-}
-
-size_t schema_utf8_cut(const char *s, size_t n, size_t max)
-{
-	if (n <= max)
-		return n;
-	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	return max;
+	if (n < *cap)
+		return a;
+	want = *cap ? *cap * 2 : first;
+	if (want > SIZE_MAX / size)
+		return NULL;
+	a = realloc(a, want * size);
+	if (a)
+		*cap = want;
+	return a;
 }
 
 void schema_copy_cut(char *dst, size_t dstlen, const char *s, size_t n)
@@ -93,7 +42,7 @@ void schema_copy_cut(char *dst, size_t dstlen, const char *s, size_t n)
 		dst[n] = '\0';
 		return;
 	}
-	k = dstlen > 4 ? schema_utf8_cut(s, n, dstlen - 4) : 0;
+	k = dstlen > 4 ? utf8_cut(s, n, dstlen - 4) : 0;
 	memcpy(dst, s, k);
 	memcpy(dst + k, "...", dstlen > 4 ? 4 : 0);
 	if (dstlen <= 4)
@@ -115,15 +64,7 @@ const char *schema_quote(char *buf, size_t buflen, const char *s, size_t n)
 
 static uint64_t hash_bytes(const void *p, size_t n)
 {
-	const unsigned char *s = p;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return mix64(h ^ n);
+	return hash_mix64(hash_fnv1a64(p, n) ^ n);
 }
 
 const char *schema_type_name(struct json_object *o)
@@ -214,10 +155,10 @@ static uint64_t hash_number(long double v)
 	uint64_t mant;
 
 	if (v == 0 || !isfinite(v))
-		return mix64(v == 0 ? 3 : 4);
+		return hash_mix64(v == 0 ? 3 : 4);
 	m = frexpl(fabsl(v), &e);
 	mant = (uint64_t)ldexpl(m, 64);
-	return mix64(mant ^ mix64((uint64_t)(int64_t)e * 2 + (v < 0)));
+	return hash_mix64(mant ^ hash_mix64((uint64_t)(int64_t)e * 2 + (v < 0)));
 }
 
 uint64_t schema_value_hash(struct json_object *o, unsigned depth)
@@ -239,10 +180,10 @@ uint64_t schema_value_hash(struct json_object *o, unsigned depth)
 		if (depth >= VALUE_DEPTH_MAX)
 			return 6;
 		n = json_object_array_length(o);
-		h = mix64(7 + n);
+		h = hash_mix64(7 + n);
 		for (i = 0; i < n; i++)
-			h = mix64(h ^
-				  schema_value_hash(json_object_array_get_idx(o, i), depth + 1));
+			h = hash_mix64(
+			    h ^ schema_value_hash(json_object_array_get_idx(o, i), depth + 1));
 		return h;
 	case json_type_object:
 		if (depth >= VALUE_DEPTH_MAX)
@@ -250,10 +191,10 @@ uint64_t schema_value_hash(struct json_object *o, unsigned depth)
 		json_object_object_foreach(o, key, val)
 		{
 			h = hash_bytes(key, strlen(key));
-			sum +=
-			    mix64(h ^ (schema_value_hash(val, depth + 1) * 0x9e3779b97f4a7c15ULL));
+			sum += hash_mix64(
+			    h ^ (schema_value_hash(val, depth + 1) * 0x9e3779b97f4a7c15ULL));
 		}
-		return mix64(sum ^ 9);
+		return hash_mix64(sum ^ 9);
 	}
 	return 0;
 }

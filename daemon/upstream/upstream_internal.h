@@ -7,7 +7,9 @@
 
 #include "upstream.h"
 #include "headers.h"
+#include "registry.h"
 #include "strbuf.h"
+#include "window.h"
 
 #include <stdint.h>
 #include <sys/queue.h>
@@ -61,10 +63,9 @@ struct call {
 TAILQ_HEAD(call_queue, call);
 
 struct upstream_pool {
-	char *name;
+	struct registry_entry entry; /* the profile's name, in the list of pools */
 	unsigned max, active;
 	struct call_queue waiting;
-	struct upstream_pool *next;
 };
 
 struct upstream {
@@ -81,10 +82,9 @@ struct upstream {
 	int reuse_handles; /* this libcurl may reuse easy handles safely */
 	unsigned running;  /* transfers in the multi handle, all pools */
 	long max_idle;     /* idle connections kept once the load goes away */
-	struct {
-		uint64_t sec;  /* which second this slot holds */
-		unsigned peak; /* most transfers running in it */
-	} peaks[UPSTREAM_PEAK_WINDOW_S];
+	/* The most transfers running in each second of the peak window. */
+	struct window peak_window;
+	unsigned peaks[UPSTREAM_PEAK_WINDOW_S];
 	struct upstream_pool *pools;
 	LIST_HEAD(, sockctx) sockets;
 	/* The contexts of the connection sockets braced opened for libcurl,

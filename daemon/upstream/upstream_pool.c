@@ -20,18 +20,23 @@
  * max_idle remain (the finishing transfer counts in the peak: hence -1). */
 void upstream_update_max_connects(struct upstream *up)
 {
-	uint64_t sec = now_ms() / 1000;
-	unsigned peak = 0;
+	uint64_t now_us = now_ms() * 1000, epoch;
+	unsigned peak = 0, i;
+	int reused;
 	long cap;
 
-	if (up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].sec != sec)
-		up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].peak = 0;
-	up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].sec = sec;
-	if (up->running > up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].peak)
-		up->peaks[sec % UPSTREAM_PEAK_WINDOW_S].peak = up->running;
-	for (size_t i = 0; i < UPSTREAM_PEAK_WINDOW_S; i++)
-		if (sec - up->peaks[i].sec < UPSTREAM_PEAK_WINDOW_S && up->peaks[i].peak > peak)
-			peak = up->peaks[i].peak;
+	/* upstream_new leaves the window zeroed: its shape is set here. */
+	if (!up->peak_window.nslots)
+		window_init(&up->peak_window, UPSTREAM_PEAK_WINDOW_S, 1000000);
+	i = window_slot(&up->peak_window, now_us, &reused);
+	if (reused)
+		up->peaks[i] = 0;
+	if (up->running > up->peaks[i])
+		up->peaks[i] = up->running;
+	epoch = window_epoch(&up->peak_window, now_us);
+	for (i = 0; i < UPSTREAM_PEAK_WINDOW_S; i++)
+		if (window_live(&up->peak_window, i, epoch) && up->peaks[i] > peak)
+			peak = up->peaks[i];
 	cap = (long)peak + up->max_idle - 1;
 
 	curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, cap > 0 ? cap : 1L);
@@ -85,15 +90,20 @@ void upstream_pool_leave(struct call *c)
 		pool_release(c);
 }
 
+static struct upstream_pool *pool_of(struct registry_entry *e)
+{
+	return e ? registry_object(e, struct upstream_pool, entry) : NULL;
+}
+
 void upstream_pools_free(struct upstream *up)
 {
 	struct upstream_pool *pool, *next;
 
 	for (pool = up->pools; pool; pool = next) {
-		next = pool->next;
+		next = pool_of(pool->entry.next);
 		while (!TAILQ_EMPTY(&pool->waiting))
 			upstream_cancel(TAILQ_FIRST(&pool->waiting));
-		free(pool->name);
+		registry_entry_release(&pool->entry);
 		free(pool);
 	}
 	up->pools = NULL;
@@ -102,22 +112,16 @@ void upstream_pools_free(struct upstream *up)
 struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
 					unsigned max_connections)
 {
-	struct upstream_pool *pool;
+	struct registry_entry *head = up->pools ? &up->pools->entry : NULL;
+	struct upstream_pool *pool = pool_of(registry_find(head, name));
 
-	for (pool = up->pools; pool; pool = pool->next)
-		if (strcmp(pool->name, name) == 0)
-			break;
 	if (!pool) {
 		pool = calloc(1, sizeof(*pool));
-		if (!pool)
-			return NULL;
-		pool->name = strdup(name);
-		if (!pool->name) {
+		if (!pool || registry_add(&head, &pool->entry, name) < 0) {
 			free(pool);
 			return NULL;
 		}
 		TAILQ_INIT(&pool->waiting);
-		pool->next = up->pools;
 		up->pools = pool;
 	}
 	pool->max = max_connections ? max_connections : 1;

@@ -10,6 +10,8 @@
 #include "budget.h"
 #include "config.h"
 #include "fleetproto.h"
+#include "hash.h"
+#include "rng.h"
 #include "suites.h"
 
 START_TEST(test_identity_and_keys)
@@ -18,8 +20,8 @@ START_TEST(test_identity_and_keys)
 	char longname[70];
 
 	/* FNV-1a 64 reference values. */
-	ck_assert_uint_eq(fleet_hash("", 0), 0xcbf29ce484222325ull);
-	ck_assert_uint_eq(fleet_hash("a", 1), 0xaf63dc4c8601ec8cull);
+	ck_assert_uint_eq(hash_fnv1a64("", 0), 0xcbf29ce484222325ull);
+	ck_assert_uint_eq(hash_fnv1a64("a", 1), 0xaf63dc4c8601ec8cull);
 	ck_assert_int_eq(fleet_profile_id(a, sizeof(a), "weather", "https://a.example"), 0);
 	ck_assert_int_eq(fleet_profile_id(b, sizeof(b), "weather", "https://b.example"), 0);
 	ck_assert_str_ne(a, b); /* same name, another upstream: never shared */
@@ -304,12 +306,17 @@ END_TEST
 
 START_TEST(test_backoff_and_clocks)
 {
+	struct rng rng;
+
+	rng_seed(&rng, 7);
 	for (unsigned n = 0; n < 40; n++) {
-		ck_assert_uint_le(fleet_backoff_ms(n, 0.999), 5000);
-		ck_assert_uint_ge(fleet_backoff_ms(n, 0), 10);
+		for (int k = 0; k < 200; k++) {
+			uint32_t w = fleet_backoff_ms(n, &rng);
+
+			ck_assert_uint_le(w, n < 6 ? 100u << n : 5000);
+			ck_assert_uint_ge(w, 10);
+		}
 	}
-	ck_assert_uint_le(fleet_backoff_ms(0, 0.999), 100);
-	ck_assert_uint_eq(fleet_backoff_ms(0, 2.0), 10); /* out of range: the least */
 	ck_assert_uint_eq(fleet_wall_to_mono(2000, 1000, 50), 1050);
 	ck_assert_uint_eq(fleet_wall_to_mono(500, 1000, 50), 50);
 	ck_assert_str_eq(fleet_op_name(FLEET_OP_TIMEOUT), "timeout");

@@ -34,6 +34,10 @@ int main(void)
 	srunner_add_suite(sr, metrics_suite());
 	srunner_add_suite(sr, reply_suite());
 	srunner_add_suite(sr, pool_suite());
+	srunner_add_suite(sr, utf8_suite());
+	srunner_add_suite(sr, ascii_suite());
+	srunner_add_suite(sr, window_suite());
+	srunner_add_suite(sr, registry_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -872,6 +872,35 @@ START_TEST(test_backoff_worst_total)
 }
 END_TEST
 
+/* The floor the fleet's reconnects use: full jitter from min_ms, and every
+ * mode raised to it; no floor draws what retry_backoff draws. */
+START_TEST(test_backoff_floor)
+{
+	const struct retry_backoff full = { 100, 5000, 10, JITTER_FULL };
+	const struct retry_backoff tiny = { 4, 5, 10, JITTER_FULL };
+	const struct retry_backoff none = { 4, 5, 10, JITTER_NONE };
+	struct retry_policy p = builtin_retry();
+	const struct retry_backoff same = { p.backoff_base_ms, p.backoff_max_ms, 0, p.jitter };
+	struct rng a, b, c;
+
+	rng_seed(&a, 3);
+	rng_seed(&b, 4);
+	rng_seed(&c, 4);
+	for (uint32_t n = 1; n < 12; n++) {
+		for (int k = 0; k < 100; k++) {
+			uint32_t w = retry_backoff_wait(&full, n, 0, &a);
+
+			ck_assert_uint_ge(w, 10);
+			ck_assert_uint_le(w, n < 7 ? 100u << (n - 1) : 5000);
+			ck_assert_uint_eq(retry_backoff_wait(&tiny, n, 0, &a), 10);
+			ck_assert_uint_eq(retry_backoff_wait(&none, n, 0, &a), 10);
+			ck_assert_uint_eq(retry_backoff_wait(&same, n, 0, &b),
+					  retry_backoff(&p, n, 0, &c));
+		}
+	}
+}
+END_TEST
+
 /* ==== retry: Retry-After parsing ======================================== */
 
 struct ra_parse_case {
@@ -1073,6 +1102,7 @@ Suite *retry_suite(void)
 	tcase_add_test(tc, test_backoff_huge_n);
 	tcase_add_loop_test(tc, test_backoff_full_distribution, 1, 9);
 	tcase_add_test(tc, test_backoff_worst_total);
+	tcase_add_test(tc, test_backoff_floor);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("retry_after");

@@ -1,7 +1,7 @@
 /* Tests of daemon/lib/strbuf.c: growth, the hard cap and what a write past
- * it leaves, truncate, steal, addf at every fill level, and JSON string
+ * it leaves, truncate, steal, addf at every fill level, JSON string
  * writing that stays valid JSON whatever the bytes (control characters,
- * invalid UTF-8). */
+ * invalid UTF-8), the text of an empty buffer and JSON pointer tokens. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,6 +356,34 @@ START_TEST(test_json_invalid_utf8)
 }
 END_TEST
 
+/* The schema compiler reads its location as a string before the first byte. */
+START_TEST(test_strbuf_str_of_empty)
+{
+	struct strbuf b;
+
+	strbuf_init(&b, 16);
+	ck_assert_ptr_null(b.data);
+	ck_assert_str_eq(strbuf_str(&b), "");
+	strbuf_add(&b, "", 0);
+	ck_assert_ptr_nonnull(b.data);
+	ck_assert_str_eq(strbuf_str(&b), "");
+	strbuf_release(&b);
+}
+END_TEST
+
+START_TEST(test_pointer_tokens_escape_tilde_and_slash)
+{
+	struct strbuf b;
+
+	strbuf_init(&b, SIZE_MAX);
+	strbuf_add_pointer_token(&b, "a/b~c", 5);
+	strbuf_add_pointer_token(&b, "", 0);
+	strbuf_add_pointer_token(&b, "~~", 2);
+	ck_assert_str_eq(strbuf_str(&b), "/a~1b~0c//~0~0");
+	strbuf_release(&b);
+}
+END_TEST
+
 Suite *strbuf_suite(void)
 {
 	Suite *s = suite_create("strbuf");
@@ -372,6 +400,8 @@ Suite *strbuf_suite(void)
 	tcase_add_test(tc, test_json_utf8_kept);
 	tcase_add_loop_test(tc, test_json_invalid_utf8, 0,
 			    (int)(sizeof(invalid_cases) / sizeof(invalid_cases[0])));
+	tcase_add_test(tc, test_strbuf_str_of_empty);
+	tcase_add_test(tc, test_pointer_tokens_escape_tilde_and_slash);
 	suite_add_tcase(s, tc);
 	return s;
 }

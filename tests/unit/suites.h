@@ -32,5 +32,9 @@ Suite *ytree_suite(void);
 Suite *metrics_suite(void);
 Suite *reply_suite(void);
 Suite *pool_suite(void);
+Suite *utf8_suite(void);
+Suite *ascii_suite(void);
+Suite *window_suite(void);
+Suite *registry_suite(void);
 
 #endif

@@ -1,0 +1,73 @@
+/* The UTF-8 decoder shared by the JSON string writer (strbuf) and the
+ * schema formats, and the byte-level count and cut the schema validator and
+ * its messages use. */
+#include "utf8.h"
+
+static int is_continuation(unsigned char c)
+{
+	return (c & 0xc0) == 0x80;
+}
+
+/* The reading of a possibly invalid sequence that UTF8_LAX asks for. */
+static size_t decode_lax(const unsigned char *s, size_t len, uint32_t *ret_cp)
+{
+	size_t n = s[0] >= 0xf0 ? 3 : s[0] >= 0xe0 ? 2 : 1, k;
+	uint32_t cp = s[0] & (0x3fu >> n);
+
+	for (k = 1; k <= n && k < len; k++)
+		cp = (cp << 6) | (s[k] & 0x3f);
+	*ret_cp = cp;
+	return k;
+}
+
+size_t utf8_decode(const char *str, size_t len, uint32_t *ret_cp, unsigned flags)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80) {
+		*ret_cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		goto invalid;
+	if (n > len)
+		goto invalid;
+	for (i = 1; i < n; i++) {
+		if (!is_continuation(s[i]))
+			goto invalid;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		goto invalid;
+	*ret_cp = cp;
+	return n;
+invalid:
+	return flags & UTF8_LAX ? decode_lax(s, len, ret_cp) : 0;
+}
+
+size_t utf8_count(const char *s, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++)
+		n += !is_continuation((unsigned char)s[i]);
+	return n;
+}
+
+size_t utf8_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	while (max > 0 && is_continuation((unsigned char)s[max]))
+		max--;
+	return max;
+}

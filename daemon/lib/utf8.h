@@ -1,0 +1,34 @@
+/* UTF-8 (RFC 3629): the one decoder, a character count and a cut at a
+ * character boundary. Pure; no allocation. */
+#ifndef BRACED_UTF8_H
+#define BRACED_UTF8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	/* Never refuse: a sequence that is not valid UTF-8 is read as long as
+	 * its lead byte announces (at most the bytes there are), taking the
+	 * low six bits of whatever bytes follow. For callers that were given
+	 * valid text and judge the code point themselves. */
+	UTF8_LAX = 1u << 0,
+};
+
+/* Decodes the character at s (len >= 1 bytes, borrowed) into *ret_cp.
+ * Returns its length in bytes (1-4). Without UTF8_LAX, returns 0 and leaves
+ * *ret_cp alone for a sequence that is not valid UTF-8: a stray
+ * continuation byte, an overlong form, a surrogate, a code point above
+ * U+10FFFF, or a sequence cut short by len. */
+size_t utf8_decode(const char *s, size_t len, uint32_t *ret_cp, unsigned flags);
+
+/* The characters in s[0..len): every byte but continuation bytes (10xxxxxx)
+ * counts, so each byte of an invalid sequence that is not a continuation
+ * byte counts as one. */
+size_t utf8_count(const char *s, size_t len);
+
+/* The length of the longest prefix of s[0..len) of at most max bytes that
+ * does not end inside a sequence: len itself when it fits, else max moved
+ * back over continuation bytes. */
+size_t utf8_cut(const char *s, size_t len, size_t max);
+
+#endif
