@@ -330,6 +330,7 @@ void call_begin(struct call *c)
 
 	c->state = CALL_RUNNING;
 	c->begin_us = now_us_precise();
+	TAILQ_INSERT_TAIL(&c->pool->running, c, link);
 	c->pool->active++;
 	up->running++;
 	upstream_update_max_connects(up);

@@ -343,8 +343,7 @@ void upstream_free(struct upstream *up)
 {
 	if (!up)
 		return;
-	upstream_pools_free(up);
-	/* Running calls belong to requests, which main cancels before this. */
+	upstream_pools_free(up); /* every call, before the multi handle goes */
 	if (up->multi)
 		curl_multi_cleanup(up->multi);
 	up->multi = NULL;

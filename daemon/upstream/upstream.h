@@ -56,7 +56,9 @@ typedef void (*call_done_fn)(struct call *call, void *arg);
 
 /* Creates the backend on base. NULL on failure. */
 struct upstream *upstream_new(struct event_base *base);
-/* Cancels every call (no callbacks) and frees everything; NULL is a no-op. */
+/* Cancels and frees every call, waiting or running, without a callback
+ * (their owners must not touch them again), then frees everything; NULL is
+ * a no-op. */
 void upstream_free(struct upstream *up);
 /* Idle connections kept open across all upstreams once the load goes away;
  * never a cap on busy ones. */

@@ -57,7 +57,7 @@ struct call {
 	struct strbuf headers;
 	struct curl_slist *send_headers; /* nodes over p.headers' lines, one allocation */
 	char errbuf[CURL_ERROR_SIZE];
-	TAILQ_ENTRY(call) wait_link;
+	TAILQ_ENTRY(call) link; /* in its pool's waiting or running queue */
 };
 
 TAILQ_HEAD(call_queue, call);
@@ -66,6 +66,7 @@ struct upstream_pool {
 	struct registry_entry entry; /* the profile's name, in the list of pools */
 	unsigned max, active;
 	struct call_queue waiting;
+	struct call_queue running; /* the active calls, so that freeing can end them */
 };
 
 struct upstream {

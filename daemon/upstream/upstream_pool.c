@@ -48,7 +48,7 @@ static void pool_run_waiters(struct upstream_pool *pool)
 	while (pool->active < pool->max && !TAILQ_EMPTY(&pool->waiting)) {
 		struct call *next = TAILQ_FIRST(&pool->waiting);
 
-		TAILQ_REMOVE(&pool->waiting, next, wait_link);
+		TAILQ_REMOVE(&pool->waiting, next, link);
 		evtimer_del(next->timer);
 		call_begin(next);
 	}
@@ -60,6 +60,7 @@ static void pool_release(struct call *c)
 
 	if (!pool || c->state != CALL_RUNNING)
 		return;
+	TAILQ_REMOVE(&pool->running, c, link);
 	pool->active--;
 	c->up->running--;
 	upstream_update_max_connects(c->up);
@@ -76,7 +77,7 @@ void upstream_pool_enter(struct call *c)
 		struct timeval tv;
 
 		c->state = CALL_WAITING;
-		TAILQ_INSERT_TAIL(&pool->waiting, c, wait_link);
+		TAILQ_INSERT_TAIL(&pool->waiting, c, link);
 		ms_to_tv(c->p.pool_ms, &tv);
 		evtimer_add(c->timer, &tv);
 	}
@@ -85,7 +86,7 @@ void upstream_pool_enter(struct call *c)
 void upstream_pool_leave(struct call *c)
 {
 	if (c->state == CALL_WAITING)
-		TAILQ_REMOVE(&c->pool->waiting, c, wait_link);
+		TAILQ_REMOVE(&c->pool->waiting, c, link);
 	else
 		pool_release(c);
 }
@@ -101,8 +102,11 @@ void upstream_pools_free(struct upstream *up)
 
 	for (pool = up->pools; pool; pool = next) {
 		next = pool_of(pool->entry.next);
+		/* Waiters first, so an ended call hands its slot to nobody. */
 		while (!TAILQ_EMPTY(&pool->waiting))
 			upstream_cancel(TAILQ_FIRST(&pool->waiting));
+		while (!TAILQ_EMPTY(&pool->running))
+			upstream_cancel(TAILQ_FIRST(&pool->running));
 		registry_entry_release(&pool->entry);
 		free(pool);
 	}
@@ -122,6 +126,7 @@ struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
 			return NULL;
 		}
 		TAILQ_INIT(&pool->waiting);
+		TAILQ_INIT(&pool->running);
 		up->pools = pool;
 	}
 	pool->max = max_connections ? max_connections : 1;
