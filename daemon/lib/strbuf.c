@@ -24,6 +24,8 @@ char *strbuf_steal(struct strbuf *b, size_t *ret_len)
 {
 	char *d = b->data;
 
+	if (!b->failed && !d)
+		d = calloc(1, 1); /* nothing added yet: an empty string */
 	if (b->failed || !d) {
 		strbuf_release(b);
 		return NULL;

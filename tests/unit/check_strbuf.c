@@ -192,6 +192,16 @@ START_TEST(test_strbuf_steal)
 	strbuf_adds(&b, "abcd");
 	ck_assert_ptr_null(strbuf_steal(&b, &len));
 	strbuf_release(&b);
+	/* Nothing added is not a failure: an empty string (admin answers
+	 * with an empty body, not a 500). */
+	strbuf_init(&b, 3);
+	len = 7;
+	s = strbuf_steal(&b, &len);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_str_eq(s, "");
+	free(s);
+	strbuf_release(&b);
 }
 END_TEST
 
