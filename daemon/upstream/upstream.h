@@ -65,7 +65,8 @@ void upstream_free(struct upstream *up);
 void upstream_set_max_idle(struct upstream *up, long max_idle);
 
 /* The pool named name (a profile), created on first use, with at most
- * max_connections attempts in flight; a later call updates the limit.
+ * max_connections attempts in flight; a later call updates the limit as
+ * upstream_pool_set_max() does.
  * Borrowed: pools live as long as the upstream. NULL on OOM. */
 struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
 					unsigned max_connections);

@@ -129,7 +129,7 @@ struct upstream_pool *upstream_pool_get(struct upstream *up, const char *name,
 		TAILQ_INIT(&pool->running);
 		up->pools = pool;
 	}
-	pool->max = max_connections ? max_connections : 1;
+	upstream_pool_set_max(pool, max_connections); /* a reload may raise it */
 	return pool;
 }
 

@@ -271,6 +271,23 @@ START_TEST(test_pool_survives_reload)
 }
 END_TEST
 
+/* A reload that raises the limit starts the waiters at once, not at the
+ * profile's next request. */
+START_TEST(test_reload_raising_the_limit_starts_waiters)
+{
+	struct upstream_pool *pool = upstream_pool_get(up, "p", 1);
+	struct call *b, *c;
+
+	start(pool, 5000);
+	b = start(pool, 5000);
+	c = start(pool, 5000);
+	ck_assert_int_eq(call_waiting(b), 1);
+	ck_assert_ptr_eq(upstream_pool_get(up, "p", 2), pool);
+	ck_assert_int_eq(call_waiting(b), 0);
+	ck_assert_int_eq(call_waiting(c), 1);
+}
+END_TEST
+
 /* A raised limit starts the oldest waiters at once; a lowered one cuts
  * nothing, and new attempts wait until the running ones are below it. */
 START_TEST(test_set_max)
@@ -352,6 +369,7 @@ Suite *pool_suite(void)
 	tcase_add_test(tc, test_wait_runs_out);
 	tcase_add_test(tc, test_pools_per_profile);
 	tcase_add_test(tc, test_pool_survives_reload);
+	tcase_add_test(tc, test_reload_raising_the_limit_starts_waiters);
 	tcase_add_test(tc, test_set_max);
 	tcase_add_test(tc, test_free_with_waiters);
 	tcase_add_test(tc, test_free_with_attempt_in_flight);
