@@ -67,7 +67,9 @@ size_t utf8_cut(const char *s, size_t len, size_t max)
 {
 	if (len <= max)
 		return len;
-	while (max > 0 && is_continuation((unsigned char)s[max]))
+	/* A sequence has at most three continuation bytes: past them the
+	 * text is not UTF-8 and any cut will do. */
+	for (int back = 0; back < 3 && max > 0 && is_continuation((unsigned char)s[max]); back++)
 		max--;
 	return max;
 }

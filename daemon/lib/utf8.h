@@ -28,7 +28,7 @@ size_t utf8_count(const char *s, size_t len);
 
 /* The length of the longest prefix of s[0..len) of at most max bytes that
  * does not end inside a sequence: len itself when it fits, else max moved
- * back over continuation bytes. */
+ * back over at most three continuation bytes (the most a sequence has). */
 size_t utf8_cut(const char *s, size_t len, size_t max);
 
 #endif

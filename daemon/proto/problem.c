@@ -3,6 +3,7 @@
 #include "problem.h"
 #include "schema.h"
 #include "strbuf.h"
+#include "utf8.h"
 
 #include <string.h>
 
@@ -98,14 +99,7 @@ char *problem_render(const struct problem *p, size_t *ret_len)
 	if (p->upstream_body) {
 		size_t n = p->upstream_body_len;
 
-		if (n > PROBLEM_UPSTREAM_BODY_MAX) {
-			n = PROBLEM_UPSTREAM_BODY_MAX;
-			/* Do not cut a UTF-8 sequence in two. */
-			for (int back = 0; back < 3 && n > 0 &&
-					   ((unsigned char)p->upstream_body[n] & 0xc0) == 0x80;
-			     back++)
-				n--;
-		}
+		n = utf8_cut(p->upstream_body, n, PROBLEM_UPSTREAM_BODY_MAX);
 		strbuf_adds(&b, ",\"upstream_body\":");
 		strbuf_add_json_string(&b, p->upstream_body, n);
 	}

@@ -94,6 +94,8 @@ START_TEST(count_and_cut)
 	ck_assert_uint_eq(utf8_cut(s, strlen(s), 5), 3);
 	ck_assert_uint_eq(utf8_cut(s, strlen(s), 9), 6);
 	ck_assert_uint_eq(utf8_cut("\x80\x80\x80", 3, 2), 0);
+	/* Not UTF-8: never more than three bytes back. */
+	ck_assert_uint_eq(utf8_cut("\x80\x80\x80\x80\x80\x80\x80", 7, 6), 3);
 }
 END_TEST
 
