@@ -173,7 +173,7 @@ void strbuf_add_json_string(struct strbuf *b, const char *s, size_t len)
 			else
 				strbuf_add(b, esc, 6);
 			p++;
-		} else if ((n = utf8_decode((const char *)p, (size_t)(end - p), &cp, 0)) > 0) {
+		} else if ((n = utf8_decode((const char *)p, (size_t)(end - p), &cp)) > 0) {
 			strbuf_add(b, p, n);
 			p += n;
 		} else {

@@ -8,19 +8,7 @@ static int is_continuation(unsigned char c)
 	return (c & 0xc0) == 0x80;
 }
 
-/* The reading of a possibly invalid sequence that UTF8_LAX asks for. */
-static size_t decode_lax(const unsigned char *s, size_t len, uint32_t *ret_cp)
-{
-	size_t n = s[0] >= 0xf0 ? 3 : s[0] >= 0xe0 ? 2 : 1, k;
-	uint32_t cp = s[0] & (0x3fu >> n);
-
-	for (k = 1; k <= n && k < len; k++)
-		cp = (cp << 6) | (s[k] & 0x3f);
-	*ret_cp = cp;
-	return k;
-}
-
-size_t utf8_decode(const char *str, size_t len, uint32_t *ret_cp, unsigned flags)
+size_t utf8_decode(const char *str, size_t len, uint32_t *ret_cp)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t n, i;
@@ -51,7 +39,7 @@ size_t utf8_decode(const char *str, size_t len, uint32_t *ret_cp, unsigned flags
 	*ret_cp = cp;
 	return n;
 invalid:
-	return flags & UTF8_LAX ? decode_lax(s, len, ret_cp) : 0;
+	return 0;
 }
 
 size_t utf8_count(const char *s, size_t len)

@@ -6,20 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum {
-	/* Never refuse: a sequence that is not valid UTF-8 is read as long as
-	 * its lead byte announces (at most the bytes there are), taking the
-	 * low six bits of whatever bytes follow. For callers that were given
-	 * valid text and judge the code point themselves. */
-	UTF8_LAX = 1u << 0,
-};
-
 /* Decodes the character at s (len >= 1 bytes, borrowed) into *ret_cp.
- * Returns its length in bytes (1-4). Without UTF8_LAX, returns 0 and leaves
- * *ret_cp alone for a sequence that is not valid UTF-8: a stray
+ * Returns its length in bytes (1-4), or 0, leaving *ret_cp alone, for a
+ * sequence that is not valid UTF-8: a stray
  * continuation byte, an overlong form, a surrogate, a code point above
  * U+10FFFF, or a sequence cut short by len. */
-size_t utf8_decode(const char *s, size_t len, uint32_t *ret_cp, unsigned flags);
+size_t utf8_decode(const char *s, size_t len, uint32_t *ret_cp);
 
 /* The characters in s[0..len): every byte but continuation bytes (10xxxxxx)
  * counts, so each byte of an invalid sequence that is not a continuation

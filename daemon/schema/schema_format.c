@@ -90,16 +90,21 @@ static int is_ascii(const char *s, size_t len)
 	return 1;
 }
 
+/* Not a character: what utf8_next() gives for bytes that are not UTF-8 (a
+ * percent-decoded query value may hold any); every code-point check refuses
+ * it. */
+#define NOT_A_CHARACTER UINT32_MAX
+
 /* Decodes the character at s[*i] (len is where s ends), advances *i past it
- * and returns its code point. Lax: the JSON parser checked a document's
- * strings, and a decoded query value that is not UTF-8 is read as it always
- * was, leaving the verdict to the code-point checks. */
+ * (one byte when it is not UTF-8) and returns its code point, or
+ * NOT_A_CHARACTER. */
 static uint32_t utf8_next(const char *s, size_t len, size_t *i)
 {
 	uint32_t cp;
+	size_t n = utf8_decode(s + *i, len - *i, &cp);
 
-	*i += utf8_decode(s + *i, len - *i, &cp, UTF8_LAX);
-	return cp;
+	*i += n ? n : 1;
+	return n ? cp : NOT_A_CHARACTER;
 }
 
 /* RFC 3987's ucschar, and iprivate (only in a query). */

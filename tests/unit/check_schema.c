@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "schema.h"
+#include "schema_format.h"
 #include "suites.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -880,6 +881,32 @@ START_TEST(test_formats)
 }
 END_TEST
 
+/* A query value is percent-decoded before its format is checked, so it may
+ * not be UTF-8: such bytes are not characters of an IRI or an IDN host. */
+START_TEST(test_formats_refuse_bytes_that_are_not_utf8)
+{
+	static const struct {
+		const char *format, *value;
+	} cases[] = {
+		{ "iri", "https://example.com/\xc2" "a" },
+		{ "iri", "https://example.com/\xe4" },
+		{ "iri-reference", "a\xc2" },
+		{ "iri", "https://example.com/\xed\xa0\x80" },
+	};
+
+	for (int i = 0; i < N(cases); i++)
+		ck_assert_msg(schema_format_check(schema_format_lookup(cases[i].format),
+						  cases[i].value, strlen(cases[i].value)) == 0,
+			      "%s accepted %s", cases[i].format, cases[i].value);
+	{
+		const char *ok = "https://ex\xc3\xa4mple.com/";
+
+		ck_assert_int_eq(schema_format_check(schema_format_lookup("iri"), ok, strlen(ok)),
+				 1);
+	}
+}
+END_TEST
+
 START_TEST(test_format_message_and_annotate)
 {
 	static const char schema[] =
@@ -1306,6 +1333,7 @@ Suite *schema_suite(void)
 
 	tc = tcase_create("formats");
 	tcase_add_test(tc, test_formats);
+	tcase_add_test(tc, test_formats_refuse_bytes_that_are_not_utf8);
 	tcase_add_test(tc, test_format_message_and_annotate);
 	tcase_add_test(tc, test_content);
 	tcase_add_test(tc, test_prefix_items);

@@ -35,50 +35,11 @@ START_TEST(strict_table)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint32_t cp = 0xdeadbeef;
-		size_t n = utf8_decode(cases[i].s, strlen(cases[i].s), &cp, 0);
+		size_t n = utf8_decode(cases[i].s, strlen(cases[i].s), &cp);
 
 		ck_assert_uint_eq(n, cases[i].len);
 		ck_assert_uint_eq(cp, n ? cases[i].cp : 0xdeadbeef);
 	}
-}
-END_TEST
-
-/* The reading schema_format.c made before the decoder was shared. */
-static size_t old_lax(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	size_t n, k;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	n = s[0] >= 0xf0 ? 3 : s[0] >= 0xe0 ? 2 : 1;
-	*cp = s[0] & (0x3fu >> n);
-	for (k = 1; k <= n && k < len; k++)
-		*cp = (*cp << 6) | (s[k] & 0x3f);
-	return k;
-}
-
-START_TEST(lax_reads_as_before)
-{
-	static const unsigned char tails[] = { 0x00, 0x41, 0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0, 0xff };
-	unsigned char s[4];
-	uint32_t a, b;
-
-	for (unsigned lead = 0; lead < 256; lead++)
-		for (size_t t1 = 0; t1 < sizeof(tails); t1++)
-			for (size_t t2 = 0; t2 < sizeof(tails); t2++)
-				for (size_t t3 = 0; t3 < sizeof(tails); t3++)
-					for (size_t len = 1; len <= 4; len++) {
-						s[0] = (unsigned char)lead;
-						s[1] = tails[t1];
-						s[2] = tails[t2];
-						s[3] = tails[t3];
-						ck_assert_uint_eq(
-						    utf8_decode((const char *)s, len, &a, UTF8_LAX),
-						    old_lax(s, len, &b));
-						ck_assert_uint_eq(a, b);
-					}
 }
 END_TEST
 
@@ -105,7 +66,6 @@ Suite *utf8_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, strict_table);
-	tcase_add_test(tc, lax_reads_as_before);
 	tcase_add_test(tc, count_and_cut);
 	suite_add_tcase(s, tc);
 	return s;
