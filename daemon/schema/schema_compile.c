@@ -545,102 +545,110 @@ static void *member_array(struct compiler *cc, struct json_object *v, size_t siz
 	return a;
 }
 
+/* One member (key, sub) of an object keyword, the i-th, compiled into n. */
+typedef int (*member_fn)(struct compiler *cc, struct snode *n, size_t i, const char *key,
+			 struct json_object *sub, const char *base);
+
+/* Compiles each member of v in order into n; *ret_n counts the members
+ * begun, so that a failure leaves what the node must free counted. */
+static int each_member(struct compiler *cc, struct snode *n, struct json_object *v,
+		       const char *base, size_t *ret_n, member_fn fn)
+{
+	size_t i = 0;
+
+	json_object_object_foreach(v, key, sub)
+	{
+		*ret_n = i + 1;
+		if (fn(cc, n, i, key, sub, base) < 0)
+			return -1;
+		i++;
+	}
+	return 0;
+}
+
+static int one_property(struct compiler *cc, struct snode *n, size_t i, const char *key,
+			struct json_object *sub, const char *base)
+{
+	n->props[i].key = key;
+	n->props[i].schema = compile_at(cc, sub, base, "properties", key, SIZE_MAX);
+	return n->props[i].schema ? 0 : -1;
+}
+
 static int compile_properties(struct compiler *cc, struct snode *n, struct json_object *obj,
 			      const char *base)
 {
 	struct json_object *v;
-	int r;
-	size_t i = 0;
+	int r = object_keyword(cc, obj, "properties", " of schemas", &v);
 
-	r = object_keyword(cc, obj, "properties", " of schemas", &v);
 	if (r <= 0)
 		return r;
 	n->props = member_array(cc, v, sizeof(*n->props));
 	n->sorted_props = n->props ? member_array(cc, v, sizeof(*n->sorted_props)) : NULL;
-	if (!n->sorted_props)
+	if (!n->sorted_props || each_member(cc, n, v, base, &n->nprops, one_property) < 0)
 		return -1;
-	json_object_object_foreach(v, key, sub)
-	{
-		n->props[i].key = key;
-		n->props[i].schema = compile_at(cc, sub, base, "properties", key, SIZE_MAX);
-		if (!n->props[i].schema)
-			return -1;
-		i++;
-	}
-	n->nprops = i;
-	memcpy(n->sorted_props, n->props, i * sizeof(*n->props));
-	qsort(n->sorted_props, i, sizeof(*n->sorted_props), cmp_prop);
+	memcpy(n->sorted_props, n->props, n->nprops * sizeof(*n->props));
+	qsort(n->sorted_props, n->nprops, sizeof(*n->sorted_props), cmp_prop);
 	return 0;
+}
+
+static int one_pattern_property(struct compiler *cc, struct snode *n, size_t i, const char *key,
+				struct json_object *sub, const char *base)
+{
+	/* The key is the regex; a string object lets compile_regex share its
+	 * code path (and the key text lives in the schema document). */
+	struct json_object *keyobj = json_object_new_string(key);
+	int r;
+
+	if (!keyobj) {
+		coom(cc);
+		return -1;
+	}
+	r = compile_regex(cc, keyobj, &n->patprops[i].re, "patternProperties", key);
+	json_object_put(keyobj);
+	if (r < 0)
+		return -1;
+	n->patprops[i].re.source = key;
+	n->patprops[i].schema = compile_at(cc, sub, base, "patternProperties", key, SIZE_MAX);
+	return n->patprops[i].schema ? 0 : -1;
 }
 
 static int compile_pattern_properties(struct compiler *cc, struct snode *n, struct json_object *obj,
 				      const char *base)
 {
-	struct json_object *v, *keyobj;
-	int r;
-	size_t i = 0;
+	struct json_object *v;
+	int r = object_keyword(cc, obj, "patternProperties", " of schemas", &v);
 
-	r = object_keyword(cc, obj, "patternProperties", " of schemas", &v);
 	if (r <= 0)
 		return r;
 	n->patprops = member_array(cc, v, sizeof(*n->patprops));
 	if (!n->patprops)
 		return -1;
-	json_object_object_foreach(v, key, sub)
-	{
-		n->npatprops = i + 1;
-		/* The key is the regex; a string object lets compile_regex share
-		 * its code path (and the key text lives in the schema document). */
-		keyobj = json_object_new_string(key);
-		if (!keyobj) {
-			coom(cc);
-			return -1;
-		}
-		if (compile_regex(cc, keyobj, &n->patprops[i].re, "patternProperties", key) < 0) {
-			json_object_put(keyobj);
-			return -1;
-		}
-		json_object_put(keyobj);
-		n->patprops[i].re.source = key;
-		n->patprops[i].schema =
-		    compile_at(cc, sub, base, "patternProperties", key, SIZE_MAX);
-		if (!n->patprops[i].schema)
-			return -1;
-		i++;
-	}
-	return 0;
+	return each_member(cc, n, v, base, &n->npatprops, one_pattern_property);
+}
+
+static int one_dependency(struct compiler *cc, struct snode *n, size_t i, const char *key,
+			  struct json_object *sub, const char *base)
+{
+	n->deps[i].key = key;
+	if (json_object_is_type(sub, json_type_array))
+		return string_array(cc, sub, "dependencies", key, &n->deps[i].required,
+				    &n->deps[i].nrequired);
+	n->deps[i].schema = compile_at(cc, sub, base, "dependencies", key, SIZE_MAX);
+	return n->deps[i].schema ? 0 : -1;
 }
 
 static int compile_dependencies(struct compiler *cc, struct snode *n, struct json_object *obj,
 				const char *base)
 {
 	struct json_object *v;
-	int r;
-	size_t i = 0;
+	int r = object_keyword(cc, obj, "dependencies", "", &v);
 
-	r = object_keyword(cc, obj, "dependencies", "", &v);
 	if (r <= 0)
 		return r;
 	n->deps = member_array(cc, v, sizeof(*n->deps));
 	if (!n->deps)
 		return -1;
-	json_object_object_foreach(v, key, sub)
-	{
-		n->ndeps = i + 1;
-		n->deps[i].key = key;
-		if (json_object_is_type(sub, json_type_array)) {
-			if (string_array(cc, sub, "dependencies", key, &n->deps[i].required,
-					 &n->deps[i].nrequired) < 0)
-				return -1;
-		} else {
-			n->deps[i].schema =
-			    compile_at(cc, sub, base, "dependencies", key, SIZE_MAX);
-			if (!n->deps[i].schema)
-				return -1;
-		}
-		i++;
-	}
-	return 0;
+	return each_member(cc, n, v, base, &n->ndeps, one_dependency);
 }
 
 static int compile_objects(struct compiler *cc, struct snode *n, struct json_object *obj,
