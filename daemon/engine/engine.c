@@ -166,16 +166,15 @@ static void answer_failure(struct engine *e, struct engine_action *act, int retr
 			   struct retry_after ra)
 {
 	static const char *const timeout_names[] = {
-		[ENGINE_TIMEOUT_NONE] = "attempt",    [ENGINE_TIMEOUT_CONNECT] = "connect",
-		[ENGINE_TIMEOUT_READ] = "read",       [ENGINE_TIMEOUT_WRITE] = "write",
-		[ENGINE_TIMEOUT_ATTEMPT] = "attempt",
+		[LIMIT_NONE] = "attempt", [LIMIT_CONNECT] = "connect", [LIMIT_READ] = "read",
+		[LIMIT_WRITE] = "write",  [LIMIT_ATTEMPT] = "attempt",
 	};
 	const struct engine_last *l = &e->last;
 	const struct timeouts *t = &e->r.policy->timeouts;
 	struct engine_answer *a;
 
 	switch (l->end) {
-	case ENGINE_END_OK:
+	case ATTEMPT_OK:
 		if (l->outcome == OUTCOME_SCHEMA) {
 			a = answer(e, act, ENGINE_PROBLEM, PROBLEM_SCHEMA_VIOLATION);
 			a->upstream_status = l->status;
@@ -196,38 +195,38 @@ static void answer_failure(struct engine *e, struct engine_action *act, int retr
 		snprintf(a->detail, sizeof(a->detail), "upstream answered %d after %u attempt%s",
 			 l->status, e->attempts, e->attempts == 1 ? "" : "s");
 		break;
-	case ENGINE_END_TIMEOUT: {
-		enum engine_timeout k = l->timeout;
-		uint32_t ms = k == ENGINE_TIMEOUT_CONNECT ? t->connect_ms
-			      : k == ENGINE_TIMEOUT_READ  ? t->read_ms
-			      : k == ENGINE_TIMEOUT_WRITE ? t->write_ms
-							  : t->attempt_ms;
+	case ATTEMPT_TIMEOUT: {
+		enum attempt_limit k = l->timeout;
+		uint32_t ms = k == LIMIT_CONNECT ? t->connect_ms
+			      : k == LIMIT_READ  ? t->read_ms
+			      : k == LIMIT_WRITE ? t->write_ms
+						 : t->attempt_ms;
 
 		a = answer(e, act, ENGINE_PROBLEM, PROBLEM_UPSTREAM_TIMEOUT);
 		snprintf(a->detail, sizeof(a->detail), "%s timeout of %u ms reached on attempt %u",
 			 timeout_names[k], ms, e->attempts);
 		break;
 	}
-	case ENGINE_END_TOO_LARGE:
+	case ATTEMPT_TOO_LARGE:
 		a = answer(e, act, ENGINE_PROBLEM, PROBLEM_RESPONSE_TOO_LARGE);
 		snprintf(a->detail, sizeof(a->detail),
 			 "upstream response is larger than %llu bytes",
 			 (unsigned long long)e->r.max_response_body);
 		break;
-	case ENGINE_END_POOL_TIMEOUT:
+	case ATTEMPT_POOL_TIMEOUT:
 		a = answer(e, act, ENGINE_PROBLEM, PROBLEM_OVERLOADED);
 		snprintf(a->detail, sizeof(a->detail),
 			 "no upstream connection became free within %u ms (pool of %u)", t->pool_ms,
 			 e->r.policy->pool_max_connections);
 		break;
-	case ENGINE_END_CONNECT:
-	case ENGINE_END_RESET:
-	case ENGINE_END_INTERNAL:
+	case ATTEMPT_CONNECT:
+	case ATTEMPT_RESET:
+	case ATTEMPT_INTERNAL:
 	default:
 		a = answer(e, act, ENGINE_PROBLEM, PROBLEM_UPSTREAM_UNAVAILABLE);
 		snprintf(a->detail, sizeof(a->detail), "%s after %u attempt%s: %s",
-			 l->end == ENGINE_END_CONNECT ? "cannot connect to the upstream"
-						      : "upstream connection failed",
+			 l->end == ATTEMPT_CONNECT ? "cannot connect to the upstream"
+						   : "upstream connection failed",
 			 e->attempts, e->attempts == 1 ? "" : "s",
 			 l->error[0] ? l->error : "no detail");
 		break;
@@ -385,19 +384,19 @@ static void on_routed(struct engine *e, const struct engine_event *ev, struct en
 static enum outcome outcome_of(const struct engine *e, const struct engine_result *res)
 {
 	switch (res->end) {
-	case ENGINE_END_OK:
+	case ATTEMPT_OK:
 		return retry_classify_status(&e->r.policy->retry, res->status);
-	case ENGINE_END_CONNECT:
+	case ATTEMPT_CONNECT:
 		return OUTCOME_CONNECT;
-	case ENGINE_END_TIMEOUT:
+	case ATTEMPT_TIMEOUT:
 		/* Nothing was sent before the connection was up (SPEC 4.2). */
-		return res->timeout == ENGINE_TIMEOUT_CONNECT ? OUTCOME_CONNECT : OUTCOME_TIMEOUT;
-	case ENGINE_END_TOO_LARGE:
+		return res->timeout == LIMIT_CONNECT ? OUTCOME_CONNECT : OUTCOME_TIMEOUT;
+	case ATTEMPT_TOO_LARGE:
 		return OUTCOME_TOO_LARGE;
-	case ENGINE_END_INTERNAL:
-	case ENGINE_END_POOL_TIMEOUT:
+	case ATTEMPT_INTERNAL:
+	case ATTEMPT_POOL_TIMEOUT:
 		return OUTCOME_INTERNAL;
-	case ENGINE_END_RESET:
+	case ATTEMPT_RESET:
 	default:
 		return OUTCOME_RESET;
 	}
@@ -571,10 +570,10 @@ static void observe(struct engine *e, uint64_t now_us, const struct engine_resul
 	uint64_t us = res->elapsed_us;
 
 	us = us > res->queued_us ? us - res->queued_us : 0;
-	if (res->end == ENGINE_END_POOL_TIMEOUT || res->end == ENGINE_END_INTERNAL)
+	if (res->end == ATTEMPT_POOL_TIMEOUT || res->end == ATTEMPT_INTERNAL)
 		return;
 	guard_observe_latency(e->r.guard, now_us, us);
-	if (res->end == ENGINE_END_OK)
+	if (res->end == ATTEMPT_OK)
 		guard_limiter_sample(e->r.guard, now_us, us);
 }
 
@@ -592,7 +591,7 @@ static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
 		answer_relay(e, act, NULL, l->relay_retry_after);
 		return;
 	}
-	if (l->end == ENGINE_END_TOO_LARGE) {
+	if (l->end == ATTEMPT_TOO_LARGE) {
 		answer_failure(e, act, 0, (struct retry_after){ 0 });
 		return;
 	}
@@ -606,7 +605,7 @@ static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
 	}
 	if (stop != RETRY_STOP_OUTCOME)
 		guard_count_suppressed(e->r.guard, stop);
-	if (l->end == ENGINE_END_OK && l->outcome != OUTCOME_SCHEMA &&
+	if (l->end == ATTEMPT_OK && l->outcome != OUTCOME_SCHEMA &&
 	    pol->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH) {
 		enum problem_code code = stop == RETRY_STOP_RETRY_AFTER && l->status == 429
 					     ? PROBLEM_RATE_LIMITED
@@ -636,12 +635,12 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	 * for a connection after it is not counted. */
 	if (e->nrunning == 0)
 		add_upstream_time(e,
-				  res->end == ENGINE_END_POOL_TIMEOUT &&
+				  res->end == ATTEMPT_POOL_TIMEOUT &&
 					  e->state == ENGINE_ATTEMPT_UNDECIDED
 				      ? e->undecided_us
 				      : now,
 				  res->elapsed_us);
-	if (res->end == ENGINE_END_POOL_TIMEOUT) {
+	if (res->end == ATTEMPT_POOL_TIMEOUT) {
 		/* Nothing was sent: not an attempt. A hedge is lost, its token
 		 * back; the attempts that ran decide. */
 		if (run.hedge)
@@ -659,14 +658,14 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 		if (e->pool_wait_cut) {
 			answer_budget_spent(e, act);
 		} else {
-			e->last.end = ENGINE_END_POOL_TIMEOUT;
+			e->last.end = ATTEMPT_POOL_TIMEOUT;
 			/* Overloaded: the app is told when to come back. */
 			answer_failure(e, act, 1, retry_after_ms(ENGINE_OVERLOADED_RETRY_AFTER_MS));
 		}
 		return;
 	}
 	o = outcome_of(e, res);
-	status = res->end == ENGINE_END_OK ? res->status : 0;
+	status = res->end == ATTEMPT_OK ? res->status : 0;
 	if (o == OUTCOME_OK && res->schema_failed)
 		o = OUTCOME_SCHEMA;
 	/* The first acceptable answer wins; the others are cut at once (and

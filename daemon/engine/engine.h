@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attempt.h"
 #include "config.h"
 #include "guard.h"
 #include "problem.h"
@@ -59,25 +60,6 @@ enum engine_state {
 	ENGINE_DONE,
 };
 
-/* How an attempt ended, as the backend saw it. */
-enum engine_end {
-	ENGINE_END_OK,           /* a complete response with a status */
-	ENGINE_END_CONNECT,      /* refused, unreachable, DNS, TLS: nothing was sent */
-	ENGINE_END_RESET,        /* closed or reset before a complete (well-formed) response */
-	ENGINE_END_TIMEOUT,      /* a per-attempt timeout, see enum engine_timeout */
-	ENGINE_END_TOO_LARGE,    /* response body over limits.max_response_body */
-	ENGINE_END_POOL_TIMEOUT, /* no pooled connection in time: nothing sent, not an attempt */
-	ENGINE_END_INTERNAL,     /* the backend could not run the attempt */
-};
-
-enum engine_timeout {
-	ENGINE_TIMEOUT_NONE,
-	ENGINE_TIMEOUT_CONNECT,
-	ENGINE_TIMEOUT_READ,
-	ENGINE_TIMEOUT_WRITE,
-	ENGINE_TIMEOUT_ATTEMPT,
-};
-
 enum engine_timer {
 	ENGINE_TIMER_WAIT,     /* the wait of the last ENGINE_DO_WAIT is over */
 	ENGINE_TIMER_DEADLINE, /* the total budget is spent */
@@ -121,9 +103,9 @@ struct engine_routed {
 
 struct engine_result {
 	uint32_t id; /* the attempt's, from its engine_start */
-	enum engine_end end;
-	enum engine_timeout timeout;    /* ENGINE_END_TIMEOUT */
-	int status;                     /* ENGINE_END_OK: the HTTP status */
+	enum attempt_end end;
+	enum attempt_limit timeout;     /* ATTEMPT_TIMEOUT */
+	int status;                     /* ATTEMPT_OK: the HTTP status */
 	struct retry_after retry_after; /* the answer's Retry-After, parsed */
 	int schema_failed;              /* failed the response schema in enforce mode */
 	size_t violations;              /* how many, when schema_failed */
@@ -208,8 +190,8 @@ struct engine_action {
 /* What is kept of the last attempt to answer with after a wait. */
 struct engine_last {
 	enum outcome outcome;
-	enum engine_end end;
-	enum engine_timeout timeout;
+	enum attempt_end end;
+	enum attempt_limit timeout;
 	int status;
 	struct retry_after retry_after;       /* of a 429 or 503, else none */
 	struct retry_after relay_retry_after; /* the answer's Retry-After whatever the status */

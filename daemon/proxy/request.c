@@ -361,36 +361,19 @@ static struct retry_after upstream_retry_after(const struct call *call)
 
 static void on_call_done(struct call *call, void *arg)
 {
-	static const enum engine_end ends[] = {
-		[CALL_OK] = ENGINE_END_OK,
-		[CALL_CONNECT] = ENGINE_END_CONNECT,
-		[CALL_RESET] = ENGINE_END_RESET,
-		[CALL_TIMEOUT] = ENGINE_END_TIMEOUT,
-		[CALL_TOO_LARGE] = ENGINE_END_TOO_LARGE,
-		[CALL_POOL_TIMEOUT] = ENGINE_END_POOL_TIMEOUT,
-		[CALL_INTERNAL] = ENGINE_END_INTERNAL,
-	};
-	static const enum engine_timeout kinds[] = {
-		[CALL_TIMEOUT_NONE] = ENGINE_TIMEOUT_NONE,
-		[CALL_TIMEOUT_CONNECT] = ENGINE_TIMEOUT_CONNECT,
-		[CALL_TIMEOUT_READ] = ENGINE_TIMEOUT_READ,
-		[CALL_TIMEOUT_WRITE] = ENGINE_TIMEOUT_WRITE,
-		[CALL_TIMEOUT_ATTEMPT] = ENGINE_TIMEOUT_ATTEMPT,
-	};
 	struct request *req = arg;
 	/* Both outlive the request, which feed() may free. */
 	struct upstream_pool *pool = req->pool;
 	struct guard *guard = req->guard;
-	enum call_outcome co = call_outcome(call);
+	enum attempt_end co = call_outcome(call);
 	/* A call that found no connection sent nothing: an answer kept from a
 	 * sibling stays the one to relay, this call goes after the feed. */
 	struct call *unused = NULL;
 	struct engine_event ev = {
 		.kind = ENGINE_EV_ATTEMPT,
 		.u.attempt = {
-			.end = (unsigned)co < sizeof(ends) / sizeof(ends[0]) ? ends[co]
-									    : ENGINE_END_RESET,
-			.timeout = kinds[call_timeout_kind(call)],
+			.end = co,
+			.timeout = call_timeout_kind(call),
 			.elapsed_us = call_elapsed_us(call),
 			.error = call_error(call),
 		},
@@ -408,13 +391,13 @@ static void on_call_done(struct call *call, void *arg)
 	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
 		if (req->calls[i].call && call_waiting(req->calls[i].call))
 			ev.u.attempt.queued[ev.u.attempt.nqueued++] = req->calls[i].id;
-	if (co == CALL_POOL_TIMEOUT && req->last) {
+	if (co == ATTEMPT_POOL_TIMEOUT && req->last) {
 		unused = call;
 	} else {
 		call_free(req->last);
 		req->last = call;
 	}
-	if (co == CALL_OK) {
+	if (co == ATTEMPT_OK) {
 		ev.u.attempt.status = call_status(call);
 		ev.u.attempt.retry_after = upstream_retry_after(call);
 		/* Only an answer that would be relayed as a success is validated. */

@@ -23,11 +23,11 @@
 
 /* ---- one attempt ------------------------------------------------------ */
 
-static enum call_outcome classify(struct call *c, CURLcode rc, int connected)
+static enum attempt_end classify(struct call *c, CURLcode rc, int connected)
 {
 	switch (rc) {
 	case CURLE_OK:
-		return CALL_OK;
+		return ATTEMPT_OK;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_CONNECT:
@@ -40,22 +40,22 @@ static enum call_outcome classify(struct call *c, CURLcode rc, int connected)
 	case CURLE_SSL_CRL_BADFILE:
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 	case CURLE_SSL_INVALIDCERTSTATUS:
-		return CALL_CONNECT;
+		return ATTEMPT_CONNECT;
 	case CURLE_OPERATION_TIMEDOUT:
 		if (!connected)
-			c->timeout = CALL_TIMEOUT_CONNECT;
+			c->timeout = LIMIT_CONNECT;
 		else
-			c->timeout = CALL_TIMEOUT_ATTEMPT;
-		return CALL_TIMEOUT;
+			c->timeout = LIMIT_ATTEMPT;
+		return ATTEMPT_TIMEOUT;
 	case CURLE_WRITE_ERROR:
 		if (c->too_large)
-			return CALL_TOO_LARGE;
-		return CALL_INTERNAL;
+			return ATTEMPT_TOO_LARGE;
+		return ATTEMPT_INTERNAL;
 	default:
 		/* 52 empty reply, 55/56 send/recv failure, 18 partial, 16/92 HTTP/2,
 		 * 1 a malformed status line: once connected, the request may have
 		 * been processed, so none of these is a connect failure. */
-		return connected ? CALL_RESET : CALL_CONNECT;
+		return connected ? ATTEMPT_RESET : ATTEMPT_CONNECT;
 	}
 }
 
@@ -114,7 +114,7 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (c->state == CALL_WAITING || c->failed_start) {
-		c->outcome = c->failed_start ? CALL_INTERNAL : CALL_POOL_TIMEOUT;
+		c->outcome = c->failed_start ? ATTEMPT_INTERNAL : ATTEMPT_POOL_TIMEOUT;
 		call_complete(c);
 		return;
 	}
@@ -124,8 +124,8 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 		arm_idle(c, limit - idle);
 		return;
 	}
-	c->outcome = CALL_TIMEOUT;
-	c->timeout = c->phase == PHASE_WRITE ? CALL_TIMEOUT_WRITE : CALL_TIMEOUT_READ;
+	c->outcome = ATTEMPT_TIMEOUT;
+	c->timeout = c->phase == PHASE_WRITE ? LIMIT_WRITE : LIMIT_READ;
 	snprintf(c->errbuf, sizeof(c->errbuf), "no %s progress for %u ms",
 		 c->phase == PHASE_WRITE ? "upload" : "response", (unsigned)limit);
 	call_complete(c);
@@ -378,17 +378,17 @@ void call_finish(struct call *c, CURLcode rc)
 	c->status = (int)status;
 	c->outcome = classify(c, rc, c->phase != PHASE_CONNECT || pretransfer > 0);
 	if (c->resend_refused) {
-		c->outcome = CALL_RESET;
+		c->outcome = ATTEMPT_RESET;
 		snprintf(c->errbuf, sizeof(c->errbuf),
 			 "the connection closed after the request was sent, without an answer");
 	} else if (c->malformed) {
-		c->outcome = CALL_RESET;
+		c->outcome = ATTEMPT_RESET;
 		snprintf(c->errbuf, sizeof(c->errbuf), "malformed answer: %s", c->malformed);
-	} else if (c->outcome == CALL_RESET) {
+	} else if (c->outcome == ATTEMPT_RESET) {
 		note_malformed(c, rc);
 	}
-	if (c->outcome == CALL_OK && c->headers.failed) {
-		c->outcome = CALL_TOO_LARGE;
+	if (c->outcome == ATTEMPT_OK && c->headers.failed) {
+		c->outcome = ATTEMPT_TOO_LARGE;
 		snprintf(c->errbuf, sizeof(c->errbuf), "response headers too large");
 	}
 	call_complete(c);
@@ -477,12 +477,12 @@ void upstream_cancel(struct call *c)
 	call_free(c);
 }
 
-enum call_outcome call_outcome(const struct call *c)
+enum attempt_end call_outcome(const struct call *c)
 {
 	return c->outcome;
 }
 
-enum call_timeout call_timeout_kind(const struct call *c)
+enum attempt_limit call_timeout_kind(const struct call *c)
 {
 	return c->timeout;
 }

@@ -5,6 +5,8 @@
 #ifndef BRACED_UPSTREAM_H
 #define BRACED_UPSTREAM_H
 
+#include "attempt.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <event2/event.h>
@@ -13,25 +15,6 @@ struct upstream;
 struct upstream_pool;
 struct call;
 struct header_list;
-
-/* How one attempt ended. */
-enum call_outcome {
-	CALL_OK,           /* a complete response; see call_status() */
-	CALL_CONNECT,      /* refused, unreachable, DNS, TLS handshake: nothing was sent */
-	CALL_RESET,        /* connection closed or reset before a complete response */
-	CALL_TIMEOUT,      /* a per-attempt timeout; see call_timeout_kind() */
-	CALL_TOO_LARGE,    /* response body over max_response_body */
-	CALL_POOL_TIMEOUT, /* no connection of the pool became free within pool_ms */
-	CALL_INTERNAL,     /* libcurl refused the transfer */
-};
-
-enum call_timeout {
-	CALL_TIMEOUT_NONE,
-	CALL_TIMEOUT_CONNECT,
-	CALL_TIMEOUT_READ,
-	CALL_TIMEOUT_WRITE,
-	CALL_TIMEOUT_ATTEMPT,
-};
 
 struct call_params {
 	const char *url;                   /* borrowed until done */
@@ -90,8 +73,8 @@ void upstream_cancel(struct call *call);
 int call_waiting(const struct call *call);
 
 /* Results, valid in and after the done callback. */
-enum call_outcome call_outcome(const struct call *call);
-enum call_timeout call_timeout_kind(const struct call *call);
+enum attempt_end call_outcome(const struct call *call);
+enum attempt_limit call_timeout_kind(const struct call *call);
 int call_status(const struct call *call);
 /* Response body; the caller may take its contents (evbuffer_add_buffer). */
 struct evbuffer *call_body(struct call *call);

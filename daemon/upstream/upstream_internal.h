@@ -50,8 +50,8 @@ struct call {
 	int failed_start;
 	unsigned prereqs;   /* connections libcurl readied for this transfer */
 	int resend_refused; /* libcurl tried to send the request again */
-	enum call_outcome outcome;
-	enum call_timeout timeout;
+	enum attempt_end outcome;
+	enum attempt_limit timeout;
 	int status;
 	struct evbuffer *body;
 	struct strbuf headers;

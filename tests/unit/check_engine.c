@@ -55,20 +55,20 @@ struct expect {
 struct step {
 	enum step_kind k;
 	uint32_t at; /* ms after T0 */
-	enum engine_end end;
+	enum attempt_end end;
 	int status;
 	int64_t ra; /* the answer's Retry-After in ms, -1 none */
 	int schema; /* failed the response schema */
-	enum engine_timeout tk;
+	enum attempt_limit tk;
 	struct expect x;
 };
 
 #define ROUTED(t, xx) { S_ROUTED, t, 0, 0, -1, 0, 0, xx }
-#define ANS(t, st, xx) { S_END, t, ENGINE_END_OK, st, -1, 0, 0, xx }
-#define ANS_RA(t, st, r, xx) { S_END, t, ENGINE_END_OK, st, r, 0, 0, xx }
-#define BAD_SCHEMA(t, st, xx) { S_END, t, ENGINE_END_OK, st, -1, 1, 0, xx }
+#define ANS(t, st, xx) { S_END, t, ATTEMPT_OK, st, -1, 0, 0, xx }
+#define ANS_RA(t, st, r, xx) { S_END, t, ATTEMPT_OK, st, r, 0, 0, xx }
+#define BAD_SCHEMA(t, st, xx) { S_END, t, ATTEMPT_OK, st, -1, 1, 0, xx }
 #define FAIL(t, e, xx) { S_END, t, e, 0, -1, 0, 0, xx }
-#define TMO(t, kind, xx) { S_END, t, ENGINE_END_TIMEOUT, 0, -1, 0, kind, xx }
+#define TMO(t, kind, xx) { S_END, t, ATTEMPT_TIMEOUT, 0, -1, 0, kind, xx }
 #define WAIT_OVER(t, xx) { S_WAIT_OVER, t, 0, 0, -1, 0, 0, xx }
 #define DEADLINE(t, xx) { S_DEADLINE, t, 0, 0, -1, 0, 0, xx }
 #define DEADLINE_QUEUED(t, xx) { S_DEADLINE_QUEUED, t, 0, 0, -1, 0, 0, xx }
@@ -201,26 +201,26 @@ static const struct engine_case cases[] = {
 	/* ---- outcome kinds x retriable or not (4.2, 4.3 first condition) ---- */
 	{ "connect retried", NULL, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_CONNECT, X_WAIT(200)),
+		FAIL(5, ATTEMPT_CONNECT, X_WAIT(200)),
 		WAIT_OVER(205, X_START),
 		ANS(210, 200, X_RELAY(OK, 200, -1)) },
 	  2, 1, RETRY_GO, 1, NULL },
 	{ "reset retried", NULL, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_RESET, X_WAIT(200)),
+		FAIL(5, ATTEMPT_RESET, X_WAIT(200)),
 		WAIT_OVER(205, X_START),
 		ANS(210, 200, X_RELAY(OK, 200, -1)) },
 	  2, 1, RETRY_GO, 1, NULL },
 	{ "timeout retried", NULL, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		TMO(4000, ENGINE_TIMEOUT_READ, X_WAIT(200)),
+		TMO(4000, LIMIT_READ, X_WAIT(200)),
 		WAIT_OVER(4200, X_START),
 		ANS(4210, 200, X_RELAY(OK, 200, -1)) },
 	  2, 1, RETRY_GO, 1, NULL },
 	/* a connect timeout is outcome connect: nothing was sent (4.2) */
 	{ "connect timeout retried for a POST under unsafe: never", unsafe_never, METHOD_POST, 0, 0, 0, {
 		ROUTED(0, X_START),
-		TMO(2000, ENGINE_TIMEOUT_CONNECT, X_WAIT(200)),
+		TMO(2000, LIMIT_CONNECT, X_WAIT(200)),
 		WAIT_OVER(2200, X_START),
 		ANS(2210, 200, X_RELAY(OK, 200, -1)) },
 	  2, 1, RETRY_GO, 1, NULL },
@@ -228,11 +228,11 @@ static const struct engine_case cases[] = {
 	 * upstream did not act (SPEC 3) */
 	{ "minted key: POST read timeout not retried", NULL, METHOD_POST, KEY_MINTED, 0, 0, {
 		ROUTED(0, X_START),
-		TMO(4000, ENGINE_TIMEOUT_READ, X_PROBLEM(TIMEOUT, 0, 1, -1)) },
+		TMO(4000, LIMIT_READ, X_PROBLEM(TIMEOUT, 0, 1, -1)) },
 	  1, 0, RETRY_STOP_METHOD, 0, "read timeout of 4000 ms reached on attempt 1" },
 	{ "minted key: POST reset not retried", NULL, METHOD_POST, KEY_MINTED, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_RESET, X_PROBLEM(UNAVAILABLE, 0, 1, -1)) },
+		FAIL(5, ATTEMPT_RESET, X_PROBLEM(UNAVAILABLE, 0, 1, -1)) },
 	  1, 0, RETRY_STOP_METHOD, 0, NULL },
 	{ "minted key: POST 503 retried", NULL, METHOD_POST, KEY_MINTED, 0, 0, {
 		ROUTED(0, X_START),
@@ -242,43 +242,43 @@ static const struct engine_case cases[] = {
 	  2, 1, RETRY_GO, 1, NULL },
 	{ "minted key: POST connect failure retried", NULL, METHOD_POST, KEY_MINTED, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_CONNECT, X_WAIT(200)),
+		FAIL(5, ATTEMPT_CONNECT, X_WAIT(200)),
 		WAIT_OVER(205, X_START),
 		ANS(210, 200, X_RELAY(OK, 200, -1)) },
 	  2, 1, RETRY_GO, 1, NULL },
 	{ "honoured key: POST read timeout retried", NULL, METHOD_POST, 1, 0, 0, {
 		ROUTED(0, X_START),
-		TMO(4000, ENGINE_TIMEOUT_READ, X_WAIT(200)),
+		TMO(4000, LIMIT_READ, X_WAIT(200)),
 		WAIT_OVER(4200, X_START),
 		ANS(4210, 200, X_RELAY(OK, 200, -1)) },
 	  2, 1, RETRY_GO, 1, NULL },
 	{ "connect not listed: 502 upstream_unavailable", transport_none, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_CONNECT, X_PROBLEM(UNAVAILABLE, 0, 0, -1)) },
+		FAIL(5, ATTEMPT_CONNECT, X_PROBLEM(UNAVAILABLE, 0, 0, -1)) },
 	  1, 0, RETRY_GO, 0, "cannot connect to the upstream after 1 attempt: boom" },
 	{ "reset not listed: 502 upstream_unavailable", transport_none, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_RESET, X_PROBLEM(UNAVAILABLE, 0, 0, -1)) },
+		FAIL(5, ATTEMPT_RESET, X_PROBLEM(UNAVAILABLE, 0, 0, -1)) },
 	  1, 0, RETRY_GO, 0, "upstream connection failed after 1 attempt: boom" },
 	{ "read timeout not listed: 504 upstream_timeout", transport_none, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		TMO(4000, ENGINE_TIMEOUT_READ, X_PROBLEM(TIMEOUT, 0, 0, -1)) },
+		TMO(4000, LIMIT_READ, X_PROBLEM(TIMEOUT, 0, 0, -1)) },
 	  1, 0, RETRY_GO, 0, "read timeout of 4000 ms reached on attempt 1" },
 	{ "connect timeout not listed", transport_none, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		TMO(2000, ENGINE_TIMEOUT_CONNECT, X_PROBLEM(TIMEOUT, 0, 0, -1)) },
+		TMO(2000, LIMIT_CONNECT, X_PROBLEM(TIMEOUT, 0, 0, -1)) },
 	  1, 0, RETRY_GO, 0, "connect timeout of 2000 ms reached on attempt 1" },
 	{ "write timeout not listed", transport_none, METHOD_PUT, 0, 0, 0, {
 		ROUTED(0, X_START),
-		TMO(2000, ENGINE_TIMEOUT_WRITE, X_PROBLEM(TIMEOUT, 0, 0, -1)) },
+		TMO(2000, LIMIT_WRITE, X_PROBLEM(TIMEOUT, 0, 0, -1)) },
 	  1, 0, RETRY_GO, 0, "write timeout of 2000 ms reached on attempt 1" },
 	{ "internal is never retried", NULL, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(1, ENGINE_END_INTERNAL, X_PROBLEM(UNAVAILABLE, 0, 0, -1)) },
+		FAIL(1, ATTEMPT_INTERNAL, X_PROBLEM(UNAVAILABLE, 0, 0, -1)) },
 	  1, 0, RETRY_GO, 0, "upstream connection failed" },
 	{ "too_large is never retried: 502 response_too_large", NULL, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_TOO_LARGE, X_PROBLEM(TOO_LARGE, 0, 0, -1)) },
+		FAIL(5, ATTEMPT_TOO_LARGE, X_PROBLEM(TOO_LARGE, 0, 0, -1)) },
 	  1, 0, RETRY_GO, 0, "larger than 1048576 bytes" },
 	{ "500 in retry.statuses is retried", NULL, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
@@ -315,17 +315,17 @@ static const struct engine_case cases[] = {
 	/* ---- the method allows it (third condition) ---- */
 	{ "POST without key, unsafe with_key: not retried", NULL, METHOD_POST, 0, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_RESET, X_PROBLEM(UNAVAILABLE, 0, 1, -1)) },
+		FAIL(5, ATTEMPT_RESET, X_PROBLEM(UNAVAILABLE, 0, 1, -1)) },
 	  1, 0, RETRY_STOP_METHOD, 0, NULL },
 	{ "POST with key, unsafe with_key: retried", NULL, METHOD_POST, 1, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_RESET, X_WAIT(200)),
+		FAIL(5, ATTEMPT_RESET, X_WAIT(200)),
 		WAIT_OVER(205, X_START),
 		ANS(210, 201, X_RELAY(OK, 201, -1)) },
 	  2, 1, RETRY_GO, 1, NULL },
 	{ "POST without key: connect failures are safe", NULL, METHOD_POST, 0, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_CONNECT, X_WAIT(200)),
+		FAIL(5, ATTEMPT_CONNECT, X_WAIT(200)),
 		WAIT_OVER(205, X_START),
 		ANS(210, 201, X_RELAY(OK, 201, -1)) },
 	  2, 1, RETRY_GO, 1, NULL },
@@ -336,18 +336,18 @@ static const struct engine_case cases[] = {
 	{ "POST with key, unsafe never: connect still retried", unsafe_never, METHOD_POST, 1, 0,
 	  0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_CONNECT, X_WAIT(200)),
+		FAIL(5, ATTEMPT_CONNECT, X_WAIT(200)),
 		GONE(50, X_DROP(0)) },
 	  1, 0, RETRY_GO, 0, NULL },
 	{ "PATCH without key, unsafe always: retried", unsafe_always, METHOD_PATCH, 0, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_RESET, X_WAIT(200)),
+		FAIL(5, ATTEMPT_RESET, X_WAIT(200)),
 		WAIT_OVER(205, X_START),
 		ANS(210, 200, X_RELAY(OK, 200, -1)) },
 	  2, 1, RETRY_GO, 1, NULL },
 	{ "GET is retried even with unsafe never", unsafe_never, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_RESET, X_WAIT(200)),
+		FAIL(5, ATTEMPT_RESET, X_WAIT(200)),
 		GONE(50, X_DROP(0)) },
 	  1, 0, RETRY_GO, 0, NULL },
 
@@ -465,17 +465,17 @@ static const struct engine_case cases[] = {
 	/* ---- connection pool (not an attempt) ---- */
 	{ "pool timeout: 503 overloaded with Retry-After, no attempt", NULL, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		FAIL(2000, ENGINE_END_POOL_TIMEOUT, X_PROBLEM(OVERLOADED, 0, 1, 1000)) },
+		FAIL(2000, ATTEMPT_POOL_TIMEOUT, X_PROBLEM(OVERLOADED, 0, 1, 1000)) },
 	  0, 0, RETRY_GO, 0, "within 2000 ms (pool of 100)" },
 	{ "pool wait cut by the budget: 504 upstream_timeout", NULL, METHOD_GET, 0, 1000, 0, {
 		ROUTED(0, X_START),
-		FAIL(1000, ENGINE_END_POOL_TIMEOUT, X_PROBLEM(TIMEOUT, 0, 1, -1)) },
+		FAIL(1000, ATTEMPT_POOL_TIMEOUT, X_PROBLEM(TIMEOUT, 0, 1, -1)) },
 	  0, 0, RETRY_GO, 0, "total budget of 1000 ms spent after 0 attempts" },
 	{ "pool timeout on a retry: no further retry", NULL, METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
 		ANS(10, 503, X_WAIT(200)),
 		WAIT_OVER(210, X_START),
-		FAIL(2210, ENGINE_END_POOL_TIMEOUT, X_PROBLEM(OVERLOADED, 0, 1, 1000)) },
+		FAIL(2210, ATTEMPT_POOL_TIMEOUT, X_PROBLEM(OVERLOADED, 0, 1, 1000)) },
 	  1, 1, RETRY_GO, 1, NULL },
 
 	/* ---- response schema (on_schema_violation) ---- */
@@ -515,7 +515,7 @@ static const struct engine_case cases[] = {
 	  1, 0, RETRY_GO, 0, NULL },
 	{ "passthrough: transport failures are problems", passthrough, METHOD_GET, 0, 0, 1, {
 		ROUTED(0, X_START),
-		FAIL(5, ENGINE_END_RESET, X_PROBLEM(UNAVAILABLE, 0, 1, -1)) },
+		FAIL(5, ATTEMPT_RESET, X_PROBLEM(UNAVAILABLE, 0, 1, -1)) },
 	  1, 0, RETRY_STOP_ATTEMPTS, 0, NULL },
 
 	/* ---- the app leaves, the daemon stops, the backend fails ---- */
@@ -693,7 +693,7 @@ static void run_case(const struct engine_case *c)
 				.schema_failed = s->schema,
 				.violations = s->schema ? 3 : 0,
 				.elapsed_us = 5000,
-				.error = s->end == ENGINE_END_OK ? "" : "boom",
+				.error = s->end == ATTEMPT_OK ? "" : "boom",
 			};
 			break;
 		case S_WAIT_OVER:
@@ -783,7 +783,7 @@ static struct engine_event answer_ev(uint32_t at_ms, int status)
 {
 	struct engine_event ev = { .kind = ENGINE_EV_ATTEMPT, .now_us = T0_US + at_ms * 1000ULL };
 
-	ev.u.attempt = (struct engine_result){ .end = ENGINE_END_OK,
+	ev.u.attempt = (struct engine_result){ .end = ATTEMPT_OK,
 					       .status = status,
 					       .elapsed_us = 7000,
 					       .error = "" };
@@ -840,8 +840,8 @@ START_TEST(test_history)
 	ck_assert_int_eq(fx.act.kind, ENGINE_DO_WAIT);
 	feed(wait_over_ev(210));
 	ev = answer_ev(220, 0);
-	ev.u.attempt.end = ENGINE_END_TIMEOUT;
-	ev.u.attempt.timeout = ENGINE_TIMEOUT_READ;
+	ev.u.attempt.end = ATTEMPT_TIMEOUT;
+	ev.u.attempt.timeout = LIMIT_READ;
 	feed(ev);
 	ck_assert_int_eq(fx.act.kind, ENGINE_DO_WAIT);
 	ck_assert_uint_eq(fx.act.u.wait_ms, 400);
@@ -879,7 +879,7 @@ START_TEST(test_outcome_counters)
 	feed(ev);
 	feed(wait_over_ev(210));
 	ev = answer_ev(220, 0);
-	ev.u.attempt.end = ENGINE_END_CONNECT;
+	ev.u.attempt.end = ATTEMPT_CONNECT;
 	feed(ev);
 	feed(wait_over_ev(620));
 	feed(answer_ev(630, 200));

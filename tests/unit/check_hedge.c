@@ -90,7 +90,7 @@ static void hedge_timer(uint32_t at_ms)
 	feed(&ev);
 }
 
-static void result(uint32_t id, uint32_t at_ms, enum engine_end end, int status)
+static void result(uint32_t id, uint32_t at_ms, enum attempt_end end, int status)
 {
 	struct engine_event ev = { .kind = ENGINE_EV_ATTEMPT, .now_us = AT(at_ms) };
 
@@ -104,7 +104,7 @@ static void result(uint32_t id, uint32_t at_ms, enum engine_end end, int status)
 
 static void answer(uint32_t id, uint32_t at_ms, int status)
 {
-	result(id, at_ms, ENGINE_END_OK, status);
+	result(id, at_ms, ATTEMPT_OK, status);
 }
 
 static void expect_hedges(uint64_t won, uint64_t lost, uint64_t cancelled)
@@ -222,7 +222,7 @@ START_TEST(test_transport_failure_waits)
 {
 	routed(METHOD_GET, 0, 0, 0);
 	hedge_timer(20);
-	result(1, 30, ENGINE_END_RESET, 0);
+	result(1, 30, ATTEMPT_RESET, 0);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
 	answer(2, 40, 200);
 	ck_assert(!hx.act.u.answer.has_code);
@@ -238,7 +238,7 @@ START_TEST(test_schema_failure_loses)
 	routed(METHOD_GET, 0, 0, 0);
 	hedge_timer(20);
 	ev.u.attempt = (struct engine_result){ .id = 2,
-					       .end = ENGINE_END_OK,
+					       .end = ATTEMPT_OK,
 					       .status = 200,
 					       .schema_failed = 1,
 					       .violations = 1,
@@ -570,7 +570,7 @@ START_TEST(test_hedge_pool_timeout)
 
 	routed(METHOD_GET, 0, 0, 0);
 	hedge_timer(20);
-	result(2, 40, ENGINE_END_POOL_TIMEOUT, 0);
+	result(2, 40, ATTEMPT_POOL_TIMEOUT, 0);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
 	/* Nothing was sent: its budget token is back. */
 	guard_snapshot(hx.g, AT(40), &snap);
@@ -594,7 +594,7 @@ START_TEST(test_hedge_pool_timeout_after_retriable)
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_START);
 	answer(1, 30, 503);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
-	result(2, 40, ENGINE_END_POOL_TIMEOUT, 0);
+	result(2, 40, ATTEMPT_POOL_TIMEOUT, 0);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_WAIT);
 	ck_assert_uint_eq(engine_attempts(&hx.e), 1);
 	expect_hedges(0, 1, 0);
@@ -627,7 +627,7 @@ START_TEST(test_hedge_pool_timeout_relays_earlier)
 	hedge_timer(20);
 	answer(1, 30, 503);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
-	result(2, 95, ENGINE_END_POOL_TIMEOUT, 0);
+	result(2, 95, ATTEMPT_POOL_TIMEOUT, 0);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
 	ck_assert_int_eq(hx.act.u.answer.kind, ENGINE_RELAY);
 	ck_assert_int_eq(hx.act.u.answer.status, 503);
@@ -647,7 +647,7 @@ START_TEST(test_hedge_pool_timeout_envelope)
 	routed(METHOD_GET, 0, 100, 0);
 	hedge_timer(20);
 	answer(1, 30, 503);
-	result(2, 95, ENGINE_END_POOL_TIMEOUT, 0);
+	result(2, 95, ATTEMPT_POOL_TIMEOUT, 0);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
 	ck_assert_int_eq(hx.act.u.answer.kind, ENGINE_PROBLEM);
 	ck_assert_int_eq(hx.act.u.answer.code, PROBLEM_UPSTREAM_STATUS);
@@ -667,7 +667,7 @@ START_TEST(test_winner_cuts_queued_hedge)
 	routed(METHOD_GET, 0, 0, 0);
 	hedge_timer(20);
 	ev.u.attempt = (struct engine_result){ .id = 1,
-					       .end = ENGINE_END_OK,
+					       .end = ATTEMPT_OK,
 					       .status = 200,
 					       .elapsed_us = 40000,
 					       .error = "",
@@ -692,9 +692,9 @@ START_TEST(test_all_pool_timeout_overloaded)
 {
 	routed(METHOD_GET, 0, 0, 0);
 	hedge_timer(20);
-	result(1, 200, ENGINE_END_POOL_TIMEOUT, 0);
+	result(1, 200, ATTEMPT_POOL_TIMEOUT, 0);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
-	result(2, 220, ENGINE_END_POOL_TIMEOUT, 0);
+	result(2, 220, ATTEMPT_POOL_TIMEOUT, 0);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_ANSWER);
 	ck_assert_int_eq(hx.act.u.answer.code, PROBLEM_OVERLOADED);
 	ck_assert_uint_eq(engine_attempts(&hx.e), 0);

@@ -208,14 +208,14 @@ START_TEST(test_finished_attempt_frees_its_slot)
 	run(1000, 1);
 	ck_assert_int_eq(ended.n, 1);
 	ck_assert_ptr_eq(ended.call[0], a);
-	ck_assert_int_eq(call_outcome(a), CALL_OK);
+	ck_assert_int_eq(call_outcome(a), ATTEMPT_OK);
 	ck_assert_int_eq(call_status(a), 200);
 	ck_assert_int_eq(call_waiting(b), 0);
 	ck_assert_int_eq(call_waiting(c), 1);
 }
 END_TEST
 
-/* A wait longer than pool_ms ends the attempt with CALL_POOL_TIMEOUT,
+/* A wait longer than pool_ms ends the attempt with ATTEMPT_POOL_TIMEOUT,
  * nothing sent; the one running is not disturbed. */
 START_TEST(test_wait_runs_out)
 {
@@ -226,7 +226,7 @@ START_TEST(test_wait_runs_out)
 	run(1000, 1);
 	ck_assert_int_eq(ended.n, 1);
 	ck_assert_ptr_eq(ended.call[0], b);
-	ck_assert_int_eq(call_outcome(b), CALL_POOL_TIMEOUT);
+	ck_assert_int_eq(call_outcome(b), ATTEMPT_POOL_TIMEOUT);
 	/* It waited its pool_ms (libevent's coarse clock may end it a tick
 	 * early), not a moment. */
 	ck_assert_uint_ge(call_queued_us(b), 20000);
