@@ -661,8 +661,7 @@ static void sync_arm(struct fleet *f)
 	now = clock_now_us();
 	at = f->last_sync_us ? f->last_sync_us + every : now;
 	at = at > now ? at - now : 0;
-	tv.tv_sec = (time_t)(at / 1000000);
-	tv.tv_usec = (suseconds_t)(at % 1000000);
+	clock_us_to_tv(at, &tv);
 	event_add(f->sync_timer, &tv);
 }
 

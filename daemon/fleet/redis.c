@@ -56,12 +56,6 @@ struct redis {
 	struct event *retry_timer, *watch_timer;
 };
 
-static void ms_to_tv(uint32_t ms, struct timeval *tv)
-{
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
-}
-
 /* ---- replies: hiredis's reply objects, within limits ---- */
 
 /* The reader's privdata is the connection: on the command connection a
@@ -187,7 +181,7 @@ static void go_down(struct redis *r, enum redis_failure what, const char *why)
 	disconnect(r);
 	r->h.down(r->h.arg, what, why);
 	r->up = 0;
-	ms_to_tv(r->h.backoff_ms(r->attempt, r->rng), &tv);
+	clock_ms_to_tv(r->h.backoff_ms(r->attempt, r->rng), &tv);
 	if (r->attempt < 16)
 		r->attempt++;
 	event_add(r->retry_timer, &tv);
@@ -222,8 +216,7 @@ static void watch_arm(struct redis *r)
 	}
 	now = clock_now_us();
 	due = due > now ? due - now + 1 : 1;
-	tv.tv_sec = (time_t)(due / 1000000);
-	tv.tv_usec = (suseconds_t)(due % 1000000);
+	clock_us_to_tv(due, &tv);
 	event_add(r->watch_timer, &tv);
 }
 

@@ -25,28 +25,34 @@ void breaker_configure(struct breaker *b, const struct breaker_policy *policy)
 	}
 }
 
-static void open_until(struct breaker *b, uint64_t until_ms)
+static void open_until(struct breaker *b, uint64_t until_us)
 {
 	b->state = BREAKER_OPEN;
-	b->open_until_ms = until_ms;
+	b->open_until_us = until_us;
 	b->probes = 0;
 	clear_window(b);
 }
 
-enum breaker_state breaker_state(struct breaker *b, uint64_t now_ms)
+/* Opens for the configured open_for from now_us. */
+static void trip(struct breaker *b, uint64_t now_us)
 {
-	if (b->state == BREAKER_OPEN && now_ms >= b->open_until_ms) {
+	open_until(b, now_us + (uint64_t)b->policy.open_for_ms * 1000);
+}
+
+enum breaker_state breaker_state(struct breaker *b, uint64_t now_us)
+{
+	if (b->state == BREAKER_OPEN && now_us >= b->open_until_us) {
 		b->state = BREAKER_HALF_OPEN;
 		b->probes = 0;
 	}
 	return b->state;
 }
 
-enum breaker_admit breaker_admit(struct breaker *b, uint64_t now_ms)
+enum breaker_admit breaker_admit(struct breaker *b, uint64_t now_us)
 {
 	if (!b->policy.enabled)
 		return BREAKER_ALLOW;
-	switch (breaker_state(b, now_ms)) {
+	switch (breaker_state(b, now_us)) {
 	case BREAKER_CLOSED:
 		return BREAKER_ALLOW;
 	case BREAKER_HALF_OPEN:
@@ -61,7 +67,7 @@ enum breaker_admit breaker_admit(struct breaker *b, uint64_t now_ms)
 	}
 }
 
-void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe)
+void breaker_record(struct breaker *b, uint64_t now_us, int failure, int probe)
 {
 	uint64_t epoch;
 	uint32_t attempts = 0, failures = 0;
@@ -70,13 +76,13 @@ void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe)
 
 	if (!b->policy.enabled)
 		return;
-	switch (breaker_state(b, now_ms)) {
+	switch (breaker_state(b, now_us)) {
 	case BREAKER_HALF_OPEN:
 		/* Only a probe's answer decides; stragglers from before do not. */
 		if (!probe)
 			return;
 		if (failure) {
-			open_until(b, now_ms + b->policy.open_for_ms);
+			trip(b, now_us);
 		} else {
 			b->state = BREAKER_CLOSED;
 			b->probes = 0;
@@ -89,7 +95,7 @@ void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe)
 	default:
 		break;
 	}
-	i = window_slot(&b->window, now_ms * 1000, &reused);
+	i = window_slot(&b->window, now_us, &reused);
 	if (reused) {
 		b->attempts[i] = 0;
 		b->failures[i] = 0;
@@ -98,7 +104,7 @@ void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe)
 	b->failures[i] += failure ? 1 : 0;
 	if (!failure)
 		return;
-	epoch = window_epoch(&b->window, now_ms * 1000);
+	epoch = window_epoch(&b->window, now_us);
 	for (unsigned j = 0; j < BREAKER_SLOTS; j++) {
 		if (window_live(&b->window, j, epoch)) {
 			attempts += b->attempts[j];
@@ -108,7 +114,7 @@ void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe)
 	/* The tolerance keeps 7 of 100 at a ratio of 0.07 from missing by 1e-15. */
 	if (attempts >= b->policy.min_requests &&
 	    (double)failures + 1e-9 >= b->policy.failure_ratio * (double)attempts)
-		open_until(b, now_ms + b->policy.open_for_ms);
+		trip(b, now_us);
 }
 
 void breaker_probe_abandoned(struct breaker *b)
@@ -117,13 +123,13 @@ void breaker_probe_abandoned(struct breaker *b)
 		b->probes--;
 }
 
-void breaker_force_open(struct breaker *b, uint64_t now_ms, uint64_t until_ms)
+void breaker_force_open(struct breaker *b, uint64_t now_us, uint64_t until_us)
 {
-	if (!b->policy.enabled || until_ms <= now_ms)
+	if (!b->policy.enabled || until_us <= now_us)
 		return;
-	if (breaker_state(b, now_ms) == BREAKER_OPEN && b->open_until_ms >= until_ms)
+	if (breaker_state(b, now_us) == BREAKER_OPEN && b->open_until_us >= until_us)
 		return;
-	open_until(b, until_ms);
+	open_until(b, until_us);
 }
 
 void breaker_force_close(struct breaker *b)
@@ -133,9 +139,10 @@ void breaker_force_close(struct breaker *b)
 	clear_window(b);
 }
 
-uint64_t breaker_retry_after_ms(struct breaker *b, uint64_t now_ms)
+uint64_t breaker_retry_after_ms(struct breaker *b, uint64_t now_us)
 {
-	if (breaker_state(b, now_ms) != BREAKER_OPEN)
+	if (breaker_state(b, now_us) != BREAKER_OPEN)
 		return 0;
-	return b->open_until_ms - now_ms;
+	/* Rounded up: 0 would read as "not open" (and become a default). */
+	return (b->open_until_us - now_us + 999) / 1000;
 }

@@ -2,7 +2,7 @@
  * at least min_requests attempts and the failure ratio reaches failure_ratio;
  * open answers at once; after open_for, half-open lets up to
  * half_open_probes requests through, whose first answer closes or reopens.
- * Pure: the caller passes "now". */
+ * Pure: the caller passes "now" in µs on the monotonic clock. */
 #ifndef BRACED_BREAKER_H
 #define BRACED_BREAKER_H
 
@@ -32,7 +32,7 @@ struct breaker_policy {
 struct breaker {
 	struct breaker_policy policy;
 	enum breaker_state state;
-	uint64_t open_until_ms;
+	uint64_t open_until_us;
 	uint32_t probes;      /* probes in flight while half-open */
 	struct window window; /* which slot of time each count below holds */
 	uint32_t attempts[BREAKER_SLOTS];
@@ -42,20 +42,21 @@ struct breaker {
 /* Sets the policy, keeping the state (a reload changes the policy only). */
 void breaker_configure(struct breaker *b, const struct breaker_policy *policy);
 /* Admission of a new request at now. */
-enum breaker_admit breaker_admit(struct breaker *b, uint64_t now_ms);
+enum breaker_admit breaker_admit(struct breaker *b, uint64_t now_us);
 /* The state at now (open turns half-open once open_for has passed). */
-enum breaker_state breaker_state(struct breaker *b, uint64_t now_ms);
+enum breaker_state breaker_state(struct breaker *b, uint64_t now_us);
 /* Records one attempt: failure per retry_is_failure(); probe when the
  * request was admitted as a probe. */
-void breaker_record(struct breaker *b, uint64_t now_ms, int failure, int probe);
+void breaker_record(struct breaker *b, uint64_t now_us, int failure, int probe);
 /* A probe request ended without any attempt result (cancelled). */
 void breaker_probe_abandoned(struct breaker *b);
-/* Opens the breaker until until_ms whatever its state (another instance of
+/* Opens the breaker until until_us whatever its state (another instance of
  * the fleet opened it); never shortens an open period. */
-void breaker_force_open(struct breaker *b, uint64_t now_ms, uint64_t until_ms);
+void breaker_force_open(struct breaker *b, uint64_t now_us, uint64_t until_us);
 /* Closes the breaker whatever its state (a fleet probe succeeded). */
 void breaker_force_close(struct breaker *b);
-/* Milliseconds until the breaker may half-open, 0 when not open. */
-uint64_t breaker_retry_after_ms(struct breaker *b, uint64_t now_ms);
+/* Milliseconds until the breaker may half-open, rounded up (at least 1 while
+ * open), 0 when not open. */
+uint64_t breaker_retry_after_ms(struct breaker *b, uint64_t now_us);
 
 #endif

@@ -19,10 +19,10 @@ void budget_configure(struct budget *b, double ratio, uint32_t min_per_second, u
 }
 
 /* The slot for now, emptied when it last counted an expired one. */
-static unsigned current(struct budget *b, uint64_t now_ms)
+static unsigned current(struct budget *b, uint64_t now_us)
 {
 	int reused;
-	unsigned i = window_slot(&b->window, now_ms * 1000, &reused);
+	unsigned i = window_slot(&b->window, now_us, &reused);
 
 	if (reused) {
 		b->deposits[i] = 0;
@@ -31,10 +31,10 @@ static unsigned current(struct budget *b, uint64_t now_ms)
 	return i;
 }
 
-void budget_totals(struct budget *b, uint64_t now_ms, uint32_t *ret_deposits,
+void budget_totals(struct budget *b, uint64_t now_us, uint32_t *ret_deposits,
 		   uint32_t *ret_withdrawals)
 {
-	uint64_t epoch = window_epoch(&b->window, now_ms * 1000);
+	uint64_t epoch = window_epoch(&b->window, now_us);
 	uint32_t d = 0, w = 0;
 
 	for (unsigned i = 0; i < BUDGET_SLOTS; i++) {
@@ -47,9 +47,9 @@ void budget_totals(struct budget *b, uint64_t now_ms, uint32_t *ret_deposits,
 	*ret_withdrawals = w;
 }
 
-void budget_deposit(struct budget *b, uint64_t now_ms)
+void budget_deposit(struct budget *b, uint64_t now_us)
 {
-	b->deposits[current(b, now_ms)]++;
+	b->deposits[current(b, now_us)]++;
 }
 
 int budget_allows(double ratio, uint32_t min_per_second, uint32_t window_ms, uint64_t deposits,
@@ -61,22 +61,22 @@ int budget_allows(double ratio, uint32_t min_per_second, uint32_t window_ms, uin
 	return (double)withdrawals + 1 <= allowance + 1e-9;
 }
 
-int budget_can_withdraw(struct budget *b, uint64_t now_ms)
+int budget_can_withdraw(struct budget *b, uint64_t now_us)
 {
 	uint32_t d, w;
 
-	budget_totals(b, now_ms, &d, &w);
+	budget_totals(b, now_us, &d, &w);
 	return budget_allows(b->ratio, b->min_per_second, b->window_ms, d, w);
 }
 
-void budget_withdraw(struct budget *b, uint64_t now_ms)
+void budget_withdraw(struct budget *b, uint64_t now_us)
 {
-	b->withdrawals[current(b, now_ms)]++;
+	b->withdrawals[current(b, now_us)]++;
 }
 
-void budget_give_back(struct budget *b, uint64_t taken_ms)
+void budget_give_back(struct budget *b, uint64_t taken_us)
 {
-	int i = window_find(&b->window, taken_ms * 1000);
+	int i = window_find(&b->window, taken_us);
 
 	/* A slot reused since then no longer counts the withdrawal: nothing to undo. */
 	if (i >= 0 && b->withdrawals[i] > 0)

@@ -126,17 +126,15 @@ static void guard_configure_latency(struct guard *g, const struct policy *p)
 
 void guard_admit(struct guard *g, uint64_t now_us, struct guard_admission *ret)
 {
-	uint64_t now = now_us / 1000;
-
 	g->inflight++;
-	budget_deposit(&g->budget, now);
+	budget_deposit(&g->budget, now_us);
 	if (g->hooked && g->pend_requests++ == 0 && g->pend_retries == 0)
 		emit(g, GUARD_EV_COUNTS, 0);
 	*ret = (struct guard_admission){ .cooldown_until_us = g->cooldown_until_us };
-	switch (breaker_admit(&g->breaker, now)) {
+	switch (breaker_admit(&g->breaker, now_us)) {
 	case BREAKER_REJECT:
 		ret->verdict = GUARD_REJECT;
-		ret->retry_after_ms = breaker_retry_after_ms(&g->breaker, now);
+		ret->retry_after_ms = breaker_retry_after_ms(&g->breaker, now_us);
 		break;
 	case BREAKER_ALLOW_PROBE:
 		if (g->hooked && g->fleet_gate && !g->probe_lock) {
@@ -168,46 +166,43 @@ void guard_leave(struct guard *g, int probe)
 
 int guard_refuses(struct guard *g, uint64_t now_us, int probe)
 {
-	enum breaker_state bs = breaker_state(&g->breaker, now_us / 1000);
+	enum breaker_state bs = breaker_state(&g->breaker, now_us);
 
 	return bs == BREAKER_OPEN || (bs == BREAKER_HALF_OPEN && !probe);
 }
 
 void guard_record(struct guard *g, uint64_t now_us, enum outcome o, int status, int probe)
 {
-	uint64_t now = now_us / 1000;
-	enum breaker_state before = breaker_state(&g->breaker, now), after;
+	enum breaker_state before = breaker_state(&g->breaker, now_us), after;
 
 	if ((unsigned)o < OUTCOME__COUNT)
 		g->attempts[o]++;
-	breaker_record(&g->breaker, now, retry_is_failure(o, status), probe);
-	after = breaker_state(&g->breaker, now);
+	breaker_record(&g->breaker, now_us, retry_is_failure(o, status), probe);
+	after = breaker_state(&g->breaker, now_us);
 	if (before == BREAKER_HALF_OPEN && after != BREAKER_HALF_OPEN)
 		probe_period_over(g);
 	if (after == BREAKER_OPEN && before != BREAKER_OPEN)
-		emit(g, GUARD_EV_OPEN, g->breaker.open_until_ms * 1000);
+		emit(g, GUARD_EV_OPEN, g->breaker.open_until_us);
 	else if (after == BREAKER_CLOSED && before == BREAKER_HALF_OPEN)
 		emit(g, GUARD_EV_CLOSE, 0);
 }
 
 int guard_try_withdraw(struct guard *g, uint64_t now_us, struct guard_token *ret)
 {
-	uint64_t now = now_us / 1000;
-
 	if (g->hooked && now_us < g->fleet_valid_until_us) {
 		if (!budget_allows(g->budget.ratio, g->budget.min_per_second, g->budget.window_ms,
 				   g->fleet_requests + g->sent_requests + g->pend_requests,
 				   g->fleet_retries + g->sent_retries + g->pend_retries))
 			return 0;
-		if (g->fleet_bounded && !budget_can_withdraw(&g->budget, now))
+		if (g->fleet_bounded && !budget_can_withdraw(&g->budget, now_us))
 			return 0;
-	} else if (!budget_can_withdraw(&g->budget, now)) {
+	} else if (!budget_can_withdraw(&g->budget, now_us)) {
 		return 0;
 	}
-	budget_withdraw(&g->budget, now);
+	budget_withdraw(&g->budget, now_us);
 	if (g->hooked && g->pend_retries++ == 0 && g->pend_requests == 0)
 		emit(g, GUARD_EV_COUNTS, 0);
-	*ret = (struct guard_token){ .taken_ms = now, .held = 1, .fleet_round = g->fleet_round };
+	*ret = (struct guard_token){ .taken_us = now_us, .held = 1, .fleet_round = g->fleet_round };
 	return 1;
 }
 
@@ -215,7 +210,7 @@ void guard_give_back(struct guard *g, uint64_t now_us, struct guard_token *token
 {
 	(void)now_us;
 	if (token->held) {
-		budget_give_back(&g->budget, token->taken_ms);
+		budget_give_back(&g->budget, token->taken_us);
 		/* Only a withdrawal not yet sent to the fleet can be taken back;
 		 * one already sent stays counted there (the safe side). */
 		if (token->fleet_round == g->fleet_round && g->pend_retries > 0)
@@ -272,17 +267,15 @@ void guard_fleet_probe_lock(struct guard *g, int won, uint64_t retry_at_us)
 
 void guard_fleet_open(struct guard *g, uint64_t now_us, uint64_t until_us)
 {
-	uint64_t now = now_us / 1000, until = until_us / 1000;
-
-	if (!g->breaker.policy.enabled || until <= now)
+	if (!g->breaker.policy.enabled || until_us <= now_us)
 		return;
-	breaker_force_open(&g->breaker, now, until);
+	breaker_force_open(&g->breaker, now_us, until_us);
 	probe_period_over(g);
 }
 
 void guard_fleet_close(struct guard *g, uint64_t now_us)
 {
-	if (breaker_state(&g->breaker, now_us / 1000) != BREAKER_CLOSED) {
+	if (breaker_state(&g->breaker, now_us) != BREAKER_CLOSED) {
 		breaker_force_close(&g->breaker);
 		probe_period_over(g);
 	}
@@ -418,15 +411,14 @@ uint32_t guard_concurrency_limit(const struct guard *g)
 
 void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret)
 {
-	uint64_t now = now_us / 1000;
-
 	*ret = (struct guard_snapshot){
 		.name = g->entry.name,
 		.inflight = g->inflight,
-		.breaker = breaker_state(&g->breaker, now),
-		.breaker_retry_after_ms = breaker_retry_after_ms(&g->breaker, now),
-		.cooldown_ms =
-		    g->cooldown_until_us / 1000 > now ? g->cooldown_until_us / 1000 - now : 0,
+		.breaker = breaker_state(&g->breaker, now_us),
+		.breaker_retry_after_ms = breaker_retry_after_ms(&g->breaker, now_us),
+		.cooldown_ms = g->cooldown_until_us > now_us
+				   ? (g->cooldown_until_us - now_us + 999) / 1000
+				   : 0,
 		.requests_ok = g->requests_ok,
 		.retries = g->retries,
 		.duration = &g->duration,
@@ -448,7 +440,7 @@ void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret
 		ret->hedge_delay = guard_hedge_delay_of(r, ms);
 	}
 	memcpy(ret->hedges, g->hedges, sizeof(ret->hedges));
-	budget_totals(&g->budget, now, &ret->budget_requests, &ret->budget_retries);
+	budget_totals(&g->budget, now_us, &ret->budget_requests, &ret->budget_retries);
 	memcpy(ret->requests, g->requests, sizeof(ret->requests));
 	memcpy(ret->attempts, g->attempts, sizeof(ret->attempts));
 	memcpy(ret->suppressed, g->suppressed, sizeof(ret->suppressed));

@@ -71,7 +71,7 @@ void guard_record(struct guard *g, uint64_t now_us, enum outcome o, int status, 
 /* One retry token taken from the budget: held until the retry starts, or
  * given back with guard_give_back() when it never does. */
 struct guard_token {
-	uint64_t taken_ms; /* when it was withdrawn */
+	uint64_t taken_us; /* when it was withdrawn */
 	int held;
 	uint64_t fleet_round; /* the guard's count-taking round it was withdrawn in */
 };

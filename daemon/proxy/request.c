@@ -279,9 +279,9 @@ static void carry_out(struct request *req, const struct engine_action *act)
 	for (int i = 0; i < act->cancel; i++)
 		cancel_calls(req, act->cancel_ids[i]);
 	if (act->hedge_ms) {
-		struct timeval tv = { .tv_sec = act->hedge_ms / 1000,
-				      .tv_usec = (suseconds_t)(act->hedge_ms % 1000) * 1000 };
+		struct timeval tv;
 
+		clock_ms_to_tv(act->hedge_ms, &tv);
 		evtimer_add(&req->hedge_timer, &tv);
 	}
 	switch (act->kind) {
@@ -295,9 +295,9 @@ static void carry_out(struct request *req, const struct engine_action *act)
 		}
 		break;
 	case ENGINE_DO_WAIT: {
-		struct timeval tv = { .tv_sec = act->u.wait_ms / 1000,
-				      .tv_usec = (suseconds_t)(act->u.wait_ms % 1000) * 1000 };
+		struct timeval tv;
 
+		clock_ms_to_tv(act->u.wait_ms, &tv);
 		evtimer_add(&req->wait_timer, &tv);
 		break;
 	}
@@ -463,7 +463,7 @@ void request_start(struct request *req)
 	 * request validation included. */
 	uint64_t used = (now - req->start_us) / 1000;
 	uint32_t left = req->total_ms > used ? req->total_ms - (uint32_t)used : 0;
-	struct timeval tv = { .tv_sec = left / 1000, .tv_usec = (suseconds_t)(left % 1000) * 1000 };
+	struct timeval tv;
 	const struct engine_event ev = {
 		.kind = ENGINE_EV_ROUTED,
 		.now_us = now,
@@ -486,6 +486,7 @@ void request_start(struct request *req)
 	evtimer_assign(&req->deadline, base, on_deadline, req);
 	evtimer_assign(&req->wait_timer, base, on_wait_over, req);
 	evtimer_assign(&req->hedge_timer, base, on_hedge_timer, req);
+	clock_ms_to_tv(left, &tv);
 	evtimer_add(&req->deadline, &tv);
 	req->timers_armed = 1;
 	feed(req, &ev);

@@ -1,5 +1,5 @@
 /* Tests of daemon/policy/breaker.c: the circuit breaker of SPEC 4.8.
- * Time is a plain uint64_t of milliseconds. */
+ * Time is a plain uint64_t of microseconds, written in milliseconds with MS(). */
 #include <stdint.h>
 #include <string.h>
 
@@ -12,6 +12,7 @@
 #include "retry.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define MS(ms) ((uint64_t)(ms) * 1000)
 
 static struct retry_policy builtin_retry(void)
 {
@@ -54,7 +55,7 @@ static const char *state_str(enum breaker_state s)
 #define assert_state(b, now, expect)                                                               \
 	do {                                                                                       \
 		enum breaker_state got_ = breaker_state((b), (now));                               \
-		ck_assert_msg(got_ == (expect), "at %lu ms: %s, expected %s",                      \
+		ck_assert_msg(got_ == (expect), "at %lu µs: %s, expected %s",                      \
 			      (unsigned long)(now), state_str(got_), state_str(expect));           \
 	} while (0)
 
@@ -70,13 +71,13 @@ START_TEST(test_breaker_below_min)
 	struct breaker b;
 
 	breaker_default(&b);
-	assert_state(&b, 0, BREAKER_CLOSED);
-	record_n(&b, 0, 19, 1);
-	assert_state(&b, 0, BREAKER_CLOSED);
-	ck_assert_int_eq(breaker_admit(&b, 0), BREAKER_ALLOW);
-	ck_assert_uint_eq(breaker_retry_after_ms(&b, 0), 0);
-	breaker_record(&b, 0, 1, 0);
-	assert_state(&b, 0, BREAKER_OPEN);
+	assert_state(&b, MS(0), BREAKER_CLOSED);
+	record_n(&b, MS(0), 19, 1);
+	assert_state(&b, MS(0), BREAKER_CLOSED);
+	ck_assert_int_eq(breaker_admit(&b, MS(0)), BREAKER_ALLOW);
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(0)), 0);
+	breaker_record(&b, MS(0), 1, 0);
+	assert_state(&b, MS(0), BREAKER_OPEN);
 }
 END_TEST
 
@@ -124,9 +125,9 @@ START_TEST(test_breaker_threshold)
 	pol.min_requests = c->min;
 	pol.failure_ratio = c->ratio;
 	breaker_configure(&b, &pol);
-	record_n(&b, 100, c->ok, 0);
-	record_n(&b, 100, c->fail, 1);
-	got = breaker_state(&b, 100);
+	record_n(&b, MS(100), c->ok, 0);
+	record_n(&b, MS(100), c->fail, 1);
+	got = breaker_state(&b, MS(100));
 	ck_assert_msg(got == c->expect, "min %u ratio %g, %u ok then %u failures: %s, expected %s",
 		      c->min, c->ratio, c->ok, c->fail, state_str(got), state_str(c->expect));
 }
@@ -145,9 +146,9 @@ START_TEST(test_breaker_failures_by_outcome)
 		for (int k = 0; k < 100; k++) {
 			enum outcome o = retry_classify_status(&rp, statuses[i]);
 
-			breaker_record(&b, 0, retry_is_failure(o, statuses[i]), 0);
+			breaker_record(&b, MS(0), retry_is_failure(o, statuses[i]), 0);
 		}
-		ck_assert_msg(breaker_state(&b, 0) == BREAKER_CLOSED, "100 × %d opened the breaker",
+		ck_assert_msg(breaker_state(&b, MS(0)) == BREAKER_CLOSED, "100 × %d opened the breaker",
 			      statuses[i]);
 	}
 	{
@@ -158,21 +159,21 @@ START_TEST(test_breaker_failures_by_outcome)
 			for (int k = 0; k < 20; k++) {
 				enum outcome o = retry_classify_status(&rp, fives[i]);
 
-				breaker_record(&b, 0, retry_is_failure(o, fives[i]), 0);
+				breaker_record(&b, MS(0), retry_is_failure(o, fives[i]), 0);
 			}
-			ck_assert_msg(breaker_state(&b, 0) == BREAKER_OPEN,
+			ck_assert_msg(breaker_state(&b, MS(0)) == BREAKER_OPEN,
 				      "20 × %d left it closed", fives[i]);
 		}
 	}
 	breaker_default(&b);
 	for (int k = 0; k < 20; k++)
-		breaker_record(&b, 0, retry_is_failure(k % 2 ? OUTCOME_RESET : OUTCOME_TIMEOUT, 0),
+		breaker_record(&b, MS(0), retry_is_failure(k % 2 ? OUTCOME_RESET : OUTCOME_TIMEOUT, 0),
 			       0);
-	assert_state(&b, 0, BREAKER_OPEN);
+	assert_state(&b, MS(0), BREAKER_OPEN);
 	breaker_default(&b);
 	for (int k = 0; k < 20; k++)
-		breaker_record(&b, 0, retry_is_failure(OUTCOME_CONNECT, 0), 0);
-	assert_state(&b, 0, BREAKER_OPEN);
+		breaker_record(&b, MS(0), retry_is_failure(OUTCOME_CONNECT, 0), 0);
+	assert_state(&b, MS(0), BREAKER_OPEN);
 }
 END_TEST
 
@@ -181,20 +182,23 @@ START_TEST(test_breaker_open)
 	struct breaker b;
 
 	breaker_default(&b);
-	open_it(&b, 1000);
+	open_it(&b, MS(1000));
 	for (uint64_t t = 1000; t < 6000; t += 499) {
-		ck_assert_int_eq(breaker_admit(&b, t), BREAKER_REJECT);
-		ck_assert_uint_eq(breaker_retry_after_ms(&b, t), 6000 - t);
+		ck_assert_int_eq(breaker_admit(&b, MS(t)), BREAKER_REJECT);
+		ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(t)), 6000 - t);
 	}
-	ck_assert_uint_eq(breaker_retry_after_ms(&b, 1000), 5000);
-	ck_assert_uint_eq(breaker_retry_after_ms(&b, 2500), 3500);
-	ck_assert_uint_eq(breaker_retry_after_ms(&b, 5999), 1);
-	ck_assert_int_eq(breaker_admit(&b, 5999), BREAKER_REJECT);
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(1000)), 5000);
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(2500)), 3500);
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(5999)), 1);
+	ck_assert_int_eq(breaker_admit(&b, MS(5999)), BREAKER_REJECT);
+	/* a part of a millisecond left still counts as one */
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(6000) - 1), 1);
+	ck_assert_int_eq(breaker_admit(&b, MS(6000) - 1), BREAKER_REJECT);
 	/* results reported while open change nothing */
-	record_n(&b, 5000, 10, 0);
-	assert_state(&b, 5999, BREAKER_OPEN);
-	ck_assert_uint_eq(breaker_retry_after_ms(&b, 6000), 0);
-	assert_state(&b, 6000, BREAKER_HALF_OPEN);
+	record_n(&b, MS(5000), 10, 0);
+	assert_state(&b, MS(5999), BREAKER_OPEN);
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(6000)), 0);
+	assert_state(&b, MS(6000), BREAKER_HALF_OPEN);
 }
 END_TEST
 
@@ -207,15 +211,15 @@ START_TEST(test_breaker_half_open_probes)
 	memset(&b, 0, sizeof(b));
 	pol.half_open_probes = probes;
 	breaker_configure(&b, &pol);
-	open_it(&b, 0);
-	ck_assert_int_eq(breaker_admit(&b, 4999), BREAKER_REJECT);
+	open_it(&b, MS(0));
+	ck_assert_int_eq(breaker_admit(&b, MS(4999)), BREAKER_REJECT);
 	for (uint32_t i = 0; i < probes; i++)
-		ck_assert_msg(breaker_admit(&b, 5000 + i) == BREAKER_ALLOW_PROBE,
+		ck_assert_msg(breaker_admit(&b, MS(5000 + i)) == BREAKER_ALLOW_PROBE,
 			      "%u probes: request %u not a probe", probes, i + 1);
-	ck_assert_int_eq(breaker_admit(&b, 5100), BREAKER_REJECT);
-	ck_assert_int_eq(breaker_admit(&b, 9000), BREAKER_REJECT);
-	assert_state(&b, 9000, BREAKER_HALF_OPEN);
-	ck_assert_uint_eq(breaker_retry_after_ms(&b, 9000), 0);
+	ck_assert_int_eq(breaker_admit(&b, MS(5100)), BREAKER_REJECT);
+	ck_assert_int_eq(breaker_admit(&b, MS(9000)), BREAKER_REJECT);
+	assert_state(&b, MS(9000), BREAKER_HALF_OPEN);
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(9000)), 0);
 }
 END_TEST
 
@@ -224,18 +228,18 @@ START_TEST(test_breaker_probe_success)
 	struct breaker b;
 
 	breaker_default(&b);
-	open_it(&b, 0);
-	ck_assert_int_eq(breaker_admit(&b, 5000), BREAKER_ALLOW_PROBE);
-	breaker_record(&b, 5100, 0, 1);
-	assert_state(&b, 5100, BREAKER_CLOSED);
-	ck_assert_int_eq(breaker_admit(&b, 5100), BREAKER_ALLOW);
-	ck_assert_int_eq(breaker_admit(&b, 5100), BREAKER_ALLOW);
+	open_it(&b, MS(0));
+	ck_assert_int_eq(breaker_admit(&b, MS(5000)), BREAKER_ALLOW_PROBE);
+	breaker_record(&b, MS(5100), 0, 1);
+	assert_state(&b, MS(5100), BREAKER_CLOSED);
+	ck_assert_int_eq(breaker_admit(&b, MS(5100)), BREAKER_ALLOW);
+	ck_assert_int_eq(breaker_admit(&b, MS(5100)), BREAKER_ALLOW);
 	/* a fresh window: 19 failures are not enough, the 20th is */
-	record_n(&b, 5200, 19, 1);
-	assert_state(&b, 5200, BREAKER_CLOSED);
-	breaker_record(&b, 5200, 1, 0);
-	assert_state(&b, 5200, BREAKER_OPEN);
-	ck_assert_uint_eq(breaker_retry_after_ms(&b, 5200), 5000);
+	record_n(&b, MS(5200), 19, 1);
+	assert_state(&b, MS(5200), BREAKER_CLOSED);
+	breaker_record(&b, MS(5200), 1, 0);
+	assert_state(&b, MS(5200), BREAKER_OPEN);
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(5200)), 5000);
 }
 END_TEST
 
@@ -244,18 +248,18 @@ START_TEST(test_breaker_probe_failure)
 	struct breaker b;
 
 	breaker_default(&b);
-	open_it(&b, 0);
-	ck_assert_int_eq(breaker_admit(&b, 5000), BREAKER_ALLOW_PROBE);
-	breaker_record(&b, 5300, 1, 1);
-	assert_state(&b, 5300, BREAKER_OPEN);
+	open_it(&b, MS(0));
+	ck_assert_int_eq(breaker_admit(&b, MS(5000)), BREAKER_ALLOW_PROBE);
+	breaker_record(&b, MS(5300), 1, 1);
+	assert_state(&b, MS(5300), BREAKER_OPEN);
 	/* a new open_for from the probe's failure */
-	ck_assert_uint_eq(breaker_retry_after_ms(&b, 5300), 5000);
-	ck_assert_int_eq(breaker_admit(&b, 10299), BREAKER_REJECT);
-	ck_assert_uint_eq(breaker_retry_after_ms(&b, 10299), 1);
-	ck_assert_int_eq(breaker_admit(&b, 10300), BREAKER_ALLOW_PROBE);
-	ck_assert_int_eq(breaker_admit(&b, 10300), BREAKER_REJECT);
-	breaker_record(&b, 10400, 0, 1);
-	assert_state(&b, 10400, BREAKER_CLOSED);
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(5300)), 5000);
+	ck_assert_int_eq(breaker_admit(&b, MS(10299)), BREAKER_REJECT);
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(10299)), 1);
+	ck_assert_int_eq(breaker_admit(&b, MS(10300)), BREAKER_ALLOW_PROBE);
+	ck_assert_int_eq(breaker_admit(&b, MS(10300)), BREAKER_REJECT);
+	breaker_record(&b, MS(10400), 0, 1);
+	assert_state(&b, MS(10400), BREAKER_CLOSED);
 }
 END_TEST
 
@@ -266,19 +270,19 @@ START_TEST(test_breaker_half_open_ignores_others)
 	struct breaker b;
 
 	breaker_default(&b);
-	open_it(&b, 0);
-	ck_assert_int_eq(breaker_admit(&b, 5000), BREAKER_ALLOW_PROBE);
-	record_n(&b, 5001, 30, 1);
-	assert_state(&b, 5001, BREAKER_HALF_OPEN);
-	record_n(&b, 5002, 30, 0);
-	assert_state(&b, 5002, BREAKER_HALF_OPEN);
+	open_it(&b, MS(0));
+	ck_assert_int_eq(breaker_admit(&b, MS(5000)), BREAKER_ALLOW_PROBE);
+	record_n(&b, MS(5001), 30, 1);
+	assert_state(&b, MS(5001), BREAKER_HALF_OPEN);
+	record_n(&b, MS(5002), 30, 0);
+	assert_state(&b, MS(5002), BREAKER_HALF_OPEN);
 	/* the probe is still out: nobody else goes through */
-	ck_assert_int_eq(breaker_admit(&b, 5003), BREAKER_REJECT);
-	breaker_record(&b, 5004, 0, 1);
-	assert_state(&b, 5004, BREAKER_CLOSED);
+	ck_assert_int_eq(breaker_admit(&b, MS(5003)), BREAKER_REJECT);
+	breaker_record(&b, MS(5004), 0, 1);
+	assert_state(&b, MS(5004), BREAKER_CLOSED);
 	/* and the ignored failures are not in the closed window */
-	record_n(&b, 5005, 19, 1);
-	assert_state(&b, 5005, BREAKER_CLOSED);
+	record_n(&b, MS(5005), 19, 1);
+	assert_state(&b, MS(5005), BREAKER_CLOSED);
 }
 END_TEST
 
@@ -288,31 +292,31 @@ START_TEST(test_breaker_probe_abandoned)
 	struct breaker b;
 
 	breaker_default(&b);
-	open_it(&b, 0);
-	ck_assert_int_eq(breaker_admit(&b, 5000), BREAKER_ALLOW_PROBE);
-	ck_assert_int_eq(breaker_admit(&b, 5001), BREAKER_REJECT);
+	open_it(&b, MS(0));
+	ck_assert_int_eq(breaker_admit(&b, MS(5000)), BREAKER_ALLOW_PROBE);
+	ck_assert_int_eq(breaker_admit(&b, MS(5001)), BREAKER_REJECT);
 	breaker_probe_abandoned(&b);
-	ck_assert_int_eq(breaker_admit(&b, 5002), BREAKER_ALLOW_PROBE);
-	ck_assert_int_eq(breaker_admit(&b, 5003), BREAKER_REJECT);
-	assert_state(&b, 5003, BREAKER_HALF_OPEN);
+	ck_assert_int_eq(breaker_admit(&b, MS(5002)), BREAKER_ALLOW_PROBE);
+	ck_assert_int_eq(breaker_admit(&b, MS(5003)), BREAKER_REJECT);
+	assert_state(&b, MS(5003), BREAKER_HALF_OPEN);
 
 	/* with 2 probes: one abandoned frees exactly one slot */
 	memset(&b, 0, sizeof(b));
 	pol.half_open_probes = 2;
 	breaker_configure(&b, &pol);
-	open_it(&b, 0);
-	ck_assert_int_eq(breaker_admit(&b, 5000), BREAKER_ALLOW_PROBE);
-	ck_assert_int_eq(breaker_admit(&b, 5000), BREAKER_ALLOW_PROBE);
-	ck_assert_int_eq(breaker_admit(&b, 5000), BREAKER_REJECT);
+	open_it(&b, MS(0));
+	ck_assert_int_eq(breaker_admit(&b, MS(5000)), BREAKER_ALLOW_PROBE);
+	ck_assert_int_eq(breaker_admit(&b, MS(5000)), BREAKER_ALLOW_PROBE);
+	ck_assert_int_eq(breaker_admit(&b, MS(5000)), BREAKER_REJECT);
 	breaker_probe_abandoned(&b);
-	ck_assert_int_eq(breaker_admit(&b, 5000), BREAKER_ALLOW_PROBE);
-	ck_assert_int_eq(breaker_admit(&b, 5000), BREAKER_REJECT);
+	ck_assert_int_eq(breaker_admit(&b, MS(5000)), BREAKER_ALLOW_PROBE);
+	ck_assert_int_eq(breaker_admit(&b, MS(5000)), BREAKER_REJECT);
 
 	/* an abandoned probe of a closed breaker changes nothing */
 	breaker_default(&b);
 	breaker_probe_abandoned(&b);
-	assert_state(&b, 0, BREAKER_CLOSED);
-	ck_assert_int_eq(breaker_admit(&b, 0), BREAKER_ALLOW);
+	assert_state(&b, MS(0), BREAKER_CLOSED);
+	ck_assert_int_eq(breaker_admit(&b, MS(0)), BREAKER_ALLOW);
 }
 END_TEST
 
@@ -325,18 +329,18 @@ START_TEST(test_breaker_disabled)
 	pol.enabled = 0;
 	breaker_configure(&b, &pol);
 	for (uint64_t t = 0; t < 20000; t += 100) {
-		breaker_record(&b, t, 1, 0);
-		ck_assert_int_eq(breaker_admit(&b, t), BREAKER_ALLOW);
-		ck_assert_uint_eq(breaker_retry_after_ms(&b, t), 0);
+		breaker_record(&b, MS(t), 1, 0);
+		ck_assert_int_eq(breaker_admit(&b, MS(t)), BREAKER_ALLOW);
+		ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(t)), 0);
 	}
-	assert_state(&b, 20000, BREAKER_CLOSED);
+	assert_state(&b, MS(20000), BREAKER_CLOSED);
 
 	/* disabling an open breaker lets everything through */
 	breaker_default(&b);
-	open_it(&b, 0);
+	open_it(&b, MS(0));
 	breaker_configure(&b, &pol);
-	ck_assert_int_eq(breaker_admit(&b, 1), BREAKER_ALLOW);
-	ck_assert_uint_eq(breaker_retry_after_ms(&b, 1), 0);
+	ck_assert_int_eq(breaker_admit(&b, MS(1)), BREAKER_ALLOW);
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(1)), 0);
 }
 END_TEST
 
@@ -347,51 +351,51 @@ START_TEST(test_breaker_window_expiry)
 
 	/* 15 failures at 0 and 5 more 9 s later: all in the window */
 	breaker_default(&b);
-	record_n(&b, 0, 15, 1);
-	record_n(&b, 9000, 5, 1);
-	assert_state(&b, 9000, BREAKER_OPEN);
+	record_n(&b, MS(0), 15, 1);
+	record_n(&b, MS(9000), 5, 1);
+	assert_state(&b, MS(9000), BREAKER_OPEN);
 
 	/* 10.5 s later the first 15 are gone */
 	breaker_default(&b);
-	record_n(&b, 0, 15, 1);
-	record_n(&b, 10500, 5, 1);
-	assert_state(&b, 10500, BREAKER_CLOSED);
+	record_n(&b, MS(0), 15, 1);
+	record_n(&b, MS(10500), 5, 1);
+	assert_state(&b, MS(10500), BREAKER_CLOSED);
 
 	/* 11 s later the first 15 are gone */
 	breaker_default(&b);
-	record_n(&b, 0, 15, 1);
-	record_n(&b, 11000, 5, 1);
-	assert_state(&b, 11000, BREAKER_CLOSED);
-	record_n(&b, 11000, 14, 1);
-	assert_state(&b, 11000, BREAKER_CLOSED);
-	breaker_record(&b, 11000, 1, 0);
-	assert_state(&b, 11000, BREAKER_OPEN);
+	record_n(&b, MS(0), 15, 1);
+	record_n(&b, MS(11000), 5, 1);
+	assert_state(&b, MS(11000), BREAKER_CLOSED);
+	record_n(&b, MS(11000), 14, 1);
+	assert_state(&b, MS(11000), BREAKER_CLOSED);
+	breaker_record(&b, MS(11000), 1, 0);
+	assert_state(&b, MS(11000), BREAKER_OPEN);
 
 	/* old successes do not dilute new failures either */
 	breaker_default(&b);
-	record_n(&b, 0, 100, 0);
-	record_n(&b, 20000, 20, 1);
-	assert_state(&b, 20000, BREAKER_OPEN);
+	record_n(&b, MS(0), 100, 0);
+	record_n(&b, MS(20000), 20, 1);
+	assert_state(&b, MS(20000), BREAKER_OPEN);
 
 	/* slot by slot: one failure then one success a second. A full window
 	 * (20 attempts) is never there when a failure is counted, 19 at most:
 	 * it stays closed as long as old seconds slide out */
 	breaker_default(&b);
 	for (uint64_t t = 0; t < 60000; t += 1000) {
-		record_n(&b, t, 1, 1);
-		record_n(&b, t, 1, 0);
-		assert_state(&b, t, BREAKER_CLOSED);
+		record_n(&b, MS(t), 1, 1);
+		record_n(&b, MS(t), 1, 0);
+		assert_state(&b, MS(t), BREAKER_CLOSED);
 	}
 	/* success first: the failure at 9 s completes 10 of 20 */
 	breaker_default(&b);
 	for (uint64_t t = 0; t < 9000; t += 1000) {
-		record_n(&b, t, 1, 0);
-		record_n(&b, t, 1, 1);
-		assert_state(&b, t, BREAKER_CLOSED);
+		record_n(&b, MS(t), 1, 0);
+		record_n(&b, MS(t), 1, 1);
+		assert_state(&b, MS(t), BREAKER_CLOSED);
 	}
-	record_n(&b, 9000, 1, 0);
-	record_n(&b, 9000, 1, 1);
-	assert_state(&b, 9000, BREAKER_OPEN);
+	record_n(&b, MS(9000), 1, 0);
+	record_n(&b, MS(9000), 1, 1);
+	assert_state(&b, MS(9000), BREAKER_OPEN);
 }
 END_TEST
 
@@ -408,19 +412,19 @@ START_TEST(test_breaker_force)
 				      .half_open_probes = 1 };
 
 	breaker_configure(&b, &pol);
-	breaker_force_open(&b, 100, 600);
-	ck_assert_int_eq(breaker_state(&b, 100), BREAKER_OPEN);
-	breaker_force_open(&b, 100, 300); /* never shortened */
-	ck_assert_uint_eq(breaker_retry_after_ms(&b, 100), 500);
-	ck_assert_int_eq(breaker_state(&b, 600), BREAKER_HALF_OPEN);
+	breaker_force_open(&b, MS(100), MS(600));
+	ck_assert_int_eq(breaker_state(&b, MS(100)), BREAKER_OPEN);
+	breaker_force_open(&b, MS(100), MS(300)); /* never shortened */
+	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(100)), 500);
+	ck_assert_int_eq(breaker_state(&b, MS(600)), BREAKER_HALF_OPEN);
 	breaker_force_close(&b);
-	ck_assert_int_eq(breaker_state(&b, 700), BREAKER_CLOSED);
-	breaker_force_open(&b, 700, 700); /* already over: nothing */
-	ck_assert_int_eq(breaker_state(&b, 700), BREAKER_CLOSED);
+	ck_assert_int_eq(breaker_state(&b, MS(700)), BREAKER_CLOSED);
+	breaker_force_open(&b, MS(700), MS(700)); /* already over: nothing */
+	ck_assert_int_eq(breaker_state(&b, MS(700)), BREAKER_CLOSED);
 	pol.enabled = 0;
 	breaker_configure(&b, &pol);
-	breaker_force_open(&b, 700, 5000);
-	ck_assert_int_eq(breaker_state(&b, 700), BREAKER_CLOSED);
+	breaker_force_open(&b, MS(700), MS(5000));
+	ck_assert_int_eq(breaker_state(&b, MS(700)), BREAKER_CLOSED);
 }
 END_TEST
 
