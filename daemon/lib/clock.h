@@ -9,6 +9,10 @@
 
 /* Microseconds on the monotonic clock (arbitrary origin). */
 uint64_t clock_now_us(void);
+/* Milliseconds on the same clock as the kernel last ticked it (a few ms
+ * behind, and no system call): for stamping progress many times per
+ * transfer, where a tick's error does not matter. */
+uint64_t clock_coarse_ms(void);
 
 /* µs, and ms, as a struct timeval, for libevent's timers. */
 void clock_us_to_tv(uint64_t us, struct timeval *tv);

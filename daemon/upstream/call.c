@@ -86,7 +86,7 @@ static void call_detach(struct call *c)
 	c->easy = NULL;
 	if (c->timer)
 		evtimer_del(c->timer);
-	c->elapsed_us = now_us_precise() - c->start_us;
+	c->elapsed_us = clock_now_us() - c->start_us;
 	c->state = CALL_DONE;
 }
 
@@ -100,7 +100,7 @@ static void arm_idle(struct call *c, uint64_t after_ms)
 {
 	struct timeval tv;
 
-	ms_to_tv(after_ms, &tv);
+	clock_ms_to_tv(after_ms, &tv);
 	evtimer_add(c->timer, &tv);
 }
 
@@ -119,7 +119,7 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	limit = c->phase == PHASE_WRITE ? c->p.write_ms : c->p.read_ms;
-	idle = now_ms() - c->last_io_ms;
+	idle = clock_coarse_ms() - c->last_io_ms;
 	if (idle < limit) {
 		arm_idle(c, limit - idle);
 		return;
@@ -163,7 +163,7 @@ static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int 
 	}
 	/* Connected (or reused): from here on the read/write idle limits apply. */
 	c->phase = c->p.send_body && c->p.body_len > 0 ? PHASE_WRITE : PHASE_READ;
-	c->last_io_ms = now_ms();
+	c->last_io_ms = clock_coarse_ms();
 	c->body_sent = 0;
 	arm_idle(c, c->phase == PHASE_WRITE ? c->p.write_ms : c->p.read_ms);
 	return CURL_PREREQFUNC_OK;
@@ -178,7 +178,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
 		n = left;
 	memcpy(buf, c->p.body + c->body_sent, n);
 	c->body_sent += n;
-	c->last_io_ms = now_ms();
+	c->last_io_ms = clock_coarse_ms();
 	/* libcurl stops asking once the declared size is sent: the wait for the
 	 * answer is bounded by the read timeout from here on. */
 	if (c->body_sent == c->p.body_len)
@@ -204,7 +204,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
 	size_t n = size * nitems, len = n;
 	const char *colon;
 
-	c->last_io_ms = now_ms();
+	c->last_io_ms = clock_coarse_ms();
 	end_upload(c); /* an early answer ends the upload phase */
 	if (headers_check_line(&c->check, buf, n) < 0) {
 		/* Refused: libcurl ends the transfer and closes the connection. */
@@ -250,7 +250,7 @@ static size_t on_write(char *buf, size_t size, size_t nitems, void *arg)
 	struct call *c = arg;
 	size_t n = size * nitems;
 
-	c->last_io_ms = now_ms();
+	c->last_io_ms = clock_coarse_ms();
 	if (evbuffer_get_length(c->body) + n > c->p.max_response_body) {
 		c->too_large = 1;
 		return 0;
@@ -286,7 +286,7 @@ static int setup_easy(struct call *c)
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)p->connect_ms);
 	if (p->attempt_ms) {
 		/* The attempt cap covers the pool wait too. */
-		uint64_t waited = now_ms_precise() - c->start_ms;
+		uint64_t waited = (clock_now_us() - c->start_us) / 1000;
 
 		SET(CURLOPT_TIMEOUT_MS,
 		    waited < p->attempt_ms ? (long)(p->attempt_ms - waited) : 1L);
@@ -329,7 +329,7 @@ void call_begin(struct call *c)
 	struct upstream *up = c->up;
 
 	c->state = CALL_RUNNING;
-	c->begin_us = now_us_precise();
+	c->begin_us = clock_now_us();
 	TAILQ_INSERT_TAIL(&c->pool->running, c, link);
 	c->pool->active++;
 	up->running++;
@@ -452,8 +452,7 @@ struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
 	c->p = *params;
 	c->done = done;
 	c->arg = arg;
-	c->start_us = now_us_precise();
-	c->start_ms = c->start_us / 1000;
+	c->start_us = clock_now_us();
 	c->body = evbuffer_new();
 	c->timer = evtimer_new(up->base, on_call_timer, c);
 	strbuf_init(&c->headers, CALL_MAX_HEADER_BYTES);

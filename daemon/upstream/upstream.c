@@ -47,7 +47,7 @@ static int curl_timer_cb(CURLM *multi, long timeout_ms, void *arg)
 		return 0;
 	}
 	/* 0 ms runs on the next loop turn, never from inside this callback. */
-	ms_to_tv((uint64_t)timeout_ms, &tv);
+	clock_ms_to_tv((uint64_t)timeout_ms, &tv);
 	evtimer_add(up->curl_timer, &tv);
 	return 0;
 }
@@ -69,7 +69,7 @@ static void on_socket(evutil_socket_t fd, short what, void *arg)
 		/* Any byte counts as progress for the read timeout, not only a
 		 * whole header line or body block handed to a callback. */
 		if (sc->call)
-			sc->call->last_io_ms = now_ms();
+			sc->call->last_io_ms = clock_coarse_ms();
 	}
 	if (what & EV_WRITE)
 		flags |= CURL_CSELECT_OUT;

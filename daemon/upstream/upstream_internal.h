@@ -6,6 +6,7 @@
 #define BRACED_UPSTREAM_INTERNAL_H
 
 #include "upstream.h"
+#include "clock.h"
 #include "headers.h"
 #include "registry.h"
 #include "strbuf.h"
@@ -37,9 +38,8 @@ struct call {
 	struct event *timer; /* pool wait, then read/write idle */
 	enum io_phase phase;
 	uint64_t last_io_ms; /* last progress, for the idle timers */
-	uint64_t start_ms;
-	uint64_t start_us; /* the same moment in µs, for durations */
-	uint64_t begin_us; /* when the pool let it run; 0 while waiting */
+	uint64_t start_us;   /* when it was started, for durations and the attempt cap */
+	uint64_t begin_us;   /* when the pool let it run; 0 while waiting */
 	uint64_t elapsed_us;
 	size_t body_sent;
 	int headers_done; /* the blank line ended the headers: trailers follow */
@@ -108,36 +108,6 @@ struct sockctx {
 	int poisoned; /* sock_poison() ended its connection */
 	LIST_ENTRY(sockctx) link;
 };
-
-static inline uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static inline uint64_t now_us_precise(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static inline uint64_t now_ms_precise(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static inline void ms_to_tv(uint64_t ms, struct timeval *tv)
-{
-	tv->tv_sec = (time_t)(ms / 1000);
-	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
-}
 
 /* ---- upstream.c ---- */
 

@@ -20,7 +20,7 @@
  * max_idle remain (the finishing transfer counts in the peak: hence -1). */
 void upstream_update_max_connects(struct upstream *up)
 {
-	uint64_t now_us = now_ms() * 1000, epoch;
+	uint64_t now_us = clock_coarse_ms() * 1000, epoch;
 	unsigned peak = 0, i;
 	int reused;
 	long cap;
@@ -78,7 +78,7 @@ void upstream_pool_enter(struct call *c)
 
 		c->state = CALL_WAITING;
 		TAILQ_INSERT_TAIL(&pool->waiting, c, link);
-		ms_to_tv(c->p.pool_ms, &tv);
+		clock_ms_to_tv(c->p.pool_ms, &tv);
 		evtimer_add(c->timer, &tv);
 	}
 }
