@@ -33,65 +33,34 @@ static const struct key limits_keys[] = {
 	K_END,
 };
 
-/* The top level; parse_root reads the custom ones itself, in this order. */
-static const struct key root_keys[] = {
-	K_CUSTOM("listen", NULL),
-	K_CUSTOM("admin", NULL),
-	K_DURATION("shutdown_grace", L_(shutdown_grace_ms), 0, 0),
-	K_MAP("log", 0, log_keys),
-	K_MAP("limits", 0, limits_keys),
-	K_CUSTOM("fleet", NULL),
-	K_CUSTOM("defaults", NULL),
-	K_CUSTOM("profiles", NULL),
-	K_END,
-};
-
 static int profile_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct profile *)a)->name, ((const struct profile *)b)->name);
 }
 
-static void parse_root(struct loader *L, const struct ynode *root)
+static void parse_defaults(struct loader *L, const struct ynode *v, void *dst)
 {
-	struct config *cfg = L->cfg;
-	const struct ynode *v;
+	struct config *cfg = dst;
+	const char *k;
+	const struct ynode *dv;
 
-	if (expect_kind(L, root, YNODE_MAP, "the configuration") < 0)
+	if (expect_kind(L, v, YNODE_MAP, "defaults") < 0)
 		return;
-	check_keys(L, root, "the configuration", root_keys);
-	if ((v = ynode_get(root, "listen")))
-		parse_listeners(L, v);
-	if ((v = ynode_get(root, "admin")))
-		parse_admin(L, v);
-	/* The scalar keys and plain mappings, in the table's order. */
-	for (const struct key *k = root_keys; k->name; k++)
-		if (k->kind != KEY_CUSTOM && (v = ynode_get(root, k->name)))
-			keys_apply(L, root_keys, "", k->name, v, cfg);
-	if ((v = ynode_get(root, "fleet")))
-		parse_fleet(L, v);
-	if ((v = ynode_get(root, "defaults"))) {
-		const char *k;
-		const struct ynode *dv;
+	FOREACH_ENTRY(v, i, k, dv)
+	{
+		if (!keys_apply(L, policy_keys, "", k, dv, &cfg->defaults))
+			unknown_key(L, v->keys[i], "defaults",
+				    (const struct key *const[]){ policy_keys, NULL });
+	}
+	check_policy(L, &cfg->defaults, v, "defaults");
+}
 
-		if (expect_kind(L, v, YNODE_MAP, "defaults") == 0) {
-			FOREACH_ENTRY(v, i, k, dv)
-			{
-				if (!keys_apply(L, policy_keys, "", k, dv, &cfg->defaults))
-					unknown_key(
-					    L, v->keys[i], "defaults",
-					    (const struct key *const[]){ policy_keys, NULL });
-			}
-			check_policy(L, &cfg->defaults, v, "defaults");
-		}
-	}
-	/* An absent `profiles` is a mistake; an explicit empty map is a
-	 * daemon that answers 404 unknown_profile until one is added (the
-	 * packaged template). */
-	v = ynode_get(root, "profiles");
-	if (!v) {
-		err_at(L, root, "no profiles are configured (write 'profiles: {}' for none)");
-		return;
-	}
+/* An explicit empty map is a daemon that answers 404 unknown_profile
+ * until one is added (the packaged template). */
+static void parse_profiles(struct loader *L, const struct ynode *v, void *dst)
+{
+	struct config *cfg = dst;
+
 	if (expect_kind(L, v, YNODE_MAP, "profiles") < 0 || v->n == 0)
 		return;
 	if (v->n > CONFIG_MAX_PROFILES) {
@@ -106,6 +75,35 @@ static void parse_root(struct loader *L, const struct ynode *root)
 	qsort(cfg->profiles, cfg->nprofiles, sizeof(*cfg->profiles), profile_cmp);
 	for (size_t i = 0; i < cfg->nprofiles; i++)
 		cfg->profiles[i].index = (unsigned)i;
+}
+
+/* The top level, read in this order whatever the file's: admin is checked
+ * against the listeners, and profiles start from the defaults. */
+static const struct key root_keys[] = {
+	K_CUSTOM("listen", parse_listeners),
+	K_CUSTOM("admin", parse_admin),
+	K_DURATION("shutdown_grace", L_(shutdown_grace_ms), 0, 0),
+	K_MAP("log", 0, log_keys),
+	K_MAP("limits", 0, limits_keys),
+	K_CUSTOM("fleet", parse_fleet),
+	K_CUSTOM("defaults", parse_defaults),
+	K_CUSTOM("profiles", parse_profiles),
+	K_END,
+};
+
+static void parse_root(struct loader *L, const struct ynode *root)
+{
+	const struct ynode *v;
+
+	if (expect_kind(L, root, YNODE_MAP, "the configuration") < 0)
+		return;
+	check_keys(L, root, "the configuration", root_keys);
+	for (const struct key *k = root_keys; k->name; k++)
+		if ((v = ynode_get(root, k->name)))
+			keys_apply(L, root_keys, "", k->name, v, L->cfg);
+	/* An absent `profiles` is a mistake. */
+	if (!ynode_get(root, "profiles"))
+		err_at(L, root, "no profiles are configured (write 'profiles: {}' for none)");
 }
 
 static struct config *config_new(const char *path)

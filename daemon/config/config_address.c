@@ -152,9 +152,9 @@ void listener_release(struct listener_setting *ls)
 	memset(ls, 0, sizeof(*ls));
 }
 
-void parse_listeners(struct loader *L, const struct ynode *v)
+void parse_listeners(struct loader *L, const struct ynode *v, void *dst)
 {
-	struct config *cfg = L->cfg;
+	struct config *cfg = dst;
 
 	if (v->kind == YNODE_SEQ) {
 		if (v->n == 0)
@@ -178,9 +178,9 @@ void parse_listeners(struct loader *L, const struct ynode *v)
 	}
 }
 
-void parse_admin(struct loader *L, const struct ynode *v)
+void parse_admin(struct loader *L, const struct ynode *v, void *dst)
 {
-	struct config *cfg = L->cfg;
+	struct config *cfg = dst;
 
 	listener_release(&cfg->admin);
 	if (v->kind == YNODE_SCALAR && strcmp(v->value, "off") == 0) {

@@ -190,9 +190,9 @@ static const struct key fleet_keys[] = {
 	K_END,
 };
 
-void parse_fleet(struct loader *L, const struct ynode *map)
+void parse_fleet(struct loader *L, const struct ynode *map, void *dst)
 {
-	struct fleet_setting *f = &L->cfg->fleet;
+	struct fleet_setting *f = &((struct config *)dst)->fleet;
 
 	keys_apply_map(L, fleet_keys, "fleet", map, f);
 	if (map->kind != YNODE_MAP)

@@ -37,6 +37,11 @@ int expect_kind(struct loader *L, const struct ynode *n, enum ynode_kind kind, c
  * says whether anything was substituted. 0 or -EINVAL, reported. */
 int get_string(struct loader *L, const struct ynode *n, const char *what, char **ret,
 	       int *ret_secret);
+/* The readers of one value, named what in messages: each returns 0 and
+ * sets *ret (out) or reports why not and returns a negative errno, *ret
+ * untouched. A duration in ms; an enum as the index of its name in names
+ * (NULL-ended); a header name of 1 to outlen - 1 token characters; a list
+ * of statuses from lo to hi as statuses[code] = 1. */
 int get_duration(struct loader *L, const struct ynode *n, const char *what, uint32_t *ret);
 int get_enum(struct loader *L, const struct ynode *n, const char *what, const char *const *names,
 	     int *ret);
@@ -66,17 +71,18 @@ enum key_kind {
 struct key {
 	const char *name; /* NULL ends a table */
 	enum key_kind kind;
-	size_t offset; /* of the destination in the struct the table fills */
-	long long min, max;
-	double lo, hi;
-	const char *const *names;
-	const struct key *sub;
+	size_t offset;            /* of the destination in the struct the table fills */
+	long long min, max;       /* UINT, STATUSES: the range; DURATION, SIZE: the least */
+	double lo, hi;            /* RATIO: the range */
+	const char *const *names; /* ENUM, ENUM_BITS (names.h) */
+	const struct key *sub;    /* MAP */
+	/* CUSTOM: reads v into dst, the struct the table fills (offset 0). */
 	void (*parse)(struct loader *L, const struct ynode *v, void *dst);
 	/* How a bad value is named ("a timeout", "transport kind" for an item
 	 * of the list); NULL: by its dotted path ("retry.backoff.base"). */
 	const char *noun;
-	size_t size;
-	unsigned flags;
+	size_t size;    /* HEADER_NAME: of the destination array */
+	unsigned flags; /* KEY_POSITIVE */
 };
 
 /* The rows of a key table, one a line: the name, where the value goes
@@ -132,13 +138,14 @@ void check_policy(struct loader *L, const struct policy *p, const struct ynode *
 
 /* Listeners (config_address.c). */
 int parse_listen(struct loader *L, const struct ynode *n, struct listener_setting *ls);
-void parse_listeners(struct loader *L, const struct ynode *v);
-void parse_admin(struct loader *L, const struct ynode *v);
+/* listen and admin, into the struct config at cfg. */
+void parse_listeners(struct loader *L, const struct ynode *v, void *cfg);
+void parse_admin(struct loader *L, const struct ynode *v, void *cfg);
 void listener_release(struct listener_setting *ls);
 /* The upstream URL of a profile (config_address.c). */
 void parse_upstream(struct loader *L, const struct ynode *n, void *profile);
-/* The fleet mapping (config_address.c). */
-void parse_fleet(struct loader *L, const struct ynode *map);
+/* The fleet mapping, into the struct config at cfg (config_fleet.c). */
+void parse_fleet(struct loader *L, const struct ynode *map, void *cfg);
 
 /* Profiles (config_profile.c). */
 void parse_profile(struct loader *L, const struct ynode *key, const struct ynode *map,
