@@ -48,8 +48,9 @@ struct route {
 	char *label;             /* "GET /v1/weather" as written */
 	int any_method;          /* '*': the route matches every method */
 	enum http_method method; /* the one it matches otherwise */
-	char **segments;         /* normalized path segments (path.h, folded with match_case:
-			  * insensitive); "{x}" matches one, final "**" the rest */
+	/* The normalized path segments (path.h, folded with match_case:
+	 * insensitive); "{x}" matches one, a final "**" the rest. */
+	char **segments;
 	size_t nsegments;
 	int rest; /* pattern ends with / ** */
 	struct policy policy;

@@ -308,6 +308,10 @@ static void get_key_size(struct loader *L, const struct ynode *n, const char *wh
 
 /* ---- key tables --------------------------------------------------------- */
 
+/* KEY_ENUM stores the index through an int: the enums it fills are int-sized
+ * (GCC and Clang without -fshort-enums). */
+_Static_assert(sizeof(enum key_kind) == sizeof(int), "an enum is stored as an int");
+
 /* Optimal string alignment distance of a and b (both at most
  * NEAR_MISS_MAX_LEN bytes). */
 static size_t edits(const char *a, const char *b)
@@ -456,5 +460,7 @@ void keys_apply_map(struct loader *L, const struct key *table, const char *where
 		return;
 	check_keys(L, map, where, table);
 	FOREACH_ENTRY(map, i, k, v)
-	keys_apply(L, table, where, k, v, base);
+	{
+		keys_apply(L, table, where, k, v, base);
+	}
 }

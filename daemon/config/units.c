@@ -12,7 +12,6 @@ struct unit {
 };
 
 static const struct unit duration_units[] = {
-	{ "", 0 }, /* a bare number: only 0 */
 	{ "ms", 1 }, { "s", 1000 }, { "m", 60 * 1000 }, { "h", 3600 * 1000 }, { NULL, 0 },
 };
 
@@ -26,13 +25,16 @@ static const struct unit size_units[] = {
 };
 
 /* Reads digits, then optionally '.' and up to 3 fraction digits (as
- * thousandths). Returns the position after the number or NULL. */
+ * thousandths). Returns the position after the number, or NULL when p is
+ * NULL or no such number. */
 static const char *parse_number(const char *p, int allow_fraction, uint64_t *ret_whole,
 				uint64_t *ret_milli)
 {
 	uint64_t whole = 0, milli = 0;
 	const char *start = p;
 
+	if (!p)
+		return NULL;
 	while (*p >= '0' && *p <= '9') {
 		if (whole > (UINT64_MAX - 9) / 10)
 			return NULL;
@@ -68,32 +70,24 @@ static const struct unit *find_unit(const struct unit *table, const char *suffix
 	return NULL;
 }
 
-/* A number and its unit from table: the unit, or NULL when s is no such
- * number or its suffix no unit of table. */
-static const struct unit *parse_with_unit(const char *s, int allow_fraction,
-					  const struct unit *table, uint64_t *ret_whole,
-					  uint64_t *ret_milli)
-{
-	const char *p = s ? parse_number(s, allow_fraction, ret_whole, ret_milli) : NULL;
-
-	return p ? find_unit(table, p) : NULL;
-}
-
 int units_parse_duration(const char *s, uint64_t *ret_ms)
 {
 	uint64_t whole, milli, ms;
 	const struct unit *u;
+	const char *p = parse_number(s, 1, &whole, &milli);
 
-	u = parse_with_unit(s, 1, duration_units, &whole, &milli);
-	if (!u)
+	if (!p)
 		return -EINVAL;
-	if (u->scale == 0) {
+	if (*p == '\0') {
 		/* A bare number is only unambiguous when it is zero. */
 		if (whole != 0 || milli != 0)
 			return -EINVAL;
 		*ret_ms = 0;
 		return 0;
 	}
+	u = find_unit(duration_units, p);
+	if (!u)
+		return -EINVAL;
 	if (whole > UNITS_MAX_DURATION_MS)
 		return -ERANGE;
 	ms = whole * u->scale + milli * u->scale / 1000;
@@ -108,7 +102,8 @@ int units_parse_duration(const char *s, uint64_t *ret_ms)
 int units_parse_size(const char *s, uint64_t *ret_bytes)
 {
 	uint64_t whole, milli;
-	const struct unit *u = parse_with_unit(s, 0, size_units, &whole, &milli);
+	const char *p = parse_number(s, 0, &whole, &milli);
+	const struct unit *u = p ? find_unit(size_units, p) : NULL;
 
 	if (!u)
 		return -EINVAL;
