@@ -6,6 +6,7 @@
 #include "front.h"
 #include "guard.h"
 #include "log.h"
+#include "names.h"
 #include "strbuf.h"
 
 #include <errno.h>
@@ -259,10 +260,23 @@ static void render_latency_policy(struct strbuf *b, const struct policy *p)
 		    p->concurrency.max);
 }
 
+/* The names of the bits set in bits, bit i named names[i], as a JSON list. */
+static void render_names(struct strbuf *b, const char *const *names, uint32_t bits)
+{
+	int first = 1;
+
+	strbuf_adds(b, "[");
+	for (unsigned i = 0; names[i]; i++) {
+		if (bits & (1u << i)) {
+			strbuf_addf(b, "%s\"%s\"", first ? "" : ",", names[i]);
+			first = 0;
+		}
+	}
+	strbuf_adds(b, "]");
+}
+
 static void render_policy(struct strbuf *b, const struct policy *p)
 {
-	static const char *const jitters[] = { "full", "equal", "decorrelated", "none" };
-	static const char *const unsafe[] = { "with_key", "never", "always" };
 	const struct timeouts *t = &p->timeouts;
 	const struct retry_policy *r = &p->retry;
 	int first = 1;
@@ -278,16 +292,8 @@ static void render_policy(struct strbuf *b, const struct policy *p)
 			first = 0;
 		}
 	}
-	strbuf_addf(b, "],\"transport\":[%s%s%s]",
-		    r->transport & TRANSPORT_CONNECT ? "\"connect\"," : "",
-		    r->transport & TRANSPORT_RESET ? "\"reset\"," : "",
-		    r->transport & TRANSPORT_TIMEOUT ? "\"timeout\"," : "");
-	/* Drop the trailing comma of the transport list, if any. */
-	if (b->len >= 2 && !b->failed && b->data[b->len - 2] == ',') {
-		b->data[b->len - 2] = ']';
-		b->len--;
-		b->data[b->len] = '\0';
-	}
+	strbuf_adds(b, "],\"transport\":");
+	render_names(b, transport_kind_names, r->transport);
 	render_methods(b, "methods", r->methods);
 	strbuf_addf(
 	    b,
@@ -295,9 +301,9 @@ static void render_policy(struct strbuf *b, const struct policy *p)
 	    "\"retry_after\":{\"honor\":%s,\"max_ms\":%u},"
 	    "\"budget\":{\"ratio\":%g,\"min_per_second\":%u,\"window_ms\":%u},"
 	    "\"on_schema_violation\":%s}",
-	    unsafe[r->unsafe], r->backoff_base_ms, r->backoff_max_ms, jitters[r->jitter],
-	    r->retry_after_honor ? "true" : "false", r->retry_after_max_ms, r->budget_ratio,
-	    r->budget_min_per_second, r->budget_window_ms,
+	    unsafe_retry_names[r->unsafe], r->backoff_base_ms, r->backoff_max_ms,
+	    jitter_names[r->jitter], r->retry_after_honor ? "true" : "false", r->retry_after_max_ms,
+	    r->budget_ratio, r->budget_min_per_second, r->budget_window_ms,
 	    r->on_schema_violation ? "true" : "false");
 	strbuf_addf(b,
 		    ",\"circuit_breaker\":{\"enabled\":%s,\"window_ms\":%u,\"min_requests\":%u,"
@@ -316,12 +322,8 @@ static void render_policy(struct strbuf *b, const struct policy *p)
 	    b,
 	    "},\"pool\":{\"max_connections\":%u,\"max_idle\":%u},\"upstream_errors\":\"%s\","
 	    "\"tracing\":{\"traceparent\":\"%s\"},\"schema_formats\":\"%s\"",
-	    p->pool_max_connections, p->pool_max_idle,
-	    p->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH ? "passthrough" : "envelope",
-	    p->trace_mode == TRACE_OFF        ? "off"
-	    : p->trace_mode == TRACE_GENERATE ? "generate"
-					      : "propagate",
-	    p->schema_formats == SCHEMA_FORMATS_ANNOTATE ? "annotate" : "assert");
+	    p->pool_max_connections, p->pool_max_idle, upstream_errors_names[p->upstream_errors],
+	    trace_mode_names[p->trace_mode], schema_formats_names[p->schema_formats]);
 	render_latency_policy(b, p);
 	strbuf_adds(b, "}");
 }
@@ -330,23 +332,15 @@ static void render_policy(struct strbuf *b, const struct policy *p)
  * however they were written. */
 static void render_fleet_config(struct strbuf *b, const struct fleet_setting *f)
 {
-	static const char *const shares[] = { "cooldown", "breaker", "budget" };
-	int first = 1;
-
 	strbuf_adds(b, ",\"fleet\":{");
 	add_str(b, "redis", f->enabled ? f->redis : "off", 1);
 	add_str(b, "username", f->username, 0);
 	add_str(b, "password", f->password ? "<redacted>" : NULL, 0);
 	add_str(b, "secret", f->secret ? "<redacted>" : "", 0);
 	add_str(b, "key_prefix", f->key_prefix, 0);
-	strbuf_adds(b, ",\"share\":[");
-	for (unsigned i = 0; i < 3; i++) {
-		if (f->share & (1u << i)) {
-			strbuf_addf(b, "%s\"%s\"", first ? "" : ",", shares[i]);
-			first = 0;
-		}
-	}
-	strbuf_addf(b, "],\"timeout_ms\":%u,\"sync_interval_ms\":%u}", f->timeout_ms,
+	strbuf_adds(b, ",\"share\":");
+	render_names(b, fleet_share_names, f->share);
+	strbuf_addf(b, ",\"timeout_ms\":%u,\"sync_interval_ms\":%u}", f->timeout_ms,
 		    f->sync_interval_ms);
 }
 
@@ -403,11 +397,10 @@ static void render_listeners(struct strbuf *b, const struct server *srv)
 static void render_schema_setting(struct strbuf *b, const char *key, const struct schema_setting *s,
 				  int response)
 {
-	static const char *const modes[] = { "off", "report", "enforce" };
 	const char *doc;
 	int first = 1;
 
-	strbuf_addf(b, ",\"%s\":{\"mode\":\"%s\"", key, modes[s->mode]);
+	strbuf_addf(b, ",\"%s\":{\"mode\":\"%s\"", key, schema_mode_names[s->mode]);
 	if (!response) {
 		doc = s->query ? json_object_to_json_string_ext(s->query, JSON_C_TO_STRING_PLAIN)
 			       : "null";
@@ -428,15 +421,14 @@ static void render_schema_setting(struct strbuf *b, const char *key, const struc
 
 static void render_config(struct admin *a, struct strbuf *b)
 {
-	static const char *const levels[] = { "error", "warn", "info", "debug" };
 	const struct config *cfg = a->srv->env.cfg;
 
 	render_listeners(b, a->srv);
 	strbuf_addf(
 	    b,
 	    ",\"shutdown_grace_ms\":%u,\"log\":{\"format\":\"%s\",\"level\":\"%s\",\"access\":%s}",
-	    cfg->shutdown_grace_ms, cfg->log_format == LOG_FORMAT_JSON ? "json" : "text",
-	    levels[cfg->log_level], cfg->log_access ? "true" : "false");
+	    cfg->shutdown_grace_ms, log_format_names[cfg->log_format],
+	    log_level_names[cfg->log_level], cfg->log_access ? "true" : "false");
 	strbuf_addf(b,
 		    ",\"limits\":{\"max_request_body\":%llu,\"max_response_body\":%llu,"
 		    "\"max_header_size\":%llu,\"max_connections\":%u,\"max_inflight\":%u,"
@@ -473,8 +465,7 @@ static void render_config(struct admin *a, struct strbuf *b)
 		add_str(b, "ca_file",
 			p->tls.ca_file && p->tls.ca_file_secret ? "<redacted>" : p->tls.ca_file, 0);
 		strbuf_addf(b, "},\"routes_only\":%s,\"match_case\":\"%s\",\"policy\":",
-			    p->routes_only ? "true" : "false",
-			    p->fold_case ? "insensitive" : "sensitive");
+			    p->routes_only ? "true" : "false", match_case_names[p->fold_case]);
 		render_policy(b, &p->policy);
 		strbuf_adds(b, ",\"routes\":[");
 		for (size_t r = 0; r < p->nroutes; r++) {

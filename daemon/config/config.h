@@ -17,9 +17,6 @@
 #define CONFIG_MAX_LISTENERS 16
 #define CONFIG_MAX_PROFILES 1024
 #define CONFIG_MAX_ROUTES 256
-/* Longest request path (before '?') that routing normalizes, on the stack;
- * the default limits.max_header_size keeps every path below it. */
-#define CONFIG_MAX_MATCH_PATH 16384
 #define CONFIG_MAX_HEADERS 64
 #define CONFIG_MAX_ERRORS 100
 #define CONFIG_MAX_WARNINGS 8
@@ -48,10 +45,12 @@ struct schema_setting {
 };
 
 struct route {
-	char *label;     /* "GET /v1/weather" as written */
-	int method;      /* enum http_method, or -1 for '*' */
-	char **segments; /* normalized path segments (path.h, folded with match_case:
-			  * insensitive); "{x}" matches one, final "**" the rest */
+	char *label;             /* "GET /v1/weather" as written */
+	int any_method;          /* '*': the route matches every method */
+	enum http_method method; /* the one it matches otherwise */
+	/* The normalized path segments (path.h, folded with match_case:
+	 * insensitive); "{x}" matches one, a final "**" the rest. */
+	char **segments;
 	size_t nsegments;
 	int rest; /* pattern ends with / ** */
 	struct policy policy;
@@ -198,18 +197,6 @@ void config_listen_text(const struct config *cfg, char *buf, size_t len);
 
 /* Profile by name (len bytes, not NUL-terminated), or NULL (borrowed). */
 const struct profile *config_find_profile(const struct config *cfg, const char *name, size_t len);
-
-/* Finds the first route of the profile matching method and the path (len
- * bytes relative to the profile, starting with '/' or empty, without query).
- * The path is matched in its path_normalize() form, folded when the
- * profile's match_case is insensitive; an empty path is the root. A HEAD
- * request no route names matches the first GET route that would (RFC 9110
- * 9.3.2). Returns 0
- * with *ret_route set to the route (borrowed) or to NULL when none matches;
- * -EINVAL for a path path_normalize refuses, -ENOSPC for one longer than
- * CONFIG_MAX_MATCH_PATH. *ret_route is untouched on failure. */
-int config_match_route(const struct profile *p, int method, const char *path, size_t len,
-		       const struct route **ret_route);
 
 /* The built-in defaults of SPEC 2 (used before `defaults` is applied). */
 void config_builtin_policy(struct policy *ret);

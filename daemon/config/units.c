@@ -25,13 +25,16 @@ static const struct unit size_units[] = {
 };
 
 /* Reads digits, then optionally '.' and up to 3 fraction digits (as
- * thousandths). Returns the position after the number or NULL. */
+ * thousandths). Returns the position after the number, or NULL when p is
+ * NULL or no such number. */
 static const char *parse_number(const char *p, int allow_fraction, uint64_t *ret_whole,
 				uint64_t *ret_milli)
 {
 	uint64_t whole = 0, milli = 0;
 	const char *start = p;
 
+	if (!p)
+		return NULL;
 	while (*p >= '0' && *p <= '9') {
 		if (whole > (UINT64_MAX - 9) / 10)
 			return NULL;
@@ -71,11 +74,8 @@ int units_parse_duration(const char *s, uint64_t *ret_ms)
 {
 	uint64_t whole, milli, ms;
 	const struct unit *u;
-	const char *p;
+	const char *p = parse_number(s, 1, &whole, &milli);
 
-	if (!s)
-		return -EINVAL;
-	p = parse_number(s, 1, &whole, &milli);
 	if (!p)
 		return -EINVAL;
 	if (*p == '\0') {
@@ -102,15 +102,9 @@ int units_parse_duration(const char *s, uint64_t *ret_ms)
 int units_parse_size(const char *s, uint64_t *ret_bytes)
 {
 	uint64_t whole, milli;
-	const struct unit *u;
-	const char *p;
+	const char *p = parse_number(s, 0, &whole, &milli);
+	const struct unit *u = p ? find_unit(size_units, p) : NULL;
 
-	if (!s)
-		return -EINVAL;
-	p = parse_number(s, 0, &whole, &milli);
-	if (!p)
-		return -EINVAL;
-	u = find_unit(size_units, p);
 	if (!u)
 		return -EINVAL;
 	if (whole > UNITS_MAX_SIZE || whole * u->scale > UNITS_MAX_SIZE)

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "reply.h"
 #include "request.h"
+#include "route.h"
 #include "upstream.h"
 #include "validate.h"
 
@@ -308,7 +309,7 @@ static int route(struct server *srv, struct request *req)
 		return fail(req, PROBLEM_UNKNOWN_PROFILE, detail);
 	}
 	/* Routing sees the normalized path (path.h); build_url keeps rest as sent. */
-	e = config_match_route(req->profile, req->method, rest, strcspn(rest, "?"), &req->route);
+	e = route_match(req->profile, req->method, rest, strcspn(rest, "?"), &req->route);
 	if (e == -ENOSPC)
 		return fail(req, PROBLEM_BAD_REQUEST, "the path is too long to be routed");
 	if (e < 0)

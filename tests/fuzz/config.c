@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "route.h"
 #include "fuzz.h"
 
 static char dir[] = "/tmp/braced-fuzz-config.XXXXXX";
@@ -48,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (config_find_profile(cfg, p->name, strlen(p->name)) != p)
 				abort();
-			if (config_match_route(p, METHOD_GET, "/v1/x/y", 7, &r) < 0)
+			if (route_match(p, METHOD_GET, "/v1/x/y", 7, &r) < 0)
 				abort();
 		}
 		config_unref(cfg);

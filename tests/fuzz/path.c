@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "route.h"
 #include "path.h"
 #include "fuzz.h"
 
@@ -67,13 +67,13 @@ static void check(const char *raw, size_t len, int fold)
 	for (size_t i = 0; i < cfg->nprofiles; i++) {
 		const struct profile *p = &cfg->profiles[i];
 		const struct route *ra = NULL, *rb = NULL;
-		int ea = config_match_route(p, METHOD_GET, raw, len, &ra);
+		int ea = route_match(p, METHOD_GET, raw, len, &ra);
 
 		if (ea != 0 && ea != -EINVAL && ea != -ENOSPC)
 			abort();
 		if (r == 0 && fold == p->fold_case && ea == 0) {
 			/* The normalized spelling routes where the raw one did. */
-			if (config_match_route(p, METHOD_GET, a, n1, &rb) != 0 || ra != rb)
+			if (route_match(p, METHOD_GET, a, n1, &rb) != 0 || ra != rb)
 				abort();
 		}
 	}

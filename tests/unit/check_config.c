@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "names.h"
 #include "suites.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -1106,6 +1107,75 @@ START_TEST(test_error_cap)
 }
 END_TEST
 
+/* Every name of every enum table (names.h) loads as the enum value at its
+ * index: the tables the admin API writes back are the loader's own. */
+START_TEST(test_enum_names_round_trip)
+{
+	static const struct {
+		const char *const *names;
+		const char *fmt; /* the configuration, with %s for the name */
+	} tables[] = {
+		{ jitter_names, "defaults: {retry: {backoff: {jitter: %s}}}\nprofiles: {}\n" },
+		{ unsafe_retry_names, "defaults: {retry: {unsafe: %s}}\nprofiles: {}\n" },
+		{ upstream_errors_names, "defaults: {upstream_errors: %s}\nprofiles: {}\n" },
+		{ schema_formats_names, "defaults: {schema_formats: %s}\nprofiles: {}\n" },
+		{ trace_mode_names, "defaults: {tracing: {traceparent: %s}}\nprofiles: {}\n" },
+		{ log_format_names, "log: {format: %s}\nprofiles: {}\n" },
+		{ log_level_names, "log: {level: %s}\nprofiles: {}\n" },
+		{ match_case_names, "profiles: {p: {upstream: 'http://h', match_case: %s}}\n" },
+		{ transport_kind_names, "defaults: {retry: {transport: [%s]}}\nprofiles: {}\n" },
+		{ fleet_share_names, "fleet: {share: [%s]}\nprofiles: {}\n" },
+		{ schema_mode_names, "profiles: {p: {upstream: 'http://h', routes: "
+				     "[{match: 'GET /a', request: {mode: %s}}]}}\n" },
+	};
+
+	for (int t = 0; t < N(tables); t++) {
+		for (int i = 0; tables[t].names[i]; i++) {
+			const char *const *names = tables[t].names;
+			struct config *cfg;
+			char text[256];
+			int got = -1;
+
+			snprintf(text, sizeof(text), tables[t].fmt, names[i]);
+			cfg = load_ok(text);
+			if (names == jitter_names)
+				got = (int)cfg->defaults.retry.jitter;
+			else if (names == unsafe_retry_names)
+				got = (int)cfg->defaults.retry.unsafe;
+			else if (names == upstream_errors_names)
+				got = (int)cfg->defaults.upstream_errors;
+			else if (names == schema_formats_names)
+				got = (int)cfg->defaults.schema_formats;
+			else if (names == trace_mode_names)
+				got = (int)cfg->defaults.trace_mode;
+			else if (names == log_format_names)
+				got = (int)cfg->log_format;
+			else if (names == log_level_names)
+				got = (int)cfg->log_level;
+			else if (names == match_case_names)
+				got = profile(cfg, "p")->fold_case;
+			else if (names == transport_kind_names)
+				got = cfg->defaults.retry.transport == 1u << i ? i : -1;
+			else if (names == fleet_share_names)
+				got = cfg->fleet.share == 1u << i ? i : -1;
+			else if (names == schema_mode_names)
+				got = (int)profile(cfg, "p")->routes[0].request.mode;
+			ck_assert_msg(got == i, "'%s' loaded as %d, not %d", names[i], got, i);
+			config_unref(cfg);
+		}
+	}
+	ck_assert_str_eq(jitter_names[JITTER_DECORRELATED], "decorrelated");
+	ck_assert_str_eq(trace_mode_names[TRACE_GENERATE], "generate");
+	ck_assert_str_eq(log_level_names[LOG_DEBUG], "debug");
+	ck_assert_str_eq(schema_mode_names[SCHEMA_MODE_ENFORCE], "enforce");
+	ck_assert_str_eq(upstream_errors_names[UPSTREAM_ERRORS_PASSTHROUGH], "passthrough");
+	ck_assert_uint_eq(TRANSPORT_TIMEOUT, 1u << 2);
+	ck_assert_str_eq(transport_kind_names[2], "timeout");
+	ck_assert_uint_eq(FLEET_SHARE_BUDGET, 1u << 2);
+	ck_assert_str_eq(fleet_share_names[2], "budget");
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1123,6 +1193,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_secrets);
 	tcase_add_test(tc, test_profiles_sorted_and_found);
 	tcase_add_test(tc, test_empty_profiles);
+	tcase_add_test(tc, test_enum_names_round_trip);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");

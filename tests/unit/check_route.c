@@ -1,4 +1,4 @@
-/* Route matching on a loaded configuration (config_match_route): exact
+/* Route matching on a loaded configuration (route_match): exact
  * paths, {name} segments, a final slash-double-star (the prefix itself and
  * deeper paths), the "*" method, first match wins, no match, other
  * spellings of a path (path.h) in requests and in routes, match_case, and
@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
+#include "route.h"
 #include "suites.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -225,7 +225,7 @@ static const struct match_case match_cases[] = {
 static const struct route *match(const struct profile *p, int method, const char *path, size_t len)
 {
 	const struct route *r = (const struct route *)2;
-	int e = config_match_route(p, method, path, len, &r);
+	int e = route_match(p, method, path, len, &r);
 
 	if (e < 0) {
 		ck_assert_int_eq(e, -EINVAL);
@@ -274,7 +274,7 @@ START_TEST(test_route_fields)
 	ck_assert_str_eq(p->routes[0].label, "GET /v1/{x}");
 	ck_assert_uint_eq(p->routes[0].policy.timeouts.total_ms, 1000);
 	ck_assert_uint_eq(p->routes[1].policy.timeouts.total_ms, 2000);
-	ck_assert_int_eq(p->routes[2].method, -1);
+	ck_assert_int_eq(p->routes[2].any_method, 1);
 	ck_assert_str_eq(p->routes[2].label, "* /v1/special");
 	ck_assert_uint_eq(p->routes[2].policy.timeouts.total_ms, 3000);
 
@@ -309,15 +309,15 @@ END_TEST
 START_TEST(test_match_long_path)
 {
 	const struct profile *p = config_find_profile(cfg, "rest", 4);
-	static char path[CONFIG_MAX_MATCH_PATH + 1];
+	static char path[ROUTE_MAX_PATH + 1];
 	const struct route *r = NULL;
 
 	memset(path, 'a', sizeof(path));
 	memcpy(path, "/v1/weather/", 12);
-	ck_assert_int_eq(config_match_route(p, METHOD_GET, path, CONFIG_MAX_MATCH_PATH, &r),
+	ck_assert_int_eq(route_match(p, METHOD_GET, path, ROUTE_MAX_PATH, &r),
 			 -ENOSPC);
 	ck_assert_ptr_null(r);
-	ck_assert_int_eq(config_match_route(p, METHOD_GET, path, CONFIG_MAX_MATCH_PATH - 1, &r), 0);
+	ck_assert_int_eq(route_match(p, METHOD_GET, path, ROUTE_MAX_PATH - 1, &r), 0);
 	ck_assert_ptr_eq(r, &p->routes[0]);
 }
 END_TEST

@@ -1,0 +1,273 @@
+/* Addresses in the configuration: the listeners braced binds (HOST:PORT,
+ * [IPV6]:PORT or unix:/PATH), how a reload compares them, and the upstream
+ * URL of a profile. Ports are read strictly (ascii_parse_uint). */
+#include "config_internal.h"
+#include "ascii.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A unix listener's directory must exist and be writable by this user,
+ * or binding fails at start: `braced -t` says so first. */
+static void check_socket_dir(struct loader *L, const struct ynode *n, const char *path)
+{
+	char dir[108];
+	const char *slash = strrchr(path, '/');
+	size_t len = slash && slash != path ? (size_t)(slash - path) : 1;
+	struct stat st;
+
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	if (stat(dir, &st) != 0)
+		err_at(L, n, "the socket directory '%s' cannot be used: %s", dir, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		err_at(L, n, "the socket directory '%s' is not a directory", dir);
+	else if (access(dir, W_OK | X_OK) != 0)
+		err_at(L, n, "the socket directory '%s' is not writable: %s", dir, strerror(errno));
+}
+
+/* 1 when a and b would bind the same address: the same unix path, or the
+ * same host as written and the same port other than 0 (an ephemeral port
+ * is never the same twice). */
+static int same_listener(const struct listener_setting *a, const struct listener_setting *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	if (a->kind == LISTENER_UNIX)
+		return a->path && b->path && strcmp(a->path, b->path) == 0;
+	return a->port != 0 && a->port == b->port && a->host && b->host &&
+	       strcmp(a->host, b->host) == 0;
+}
+
+/* The same address, port 0 included: what a reload compares. */
+static int listener_equal(const struct listener_setting *a, const struct listener_setting *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	if (a->kind == LISTENER_UNIX)
+		return a->path && b->path && strcmp(a->path, b->path) == 0;
+	return a->port == b->port && a->host && b->host && strcmp(a->host, b->host) == 0;
+}
+
+int config_listen_equal(const struct config *a, const struct config *b)
+{
+	if (a->nlisteners != b->nlisteners)
+		return 0;
+	for (size_t i = 0; i < a->nlisteners; i++)
+		if (!listener_equal(&a->listeners[i], &b->listeners[i]))
+			return 0;
+	return 1;
+}
+
+void config_listen_text(const struct config *cfg, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	snprintf(buf, len, "%s", cfg->nlisteners ? "" : "none");
+	for (size_t i = 0; i < cfg->nlisteners && used < len; i++) {
+		int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+				 cfg->listeners[i].address);
+
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+int config_admin_equal(const struct config *a, const struct config *b)
+{
+	if (a->admin_enabled != b->admin_enabled)
+		return 0;
+	return !a->admin_enabled || listener_equal(&a->admin, &b->admin);
+}
+
+int parse_listen(struct loader *L, const struct ynode *n, struct listener_setting *ls)
+{
+	const char *s, *colon;
+	char *host = NULL;
+	uint64_t port;
+	size_t digits;
+
+	if (expect_kind(L, n, YNODE_SCALAR, "a listen address") < 0)
+		return -EINVAL;
+	s = n->value;
+	memset(ls, 0, sizeof(*ls));
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] != '/' || strlen(s + 5) >= 108) {
+			err_at(
+			    L, n,
+			    "'%s': a unix listener needs an absolute path shorter than 108 bytes",
+			    s);
+			return -EINVAL;
+		}
+		ls->kind = LISTENER_UNIX;
+		ls->address = strdup(s);
+		ls->path = strdup(s + 5);
+		check_socket_dir(L, n, s + 5);
+		return 0;
+	}
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':') {
+			err_at(L, n, "'%s' is not HOST:PORT, [IPV6]:PORT or unix:/PATH", s);
+			return -EINVAL;
+		}
+		host = strndup(s + 1, (size_t)(close - s - 1));
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || colon == s || memchr(s, ':', (size_t)(colon - s))) {
+			err_at(L, n, "'%s' is not HOST:PORT, [IPV6]:PORT or unix:/PATH", s);
+			return -EINVAL;
+		}
+		host = strndup(s, (size_t)(colon - s));
+	}
+	if (host[0] == '\0') {
+		err_at(L, n, "'%s' has an empty host", s);
+		free(host);
+		return -EINVAL;
+	}
+	if (ascii_parse_uint(colon + 1, 65535, &port, &digits) < 0 || colon[1 + digits] != '\0') {
+		err_at(L, n, "'%s': port must be a number from 0 to 65535", s);
+		free(host);
+		return -EINVAL;
+	}
+	ls->kind = LISTENER_TCP;
+	ls->address = strdup(s);
+	ls->host = host;
+	ls->port = (uint16_t)port;
+	return 0;
+}
+
+void listener_release(struct listener_setting *ls)
+{
+	free(ls->address);
+	free(ls->host);
+	free(ls->path);
+	memset(ls, 0, sizeof(*ls));
+}
+
+void parse_listeners(struct loader *L, const struct ynode *v, void *dst)
+{
+	struct config *cfg = dst;
+
+	if (v->kind == YNODE_SEQ) {
+		if (v->n == 0)
+			err_at(L, v, "listen must name at least one address");
+		if (v->n > CONFIG_MAX_LISTENERS) {
+			err_at(L, v, "more than %d listeners", CONFIG_MAX_LISTENERS);
+			return;
+		}
+		for (size_t i = 0; i < v->n; i++) {
+			struct listener_setting *ls = &cfg->listeners[cfg->nlisteners];
+
+			if (parse_listen(L, v->items[i], ls) < 0)
+				continue;
+			cfg->nlisteners++;
+			for (size_t j = 0; j + 1 < cfg->nlisteners; j++)
+				if (same_listener(&cfg->listeners[j], ls))
+					err_at(L, v->items[i], "'%s' is listed twice", ls->address);
+		}
+	} else if (parse_listen(L, v, &cfg->listeners[0]) == 0) {
+		cfg->nlisteners = 1;
+	}
+}
+
+void parse_admin(struct loader *L, const struct ynode *v, void *dst)
+{
+	struct config *cfg = dst;
+
+	listener_release(&cfg->admin);
+	if (v->kind == YNODE_SCALAR && strcmp(v->value, "off") == 0) {
+		cfg->admin_enabled = 0;
+	} else if (parse_listen(L, v, &cfg->admin) == 0) {
+		cfg->admin_enabled = 1;
+		for (size_t j = 0; j < cfg->nlisteners; j++)
+			if (same_listener(&cfg->listeners[j], &cfg->admin))
+				err_at(L, v, "admin '%s' is also an app listener",
+				       cfg->admin.address);
+	}
+}
+
+/* Checks an upstream URL and stores it without a trailing slash. */
+void parse_upstream(struct loader *L, const struct ynode *n, void *profile)
+{
+	struct profile *p = profile;
+	char *url = NULL;
+	const char *rest, *hostend;
+	int secret;
+	size_t len;
+
+	if (get_string(L, n, "upstream", &url, &secret) < 0)
+		return;
+	if (strncmp(url, "http://", 7) == 0)
+		rest = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		rest = url + 8;
+	else {
+		err_at(L, n, "upstream must start with http:// or https://");
+		goto fail;
+	}
+	hostend = rest + strcspn(rest, "/?#");
+	if (hostend == rest) {
+		err_at(L, n, "upstream has no host");
+		goto fail;
+	}
+	if (memchr(rest, '@', (size_t)(hostend - rest))) {
+		err_at(L, n, "upstream must not carry credentials; set them in headers");
+		goto fail;
+	}
+	for (const char *c = rest; c < hostend; c++) {
+		if (!(ascii_is_tchar((unsigned char)*c) || *c == ':' || *c == '[' || *c == ']')) {
+			err_at(L, n, "upstream host has an invalid character");
+			goto fail;
+		}
+	}
+	{
+		const char *colon = NULL;
+		const char *c = rest;
+
+		if (*c == '[') {
+			c = memchr(rest, ']', (size_t)(hostend - rest));
+			if (!c) {
+				err_at(L, n, "upstream has an unterminated IPv6 address");
+				goto fail;
+			}
+		}
+		colon = memchr(c, ':', (size_t)(hostend - c));
+		if (colon) {
+			uint64_t port;
+			size_t digits;
+
+			if (ascii_parse_uint(colon + 1, 65535, &port, &digits) < 0 ||
+			    colon + 1 + digits != hostend || port < 1) {
+				err_at(L, n, "upstream port must be a number from 1 to 65535");
+				goto fail;
+			}
+		}
+	}
+	if (strchr(hostend, '?') || strchr(hostend, '#')) {
+		err_at(L, n, "upstream must not have a query or fragment");
+		goto fail;
+	}
+	for (const char *c = hostend; *c; c++) {
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f) {
+			err_at(L, n, "upstream path has a space or a non-ASCII byte");
+			goto fail;
+		}
+	}
+	len = strlen(url);
+	while (len > 0 && url[len - 1] == '/' && url + len - 1 >= hostend)
+		url[--len] = '\0';
+	free(p->upstream);
+	p->upstream = url;
+	p->upstream_secret = secret;
+	return;
+fail:
+	free(url);
+}
