@@ -38,14 +38,34 @@ void coom(struct compiler *cc)
 		snprintf(cc->err, cc->errlen, "out of memory");
 }
 
-/* Points the error at parent[key]. */
-static void cfail_at(struct compiler *cc, const char *key, const char *what)
+/* A zeroed array of n size-byte elements (one when n is 0, so that it is
+ * never NULL when it worked); NULL after coom. */
+static void *carray(struct compiler *cc, size_t n, size_t size)
+{
+	void *a = calloc(n ? n : 1, size);
+
+	if (!a)
+		coom(cc);
+	return a;
+}
+
+/* Fails with what, pointing the error at parent[key][sub] (sub may be
+ * NULL). */
+static void cfail_below(struct compiler *cc, const char *key, const char *sub, const char *what)
 {
 	size_t mark = cc->ptr.len;
 
 	strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
+	if (sub)
+		strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
 	cfail(cc, "%s", what);
 	strbuf_truncate(&cc->ptr, mark);
+}
+
+/* Points the error at parent[key]. */
+static void cfail_at(struct compiler *cc, const char *key, const char *what)
+{
+	cfail_below(cc, key, NULL, what);
 }
 
 static struct snode *node_new(struct compiler *cc)
@@ -284,7 +304,7 @@ static int compile_regex(struct compiler *cc, struct json_object *src, struct sp
 			 const char *key, const char *sub)
 {
 	const char *pat = json_object_get_string(src);
-	size_t len = (size_t)json_object_get_string_len(src), mark = cc->ptr.len;
+	size_t len = (size_t)json_object_get_string_len(src);
 	char msg[256], q[QUOTE_MAX + 4], *tr;
 	const char *why;
 	PCRE2_UCHAR pmsg[160];
@@ -300,22 +320,15 @@ static int compile_regex(struct compiler *cc, struct json_object *src, struct sp
 		pcre2_get_error_message(e, pmsg, sizeof(pmsg));
 		snprintf(msg, sizeof(msg), "invalid regular expression '%s': %s at offset %zu",
 			 schema_quote(q, sizeof(q), pat, len), (const char *)pmsg, (size_t)off);
-		strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
-		if (sub)
-			strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
-		cfail(cc, "%s", msg);
-		strbuf_truncate(&cc->ptr, mark);
+		cfail_below(cc, key, sub, msg);
 		return -1;
 	}
 	pcre2_code_free(code);
 	tr = schema_regex_translate(pat, len, &why);
 	if (!tr && why) {
-		strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
-		if (sub)
-			strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
-		cfail(cc, "regular expression '%s' uses %s", schema_quote(q, sizeof(q), pat, len),
-		      why);
-		strbuf_truncate(&cc->ptr, mark);
+		snprintf(msg, sizeof(msg), "regular expression '%s' uses %s",
+			 schema_quote(q, sizeof(q), pat, len), why);
+		cfail_below(cc, key, sub, msg);
 		return -1;
 	}
 	if (!tr) {
@@ -327,12 +340,10 @@ static int compile_regex(struct compiler *cc, struct json_object *src, struct sp
 	free(tr);
 	re->source = pat;
 	if (!re->code) {
-		strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
-		if (sub)
-			strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
-		cfail(cc, "regular expression '%s' has no ECMA-262 equivalent in PCRE2",
-		      schema_quote(q, sizeof(q), pat, len));
-		strbuf_truncate(&cc->ptr, mark);
+		snprintf(msg, sizeof(msg),
+			 "regular expression '%s' has no ECMA-262 equivalent in PCRE2",
+			 schema_quote(q, sizeof(q), pat, len));
+		cfail_below(cc, key, sub, msg);
 		return -1;
 	}
 	return 0;
@@ -401,11 +412,9 @@ static int compile_list(struct compiler *cc, struct json_object *obj, const char
 		return -1;
 	}
 	n = json_object_array_length(v);
-	list = calloc(n ? n : 1, sizeof(*list));
-	if (!list) {
-		coom(cc);
+	list = carray(cc, n, sizeof(*list));
+	if (!list)
 		return -1;
-	}
 	*ret = list;
 	*ret_n = n;
 	for (i = 0; i < n; i++) {
@@ -480,18 +489,16 @@ static int compile_arrays(struct compiler *cc, struct snode *n, struct json_obje
 static int string_array(struct compiler *cc, struct json_object *v, const char *key,
 			const char *sub, const char ***ret, size_t *ret_n)
 {
-	size_t i, n, mark = cc->ptr.len;
+	size_t i, n;
 	const char **list;
 	char msg[128];
 
 	if (!json_object_is_type(v, json_type_array))
 		goto bad;
 	n = json_object_array_length(v);
-	list = calloc(n ? n : 1, sizeof(*list));
-	if (!list) {
-		coom(cc);
+	list = carray(cc, n, sizeof(*list));
+	if (!list)
 		return -1;
-	}
 	*ret = list;
 	*ret_n = n;
 	for (i = 0; i < n; i++) {
@@ -504,11 +511,7 @@ static int string_array(struct compiler *cc, struct json_object *v, const char *
 	return 0;
 bad:
 	snprintf(msg, sizeof(msg), "'%s' must be an array of strings", key);
-	strbuf_add_pointer_token(&cc->ptr, key, strlen(key));
-	if (sub)
-		strbuf_add_pointer_token(&cc->ptr, sub, strlen(sub));
-	cfail(cc, "%s", msg);
-	strbuf_truncate(&cc->ptr, mark);
+	cfail_below(cc, key, sub, msg);
 	return -1;
 }
 
@@ -533,29 +536,31 @@ static int object_keyword(struct compiler *cc, struct json_object *obj, const ch
 	return -1;
 }
 
-/* A zeroed array of one size-byte element per member of the object v
- * (calloc'd, owned by the node); NULL after coom. */
-static void *member_array(struct compiler *cc, struct json_object *v, size_t size)
-{
-	size_t cnt = (size_t)json_object_object_length(v);
-	void *a = calloc(cnt ? cnt : 1, size);
-
-	if (!a)
-		coom(cc);
-	return a;
-}
-
 /* One member (key, sub) of an object keyword, the i-th, compiled into n. */
 typedef int (*member_fn)(struct compiler *cc, struct snode *n, size_t i, const char *key,
 			 struct json_object *sub, const char *base);
 
-/* Compiles each member of v in order into n; *ret_n counts the members
- * begun, so that a failure leaves what the node must free counted. */
-static int each_member(struct compiler *cc, struct snode *n, struct json_object *v,
-		       const char *base, size_t *ret_n, member_fn fn)
+/* Compiles the object keyword of obj (absent: nothing to do) member by
+ * member into n: a zeroed array of one size-byte element per member is
+ * stored at array (the address of the node's pointer to it, which owns it
+ * from then on), *ret_n counts the members begun (so a failure leaves what
+ * the node must free counted), and fn fills each element. */
+static int each_member(struct compiler *cc, struct snode *n, struct json_object *obj,
+		       const char *keyword, const char *what, const char *base, size_t size,
+		       void *array, size_t *ret_n, member_fn fn)
 {
-	size_t i = 0;
+	struct json_object *v;
+	size_t cnt, i = 0;
+	void *a;
+	int r = object_keyword(cc, obj, keyword, what, &v);
 
+	if (r <= 0)
+		return r;
+	cnt = (size_t)json_object_object_length(v);
+	a = carray(cc, cnt, size);
+	if (!a)
+		return -1;
+	memcpy(array, &a, sizeof(a));
 	json_object_object_foreach(v, key, sub)
 	{
 		*ret_n = i + 1;
@@ -574,17 +579,17 @@ static int one_property(struct compiler *cc, struct snode *n, size_t i, const ch
 	return n->props[i].schema ? 0 : -1;
 }
 
+/* properties, and the same members sorted by key for lookups. */
 static int compile_properties(struct compiler *cc, struct snode *n, struct json_object *obj,
 			      const char *base)
 {
-	struct json_object *v;
-	int r = object_keyword(cc, obj, "properties", " of schemas", &v);
-
-	if (r <= 0)
-		return r;
-	n->props = member_array(cc, v, sizeof(*n->props));
-	n->sorted_props = n->props ? member_array(cc, v, sizeof(*n->sorted_props)) : NULL;
-	if (!n->sorted_props || each_member(cc, n, v, base, &n->nprops, one_property) < 0)
+	if (each_member(cc, n, obj, "properties", " of schemas", base, sizeof(*n->props), &n->props,
+			&n->nprops, one_property) < 0)
+		return -1;
+	if (!n->props)
+		return 0;
+	n->sorted_props = carray(cc, n->nprops, sizeof(*n->sorted_props));
+	if (!n->sorted_props)
 		return -1;
 	memcpy(n->sorted_props, n->props, n->nprops * sizeof(*n->props));
 	qsort(n->sorted_props, n->nprops, sizeof(*n->sorted_props), cmp_prop);
@@ -612,20 +617,6 @@ static int one_pattern_property(struct compiler *cc, struct snode *n, size_t i, 
 	return n->patprops[i].schema ? 0 : -1;
 }
 
-static int compile_pattern_properties(struct compiler *cc, struct snode *n, struct json_object *obj,
-				      const char *base)
-{
-	struct json_object *v;
-	int r = object_keyword(cc, obj, "patternProperties", " of schemas", &v);
-
-	if (r <= 0)
-		return r;
-	n->patprops = member_array(cc, v, sizeof(*n->patprops));
-	if (!n->patprops)
-		return -1;
-	return each_member(cc, n, v, base, &n->npatprops, one_pattern_property);
-}
-
 static int one_dependency(struct compiler *cc, struct snode *n, size_t i, const char *key,
 			  struct json_object *sub, const char *base)
 {
@@ -635,20 +626,6 @@ static int one_dependency(struct compiler *cc, struct snode *n, size_t i, const 
 				    &n->deps[i].nrequired);
 	n->deps[i].schema = compile_at(cc, sub, base, "dependencies", key, SIZE_MAX);
 	return n->deps[i].schema ? 0 : -1;
-}
-
-static int compile_dependencies(struct compiler *cc, struct snode *n, struct json_object *obj,
-				const char *base)
-{
-	struct json_object *v;
-	int r = object_keyword(cc, obj, "dependencies", "", &v);
-
-	if (r <= 0)
-		return r;
-	n->deps = member_array(cc, v, sizeof(*n->deps));
-	if (!n->deps)
-		return -1;
-	return each_member(cc, n, v, base, &n->ndeps, one_dependency);
 }
 
 static int compile_objects(struct compiler *cc, struct snode *n, struct json_object *obj,
@@ -663,9 +640,11 @@ static int compile_objects(struct compiler *cc, struct snode *n, struct json_obj
 	    string_array(cc, v, "required", NULL, &n->required, &n->nrequired) < 0)
 		return -1;
 	if (compile_properties(cc, n, obj, base) < 0 ||
-	    compile_pattern_properties(cc, n, obj, base) < 0 ||
+	    each_member(cc, n, obj, "patternProperties", " of schemas", base, sizeof(*n->patprops),
+			&n->patprops, &n->npatprops, one_pattern_property) < 0 ||
 	    compile_one(cc, obj, "additionalProperties", base, &n->additional_props) < 0 ||
-	    compile_dependencies(cc, n, obj, base) < 0 ||
+	    each_member(cc, n, obj, "dependencies", "", base, sizeof(*n->deps), &n->deps, &n->ndeps,
+			one_dependency) < 0 ||
 	    compile_one(cc, obj, "propertyNames", base, &n->property_names) < 0)
 		return -1;
 	return 0;
