@@ -68,6 +68,22 @@ static void cfail_at(struct compiler *cc, const char *key, const char *what)
 	cfail_below(cc, key, NULL, what);
 }
 
+/* The value of keyword in obj when it must be of type: 1 with *ret, 0 when
+ * absent, -1 after failing with "'keyword' must be <what>". */
+static int typed_keyword(struct compiler *cc, struct json_object *obj, const char *keyword,
+			 enum json_type type, const char *what, struct json_object **ret)
+{
+	char msg[96];
+
+	if (!json_object_object_get_ex(obj, keyword, ret))
+		return 0;
+	if (json_object_is_type(*ret, type))
+		return 1;
+	snprintf(msg, sizeof(msg), "'%s' must be %s", keyword, what);
+	cfail_at(cc, keyword, msg);
+	return -1;
+}
+
 static struct snode *node_new(struct compiler *cc)
 {
 	struct schema *s = cc->s;
@@ -250,12 +266,12 @@ static char *value_text(struct json_object *v)
 static int compile_values(struct compiler *cc, struct snode *n, struct json_object *obj)
 {
 	struct json_object *v;
+	int r;
 
-	if (json_object_object_get_ex(obj, "enum", &v)) {
-		if (!json_object_is_type(v, json_type_array)) {
-			cfail_at(cc, "enum", "'enum' must be an array");
-			return -1;
-		}
+	r = typed_keyword(cc, obj, "enum", json_type_array, "an array", &v);
+	if (r < 0)
+		return -1;
+	if (r) {
 		n->enum_values = v;
 		n->enum_text = value_text(v);
 		if (!n->enum_text)
@@ -377,15 +393,15 @@ static void compile_assertions(struct compiler *cc, struct snode *n, struct json
 static int compile_strings(struct compiler *cc, struct snode *n, struct json_object *obj)
 {
 	struct json_object *v;
+	int r;
 
 	if (get_size(cc, obj, "maxLength", &n->max_length) < 0 ||
 	    get_size(cc, obj, "minLength", &n->min_length) < 0)
 		return -1;
-	if (json_object_object_get_ex(obj, "pattern", &v)) {
-		if (!json_object_is_type(v, json_type_string)) {
-			cfail_at(cc, "pattern", "'pattern' must be a string");
-			return -1;
-		}
+	r = typed_keyword(cc, obj, "pattern", json_type_string, "a string", &v);
+	if (r < 0)
+		return -1;
+	if (r) {
 		if (compile_regex(cc, v, &n->pattern, "pattern", NULL) < 0)
 			return -1;
 	}
@@ -441,6 +457,7 @@ static int compile_arrays(struct compiler *cc, struct snode *n, struct json_obje
 			  const char *base)
 {
 	struct json_object *v;
+	int r;
 
 	/* 2020-12's prefixItems (Pydantic's tuples): "items" then applies to
 	 * the items after them and must be one schema; "additionalItems" has
@@ -475,13 +492,11 @@ static int compile_arrays(struct compiler *cc, struct snode *n, struct json_obje
 	    get_size(cc, obj, "maxItems", &n->max_items) < 0 ||
 	    get_size(cc, obj, "minItems", &n->min_items) < 0)
 		return -1;
-	if (json_object_object_get_ex(obj, "uniqueItems", &v)) {
-		if (!json_object_is_type(v, json_type_boolean)) {
-			cfail_at(cc, "uniqueItems", "'uniqueItems' must be a boolean");
-			return -1;
-		}
+	r = typed_keyword(cc, obj, "uniqueItems", json_type_boolean, "a boolean", &v);
+	if (r < 0)
+		return -1;
+	if (r)
 		n->unique_items = (unsigned char)json_object_get_boolean(v);
-	}
 	return 0;
 }
 
@@ -520,22 +535,6 @@ static int cmp_prop(const void *a, const void *b)
 	return strcmp(((const struct sprop *)a)->key, ((const struct sprop *)b)->key);
 }
 
-/* The value of keyword in obj when it must be an object: 1 with *ret,
- * 0 when absent, -1 after failing with "'keyword' must be an object<what>". */
-static int object_keyword(struct compiler *cc, struct json_object *obj, const char *keyword,
-			  const char *what, struct json_object **ret)
-{
-	char msg[96];
-
-	if (!json_object_object_get_ex(obj, keyword, ret))
-		return 0;
-	if (json_object_is_type(*ret, json_type_object))
-		return 1;
-	snprintf(msg, sizeof(msg), "'%s' must be an object%s", keyword, what);
-	cfail_at(cc, keyword, msg);
-	return -1;
-}
-
 /* One member (key, sub) of an object keyword, the i-th, compiled into n. */
 typedef int (*member_fn)(struct compiler *cc, struct snode *n, size_t i, const char *key,
 			 struct json_object *sub, const char *base);
@@ -552,7 +551,7 @@ static int each_member(struct compiler *cc, struct snode *n, struct json_object 
 	struct json_object *v;
 	size_t cnt, i = 0;
 	void *a;
-	int r = object_keyword(cc, obj, keyword, what, &v);
+	int r = typed_keyword(cc, obj, keyword, json_type_object, what, &v);
 
 	if (r <= 0)
 		return r;
@@ -583,8 +582,8 @@ static int one_property(struct compiler *cc, struct snode *n, size_t i, const ch
 static int compile_properties(struct compiler *cc, struct snode *n, struct json_object *obj,
 			      const char *base)
 {
-	if (each_member(cc, n, obj, "properties", " of schemas", base, sizeof(*n->props), &n->props,
-			&n->nprops, one_property) < 0)
+	if (each_member(cc, n, obj, "properties", "an object of schemas", base, sizeof(*n->props),
+			&n->props, &n->nprops, one_property) < 0)
 		return -1;
 	if (!n->props)
 		return 0;
@@ -640,11 +639,12 @@ static int compile_objects(struct compiler *cc, struct snode *n, struct json_obj
 	    string_array(cc, v, "required", NULL, &n->required, &n->nrequired) < 0)
 		return -1;
 	if (compile_properties(cc, n, obj, base) < 0 ||
-	    each_member(cc, n, obj, "patternProperties", " of schemas", base, sizeof(*n->patprops),
-			&n->patprops, &n->npatprops, one_pattern_property) < 0 ||
+	    each_member(cc, n, obj, "patternProperties", "an object of schemas", base,
+			sizeof(*n->patprops), &n->patprops, &n->npatprops,
+			one_pattern_property) < 0 ||
 	    compile_one(cc, obj, "additionalProperties", base, &n->additional_props) < 0 ||
-	    each_member(cc, n, obj, "dependencies", "", base, sizeof(*n->deps), &n->deps, &n->ndeps,
-			one_dependency) < 0 ||
+	    each_member(cc, n, obj, "dependencies", "an object", base, sizeof(*n->deps), &n->deps,
+			&n->ndeps, one_dependency) < 0 ||
 	    compile_one(cc, obj, "propertyNames", base, &n->property_names) < 0)
 		return -1;
 	return 0;
@@ -676,7 +676,7 @@ static int compile_definitions(struct compiler *cc, struct json_object *obj, con
 	int r;
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		r = object_keyword(cc, obj, keys[i], " of schemas", &v);
+		r = typed_keyword(cc, obj, keys[i], json_type_object, "an object of schemas", &v);
 		if (r < 0)
 			return r;
 		if (r == 0)
