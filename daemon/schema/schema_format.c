@@ -781,19 +781,14 @@ int schema_format_check(enum schema_format f, const char *s, size_t len)
 
 /* ---- base64 (RFC 4648 section 4) --------------------------------------- */
 
+/* The value of base64 digit c (its place in the alphabet), or -1. */
 static int b64_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	static const char alphabet[64] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *p = memchr(alphabet, c, sizeof(alphabet));
+
+	return p ? (int)(p - alphabet) : -1;
 }
 
 int schema_base64_check(const char *s, size_t len, size_t *ret_len)
