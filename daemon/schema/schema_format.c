@@ -25,44 +25,6 @@
  * IPv4 tail ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"). */
 #define IPV6_TEXT_MAX 45
 
-static const char *const format_names[SCHEMA_FORMAT__COUNT] = {
-	[SCHEMA_FORMAT_NONE] = "",
-	[SCHEMA_FORMAT_DATE_TIME] = "date-time",
-	[SCHEMA_FORMAT_DATE] = "date",
-	[SCHEMA_FORMAT_TIME] = "time",
-	[SCHEMA_FORMAT_DURATION] = "duration",
-	[SCHEMA_FORMAT_EMAIL] = "email",
-	[SCHEMA_FORMAT_IDN_EMAIL] = "idn-email",
-	[SCHEMA_FORMAT_HOSTNAME] = "hostname",
-	[SCHEMA_FORMAT_IDN_HOSTNAME] = "idn-hostname",
-	[SCHEMA_FORMAT_IPV4] = "ipv4",
-	[SCHEMA_FORMAT_IPV6] = "ipv6",
-	[SCHEMA_FORMAT_URI] = "uri",
-	[SCHEMA_FORMAT_URI_REFERENCE] = "uri-reference",
-	[SCHEMA_FORMAT_IRI] = "iri",
-	[SCHEMA_FORMAT_IRI_REFERENCE] = "iri-reference",
-	[SCHEMA_FORMAT_URI_TEMPLATE] = "uri-template",
-	[SCHEMA_FORMAT_UUID] = "uuid",
-	[SCHEMA_FORMAT_JSON_POINTER] = "json-pointer",
-	[SCHEMA_FORMAT_RELATIVE_JSON_POINTER] = "relative-json-pointer",
-	[SCHEMA_FORMAT_REGEX] = "regex",
-};
-
-enum schema_format schema_format_lookup(const char *name)
-{
-	int f;
-
-	for (f = 1; f < SCHEMA_FORMAT__COUNT; f++)
-		if (!strcmp(name, format_names[f]))
-			return (enum schema_format)f;
-	return SCHEMA_FORMAT_NONE;
-}
-
-const char *schema_format_name(enum schema_format f)
-{
-	return f > SCHEMA_FORMAT_NONE && f < SCHEMA_FORMAT__COUNT ? format_names[f] : "";
-}
-
 /* ---- characters -------------------------------------------------------- */
 
 static int is_digit(int c)
@@ -738,23 +700,50 @@ static int check_uuid(const char *s, size_t len)
 	return 1;
 }
 
-/* The check of each format that reads the text alone; email and the URI
- * formats are also told their variant (schema_format_check). */
-static int (*const format_checks[SCHEMA_FORMAT__COUNT])(const char *s, size_t len) = {
-	[SCHEMA_FORMAT_DATE_TIME] = check_date_time,
-	[SCHEMA_FORMAT_DATE] = check_date,
-	[SCHEMA_FORMAT_TIME] = check_time,
-	[SCHEMA_FORMAT_DURATION] = check_duration,
-	[SCHEMA_FORMAT_HOSTNAME] = check_hostname,
-	[SCHEMA_FORMAT_IDN_HOSTNAME] = check_idn_hostname,
-	[SCHEMA_FORMAT_IPV4] = check_ipv4,
-	[SCHEMA_FORMAT_IPV6] = check_ipv6,
-	[SCHEMA_FORMAT_URI_TEMPLATE] = check_uri_template,
-	[SCHEMA_FORMAT_UUID] = check_uuid,
-	[SCHEMA_FORMAT_JSON_POINTER] = check_json_pointer,
-	[SCHEMA_FORMAT_RELATIVE_JSON_POINTER] = check_relative_json_pointer,
-	[SCHEMA_FORMAT_REGEX] = schema_regex_valid,
+/* Each format's name, and its check when it reads the text alone (NULL
+ * for email and the URI formats, which are also told their variant, see
+ * schema_format_check()). */
+static const struct format {
+	const char *name;
+	int (*check)(const char *s, size_t len);
+} formats[SCHEMA_FORMAT__COUNT] = {
+	[SCHEMA_FORMAT_NONE] = { "", NULL },
+	[SCHEMA_FORMAT_DATE_TIME] = { "date-time", check_date_time },
+	[SCHEMA_FORMAT_DATE] = { "date", check_date },
+	[SCHEMA_FORMAT_TIME] = { "time", check_time },
+	[SCHEMA_FORMAT_DURATION] = { "duration", check_duration },
+	[SCHEMA_FORMAT_EMAIL] = { "email", NULL },
+	[SCHEMA_FORMAT_IDN_EMAIL] = { "idn-email", NULL },
+	[SCHEMA_FORMAT_HOSTNAME] = { "hostname", check_hostname },
+	[SCHEMA_FORMAT_IDN_HOSTNAME] = { "idn-hostname", check_idn_hostname },
+	[SCHEMA_FORMAT_IPV4] = { "ipv4", check_ipv4 },
+	[SCHEMA_FORMAT_IPV6] = { "ipv6", check_ipv6 },
+	[SCHEMA_FORMAT_URI] = { "uri", NULL },
+	[SCHEMA_FORMAT_URI_REFERENCE] = { "uri-reference", NULL },
+	[SCHEMA_FORMAT_IRI] = { "iri", NULL },
+	[SCHEMA_FORMAT_IRI_REFERENCE] = { "iri-reference", NULL },
+	[SCHEMA_FORMAT_URI_TEMPLATE] = { "uri-template", check_uri_template },
+	[SCHEMA_FORMAT_UUID] = { "uuid", check_uuid },
+	[SCHEMA_FORMAT_JSON_POINTER] = { "json-pointer", check_json_pointer },
+	[SCHEMA_FORMAT_RELATIVE_JSON_POINTER] = { "relative-json-pointer",
+						  check_relative_json_pointer },
+	[SCHEMA_FORMAT_REGEX] = { "regex", schema_regex_valid },
 };
+
+enum schema_format schema_format_lookup(const char *name)
+{
+	int f;
+
+	for (f = 1; f < SCHEMA_FORMAT__COUNT; f++)
+		if (!strcmp(name, formats[f].name))
+			return (enum schema_format)f;
+	return SCHEMA_FORMAT_NONE;
+}
+
+const char *schema_format_name(enum schema_format f)
+{
+	return f > SCHEMA_FORMAT_NONE && f < SCHEMA_FORMAT__COUNT ? formats[f].name : "";
+}
 
 int schema_format_check(enum schema_format f, const char *s, size_t len)
 {
@@ -773,9 +762,9 @@ int schema_format_check(enum schema_format f, const char *s, size_t len)
 	case SCHEMA_FORMAT_IRI_REFERENCE:
 		return check_uri(s, len, reference, iri);
 	default:
-		if (f <= SCHEMA_FORMAT_NONE || f >= SCHEMA_FORMAT__COUNT || !format_checks[f])
+		if (f <= SCHEMA_FORMAT_NONE || f >= SCHEMA_FORMAT__COUNT || !formats[f].check)
 			return 1;
-		return format_checks[f](s, len);
+		return formats[f].check(s, len);
 	}
 }
 
