@@ -574,7 +574,7 @@ void admin_handle(struct admin *a, struct http_request *req)
 	}
 }
 
-static void admin_handle_cb(void *arg, struct http_request *req)
+static void admin_handle_cb(struct http_request *req, void *arg)
 {
 	admin_handle(arg, req);
 }
@@ -609,8 +609,7 @@ struct admin *admin_new(struct server *srv, const struct listener_setting *ls,
 			 "admin listener '%s' is not on loopback: it serves only "
 			 "/healthz, /readyz and /metrics",
 			 ls->address);
-	srv->admin_handler = admin_handle_cb;
-	srv->admin_arg = a;
+	http_server_set_admin_handler(srv->http, admin_handle_cb, a);
 	return a;
 }
 
@@ -618,9 +617,6 @@ void admin_free(struct admin *a)
 {
 	if (!a)
 		return;
-	if (a->srv->admin_arg == a) {
-		a->srv->admin_handler = NULL;
-		a->srv->admin_arg = NULL;
-	}
+	http_server_set_admin_handler(a->srv->http, NULL, NULL);
 	free(a);
 }

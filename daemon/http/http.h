@@ -125,6 +125,10 @@ typedef void (*http_gone_cb)(struct http_request *req, void *arg);
 struct http_server *http_server_new(struct event_base *base, const struct http_limits *limits,
 				    http_request_cb on_request, http_gone_cb on_gone, void *arg);
 
+/* Requests read from admin listeners go to on_admin (with arg) instead of
+ * on_request, under the same duty; with none (NULL) they get 404. */
+void http_server_set_admin_handler(struct http_server *srv, http_request_cb on_admin, void *arg);
+
 /* Serves fd, a listening stream socket (TCP or unix) bound by the caller.
  * The server takes fd, makes it non-blocking and closes it in
  * http_server_free(). Returns 0, or a negative errno (fd is then closed). */

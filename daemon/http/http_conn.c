@@ -198,7 +198,12 @@ static void dispatch(struct http_conn *c)
 	c->req_out = 1;
 	c->then = c->req.keep_alive ? CONN_THEN_NEXT : CONN_THEN_CLOSE;
 	srv->counters.requests++;
-	srv->on_request(&c->req, srv->arg);
+	if (!c->req.admin)
+		srv->on_request(&c->req, srv->arg);
+	else if (srv->on_admin)
+		srv->on_admin(&c->req, srv->admin_arg);
+	else
+		http_reply(&c->req, 404, NULL, 0, NULL, 0);
 	/* A reply given inside on_request went to ev_defer: the state stays. */
 	http_conn_set_state(c, CONN_WAIT);
 }

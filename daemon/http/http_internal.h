@@ -115,6 +115,8 @@ struct http_server {
 	http_request_cb on_request;
 	http_gone_cb on_gone;
 	void *arg;
+	http_request_cb on_admin; /* requests of admin listeners; NULL: 404 */
+	void *admin_arg;
 	struct listener listeners[HTTP_MAX_LISTENERS];
 	size_t nlisteners;
 	int paused_full, paused_drain, paused_fd;

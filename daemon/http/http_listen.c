@@ -269,6 +269,12 @@ struct http_server *http_server_new(struct event_base *base, const struct http_l
 	return srv;
 }
 
+void http_server_set_admin_handler(struct http_server *srv, http_request_cb on_admin, void *arg)
+{
+	srv->on_admin = on_admin;
+	srv->admin_arg = arg;
+}
+
 int http_server_add_listener(struct http_server *srv, int fd, enum http_listener_kind kind)
 {
 	struct listener *l;

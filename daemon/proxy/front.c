@@ -348,13 +348,6 @@ static void on_request(struct http_request *hreq, void *arg)
 	struct server *srv = arg;
 	struct request *req;
 
-	if (hreq->admin) {
-		if (srv->admin_handler)
-			srv->admin_handler(srv->admin_arg, hreq);
-		else
-			http_reply(hreq, 404, NULL, 0, NULL, 0);
-		return;
-	}
 	req = request_new(&srv->env, hreq);
 	if (!req) {
 		http_reply(hreq, 500, NULL, 0, NULL, 0);

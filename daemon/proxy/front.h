@@ -28,11 +28,6 @@ struct server {
 	struct guard **guards_by_profile; /* by profile index of cfg */
 	struct guard *guards;             /* every guard, kept across reloads */
 	struct http_server *http;         /* every listener, the admin one too */
-	/* Answers a request of the admin listener (hreq borrowed until its
-	 * one http_reply), with admin_arg; set by whoever serves the admin
-	 * API (main wires admin.c), NULL when off: such a request gets 404. */
-	void (*admin_handler)(void *admin_arg, struct http_request *hreq);
-	void *admin_arg;
 	char *unix_paths[CONFIG_MAX_LISTENERS + 1]; /* unix sockets created, to unlink */
 	size_t nunix;
 	/* Bound addresses not announced yet: "listening" is logged only once

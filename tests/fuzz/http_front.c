@@ -152,6 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!srv || size == 0)
 		goto out;
+	http_server_set_admin_handler(srv, on_request, NULL);
 	stream = data + 1;
 	stream_len = size - 1;
 	handed[0] = handed[1] = 0;

@@ -75,6 +75,8 @@ static void start(const struct http_limits *l)
 	ck_assert_ptr_nonnull(base);
 	srv = http_server_new(base, l, on_request, on_gone, NULL);
 	ck_assert_ptr_nonnull(srv);
+	/* The admin listener's requests come to the same test handler. */
+	http_server_set_admin_handler(srv, on_request, NULL);
 	held = NULL;
 	gone_calls = 0;
 	bad_reply = 0;
