@@ -328,13 +328,13 @@ void guard_count_suppressed(struct guard *g, enum retry_stop reason)
 		g->suppressed[reason]++;
 }
 
-void guard_count_answer(struct guard *g, int code, double seconds)
+void guard_count_answer(struct guard *g, const enum problem_code *code, double seconds)
 {
 	histogram_observe(&g->duration, seconds);
-	if (code < 0)
+	if (!code)
 		g->requests_ok++;
-	else if (code < PROBLEM__COUNT)
-		g->requests[code]++;
+	else if ((unsigned)*code < PROBLEM__COUNT)
+		g->requests[*code]++;
 }
 
 void guard_count_violation(struct guard *g, const char *route, const char *direction,

@@ -96,9 +96,9 @@ void guard_cool_down(struct guard *g, uint64_t until_us);
 void guard_count_retry(struct guard *g);
 /* One retry refused for reason (not RETRY_GO nor RETRY_STOP_OUTCOME). */
 void guard_count_suppressed(struct guard *g, enum retry_stop reason);
-/* One answer: code is an enum problem_code, or -1 for a success;
- * seconds from the request read to the answer. */
-void guard_count_answer(struct guard *g, int code, double seconds);
+/* One answer: code is its problem code, NULL for a success; seconds from
+ * the request read to the answer. */
+void guard_count_answer(struct guard *g, const enum problem_code *code, double seconds);
 /* Counts one schema violation of route (label) in direction and mode. */
 void guard_count_violation(struct guard *g, const char *route, const char *direction,
 			   const char *mode);

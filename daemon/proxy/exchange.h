@@ -37,7 +37,7 @@ struct request_env {
 	/* The one end of an answered request (request_finish, wired by the
 	 * front): reply.c hands it what it built. */
 	void (*finish)(struct request *req, int status, const struct http_header *h, size_t n,
-		       char *body, size_t len, struct evbuffer *buf, int code);
+		       char *body, size_t len, struct evbuffer *buf, const enum problem_code *code);
 };
 
 struct request {

@@ -140,10 +140,10 @@ static void add_common_headers(struct request *req, struct reply *r)
 
 /* Sends the reply with status, r's headers (released after) and body (len
  * bytes, taken) or else the bytes of buf (moved out, not copied), logs under
- * code (an enum problem_code, or -1 for a success, as guard_count_answer()
- * takes it), frees the request. */
+ * code (its problem code, NULL for a success, as guard_count_answer() takes
+ * it), frees the request. */
 static void send_and_free(struct request *req, int status, struct reply *r, char *body, size_t len,
-			  struct evbuffer *buf, int code)
+			  struct evbuffer *buf, const enum problem_code *code)
 {
 	req->env->finish(req, status, r->h, r->n, body, len, buf, code);
 	reply_release(r);
@@ -187,7 +187,7 @@ void reply_fail(struct request *req, struct problem *p)
 	reply_add(&r, "Brace-Error", problem_code_name(p->code));
 	add_retry_after(&r, p->retry_after);
 	add_common_headers(req, &r);
-	send_and_free(req, status, &r, json, json ? len : 0, NULL, (int)p->code);
+	send_and_free(req, status, &r, json, json ? len : 0, NULL, &p->code);
 }
 
 /* 1 when an upstream header named name is left out of a relayed answer:
@@ -251,8 +251,7 @@ void reply_relay(struct request *req, const struct engine_answer *a)
 		reply_add(&r, "Brace-Error", problem_code_name(a->code));
 	add_common_headers(req, &r);
 	/* The received body itself goes out: an answer is held once, not twice. */
-	send_and_free(req, a->status, &r, NULL, 0, call_body(call),
-		      a->has_code ? (int)a->code : -1);
+	send_and_free(req, a->status, &r, NULL, 0, call_body(call), a->has_code ? &a->code : NULL);
 }
 
 /* Answers with the problem the engine built, adding what only the shell

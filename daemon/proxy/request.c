@@ -147,7 +147,7 @@ static void log_access(struct request *req, int status, const char *code)
 /* ==== the end of a request ============================================ */
 
 void request_finish(struct request *req, int status, const struct http_header *h, size_t n,
-		    char *body, size_t len, struct evbuffer *buf, int code)
+		    char *body, size_t len, struct evbuffer *buf, const enum problem_code *code)
 {
 	if (req->guard)
 		guard_count_answer(req->guard, code,
@@ -155,7 +155,7 @@ void request_finish(struct request *req, int status, const struct http_header *h
 	/* An attempt still running borrows the app's body, and the access log
 	 * its path: both are the HTTP server's until the reply. */
 	cancel_calls(req, 0);
-	log_access(req, status, code < 0 ? "ok" : problem_code_name(code));
+	log_access(req, status, code ? problem_code_name(*code) : "ok");
 	if (req->hreq) {
 		req->hreq->user = NULL;
 		if (buf)

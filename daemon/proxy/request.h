@@ -19,12 +19,12 @@ struct request *request_new(struct request_env *env, struct http_request *hreq);
 void request_start(struct request *req);
 
 /* The one end of an answered request (env->finish, for reply.c): counts the answer with
- * the guard under code (an enum problem_code, or -1 for a success), cancels the
+ * the guard under code (its problem code, NULL for a success), cancels the
  * attempts, writes the access log line, sends status with the n headers h
  * (borrowed for the call) and body (len bytes, taken) or else the bytes of
  * buf (moved out, not copied), and frees the request. */
 void request_finish(struct request *req, int status, const struct http_header *h, size_t n,
-		    char *body, size_t len, struct evbuffer *buf, int code);
+		    char *body, size_t len, struct evbuffer *buf, const enum problem_code *code);
 
 /* The app left (the HTTP server's on_gone): cancels the attempt, gives the
  * server its reply (dropped) and frees the request. */

@@ -1088,8 +1088,8 @@ START_TEST(test_guard_snapshot)
 	ck_assert_ptr_null(guard_next(fx.g));
 	guard_cool_down(fx.g, T0_US + 5000000);
 	guard_cool_down(fx.g, T0_US + 1000000); /* never shortened */
-	guard_count_answer(fx.g, -1, 0.01);
-	guard_count_answer(fx.g, PROBLEM_OVERLOADED, 0.02);
+	guard_count_answer(fx.g, NULL, 0.01);
+	guard_count_answer(fx.g, &(enum problem_code){ PROBLEM_OVERLOADED }, 0.02);
 	guard_count_retry(fx.g);
 	guard_count_suppressed(fx.g, RETRY_STOP_BUDGET);
 	guard_count_violation(fx.g, "GET /x", "response", "enforce");

@@ -258,7 +258,7 @@ START_TEST(test_guard_registry_survives_reload)
 	for (int i = 0; i < 2; i++) {
 		guard_admit(g, T0, &adm);
 		guard_record(g, T0, OUTCOME_CONNECT, 0, 0);
-		guard_count_answer(g, PROBLEM_UPSTREAM_UNAVAILABLE, 0.002);
+		guard_count_answer(g, &(enum problem_code){ PROBLEM_UPSTREAM_UNAVAILABLE }, 0.002);
 		guard_leave(g, 0);
 	}
 	guard_cool_down(g, T0 + 4000000);
@@ -316,9 +316,10 @@ START_TEST(test_guard_counts_answers)
 	guard_admit(g, T0, &adm);
 	guard_snapshot(g, T0, &s);
 	ck_assert_uint_eq(s.inflight, 2);
-	guard_count_answer(g, -1, 0.003);
-	guard_count_answer(g, PROBLEM_CIRCUIT_OPEN, 0.5);
-	guard_count_answer(g, PROBLEM__COUNT, 0.5); /* no such code: timed, not counted */
+	guard_count_answer(g, NULL, 0.003);
+	guard_count_answer(g, &(enum problem_code){ PROBLEM_CIRCUIT_OPEN }, 0.5);
+	guard_count_answer(g, &(enum problem_code){ PROBLEM__COUNT },
+			   0.5); /* no such code: timed, not counted */
 	guard_leave(g, 0);
 	guard_leave(g, 0);
 	guard_count_violation(g, "GET /a", request, enforce);

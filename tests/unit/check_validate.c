@@ -36,7 +36,7 @@ static struct request req;
 static int answered_status;
 
 static void fake_finish(struct request *r, int status, const struct http_header *h, size_t n,
-			char *body, size_t len, struct evbuffer *buf, int code)
+			char *body, size_t len, struct evbuffer *buf, const enum problem_code *code)
 {
 	(void)r;
 	(void)h;
