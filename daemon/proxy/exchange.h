@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 #include <event2/event_struct.h>
 
+#include "clock.h"
 #include "config.h"
 #include "engine.h"
 #include "headers.h"
@@ -63,6 +64,10 @@ struct request {
 	const char *body;
 	size_t body_len;
 	uint64_t start_us;
+	/* When the answer was built: the clock read once for its headers, its
+	 * log line and its counters (request_answer_us()), once answer_read. */
+	uint64_t answer_us;
+	int answer_read;
 	uint32_t total_ms;     /* budget after Brace-Timeout-Ms */
 	uint32_t max_attempts; /* after Brace-Max-Attempts */
 	/* The attempts in flight (one, or more when hedged), by engine id; a
@@ -84,5 +89,17 @@ struct request {
 	struct trace trace;     /* W3C trace context, when the policy keeps one */
 	TAILQ_ENTRY(request) link;
 };
+
+/* The moment req is answered, read from the clock on the first call and
+ * the same for every later one, so that Server-Timing, the problem's
+ * elapsed_ms, the access log and the duration histogram agree. */
+static inline uint64_t request_answer_us(struct request *req)
+{
+	if (!req->answer_read) {
+		req->answer_us = clock_now_us();
+		req->answer_read = 1;
+	}
+	return req->answer_us;
+}
 
 #endif

@@ -16,9 +16,9 @@
 #include <strings.h>
 #include <event2/buffer.h>
 
-static uint32_t elapsed_ms(const struct request *req)
+static uint32_t elapsed_ms(struct request *req)
 {
-	return (uint32_t)((clock_now_us() - req->start_us) / 1000);
+	return (uint32_t)((request_answer_us(req) - req->start_us) / 1000);
 }
 
 /* Headers an answer holds without allocating; relays with more allocate. */
@@ -126,7 +126,7 @@ static void add_common_headers(struct request *req, struct reply *r)
 	{
 		/* Both from microseconds, at the same precision: the time in
 		 * attempts never reads longer than the whole request. */
-		uint64_t total = clock_now_us() - req->start_us;
+		uint64_t total = request_answer_us(req) - req->start_us;
 		uint64_t up = engine_upstream_us(&req->engine);
 		char *p = r->timing;
 

@@ -104,7 +104,7 @@ static void request_free(struct request *req)
 	req->last = NULL;
 	free(req->violations);
 	req->violations = NULL;
-	engine_release(&req->engine, clock_now_us());
+	engine_release(&req->engine, request_answer_us(req));
 	TAILQ_REMOVE(&env->requests, req, link);
 	env->inflight--;
 	header_list_release(&req->headers);
@@ -133,7 +133,7 @@ static void log_access(struct request *req, int status, const char *code)
 	log_int(l, "hedges", engine_hedges(&req->engine));
 	{
 		/* Rounded down from microseconds: upstream_ms never exceeds elapsed_ms. */
-		uint64_t total = clock_now_us() - req->start_us;
+		uint64_t total = request_answer_us(req) - req->start_us;
 		uint64_t up = engine_upstream_us(&req->engine);
 
 		log_int(l, "elapsed_ms", (long long)(total / 1000));
@@ -151,7 +151,7 @@ void request_finish(struct request *req, int status, const struct http_header *h
 {
 	if (req->guard)
 		guard_count_answer(req->guard, code,
-				   (double)(clock_now_us() - req->start_us) / 1e6);
+				   (double)(request_answer_us(req) - req->start_us) / 1e6);
 	/* An attempt still running borrows the app's body, and the access log
 	 * its path: both are the HTTP server's until the reply. */
 	cancel_calls(req, 0);

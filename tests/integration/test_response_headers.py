@@ -6,7 +6,9 @@ forwarded to the upstream, or replaced by a generated UUID.
 
 import unittest
 
-from harness import UUID_RE, Braced, BracedTestCase
+import re
+
+from harness import UUID_RE, Braced, BracedTestCase, fault, make_config, wait_until
 
 CORRELATION = "X-Correlation-ID"
 
@@ -56,6 +58,35 @@ class ResponseHeadersTest(BracedTestCase):
         cid = resp.headers.get(CORRELATION, "")
         self.assertRegex(cid, UUID_RE)
         self.assertEqual(self.seen_header(resp.json(), CORRELATION), [cid])
+
+
+    def test_server_timing_total_and_the_access_log_tell_the_same_time(self):
+        # One reading of the clock per answer: the total in Server-Timing,
+        # the access log's elapsed_ms and the problem's elapsed_ms tell the
+        # same time (each at its own precision).
+        profiles = {"demo": {"upstream": self.upstream.url("/base")},
+                    "down": {"upstream": f"http://127.0.0.1:{self.upstream.blackhole_port}/"}}
+        defaults = {"correlation": {"header": CORRELATION}, "timeouts": {"connect": "50ms"}}
+        with Braced(make_config(profiles, defaults=defaults)) as b:
+            ok = b.get("/demo/slow", headers=dict(fault(delay_ms=30), **{CORRELATION: "t-ok"}))
+            bad = b.get("/down/x", headers={CORRELATION: "t-bad"})
+
+            def logged_lines():
+                found = [l for l in b.log_lines() if l.get("msg") == "request"
+                         and l.get("correlation_id") in ("t-ok", "t-bad")]
+                return found if len(found) == 2 else None
+            lines = wait_until(logged_lines, timeout=5)
+        self.assertTrue(lines, "no access log lines")
+        logged = {l["correlation_id"]: l["elapsed_ms"] for l in lines}
+        for resp, cid in ((ok, "t-ok"), (bad, "t-bad")):
+            m = re.search(r"total;dur=([0-9.]+)", resp.headers.get("Server-Timing", ""))
+            self.assertTrue(m, resp)
+            # Server-Timing rounds to 0.1 ms, the log rounds down to 1 ms.
+            total = float(m.group(1))
+            self.assertTrue(logged[cid] - 0.05 <= total < logged[cid] + 1.05, (resp, logged))
+        self.assertGreaterEqual(logged["t-ok"], 30)
+        self.assertGreaterEqual(logged["t-bad"], 50)
+        self.assertEqual(bad.json().get("elapsed_ms"), logged["t-bad"], bad)
 
 
 if __name__ == "__main__":
