@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Reads a file named by ${file:...} into *ret (owned by the caller), with
- * the trailing newline removed. Only a regular file (readfile_regular). */
-static int read_secret_file(struct loader *L, const struct ynode *n, const char *name, char **ret)
+/* Reads a file named by ${file:...} into *ret (owned by the caller, *ret_len
+ * bytes to wipe), with the trailing newline removed. Only a regular file
+ * (readfile_regular). */
+static int read_secret_file(struct loader *L, const struct ynode *n, const char *name, char **ret,
+			    size_t *ret_len)
 {
 	char path[PATH_MAX], why[128], *buf;
 	size_t got;
@@ -32,6 +34,7 @@ static int read_secret_file(struct loader *L, const struct ynode *n, const char 
 		err_at(L, n, "secret file '%s': %s", path, why);
 		return r;
 	}
+	*ret_len = got;
 	if (got > 0 && buf[got - 1] == '\n')
 		got--;
 	if (got > 0 && buf[got - 1] == '\r')
@@ -43,6 +46,15 @@ static int read_secret_file(struct loader *L, const struct ynode *n, const char 
 
 /* Expands ${NAME} and ${file:PATH} in a scalar. Returns a new string and sets
  * *ret_secret when anything was substituted; NULL after an error. */
+/* Frees s (NULL is a no-op) after wiping its first n bytes: it may hold a
+ * secret. */
+static void wipe_free(char *s, size_t n)
+{
+	if (s)
+		explicit_bzero(s, n);
+	free(s);
+}
+
 static char *expand(struct loader *L, const struct ynode *n, int *ret_secret)
 {
 	const char *s = n->value, *p;
@@ -60,6 +72,7 @@ static char *expand(struct loader *L, const struct ynode *n, int *ret_secret)
 	for (p = s; *p;) {
 		const char *val = NULL;
 		char *owned = NULL, name[256];
+		size_t owned_len = 0;
 		const char *end;
 		size_t vlen;
 
@@ -75,7 +88,7 @@ static char *expand(struct loader *L, const struct ynode *n, int *ret_secret)
 		memcpy(name, p + 2, (size_t)(end - p - 2));
 		name[end - p - 2] = '\0';
 		if (strncmp(name, "file:", 5) == 0) {
-			if (read_secret_file(L, n, name + 5, &owned) < 0)
+			if (read_secret_file(L, n, name + 5, &owned, &owned_len) < 0)
 				goto fail;
 			val = owned;
 		} else {
@@ -99,17 +112,21 @@ static char *expand(struct loader *L, const struct ynode *n, int *ret_secret)
 		if (len + vlen + strlen(end + 1) + 1 > cap) {
 			char *grown;
 
+			/* Not realloc: the old block, which may hold a secret
+			 * already, is wiped before it is freed. */
 			cap = len + vlen + strlen(end + 1) + 1;
-			grown = realloc(out, cap);
+			grown = malloc(cap);
 			if (!grown) {
-				free(owned);
+				wipe_free(owned, owned_len);
 				goto fail;
 			}
+			memcpy(grown, out, len);
+			wipe_free(out, len);
 			out = grown;
 		}
 		memcpy(out + len, val, vlen);
 		len += vlen;
-		free(owned);
+		wipe_free(owned, owned_len);
 		*ret_secret = 1;
 		p = end + 1;
 	}
@@ -120,7 +137,7 @@ static char *expand(struct loader *L, const struct ynode *n, int *ret_secret)
 	}
 	return out;
 fail:
-	free(out);
+	wipe_free(out, len);
 	return NULL;
 }
 

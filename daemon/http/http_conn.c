@@ -204,8 +204,11 @@ static void dispatch(struct http_conn *c)
 		srv->on_admin(&c->req, srv->admin_arg);
 	else
 		http_reply(&c->req, 404, NULL, 0, NULL, 0);
-	/* A reply given inside on_request went to ev_defer: the state stays. */
-	http_conn_set_state(c, CONN_WAIT);
+	/* A reply given inside on_request went to ev_defer: the state stays.
+	 * A connection closed inside it is CONN_DEAD and stays so, for
+	 * ev_defer to free. */
+	if (c->state == CONN_DISPATCH)
+		http_conn_set_state(c, CONN_WAIT);
 }
 
 static void note_trailing(struct http_conn *c, const char *data, size_t len)

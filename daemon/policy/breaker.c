@@ -143,6 +143,12 @@ uint64_t breaker_retry_after_ms(struct breaker *b, uint64_t now_us)
 {
 	if (breaker_state(b, now_us) != BREAKER_OPEN)
 		return 0;
-	/* Rounded up: 0 would read as "not open" (and become a default). */
-	return (b->open_until_us - now_us + 999) / 1000;
+	/* In whole ms of the clock, as the answer's Retry-After counts them;
+	 * at least 1, since 0 would read as "not open" (and become a default)
+	 * in the last fraction of a millisecond. */
+	{
+		uint64_t ms = b->open_until_us / 1000 - now_us / 1000;
+
+		return ms ? ms : 1;
+	}
 }

@@ -11,6 +11,7 @@
 #include "window.h"
 
 #define BREAKER_SLOTS 10
+_Static_assert(BREAKER_SLOTS <= WINDOW_SLOTS_MAX, "the breaker's slots fit its window ring");
 
 enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
 

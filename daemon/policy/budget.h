@@ -11,6 +11,7 @@
 
 /* The window slides in this many slots (tower uses 10). */
 #define BUDGET_SLOTS 10
+_Static_assert(BUDGET_SLOTS <= WINDOW_SLOTS_MAX, "the budget's slots fit its window ring");
 
 struct budget {
 	double ratio;

@@ -416,9 +416,8 @@ void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret
 		.inflight = g->inflight,
 		.breaker = breaker_state(&g->breaker, now_us),
 		.breaker_retry_after_ms = breaker_retry_after_ms(&g->breaker, now_us),
-		.cooldown_ms = g->cooldown_until_us > now_us
-				   ? (g->cooldown_until_us - now_us + 999) / 1000
-				   : 0,
+		.cooldown_ms =
+		    g->cooldown_until_us > now_us ? g->cooldown_until_us / 1000 - now_us / 1000 : 0,
 		.requests_ok = g->requests_ok,
 		.retries = g->retries,
 		.duration = &g->duration,

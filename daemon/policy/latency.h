@@ -11,6 +11,7 @@
 /* Sub-windows of LATENCY_SUBWINDOW_MS each; the estimate covers the
  * current one and the ones before it, so between 20 and 30 s. */
 #define LATENCY_SUBWINDOWS 3
+_Static_assert(LATENCY_SUBWINDOWS <= WINDOW_SLOTS_MAX, "the sub-windows fit the window ring");
 #define LATENCY_SUBWINDOW_MS 10000
 /* Bucket 0 holds samples under 64 µs; then 4 per doubling, so the last
  * bucket begins near 470 s and holds everything longer. */

@@ -23,6 +23,7 @@
 /* Seconds over which the peak of transfers in flight keeps their
  * connections: a steady load never closes a connection it will need again. */
 #define UPSTREAM_PEAK_WINDOW_S 5
+_Static_assert(UPSTREAM_PEAK_WINDOW_S <= WINDOW_SLOTS_MAX, "the peak seconds fit the window ring");
 
 enum call_state { CALL_WAITING, CALL_RUNNING, CALL_DONE };
 enum io_phase { PHASE_CONNECT, PHASE_WRITE, PHASE_READ };

@@ -196,6 +196,16 @@ START_TEST(test_breaker_open)
 	ck_assert_int_eq(breaker_admit(&b, MS(6000) - 1), BREAKER_REJECT);
 	/* results reported while open change nothing */
 	record_n(&b, MS(5000), 10, 0);
+	{
+		/* Tripped inside a millisecond: whole milliseconds of the clock
+		 * are counted, as Retry-After and /status always showed them. */
+		struct breaker c;
+
+		breaker_default(&c);
+		open_it(&c, MS(1000) + 700);
+		ck_assert_uint_eq(breaker_retry_after_ms(&c, MS(2000) + 500), 4000);
+		ck_assert_uint_eq(breaker_retry_after_ms(&c, MS(6000) + 500), 1);
+	}
 	assert_state(&b, MS(5999), BREAKER_OPEN);
 	ck_assert_uint_eq(breaker_retry_after_ms(&b, MS(6000)), 0);
 	assert_state(&b, MS(6000), BREAKER_HALF_OPEN);
