@@ -124,6 +124,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "http_echo: cannot start\n");
 		return 1;
 	}
+	http_server_set_admin_handler(srv, on_request, NULL); /* both kinds echo */
 	if (http_server_add_listener(srv, listen_any(&port), HTTP_LISTENER_APP) < 0 ||
 	    http_server_add_listener(srv, listen_any(&aport), HTTP_LISTENER_ADMIN) < 0) {
 		fprintf(stderr, "http_echo: cannot listen\n");
