@@ -115,6 +115,25 @@ static int check_content_length(struct headers_check *hc, const char *v, size_t 
 	return 0;
 }
 
+/* Transfer-Encoding: exactly chunked, once. libcurl 7.88 builds a decoder
+ * for any other coding even without CURLOPT_ACCEPT_ENCODING (http.c
+ * Curl_http_header, content_encoding.c Curl_build_unencoding_stack), and one
+ * 16 KiB read of gzip could then inflate into megabytes braced never asked
+ * for; a repeated chunked is no framing braced can trust either. */
+static int check_transfer_encoding(struct headers_check *hc, const char *v, size_t len)
+{
+	while (len > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		len--;
+	}
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	if (hc->seen_te || len != 7 || strncasecmp(v, "chunked", 7) != 0)
+		return refuse(hc, "a Transfer-Encoding other than exactly 'chunked'");
+	hc->seen_te = 1;
+	return 0;
+}
+
 int headers_check_line(struct headers_check *hc, const char *line, size_t len)
 {
 	const char *colon, *v, *end;
@@ -159,7 +178,7 @@ int headers_check_line(struct headers_check *hc, const char *line, size_t len)
 	if ((size_t)(colon - line) == 14 && strncasecmp(line, "Content-Length", 14) == 0)
 		return check_content_length(hc, v, (size_t)(end - v));
 	if ((size_t)(colon - line) == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0)
-		hc->seen_te = 1;
+		return check_transfer_encoding(hc, v, (size_t)(end - v));
 	return 0;
 }
 

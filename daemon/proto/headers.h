@@ -63,8 +63,10 @@ void headers_check_init(struct headers_check *hc);
  * 100-599, a 101 (braced never asks to switch protocols), a header line that
  * starts with whitespace (obs-fold) or has no colon, a name that is not a
  * token, a value with a control byte other than tab, a Content-Length that
- * is not digits or differs from an earlier one, Content-Length together
- * with Transfer-Encoding, and a header line before any status line.
+ * is not digits or differs from an earlier one, a Transfer-Encoding other
+ * than one line of exactly "chunked" (any other coding, a list, a repeat),
+ * Content-Length together with Transfer-Encoding, and a header line before
+ * any status line.
  * Returns 0 otherwise. */
 int headers_check_line(struct headers_check *hc, const char *line, size_t len);
 

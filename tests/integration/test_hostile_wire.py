@@ -9,6 +9,7 @@ what the upstream received (SPEC section 3: an answer belongs to the request
 that asked for it; the upstream sees a request exactly as many times as the
 policy sent it, and Brace-Attempts says how many)."""
 
+import gzip
 import json
 import os
 import shutil
@@ -315,6 +316,73 @@ class NoLibraryResend(WireCase):
             gets = up.received("GET", "/drop")
             self.assertEqual(resp.headers.get("Brace-Attempts"), str(len(gets)), resp)
             self.assertEqual(len(gets), 2, gets)
+
+
+def chunked(body, piece=4096):
+    out = b""
+    for i in range(0, len(body), piece):
+        out += b"%x\r\n%s\r\n" % (len(body[i:i + piece]), body[i:i + piece])
+    return out + b"0\r\n\r\n"
+
+
+ZEROS = b"\0" * (4 * 1024 * 1024)
+# (name, Transfer-Encoding lines, body as sent)
+BAD_CODINGS = [
+    ("gzip then chunked, 4 MiB from a few KiB", ["gzip, chunked"], chunked(gzip.compress(ZEROS))),
+    ("chunked twice in one line", ["chunked, chunked"], chunked(b'{"a": 1}')),
+    ("chunked on two lines", ["chunked", "chunked"], chunked(b'{"a": 1}')),
+    ("identity", ["identity"], b'{"a": 1}'),
+    ("gzip alone", ["gzip"], gzip.compress(b'{"a": 1}')),
+    # More codings than libcurl stacks: it refuses the line before braced sees it.
+    ("six codings", ["gzip, gzip, gzip, gzip, gzip, gzip, chunked"], chunked(b'{"a": 1}')),
+]
+
+
+class UpstreamTransferCoding(WireCase):
+    """An answer whose Transfer-Encoding is anything but exactly chunked is
+    malformed (SPEC 3): outcome reset, never relayed, and never decoded by
+    libcurl (a gzip coding would inflate into memory nobody bounded)."""
+
+    def test_each_coding_but_chunked_is_a_malformed_answer(self):
+        def handler(up, conn, req):
+            name = req["path"].rsplit("/", 1)[-1]
+            if not name.startswith("bad-"):
+                conn.sendall(answer(req["path"]))
+                return True
+            _, lines, body = BAD_CODINGS[int(name[4:])]
+            head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            head += "".join(f"Transfer-Encoding: {v}\r\n" for v in lines)
+            conn.sendall(head.encode() + b"\r\n" + body)
+            return False
+
+        up = self.start(handler)
+        extra = {"retry": {"attempts": 1}, "circuit_breaker": {"enabled": False}}
+        with self.braced(up, extra) as b:
+            for i, (name, _, _) in enumerate(BAD_CODINGS):
+                with self.subTest(name):
+                    resp = b.get(f"/a/bad-{i}")
+                    self.assertEqual(resp.status, 502, resp)
+                    self.assertEqual(resp.headers.get("Brace-Error"), "upstream_unavailable", resp)
+                    doc = resp.json()
+                    self.assertEqual(doc["history"][0]["outcome"], "reset", doc)
+                    self.assertIn("malformed answer", doc["detail"], doc)
+                    self.assertNotIn(b'"a": 1', resp.body)
+                    ok = b.get(f"/b/after-{i}")
+                    self.assertEqual(ok.json(), {"path": f"/base/after-{i}"}, ok)
+
+    def test_chunked_in_any_case_is_relayed(self):
+        body = json.dumps({"path": "chunked"}).encode()
+
+        def handler(up, conn, req):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"transfer-encoding:  Chunked \r\n\r\n" + chunked(body, 5))
+            return True
+
+        up = self.start(handler)
+        with self.braced(up) as b:
+            resp = b.get("/a/x")
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(resp.json(), {"path": "chunked"})
 
 
 class ServerTimingOfTheUpstream(BracedTestCase):
