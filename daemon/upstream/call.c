@@ -360,6 +360,7 @@ static void note_malformed(struct call *c, CURLcode rc)
 		break;
 	case CURLE_WEIRD_SERVER_REPLY:
 	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_BAD_CONTENT_ENCODING: /* more codings than libcurl stacks */
 		snprintf(msg, sizeof(msg), "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
 		snprintf(c->errbuf, sizeof(c->errbuf), "malformed answer: %.200s", msg);
 		break;
