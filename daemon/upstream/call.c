@@ -1,7 +1,7 @@
 /* One attempt at the upstream, from start to outcome: its easy handle
  * (reused when this libcurl allows), the request's headers and body, the
- * header, body, prereq and seek callbacks, the read, write and pool-wait
- * timers, the classification of how it ended, and its accessors. */
+ * header, body, prereq and seek callbacks, the read, write, pool-wait and
+ * attempt timers, the classification of how it ended, and its accessors. */
 #include "upstream_internal.h"
 
 #include <errno.h>
@@ -86,6 +86,8 @@ static void call_detach(struct call *c)
 	c->easy = NULL;
 	if (c->timer)
 		evtimer_del(c->timer);
+	if (c->attempt_timer)
+		evtimer_del(c->attempt_timer);
 	c->elapsed_us = clock_now_us() - c->start_us;
 	c->state = CALL_DONE;
 }
@@ -128,6 +130,34 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 	c->timeout = c->phase == PHASE_WRITE ? LIMIT_WRITE : LIMIT_READ;
 	snprintf(c->errbuf, sizeof(c->errbuf), "no %s progress for %u ms",
 		 c->phase == PHASE_WRITE ? "upload" : "response", (unsigned)limit);
+	call_complete(c);
+}
+
+/* 1 once libcurl has a connection for c: what it sent may have been acted
+ * upon. */
+static int call_connected(struct call *c)
+{
+	curl_off_t pretransfer = 0;
+
+	if (c->phase != PHASE_CONNECT)
+		return 1;
+	curl_easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+	return pretransfer > 0;
+}
+
+/* The attempt cap ran out: as libcurl's CURLOPT_TIMEOUT_MS did, an attempt
+ * still connecting ends as a connect timeout (nothing was sent), any other
+ * as the attempt's. */
+static void on_attempt_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct call *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->outcome = ATTEMPT_TIMEOUT;
+	c->timeout = call_connected(c) ? LIMIT_ATTEMPT : LIMIT_CONNECT;
+	snprintf(c->errbuf, sizeof(c->errbuf), "attempt not over within %u ms",
+		 (unsigned)c->p.attempt_ms);
 	call_complete(c);
 }
 
@@ -284,13 +314,6 @@ static int setup_easy(struct call *c)
 	SET(CURLOPT_CLOSESOCKETFUNCTION, upstream_close_socket);
 	SET(CURLOPT_CLOSESOCKETDATA, c->up);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)p->connect_ms);
-	if (p->attempt_ms) {
-		/* The attempt cap covers the pool wait too. */
-		uint64_t waited = (clock_now_us() - c->start_us) / 1000;
-
-		SET(CURLOPT_TIMEOUT_MS,
-		    waited < p->attempt_ms ? (long)(p->attempt_ms - waited) : 1L);
-	}
 	SET(CURLOPT_SSL_VERIFYPEER, p->tls_verify ? 1L : 0L);
 	SET(CURLOPT_SSL_VERIFYHOST, p->tls_verify ? 2L : 0L);
 	if (c->up->share)
@@ -330,6 +353,17 @@ void call_begin(struct call *c)
 
 	c->state = CALL_RUNNING;
 	c->begin_us = clock_now_us();
+	if (c->attempt_timer) {
+		/* braced's own timer, not CURLOPT_TIMEOUT_MS: the cap can then
+		 * stop where braced decides (at the answer's head, once answers
+		 * stream). It counts the pool wait too; one already longer than
+		 * the cap still starts, and ends at the next loop turn. */
+		uint64_t waited = (c->begin_us - c->start_us) / 1000;
+		struct timeval tv;
+
+		clock_ms_to_tv(waited < c->p.attempt_ms ? c->p.attempt_ms - waited : 1, &tv);
+		evtimer_add(c->attempt_timer, &tv);
+	}
 	TAILQ_INSERT_TAIL(&c->pool->running, c, link);
 	c->pool->active++;
 	up->running++;
@@ -372,12 +406,10 @@ static void note_malformed(struct call *c, CURLcode rc)
 void call_finish(struct call *c, CURLcode rc)
 {
 	long status = 0;
-	curl_off_t pretransfer = 0;
 
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
 	c->status = (int)status;
-	c->outcome = classify(c, rc, c->phase != PHASE_CONNECT || pretransfer > 0);
+	c->outcome = classify(c, rc, call_connected(c));
 	if (c->resend_refused) {
 		c->outcome = ATTEMPT_RESET;
 		snprintf(c->errbuf, sizeof(c->errbuf),
@@ -456,11 +488,14 @@ struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
 	c->start_us = clock_now_us();
 	c->body = evbuffer_new();
 	c->timer = evtimer_new(up->base, on_call_timer, c);
+	if (params->attempt_ms)
+		c->attempt_timer = evtimer_new(up->base, on_attempt_timer, c);
 	strbuf_init(&c->headers, CALL_MAX_HEADER_BYTES);
 	headers_check_init(&c->check);
 	c->send_headers = send_headers_of(params->headers, params->extra_header,
 					  params->send_body && !params->head);
-	if (!c->body || !c->timer || !c->send_headers) {
+	if (!c->body || !c->timer || (params->attempt_ms && !c->attempt_timer) ||
+	    !c->send_headers) {
 		call_free(c);
 		return NULL;
 	}
@@ -530,6 +565,8 @@ void call_free(struct call *c)
 		return;
 	if (c->timer)
 		event_free(c->timer);
+	if (c->attempt_timer)
+		event_free(c->attempt_timer);
 	if (c->body)
 		evbuffer_free(c->body);
 	strbuf_release(&c->headers);

@@ -36,7 +36,8 @@ struct call {
 	call_done_fn done;
 	void *arg;
 	CURL *easy;
-	struct event *timer; /* pool wait, then read/write idle */
+	struct event *timer;         /* pool wait, then read/write idle */
+	struct event *attempt_timer; /* the attempt cap; NULL without one */
 	enum io_phase phase;
 	uint64_t last_io_ms; /* last progress, for the idle timers */
 	uint64_t start_us;   /* when it was started, for durations and the attempt cap */

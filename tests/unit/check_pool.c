@@ -133,23 +133,14 @@ static void run(int ms, int ends)
 		 (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
 }
 
-/* Accepts one connection the upstream opened, reads its request and
- * answers 200 "ok"; 1 when it did. */
-static int serve_one(void)
+/* Reads one request head from fd (non-blocking) while the loop runs; 1
+ * when a whole GET head came. */
+static int read_request(int fd)
 {
-	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 	char buf[4096];
-	int fd = -1;
 	size_t got = 0;
 
-	for (int i = 0; i < 500 && fd < 0; i++) {
-		run(1, 0);
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	}
-	if (fd < 0)
-		return 0;
-	ck_assert_int_lt(nserved, 16);
-	served[nserved++] = fd;
+	buf[0] = '\0';
 	for (int i = 0; i < 500; i++) {
 		ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
 
@@ -162,6 +153,36 @@ static int serve_one(void)
 		run(1, 0);
 	}
 	ck_assert_msg(strstr(buf, "GET / HTTP/1.1\r\n") == buf, "request '%s'", buf);
+	return 1;
+}
+
+/* Accepts one connection the upstream opened and reads its request: the
+ * served descriptor, or -1 when none came. */
+static int accept_request(void)
+{
+	int fd = -1;
+
+	for (int i = 0; i < 500 && fd < 0; i++) {
+		run(1, 0);
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	}
+	if (fd < 0)
+		return -1;
+	ck_assert_int_lt(nserved, 16);
+	served[nserved++] = fd;
+	read_request(fd);
+	return fd;
+}
+
+/* Accepts one connection the upstream opened, reads its request and
+ * answers 200 "ok"; 1 when it did. */
+static int serve_one(void)
+{
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	int fd = accept_request();
+
+	if (fd < 0)
+		return 0;
 	ck_assert_int_eq(write(fd, answer, sizeof(answer) - 1), (ssize_t)sizeof(answer) - 1);
 	return 1;
 }
@@ -358,6 +379,72 @@ START_TEST(test_free_with_attempt_in_flight)
 }
 END_TEST
 
+static struct call *start_capped(struct upstream_pool *pool, uint32_t attempt_ms)
+{
+	struct call_params p = {
+		.url = url,
+		.method = "GET",
+		.connect_ms = 5000,
+		.read_ms = 5000,
+		.write_ms = 5000,
+		.pool_ms = 5000,
+		.attempt_ms = attempt_ms,
+		.max_response_body = 1024,
+	};
+	struct call *c = upstream_start(up, pool, &p, on_done, NULL);
+
+	ck_assert_ptr_nonnull(c);
+	live[nlive++] = c;
+	return c;
+}
+
+/* The attempt cap is braced's timer: counted from the start, the pool wait
+ * included, it ends a connected attempt with no answer as an attempt
+ * timeout, and says so in braced's words. */
+START_TEST(test_attempt_cap_counts_the_pool_wait)
+{
+	struct upstream_pool *pool = upstream_pool_get(up, "p", 1);
+	struct call *a = start(pool, 5000), *b = start_capped(pool, 400);
+
+	ck_assert_int_eq(call_waiting(b), 1);
+	run(250, 1);
+	ck_assert_int_eq(ended.n, 0);
+	cancel(a);
+	ck_assert_int_eq(call_waiting(b), 0);
+	run(2000, 1);
+	ck_assert_int_eq(ended.n, 1);
+	ck_assert_ptr_eq(ended.call[0], b);
+	ck_assert_int_eq(call_outcome(b), ATTEMPT_TIMEOUT);
+	ck_assert_int_eq(call_timeout_kind(b), LIMIT_ATTEMPT);
+	ck_assert_uint_ge(call_queued_us(b), 200000);
+	/* 400 ms from the start, not 400 ms from the end of the wait. */
+	ck_assert_uint_ge(call_elapsed_us(b), 350000);
+	ck_assert_uint_lt(call_elapsed_us(b), 600000);
+	ck_assert_msg(strstr(call_error(b), "attempt") && strstr(call_error(b), "400 ms"),
+		      "error '%s'", call_error(b));
+}
+END_TEST
+
+/* The cap covers the whole answer: a head and the start of a body, then
+ * silence shorter than the read limit, end as an attempt timeout. */
+START_TEST(test_attempt_cap_covers_the_answer)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc";
+	struct upstream_pool *pool = upstream_pool_get(up, "p", 1);
+	struct call *c = start_capped(pool, 300);
+	int fd = accept_request();
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, head, sizeof(head) - 1), (ssize_t)sizeof(head) - 1);
+	run(2000, 1);
+	ck_assert_int_eq(ended.n, 1);
+	ck_assert_int_eq(call_outcome(c), ATTEMPT_TIMEOUT);
+	ck_assert_int_eq(call_timeout_kind(c), LIMIT_ATTEMPT);
+	ck_assert_uint_ge(call_elapsed_us(c), 250000);
+	ck_assert_uint_lt(call_elapsed_us(c), 1000000);
+}
+END_TEST
+
 Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -373,6 +460,8 @@ Suite *pool_suite(void)
 	tcase_add_test(tc, test_set_max);
 	tcase_add_test(tc, test_free_with_waiters);
 	tcase_add_test(tc, test_free_with_attempt_in_flight);
+	tcase_add_test(tc, test_attempt_cap_counts_the_pool_wait);
+	tcase_add_test(tc, test_attempt_cap_covers_the_answer);
 	suite_add_tcase(s, tc);
 	return s;
 }
