@@ -76,6 +76,9 @@ static void call_detach(struct call *c)
 {
 	struct upstream *up = c->up;
 
+	/* Leaving the multi ends any pause: its socket is parked (and checked
+	 * for the unread answer) like any other. */
+	c->paused = 0;
 	if (c->state == CALL_RUNNING && c->easy)
 		curl_multi_remove_handle(up->multi, c->easy);
 	upstream_pool_leave(c);
@@ -106,8 +109,36 @@ static void arm_idle(struct call *c, uint64_t after_ms)
 	evtimer_add(c->timer, &tv);
 }
 
+/* The direction whose silence the idle timer measures now. */
+static unsigned phase_direction(const struct call *c)
+{
+	return c->phase == PHASE_WRITE ? CURLPAUSE_SEND : CURLPAUSE_RECV;
+}
+
+/* Sets braced's mirror of libcurl's pause bits. While the current phase's
+ * direction is paused its idle timer stands still: when the pause ends,
+ * the time braced held the transfer is added to last_io_ms and the timer
+ * is armed for what is left. */
+static void set_paused(struct call *c, unsigned paused)
+{
+	unsigned dir = phase_direction(c);
+	uint64_t now = clock_coarse_ms();
+
+	if (!(c->paused & dir) && (paused & dir)) {
+		c->paused_at_ms = now;
+	} else if ((c->paused & dir) && !(paused & dir)) {
+		uint64_t limit = dir == CURLPAUSE_SEND ? c->p.write_ms : c->p.read_ms, idle;
+
+		c->last_io_ms += now - c->paused_at_ms;
+		idle = now > c->last_io_ms ? now - c->last_io_ms : 0;
+		arm_idle(c, idle < limit ? limit - idle : 0);
+	}
+	c->paused = paused;
+}
+
 /* The idle timer: pool wait while waiting, then read/write inactivity.
- * Progress only stamps last_io_ms; the timer re-arms itself lazily. */
+ * Progress only stamps last_io_ms; the timer re-arms itself lazily, and
+ * sleeps while braced holds the direction paused (set_paused wakes it). */
 static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct call *c = arg;
@@ -120,6 +151,8 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 		call_complete(c);
 		return;
 	}
+	if (c->paused & phase_direction(c))
+		return;
 	limit = c->phase == PHASE_WRITE ? c->p.write_ms : c->p.read_ms;
 	idle = clock_coarse_ms() - c->last_io_ms;
 	if (idle < limit) {
@@ -281,6 +314,14 @@ static size_t on_write(char *buf, size_t size, size_t nitems, void *arg)
 	size_t n = size * nitems;
 
 	c->last_io_ms = clock_coarse_ms();
+	if (c->pause_asked & CURLPAUSE_RECV) {
+		/* libcurl keeps the block (taking none of it is the only
+		 * answer it accepts with a pause) and delivers it again when
+		 * call_resume() unpauses. */
+		c->pause_asked &= ~CURLPAUSE_RECV;
+		set_paused(c, c->paused | CURLPAUSE_RECV);
+		return CURL_WRITEFUNC_PAUSE;
+	}
 	if (evbuffer_get_length(c->body) + n > c->p.max_response_body) {
 		c->too_large = 1;
 		return 0;
@@ -437,6 +478,39 @@ uint64_t call_queued_us(const struct call *c)
 int call_waiting(const struct call *c)
 {
 	return c->state == CALL_WAITING;
+}
+
+void call_pause_recv(struct call *c)
+{
+	if (c->state == CALL_RUNNING && !(c->paused & CURLPAUSE_RECV))
+		c->pause_asked |= CURLPAUSE_RECV;
+}
+
+int call_resume(struct call *c)
+{
+	unsigned paused = c->paused & ~(unsigned)CURLPAUSE_RECV;
+
+	c->pause_asked &= ~CURLPAUSE_RECV;
+	if (c->state != CALL_RUNNING || !(c->paused & CURLPAUSE_RECV))
+		return 0;
+	/* The mirror first: the kept block is delivered inside
+	 * curl_easy_pause, and a write callback may pause again there. The
+	 * whole mask, always: curl_easy_pause sets every bit from its
+	 * argument, so CURLPAUSE_RECV_CONT alone would also unpause a send
+	 * braced paused. */
+	set_paused(c, paused);
+	return curl_easy_pause(c->easy, (int)paused) == CURLE_OK ? 0 : -EIO;
+}
+
+struct call *call_paused_of(CURL *easy)
+{
+	char *priv = NULL;
+	struct call *c;
+
+	if (!easy || curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv)
+		return NULL;
+	c = (struct call *)priv;
+	return c->paused ? c : NULL;
 }
 
 /* libcurl's list for the request headers: nodes pointing at the lines of

@@ -204,6 +204,18 @@ static int curl_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void
 			sock_free(sc);
 			return 0;
 		}
+		if (call_paused_of(easy)) {
+			/* libcurl stops watching a connection whose transfer
+			 * braced paused (nothing to read or send until it
+			 * resumes); the transfer is not over. Parking would peek,
+			 * find the rest of the answer and poison the connection:
+			 * only stop watching it. curl_easy_pause announces it
+			 * again, and sock_owned() finds it. */
+			if (sc->kind)
+				event_del(sc->ev);
+			sc->kind = 0;
+			return 0;
+		}
 		/* Kept watched for reading until upstream_close_socket(): the next
 		 * transfer on this connection usually asks for just that. Bytes
 		 * already behind the answer are found now, before a transfer

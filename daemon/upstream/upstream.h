@@ -72,6 +72,17 @@ void upstream_cancel(struct call *call);
 /* 1 while the call waits for a free connection of its pool (nothing sent). */
 int call_waiting(const struct call *call);
 
+/* Asks the call to take no more of the answer: the next block libcurl hands
+ * over is left with libcurl, which reads nothing more from the connection
+ * until call_resume(). The connection stays the call's, and the read idle
+ * limit does not count the time braced holds it (the attempt cap does).
+ * Nothing for a call that is not running. */
+void call_pause_recv(struct call *call);
+/* Takes the answer again after call_pause_recv(): the block libcurl kept is
+ * delivered before this returns. Never from inside a libcurl callback.
+ * Returns 0, or -EIO when libcurl refused (the caller should cancel). */
+int call_resume(struct call *call);
+
 /* Results, valid in and after the done callback. */
 enum attempt_end call_outcome(const struct call *call);
 enum attempt_limit call_timeout_kind(const struct call *call);

@@ -40,8 +40,13 @@ struct call {
 	struct event *attempt_timer; /* the attempt cap; NULL without one */
 	enum io_phase phase;
 	uint64_t last_io_ms; /* last progress, for the idle timers */
-	uint64_t start_us;   /* when it was started, for durations and the attempt cap */
-	uint64_t begin_us;   /* when the pool let it run; 0 while waiting */
+	/* CURLPAUSE_RECV|SEND: braced's mirror of the pause bits libcurl holds
+	 * for this transfer (curl_easy_pause sets them all at once). */
+	unsigned paused;
+	unsigned pause_asked;  /* CURLPAUSE_RECV: the next write callback pauses */
+	uint64_t paused_at_ms; /* when the current phase's direction was paused */
+	uint64_t start_us;     /* when it was started, for durations and the attempt cap */
+	uint64_t begin_us;     /* when the pool let it run; 0 while waiting */
 	uint64_t elapsed_us;
 	size_t body_sent;
 	int headers_done; /* the blank line ended the headers: trailers follow */
@@ -138,5 +143,7 @@ void upstream_pools_free(struct upstream *up);
 void call_begin(struct call *c);
 /* libcurl finished c's transfer with rc: sets the outcome and calls done. */
 void call_finish(struct call *c, CURLcode rc);
+/* The call of easy (borrowed) when braced holds it paused, else NULL. */
+struct call *call_paused_of(CURL *easy);
 
 #endif

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "suites.h"
@@ -445,6 +446,140 @@ START_TEST(test_attempt_cap_covers_the_answer)
 }
 END_TEST
 
+/* The answer of the pause test: larger than what loopback's socket buffers
+ * hold, so a paused reader holds the upstream back. */
+#define BIG_BODY (24 * 1024 * 1024)
+
+static unsigned char big_byte(size_t i)
+{
+	return (unsigned char)((i * 7 + i / 4093) % 251);
+}
+
+/* Writes what fd takes of [data + *off, data + len) without blocking. */
+static void pump(int fd, const unsigned char *data, size_t len, size_t *off)
+{
+	while (*off < len) {
+		ssize_t n = send(fd, data + *off, len - *off > 65536 ? 65536 : len - *off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n <= 0)
+			return;
+		*off += (size_t)n;
+	}
+}
+
+/* Runs the loop for about ms milliseconds while the upstream writes. */
+static void run_pumping(int ms, int fd, const unsigned char *data, size_t len, size_t *off)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		pump(fd, data, len, off);
+		run(1, 0);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (ended.n == 0 &&
+		 (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
+
+/* The answer on the wire, body big_byte(0..BIG_BODY-1): with a
+ * Content-Length (chunked 0) or in chunks of odd sizes. Returns its length;
+ * *wire is malloc'd. */
+static size_t big_answer(int chunked, unsigned char **wire)
+{
+	unsigned char *w = malloc(BIG_BODY + BIG_BODY / 1000 * 16 + 256);
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(w);
+	if (!chunked) {
+		n = (size_t)sprintf((char *)w, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n",
+				    BIG_BODY);
+		for (size_t i = 0; i < BIG_BODY; i++)
+			w[n++] = big_byte(i);
+	} else {
+		n = (size_t)sprintf((char *)w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+		for (size_t i = 0, piece = 1000; i < BIG_BODY; i += piece, piece = 1000 + i % 7919) {
+			if (piece > BIG_BODY - i)
+				piece = BIG_BODY - i;
+			n += (size_t)sprintf((char *)w + n, "%zx\r\n", piece);
+			for (size_t k = i; k < i + piece; k++)
+				w[n++] = big_byte(k);
+			w[n++] = '\r';
+			w[n++] = '\n';
+		}
+		memcpy(w + n, "0\r\n\r\n", 5);
+		n += 5;
+	}
+	*wire = w;
+	return n;
+}
+
+/* A call braced pauses from its write callback takes nothing more, keeps
+ * its connection (libcurl stops watching the socket: it is not parked,
+ * peeked at or poisoned) and is not timed out for the silence; resumed,
+ * it gets the whole body intact, and the connection serves the next call.
+ * Loop: 0 with a Content-Length, 1 chunked. */
+START_TEST(test_pause_and_resume_a_large_answer)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	struct upstream_pool *pool = upstream_pool_get(up, "p", 1);
+	struct call_params p = {
+		.url = url,
+		.method = "GET",
+		.connect_ms = 5000,
+		.read_ms = 100, /* far shorter than the pause */
+		.write_ms = 5000,
+		.pool_ms = 5000,
+		.max_response_body = BIG_BODY,
+	};
+	unsigned char *data, *body;
+	struct call *c, *next;
+	size_t len = big_answer(_i, &data), off = 0, held, sent_paused;
+	int fd;
+
+	c = upstream_start(up, pool, &p, on_done, NULL);
+	ck_assert_ptr_nonnull(c);
+	live[nlive++] = c;
+	fd = accept_request();
+	ck_assert_int_ge(fd, 0);
+	while (ended.n == 0 && evbuffer_get_length(call_body(c)) < 256 * 1024)
+		run_pumping(1, fd, data, len, &off);
+	call_pause_recv(c);
+	run_pumping(50, fd, data, len, &off);
+	held = evbuffer_get_length(call_body(c));
+	sent_paused = off;
+	run_pumping(500, fd, data, len, &off);
+	ck_assert_msg(ended.n == 0, "the paused call ended: outcome %d, '%s'",
+		      (int)call_outcome(c), call_error(c));
+	ck_assert_uint_eq(evbuffer_get_length(call_body(c)), held);
+	ck_assert_uint_lt(held, BIG_BODY);
+	/* Nothing read: the upstream is held back once the socket buffers fill. */
+	ck_assert_uint_lt(off, len);
+	ck_assert_uint_ge(off, sent_paused);
+	ck_assert_int_eq(call_resume(c), 0);
+	for (int i = 0; i < 5000 && ended.n == 0; i++)
+		run_pumping(1, fd, data, len, &off);
+	ck_assert_int_eq(ended.n, 1);
+	ck_assert_msg(call_outcome(c) == ATTEMPT_OK, "outcome %d, '%s'", (int)call_outcome(c),
+		      call_error(c));
+	ck_assert_int_eq(call_status(c), 200);
+	ck_assert_uint_eq(evbuffer_get_length(call_body(c)), BIG_BODY);
+	body = evbuffer_pullup(call_body(c), -1);
+	for (size_t i = 0; i < BIG_BODY; i++)
+		if (body[i] != big_byte(i))
+			ck_abort_msg("byte %zu differs", i);
+	free(data);
+	/* The same connection serves the next call: no new one is opened. */
+	next = start(pool, 5000);
+	ck_assert(read_request(fd));
+	ck_assert_int_eq(accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), -1);
+	ck_assert_int_eq(write(fd, ok, sizeof(ok) - 1), (ssize_t)sizeof(ok) - 1);
+	run(1000, 2);
+	ck_assert_int_eq(ended.n, 2);
+	ck_assert_int_eq(call_outcome(next), ATTEMPT_OK);
+}
+END_TEST
+
 Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -462,6 +597,7 @@ Suite *pool_suite(void)
 	tcase_add_test(tc, test_free_with_attempt_in_flight);
 	tcase_add_test(tc, test_attempt_cap_counts_the_pool_wait);
 	tcase_add_test(tc, test_attempt_cap_covers_the_answer);
+	tcase_add_loop_test(tc, test_pause_and_resume_a_large_answer, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
