@@ -433,7 +433,8 @@ static void stall_watch(struct http_conn *c, int progressed, size_t left)
  * write error only marks req gone and on_gone waits for ev_defer. */
 static void stream_flush(struct http_conn *c, int from_caller)
 {
-	int n = evbuffer_write(c->out, c->fd);
+	/* libevent says -1 for an empty buffer: nothing to write is no error */
+	int n = evbuffer_get_length(c->out) ? evbuffer_write(c->out, c->fd) : 0;
 	size_t left = evbuffer_get_length(c->out);
 
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
