@@ -103,11 +103,14 @@ struct http_counters {
 };
 
 /* Called once per complete request (head and body). The callee owns the
- * duty to call http_reply(req, ...) exactly once, now or later, even after
- * on_gone. It must not free req. */
+ * duty to call http_reply(req, ...) exactly once, or to stream the answer
+ * (http_stream_begin() then http_stream_end() or _abort()), now or later,
+ * even after on_gone. It must not free req. */
 typedef void (*http_request_cb)(struct http_request *req, void *arg);
 /* Called when the client of a request not yet answered goes away (EOF,
- * reset); req->gone is set. Cancel the work, then still http_reply(). */
+ * reset), or of a streamed answer not yet ended (also a write error, or a
+ * reader that took nothing for idle_timeout_ms while bytes waited); req->gone
+ * is set. Cancel the work, then still http_reply() or end the stream. */
 typedef void (*http_gone_cb)(struct http_request *req, void *arg);
 
 /* Called, from the event loop and never inside an http_stream_*() call,
@@ -206,11 +209,11 @@ struct http_stream_opts {
  * then on the app's pipelined requests wait, its leaving comes to on_gone
  * at once, and a reader is cut only when it takes nothing for
  * idle_timeout_ms while bytes wait (the deadline restarts on every write
- * that makes progress). Returns 0; -EPIPE when the app is gone (end it
- * anyway); -EINVAL for a bad status, header or length, or a reply already
- * begun, and then nothing is sent and req is still to be answered. After
- * 0 or -EPIPE, req stays valid until exactly one http_stream_end() or
- * http_stream_abort(). */
+ * that makes progress). Returns 0; -EPIPE when the app is gone, or
+ * -ENOMEM (the connection is then closed): end it anyway; -EINVAL for a
+ * bad status, header or length, or a reply already begun, and then nothing
+ * is sent and req is still to be answered. After any other result, req
+ * stays valid until exactly one http_stream_end() or http_stream_abort(). */
 int http_stream_begin(struct http_request *req, int status, const struct http_header *headers,
 		      size_t nheaders, const struct http_stream_opts *o);
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,14 @@ static void on_request(struct http_request *req, void *arg)
 {
 	(void)arg;
 	ck_assert_int_eq(in_api, 0);
+	if (!strncmp(req->target, "/inline", 7)) {
+		/* the whole stream inside on_request */
+		ck_assert_int_eq(http_stream_begin(req, 200, NULL, 0, NULL), 0);
+		ck_assert_int_eq(http_stream_write(req, "inline", 6), 0);
+		ck_assert_int_eq(http_stream_end(req), 0);
+		nreqs++;
+		return;
+	}
 	if (!strncmp(req->target, "/reply", 6)) {
 		char *body = strdup("second");
 
@@ -485,6 +494,31 @@ START_TEST(test_abort_chunked)
 }
 END_TEST
 
+/* The TCP_NODELAY of the server's end (in this process) of the loopback
+ * connection fd, once accepted; -1 when not found. */
+static int accepted_nodelay(int fd)
+{
+	struct sockaddr_in mine, peer;
+	socklen_t len = sizeof(mine);
+
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&mine, &len), 0);
+	for (int i = 0; i < 50; i++) {
+		run_ms(2);
+		for (int s = 3; s < 1024; s++) {
+			int on = 0;
+			socklen_t olen = sizeof(on);
+
+			len = sizeof(peer);
+			if (s == fd || getpeername(s, (struct sockaddr *)&peer, &len) < 0 ||
+			    peer.sin_family != AF_INET || peer.sin_port != mine.sin_port)
+				continue;
+			ck_assert_int_eq(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, &olen), 0);
+			return on ? 1 : 0;
+		}
+	}
+	return -1;
+}
+
 /* HTTP/1.0 over loopback TCP: an EOF would make the cut body look whole,
  * so the app must see a reset after the bytes queued before the abort. */
 START_TEST(test_abort_close_resets)
@@ -501,6 +535,7 @@ START_TEST(test_abort_close_resets)
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	fcntl(fd, F_SETFL, O_NONBLOCK);
+	ck_assert_int_eq(accepted_nodelay(fd), 1); /* TCP_NODELAY on app sockets */
 	rx_len = 0;
 	rx_eof = rx_err = 0;
 	send_str(fd, "GET /s HTTP/1.0\r\n\r\n");
@@ -626,6 +661,30 @@ START_TEST(test_pipelined_waits)
 	ck_assert(!memcmp(out, "firstmore", 9));
 	ck_assert(!strncmp(rx + h + used, "HTTP/1.1 200 OK\r\n", 17));
 	ck_assert_ptr_nonnull(memmem(rx + h + used, rx_len - h - used, "\r\n\r\nsecond", 10));
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_inline_then_pipelined)
+{
+	static char out[64];
+	int fd = client(0);
+	size_t h, used, out_len;
+
+	rx_len = 0;
+	rx_eof = rx_err = 0;
+	send_str(fd, "GET /inline HTTP/1.1\r\nHost: x\r\n\r\n"
+		     "GET /reply HTTP/1.1\r\nHost: x\r\n\r\n");
+	pump(fd);
+	ck_assert_int_eq(nreqs, 2);
+	h = head_len();
+	ck_assert(head_has("Transfer-Encoding: chunked\r\n"));
+	used = dechunk(rx + h, rx_len - h, out, &out_len);
+	ck_assert_uint_gt(used, 0);
+	ck_assert_uint_eq(out_len, 6);
+	ck_assert(!memcmp(out, "inline", 6));
+	ck_assert(!strncmp(rx + h + used, "HTTP/1.1 200 OK\r\n", 17));
+	ck_assert_int_eq(rx_eof, 0);
 	close(fd);
 }
 END_TEST
@@ -759,6 +818,7 @@ Suite *stream_suite(void)
 	tcase_add_test(t, test_drain_once_per_crossing);
 	tcase_add_test(t, test_drain_writes);
 	tcase_add_test(t, test_pipelined_waits);
+	tcase_add_test(t, test_inline_then_pipelined);
 	tcase_add_test(t, test_app_gone);
 	tcase_add_test(t, test_app_gone_reading_off);
 	tcase_add_test(t, test_stalled_reader_cut);
