@@ -114,46 +114,19 @@ static void teardown(void)
 
 /* ---- the caller's calls, watched for re-entrancy ---- */
 
+static int api_ret;
+/* call, with in_api set while it runs */
+#define WATCHED(call) (in_api = 1, api_ret = (call), in_api = 0, api_ret)
+#define s_write(req, buf, n) WATCHED(http_stream_write(req, buf, n))
+#define s_end(req) WATCHED(http_stream_end(req))
+#define s_abort(req) WATCHED(http_stream_abort(req))
+
 static int s_begin(struct http_request *req, int status, int64_t length, size_t low_water)
 {
 	struct http_header h = { "Content-Type", 12, "text/plain", 10 };
 	struct http_stream_opts o = { length, low_water };
-	int r;
 
-	in_api = 1;
-	r = http_stream_begin(req, status, &h, 1, &o);
-	in_api = 0;
-	return r;
-}
-
-static int s_write(struct http_request *req, const void *buf, size_t n)
-{
-	int r;
-
-	in_api = 1;
-	r = http_stream_write(req, buf, n);
-	in_api = 0;
-	return r;
-}
-
-static int s_end(struct http_request *req)
-{
-	int r;
-
-	in_api = 1;
-	r = http_stream_end(req);
-	in_api = 0;
-	return r;
-}
-
-static int s_abort(struct http_request *req)
-{
-	int r;
-
-	in_api = 1;
-	r = http_stream_abort(req);
-	in_api = 0;
-	return r;
+	return WATCHED(http_stream_begin(req, status, &h, 1, &o));
 }
 
 /* ---- the app's side ---- */
