@@ -1,7 +1,10 @@
 /* The http server's replies: the status line from a table of reason
  * phrases, the caller's headers, Date, Content-Length and Connection in one
  * block with a small body, direct writes (a write event only after EAGAIN),
- * the problem answers of the server's own refusals, and http_reply(). */
+ * the problem answers of the server's own refusals, and http_reply(). Also
+ * streamed replies (http_stream_*): the same head, a body framed by length,
+ * chunks or the close, on_drain at low water, a stall deadline per
+ * progress, and aborts the app sees as truncations. */
 #include "http_internal.h"
 #include "ascii.h"
 
