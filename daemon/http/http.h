@@ -2,7 +2,8 @@
  * connections, strict request framing on llhttp (RFC 9112), deadlines,
  * connection and size limits, and replies. It answers framing errors, limits
  * and deadlines itself with problem+json; every parsed request goes to the
- * caller's on_request, which answers it with exactly one http_reply(). */
+ * caller's on_request, which answers it with exactly one http_reply(), or
+ * streams the answer (http_stream_begin() ... http_stream_end()). */
 #ifndef BRACED_HTTP_H
 #define BRACED_HTTP_H
 
@@ -55,7 +56,7 @@ struct http_header {
 };
 
 /* A parsed request. Every pointer is owned by the server and valid until
- * http_reply() is called for it. */
+ * http_reply(), http_stream_end() or http_stream_abort() is called for it. */
 struct http_request {
 	const char *method; /* upper case, NUL-terminated ("GET") */
 	const char *target; /* request-target as sent, NUL-terminated */
@@ -98,15 +99,24 @@ struct http_counters {
 	uint64_t accept_paused;     /* times accepting paused at max_connections */
 	uint64_t fd_shortage;       /* accepts that failed with EMFILE/ENFILE */
 	uint32_t writing;           /* replies waiting for their client to read them */
+	uint32_t streaming;         /* streamed replies begun and not ended */
 };
 
 /* Called once per complete request (head and body). The callee owns the
- * duty to call http_reply(req, ...) exactly once, now or later, even after
- * on_gone. It must not free req. */
+ * duty to call http_reply(req, ...) exactly once, or to stream the answer
+ * (http_stream_begin() then http_stream_end() or _abort()), now or later,
+ * even after on_gone. It must not free req. */
 typedef void (*http_request_cb)(struct http_request *req, void *arg);
 /* Called when the client of a request not yet answered goes away (EOF,
- * reset); req->gone is set. Cancel the work, then still http_reply(). */
+ * reset), or of a streamed answer not yet ended (also a write error, or a
+ * reader that took nothing for idle_timeout_ms while bytes waited); req->gone
+ * is set. Cancel the work, then still http_reply() or end the stream. */
 typedef void (*http_gone_cb)(struct http_request *req, void *arg);
+
+/* Called, from the event loop and never inside an http_stream_*() call,
+ * when the bytes a stream has queued fall to its low_water after having
+ * been above it: once per such crossing. */
+typedef void (*http_drain_cb)(struct http_request *req, void *arg);
 
 /* Creates a server on base (borrowed, must outlive the server) with a copy
  * of limits. on_request is required; on_gone may be NULL; arg is passed to
@@ -124,6 +134,10 @@ typedef void (*http_gone_cb)(struct http_request *req, void *arg);
  * not_implemented. Each such answer closes the connection. */
 struct http_server *http_server_new(struct event_base *base, const struct http_limits *limits,
 				    http_request_cb on_request, http_gone_cb on_gone, void *arg);
+
+/* Streams are watched for low water and on_drain (with the arg of
+ * http_server_new()) is called as http_drain_cb says; NULL stops it. */
+void http_server_set_drain_handler(struct http_server *srv, http_drain_cb on_drain);
 
 /* Requests read from admin listeners go to on_admin (with arg) instead of
  * on_request, under the same duty; with none (NULL) they get 404. */
@@ -173,6 +187,58 @@ int http_reply(struct http_request *req, int status, const struct http_header *h
  * copied), so body is left empty; body itself stays the caller's. */
 int http_reply_buffer(struct http_request *req, int status, const struct http_header *headers,
 		      size_t nheaders, struct evbuffer *body);
+
+/* Most bytes a stream may have queued (head, body and chunk framing not
+ * yet taken by the socket): the caller keeps far below it (its own
+ * stream_buffer); a write past it is refused. */
+#define HTTP_STREAM_QUEUED_MAX (16 * 1024 * 1024)
+
+struct http_stream_opts {
+	/* >= 0: the body's Content-Length. -1: unknown, sent chunked to an
+	 * HTTP/1.1 app and delimited by the connection's close to an HTTP/1.0
+	 * one (which then is not kept alive). */
+	int64_t length;
+	/* on_drain comes when queued falls to this after having been above */
+	size_t low_water;
+};
+
+/* Begins a streamed answer to req: the head (status 200-599, the caller's
+ * headers, borrowed, under http_reply()'s rules, and the framing of
+ * o->length, borrowed; NULL is {-1, 0}) is queued and written at once.
+ * HEAD, 204 and 304 get the head alone: what is written is dropped. From
+ * then on the app's pipelined requests wait, its leaving comes to on_gone
+ * at once, and a reader is cut only when it takes nothing for
+ * idle_timeout_ms while bytes wait (the deadline restarts on every write
+ * that makes progress). Returns 0; -EPIPE when the app is gone, or
+ * -ENOMEM (the connection is then closed): end it anyway; -EINVAL for a
+ * bad status, header or length, or a reply already begun, and then nothing
+ * is sent and req is still to be answered. After any other result, req
+ * stays valid until exactly one http_stream_end() or http_stream_abort(). */
+int http_stream_begin(struct http_request *req, int status, const struct http_header *headers,
+		      size_t nheaders, const struct http_stream_opts *o);
+
+/* Queues n bytes of buf (copied) as the next piece of the body and writes
+ * what the socket takes now. Returns 0; -EPIPE once the app is gone;
+ * -EMSGSIZE past the Content-Length or -ENOBUFS past
+ * HTTP_STREAM_QUEUED_MAX, queuing nothing. */
+int http_stream_write(struct http_request *req, const void *buf, size_t n);
+
+/* The bytes queued for req's app and not yet taken by the socket. */
+size_t http_stream_queued(const struct http_request *req);
+
+/* Ends the body (the last chunk when chunked); the connection then goes on
+ * to the next pipelined request as after http_reply(), or closes when the
+ * body is delimited by the close. A body short of its Content-Length is
+ * aborted instead (-EMSGSIZE). Returns 0 or -EPIPE when the app is gone.
+ * req is invalid afterwards, whatever the result. */
+int http_stream_end(struct http_request *req);
+
+/* Cuts the stream short: what is queued is still written (each stall
+ * bounded by idle_timeout_ms), then the connection closes so the app sees
+ * the truncation: fewer bytes than the Content-Length, no last chunk, or a
+ * reset (SO_LINGER {1, 0}) for a body delimited by the close. Pipelined
+ * requests are dropped. req is invalid afterwards. Returns 0. */
+int http_stream_abort(struct http_request *req);
 
 /* Case-insensitive lookup of the first header called name in req; NULL when
  * absent. The result is borrowed from req. */

@@ -70,6 +70,8 @@ static int state_deadline(const struct http_conn *c, enum conn_state state, uint
 	case CONN_LINGER:
 		*ret_ms = HTTP_LINGER_MS;
 		return 1;
+	/* CONN_STREAM and CONN_ABORT: idle_timeout_ms per stall of the reader,
+	 * armed by the writer only while bytes wait (stream_flush()) */
 	default:
 		return 0;
 	}
@@ -87,6 +89,12 @@ void http_conn_set_state(struct http_conn *c, enum conn_state state)
 		srv->counters.writing--;
 	if (state == CONN_WRITE)
 		srv->counters.writing++;
+	if (old == CONN_STREAM) {
+		srv->counters.streaming--;
+		event_del(&c->ev_closed);
+	}
+	if (state == CONN_STREAM)
+		srv->counters.streaming++;
 	if (state == CONN_IDLE && !c->admin)
 		TAILQ_INSERT_TAIL(&srv->idle, c, idle_link);
 	c->state = state;
@@ -111,6 +119,7 @@ static void conn_close_fd(struct http_conn *c)
 	http_conn_read(c, 0);
 	event_del(&c->ev_write);
 	event_del(&c->ev_timer);
+	event_del(&c->ev_closed);
 	close(c->fd);
 	c->fd = -1;
 	http_conn_set_state(c, CONN_CLOSED);
@@ -268,11 +277,11 @@ static void conn_feed(struct http_conn *c, const char *data, size_t len, int fro
 	http_reply_fail(c, PROBLEM_BAD_REQUEST);
 }
 
-static void gone(struct http_conn *c)
+void http_conn_gone(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
 
-	if (c->state == CONN_WAIT && c->req_out) {
+	if ((c->state == CONN_WAIT || c->state == CONN_STREAM) && c->req_out) {
 		c->req.gone = 1;
 		srv->counters.gone++;
 		conn_close_fd(c);
@@ -296,7 +305,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	if (n <= 0) {
 		if (c->state == CONN_IDLE)
 			srv->counters.idle_closed++;
-		gone(c);
+		http_conn_gone(c);
 		return;
 	}
 	switch (c->state) {
@@ -308,15 +317,22 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	case CONN_DISPATCH:
 	case CONN_WAIT:
 	case CONN_WRITE:
+	case CONN_STREAM:
 		/* pipelined: kept until the reply is out; a client that sends
 		 * more than HTTP_PENDING_MAX ahead is read no further until then */
 		if (pending_add(c, srv->rbuf, (size_t)n) < 0) {
 			http_conn_close(c);
 			return;
 		}
-		if (c->pending_len - c->pending_off > HTTP_PENDING_MAX)
+		if (c->pending_len - c->pending_off > HTTP_PENDING_MAX) {
 			http_conn_read(c, 0);
+			/* a stream may last: its app leaving must still be seen */
+			if (c->state == CONN_STREAM)
+				event_add(&c->ev_closed, NULL);
+		}
 		return;
+	case CONN_ABORT:
+		return; /* dies with the connection */
 	case CONN_IDLE:
 	case CONN_HEAD:
 	case CONN_BODY:
@@ -337,6 +353,13 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void on_closed(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	http_conn_gone(arg);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn *c = arg;
@@ -352,6 +375,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		c->srv->counters.idle_closed++;
 		http_conn_close(c);
 		return;
+	case CONN_STREAM:
+		http_conn_gone(c); /* a reader that took nothing for a whole stall */
+		return;
+	case CONN_WRITE:
+	case CONN_ABORT:
+		http_reply_cut(c);
+		return;
 	default:
 		http_conn_close(c);
 		return;
@@ -365,7 +395,7 @@ static void conn_continue(struct http_conn *c)
 	       (c->state == CONN_IDLE || c->state == CONN_HEAD || c->state == CONN_BODY))
 		conn_feed(c, c->pending + c->pending_off, c->pending_len - c->pending_off, 1);
 	if (c->fd >= 0 && c->state != CONN_WAIT && c->state != CONN_WRITE &&
-	    c->state != CONN_CLOSED)
+	    c->state != CONN_STREAM && c->state != CONN_ABORT && c->state != CONN_CLOSED)
 		http_conn_read(c, 1);
 }
 
@@ -381,6 +411,10 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->state == CONN_CLOSED)
 		return;
+	if (c->state == CONN_STREAM || c->state == CONN_ABORT) {
+		http_stream_deferred(c);
+		return;
+	}
 	if (c->state == CONN_WAIT && !c->req_out && evbuffer_get_length(c->out)) {
 		http_reply_flush(c); /* a reply given inside on_request */
 		return;
@@ -410,6 +444,7 @@ struct http_conn *http_conn_new(struct http_server *srv, int fd, int admin)
 	event_assign(&c->ev_write, srv->base, fd, EV_WRITE, on_write, c);
 	evtimer_assign(&c->ev_timer, srv->base, on_timer, c);
 	event_assign(&c->ev_defer, srv->base, -1, 0, on_defer, c);
+	event_assign(&c->ev_closed, srv->base, fd, EV_CLOSED, on_closed, c);
 	http_parse_init(c);
 	http_parse_reset(c);
 	c->state = CONN_CLOSED;

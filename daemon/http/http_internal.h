@@ -35,6 +35,8 @@ enum conn_state {
 	CONN_DISPATCH, /* inside the caller's on_request: a reply waits for ev_defer */
 	CONN_WAIT,     /* the request is with the caller */
 	CONN_WRITE,    /* the reply waits for the socket to drain */
+	CONN_STREAM,   /* request read, reply streaming (http_stream_begin ... _end) */
+	CONN_ABORT,    /* a stream cut short: flushing what is queued, then close */
 	CONN_LINGER,   /* error reply sent, write side shut: discarding input */
 	CONN_CLOSED,   /* descriptor closed; kept until the caller's reply */
 	CONN_DEAD,     /* closed and nothing lent out: freed from ev_defer */
@@ -47,9 +49,19 @@ enum conn_then {
 	CONN_THEN_LINGER, /* an error reply: shut the write side, drain input, close */
 };
 
+/* How the body of the reply being written is delimited on the wire. */
+enum conn_frame {
+	FRAME_WHOLE,   /* http_reply(): Content-Length of the whole body */
+	FRAME_LENGTH,  /* streamed under the caller's Content-Length */
+	FRAME_CHUNKED, /* streamed in chunks (HTTP/1.1 app) */
+	FRAME_CLOSE,   /* streamed up to the close (HTTP/1.0 app) */
+	FRAME_NONE,    /* streamed head without a body (HEAD, 204, 304) */
+};
+
 struct listener {
 	struct http_server *srv;
 	int fd;
+	int tcp; /* an AF_INET or AF_INET6 socket: accepted ones get TCP_NODELAY */
 	enum http_listener_kind kind;
 	struct event *ev;
 	int active;
@@ -67,6 +79,9 @@ struct http_conn {
 	enum conn_state state;
 	enum conn_then then; /* after the current reply */
 	struct event ev_read, ev_write, ev_timer, ev_defer;
+	/* EV_CLOSED on fd: added in CONN_STREAM while reading is off, so an
+	 * app that leaves is seen without reading its pipelined bytes */
+	struct event ev_closed;
 	int read_added; /* ev_read is added (http_conn_read() says so) */
 	llhttp_t parser;
 	struct evbuffer *out;
@@ -98,8 +113,15 @@ struct http_conn {
 	char *body;
 	size_t body_len, body_cap;
 
+	/* the reply being written; the rest only while streaming */
+	enum conn_frame frame;
+	uint64_t stream_left; /* FRAME_LENGTH: body bytes still owed */
+	size_t low_water;     /* on_drain once queued falls to it ... */
+	int above_low;        /* ... after having been above it */
+	int drain_due;        /* on_drain waits for ev_defer */
+
 	struct http_request req;
-	int req_out; /* req is with the caller until http_reply */
+	int req_out; /* req is with the caller until http_reply or a stream's end */
 
 	TAILQ_ENTRY(http_conn) idle_link;  /* on srv->idle: an app connection in CONN_IDLE */
 	TAILQ_ENTRY(http_conn) admin_link; /* open admin connections, least recently used first */
@@ -114,6 +136,7 @@ struct http_server {
 	struct http_limits admin_limits; /* the HTTP_ADMIN_* ones and limits' admin cap */
 	http_request_cb on_request;
 	http_gone_cb on_gone;
+	http_drain_cb on_drain; /* NULL: streams are not watched for low water */
 	void *arg;
 	http_request_cb on_admin; /* requests of admin listeners; NULL: 404 */
 	void *admin_arg;
@@ -160,6 +183,10 @@ void http_conn_read(struct http_conn *c, int on);
 /* Ends the connection; the struct is freed from ev_defer, never under a
  * caller up the stack, and not before the caller's reply. */
 void http_conn_close(struct http_conn *c);
+/* The app of c left (EOF, reset, write error, a stalled reader): a request
+ * with the caller is marked gone and told to on_gone, then c closes. Runs
+ * from the loop only, never inside a call of the caller's. */
+void http_conn_gone(struct http_conn *c);
 /* Closes and frees c at once, its request with it; NULL is a no-op. */
 void http_conn_free(struct http_conn *c);
 
@@ -176,5 +203,11 @@ void http_parse_reset(struct http_conn *c);
 void http_reply_flush(struct http_conn *c);
 /* Answers c's current (possibly partial) request with a problem and closes. */
 void http_reply_fail(struct http_conn *c, enum problem_code code);
+/* Closes c with its reply unfinished (a stall, an aborted stream): a body
+ * delimited by the close ends with a reset, so it does not look whole. */
+void http_reply_cut(struct http_conn *c);
+/* The work ev_defer does for a connection in CONN_STREAM or CONN_ABORT:
+ * tell on_gone of a write error, write, call on_drain. */
+void http_stream_deferred(struct http_conn *c);
 
 #endif

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -90,7 +92,7 @@ static int admin_make_room(struct http_server *srv)
 	struct http_conn *c;
 
 	TAILQ_FOREACH(c, &srv->admin, admin_link)
-	if (c->state != CONN_WAIT && c->state != CONN_DISPATCH) {
+	if (c->state != CONN_WAIT && c->state != CONN_DISPATCH && c->state != CONN_STREAM) {
 		srv->counters.admin_evicted++;
 		http_conn_close(c);
 		return 0;
@@ -159,6 +161,9 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 			http_reserve_refill(srv);
 			continue;
 		}
+		/* a streamed head or event must not wait for a delayed ACK */
+		if (l->tcp && !admin)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		c = http_conn_new(srv, fd, admin);
 		if (!c) {
 			close(fd);
@@ -206,6 +211,17 @@ int http_server_add_connection(struct http_server *srv, int fd, enum http_listen
 		http_listeners_sync(srv);
 	}
 	return 0;
+}
+
+/* Whether fd is an AF_INET or AF_INET6 socket. */
+static int is_tcp(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	return ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
 }
 
 /* ---- public API ---- */
@@ -290,6 +306,7 @@ int http_server_add_listener(struct http_server *srv, int fd, enum http_listener
 	l = &srv->listeners[srv->nlisteners];
 	l->srv = srv;
 	l->fd = fd;
+	l->tcp = is_tcp(fd);
 	l->kind = kind;
 	l->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_accept, l);
 	if (!l->ev) {
