@@ -763,15 +763,17 @@ static int take_running(struct engine *e, uint64_t now, const struct engine_resu
 }
 
 /* The body of the undecided head in e->last ended: whole, the answer is
- * as good as one that came whole; cut short, it was never relayed and is
- * a reset (SPEC 4.2), already counted under its status. */
+ * as good as one that came whole; cut short, it was never relayed and
+ * is what cut it (SPEC 4.2: a reset, a timeout), already counted in the
+ * guard under its status. */
 static void headed_body_end(struct engine *e, const struct engine_result *res)
 {
 	e->last_headed = 0;
 	if (res->end == ATTEMPT_OK)
 		return;
-	e->last.outcome = OUTCOME_RESET;
-	e->last.end = res->end == ATTEMPT_TIMEOUT ? ATTEMPT_RESET : res->end;
+	e->last.outcome = outcome_of(e, res);
+	e->last.end = res->end;
+	e->last.timeout = res->timeout;
 	e->last.status = 0;
 	e->last.retry_after = (struct retry_after){ 0 };
 	e->last.relay_retry_after = (struct retry_after){ 0 };
@@ -861,6 +863,7 @@ static void on_stream_end(struct engine *e, const struct engine_event *ev,
 			  struct engine_action *act)
 {
 	const struct engine_result *res = &ev->u.attempt;
+	enum outcome o;
 
 	if (res->id != e->streaming_id)
 		return;
@@ -868,7 +871,12 @@ static void on_stream_end(struct engine *e, const struct engine_event *ev,
 		end_stream(e, act, ENGINE_END_COMPLETE, 1);
 		return;
 	}
-	guard_record(e->r.guard, ev->now_us, OUTCOME_RESET, 0, 0);
+	/* A reset or a read timeout as it came; braced's own failures (a
+	 * resume refused) are a reset to the app all the same. */
+	o = outcome_of(e, res);
+	if (!retry_is_failure(o, 0))
+		o = OUTCOME_RESET;
+	guard_record(e->r.guard, ev->now_us, o, 0, 0);
 	end_stream(e, act, ENGINE_END_RESET_MID_BODY, 1);
 	act->u.end.has_code = 1;
 	act->u.end.code = PROBLEM_UPSTREAM_UNAVAILABLE;

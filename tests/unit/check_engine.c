@@ -1107,6 +1107,45 @@ START_TEST(test_guard_snapshot)
 }
 END_TEST
 
+/* A half-open probe is decided by its head: the breaker closes at once,
+ * so a long stream holds no probe slot; a truncation after it is still a
+ * failure in the closed window. The request is released once. */
+START_TEST(test_probe_decided_at_head)
+{
+	struct guard_snapshot snap;
+	struct engine_event ev;
+
+	fx.pol.breaker.min_requests = 1;
+	fx.pol.breaker.open_for_ms = 1000;
+	make_guard();
+	guard_record(fx.g, T0_US, OUTCOME_RESET, 0, 0);
+	feed(routed_event(T0_US + 1000000, METHOD_GET, 0, 0, 0));
+	ck_assert_int_eq(fx.act.u.start.probe, 1);
+	ev = answer_ev(1010, 200);
+	ev.kind = ENGINE_EV_HEAD;
+	ev.u.attempt.id = fx.last_id;
+	feed(ev);
+	ck_assert_int_eq(fx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(fx.act.u.answer.stream, 1);
+	ck_assert_int_eq(engine_state(&fx.e), ENGINE_STREAMING);
+	ck_assert_str_eq(engine_state_name(engine_state(&fx.e)), "streaming");
+	guard_snapshot(fx.g, T0_US + 1010000, &snap);
+	ck_assert_int_eq(snap.breaker, BREAKER_CLOSED);
+	ev = answer_ev(1500, 0);
+	ev.u.attempt.end = ATTEMPT_RESET;
+	feed(ev);
+	ck_assert_int_eq(fx.act.kind, ENGINE_DO_END);
+	ck_assert_int_eq(fx.act.u.end.kind, ENGINE_END_RESET_MID_BODY);
+	guard_snapshot(fx.g, T0_US + 1500000, &snap);
+	ck_assert_int_eq(snap.breaker, BREAKER_OPEN);
+	ck_assert_uint_eq(snap.inflight, 1);
+	engine_release(&fx.e, T0_US + 1500000);
+	engine_release(&fx.e, T0_US + 1500000);
+	guard_snapshot(fx.g, T0_US + 1500000, &snap);
+	ck_assert_uint_eq(snap.inflight, 0);
+}
+END_TEST
+
 /* ==== streamed answers: the decision at the head (design §2) ========== */
 
 enum head_step_kind {
@@ -1175,6 +1214,7 @@ struct head_case {
 	uint64_t retries;
 	enum retry_stop suppressed; /* RETRY_GO: none */
 	enum breaker_state breaker;
+	uint64_t timeout; /* attempts with outcome timeout */
 };
 
 static void stream_5s(struct policy *p)
@@ -1189,22 +1229,22 @@ static const struct head_case head_cases[] = {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HELD(10, 200, Y_NOTHING(ENGINE_ATTEMPT)),
 		END_OK(20, 200, Y_WHOLE(OK)) },
-	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
 	/* rule 2: acceptable and final */
 	{ "200 head streams, then completes", NULL, METHOD_GET, 0, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 200, Y_STREAM(OK)),
 		END_OK(900, 200, Y_END(ENGINE_END_COMPLETE, OK, 1, 0)) },
-	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
 	{ "passthrough 404 head streams under its code", passthrough, METHOD_GET, 0, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 404, Y_STREAM(UPSTREAM_STATUS)),
 		END_OK(20, 404, Y_END(ENGINE_END_COMPLETE, UPSTREAM_STATUS, 1, 0)) },
-	  0, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED },
+	  0, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
 	{ "passthrough 503 head with no retry left streams", passthrough, METHOD_GET, 0, 1, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 503, Y_STREAM(UPSTREAM_STATUS)) },
-	  0, 1, 0, 0, 0, RETRY_STOP_ATTEMPTS, BREAKER_CLOSED },
+	  0, 1, 0, 0, 0, RETRY_STOP_ATTEMPTS, BREAKER_CLOSED, 0 },
 	/* rule 4: a retry follows; the body is discarded */
 	{ "503 head is retried, its body discarded", NULL, METHOD_GET, 0, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
@@ -1212,39 +1252,39 @@ static const struct head_case head_cases[] = {
 		TIMER(H_WAIT, 210, Y_START(ENGINE_ATTEMPT)),
 		HEAD(220, 200, Y_STREAM(OK)),
 		END_OK(300, 200, Y_END(ENGINE_END_COMPLETE, OK, 1, 0)) },
-	  1, 1, 0, 0, 1, RETRY_GO, BREAKER_CLOSED },
+	  1, 1, 0, 0, 1, RETRY_GO, BREAKER_CLOSED, 0 },
 	/* rule 5: a final problem; the body gives its start, then goes */
 	{ "envelope 404 head: problem, body discarded", NULL, METHOD_GET, 0, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 404, Y_PROBLEM(UPSTREAM_STATUS, 1)) },
-	  0, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED },
+	  0, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
 	{ "envelope 503 head with no retry left: problem", NULL, METHOD_GET, 0, 1, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 503, Y_PROBLEM(UPSTREAM_STATUS, 1)) },
-	  0, 1, 0, 0, 0, RETRY_STOP_ATTEMPTS, BREAKER_CLOSED },
+	  0, 1, 0, 0, 0, RETRY_STOP_ATTEMPTS, BREAKER_CLOSED, 0 },
 	/* ENGINE_STREAMING x each event */
 	{ "streaming: reset mid-body is an unavailable upstream", breaker_1, METHOD_GET, 0, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 200, Y_STREAM(OK)),
 		END_FAIL(50, ATTEMPT_RESET, 0, Y_END(ENGINE_END_RESET_MID_BODY, UNAVAILABLE, 1, 0)) },
-	  1, 0, 1, 0, 0, RETRY_GO, BREAKER_OPEN },
+	  1, 0, 1, 0, 0, RETRY_GO, BREAKER_OPEN, 0 },
 	{ "streaming: a read timeout mid-body is a reset", NULL, METHOD_GET, 0, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 200, Y_STREAM(OK)),
 		{ H_END, 4010, ATTEMPT_TIMEOUT, 0, 0,
 		  Y_END(ENGINE_END_RESET_MID_BODY, UNAVAILABLE, 1, 0) } },
-	  1, 0, 1, 0, 0, RETRY_GO, BREAKER_CLOSED },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 1 },
 	{ "streaming: the stream timer cuts it", stream_5s, METHOD_GET, 0, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 200, Y_STREAM(OK)),
 		TIMER(H_STREAM, 5010, Y_END(ENGINE_END_STREAM_TIMEOUT, OK, 1, 1)) },
-	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
 	{ "streaming: the total budget is over at the head", NULL, METHOD_GET, 0, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 200, Y_STREAM(OK)),
 		TIMER(H_DEADLINE, 10000, Y_NOTHING(ENGINE_STREAMING)),
 		END_OK(20000, 200, Y_END(ENGINE_END_COMPLETE, OK, 1, 0)) },
-	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
 	{ "streaming: other timers and a stray head change nothing", NULL, METHOD_GET, 0, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 200, Y_STREAM(OK)),
@@ -1252,37 +1292,37 @@ static const struct head_case head_cases[] = {
 		TIMER(H_HEDGE, 30, Y_NOTHING(ENGINE_STREAMING)),
 		HEAD(40, 200, Y_NOTHING(ENGINE_STREAMING)),
 		TIMER(H_STREAM, 50, Y_END(ENGINE_END_STREAM_TIMEOUT, OK, 1, 1)) },
-	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
 	{ "streaming: the app leaves", NULL, METHOD_GET, 0, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 200, Y_STREAM(OK)),
 		TIMER(H_GONE, 50, Y_END(ENGINE_END_CLIENT_GONE, OK, 0, 1)),
 		END_FAIL(60, ATTEMPT_RESET, 0, Y_NOTHING(ENGINE_DONE)) },
-	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
 	{ "streaming: shutdown", NULL, METHOD_GET, 0, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 200, Y_STREAM(OK)),
 		TIMER(H_DRAIN, 50, Y_END(ENGINE_END_SHUTDOWN, OK, 0, 1)) },
-	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
 	/* streamed uploads: retried only when nothing of the body left */
 	{ "streamed body: a connect failure is retried", NULL, METHOD_PUT, 1, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		END_FAIL(10, ATTEMPT_CONNECT, 0, Y_WAIT),
 		TIMER(H_WAIT, 210, Y_START(ENGINE_ATTEMPT)),
 		HEAD(220, 200, Y_STREAM(OK)) },
-	  1, 0, 0, 1, 1, RETRY_GO, BREAKER_CLOSED },
+	  1, 0, 0, 1, 1, RETRY_GO, BREAKER_CLOSED, 0 },
 	{ "streamed body: a reset after bytes sent is not", NULL, METHOD_PUT, 1, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		END_FAIL(10, ATTEMPT_RESET, 4096, Y_PROBLEM(UNAVAILABLE, 0)) },
-	  0, 0, 1, 0, 0, RETRY_STOP_BODY, BREAKER_CLOSED },
+	  0, 0, 1, 0, 0, RETRY_STOP_BODY, BREAKER_CLOSED, 0 },
 	{ "streamed body: a 503 head is not retried", NULL, METHOD_PUT, 1, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 503, Y_PROBLEM(UPSTREAM_STATUS, 1)) },
-	  0, 1, 0, 0, 0, RETRY_STOP_BODY, BREAKER_CLOSED },
+	  0, 1, 0, 0, 0, RETRY_STOP_BODY, BREAKER_CLOSED, 0 },
 	{ "held body: a 503 head of a PUT is retried", NULL, METHOD_PUT, 0, 0, {
 		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
 		HEAD(10, 503, Y_WAIT_DISCARD) },
-	  0, 1, 0, 0, 0, RETRY_GO, BREAKER_CLOSED },
+	  0, 1, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
 };
 /* clang-format on */
 
@@ -1394,12 +1434,15 @@ START_TEST(test_head)
 	guard_snapshot(fx.g, last, &snap);
 	ck_assert_msg(snap.attempts[OUTCOME_OK] == c->ok && snap.attempts[OUTCOME_STATUS] == c->status &&
 			  snap.attempts[OUTCOME_RESET] == c->reset &&
-			  snap.attempts[OUTCOME_CONNECT] == c->connect,
-		      "%s: attempts ok %llu status %llu reset %llu connect %llu", c->name,
+			  snap.attempts[OUTCOME_CONNECT] == c->connect &&
+			  snap.attempts[OUTCOME_TIMEOUT] == c->timeout,
+		      "%s: attempts ok %llu status %llu reset %llu connect %llu timeout %llu",
+		      c->name,
 		      (unsigned long long)snap.attempts[OUTCOME_OK],
 		      (unsigned long long)snap.attempts[OUTCOME_STATUS],
 		      (unsigned long long)snap.attempts[OUTCOME_RESET],
-		      (unsigned long long)snap.attempts[OUTCOME_CONNECT]);
+		      (unsigned long long)snap.attempts[OUTCOME_CONNECT],
+		      (unsigned long long)snap.attempts[OUTCOME_TIMEOUT]);
 	ck_assert_msg(snap.retries == c->retries, "%s: %llu retries", c->name,
 		      (unsigned long long)snap.retries);
 	for (int r = RETRY_STOP_ATTEMPTS; r < RETRY_STOP__COUNT; r++)
@@ -1429,6 +1472,7 @@ Suite *engine_suite(void)
 	tc = tcase_create("heads");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_head, 0, N(head_cases));
+	tcase_add_test(tc, test_probe_decided_at_head);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("decisions");
