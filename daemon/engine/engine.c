@@ -2,8 +2,11 @@
  * wait (backoff, cool-down) → attempt → outcome → retry decision (retry.c),
  * with the budget, breaker and cool-down asked through the guard. While an
  * attempt runs, the hedge timer may start more beside it (SPEC 4.10); the
- * first acceptable answer wins and the rest are cancelled. Every state
- * change goes through set_state(); every answer through answer_*(). */
+ * first acceptable answer wins and the rest are cancelled. An answer may
+ * be judged at its head, its body still coming: relayed, it streams
+ * (ENGINE_STREAMING) until its end, and nothing is retried any more.
+ * Every state change goes through set_state(); every answer through
+ * answer_*(). */
 #include "engine.h"
 
 #include <stdio.h>
@@ -40,6 +43,7 @@ const char *engine_state_name(enum engine_state s)
 		[ENGINE_WAITING_RETRY] = "waiting",
 		[ENGINE_ATTEMPT] = "attempt",
 		[ENGINE_ATTEMPT_UNDECIDED] = "attempt",
+		[ENGINE_STREAMING] = "streaming",
 		[ENGINE_DONE] = "done",
 	};
 
@@ -253,6 +257,9 @@ static int hedge_method_ok(const struct engine *e)
 {
 	const struct retry_policy *rp = &e->r.policy->retry;
 
+	/* A body that streams is sent once. */
+	if (e->r.body_streamed)
+		return 0;
 	if (e->r.method >= 0 && e->r.method < METHOD__COUNT &&
 	    (rp->methods & METHOD_BIT(e->r.method)))
 		return 1;
@@ -536,6 +543,8 @@ static enum retry_stop decide(struct engine *e, uint64_t now_us, uint32_t *ret_w
 		.max_attempts = e->r.max_attempts,
 		.method = e->r.method,
 		.idempotency = e->r.idempotency,
+		.body_streamed = e->r.body_streamed,
+		.body_sent = e->last.body_sent,
 		.breaker_open = guard_refuses(e->r.guard, now_us, e->holds.probe),
 		.budget_has_room = 1,
 		.retry_after =
@@ -617,19 +626,129 @@ static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
 	}
 }
 
-static void on_attempt(struct engine *e, const struct engine_event *ev, struct engine_action *act)
+/* Attempt id's head came, and its body is not wanted: the shell keeps
+ * the start a problem may repeat, then cancels it. */
+static void discard(struct engine_action *act, uint32_t id)
 {
-	const struct engine_result *res = &ev->u.attempt;
+	if (act->discard < ENGINE_MAX_INFLIGHT)
+		act->discard_ids[act->discard++] = id;
+}
+
+/* The request ends without e->last's answer: an attempt whose head made
+ * it and whose body is still coming is cancelled with the others. */
+static void cancel_headed(struct engine *e, struct engine_action *act)
+{
+	if (!e->last_headed)
+		return;
+	e->last_headed = 0;
+	if (act->cancel < ENGINE_MAX_INFLIGHT)
+		act->cancel_ids[act->cancel++] = e->last_id;
+}
+
+/* Judges the answer of attempt run, out of the attempts in flight (SPEC
+ * 4.2): its outcome, the losers it cuts when it wins, its count, the
+ * cool-down of a 429 and the hedge's stats. e->last keeps it. Returns 1
+ * when it is acceptable: it ends the request whoever else runs. */
+static int judge(struct engine *e, uint64_t now, const struct engine_running *run,
+		 const struct engine_result *res, struct engine_action *act)
+{
 	const struct policy *pol = e->r.policy;
-	uint64_t now = ev->now_us;
+	enum outcome o = outcome_of(e, res);
+	int status = res->end == ATTEMPT_OK ? res->status : 0;
+	int final;
+
+	if (o == OUTCOME_OK && res->schema_failed)
+		o = OUTCOME_SCHEMA;
+	/* The first acceptable answer wins; the others are cut at once (and
+	 * come first in the history: they started first). */
+	final = acceptable(o);
+	if (final && e->nrunning > 0)
+		cut_running(e, now, act, CUT_LOSERS, res->queued,
+			    res->nqueued < ENGINE_MAX_INFLIGHT ? res->nqueued
+							       : ENGINE_MAX_INFLIGHT);
+	count_attempt(e, run, now, o, status, (uint32_t)(res->elapsed_us / 1000));
+	/* An earlier head left undecided is replaced by this answer. */
+	if (e->last_headed) {
+		discard(act, e->last_id);
+		e->last_headed = 0;
+	}
+	e->last = (struct engine_last){
+		.outcome = o,
+		.end = res->end,
+		.timeout = res->timeout,
+		.status = status,
+		.retry_after =
+		    status == 429 || status == 503 ? res->retry_after : (struct retry_after){ 0 },
+		.relay_retry_after = res->retry_after,
+		.violations = res->schema_failed ? res->violations : 0,
+		.body_sent = res->body_sent,
+	};
+	e->last_id = run->id;
+	snprintf(e->last.error, sizeof(e->last.error), "%s", res->error ? res->error : "");
+	if (status == 429 && e->last.retry_after.set && e->last.retry_after.ms > 0 &&
+	    pol->rate_limit_cooldown) {
+		/* One answer cannot silence the profile for longer than braced would wait. */
+		uint64_t pause = e->last.retry_after.ms < pol->retry.retry_after_max_ms
+				     ? e->last.retry_after.ms
+				     : pol->retry.retry_after_max_ms;
+
+		guard_cool_down(e->r.guard, now + pause * 1000);
+	}
+	if (run->hedge)
+		guard_count_hedge(e->r.guard, final ? GUARD_HEDGE_WON : GUARD_HEDGE_LOST);
+	return final;
+}
+
+/* conclude(), then what a head changes: a relay of an answer whose body
+ * is still coming streams it (ENGINE_STREAMING); a retry or a problem
+ * instead discards that body. */
+static void settle(struct engine *e, uint64_t now, struct engine_action *act)
+{
+	struct engine_answer *a = &act->u.answer;
+
+	conclude(e, now, act);
+	if (act->kind == ENGINE_DO_ANSWER)
+		a->id = e->last_id;
+	if (!e->last_headed)
+		return;
+	e->last_headed = 0;
+	if (act->kind != ENGINE_DO_ANSWER || a->kind != ENGINE_RELAY) {
+		discard(act, e->last_id);
+		return;
+	}
+	a->stream = 1;
+	act->stream_ms = e->r.policy->timeouts.stream_ms;
+	e->streaming_id = e->last_id;
+	e->stream_has_code = a->has_code;
+	e->stream_code = a->code;
+	set_state(e, ENGINE_STREAMING);
+}
+
+/* After attempt run was judged: the request is settled at once, or waits
+ * for the others in flight when the answer was not acceptable. */
+static void after_judge(struct engine *e, uint64_t now, int final, struct engine_action *act)
+{
+	if (final) {
+		add_upstream_time(e, now, 0);
+	} else if (e->nrunning > 0) {
+		/* Others still run: one of them may yet answer well. */
+		set_state(e, ENGINE_ATTEMPT_UNDECIDED);
+		e->undecided_us = now;
+		return;
+	}
+	settle(e, now, act);
+}
+
+/* Takes attempt res->id out of the attempts in flight into *ret and
+ * counts its time; 0 when it is not one of them. */
+static int take_running(struct engine *e, uint64_t now, const struct engine_result *res,
+			struct engine_running *ret)
+{
 	struct engine_running *slot = find_running(e, res->id);
-	struct engine_running run;
-	enum outcome o;
-	int status, final;
 
 	if (!slot)
-		return;
-	remove_running(e, slot, &run);
+		return 0;
+	remove_running(e, slot, ret);
 	observe(e, now, res);
 	/* Time upstream ends with the last attempt that ran: a hedge's wait
 	 * for a connection after it is not counted. */
@@ -640,6 +759,40 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 				      ? e->undecided_us
 				      : now,
 				  res->elapsed_us);
+	return 1;
+}
+
+/* The body of the undecided head in e->last ended: whole, the answer is
+ * as good as one that came whole; cut short, it was never relayed and
+ * is what cut it (SPEC 4.2: a reset, a timeout), already counted in the
+ * guard under its status. */
+static void headed_body_end(struct engine *e, const struct engine_result *res)
+{
+	e->last_headed = 0;
+	if (res->end == ATTEMPT_OK)
+		return;
+	e->last.outcome = outcome_of(e, res);
+	e->last.end = res->end;
+	e->last.timeout = res->timeout;
+	e->last.status = 0;
+	e->last.retry_after = (struct retry_after){ 0 };
+	e->last.relay_retry_after = (struct retry_after){ 0 };
+	e->last.body_sent = res->body_sent;
+	snprintf(e->last.error, sizeof(e->last.error), "%s", res->error ? res->error : "");
+}
+
+static void on_attempt(struct engine *e, const struct engine_event *ev, struct engine_action *act)
+{
+	const struct engine_result *res = &ev->u.attempt;
+	uint64_t now = ev->now_us;
+	struct engine_running run;
+
+	if (e->last_headed && res->id == e->last_id) {
+		headed_body_end(e, res);
+		return;
+	}
+	if (!take_running(e, now, res, &run))
+		return;
 	if (res->end == ATTEMPT_POOL_TIMEOUT) {
 		/* Nothing was sent: not an attempt. A hedge is lost, its token
 		 * back; the attempts that ran decide. */
@@ -650,7 +803,7 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 		if (e->state == ENGINE_ATTEMPT_UNDECIDED) {
 			/* An earlier attempt of this round answered: its answer
 			 * is relayed or retried, not an overload. */
-			conclude(e, now, act);
+			settle(e, now, act);
 			return;
 		}
 		/* Nothing to retry into. When the budget, not timeouts.pool,
@@ -664,49 +817,80 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 		}
 		return;
 	}
-	o = outcome_of(e, res);
-	status = res->end == ATTEMPT_OK ? res->status : 0;
-	if (o == OUTCOME_OK && res->schema_failed)
-		o = OUTCOME_SCHEMA;
-	/* The first acceptable answer wins; the others are cut at once (and
-	 * come first in the history: they started first). */
-	final = acceptable(o);
-	if (final && e->nrunning > 0)
-		cut_running(e, now, act, CUT_LOSERS, res->queued,
-			    res->nqueued < ENGINE_MAX_INFLIGHT ? res->nqueued
-							       : ENGINE_MAX_INFLIGHT);
-	count_attempt(e, &run, now, o, status, (uint32_t)(res->elapsed_us / 1000));
-	e->last = (struct engine_last){
-		.outcome = o,
-		.end = res->end,
-		.timeout = res->timeout,
-		.status = status,
-		.retry_after =
-		    status == 429 || status == 503 ? res->retry_after : (struct retry_after){ 0 },
-		.relay_retry_after = res->retry_after,
-		.violations = res->schema_failed ? res->violations : 0,
-	};
-	snprintf(e->last.error, sizeof(e->last.error), "%s", res->error ? res->error : "");
-	if (status == 429 && e->last.retry_after.set && e->last.retry_after.ms > 0 &&
-	    pol->rate_limit_cooldown) {
-		/* One answer cannot silence the profile for longer than braced would wait. */
-		uint64_t pause = e->last.retry_after.ms < pol->retry.retry_after_max_ms
-				     ? e->last.retry_after.ms
-				     : pol->retry.retry_after_max_ms;
+	after_judge(e, now, judge(e, now, &run, res, act), act);
+}
 
-		guard_cool_down(e->r.guard, now + pause * 1000);
-	}
-	if (run.hedge)
-		guard_count_hedge(e->r.guard, final ? GUARD_HEDGE_WON : GUARD_HEDGE_LOST);
-	if (final) {
-		add_upstream_time(e, now, 0);
-	} else if (e->nrunning > 0) {
-		/* Others still run: one of them may yet answer well. */
-		set_state(e, ENGINE_ATTEMPT_UNDECIDED);
-		e->undecided_us = now;
+/* Attempt res->id has its final head, its body still coming (design §2):
+ * an answer the shell holds whole is judged at its end; any other is
+ * judged now, as a whole answer would be. */
+static void on_head(struct engine *e, const struct engine_event *ev, struct engine_action *act)
+{
+	const struct engine_result *res = &ev->u.attempt;
+	struct engine_result head = *res;
+	struct engine_running run;
+	int final;
+
+	if (res->hold || !find_running(e, res->id))
+		return;
+	head.end = ATTEMPT_OK;
+	head.schema_failed = 0;
+	take_running(e, ev->now_us, &head, &run);
+	final = judge(e, ev->now_us, &run, &head, act);
+	e->last_headed = 1;
+	after_judge(e, ev->now_us, final, act);
+}
+
+/* The streamed answer ends as kind says; count says whether it is
+ * counted as the request's answer. */
+static void end_stream(struct engine *e, struct engine_action *act, enum engine_end_kind kind,
+		       int count)
+{
+	act->kind = ENGINE_DO_END;
+	act->u.end = (struct engine_end){
+		.kind = kind,
+		.count = count,
+		.has_code = e->stream_has_code,
+		.code = e->stream_code,
+	};
+	set_state(e, ENGINE_DONE);
+}
+
+/* ENGINE_STREAMING: the streamed attempt ended. Whole, the answer is
+ * counted as it was relayed. Cut short, the app saw a truncation: an
+ * upstream failure, for the breaker too (it judges the answer as the app
+ * saw it, SPEC 4.8), so a flapping upstream still opens it. */
+static void on_stream_end(struct engine *e, const struct engine_event *ev,
+			  struct engine_action *act)
+{
+	const struct engine_result *res = &ev->u.attempt;
+	enum outcome o;
+
+	if (res->id != e->streaming_id)
+		return;
+	if (res->end == ATTEMPT_OK) {
+		end_stream(e, act, ENGINE_END_COMPLETE, 1);
 		return;
 	}
-	conclude(e, now, act);
+	/* A reset or a read timeout as it came; braced's own failures (a
+	 * resume refused) are a reset to the app all the same. */
+	o = outcome_of(e, res);
+	if (!retry_is_failure(o, 0))
+		o = OUTCOME_RESET;
+	guard_record(e->r.guard, ev->now_us, o, 0, 0);
+	end_stream(e, act, ENGINE_END_RESET_MID_BODY, 1);
+	act->u.end.has_code = 1;
+	act->u.end.code = PROBLEM_UPSTREAM_UNAVAILABLE;
+}
+
+/* ENGINE_STREAMING: the stream is cut by braced (timeouts.stream), the
+ * app leaving or shutdown; only the first is counted, under the relayed
+ * answer's code. */
+static void cut_stream(struct engine *e, struct engine_action *act, enum engine_end_kind kind)
+{
+	uint32_t id = e->streaming_id;
+
+	end_stream(e, act, kind, kind == ENGINE_END_STREAM_TIMEOUT);
+	act->cancel_ids[act->cancel++] = id;
 }
 
 /* The wait is over; the world may have changed meanwhile. */
@@ -732,6 +916,7 @@ static void on_deadline(struct engine *e, const struct engine_event *ev, struct 
 		/* Attempts in progress are cut and counted as timeouts. */
 		cut_running(e, now, act, CUT_DEADLINE, ev->u.timer.queued,
 			    nq < ENGINE_MAX_INFLIGHT ? nq : ENGINE_MAX_INFLIGHT);
+		cancel_headed(e, act);
 	}
 	retry_dropped(e, now, RETRY_STOP_DEADLINE);
 	answer_budget_spent(e, act);
@@ -740,8 +925,10 @@ static void on_deadline(struct engine *e, const struct engine_event *ev, struct 
 /* The request goes without an answer: the app left, or shutdown's grace ended. */
 static void on_drop(struct engine *e, uint64_t now_us, struct engine_action *act)
 {
-	if (attempting(e))
+	if (attempting(e)) {
 		cut_running(e, now_us, act, CUT_DROP, NULL, 0);
+		cancel_headed(e, act);
+	}
 	if (e->state == ENGINE_WAITING_RETRY)
 		guard_give_back(e->r.guard, now_us, &e->token);
 	act->kind = ENGINE_DO_DROP;
@@ -807,8 +994,36 @@ static void on_start_failed(struct engine *e, const struct engine_event *ev,
 	if (slot)
 		remove_running(e, slot, &run);
 	cut_running(e, ev->now_us, act, CUT_DROP, NULL, 0);
+	cancel_headed(e, act);
 	a = answer(e, act, ENGINE_PROBLEM, PROBLEM_INTERNAL);
 	snprintf(a->detail, sizeof(a->detail), "%s", "out of memory starting the upstream attempt");
+}
+
+/* ENGINE_STREAMING takes the streamed attempt's end, the stream timer,
+ * the app leaving and shutdown; the total budget ended at the head. */
+static void feed_streaming(struct engine *e, const struct engine_event *ev,
+			   struct engine_action *act)
+{
+	switch (ev->kind) {
+	case ENGINE_EV_ATTEMPT:
+		on_stream_end(e, ev, act);
+		break;
+	case ENGINE_EV_TIMER:
+		if (ev->u.timer.which == ENGINE_TIMER_STREAM)
+			cut_stream(e, act, ENGINE_END_STREAM_TIMEOUT);
+		break;
+	case ENGINE_EV_CLIENT_GONE:
+		cut_stream(e, act, ENGINE_END_CLIENT_GONE);
+		break;
+	case ENGINE_EV_DRAINING:
+		cut_stream(e, act, ENGINE_END_SHUTDOWN);
+		break;
+	case ENGINE_EV_ROUTED:
+	case ENGINE_EV_HEAD:
+	case ENGINE_EV_START_FAILED:
+	default:
+		break;
+	}
 }
 
 void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_action *ret)
@@ -817,6 +1032,10 @@ void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_
 	ret->kind = ENGINE_DO_NOTHING;
 	if (e->state == ENGINE_DONE)
 		return;
+	if (e->state == ENGINE_STREAMING) {
+		feed_streaming(e, ev, ret);
+		return;
+	}
 	switch (ev->kind) {
 	case ENGINE_EV_ROUTED:
 		if (e->state == ENGINE_NEW)
@@ -825,6 +1044,10 @@ void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_
 	case ENGINE_EV_ATTEMPT:
 		if (attempting(e))
 			on_attempt(e, ev, ret);
+		break;
+	case ENGINE_EV_HEAD:
+		if (attempting(e))
+			on_head(e, ev, ret);
 		break;
 	case ENGINE_EV_START_FAILED:
 		if (attempting(e))

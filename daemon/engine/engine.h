@@ -56,6 +56,10 @@ enum engine_state {
 	 * acceptable: e->last holds it, and it decides when the others bring
 	 * nothing better */
 	ENGINE_ATTEMPT_UNDECIDED,
+	/* the head of attempt e->streaming_id was relayed and its body flows
+	 * to the app: nothing is retried any more, only its end is awaited
+	 * (ENGINE_DO_END) */
+	ENGINE_STREAMING,
 	/* answered or dropped: takes no more events */
 	ENGINE_DONE,
 };
@@ -64,6 +68,7 @@ enum engine_timer {
 	ENGINE_TIMER_WAIT,     /* the wait of the last ENGINE_DO_WAIT is over */
 	ENGINE_TIMER_DEADLINE, /* the total budget is spent */
 	ENGINE_TIMER_HEDGE,    /* the hedge timer of the last action's hedge_ms fired */
+	ENGINE_TIMER_STREAM,   /* the stream timer of the relay's stream_ms fired */
 };
 
 /* Why the hedge timer started no hedge (engine_hedge_stop()). */
@@ -81,8 +86,11 @@ enum engine_hedge_stop {
 };
 
 enum engine_event_kind {
-	ENGINE_EV_ROUTED,       /* accepted by the front; starts the budget */
-	ENGINE_EV_ATTEMPT,      /* attempt u.attempt.id finished */
+	ENGINE_EV_ROUTED,  /* accepted by the front; starts the budget */
+	ENGINE_EV_ATTEMPT, /* attempt u.attempt.id finished */
+	/* attempt u.attempt.id got its final head, its body not complete:
+	 * u.attempt as for an end ATTEMPT_OK, elapsed_us up to the head */
+	ENGINE_EV_HEAD,
 	ENGINE_EV_START_FAILED, /* the backend could not start attempt u.attempt.id */
 	ENGINE_EV_TIMER,        /* a timer fired */
 	ENGINE_EV_CLIENT_GONE,  /* the app left */
@@ -99,6 +107,10 @@ struct engine_routed {
 	uint32_t max_attempts;            /* after Brace-Max-Attempts */
 	uint64_t start_us;          /* when the request was read: the budget counts from there */
 	uint64_t max_response_body; /* limits.max_response_body, for the detail */
+	/* The request body streams upstream and is not held: no hedge, and no
+	 * retry but after a connect failure with nothing of it sent. 0 (a
+	 * held or no body) is every request's so far. */
+	int body_streamed;
 };
 
 struct engine_result {
@@ -112,6 +124,11 @@ struct engine_result {
 	uint64_t elapsed_us;            /* the attempt, its pool wait included */
 	uint64_t queued_us;             /* of elapsed_us, the wait for a pool connection */
 	const char *error;              /* the backend's message or ""; copied */
+	/* ENGINE_EV_HEAD: the shell holds this answer whole (a schema checks
+	 * it): no decision before its end, which comes as ENGINE_EV_ATTEMPT. */
+	int hold;
+	/* Bytes of a streamed request body sent in this attempt. */
+	uint64_t body_sent;
 	/* Ids of the other attempts still waiting for a connection: cut
 	 * without being counted when this answer wins. */
 	uint32_t queued[ENGINE_MAX_INFLIGHT];
@@ -123,7 +140,7 @@ struct engine_event {
 	uint64_t now_us; /* monotonic */
 	union {
 		struct engine_routed routed;  /* ENGINE_EV_ROUTED */
-		struct engine_result attempt; /* ENGINE_EV_ATTEMPT */
+		struct engine_result attempt; /* ENGINE_EV_ATTEMPT, ENGINE_EV_HEAD */
 		struct {
 			enum engine_timer which;
 			/* DEADLINE: ids of attempts still waiting for a connection */
@@ -137,8 +154,10 @@ enum engine_action_kind {
 	ENGINE_DO_NOTHING, /* wait for the next event */
 	ENGINE_DO_START,   /* start an attempt with do.start */
 	ENGINE_DO_WAIT,    /* arm the wait timer for do.wait_ms, then send ENGINE_TIMER_WAIT */
-	ENGINE_DO_ANSWER,  /* send do.answer, then release the request */
+	ENGINE_DO_ANSWER,  /* send do.answer, then release the request (a
+			    * streamed relay: once ENGINE_DO_END came) */
 	ENGINE_DO_DROP,    /* close without an answer (client gone, shutdown) */
+	ENGINE_DO_END,     /* the streamed answer ends as do.end says; release the request */
 };
 
 /* Per-attempt timeouts already cut to what is left of the budget. */
@@ -171,6 +190,32 @@ struct engine_answer {
 	int upstream_body;   /* 1: repeat the start of the last answer's body */
 	int violations;      /* 1: list the last answer's schema violations */
 	char detail[ENGINE_DETAIL_MAX];
+	/* The attempt whose answer this is (RELAY, and a PROBLEM built from
+	 * an upstream answer); 0 when none. */
+	uint32_t id;
+	/* RELAY only: attempt id's body is still coming: relay the head now
+	 * and stream the body (ENGINE_STREAMING), then wait for ENGINE_DO_END.
+	 * 0: the body is whole, the request is over once sent. */
+	int stream;
+};
+
+/* How a streamed answer ended (ENGINE_DO_END). */
+enum engine_end_kind {
+	ENGINE_END_COMPLETE,       /* the whole body was relayed */
+	ENGINE_END_RESET_MID_BODY, /* the upstream failed mid-body: the app sees the truncation */
+	ENGINE_END_STREAM_TIMEOUT, /* timeouts.stream ended the body */
+	ENGINE_END_CLIENT_GONE,    /* the app left */
+	ENGINE_END_SHUTDOWN,       /* shutdown's grace is over */
+};
+
+struct engine_end {
+	enum engine_end_kind kind;
+	/* Counted as the request's answer (guard_count_answer()) under code,
+	 * NULL (has_code 0) for a success; not counted at all when count is 0
+	 * (the app left, shutdown), as a dropped request. */
+	int count;
+	int has_code;
+	enum problem_code code;
 };
 
 struct engine_action {
@@ -180,10 +225,18 @@ struct engine_action {
 	uint32_t cancel_ids[ENGINE_MAX_INFLIGHT];
 	/* > 0: (re)arm the hedge timer for hedge_ms, then send ENGINE_TIMER_HEDGE. */
 	uint32_t hedge_ms;
+	/* A streamed RELAY: > 0 arms the stream timer for stream_ms, then
+	 * send ENGINE_TIMER_STREAM. */
+	uint32_t stream_ms;
+	/* Attempts whose head came and whose body is not wanted: keep the
+	 * start of the body a later problem may repeat, then cancel them. */
+	int discard;
+	uint32_t discard_ids[ENGINE_MAX_INFLIGHT];
 	union {
 		struct engine_start start;
 		uint32_t wait_ms;
 		struct engine_answer answer;
+		struct engine_end end;
 	} u;
 };
 
@@ -196,6 +249,7 @@ struct engine_last {
 	struct retry_after retry_after;       /* of a 429 or 503, else none */
 	struct retry_after relay_retry_after; /* the answer's Retry-After whatever the status */
 	size_t violations;
+	uint64_t body_sent; /* of a streamed request body */
 	char error[ENGINE_ERROR_MAX];
 };
 
@@ -244,6 +298,16 @@ struct engine {
 	 * when the retry starts, given back when it does not. */
 	struct guard_token token;
 	struct engine_last last;
+	/* The attempt e->last came from (its answer's id). */
+	uint32_t last_id;
+	/* ENGINE_ATTEMPT_UNDECIDED: e->last came from a head, and attempt
+	 * last_id's body is still coming (paused at the shell's window). */
+	int last_headed;
+	/* ENGINE_STREAMING: the attempt whose body flows to the app, and the
+	 * code its answer is counted under at the end. */
+	uint32_t streaming_id;
+	int stream_has_code;
+	enum problem_code stream_code;
 	struct history_entry history[ENGINE_MAX_HISTORY];
 };
 
@@ -259,7 +323,7 @@ void engine_release(struct engine *e, uint64_t now_us);
 void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_action *ret);
 
 enum engine_state engine_state(const struct engine *e);
-/* "new", "waiting", "attempt", "done" (for logs): the states of one phase
+/* "new", "waiting", "attempt", "streaming", "done" (for logs): the states of one phase
  * share its name. */
 const char *engine_state_name(enum engine_state s);
 /* Milliseconds left of the total budget at now_us (0 before ENGINE_EV_ROUTED). */

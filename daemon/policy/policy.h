@@ -19,6 +19,7 @@ enum schema_formats { SCHEMA_FORMATS_ASSERT, SCHEMA_FORMATS_ANNOTATE };
 
 struct timeouts {
 	uint32_t connect_ms, read_ms, write_ms, pool_ms, attempt_ms, total_ms;
+	uint32_t stream_ms; /* the whole of a streamed answer's body; 0: none */
 };
 
 /* Most hedges one request may start (hedge.max). */

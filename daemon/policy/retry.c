@@ -28,6 +28,7 @@ static const char *const stop_names[RETRY_STOP__COUNT] = {
 	[RETRY_STOP_BUDGET] = "budget",
 	[RETRY_STOP_RETRY_AFTER] = "retry_after",
 	[RETRY_STOP_DEADLINE] = "deadline",
+	[RETRY_STOP_BODY] = "body",
 };
 
 const char *retry_outcome_name(enum outcome o)
@@ -165,6 +166,10 @@ enum retry_stop retry_decide(const struct retry_policy *p, const struct retry_in
 		return RETRY_STOP_ATTEMPTS;
 	if (!method_allows(p, in))
 		return RETRY_STOP_METHOD;
+	/* A streamed body is gone once any of it left: only an attempt that
+	 * never connected can be made again. */
+	if (in->body_streamed && (in->outcome != OUTCOME_CONNECT || in->body_sent > 0))
+		return RETRY_STOP_BODY;
 	if (in->breaker_open)
 		return RETRY_STOP_BREAKER;
 	if (!in->budget_has_room)

@@ -61,11 +61,15 @@ enum retry_stop {
 	RETRY_STOP_BUDGET,
 	RETRY_STOP_RETRY_AFTER,
 	RETRY_STOP_DEADLINE,
+	/* the request body streamed upstream and cannot be sent again: only a
+	 * connect failure with nothing of it sent is retried (SPEC 3.1) */
+	RETRY_STOP_BODY,
 	RETRY_STOP__COUNT
 };
 
 const char *retry_outcome_name(enum outcome o);
-/* "attempts", "method", "breaker", "budget", "retry_after", "deadline". */
+/* "attempts", "method", "breaker", "budget", "retry_after", "deadline",
+ * "body". */
 const char *retry_stop_name(enum retry_stop s);
 
 /* Outcome of an attempt that got an HTTP status. */
@@ -88,6 +92,10 @@ struct retry_input {
 	uint32_t max_attempts;
 	int method; /* enum http_method */
 	enum idempotency_key idempotency;
+	/* The request body streamed upstream (not held for a resend), and
+	 * body_sent bytes of it left braced in the failed attempt. */
+	int body_streamed;
+	uint64_t body_sent;
 	int breaker_open;               /* the breaker refuses traffic now */
 	int budget_has_room;            /* the retry budget allows one more retry */
 	struct retry_after retry_after; /* Retry-After of this answer */

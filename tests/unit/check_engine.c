@@ -1107,6 +1107,359 @@ START_TEST(test_guard_snapshot)
 }
 END_TEST
 
+/* A half-open probe is decided by its head: the breaker closes at once,
+ * so a long stream holds no probe slot; a truncation after it is still a
+ * failure in the closed window. The request is released once. */
+START_TEST(test_probe_decided_at_head)
+{
+	struct guard_snapshot snap;
+	struct engine_event ev;
+
+	fx.pol.breaker.min_requests = 1;
+	fx.pol.breaker.open_for_ms = 1000;
+	make_guard();
+	guard_record(fx.g, T0_US, OUTCOME_RESET, 0, 0);
+	feed(routed_event(T0_US + 1000000, METHOD_GET, 0, 0, 0));
+	ck_assert_int_eq(fx.act.u.start.probe, 1);
+	ev = answer_ev(1010, 200);
+	ev.kind = ENGINE_EV_HEAD;
+	ev.u.attempt.id = fx.last_id;
+	feed(ev);
+	ck_assert_int_eq(fx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(fx.act.u.answer.stream, 1);
+	ck_assert_int_eq(engine_state(&fx.e), ENGINE_STREAMING);
+	ck_assert_str_eq(engine_state_name(engine_state(&fx.e)), "streaming");
+	guard_snapshot(fx.g, T0_US + 1010000, &snap);
+	ck_assert_int_eq(snap.breaker, BREAKER_CLOSED);
+	ev = answer_ev(1500, 0);
+	ev.u.attempt.end = ATTEMPT_RESET;
+	feed(ev);
+	ck_assert_int_eq(fx.act.kind, ENGINE_DO_END);
+	ck_assert_int_eq(fx.act.u.end.kind, ENGINE_END_RESET_MID_BODY);
+	guard_snapshot(fx.g, T0_US + 1500000, &snap);
+	ck_assert_int_eq(snap.breaker, BREAKER_OPEN);
+	ck_assert_uint_eq(snap.inflight, 1);
+	engine_release(&fx.e, T0_US + 1500000);
+	engine_release(&fx.e, T0_US + 1500000);
+	guard_snapshot(fx.g, T0_US + 1500000, &snap);
+	ck_assert_uint_eq(snap.inflight, 0);
+}
+END_TEST
+
+/* ==== streamed answers: the decision at the head (design §2) ========== */
+
+enum head_step_kind {
+	H_NONE,
+	H_ROUTED,
+	H_HEAD,     /* an attempt's final head, its body not complete */
+	H_HELD,     /* ... of an answer the shell holds whole */
+	H_END,      /* an attempt finished */
+	H_WAIT,     /* the wait timer */
+	H_DEADLINE, /* the total budget */
+	H_STREAM,   /* the stream timer */
+	H_HEDGE,    /* the hedge timer */
+	H_GONE,
+	H_DRAIN,
+};
+
+/* What one step must give. code: OK (-1) for none; counted: the END's
+ * count; discard and cancel: how many ids, the last one the attempt's. */
+struct head_expect {
+	enum engine_action_kind kind;
+	int cancel;
+	int discard;
+	int relay;  /* ANSWER: 1 relay, 0 problem */
+	int stream; /* ANSWER: the body streams */
+	int code;   /* ANSWER, END */
+	enum engine_end_kind end;
+	int counted; /* END */
+	enum engine_state state;
+};
+
+struct head_step {
+	enum head_step_kind k;
+	uint32_t at;
+	enum attempt_end end;
+	int status;
+	uint64_t sent; /* request body bytes sent in the attempt */
+	struct head_expect x;
+};
+
+#define H_ROUTE(x) { H_ROUTED, 0, 0, 0, 0, x }
+#define HEAD(t, st, x) { H_HEAD, t, ATTEMPT_OK, st, 0, x }
+#define HELD(t, st, x) { H_HELD, t, ATTEMPT_OK, st, 0, x }
+#define END_OK(t, st, x) { H_END, t, ATTEMPT_OK, st, 0, x }
+#define END_FAIL(t, e, sent, x) { H_END, t, e, 0, sent, x }
+#define TIMER(k, t, x) { k, t, 0, 0, 0, x }
+
+#define Y_START(st) { ENGINE_DO_START, 0, 0, 0, 0, 0, 0, 0, st }
+#define Y_NOTHING(st) { ENGINE_DO_NOTHING, 0, 0, 0, 0, 0, 0, 0, st }
+#define Y_WAIT { ENGINE_DO_WAIT, 0, 0, 0, 0, 0, 0, 0, ENGINE_WAITING_RETRY }
+#define Y_WAIT_DISCARD { ENGINE_DO_WAIT, 0, 1, 0, 0, 0, 0, 0, ENGINE_WAITING_RETRY }
+#define Y_STREAM(c) { ENGINE_DO_ANSWER, 0, 0, 1, 1, c, 0, 0, ENGINE_STREAMING }
+#define Y_WHOLE(c) { ENGINE_DO_ANSWER, 0, 0, 1, 0, c, 0, 0, ENGINE_DONE }
+#define Y_PROBLEM(c, d) { ENGINE_DO_ANSWER, 0, d, 0, 0, c, 0, 0, ENGINE_DONE }
+#define Y_END(k, c, n, cut) { ENGINE_DO_END, cut, 0, 0, 0, c, k, n, ENGINE_DONE }
+#define Y_DROP { ENGINE_DO_DROP, 1, 0, 0, 0, 0, 0, 0, ENGINE_DONE }
+
+struct head_case {
+	const char *name;
+	void (*tweak)(struct policy *p);
+	int method;
+	int body_streamed;
+	uint32_t max_attempts; /* 0: the policy's */
+	struct head_step steps[8];
+	/* after the script, in the guard: */
+	uint64_t ok, status, reset, connect; /* attempts per outcome */
+	uint64_t retries;
+	enum retry_stop suppressed; /* RETRY_GO: none */
+	enum breaker_state breaker;
+	uint64_t timeout; /* attempts with outcome timeout */
+};
+
+static void stream_5s(struct policy *p)
+{
+	p->timeouts.stream_ms = 5000;
+}
+
+/* clang-format off */
+static const struct head_case head_cases[] = {
+	/* rule 1: held whole, judged at its end as today */
+	{ "held head: nothing until the end", NULL, METHOD_GET, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HELD(10, 200, Y_NOTHING(ENGINE_ATTEMPT)),
+		END_OK(20, 200, Y_WHOLE(OK)) },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
+	/* rule 2: acceptable and final */
+	{ "200 head streams, then completes", NULL, METHOD_GET, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 200, Y_STREAM(OK)),
+		END_OK(900, 200, Y_END(ENGINE_END_COMPLETE, OK, 1, 0)) },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
+	{ "passthrough 404 head streams under its code", passthrough, METHOD_GET, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 404, Y_STREAM(UPSTREAM_STATUS)),
+		END_OK(20, 404, Y_END(ENGINE_END_COMPLETE, UPSTREAM_STATUS, 1, 0)) },
+	  0, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
+	{ "passthrough 503 head with no retry left streams", passthrough, METHOD_GET, 0, 1, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 503, Y_STREAM(UPSTREAM_STATUS)) },
+	  0, 1, 0, 0, 0, RETRY_STOP_ATTEMPTS, BREAKER_CLOSED, 0 },
+	/* rule 4: a retry follows; the body is discarded */
+	{ "503 head is retried, its body discarded", NULL, METHOD_GET, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 503, Y_WAIT_DISCARD),
+		TIMER(H_WAIT, 210, Y_START(ENGINE_ATTEMPT)),
+		HEAD(220, 200, Y_STREAM(OK)),
+		END_OK(300, 200, Y_END(ENGINE_END_COMPLETE, OK, 1, 0)) },
+	  1, 1, 0, 0, 1, RETRY_GO, BREAKER_CLOSED, 0 },
+	/* rule 5: a final problem; the body gives its start, then goes */
+	{ "envelope 404 head: problem, body discarded", NULL, METHOD_GET, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 404, Y_PROBLEM(UPSTREAM_STATUS, 1)) },
+	  0, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
+	{ "envelope 503 head with no retry left: problem", NULL, METHOD_GET, 0, 1, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 503, Y_PROBLEM(UPSTREAM_STATUS, 1)) },
+	  0, 1, 0, 0, 0, RETRY_STOP_ATTEMPTS, BREAKER_CLOSED, 0 },
+	/* ENGINE_STREAMING x each event */
+	{ "streaming: reset mid-body is an unavailable upstream", breaker_1, METHOD_GET, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 200, Y_STREAM(OK)),
+		END_FAIL(50, ATTEMPT_RESET, 0, Y_END(ENGINE_END_RESET_MID_BODY, UNAVAILABLE, 1, 0)) },
+	  1, 0, 1, 0, 0, RETRY_GO, BREAKER_OPEN, 0 },
+	{ "streaming: a read timeout mid-body is a reset", NULL, METHOD_GET, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 200, Y_STREAM(OK)),
+		{ H_END, 4010, ATTEMPT_TIMEOUT, 0, 0,
+		  Y_END(ENGINE_END_RESET_MID_BODY, UNAVAILABLE, 1, 0) } },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 1 },
+	{ "streaming: the stream timer cuts it", stream_5s, METHOD_GET, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 200, Y_STREAM(OK)),
+		TIMER(H_STREAM, 5010, Y_END(ENGINE_END_STREAM_TIMEOUT, OK, 1, 1)) },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
+	{ "streaming: the total budget is over at the head", NULL, METHOD_GET, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 200, Y_STREAM(OK)),
+		TIMER(H_DEADLINE, 10000, Y_NOTHING(ENGINE_STREAMING)),
+		END_OK(20000, 200, Y_END(ENGINE_END_COMPLETE, OK, 1, 0)) },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
+	{ "streaming: other timers and a stray head change nothing", NULL, METHOD_GET, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 200, Y_STREAM(OK)),
+		TIMER(H_WAIT, 20, Y_NOTHING(ENGINE_STREAMING)),
+		TIMER(H_HEDGE, 30, Y_NOTHING(ENGINE_STREAMING)),
+		HEAD(40, 200, Y_NOTHING(ENGINE_STREAMING)),
+		TIMER(H_STREAM, 50, Y_END(ENGINE_END_STREAM_TIMEOUT, OK, 1, 1)) },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
+	{ "streaming: the app leaves", NULL, METHOD_GET, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 200, Y_STREAM(OK)),
+		TIMER(H_GONE, 50, Y_END(ENGINE_END_CLIENT_GONE, OK, 0, 1)),
+		END_FAIL(60, ATTEMPT_RESET, 0, Y_NOTHING(ENGINE_DONE)) },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
+	{ "streaming: shutdown", NULL, METHOD_GET, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 200, Y_STREAM(OK)),
+		TIMER(H_DRAIN, 50, Y_END(ENGINE_END_SHUTDOWN, OK, 0, 1)) },
+	  1, 0, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
+	/* streamed uploads: retried only when nothing of the body left */
+	{ "streamed body: a connect failure is retried", NULL, METHOD_PUT, 1, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		END_FAIL(10, ATTEMPT_CONNECT, 0, Y_WAIT),
+		TIMER(H_WAIT, 210, Y_START(ENGINE_ATTEMPT)),
+		HEAD(220, 200, Y_STREAM(OK)) },
+	  1, 0, 0, 1, 1, RETRY_GO, BREAKER_CLOSED, 0 },
+	{ "streamed body: a reset after bytes sent is not", NULL, METHOD_PUT, 1, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		END_FAIL(10, ATTEMPT_RESET, 4096, Y_PROBLEM(UNAVAILABLE, 0)) },
+	  0, 0, 1, 0, 0, RETRY_STOP_BODY, BREAKER_CLOSED, 0 },
+	{ "streamed body: a 503 head is not retried", NULL, METHOD_PUT, 1, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 503, Y_PROBLEM(UPSTREAM_STATUS, 1)) },
+	  0, 1, 0, 0, 0, RETRY_STOP_BODY, BREAKER_CLOSED, 0 },
+	{ "held body: a 503 head of a PUT is retried", NULL, METHOD_PUT, 0, 0, {
+		H_ROUTE(Y_START(ENGINE_ATTEMPT)),
+		HEAD(10, 503, Y_WAIT_DISCARD) },
+	  0, 1, 0, 0, 0, RETRY_GO, BREAKER_CLOSED, 0 },
+};
+/* clang-format on */
+
+static void check_head_action(const char *name, int i, const struct head_expect *x,
+			      uint32_t id, const struct engine_action *a)
+{
+	ck_assert_msg(a->kind == x->kind, "%s: step %d: action %d, expected %d", name, i, a->kind,
+		      x->kind);
+	ck_assert_msg(a->cancel == x->cancel, "%s: step %d: cancel %d", name, i, a->cancel);
+	ck_assert_msg(a->discard == x->discard, "%s: step %d: discard %d", name, i, a->discard);
+	if (a->discard)
+		ck_assert_msg(a->discard_ids[a->discard - 1] == id, "%s: step %d: discards %u",
+			      name, i, a->discard_ids[a->discard - 1]);
+	ck_assert_msg(engine_state(&fx.e) == x->state, "%s: step %d: state %d, expected %d", name,
+		      i, engine_state(&fx.e), x->state);
+	if (a->kind == ENGINE_DO_ANSWER) {
+		const struct engine_answer *an = &a->u.answer;
+
+		ck_assert_msg(an->kind == (x->relay ? ENGINE_RELAY : ENGINE_PROBLEM),
+			      "%s: step %d: answer kind %d", name, i, an->kind);
+		ck_assert_msg(an->stream == x->stream, "%s: step %d: stream %d", name, i,
+			      an->stream);
+		ck_assert_msg((an->has_code ? (int)an->code : OK) == x->code,
+			      "%s: step %d: code %d", name, i, an->has_code ? (int)an->code : OK);
+		ck_assert_msg(an->id == id, "%s: step %d: answer of %u, expected %u", name, i,
+			      an->id, id);
+		ck_assert_msg(a->stream_ms == (an->stream ? fx.pol.timeouts.stream_ms : 0),
+			      "%s: step %d: stream_ms %u", name, i, a->stream_ms);
+	}
+	if (a->kind == ENGINE_DO_END) {
+		const struct engine_end *en = &a->u.end;
+
+		ck_assert_msg(en->kind == x->end, "%s: step %d: end %d, expected %d", name, i,
+			      en->kind, x->end);
+		ck_assert_msg(en->count == x->counted, "%s: step %d: count %d", name, i,
+			      en->count);
+		if (en->count)
+			ck_assert_msg((en->has_code ? (int)en->code : OK) == x->code,
+				      "%s: step %d: end code %d", name, i,
+				      en->has_code ? (int)en->code : OK);
+		if (a->cancel)
+			ck_assert_msg(a->cancel_ids[0] == id, "%s: step %d: cancels %u", name, i,
+				      a->cancel_ids[0]);
+	}
+}
+
+START_TEST(test_head)
+{
+	const struct head_case *c = &head_cases[_i];
+	struct guard_snapshot snap;
+	uint64_t last = T0_US;
+
+	if (c->tweak)
+		c->tweak(&fx.pol);
+	make_guard();
+	for (int i = 0; i < N(c->steps) && c->steps[i].k != H_NONE; i++) {
+		const struct head_step *s = &c->steps[i];
+		uint64_t now = T0_US + (uint64_t)s->at * 1000;
+		struct engine_event ev = { .now_us = now };
+		uint32_t id = fx.last_id;
+
+		last = now;
+		switch (s->k) {
+		case H_ROUTED:
+			ev = routed_event(now, c->method, 0, 0, c->max_attempts);
+			ev.u.routed.body_streamed = c->body_streamed;
+			break;
+		case H_HEAD:
+		case H_HELD:
+		case H_END:
+			ev.kind = s->k == H_END ? ENGINE_EV_ATTEMPT : ENGINE_EV_HEAD;
+			ev.u.attempt = (struct engine_result){
+				.id = id,
+				.end = s->end,
+				.timeout = s->end == ATTEMPT_TIMEOUT ? LIMIT_READ : LIMIT_NONE,
+				.status = s->status,
+				.elapsed_us = 5000,
+				.error = s->end == ATTEMPT_OK ? "" : "boom",
+				.hold = s->k == H_HELD,
+				.body_sent = s->sent,
+			};
+			break;
+		case H_WAIT:
+		case H_DEADLINE:
+		case H_STREAM:
+		case H_HEDGE:
+			ev.kind = ENGINE_EV_TIMER;
+			ev.u.timer.which = s->k == H_WAIT       ? ENGINE_TIMER_WAIT
+					   : s->k == H_DEADLINE ? ENGINE_TIMER_DEADLINE
+					   : s->k == H_STREAM   ? ENGINE_TIMER_STREAM
+								: ENGINE_TIMER_HEDGE;
+			break;
+		case H_GONE:
+			ev.kind = ENGINE_EV_CLIENT_GONE;
+			break;
+		case H_DRAIN:
+			ev.kind = ENGINE_EV_DRAINING;
+			break;
+		case H_NONE:
+		default:
+			ck_abort();
+		}
+		engine_feed(&fx.e, &ev, &fx.act);
+		if (fx.act.kind == ENGINE_DO_START)
+			fx.last_id = fx.act.u.start.id;
+		check_head_action(c->name, i, &s->x, id, &fx.act);
+	}
+	/* The breaker as the last step left it. */
+	guard_snapshot(fx.g, last, &snap);
+	ck_assert_msg(snap.attempts[OUTCOME_OK] == c->ok && snap.attempts[OUTCOME_STATUS] == c->status &&
+			  snap.attempts[OUTCOME_RESET] == c->reset &&
+			  snap.attempts[OUTCOME_CONNECT] == c->connect &&
+			  snap.attempts[OUTCOME_TIMEOUT] == c->timeout,
+		      "%s: attempts ok %llu status %llu reset %llu connect %llu timeout %llu",
+		      c->name,
+		      (unsigned long long)snap.attempts[OUTCOME_OK],
+		      (unsigned long long)snap.attempts[OUTCOME_STATUS],
+		      (unsigned long long)snap.attempts[OUTCOME_RESET],
+		      (unsigned long long)snap.attempts[OUTCOME_CONNECT],
+		      (unsigned long long)snap.attempts[OUTCOME_TIMEOUT]);
+	ck_assert_msg(snap.retries == c->retries, "%s: %llu retries", c->name,
+		      (unsigned long long)snap.retries);
+	for (int r = RETRY_STOP_ATTEMPTS; r < RETRY_STOP__COUNT; r++)
+		ck_assert_msg(snap.suppressed[r] == (c->suppressed == (enum retry_stop)r),
+			      "%s: suppressed %s: %llu", c->name,
+			      retry_stop_name((enum retry_stop)r),
+			      (unsigned long long)snap.suppressed[r]);
+	ck_assert_msg(snap.breaker == c->breaker, "%s: breaker %d", c->name, snap.breaker);
+	/* Released once, in whatever state the script left it. */
+	ck_assert_uint_eq(snap.inflight, 1);
+	engine_release(&fx.e, T0_US);
+	engine_release(&fx.e, T0_US);
+	guard_snapshot(fx.g, T0_US + 5000000, &snap);
+	ck_assert_uint_eq(snap.inflight, 0);
+}
+END_TEST
+
 Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -1114,6 +1467,12 @@ Suite *engine_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_script, 0, N(cases));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("heads");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_head, 0, N(head_cases));
+	tcase_add_test(tc, test_probe_decided_at_head);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("decisions");

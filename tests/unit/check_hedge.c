@@ -737,6 +737,221 @@ START_TEST(test_limit_bounds_through_the_guard)
 }
 END_TEST
 
+/* ==== hedges and heads (design §2: the first acceptable head wins) ===== */
+
+enum hh_kind { HH_NONE, HH_HEAD, HH_HELD, HH_END, HH_GONE, HH_DEADLINE };
+
+/* cancel: the ids cut, 0-ended; discard: the id discarded or 0; answer:
+ * the attempt answered (0: no answer) and whether it streams. */
+struct hh_expect {
+	enum engine_action_kind kind;
+	uint32_t cancel[2];
+	uint32_t discard;
+	uint32_t answer;
+	int stream;
+	int code; /* -1: no Brace-Error */
+	enum engine_state state;
+};
+
+struct hh_step {
+	enum hh_kind k;
+	uint32_t id, at;
+	enum attempt_end end;
+	int status;
+	struct hh_expect x;
+};
+
+struct hh_case {
+	const char *name;
+	int passthrough;
+	uint32_t max_attempts; /* 0: the policy's */
+	struct hh_step steps[6];
+	uint64_t won, lost, cancelled; /* hedges */
+	uint64_t ok, status, reset;    /* attempts per outcome */
+	uint64_t ra_ms; /* every answer's Retry-After; 0: none */
+};
+
+#define NOCODE (-1)
+#define Z_NOTHING(st) { ENGINE_DO_NOTHING, { 0 }, 0, 0, 0, NOCODE, st }
+
+/* clang-format off */
+static const struct hh_case hh_cases[] = {
+	{ "the hedge's head wins: the original is cut", 0, 0, {
+		{ HH_HEAD, 2, 25, ATTEMPT_OK, 200,
+		  { ENGINE_DO_ANSWER, { 1 }, 0, 2, 1, NOCODE, ENGINE_STREAMING } },
+		{ HH_END, 1, 26, ATTEMPT_OK, 200, Z_NOTHING(ENGINE_STREAMING) },
+		{ HH_END, 2, 90, ATTEMPT_OK, 200, { ENGINE_DO_END, { 0 }, 0, 0, 0, NOCODE, ENGINE_DONE } } },
+	  1, 0, 0, 1, 0, 0, 0 },
+	{ "the original's head wins: the hedge is cut", 0, 0, {
+		{ HH_HEAD, 1, 25, ATTEMPT_OK, 200,
+		  { ENGINE_DO_ANSWER, { 2 }, 0, 1, 1, NOCODE, ENGINE_STREAMING } } },
+	  0, 0, 1, 1, 0, 0, 0 },
+	{ "a 503 head waits; the hedge's head wins, the 503 is discarded", 0, 0, {
+		{ HH_HEAD, 1, 25, ATTEMPT_OK, 503, Z_NOTHING(ENGINE_ATTEMPT_UNDECIDED) },
+		{ HH_HEAD, 2, 30, ATTEMPT_OK, 200,
+		  { ENGINE_DO_ANSWER, { 0 }, 1, 2, 1, NOCODE, ENGINE_STREAMING } } },
+	  1, 0, 0, 1, 1, 0, 0 },
+	{ "a 503 head waits; the hedge fails: retried, the 503 discarded", 0, 0, {
+		{ HH_HEAD, 1, 25, ATTEMPT_OK, 503, Z_NOTHING(ENGINE_ATTEMPT_UNDECIDED) },
+		{ HH_END, 2, 30, ATTEMPT_RESET, 0,
+		  { ENGINE_DO_WAIT, { 0 }, 1, 0, 0, NOCODE, ENGINE_WAITING_RETRY } } },
+	  0, 1, 0, 0, 1, 1, 0 },
+	/* Retry-After beyond retry_after.max: the 503 is final when it decides */
+	{ "a 503 head waits; the hedge gets no connection: the 503 streams", 1, 0, {
+		{ HH_HEAD, 1, 25, ATTEMPT_OK, 503, Z_NOTHING(ENGINE_ATTEMPT_UNDECIDED) },
+		{ HH_END, 2, 30, ATTEMPT_POOL_TIMEOUT, 0,
+		  { ENGINE_DO_ANSWER, { 0 }, 0, 1, 1, PROBLEM_UPSTREAM_STATUS, ENGINE_STREAMING } } },
+	  0, 1, 0, 0, 1, 0, 60000 },
+	{ "a 503 head waits, its body ends whole: relayed whole", 1, 0, {
+		{ HH_HEAD, 1, 25, ATTEMPT_OK, 503, Z_NOTHING(ENGINE_ATTEMPT_UNDECIDED) },
+		{ HH_END, 1, 28, ATTEMPT_OK, 503, Z_NOTHING(ENGINE_ATTEMPT_UNDECIDED) },
+		{ HH_END, 2, 30, ATTEMPT_POOL_TIMEOUT, 0,
+		  { ENGINE_DO_ANSWER, { 0 }, 0, 1, 0, PROBLEM_UPSTREAM_STATUS, ENGINE_DONE } } },
+	  0, 1, 0, 0, 1, 0, 60000 },
+	{ "a 503 head waits; the hedge fails last, no retry left: the 503 discarded", 1, 2, {
+		{ HH_HEAD, 1, 25, ATTEMPT_OK, 503, Z_NOTHING(ENGINE_ATTEMPT_UNDECIDED) },
+		{ HH_END, 2, 30, ATTEMPT_RESET, 0,
+		  { ENGINE_DO_ANSWER, { 0 }, 1, 2, 0, PROBLEM_UPSTREAM_UNAVAILABLE, ENGINE_DONE } } },
+	  0, 1, 0, 0, 1, 1, 0 },
+	{ "a 503 head waits, its body is cut: a reset, as the hedge's", 0, 2, {
+		{ HH_HEAD, 1, 25, ATTEMPT_OK, 503, Z_NOTHING(ENGINE_ATTEMPT_UNDECIDED) },
+		{ HH_END, 1, 28, ATTEMPT_RESET, 0, Z_NOTHING(ENGINE_ATTEMPT_UNDECIDED) },
+		{ HH_END, 2, 30, ATTEMPT_RESET, 0,
+		  { ENGINE_DO_ANSWER, { 0 }, 0, 2, 0, PROBLEM_UPSTREAM_UNAVAILABLE, ENGINE_DONE } } },
+	  0, 1, 0, 0, 1, 1, 0 },
+	{ "a 503 head waits; the app leaves: both cancelled", 0, 0, {
+		{ HH_HEAD, 1, 25, ATTEMPT_OK, 503, Z_NOTHING(ENGINE_ATTEMPT_UNDECIDED) },
+		{ HH_GONE, 0, 30, 0, 0, { ENGINE_DO_DROP, { 2, 1 }, 0, 0, 0, NOCODE, ENGINE_DONE } } },
+	  0, 0, 1, 0, 1, 0, 0 },
+	{ "a 503 head waits; the budget ends: both cancelled", 0, 0, {
+		{ HH_HEAD, 1, 25, ATTEMPT_OK, 503, Z_NOTHING(ENGINE_ATTEMPT_UNDECIDED) },
+		{ HH_DEADLINE, 0, 10000, 0, 0,
+		  { ENGINE_DO_ANSWER, { 2, 1 }, 0, 0, 0, PROBLEM_UPSTREAM_TIMEOUT, ENGINE_DONE } } },
+	  0, 0, 1, 0, 1, 0, 0 },
+	{ "a held head decides nothing; the original's whole answer wins", 0, 0, {
+		{ HH_HELD, 2, 25, ATTEMPT_OK, 200, Z_NOTHING(ENGINE_ATTEMPT) },
+		{ HH_END, 1, 30, ATTEMPT_OK, 200,
+		  { ENGINE_DO_ANSWER, { 2 }, 0, 1, 0, NOCODE, ENGINE_DONE } } },
+	  0, 0, 1, 1, 0, 0, 0 },
+};
+/* clang-format on */
+
+static void check_hh(const struct hh_case *c, int i, const struct hh_expect *x)
+{
+	const struct engine_action *a = &hx.act;
+	int ncancel = x->cancel[0] ? x->cancel[1] ? 2 : 1 : 0;
+
+	ck_assert_msg(a->kind == x->kind, "%s: step %d: action %d", c->name, i, a->kind);
+	ck_assert_msg(a->cancel == ncancel, "%s: step %d: cancel %d", c->name, i, a->cancel);
+	for (int k = 0; k < ncancel; k++)
+		ck_assert_msg(a->cancel_ids[k] == x->cancel[k], "%s: step %d: cancels %u",
+			      c->name, i, a->cancel_ids[k]);
+	ck_assert_msg(a->discard == (x->discard != 0), "%s: step %d: discard %d", c->name, i,
+		      a->discard);
+	if (x->discard)
+		ck_assert_msg(a->discard_ids[0] == x->discard, "%s: step %d: discards %u",
+			      c->name, i, a->discard_ids[0]);
+	ck_assert_msg(engine_state(&hx.e) == x->state, "%s: step %d: state %d", c->name, i,
+		      engine_state(&hx.e));
+	if (a->kind == ENGINE_DO_ANSWER && x->answer) {
+		ck_assert_msg(a->u.answer.id == x->answer, "%s: step %d: answer of %u", c->name,
+			      i, a->u.answer.id);
+		ck_assert_msg(a->u.answer.stream == x->stream, "%s: step %d: stream %d", c->name,
+			      i, a->u.answer.stream);
+	}
+	if (a->kind == ENGINE_DO_ANSWER)
+		ck_assert_msg((a->u.answer.has_code ? (int)a->u.answer.code : NOCODE) == x->code,
+			      "%s: step %d: code %d", c->name, i, a->u.answer.code);
+}
+
+START_TEST(test_heads)
+{
+	const struct hh_case *c = &hh_cases[_i];
+	struct guard_snapshot snap;
+	int unsent = 0;
+
+	if (c->passthrough)
+		hx.pol.upstream_errors = UPSTREAM_ERRORS_PASSTHROUGH;
+	routed(METHOD_GET, 0, 0, c->max_attempts);
+	hedge_timer(20);
+	ck_assert_uint_eq(hx.act.u.start.id, 2);
+	for (int i = 0; i < (int)(sizeof(c->steps) / sizeof(c->steps[0])); i++) {
+		const struct hh_step *s = &c->steps[i];
+		struct engine_event ev = { .now_us = AT(s->at) };
+
+		switch (s->k) {
+		case HH_NONE:
+			i = (int)(sizeof(c->steps) / sizeof(c->steps[0]));
+			continue;
+		case HH_HEAD:
+		case HH_HELD:
+		case HH_END:
+			ev.kind = s->k == HH_END ? ENGINE_EV_ATTEMPT : ENGINE_EV_HEAD;
+			ev.u.attempt = (struct engine_result){ .id = s->id,
+							       .end = s->end,
+							       .status = s->status,
+							       .elapsed_us = 5000,
+							       .error = "",
+							       .retry_after = { c->ra_ms > 0, c->ra_ms },
+							       .hold = s->k == HH_HELD };
+			break;
+		case HH_GONE:
+			ev.kind = ENGINE_EV_CLIENT_GONE;
+			break;
+		case HH_DEADLINE:
+			ev.kind = ENGINE_EV_TIMER;
+			ev.u.timer.which = ENGINE_TIMER_DEADLINE;
+			break;
+		}
+		feed(&ev);
+		check_hh(c, i, &s->x);
+	}
+	expect_hedges(c->won, c->lost, c->cancelled);
+	guard_snapshot(hx.g, T0_US, &snap);
+	ck_assert_msg(snap.attempts[OUTCOME_OK] == c->ok && snap.attempts[OUTCOME_STATUS] == c->status &&
+			  snap.attempts[OUTCOME_RESET] == c->reset,
+		      "%s: attempts ok %llu status %llu reset %llu", c->name,
+		      (unsigned long long)snap.attempts[OUTCOME_OK],
+		      (unsigned long long)snap.attempts[OUTCOME_STATUS],
+		      (unsigned long long)snap.attempts[OUTCOME_RESET]);
+	engine_release(&hx.e, T0_US);
+	guard_snapshot(hx.g, T0_US, &snap);
+	ck_assert_uint_eq(snap.inflight, 0);
+	/* The hedge's token is spent unless it got no connection; a retry's
+	 * waiting token went back. */
+	for (int i = 0; i < (int)(sizeof(c->steps) / sizeof(c->steps[0])); i++)
+		unsent |= c->steps[i].k == HH_END && c->steps[i].end == ATTEMPT_POOL_TIMEOUT;
+	ck_assert_uint_eq(snap.budget_retries, unsent ? 0 : 1);
+}
+END_TEST
+
+/* A request body that streams is sent once: no hedge timer, and a timer
+ * that fires anyway starts nothing. */
+START_TEST(test_streamed_body_not_hedged)
+{
+	struct engine_event ev = { .kind = ENGINE_EV_ROUTED, .now_us = T0_US };
+
+	make_guard();
+	ev.u.routed = (struct engine_routed){
+		.policy = &hx.pol,
+		.guard = hx.g,
+		.profile = "p",
+		.method = METHOD_GET,
+		.total_ms = hx.pol.timeouts.total_ms,
+		.max_attempts = hx.pol.retry.attempts,
+		.start_us = T0_US,
+		.body_streamed = 1,
+	};
+	feed(&ev);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_START);
+	ck_assert_uint_eq(hx.act.hedge_ms, 0);
+	hedge_timer(20);
+	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
+	ck_assert_int_eq(engine_hedge_stop(&hx.e), ENGINE_HEDGE_METHOD);
+	expect_hedges(0, 0, 0);
+}
+END_TEST
+
 Suite *hedge_suite(void)
 {
 	Suite *s = suite_create("hedge");
@@ -778,6 +993,9 @@ Suite *hedge_suite(void)
 	tcase_add_test(tc, test_all_pool_timeout_overloaded);
 	tcase_add_test(tc, test_winner_cuts_queued_hedge);
 	tcase_add_test(tc, test_limit_bounds_through_the_guard);
+	tcase_add_loop_test(tc, test_heads, 0,
+			    (int)(sizeof(hh_cases) / sizeof(hh_cases[0])));
+	tcase_add_test(tc, test_streamed_body_not_hedged);
 	suite_add_tcase(s, tc);
 	return s;
 }
