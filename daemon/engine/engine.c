@@ -96,8 +96,11 @@ uint32_t engine_remaining_ms(const struct engine *e, uint64_t now_us)
 	return e->r.total_ms > used ? e->r.total_ms - (uint32_t)used : 0;
 }
 
+static void record_pending(struct engine *e, uint64_t now_us, enum outcome o);
+
 void engine_release(struct engine *e, uint64_t now_us)
 {
+	record_pending(e, now_us, OUTCOME_OK);
 	if (!e->holds.inflight)
 		return;
 	if (e->state == ENGINE_WAITING_RETRY)
@@ -428,15 +431,40 @@ static void add_history(struct engine *e, const struct engine_running *run, cons
 	};
 }
 
-/* Counts attempt run that ended at now_us with outcome o (SPEC 4.2). */
+/* Counts attempt run that ended at now_us with outcome o (SPEC 4.2). An
+ * ok head whose body is still coming (defer) goes into the history now and
+ * into the guard at its body's end: record_pending(). A half-open probe is
+ * decided by its head, so a long stream holds no probe slot; its
+ * truncation is then one more failure. */
 static void count_attempt(struct engine *e, const struct engine_running *run, uint64_t now_us,
-			  enum outcome o, int status, uint32_t ms)
+			  enum outcome o, int status, uint32_t ms, int defer)
 {
+	int probe = run->hedge ? 0 : e->holds.probe;
+
 	add_history(e, run, retry_outcome_name(o), status, ms);
-	guard_record(e->r.guard, now_us, o, status, run->hedge ? 0 : e->holds.probe);
 	/* A probe's first answer has decided the breaker's state. */
 	if (!run->hedge)
 		e->holds.probe = 0;
+	if (defer && o == OUTCOME_OK && !probe) {
+		record_pending(e, now_us, OUTCOME_OK);
+		e->pending.set = 1;
+		e->pending.status = status;
+		e->pending.probe = probe;
+		return;
+	}
+	guard_record(e->r.guard, now_us, o, status, probe);
+}
+
+/* The deferred ok head is recorded as o: OUTCOME_OK when its body came
+ * whole or was not wanted, what cut the body otherwise. The history keeps
+ * the head's outcome: the app saw that answer. */
+static void record_pending(struct engine *e, uint64_t now_us, enum outcome o)
+{
+	if (!e->pending.set)
+		return;
+	e->pending.set = 0;
+	guard_record(e->r.guard, now_us, o, o == OUTCOME_OK ? e->pending.status : 0,
+		     e->pending.probe);
 }
 
 /* The slot of attempt id, or NULL. */
@@ -516,7 +544,7 @@ static void cut_running(struct engine *e, uint64_t now_us, struct engine_action 
 			/* Still queued for a connection: nothing was sent, no attempt
 			 * made, and a hedge's token goes back. */
 			if (!was_queued)
-				count_attempt(e, run, now_us, OUTCOME_TIMEOUT, 0, ms);
+				count_attempt(e, run, now_us, OUTCOME_TIMEOUT, 0, ms, 0);
 			else
 				guard_give_back(e->r.guard, now_us, &e->running[i].token);
 			break;
@@ -636,11 +664,12 @@ static void discard(struct engine_action *act, uint32_t id)
 
 /* The request ends without e->last's answer: an attempt whose head made
  * it and whose body is still coming is cancelled with the others. */
-static void cancel_headed(struct engine *e, struct engine_action *act)
+static void cancel_headed(struct engine *e, uint64_t now, struct engine_action *act)
 {
 	if (!e->last_headed)
 		return;
 	e->last_headed = 0;
+	record_pending(e, now, OUTCOME_OK);
 	if (act->cancel < ENGINE_MAX_INFLIGHT)
 		act->cancel_ids[act->cancel++] = e->last_id;
 }
@@ -650,7 +679,7 @@ static void cancel_headed(struct engine *e, struct engine_action *act)
  * cool-down of a 429 and the hedge's stats. e->last keeps it. Returns 1
  * when it is acceptable: it ends the request whoever else runs. */
 static int judge(struct engine *e, uint64_t now, const struct engine_running *run,
-		 const struct engine_result *res, struct engine_action *act)
+		 const struct engine_result *res, int headed, struct engine_action *act)
 {
 	const struct policy *pol = e->r.policy;
 	enum outcome o = outcome_of(e, res);
@@ -666,8 +695,10 @@ static int judge(struct engine *e, uint64_t now, const struct engine_running *ru
 		cut_running(e, now, act, CUT_LOSERS, res->queued,
 			    res->nqueued < ENGINE_MAX_INFLIGHT ? res->nqueued
 							       : ENGINE_MAX_INFLIGHT);
-	count_attempt(e, run, now, o, status, (uint32_t)(res->elapsed_us / 1000));
 	/* An earlier head left undecided is replaced by this answer. */
+	if (e->last_headed)
+		record_pending(e, now, OUTCOME_OK);
+	count_attempt(e, run, now, o, status, (uint32_t)(res->elapsed_us / 1000), headed);
 	if (e->last_headed) {
 		discard(act, e->last_id);
 		e->last_headed = 0;
@@ -713,6 +744,7 @@ static void settle(struct engine *e, uint64_t now, struct engine_action *act)
 		return;
 	e->last_headed = 0;
 	if (act->kind != ENGINE_DO_ANSWER || a->kind != ENGINE_RELAY) {
+		record_pending(e, now, OUTCOME_OK);
 		discard(act, e->last_id);
 		return;
 	}
@@ -764,13 +796,16 @@ static int take_running(struct engine *e, uint64_t now, const struct engine_resu
 
 /* The body of the undecided head in e->last ended: whole, the answer is
  * as good as one that came whole; cut short, it was never relayed and
- * is what cut it (SPEC 4.2: a reset, a timeout), already counted in the
- * guard under its status. */
-static void headed_body_end(struct engine *e, const struct engine_result *res)
+ * is what cut it (SPEC 4.2: a reset, a timeout), recorded in the guard
+ * as that when its head was ok, else under its status already. */
+static void headed_body_end(struct engine *e, uint64_t now, const struct engine_result *res)
 {
 	e->last_headed = 0;
-	if (res->end == ATTEMPT_OK)
+	if (res->end == ATTEMPT_OK) {
+		record_pending(e, now, OUTCOME_OK);
 		return;
+	}
+	record_pending(e, now, outcome_of(e, res));
 	e->last.outcome = outcome_of(e, res);
 	e->last.end = res->end;
 	e->last.timeout = res->timeout;
@@ -788,7 +823,7 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 	struct engine_running run;
 
 	if (e->last_headed && res->id == e->last_id) {
-		headed_body_end(e, res);
+		headed_body_end(e, now, res);
 		return;
 	}
 	if (!take_running(e, now, res, &run))
@@ -817,7 +852,7 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 		}
 		return;
 	}
-	after_judge(e, now, judge(e, now, &run, res, act), act);
+	after_judge(e, now, judge(e, now, &run, res, 0, act), act);
 }
 
 /* Attempt res->id has its final head, its body still coming (design §2):
@@ -835,7 +870,7 @@ static void on_head(struct engine *e, const struct engine_event *ev, struct engi
 	head.end = ATTEMPT_OK;
 	head.schema_failed = 0;
 	take_running(e, ev->now_us, &head, &run);
-	final = judge(e, ev->now_us, &run, &head, act);
+	final = judge(e, ev->now_us, &run, &head, 1, act);
 	e->last_headed = 1;
 	after_judge(e, ev->now_us, final, act);
 }
@@ -876,7 +911,10 @@ static void on_stream_end(struct engine *e, const struct engine_event *ev,
 	o = outcome_of(e, res);
 	if (!retry_is_failure(o, 0))
 		o = OUTCOME_RESET;
-	guard_record(e->r.guard, ev->now_us, o, 0, 0);
+	if (e->pending.set)
+		record_pending(e, ev->now_us, o);
+	else
+		guard_record(e->r.guard, ev->now_us, o, 0, 0);
 	end_stream(e, act, ENGINE_END_RESET_MID_BODY, 1);
 	act->u.end.has_code = 1;
 	act->u.end.code = PROBLEM_UPSTREAM_UNAVAILABLE;
@@ -885,11 +923,14 @@ static void on_stream_end(struct engine *e, const struct engine_event *ev,
 /* ENGINE_STREAMING: the stream is cut by braced (timeouts.stream), the
  * app leaving or shutdown; only the first is counted, under the relayed
  * answer's code. */
-static void cut_stream(struct engine *e, struct engine_action *act, enum engine_end_kind kind)
+static void cut_stream(struct engine *e, uint64_t now_us, struct engine_action *act,
+		       enum engine_end_kind kind)
 {
 	uint32_t id = e->streaming_id;
 
 	end_stream(e, act, kind, kind == ENGINE_END_STREAM_TIMEOUT);
+	/* The upstream was sending well; braced or the app cut it. */
+	record_pending(e, now_us, OUTCOME_OK);
 	act->cancel_ids[act->cancel++] = id;
 }
 
@@ -916,7 +957,7 @@ static void on_deadline(struct engine *e, const struct engine_event *ev, struct 
 		/* Attempts in progress are cut and counted as timeouts. */
 		cut_running(e, now, act, CUT_DEADLINE, ev->u.timer.queued,
 			    nq < ENGINE_MAX_INFLIGHT ? nq : ENGINE_MAX_INFLIGHT);
-		cancel_headed(e, act);
+		cancel_headed(e, now, act);
 	}
 	retry_dropped(e, now, RETRY_STOP_DEADLINE);
 	answer_budget_spent(e, act);
@@ -927,7 +968,7 @@ static void on_drop(struct engine *e, uint64_t now_us, struct engine_action *act
 {
 	if (attempting(e)) {
 		cut_running(e, now_us, act, CUT_DROP, NULL, 0);
-		cancel_headed(e, act);
+		cancel_headed(e, now_us, act);
 	}
 	if (e->state == ENGINE_WAITING_RETRY)
 		guard_give_back(e->r.guard, now_us, &e->token);
@@ -994,7 +1035,7 @@ static void on_start_failed(struct engine *e, const struct engine_event *ev,
 	if (slot)
 		remove_running(e, slot, &run);
 	cut_running(e, ev->now_us, act, CUT_DROP, NULL, 0);
-	cancel_headed(e, act);
+	cancel_headed(e, ev->now_us, act);
 	a = answer(e, act, ENGINE_PROBLEM, PROBLEM_INTERNAL);
 	snprintf(a->detail, sizeof(a->detail), "%s", "out of memory starting the upstream attempt");
 }
@@ -1010,13 +1051,13 @@ static void feed_streaming(struct engine *e, const struct engine_event *ev,
 		break;
 	case ENGINE_EV_TIMER:
 		if (ev->u.timer.which == ENGINE_TIMER_STREAM)
-			cut_stream(e, act, ENGINE_END_STREAM_TIMEOUT);
+			cut_stream(e, ev->now_us, act, ENGINE_END_STREAM_TIMEOUT);
 		break;
 	case ENGINE_EV_CLIENT_GONE:
-		cut_stream(e, act, ENGINE_END_CLIENT_GONE);
+		cut_stream(e, ev->now_us, act, ENGINE_END_CLIENT_GONE);
 		break;
 	case ENGINE_EV_DRAINING:
-		cut_stream(e, act, ENGINE_END_SHUTDOWN);
+		cut_stream(e, ev->now_us, act, ENGINE_END_SHUTDOWN);
 		break;
 	case ENGINE_EV_ROUTED:
 	case ENGINE_EV_HEAD:

@@ -306,6 +306,14 @@ struct engine {
 	/* ENGINE_STREAMING: the attempt whose body flows to the app, and the
 	 * code its answer is counted under at the end. */
 	uint32_t streaming_id;
+	/* A head judged ok is recorded in the guard only once its body has
+	 * come whole or been cut (or was not taken): the breaker sees each
+	 * attempt once, as it ended (record_pending()). */
+	struct {
+		int set;
+		int status;
+		int probe;
+	} pending;
 	int stream_has_code;
 	enum problem_code stream_code;
 	struct history_entry history[ENGINE_MAX_HISTORY];

@@ -907,6 +907,7 @@ START_TEST(test_heads)
 		check_hh(c, i, &s->x);
 	}
 	expect_hedges(c->won, c->lost, c->cancelled);
+	engine_release(&hx.e, T0_US);
 	guard_snapshot(hx.g, T0_US, &snap);
 	ck_assert_msg(snap.attempts[OUTCOME_OK] == c->ok && snap.attempts[OUTCOME_STATUS] == c->status &&
 			  snap.attempts[OUTCOME_RESET] == c->reset,
