@@ -6,6 +6,29 @@ a FIFO script (POST /__script) or a per-request `X-Fault` header can make it
 delay, trickle, reset, close, cut the body short or refuse to read the body,
 or queue behind a limited capacity ({"capacity": N, "delay_ms": T}: at most
 N such requests are served at once, T ms each; the rest wait their turn).
+
+Streaming actions, whose bodies are made as they are sent (never held whole):
+  {"sse": {"events": N, "interval_ms": M, "bytes": B}}
+        200 text/event-stream, chunked, one chunk per event, N events M ms
+        apart: "data: SEQ T" (SEQ from 0, T time.monotonic() at send), padded
+        with a ": " comment line to at least B bytes when B is given
+  {"generate": {"bytes": N, "chunked": false, "seed": 1, "piece": 65536}}
+        200 with N bytes of the body of `seed` (tests/streamgen.py), framed by
+        Content-Length or chunked, written `piece` bytes at a time
+  {"cut_after": {"bytes": N, "how": "rst", "chunked": false, "length": L}}
+        a head promising L bytes (default 2 N, at least 1) or a chunked body,
+        then N bytes of the body of seed 1 and a close: "rst" (a reset) or
+        "fin"; no last chunk
+  {"digest_body": true}
+        the request body (Content-Length or chunked, up to 4 GiB) read 64 KiB at
+        a time as it arrives and answered with 200 JSON {length, sha256,
+        framing, first_ms, last_ms} (ms from the head's arrival to the first and
+        to the last body byte)
+  {"early": {"status": S}}
+        S with a small body and Connection: close right after the head, before
+        the body is read; then up to 1 MiB of the body is read and dropped for
+        at most 1 s, and the connection closes
+
 Runs as a program (prints its port on stdout) or is imported (Upstream class).
 
 Which action answers a request: the next scripted one, else the request's
@@ -21,7 +44,9 @@ Control endpoints (not counted as requests):
   GET  /__log      every request received: t (time.monotonic() at arrival,
                    CLOCK_MONOTONIC, the clock of every process on the host),
                    method, path, headers, status (the action's, null for
-                   reset/close)
+                   reset/close); body_sent (body bytes written, for sse,
+                   generate and cut_after) and body_received (request body
+                   bytes read, for digest_body and early) once known
   POST /__script   append a JSON list of actions to the script
   POST /__default  set the default action (a JSON object; {} or null clears it)
   POST /__reset    counters, log, script and default action cleared
@@ -30,6 +55,7 @@ Control endpoints (not counted as requests):
 import argparse
 import base64
 import collections
+import fcntl
 import hashlib
 import http
 import ipaddress
@@ -43,12 +69,26 @@ import socket
 import socketserver
 import struct
 import sys
+import termios
 import threading
 import time
 from urllib.parse import parse_qs
 
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import streamgen   # noqa: E402  (tests/streamgen.py, beside this file)
+
 MAX_HEAD = 1024 * 1024          # request line + headers
 MAX_BODY = 256 * 1024 * 1024    # request body
+MAX_DIGEST_BODY = 4 * 1024 ** 3 # request body of digest_body, read and dropped as it arrives
+DIGEST_PIECE = 64 * 1024        # digest_body reads at most this much at a time
+MAX_GENERATE = 64 * 1024 ** 3   # body of generate
+MAX_PIECE = 16 * 1024 * 1024    # generate.piece
+MAX_SSE_EVENTS = 1000000
+MAX_SSE_BYTES = 1024 * 1024     # sse.bytes, per event
+EARLY_DRAIN_BYTES = 1024 * 1024 # early: body bytes read and dropped after the answer ...
+EARLY_DRAIN_SECONDS = 1.0       # ... for at most this long
+CUT_DRAIN_SECONDS = 5.0         # cut_after rst: how long the sent bytes may take to be acknowledged
 IDLE_TIMEOUT = 300.0            # seconds a connection may sit idle between requests
 POLL_STEP = 0.02                # how often a delay checks for a departed client
 FAULT_HEADER = "x-fault"
@@ -74,10 +114,23 @@ ACTION_FIELDS = {
     "random": (dict,),
     "raw_b64": (str,),
     "capacity": (int,),
+    "sse": (dict,),
+    "generate": (dict,),
+    "cut_after": (dict,),
+    "digest_body": (bool,),
+    "early": (dict,),
 }
 RANDOM_FIELDS = {"p", "seed", "then"}
 MAX_LOG = 100000                # requests kept for GET /__log
 TRICKLE_FIELDS = {"chunk", "interval_ms", "total"}
+SSE_FIELDS = {"events", "interval_ms", "bytes"}
+GENERATE_FIELDS = {"bytes", "chunked", "seed", "piece"}
+CUT_FIELDS = {"bytes", "how", "chunked", "length"}
+EARLY_FIELDS = {"status"}
+# Actions that make the whole answer: one at most, and none of the fields of a plain answer.
+STREAM_ACTIONS = ("sse", "generate", "cut_after", "early", "digest_body")
+PLAIN_FIELDS = ("body", "body_b64", "trickle", "partial", "chunked", "echo_body", "raw_b64",
+                "reset", "close", "no_read_body")
 
 HEAD_END = re.compile(rb"\r?\n\r?\n")
 CONDITIONS = ("sunny", "cloudy", "rain", "snow", "fog", "windy")
@@ -142,7 +195,74 @@ def validate_action(obj):
         validate_action(rnd["then"])
         if set(obj) - {"random"}:
             raise ValueError("an action with `random` has no other fields")
+    validate_streaming(obj)
     return obj
+
+
+def check_fields(spec, name, allowed):
+    unknown = set(spec) - allowed
+    if unknown:
+        raise ValueError(f"unknown {name} field(s) {sorted(unknown)}")
+
+
+def check_int(spec, key, name, low, high, required=False):
+    """spec[key], if there, is an integer (not a bool) in low..high."""
+    if key not in spec:
+        if required:
+            raise ValueError(f"{name}.{key} is required")
+        return
+    v = spec[key]
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise ValueError(f"{name}.{key} must be an integer from {low} to {high}")
+
+
+def check_bool(spec, key, name):
+    if key in spec and not isinstance(spec[key], bool):
+        raise ValueError(f"{name}.{key} must be true or false")
+
+
+def validate_streaming(obj):
+    """The streaming actions' fields (sse, generate, cut_after, digest_body, early)."""
+    used = [k for k in STREAM_ACTIONS if k in obj and obj[k] is not False]
+    if not used:
+        return
+    if len(used) > 1:
+        raise ValueError(f"an action has at most one of {', '.join(STREAM_ACTIONS)}")
+    clash = [k for k in PLAIN_FIELDS if k in obj]
+    if clash:
+        raise ValueError(f"{used[0]} goes with none of {clash}")
+    sse = obj.get("sse")
+    if sse is not None:
+        check_fields(sse, "sse", SSE_FIELDS)
+        check_int(sse, "events", "sse", 0, MAX_SSE_EVENTS, required=True)
+        check_int(sse, "bytes", "sse", 0, MAX_SSE_BYTES)
+        v = sse.get("interval_ms", 0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 3600000:
+            raise ValueError("sse.interval_ms must be a number from 0 to 3600000")
+    gen = obj.get("generate")
+    if gen is not None:
+        check_fields(gen, "generate", GENERATE_FIELDS)
+        check_int(gen, "bytes", "generate", 0, MAX_GENERATE, required=True)
+        check_bool(gen, "chunked", "generate")
+        check_int(gen, "seed", "generate", 0, 2 ** 63 - 1)
+        check_int(gen, "piece", "generate", 1, MAX_PIECE)
+    cut = obj.get("cut_after")
+    if cut is not None:
+        check_fields(cut, "cut_after", CUT_FIELDS)
+        check_int(cut, "bytes", "cut_after", 0, MAX_GENERATE, required=True)
+        check_bool(cut, "chunked", "cut_after")
+        if cut.get("how", "rst") not in ("rst", "fin"):
+            raise ValueError('cut_after.how must be "rst" or "fin"')
+        if "length" in cut:
+            if cut.get("chunked"):
+                raise ValueError("cut_after.length goes with a Content-Length, not chunked")
+            check_int(cut, "length", "cut_after", cut["bytes"] + 1, 2 * MAX_GENERATE)
+    early = obj.get("early")
+    if early is not None:
+        check_fields(early, "early", EARLY_FIELDS)
+        check_int(early, "status", "early", 200, 999, required=True)
+        if "status" in obj:
+            raise ValueError("early carries its own status")
 
 
 class Installed:
@@ -172,6 +292,8 @@ class Request:
         self.version = version
         self.headers = headers          # [(name, value)] as received, latin-1 text
         self.body = b""
+        self.digest = None              # digest_body: what the body was, not the body
+        self.entry = None               # its /__log entry, once counted
         path, sep, query = target.partition("?")
         if path.startswith(("http://", "https://")):    # absolute-form
             rest = path.split("//", 1)[1]
@@ -253,6 +375,52 @@ class Connection:
             if len(self.buf) > MAX_HEAD:
                 raise BadRequest("line too long")
             self._fill()
+
+    def read_some(self, limit):
+        """Up to `limit` bytes: buffered ones first, else what one recv brings; EOFError at the end."""
+        if self.buf:
+            data = bytes(self.buf[:limit])
+            del self.buf[:limit]
+            return data
+        data = self.sock.recv(limit)
+        if not data:
+            raise EOFError
+        return data
+
+    def body_pieces(self, req, cap):
+        """Yield the request body, framed by Transfer-Encoding or Content-Length, in pieces
+        of at most DIGEST_PIECE bytes as they arrive; BadRequest past `cap` bytes."""
+        if "chunked" in req.tokens("transfer-encoding"):
+            size = 0
+            while True:
+                line = self.read_line()
+                try:
+                    n = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise BadRequest("bad chunk size")
+                if n == 0:
+                    while self.read_line():     # trailers
+                        pass
+                    return
+                size += n
+                if size > cap:
+                    raise BadRequest("body too large")
+                while n:
+                    data = self.read_some(min(n, DIGEST_PIECE))
+                    n -= len(data)
+                    yield data
+                if self.read_line():
+                    raise BadRequest("no CRLF after a chunk")
+        length = req.header("content-length")
+        if length is None:
+            return
+        if not length.isdigit() or int(length) > cap:
+            raise BadRequest("bad Content-Length")
+        left = int(length)
+        while left:
+            data = self.read_some(min(left, DIGEST_PIECE))
+            left -= len(data)
+            yield data
 
     def read_body(self, req):
         """Read the request body as framed by Transfer-Encoding or Content-Length."""
@@ -520,7 +688,7 @@ class Handler(socketserver.BaseRequestHandler):
 
     def serve_counted(self, conn, req, keep):
         stats = self.server.stats
-        entry = stats.arrived(req)
+        entry = req.entry = stats.arrived(req)
         action = stats.next_scripted()
         if action is None:
             fault = req.header(FAULT_HEADER)
@@ -533,15 +701,24 @@ class Handler(socketserver.BaseRequestHandler):
                     return self.send_simple(400, {"error": f"bad X-Fault: {e}"}, keep, req.method)
             else:
                 action = stats.default_action()
-        if not (action.get("reset") or action.get("close")):
+        if "early" in action:
+            entry["status"] = action["early"]["status"]
+        elif not (action.get("reset") or action.get("close")):
             entry["status"] = action.get("status", 200)
 
         sock = self.request
         try:
             delay = action.get("delay_ms", 0) / 1000
+            if "early" in action:
+                wait_watching(sock, delay)
+                return self.early(conn, req, action, entry)
             if action.get("no_read_body"):
                 self.hold_body(conn, req, delay)
                 delay = 0
+            elif action.get("digest_body"):
+                if "100-continue" in req.tokens("expect"):
+                    sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                req.digest = self.digest_body(conn, req, entry)
             else:
                 if "100-continue" in req.tokens("expect"):
                     sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -607,7 +784,178 @@ class Handler(socketserver.BaseRequestHandler):
         except (EOFError, ConnectionError):
             raise ClientGone
 
+    def digest_body(self, conn, req, entry):
+        """Read the request body as it arrives, keeping only its length and SHA-256."""
+        framing = "chunked" if "chunked" in req.tokens("transfer-encoding") else "length"
+        h = hashlib.sha256()
+        n = 0
+        first = last = None
+        try:
+            for data in conn.body_pieces(req, MAX_DIGEST_BODY):
+                last = time.monotonic()
+                if first is None:
+                    first = last
+                h.update(data)
+                n += len(data)
+        except (EOFError, ConnectionError, socket.timeout):
+            entry["body_received"] = n
+            raise ClientGone
+        entry["body_received"] = n
+
+        def ms(t):
+            return None if t is None else round((t - entry["t"]) * 1000, 3)
+        return {"length": n, "sha256": h.hexdigest(), "framing": framing,
+                "first_ms": ms(first), "last_ms": ms(last)}
+
+    def early(self, conn, req, action, entry):
+        """Answer before reading the body; then drop what comes for a while and close."""
+        status = action["early"]["status"]
+        body = json.dumps({"early": True, "status": status}).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        headers += action_headers(action)
+        data = self.head_bytes(status, headers, False)
+        if not bodyless(status, req.method):
+            data += body
+        sock = self.request
+        try:
+            send_watching(sock, data)
+        except ClientGone:
+            self.server.stats.bump("aborted")
+            sock.close()
+            return False
+        dropped = len(conn.buf)
+        conn.buf.clear()
+        deadline = time.monotonic() + EARLY_DRAIN_SECONDS
+        try:
+            while dropped < EARLY_DRAIN_BYTES:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                sock.settimeout(left)
+                got = sock.recv(min(65536, EARLY_DRAIN_BYTES - dropped))
+                if not got:
+                    break
+                dropped += len(got)
+        except OSError:         # socket.timeout is an OSError
+            pass
+        entry["body_received"] = dropped
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        return False
+
+    def stream_head(self, req, action, keep, ctype, length=None):
+        """(head bytes, keep, chunked) for a streamed answer: Content-Length `length`, or chunked."""
+        status = action.get("status", 200)
+        given = {n.lower() for n in action.get("headers", {})}
+        headers = [] if "content-type" in given else [("Content-Type", ctype)]
+        headers += action_headers(action)
+        if any("close" in v.lower() for n, v in headers if n.lower() == "connection"):
+            keep = False
+        chunked = length is None
+        if chunked:
+            headers.append(("Transfer-Encoding", "chunked"))
+        elif "content-length" not in given:
+            headers.append(("Content-Length", str(length)))
+        return self.head_bytes(status, headers, keep), keep, chunked
+
+    def sse(self, req, action, keep, entry):
+        """Server-sent events, one chunk each, spec['interval_ms'] apart."""
+        spec = action["sse"]
+        head, keep, _ = self.stream_head(req, action, keep, "text/event-stream")
+        sock = self.request
+        if bodyless(action.get("status", 200), req.method):
+            sock.sendall(head)
+            return keep
+        interval = spec.get("interval_ms", 0) / 1000
+        want = spec.get("bytes", 0)
+        sent = 0
+        try:
+            send_watching(sock, head)
+            for seq in range(spec["events"]):
+                if seq:
+                    wait_watching(sock, interval)
+                event = b"data: %d %.6f\n" % (seq, time.monotonic())
+                short = want - len(event) - 1
+                if short > 0:
+                    event += b": " + b"." * max(0, short - 3) + b"\n"
+                event += b"\n"
+                send_watching(sock, frame(event, True))
+                sent += len(event)
+                entry["body_sent"] = sent
+            send_watching(sock, b"0\r\n\r\n")
+        except ClientGone:
+            self.server.stats.bump("aborted")
+            return False
+        return keep
+
+    def generate(self, req, action, keep, entry):
+        """spec['bytes'] bytes of the body of spec['seed'], sent spec['piece'] bytes at a time."""
+        spec = action["generate"]
+        total = spec["bytes"]
+        head, keep, chunked = self.stream_head(req, action, keep, "application/octet-stream",
+                                               None if spec.get("chunked") else total)
+        sock = self.request
+        if bodyless(action.get("status", 200), req.method):
+            sock.sendall(head)
+            return keep
+        sent = 0
+        try:
+            send_watching(sock, head)
+            for data in streamgen.generated_bytes(spec.get("seed", 1), 0, total,
+                                                  spec.get("piece", streamgen.PIECE)):
+                send_watching(sock, frame(data, chunked))
+                sent += len(data)
+            if chunked:
+                send_watching(sock, b"0\r\n\r\n")
+        except ClientGone:
+            self.server.stats.bump("aborted")
+            return False
+        finally:
+            entry["body_sent"] = sent
+        return keep
+
+    def cut_after(self, req, action, entry):
+        """A head promising more than is sent, spec['bytes'] body bytes, then a reset or a FIN."""
+        spec = action["cut_after"]
+        n = spec["bytes"]
+        length = None if spec.get("chunked") else spec.get("length", max(2 * n, 1))
+        head, _, chunked = self.stream_head(req, action, True, "application/octet-stream", length)
+        sock = self.request
+        sent = 0
+        try:
+            send_watching(sock, head)
+            for data in streamgen.generated_bytes(1, 0, n):
+                send_watching(sock, frame(data, chunked))
+                sent += len(data)
+            if spec.get("how", "rst") == "rst":
+                # A reset drops what is still queued: let the peer acknowledge it first.
+                deadline = time.monotonic() + CUT_DRAIN_SECONDS
+                while unacknowledged(sock) and time.monotonic() < deadline:
+                    wait_watching(sock, POLL_STEP)
+        except ClientGone:
+            self.server.stats.bump("aborted")
+        finally:
+            entry["body_sent"] = sent
+        try:
+            if spec.get("how", "rst") == "rst":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        return False
+
     def respond(self, req, action, keep):
+        if "sse" in action:
+            return self.sse(req, action, keep, req.entry)
+        if "generate" in action:
+            return self.generate(req, action, keep, req.entry)
+        if "cut_after" in action:
+            return self.cut_after(req, action, req.entry)
         status = action.get("status", 200)
         given = {n.lower(): v for n, v in action.get("headers", {}).items()}
         ctype = "text/plain; charset=utf-8"
@@ -616,6 +964,9 @@ class Handler(socketserver.BaseRequestHandler):
             body = base64.b64decode(action["body_b64"])
         elif "body" in action:
             body = action["body"].encode("utf-8")
+        elif action.get("digest_body"):
+            ctype = "application/json"
+            body = json.dumps(req.digest).encode("utf-8")
         elif status == 200 and "trickle" not in action:
             ctype = "application/json"
             if self.server.demo and req.path == "/v1/weather" and req.method in ("GET", "HEAD"):
@@ -638,9 +989,7 @@ class Handler(socketserver.BaseRequestHandler):
             body = b"x" * 64
 
         headers = [] if "content-type" in given or not body else [("Content-Type", ctype)]
-        for name, value in action.get("headers", {}).items():
-            for v in value if isinstance(value, list) else [value]:
-                headers.append((name, str(v)))
+        headers += action_headers(action)
         if "close" in str(given.get("connection", "")).lower() or action.get("partial"):
             keep = False
         no_body = bodyless(status, req.method)
@@ -694,7 +1043,8 @@ class Handler(socketserver.BaseRequestHandler):
             return self.send_simple(200, stats.snapshot(), keep, req.method)
         if req.path == "/__log" and req.method == "GET":
             with stats.lock:
-                log = list(stats.log)
+                # Copies: a streaming answer may still be adding to its entry.
+                log = [dict(e) for e in stats.log]
             return self.send_simple(200, {"requests": log}, keep, req.method)
         if req.path == "/__default" and req.method == "POST":
             try:
@@ -723,6 +1073,24 @@ class Handler(socketserver.BaseRequestHandler):
                 left = len(stats.script)
             return self.send_simple(200, {"ok": True, "script_left": left}, keep)
         return self.send_simple(404, {"error": f"no control endpoint {req.method} {req.path}"}, keep)
+
+
+def action_headers(action):
+    """The action's `headers` as [(name, value)], a list value giving one header per item."""
+    out = []
+    for name, value in action.get("headers", {}).items():
+        for v in value if isinstance(value, list) else [value]:
+            out.append((name, str(v)))
+    return out
+
+
+def unacknowledged(sock):
+    """Bytes sent on sock that the peer has not acknowledged yet (SIOCOUTQ)."""
+    try:
+        buf = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return struct.unpack("i", buf)[0]
 
 
 def frame(data, chunked):
