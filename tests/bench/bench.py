@@ -11,7 +11,9 @@ profile YAML (hedging, an adaptive concurrency limit), each run only when
 `braced -t` accepts its config (probed once at start; the report says which
 were not run and braced's error line). The HTTPS scenario puts the targets in
 front of HTTPS upstreams, with a CA and certificate made by `openssl` in the
-temporary directory.
+temporary directory. The streaming scenarios (download, sse) read the
+upstream's /bytes and /sse through tests/bench/streamclient.py, with HAProxy
+and nginx configured not to buffer.
 
 Every figure is the median of ROUNDS rounds, targets alternating inside each
 round, with min and max beside it; every ratio is taken inside one round.
@@ -69,6 +71,9 @@ QUEUE_TARGETS = ["direct", "braced", "braced+adaptive"]
 QUEUE_CAP, QUEUE_WORK_MS = 8, 20  # the queueing upstream: 400 req/s at most
 TAIL_RATE = 500  # app requests per second in the slow-tail scenario
 RSS_EVERY = 0.02  # seconds between RssAnon samples
+STREAM_TARGETS = ["direct", "braced", "haproxy", "nginx"]
+DOWNLOAD_BYTES = 1 << 30  # the download scenario's body (--download-bytes)
+SSE_EVENTS, SSE_MS = 1000, 10  # the sse scenario's events and gap (--sse-events, --sse-ms)
 
 # name: (title, upstream mode query, load, what the extra columns report,
 #        targets)
@@ -94,7 +99,13 @@ SCENARIOS = {
     "queue": (f"queueing upstream: {QUEUE_CAP} in parallel at {QUEUE_WORK_MS} ms each, the rest "
               "queue in arrival order; 200 concurrent clients (closed loop)",
               f"cap={QUEUE_CAP}&work={QUEUE_WORK_MS}", "queue", "queue", QUEUE_TARGETS),
+    "download": ("a large download streamed through (GET /bytes/N with Content-Length, one "
+                 "at a time, the body counted and discarded)", "", "download", "stream",
+                 STREAM_TARGETS),
+    "sse": ("server-sent events streamed through (GET /sse: events a fixed gap apart, every "
+            "target read at the same time)", "", "sse", "stream", STREAM_TARGETS),
 }
+STREAM_KINDS = ("download", "sse")
 QUICK = ["clean", "503-20"]
 # Not a proxy: libcurl's multi interface alone (tests/bench/curl_floor.c) as
 # a client of the clean upstream, run in each round of the wrk scenario.
@@ -280,12 +291,19 @@ def listening_ports(pid):
     return ports
 
 
-def start_haproxy(procs, tmp, up_port, ca=None):
+def start_haproxy(procs, tmp, up_port, ca=None, stream=False):
+    """stream: the streaming scenarios' variant, without `option
+    http-buffer-request` (answers are relayed as they come either way) and
+    with `option http-no-delay`: without it HAProxy sends with MSG_MORE while
+    it expects more of a body, and the kernel holds a small write (an event)
+    up to 200 ms."""
     port = free_port()
     conf = os.path.join(tmp, "haproxy.cfg")
     # HTTPS upstream: verify the chain and the name, reuse TLS sessions and
     # (http-reuse always) the connections themselves.
     tls = f" ssl verify required ca-file {ca} verifyhost localhost sni str(localhost)" if ca else ""
+    buffer_request = ("    option http-no-delay\n" if stream else
+                      "    option http-buffer-request\n")
     with open(conf, "w") as f:
         # 429 is not a retry-on keyword in HAProxy 2.6.
         f.write(f"""global
@@ -299,8 +317,7 @@ defaults
     timeout http-keep-alive 30s
     retries 3
     retry-on conn-failure empty-response response-timeout 500 502 503 504
-    option http-buffer-request
-    http-reuse always
+{buffer_request}    http-reuse always
 frontend fe
     bind 127.0.0.1:{port}
     default_backend be
@@ -312,7 +329,9 @@ backend be
     return p, port
 
 
-def start_nginx(procs, tmp, up_port, ca=None):
+def start_nginx(procs, tmp, up_port, ca=None, stream=False):
+    """stream: the streaming scenarios' variant, relaying the answer and the
+    request as they come instead of buffering them."""
     port = free_port()
     d = os.path.join(tmp, "nginx")
     os.makedirs(d, exist_ok=True)
@@ -320,6 +339,11 @@ def start_nginx(procs, tmp, up_port, ca=None):
     # One server listed four times: nginx tries each peer at most once, so
     # four entries give four attempts; max_fails=0 never marks it down.
     servers = f"        server 127.0.0.1:{up_port} max_fails=0;\n" * 4
+    buffering = ""
+    if stream:  # proxy_http_version 1.1 is set for every scenario
+        buffering = """
+            proxy_buffering off;
+            proxy_request_buffering off;"""
     tls = ""
     if ca:  # verify the chain and the name; keep sessions and connections
         tls = f"""
@@ -356,7 +380,7 @@ http {{
             proxy_read_timeout 4s;
             proxy_send_timeout 2s;
             proxy_next_upstream error timeout http_429 http_500 http_502 http_503 http_504;
-            proxy_next_upstream_tries 4;
+            proxy_next_upstream_tries 4;{buffering}
         }}
     }}
 }}
@@ -374,6 +398,21 @@ def http_get(port, path, ca=None):
             return json.loads(r.read())
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
         return json.loads(r.read())
+
+
+def vm_hwm_kib(pids):
+    """VmHWM (peak resident set since the process started), summed."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total
 
 
 def rss_anon_kib(pids):
@@ -451,7 +490,7 @@ class Bench:
                 _, self.up[k] = start_upstream(self.procs, self.a.build, k.replace(":", "-"),
                                                self.tls if self.cur_tls else None)
 
-    def start_proxies(self, targets):
+    def start_proxies(self, targets, stream=False):
         b, tmp, ca = self.a.build, self.tmp, self.ca()
         scheme = "https" if ca else "http"
         for t in targets:
@@ -462,9 +501,9 @@ class Bench:
                 self.proxy[t] = start_braced(self.procs, b, tmp, name, url, t == "braced+schema",
                                              VARIANTS.get(t, ""), ca)
             elif t == "haproxy":
-                self.proxy[t] = start_haproxy(self.procs, tmp, up, ca)
+                self.proxy[t] = start_haproxy(self.procs, tmp, up, ca, stream)
             elif t == "nginx":
-                self.proxy[t] = start_nginx(self.procs, tmp, up, ca)
+                self.proxy[t] = start_nginx(self.procs, tmp, up, ca, stream)
 
     def stop_proxies(self):
         for p, _ in self.proxy.values():
@@ -564,7 +603,7 @@ class Bench:
         targets = [t for t in targets if t not in self.rejected]
         self.cur_tls = extra == "tls"
         self.start_upstreams(targets)
-        self.start_proxies(targets)
+        self.start_proxies(targets, stream=kind in STREAM_KINDS)
         rounds = []
         try:
             for i in range(self.a.rounds):
@@ -573,6 +612,11 @@ class Bench:
                 res = {}
                 if kind == "slow":
                     res = self.slow_round(mode, targets)
+                elif kind == "sse":
+                    res = self.sse_round(targets)
+                elif kind == "download":
+                    for t in order:
+                        res[t] = self.run_download(t)
                 else:
                     for t in order:
                         self.set_mode(t, mode)
@@ -587,6 +631,8 @@ class Bench:
                         self.floor_round(res)
                 for t in targets:
                     say(f"   {t}: {json.dumps(res[t])}")
+                    if res[t].get("error"):
+                        say(f"   {t}: error: {res[t]['error']}")
                 rounds.append({t: res[t] for t in targets + ([FLOOR] if FLOOR in res else [])})
         finally:
             self.stop_proxies()
@@ -652,6 +698,104 @@ class Bench:
             f"{after - before} upstream requests")
         return {"probe_n": w["requests"], "probe_p50": w["p50"], "probe_p99": w["p99"],
                 "probe_upstream": after - before}
+
+    def stream_argv(self, t, mode):
+        a = self.a
+        if mode == "download":
+            url = self.base_url(t) + f"/bytes/{a.download_bytes}"
+            return [PY, os.path.join(HERE, "streamclient.py"), "download", url, "--expect",
+                    str(a.download_bytes)]
+        url = self.base_url(t) + f"/sse?n={a.sse_events}&ms={a.sse_ms}"
+        return [PY, os.path.join(HERE, "streamclient.py"), "sse", url, "--events",
+                str(a.sse_events)]
+
+    def stream_figures(self, t, r, ticks, rss):
+        """The figures every streaming round keeps: the proxy's CPU seconds,
+        peak RssAnon sampled meanwhile and VmHWM (its peak resident memory
+        since it started, at the end of the round), the upstream's requests,
+        and the client's error, if any."""
+        f = {"status": r.get("status", 0), "error": r.get("error"),
+             "cpu_s": None if t == "direct" else ticks / HZ,
+             "rss_peak": rss.figures()["rss_peak"] if t != "direct" else None,
+             "hwm_mib": vm_hwm_kib(tree_pids(self.pid(t))) / 1024 if t != "direct" else None,
+             "upstream_requests": http_get(self.up[self.upkey(t)], "/__stats")["requests"]}
+        return f
+
+    def run_download(self, t):
+        """One download of --download-bytes through t; a failure is t's
+        figure (an error line), not the run's."""
+        argv = self.stream_argv(t, "download")
+        self.set_mode(t, "")
+        say("$ " + " ".join(argv))
+        before = cpu_ticks(self.pid(t))
+        limit = 120 + self.a.download_bytes / (10 << 20)  # 10 MiB/s at least
+        with RssSampler(self.pid(t)) as rss:
+            try:
+                out = subprocess.run(argv, capture_output=True, text=True, timeout=limit)
+                r = json.loads(out.stdout) if out.returncode == 0 else \
+                    {"error": f"client exited with {out.returncode}: {out.stderr.strip()[-300:]}"}
+            except subprocess.TimeoutExpired:
+                r = {"error": f"not done after {limit:.0f} s (client stopped)"}
+        after = cpu_ticks(self.pid(t))
+        f = self.stream_figures(t, r, after - before, rss)
+        ok = not f["error"]
+        secs = r.get("secs") or 0
+        f.update({"n": 1 if ok else 0, "bytes": r.get("bytes", 0), "secs": secs,
+                  "mibs": r.get("bytes", 0) / (1 << 20) / secs if ok and secs else None})
+        if not ok:
+            f["secs"] = None
+        f["cpu_s_gib"] = (f["cpu_s"] / (f["bytes"] / (1 << 30))
+                          if ok and f["cpu_s"] is not None and f["bytes"] else None)
+        return f
+
+    def sse_round(self, targets):
+        """Every target's stream read at the same time, one client process
+        each, so a proxy's delays and direct's come from the same seconds;
+        the clients start one after the other and connect together 1 s
+        later, so none reads while the others start up."""
+        a = self.a
+        for t in targets:
+            self.set_mode(t, "")
+        before = {t: cpu_ticks(self.pid(t)) for t in targets}
+        samplers = {t: RssSampler(self.pid(t)).__enter__() for t in targets}
+        running = {}
+        # every client connects at the same moment, once all have started
+        start_at = time.monotonic_ns() // 1000 + 1_000_000
+        for t in targets:
+            argv = self.stream_argv(t, "sse") + ["--start-at", str(start_at)]
+            say("$ " + " ".join(argv) + " &")
+            running[t] = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True)
+        outs = {}
+        end = time.monotonic() + 60 + a.sse_events * a.sse_ms / 1000
+        for t, p in running.items():
+            try:
+                o, e = p.communicate(timeout=max(1, end - time.monotonic()))
+                outs[t] = json.loads(o) if p.returncode == 0 else \
+                    {"error": f"client exited with {p.returncode}: {e.strip()[-300:]}"}
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                outs[t] = {"error": "stream not done 60 s after its last event was due "
+                                    "(client stopped)"}
+        res = {}
+        for t in targets:
+            samplers[t].__exit__(None, None, None)
+            r = outs[t]
+            f = self.stream_figures(t, r, cpu_ticks(self.pid(t)) - before[t], samplers[t])
+            d = sorted(r.get("delays_us") or [])
+            f["n"] = r.get("events", 0) if not f["error"] else 0
+            f["events"] = r.get("events", 0)
+            for key, p in (("p50", 50), ("p99", 99)):
+                f[key] = pct(d, p) / 1000 if d and not f["error"] else None
+            f["max"] = d[-1] / 1000 if d and not f["error"] else None
+            res[t] = f
+        for t in targets:  # the delay a proxy adds: its figure minus direct's
+            for key in ("p50", "p99", "max"):
+                mine, base = res[t][key], res.get("direct", {}).get(key)
+                res[t]["add_" + key] = (mine - base if t != "direct" and mine is not None
+                                        and base is not None else None)
+        return res
 
     def slow_round(self, mode, targets):
         for t in targets:
@@ -811,6 +955,11 @@ def report(bench, outdir, meta):
         title, _, kind, extra, _ = SCENARIOS[name]
         targets = targets_of(rounds)
         lines += [f"## {name}: {title}", ""]
+        if kind in STREAM_KINDS:
+            section, names = stream_section(name, kind, rounds, meta, outdir)
+            lines += section
+            charts += names
+            continue
         if extra in DEFINITIONS:
             lines += [DEFINITIONS[extra], ""]
         lines += not_run_lines(meta, name)
@@ -895,6 +1044,81 @@ def report(bench, outdir, meta):
     return "\n".join(lines)
 
 
+def stream_errors(rounds, t):
+    """t's failures over the rounds, each distinct message once."""
+    errs = []
+    for r in rounds:
+        e = r[t].get("error")
+        if e and e not in errs:
+            errs.append(e)
+    return errs
+
+
+def stream_section(name, kind, rounds, meta, outdir):
+    """The download or sse scenario's table, error lines and charts."""
+    targets = targets_of(rounds)
+    if kind == "download":
+        size = meta.get("download_bytes", DOWNLOAD_BYTES)
+        lines = [f"GET /bytes/{size} ({size / (1 << 20):.0f} MiB, Content-Length) through "
+                 "each target, one target at a time, once per round, read by "
+                 "tests/bench/streamclient.py (recv_into a 1 MiB buffer, the body counted and "
+                 "discarded). HAProxy without `option http-buffer-request` and with `option "
+                 "http-no-delay` (without it, a small write waits up to 200 ms), nginx with "
+                 "`proxy_buffering off; proxy_request_buffering off; proxy_http_version 1.1;`; "
+                 "braced with its defaults. Wall time from connect to the last byte; CPU = "
+                 "utime+stime of the proxy (nginx: master and worker) over the download, per "
+                 "GiB delivered; peak RssAnon sampled every "
+                 f"{RSS_EVERY * 1000:.0f} ms during the download; VmHWM = the proxy's peak "
+                 "resident set since it started (for the scenario), at the end of each round.",
+                 "", "| target | downloads ok | wall s | MiB/s | CPU s per GiB | "
+                 "peak RssAnon MiB | VmHWM MiB | upstream requests |", "|---" * 8 + "|"]
+        keys = [("secs", 2), ("mibs", 0), ("cpu_s_gib", 2), ("rss_peak", 1), ("hwm_mib", 1),
+                ("upstream_requests", 0)]
+        charts = [("mibs", "download throughput", "MiB/s", "higher"),
+                  ("cpu_s_gib", "proxy CPU per GiB downloaded", "s", "lower"),
+                  ("hwm_mib", "proxy peak resident memory (VmHWM)", "MiB", "lower")]
+    else:
+        n, ms = meta.get("sse_events", SSE_EVENTS), meta.get("sse_ms", SSE_MS)
+        lines = [f"GET /sse?n={n}&ms={ms}: {n} events {ms} ms apart, each stamped by the "
+                 "upstream with CLOCK_MONOTONIC when written; every target's stream read at "
+                 "the same time in each round (one tests/bench/streamclient.py process per "
+                 "target, all connecting at the same moment; each target with its own "
+                 "upstream). Delay = arrival "
+                 "(CLOCK_MONOTONIC when the read that completed the event returned) minus "
+                 "the stamp; added = the proxy's figure minus direct's in the same round. "
+                 "HAProxy and nginx as in download (no buffering); braced with its defaults.",
+                 "", "| target | events ok | delay p50 ms | p99 ms | max ms | added p50 ms | "
+                 "added p99 ms | added max ms | proxy CPU s | VmHWM MiB |",
+                 "|---" * 10 + "|"]
+        keys = [("p50", 2), ("p99", 2), ("max", 2), ("add_p50", 2), ("add_p99", 2),
+                ("add_max", 2), ("cpu_s", 2), ("hwm_mib", 1)]
+        charts = [("add_p50", "p50 delay added per event to direct's", "ms", "lower"),
+                  ("add_p99", "p99 delay added per event to direct's", "ms", "lower")]
+    for t in targets:
+        ok = sum(1 for r in rounds if not r[t].get("error"))
+        if kind == "sse":
+            ok = f"{ok}/{len(rounds)} rounds"
+        else:
+            ok = f"{ok}/{len(rounds)}"
+        lines.append(f"| {t} | {ok} | " +
+                     " | ".join(fmt(summarize(rounds, t, k), d) for k, d in keys) + " |")
+    lines.append("")
+    for t in targets:
+        for e in stream_errors(rounds, t):
+            lines.append(f"- **{t}** failed: `{e}`")
+    lines.append("")
+    names = []
+    for key, label, unit, better in charts:
+        fname = f"{name}-{key}.svg"
+        vals = [(t, summarize(rounds, t, key)) for t in targets]
+        with open(os.path.join(outdir, fname), "w") as f:
+            f.write(chart.svg_bars(f"{name}: {label}", vals, unit, better))
+        names.append(fname)
+        lines.append(f"![{name} {label}]({fname})")
+    lines.append("")
+    return lines, names
+
+
 def floor_lines(rounds):
     """The curl-multi floor beside the proxies of the same rounds."""
     rounds = [r for r in rounds if FLOOR in r]
@@ -946,7 +1170,17 @@ def summary(raw, meta):
                 cells.append("not run" if t in (meta.get("not_run") or {}) and
                              t in SCENARIOS[name][4] else "—")
                 continue
-            if kind == "wrk":
+            if kind in STREAM_KINDS and all(r[t].get("error") for r in rounds):
+                c = "failed"
+            elif kind == "download":
+                c = (f"{num(rounds, t, 'mibs', '.0f')} MiB/s, {num(rounds, t, 'cpu_s_gib', '.2f')}"
+                     f" s CPU/GiB, {num(rounds, t, 'hwm_mib', '.1f')} MiB VmHWM")
+                c = c if t != "direct" else f"{num(rounds, t, 'mibs', '.0f')} MiB/s"
+            elif kind == "sse":
+                c = (f"p50 {num(rounds, t, 'p50', '.2f')} / p99 {num(rounds, t, 'p99', '.2f')} ms"
+                     if t == "direct" else f"{num(rounds, t, 'add_p50', '+.2f')} / "
+                     f"{num(rounds, t, 'add_p99', '+.2f')} ms")
+            elif kind == "wrk":
                 cpu = med(rounds, t, "cpu_us")
                 c = f"{med(rounds, t, 'rps'):.0f} req/s"
                 if cpu is not None and t != "in-app":
@@ -992,7 +1226,9 @@ def summary(raw, meta):
               "request (×), with the share of answers that reached the app with a drifted body, "
               "the Idempotency-Keys a logical request answered 503 first was sent with, the p99 "
               "of braced's answers once its breaker was open (under load, and one at a time), or the upstream requests that "
-              "arrived inside an announced 429 window (definitions under each scenario).", ""]
+              "arrived inside an announced 429 window (definitions under each scenario); "
+              "download = MiB/s, proxy CPU seconds per GiB and VmHWM; sse = direct's delay "
+              "p50 / p99 per event, and the delay each proxy adds to it.", ""]
     return lines
 
 
@@ -1065,6 +1301,12 @@ def main():
     ap.add_argument("--only", help="comma-separated scenarios: " + ", ".join(SCENARIOS))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--secs", type=float, default=None, help="seconds per target per round")
+    ap.add_argument("--download-bytes", type=int, default=DOWNLOAD_BYTES,
+                    help=f"download: the body's size (default {DOWNLOAD_BYTES}, 1 GiB)")
+    ap.add_argument("--sse-events", type=int, default=SSE_EVENTS,
+                    help=f"sse: events per stream (default {SSE_EVENTS})")
+    ap.add_argument("--sse-ms", type=int, default=SSE_MS,
+                    help=f"sse: milliseconds between events (default {SSE_MS})")
     ap.add_argument("--from-raw", metavar="RAW_JSON",
                     help="write the report again from a run's raw.json; runs nothing")
     a = ap.parse_args()
@@ -1089,6 +1331,10 @@ def main():
     meta = {"when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "cores": os.cpu_count(), "rounds": a.rounds, "secs": a.secs,
             "versions": versions(), "scenarios": names}
+    if "download" in names:
+        meta["download_bytes"] = a.download_bytes
+    if "sse" in names:
+        meta["sse_events"], meta["sse_ms"] = a.sse_events, a.sse_ms
     say(f"versions: {meta['versions']}")
     with tempfile.TemporaryDirectory(prefix="braced-bench-") as tmp:
         b = Bench(a, tmp)
@@ -1111,9 +1357,11 @@ def main():
         text = report(b, a.out, meta)
     say("\n" + text)
     say(f"\nreport: {a.out}/report.md ({meta['seconds']} s)")
-    # A target that answered nothing means the harness, not the target, broke.
+    # A target that answered nothing means the harness, not the target, broke;
+    # a streaming scenario's target that failed with an error line is its
+    # figure (braced holds answers whole), unless it is direct.
     empty = [f"{n}/{t}" for n, rounds in b.raw.items() for r in rounds for t in r
-             if r[t]["n"] == 0]
+             if r[t]["n"] == 0 and (not r[t].get("error") or t == "direct")]
     if empty:
         say("no answers at all from: " + ", ".join(sorted(set(empty))))
         return 1

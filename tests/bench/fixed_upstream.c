@@ -15,6 +15,18 @@
  *              &tail=PCT&tail_ms=MS&cap=N&work=MS
  *        sets every fault at once (absent = 0) and zeroes the counters;
  *   GET /__stats  answers the counters as JSON.
+ * Streaming paths (counted as requests; the 503, reset and 429 faults apply,
+ * delay, tail, cap and drift do not):
+ *   GET /bytes/N  N bytes (N <= 64 GiB) of a fixed 64-byte repeating pattern
+ *        with Content-Length; `?chunked=1` frames them in 64 KiB chunks;
+ *   GET /sse?n=N&ms=M  text/event-stream, chunked: N events (N <= 1,000,000)
+ *        M ms apart (M <= 60,000), the first at once, each one chunk holding
+ *        `data: SEQ T\n\n` (SEQ from 1; T = CLOCK_MONOTONIC in microseconds
+ *        when it is written), then the last chunk.
+ *   A value out of range or not a number gets 400. Both are written as the
+ *   client takes them: at most STREAM_HIGH bytes wait in the connection's
+ *   output (an event whose time has come waits for room; its T is when it
+ *   is written), and other connections are served meanwhile.
  * Latency modes: `delay` holds every answer MS; `tail` holds PCT% of them
  * tail_ms instead (a slow tail); `cap` > 0 serves at most N requests in
  * parallel, each `work` ms, and queues the rest in arrival order (a
@@ -60,6 +72,12 @@
 #define SET_FULL (SET_SIZE / 2) /* past this, new entries are not recorded */
 #define WINDOW_S 1.0            /* the window a `Retry-After: 1` announces */
 #define EDGE_MS 10.0            /* in_window_head and _end: this close to an edge */
+#define STREAM_BLOCK 65536      /* /bytes: one block, one chunk with ?chunked=1 */
+#define STREAM_HIGH (1 << 20)   /* a stream adds output while less waits than this */
+#define STREAM_LOW (256 << 10)  /* ... and is called back when this little is left */
+#define BYTES_MAX (64ull << 30) /* /bytes/N: N at most 64 GiB */
+#define SSE_MAX_N 1000000       /* /sse: n at most */
+#define SSE_MAX_MS 60000        /* /sse: ms at most */
 
 static const char ok_body[] =
     "{\"city\":\"Paris\",\"temperature\":14.2,\"condition\":\"cloudy\",\"source_latency_ms\":3}";
@@ -91,7 +109,16 @@ struct conn {
 	struct conn *qprev, *qnext; /* in the queue when queued */
 	int queued;
 	double last_429; /* when this connection was last sent a 429 */
+	/* a streaming answer in progress (reads nothing more meanwhile) */
+	int streaming; /* STREAM_BYTES or STREAM_SSE; 0 = none */
+	int chunked;   /* /bytes: chunked framing */
+	uint64_t left; /* /bytes: bytes still to add; /sse: events still to send */
+	uint64_t seq;  /* /sse: the last event's sequence number */
+	int ms;        /* /sse: between events */
+	int due;       /* /sse: an event's time has come, waiting for room */
 };
+
+enum { STREAM_BYTES = 1, STREAM_SSE = 2 };
 
 static struct mode mode;
 static struct counters cnt;
@@ -105,6 +132,7 @@ static unsigned ann_head, ann_tail; /* ann_head - ann_tail entries, indices mod 
 static struct conn *qhead, *qtail;  /* the queue of the `cap` mode */
 static int in_service;
 static SSL_CTX *tls_ctx;
+static char pattern[STREAM_BLOCK]; /* /bytes: a 64-byte period, so blocks join up */
 
 static double now_s(void)
 {
@@ -421,6 +449,212 @@ static void post(struct conn *c, const char *head)
 	}
 }
 
+/* Parses the value of query parameter name in q into *v; returns 1, 0 when
+ * absent, -1 when not a decimal number or over max. */
+static int query_u64(const char *q, const char *name, uint64_t max, uint64_t *v)
+{
+	size_t n = strlen(name);
+
+	while (q && *q) {
+		if (strncmp(q, name, n) == 0 && q[n] == '=') {
+			const char *p = q + n + 1;
+			uint64_t x = 0;
+
+			if (*p < '0' || *p > '9')
+				return -1;
+			for (; *p >= '0' && *p <= '9'; p++) {
+				x = x * 10 + (uint64_t)(*p - '0');
+				if (x > max)
+					return -1;
+			}
+			if (*p && *p != '&')
+				return -1;
+			*v = x;
+			return 1;
+		}
+		q = strchr(q, '&');
+		if (q)
+			q++;
+	}
+	return 0;
+}
+
+static void on_stream_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+/* Starts a streaming answer: reads nothing more from c until it ends. */
+static void stream_begin(struct conn *c, int kind)
+{
+	c->streaming = kind;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, STREAM_LOW, 0);
+	bufferevent_setcb(c->bev, on_read, on_stream_write, on_event, c);
+}
+
+/* The stream is written whole: back to one request at a time. Returns
+ * after on_read, which may free c. */
+static void stream_end(struct conn *c)
+{
+	c->streaming = 0;
+	if (c->timer) {
+		event_free(c->timer);
+		c->timer = NULL;
+	}
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+	cnt.ok++;
+	bufferevent_enable(c->bev, EV_READ);
+	on_read(c->bev, c); /* requests that arrived while this one streamed */
+}
+
+/* /bytes: adds blocks (references to the static pattern, no copies) while
+ * less than STREAM_HIGH waits; returns 1 once everything is added. */
+static int bytes_fill(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	while (c->left > 0 && evbuffer_get_length(out) < STREAM_HIGH) {
+		size_t n = c->left < STREAM_BLOCK ? (size_t)c->left : STREAM_BLOCK;
+
+		if (c->chunked)
+			evbuffer_add_printf(out, "%zx\r\n", n);
+		evbuffer_add_reference(out, pattern, n, NULL, NULL);
+		if (c->chunked)
+			evbuffer_add(out, "\r\n", 2);
+		c->left -= n;
+	}
+	if (c->left > 0)
+		return 0;
+	if (c->chunked)
+		evbuffer_add(out, "0\r\n\r\n", 5);
+	return 1;
+}
+
+static void sse_send(struct conn *c);
+
+static void on_sse_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= STREAM_HIGH) {
+		c->due = 1; /* the client is behind: write once it takes more */
+		return;
+	}
+	sse_send(c);
+}
+
+/* /sse: writes the next event (and the last chunk after the last one), then
+ * arms the timer for the one after it, or ends the stream. */
+static void sse_send(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct timespec ts;
+	char ev[64];
+	int n;
+
+	c->due = 0;
+	if (c->left > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		n = snprintf(ev, sizeof(ev), "data: %llu %llu\n\n", (unsigned long long)++c->seq,
+			     (unsigned long long)ts.tv_sec * 1000000ull +
+				 (unsigned long long)ts.tv_nsec / 1000);
+		evbuffer_add_printf(out, "%x\r\n", n);
+		evbuffer_add(out, ev, (size_t)n);
+		evbuffer_add(out, "\r\n", 2);
+		c->left--;
+	}
+	if (c->left == 0) {
+		evbuffer_add(out, "0\r\n\r\n", 5);
+		if (c->timer) {
+			event_free(c->timer);
+			c->timer = NULL;
+		}
+		/* the stream ends once the write callback sees its output drained */
+		return;
+	}
+	{
+		struct timeval tv = { c->ms / 1000, (c->ms % 1000) * 1000 };
+
+		if (!c->timer)
+			c->timer = evtimer_new(bufferevent_get_base(c->bev), on_sse_timer, c);
+		evtimer_add(c->timer, &tv);
+	}
+}
+
+/* The output went down to STREAM_LOW: add more, or end the stream once it
+ * is all added and mostly sent (the rest goes out as usual). */
+static void on_stream_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (c->streaming == STREAM_BYTES) {
+		if (bytes_fill(c))
+			stream_end(c);
+	} else if (c->streaming == STREAM_SSE) {
+		if (c->due)
+			sse_send(c);
+		else if (c->left == 0 && !c->timer)
+			stream_end(c);
+	}
+}
+
+/* GET /bytes/N[?chunked=1] */
+static void stream_bytes(struct conn *c, const char *path)
+{
+	const char *p = path + 7, *q = strchr(path, '?');
+	uint64_t n = 0, chunked = 0;
+
+	for (; *p >= '0' && *p <= '9'; p++) {
+		n = n * 10 + (uint64_t)(*p - '0');
+		if (n > BYTES_MAX)
+			break;
+	}
+	if (p == path + 7 || n > BYTES_MAX || (*p && *p != '?') ||
+	    query_u64(q ? q + 1 : NULL, "chunked", 1, &chunked) < 0) {
+		reply(c, 400, "Bad Request", NULL, "", 0);
+		return;
+	}
+	c->chunked = chunked == 1;
+	c->left = n;
+	if (c->chunked)
+		evbuffer_add_printf(bufferevent_get_output(c->bev),
+				    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+				    "Transfer-Encoding: chunked\r\n\r\n");
+	else
+		evbuffer_add_printf(bufferevent_get_output(c->bev),
+				    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+				    "Content-Length: %llu\r\n\r\n",
+				    (unsigned long long)n);
+	if (bytes_fill(c)) /* small enough to add at once */
+		cnt.ok++;
+	else
+		stream_begin(c, STREAM_BYTES);
+}
+
+/* GET /sse?n=N&ms=M */
+static void stream_sse(struct conn *c, const char *path)
+{
+	const char *q = strchr(path, '?');
+	uint64_t n = 0, ms = 0;
+
+	if (query_u64(q ? q + 1 : NULL, "n", SSE_MAX_N, &n) < 0 ||
+	    query_u64(q ? q + 1 : NULL, "ms", SSE_MAX_MS, &ms) < 0) {
+		reply(c, 400, "Bad Request", NULL, "", 0);
+		return;
+	}
+	evbuffer_add_printf(bufferevent_get_output(c->bev),
+			    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+			    "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
+	c->left = n;
+	c->seq = 0;
+	c->ms = (int)ms;
+	stream_begin(c, STREAM_SSE);
+	sse_send(c);
+}
+
 /* Handles one complete request; returns 0, or -1 when c was freed. */
 static int handle(struct conn *c, char *head)
 {
@@ -478,6 +712,14 @@ static int handle(struct conn *c, char *head)
 		reply(c, 429, "Too Many Requests", "Retry-After: 1\r\n", "", 0);
 		return 0;
 	}
+	if (strncmp(path, "/bytes/", 7) == 0) {
+		stream_bytes(c, path);
+		return 0;
+	}
+	if (strncmp(path, "/sse", 4) == 0 && (path[4] == '\0' || path[4] == '?')) {
+		stream_sse(c, path);
+		return 0;
+	}
 	c->drift = chance(mode.drift);
 	if (mode.delay_ms > 0 || mode.tail > 0 || mode.cap > 0) {
 		wait_answer(c);
@@ -492,7 +734,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	while (!c->waiting) {
+	while (!c->waiting && !c->streaming) {
 		struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 		char head[MAX_HEAD + 1];
 		size_t hlen, blen = 0;
@@ -621,6 +863,9 @@ int main(int argc, char **argv)
 	set = calloc(SET_SIZE, sizeof(*set));
 	if (!set)
 		return 1;
+	for (size_t i = 0; i < sizeof(pattern); i++)
+		pattern[i] =
+		    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-\n"[i % 64];
 	signal(SIGPIPE, SIG_IGN);
 	base = event_base_new();
 	memset(&sin, 0, sizeof(sin));
