@@ -283,8 +283,9 @@ static void render_policy(struct strbuf *b, const struct policy *p)
 
 	strbuf_addf(b,
 		    "{\"timeouts\":{\"connect_ms\":%u,\"read_ms\":%u,\"write_ms\":%u,"
-		    "\"pool_ms\":%u,\"attempt_ms\":%u,\"total_ms\":%u}",
-		    t->connect_ms, t->read_ms, t->write_ms, t->pool_ms, t->attempt_ms, t->total_ms);
+		    "\"pool_ms\":%u,\"attempt_ms\":%u,\"total_ms\":%u,\"stream_ms\":%u}",
+		    t->connect_ms, t->read_ms, t->write_ms, t->pool_ms, t->attempt_ms, t->total_ms,
+		    t->stream_ms);
 	strbuf_addf(b, ",\"retry\":{\"attempts\":%u,\"statuses\":[", r->attempts);
 	for (int s = 100; s < 600; s++) {
 		if (r->statuses[s]) {
@@ -429,16 +430,18 @@ static void render_config(struct admin *a, struct strbuf *b)
 	    ",\"shutdown_grace_ms\":%u,\"log\":{\"format\":\"%s\",\"level\":\"%s\",\"access\":%s}",
 	    cfg->shutdown_grace_ms, log_format_names[cfg->log_format],
 	    log_level_names[cfg->log_level], cfg->log_access ? "true" : "false");
-	strbuf_addf(b,
-		    ",\"limits\":{\"max_request_body\":%llu,\"max_response_body\":%llu,"
-		    "\"max_header_size\":%llu,\"max_connections\":%u,\"max_inflight\":%u,"
-		    "\"max_validated_body\":%llu,\"header_timeout_ms\":%u,\"body_timeout_ms\":%u,"
-		    "\"idle_timeout_ms\":%u}",
-		    (unsigned long long)cfg->max_request_body,
-		    (unsigned long long)cfg->max_response_body,
-		    (unsigned long long)cfg->max_header_size, cfg->max_connections,
-		    cfg->max_inflight, (unsigned long long)cfg->max_validated_body,
-		    cfg->header_timeout_ms, cfg->body_timeout_ms, cfg->idle_timeout_ms);
+	strbuf_addf(
+	    b,
+	    ",\"limits\":{\"max_request_body\":%llu,\"max_response_body\":%llu,"
+	    "\"max_header_size\":%llu,\"max_connections\":%u,\"max_inflight\":%u,"
+	    "\"max_validated_body\":%llu,\"stream_buffer\":%llu,\"retry_buffer\":%llu,"
+	    "\"max_buffered\":%llu,\"header_timeout_ms\":%u,\"body_timeout_ms\":%u,"
+	    "\"idle_timeout_ms\":%u}",
+	    (unsigned long long)cfg->max_request_body, (unsigned long long)cfg->max_response_body,
+	    (unsigned long long)cfg->max_header_size, cfg->max_connections, cfg->max_inflight,
+	    (unsigned long long)cfg->max_validated_body, (unsigned long long)cfg->stream_buffer,
+	    (unsigned long long)cfg->retry_buffer, (unsigned long long)cfg->max_buffered,
+	    cfg->header_timeout_ms, cfg->body_timeout_ms, cfg->idle_timeout_ms);
 	render_fleet_config(b, &cfg->fleet);
 	strbuf_adds(b, ",\"defaults\":");
 	render_policy(b, &cfg->defaults);

@@ -96,6 +96,37 @@ static void render_latency_defences(struct strbuf *out, const struct guard_snaps
 		sample(out, "braced_concurrency_limit", g->name, NULL, NULL, g->concurrency_limit);
 }
 
+static void render_streams(struct strbuf *out, const struct guard_snapshot *snaps, size_t n)
+{
+	static const char *const outcomes[GUARD_STREAM__COUNT] = {
+		[GUARD_STREAM_COMPLETE] = "ok",
+		[GUARD_STREAM_RESET_MID_BODY] = "reset_mid_body",
+		[GUARD_STREAM_TIMEOUT] = "stream_timeout",
+		[GUARD_STREAM_CLIENT_GONE] = "client_gone",
+		[GUARD_STREAM_SHUTDOWN] = "shutdown",
+	};
+	const struct guard_snapshot *g, *end = snaps + n;
+
+	header(out, "braced_stream_ends_total", "counter",
+	       "Answers relayed as they arrived, by profile and how they ended: ok, "
+	       "reset_mid_body (the upstream failed after the head; the app saw the truncation), "
+	       "stream_timeout, client_gone, shutdown.");
+	for (g = snaps; g < end; g++)
+		for (int r = 0; r < GUARD_STREAM__COUNT; r++)
+			sample(out, "braced_stream_ends_total", g->name, "outcome", outcomes[r],
+			       g->streams[r]);
+	header(out, "braced_stream_bytes_total", "counter",
+	       "Body bytes of streamed answers sent to apps, by profile.");
+	for (g = snaps; g < end; g++)
+		sample(out, "braced_stream_bytes_total", g->name, NULL, NULL, g->stream_bytes);
+	header(out, "braced_backpressure_pauses_total", "counter",
+	       "Times an upstream transfer was paused because its app read slower than it "
+	       "sent (limits.stream_buffer was queued), by profile.");
+	for (g = snaps; g < end; g++)
+		sample(out, "braced_backpressure_pauses_total", g->name, NULL, NULL,
+		       g->stream_pauses);
+}
+
 static void render_schema_violations(struct strbuf *out, const struct guard_snapshot *snaps,
 				     size_t n)
 {
@@ -167,6 +198,7 @@ void metrics_render(struct strbuf *out, const struct guard_snapshot *snaps, size
 	for (g = snaps; g < end; g++)
 		sample(out, "braced_inflight_requests", g->name, NULL, NULL, g->inflight);
 	render_latency_defences(out, snaps, n);
+	render_streams(out, snaps, n);
 	render_schema_violations(out, snaps, n);
 	render_global(out, mg);
 }
@@ -226,6 +258,9 @@ void metrics_render_front(struct strbuf *out, const struct http_counters *k)
 		  "Accepts that failed for lack of file descriptors.", NULL, NULL, k->fd_shortage },
 		{ "braced_replies_writing", "gauge",
 		  "Answers waiting for their client to read them.", NULL, NULL, k->writing },
+		{ "braced_streams_active", "gauge",
+		  "Answers being relayed as they arrive (head sent, body not ended).", NULL, NULL,
+		  k->streaming },
 	};
 
 	render_series(out, s, sizeof(s) / sizeof(s[0]));

@@ -27,6 +27,10 @@ static const struct key limits_keys[] = {
 	K_UINT("max_connections", L_(max_connections), 1, 1000000),
 	K_UINT("max_inflight", L_(max_inflight), 1, 1000000),
 	K_SIZE("max_validated_body", L_(max_validated_body), 0),
+	K_SIZE_IN("stream_buffer", L_(stream_buffer), CONFIG_STREAM_BUFFER_MIN,
+		  CONFIG_STREAM_BUFFER_MAX),
+	K_SIZE("retry_buffer", L_(retry_buffer), 0),
+	K_SIZE("max_buffered", L_(max_buffered), 0),
 	K_DURATION("header_timeout", L_(header_timeout_ms), 0, KEY_POSITIVE),
 	K_DURATION("body_timeout", L_(body_timeout_ms), 0, KEY_POSITIVE),
 	K_DURATION("idle_timeout", L_(idle_timeout_ms), 0, KEY_POSITIVE),
@@ -127,6 +131,9 @@ static struct config *config_new(const char *path)
 	cfg->max_response_body = 8 * 1024 * 1024;
 	cfg->max_header_size = 16 * 1024;
 	cfg->max_validated_body = 2 * 1024 * 1024;
+	cfg->stream_buffer = 256 * 1024;
+	cfg->retry_buffer = 1024 * 1024;
+	cfg->max_buffered = 64 * 1024 * 1024;
 	cfg->max_connections = 4096;
 	cfg->max_inflight = 10000;
 	cfg->header_timeout_ms = 10000;

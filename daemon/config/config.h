@@ -23,6 +23,11 @@
 #define CONFIG_MAX_SECRET_FILE 65536
 #define CONFIG_HEADER_NAME_MAX POLICY_HEADER_NAME_MAX
 #define CONFIG_MAX_STRING 8192
+/* limits.stream_buffer: below 64 KiB more answers pause at their head for
+ * nothing; above 8 MiB a stream's queue nears what the HTTP server takes
+ * (HTTP_STREAM_QUEUED_MAX). */
+#define CONFIG_STREAM_BUFFER_MIN (64 * 1024)
+#define CONFIG_STREAM_BUFFER_MAX (8 * 1024 * 1024)
 
 enum schema_mode { SCHEMA_MODE_OFF, SCHEMA_MODE_REPORT, SCHEMA_MODE_ENFORCE };
 
@@ -145,6 +150,12 @@ struct config {
 	uint64_t max_response_body;
 	uint64_t max_header_size;
 	uint64_t max_validated_body; /* most bytes a schema route validates */
+	/* Per streamed body: bytes queued for a slow reader before the
+	 * sender is paused; also the part of an answer kept before braced
+	 * decides on it (SPEC 3.1). */
+	uint64_t stream_buffer;
+	uint64_t retry_buffer; /* request bodies up to this are held for retries */
+	uint64_t max_buffered; /* all bodies held whole at once */
 	uint32_t max_connections;
 	uint32_t max_inflight;
 	uint32_t header_timeout_ms; /* the whole request head, from its first byte */

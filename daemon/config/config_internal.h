@@ -72,7 +72,8 @@ struct key {
 	const char *name; /* NULL ends a table */
 	enum key_kind kind;
 	size_t offset;            /* of the destination in the struct the table fills */
-	long long min, max;       /* UINT, STATUSES: the range; DURATION, SIZE: the least */
+	long long min, max;       /* UINT, STATUSES: the range; DURATION: the least;
+				   * SIZE: the least and, when not 0, the most */
 	double lo, hi;            /* RATIO: the range */
 	const char *const *names; /* ENUM, ENUM_BITS (names.h) */
 	const struct key *sub;    /* MAP */
@@ -93,6 +94,7 @@ struct key {
 #define K_RATIO(n, off, lo_, hi_) { .name = (n), .kind = KEY_RATIO, .offset = (off), .lo = (lo_), .hi = (hi_) }
 #define K_DURATION(n, off, min_, flags_) { .name = (n), .kind = KEY_DURATION, .offset = (off), .min = (min_), .flags = (flags_) }
 #define K_SIZE(n, off, min_) { .name = (n), .kind = KEY_SIZE, .offset = (off), .min = (min_) }
+#define K_SIZE_IN(n, off, min_, max_) { .name = (n), .kind = KEY_SIZE, .offset = (off), .min = (min_), .max = (max_) }
 #define K_ENUM(n, off, names_) { .name = (n), .kind = KEY_ENUM, .offset = (off), .names = (names_) }
 #define K_BITS(n, off, names_, noun_) { .name = (n), .kind = KEY_ENUM_BITS, .offset = (off), .names = (names_), .noun = (noun_) }
 #define K_METHODS(n, off) { .name = (n), .kind = KEY_METHODS, .offset = (off) }

@@ -293,7 +293,7 @@ static void get_key_duration(struct loader *L, const struct ynode *n, const stru
 }
 
 static void get_key_size(struct loader *L, const struct ynode *n, const char *what, uint64_t min,
-			 uint64_t *ret)
+			 uint64_t max, uint64_t *ret)
 {
 	uint64_t v;
 
@@ -302,6 +302,8 @@ static void get_key_size(struct loader *L, const struct ynode *n, const char *wh
 		return;
 	if (v < min)
 		err_at(L, n, "%s must be at least %llu bytes", what, (unsigned long long)min);
+	else if (max && v > max)
+		err_at(L, n, "%s must be at most %llu bytes", what, (unsigned long long)max);
 	else
 		*ret = v;
 }
@@ -419,7 +421,7 @@ int keys_apply(struct loader *L, const struct key *table, const char *prefix, co
 		get_key_duration(L, v, k, path, dst);
 		break;
 	case KEY_SIZE:
-		get_key_size(L, v, path, (uint64_t)k->min, dst);
+		get_key_size(L, v, path, (uint64_t)k->min, (uint64_t)k->max, dst);
 		break;
 	case KEY_ENUM:
 		get_enum(L, v, path, k->names, dst);

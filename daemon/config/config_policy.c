@@ -98,6 +98,7 @@ static const struct key timeout_keys[] = {
 	TIMEOUT("pool", pool_ms, KEY_POSITIVE),
 	TIMEOUT("attempt", attempt_ms, 0),
 	TIMEOUT("total", total_ms, KEY_POSITIVE),
+	TIMEOUT("stream", stream_ms, 0),
 	K_END,
 };
 

@@ -33,6 +33,8 @@ struct guard {
 	int adaptive;
 	uint32_t pool_max;
 	uint64_t hedges[GUARD_HEDGE__COUNT];
+	uint64_t streams[GUARD_STREAM__COUNT];
+	uint64_t stream_bytes, stream_pauses;
 	/* Fleet mode: hooks set by fleet.c, and what the fleet told us. */
 	struct guard_hooks hooks;
 	int hooked;
@@ -393,6 +395,14 @@ void guard_count_hedge(struct guard *g, enum guard_hedge_result r)
 		g->hedges[r]++;
 }
 
+void guard_count_stream(struct guard *g, enum guard_stream_end e, uint64_t bytes, uint32_t pauses)
+{
+	if ((unsigned)e < GUARD_STREAM__COUNT)
+		g->streams[e]++;
+	g->stream_bytes += bytes;
+	g->stream_pauses += pauses;
+}
+
 void guard_limiter_sample(struct guard *g, uint64_t now_us, uint64_t rtt_us)
 {
 	if (g->adaptive && g->limiter_ready)
@@ -439,6 +449,9 @@ void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret
 		ret->hedge_delay = guard_hedge_delay_of(r, ms);
 	}
 	memcpy(ret->hedges, g->hedges, sizeof(ret->hedges));
+	memcpy(ret->streams, g->streams, sizeof(ret->streams));
+	ret->stream_bytes = g->stream_bytes;
+	ret->stream_pauses = g->stream_pauses;
 	budget_totals(&g->budget, now_us, &ret->budget_requests, &ret->budget_retries);
 	memcpy(ret->requests, g->requests, sizeof(ret->requests));
 	memcpy(ret->attempts, g->attempts, sizeof(ret->attempts));

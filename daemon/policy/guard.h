@@ -122,6 +122,22 @@ void guard_observe_latency(struct guard *g, uint64_t now_us, uint64_t attempt_us
  * is pNN and the estimate has too few samples yet, -ENOENT when h is off. */
 int guard_hedge_delay(struct guard *g, uint64_t now_us, const struct hedge_policy *h,
 		      uint32_t *ret_ms);
+/* ---- streamed answers (SPEC 3.1) ---- */
+
+/* How a streamed answer ended; every stream begun ends in exactly one. */
+enum guard_stream_end {
+	GUARD_STREAM_COMPLETE,       /* the whole body reached the app */
+	GUARD_STREAM_RESET_MID_BODY, /* the upstream failed after the head */
+	GUARD_STREAM_TIMEOUT,        /* timeouts.stream cut it */
+	GUARD_STREAM_CLIENT_GONE,    /* the app left */
+	GUARD_STREAM_SHUTDOWN,       /* shutdown's grace ended it */
+	GUARD_STREAM__COUNT
+};
+
+/* Counts one streamed answer's end: how, the body bytes the app was sent,
+ * and the times a slow app paused the upstream. */
+void guard_count_stream(struct guard *g, enum guard_stream_end e, uint64_t bytes, uint32_t pauses);
+
 /* Counts one hedge's end. */
 void guard_count_hedge(struct guard *g, enum guard_hedge_result r);
 /* One attempt answered after rtt_us (pool wait left out): a sample for the
@@ -222,11 +238,14 @@ struct guard_snapshot {
 	uint64_t retries;
 	uint64_t suppressed[RETRY_STOP__COUNT];
 	uint64_t hedges[GUARD_HEDGE__COUNT];
-	uint32_t concurrency_limit;                   /* guard_concurrency_limit() */
-	int adaptive;                                 /* the limit is adaptive */
-	uint64_t min_rtt_us;                          /* adaptive: 0 until measured */
-	struct guard_hedge_delay hedge_delay;         /* the profile's, in effect */
-	const struct histogram *duration;             /* borrowed */
+	uint64_t streams[GUARD_STREAM__COUNT];
+	uint64_t stream_bytes;                /* body bytes of streamed answers sent to apps */
+	uint64_t stream_pauses;               /* upstream transfers paused for a slow app */
+	uint32_t concurrency_limit;           /* guard_concurrency_limit() */
+	int adaptive;                         /* the limit is adaptive */
+	uint64_t min_rtt_us;                  /* adaptive: 0 until measured */
+	struct guard_hedge_delay hedge_delay; /* the profile's, in effect */
+	const struct histogram *duration;     /* borrowed */
 	const struct schema_counter *schema_counters; /* borrowed */
 	int fleet;                                    /* hooked onto a fleet */
 	int fleet_gate, fleet_probe_lock;             /* probes fleet-wide; lock held */

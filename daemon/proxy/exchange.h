@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "headers.h"
 #include "http.h"
+#include "problem.h"
 #include "rng.h"
 #include "trace.h"
 
@@ -48,6 +49,7 @@ struct request {
 	struct event deadline;     /* total budget */
 	struct event wait_timer;   /* backoff and cool-down waits */
 	struct event hedge_timer;  /* the next hedge (SPEC 4.10) */
+	struct event stream_timer; /* timeouts.stream of a streamed answer */
 	int timers_armed;
 	struct config *cfg;            /* reference held until the end */
 	const struct profile *profile; /* NULL until routed */
@@ -78,8 +80,22 @@ struct request {
 		/* "traceparent: ..." of this attempt: each its own parent-id. */
 		char traceparent[sizeof("traceparent: ") + TRACE_PARENT_LEN];
 	} calls[ENGINE_MAX_INFLIGHT];
-	unsigned ncalls;                  /* slots in use */
-	struct call *last;                /* the last finished attempt: what an answer relays */
+	unsigned ncalls;   /* slots in use */
+	struct call *last; /* the last finished attempt: what an answer relays */
+	/* The attempt whose body flows to the app (flow.c), once its head
+	 * was relayed; still one of calls[] until it ends. */
+	struct call *streamed;
+	uint64_t bytes_out; /* of a streamed body, taken by the app's stream */
+	uint32_t pauses;    /* times a slow app paused the streamed body */
+	int stream_begun;   /* the app got a streamed head: it ends in request_end() */
+	int stream_status;  /* the status relayed with it */
+	int stream_has_code;
+	enum problem_code stream_code; /* its Brace-Error, when stream_has_code */
+	/* The start of the body of an answer whose head came and which was
+	 * discarded (engine_action.discard): what a problem repeats. */
+	char prefix[PROBLEM_UPSTREAM_BODY_MAX + 4];
+	size_t prefix_len;
+	uint32_t prefix_id;               /* the attempt it came from; 0 none */
 	struct schema_result *violations; /* of the last answer, in enforce mode */
 	const char *correlation_header;
 	char correlation[HEADERS_CORRELATION_MAX + 1];

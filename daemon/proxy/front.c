@@ -365,6 +365,13 @@ static void on_gone(struct http_request *hreq, void *arg)
 		request_client_gone(hreq->user);
 }
 
+static void on_drain(struct http_request *hreq, void *arg)
+{
+	(void)arg;
+	if (hreq->user)
+		request_drained(hreq->user);
+}
+
 /* RLIMIT_NOFILE's soft limit, read when the limits are (re)made: main
  * raises it to the hard limit first. */
 static uint64_t fd_limit(void)
@@ -467,6 +474,7 @@ struct server *server_new(struct event_base *base, struct config *cfg, struct up
 	srv->http = http_server_new(base, &lim, on_request, on_gone, srv);
 	if (!srv->http)
 		goto fail;
+	http_server_set_drain_handler(srv->http, on_drain);
 	if (server_set_config(srv, cfg) < 0)
 		goto fail;
 	srv->bound_cfg = config_ref(cfg);

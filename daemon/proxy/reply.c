@@ -6,6 +6,7 @@
 #include "ascii.h"
 #include "clock.h"
 #include "exchange.h"
+#include "flow.h"
 #include "schema.h"
 #include "upstream.h"
 
@@ -200,14 +201,15 @@ static int relay_drops(const struct request *req, const char *name, const char *
 	       strcasecmp(name, "Retry-After") == 0;
 }
 
-/* Relays the last upstream answer as the engine says (below 400, or
- * passthrough). The upstream's Retry-After is replaced by the engine's. */
-void reply_relay(struct request *req, const struct engine_answer *a)
+/* Fills r with the headers of call's answer relayed as a says: the
+ * upstream's but those relay_drops() names, its Server-Timing without
+ * braced's entries, a's Retry-After and Brace-Error, and braced's own.
+ * Returns 0 or -ENOMEM (r is released then). */
+static int relay_headers(struct request *req, struct call *call, const struct engine_answer *a,
+			 struct reply *r)
 {
 	const char *connection = NULL, *name, *value;
-	struct call *call = req->last;
 	size_t pos, n = 0, timing = 0;
-	struct reply r;
 	char *kept;
 
 	/* The Connection header lists more names to drop. */
@@ -216,42 +218,82 @@ void reply_relay(struct request *req, const struct engine_answer *a)
 			connection = value;
 		else if (strcasecmp(name, "Server-Timing") == 0)
 			timing += strlen(value) + 1;
-	reply_init(&r);
-	if (reply_reserve(&r, n + REPLY_OWN_HEADERS) < 0 ||
-	    (timing && !(r.kept = malloc(timing)))) {
-		struct problem p;
-
-		reply_release(&r);
-		problem_init(&p, PROBLEM_INTERNAL);
-		p.detail = "out of memory";
-		reply_fail(req, &p);
-		return;
+	reply_init(r);
+	if (reply_reserve(r, n + REPLY_OWN_HEADERS) < 0 ||
+	    (timing && !(r->kept = malloc(timing)))) {
+		reply_release(r);
+		return -ENOMEM;
 	}
-	kept = r.kept;
+	kept = r->kept;
 	for (pos = 0; call_header_next(call, &pos, &name, &value);) {
 		/* An upstream cannot speak for braced's own timing entries. */
 		if (strcasecmp(name, "Server-Timing") == 0) {
 			size_t len = headers_server_timing_keep(value, kept);
 
 			if (len)
-				reply_add(&r, name, kept);
+				reply_add(r, name, kept);
 			kept += len + 1;
 			continue;
 		}
 		/* HEAD: the server keeps the length the GET answer would have */
 		if (req->method == METHOD_HEAD && strcasecmp(name, "Content-Length") == 0) {
-			reply_add(&r, name, value);
+			reply_add(r, name, value);
 			continue;
 		}
 		if (!relay_drops(req, name, connection))
-			reply_add(&r, name, value);
+			reply_add(r, name, value);
 	}
-	add_retry_after(&r, a->retry_after);
+	add_retry_after(r, a->retry_after);
 	if (a->has_code)
-		reply_add(&r, "Brace-Error", problem_code_name(a->code));
-	add_common_headers(req, &r);
+		reply_add(r, "Brace-Error", problem_code_name(a->code));
+	add_common_headers(req, r);
+	return 0;
+}
+
+static void fail_no_memory(struct request *req)
+{
+	struct problem p;
+
+	problem_init(&p, PROBLEM_INTERNAL);
+	p.detail = "out of memory";
+	reply_fail(req, &p);
+}
+
+/* Relays the last upstream answer as the engine says (below 400, or
+ * passthrough). The upstream's Retry-After is replaced by the engine's. */
+void reply_relay(struct request *req, const struct engine_answer *a)
+{
+	struct call *call = req->last;
+	struct reply r;
+
+	if (relay_headers(req, call, a, &r) < 0) {
+		fail_no_memory(req);
+		return;
+	}
 	/* The received body itself goes out: an answer is held once, not twice. */
 	send_and_free(req, a->status, &r, NULL, 0, call_body(call), a->has_code ? &a->code : NULL);
+}
+
+int reply_relay_stream(struct request *req, struct call *call, const struct engine_answer *a)
+{
+	struct reply r;
+	int rc;
+
+	if (relay_headers(req, call, a, &r) < 0) {
+		fail_no_memory(req);
+		return -ECANCELED;
+	}
+	rc = flow_begin(req, call, a->status, r.h, r.n);
+	reply_release(&r);
+	if (rc == -EINVAL) {
+		struct problem p;
+
+		problem_init(&p, PROBLEM_INTERNAL);
+		p.detail = "the upstream's answer head could not be relayed";
+		reply_fail(req, &p);
+		return -ECANCELED;
+	}
+	return rc;
 }
 
 /* Answers with the problem the engine built, adding what only the shell
@@ -266,7 +308,11 @@ void reply_problem(struct request *req, const struct engine_answer *a)
 	p.retryable = a->retryable;
 	p.retry_after = a->retry_after;
 	p.upstream_status = a->upstream_status;
-	if (a->upstream_body && req->last) {
+	if (a->upstream_body && req->prefix_id && req->prefix_id == a->id) {
+		/* kept when its head came: the call itself is gone */
+		p.upstream_body = req->prefix;
+		p.upstream_body_len = req->prefix_len;
+	} else if (a->upstream_body && req->last) {
 		struct evbuffer *body = call_body(req->last);
 		size_t blen = evbuffer_get_length(body);
 

@@ -7,6 +7,7 @@
  * upstream.h. */
 #include "request.h"
 #include "clock.h"
+#include "flow.h"
 #include "guard.h"
 #include "log.h"
 #include "reply.h"
@@ -15,10 +16,12 @@
 #include "upstream.h"
 #include "validate.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 /* Freed requests kept for the next ones: struct request is past malloc's
@@ -76,6 +79,7 @@ static void disarm(struct request *req)
 	event_del(&req->deadline);
 	event_del(&req->wait_timer);
 	event_del(&req->hedge_timer);
+	event_del(&req->stream_timer);
 	req->timers_armed = 0;
 }
 
@@ -113,7 +117,9 @@ static void request_free(struct request *req)
 	request_dealloc(req);
 }
 
-static void log_access(struct request *req, int status, const char *code)
+/* The access log line; outcome is how a streamed answer ended (NULL for
+ * an answer sent whole): its line comes at the body's end. */
+static void log_access(struct request *req, int status, const char *code, const char *outcome)
 {
 	struct logline *l;
 
@@ -139,6 +145,12 @@ static void log_access(struct request *req, int status, const char *code)
 		log_int(l, "elapsed_ms", (long long)(total / 1000));
 		log_int(l, "upstream_ms", (long long)((up < total ? up : total) / 1000));
 	}
+	if (outcome) {
+		log_str(l, "outcome", outcome);
+		log_int(l, "bytes_out", (long long)req->bytes_out);
+		log_int(l, "stream_ms",
+			(long long)((clock_now_us() - request_answer_us(req)) / 1000));
+	}
 	log_str(l, "correlation_id", req->correlation[0] ? req->correlation : "-");
 	log_str(l, "trace_id", req->trace.valid ? req->trace.trace_id : "-");
 	log_end(l);
@@ -155,7 +167,7 @@ void request_finish(struct request *req, int status, const struct http_header *h
 	/* An attempt still running borrows the app's body, and the access log
 	 * its path: both are the HTTP server's until the reply. */
 	cancel_calls(req, 0);
-	log_access(req, status, code ? problem_code_name(*code) : "ok");
+	log_access(req, status, code ? problem_code_name(*code) : "ok", NULL);
 	if (req->hreq) {
 		req->hreq->user = NULL;
 		if (buf)
@@ -165,6 +177,61 @@ void request_finish(struct request *req, int status, const struct http_header *h
 		req->hreq = NULL;
 	} else {
 		free(body);
+	}
+	req->path = NULL;
+	req->body = NULL;
+	request_free(req);
+}
+
+/* How a streamed answer ended, for the access log. */
+static const char *end_name(enum engine_end_kind k)
+{
+	switch (k) {
+	case ENGINE_END_COMPLETE:
+		return "ok";
+	case ENGINE_END_RESET_MID_BODY:
+		return "reset_mid_body";
+	case ENGINE_END_STREAM_TIMEOUT:
+		return "stream_timeout";
+	case ENGINE_END_CLIENT_GONE:
+		return "client_gone";
+	case ENGINE_END_SHUTDOWN:
+		return "shutdown";
+	}
+	return "-";
+}
+
+/* The streamed answer is over as end says: its body is ended whole, or
+ * cut so the app sees the truncation; then the count, the log line and
+ * the free. Its duration was taken at the head (request_answer_us). */
+static void request_end(struct request *req, const struct engine_end *end)
+{
+	int status = req->stream_status;
+
+	static const enum guard_stream_end ends[] = {
+		[ENGINE_END_COMPLETE] = GUARD_STREAM_COMPLETE,
+		[ENGINE_END_RESET_MID_BODY] = GUARD_STREAM_RESET_MID_BODY,
+		[ENGINE_END_STREAM_TIMEOUT] = GUARD_STREAM_TIMEOUT,
+		[ENGINE_END_CLIENT_GONE] = GUARD_STREAM_CLIENT_GONE,
+		[ENGINE_END_SHUTDOWN] = GUARD_STREAM_SHUTDOWN,
+	};
+
+	if (req->guard && end->count)
+		guard_count_answer(req->guard, end->has_code ? &end->code : NULL,
+				   (double)(request_answer_us(req) - req->start_us) / 1e6);
+	if (req->guard)
+		guard_count_stream(req->guard, ends[end->kind], req->bytes_out, req->pauses);
+	cancel_calls(req, 0);
+	req->streamed = NULL;
+	log_access(req, status, req->stream_has_code ? problem_code_name(req->stream_code) : "ok",
+		   end_name(end->kind));
+	if (req->hreq) {
+		req->hreq->user = NULL;
+		if (end->kind == ENGINE_END_COMPLETE)
+			http_stream_end(req->hreq);
+		else
+			http_stream_abort(req->hreq);
+		req->hreq = NULL;
 	}
 	req->path = NULL;
 	req->body = NULL;
@@ -188,7 +255,7 @@ static void drop_request(struct request *req)
 		reply_fail(req, &p);
 		return;
 	}
-	log_access(req, 499, "client_gone");
+	log_access(req, 499, "client_gone", NULL);
 	if (req->hreq) {
 		req->hreq->user = NULL;
 		/* owed all the same; the server drops it, the app has left */
@@ -211,6 +278,7 @@ void request_abort(struct request *req)
 }
 
 static void on_call_done(struct call *call, void *arg);
+static void on_call_head(struct call *call, void *arg);
 
 /* ==== the shell: engine events in, actions out ========================= */
 
@@ -249,6 +317,9 @@ static int start_call(struct request *req, const struct engine_start *s)
 		.ca_file = req->profile->tls.ca_file,
 		.max_response_body = req->cfg->max_response_body,
 		.extra_header = req->trace.valid && rc ? rc->traceparent : NULL,
+		.window = req->cfg->stream_buffer,
+		.on_head = on_call_head,
+		.error_prefix = sizeof(req->prefix),
 	};
 
 	if (!rc)
@@ -273,11 +344,80 @@ static int start_call(struct request *req, const struct engine_start *s)
 	return 0;
 }
 
+/* The running call of engine id, or NULL. */
+static struct call *call_of(struct request *req, uint32_t id)
+{
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
+		if (req->calls[i].call && req->calls[i].id == id)
+			return req->calls[i].call;
+	return NULL;
+}
+
+/* The head of attempt id came and its body is not wanted: the start of
+ * the body is kept for a problem that repeats it, then the call goes. */
+static void discard_call(struct request *req, uint32_t id)
+{
+	struct call *call = call_of(req, id);
+
+	if (!call)
+		return;
+	req->prefix_len = evbuffer_copyout(call_body(call), req->prefix, sizeof(req->prefix));
+	if ((ev_ssize_t)req->prefix_len < 0)
+		req->prefix_len = 0;
+	req->prefix_id = id;
+	cancel_calls(req, id);
+}
+
+static void stream_broken(struct request *req, const char *why);
+
+/* The engine relays the head of a running attempt and streams its body:
+ * the budget's timers stop (total ends at the relayed head), the stream
+ * timer starts. */
+static void stream_answer(struct request *req, const struct engine_action *act)
+{
+	const struct engine_answer *a = &act->u.answer;
+	struct call *call = call_of(req, a->id);
+	int rc;
+
+	disarm(req);
+	req->timers_armed = 1; /* the stream timer, below */
+	req->stream_status = a->status;
+	req->stream_has_code = a->has_code;
+	req->stream_code = a->code;
+	if (!call) {
+		struct problem p;
+
+		problem_init(&p, PROBLEM_INTERNAL);
+		p.detail = "the answer to relay is gone";
+		reply_fail(req, &p);
+		return;
+	}
+	rc = reply_relay_stream(req, call, a);
+	if (rc == -ECANCELED)
+		return;
+	if (rc == -EPIPE) {
+		feed_simple(req, ENGINE_EV_CLIENT_GONE);
+		return;
+	}
+	if (rc == -EIO) {
+		stream_broken(req, "libcurl refused to resume the answer");
+		return;
+	}
+	if (act->stream_ms) {
+		struct timeval tv;
+
+		clock_ms_to_tv(act->stream_ms, &tv);
+		evtimer_add(&req->stream_timer, &tv);
+	}
+}
+
 /* Carries out one action of the engine; the request may be freed after. */
 static void carry_out(struct request *req, const struct engine_action *act)
 {
 	for (int i = 0; i < act->cancel; i++)
 		cancel_calls(req, act->cancel_ids[i]);
+	for (int i = 0; i < act->discard; i++)
+		discard_call(req, act->discard_ids[i]);
 	if (act->hedge_ms) {
 		struct timeval tv;
 
@@ -302,10 +442,15 @@ static void carry_out(struct request *req, const struct engine_action *act)
 		break;
 	}
 	case ENGINE_DO_ANSWER:
-		if (act->u.answer.kind == ENGINE_RELAY && req->last)
+		if (act->u.answer.kind == ENGINE_RELAY && act->u.answer.stream)
+			stream_answer(req, act);
+		else if (act->u.answer.kind == ENGINE_RELAY && req->last)
 			reply_relay(req, &act->u.answer);
 		else
 			reply_problem(req, &act->u.answer);
+		break;
+	case ENGINE_DO_END:
+		request_end(req, &act->u.end);
 		break;
 	case ENGINE_DO_DROP:
 		drop_request(req);
@@ -387,6 +532,8 @@ static void on_call_done(struct call *call, void *arg)
 			break;
 		}
 	}
+	if (req->streamed == call)
+		req->streamed = NULL;
 	ev.u.attempt.queued_us = call_queued_us(call);
 	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
 		if (req->calls[i].call && call_waiting(req->calls[i].call))
@@ -396,6 +543,13 @@ static void on_call_done(struct call *call, void *arg)
 	} else {
 		call_free(req->last);
 		req->last = call;
+	}
+	if (co == ATTEMPT_OK && validate_wants(req, call_status(call)) &&
+	    evbuffer_get_length(call_body(call)) > req->cfg->max_response_body) {
+		/* Came whole within the stream window, but an answer a schema
+		 * checks is held, and max_response_body bounds what is held. */
+		co = ATTEMPT_TOO_LARGE;
+		ev.u.attempt.end = co;
 	}
 	if (co == ATTEMPT_OK) {
 		ev.u.attempt.status = call_status(call);
@@ -412,6 +566,64 @@ static void on_call_done(struct call *call, void *arg)
 	call_free(unused);
 	/* The answer may have moved the adaptive concurrency limit. */
 	upstream_pool_set_max(pool, guard_concurrency_limit(guard));
+}
+
+/* Attempt call has its final head and its body is still coming: an answer
+ * a schema checks is held whole (judged at its end, as before); any other
+ * goes to the engine now, which relays it (streamed), waits, retries or
+ * wraps it. */
+static void on_call_head(struct call *call, void *arg)
+{
+	struct request *req = arg;
+	struct engine_event ev = {
+		.kind = ENGINE_EV_HEAD,
+		.u.attempt = {
+			.end = ATTEMPT_OK,
+			.status = call_status(call),
+			.elapsed_us = call_elapsed_us(call),
+			.queued_us = call_queued_us(call),
+			.error = "",
+		},
+	};
+
+	if (retry_classify_status(&req->policy->retry, ev.u.attempt.status) == OUTCOME_OK &&
+	    validate_wants(req, ev.u.attempt.status)) {
+		call_hold(call);
+		return;
+	}
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++) {
+		if (req->calls[i].call == call)
+			ev.u.attempt.id = req->calls[i].id;
+		else if (req->calls[i].call && call_waiting(req->calls[i].call))
+			ev.u.attempt.queued[ev.u.attempt.nqueued++] = req->calls[i].id;
+	}
+	ev.u.attempt.retry_after = upstream_retry_after(call);
+	ev.now_us = clock_now_us();
+	feed(req, &ev);
+}
+
+/* The streamed attempt cannot go on (libcurl refused to resume it): it
+ * ends as a reset mid-body. */
+static void stream_broken(struct request *req, const char *why)
+{
+	struct engine_event ev = {
+		.kind = ENGINE_EV_ATTEMPT,
+		.u.attempt = { .end = ATTEMPT_RESET, .error = why },
+	};
+
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
+		if (req->calls[i].call && req->calls[i].call == req->streamed)
+			ev.u.attempt.id = req->calls[i].id;
+	cancel_calls(req, ev.u.attempt.id);
+	req->streamed = NULL;
+	ev.now_us = clock_now_us();
+	feed(req, &ev);
+}
+
+void request_drained(struct request *req)
+{
+	if (flow_on_drain(req) < 0)
+		stream_broken(req, "libcurl refused to resume the answer");
 }
 
 /* Feeds the firing of the wait or hedge timer. */
@@ -455,6 +667,13 @@ static void on_hedge_timer(evutil_socket_t fd, short what, void *arg)
 	feed_timer(arg, ENGINE_TIMER_HEDGE);
 }
 
+static void on_stream_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	feed_timer(arg, ENGINE_TIMER_STREAM);
+}
+
 void request_start(struct request *req)
 {
 	struct event_base *base = req->env->base;
@@ -486,6 +705,7 @@ void request_start(struct request *req)
 	evtimer_assign(&req->deadline, base, on_deadline, req);
 	evtimer_assign(&req->wait_timer, base, on_wait_over, req);
 	evtimer_assign(&req->hedge_timer, base, on_hedge_timer, req);
+	evtimer_assign(&req->stream_timer, base, on_stream_timer, req);
 	clock_ms_to_tv(left, &tv);
 	evtimer_add(&req->deadline, &tv);
 	req->timers_armed = 1;

@@ -30,6 +30,10 @@ void request_finish(struct request *req, int status, const struct http_header *h
  * server its reply (dropped) and frees the request. */
 void request_client_gone(struct request *req);
 
+/* The app's queue of req's streamed answer drained (the HTTP server's
+ * on_drain): the paused attempt goes on. */
+void request_drained(struct request *req);
+
 /* Shutdown's grace is over: cancels the request, answers 503 overloaded if
  * the app is still there, and frees it. */
 void request_abort(struct request *req);

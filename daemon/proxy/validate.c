@@ -385,6 +385,17 @@ static int check_encoded_json(const struct schema *s, const char *codings, const
 	return bad;
 }
 
+int validate_wants(const struct request *req, int status)
+{
+	const struct schema_setting *s;
+
+	if (!req->route || status < 100 || status > 599)
+		return 0;
+	s = &req->route->response;
+	return s->mode != SCHEMA_MODE_OFF && s->body_schema && s->statuses[status] &&
+	       req->method != METHOD_HEAD && !no_document(status);
+}
+
 /* Validates a 2xx-class answer against the route's response schema. A body
  * with a content coding is decoded for the check (gzip, x-gzip, deflate);
  * any other coding is a violation, never a pass. Returns 1 when it failed
@@ -400,12 +411,9 @@ int validate_response(struct request *req, struct call *call)
 	struct schema_result res;
 	int bad;
 
-	if (!req->route)
+	if (!validate_wants(req, call_status(call)))
 		return 0;
 	s = &req->route->response;
-	if (s->mode == SCHEMA_MODE_OFF || !s->body_schema || !s->statuses[call_status(call)] ||
-	    req->method == METHOD_HEAD || no_document(call_status(call)))
-		return 0;
 	memset(&res, 0, sizeof(res));
 	len = evbuffer_get_length(body);
 	if (response_codings(call, codings, sizeof(codings)) < 0) {

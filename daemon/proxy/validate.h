@@ -19,4 +19,8 @@ int validate_request(struct request *req);
  * req->violations (owned by req), else 0. */
 int validate_response(struct request *req, struct call *call);
 
+/* 1 when an answer with status would be checked by the route's response
+ * schema: it is then held whole, never streamed. */
+int validate_wants(const struct request *req, int status);
+
 #endif

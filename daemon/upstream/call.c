@@ -79,6 +79,10 @@ static void call_detach(struct call *c)
 	/* Leaving the multi ends any pause: its socket is parked (and checked
 	 * for the unread answer) like any other. */
 	c->paused = 0;
+	if (c->head_queued) {
+		TAILQ_REMOVE(&up->heads, c, head_link);
+		c->head_queued = 0;
+	}
 	if (c->state == CALL_RUNNING && c->easy)
 		curl_multi_remove_handle(up->multi, c->easy);
 	upstream_pool_leave(c);
@@ -261,6 +265,36 @@ static int on_seek(void *arg, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_CANTSEEK;
 }
 
+/* The answer has no body whatever it announces: HEAD, 204, 304. */
+static int body_less(const struct call *c)
+{
+	return c->p.head || c->check.status == 304 || c->check.status == 204;
+}
+
+static void queue_head(struct call *c)
+{
+	c->head_waits = 0;
+	TAILQ_INSERT_TAIL(&c->up->heads, c, head_link);
+	c->head_queued = 1;
+}
+
+/* The final head ended (its blank line): with a window, the call is
+ * reported to on_head after this socket action unless it finishes in it. */
+static void note_head(struct call *c)
+{
+	c->status = c->check.status;
+	c->head_length = body_less(c)       ? 0
+			 : c->check.seen_cl ? (int64_t)c->check.content_length
+					    : -1;
+	if (!c->p.window || !c->p.on_head || c->head_queued)
+		return;
+	if (c->status >= 400 && c->head_length != 0 && c->p.error_prefix > 0) {
+		c->head_waits = 1;
+		return;
+	}
+	queue_head(c);
+}
+
 static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
 {
 	struct call *c = arg;
@@ -285,13 +319,15 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
 	}
 	if (len == 0) {
 		c->headers_done = c->check.in_trailers;
+		if (c->headers_done)
+			note_head(c);
 		return n;
 	}
 	if (c->headers_done)
 		return n; /* trailers are not passed on */
 	colon = memchr(buf, ':', len);
-	if ((size_t)(colon - buf) == 14 && strncasecmp(buf, "Content-Length", 14) == 0 &&
-	    !c->p.head && c->check.status != 304 && c->check.status != 204) {
+	if (!c->p.window && (size_t)(colon - buf) == 14 &&
+	    strncasecmp(buf, "Content-Length", 14) == 0 && !body_less(c)) {
 		/* A HEAD or 304 answer announces a body it does not send. */
 		if (c->check.content_length > c->p.max_response_body) {
 			c->too_large = 1;
@@ -322,9 +358,37 @@ static size_t on_write(char *buf, size_t size, size_t nitems, void *arg)
 		set_paused(c, c->paused | CURLPAUSE_RECV);
 		return CURL_WRITEFUNC_PAUSE;
 	}
-	if (evbuffer_get_length(c->body) + n > c->p.max_response_body) {
-		c->too_large = 1;
-		return 0;
+	switch (c->sink) {
+	case SINK_STREAM:
+		if (c->sink_fn(c->sink_arg, buf, n) == n)
+			return n;
+		set_paused(c, c->paused | CURLPAUSE_RECV);
+		return CURL_WRITEFUNC_PAUSE;
+	case SINK_WINDOW:
+		if (c->p.window && evbuffer_get_length(c->body) + n > c->p.window) {
+			/* Full before a decision: the block stays with libcurl. */
+			if (c->head_waits)
+				queue_head(c);
+			set_paused(c, c->paused | CURLPAUSE_RECV);
+			return CURL_WRITEFUNC_PAUSE;
+		}
+		if (c->p.window) {
+			if (c->head_waits && evbuffer_get_length(c->body) + n >= c->p.error_prefix)
+				queue_head(c);
+			break;
+		}
+		/* no window: every answer is held, as below */
+		if (evbuffer_get_length(c->body) + n > c->p.max_response_body) {
+			c->too_large = 1;
+			return 0;
+		}
+		break;
+	case SINK_HOLD:
+		if (evbuffer_get_length(c->body) + n > c->p.max_response_body) {
+			c->too_large = 1;
+			return 0;
+		}
+		break;
 	}
 	if (evbuffer_add(c->body, buf, n) < 0)
 		return 0;
@@ -502,6 +566,38 @@ int call_resume(struct call *c)
 	return curl_easy_pause(c->easy, (int)paused) == CURLE_OK ? 0 : -EIO;
 }
 
+void call_stream(struct call *c, call_sink_fn sink, void *arg)
+{
+	c->sink = SINK_STREAM;
+	c->sink_fn = sink;
+	c->sink_arg = arg;
+	/* The attempt cap bounds the time to the answer's head, not its body. */
+	if (c->attempt_timer)
+		evtimer_del(c->attempt_timer);
+}
+
+void call_hold(struct call *c)
+{
+	c->sink = SINK_HOLD;
+	if (c->head_length > 0 && (uint64_t)c->head_length > c->p.max_response_body) {
+		/* Refused at once: the next block the call takes fails it. */
+		c->too_large = 1;
+		c->p.max_response_body = 0;
+	}
+	if (call_resume(c) < 0) {
+		/* libcurl refused: the answer is not held whole, the attempt
+		 * failed. Reported from the timer, never from here. */
+		c->failed_start = 1;
+		snprintf(c->errbuf, sizeof(c->errbuf), "libcurl refused to resume the answer");
+		event_active(c->timer, EV_TIMEOUT, 0);
+	}
+}
+
+int64_t call_content_length(const struct call *c)
+{
+	return c->head_length;
+}
+
 struct call *call_paused_of(CURL *easy)
 {
 	char *priv = NULL;
@@ -625,7 +721,7 @@ int call_header_next(const struct call *c, size_t *pos, const char **ret_name,
 
 uint64_t call_elapsed_us(const struct call *c)
 {
-	return c->elapsed_us;
+	return c->state == CALL_DONE ? c->elapsed_us : clock_now_us() - c->start_us;
 }
 
 const char *call_error(const struct call *c)

@@ -296,6 +296,7 @@ int upstream_close_socket(void *arg, curl_socket_t s)
 
 static void drain(struct upstream *up)
 {
+	struct call *c;
 	CURLMsg *msg;
 	int left;
 
@@ -308,6 +309,13 @@ static void drain(struct upstream *up)
 		rc = msg->data.result; /* msg dies with remove_handle */
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
 		call_finish((struct call *)priv, rc);
+	}
+	/* Heads whose transfer did not finish in the same action. A report
+	 * may cancel or finish other calls: they leave the list as they go. */
+	while ((c = TAILQ_FIRST(&up->heads))) {
+		TAILQ_REMOVE(&up->heads, c, head_link);
+		c->head_queued = 0;
+		c->p.on_head(c, c->arg);
 	}
 }
 
@@ -323,6 +331,7 @@ struct upstream *upstream_new(struct event_base *base)
 	up->reuse_handles =
 	    curl_version_info(CURLVERSION_NOW)->version_num >= UPSTREAM_SAFE_REUSE_VERSION;
 	LIST_INIT(&up->sockets);
+	TAILQ_INIT(&up->heads);
 	up->multi = curl_multi_init();
 	up->curl_timer = evtimer_new(base, on_curl_timer, up);
 	if (!up->multi || !up->curl_timer) {

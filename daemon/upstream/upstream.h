@@ -16,6 +16,16 @@ struct upstream_pool;
 struct call;
 struct header_list;
 
+/* The final head of an attempt came and its body did not within its
+ * params->window: called once, from the backend's loop and never inside
+ * libcurl. The call then waits (paused once its window is full) for
+ * call_stream(), call_hold() or upstream_cancel(). */
+typedef void (*call_head_fn)(struct call *call, void *arg);
+
+/* Takes the next n bytes of a streamed answer: returns n, or 0 to take
+ * none of them now (the call pauses; call_resume() delivers them again). */
+typedef size_t (*call_sink_fn)(void *arg, const char *buf, size_t n);
+
 struct call_params {
 	const char *url;                   /* borrowed until done */
 	const char *method;                /* "GET", ...; borrowed */
@@ -31,6 +41,16 @@ struct call_params {
 	size_t max_response_body;
 	const char *extra_header; /* one more "Name: value" line for this attempt
 				   * (borrowed until done), or NULL */
+	/* > 0: bytes of the body kept before the answer is decided; an
+	 * answer not whole by then is reported to on_head (with the done
+	 * callback's arg). 0: every answer is held whole, up to
+	 * max_response_body. */
+	size_t window;
+	call_head_fn on_head;
+	/* An error answer (status >= 400) is reported to on_head only once
+	 * this many bytes of its body came (or it ended): the start a problem
+	 * repeats. At most window. */
+	size_t error_prefix;
 };
 
 /* Called once when the attempt ends, never from inside a libcurl callback.
@@ -83,10 +103,23 @@ void call_pause_recv(struct call *call);
  * Returns 0, or -EIO when libcurl refused (the caller should cancel). */
 int call_resume(struct call *call);
 
+/* After on_head: the body goes to sink (with arg) as it comes, the bytes
+ * in call_body() first being the caller's to send. The attempt cap stops
+ * here; the read limit bounds each silence, and the time sink holds the
+ * call paused does not count. */
+void call_stream(struct call *call, call_sink_fn sink, void *arg);
+/* After on_head: the body is collected whole in call_body(), up to
+ * max_response_body (beyond, the attempt ends ATTEMPT_TOO_LARGE). Resumes
+ * a call paused at its window. Never from inside a libcurl callback. */
+void call_hold(struct call *call);
+/* The answer's Content-Length, or -1 when it has none (chunked, or
+ * delimited by the close). Valid from on_head. */
+int64_t call_content_length(const struct call *call);
+
 /* Results, valid in and after the done callback. */
 enum attempt_end call_outcome(const struct call *call);
 enum attempt_limit call_timeout_kind(const struct call *call);
-int call_status(const struct call *call);
+int call_status(const struct call *call); /* also from on_head */
 /* Response body; the caller may take its contents (evbuffer_add_buffer). */
 struct evbuffer *call_body(struct call *call);
 /* Walks the response headers in the order received: returns 1 with the
@@ -97,7 +130,8 @@ int call_header_next(const struct call *call, size_t *pos, const char **ret_name
 /* Microseconds the call waited for its pool before it ran (all of its
  * time when it never ran). */
 uint64_t call_queued_us(const struct call *call);
-/* Microseconds from start to end, the pool wait included. */
+/* Microseconds from start to end (to now while it runs), the pool wait
+ * included. */
 uint64_t call_elapsed_us(const struct call *call);
 /* libcurl's message for a failure, or "". */
 const char *call_error(const struct call *call);

@@ -26,6 +26,12 @@
 _Static_assert(UPSTREAM_PEAK_WINDOW_S <= WINDOW_SLOTS_MAX, "the peak seconds fit the window ring");
 
 enum call_state { CALL_WAITING, CALL_RUNNING, CALL_DONE };
+/* Where the body of a running call goes. */
+enum call_sink {
+	SINK_WINDOW, /* into body, up to p.window (then paused): not decided */
+	SINK_HOLD,   /* into body, up to p.max_response_body */
+	SINK_STREAM, /* to sink_fn */
+};
 enum io_phase { PHASE_CONNECT, PHASE_WRITE, PHASE_READ };
 
 struct call {
@@ -60,6 +66,13 @@ struct call {
 	enum attempt_end outcome;
 	enum attempt_limit timeout;
 	int status;
+	enum call_sink sink;
+	call_sink_fn sink_fn;
+	void *sink_arg;
+	int64_t head_length; /* the final head's Content-Length, -1 none */
+	int head_queued;     /* in up->heads, to be reported */
+	int head_waits;      /* an error head, reported once error_prefix bytes came */
+	TAILQ_ENTRY(call) head_link;
 	struct evbuffer *body;
 	struct strbuf headers;
 	struct curl_slist *send_headers; /* nodes over p.headers' lines, one allocation */
@@ -94,6 +107,9 @@ struct upstream {
 	struct window peak_window;
 	unsigned peaks[UPSTREAM_PEAK_WINDOW_S];
 	struct upstream_pool *pools;
+	/* Calls whose head came in the last socket action, reported after
+	 * its finished transfers (drain). */
+	struct call_queue heads;
 	LIST_HEAD(, sockctx) sockets;
 	/* The contexts of the connection sockets braced opened for libcurl,
 	 * indexed by descriptor (nowned slots; at most one per open file). */

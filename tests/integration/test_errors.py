@@ -99,11 +99,17 @@ class UpstreamErrorTest(BracedTestCase):
                     self.assertEqual(resp.headers.get("Brace-Attempts"), "1")
 
     def test_response_over_the_limit_is_502(self):
-        with Braced(self.config(limits={"max_response_body": "1KiB"})) as b:
+        # max_response_body bounds the answers braced holds whole: those a
+        # schema checks. Any other answer is relayed as it comes (SPEC 3.1).
+        held = {"routes": [{"match": "GET /checked", "response": {
+            "mode": "enforce", "body": {"type": "string"}}}]}
+        with Braced(self.config(held, limits={"max_response_body": "1KiB"})) as b:
             for chunked in (False, True):
                 with self.subTest(chunked=chunked):
-                    resp = b.get("/demo/big", headers=fault(body="x" * 4000, chunked=chunked))
+                    resp = b.get("/demo/checked", headers=fault(body="x" * 4000, chunked=chunked))
                     self.assert_problem(resp, 502, "response_too_large", profile="demo")
+                    relayed = b.get("/demo/big", headers=fault(body="x" * 4000, chunked=chunked))
+                    self.assertEqual((relayed.status, relayed.body), (200, b"x" * 4000))
 
     def test_connection_refused_is_502(self):
         config = make_config({"demo": {"upstream": f"http://127.0.0.1:{closed_port()}/base"}})

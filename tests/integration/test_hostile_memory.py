@@ -90,12 +90,10 @@ class PodAtItsLimit(unittest.TestCase):
                     s.sendall(f"POST /api/big{i} HTTP/1.1\r\nHost: braced\r\n"
                               f"Content-Type: application/octet-stream\r\n"
                               f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-                answered = wait_until(lambda: sum(1 for l in b.log_lines()
-                                                  if l.get("msg") == "request") >= k, IO_TIMEOUT)
-                self.assertTrue(answered, b.log()[-2000:])
-                held = memory(b.proc.pid)
+                # Every answer's head is relayed; the bodies wait for their apps.
                 for s in socks:
-                    self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 200 "))
+                    self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 200 "), b.log()[-2000:])
+                held = memory(b.proc.pid)
             finally:
                 for s in socks:
                     s.close()

@@ -5,9 +5,11 @@ that braced answered well before the upstream (or the next larger timeout)
 would have finished; no tight absolute thresholds.
 """
 
+import time
 import unittest
 
 from harness import Background, Braced, BracedTestCase, fault, make_config, wait_until
+from streaming import stream_get
 
 MiB = 1024 * 1024
 
@@ -43,10 +45,22 @@ class TimeoutTest(BracedTestCase):
         self.assert_problem(resp, 504, "upstream_timeout", profile="demo")
         self.assertLess(resp.elapsed, 3.0, "waited for the 6 s write limit")
 
-    def test_read_timeout_in_a_gap_inside_the_body_is_504(self):
+    def test_read_timeout_in_a_gap_inside_the_body_cuts_it(self):
+        # The head was relayed at once (SPEC 3.1): a gap in the body longer
+        # than the read timeout ends the stream short of its Content-Length.
         trickle = {"chunk": 10, "interval_ms": 3000, "total": 30}
         with self.braced({"read": "300ms", "total": "8s"}) as b:
-            resp = b.get("/demo/gap", headers=fault(trickle=trickle))
+            started = time.monotonic()
+            r = stream_get(b.port, "/demo/gap", headers=fault(trickle=trickle), timeout=10)
+            took = time.monotonic() - started
+            self.assertTrue(wait_until(lambda: '"outcome":"reset_mid_body"' in b.log(), 5), b.log())
+        self.assertEqual((r.status, r.content_length, r.nbytes), (200, 30, 10), r)
+        self.assertFalse(r.complete, r)
+        self.assertLess(took, 1.5)
+
+    def test_read_timeout_before_the_head_is_504(self):
+        with self.braced({"read": "300ms", "total": "8s"}) as b:
+            resp = b.get("/demo/late", headers=fault(delay_ms=3000))
         self.assert_problem(resp, 504, "upstream_timeout", profile="demo")
         self.assertLess(resp.elapsed, 1.5)
 
@@ -57,12 +71,16 @@ class TimeoutTest(BracedTestCase):
         self.assertEqual(resp.status, 200, resp)
         self.assertEqual(resp.body, b"x" * 100)
 
-    def test_attempt_timeout_cuts_a_steady_slow_body_with_504(self):
-        trickle = {"chunk": 10, "interval_ms": 100, "total": 500}       # about 5 s
+    def test_attempt_timeout_bounds_the_time_to_the_head(self):
+        # attempt caps an attempt up to the head it brings; a body that then
+        # flows steadily is relayed whole (timeouts.stream bounds bodies).
         with self.braced({"attempt": "500ms", "read": "2s", "total": "8s"}) as b:
-            resp = b.get("/demo/long", headers=fault(trickle=trickle))
-        self.assert_problem(resp, 504, "upstream_timeout", profile="demo")
-        self.assertLess(resp.elapsed, 2.5)
+            late = b.get("/demo/late", headers=fault(delay_ms=2000))
+            trickle = {"chunk": 10, "interval_ms": 100, "total": 150}       # about 1.5 s
+            steady = b.get("/demo/long", headers=fault(trickle=trickle))
+        self.assert_problem(late, 504, "upstream_timeout", profile="demo")
+        self.assertLess(late.elapsed, 1.5)
+        self.assertEqual((steady.status, steady.body), (200, b"x" * 150))
 
     def test_total_budget_is_504_and_says_so(self):
         with self.braced({"total": "500ms", "read": "5s"}) as b:
