@@ -95,6 +95,30 @@ static const struct key root_keys[] = {
 	K_END,
 };
 
+/* Nothing braced holds whole may be larger than the budget of all it
+ * holds: it would wait for memory forever. */
+static void check_buffered(struct loader *L, const struct ynode *root)
+{
+	const struct config *cfg = L->cfg;
+	const struct ynode *limits = ynode_get(root, "limits");
+	const struct ynode *at = limits ? ynode_get(limits, "max_buffered") : NULL;
+
+	if (!at)
+		at = limits ? limits : root;
+	if (cfg->retry_buffer > cfg->max_buffered)
+		err_at(L, at,
+		       "limits.max_buffered (%llu bytes) must be at least limits.retry_buffer "
+		       "(%llu bytes): a request body held for retries must fit in it",
+		       (unsigned long long)cfg->max_buffered,
+		       (unsigned long long)cfg->retry_buffer);
+	if (cfg->max_response_body > cfg->max_buffered)
+		err_at(L, at,
+		       "limits.max_buffered (%llu bytes) must be at least limits.max_response_body "
+		       "(%llu bytes): an answer held for its schema must fit in it",
+		       (unsigned long long)cfg->max_buffered,
+		       (unsigned long long)cfg->max_response_body);
+}
+
 static void parse_root(struct loader *L, const struct ynode *root)
 {
 	const struct ynode *v;
@@ -105,6 +129,7 @@ static void parse_root(struct loader *L, const struct ynode *root)
 	for (const struct key *k = root_keys; k->name; k++)
 		if ((v = ynode_get(root, k->name)))
 			keys_apply(L, root_keys, "", k->name, v, L->cfg);
+	check_buffered(L, root);
 	/* An absent `profiles` is a mistake. */
 	if (!ynode_get(root, "profiles"))
 		err_at(L, root, "no profiles are configured (write 'profiles: {}' for none)");

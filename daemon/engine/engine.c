@@ -1062,6 +1062,7 @@ static void feed_streaming(struct engine *e, const struct engine_event *ev,
 	case ENGINE_EV_ROUTED:
 	case ENGINE_EV_HEAD:
 	case ENGINE_EV_START_FAILED:
+	case ENGINE_EV_BODY_END:
 	default:
 		break;
 	}
@@ -1105,6 +1106,10 @@ void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_
 	case ENGINE_EV_CLIENT_GONE:
 	case ENGINE_EV_DRAINING:
 		on_drop(e, ev->now_us, ret);
+		break;
+	case ENGINE_EV_BODY_END:
+		if (e->state != ENGINE_NEW && e->r.body_streamed)
+			e->r.start_us = ev->now_us;
 		break;
 	}
 }

@@ -95,6 +95,9 @@ enum engine_event_kind {
 	ENGINE_EV_TIMER,        /* a timer fired */
 	ENGINE_EV_CLIENT_GONE,  /* the app left */
 	ENGINE_EV_DRAINING,     /* shutdown's grace is over: drop the request */
+	/* the app's streamed request body ended: the total budget counts from
+	 * now (SPEC 4.1: from the moment the request was read whole) */
+	ENGINE_EV_BODY_END,
 };
 
 struct engine_routed {

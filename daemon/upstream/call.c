@@ -229,11 +229,38 @@ static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int 
 		return CURL_PREREQFUNC_ABORT;
 	}
 	/* Connected (or reused): from here on the read/write idle limits apply. */
-	c->phase = c->p.send_body && c->p.body_len > 0 ? PHASE_WRITE : PHASE_READ;
+	c->phase =
+	    c->p.send_body && (c->p.body_len > 0 || c->p.read_body) ? PHASE_WRITE : PHASE_READ;
 	c->last_io_ms = clock_coarse_ms();
 	c->body_sent = 0;
 	arm_idle(c, c->phase == PHASE_WRITE ? c->p.write_ms : c->p.read_ms);
 	return CURL_PREREQFUNC_OK;
+}
+
+/* A streamed body: what the app sent so far, a pause when it sent nothing
+ * new, the end, or an abort when its body failed. Never 0 before the end:
+ * libcurl takes 0 for the end of the body. */
+static size_t read_streamed(struct call *c, char *buf, size_t n)
+{
+	int end = 0;
+	long got = c->p.read_body(c->arg, buf, n, &end);
+
+	if (got < 0) {
+		c->app_failed = 1;
+		return CURL_READFUNC_ABORT;
+	}
+	c->last_io_ms = clock_coarse_ms();
+	if (got > 0) {
+		c->body_sent += (size_t)got;
+		return (size_t)got;
+	}
+	if (end) {
+		end_upload(c);
+		return 0;
+	}
+	/* Waiting for the app is not a silence of the upstream. */
+	set_paused(c, c->paused | CURLPAUSE_SEND);
+	return CURL_READFUNC_PAUSE;
 }
 
 static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
@@ -241,6 +268,8 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
 	struct call *c = arg;
 	size_t left = c->p.body_len - c->body_sent, n = size * nitems;
 
+	if (c->p.read_body)
+		return read_streamed(c, buf, n);
 	if (n > left)
 		n = left;
 	memcpy(buf, c->p.body + c->body_sent, n);
@@ -438,7 +467,9 @@ static int setup_easy(struct call *c)
 		SET(CURLOPT_NOBODY, 1L);
 	} else if (p->send_body) {
 		SET(CURLOPT_POST, 1L);
-		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->body_len);
+		/* -1: unknown, sent chunked (HTTP/1.1) */
+		SET(CURLOPT_POSTFIELDSIZE_LARGE,
+		    p->read_body ? (curl_off_t)p->body_length : (curl_off_t)p->body_len);
 		SET(CURLOPT_READFUNCTION, on_read);
 		SET(CURLOPT_READDATA, c);
 		SET(CURLOPT_SEEKFUNCTION, on_seek);
@@ -515,7 +546,10 @@ void call_finish(struct call *c, CURLcode rc)
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 	c->status = (int)status;
 	c->outcome = classify(c, rc, call_connected(c));
-	if (c->resend_refused) {
+	if (c->app_failed) {
+		c->outcome = ATTEMPT_INTERNAL;
+		snprintf(c->errbuf, sizeof(c->errbuf), "the app's request body failed");
+	} else if (c->resend_refused) {
 		c->outcome = ATTEMPT_RESET;
 		snprintf(c->errbuf, sizeof(c->errbuf),
 			 "the connection closed after the request was sent, without an answer");
@@ -591,6 +625,26 @@ void call_hold(struct call *c)
 		snprintf(c->errbuf, sizeof(c->errbuf), "libcurl refused to resume the answer");
 		event_active(c->timer, EV_TIMEOUT, 0);
 	}
+}
+
+void call_upload_more(struct call *c)
+{
+	unsigned paused = c->paused & ~(unsigned)CURLPAUSE_SEND;
+
+	if (c->state != CALL_RUNNING || !(c->paused & CURLPAUSE_SEND))
+		return;
+	/* The whole mask: a download paused for a slow app stays paused. */
+	set_paused(c, paused);
+	if (curl_easy_pause(c->easy, (int)paused) != CURLE_OK) {
+		c->failed_start = 1;
+		snprintf(c->errbuf, sizeof(c->errbuf), "libcurl refused to resume the upload");
+		event_active(c->timer, EV_TIMEOUT, 0);
+	}
+}
+
+uint64_t call_body_sent(const struct call *c)
+{
+	return c->body_sent;
 }
 
 int64_t call_content_length(const struct call *c)

@@ -26,6 +26,13 @@ typedef void (*call_head_fn)(struct call *call, void *arg);
  * none of them now (the call pauses; call_resume() delivers them again). */
 typedef size_t (*call_sink_fn)(void *arg, const char *buf, size_t n);
 
+/* Gives the next bytes of a streamed request body: copies at most n into
+ * buf and returns how many. 0 with *ret_end set: the body is over. 0
+ * without: none yet (the upload pauses until call_upload_more()). -1: the
+ * app's body failed; the attempt ends ATTEMPT_INTERNAL, never charged to
+ * the upstream. */
+typedef long (*call_read_fn)(void *arg, char *buf, size_t n, int *ret_end);
+
 struct call_params {
 	const char *url;                   /* borrowed until done */
 	const char *method;                /* "GET", ...; borrowed */
@@ -51,6 +58,11 @@ struct call_params {
 	 * this many bytes of its body came (or it ended): the start a problem
 	 * repeats. At most window. */
 	size_t error_prefix;
+	/* A streamed request body, instead of body/body_len: read_body (with
+	 * the done callback's arg) gives its bytes, body_length is the app's
+	 * Content-Length or -1 (sent chunked). send_body must be set. */
+	call_read_fn read_body;
+	int64_t body_length;
 };
 
 /* Called once when the attempt ends, never from inside a libcurl callback.
@@ -112,6 +124,12 @@ void call_stream(struct call *call, call_sink_fn sink, void *arg);
  * max_response_body (beyond, the attempt ends ATTEMPT_TOO_LARGE). Resumes
  * a call paused at its window. Never from inside a libcurl callback. */
 void call_hold(struct call *call);
+/* A streamed request body has more bytes (or ended) after read_body said
+ * none yet: the upload goes on. Never from inside a libcurl callback. */
+void call_upload_more(struct call *call);
+/* Bytes of the request body sent in this attempt so far. */
+uint64_t call_body_sent(const struct call *call);
+
 /* The answer's Content-Length, or -1 when it has none (chunked, or
  * delimited by the close). Valid from on_head. */
 int64_t call_content_length(const struct call *call);

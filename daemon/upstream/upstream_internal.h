@@ -72,6 +72,7 @@ struct call {
 	int64_t head_length; /* the final head's Content-Length, -1 none */
 	int head_queued;     /* in up->heads, to be reported */
 	int head_waits;      /* an error head, reported once error_prefix bytes came */
+	int app_failed;      /* read_body said the app's body failed */
 	TAILQ_ENTRY(call) head_link;
 	struct evbuffer *body;
 	struct strbuf headers;

@@ -1176,12 +1176,63 @@ START_TEST(test_enum_names_round_trip)
 }
 END_TEST
 
+/* The one error text loading text gives (the test fails on none or more). */
+static void load_one_error(const char *text, const char *want)
+{
+	struct config_errors errs;
+	struct config *cfg = load_at(CFG_PATH, text, &errs);
+
+	ck_assert_ptr_null(cfg);
+	ck_assert_msg(errs.count == 1 && strstr(errs.lines[0], want), "got %zu errors, first: %s",
+		      errs.count, errs.count ? errs.lines[0] : "-");
+	config_errors_release(&errs);
+}
+
+/* SPEC 3.1's limits: defaults, bounds, and a budget that holds what is
+ * held whole. */
+START_TEST(test_streaming_limits)
+{
+	const char *prof = "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n";
+	char text[512];
+	struct config *cfg = load_ok(prof);
+
+	ck_assert_uint_eq(cfg->stream_buffer, 256 * 1024);
+	ck_assert_uint_eq(cfg->retry_buffer, 1024 * 1024);
+	ck_assert_uint_eq(cfg->max_buffered, 64 * 1024 * 1024);
+	ck_assert_uint_eq(cfg->defaults.timeouts.stream_ms, 0);
+	config_unref(cfg);
+	snprintf(text, sizeof(text),
+		 "limits: {stream_buffer: 64KiB, retry_buffer: 2MiB, max_buffered: 8MiB}\n"
+		 "defaults: {timeouts: {stream: 5m}}\n%s"
+		 "    routes:\n      - match: GET /sse\n        timeouts: {stream: 0s}\n",
+		 prof);
+	cfg = load_ok(text);
+	ck_assert_uint_eq(cfg->stream_buffer, 64 * 1024);
+	ck_assert_uint_eq(cfg->retry_buffer, 2 * 1024 * 1024);
+	ck_assert_uint_eq(cfg->max_buffered, 8 * 1024 * 1024);
+	ck_assert_uint_eq(cfg->defaults.timeouts.stream_ms, 300000);
+	ck_assert_uint_eq(profile(cfg, "p")->policy.timeouts.stream_ms, 300000);
+	config_unref(cfg);
+	snprintf(text, sizeof(text), "limits: {stream_buffer: 16KiB}\n%s", prof);
+	load_one_error(text, "stream_buffer must be at least 65536 bytes");
+	snprintf(text, sizeof(text), "limits: {stream_buffer: 9MiB}\n%s", prof);
+	load_one_error(text, "stream_buffer must be at most 8388608 bytes");
+	snprintf(text, sizeof(text), "limits: {max_buffered: 4MiB}\n%s", prof);
+	load_one_error(text, "must be at least limits.max_response_body");
+	snprintf(text, sizeof(text),
+		 "limits: {max_buffered: 4MiB, max_response_body: 1MiB, retry_buffer: 5MiB}\n%s",
+		 prof);
+	load_one_error(text, "must be at least limits.retry_buffer");
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("valid");
 
 	tcase_add_test(tc, test_full_file_top_level);
+	tcase_add_test(tc, test_streaming_limits);
 	tcase_add_test(tc, test_full_file_defaults);
 	tcase_add_test(tc, test_full_file_profile_merge);
 	tcase_add_test(tc, test_full_file_routes);

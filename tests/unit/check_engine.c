@@ -1107,6 +1107,36 @@ START_TEST(test_guard_snapshot)
 }
 END_TEST
 
+/* A streamed request body: the total budget counts from its end, and a
+ * held body's request ignores the event (its budget began when it was read). */
+START_TEST(test_budget_of_a_streamed_body_starts_at_its_end)
+{
+	struct engine_event ev;
+	struct engine_event end = { .kind = ENGINE_EV_BODY_END, .now_us = T0_US + 5000000 };
+
+	make_guard();
+	ev = routed_event(T0_US, METHOD_PUT, 0, 1000, 1);
+	ev.u.routed.body_streamed = 1;
+	feed(ev);
+	ck_assert_int_eq(fx.act.kind, ENGINE_DO_START);
+	ck_assert_uint_eq(engine_remaining_ms(&fx.e, T0_US + 5000000), 0);
+	feed(end);
+	ck_assert_int_eq(fx.act.kind, ENGINE_DO_NOTHING);
+	ck_assert_uint_eq(engine_remaining_ms(&fx.e, T0_US + 5100000), 900);
+}
+END_TEST
+
+START_TEST(test_budget_of_a_held_body_ignores_the_body_end)
+{
+	struct engine_event end = { .kind = ENGINE_EV_BODY_END, .now_us = T0_US + 500000 };
+
+	make_guard();
+	feed(routed_event(T0_US, METHOD_PUT, 0, 1000, 1));
+	feed(end);
+	ck_assert_uint_eq(engine_remaining_ms(&fx.e, T0_US + 600000), 400);
+}
+END_TEST
+
 /* A half-open probe is decided by its head: the breaker closes at once,
  * so a long stream holds no probe slot; a truncation after it is still a
  * failure in the closed window. The request is released once. */
@@ -1477,6 +1507,8 @@ Suite *engine_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_head, 0, N(head_cases));
 	tcase_add_test(tc, test_probe_decided_at_head);
+	tcase_add_test(tc, test_budget_of_a_streamed_body_starts_at_its_end);
+	tcase_add_test(tc, test_budget_of_a_held_body_ignores_the_body_end);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("decisions");

@@ -36,6 +36,7 @@ Suite *pool_suite(void);
 Suite *utf8_suite(void);
 Suite *ascii_suite(void);
 Suite *window_suite(void);
+Suite *hold_suite(void);
 Suite *registry_suite(void);
 
 #endif
