@@ -463,6 +463,11 @@ static int setup_easy(struct call *c)
 #endif
 	}
 	SET(CURLOPT_PATH_AS_IS, 1L);
+	/* HTTP/1.1 to every upstream, as nginx and HAProxy speak to theirs by
+	 * default: a paused HTTP/2 stream in libcurl 7.88 stops its whole
+	 * connection and leaves up to a 32 MiB window in flight, so neither a
+	 * slow app's backpressure nor a pool slot would mean one connection. */
+	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	if (p->head) {
 		SET(CURLOPT_NOBODY, 1L);
 	} else if (p->send_body) {
