@@ -93,6 +93,9 @@ static void render_metrics(struct admin *a, struct strbuf *b)
 		return;
 	for (it = a->srv->guards; it; it = guard_next(it))
 		guard_snapshot(it, now_us, &snaps[i++]);
+	a->global->held_bytes = a->srv->env.hold.held;
+	a->global->held_max = a->srv->env.hold.max;
+	a->global->hold_waiting = a->srv->env.hold.waiting;
 	metrics_render(b, snaps, n, a->global);
 	free(snaps);
 }
@@ -194,6 +197,10 @@ static void render_status(struct admin *a, struct strbuf *b)
 		    (unsigned long long)k.timeouts, (unsigned long long)k.too_large,
 		    (unsigned long long)k.idle_closed, (unsigned long long)k.gone,
 		    (unsigned long long)k.accept_paused, (unsigned long long)k.fd_shortage);
+	strbuf_addf(
+	    b, "\"memory\":{\"held\":%llu,\"max_buffered\":%llu,\"peak\":%llu,\"waiting\":%u},",
+	    (unsigned long long)a->srv->env.hold.held, (unsigned long long)a->srv->env.hold.max,
+	    (unsigned long long)a->srv->env.hold.peak, a->srv->env.hold.waiting);
 	strbuf_addf(b, "\"fleet\":{\"enabled\":%s,\"up\":%s},\"profiles\":{",
 		    cfg->fleet.enabled ? "true" : "false",
 		    a->global->fleet.enabled && a->global->fleet.up ? "true" : "false");

@@ -160,6 +160,15 @@ static void render_global(struct strbuf *out, const struct metrics_global *mg)
 	for (int why = 0; why < FLEET_REJECT__COUNT; why++)
 		labelled(out, "braced_fleet_rejected_total", "reason",
 			 fleet_reject_name((enum fleet_reject)why), mg->fleet.rejected[why]);
+	header(out, "braced_held_bytes", "gauge",
+	       "Bytes reserved for bodies held whole (retry copies of request bodies, answers a "
+	       "schema checks).");
+	strbuf_addf(out, "braced_held_bytes %llu\n", (unsigned long long)mg->held_bytes);
+	header(out, "braced_held_bytes_limit", "gauge", "limits.max_buffered.");
+	strbuf_addf(out, "braced_held_bytes_limit %llu\n", (unsigned long long)mg->held_max);
+	header(out, "braced_hold_waiting", "gauge",
+	       "Requests waiting for room in limits.max_buffered to hold a body.");
+	strbuf_addf(out, "braced_hold_waiting %u\n", mg->hold_waiting);
 }
 
 void metrics_render(struct strbuf *out, const struct guard_snapshot *snaps, size_t n,

@@ -18,6 +18,9 @@ struct metrics_global {
 	uint64_t reloads_ok;
 	uint64_t reloads_error;
 	struct fleet_counters fleet;
+	/* the memory budget of what is held whole (limits.max_buffered) */
+	uint64_t held_bytes, held_max;
+	unsigned hold_waiting;
 };
 
 /* Renders every metric of SPEC 6 from n per-profile snapshots (borrowed,

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "engine.h"
 #include "headers.h"
+#include "hold.h"
 #include "http.h"
 #include "problem.h"
 #include "rng.h"
@@ -25,6 +26,7 @@ struct upstream_pool;
 struct schema_result;
 
 TAILQ_HEAD(request_list, request);
+TAILQ_HEAD(request_line, request);
 
 /* What the requests of one server share: the server owns it, each request
  * borrows it for its life. */
@@ -36,6 +38,11 @@ struct request_env {
 	struct rng rng;
 	unsigned inflight;
 	struct request_list requests; /* every request not yet finished */
+	/* What is held whole at once (limits.max_buffered), and the requests
+	 * waiting in line for room, first come first served (hold.h). */
+	struct hold hold;
+	struct request_line hold_line;
+	struct event hold_wake; /* serves the line from the loop, never re-entrantly */
 	/* The one end of an answered request (request_finish, wired by the
 	 * front): reply.c hands it what it built. */
 	void (*finish)(struct request *req, int status, const struct http_header *h, size_t n,
@@ -95,7 +102,15 @@ struct request {
 	 * discarded (engine_action.discard): what a problem repeats. */
 	char prefix[PROBLEM_UPSTREAM_BODY_MAX + 4];
 	size_t prefix_len;
-	uint32_t prefix_id;               /* the attempt it came from; 0 none */
+	uint32_t prefix_id; /* the attempt it came from; 0 none */
+	/* Memory reserved in env->hold, given back when the request ends. */
+	uint64_t held;
+	/* In env->hold_line for hold_want bytes: to hold the answer of
+	 * hold_call for its schema, or (hold_call NULL) the request body. */
+	int in_line;
+	uint64_t hold_want;
+	struct call *hold_call;
+	TAILQ_ENTRY(request) hold_link;
 	struct schema_result *violations; /* of the last answer, in enforce mode */
 	const char *correlation_header;
 	char correlation[HEADERS_CORRELATION_MAX + 1];

@@ -448,6 +448,7 @@ int server_set_config(struct server *srv, struct config *cfg)
 	srv->guards_by_profile = guards;
 	config_unref(srv->env.cfg);
 	srv->env.cfg = config_ref(cfg);
+	hold_set_max(&srv->env.hold, cfg->max_buffered);
 	if (srv->http) {
 		struct http_limits lim;
 
@@ -467,6 +468,7 @@ struct server *server_new(struct event_base *base, struct config *cfg, struct up
 	srv->env.base = base;
 	srv->env.up = up;
 	TAILQ_INIT(&srv->env.requests);
+	request_env_hold_init(&srv->env, cfg->max_buffered);
 	if (rng_seed_os(&srv->env.rng) < 0)
 		goto fail;
 	limits_of(cfg, &lim);
@@ -743,6 +745,7 @@ void server_free(struct server *srv)
 		return;
 	while (!TAILQ_EMPTY(&srv->env.requests))
 		request_abort(TAILQ_FIRST(&srv->env.requests));
+	request_env_hold_done(&srv->env);
 	/* Every request has had its reply: the connections may go. */
 	http_server_free(srv->http);
 	srv->http = NULL;

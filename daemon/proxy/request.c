@@ -83,6 +83,87 @@ static void disarm(struct request *req)
 	req->timers_armed = 0;
 }
 
+/* ==== the memory budget: what is held whole (limits.max_buffered) ===== */
+
+static void leave_line(struct request *req)
+{
+	if (!req->in_line)
+		return;
+	TAILQ_REMOVE(&req->env->hold_line, req, hold_link);
+	hold_leave(&req->env->hold);
+	req->in_line = 0;
+	req->hold_call = NULL;
+}
+
+/* Reserves n bytes for req: 0 when held, 1 when req now waits in line
+ * (call, when not NULL, is the attempt whose answer waits to be held),
+ * -E2BIG when n can never fit. */
+static int hold_reserve(struct request *req, uint64_t n, struct call *call)
+{
+	struct request_env *env = req->env;
+	int rc = hold_take(&env->hold, n);
+
+	if (rc == 0) {
+		req->held += n;
+		return 0;
+	}
+	if (rc != -ENOSPC)
+		return rc;
+	hold_wait(&env->hold);
+	TAILQ_INSERT_TAIL(&env->hold_line, req, hold_link);
+	req->in_line = 1;
+	req->hold_want = n;
+	req->hold_call = call;
+	return 1;
+}
+
+/* Gives back what req holds; the line is served from the loop. */
+static void hold_release(struct request *req)
+{
+	struct request_env *env = req->env;
+
+	leave_line(req);
+	if (!req->held)
+		return;
+	hold_give(&env->hold, req->held);
+	req->held = 0;
+	if (!TAILQ_EMPTY(&env->hold_line))
+		event_active(&env->hold_wake, EV_TIMEOUT, 0);
+}
+
+/* Serves the line in order while its first fits. */
+static void on_hold_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct request_env *env = arg;
+	struct request *req;
+
+	(void)fd;
+	(void)what;
+	while ((req = TAILQ_FIRST(&env->hold_line)) &&
+	       hold_take_first(&env->hold, req->hold_want) == 0) {
+		struct call *call = req->hold_call;
+
+		TAILQ_REMOVE(&env->hold_line, req, hold_link);
+		req->in_line = 0;
+		req->held += req->hold_want;
+		req->hold_call = NULL;
+		if (call)
+			call_hold(call);
+	}
+}
+
+void request_env_hold_init(struct request_env *env, uint64_t max_buffered)
+{
+	hold_init(&env->hold, max_buffered);
+	TAILQ_INIT(&env->hold_line);
+	event_assign(&env->hold_wake, env->base, -1, 0, on_hold_wake, env);
+}
+
+void request_env_hold_done(struct request_env *env)
+{
+	event_del(&env->hold_wake);
+}
+
 /* Cancels the attempt of engine id (its connection closes with it); 0
  * cancels every attempt in flight. */
 static void cancel_calls(struct request *req, uint32_t id)
@@ -92,6 +173,8 @@ static void cancel_calls(struct request *req, uint32_t id)
 
 		if (!rc->call || (id && rc->id != id))
 			continue;
+		if (req->hold_call == rc->call)
+			leave_line(req);
 		upstream_cancel(rc->call);
 		rc->call = NULL;
 		req->ncalls--;
@@ -104,6 +187,7 @@ static void request_free(struct request *req)
 
 	disarm(req);
 	cancel_calls(req, 0);
+	hold_release(req);
 	call_free(req->last);
 	req->last = NULL;
 	free(req->violations);
@@ -588,7 +672,18 @@ static void on_call_head(struct call *call, void *arg)
 
 	if (retry_classify_status(&req->policy->retry, ev.u.attempt.status) == OUTCOME_OK &&
 	    validate_wants(req, ev.u.attempt.status)) {
-		call_hold(call);
+		/* Held whole for its schema, within the memory budget: its
+		 * Content-Length, else as much as may be held. It waits in line
+		 * (paused at its window, the budget running) when that does
+		 * not fit now. */
+		int64_t len = call_content_length(call);
+		uint64_t max = req->cfg->max_response_body;
+		uint64_t want = len >= 0 && (uint64_t)len <= max ? (uint64_t)len : max;
+
+		if (len >= 0 && (uint64_t)len > max)
+			want = 0; /* refused as too large at once: nothing is held */
+		if (hold_reserve(req, want, call) == 0)
+			call_hold(call);
 		return;
 	}
 	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++) {

@@ -9,6 +9,11 @@
 
 #include "exchange.h"
 
+/* Sets up env's memory budget (limits.max_buffered) and its line; env's
+ * base is set. _done() stops serving the line (every request is gone). */
+void request_env_hold_init(struct request_env *env, uint64_t max_buffered);
+void request_env_hold_done(struct request_env *env);
+
 /* A request for hreq (borrowed until the answer; hreq->user is set to it)
  * counted in env's in-flight list. NULL on OOM (the caller answers 500
  * itself). */

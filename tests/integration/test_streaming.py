@@ -12,7 +12,9 @@ import socket
 import time
 import unittest
 
-from harness import Braced, UpstreamProcess, make_config, request, wait_until
+import json
+
+from harness import Background, Braced, UpstreamProcess, make_config, request, wait_until
 from streaming import Rss, expected_sha256, sse_events, stream_get
 
 MIB = 1024 * 1024
@@ -249,6 +251,34 @@ class StreamingTest(unittest.TestCase):
             resp = b.get("/s/doc", timeout=CASE_TIMEOUT)
             self.assertEqual(resp.status, 502, resp.body[:200])
             self.assertEqual(resp.json()["code"], "schema_violation")
+
+    def test_schema_answers_wait_for_memory(self):
+        """Two answers a schema checks, 700 KiB each, under max_buffered 1MiB:
+        the second waits in line (paused at its window) until the first is
+        done, and both are answered whole and valid."""
+        body = '"' + "x" * (700 * 1024) + '"'
+        action = {"body": body, "headers": {"Content-Type": "application/json"},
+                  "trickle": {"chunk": 64 * 1024, "interval_ms": 60}}
+        self.upstream.script([action, action])
+        prof = {"routes": [{"match": "GET /doc",
+                            "response": {"mode": "enforce", "body": {"type": "string"}}}]}
+        limits = {"max_buffered": "1MiB", "max_response_body": "1MiB", "retry_buffer": "256KiB"}
+        with self.braced(profile=prof, limits=limits) as b:
+            first = Background(b.get, "/s/doc", None, CASE_TIMEOUT)
+            second = Background(b.get, "/s/doc", None, CASE_TIMEOUT)
+            seen = []
+
+            def one_waits():
+                mem = json.loads(request(b.admin_port, "GET", "/status", timeout=5).body)["memory"]
+                seen.append(mem)
+                return mem["waiting"] == 1 and mem["held"] <= 1024 * 1024
+            self.assertTrue(wait_until(one_waits, 5), seen[-3:])
+            for bg in (first, second):
+                resp = bg.result(CASE_TIMEOUT)
+                self.assertEqual((resp.status, len(resp.body)), (200, len(body)), resp)
+            mem = json.loads(request(b.admin_port, "GET", "/status", timeout=5).body)["memory"]
+            self.assertEqual((mem["held"], mem["waiting"]), (0, 0), mem)
+            self.assertLessEqual(mem["peak"], 1024 * 1024, mem)
 
     # ---- timeouts and the app leaving --------------------------------------------------
 
