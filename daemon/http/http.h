@@ -3,7 +3,9 @@
  * connection and size limits, and replies. It answers framing errors, limits
  * and deadlines itself with problem+json; every parsed request goes to the
  * caller's on_request, which answers it with exactly one http_reply(), or
- * streams the answer (http_stream_begin() ... http_stream_end()). */
+ * streams the answer (http_stream_begin() ... http_stream_end()). A caller
+ * that sets a head handler gets requests with a body at their head instead,
+ * and reads the body whole or through a bounded pipe (http_body_*). */
 #ifndef BRACED_HTTP_H
 #define BRACED_HTTP_H
 
@@ -28,11 +30,13 @@ struct http_conn;
 #define HTTP_ADMIN_MAX_HEAD (8 * 1024)
 
 struct http_limits {
-	uint64_t max_header_size;       /* request line and headers, bytes (431) */
-	uint64_t max_request_body;      /* body bytes after de-chunking (413) */
-	uint32_t max_connections;       /* open app connections; admin ones not counted */
-	uint32_t header_timeout_ms;     /* the whole head, from its first byte (408) */
-	uint32_t body_timeout_ms;       /* the whole body, from the end of the head (408) */
+	uint64_t max_header_size;   /* request line and headers, bytes (431) */
+	uint64_t max_request_body;  /* body bytes after de-chunking (413); 0: no limit */
+	uint32_t max_connections;   /* open app connections; admin ones not counted */
+	uint32_t header_timeout_ms; /* the whole head, from its first byte (408) */
+	/* the whole body, from the end of the head (408); for a piped body
+	 * (http_body_stream()), each stall of the app while braced wants bytes */
+	uint32_t body_timeout_ms;
 	uint32_t idle_timeout_ms;       /* keep-alive wait for the next request (quiet close) */
 	uint32_t admin_max_connections; /* open admin connections: http_admin_max_connections() */
 };
@@ -67,6 +71,10 @@ struct http_request {
 	size_t nheaders;
 	const char *body; /* de-chunked; NULL when body_len is 0 */
 	size_t body_len;
+	/* At on_head (http_server_set_head_handler()): the Content-Length, or
+	 * -1 for a chunked body; at on_request, the body_len. */
+	int64_t body_length;
+	int expect_continue;    /* the app sent Expect: 100-continue (HTTP/1.1 only) */
 	int gone;               /* the client went away; a reply is dropped */
 	int admin;              /* arrived on an admin listener */
 	void *user;             /* free for the caller, NULL at first */
@@ -118,6 +126,13 @@ typedef void (*http_gone_cb)(struct http_request *req, void *arg);
  * been above it: once per such crossing. */
 typedef void (*http_drain_cb)(struct http_request *req, void *arg);
 
+/* Called, from the event loop and never inside an http_body_*() call,
+ * when body bytes arrived for a request whose body is piped
+ * (http_body_stream()), when its body ended, or when it failed; also when
+ * a body held by http_body_hold() failed. Calls may be coalesced: read
+ * http_body_buffered() and http_body_state(). */
+typedef void (*http_body_cb)(struct http_request *req, void *arg);
+
 /* Creates a server on base (borrowed, must outlive the server) with a copy
  * of limits. on_request is required; on_gone may be NULL; arg is passed to
  * both. Returns NULL on OOM or when limits has a 0 size, timeout or
@@ -138,6 +153,23 @@ struct http_server *http_server_new(struct event_base *base, const struct http_l
 /* Streams are watched for low water and on_drain (with the arg of
  * http_server_new()) is called as http_drain_cb says; NULL stops it. */
 void http_server_set_drain_handler(struct http_server *srv, http_drain_cb on_drain);
+
+/* Dispatch at the head. With on_head set (and on_body, both required;
+ * NULL for both turns it off for requests started from now on), an app
+ * request with a body (Content-Length > 0 or chunked) goes to on_head (with
+ * the arg of http_server_new()) as soon as its head is read and checked,
+ * before its body, under on_request's duty to answer; a request without
+ * one still goes to on_request, complete, as before. A Content-Length over
+ * max_request_body is still refused at the head (413) and never reaches
+ * on_head. Reading the body stops at on_head: the caller then calls
+ * exactly one of http_body_hold() or http_body_stream(), or answers at
+ * once. An answer (http_reply() or http_stream_begin()) given before the
+ * body was read whole carries Connection: close, sends no 100 Continue,
+ * and after it the connection reads and discards what the app still sends
+ * (bounded) and closes. The next pipelined request is read only after both
+ * the body's end and the answer's end. Admin requests never come here. */
+void http_server_set_head_handler(struct http_server *srv, http_request_cb on_head,
+				  http_body_cb on_body);
 
 /* Requests read from admin listeners go to on_admin (with arg) instead of
  * on_request, under the same duty; with none (NULL) they get 404. */
@@ -239,6 +271,60 @@ int http_stream_end(struct http_request *req);
  * reset (SO_LINGER {1, 0}) for a body delimited by the close. Pipelined
  * requests are dropped. req is invalid afterwards. Returns 0. */
 int http_stream_abort(struct http_request *req);
+
+/* ---- request bodies, after on_head ---- */
+
+/* The most body bytes one read of the app adds to a piped body: the
+ * buffer may pass its room by less than this. */
+#define HTTP_BODY_SLICE (16 * 1024)
+
+/* Reads the body of req, announced to on_head, whole, as a server without
+ * a head handler does (max_request_body, body_timeout_ms for the whole
+ * body from now on), then calls on_request with req->body and body_len
+ * set (from the event loop, never inside this call). A body that fails
+ * (framing 400, limit 413, deadline 408) comes to on_body instead, in
+ * HTTP_BODY_FAILED, for the caller to answer. Sends the 100 Continue the
+ * app asked for. Returns 0, or -EINVAL when req's body is not waiting for
+ * this choice. */
+int http_body_hold(struct http_request *req);
+
+/* Pipes the body of req, announced to on_head: the server reads while
+ * fewer than room unread body bytes are buffered (so at most room plus one
+ * read, HTTP_READ_CHUNK, ever are) and calls on_body as bytes come, at the
+ * end and on a failure. room 0 reads nothing yet. The first room that is
+ * not 0 sends the 100 Continue the app asked for. body_timeout_ms bounds
+ * each stall of the app while the server wants bytes (room above what is
+ * buffered); while the caller holds room at 0 or the buffer is full, no
+ * stall is counted. Returns 0, or -EINVAL when req's body is not waiting
+ * for this choice. */
+int http_body_stream(struct http_request *req, size_t room);
+
+/* Copies up to n of the piped body bytes buffered for req into buf (n
+ * bytes, borrowed) and returns how many: 0 when none are buffered (see
+ * http_body_state() for why). Taking bytes may let the server read again
+ * (from the event loop, never inside this call). */
+size_t http_body_read(struct http_request *req, char *buf, size_t n);
+
+/* The piped body bytes buffered for req and not yet read. */
+size_t http_body_buffered(const struct http_request *req);
+
+enum http_body_state {
+	HTTP_BODY_MORE,   /* more body bytes are to come */
+	HTTP_BODY_END,    /* the body ended: what is buffered is the rest of it */
+	HTTP_BODY_FAILED, /* the body broke off: it will never be whole */
+};
+
+/* Where the body of req is. For HTTP_BODY_FAILED, *ret_status (may be
+ * NULL) gets the status the server would have answered: 400 for a framing
+ * error, 408 for a stall or deadline, 413 past max_request_body (500 when
+ * memory ran out); the caller answers it, and the connection closes after
+ * the answer. A request that came to on_request has its body whole:
+ * HTTP_BODY_END. */
+enum http_body_state http_body_state(const struct http_request *req, int *ret_status);
+
+/* Changes the room of a piped body (http_body_stream()); 0 stops reading,
+ * for instance while the caller waits for memory. */
+void http_body_set_room(struct http_request *req, size_t room);
 
 /* Case-insensitive lookup of the first header called name in req; NULL when
  * absent. The result is borrowed from req. */

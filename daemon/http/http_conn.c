@@ -1,7 +1,8 @@
 /* One http connection from accept to close: its explicit state and the
  * deadline of each state (one timer), one persistent read event, pipelined
- * input held while a request is answered, and the hand-over of each parsed
- * request to the caller. */
+ * input held while a request is answered, the hand-over of each parsed
+ * request to the caller, and in head mode the flow of a body the caller
+ * already has: reading only while it has room, its stall deadline. */
 #include "http_internal.h"
 
 #include <errno.h>
@@ -120,6 +121,7 @@ static void conn_close_fd(struct http_conn *c)
 	event_del(&c->ev_write);
 	event_del(&c->ev_timer);
 	event_del(&c->ev_closed);
+	event_del(&c->ev_body);
 	close(c->fd);
 	c->fd = -1;
 	http_conn_set_state(c, CONN_CLOSED);
@@ -144,6 +146,7 @@ void http_conn_free(struct http_conn *c)
 	event_del(&c->ev_defer);
 	TAILQ_REMOVE(&c->srv->all, c, all_link);
 	evbuffer_free(c->out);
+	evbuffer_free(c->body_in);
 	free(c->pending);
 	free(c->arena);
 	free(c->hoffs);
@@ -195,9 +198,12 @@ static int pending_add(struct http_conn *c, const char *data, size_t len)
 	return 0;
 }
 
+/* Hands the request over: to on_head when its head alone is read (head
+ * mode, body_mode BODY_HEAD), else complete to on_request or on_admin. */
 static void dispatch(struct http_conn *c)
 {
 	struct http_server *srv = c->srv;
+	int at_head = c->body_mode == BODY_HEAD;
 
 	http_conn_set_state(c, CONN_DISPATCH);
 	if (c->admin) {
@@ -207,7 +213,10 @@ static void dispatch(struct http_conn *c)
 	c->req_out = 1;
 	c->then = c->req.keep_alive ? CONN_THEN_NEXT : CONN_THEN_CLOSE;
 	srv->counters.requests++;
-	if (!c->req.admin)
+	if (at_head) {
+		c->body_mode = BODY_ASKED;
+		srv->on_head(&c->req, srv->arg);
+	} else if (!c->req.admin)
 		srv->on_request(&c->req, srv->arg);
 	else if (srv->on_admin)
 		srv->on_admin(&c->req, srv->admin_arg);
@@ -218,6 +227,91 @@ static void dispatch(struct http_conn *c)
 	 * ev_defer to free. */
 	if (c->state == CONN_DISPATCH)
 		http_conn_set_state(c, CONN_WAIT);
+	if (at_head)
+		http_body_flow(c);
+}
+
+/* A held body is whole: on_request gets it, in one piece. Runs from
+ * ev_defer. */
+static void dispatch_held(struct http_conn *c)
+{
+	struct http_server *srv = c->srv;
+	unsigned char *body = c->body_len ? evbuffer_pullup(c->body_in, -1) : NULL;
+
+	if (c->body_len && !body) {
+		http_body_fail(c, PROBLEM_INTERNAL);
+		return;
+	}
+	c->req.body = (const char *)body;
+	c->req.body_len = c->body_len;
+	c->req.body_length = (int64_t)c->body_len;
+	http_conn_set_state(c, CONN_DISPATCH);
+	srv->on_request(&c->req, srv->arg);
+	if (c->state == CONN_DISPATCH)
+		http_conn_set_state(c, CONN_WAIT);
+}
+
+void http_body_notify(struct http_conn *c)
+{
+	c->body_due = 1;
+	event_active(&c->ev_defer, EV_TIMEOUT, 1);
+}
+
+/* The body in head mode takes more bytes now. */
+static int body_wants(const struct http_conn *c)
+{
+	return http_body_feeding(c) &&
+	       (c->body_mode == BODY_HOLD || evbuffer_get_length(c->body_in) < c->body_room);
+}
+
+void http_body_flow(struct http_conn *c)
+{
+	int has_pending = c->pending_len > c->pending_off, want;
+
+	if (c->fd < 0 || c->body_mode == BODY_NONE || c->body_mode == BODY_HEAD)
+		return;
+	if (c->body_mode == BODY_DISCARD) {
+		http_conn_read(c, 1);
+		event_del(&c->ev_closed);
+		return;
+	}
+	if (c->body_end == HTTP_BODY_FAILED) {
+		/* nothing more is parsed; the app leaving is still seen */
+		http_conn_read(c, 0);
+		event_add(&c->ev_closed, NULL);
+		return;
+	}
+	if (c->body_end == HTTP_BODY_END) {
+		/* pipelined input from now on, as for a request read whole */
+		want = c->pending_len - c->pending_off <= HTTP_PENDING_MAX;
+		http_conn_read(c, want);
+		if (want || c->state != CONN_STREAM)
+			event_del(&c->ev_closed);
+		else
+			event_add(&c->ev_closed, NULL);
+		return;
+	}
+	want = body_wants(c);
+	/* pending input goes first, in slices, from ev_defer (conn_continue) */
+	http_conn_read(c, want && !has_pending);
+	if (want && !has_pending)
+		event_del(&c->ev_closed);
+	else
+		event_add(&c->ev_closed, NULL);
+	if (want && has_pending)
+		event_active(&c->ev_defer, EV_TIMEOUT, 1);
+	if (c->body_mode != BODY_PIPE)
+		return; /* a held body has one deadline, from http_body_hold() */
+	/* a stall counts only while the server wants bytes: never for its
+	 * own backpressure (room 0, or a full buffer) */
+	if (!want) {
+		event_del(&c->ev_body);
+	} else if (!evtimer_pending(&c->ev_body, NULL)) {
+		uint32_t ms = c->lim->body_timeout_ms;
+		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+		event_add(&c->ev_body, &tv);
+	}
 }
 
 static void note_trailing(struct http_conn *c, const char *data, size_t len)
@@ -234,7 +328,7 @@ static void note_trailing(struct http_conn *c, const char *data, size_t len)
 static void conn_feed(struct http_conn *c, const char *data, size_t len, int from_pending)
 {
 	llhttp_errno_t err;
-	size_t used;
+	size_t used, had = c->body_len;
 
 	if (c->state == CONN_IDLE) {
 		http_parse_reset(c);
@@ -247,7 +341,7 @@ static void conn_feed(struct http_conn *c, const char *data, size_t len, int fro
 	if (err == HPE_OK) {
 		c->feed_off += len;
 		if (from_pending)
-			c->pending_off = c->pending_len = 0;
+			c->pending_off += len;
 		if (c->state == CONN_HEAD) {
 			c->head_bytes += len;
 			if (c->head_bytes > c->lim->max_header_size) {
@@ -256,6 +350,10 @@ static void conn_feed(struct http_conn *c, const char *data, size_t len, int fro
 			}
 			note_trailing(c, data, len);
 		}
+		if (c->body_mode == BODY_HEAD)
+			dispatch(c);
+		else if (c->body_mode == BODY_PIPE && c->body_len > had)
+			http_body_notify(c);
 		return;
 	}
 	if (err == HPE_PAUSED) {
@@ -266,7 +364,26 @@ static void conn_feed(struct http_conn *c, const char *data, size_t len, int fro
 			http_conn_close(c);
 			return;
 		}
-		dispatch(c);
+		if (c->body_mode == BODY_NONE) {
+			dispatch(c);
+			return;
+		}
+		c->body_end = HTTP_BODY_END;
+		if (c->body_mode == BODY_HEAD) {
+			dispatch(c);
+			return;
+		}
+		/* trailers may have said Connection: close */
+		if (!c->req.keep_alive && c->then == CONN_THEN_NEXT)
+			c->then = CONN_THEN_CLOSE;
+		event_del(&c->ev_body);
+		http_body_flow(c);
+		http_body_notify(c);
+		return;
+	}
+	if (http_body_feeding(c)) {
+		/* the caller has the request: it answers the failure */
+		http_body_fail(c, c->has_error ? c->error : PROBLEM_BAD_REQUEST);
 		return;
 	}
 	if (c->has_error) {
@@ -318,10 +435,30 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	case CONN_WAIT:
 	case CONN_WRITE:
 	case CONN_STREAM:
+		if (c->body_mode == BODY_DISCARD) {
+			/* the rest of a body answered early, bounded as lingering is */
+			c->head_bytes += (uint64_t)n;
+			if (c->head_bytes > HTTP_LINGER_MAX)
+				http_conn_close(c);
+			return;
+		}
+		if (http_body_feeding(c) && c->pending_len == c->pending_off) {
+			size_t had = c->body_len;
+
+			conn_feed(c, srv->rbuf, (size_t)n, 0);
+			if (c->body_mode == BODY_PIPE && c->body_len > had)
+				event_del(&c->ev_body); /* progress: a new stall starts */
+			http_body_flow(c);
+			return;
+		}
 		/* pipelined: kept until the reply is out; a client that sends
 		 * more than HTTP_PENDING_MAX ahead is read no further until then */
 		if (pending_add(c, srv->rbuf, (size_t)n) < 0) {
 			http_conn_close(c);
+			return;
+		}
+		if (http_body_feeding(c)) {
+			http_body_flow(c); /* a body's bytes behind pending ones */
 			return;
 		}
 		if (c->pending_len - c->pending_off > HTTP_PENDING_MAX) {
@@ -351,6 +488,17 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	case CONN_DEAD:
 		return;
 	}
+}
+
+/* The deadline of a held body, or the stall of a piped one, passed. */
+static void on_body_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (http_body_feeding(c))
+		http_body_fail(c, PROBLEM_REQUEST_TIMEOUT);
 }
 
 static void on_closed(evutil_socket_t fd, short what, void *arg)
@@ -388,14 +536,30 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Parses pipelined input after a reply; runs from ev_defer. */
+/* Parses pipelined input after a reply, and the pending bytes of a body in
+ * head mode while it has room; runs from ev_defer. */
 static void conn_continue(struct http_conn *c)
 {
 	while (c->fd >= 0 && c->pending_len > c->pending_off &&
-	       (c->state == CONN_IDLE || c->state == CONN_HEAD || c->state == CONN_BODY))
-		conn_feed(c, c->pending + c->pending_off, c->pending_len - c->pending_off, 1);
-	if (c->fd >= 0 && c->state != CONN_WAIT && c->state != CONN_WRITE &&
-	    c->state != CONN_STREAM && c->state != CONN_ABORT && c->state != CONN_CLOSED)
+	       (c->state == CONN_IDLE || c->state == CONN_HEAD || c->state == CONN_BODY ||
+		body_wants(c))) {
+		size_t n = c->pending_len - c->pending_off;
+
+		/* in head mode a body may start in these bytes: fed a read's
+		 * worth at a time, so its buffer passes its room by less than
+		 * a read, as from the socket */
+		if (c->srv->on_head && n > HTTP_READ_CHUNK)
+			n = HTTP_READ_CHUNK;
+		conn_feed(c, c->pending + c->pending_off, n, 1);
+	}
+	if (c->fd < 0)
+		return;
+	if (c->body_mode != BODY_NONE && c->body_mode != BODY_HEAD) {
+		http_body_flow(c);
+		return;
+	}
+	if (c->state != CONN_WAIT && c->state != CONN_WRITE && c->state != CONN_STREAM &&
+	    c->state != CONN_ABORT && c->state != CONN_CLOSED)
 		http_conn_read(c, 1);
 }
 
@@ -411,6 +575,24 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->state == CONN_CLOSED)
 		return;
+	if (c->body_due) {
+		struct http_server *srv = c->srv;
+
+		c->body_due = 0;
+		if (c->req_out && c->body_mode == BODY_HOLD && c->body_end == HTTP_BODY_END &&
+		    c->state == CONN_WAIT)
+			dispatch_held(c);
+		else if (c->req_out && (c->body_mode == BODY_PIPE || c->body_mode == BODY_HOLD))
+			srv->on_body(&c->req, srv->arg);
+		/* the rest of this work on the next turn, from the new state */
+		event_active(&c->ev_defer, EV_TIMEOUT, 1);
+		return;
+	}
+	if (http_body_feeding(c) && c->pending_len > c->pending_off) {
+		conn_continue(c);
+		if (c->state == CONN_DEAD || c->state == CONN_CLOSED || c->body_due)
+			return; /* ev_defer runs again */
+	}
 	if (c->state == CONN_STREAM || c->state == CONN_ABORT) {
 		http_stream_deferred(c);
 		return;
@@ -429,7 +611,12 @@ struct http_conn *http_conn_new(struct http_server *srv, int fd, int admin)
 	if (!c)
 		return NULL;
 	c->out = evbuffer_new();
-	if (!c->out) {
+	c->body_in = evbuffer_new();
+	if (!c->out || !c->body_in) {
+		if (c->out)
+			evbuffer_free(c->out);
+		if (c->body_in)
+			evbuffer_free(c->body_in);
 		free(c);
 		return NULL;
 	}
@@ -445,6 +632,7 @@ struct http_conn *http_conn_new(struct http_server *srv, int fd, int admin)
 	evtimer_assign(&c->ev_timer, srv->base, on_timer, c);
 	event_assign(&c->ev_defer, srv->base, -1, 0, on_defer, c);
 	event_assign(&c->ev_closed, srv->base, fd, EV_CLOSED, on_closed, c);
+	evtimer_assign(&c->ev_body, srv->base, on_body_timer, c);
 	http_parse_init(c);
 	http_parse_reset(c);
 	c->state = CONN_CLOSED;

@@ -18,8 +18,8 @@
 
 #include "problem.h"
 
-#define HTTP_READ_CHUNK (16 * 1024) /* one read(); a buffer shared by the server */
-#define HTTP_ADMIN_RESERVE 4        /* descriptors held back for admin accepts */
+#define HTTP_READ_CHUNK HTTP_BODY_SLICE /* one read(); a buffer shared by the server */
+#define HTTP_ADMIN_RESERVE 4            /* descriptors held back for admin accepts */
 #define HTTP_MAX_LISTENERS 16
 
 /* Where a connection is. Every place is a state: an app connection is on
@@ -47,6 +47,19 @@ enum conn_then {
 	CONN_THEN_NEXT,   /* keep-alive: read the next request */
 	CONN_THEN_CLOSE,  /* close */
 	CONN_THEN_LINGER, /* an error reply: shut the write side, drain input, close */
+};
+
+/* Who takes the body of a request in head mode (http_server_set_head_handler).
+ * The body comes in while the answer may already go out, so it has a state
+ * of its own beside conn_state; how far its bytes got is the public enum
+ * http_body_state (body_end). */
+enum conn_body {
+	BODY_NONE,    /* no head mode, or no body: a body is read whole before the hand-over */
+	BODY_HEAD,    /* head parsed: goes to on_head once llhttp_execute() returns */
+	BODY_ASKED,   /* with on_head's caller, which chose neither hold nor stream: not read */
+	BODY_HOLD,    /* http_body_hold(): read whole, then on_request */
+	BODY_PIPE,    /* http_body_stream(): read into body_in while below body_room */
+	BODY_DISCARD, /* answered before its end: the rest is read and dropped, bounded */
 };
 
 /* How the body of the reply being written is delimited on the wire. */
@@ -113,6 +126,17 @@ struct http_conn {
 	char *body;
 	size_t body_len, body_cap;
 
+	/* the body in head mode: body_len counts its bytes, body_in holds
+	 * those not yet taken (a held one: all of it) */
+	enum conn_body body_mode;
+	enum http_body_state body_end;
+	enum problem_code body_error; /* why, in HTTP_BODY_FAILED */
+	struct evbuffer *body_in;
+	size_t body_room;
+	int body_due;         /* on_body (or on_request of a held body) waits for ev_defer */
+	int continue_owed;    /* the app asked for 100 Continue and got neither it nor an answer */
+	struct event ev_body; /* the held body's deadline, or a piped one's stall */
+
 	/* the reply being written; the rest only while streaming */
 	enum conn_frame frame;
 	uint64_t stream_left; /* FRAME_LENGTH: body bytes still owed */
@@ -136,7 +160,9 @@ struct http_server {
 	struct http_limits admin_limits; /* the HTTP_ADMIN_* ones and limits' admin cap */
 	http_request_cb on_request;
 	http_gone_cb on_gone;
-	http_drain_cb on_drain; /* NULL: streams are not watched for low water */
+	http_drain_cb on_drain;  /* NULL: streams are not watched for low water */
+	http_request_cb on_head; /* NULL: bodies are read whole before on_request */
+	http_body_cb on_body;
 	void *arg;
 	http_request_cb on_admin; /* requests of admin listeners; NULL: 404 */
 	void *admin_arg;
@@ -189,6 +215,12 @@ void http_conn_close(struct http_conn *c);
 void http_conn_gone(struct http_conn *c);
 /* Closes and frees c at once, its request with it; NULL is a no-op. */
 void http_conn_free(struct http_conn *c);
+/* Sets reading, the EV_CLOSED watch and the stall deadline of a body in
+ * head mode after its room, buffer, pending input or state changed, and
+ * has ev_defer feed pending input the body has room for. */
+void http_body_flow(struct http_conn *c);
+/* Notes that on_body (or on_request of a held body) is due, for ev_defer. */
+void http_body_notify(struct http_conn *c);
 
 /* ---- http_parse.c ---- */
 
@@ -196,11 +228,24 @@ void http_conn_free(struct http_conn *c);
 void http_parse_init(struct http_conn *c);
 /* Forgets the request being parsed (head, headers, body) for the next one. */
 void http_parse_reset(struct http_conn *c);
+/* The body in head mode is still to be read by the server (held or piped,
+ * not ended). */
+int http_body_feeding(const struct http_conn *c);
+/* The body in head mode breaks off with code: HTTP_BODY_FAILED, counted as
+ * the server's own answer would be, input dropped, the caller told. */
+void http_body_fail(struct http_conn *c, enum problem_code code);
+/* An answer to c's request begins (whole when the request goes back to
+ * the server with it): no 100 Continue any more, and a body not read whole
+ * closes the connection after the answer; a whole answer or a held body
+ * turns the rest of the body to BODY_DISCARD. */
+void http_body_answered(struct http_conn *c, int whole);
 
 /* ---- http_reply.c ---- */
 
 /* Writes what c->out holds; once empty, goes on to the next request or closes. */
 void http_reply_flush(struct http_conn *c);
+/* Counts a refusal of the server's own (code) in srv's counters. */
+void http_reply_count(struct http_server *srv, enum problem_code code);
 /* Answers c's current (possibly partial) request with a problem and closes. */
 void http_reply_fail(struct http_conn *c, enum problem_code code);
 /* Closes c with its reply unfinished (a stall, an aborted stream): a body

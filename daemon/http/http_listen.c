@@ -285,6 +285,16 @@ struct http_server *http_server_new(struct event_base *base, const struct http_l
 	return srv;
 }
 
+void http_server_set_head_handler(struct http_server *srv, http_request_cb on_head,
+				  http_body_cb on_body)
+{
+	/* one without the other could not hand a body over */
+	if (!on_head != !on_body)
+		return;
+	srv->on_head = on_head;
+	srv->on_body = on_body;
+}
+
 void http_server_set_admin_handler(struct http_server *srv, http_request_cb on_admin, void *arg)
 {
 	srv->on_admin = on_admin;

@@ -1,13 +1,17 @@
 /* The http server's parsing: llhttp's settings and callbacks, which copy
  * the request head into the connection's arena and hold it to RFC 9112
  * (one SP in the request line, no obs-fold, Host, Content-Length and
- * Transfer-Encoding framing), the body with its limits, and the lookup of a
- * parsed request's headers. */
+ * Transfer-Encoding framing), the body with its limits, the body API of
+ * head mode (http_body_*: held whole or piped through a bounded buffer),
+ * and the lookup of a parsed request's headers. */
 #include "http_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include <event2/buffer.h>
 
 #include "headers.h"
 
@@ -125,6 +129,19 @@ static int cb_version(llhttp_t *p, const char *at, size_t len)
 	return 0;
 }
 
+/* The parser is past the head: what comes as headers are trailers. In head
+ * mode the connection has left CONN_BODY by then; body_mode says it. */
+static int in_trailers(const struct http_conn *c)
+{
+	return c->state == CONN_BODY || c->body_mode != BODY_NONE;
+}
+
+/* max_request_body, with 0 for no limit. */
+static uint64_t body_limit(const struct http_conn *c)
+{
+	return c->lim->max_request_body ? c->lim->max_request_body : HTTP_BODY_MAX;
+}
+
 static int trailer_bytes(struct http_conn *c, size_t len)
 {
 	c->trailer_bytes += len;
@@ -137,7 +154,7 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_conn *c = CONN_OF(p);
 
-	if (c->state == CONN_BODY)
+	if (in_trailers(c))
 		return trailer_bytes(c, len); /* trailers are not kept */
 	if (c->nh == 0 || c->in_value) {
 		if (c->nh == c->hcap) {
@@ -176,7 +193,7 @@ static int cb_header_field_complete(llhttp_t *p)
 {
 	struct http_conn *c = CONN_OF(p);
 
-	if (c->state == CONN_BODY)
+	if (in_trailers(c))
 		return 0;
 	return arena_add(c, "", 1);
 }
@@ -200,7 +217,7 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 	struct http_conn *c = CONN_OF(p);
 	struct hdr_off *h;
 
-	if (c->state == CONN_BODY)
+	if (in_trailers(c))
 		return trailer_bytes(c, len);
 	if (len && is_fold(c, at))
 		return fail_user(c, PROBLEM_BAD_REQUEST);
@@ -213,7 +230,7 @@ static int cb_header_value_complete(llhttp_t *p)
 	struct http_conn *c = CONN_OF(p);
 	struct hdr_off *h;
 
-	if (c->state == CONN_BODY)
+	if (in_trailers(c))
 		return 0;
 	h = value_of(c); /* an empty value gets no value span */
 	/* the NUL after the value, written over trailing whitespace if any:
@@ -336,6 +353,7 @@ static int cb_headers_complete(llhttp_t *p)
 	const struct http_limits *lim = c->lim;
 	const struct http_header *expect;
 	int has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
+	int asks_continue;
 
 	c->head_bytes += (uint64_t)((c->span_end ? c->span_end : c->exec_begin) - c->exec_begin);
 	if (c->head_bytes > lim->max_header_size)
@@ -357,10 +375,25 @@ static int cb_headers_complete(llhttp_t *p)
 	if (c->admin && has_body)
 		return fail_why(c, PROBLEM_PAYLOAD_TOO_LARGE,
 				"the admin API takes no request body");
-	if (!(p->flags & F_CHUNKED) && p->content_length > lim->max_request_body)
+	if (!(p->flags & F_CHUNKED) && p->content_length > body_limit(c))
 		return fail_user(c, PROBLEM_PAYLOAD_TOO_LARGE);
 	if (!has_body)
 		return 0;
+	expect = http_request_header(&c->req, "Expect");
+	asks_continue =
+	    expect && p->http_minor == 1 && ieq(expect->value, expect->value_len, "100-continue");
+	http_conn_set_state(c, CONN_BODY);
+	if (c->srv->on_head && !c->admin) {
+		/* handed over once llhttp_execute() returns, with the body bytes
+		 * of this read in body_in; the 100 waits for the caller */
+		c->body_mode = BODY_HEAD;
+		c->body_end = HTTP_BODY_MORE;
+		c->req.body_length = (p->flags & F_CHUNKED) ? -1 : (int64_t)p->content_length;
+		c->req.expect_continue = asks_continue;
+		c->req.keep_alive = llhttp_should_keep_alive(p);
+		c->continue_owed = asks_continue;
+		return 0;
+	}
 	if (!(p->flags & F_CHUNKED)) {
 		/* a head alone never reserves more than HTTP_BODY_PREALLOC */
 		size_t cap = p->content_length < HTTP_BODY_PREALLOC ? (size_t)p->content_length
@@ -371,10 +404,8 @@ static int cb_headers_complete(llhttp_t *p)
 			return fail_user(c, PROBLEM_INTERNAL);
 		c->body_cap = cap;
 	}
-	expect = http_request_header(&c->req, "Expect");
-	if (expect && p->http_minor == 1 && ieq(expect->value, expect->value_len, "100-continue"))
+	if (asks_continue)
 		send_continue(c);
-	http_conn_set_state(c, CONN_BODY);
 	return 0;
 }
 
@@ -382,11 +413,22 @@ static int cb_body(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_conn *c = CONN_OF(p);
 
-	if (c->body_len + len > c->lim->max_request_body)
+	if (c->body_len + len > body_limit(c))
 		return fail_user(c, PROBLEM_PAYLOAD_TOO_LARGE);
+	/* In head mode every byte is taken, whatever the room: a pause here
+	 * would be a span callback's, whose error_pos is the span's end, and a
+	 * pause on the last body byte leaves on_message_complete to a later
+	 * execute. Reading stops at the socket instead (http_body_flow()), so
+	 * HPE_PAUSED means only "message complete" and no pipelined byte is
+	 * lost. */
+	if (c->body_mode != BODY_NONE) {
+		if (evbuffer_add(c->body_in, at, len) < 0)
+			return fail_user(c, PROBLEM_INTERNAL);
+		c->body_len += len;
+		return 0;
+	}
 	if (c->body_len + len > c->body_cap &&
-	    http_buf_reserve(&c->body, &c->body_cap, c->body_len + len, 4096,
-			     c->lim->max_request_body) < 0)
+	    http_buf_reserve(&c->body, &c->body_cap, c->body_len + len, 4096, body_limit(c)) < 0)
 		return fail_user(c, PROBLEM_INTERNAL);
 	memcpy(c->body + c->body_len, at, len);
 	c->body_len += len;
@@ -403,7 +445,7 @@ static int cb_chunk_header(llhttp_t *p)
 
 	if (size > HTTP_BODY_MAX - c->body_len)
 		return fail_why(c, PROBLEM_BAD_REQUEST, "the chunk size overflows");
-	if (size > c->lim->max_request_body - c->body_len)
+	if (size > body_limit(c) - c->body_len)
 		return fail_user(c, PROBLEM_PAYLOAD_TOO_LARGE);
 	return 0;
 }
@@ -413,8 +455,11 @@ static int cb_message_complete(llhttp_t *p)
 	struct http_conn *c = CONN_OF(p);
 
 	c->req.keep_alive = llhttp_should_keep_alive(p);
-	c->req.body = c->body_len ? c->body : NULL;
-	c->req.body_len = c->body_len;
+	if (c->body_mode == BODY_NONE) {
+		c->req.body = c->body_len ? c->body : NULL;
+		c->req.body_len = c->body_len;
+		c->req.body_length = (int64_t)c->body_len;
+	}
 	/* the next pipelined request waits until this one is answered */
 	return HPE_PAUSED;
 }
@@ -452,6 +497,14 @@ void http_parse_reset(struct http_conn *c)
 	c->head_bytes = 0;
 	c->feed_off = c->method_end = c->target_start = c->target_end = 0;
 	c->trailer_bytes = 0;
+	c->body_mode = BODY_NONE;
+	c->body_end = HTTP_BODY_MORE;
+	c->body_room = 0;
+	c->body_due = 0;
+	c->continue_owed = 0;
+	evbuffer_drain(c->body_in, evbuffer_get_length(c->body_in));
+	event_del(&c->ev_body);
+	event_del(&c->ev_closed);
 	c->has_error = 0;
 	c->error_detail = NULL;
 	c->span_end = NULL;
@@ -459,6 +512,136 @@ void http_parse_reset(struct http_conn *c)
 	memset(&c->req, 0, sizeof(c->req));
 	c->req.conn = c;
 	c->req.admin = c->admin;
+}
+
+/* ---- the body in head mode ---- */
+
+int http_body_feeding(const struct http_conn *c)
+{
+	return (c->body_mode == BODY_HOLD || c->body_mode == BODY_PIPE) &&
+	       c->body_end == HTTP_BODY_MORE;
+}
+
+/* The 100 Continue the app asked for, once the caller wants its body. */
+static void continue_now(struct http_conn *c)
+{
+	if (!c->continue_owed || c->fd < 0)
+		return;
+	c->continue_owed = 0;
+	send_continue(c);
+}
+
+void http_body_fail(struct http_conn *c, enum problem_code code)
+{
+	http_reply_count(c->srv, code);
+	c->body_end = HTTP_BODY_FAILED;
+	c->body_error = code;
+	/* what follows the broken part is not parsed */
+	c->pending_off = c->pending_len = 0;
+	event_del(&c->ev_body);
+	http_body_flow(c);
+	http_body_notify(c);
+}
+
+void http_body_answered(struct http_conn *c, int whole)
+{
+	c->continue_owed = 0;
+	if (c->body_mode == BODY_NONE || c->body_end == HTTP_BODY_END)
+		return;
+	/* RFC 9112 9.3: the rest of the body can no longer be told from the
+	 * next request, so the connection ends after this answer */
+	c->then = CONN_THEN_LINGER;
+	if (whole || c->body_mode != BODY_PIPE) {
+		c->body_mode = BODY_DISCARD;
+		c->head_bytes = 0; /* counts the bytes dropped, up to the linger cap */
+		event_del(&c->ev_body);
+	}
+	http_body_flow(c);
+}
+
+int http_body_hold(struct http_request *req)
+{
+	struct http_conn *c = req->conn;
+	uint32_t ms = c->lim->body_timeout_ms;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (c->body_mode != BODY_ASKED || !c->req_out)
+		return -EINVAL;
+	if (req->gone)
+		return -EPIPE;
+	c->body_mode = BODY_HOLD;
+	continue_now(c);
+	if (c->body_end == HTTP_BODY_MORE)
+		event_add(&c->ev_body, &tv);
+	else
+		http_body_notify(c); /* whole already: on_request from ev_defer */
+	http_body_flow(c);
+	return 0;
+}
+
+int http_body_stream(struct http_request *req, size_t room)
+{
+	struct http_conn *c = req->conn;
+
+	if (c->body_mode != BODY_ASKED || !c->req_out)
+		return -EINVAL;
+	if (req->gone)
+		return -EPIPE;
+	c->body_mode = BODY_PIPE;
+	c->body_room = room;
+	if (room)
+		continue_now(c);
+	/* bytes of the head's read, or the whole body, are there already */
+	if (evbuffer_get_length(c->body_in) || c->body_end != HTTP_BODY_MORE)
+		http_body_notify(c);
+	http_body_flow(c);
+	return 0;
+}
+
+size_t http_body_read(struct http_request *req, char *buf, size_t n)
+{
+	struct http_conn *c = req->conn;
+	int got;
+
+	if (c->body_mode != BODY_PIPE || !n)
+		return 0;
+	got = evbuffer_remove(c->body_in, buf, n);
+	if (got <= 0)
+		return 0;
+	if (c->body_end == HTTP_BODY_MORE)
+		http_body_flow(c);
+	return (size_t)got;
+}
+
+size_t http_body_buffered(const struct http_request *req)
+{
+	const struct http_conn *c = req->conn;
+
+	return c->body_mode == BODY_PIPE ? evbuffer_get_length(c->body_in) : 0;
+}
+
+enum http_body_state http_body_state(const struct http_request *req, int *ret_status)
+{
+	const struct http_conn *c = req->conn;
+
+	if (c->body_mode == BODY_NONE)
+		return HTTP_BODY_END;
+	if (c->body_end == HTTP_BODY_FAILED && ret_status)
+		*ret_status = problem_code_status(c->body_error);
+	return c->body_end;
+}
+
+void http_body_set_room(struct http_request *req, size_t room)
+{
+	struct http_conn *c = req->conn;
+
+	if (c->body_mode != BODY_PIPE)
+		return;
+	c->body_room = room;
+	if (room)
+		continue_now(c);
+	if (c->body_end == HTTP_BODY_MORE)
+		http_body_flow(c);
 }
 
 const struct http_header *http_request_header(const struct http_request *req, const char *name)

@@ -31,7 +31,9 @@ static void reply_done(struct http_conn *c)
 	switch (c->then) {
 	case CONN_THEN_LINGER:
 		shutdown(c->fd, SHUT_WR);
-		c->head_bytes = 0;
+		/* a body dropped since the answer began goes on counting */
+		if (c->body_mode != BODY_DISCARD)
+			c->head_bytes = 0;
 		http_conn_set_state(c, CONN_LINGER);
 		http_conn_read(c, 1);
 		return;
@@ -304,16 +306,8 @@ static void conn_send(struct http_conn *c, int status, const struct http_header 
 	http_reply_flush(c);
 }
 
-/* Answers c's current (possibly partial) request with a problem and closes. */
-void http_reply_fail(struct http_conn *c, enum problem_code code)
+void http_reply_count(struct http_server *srv, enum problem_code code)
 {
-	struct http_server *srv = c->srv;
-	struct problem p;
-	struct http_header h[2];
-	const char *name = problem_code_name(code);
-	size_t len = 0;
-	char *body;
-
 	switch (code) {
 	case PROBLEM_REQUEST_TIMEOUT:
 		srv->counters.timeouts++;
@@ -329,6 +323,18 @@ void http_reply_fail(struct http_conn *c, enum problem_code code)
 		srv->counters.bad_requests++;
 		break;
 	}
+}
+
+/* Answers c's current (possibly partial) request with a problem and closes. */
+void http_reply_fail(struct http_conn *c, enum problem_code code)
+{
+	struct problem p;
+	struct http_header h[2];
+	const char *name = problem_code_name(code);
+	size_t len = 0;
+	char *body;
+
+	http_reply_count(c->srv, code);
 	problem_init(&p, code);
 	p.detail = c->error_detail;
 	body = problem_render(&p, &len);
@@ -361,6 +367,7 @@ static int reply(struct http_request *req, int status, const struct http_header 
 	}
 	if (c->srv->paused_drain && !c->admin && c->then == CONN_THEN_NEXT)
 		c->then = CONN_THEN_CLOSE;
+	http_body_answered(c, 1);
 	if (bad) {
 		free(body);
 		http_reply_fail(c, PROBLEM_INTERNAL);
@@ -518,6 +525,7 @@ int http_stream_begin(struct http_request *req, int status, const struct http_he
 		return -EPIPE;
 	if (c->srv->paused_drain && !c->admin && c->then == CONN_THEN_NEXT)
 		c->then = CONN_THEN_CLOSE;
+	http_body_answered(c, 0);
 	if (o->length >= 0) {
 		frame = FRAME_LENGTH;
 	} else if (none) {
@@ -622,6 +630,7 @@ int http_stream_abort(struct http_request *req)
 		http_conn_close(c);
 		return 0;
 	}
+	http_body_answered(c, 1);
 	c->pending_off = c->pending_len = 0;
 	http_conn_set_state(c, CONN_ABORT);
 	stream_flush(c, 1);
@@ -649,6 +658,7 @@ int http_stream_end(struct http_request *req)
 		http_stream_abort(req);
 		return -ENOMEM;
 	}
+	http_body_answered(c, 1);
 	c->req_out = 0;
 	c->drain_due = 0;
 	http_conn_set_state(c, CONN_WRITE);

@@ -22,6 +22,7 @@ int main(void)
 	srunner_add_suite(sr, decode_suite());
 	srunner_add_suite(sr, http_suite());
 	srunner_add_suite(sr, stream_suite());
+	srunner_add_suite(sr, body_suite());
 	srunner_add_suite(sr, engine_suite());
 	srunner_add_suite(sr, trace_suite());
 	srunner_add_suite(sr, hedge_suite());

@@ -20,6 +20,7 @@ Suite *schema_suite(void);
 Suite *decode_suite(void);
 Suite *http_suite(void);
 Suite *stream_suite(void);
+Suite *body_suite(void);
 Suite *engine_suite(void);
 Suite *trace_suite(void);
 Suite *hedge_suite(void);
