@@ -110,7 +110,8 @@ struct http_counters {
 	uint32_t streaming;         /* streamed replies begun and not ended */
 };
 
-/* Called once per complete request (head and body). The callee owns the
+/* Called once per complete request (head and body), or, as on_head, once
+ * per request whose body is still to come. The callee owns the
  * duty to call http_reply(req, ...) exactly once, or to stream the answer
  * (http_stream_begin() then http_stream_end() or _abort()), now or later,
  * even after on_gone. It must not free req. */
@@ -284,8 +285,8 @@ int http_stream_abort(struct http_request *req);
  * set (from the event loop, never inside this call). A body that fails
  * (framing 400, limit 413, deadline 408) comes to on_body instead, in
  * HTTP_BODY_FAILED, for the caller to answer. Sends the 100 Continue the
- * app asked for. Returns 0, or -EINVAL when req's body is not waiting for
- * this choice. */
+ * app asked for. Returns 0; -EPIPE when the app is gone (on_gone came:
+ * answer it); -EINVAL when req's body is not waiting for this choice. */
 int http_body_hold(struct http_request *req);
 
 /* Pipes the body of req, announced to on_head: the server reads while
@@ -295,8 +296,8 @@ int http_body_hold(struct http_request *req);
  * not 0 sends the 100 Continue the app asked for. body_timeout_ms bounds
  * each stall of the app while the server wants bytes (room above what is
  * buffered); while the caller holds room at 0 or the buffer is full, no
- * stall is counted. Returns 0, or -EINVAL when req's body is not waiting
- * for this choice. */
+ * stall is counted. Returns 0; -EPIPE when the app is gone (on_gone came:
+ * answer it); -EINVAL when req's body is not waiting for this choice. */
 int http_body_stream(struct http_request *req, size_t room);
 
 /* Copies up to n of the piped body bytes buffered for req into buf (n

@@ -442,7 +442,9 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 				http_conn_close(c);
 			return;
 		}
-		if (http_body_feeding(c) && c->pending_len == c->pending_off) {
+		/* a read already under way when the room filled is kept pending,
+		 * so the buffer never passes its room by more than one read */
+		if (body_wants(c) && c->pending_len == c->pending_off) {
 			size_t had = c->body_len;
 
 			conn_feed(c, srv->rbuf, (size_t)n, 0);

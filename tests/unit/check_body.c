@@ -354,6 +354,49 @@ START_TEST(test_chunked_pieces)
 }
 END_TEST
 
+/* A request with a body pipelined behind one being answered: its head
+ * and body come from the pending input, a read's worth at a time. */
+START_TEST(test_body_from_pending)
+{
+	enum { LEN = 50000 };
+	static char input[LEN + 256];
+	int fd = client(0);
+	size_t n, sent = 0, max_seen = 0;
+
+	room = 1000;
+	fill(body, LEN, 0);
+	n = (size_t)snprintf(input, sizeof(input),
+			     "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"
+			     "POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n",
+			     LEN);
+	memcpy(input + n, body, LEN);
+	n += LEN;
+	while (sent < n) {
+		sent += send_some(fd, input + sent, n - sent);
+		spin();
+	}
+	ck_assert_int_eq(requests, 1);
+	ck_assert_int_eq(heads, 0); /* waits for the first answer */
+	auto_read = 0;
+	ck_assert_int_eq(http_reply(cur, 200, NULL, 0, NULL, 0), 0);
+	for (int i = 0; i < 10000 && got_len < LEN; i++) {
+		spin();
+		if (heads && http_body_buffered(cur) > max_seen)
+			max_seen = http_body_buffered(cur);
+		if (heads)
+			got_len += WATCHED(http_body_read(cur, got + got_len, 300));
+	}
+	ck_assert_int_eq(heads, 1);
+	ck_assert_uint_eq(got_len, LEN);
+	ck_assert(is_fill(got, LEN));
+	ck_assert_uint_le(max_seen, room + HTTP_BODY_SLICE);
+	spin();
+	ck_assert_int_eq(http_body_state(cur, NULL), HTTP_BODY_END);
+	ck_assert_int_eq(http_reply(cur, 200, NULL, 0, NULL, 0), 0);
+	close(fd);
+}
+END_TEST
+
 /* Room 64 KiB, a 10 MiB body: the buffer never holds more than room and
  * one read, and the app's writes block until the caller reads. */
 START_TEST(test_backpressure)
@@ -807,6 +850,7 @@ Suite *body_suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_test(t, test_length_pieces);
 	tcase_add_test(t, test_chunked_pieces);
+	tcase_add_test(t, test_body_from_pending);
 	tcase_add_test(t, test_backpressure);
 	tcase_add_test(t, test_continue_when_asked);
 	tcase_add_test(t, test_continue_hold);
