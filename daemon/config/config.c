@@ -152,7 +152,7 @@ static struct config *config_new(const char *path)
 	cfg->log_format = LOG_FORMAT_JSON;
 	cfg->log_level = LOG_INFO;
 	cfg->log_access = 1;
-	cfg->max_request_body = 1024 * 1024;
+	cfg->max_request_body = 0; /* no limit: bodies stream (SPEC 3.1) */
 	cfg->max_response_body = 8 * 1024 * 1024;
 	cfg->max_header_size = 16 * 1024;
 	cfg->max_validated_body = 2 * 1024 * 1024;

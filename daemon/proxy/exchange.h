@@ -51,13 +51,12 @@ struct request_env {
 
 struct request {
 	struct request_env *env;
-	struct engine engine;      /* the request's state and every decision */
-	struct http_request *hreq; /* the app's request, borrowed until the reply */
-	struct event deadline;     /* total budget */
-	struct event wait_timer;   /* backoff and cool-down waits */
-	struct event hedge_timer;  /* the next hedge (SPEC 4.10) */
-	struct event stream_timer; /* timeouts.stream of a streamed answer */
-	int timers_armed;
+	struct engine engine;          /* the request's state and every decision */
+	struct http_request *hreq;     /* the app's request, borrowed until the reply */
+	struct event deadline;         /* total budget */
+	struct event wait_timer;       /* backoff and cool-down waits */
+	struct event hedge_timer;      /* the next hedge (SPEC 4.10) */
+	struct event stream_timer;     /* timeouts.stream of a streamed answer */
 	struct config *cfg;            /* reference held until the end */
 	const struct profile *profile; /* NULL until routed */
 	const struct route *route;
@@ -70,8 +69,17 @@ struct request {
 	size_t path_len;  /* bytes of path before '?' */
 	char *url;
 	struct header_list headers; /* to send upstream */
-	const char *body;
+	const char *body;           /* held whole: the app's, or body_owned */
 	size_t body_len;
+	char *body_owned; /* a body read out of the pipe whole (upload.c) */
+	/* How the request body goes upstream (upload.c): none or held whole,
+	 * collected from the pipe until its end (then held), or piped to the
+	 * upstream as it comes (not replayable). */
+	enum { UPLOAD_NONE, UPLOAD_COLLECT, UPLOAD_PIPE } upload;
+	uint64_t collect_room; /* UPLOAD_COLLECT: the most it holds */
+	int body_ended;        /* UPLOAD_PIPE: the app's body ended */
+	/* UPLOAD_PIPE: the attempts' read source (upstream.h call_read_fn) */
+	long (*read_body)(void *req, char *buf, size_t n, int *ret_end);
 	uint64_t start_us;
 	/* When the answer was built: the clock read once for its headers, its
 	 * log line and its counters (request_answer_us()), once answer_read. */
@@ -110,6 +118,7 @@ struct request {
 	int in_line;
 	uint64_t hold_want;
 	struct call *hold_call;
+	void (*hold_granted)(struct request *req); /* when hold_call is NULL */
 	TAILQ_ENTRY(request) hold_link;
 	struct schema_result *violations; /* of the last answer, in enforce mode */
 	const char *correlation_header;

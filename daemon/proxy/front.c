@@ -7,9 +7,11 @@
 #include "guard.h"
 #include "headers.h"
 #include "log.h"
+#include "memory.h"
 #include "reply.h"
 #include "request.h"
 #include "route.h"
+#include "upload.h"
 #include "upstream.h"
 #include "validate.h"
 
@@ -334,27 +336,53 @@ static int route(struct server *srv, struct request *req)
 		return fail(req, PROBLEM_OVERLOADED, "too many requests in flight");
 	req->pool = srv->pools[req->profile->index];
 	req->guard = srv->guards_by_profile[req->profile->index];
-	req->body = in->body;
-	req->body_len = in->body_len;
-	if (validate_request(req) < 0)
-		return -1;
 	if (build_url(req, rest) < 0 || build_headers(req, in) < 0)
 		return fail(req, PROBLEM_INTERNAL, "out of memory");
 	return 0;
 }
 
-static void on_request(struct http_request *hreq, void *arg)
+/* A request for hreq, routed; NULL when it was answered already (out of
+ * memory, or refused by route()). */
+static struct request *routed_request(struct server *srv, struct http_request *hreq)
 {
-	struct server *srv = arg;
-	struct request *req;
+	struct request *req = request_new(&srv->env, hreq);
 
-	req = request_new(&srv->env, hreq);
 	if (!req) {
 		http_reply(hreq, 500, NULL, 0, NULL, 0);
-		return;
+		return NULL;
 	}
-	if (route(srv, req) == 0)
+	return route(srv, req) == 0 ? req : NULL;
+}
+
+/* A request without a body, or one read whole by the server. */
+static void on_request(struct http_request *hreq, void *arg)
+{
+	struct request *req = routed_request(arg, hreq);
+
+	if (!req)
+		return;
+	req->body = hreq->body;
+	req->body_len = hreq->body_len;
+	if (validate_request(req) == 0)
 		request_start(req);
+}
+
+/* A request with a body, at its head: routed (and refused, before a byte
+ * of its body is read, when it goes nowhere), then its body is held or
+ * piped (upload.c). */
+static void on_head(struct http_request *hreq, void *arg)
+{
+	struct request *req = routed_request(arg, hreq);
+
+	if (req)
+		upload_begin(req);
+}
+
+static void on_body(struct http_request *hreq, void *arg)
+{
+	(void)arg;
+	if (hreq->user)
+		upload_on_body(hreq->user);
 }
 
 static void on_gone(struct http_request *hreq, void *arg)
@@ -468,7 +496,7 @@ struct server *server_new(struct event_base *base, struct config *cfg, struct up
 	srv->env.base = base;
 	srv->env.up = up;
 	TAILQ_INIT(&srv->env.requests);
-	request_env_hold_init(&srv->env, cfg->max_buffered);
+	memory_env_init(&srv->env, cfg->max_buffered);
 	if (rng_seed_os(&srv->env.rng) < 0)
 		goto fail;
 	limits_of(cfg, &lim);
@@ -477,6 +505,7 @@ struct server *server_new(struct event_base *base, struct config *cfg, struct up
 	if (!srv->http)
 		goto fail;
 	http_server_set_drain_handler(srv->http, on_drain);
+	http_server_set_head_handler(srv->http, on_head, on_body);
 	if (server_set_config(srv, cfg) < 0)
 		goto fail;
 	srv->bound_cfg = config_ref(cfg);
@@ -745,7 +774,7 @@ void server_free(struct server *srv)
 		return;
 	while (!TAILQ_EMPTY(&srv->env.requests))
 		request_abort(TAILQ_FIRST(&srv->env.requests));
-	request_env_hold_done(&srv->env);
+	memory_env_done(&srv->env);
 	/* Every request has had its reply: the connections may go. */
 	http_server_free(srv->http);
 	srv->http = NULL;

@@ -8,6 +8,7 @@
 #include "request.h"
 #include "clock.h"
 #include "flow.h"
+#include "memory.h"
 #include "guard.h"
 #include "log.h"
 #include "reply.h"
@@ -51,6 +52,11 @@ static void request_dealloc(struct request *req)
 		free(req);
 }
 
+static void on_deadline(evutil_socket_t fd, short what, void *arg);
+static void on_wait_over(evutil_socket_t fd, short what, void *arg);
+static void on_hedge_timer(evutil_socket_t fd, short what, void *arg);
+static void on_stream_timer(evutil_socket_t fd, short what, void *arg);
+
 struct request *request_new(struct request_env *env, struct http_request *hreq)
 {
 	struct request *req = request_alloc();
@@ -67,6 +73,10 @@ struct request *request_new(struct request_env *env, struct http_request *hreq)
 	req->correlation_header = req->cfg->defaults.correlation_header;
 	req->method = -1;
 	req->method_name = "-";
+	evtimer_assign(&req->deadline, env->base, on_deadline, req);
+	evtimer_assign(&req->wait_timer, env->base, on_wait_over, req);
+	evtimer_assign(&req->hedge_timer, env->base, on_hedge_timer, req);
+	evtimer_assign(&req->stream_timer, env->base, on_stream_timer, req);
 	TAILQ_INSERT_TAIL(&env->requests, req, link);
 	env->inflight++;
 	return req;
@@ -74,94 +84,10 @@ struct request *request_new(struct request_env *env, struct http_request *hreq)
 
 static void disarm(struct request *req)
 {
-	if (!req->timers_armed)
-		return;
 	event_del(&req->deadline);
 	event_del(&req->wait_timer);
 	event_del(&req->hedge_timer);
 	event_del(&req->stream_timer);
-	req->timers_armed = 0;
-}
-
-/* ==== the memory budget: what is held whole (limits.max_buffered) ===== */
-
-static void leave_line(struct request *req)
-{
-	if (!req->in_line)
-		return;
-	TAILQ_REMOVE(&req->env->hold_line, req, hold_link);
-	hold_leave(&req->env->hold);
-	req->in_line = 0;
-	req->hold_call = NULL;
-}
-
-/* Reserves n bytes for req: 0 when held, 1 when req now waits in line
- * (call, when not NULL, is the attempt whose answer waits to be held),
- * -E2BIG when n can never fit. */
-static int hold_reserve(struct request *req, uint64_t n, struct call *call)
-{
-	struct request_env *env = req->env;
-	int rc = hold_take(&env->hold, n);
-
-	if (rc == 0) {
-		req->held += n;
-		return 0;
-	}
-	if (rc != -ENOSPC)
-		return rc;
-	hold_wait(&env->hold);
-	TAILQ_INSERT_TAIL(&env->hold_line, req, hold_link);
-	req->in_line = 1;
-	req->hold_want = n;
-	req->hold_call = call;
-	return 1;
-}
-
-/* Gives back what req holds; the line is served from the loop. */
-static void hold_release(struct request *req)
-{
-	struct request_env *env = req->env;
-
-	leave_line(req);
-	if (!req->held)
-		return;
-	hold_give(&env->hold, req->held);
-	req->held = 0;
-	if (!TAILQ_EMPTY(&env->hold_line))
-		event_active(&env->hold_wake, EV_TIMEOUT, 0);
-}
-
-/* Serves the line in order while its first fits. */
-static void on_hold_wake(evutil_socket_t fd, short what, void *arg)
-{
-	struct request_env *env = arg;
-	struct request *req;
-
-	(void)fd;
-	(void)what;
-	while ((req = TAILQ_FIRST(&env->hold_line)) &&
-	       hold_take_first(&env->hold, req->hold_want) == 0) {
-		struct call *call = req->hold_call;
-
-		TAILQ_REMOVE(&env->hold_line, req, hold_link);
-		req->in_line = 0;
-		req->held += req->hold_want;
-		req->hold_call = NULL;
-		if (call)
-			call_hold(call);
-	}
-}
-
-void request_env_hold_init(struct request_env *env, uint64_t max_buffered)
-{
-	hold_init(&env->hold, max_buffered);
-	TAILQ_INIT(&env->hold_line);
-	event_assign(&env->hold_wake, env->base, -1, 0, on_hold_wake, env);
-}
-
-void request_env_hold_done(struct request_env *env)
-{
-	event_del(&env->hold_wake);
 }
 
 /* Cancels the attempt of engine id (its connection closes with it); 0
@@ -174,7 +100,7 @@ static void cancel_calls(struct request *req, uint32_t id)
 		if (!rc->call || (id && rc->id != id))
 			continue;
 		if (req->hold_call == rc->call)
-			leave_line(req);
+			memory_forget_call(req);
 		upstream_cancel(rc->call);
 		rc->call = NULL;
 		req->ncalls--;
@@ -187,9 +113,11 @@ static void request_free(struct request *req)
 
 	disarm(req);
 	cancel_calls(req, 0);
-	hold_release(req);
+	memory_release(req);
 	call_free(req->last);
 	req->last = NULL;
+	free(req->body_owned);
+	req->body_owned = NULL;
 	free(req->violations);
 	req->violations = NULL;
 	engine_release(&req->engine, request_answer_us(req));
@@ -390,8 +318,9 @@ static int start_call(struct request *req, const struct engine_start *s)
 		.headers = &req->headers,
 		.body = req->body,
 		.body_len = req->body_len,
-		.send_body = req->body_len > 0 || req->method == METHOD_POST ||
-			     req->method == METHOD_PUT || req->method == METHOD_PATCH,
+		.send_body = req->body_len > 0 || req->upload == UPLOAD_PIPE ||
+			     req->method == METHOD_POST || req->method == METHOD_PUT ||
+			     req->method == METHOD_PATCH,
 		.connect_ms = s->connect_ms,
 		.read_ms = s->read_ms,
 		.write_ms = s->write_ms,
@@ -401,6 +330,8 @@ static int start_call(struct request *req, const struct engine_start *s)
 		.ca_file = req->profile->tls.ca_file,
 		.max_response_body = req->cfg->max_response_body,
 		.extra_header = req->trace.valid && rc ? rc->traceparent : NULL,
+		.read_body = req->upload == UPLOAD_PIPE ? req->read_body : NULL,
+		.body_length = req->hreq ? req->hreq->body_length : 0,
 		.window = req->cfg->stream_buffer,
 		.on_head = on_call_head,
 		.error_prefix = sizeof(req->prefix),
@@ -464,7 +395,6 @@ static void stream_answer(struct request *req, const struct engine_action *act)
 	int rc;
 
 	disarm(req);
-	req->timers_armed = 1; /* the stream timer, below */
 	req->stream_status = a->status;
 	req->stream_has_code = a->has_code;
 	req->stream_code = a->code;
@@ -619,6 +549,7 @@ static void on_call_done(struct call *call, void *arg)
 	if (req->streamed == call)
 		req->streamed = NULL;
 	ev.u.attempt.queued_us = call_queued_us(call);
+	ev.u.attempt.body_sent = call_body_sent(call);
 	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
 		if (req->calls[i].call && call_waiting(req->calls[i].call))
 			ev.u.attempt.queued[ev.u.attempt.nqueued++] = req->calls[i].id;
@@ -682,7 +613,7 @@ static void on_call_head(struct call *call, void *arg)
 
 		if (len >= 0 && (uint64_t)len > max)
 			want = 0; /* refused as too large at once: nothing is held */
-		if (hold_reserve(req, want, call) == 0)
+		if (memory_reserve(req, want, call, NULL) == 0)
 			call_hold(call);
 		return;
 	}
@@ -749,6 +680,16 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (engine_state(&req->engine) == ENGINE_NEW) {
+		/* Waited in line for memory to hold its body, the budget long. */
+		struct problem p;
+
+		problem_init(&p, PROBLEM_OVERLOADED);
+		p.detail = "no memory for the request body within limits.max_buffered in time";
+		p.retry_after = (struct retry_after){ .set = 1, .ms = 1000 };
+		reply_fail(req, &p);
+		return;
+	}
 	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
 		if (req->calls[i].call && call_waiting(req->calls[i].call))
 			ev.u.timer.queued[ev.u.timer.nqueued++] = req->calls[i].id;
@@ -771,13 +712,14 @@ static void on_stream_timer(evutil_socket_t fd, short what, void *arg)
 
 void request_start(struct request *req)
 {
-	struct event_base *base = req->env->base;
 	uint64_t now = clock_now_us();
 	/* The budget counts from the moment the request was read, routing and
 	 * request validation included. */
 	uint64_t used = (now - req->start_us) / 1000;
 	uint32_t left = req->total_ms > used ? req->total_ms - (uint32_t)used : 0;
 	struct timeval tv;
+	/* A piped body: the budget counts from its end (request_body_end). */
+	int piped = req->upload == UPLOAD_PIPE;
 	const struct engine_event ev = {
 		.kind = ENGINE_EV_ROUTED,
 		.now_us = now,
@@ -794,15 +736,52 @@ void request_start(struct request *req)
 			.max_attempts = req->max_attempts,
 			.start_us = req->start_us,
 			.max_response_body = req->cfg->max_response_body,
+			.body_streamed = piped,
 		},
 	};
 
-	evtimer_assign(&req->deadline, base, on_deadline, req);
-	evtimer_assign(&req->wait_timer, base, on_wait_over, req);
-	evtimer_assign(&req->hedge_timer, base, on_hedge_timer, req);
-	evtimer_assign(&req->stream_timer, base, on_stream_timer, req);
-	clock_ms_to_tv(left, &tv);
-	evtimer_add(&req->deadline, &tv);
-	req->timers_armed = 1;
+	event_del(&req->deadline); /* a wait for memory before it */
+	if (!piped || req->body_ended) {
+		clock_ms_to_tv(left, &tv);
+		evtimer_add(&req->deadline, &tv);
+	}
 	feed(req, &ev);
+}
+
+void request_body_end(struct request *req)
+{
+	const struct engine_event ev = { .kind = ENGINE_EV_BODY_END, .now_us = clock_now_us() };
+	struct timeval tv;
+
+	if (engine_state(&req->engine) == ENGINE_NEW || engine_state(&req->engine) == ENGINE_DONE)
+		return;
+	if (engine_state(&req->engine) != ENGINE_STREAMING) {
+		clock_ms_to_tv(req->total_ms, &tv);
+		evtimer_add(&req->deadline, &tv);
+	}
+	feed(req, &ev);
+}
+
+void request_wait_memory(struct request *req)
+{
+	struct timeval tv;
+
+	clock_ms_to_tv(req->total_ms, &tv);
+	evtimer_add(&req->deadline, &tv);
+}
+
+void request_fail_body(struct request *req, int status)
+{
+	struct problem p;
+
+	cancel_calls(req, 0);
+	problem_init(&p, status == 413   ? PROBLEM_PAYLOAD_TOO_LARGE
+			 : status == 408 ? PROBLEM_REQUEST_TIMEOUT
+			 : status == 400 ? PROBLEM_BAD_REQUEST
+					 : PROBLEM_INTERNAL);
+	p.detail = status == 413   ? "the request body is larger than limits.max_request_body"
+		   : status == 408 ? "the request body stalled longer than limits.body_timeout"
+		   : status == 400 ? "the request body's chunked framing is malformed"
+				   : "out of memory reading the request body";
+	reply_fail(req, &p);
 }

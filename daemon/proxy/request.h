@@ -9,11 +9,6 @@
 
 #include "exchange.h"
 
-/* Sets up env's memory budget (limits.max_buffered) and its line; env's
- * base is set. _done() stops serving the line (every request is gone). */
-void request_env_hold_init(struct request_env *env, uint64_t max_buffered);
-void request_env_hold_done(struct request_env *env);
-
 /* A request for hreq (borrowed until the answer; hreq->user is set to it)
  * counted in env's in-flight list. NULL on OOM (the caller answers 500
  * itself). */
@@ -30,6 +25,19 @@ void request_start(struct request *req);
  * buf (moved out, not copied), and frees the request. */
 void request_finish(struct request *req, int status, const struct http_header *h, size_t n,
 		    char *body, size_t len, struct evbuffer *buf, const enum problem_code *code);
+
+/* The app's piped request body ended: the budget counts from now (SPEC
+ * 4.1). */
+void request_body_end(struct request *req);
+
+/* req waits in line for memory to hold its body (memory.h): it gets 503
+ * overloaded when that lasts its whole total budget. */
+void request_wait_memory(struct request *req);
+
+/* The app's request body failed (the HTTP server's status: 400 framing,
+ * 408 stall, 413 over max_request_body) before any answer began: the
+ * attempts are cancelled and the app gets the problem. req is freed. */
+void request_fail_body(struct request *req, int status);
 
 /* The app left (the HTTP server's on_gone): cancels the attempt, gives the
  * server its reply (dropped) and frees the request. */

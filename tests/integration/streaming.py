@@ -14,11 +14,13 @@ import errno
 import hashlib
 import json
 import os
+import re
 import select
 import socket
 import sys
 import threading
 import time
+import unittest
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if TESTS_DIR not in sys.path:
@@ -523,3 +525,38 @@ class Rss:
         self._thread.join(5)
         self.sample()
         self.hwm_kib = self._status("VmHWM")
+
+
+def metric(text, name, **labels):
+    """The value of metric `name` with exactly these labels in a Prometheus text, or 0."""
+    want = sorted(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        m = re.match(r"^(\w+)(?:\{([^}]*)\})? (\S+)$", line)
+        if m and m.group(1) == name and sorted(filter(None, (m.group(2) or "").split(","))) == want:
+            return float(m.group(3))
+    return 0.0
+
+
+class StreamingCase(unittest.TestCase):
+    """A test upstream for the class, reset before each case, and braced with
+    one profile PROFILE on it, its admin listener on, one attempt by default."""
+
+    PROFILE = "s"
+
+    @classmethod
+    def setUpClass(cls):
+        from harness import UpstreamProcess
+        cls.upstream = UpstreamProcess()
+        cls.addClassCleanup(cls.upstream.stop)
+
+    def setUp(self):
+        self.upstream.reset()
+
+    def braced(self, profile=None, defaults=None, **top):
+        from harness import Braced, make_config
+        prof = {"upstream": self.upstream.url()}
+        prof.update(profile or {})
+        top.setdefault("admin", "127.0.0.1:0")
+        if defaults:
+            top["defaults"] = dict({"retry": {"attempts": 1}}, **defaults)
+        return Braced(make_config({self.PROFILE: prof}, **top))

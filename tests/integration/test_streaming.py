@@ -14,43 +14,15 @@ import unittest
 
 import json
 
-from harness import Background, Braced, UpstreamProcess, make_config, request, wait_until
-from streaming import Rss, expected_sha256, sse_events, stream_get
+from harness import Background, request, wait_until
+from streaming import Rss, StreamingCase, expected_sha256, metric, sse_events, stream_get
 
 MIB = 1024 * 1024
 CASE_TIMEOUT = 30
 
 
-def metric(text, name, **labels):
-    """The value of metric name with exactly these labels in a Prometheus text, or 0."""
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        m = re.match(r"^(\w+)(?:\{([^}]*)\})? (\S+)$", line)
-        if not m or m.group(1) != name:
-            continue
-        got = ",".join(sorted((m.group(2) or "").split(","))) if m.group(2) else ""
-        if got == want:
-            return float(m.group(3))
-    return 0.0
-
-
-class StreamingTest(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.upstream = UpstreamProcess()
-        cls.addClassCleanup(cls.upstream.stop)
-
-    def setUp(self):
-        self.upstream.reset()
-
-    def braced(self, profile=None, defaults=None, **top):
-        prof = {"upstream": self.upstream.url()}
-        prof.update(profile or {})
-        top.setdefault("admin", "127.0.0.1:0")
-        if defaults:
-            top["defaults"] = dict({"retry": {"attempts": 1}}, **defaults)
-        return Braced(make_config({"s": prof}, **top))
+class StreamingTest(StreamingCase):
+    PROFILE = "s"
 
     def metrics(self, b):
         return request(b.admin_port, "GET", "/metrics", timeout=5).body.decode()

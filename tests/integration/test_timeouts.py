@@ -9,7 +9,7 @@ import time
 import unittest
 
 from harness import Background, Braced, BracedTestCase, fault, make_config, wait_until
-from streaming import stream_get
+from streaming import stream_get, stream_put
 
 MiB = 1024 * 1024
 
@@ -90,13 +90,19 @@ class TimeoutTest(BracedTestCase):
         self.assertLess(resp.elapsed, 2.0)
 
     def test_write_timeout_is_504(self):
-        body = b"w" * (16 * MiB)
+        # Held (within retry_buffer) and piped bodies alike: an upstream that
+        # stops reading is a write timeout, answered long before the budget.
         timeouts = {"write": "300ms", "read": "5s", "total": "8s"}
-        with self.braced(timeouts, limits={"max_request_body": "32MiB"}) as b:
-            resp = b.request("POST", "/demo/upload", body=body, timeout=30,
-                             headers=fault(no_read_body=True, delay_ms=8000))
-        self.assert_problem(resp, 504, "upstream_timeout", profile="demo")
-        self.assertLess(resp.elapsed, 4.0, "answered by the 8 s budget, not the write timeout")
+        # Both larger than the socket buffers, so the upload must stall.
+        with self.braced(timeouts, limits={"retry_buffer": "20MiB"}) as b:
+            for size in (16 * MiB, 24 * MiB):
+                with self.subTest(size=size):
+                    started = time.monotonic()
+                    r = stream_put(b.port, "/demo/upload", size, 1, False, method="POST",
+                                   headers=fault(no_read_body=True, delay_ms=8000), timeout=30)
+                    took = time.monotonic() - started
+                    self.assertEqual((r.status, r.header("Brace-Error")), (504, "upstream_timeout"), r)
+                    self.assertLess(took, 4.0, "answered by the 8 s budget, not the write timeout")
 
     def test_no_free_pooled_connection_is_503(self):
         timeouts = {"pool": "200ms", "read": "5s", "total": "8s"}

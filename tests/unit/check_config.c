@@ -371,7 +371,7 @@ START_TEST(test_builtin_defaults)
 	ck_assert_int_eq(cfg->log_format, LOG_FORMAT_JSON);
 	ck_assert_int_eq(cfg->log_level, LOG_INFO);
 	ck_assert_int_eq(cfg->log_access, 1);
-	ck_assert_uint_eq(cfg->max_request_body, 1024 * 1024);
+	ck_assert_uint_eq(cfg->max_request_body, 0);
 	ck_assert_uint_eq(cfg->max_response_body, 8 * 1024 * 1024);
 	ck_assert_uint_eq(cfg->max_header_size, 16 * 1024);
 	ck_assert_uint_eq(cfg->max_validated_body, 2 * 1024 * 1024);

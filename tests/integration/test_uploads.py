@@ -1,0 +1,186 @@
+"""Request bodies stream through braced (SPEC 3.1): a body up to
+limits.retry_buffer is held so a retry can send it again; a larger one goes
+upstream as the app sends it, with backpressure, and is retried only while
+nothing of it was sent. Held bodies share one memory budget
+(limits.max_buffered) and wait in line for it.
+
+Every case runs the real braced against tests/upstream.py (digest_body
+reads a body as it arrives and answers its length and sha256) on loopback.
+"""
+
+import json
+import re
+import socket
+import time
+import unittest
+
+from harness import Background, request, wait_until
+from streaming import Rss, StreamingCase, expected_sha256, metric, stream_put
+
+MIB = 1024 * 1024
+CASE_TIMEOUT = 60
+
+
+class UploadTest(StreamingCase):
+    PROFILE = "u"
+
+    def status(self, b):
+        return json.loads(request(b.admin_port, "GET", "/status", timeout=5).body)
+
+    def test_large_uploads_arrive_whole_in_bounded_memory(self):
+        """100 MiB, chunked and with a Content-Length, under the default
+        limits (max_request_body 0: no limit): the upstream gets every byte
+        with the app's framing, and braced's memory does not grow with it."""
+        size = 100 * MIB
+        self.upstream.set_default({"digest_body": True})
+        with self.braced() as b:
+            for chunked in (True, False):
+                with self.subTest(chunked=chunked):
+                    with Rss(b.proc.pid) as rss:
+                        r = stream_put(b.port, "/u/up", size, 31, chunked, timeout=CASE_TIMEOUT)
+                    self.assertEqual(r.status, 200, r)
+                    doc = r.json()
+                    self.assertEqual((doc["length"], doc["sha256"]), (size, expected_sha256(31, size)))
+                    self.assertEqual(doc["framing"], "chunked" if chunked else "length")
+                    self.assertLess(rss.peak_anon_kib - rss.start_kib, 24 * 1024,
+                                    f"RssAnon {rss.start_kib} -> {rss.peak_anon_kib} KiB")
+
+    def test_an_upstream_that_does_not_read_stops_the_app(self):
+        """A body braced cannot send yet stops being read from the app: the
+        app's writes block, and braced does not buffer the body."""
+        self.upstream.set_default({"no_read_body": True, "delay_ms": 4000, "body": "late"})
+        with self.braced(defaults={"timeouts": {"write": "10s", "read": "10s"}}) as b:
+            s = socket.create_connection(("127.0.0.1", b.port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+            s.sendall(b"PUT /u/slow HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (200 * MIB))
+            s.setblocking(False)
+            sent, chunk = 0, b"z" * 65536
+            with Rss(b.proc.pid) as rss:
+                deadline = time.monotonic() + 3
+                while time.monotonic() < deadline:
+                    try:
+                        sent += s.send(chunk)
+                    except BlockingIOError:
+                        time.sleep(0.02)
+            s.close()
+            self.assertLess(sent, 32 * MIB, f"the app could send {sent} bytes into braced")
+            self.assertLess(rss.peak_anon_kib - rss.start_kib, 16 * 1024)
+
+    def test_small_body_is_held_and_retried(self):
+        """A body within retry_buffer is held: a reset after it was sent is
+        retried with the same bytes."""
+        self.upstream.script([{"reset": True}, {"digest_body": True}])
+        with self.braced(defaults={"retry": {"attempts": 2, "backoff": {"base": "10ms"}}}) as b:
+            r = stream_put(b.port, "/u/small", 512 * 1024, 32, True, timeout=CASE_TIMEOUT)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.header("Brace-Attempts"), "2")
+            doc = r.json()
+            self.assertEqual((doc["length"], doc["sha256"]), (512 * 1024, expected_sha256(32, 512 * 1024)))
+            self.assertEqual(doc["framing"], "length", "a held chunked body goes with its length")
+
+    def test_piped_body_is_not_retried_once_sent(self):
+        """A body over retry_buffer is piped: a reset after some of it was
+        sent is not retried (the upstream may have acted), and says why."""
+        self.upstream.script([{"reset": True}, {"digest_body": True}])
+        with self.braced(defaults={"retry": {"attempts": 3, "backoff": {"base": "10ms"}}}) as b:
+            r = stream_put(b.port, "/u/big", 8 * MIB, 33, False, timeout=CASE_TIMEOUT)
+            self.assertEqual(r.status, 502, r)
+            self.assertEqual(r.header("Brace-Attempts"), "1")
+            self.assertEqual(len(self.upstream.received()), 1)
+            text = request(b.admin_port, "GET", "/metrics", timeout=5).body.decode()
+            self.assertEqual(metric(text, "braced_retries_suppressed_total", profile="u",
+                                    reason="body"), 1)
+
+    def test_early_answer_mid_upload_is_relayed_and_the_connection_closed(self):
+        self.upstream.script([{"early": {"status": 413}}])
+        with self.braced() as b:
+            r = stream_put(b.port, "/u/refused", 64 * MIB, 34, False, timeout=CASE_TIMEOUT)
+            self.assertEqual(r.status, 413, r)
+            self.assertEqual((r.header("Connection") or "").lower(), "close")
+            self.assertLess(r.sent, 64 * MIB)
+
+    def test_expect_continue_only_after_routing(self):
+        self.upstream.set_default({"digest_body": True})
+        with self.braced() as b:
+            for path, want in (("/nope/x", b"HTTP/1.1 404"), ("/u/x", b"HTTP/1.1 100")):
+                with self.subTest(path=path):
+                    s = socket.create_connection(("127.0.0.1", b.port), timeout=5)
+                    s.sendall(f"PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                              "Expect: 100-continue\r\n\r\n".encode())
+                    first = s.recv(4096)
+                    self.assertTrue(first.startswith(want), first)
+                    if want.endswith(b"100"):
+                        s.sendall(b"hello")
+                        rest = first
+                        while b'"sha256"' not in rest:
+                            d = s.recv(4096)
+                            if not d:
+                                break
+                            rest += d
+                        self.assertIn(b"HTTP/1.1 200", rest)
+                        self.assertIn(b'"length": 5', rest)
+                    s.close()
+
+    def test_held_bodies_wait_for_memory_in_line(self):
+        """max_buffered 2MiB and four 1 MiB bodies at once: two wait, reading
+        nothing, and all four are answered whole."""
+        self.upstream.set_default({"digest_body": True, "delay_ms": 400})
+        limits = {"max_buffered": "2MiB", "max_response_body": "2MiB"}
+        with self.braced(limits=limits) as b:
+            jobs = [Background(stream_put, b.port, f"/u/h{i}", MIB, 40 + i, False, None, 65536,
+                               CASE_TIMEOUT) for i in range(4)]
+            seen = []
+
+            def waiting():
+                mem = self.status(b)["memory"]
+                seen.append(mem)
+                return mem["waiting"] >= 1
+            self.assertTrue(wait_until(waiting, 5), seen[-3:])
+            for i, job in enumerate(jobs):
+                r = job.result(CASE_TIMEOUT)
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.json()["sha256"], expected_sha256(40 + i, MIB))
+            mem = self.status(b)["memory"]
+            self.assertLessEqual(mem["peak"], 2 * MIB, mem)
+            self.assertEqual((mem["held"], mem["waiting"]), (0, 0), mem)
+
+    def test_a_wait_for_memory_longer_than_the_budget_is_overloaded(self):
+        self.upstream.set_default({"digest_body": True, "delay_ms": 2000})
+        limits = {"max_buffered": "1MiB", "max_response_body": "1MiB"}
+        with self.braced(limits=limits, defaults={"timeouts": {"read": "5s"}}) as b:
+            first = Background(stream_put, b.port, "/u/a", MIB, 50, False, None, 65536, CASE_TIMEOUT)
+            wait_until(lambda: self.status(b)["memory"]["held"] > 0, 5)
+            started = time.monotonic()
+            second = stream_put(b.port, "/u/b", MIB, 51, False, headers={"Brace-Timeout-Ms": "500"},
+                                timeout=CASE_TIMEOUT)
+            self.assertLess(time.monotonic() - started, 1.5)
+            self.assertEqual(second.status, 503, second)
+            self.assertEqual(second.header("Brace-Error"), "overloaded")
+            self.assertEqual(second.header("Retry-After"), "1")
+            self.assertEqual(first.result(CASE_TIMEOUT).status, 200)
+
+    def test_budget_of_a_piped_body_starts_at_its_end(self):
+        """timeouts.total counts from the moment the request was read whole
+        (SPEC 4.1): a 4 MiB upload the app spreads over 2 s passes a 1 s budget."""
+        self.upstream.set_default({"digest_body": True})
+        with self.braced(defaults={"timeouts": {"total": "1s"}}) as b:
+            s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+            size = 4 * MIB
+            s.sendall(b"PUT /u/slow HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
+            piece = b"q" * (size // 8)
+            for _ in range(8):
+                s.sendall(piece)
+                time.sleep(0.25)
+            answer = b""
+            while b'"sha256"' not in answer:
+                d = s.recv(65536)
+                if not d:
+                    break
+                answer += d
+            s.close()
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:300])
+            self.assertIn(b'"length": %d' % size, answer)
+
+
+if __name__ == "__main__":
+    unittest.main()
