@@ -312,6 +312,9 @@ static void queue_head(struct call *c)
 static void note_head(struct call *c)
 {
 	c->status = c->check.status;
+	c->chunked = c->check.seen_te && !body_less(c);
+	if (c->chunked)
+		chunked_init(&c->dechunk);
 	c->head_length = body_less(c)       ? 0
 			 : c->check.seen_cl ? (int64_t)c->check.content_length
 					    : -1;
@@ -373,23 +376,13 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
-static size_t on_write(char *buf, size_t size, size_t nitems, void *arg)
+/* Takes n bytes of body data where the call's sink says: n when taken,
+ * CURL_WRITEFUNC_PAUSE when they must wait (none taken), 0 on failure. */
+static size_t take_body(struct call *c, const char *buf, size_t n)
 {
-	struct call *c = arg;
-	size_t n = size * nitems;
-
-	c->last_io_ms = clock_coarse_ms();
-	if (c->pause_asked & CURLPAUSE_RECV) {
-		/* libcurl keeps the block (taking none of it is the only
-		 * answer it accepts with a pause) and delivers it again when
-		 * call_resume() unpauses. */
-		c->pause_asked &= ~CURLPAUSE_RECV;
-		set_paused(c, c->paused | CURLPAUSE_RECV);
-		return CURL_WRITEFUNC_PAUSE;
-	}
 	switch (c->sink) {
 	case SINK_STREAM:
-		if (c->sink_fn(c->sink_arg, buf, n) == n)
+		if (!n || c->sink_fn(c->sink_arg, buf, n) == n)
 			return n;
 		set_paused(c, c->paused | CURLPAUSE_RECV);
 		return CURL_WRITEFUNC_PAUSE;
@@ -419,9 +412,61 @@ static size_t on_write(char *buf, size_t size, size_t nitems, void *arg)
 		}
 		break;
 	}
-	if (evbuffer_add(c->body, buf, n) < 0)
+	if (n && evbuffer_add(c->body, buf, n) < 0)
 		return 0;
 	return n;
+}
+
+/* A block of a chunked answer as it came (CURLOPT_HTTP_TRANSFER_DECODING
+ * is off): braced's strict decoder takes the framing off, and the data goes
+ * to the sink. A block the sink cannot take now is decoded again when
+ * libcurl delivers it again: the decoder's state is put back. */
+static size_t take_chunked(struct call *c, const char *buf, size_t n)
+{
+	struct chunked before = c->dechunk;
+	size_t data = 0, rc;
+	long used;
+
+	if (n > c->scratch_size) {
+		char *grown = realloc(c->scratch, n);
+
+		if (!grown)
+			return 0;
+		c->scratch = grown;
+		c->scratch_size = n;
+	}
+	used = chunked_decode(&c->dechunk, buf, n, c->scratch, &data);
+	if (used < 0) {
+		/* Refused: libcurl ends the transfer and closes the connection. */
+		c->malformed = c->dechunk.why;
+		return 0;
+	}
+	rc = take_body(c, c->scratch, data);
+	if (rc == CURL_WRITEFUNC_PAUSE) {
+		c->dechunk = before;
+		return rc;
+	}
+	/* Bytes after the last chunk belong to no answer: never relayed. */
+	return rc == data ? n : 0;
+}
+
+static size_t on_write(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct call *c = arg;
+	size_t n = size * nitems;
+
+	c->last_io_ms = clock_coarse_ms();
+	if (c->pause_asked & CURLPAUSE_RECV) {
+		/* libcurl keeps the block (taking none of it is the only
+		 * answer it accepts with a pause) and delivers it again when
+		 * call_resume() unpauses. */
+		c->pause_asked &= ~CURLPAUSE_RECV;
+		set_paused(c, c->paused | CURLPAUSE_RECV);
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	if (c->chunked)
+		return take_chunked(c, buf, n);
+	return take_body(c, buf, n);
 }
 
 static int setup_easy(struct call *c)
@@ -463,6 +508,9 @@ static int setup_easy(struct call *c)
 #endif
 	}
 	SET(CURLOPT_PATH_AS_IS, 1L);
+	/* A chunked answer comes with its framing, for braced's strict
+	 * decoder (proto/chunked.h); libcurl still finds its end. */
+	SET(CURLOPT_HTTP_TRANSFER_DECODING, 0L);
 	/* HTTP/1.1 to every upstream, as nginx and HAProxy speak to theirs by
 	 * default: a paused HTTP/2 stream in libcurl 7.88 stops its whole
 	 * connection and leaves up to a 32 MiB window in flight, so neither a
@@ -800,5 +848,6 @@ void call_free(struct call *c)
 		evbuffer_free(c->body);
 	strbuf_release(&c->headers);
 	free(c->send_headers);
+	free(c->scratch);
 	free(c);
 }

@@ -6,6 +6,7 @@
 #define BRACED_UPSTREAM_INTERNAL_H
 
 #include "upstream.h"
+#include "chunked.h"
 #include "clock.h"
 #include "headers.h"
 #include "registry.h"
@@ -73,6 +74,10 @@ struct call {
 	int head_queued;     /* in up->heads, to be reported */
 	int head_waits;      /* an error head, reported once error_prefix bytes came */
 	int app_failed;      /* read_body said the app's body failed */
+	int chunked;         /* the answer is chunked: dechunk decodes it */
+	struct chunked dechunk;
+	char *scratch; /* decoded data of one block */
+	size_t scratch_size;
 	TAILQ_ENTRY(call) head_link;
 	struct evbuffer *body;
 	struct strbuf headers;

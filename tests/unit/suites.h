@@ -38,6 +38,7 @@ Suite *utf8_suite(void);
 Suite *ascii_suite(void);
 Suite *window_suite(void);
 Suite *hold_suite(void);
+Suite *chunked_suite(void);
 Suite *registry_suite(void);
 
 #endif
