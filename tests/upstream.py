@@ -28,6 +28,9 @@ Streaming actions, whose bodies are made as they are sent (never held whole):
         S with a small body and Connection: close right after the head, before
         the body is read; then up to 1 MiB of the body is read and dropped for
         at most 1 s, and the connection closes
+  {"ignore_body": true}  (with any answer, e.g. generate)
+        the request body is never read: the answer goes out while the
+        client's writes stall, and the connection closes after it
 
 Runs as a program (prints its port on stdout) or is imported (Upstream class).
 
@@ -108,6 +111,7 @@ ACTION_FIELDS = {
     "reset": (bool,),
     "close": (bool,),
     "no_read_body": (bool,),
+    "ignore_body": (bool,),
     "partial": (bool,),
     "chunked": (bool,),
     "echo_body": (bool,),
@@ -712,7 +716,11 @@ class Handler(socketserver.BaseRequestHandler):
             if "early" in action:
                 wait_watching(sock, delay)
                 return self.early(conn, req, action, entry)
-            if action.get("no_read_body"):
+            if action.get("ignore_body"):
+                # Answered without reading the body at all: the client's
+                # writes stall for good, and the connection ends after.
+                keep = False
+            elif action.get("no_read_body"):
                 self.hold_body(conn, req, delay)
                 delay = 0
             elif action.get("digest_body"):

@@ -1,51 +1,71 @@
-"""The shipped pod at its memory limit: braced run on conf/pod.yaml holds
-K large exchanges at once (answers just under max_response_body, request
-bodies near max_request_body, apps that do not read yet), and stays within
-the limit deploy/kubernetes/braced.yaml derives from those settings:
+"""The shipped pod at its memory limit. braced run on conf/pod.yaml under
+the worst load its limits allow stays within the limit the manifest
+(deploy/kubernetes/braced.yaml) derives from those limits:
 
-    limit >= baseline + K x (max_response_body + max_request_body)
+    limit >= baseline + max_buffered + max_inflight x (2 x stream_buffer + S)
+                      + max_connections x C
 
-An answer is held once: the relayed body is the received buffer, never a
-copy of it (35aca03 held about twice the answer while relaying it)."""
+The load: request bodies held for retries filling max_buffered (their
+upstream answers late), every other request slot streaming both ways (an
+upload piped to an upstream that never reads it, while that upstream's
+1 GiB answer streams to an app that does not read either), and every other
+app connection open. Bodies stream, so no size of body enters the formula.
+"""
 
 import os
 import re
 import socket
+import time
 import unittest
 
 from harness import REPO, Braced, UpstreamProcess, binary_problem, wait_until
 
 POD = os.path.join(REPO, "conf", "pod.yaml")
 MANIFEST = os.path.join(REPO, "deploy", "kubernetes", "braced.yaml")
-MIB = 1024 * 1024
+KIB = 1024
+MIB = 1024 * KIB
 IO_TIMEOUT = 30
+HELD = 8    # bodies held for retries, 2 MiB each: 16 MiB, max_buffered
 
 
-def size_of(text, key):
-    m = re.search(rf"^\s*{key}:\s*(\d+)MiB\s*$", text, re.M)
-    if not m:
-        raise AssertionError(f"conf/pod.yaml sets no {key} in MiB")
-    return int(m.group(1)) * MIB
+def pod_limits():
+    with open(POD) as f:
+        text = f.read()
+
+    def value(key, unit=None):
+        m = re.search(rf"^\s*{key}:\s*(\d+)(KiB|MiB)?\b", text, re.M)
+        if not m:
+            raise AssertionError(f"conf/pod.yaml sets no {key}")
+        return int(m.group(1)) * {None: 1, "KiB": KIB, "MiB": MIB}[m.group(2)]
+    return text, {k: value(k) for k in ("stream_buffer", "retry_buffer", "max_buffered",
+                                        "max_inflight", "max_connections")}
 
 
 def manifest_formula():
-    """(limit bytes, baseline bytes, K) from the manifest's resources and formula comment."""
+    """(limit, baseline, S, C) in bytes from the manifest's resources and comment."""
     with open(MANIFEST) as f:
         text = f.read()
     limit = re.search(r"limits:\s*\{memory:\s*(\d+)Mi\}", text)
     baseline = re.search(r"baseline\s*=\s*(\d+)\s*MiB", text)
-    k = re.search(r"\bK\s*=\s*(\d+)\b", text)
-    if not (limit and baseline and k):
+    s = re.search(r"\bS\s*=\s*(\d+)\s*KiB", text)
+    c = re.search(r"\bC\s*=\s*(\d+)\s*KiB", text)
+    if not (limit and baseline and s and c):
         raise AssertionError("the manifest must give its memory limit with the formula "
-                             "(baseline = N MiB, K = N) beside it")
-    return int(limit.group(1)) * MIB, int(baseline.group(1)) * MIB, int(k.group(1))
+                             "(baseline = N MiB, S = N KiB, C = N KiB) beside it")
+    return (int(limit.group(1)) * MIB, int(baseline.group(1)) * MIB, int(s.group(1)) * KIB,
+            int(c.group(1)) * KIB)
+
+
+def formula(lim, baseline, s, c):
+    return (baseline + lim["max_buffered"] + lim["max_inflight"] * (2 * lim["stream_buffer"] + s)
+            + lim["max_connections"] * c)
 
 
 def memory(pid):
     with open(f"/proc/{pid}/status") as f:
         text = f.read()
-    return {k: int(re.search(rf"^{k}:\s+(\d+) kB", text, re.M).group(1)) * 1024
-            for k in ("VmHWM", "VmRSS")}
+    return {k: int(re.search(rf"^{k}:\s+(\d+) kB", text, re.M).group(1)) * KIB
+            for k in ("VmHWM", "VmRSS", "RssAnon")}
 
 
 class PodAtItsLimit(unittest.TestCase):
@@ -57,52 +77,85 @@ class PodAtItsLimit(unittest.TestCase):
         self.addCleanup(self.upstream.stop)
 
     def test_formula_holds_for_the_shipped_limits(self):
-        with open(POD) as f:
-            pod = f.read()
-        limit, baseline, k = manifest_formula()
-        answer_max, request_max = size_of(pod, "max_response_body"), size_of(pod, "max_request_body")
-        self.assertGreaterEqual(limit, baseline + k * (answer_max + request_max),
+        _, lim = pod_limits()
+        limit, baseline, s, c = manifest_formula()
+        self.assertGreaterEqual(limit, formula(lim, baseline, s, c),
                                 "the manifest's limit is below its own formula")
+        self.assertGreaterEqual(lim["max_buffered"], HELD * 2 * MIB)
 
-    def test_k_large_exchanges_fit_in_the_pods_limit(self):
-        with open(POD) as f:
-            pod = f.read()
-        limit, baseline, k = manifest_formula()
-        answer_max, request_max = size_of(pod, "max_response_body"), size_of(pod, "max_request_body")
-        config = (pod.replace("listen: 127.0.0.1:7070", "listen: 127.0.0.1:0")
-                  .replace("admin: 0.0.0.0:7071", 'admin: "off"'))
-        answer = answer_max - 100 * 1024
-        body = b"y" * (request_max - 100 * 1024)
-        self.upstream.script([{"status": 200, "body": "x" * answer}] * k)
+    def test_worst_load_fits_in_the_pods_limit(self):
+        text, lim = pod_limits()
+        limit, baseline, s, c = manifest_formula()
+        config = (text.replace("listen: 127.0.0.1:7070", "listen: 127.0.0.1:0")
+                  .replace("admin: 0.0.0.0:7071", 'admin: "off"')
+                  # held bodies of 2 MiB: retry_buffer raised within max_buffered
+                  .replace("retry_buffer: 1MiB", "retry_buffer: 2MiB"))
+        streams = lim["max_inflight"] - HELD
+        idle = lim["max_connections"] - lim["max_inflight"] - 8
+        self.upstream.script([{"delay_ms": 20000, "body": "late"}] * HELD)
+        self.upstream.set_default({"ignore_body": True, "generate": {"bytes": 1 << 30, "seed": 1}})
+        socks = []
         with Braced(config, env={"UPSTREAM_URL": self.upstream.url("/base")}) as b:
             with open(f"/proc/{b.proc.pid}/maps") as f:
                 if "libasan" in f.read():
                     self.skipTest("AddressSanitizer's shadow memory and quarantine are not "
                                   "braced's: the plain build runs this case")
             before = memory(b.proc.pid)
-            socks = []
             try:
-                for i in range(k):
-                    s = socket.create_connection(("127.0.0.1", b.port), timeout=IO_TIMEOUT)
-                    socks.append(s)
-                    # An app that does not read yet: braced holds the answer.
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                    s.sendall(f"POST /api/big{i} HTTP/1.1\r\nHost: braced\r\n"
-                              f"Content-Type: application/octet-stream\r\n"
-                              f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-                # Every answer's head is relayed; the bodies wait for their apps.
-                for s in socks:
-                    self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 200 "), b.log()[-2000:])
-                held = memory(b.proc.pid)
+                held = b"h" * (2 * MIB)
+                for i in range(HELD):
+                    s_ = socket.create_connection(("127.0.0.1", b.port), timeout=IO_TIMEOUT)
+                    socks.append(s_)
+                    s_.sendall(f"PUT /api/held{i} HTTP/1.1\r\nHost: braced\r\n"
+                               f"Content-Length: {len(held)}\r\n\r\n".encode() + held)
+                self.assertTrue(wait_until(lambda: len(self.upstream.received()) >= HELD,
+                                           IO_TIMEOUT), b.log()[-2000:])
+                writers = []
+                for i in range(streams):
+                    s_ = socket.socket()
+                    s_.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    s_.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+                    s_.settimeout(IO_TIMEOUT)
+                    s_.connect(("127.0.0.1", b.port))
+                    s_.sendall(f"PUT /api/both{i} HTTP/1.1\r\nHost: braced\r\n"
+                               f"Content-Length: {1 << 30}\r\n\r\n".encode())
+                    s_.setblocking(False)
+                    socks.append(s_)
+                    writers.append(s_)
+                for i in range(idle):
+                    socks.append(socket.create_connection(("127.0.0.1", b.port),
+                                                          timeout=IO_TIMEOUT))
+                # The apps write their uploads until braced stops taking them.
+                chunk = b"u" * 65536
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    for w in writers:
+                        try:
+                            w.send(chunk)
+                        except (BlockingIOError, ConnectionError):
+                            pass
+                    time.sleep(0.02)
+                time.sleep(1)
+                loaded = memory(b.proc.pid)
+                streaming = sum(1 for w in writers if self._has_head(w))
             finally:
-                for s in socks:
-                    s.close()
-        growth = held["VmHWM"] - before["VmHWM"]
-        self.assertLessEqual(held["VmHWM"], limit,
-                             f"peak {held['VmHWM'] / MIB:.1f} MiB over the pod's {limit / MIB:.0f} MiB")
-        self.assertLessEqual(growth, k * (answer_max + request_max),
-                             f"{k} exchanges grew the peak by {growth / MIB:.1f} MiB")
+                for s_ in socks:
+                    s_.close()
+        self.assertGreaterEqual(streaming, streams * 9 // 10,
+                                "the load did not happen: few answers streamed")
+        self.assertLessEqual(loaded["VmHWM"], limit,
+                             f"peak {loaded['VmHWM'] / MIB:.1f} MiB over the pod's "
+                             f"{limit / MIB:.0f} MiB")
+        self.assertLessEqual(loaded["VmHWM"], formula(lim, baseline, s, c),
+                             f"peak {loaded['VmHWM'] / MIB:.1f} MiB over the formula")
         self.assertLessEqual(before["VmHWM"], baseline)
+
+    @staticmethod
+    def _has_head(sock):
+        try:
+            return sock.recv(16).startswith(b"HTTP/1.1 200")
+        except (BlockingIOError, ConnectionError):
+            return False
 
 
 if __name__ == "__main__":
