@@ -560,3 +560,11 @@ class StreamingCase(unittest.TestCase):
         if defaults:
             top["defaults"] = dict({"retry": {"attempts": 1}}, **defaults)
         return Braced(make_config({self.PROFILE: prof}, **top))
+
+
+def under_asan(pid):
+    """1 when pid runs the AddressSanitizer build: its shadow memory and
+    quarantine are not braced's, so memory bounds are checked on the plain
+    build only."""
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
