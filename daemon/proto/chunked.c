@@ -17,7 +17,8 @@ enum {
 	CK_DATA_CR,       /* the CR after the data */
 	CK_DATA_LF,       /* its LF */
 	CK_TRAILER_START, /* the start of a trailer line, or the final CR */
-	CK_TRAILER,       /* inside a trailer line */
+	CK_TRAILER_NAME,  /* the name of a trailer line, up to its colon */
+	CK_TRAILER,       /* the value of a trailer line */
 	CK_TRAILER_LF,    /* the LF of a trailer line */
 	CK_END_LF,        /* the LF of the final empty line */
 	CK_DONE,
@@ -156,7 +157,13 @@ long chunked_decode(struct chunked *c, const char *in, size_t n, char *out, size
 			}
 			if (!tchar(b))
 				return fail(c, "a trailer line that does not start with a name");
-			c->state = CK_TRAILER;
+			c->state = CK_TRAILER_NAME;
+			break;
+		case CK_TRAILER_NAME:
+			if (b == ':')
+				c->state = CK_TRAILER;
+			else if (!tchar(b))
+				return fail(c, "a trailer name that is not a token");
 			break;
 		case CK_TRAILER:
 			if (b == '\r')

@@ -6,8 +6,8 @@
  * Accepted: 1 to 16 hex digits of size (at most 2^63-1), extensions as
  * `;name` or `;name=value` with tokens or quoted strings and no white
  * space, CRLF line ends only, data exactly as long as its size followed by
- * CRLF, and trailer lines `name: value` (a token name, no control byte but
- * tab in the value) until an empty line. Pure: no I/O. */
+ * CRLF, and trailer lines `name: value` (a token name and its colon, no
+ * control byte but tab in the value) until an empty line. Pure: no I/O. */
 #ifndef BRACED_CHUNKED_H
 #define BRACED_CHUNKED_H
 

@@ -57,6 +57,7 @@ struct request {
 	struct event wait_timer;       /* backoff and cool-down waits */
 	struct event hedge_timer;      /* the next hedge (SPEC 4.10) */
 	struct event stream_timer;     /* timeouts.stream of a streamed answer */
+	unsigned timers;               /* the timers assigned so far (request.c) */
 	struct config *cfg;            /* reference held until the end */
 	const struct profile *profile; /* NULL until routed */
 	const struct route *route;

@@ -73,21 +73,47 @@ struct request *request_new(struct request_env *env, struct http_request *hreq)
 	req->correlation_header = req->cfg->defaults.correlation_header;
 	req->method = -1;
 	req->method_name = "-";
-	evtimer_assign(&req->deadline, env->base, on_deadline, req);
-	evtimer_assign(&req->wait_timer, env->base, on_wait_over, req);
-	evtimer_assign(&req->hedge_timer, env->base, on_hedge_timer, req);
-	evtimer_assign(&req->stream_timer, env->base, on_stream_timer, req);
 	TAILQ_INSERT_TAIL(&env->requests, req, link);
 	env->inflight++;
 	return req;
 }
 
+/* The request's timers, assigned on first use: most requests use only the
+ * deadline. */
+enum { TIMER_DEADLINE = 1, TIMER_WAIT = 2, TIMER_HEDGE = 4, TIMER_STREAM = 8 };
+
+/* Arms timer which of req for ms. */
+static void arm(struct request *req, unsigned which, uint32_t ms)
+{
+	struct event *ev = which == TIMER_DEADLINE ? &req->deadline
+			   : which == TIMER_WAIT   ? &req->wait_timer
+			   : which == TIMER_HEDGE  ? &req->hedge_timer
+						   : &req->stream_timer;
+	struct timeval tv;
+
+	if (!(req->timers & which))
+		evtimer_assign(ev, req->env->base,
+			       which == TIMER_DEADLINE ? on_deadline
+			       : which == TIMER_WAIT   ? on_wait_over
+			       : which == TIMER_HEDGE  ? on_hedge_timer
+						       : on_stream_timer,
+			       req);
+	req->timers |= which;
+	clock_ms_to_tv(ms, &tv);
+	evtimer_add(ev, &tv);
+}
+
+/* Stops the timers req armed. */
 static void disarm(struct request *req)
 {
-	event_del(&req->deadline);
-	event_del(&req->wait_timer);
-	event_del(&req->hedge_timer);
-	event_del(&req->stream_timer);
+	if (req->timers & TIMER_DEADLINE)
+		event_del(&req->deadline);
+	if (req->timers & TIMER_WAIT)
+		event_del(&req->wait_timer);
+	if (req->timers & TIMER_HEDGE)
+		event_del(&req->hedge_timer);
+	if (req->timers & TIMER_STREAM)
+		event_del(&req->stream_timer);
 }
 
 /* Cancels the attempt of engine id (its connection closes with it); 0
@@ -417,12 +443,8 @@ static void stream_answer(struct request *req, const struct engine_action *act)
 		stream_broken(req, "libcurl refused to resume the answer");
 		return;
 	}
-	if (act->stream_ms) {
-		struct timeval tv;
-
-		clock_ms_to_tv(act->stream_ms, &tv);
-		evtimer_add(&req->stream_timer, &tv);
-	}
+	if (act->stream_ms)
+		arm(req, TIMER_STREAM, act->stream_ms);
 }
 
 /* Carries out one action of the engine; the request may be freed after. */
@@ -432,12 +454,8 @@ static void carry_out(struct request *req, const struct engine_action *act)
 		cancel_calls(req, act->cancel_ids[i]);
 	for (int i = 0; i < act->discard; i++)
 		discard_call(req, act->discard_ids[i]);
-	if (act->hedge_ms) {
-		struct timeval tv;
-
-		clock_ms_to_tv(act->hedge_ms, &tv);
-		evtimer_add(&req->hedge_timer, &tv);
-	}
+	if (act->hedge_ms)
+		arm(req, TIMER_HEDGE, act->hedge_ms);
 	switch (act->kind) {
 	case ENGINE_DO_START:
 		if (start_call(req, &act->u.start) < 0) {
@@ -448,13 +466,9 @@ static void carry_out(struct request *req, const struct engine_action *act)
 			feed(req, &ev);
 		}
 		break;
-	case ENGINE_DO_WAIT: {
-		struct timeval tv;
-
-		clock_ms_to_tv(act->u.wait_ms, &tv);
-		evtimer_add(&req->wait_timer, &tv);
+	case ENGINE_DO_WAIT:
+		arm(req, TIMER_WAIT, act->u.wait_ms);
 		break;
-	}
 	case ENGINE_DO_ANSWER:
 		if (act->u.answer.kind == ENGINE_RELAY && act->u.answer.stream)
 			stream_answer(req, act);
@@ -717,7 +731,6 @@ void request_start(struct request *req)
 	 * request validation included. */
 	uint64_t used = (now - req->start_us) / 1000;
 	uint32_t left = req->total_ms > used ? req->total_ms - (uint32_t)used : 0;
-	struct timeval tv;
 	/* A piped body: the budget counts from its end (request_body_end). */
 	int piped = req->upload == UPLOAD_PIPE;
 	const struct engine_event ev = {
@@ -740,34 +753,27 @@ void request_start(struct request *req)
 		},
 	};
 
-	event_del(&req->deadline); /* a wait for memory before it */
-	if (!piped || req->body_ended) {
-		clock_ms_to_tv(left, &tv);
-		evtimer_add(&req->deadline, &tv);
-	}
+	if (req->timers & TIMER_DEADLINE)
+		event_del(&req->deadline); /* a wait for memory before it */
+	if (!piped || req->body_ended)
+		arm(req, TIMER_DEADLINE, left);
 	feed(req, &ev);
 }
 
 void request_body_end(struct request *req)
 {
 	const struct engine_event ev = { .kind = ENGINE_EV_BODY_END, .now_us = clock_now_us() };
-	struct timeval tv;
 
 	if (engine_state(&req->engine) == ENGINE_NEW || engine_state(&req->engine) == ENGINE_DONE)
 		return;
-	if (engine_state(&req->engine) != ENGINE_STREAMING) {
-		clock_ms_to_tv(req->total_ms, &tv);
-		evtimer_add(&req->deadline, &tv);
-	}
+	if (engine_state(&req->engine) != ENGINE_STREAMING)
+		arm(req, TIMER_DEADLINE, req->total_ms);
 	feed(req, &ev);
 }
 
 void request_wait_memory(struct request *req)
 {
-	struct timeval tv;
-
-	clock_ms_to_tv(req->total_ms, &tv);
-	evtimer_add(&req->deadline, &tv);
+	arm(req, TIMER_DEADLINE, req->total_ms);
 }
 
 void request_fail_body(struct request *req, int status)

@@ -88,6 +88,9 @@ START_TEST(test_faults_are_refused)
 		"ffffffffffffffffff\r\n",           /* overflows */
 		"3\r\nabcX\r\n",                    /* data longer than its size */
 		"3\r\nabc\n0\r\n\r\n",              /* bare LF after the data */
+		"0\r\nHTTP/1.1 200 a:b\r\n\r\n",      /* a status line among the trailers */
+		"0\r\nnocolon\r\n\r\n",              /* a trailer without a colon */
+		"0\r\nT: a\x01b\r\n\r\n",            /* a control byte in a trailer */
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
