@@ -562,6 +562,8 @@ static void on_call_done(struct call *call, void *arg)
 	}
 	if (req->streamed == call)
 		req->streamed = NULL;
+	if (req->hold_call == call)
+		memory_forget_call(req); /* ended while it waited to be held */
 	ev.u.attempt.queued_us = call_queued_us(call);
 	ev.u.attempt.body_sent = call_body_sent(call);
 	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)

@@ -259,6 +259,32 @@ class StreamingTest(StreamingCase):
             self.assertEqual((mem["held"], mem["waiting"]), (0, 0), mem)
             self.assertLessEqual(mem["peak"], 1024 * 1024, mem)
 
+    def test_an_attempt_that_ends_while_it_waits_for_memory(self):
+        """An answer waiting in line to be held whose attempt times out
+        leaves the line, and its retries join it again: the one ahead of it
+        finishes, and nothing is held for the attempts that are gone."""
+        body = '"' + "x" * (700 * 1024) + '"'
+        slow = {"body": body, "trickle": {"chunk": 64 * 1024, "interval_ms": 150}}
+        # every retry of the second waits in line again, and times out there
+        self.upstream.script([slow, slow, slow, slow])
+        schema = {"mode": "enforce", "body": {"type": "string"}}
+        prof = {"routes": [{"match": "GET /a", "response": schema},
+                           {"match": "GET /b", "response": schema,
+                            "timeouts": {"attempt": "400ms"},
+                            "retry": {"attempts": 3, "backoff": {"base": "10ms"}}}]}
+        limits = {"max_buffered": "1MiB", "max_response_body": "1MiB", "retry_buffer": "256KiB"}
+        with self.braced(profile=prof, limits=limits) as b:
+            first = Background(b.get, "/s/a", None, CASE_TIMEOUT)
+            wait_until(lambda: json.loads(request(b.admin_port, "GET", "/status",
+                                                  timeout=5).body)["memory"]["held"] > 0, 5)
+            second = b.get("/s/b", timeout=CASE_TIMEOUT)
+            self.assertEqual((second.status, second.headers.get("Brace-Error")),
+                             (504, "upstream_timeout"), second)
+            self.assertEqual(second.headers.get("Brace-Attempts"), "3")
+            self.assertEqual(first.result(CASE_TIMEOUT).status, 200)
+            mem = json.loads(request(b.admin_port, "GET", "/status", timeout=5).body)["memory"]
+            self.assertEqual((mem["held"], mem["waiting"]), (0, 0), mem)
+
     # ---- timeouts and the app leaving --------------------------------------------------
 
     def test_stream_timeout_cuts_the_body(self):
