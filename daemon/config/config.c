@@ -111,6 +111,14 @@ static void check_buffered(struct loader *L, const struct ynode *root)
 		       "(%llu bytes): a request body held for retries must fit in it",
 		       (unsigned long long)cfg->max_buffered,
 		       (unsigned long long)cfg->retry_buffer);
+	if (cfg->max_validated_body >= cfg->max_buffered)
+		err_at(
+		    L, at,
+		    "limits.max_buffered (%llu bytes) must be larger than "
+		    "limits.max_validated_body (%llu bytes): a body held for its schema must fit "
+		    "in it",
+		    (unsigned long long)cfg->max_buffered,
+		    (unsigned long long)cfg->max_validated_body);
 	if (cfg->max_response_body > cfg->max_buffered)
 		err_at(L, at,
 		       "limits.max_buffered (%llu bytes) must be at least limits.max_response_body "

@@ -114,6 +114,7 @@ struct request {
 	uint32_t prefix_id; /* the attempt it came from; 0 none */
 	/* Memory reserved in env->hold, given back when the request ends. */
 	uint64_t held;
+	uint64_t answer_held; /* of held, the answers' one reservation */
 	/* In env->hold_line for hold_want bytes: to hold the answer of
 	 * hold_call for its schema, or (hold_call NULL) the request body. */
 	int in_line;

@@ -476,7 +476,7 @@ int server_set_config(struct server *srv, struct config *cfg)
 	srv->guards_by_profile = guards;
 	config_unref(srv->env.cfg);
 	srv->env.cfg = config_ref(cfg);
-	hold_set_max(&srv->env.hold, cfg->max_buffered);
+	memory_env_set_max(&srv->env, cfg->max_buffered);
 	if (srv->http) {
 		struct http_limits lim;
 

@@ -8,19 +8,28 @@
 
 static void leave_line(struct request *req)
 {
+	struct request_env *env = req->env;
+
 	if (!req->in_line)
 		return;
-	TAILQ_REMOVE(&req->env->hold_line, req, hold_link);
-	hold_leave(&req->env->hold);
+	TAILQ_REMOVE(&env->hold_line, req, hold_link);
+	hold_leave(&env->hold);
 	req->in_line = 0;
 	req->hold_call = NULL;
+	/* The one behind may fit where this one did not. */
+	if (!TAILQ_EMPTY(&env->hold_line))
+		event_active(&env->hold_wake, EV_TIMEOUT, 0);
 }
 
 int memory_reserve(struct request *req, uint64_t n, struct call *call,
 		   void (*granted)(struct request *req))
 {
 	struct request_env *env = req->env;
-	int rc = hold_take(&env->hold, n);
+	int rc;
+
+	if (req->in_line)
+		return -EBUSY; /* one place in line per request */
+	rc = hold_take(&env->hold, n);
 
 	if (rc == 0) {
 		req->held += n;
@@ -79,9 +88,10 @@ static void on_hold_wake(evutil_socket_t fd, short what, void *arg)
 		req->in_line = 0;
 		req->held += req->hold_want;
 		req->hold_call = NULL;
-		if (call)
+		if (call) {
+			req->answer_held += req->hold_want;
 			call_hold(call);
-		else if (req->hold_granted)
+		} else if (req->hold_granted)
 			req->hold_granted(req);
 	}
 }
@@ -96,4 +106,11 @@ void memory_env_init(struct request_env *env, uint64_t max_buffered)
 void memory_env_done(struct request_env *env)
 {
 	event_del(&env->hold_wake);
+}
+
+void memory_env_set_max(struct request_env *env, uint64_t max_buffered)
+{
+	hold_set_max(&env->hold, max_buffered);
+	if (!TAILQ_EMPTY(&env->hold_line))
+		event_active(&env->hold_wake, EV_TIMEOUT, 0);
 }

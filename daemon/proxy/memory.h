@@ -15,11 +15,13 @@ struct call;
  * serving the line (every request is gone). */
 void memory_env_init(struct request_env *env, uint64_t max_buffered);
 void memory_env_done(struct request_env *env);
+/* A reload: the new budget, and the line served again under it. */
+void memory_env_set_max(struct request_env *env, uint64_t max_buffered);
 
 /* Reserves n bytes for req: 0 when reserved; 1 when req waits in line,
  * to hold the answer of call (then call_hold() is called when it fits) or,
  * call NULL, something else (then granted(req) is called); -E2BIG when n
- * is more than the whole budget. */
+ * is more than the whole budget, -EBUSY when req waits in line already. */
 int memory_reserve(struct request *req, uint64_t n, struct call *call,
 		   void (*granted)(struct request *req));
 /* Gives back part of what req reserved (a body shorter than reserved). */

@@ -620,17 +620,33 @@ static void on_call_head(struct call *call, void *arg)
 	if (retry_classify_status(&req->policy->retry, ev.u.attempt.status) == OUTCOME_OK &&
 	    validate_wants(req, ev.u.attempt.status)) {
 		/* Held whole for its schema, within the memory budget: its
-		 * Content-Length, else as much as may be held. It waits in line
-		 * (paused at its window, the budget running) when that does
-		 * not fit now. */
+		 * Content-Length, else as much as may be held. The request's
+		 * answers share one reservation (a retry's answer replaces the
+		 * last), grown when this one needs more. It waits in line (paused
+		 * at its window, the budget running) when that does not fit now;
+		 * a request already in line, or an answer that can never fit, is
+		 * not held: the attempt ends as too large. */
 		int64_t len = call_content_length(call);
 		uint64_t max = req->cfg->max_response_body;
 		uint64_t want = len >= 0 && (uint64_t)len <= max ? (uint64_t)len : max;
+		int rc;
 
 		if (len >= 0 && (uint64_t)len > max)
 			want = 0; /* refused as too large at once: nothing is held */
-		if (memory_reserve(req, want, call, NULL) == 0)
+		if (want <= req->answer_held) {
 			call_hold(call);
+			return;
+		}
+		rc = req->in_line ? -EBUSY
+				  : memory_reserve(req, want - req->answer_held, call, NULL);
+		if (rc < 0) {
+			call_refuse_hold(call);
+			return;
+		}
+		if (rc == 0) {
+			req->answer_held = want;
+			call_hold(call);
+		}
 		return;
 	}
 	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++) {

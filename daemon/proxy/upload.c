@@ -78,6 +78,8 @@ static void held(struct request *req)
 static void upload_granted(struct request *req)
 {
 	http_body_set_room(req->hreq, (size_t)req->collect_room);
+	/* The body may have come whole with its head, while it waited. */
+	upload_on_body(req);
 }
 
 /* Collects the body whole, room bytes at most, once they are reserved. */
@@ -127,15 +129,18 @@ void upload_on_body(struct request *req)
 	enum http_body_state state = http_body_state(req->hreq, &status);
 
 	if (state == HTTP_BODY_FAILED) {
-		/* An answer already flowing is cut by its attempt's failed read. */
+		/* The app's failure, never the upstream's: before an answer it
+		 * gets the problem; an answer already flowing is cut as if the
+		 * app left (not counted against the upstream). */
 		if (!req->stream_begun)
 			request_fail_body(req, status);
 		else
-			for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
-				if (req->calls[i].call)
-					call_upload_more(req->calls[i].call);
+			request_client_gone(req);
 		return;
 	}
+	/* Waiting in line for the memory to hold it: its turn comes first. */
+	if (req->in_line)
+		return;
 	if (req->upload == UPLOAD_COLLECT) {
 		size_t n = http_body_buffered(req->hreq);
 
@@ -174,7 +179,8 @@ long upload_read(void *arg, char *buf, size_t n, int *ret_end)
 		*ret_end = 1;
 		return 0;
 	case HTTP_BODY_FAILED:
-		return -1;
+		/* on_body ends the request (the app's failure, not the
+		 * upstream's): nothing more is sent meanwhile. */
 	case HTTP_BODY_MORE:
 	default:
 		return 0;

@@ -140,9 +140,24 @@ static void set_paused(struct call *c, unsigned paused)
 	c->paused = paused;
 }
 
+/* An answer of 300 or more came while the upload waited for the app:
+ * libcurl stops sending, but a transfer it holds paused for sending never
+ * ends. The pause is lifted here, from the loop. Returns -1 when libcurl
+ * refused. */
+static int stop_upload(struct call *c)
+{
+	unsigned paused = c->paused & ~(unsigned)CURLPAUSE_SEND;
+
+	c->unpause_send = 0;
+	if (c->state != CALL_RUNNING || !(c->paused & CURLPAUSE_SEND))
+		return 0;
+	set_paused(c, paused);
+	return curl_easy_pause(c->easy, (int)paused) == CURLE_OK ? 0 : -1;
+}
+
 /* The idle timer: pool wait while waiting, then read/write inactivity.
  * Progress only stamps last_io_ms; the timer re-arms itself lazily, and
- * sleeps while braced holds the direction paused (set_paused wakes it). */
+ * keeps ticking while braced holds the direction paused, without firing. */
 static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct call *c = arg;
@@ -150,14 +165,27 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (c->unpause_send && stop_upload(c) < 0 && !c->failed_start) {
+		c->failed_start = 1;
+		snprintf(c->errbuf, sizeof(c->errbuf), "libcurl refused to end the upload");
+	}
 	if (c->state == CALL_WAITING || c->failed_start) {
-		c->outcome = c->failed_start ? ATTEMPT_INTERNAL : ATTEMPT_POOL_TIMEOUT;
+		/* A failure found while the call was held keeps its kind. */
+		c->outcome = c->state == CALL_WAITING ? ATTEMPT_POOL_TIMEOUT
+			     : c->too_large           ? ATTEMPT_TOO_LARGE
+			     : c->malformed           ? ATTEMPT_RESET
+						      : ATTEMPT_INTERNAL;
+		if (c->malformed)
+			snprintf(c->errbuf, sizeof(c->errbuf), "malformed answer: %s",
+				 c->malformed);
 		call_complete(c);
 		return;
 	}
-	if (c->paused & phase_direction(c))
-		return;
 	limit = c->phase == PHASE_WRITE ? c->p.write_ms : c->p.read_ms;
+	if (c->paused & phase_direction(c)) {
+		arm_idle(c, limit);
+		return;
+	}
 	idle = clock_coarse_ms() - c->last_io_ms;
 	if (idle < limit) {
 		arm_idle(c, limit - idle);
@@ -207,7 +235,7 @@ static void end_upload(struct call *c)
 	if (c->phase != PHASE_WRITE)
 		return;
 	c->phase = PHASE_READ;
-	if (c->p.read_ms < c->p.write_ms)
+	if (c->p.read_ms < c->p.write_ms || !evtimer_pending(c->timer, NULL))
 		arm_idle(c, c->p.read_ms);
 }
 
@@ -312,6 +340,10 @@ static void queue_head(struct call *c)
 static void note_head(struct call *c)
 {
 	c->status = c->check.status;
+	if (c->status >= 300 && (c->paused & CURLPAUSE_SEND)) {
+		c->unpause_send = 1;
+		event_active(c->timer, EV_TIMEOUT, 0);
+	}
 	c->chunked = c->check.seen_te && !body_less(c);
 	if (c->chunked)
 		chunked_init(&c->dechunk);
@@ -678,6 +710,12 @@ void call_hold(struct call *c)
 		snprintf(c->errbuf, sizeof(c->errbuf), "libcurl refused to resume the answer");
 		event_active(c->timer, EV_TIMEOUT, 0);
 	}
+}
+
+void call_refuse_hold(struct call *c)
+{
+	c->p.max_response_body = 0;
+	call_hold(c);
 }
 
 void call_upload_more(struct call *c)

@@ -130,6 +130,10 @@ void call_upload_more(struct call *call);
 /* Bytes of the request body sent in this attempt so far. */
 uint64_t call_body_sent(const struct call *call);
 
+/* After on_head: the answer is not held (no memory for it); the attempt
+ * ends ATTEMPT_TOO_LARGE. Never from inside a libcurl callback. */
+void call_refuse_hold(struct call *call);
+
 /* The answer's Content-Length, or -1 when it has none (chunked, or
  * delimited by the close). Valid from on_head. */
 int64_t call_content_length(const struct call *call);

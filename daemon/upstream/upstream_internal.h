@@ -74,6 +74,7 @@ struct call {
 	int head_queued;     /* in up->heads, to be reported */
 	int head_waits;      /* an error head, reported once error_prefix bytes came */
 	int app_failed;      /* read_body said the app's body failed */
+	int unpause_send;    /* an early answer came while the upload was paused */
 	int chunked;         /* the answer is chunked: dechunk decodes it */
 	struct chunked dechunk;
 	char *scratch; /* decoded data of one block */

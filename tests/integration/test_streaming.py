@@ -241,7 +241,8 @@ class StreamingTest(StreamingCase):
         self.upstream.script([action, action])
         prof = {"routes": [{"match": "GET /doc",
                             "response": {"mode": "enforce", "body": {"type": "string"}}}]}
-        limits = {"max_buffered": "1MiB", "max_response_body": "1MiB", "retry_buffer": "256KiB"}
+        limits = {"max_buffered": "1MiB", "max_response_body": "1MiB", "retry_buffer": "256KiB",
+                  "max_validated_body": "800KiB"}
         with self.braced(profile=prof, limits=limits) as b:
             first = Background(b.get, "/s/doc", None, CASE_TIMEOUT)
             second = Background(b.get, "/s/doc", None, CASE_TIMEOUT)
@@ -272,7 +273,8 @@ class StreamingTest(StreamingCase):
                            {"match": "GET /b", "response": schema,
                             "timeouts": {"attempt": "400ms"},
                             "retry": {"attempts": 3, "backoff": {"base": "10ms"}}}]}
-        limits = {"max_buffered": "1MiB", "max_response_body": "1MiB", "retry_buffer": "256KiB"}
+        limits = {"max_buffered": "1MiB", "max_response_body": "1MiB", "retry_buffer": "256KiB",
+                  "max_validated_body": "800KiB"}
         with self.braced(profile=prof, limits=limits) as b:
             first = Background(b.get, "/s/a", None, CASE_TIMEOUT)
             wait_until(lambda: json.loads(request(b.admin_port, "GET", "/status",

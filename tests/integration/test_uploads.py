@@ -102,6 +102,67 @@ class UploadTest(StreamingCase):
             self.assertEqual((r.header("Connection") or "").lower(), "close")
             self.assertLess(r.sent, 64 * MIB)
 
+    def test_early_answer_while_the_app_pauses_its_upload(self):
+        """The upstream refuses a piped upload while braced waits for the
+        app's next bytes: the refusal reaches the app at once, not a
+        timeout (libcurl holds a transfer paused for sending open)."""
+        self.upstream.script([{"early": {"status": 413}}])
+        with self.braced() as b:
+            s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+            s.sendall(b"POST /u/pause HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      + b"%x\r\n" % (2 * MIB) + b"p" * (2 * MIB) + b"\r\n")
+            started = time.monotonic()
+            answer = s.recv(4096)
+            took = time.monotonic() - started
+            s.close()
+            self.assertTrue(answer.startswith(b"HTTP/1.1 413"), answer[:200])
+            self.assertLess(took, 2.0)
+
+    def test_a_small_body_waits_for_memory_then_goes(self):
+        """A body that came whole with its head, while max_buffered is taken:
+        it waits its turn, then goes, and nothing stays held."""
+        self.upstream.script([{"digest_body": True, "delay_ms": 800}, {"digest_body": True}])
+        limits = {"max_buffered": "1MiB", "max_response_body": "1MiB",
+                  "max_validated_body": "512KiB"}
+        with self.braced(limits=limits) as b:
+            first = Background(stream_put, b.port, "/u/big", MIB, 60, False, None, 65536,
+                               CASE_TIMEOUT)
+            wait_until(lambda: self.status(b)["memory"]["held"] > 0, 5)
+            second = stream_put(b.port, "/u/small", 10, 61, False, timeout=CASE_TIMEOUT)
+            self.assertEqual(second.status, 200, second)
+            self.assertEqual(second.json()["length"], 10)
+            self.assertEqual(first.result(CASE_TIMEOUT).status, 200)
+            mem = self.status(b)["memory"]
+            self.assertEqual((mem["held"], mem["waiting"]), (0, 0), mem)
+
+    def test_read_timeout_after_a_paused_upload(self):
+        """The app stalls its piped upload longer than timeouts.write; the
+        upstream then answers and goes silent mid-body: timeouts.read still
+        cuts the body (the idle timer survived the pause)."""
+        action = {"ignore_body": True, "delay_ms": 2500, "body": "x" * 100,
+                  "trickle": {"chunk": 10, "interval_ms": 20000}}
+        self.upstream.script([action])
+        with self.braced(defaults={"timeouts": {"write": "1s", "read": "1s", "total": "20s"}}) as b:
+            s = socket.create_connection(("127.0.0.1", b.port), timeout=15)
+            s.sendall(b"PUT /u/stall HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                      % (8 * MIB) + b"s" * (2 * MIB))
+            started = time.monotonic()
+            data = b""
+            while True:
+                try:
+                    d = s.recv(65536)
+                except OSError:
+                    break
+                if not d:
+                    break
+                data += d
+            took = time.monotonic() - started
+            s.close()
+            self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+            self.assertLess(took, 8.0, "the body's silence was never cut")
+            self.assertTrue(wait_until(lambda: '"outcome":"reset_mid_body"' in b.log(), 5),
+                            b.log()[-1500:])
+
     def test_expect_continue_for_a_piped_upload(self):
         """A body over retry_buffer, announced with Expect: 100-continue: the
         100 comes once braced routed it and starts piping, and the body
@@ -152,7 +213,7 @@ class UploadTest(StreamingCase):
         """max_buffered 2MiB and four 1 MiB bodies at once: two wait, reading
         nothing, and all four are answered whole."""
         self.upstream.set_default({"digest_body": True, "delay_ms": 400})
-        limits = {"max_buffered": "2MiB", "max_response_body": "2MiB"}
+        limits = {"max_buffered": "2MiB", "max_response_body": "2MiB", "max_validated_body": "1MiB"}
         with self.braced(limits=limits) as b:
             jobs = [Background(stream_put, b.port, f"/u/h{i}", MIB, 40 + i, False, None, 65536,
                                CASE_TIMEOUT) for i in range(4)]
@@ -173,7 +234,7 @@ class UploadTest(StreamingCase):
 
     def test_a_wait_for_memory_longer_than_the_budget_is_overloaded(self):
         self.upstream.set_default({"digest_body": True, "delay_ms": 2000})
-        limits = {"max_buffered": "1MiB", "max_response_body": "1MiB"}
+        limits = {"max_buffered": "1MiB", "max_response_body": "1MiB", "max_validated_body": "512KiB"}
         with self.braced(limits=limits, defaults={"timeouts": {"read": "5s"}}) as b:
             first = Background(stream_put, b.port, "/u/a", MIB, 50, False, None, 65536, CASE_TIMEOUT)
             wait_until(lambda: self.status(b)["memory"]["held"] > 0, 5)

@@ -1223,6 +1223,10 @@ START_TEST(test_streaming_limits)
 		 "limits: {max_buffered: 4MiB, max_response_body: 1MiB, retry_buffer: 5MiB}\n%s",
 		 prof);
 	load_one_error(text, "must be at least limits.retry_buffer");
+	snprintf(text, sizeof(text),
+		 "limits: {max_buffered: 2MiB, max_response_body: 1MiB, retry_buffer: 1MiB}\n%s",
+		 prof);
+	load_one_error(text, "must be larger than limits.max_validated_body");
 }
 END_TEST
 
