@@ -105,26 +105,31 @@ static void check_buffered(struct loader *L, const struct ynode *root)
 
 	if (!at)
 		at = limits ? limits : root;
-	if (cfg->retry_buffer > cfg->max_buffered)
-		err_at(L, at,
-		       "limits.max_buffered (%llu bytes) must be at least limits.retry_buffer "
-		       "(%llu bytes): a request body held for retries must fit in it",
-		       (unsigned long long)cfg->max_buffered,
-		       (unsigned long long)cfg->retry_buffer);
-	if (cfg->max_validated_body >= cfg->max_buffered)
-		err_at(
-		    L, at,
-		    "limits.max_buffered (%llu bytes) must be larger than "
-		    "limits.max_validated_body (%llu bytes): a body held for its schema must fit "
-		    "in it",
-		    (unsigned long long)cfg->max_buffered,
-		    (unsigned long long)cfg->max_validated_body);
-	if (cfg->max_response_body > cfg->max_buffered)
-		err_at(L, at,
-		       "limits.max_buffered (%llu bytes) must be at least limits.max_response_body "
-		       "(%llu bytes): an answer held for its schema must fit in it",
-		       (unsigned long long)cfg->max_buffered,
-		       (unsigned long long)cfg->max_response_body);
+	static const struct {
+		size_t offset;
+		int strict; /* the budget must be larger, not only as large */
+		const char *name, *what;
+	} held[] = {
+		{ offsetof(struct config, retry_buffer), 0, "retry_buffer",
+		  "a request body held for retries" },
+		{ offsetof(struct config, max_validated_body), 1, "max_validated_body",
+		  "a body held for its schema" },
+		{ offsetof(struct config, max_response_body), 0, "max_response_body",
+		  "an answer held for its schema" },
+	};
+
+	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+		uint64_t v = *(const uint64_t *)((const char *)cfg + held[i].offset);
+
+		if (v > cfg->max_buffered || (held[i].strict && v == cfg->max_buffered))
+			err_at(
+			    L, at,
+			    "limits.max_buffered (%llu bytes) must be %s limits.%s (%llu bytes): "
+			    "%s must fit in it",
+			    (unsigned long long)cfg->max_buffered,
+			    held[i].strict ? "larger than" : "at least", held[i].name,
+			    (unsigned long long)v, held[i].what);
+	}
 }
 
 static void parse_root(struct loader *L, const struct ynode *root)

@@ -5,9 +5,10 @@
  * first acceptable answer wins and the rest are cancelled. An answer may
  * be judged at its head, its body still coming: relayed, it streams
  * (ENGINE_STREAMING) until its end, and nothing is retried any more.
- * Every state change goes through set_state(); every answer through
+ * Every state change goes through engine_set_state(); every answer through
  * answer_*(). */
 #include "engine.h"
+#include "engine_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,12 +18,6 @@ void engine_init(struct engine *e, struct rng *rng)
 	memset(e, 0, sizeof(*e));
 	e->state = ENGINE_NEW;
 	e->rng = rng;
-}
-
-/* The only place the state changes; the shell logs the change (request.c). */
-static void set_state(struct engine *e, enum engine_state s)
-{
-	e->state = s;
 }
 
 static int waiting(const struct engine *e)
@@ -96,150 +91,15 @@ uint32_t engine_remaining_ms(const struct engine *e, uint64_t now_us)
 	return e->r.total_ms > used ? e->r.total_ms - (uint32_t)used : 0;
 }
 
-static void record_pending(struct engine *e, uint64_t now_us, enum outcome o);
-
 void engine_release(struct engine *e, uint64_t now_us)
 {
-	record_pending(e, now_us, OUTCOME_OK);
+	engine_record_pending(e, now_us, OUTCOME_OK);
 	if (!e->holds.inflight)
 		return;
 	if (e->state == ENGINE_WAITING_RETRY)
 		guard_give_back(e->r.guard, now_us, &e->token);
 	guard_leave(e->r.guard, e->holds.probe);
 	e->holds = (struct engine_holds){ 0 };
-}
-
-/* The Retry-After braced passes on: never longer than retry_after.max, the
- * longest pause braced itself honours (and holds a profile cooled for), so an
- * upstream cannot park the app for days through braced. None stays none. */
-static struct retry_after app_retry_after(const struct engine *e, struct retry_after ra)
-{
-	uint64_t max = e->r.policy->retry.retry_after_max_ms;
-
-	if (ra.set && ra.ms > max)
-		ra.ms = max;
-	return ra;
-}
-
-static struct retry_after retry_after_ms(uint64_t ms)
-{
-	return (struct retry_after){ .set = 1, .ms = ms };
-}
-
-static enum problem_retryable retryable_if(int yes)
-{
-	return yes ? PROBLEM_RETRYABLE_YES : PROBLEM_RETRYABLE_NO;
-}
-
-static struct engine_answer *answer(struct engine *e, struct engine_action *act,
-				    enum engine_answer_kind kind, enum problem_code code)
-{
-	struct engine_answer *a = &act->u.answer;
-
-	act->kind = ENGINE_DO_ANSWER;
-	memset(a, 0, sizeof(*a));
-	a->kind = kind;
-	a->has_code = 1;
-	a->code = code;
-	set_state(e, ENGINE_DONE);
-	return a;
-}
-
-/* Relays the last upstream answer: a success (code NULL) or an upstream
- * error passed through under *code; ra is its Retry-After whatever the
- * status. */
-static void answer_relay(struct engine *e, struct engine_action *act, const enum problem_code *code,
-			 struct retry_after ra)
-{
-	struct engine_answer *a = answer(e, act, ENGINE_RELAY, code ? *code : PROBLEM_INTERNAL);
-
-	a->has_code = code != NULL;
-	a->status = e->last.status;
-	a->retry_after = app_retry_after(e, ra);
-}
-
-/* The total budget is spent: 504 with the story so far. */
-static void answer_budget_spent(struct engine *e, struct engine_action *act)
-{
-	struct engine_answer *a = answer(e, act, ENGINE_PROBLEM, PROBLEM_UPSTREAM_TIMEOUT);
-
-	snprintf(a->detail, sizeof(a->detail), "total budget of %u ms spent after %u attempt%s",
-		 e->r.total_ms, e->attempts, e->attempts == 1 ? "" : "s");
-	a->retryable = PROBLEM_RETRYABLE_YES;
-}
-
-/* The final answer after the last attempt, given why braced stopped. */
-static void answer_failure(struct engine *e, struct engine_action *act, int retryable,
-			   struct retry_after ra)
-{
-	static const char *const timeout_names[] = {
-		[LIMIT_NONE] = "attempt", [LIMIT_CONNECT] = "connect", [LIMIT_READ] = "read",
-		[LIMIT_WRITE] = "write",  [LIMIT_ATTEMPT] = "attempt",
-	};
-	const struct engine_last *l = &e->last;
-	const struct timeouts *t = &e->r.policy->timeouts;
-	struct engine_answer *a;
-
-	switch (l->end) {
-	case ATTEMPT_OK:
-		if (l->outcome == OUTCOME_SCHEMA) {
-			a = answer(e, act, ENGINE_PROBLEM, PROBLEM_SCHEMA_VIOLATION);
-			a->upstream_status = l->status;
-			snprintf(a->detail, sizeof(a->detail),
-				 "the upstream's %d answer failed the response schema (%zu "
-				 "violation%s)",
-				 l->status, l->violations, l->violations == 1 ? "" : "s");
-			a->violations = 1;
-			break;
-		}
-		/* The upstream asked for more time than braced may wait. */
-		a = answer(e, act, ENGINE_PROBLEM,
-			   l->status == 429 && ra.set ? PROBLEM_RATE_LIMITED
-						      : PROBLEM_UPSTREAM_STATUS);
-		a->status = l->status;
-		a->upstream_status = l->status;
-		a->upstream_body = 1;
-		snprintf(a->detail, sizeof(a->detail), "upstream answered %d after %u attempt%s",
-			 l->status, e->attempts, e->attempts == 1 ? "" : "s");
-		break;
-	case ATTEMPT_TIMEOUT: {
-		enum attempt_limit k = l->timeout;
-		uint32_t ms = k == LIMIT_CONNECT ? t->connect_ms
-			      : k == LIMIT_READ  ? t->read_ms
-			      : k == LIMIT_WRITE ? t->write_ms
-						 : t->attempt_ms;
-
-		a = answer(e, act, ENGINE_PROBLEM, PROBLEM_UPSTREAM_TIMEOUT);
-		snprintf(a->detail, sizeof(a->detail), "%s timeout of %u ms reached on attempt %u",
-			 timeout_names[k], ms, e->attempts);
-		break;
-	}
-	case ATTEMPT_TOO_LARGE:
-		a = answer(e, act, ENGINE_PROBLEM, PROBLEM_RESPONSE_TOO_LARGE);
-		snprintf(a->detail, sizeof(a->detail),
-			 "upstream response is larger than %llu bytes",
-			 (unsigned long long)e->r.max_response_body);
-		break;
-	case ATTEMPT_POOL_TIMEOUT:
-		a = answer(e, act, ENGINE_PROBLEM, PROBLEM_OVERLOADED);
-		snprintf(a->detail, sizeof(a->detail),
-			 "no upstream connection became free within %u ms (pool of %u)", t->pool_ms,
-			 e->r.policy->pool_max_connections);
-		break;
-	case ATTEMPT_CONNECT:
-	case ATTEMPT_RESET:
-	case ATTEMPT_INTERNAL:
-	default:
-		a = answer(e, act, ENGINE_PROBLEM, PROBLEM_UPSTREAM_UNAVAILABLE);
-		snprintf(a->detail, sizeof(a->detail), "%s after %u attempt%s: %s",
-			 l->end == ATTEMPT_CONNECT ? "cannot connect to the upstream"
-						   : "upstream connection failed",
-			 e->attempts, e->attempts == 1 ? "" : "s",
-			 l->error[0] ? l->error : "no detail");
-		break;
-	}
-	a->retryable = retryable_if(retryable);
-	a->retry_after = app_retry_after(e, ra);
 }
 
 /* A retry that waits with its budget token will not start after all: the
@@ -323,7 +183,7 @@ static void start_attempt_as(struct engine *e, uint64_t now_us, struct engine_ac
 	/* A first attempt or a retry starts a new round: the answer before is
 	 * decided. A hedge joins the round in flight. */
 	if (!hedge)
-		set_state(e, ENGINE_ATTEMPT);
+		engine_set_state(e, ENGINE_ATTEMPT);
 	arm_hedge(e, now_us, act);
 }
 
@@ -348,14 +208,14 @@ static void schedule(struct engine *e, uint64_t now_us, uint32_t wait_ms, struct
 			struct engine_answer *a;
 
 			retry_dropped(e, now_us, RETRY_STOP_DEADLINE);
-			a = answer(e, act, ENGINE_PROBLEM, PROBLEM_RATE_LIMITED);
+			a = engine_answer_of(e, act, ENGINE_PROBLEM, PROBLEM_RATE_LIMITED);
 			snprintf(a->detail, sizeof(a->detail),
 				 "the upstream asked for a pause of %llu ms more; the budget has "
 				 "%u ms",
 				 (unsigned long long)cool, left);
 			/* The cool-down may come from a route with a longer
 			 * retry_after.max: this request's route says what to tell. */
-			a->retry_after = app_retry_after(e, retry_after_ms(cool));
+			a->retry_after = engine_app_retry_after(e, engine_retry_after_ms(cool));
 			a->retryable = PROBLEM_RETRYABLE_YES;
 			return;
 		}
@@ -376,22 +236,24 @@ static void on_routed(struct engine *e, const struct engine_event *ev, struct en
 	e->r = ev->u.routed;
 	e->wait_since_us = e->r.start_us;
 	e->holds.inflight = 1;
-	set_state(e, ENGINE_WAITING_FIRST);
+	engine_set_state(e, ENGINE_WAITING_FIRST);
 	guard_admit(e->r.guard, ev->now_us, &adm);
 	if (adm.verdict == GUARD_REJECT) {
-		struct engine_answer *a = answer(e, act, ENGINE_PROBLEM, PROBLEM_CIRCUIT_OPEN);
+		struct engine_answer *a =
+		    engine_answer_of(e, act, ENGINE_PROBLEM, PROBLEM_CIRCUIT_OPEN);
 
 		snprintf(a->detail, sizeof(a->detail),
 			 "the circuit breaker of profile '%s' is open", e->r.profile);
 		a->retryable = PROBLEM_RETRYABLE_YES;
-		a->retry_after = retry_after_ms(adm.retry_after_ms ? adm.retry_after_ms : 1000);
+		a->retry_after =
+		    engine_retry_after_ms(adm.retry_after_ms ? adm.retry_after_ms : 1000);
 		return;
 	}
 	e->holds.probe = adm.verdict == GUARD_PROBE;
 	schedule(e, ev->now_us, 0, act);
 }
 
-static enum outcome outcome_of(const struct engine *e, const struct engine_result *res)
+enum outcome engine_outcome_of(const struct engine *e, const struct engine_result *res)
 {
 	switch (res->end) {
 	case ATTEMPT_OK:
@@ -433,7 +295,7 @@ static void add_history(struct engine *e, const struct engine_running *run, cons
 
 /* Counts attempt run that ended at now_us with outcome o (SPEC 4.2). An
  * ok head whose body is still coming (defer) goes into the history now and
- * into the guard at its body's end: record_pending(). A half-open probe is
+ * into the guard at its body's end: engine_record_pending(). A half-open probe is
  * decided by its head, so a long stream holds no probe slot; its
  * truncation is then one more failure. */
 static void count_attempt(struct engine *e, const struct engine_running *run, uint64_t now_us,
@@ -446,7 +308,7 @@ static void count_attempt(struct engine *e, const struct engine_running *run, ui
 	if (!run->hedge)
 		e->holds.probe = 0;
 	if (defer && o == OUTCOME_OK && !probe) {
-		record_pending(e, now_us, OUTCOME_OK);
+		engine_record_pending(e, now_us, OUTCOME_OK);
 		e->pending.set = 1;
 		e->pending.status = status;
 		e->pending.probe = probe;
@@ -458,7 +320,7 @@ static void count_attempt(struct engine *e, const struct engine_running *run, ui
 /* The deferred ok head is recorded as o: OUTCOME_OK when its body came
  * whole or was not wanted, what cut the body otherwise. The history keeps
  * the head's outcome: the app saw that answer. */
-static void record_pending(struct engine *e, uint64_t now_us, enum outcome o)
+void engine_record_pending(struct engine *e, uint64_t now_us, enum outcome o)
 {
 	if (!e->pending.set)
 		return;
@@ -625,16 +487,16 @@ static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
 	uint32_t wait = 0;
 
 	if (l->outcome == OUTCOME_OK) {
-		answer_relay(e, act, NULL, l->relay_retry_after);
+		engine_answer_relay(e, act, NULL, l->relay_retry_after);
 		return;
 	}
 	if (l->end == ATTEMPT_TOO_LARGE) {
-		answer_failure(e, act, 0, (struct retry_after){ 0 });
+		engine_answer_failure(e, act, 0, (struct retry_after){ 0 });
 		return;
 	}
 	stop = decide(e, now, &wait);
 	if (stop == RETRY_GO) {
-		set_state(e, ENGINE_WAITING_RETRY);
+		engine_set_state(e, ENGINE_WAITING_RETRY);
 		e->prev_wait_ms = wait;
 		e->wait_since_us = now;
 		schedule(e, now, wait, act);
@@ -648,9 +510,9 @@ static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
 					     ? PROBLEM_RATE_LIMITED
 					     : PROBLEM_UPSTREAM_STATUS;
 
-		answer_relay(e, act, &code, l->relay_retry_after);
+		engine_answer_relay(e, act, &code, l->relay_retry_after);
 	} else {
-		answer_failure(e, act, stop != RETRY_STOP_OUTCOME, l->retry_after);
+		engine_answer_failure(e, act, stop != RETRY_STOP_OUTCOME, l->retry_after);
 	}
 }
 
@@ -669,7 +531,7 @@ static void cancel_headed(struct engine *e, uint64_t now, struct engine_action *
 	if (!e->last_headed)
 		return;
 	e->last_headed = 0;
-	record_pending(e, now, OUTCOME_OK);
+	engine_record_pending(e, now, OUTCOME_OK);
 	if (act->cancel < ENGINE_MAX_INFLIGHT)
 		act->cancel_ids[act->cancel++] = e->last_id;
 }
@@ -682,7 +544,7 @@ static int judge(struct engine *e, uint64_t now, const struct engine_running *ru
 		 const struct engine_result *res, int headed, struct engine_action *act)
 {
 	const struct policy *pol = e->r.policy;
-	enum outcome o = outcome_of(e, res);
+	enum outcome o = engine_outcome_of(e, res);
 	int status = res->end == ATTEMPT_OK ? res->status : 0;
 	int final;
 
@@ -697,7 +559,7 @@ static int judge(struct engine *e, uint64_t now, const struct engine_running *ru
 							       : ENGINE_MAX_INFLIGHT);
 	/* An earlier head left undecided is replaced by this answer. */
 	if (e->last_headed)
-		record_pending(e, now, OUTCOME_OK);
+		engine_record_pending(e, now, OUTCOME_OK);
 	count_attempt(e, run, now, o, status, (uint32_t)(res->elapsed_us / 1000), headed);
 	if (e->last_headed) {
 		discard(act, e->last_id);
@@ -744,7 +606,7 @@ static void settle(struct engine *e, uint64_t now, struct engine_action *act)
 		return;
 	e->last_headed = 0;
 	if (act->kind != ENGINE_DO_ANSWER || a->kind != ENGINE_RELAY) {
-		record_pending(e, now, OUTCOME_OK);
+		engine_record_pending(e, now, OUTCOME_OK);
 		discard(act, e->last_id);
 		return;
 	}
@@ -753,7 +615,7 @@ static void settle(struct engine *e, uint64_t now, struct engine_action *act)
 	e->streaming_id = e->last_id;
 	e->stream_has_code = a->has_code;
 	e->stream_code = a->code;
-	set_state(e, ENGINE_STREAMING);
+	engine_set_state(e, ENGINE_STREAMING);
 }
 
 /* After attempt run was judged: the request is settled at once, or waits
@@ -764,7 +626,7 @@ static void after_judge(struct engine *e, uint64_t now, int final, struct engine
 		add_upstream_time(e, now, 0);
 	} else if (e->nrunning > 0) {
 		/* Others still run: one of them may yet answer well. */
-		set_state(e, ENGINE_ATTEMPT_UNDECIDED);
+		engine_set_state(e, ENGINE_ATTEMPT_UNDECIDED);
 		e->undecided_us = now;
 		return;
 	}
@@ -802,11 +664,11 @@ static void headed_body_end(struct engine *e, uint64_t now, const struct engine_
 {
 	e->last_headed = 0;
 	if (res->end == ATTEMPT_OK) {
-		record_pending(e, now, OUTCOME_OK);
+		engine_record_pending(e, now, OUTCOME_OK);
 		return;
 	}
-	record_pending(e, now, outcome_of(e, res));
-	e->last.outcome = outcome_of(e, res);
+	engine_record_pending(e, now, engine_outcome_of(e, res));
+	e->last.outcome = engine_outcome_of(e, res);
 	e->last.end = res->end;
 	e->last.timeout = res->timeout;
 	e->last.status = 0;
@@ -844,11 +706,12 @@ static void on_attempt(struct engine *e, const struct engine_event *ev, struct e
 		/* Nothing to retry into. When the budget, not timeouts.pool,
 		 * ended the wait, the budget is spent. */
 		if (e->pool_wait_cut) {
-			answer_budget_spent(e, act);
+			engine_answer_budget_spent(e, act);
 		} else {
 			e->last.end = ATTEMPT_POOL_TIMEOUT;
 			/* Overloaded: the app is told when to come back. */
-			answer_failure(e, act, 1, retry_after_ms(ENGINE_OVERLOADED_RETRY_AFTER_MS));
+			engine_answer_failure(
+			    e, act, 1, engine_retry_after_ms(ENGINE_OVERLOADED_RETRY_AFTER_MS));
 		}
 		return;
 	}
@@ -875,72 +738,13 @@ static void on_head(struct engine *e, const struct engine_event *ev, struct engi
 	after_judge(e, ev->now_us, final, act);
 }
 
-/* The streamed answer ends as kind says; count says whether it is
- * counted as the request's answer. */
-static void end_stream(struct engine *e, struct engine_action *act, enum engine_end_kind kind,
-		       int count)
-{
-	act->kind = ENGINE_DO_END;
-	act->u.end = (struct engine_end){
-		.kind = kind,
-		.count = count,
-		.has_code = e->stream_has_code,
-		.code = e->stream_code,
-	};
-	set_state(e, ENGINE_DONE);
-}
-
-/* ENGINE_STREAMING: the streamed attempt ended. Whole, the answer is
- * counted as it was relayed. Cut short, the app saw a truncation: an
- * upstream failure, for the breaker too (it judges the answer as the app
- * saw it, SPEC 4.8), so a flapping upstream still opens it. */
-static void on_stream_end(struct engine *e, const struct engine_event *ev,
-			  struct engine_action *act)
-{
-	const struct engine_result *res = &ev->u.attempt;
-	enum outcome o;
-
-	if (res->id != e->streaming_id)
-		return;
-	if (res->end == ATTEMPT_OK) {
-		end_stream(e, act, ENGINE_END_COMPLETE, 1);
-		return;
-	}
-	/* A reset or a read timeout as it came; braced's own failures (a
-	 * resume refused) are a reset to the app all the same. */
-	o = outcome_of(e, res);
-	if (!retry_is_failure(o, 0))
-		o = OUTCOME_RESET;
-	if (e->pending.set)
-		record_pending(e, ev->now_us, o);
-	else
-		guard_record(e->r.guard, ev->now_us, o, 0, 0);
-	end_stream(e, act, ENGINE_END_RESET_MID_BODY, 1);
-	act->u.end.has_code = 1;
-	act->u.end.code = PROBLEM_UPSTREAM_UNAVAILABLE;
-}
-
-/* ENGINE_STREAMING: the stream is cut by braced (timeouts.stream), the
- * app leaving or shutdown; only the first is counted, under the relayed
- * answer's code. */
-static void cut_stream(struct engine *e, uint64_t now_us, struct engine_action *act,
-		       enum engine_end_kind kind)
-{
-	uint32_t id = e->streaming_id;
-
-	end_stream(e, act, kind, kind == ENGINE_END_STREAM_TIMEOUT);
-	/* The upstream was sending well; braced or the app cut it. */
-	record_pending(e, now_us, OUTCOME_OK);
-	act->cancel_ids[act->cancel++] = id;
-}
-
 /* The wait is over; the world may have changed meanwhile. */
 static void on_wait_over(struct engine *e, uint64_t now_us, struct engine_action *act)
 {
 	if (e->state == ENGINE_WAITING_RETRY && guard_refuses(e->r.guard, now_us, e->holds.probe)) {
 		/* The breaker opened while this retry waited: nothing more is sent. */
 		retry_dropped(e, now_us, RETRY_STOP_BREAKER);
-		answer_failure(e, act, 1, e->last.retry_after);
+		engine_answer_failure(e, act, 1, e->last.retry_after);
 		return;
 	}
 	/* Another answer may have extended the cool-down while this one waited. */
@@ -960,7 +764,7 @@ static void on_deadline(struct engine *e, const struct engine_event *ev, struct 
 		cancel_headed(e, now, act);
 	}
 	retry_dropped(e, now, RETRY_STOP_DEADLINE);
-	answer_budget_spent(e, act);
+	engine_answer_budget_spent(e, act);
 }
 
 /* The request goes without an answer: the app left, or shutdown's grace ended. */
@@ -973,7 +777,7 @@ static void on_drop(struct engine *e, uint64_t now_us, struct engine_action *act
 	if (e->state == ENGINE_WAITING_RETRY)
 		guard_give_back(e->r.guard, now_us, &e->token);
 	act->kind = ENGINE_DO_DROP;
-	set_state(e, ENGINE_DONE);
+	engine_set_state(e, ENGINE_DONE);
 }
 
 /* Why no hedge may start at now_us, or ENGINE_HEDGE_GO with *token taken
@@ -1036,36 +840,8 @@ static void on_start_failed(struct engine *e, const struct engine_event *ev,
 		remove_running(e, slot, &run);
 	cut_running(e, ev->now_us, act, CUT_DROP, NULL, 0);
 	cancel_headed(e, ev->now_us, act);
-	a = answer(e, act, ENGINE_PROBLEM, PROBLEM_INTERNAL);
+	a = engine_answer_of(e, act, ENGINE_PROBLEM, PROBLEM_INTERNAL);
 	snprintf(a->detail, sizeof(a->detail), "%s", "out of memory starting the upstream attempt");
-}
-
-/* ENGINE_STREAMING takes the streamed attempt's end, the stream timer,
- * the app leaving and shutdown; the total budget ended at the head. */
-static void feed_streaming(struct engine *e, const struct engine_event *ev,
-			   struct engine_action *act)
-{
-	switch (ev->kind) {
-	case ENGINE_EV_ATTEMPT:
-		on_stream_end(e, ev, act);
-		break;
-	case ENGINE_EV_TIMER:
-		if (ev->u.timer.which == ENGINE_TIMER_STREAM)
-			cut_stream(e, ev->now_us, act, ENGINE_END_STREAM_TIMEOUT);
-		break;
-	case ENGINE_EV_CLIENT_GONE:
-		cut_stream(e, ev->now_us, act, ENGINE_END_CLIENT_GONE);
-		break;
-	case ENGINE_EV_DRAINING:
-		cut_stream(e, ev->now_us, act, ENGINE_END_SHUTDOWN);
-		break;
-	case ENGINE_EV_ROUTED:
-	case ENGINE_EV_HEAD:
-	case ENGINE_EV_START_FAILED:
-	case ENGINE_EV_BODY_END:
-	default:
-		break;
-	}
 }
 
 void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_action *ret)
@@ -1075,7 +851,7 @@ void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_
 	if (e->state == ENGINE_DONE)
 		return;
 	if (e->state == ENGINE_STREAMING) {
-		feed_streaming(e, ev, ret);
+		engine_feed_streaming(e, ev, ret);
 		return;
 	}
 	switch (ev->kind) {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "headers.h"
 
 enum {
@@ -36,17 +37,6 @@ static long fail(struct chunked *c, const char *why)
 	return -EPROTO;
 }
 
-static int hex_value(unsigned char b)
-{
-	if (b >= '0' && b <= '9')
-		return b - '0';
-	if (b >= 'a' && b <= 'f')
-		return b - 'a' + 10;
-	if (b >= 'A' && b <= 'F')
-		return b - 'A' + 10;
-	return -1;
-}
-
 /* A byte of a token (RFC 9110 5.6.2). */
 static int tchar(unsigned char b)
 {
@@ -62,7 +52,7 @@ static long size_line(struct chunked *c, unsigned char b)
 
 	switch (c->state) {
 	case CK_SIZE:
-		if ((h = hex_value(b)) >= 0) {
+		if ((h = ascii_hex_digit(b)) >= 0) {
 			if (c->digits == 16 || c->left > (UINT64_C(0x7fffffffffffffff) >> 4))
 				return fail(c, "a chunk size that overflows");
 			c->left = (c->left << 4) | (uint64_t)h;
