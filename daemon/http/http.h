@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "problem.h"
+
 struct evbuffer;
 
 struct event_base;
@@ -315,13 +317,13 @@ enum http_body_state {
 	HTTP_BODY_FAILED, /* the body broke off: it will never be whole */
 };
 
-/* Where the body of req is. For HTTP_BODY_FAILED, *ret_status (may be
- * NULL) gets the status the server would have answered: 400 for a framing
- * error, 408 for a stall or deadline, 413 past max_request_body (500 when
- * memory ran out); the caller answers it, and the connection closes after
- * the answer. A request that came to on_request has its body whole:
- * HTTP_BODY_END. */
-enum http_body_state http_body_state(const struct http_request *req, int *ret_status);
+/* Where the body of req is. For HTTP_BODY_FAILED, *ret_code (may be
+ * NULL) gets the problem the server would have answered: bad_request for
+ * a framing error, request_timeout for a stall or deadline,
+ * payload_too_large past max_request_body (internal when memory ran out);
+ * the caller answers it, and the connection closes after the answer. A
+ * request that came to on_request has its body whole: HTTP_BODY_END. */
+enum http_body_state http_body_state(const struct http_request *req, enum problem_code *ret_code);
 
 /* Changes the room of a piped body (http_body_stream()); 0 stops reading,
  * for instance while the caller waits for memory. */

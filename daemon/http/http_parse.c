@@ -620,14 +620,14 @@ size_t http_body_buffered(const struct http_request *req)
 	return c->body_mode == BODY_PIPE ? evbuffer_get_length(c->body_in) : 0;
 }
 
-enum http_body_state http_body_state(const struct http_request *req, int *ret_status)
+enum http_body_state http_body_state(const struct http_request *req, enum problem_code *ret_code)
 {
 	const struct http_conn *c = req->conn;
 
 	if (c->body_mode == BODY_NONE)
 		return HTTP_BODY_END;
-	if (c->body_end == HTTP_BODY_FAILED && ret_status)
-		*ret_status = problem_code_status(c->body_error);
+	if (c->body_end == HTTP_BODY_FAILED && ret_code)
+		*ret_code = c->body_error;
 	return c->body_end;
 }
 

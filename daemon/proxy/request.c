@@ -794,18 +794,17 @@ void request_wait_memory(struct request *req)
 	arm(req, TIMER_DEADLINE, req->total_ms);
 }
 
-void request_fail_body(struct request *req, int status)
+void request_fail_body(struct request *req, enum problem_code code)
 {
 	struct problem p;
 
 	cancel_calls(req, 0);
-	problem_init(&p, status == 413   ? PROBLEM_PAYLOAD_TOO_LARGE
-			 : status == 408 ? PROBLEM_REQUEST_TIMEOUT
-			 : status == 400 ? PROBLEM_BAD_REQUEST
-					 : PROBLEM_INTERNAL);
-	p.detail = status == 413   ? "the request body is larger than limits.max_request_body"
-		   : status == 408 ? "the request body stalled longer than limits.body_timeout"
-		   : status == 400 ? "the request body's chunked framing is malformed"
-				   : "out of memory reading the request body";
+	problem_init(&p, code);
+	p.detail = code == PROBLEM_PAYLOAD_TOO_LARGE
+		       ? "the request body is larger than limits.max_request_body"
+		   : code == PROBLEM_REQUEST_TIMEOUT ? "the request body stalled longer than "
+						       "limits.body_timeout"
+		   : code == PROBLEM_BAD_REQUEST ? "the request body's chunked framing is malformed"
+						 : "out of memory reading the request body";
 	reply_fail(req, &p);
 }

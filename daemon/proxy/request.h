@@ -34,10 +34,11 @@ void request_body_end(struct request *req);
  * overloaded when that lasts its whole total budget. */
 void request_wait_memory(struct request *req);
 
-/* The app's request body failed (the HTTP server's status: 400 framing,
- * 408 stall, 413 over max_request_body) before any answer began: the
+/* The app's request body failed (the HTTP server's problem: bad_request
+ * for its framing, request_timeout for a stall, payload_too_large over
+ * max_request_body, internal out of memory) before any answer began: the
  * attempts are cancelled and the app gets the problem. req is freed. */
-void request_fail_body(struct request *req, int status);
+void request_fail_body(struct request *req, enum problem_code code);
 
 /* The app left (the HTTP server's on_gone): cancels the attempt, gives the
  * server its reply (dropped) and frees the request. */

@@ -54,7 +54,7 @@ static void held(struct request *req)
 	char *buf = malloc(n ? n : 1);
 
 	if (!buf) {
-		request_fail_body(req, 500);
+		request_fail_body(req, PROBLEM_INTERNAL);
 		return;
 	}
 	while (got < n) {
@@ -91,7 +91,7 @@ static void collect(struct request *req, uint64_t room)
 	req->collect_room = room;
 	rc = memory_reserve(req, room, NULL, upload_granted);
 	if (rc < 0) {
-		request_fail_body(req, 500);
+		request_fail_body(req, PROBLEM_INTERNAL);
 		return;
 	}
 	if (rc == 1) {
@@ -125,15 +125,15 @@ void upload_begin(struct request *req)
 
 void upload_on_body(struct request *req)
 {
-	int status = 0;
-	enum http_body_state state = http_body_state(req->hreq, &status);
+	enum problem_code code = PROBLEM_INTERNAL;
+	enum http_body_state state = http_body_state(req->hreq, &code);
 
 	if (state == HTTP_BODY_FAILED) {
 		/* The app's failure, never the upstream's: before an answer it
 		 * gets the problem; an answer already flowing is cut as if the
 		 * app left (not counted against the upstream). */
 		if (!req->stream_begun)
-			request_fail_body(req, status);
+			request_fail_body(req, code);
 		else
 			request_client_gone(req);
 		return;

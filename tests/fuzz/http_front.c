@@ -203,7 +203,8 @@ static void take(struct http_request *req)
 {
 	static const struct http_header h = { "Content-Type", 12, "text/plain", 10 };
 	size_t n = slice < sizeof(piped_body) - piped_len ? slice : sizeof(piped_body) - piped_len;
-	int status = 0;
+	enum problem_code code = PROBLEM_INTERNAL;
+	int status;
 	enum http_body_state st;
 
 	piped_len += http_body_read(req, piped_body + piped_len, n);
@@ -211,7 +212,8 @@ static void take(struct http_request *req)
 		abort(); /* past max_request_body, and not failed */
 	if (how == 3)
 		http_body_set_room(req, takes++ % 2 ? room : 0);
-	st = http_body_state(req, &status);
+	st = http_body_state(req, &code);
+	status = problem_code_status(code);
 	if (st == HTTP_BODY_FAILED) {
 		if (status != 400 && status != 408 && status != 413 && status != 500)
 			abort();
@@ -239,15 +241,15 @@ static void take(struct http_request *req)
 static void on_body(struct http_request *req, void *arg)
 {
 	static const struct http_header h = { "Content-Type", 12, "text/plain", 10 };
-	int status = 0;
+	enum problem_code code = PROBLEM_INTERNAL;
 
 	(void)arg;
 	activity++;
 	if (req != piped) {
 		/* a held body that failed */
-		if (http_body_state(req, &status) != HTTP_BODY_FAILED)
+		if (http_body_state(req, &code) != HTTP_BODY_FAILED)
 			abort();
-		http_reply(req, status, &h, 1, NULL, 0);
+		http_reply(req, problem_code_status(code), &h, 1, NULL, 0);
 		return;
 	}
 	take(req);

@@ -30,6 +30,7 @@ static size_t room;                     /* room given at on_head for /stream */
 static int auto_read;                   /* on_body reads all that is buffered */
 static enum http_body_state last_state; /* as seen by the last on_body */
 static int last_status;                 /* of a failed body */
+static enum problem_code last_code;
 static char log_[256];                  /* what the caller saw, in order */
 
 static char got[11 * 1024 * 1024]; /* the body bytes the caller read */
@@ -84,7 +85,8 @@ static void on_body(struct http_request *req, void *arg)
 	if (auto_read)
 		while (http_body_buffered(req))
 			got_len += http_body_read(req, got + got_len, sizeof(got) - got_len);
-	last_state = http_body_state(req, &last_status);
+	last_state = http_body_state(req, &last_code);
+	last_status = last_state == HTTP_BODY_FAILED ? problem_code_status(last_code) : 0;
 	if (last_state != HTTP_BODY_MORE && !strstr(log_, "E"))
 		note(last_state == HTTP_BODY_END ? "E" : "F");
 }
