@@ -394,6 +394,27 @@ static struct call *call_of(struct request *req, uint32_t id)
 	return NULL;
 }
 
+/* The engine id of call, one of req's running calls; 0 when it is none. */
+static uint32_t id_of(const struct request *req, const struct call *call)
+{
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
+		if (call && req->calls[i].call == call)
+			return req->calls[i].id;
+	return 0;
+}
+
+/* Writes the ids of req's calls still waiting for a pool connection to
+ * ids (ENGINE_MAX_INFLIGHT of them at most) and returns how many. */
+static unsigned waiting_ids(const struct request *req, uint32_t *ids)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
+		if (req->calls[i].call && call_waiting(req->calls[i].call))
+			ids[n++] = req->calls[i].id;
+	return n;
+}
+
 /* The head of attempt id came and its body is not wanted: the start of
  * the body is kept for a problem that repeats it, then the call goes. */
 static void discard_call(struct request *req, uint32_t id)
@@ -566,9 +587,7 @@ static void on_call_done(struct call *call, void *arg)
 		memory_forget_call(req); /* ended while it waited to be held */
 	ev.u.attempt.queued_us = call_queued_us(call);
 	ev.u.attempt.body_sent = call_body_sent(call);
-	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
-		if (req->calls[i].call && call_waiting(req->calls[i].call))
-			ev.u.attempt.queued[ev.u.attempt.nqueued++] = req->calls[i].id;
+	ev.u.attempt.nqueued = waiting_ids(req, ev.u.attempt.queued);
 	if (co == ATTEMPT_POOL_TIMEOUT && req->last) {
 		unused = call;
 	} else {
@@ -649,12 +668,8 @@ static void on_call_head(struct call *call, void *arg)
 		}
 		return;
 	}
-	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++) {
-		if (req->calls[i].call == call)
-			ev.u.attempt.id = req->calls[i].id;
-		else if (req->calls[i].call && call_waiting(req->calls[i].call))
-			ev.u.attempt.queued[ev.u.attempt.nqueued++] = req->calls[i].id;
-	}
+	ev.u.attempt.id = id_of(req, call);
+	ev.u.attempt.nqueued = waiting_ids(req, ev.u.attempt.queued);
 	ev.u.attempt.retry_after = upstream_retry_after(call);
 	ev.now_us = clock_now_us();
 	feed(req, &ev);
@@ -669,9 +684,7 @@ static void stream_broken(struct request *req, const char *why)
 		.u.attempt = { .end = ATTEMPT_RESET, .error = why },
 	};
 
-	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
-		if (req->calls[i].call && req->calls[i].call == req->streamed)
-			ev.u.attempt.id = req->calls[i].id;
+	ev.u.attempt.id = id_of(req, req->streamed);
 	cancel_calls(req, ev.u.attempt.id);
 	req->streamed = NULL;
 	ev.now_us = clock_now_us();
@@ -722,9 +735,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 		reply_fail(req, &p);
 		return;
 	}
-	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
-		if (req->calls[i].call && call_waiting(req->calls[i].call))
-			ev.u.timer.queued[ev.u.timer.nqueued++] = req->calls[i].id;
+	ev.u.timer.nqueued = waiting_ids(req, ev.u.timer.queued);
 	feed(req, &ev);
 }
 
