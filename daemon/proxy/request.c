@@ -80,25 +80,33 @@ struct request *request_new(struct request_env *env, struct http_request *hreq)
 
 /* The request's timers, assigned on first use: most requests use only the
  * deadline. */
-enum { TIMER_DEADLINE = 1, TIMER_WAIT = 2, TIMER_HEDGE = 4, TIMER_STREAM = 8 };
+enum request_timer { TIMER_DEADLINE, TIMER_WAIT, TIMER_HEDGE, TIMER_STREAM, TIMER__COUNT };
 
-/* Arms timer which of req for ms. */
-static void arm(struct request *req, unsigned which, uint32_t ms)
+/* Each timer's event in struct request and its callback. */
+static const struct {
+	size_t offset;
+	event_callback_fn cb;
+} timer_table[TIMER__COUNT] = {
+	[TIMER_DEADLINE] = { offsetof(struct request, deadline), on_deadline },
+	[TIMER_WAIT] = { offsetof(struct request, wait_timer), on_wait_over },
+	[TIMER_HEDGE] = { offsetof(struct request, hedge_timer), on_hedge_timer },
+	[TIMER_STREAM] = { offsetof(struct request, stream_timer), on_stream_timer },
+};
+
+static struct event *timer_of(struct request *req, enum request_timer t)
 {
-	struct event *ev = which == TIMER_DEADLINE ? &req->deadline
-			   : which == TIMER_WAIT   ? &req->wait_timer
-			   : which == TIMER_HEDGE  ? &req->hedge_timer
-						   : &req->stream_timer;
+	return (struct event *)((char *)req + timer_table[t].offset);
+}
+
+/* Arms timer t of req for ms. */
+static void arm(struct request *req, enum request_timer t, uint32_t ms)
+{
+	struct event *ev = timer_of(req, t);
 	struct timeval tv;
 
-	if (!(req->timers & which))
-		evtimer_assign(ev, req->env->base,
-			       which == TIMER_DEADLINE ? on_deadline
-			       : which == TIMER_WAIT   ? on_wait_over
-			       : which == TIMER_HEDGE  ? on_hedge_timer
-						       : on_stream_timer,
-			       req);
-	req->timers |= which;
+	if (!(req->timers & (1u << t)))
+		evtimer_assign(ev, req->env->base, timer_table[t].cb, req);
+	req->timers |= 1u << t;
 	clock_ms_to_tv(ms, &tv);
 	evtimer_add(ev, &tv);
 }
@@ -106,14 +114,9 @@ static void arm(struct request *req, unsigned which, uint32_t ms)
 /* Stops the timers req armed. */
 static void disarm(struct request *req)
 {
-	if (req->timers & TIMER_DEADLINE)
-		event_del(&req->deadline);
-	if (req->timers & TIMER_WAIT)
-		event_del(&req->wait_timer);
-	if (req->timers & TIMER_HEDGE)
-		event_del(&req->hedge_timer);
-	if (req->timers & TIMER_STREAM)
-		event_del(&req->stream_timer);
+	for (unsigned t = 0; t < TIMER__COUNT; t++)
+		if (req->timers & (1u << t))
+			event_del(timer_of(req, (enum request_timer)t));
 }
 
 /* Cancels the attempt of engine id (its connection closes with it); 0
@@ -782,7 +785,7 @@ void request_start(struct request *req)
 		},
 	};
 
-	if (req->timers & TIMER_DEADLINE)
+	if (req->timers & (1u << TIMER_DEADLINE))
 		event_del(&req->deadline); /* a wait for memory before it */
 	if (!piped || req->body_ended)
 		arm(req, TIMER_DEADLINE, left);
