@@ -270,5 +270,100 @@ class UploadTest(StreamingCase):
             self.assertIn(b'"length": %d' % size, answer)
 
 
+
+class HostilePipedBodies(StreamingCase):
+    """Request bodies an app controls byte for byte, piped upstream (over
+    retry_buffer): what an attacker tries is to desync braced's framing from
+    the upstream's, or to smuggle a request behind the body. What must hold:
+    the upstream gets exactly the de-chunked body or nothing, a request
+    glued behind the body is answered after it and on its own, and a body
+    that breaks mid-pipe never reaches the upstream as complete."""
+
+    PROFILE = "h"
+    SIZE = 2 * MIB
+
+    def send_raw(self, b, pieces, pause=0.0, timeout=15):
+        s = socket.create_connection(("127.0.0.1", b.port), timeout=timeout)
+        for p in pieces:
+            s.sendall(p)
+            if pause:
+                time.sleep(pause)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                d = s.recv(65536)
+            except OSError:
+                break
+            if not d:
+                break
+            data += d
+            if data.count(b'"sha256"') >= 2 or b"Brace-Error" in data:
+                break
+        s.close()
+        return data
+
+    def upstream_got(self):
+        """The body bytes the upstream read before its connection ended
+        without a complete body (the attempt was cut): it never answered."""
+        self.assertTrue(wait_until(lambda: self.upstream.stats().get("aborted", 0) >= 1, 5),
+                        "the upstream's attempt was not cut")
+        entries = self.upstream.received()
+        self.assertEqual(len(entries), 1, entries)
+        return entries[0].get("body_received", 0)
+
+    def test_chunk_size_line_split_at_every_byte(self):
+        body = b"".join(generated_bytes(70, 0, self.SIZE))
+        self.upstream.set_default({"digest_body": True})
+        head = b"PUT /h/split HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        line = b"%x;ext=\"a b\"\r\n" % len(body)
+        pieces = [head] + [line[i:i + 1] for i in range(len(line))] + [body, b"\r\n0\r\n\r\n"]
+        with self.braced() as b:
+            data = self.send_raw(b, pieces, pause=0.01)
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:300])
+        self.assertIn(expected_sha256(70, self.SIZE).encode(), data)
+
+    def test_request_glued_to_the_last_chunk(self):
+        self.upstream.set_default({"digest_body": True})
+        body = b"".join(generated_bytes(71, 0, self.SIZE))
+        first = (b"PUT /h/one HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+        second = b"PUT /h/two HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+        with self.braced() as b:
+            data = self.send_raw(b, [first + second])
+            paths = [r["path"] for r in self.upstream.received()]
+        self.assertEqual(data.count(b"HTTP/1.1 200"), 2, data[:600])
+        first_at = data.find(expected_sha256(71, self.SIZE).encode())
+        self.assertGreater(first_at, 0, data[:600])
+        self.assertGreater(data.find(b'"length": 5'), first_at, "answered out of order")
+        self.assertEqual(paths, ["/one", "/two"])
+
+    def test_malformed_chunk_mid_pipe_never_completes_upstream(self):
+        self.upstream.set_default({"digest_body": True})
+        body = b"".join(generated_bytes(72, 0, self.SIZE))
+        raw = (b"PUT /h/bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + b"%x\r\n" % len(body) + body + b"\r\nzz\r\nEVIL\r\n0\r\n\r\n")
+        with self.braced() as b:
+            data = self.send_raw(b, [raw])
+            got = self.upstream_got()
+        self.assertTrue(data.startswith(b"HTTP/1.1 400"), data[:300])
+        self.assertIn(b"Brace-Error: bad_request", data)
+        self.assertLessEqual(got, self.SIZE, "bytes past the fault reached the upstream")
+
+    def test_body_over_max_request_body_mid_pipe(self):
+        self.upstream.set_default({"digest_body": True})
+        body = b"".join(generated_bytes(73, 0, self.SIZE))
+        # 64 KiB chunks: the limit is crossed mid-pipe, not at a chunk's size
+        raw = (b"PUT /h/big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + b"".join(b"%x\r\n" % len(body[i:i + 65536]) + body[i:i + 65536] + b"\r\n"
+                          for i in range(0, len(body), 65536)) + b"0\r\n\r\n")
+        with self.braced(limits={"max_request_body": "1536KiB"}) as b:
+            data = self.send_raw(b, [raw])
+            got = self.upstream_got()
+        self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:300])
+        self.assertIn(b"Connection: close", data)
+        self.assertLessEqual(got, 1536 * 1024, "bytes past the limit reached the upstream")
+
+
 if __name__ == "__main__":
     unittest.main()
