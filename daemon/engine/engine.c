@@ -295,38 +295,45 @@ static void add_history(struct engine *e, const struct engine_running *run, cons
 
 /* Counts attempt run that ended at now_us with outcome o (SPEC 4.2). An
  * ok head whose body is still coming (defer) goes into the history now and
- * into the guard at its body's end: engine_record_pending(). A half-open probe is
- * decided by its head, so a long stream holds no probe slot; its
- * truncation is then one more failure. */
+ * into the guard's counters at its body's end: engine_record_pending(), so
+ * an attempt cut mid-body counts once, as the failure that ended it. */
 static void count_attempt(struct engine *e, const struct engine_running *run, uint64_t now_us,
 			  enum outcome o, int status, uint32_t ms, int defer)
 {
-	int probe = run->hedge ? 0 : e->holds.probe;
-
 	add_history(e, run, retry_outcome_name(o), status, ms);
-	/* A probe's first answer has decided the breaker's state. */
-	if (!run->hedge)
-		e->holds.probe = 0;
-	if (defer && o == OUTCOME_OK && !probe) {
+	if (defer && o == OUTCOME_OK) {
 		engine_record_pending(e, now_us, OUTCOME_OK);
 		e->pending.set = 1;
 		e->pending.status = status;
-		e->pending.probe = probe;
 		return;
 	}
-	guard_record(e->r.guard, now_us, o, status, probe);
+	guard_record(e->r.guard, o);
 }
 
-/* The deferred ok head is recorded as o: OUTCOME_OK when its body came
+/* The deferred ok head is counted as o: OUTCOME_OK when its body came
  * whole or was not wanted, what cut the body otherwise. The history keeps
  * the head's outcome: the app saw that answer. */
 void engine_record_pending(struct engine *e, uint64_t now_us, enum outcome o)
 {
+	(void)now_us;
 	if (!e->pending.set)
 		return;
 	e->pending.set = 0;
-	guard_record(e->r.guard, now_us, o, o == OUTCOME_OK ? e->pending.status : 0,
-		     e->pending.probe);
+	guard_record(e->r.guard, o);
+}
+
+/* Judges the request for the breaker (SPEC 4.8), once: after its retries,
+ * as the app saw it. Only a request that made an attempt is judged: one
+ * refused by the breaker, the cool-down or the pool never reached the
+ * upstream. A half-open probe gives its slot back here. */
+static void engine_judge(struct engine *e, uint64_t now_us, const enum problem_code *code,
+			 int status)
+{
+	if (e->judged || e->attempts == 0)
+		return;
+	e->judged = 1;
+	guard_judge(e->r.guard, now_us, guard_is_failure(code, status), e->holds.probe);
+	e->holds.probe = 0;
 }
 
 /* The slot of attempt id, or NULL. */
@@ -615,6 +622,7 @@ static void settle(struct engine *e, uint64_t now, struct engine_action *act)
 	e->streaming_id = e->last_id;
 	e->stream_has_code = a->has_code;
 	e->stream_code = a->code;
+	e->stream_status = a->status;
 	engine_set_state(e, ENGINE_STREAMING);
 }
 
@@ -844,12 +852,27 @@ static void on_start_failed(struct engine *e, const struct engine_event *ev,
 	snprintf(a->detail, sizeof(a->detail), "%s", "out of memory starting the upstream attempt");
 }
 
-void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_action *ret)
+/* The breaker judges a request by its answer (SPEC 4.8): a whole answer
+ * at once; a streamed one at its end, as the app saw it (a truncation is a
+ * failure), but a half-open probe at its head, so a long stream never
+ * holds the breaker half-open. */
+static void judge_answer(struct engine *e, uint64_t now_us, const struct engine_action *act)
 {
-	memset(ret, 0, sizeof(*ret));
-	ret->kind = ENGINE_DO_NOTHING;
-	if (e->state == ENGINE_DONE)
-		return;
+	if (act->kind == ENGINE_DO_ANSWER) {
+		const struct engine_answer *a = &act->u.answer;
+
+		if (a->stream && !e->holds.probe)
+			return;
+		engine_judge(e, now_us, a->has_code ? &a->code : NULL,
+			     a->kind == ENGINE_RELAY ? a->status : a->upstream_status);
+	} else if (act->kind == ENGINE_DO_END) {
+		engine_judge(e, now_us, act->u.end.has_code ? &act->u.end.code : NULL,
+			     e->stream_status);
+	}
+}
+
+static void dispatch(struct engine *e, const struct engine_event *ev, struct engine_action *ret)
+{
 	if (e->state == ENGINE_STREAMING) {
 		engine_feed_streaming(e, ev, ret);
 		return;
@@ -888,4 +911,14 @@ void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_
 			e->r.start_us = ev->now_us;
 		break;
 	}
+}
+
+void engine_feed(struct engine *e, const struct engine_event *ev, struct engine_action *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->kind = ENGINE_DO_NOTHING;
+	if (e->state == ENGINE_DONE)
+		return;
+	dispatch(e, ev, ret);
+	judge_answer(e, ev->now_us, ret);
 }

@@ -269,7 +269,7 @@ struct engine_running {
  * gives back what is still held. */
 struct engine_holds {
 	int inflight; /* counted in by guard_admit(): guard_leave() is owed */
-	int probe;    /* a half-open probe slot, until its first outcome is recorded */
+	int probe;    /* a half-open probe slot, until the request is judged */
 };
 
 /* Embedded in the request; fields are the engine's own (read them through
@@ -309,16 +309,18 @@ struct engine {
 	/* ENGINE_STREAMING: the attempt whose body flows to the app, and the
 	 * code its answer is counted under at the end. */
 	uint32_t streaming_id;
-	/* A head judged ok is recorded in the guard only once its body has
-	 * come whole or been cut (or was not taken): the breaker sees each
-	 * attempt once, as it ended (record_pending()). */
+	/* A head judged ok is counted in the guard only once its body has
+	 * come whole or been cut (or was not taken): each attempt is counted
+	 * once, as it ended (record_pending()). */
 	struct {
 		int set;
 		int status;
-		int probe;
 	} pending;
 	int stream_has_code;
 	enum problem_code stream_code;
+	int stream_status; /* the streamed answer's HTTP status */
+	/* The breaker has judged this request (engine_judge()). */
+	int judged;
 	struct history_entry history[ENGINE_MAX_HISTORY];
 };
 

@@ -42,7 +42,7 @@ static void on_stream_end(struct engine *e, const struct engine_event *ev,
 	if (e->pending.set)
 		engine_record_pending(e, ev->now_us, o);
 	else
-		guard_record(e->r.guard, ev->now_us, o, 0, 0);
+		guard_record(e->r.guard, o);
 	end_stream(e, act, ENGINE_END_RESET_MID_BODY, 1);
 	act->u.end.has_code = 1;
 	act->u.end.code = PROBLEM_UPSTREAM_UNAVAILABLE;

@@ -6,7 +6,7 @@
 static void clear_window(struct breaker *b)
 {
 	window_clear(&b->window);
-	memset(b->attempts, 0, sizeof(b->attempts));
+	memset(b->requests, 0, sizeof(b->requests));
 	memset(b->failures, 0, sizeof(b->failures));
 }
 
@@ -70,7 +70,7 @@ enum breaker_admit breaker_admit(struct breaker *b, uint64_t now_us)
 void breaker_record(struct breaker *b, uint64_t now_us, int failure, int probe)
 {
 	uint64_t epoch;
-	uint32_t attempts = 0, failures = 0;
+	uint32_t requests = 0, failures = 0;
 	unsigned i;
 	int reused;
 
@@ -97,23 +97,23 @@ void breaker_record(struct breaker *b, uint64_t now_us, int failure, int probe)
 	}
 	i = window_slot(&b->window, now_us, &reused);
 	if (reused) {
-		b->attempts[i] = 0;
+		b->requests[i] = 0;
 		b->failures[i] = 0;
 	}
-	b->attempts[i]++;
+	b->requests[i]++;
 	b->failures[i] += failure ? 1 : 0;
 	if (!failure)
 		return;
 	epoch = window_epoch(&b->window, now_us);
 	for (unsigned j = 0; j < BREAKER_SLOTS; j++) {
 		if (window_live(&b->window, j, epoch)) {
-			attempts += b->attempts[j];
+			requests += b->requests[j];
 			failures += b->failures[j];
 		}
 	}
 	/* The tolerance keeps 7 of 100 at a ratio of 0.07 from missing by 1e-15. */
-	if (attempts >= b->policy.min_requests &&
-	    (double)failures + 1e-9 >= b->policy.failure_ratio * (double)attempts)
+	if (requests >= b->policy.min_requests &&
+	    (double)failures + 1e-9 >= b->policy.failure_ratio * (double)requests)
 		trip(b, now_us);
 }
 

@@ -1,7 +1,9 @@
-/* Circuit breaker per profile (SPEC 4.8): closed → open when the window holds
- * at least min_requests attempts and the failure ratio reaches failure_ratio;
+/* Circuit breaker per profile (SPEC 4.8): it judges requests after their
+ * retries, never single attempts. Closed → open when the window holds at
+ * least min_requests requests and the failure ratio reaches failure_ratio;
  * open answers at once; after open_for, half-open lets up to
- * half_open_probes requests through, whose first answer closes or reopens.
+ * half_open_probes requests through, each with its retries, whose answer
+ * closes or reopens.
  * Pure: the caller passes "now" in µs on the monotonic clock. */
 #ifndef BRACED_BREAKER_H
 #define BRACED_BREAKER_H
@@ -36,7 +38,7 @@ struct breaker {
 	uint64_t open_until_us;
 	uint32_t probes;      /* probes in flight while half-open */
 	struct window window; /* which slot of time each count below holds */
-	uint32_t attempts[BREAKER_SLOTS];
+	uint32_t requests[BREAKER_SLOTS];
 	uint32_t failures[BREAKER_SLOTS];
 };
 
@@ -46,8 +48,8 @@ void breaker_configure(struct breaker *b, const struct breaker_policy *policy);
 enum breaker_admit breaker_admit(struct breaker *b, uint64_t now_us);
 /* The state at now (open turns half-open once open_for has passed). */
 enum breaker_state breaker_state(struct breaker *b, uint64_t now_us);
-/* Records one attempt: failure per retry_is_failure(); probe when the
- * request was admitted as a probe. */
+/* Records one request as the app saw it: failure (guard_is_failure());
+ * probe when the request was admitted as a probe. */
 void breaker_record(struct breaker *b, uint64_t now_us, int failure, int probe);
 /* A probe request ended without any attempt result (cancelled). */
 void breaker_probe_abandoned(struct breaker *b);

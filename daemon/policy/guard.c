@@ -173,13 +173,32 @@ int guard_refuses(struct guard *g, uint64_t now_us, int probe)
 	return bs == BREAKER_OPEN || (bs == BREAKER_HALF_OPEN && !probe);
 }
 
-void guard_record(struct guard *g, uint64_t now_us, enum outcome o, int status, int probe)
+void guard_record(struct guard *g, enum outcome o)
+{
+	if ((unsigned)o < OUTCOME__COUNT)
+		g->attempts[o]++;
+}
+
+int guard_is_failure(const enum problem_code *code, int status)
+{
+	if (!code)
+		return 0;
+	switch (*code) {
+	case PROBLEM_UPSTREAM_UNAVAILABLE:
+	case PROBLEM_UPSTREAM_TIMEOUT:
+		return 1;
+	case PROBLEM_UPSTREAM_STATUS:
+		return status >= 500;
+	default:
+		return 0;
+	}
+}
+
+void guard_judge(struct guard *g, uint64_t now_us, int failure, int probe)
 {
 	enum breaker_state before = breaker_state(&g->breaker, now_us), after;
 
-	if ((unsigned)o < OUTCOME__COUNT)
-		g->attempts[o]++;
-	breaker_record(&g->breaker, now_us, retry_is_failure(o, status), probe);
+	breaker_record(&g->breaker, now_us, failure, probe);
 	after = breaker_state(&g->breaker, now_us);
 	if (before == BREAKER_HALF_OPEN && after != BREAKER_HALF_OPEN)
 		probe_period_over(g);

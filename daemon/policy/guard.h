@@ -62,9 +62,19 @@ void guard_leave(struct guard *g, int probe);
 /* 1 when the breaker refuses traffic at now_us to a request that is not a
  * half-open probe (probe = 0) or that is one (probe = 1). */
 int guard_refuses(struct guard *g, uint64_t now_us, int probe);
-/* Records the outcome of one attempt: outcome counters and the breaker
- * (a failure per retry_is_failure(); probe when admitted as one). */
-void guard_record(struct guard *g, uint64_t now_us, enum outcome o, int status, int probe);
+/* Counts the outcome of one attempt (braced_upstream_attempts_total).
+ * Single attempts never move the breaker: that is the endpoints' business
+ * (SPEC 4.11); the breaker judges requests (guard_judge). */
+void guard_record(struct guard *g, enum outcome o);
+/* 1 when a request answered under code (NULL: a success) and, for
+ * upstream_status, the upstream's status is a failure to the breaker
+ * (SPEC 4.8): upstream_unavailable, upstream_timeout or a 5xx. */
+int guard_is_failure(const enum problem_code *code, int status);
+/* Judges one request that reached the upstream, after its retries, as the
+ * app saw it: the breaker counts it (failure per guard_is_failure()), and a
+ * half-open probe (probe: admitted as one) closes or reopens it. Called
+ * once per such request. */
+void guard_judge(struct guard *g, uint64_t now_us, int failure, int probe);
 
 /* ---- retry budget ---- */
 

@@ -352,10 +352,13 @@ static const struct engine_case cases[] = {
 	  1, 0, RETRY_GO, 0, NULL },
 
 	/* ---- breaker (fourth condition, SPEC 4.8) ---- */
-	{ "the breaker opens on this failure: not retried", breaker_1, METHOD_GET, 0, 0, 0, {
+	{ "a failed attempt does not move the breaker (it judges requests): retried", breaker_1,
+	  METHOD_GET, 0, 0, 0, {
 		ROUTED(0, X_START),
-		ANS(10, 503, X_PROBLEM(UPSTREAM_STATUS, 503, 1, -1)) },
-	  1, 0, RETRY_STOP_BREAKER, 0, NULL },
+		ANS(10, 503, X_WAIT(200)),
+		WAIT_OVER(210, X_START),
+		ANS(220, 200, X_RELAY(OK, 200, -1)) },
+	  2, 1, RETRY_GO, 1, NULL },
 	{ "breaker open at admission: 503 circuit_open", breaker_1, METHOD_GET, 0, 0, 0, {
 		SIDE_FAIL(0),
 		ROUTED(1, X_PROBLEM(CIRCUIT_OPEN, 0, 1, 999)) },
@@ -366,16 +369,20 @@ static const struct engine_case cases[] = {
 		ROUTED(1000, X_PROBE),
 		ANS(1010, 200, X_RELAY(OK, 200, -1)) },
 	  1, 0, RETRY_GO, 0, NULL },
-	{ "half-open: a failed probe reopens, no retry", breaker_1, METHOD_GET, 0, 0, 0, {
+	{ "half-open: the probe is the whole request, its retries included", breaker_1, METHOD_GET,
+	  0, 0, 0, {
 		SIDE_FAIL(0),
 		ROUTED(1000, X_PROBE),
-		ANS(1010, 503, X_PROBLEM(UPSTREAM_STATUS, 503, 1, -1)) },
-	  1, 0, RETRY_STOP_BREAKER, 0, NULL },
+		ANS(1010, 503, X_WAIT(200)),
+		WAIT_OVER(1210, X_PROBE),
+		ANS(1220, 200, X_RELAY(OK, 200, -1)) },
+	  2, 1, RETRY_GO, 1, NULL },
 	{ "the breaker opens during the backoff: token given back", breaker_2, METHOD_GET, 0, 0,
 	  0, {
 		ROUTED(0, X_START),
 		ANS(10, 503, X_WAIT(200)),
 		SIDE_FAIL(100),
+		SIDE_FAIL(101),
 		WAIT_OVER(210, X_PROBLEM(UPSTREAM_STATUS, 503, 1, -1)) },
 	  1, 0, RETRY_STOP_BREAKER, 0, NULL },
 
@@ -719,7 +726,7 @@ static void run_case(const struct engine_case *c)
 			ev.kind = ENGINE_EV_START_FAILED;
 			break;
 		case S_SIDE_FAIL:
-			guard_record(fx.g, now, OUTCOME_CONNECT, 0, 0);
+			guard_judge(fx.g, now, 1, 0);
 			continue;
 		case S_SIDE_COOL:
 			guard_cool_down(fx.g, now + (uint64_t)s->ra * 1000);
@@ -936,7 +943,7 @@ START_TEST(test_half_open_gating)
 	fx.pol.breaker.min_requests = 1;
 	fx.pol.breaker.open_for_ms = 1000;
 	make_guard();
-	guard_record(fx.g, T0_US, OUTCOME_RESET, 0, 0);
+	guard_judge(fx.g, T0_US, 1, 0);
 	feed(routed_event(T0_US + 1000000, METHOD_GET, 0, 0, 0));
 	ck_assert_int_eq(fx.act.kind, ENGINE_DO_START);
 	ck_assert_int_eq(fx.act.u.start.probe, 1);
@@ -1033,12 +1040,70 @@ START_TEST(test_guard_token)
 }
 END_TEST
 
+/* One request through the engine at t_ms: its first attempt answers first,
+ * and, when a retry follows, the retry answers then (0: none expected).
+ * Returns the final action's kind; the request is released. */
+static enum engine_action_kind one_request(uint32_t t_ms, int method, int key, int first,
+					   int then)
+{
+	enum engine_action_kind kind;
+
+	engine_init(&fx.e, &fx.rng);
+	feed(routed_event(T0_US + t_ms * 1000ULL, method, key, 0, 0));
+	if (fx.act.kind == ENGINE_DO_START)
+		feed(answer_ev(t_ms + 5, first));
+	if (then && fx.act.kind == ENGINE_DO_WAIT) {
+		feed(wait_over_ev(t_ms + 5 + fx.act.u.wait_ms));
+		ck_assert_int_eq(fx.act.kind, ENGINE_DO_START);
+		feed(answer_ev(t_ms + 10, then));
+	}
+	kind = fx.act.kind;
+	engine_release(&fx.e, T0_US + (t_ms + 20) * 1000ULL);
+	return kind;
+}
+
+/* SPEC 4.8: the breaker judges requests after their retries. A POST whose
+ * first attempts all fail and whose retries all succeed is served, and the
+ * breaker stays closed (it counted attempts, opened, and its probes, being
+ * first attempts, always failed). Requests that fail after their retries
+ * still open it. */
+START_TEST(test_breaker_judges_requests)
+{
+	struct guard_snapshot snap;
+	int refused = 0;
+
+	fx.pol.breaker.min_requests = 20;
+	fx.pol.breaker.failure_ratio = 0.5;
+	fx.pol.timeouts.total_ms = 60000;
+	fx.pol.retry.backoff_base_ms = 10;
+	fx.pol.retry.budget_min_per_second = 1000;
+	fx.pol.retry.unsafe = UNSAFE_ALWAYS;
+	make_guard();
+	for (uint32_t i = 0; i < 100; i++) {
+		ck_assert_int_eq(one_request(i * 50, METHOD_POST, 1, 503, 200), ENGINE_DO_ANSWER);
+		ck_assert_int_eq(fx.act.u.answer.has_code, 0);
+	}
+	guard_snapshot(fx.g, T0_US + 5000000, &snap);
+	ck_assert_int_eq(snap.breaker, BREAKER_CLOSED);
+	ck_assert_uint_eq(snap.attempts[OUTCOME_STATUS], 100);
+	ck_assert_uint_eq(snap.attempts[OUTCOME_OK], 100);
+
+	/* A window later, every attempt fails: the requests fail after their
+	 * retries, and the breaker opens. */
+	fx.pol.retry.attempts = 2;
+	for (uint32_t i = 0; i < 40; i++) {
+		one_request(20000 + i * 50, METHOD_GET, 0, 503, 503);
+		refused += fx.act.u.answer.code == PROBLEM_CIRCUIT_OPEN;
+	}
+	guard_snapshot(fx.g, T0_US + 22100000, &snap);
+	ck_assert_int_eq(snap.breaker, BREAKER_OPEN);
+	ck_assert_int_eq(refused, 20); /* opened by the 20th failed request */
+}
+END_TEST
+
 /* The token a suppressed retry gave back serves the next request. */
 START_TEST(test_given_back_token_serves_another)
 {
-	struct engine_event ev;
-	struct engine other;
-	struct engine_action act;
 
 	fx.pol.retry.budget_ratio = 0;
 	fx.pol.retry.budget_min_per_second = 1;
@@ -1054,15 +1119,9 @@ START_TEST(test_given_back_token_serves_another)
 	feed(routed_event(T0_US, METHOD_GET, 0, 0, 0));
 	feed(answer_ev(10, 503));
 	ck_assert_int_eq(fx.act.kind, ENGINE_DO_WAIT);
-	/* Another request fails too: the two failures open the breaker. */
-	engine_init(&other, &fx.rng);
-	ev = routed_event(T0_US, METHOD_GET, 0, 0, 0);
-	engine_feed(&other, &ev, &act);
-	ev = answer_ev(20, 503);
-	ev.u.attempt.id = act.u.start.id;
-	engine_feed(&other, &ev, &act);
-	ck_assert_int_eq(act.kind, ENGINE_DO_ANSWER);
-	engine_release(&other, T0_US);
+	/* Two other requests fail after their retries: the breaker opens. */
+	guard_judge(fx.g, T0_US + 20000, 1, 0);
+	guard_judge(fx.g, T0_US + 20000, 1, 0);
 	/* The waiting retry is suppressed and gives the last token back. */
 	feed(wait_over_ev(210));
 	ck_assert_int_eq(fx.act.kind, ENGINE_DO_ANSWER);
@@ -1138,8 +1197,8 @@ START_TEST(test_budget_of_a_held_body_ignores_the_body_end)
 END_TEST
 
 /* A half-open probe is decided by its head: the breaker closes at once,
- * so a long stream holds no probe slot; a truncation after it is still a
- * failure in the closed window. The request is released once. */
+ * so a long stream holds no probe slot; the request is judged once, so its
+ * truncation later does not count again. The request is released once. */
 START_TEST(test_probe_decided_at_head)
 {
 	struct guard_snapshot snap;
@@ -1148,7 +1207,7 @@ START_TEST(test_probe_decided_at_head)
 	fx.pol.breaker.min_requests = 1;
 	fx.pol.breaker.open_for_ms = 1000;
 	make_guard();
-	guard_record(fx.g, T0_US, OUTCOME_RESET, 0, 0);
+	guard_judge(fx.g, T0_US, 1, 0);
 	feed(routed_event(T0_US + 1000000, METHOD_GET, 0, 0, 0));
 	ck_assert_int_eq(fx.act.u.start.probe, 1);
 	ev = answer_ev(1010, 200);
@@ -1166,8 +1225,9 @@ START_TEST(test_probe_decided_at_head)
 	feed(ev);
 	ck_assert_int_eq(fx.act.kind, ENGINE_DO_END);
 	ck_assert_int_eq(fx.act.u.end.kind, ENGINE_END_RESET_MID_BODY);
+	/* The request was judged once, at its head. */
 	guard_snapshot(fx.g, T0_US + 1500000, &snap);
-	ck_assert_int_eq(snap.breaker, BREAKER_OPEN);
+	ck_assert_int_eq(snap.breaker, BREAKER_CLOSED);
 	ck_assert_uint_eq(snap.inflight, 1);
 	engine_release(&fx.e, T0_US + 1500000);
 	engine_release(&fx.e, T0_US + 1500000);
@@ -1526,6 +1586,7 @@ Suite *engine_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_guard_token);
 	tcase_add_test(tc, test_given_back_token_serves_another);
+	tcase_add_test(tc, test_breaker_judges_requests);
 	tcase_add_test(tc, test_guard_snapshot);
 	suite_add_tcase(s, tc);
 	return s;

@@ -68,10 +68,10 @@ START_TEST(test_guard_events_and_remote_state)
 
 	/* Two failures open the breaker: told once, with its end. */
 	guard_admit(g, T0, &adm);
-	guard_record(g, T0, OUTCOME_CONNECT, 0, 0);
+	guard_judge(g, T0, 1, 0);
 	guard_leave(g, 0);
 	guard_admit(g, T0, &adm);
-	guard_record(g, T0, OUTCOME_CONNECT, 0, 0);
+	guard_judge(g, T0, 1, 0);
 	guard_leave(g, 0);
 	ck_assert_int_eq(ev.n[GUARD_EV_OPEN], 1);
 	ck_assert_uint_eq(ev.until[GUARD_EV_OPEN], T0 + 1000000);
@@ -125,7 +125,7 @@ START_TEST(test_guard_probe_lock)
 	guard_admit(g, t + 500002, &adm);
 	ck_assert_int_eq(adm.verdict, GUARD_REJECT); /* half_open_probes: 1 */
 	guard_leave(g, 0);
-	guard_record(g, t + 600000, OUTCOME_OK, 200, 1);
+	guard_judge(g, t + 600000, 0, 1);
 	guard_leave(g, 0);
 	ck_assert_int_eq(ev.n[GUARD_EV_CLOSE], 1);
 
@@ -257,7 +257,8 @@ START_TEST(test_guard_registry_survives_reload)
 	g = hooked_guard(&list, &ev, &p);
 	for (int i = 0; i < 2; i++) {
 		guard_admit(g, T0, &adm);
-		guard_record(g, T0, OUTCOME_CONNECT, 0, 0);
+		guard_record(g, OUTCOME_CONNECT);
+		guard_judge(g, T0, 1, 0);
 		guard_count_answer(g, &(enum problem_code){ PROBLEM_UPSTREAM_UNAVAILABLE }, 0.002);
 		guard_leave(g, 0);
 	}

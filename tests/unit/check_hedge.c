@@ -304,7 +304,7 @@ START_TEST(test_breaker_refuses)
 {
 	hx.pol.breaker.min_requests = 1;
 	routed(METHOD_GET, 0, 0, 0);
-	guard_record(hx.g, AT(10), OUTCOME_RESET, 0, 0);
+	guard_judge(hx.g, AT(10), 1, 0);
 	hedge_timer(20);
 	ck_assert_int_eq(hx.act.kind, ENGINE_DO_NOTHING);
 	ck_assert_int_eq(engine_hedge_stop(&hx.e), ENGINE_HEDGE_BREAKER);
