@@ -79,15 +79,11 @@ static int is_ejected(const struct endpoint *e, uint64_t now_us)
 	return now_us < e->ejected_until_us;
 }
 
-static struct endpoint *in_set(const struct endpoints *s, const char *name, size_t *ret_index)
+static struct endpoint *in_set(const struct endpoints *s, const char *name)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		if (strcmp(s->set[i]->name, name) == 0) {
-			if (ret_index)
-				*ret_index = i;
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->set[i]->name, name) == 0)
 			return s->set[i];
-		}
-	}
 	return NULL;
 }
 
@@ -134,7 +130,7 @@ size_t endpoints_update(struct endpoints *s, const char *const *names, size_t n,
 {
 	struct endpoint *next[ENDPOINTS_MAX];
 	struct endpoint *made[ENDPOINTS_MAX]; /* allocated here: freed if the update fails */
-	struct endpoint *turn_at = s->n ? s->set[s->turn % s->n] : NULL;
+	uint32_t turn_id = s->n ? s->set[s->turn % s->n]->id : 0;
 	size_t m = 0, nmade = 0;
 
 	for (size_t i = 0; i < n && m < ENDPOINTS_MAX; i++) {
@@ -142,7 +138,7 @@ size_t endpoints_update(struct endpoints *s, const char *const *names, size_t n,
 
 		if (!name_usable(names[i]) || in_list(next, m, names[i]))
 			continue;
-		e = in_set(s, names[i], NULL);
+		e = in_set(s, names[i]);
 		if (!e)
 			e = departed_named(s, names[i]);
 		if (!e) {
@@ -178,8 +174,8 @@ size_t endpoints_update(struct endpoints *s, const char *const *names, size_t n,
 	s->n = m;
 	/* The turn stays with the endpoint that was next, when it is kept. */
 	s->turn = 0;
-	for (size_t i = 0; turn_at && i < m; i++)
-		if (next[i] == turn_at)
+	for (size_t i = 0; i < m; i++)
+		if (next[i]->id == turn_id)
 			s->turn = i;
 	return m;
 fail:
@@ -204,7 +200,7 @@ size_t endpoints_departed(const struct endpoints *s)
 
 uint32_t endpoints_find(const struct endpoints *s, const char *name)
 {
-	const struct endpoint *e = name ? in_set(s, name, NULL) : NULL;
+	const struct endpoint *e = name ? in_set(s, name) : NULL;
 
 	return e ? e->id : 0;
 }
@@ -450,7 +446,7 @@ int endpoints_done(struct endpoints *s, uint32_t id, uint64_t now_us, uint64_t r
 
 int endpoints_eject_until(struct endpoints *s, const char *name, uint64_t until_us, uint64_t now_us)
 {
-	struct endpoint *e = name ? in_set(s, name, NULL) : NULL;
+	struct endpoint *e = name ? in_set(s, name) : NULL;
 
 	if (!e || until_us <= now_us)
 		return 0;

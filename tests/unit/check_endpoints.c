@@ -304,6 +304,29 @@ START_TEST(test_round_robin)
 }
 END_TEST
 
+/* An update keeps the turn with the endpoint that was next. */
+START_TEST(test_round_robin_update)
+{
+	static const char *const next[] = { "10.0.0.3:80", "10.0.0.2:80", "10.0.0.9:80" };
+	struct endpoints *s =
+	    set_of(abc, 3, policy(ENDPOINT_ROUND_ROBIN, 5, SEC(10), SEC(300), 50));
+	uint32_t id;
+	struct rng rng;
+
+	rng_seed(&rng, 7);
+	id = endpoints_pick(s, T0, &rng, NULL, 0);
+	ck_assert_str_eq(endpoints_name(s, id), abc[0]);
+	endpoints_done(s, id, T0, MS(1), ENDPOINT_SUCCESS, NULL);
+	endpoints_update(s, next, 3, T0);
+	for (int i = 0; i < 4; i++) {
+		id = endpoints_pick(s, T0, &rng, NULL, 0);
+		ck_assert_str_eq(endpoints_name(s, id), next[(1 + i) % 3]);
+		endpoints_done(s, id, T0, MS(1), ENDPOINT_SUCCESS, NULL);
+	}
+	endpoints_free(s);
+}
+END_TEST
+
 /* ==== peak-EWMA ========================================================== */
 
 /* The rtt each of abc answers in: two fast ones and a slow one. */
@@ -812,6 +835,7 @@ Suite *endpoints_suite(void)
 
 	tc = tcase_create("pick");
 	tcase_add_test(tc, test_round_robin);
+	tcase_add_test(tc, test_round_robin_update);
 	tcase_add_test(tc, test_peak_ewma_slow_share);
 	tcase_add_test(tc, test_peak_ewma_decay);
 	tcase_add_test(tc, test_peak_ewma_estimate);
