@@ -298,6 +298,8 @@ static size_t pick_p2c(const struct endpoints *s, uint64_t mask, uint64_t now_us
 
 	if (m == 1)
 		return nth_candidate(mask, 0);
+	/* The second draw is among the m - 1 others, so the two are distinct
+	 * and every pair is as likely. */
 	a = rng_below(rng, m);
 	b = rng_below(rng, m - 1);
 	if (b >= a)
