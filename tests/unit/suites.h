@@ -16,6 +16,7 @@ Suite *route_suite(void);
 Suite *retry_suite(void);
 Suite *budget_suite(void);
 Suite *breaker_suite(void);
+Suite *endpoints_suite(void);
 Suite *schema_suite(void);
 Suite *decode_suite(void);
 Suite *http_suite(void);
