@@ -3,6 +3,7 @@
 #include "admin.h"
 #include "clock.h"
 #include "config.h"
+#include "discovery.h"
 #include "fleet.h"
 #include "front.h"
 #include "log.h"
@@ -38,6 +39,7 @@ struct daemon_state {
 	struct upstream *up;
 	struct admin *admin;
 	struct fleet *fleet;
+	struct discovery *discovery;
 	struct metrics_global metrics;
 	const char *config_path;
 	struct event *drain_timer;
@@ -236,7 +238,8 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		    "configuration",
 		    d->config_path, nerrors, nerrors == 1 ? "" : "s");
 	} else if (server_set_config(d->srv, cfg) < 0 ||
-		   fleet_configure(d->fleet, cfg, d->srv->guards, d->srv->guards_by_profile) < 0) {
+		   fleet_configure(d->fleet, cfg, d->srv->guards, d->srv->guards_by_profile) < 0 ||
+		   discovery_configure(d->discovery, cfg, d->srv->guards_by_profile) < 0) {
 		d->metrics.reloads_error++;
 		log_msgf(LOG_ERROR, "reload of '%s' failed: out of memory", d->config_path);
 	} else {
@@ -304,6 +307,9 @@ static int run(const char *path)
 	d.fleet = fleet_new(d.base, &d.metrics.fleet);
 	if (!d.fleet || fleet_configure(d.fleet, cfg, d.srv->guards, d.srv->guards_by_profile) < 0)
 		goto out;
+	d.discovery = discovery_new(d.base);
+	if (!d.discovery || discovery_configure(d.discovery, cfg, d.srv->guards_by_profile) < 0)
+		goto out;
 	if (cfg->admin_enabled) {
 		d.admin = admin_new(d.srv, &cfg->admin, &d.metrics);
 		if (!d.admin)
@@ -348,10 +354,14 @@ out:
 	admin_free(d.admin);
 	/* Before the guards it hooks, which the server frees. */
 	fleet_free(d.fleet);
+	discovery_free(d.discovery);
 	server_free(d.srv);
 	upstream_free(d.up);
-	if (d.base)
+	if (d.base) {
+		/* The resolver's last callbacks run here (resolver_free()). */
+		event_base_loop(d.base, EVLOOP_NONBLOCK);
 		event_base_free(d.base);
+	}
 	curl_global_cleanup();
 	config_unref(cfg);
 	return rc;

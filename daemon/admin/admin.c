@@ -156,6 +156,30 @@ static void render_latency_status(struct strbuf *b, const struct guard_snapshot 
 		    (double)g->min_rtt_us / 1000.0);
 }
 
+/* A profile's endpoints (SPEC 4.11): address, state, how long an ejection
+ * has left, the cost peak_ewma compares, attempts in flight, ejections. */
+static void render_endpoints_status(struct strbuf *b, const struct guard *g, uint64_t now_us)
+{
+	struct endpoint_snapshot eps[ENDPOINTS_MAX];
+	size_t n = endpoints_snapshot(guard_endpoints(g), now_us, eps, ENDPOINTS_MAX);
+
+	strbuf_adds(b, "\"endpoints\":[");
+	for (size_t i = 0; i < n; i++) {
+		const struct endpoint_snapshot *e = &eps[i];
+		uint64_t left = e->ejected_until_us > now_us ? e->ejected_until_us - now_us : 0;
+
+		strbuf_adds(b, i ? ",{\"address\":" : "{\"address\":");
+		strbuf_add_json_string(b, e->name, strlen(e->name));
+		strbuf_addf(b,
+			    ",\"state\":\"%s\",\"ejected_until_ms\":%llu,\"cost_ms\":%.3f,"
+			    "\"inflight\":%u,\"ejections\":%llu}",
+			    e->state == ENDPOINT_EJECTED ? "ejected" : "active",
+			    (unsigned long long)((left + 999) / 1000), (double)e->cost_us / 1000.0,
+			    e->inflight, (unsigned long long)e->ejections);
+	}
+	strbuf_adds(b, "],");
+}
+
 /* A profile's fleet state: whether its probes are taken fleet-wide (and
  * this instance holds the lock), and the fleet's budget totals when they
  * decide. */
@@ -220,6 +244,7 @@ static void render_status(struct admin *a, struct strbuf *b)
 		    (unsigned long long)g.requests_ok, (unsigned long long)g.retries);
 		render_latency_status(b, &g, a->srv->guards_by_profile[i], &cfg->profiles[i],
 				      now * 1000);
+		render_endpoints_status(b, a->srv->guards_by_profile[i], now * 1000);
 		if (cfg->fleet.enabled)
 			render_fleet_status(b, &g);
 		strbuf_adds(b, "\"schema_violations\":{");
@@ -265,6 +290,26 @@ static void render_latency_policy(struct strbuf *b, const struct policy *p)
 	strbuf_addf(b, ",\"concurrency\":{\"adaptive\":%s,\"min\":%u,\"max\":%u}",
 		    p->concurrency.adaptive ? "true" : "false", p->concurrency.min,
 		    p->concurrency.max);
+	strbuf_addf(b,
+		    ",\"endpoints\":{\"balance\":\"%s\",\"eject\":{\"consecutive_failures\":%u,"
+		    "\"base_ms\":%u,\"max_ms\":%u,\"max_percent\":%u},\"retry_elsewhere\":%s,"
+		    "\"resolve_every_ms\":%u}",
+		    endpoint_balance_names[p->endpoints.balance], p->endpoints.consecutive_failures,
+		    p->endpoints.eject_base_ms, p->endpoints.eject_max_ms, p->endpoints.max_percent,
+		    p->endpoints.retry_elsewhere ? "true" : "false", p->endpoints.resolve_every_ms);
+}
+
+/* dns (SPEC 4.11). */
+static void render_dns_config(struct strbuf *b, const struct dns_setting *d)
+{
+	strbuf_adds(b, ",\"dns\":{\"nameservers\":[");
+	for (size_t i = 0; i < d->nnameservers; i++) {
+		strbuf_adds(b, i ? "," : "");
+		strbuf_add_json_string(b, d->nameservers[i], strlen(d->nameservers[i]));
+	}
+	strbuf_adds(b, "]");
+	add_str(b, "hosts_file", d->hosts_file, 0);
+	strbuf_adds(b, "}");
 }
 
 /* The names of the bits set in bits, bit i named names[i], as a JSON list. */
@@ -450,6 +495,7 @@ static void render_config(struct admin *a, struct strbuf *b)
 	    (unsigned long long)cfg->retry_buffer, (unsigned long long)cfg->max_buffered,
 	    cfg->header_timeout_ms, cfg->body_timeout_ms, cfg->idle_timeout_ms);
 	render_fleet_config(b, &cfg->fleet);
+	render_dns_config(b, &cfg->dns);
 	strbuf_adds(b, ",\"defaults\":");
 	render_policy(b, &cfg->defaults);
 	strbuf_adds(b, ",\"profiles\":{");
@@ -460,7 +506,12 @@ static void render_config(struct admin *a, struct strbuf *b)
 		strbuf_add_json_string(b, p->name, strlen(p->name));
 		strbuf_adds(b, ":{");
 		add_str(b, "upstream", p->upstream_secret ? "<redacted>" : p->upstream, 1);
-		strbuf_adds(b, ",\"headers\":{");
+		strbuf_adds(b, ",\"addresses\":[");
+		for (size_t j = 0; j < p->naddresses; j++) {
+			strbuf_adds(b, j ? "," : "");
+			strbuf_add_json_string(b, p->addresses[j], strlen(p->addresses[j]));
+		}
+		strbuf_adds(b, "],\"headers\":{");
 		for (size_t h = 0; h < p->nheaders; h++) {
 			strbuf_adds(b, h ? "," : "");
 			strbuf_add_json_string(b, p->headers[h].name, strlen(p->headers[h].name));

@@ -206,6 +206,17 @@ void metrics_render(struct strbuf *out, const struct guard_snapshot *snaps, size
 	header(out, "braced_inflight_requests", "gauge", "Requests in flight, by profile.");
 	for (g = snaps; g < end; g++)
 		sample(out, "braced_inflight_requests", g->name, NULL, NULL, g->inflight);
+	header(out, "braced_endpoints", "gauge",
+	       "Endpoints of a profile's upstream, by state (active, ejected).");
+	for (g = snaps; g < end; g++) {
+		sample(out, "braced_endpoints", g->name, "state", "active", g->endpoints_active);
+		sample(out, "braced_endpoints", g->name, "state", "ejected", g->endpoints_ejected);
+	}
+	header(out, "braced_endpoint_ejections_total", "counter",
+	       "Endpoints this instance ejected after consecutive failures.");
+	for (g = snaps; g < end; g++)
+		sample(out, "braced_endpoint_ejections_total", g->name, NULL, NULL,
+		       g->endpoint_ejections);
 	render_latency_defences(out, snaps, n);
 	render_streams(out, snaps, n);
 	render_schema_violations(out, snaps, n);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define L_(f) offsetof(struct config, f)
 
@@ -90,6 +91,7 @@ static const struct key root_keys[] = {
 	K_MAP("log", 0, log_keys),
 	K_MAP("limits", 0, limits_keys),
 	K_CUSTOM("fleet", parse_fleet),
+	K_CUSTOM("dns", parse_dns),
 	K_CUSTOM("defaults", parse_defaults),
 	K_CUSTOM("profiles", parse_profiles),
 	K_END,
@@ -186,6 +188,9 @@ static struct config *config_new(const char *path)
 	cfg->fleet.share = FLEET_SHARE_COOLDOWN | FLEET_SHARE_BREAKER | FLEET_SHARE_BUDGET;
 	cfg->fleet.timeout_ms = 50;
 	cfg->fleet.sync_interval_ms = 100;
+	/* Like the C library; a machine without the file looks up by DNS. */
+	if (access("/etc/hosts", R_OK) == 0)
+		cfg->dns.hosts_file = strdup("/etc/hosts");
 	config_builtin_policy(&cfg->defaults);
 	return cfg;
 }
@@ -198,6 +203,7 @@ static void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		listener_release(&cfg->listeners[i]);
 	listener_release(&cfg->admin);
+	dns_release(&cfg->dns);
 	config_fleet_release(&cfg->fleet);
 	for (size_t i = 0; i < cfg->nprofiles; i++)
 		profile_release(&cfg->profiles[i]);

@@ -28,6 +28,10 @@
  * (HTTP_STREAM_QUEUED_MAX). */
 #define CONFIG_STREAM_BUFFER_MIN (64 * 1024)
 #define CONFIG_STREAM_BUFFER_MAX (8 * 1024 * 1024)
+/* dns.nameservers given at most. */
+#define CONFIG_MAX_NAMESERVERS 8
+/* A profile's addresses: as many as it can have endpoints. */
+#define CONFIG_MAX_ADDRESSES ENDPOINTS_MAX
 
 enum schema_mode { SCHEMA_MODE_OFF, SCHEMA_MODE_REPORT, SCHEMA_MODE_ENFORCE };
 
@@ -72,6 +76,13 @@ struct profile {
 	char *name;
 	char *upstream; /* scheme://host[:port][/base], no trailing slash */
 	int upstream_secret;
+	char *host;    /* the upstream URL's host, without brackets */
+	uint16_t port; /* its port, or the scheme's (80, 443) */
+	/* addresses: the endpoints, "ADDR:PORT" as inet_ntop writes ADDR
+	 * (IPv6 in brackets), given instead of looking the host up; none:
+	 * the host is looked up (SPEC 4.11). */
+	char **addresses;
+	size_t naddresses;
 	struct header_setting *headers;
 	size_t nheaders;
 	struct tls_setting tls;
@@ -94,7 +105,12 @@ struct listener_setting {
 };
 
 /* What fleet mode shares (fleet.share), as bits. */
-enum fleet_share { FLEET_SHARE_COOLDOWN = 1, FLEET_SHARE_BREAKER = 2, FLEET_SHARE_BUDGET = 4 };
+enum fleet_share {
+	FLEET_SHARE_COOLDOWN = 1,
+	FLEET_SHARE_BREAKER = 2,
+	FLEET_SHARE_BUDGET = 4,
+	FLEET_SHARE_EJECTIONS = 8,
+};
 /* Longest fleet.key_prefix. */
 #define CONFIG_FLEET_PREFIX_MAX 64
 /* fleet.secret: from 16 bytes (a shorter key is guessable) to 1 KiB. */
@@ -136,6 +152,18 @@ void config_fleet_release(struct fleet_setting *s);
  * a no-op. */
 void config_secret_free(char *s);
 
+/* dns: how upstream names become endpoints (SPEC 4.11). */
+struct dns_setting {
+	/* "IP" or "IP:PORT" ("[IPV6]:PORT"), as written; none: /etc/resolv.conf */
+	char *nameservers[CONFIG_MAX_NAMESERVERS];
+	size_t nnameservers;
+	char *hosts_file; /* consulted first; NULL: none ("") */
+};
+
+/* 1 when a and b look names up alike (a reload that changes it builds a
+ * new resolver). */
+int config_dns_equal(const struct dns_setting *a, const struct dns_setting *b);
+
 struct config {
 	char *path;
 	struct listener_setting listeners[CONFIG_MAX_LISTENERS];
@@ -162,6 +190,7 @@ struct config {
 	uint32_t body_timeout_ms;   /* the whole request body */
 	uint32_t idle_timeout_ms;   /* between requests on a keep-alive connection */
 	struct fleet_setting fleet;
+	struct dns_setting dns;
 	struct policy defaults;
 	struct profile *profiles; /* sorted by name */
 	size_t nprofiles;
@@ -205,6 +234,11 @@ int config_admin_equal(const struct config *a, const struct config *b);
 /* cfg's `listen` addresses as written, "ADDR, ADDR", in buf (len bytes,
  * cut to fit); "none" when there is none. */
 void config_listen_text(const struct config *cfg, char *buf, size_t len);
+
+/* "ADDR:PORT" of a numeric host (IPv4, or IPv6 with or without brackets)
+ * as inet_ntop writes it (IPv6 in brackets), in out (size bytes): the one
+ * way an endpoint is named. 0, or -EINVAL: not numeric, or too long. */
+int config_endpoint_text(const char *host, size_t host_len, unsigned port, char *out, size_t size);
 
 /* Profile by name (len bytes, not NUL-terminated), or NULL (borrowed). */
 const struct profile *config_find_profile(const struct config *cfg, const char *name, size_t len);

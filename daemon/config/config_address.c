@@ -1,9 +1,11 @@
 /* Addresses in the configuration: the listeners braced binds (HOST:PORT,
- * [IPV6]:PORT or unix:/PATH), how a reload compares them, and the upstream
- * URL of a profile. Ports are read strictly (ascii_parse_uint). */
+ * [IPV6]:PORT or unix:/PATH), how a reload compares them, the upstream URL
+ * of a profile and its endpoints' addresses, and the nameservers of `dns`.
+ * Ports are read strictly (ascii_parse_uint). */
 #include "config_internal.h"
 #include "ascii.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +196,33 @@ void parse_admin(struct loader *L, const struct ynode *v, void *dst)
 	}
 }
 
+/* The URL's host (without brackets) and port (dflt when none is written)
+ * from rest up to hostend, into p. Returns 0 or -ENOMEM. */
+static int split_host_port(const char *rest, const char *hostend, unsigned dflt, struct profile *p)
+{
+	const char *h = rest, *e = hostend, *colon;
+	uint64_t port = dflt;
+	size_t digits;
+
+	if (*h == '[') {
+		const char *close = memchr(h, ']', (size_t)(hostend - h));
+
+		colon = close + 1 < hostend ? close + 1 : NULL;
+		h++;
+		e = close;
+	} else {
+		colon = memchr(h, ':', (size_t)(hostend - h));
+		if (colon)
+			e = colon;
+	}
+	if (colon)
+		ascii_parse_uint(colon + 1, 65535, &port, &digits);
+	free(p->host);
+	p->host = strndup(h, (size_t)(e - h));
+	p->port = (uint16_t)port;
+	return p->host ? 0 : -ENOMEM;
+}
+
 /* Checks an upstream URL and stores it without a trailing slash. */
 void parse_upstream(struct loader *L, const struct ynode *n, void *profile)
 {
@@ -264,10 +293,203 @@ void parse_upstream(struct loader *L, const struct ynode *n, void *profile)
 	len = strlen(url);
 	while (len > 0 && url[len - 1] == '/' && url + len - 1 >= hostend)
 		url[--len] = '\0';
+	if (split_host_port(rest, hostend, url[4] == 's' ? 443 : 80, p) < 0) {
+		err_at(L, n, "out of memory");
+		goto fail;
+	}
 	free(p->upstream);
 	p->upstream = url;
 	p->upstream_secret = secret;
 	return;
 fail:
 	free(url);
+}
+
+/* "ADDR:PORT" of a numeric address text (IPv4, or IPv6 with or without
+ * brackets) and a port, as inet_ntop writes it, in out (size bytes).
+ * Returns 0, or -EINVAL when host is not a numeric address. */
+int config_endpoint_text(const char *host, size_t host_len, unsigned port, char *out, size_t size)
+{
+	char addr[64], text[INET6_ADDRSTRLEN];
+	unsigned char bin[16];
+	int v6;
+
+	if (host_len >= 2 && host[0] == '[' && host[host_len - 1] == ']') {
+		host++;
+		host_len -= 2;
+	}
+	if (host_len == 0 || host_len >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, host, host_len);
+	addr[host_len] = '\0';
+	v6 = inet_pton(AF_INET6, addr, bin) == 1;
+	if (!v6 && inet_pton(AF_INET, addr, bin) != 1)
+		return -EINVAL;
+	if (!inet_ntop(v6 ? AF_INET6 : AF_INET, bin, text, sizeof(text)))
+		return -EINVAL;
+	if ((size_t)snprintf(out, size, v6 ? "[%s]:%u" : "%s:%u", text, port) >= size)
+		return -EINVAL;
+	return 0;
+}
+
+/* addresses: [ADDR:PORT, ...], numeric addresses only (a name would need
+ * the look-up that addresses replaces). */
+void parse_addresses(struct loader *L, const struct ynode *v, void *profile)
+{
+	struct profile *p = profile;
+
+	if (expect_kind(L, v, YNODE_SEQ, "addresses") < 0)
+		return;
+	if (v->n == 0 || v->n > CONFIG_MAX_ADDRESSES) {
+		err_at(L, v, "addresses takes from 1 to %d entries", CONFIG_MAX_ADDRESSES);
+		return;
+	}
+	p->addresses = calloc(v->n, sizeof(*p->addresses));
+	if (!p->addresses) {
+		err_at(L, v, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		const struct ynode *n = v->items[i];
+		const char *s, *colon;
+		char text[ENDPOINT_NAME_MAX];
+		uint64_t port;
+		size_t digits;
+
+		if (expect_kind(L, n, YNODE_SCALAR, "an address") < 0)
+			continue;
+		s = n->value;
+		colon = strrchr(s, ':');
+		if (!colon || ascii_parse_uint(colon + 1, 65535, &port, &digits) < 0 ||
+		    colon[1 + digits] != '\0' || port < 1) {
+			err_at(L, n, "address '%s' must be ADDR:PORT with a port from 1 to 65535", s);
+			continue;
+		}
+		if ((s[0] != '[' && memchr(s, ':', (size_t)(colon - s))) ||
+		    config_endpoint_text(s, (size_t)(colon - s), (unsigned)port, text,
+					 sizeof(text)) < 0) {
+			err_at(L, n,
+			       "address '%s' must be a numeric IPv4 or [IPv6] address with a port "
+			       "(a name is looked up from the upstream URL instead)",
+			       s);
+			continue;
+		}
+		for (size_t j = 0; j < p->naddresses; j++) {
+			if (strcmp(p->addresses[j], text) == 0) {
+				err_at(L, n, "address '%s' is given twice", s);
+				goto next;
+			}
+		}
+		p->addresses[p->naddresses] = strdup(text);
+		if (!p->addresses[p->naddresses]) {
+			err_at(L, n, "out of memory");
+			return;
+		}
+		p->naddresses++;
+next:;
+	}
+}
+
+/* dns.nameservers: "IP" or "IP:PORT" ("[IPV6]:PORT"), numeric. */
+static void parse_nameservers(struct loader *L, const struct ynode *v, void *dst)
+{
+	struct dns_setting *d = dst;
+
+	if (expect_kind(L, v, YNODE_SEQ, "dns.nameservers") < 0)
+		return;
+	if (v->n > CONFIG_MAX_NAMESERVERS) {
+		err_at(L, v, "dns.nameservers takes at most %d entries", CONFIG_MAX_NAMESERVERS);
+		return;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		const struct ynode *n = v->items[i];
+		const char *s, *colon, *host_end;
+		char text[ENDPOINT_NAME_MAX];
+		uint64_t port = 53;
+		size_t digits;
+
+		if (expect_kind(L, n, YNODE_SCALAR, "a nameserver") < 0)
+			continue;
+		s = n->value;
+		colon = strrchr(s, ':');
+		/* A bare IPv6 address has colons but no port. */
+		if (colon && (s[0] == '[' || !memchr(s, ':', (size_t)(colon - s)))) {
+			host_end = colon;
+			if (ascii_parse_uint(colon + 1, 65535, &port, &digits) < 0 ||
+			    colon[1 + digits] != '\0' || port < 1) {
+				err_at(L, n, "nameserver '%s': port must be a number from 1 to 65535",
+				       s);
+				continue;
+			}
+		} else {
+			host_end = s + strlen(s);
+		}
+		if (config_endpoint_text(s, (size_t)(host_end - s), (unsigned)port, text,
+					 sizeof(text)) < 0) {
+			err_at(L, n, "nameserver '%s' must be a numeric IP address, with a port or not",
+			       s);
+			continue;
+		}
+		d->nameservers[d->nnameservers] = strdup(text);
+		if (!d->nameservers[d->nnameservers]) {
+			err_at(L, n, "out of memory");
+			return;
+		}
+		d->nnameservers++;
+	}
+}
+
+static void parse_hosts_file(struct loader *L, const struct ynode *v, void *dst)
+{
+	struct dns_setting *d = dst;
+	char *path = NULL;
+	int secret = 0;
+
+	if (get_string(L, v, "dns.hosts_file", &path, &secret) < 0)
+		return;
+	if (path[0] && access(path, R_OK) != 0) {
+		err_at(L, v, "dns.hosts_file '%s' cannot be read: %s", path, strerror(errno));
+		free(path);
+		return;
+	}
+	free(d->hosts_file);
+	d->hosts_file = path[0] ? path : NULL;
+	if (!path[0])
+		free(path);
+}
+
+static const struct key dns_keys[] = {
+	K_CUSTOM("nameservers", parse_nameservers),
+	K_CUSTOM("hosts_file", parse_hosts_file),
+	K_END,
+};
+
+void parse_dns(struct loader *L, const struct ynode *map, void *cfg)
+{
+	struct config *c = cfg;
+
+	keys_apply_map(L, dns_keys, "dns", map, &c->dns);
+}
+
+void dns_release(struct dns_setting *d)
+{
+	for (size_t i = 0; i < d->nnameservers; i++)
+		free(d->nameservers[i]);
+	free(d->hosts_file);
+	memset(d, 0, sizeof(*d));
+}
+
+static int str_equal(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int config_dns_equal(const struct dns_setting *a, const struct dns_setting *b)
+{
+	if (a->nnameservers != b->nnameservers || !str_equal(a->hosts_file, b->hosts_file))
+		return 0;
+	for (size_t i = 0; i < a->nnameservers; i++)
+		if (strcmp(a->nameservers[i], b->nameservers[i]) != 0)
+			return 0;
+	return 1;
 }

@@ -146,6 +146,11 @@ void parse_admin(struct loader *L, const struct ynode *v, void *cfg);
 void listener_release(struct listener_setting *ls);
 /* The upstream URL of a profile (config_address.c). */
 void parse_upstream(struct loader *L, const struct ynode *n, void *profile);
+/* A profile's addresses (numeric ADDR:PORT, normalized). */
+void parse_addresses(struct loader *L, const struct ynode *v, void *profile);
+/* The top-level dns map, and what it owns. */
+void parse_dns(struct loader *L, const struct ynode *map, void *cfg);
+void dns_release(struct dns_setting *d);
 /* The fleet mapping, into the struct config at cfg (config_fleet.c). */
 void parse_fleet(struct loader *L, const struct ynode *map, void *cfg);
 

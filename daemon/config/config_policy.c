@@ -50,6 +50,13 @@ void config_builtin_policy(struct policy *p)
 	p->schema_formats = SCHEMA_FORMATS_ASSERT;
 	p->hedge = (struct hedge_policy){ .delay_ms = 0, .quantile = 0, .max = 1 };
 	p->concurrency = (struct concurrency_policy){ .adaptive = 0, .min = 4, .max = 512 };
+	p->endpoints = (struct endpoints_settings){ .balance = ENDPOINT_PEAK_EWMA,
+						    .consecutive_failures = 5,
+						    .eject_base_ms = 10000,
+						    .eject_max_ms = 300000,
+						    .max_percent = 50,
+						    .retry_elsewhere = 1,
+						    .resolve_every_ms = 30000 };
 }
 
 /* hedge.delay: 0 (off), a duration, or pNN (1 <= NN <= 99). */
@@ -86,6 +93,7 @@ static void get_hedge_delay(struct loader *L, const struct ynode *n, void *dst)
 #define P(f) offsetof(struct policy, f)
 #define H(f) offsetof(struct hedge_policy, f)
 #define C(f) offsetof(struct concurrency_policy, f)
+#define E(f) offsetof(struct endpoints_settings, f)
 /* Every timeout but attempt (0: none) must be over 0. */
 /* clang-format off */
 #define TIMEOUT(n, f, fl) { .name = n, .kind = KEY_DURATION, .offset = T(f), .noun = "a timeout", .flags = fl }
@@ -181,6 +189,22 @@ static const struct key concurrency_keys[] = {
 	K_END,
 };
 
+static const struct key eject_keys[] = {
+	K_UINT("consecutive_failures", E(consecutive_failures), 1, 1000),
+	K_DURATION("base", E(eject_base_ms), 1, 0),
+	K_DURATION("max", E(eject_max_ms), 1, 0),
+	K_UINT("max_percent", E(max_percent), 0, 100),
+	K_END,
+};
+
+static const struct key endpoints_keys[] = {
+	K_ENUM("balance", E(balance), endpoint_balance_names),
+	K_MAP("eject", 0, eject_keys),
+	K_BOOL("retry_elsewhere", E(retry_elsewhere)),
+	K_DURATION("resolve_every", E(resolve_every_ms), 100, 0),
+	K_END,
+};
+
 const struct key policy_keys[] = {
 	K_MAP("timeouts", P(timeouts), timeout_keys),
 	K_MAP("retry", P(retry), retry_keys),
@@ -194,6 +218,7 @@ const struct key policy_keys[] = {
 	K_ENUM("schema_formats", P(schema_formats), schema_formats_names),
 	K_MAP("hedge", P(hedge), hedge_keys),
 	K_MAP("concurrency", P(concurrency), concurrency_keys),
+	K_MAP("endpoints", P(endpoints), endpoints_keys),
 	K_END,
 };
 
@@ -217,5 +242,7 @@ void check_policy(struct loader *L, const struct policy *p, const struct ynode *
 		err_at(L, n, "%s: retry.backoff.base is larger than retry.backoff.max", where);
 	if (p->timeouts.attempt_ms && p->timeouts.attempt_ms > p->timeouts.total_ms)
 		err_at(L, n, "%s: timeouts.attempt is longer than timeouts.total", where);
+	if (p->endpoints.eject_base_ms > p->endpoints.eject_max_ms)
+		err_at(L, n, "%s: endpoints.eject.base is longer than endpoints.eject.max", where);
 	check_latency_policy(L, p, n, where);
 }

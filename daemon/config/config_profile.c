@@ -380,12 +380,13 @@ static void parse_route(struct loader *L, const struct ynode *map, struct profil
 
 		if (!strcmp(k, "request") || !strcmp(k, "response"))
 			continue; /* below, once the route's schema_formats is known */
-		else if (!strcmp(k, "circuit_breaker") ||
+		else if (!strcmp(k, "circuit_breaker") || !strcmp(k, "endpoints") ||
 			 (!strcmp(k, "retry") && v->kind == YNODE_MAP && ynode_get(v, "budget")))
-			/* Both count a whole profile's traffic: a route cannot have its own. */
+			/* Each is about the whole profile's traffic or its upstream:
+			 * a route cannot have its own. */
 			err_at(L, !strcmp(k, "retry") ? ynode_get(v, "budget") : map->keys[i],
 			       "%s belongs to the profile; a route cannot set it",
-			       !strcmp(k, "retry") ? "retry.budget" : "circuit_breaker");
+			       !strcmp(k, "retry") ? "retry.budget" : k);
 		else if (!known && keys_apply(L, policy_keys, "", k, v, &r->policy))
 			touched = 1;
 		else if (!known)
@@ -446,6 +447,7 @@ static const struct key tls_keys[] = {
 /* The keys of a profile besides the policy keys. */
 static const struct key profile_keys[] = {
 	K_CUSTOM("upstream", parse_upstream),
+	K_CUSTOM("addresses", parse_addresses),
 	K_CUSTOM("headers", parse_headers),
 	K_MAP("tls", offsetof(struct profile, tls), tls_keys),
 	K_BOOL("routes_only", offsetof(struct profile, routes_only)),
@@ -501,6 +503,10 @@ void profile_release(struct profile *p)
 {
 	free(p->name);
 	free(p->upstream);
+	free(p->host);
+	for (size_t i = 0; i < p->naddresses; i++)
+		free(p->addresses[i]);
+	free(p->addresses);
 	for (size_t i = 0; i < p->nheaders; i++) {
 		free(p->headers[i].name);
 		if (p->headers[i].value)

@@ -13,5 +13,6 @@ const char *const trace_mode_names[] = { "off", "propagate", "generate", NULL };
 const char *const log_format_names[] = { "json", "text", NULL };
 const char *const log_level_names[] = { "error", "warn", "info", "debug", NULL };
 const char *const schema_mode_names[] = { "off", "report", "enforce", NULL };
-const char *const fleet_share_names[] = { "cooldown", "breaker", "budget", NULL };
+const char *const fleet_share_names[] = { "cooldown", "breaker", "budget", "ejections", NULL };
 const char *const match_case_names[] = { "sensitive", "insensitive", NULL };
+const char *const endpoint_balance_names[] = { "peak_ewma", "round_robin", NULL };

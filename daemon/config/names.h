@@ -16,5 +16,6 @@ extern const char *const log_level_names[];       /* enum log_level (log.h) */
 extern const char *const schema_mode_names[];     /* enum schema_mode (config.h) */
 extern const char *const fleet_share_names[];     /* enum fleet_share bits (config.h) */
 extern const char *const match_case_names[];      /* profile.fold_case: 0 or 1 */
+extern const char *const endpoint_balance_names[];   /* enum endpoint_balance (endpoints.h) */
 
 #endif

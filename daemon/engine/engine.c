@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+_Static_assert(ENDPOINT_NAME_MAX <= PROBLEM_ENDPOINT_MAX, "an endpoint's name fits a history entry");
+
 void engine_init(struct engine *e, struct rng *rng)
 {
 	memset(e, 0, sizeof(*e));
@@ -171,6 +173,15 @@ static void start_attempt_as(struct engine *e, uint64_t now_us, struct engine_ac
 		.hedge = hedge,
 	};
 	*run = (struct engine_running){ .id = s->id, .start_us = now_us, .hedge = hedge };
+	/* Retries and hedges go where this request has not been yet. */
+	s->endpoint = guard_endpoint_pick(e->r.guard, now_us, e->rng, e->tried, e->ntried);
+	if (s->endpoint) {
+		const char *name = guard_endpoint_name(e->r.guard, s->endpoint);
+
+		snprintf(run->endpoint, sizeof(run->endpoint), "%s", name ? name : "");
+		if (e->ntried < ENGINE_MAX_HISTORY)
+			e->tried[e->ntried++] = s->endpoint;
+	}
 	if (e->nrunning == 1) {
 		e->group_start_us = now_us;
 		e->group_size = 0;
@@ -291,6 +302,7 @@ static void add_history(struct engine *e, const struct engine_running *run, cons
 		.wait_ms = (uint32_t)(since / 1000),
 		.hedge = run->hedge,
 	};
+	memcpy(h->endpoint, run->endpoint, sizeof(h->endpoint));
 }
 
 /* Counts attempt run that ended at now_us with outcome o (SPEC 4.2). An

@@ -170,6 +170,10 @@ struct engine_start {
 	int probe;           /* the attempt is a half-open breaker probe */
 	uint32_t id;         /* names the attempt in its result and in cancels */
 	int hedge;           /* a hedge: runs beside the attempts in flight */
+	/* The endpoint to dial (guard_endpoint_pick(), SPEC 4.11), 0 for
+	 * none: the caller ends it with guard_endpoint_done() once the
+	 * attempt's call is over, however it ends. */
+	uint32_t endpoint;
 };
 
 enum engine_answer_kind {
@@ -261,6 +265,7 @@ struct engine_running {
 	uint32_t id;
 	uint64_t start_us;
 	int hedge;
+	char endpoint[PROBLEM_ENDPOINT_MAX]; /* "ADDR:PORT", "" for none */
 	/* A hedge's budget token: given back when the hedge sends nothing. */
 	struct guard_token token;
 };
@@ -322,6 +327,9 @@ struct engine {
 	/* The breaker has judged this request (engine_judge()). */
 	int judged;
 	struct history_entry history[ENGINE_MAX_HISTORY];
+	/* The endpoints attempts went to, for retry_elsewhere. */
+	uint32_t tried[ENGINE_MAX_HISTORY];
+	unsigned ntried;
 };
 
 /* Initialises e (state ENGINE_NEW); rng (borrowed) draws the jitter. */

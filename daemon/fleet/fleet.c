@@ -629,6 +629,8 @@ static void on_guard_event(void *arg, struct guard *g, const struct guard_event 
 	case GUARD_EV_COUNTS:
 		sync_arm(f);
 		break;
+	case GUARD_EV_EJECT:
+		break;
 	}
 }
 

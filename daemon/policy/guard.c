@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "budget.h"
@@ -48,7 +49,17 @@ struct guard {
 	uint64_t pend_requests, pend_retries;   /* not yet sent */
 	uint64_t fleet_round;                   /* counts taken for the fleet (or reset) so far */
 	int fleet_bounded;                      /* the local budget must allow a retry too */
+	/* The profile's endpoints (SPEC 4.11): kept across reloads, the set
+	 * changed by guard_set_endpoints(). */
+	struct endpoints *endpoints;
+	int retry_elsewhere;
 };
+
+static void emit_event(struct guard *g, struct guard_event *ev)
+{
+	if (g->hooked && g->hooks.event)
+		g->hooks.event(g->hooks.arg, g, ev);
+}
 
 static void emit(struct guard *g, enum guard_event_kind kind, uint64_t until_us)
 {
@@ -56,8 +67,7 @@ static void emit(struct guard *g, enum guard_event_kind kind, uint64_t until_us)
 				  .until_us = until_us,
 				  .open_for_ms = g->breaker.policy.open_for_ms };
 
-	if (g->hooked && g->hooks.event)
-		g->hooks.event(g->hooks.arg, g, &ev);
+	emit_event(g, &ev);
 }
 
 /* The breaker left half-open (or was set from outside): the probe lock of
@@ -82,7 +92,9 @@ struct guard *guard_get(struct guard **list, const char *name)
 	if (g)
 		return g;
 	g = calloc(1, sizeof(*g));
-	if (!g || registry_add(&head, &g->entry, name) < 0) {
+	if (!g || !(g->endpoints = endpoints_new()) || registry_add(&head, &g->entry, name) < 0) {
+		if (g)
+			endpoints_free(g->endpoints);
 		free(g);
 		return NULL;
 	}
@@ -109,6 +121,81 @@ void guard_configure(struct guard *g, const struct policy *p)
 			 p->retry.budget_window_ms);
 	breaker_configure(&g->breaker, &p->breaker);
 	guard_configure_latency(g, p);
+	endpoints_configure(g->endpoints,
+			    &(struct endpoint_policy){
+				.balance = p->endpoints.balance,
+				.consecutive_failures = p->endpoints.consecutive_failures,
+				.base_us = (uint64_t)p->endpoints.eject_base_ms * 1000,
+				.max_us = (uint64_t)p->endpoints.eject_max_ms * 1000,
+				.max_percent = p->endpoints.max_percent,
+			    });
+	g->retry_elsewhere = p->endpoints.retry_elsewhere;
+}
+
+/* ---- endpoints (SPEC 4.11) ---- */
+
+void guard_set_endpoints(struct guard *g, const char *const *names, size_t n, uint64_t now_us)
+{
+	endpoints_update(g->endpoints, names, n, now_us);
+}
+
+uint32_t guard_endpoint_pick(struct guard *g, uint64_t now_us, struct rng *rng,
+			     const uint32_t *tried, size_t ntried)
+{
+	return endpoints_pick(g->endpoints, now_us, rng, g->retry_elsewhere ? tried : NULL,
+			      g->retry_elsewhere ? ntried : 0);
+}
+
+const char *guard_endpoint_name(const struct guard *g, uint32_t id)
+{
+	return endpoints_name(g->endpoints, id);
+}
+
+void guard_endpoint_done(struct guard *g, uint32_t id, uint64_t now_us, uint64_t rtt_us,
+			 enum endpoint_result r)
+{
+	uint64_t until;
+	const char *name = endpoints_name(g->endpoints, id);
+	char copy[ENDPOINT_NAME_MAX];
+
+	if (!name)
+		return;
+	/* The endpoint may be freed by its last done: the event names a copy. */
+	snprintf(copy, sizeof(copy), "%s", name);
+	if (endpoints_done(g->endpoints, id, now_us, rtt_us, r, &until)) {
+		struct guard_event ev = { .kind = GUARD_EV_EJECT, .until_us = until, .endpoint = copy };
+
+		emit_event(g, &ev);
+	}
+}
+
+enum endpoint_result guard_endpoint_result(enum attempt_end end, int status, int schema_failed,
+					   int on_schema_violation)
+{
+	switch (end) {
+	case ATTEMPT_OK:
+		if (status >= 500 || (schema_failed && on_schema_violation))
+			return ENDPOINT_FAILURE;
+		return ENDPOINT_SUCCESS;
+	case ATTEMPT_CONNECT:
+	case ATTEMPT_RESET:
+	case ATTEMPT_TIMEOUT:
+		return ENDPOINT_FAILURE;
+	default:
+		/* braced's own limits and failures, or no connection: the
+		 * endpoint did nothing wrong, nor right. */
+		return ENDPOINT_NEUTRAL;
+	}
+}
+
+void guard_fleet_eject(struct guard *g, const char *name, uint64_t until_us, uint64_t now_us)
+{
+	endpoints_eject_until(g->endpoints, name, until_us, now_us);
+}
+
+const struct endpoints *guard_endpoints(const struct guard *g)
+{
+	return g->endpoints;
 }
 
 /* The hedge and concurrency settings of a profile; the estimate and the
@@ -475,6 +562,8 @@ void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret
 	memcpy(ret->requests, g->requests, sizeof(ret->requests));
 	memcpy(ret->attempts, g->attempts, sizeof(ret->attempts));
 	memcpy(ret->suppressed, g->suppressed, sizeof(ret->suppressed));
+	endpoints_totals(g->endpoints, now_us, &ret->endpoints_active, &ret->endpoints_ejected,
+			 &ret->endpoint_ejections);
 }
 
 void guards_free(struct guard *list)
@@ -490,6 +579,7 @@ void guards_free(struct guard *list)
 			free(sc);
 		}
 		registry_entry_release(&list->entry);
+		endpoints_free(list->endpoints);
 		free(list);
 		list = next;
 	}

@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include "attempt.h"
 #include "breaker.h"
+#include "endpoints.h"
 #include "policy.h"
 #include "histogram.h"
 #include "problem.h"
@@ -75,6 +77,36 @@ int guard_is_failure(const enum problem_code *code, int status);
  * half-open probe (probe: admitted as one) closes or reopens it. Called
  * once per such request. */
 void guard_judge(struct guard *g, uint64_t now_us, int failure, int probe);
+
+/* ---- endpoints (SPEC 4.11) ---- */
+
+/* Replaces the profile's endpoints with names ("ADDR:PORT", borrowed):
+ * endpoints_update(). */
+void guard_set_endpoints(struct guard *g, const char *const *names, size_t n, uint64_t now_us);
+/* The endpoint for one attempt (counted in flight until
+ * guard_endpoint_done()): with retry_elsewhere, one not in tried while any
+ * is left. 0 when the profile has no endpoint (its name not looked up
+ * yet): libcurl then resolves the name itself. */
+uint32_t guard_endpoint_pick(struct guard *g, uint64_t now_us, struct rng *rng,
+			     const uint32_t *tried, size_t ntried);
+/* "ADDR:PORT" of endpoint id, borrowed while it lives; NULL if unknown. */
+const char *guard_endpoint_name(const struct guard *g, uint32_t id);
+/* The attempt on endpoint id ended (exactly once per pick): feeds the
+ * endpoint's estimate and ejection, and tells the fleet of an ejection
+ * (GUARD_EV_EJECT). id 0 is a no-op. */
+void guard_endpoint_done(struct guard *g, uint32_t id, uint64_t now_us, uint64_t rtt_us,
+			 enum endpoint_result r);
+/* What an attempt that ended as end (with status, and a failed response
+ * schema) says of its endpoint: connect, reset, timeout, a 5xx, or a
+ * schema failure with on_schema_violation are failures; braced's own limits
+ * say nothing. */
+enum endpoint_result guard_endpoint_result(enum attempt_end end, int status, int schema_failed,
+					   int on_schema_violation);
+/* Another instance ejected endpoint name until until_us (fleet share
+ * `ejections`): applied here too, never to the last one. */
+void guard_fleet_eject(struct guard *g, const char *name, uint64_t until_us, uint64_t now_us);
+/* The profile's endpoint set, for /status and metrics (borrowed). */
+const struct endpoints *guard_endpoints(const struct guard *g);
 
 /* ---- retry budget ---- */
 
@@ -168,12 +200,14 @@ enum guard_event_kind {
 	GUARD_EV_CLOSE,      /* a half-open probe succeeded: closed */
 	GUARD_EV_WANT_PROBE, /* half-open and gated: this instance wants the probe lock */
 	GUARD_EV_COUNTS,     /* the first request or retry counted since the last take */
+	GUARD_EV_EJECT,      /* endpoint `endpoint` was ejected until until_us */
 };
 
 struct guard_event {
 	enum guard_event_kind kind;
-	uint64_t until_us;    /* COOLDOWN and OPEN */
+	uint64_t until_us;    /* COOLDOWN, OPEN and EJECT */
 	uint64_t open_for_ms; /* OPEN and WANT_PROBE: the policy's open_for */
+	const char *endpoint; /* EJECT: "ADDR:PORT", borrowed for the call */
 };
 
 struct guard_hooks {
@@ -257,6 +291,8 @@ struct guard_snapshot {
 	struct guard_hedge_delay hedge_delay; /* the profile's, in effect */
 	const struct histogram *duration;     /* borrowed */
 	const struct schema_counter *schema_counters; /* borrowed */
+	uint32_t endpoints_active, endpoints_ejected; /* SPEC 4.11 */
+	uint64_t endpoint_ejections;                  /* made by this instance */
 	int fleet;                                    /* hooked onto a fleet */
 	int fleet_gate, fleet_probe_lock;             /* probes fleet-wide; lock held */
 	int fleet_budget;                             /* fleet totals decide the budget */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "breaker.h"
+#include "endpoints.h"
 #include "retry.h"
 #include "trace.h"
 
@@ -39,6 +40,17 @@ struct concurrency_policy {
 	uint32_t min, max;
 };
 
+/* endpoints (SPEC 4.11): how a profile's attempts spread over its endpoints.
+ * The profile's own: a route cannot set it. */
+struct endpoints_settings {
+	enum endpoint_balance balance;
+	uint32_t consecutive_failures;
+	uint32_t eject_base_ms, eject_max_ms;
+	uint32_t max_percent;
+	int retry_elsewhere;       /* retries and hedges go to endpoints not yet tried */
+	uint32_t resolve_every_ms; /* the upstream's name is looked up again this often */
+};
+
 /* Every key of `defaults`, overridable per profile and per route. Plain data:
  * copying the struct copies the policy. */
 struct policy {
@@ -57,6 +69,7 @@ struct policy {
 	enum schema_formats schema_formats;
 	struct hedge_policy hedge;
 	struct concurrency_policy concurrency;
+	struct endpoints_settings endpoints;
 };
 
 #endif

@@ -127,6 +127,10 @@ char *problem_render(const struct problem *p, size_t *ret_len)
 			strbuf_add_json_string(&b, h->outcome, strlen(h->outcome));
 			if (h->status)
 				strbuf_addf(&b, ",\"status\":%d", h->status);
+			if (h->endpoint[0]) {
+				strbuf_adds(&b, ",\"endpoint\":");
+				strbuf_add_json_string(&b, h->endpoint, strlen(h->endpoint));
+			}
 			strbuf_addf(&b, ",\"ms\":%u,\"wait_ms\":%u%s}", h->ms, h->wait_ms,
 				    h->hedge ? ",\"hedge\":true" : "");
 		}

@@ -30,6 +30,9 @@ enum problem_code {
 /* Most upstream body bytes a problem repeats. */
 #define PROBLEM_UPSTREAM_BODY_MAX 512
 
+/* An endpoint's text in a history entry: "[IPV6]:PORT" and its NUL. */
+#define PROBLEM_ENDPOINT_MAX 48
+
 struct history_entry {
 	unsigned attempt;
 	const char *outcome; /* "ok", "status", "timeout", ... */
@@ -37,6 +40,9 @@ struct history_entry {
 	uint32_t ms;
 	uint32_t wait_ms;
 	int hedge; /* a hedged attempt (SPEC 4.10): rendered "hedge": true */
+	/* "ADDR:PORT" the attempt dialled (SPEC 4.11); "" when libcurl
+	 * resolved the name itself. */
+	char endpoint[PROBLEM_ENDPOINT_MAX];
 };
 
 /* A Retry-After in milliseconds that may be absent: set 0 says none. */

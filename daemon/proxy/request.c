@@ -119,8 +119,20 @@ static void disarm(struct request *req)
 			event_del(timer_of(req, (enum request_timer)t));
 }
 
+/* The attempt of slot rc is over for its endpoint: r after rtt_us. */
+static void end_endpoint(struct request *req, struct request_call *rc, enum endpoint_result r,
+			 uint64_t rtt_us)
+{
+	if (!rc->endpoint)
+		return;
+	guard_endpoint_done(req->guard, rc->endpoint, clock_now_us(), rtt_us, r);
+	rc->endpoint = 0;
+	rc->headed = 0;
+}
+
 /* Cancels the attempt of engine id (its connection closes with it); 0
- * cancels every attempt in flight. */
+ * cancels every attempt in flight. Its endpoint is judged by the head it
+ * sent, if any; a cut before it says nothing of the endpoint. */
 static void cancel_calls(struct request *req, uint32_t id)
 {
 	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++) {
@@ -130,6 +142,8 @@ static void cancel_calls(struct request *req, uint32_t id)
 			continue;
 		if (req->hold_call == rc->call)
 			memory_forget_call(req);
+		end_endpoint(req, rc, rc->headed ? rc->head_result : ENDPOINT_NEUTRAL,
+			     rc->head_rtt_us);
 		upstream_cancel(rc->call);
 		rc->call = NULL;
 		req->ncalls--;
@@ -178,6 +192,14 @@ static void log_access(struct request *req, int status, const char *code, const 
 	log_str(l, "code", code);
 	log_int(l, "attempts", engine_attempts(&req->engine));
 	log_int(l, "hedges", engine_hedges(&req->engine));
+	{
+		size_t n;
+		const struct history_entry *h = engine_history(&req->engine, &n);
+
+		/* The endpoint of the last attempt (SPEC 4.11). */
+		if (n > 0 && h[n - 1].endpoint[0])
+			log_str(l, "endpoint", h[n - 1].endpoint);
+	}
 	{
 		/* Rounded down from microseconds: upstream_ms never exceeds elapsed_ms. */
 		uint64_t total = request_answer_us(req) - req->start_us;
@@ -364,10 +386,13 @@ static int start_call(struct request *req, const struct engine_start *s)
 		.window = req->cfg->stream_buffer,
 		.on_head = on_call_head,
 		.error_prefix = sizeof(req->prefix),
+		.connect_to = s->endpoint ? guard_endpoint_name(req->guard, s->endpoint) : NULL,
 	};
 
-	if (!rc)
+	if (!rc) {
+		guard_endpoint_done(req->guard, s->endpoint, clock_now_us(), 0, ENDPOINT_NEUTRAL);
 		return -1;
+	}
 	if (req->trace.valid) {
 		/* braced is a hop: the same trace, a parent-id of this attempt's own. */
 		memcpy(rc->traceparent, "traceparent: ", sizeof("traceparent: ") - 1);
@@ -381,9 +406,13 @@ static int start_call(struct request *req, const struct engine_start *s)
 		req->last = NULL;
 	}
 	rc->id = s->id;
+	rc->endpoint = s->endpoint;
+	rc->headed = 0;
 	rc->call = upstream_start(req->env->up, req->pool, &params, on_call_done, req);
-	if (!rc->call)
+	if (!rc->call) {
+		end_endpoint(req, rc, ENDPOINT_NEUTRAL, 0);
 		return -1;
+	}
 	req->ncalls++;
 	return 0;
 }
@@ -576,10 +605,13 @@ static void on_call_done(struct call *call, void *arg)
 		},
 	};
 
+	struct request_call *slot = NULL;
+
 	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++) {
 		if (req->calls[i].call == call) {
-			ev.u.attempt.id = req->calls[i].id;
-			req->calls[i].call = NULL;
+			slot = &req->calls[i];
+			ev.u.attempt.id = slot->id;
+			slot->call = NULL;
 			req->ncalls--;
 			break;
 		}
@@ -613,6 +645,18 @@ static void on_call_done(struct call *call, void *arg)
 			ev.u.attempt.schema_failed = 1;
 			ev.u.attempt.violations = req->violations ? req->violations->total : 0;
 		}
+	}
+	if (slot && slot->endpoint) {
+		/* A streamed answer's endpoint is measured by its head; the
+		 * body's end only tells whether it failed after it. */
+		uint64_t took = call_elapsed_us(call) - call_queued_us(call);
+		enum endpoint_result r = guard_endpoint_result(
+		    co, ev.u.attempt.status, ev.u.attempt.schema_failed,
+		    req->policy->retry.on_schema_violation);
+
+		if (slot->headed && r == ENDPOINT_SUCCESS)
+			r = slot->head_result;
+		end_endpoint(req, slot, r, slot->headed ? slot->head_rtt_us : took);
 	}
 	ev.now_us = clock_now_us();
 	feed(req, &ev);
@@ -672,6 +716,15 @@ static void on_call_head(struct call *call, void *arg)
 		return;
 	}
 	ev.u.attempt.id = id_of(req, call);
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++) {
+		struct request_call *rc = &req->calls[i];
+
+		if (rc->call == call) {
+			rc->headed = 1;
+			rc->head_result = guard_endpoint_result(ATTEMPT_OK, ev.u.attempt.status, 0, 0);
+			rc->head_rtt_us = ev.u.attempt.elapsed_us - ev.u.attempt.queued_us;
+		}
+	}
 	ev.u.attempt.nqueued = waiting_ids(req, ev.u.attempt.queued);
 	ev.u.attempt.retry_after = upstream_retry_after(call);
 	ev.now_us = clock_now_us();

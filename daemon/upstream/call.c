@@ -525,6 +525,8 @@ static int setup_easy(struct call *c)
 	SET(CURLOPT_CLOSESOCKETFUNCTION, upstream_close_socket);
 	SET(CURLOPT_CLOSESOCKETDATA, c->up);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)p->connect_ms);
+	if (p->connect_to)
+		SET(CURLOPT_CONNECT_TO, &c->connect_node);
 	SET(CURLOPT_SSL_VERIFYPEER, p->tls_verify ? 1L : 0L);
 	SET(CURLOPT_SSL_VERIFYHOST, p->tls_verify ? 2L : 0L);
 	if (c->up->share)
@@ -809,6 +811,16 @@ struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
 	headers_check_init(&c->check);
 	c->send_headers = send_headers_of(params->headers, params->extra_header,
 					  params->send_body && !params->head);
+	if (params->connect_to) {
+		int len = snprintf(c->connect_to, sizeof(c->connect_to), "::%s", params->connect_to);
+
+		if (len < 0 || (size_t)len >= sizeof(c->connect_to)) {
+			call_free(c);
+			return NULL;
+		}
+		c->connect_node = (struct curl_slist){ .data = c->connect_to, .next = NULL };
+		c->p.connect_to = c->connect_to + 2;
+	}
 	if (!c->body || !c->timer || (params->attempt_ms && !c->attempt_timer) ||
 	    !c->send_headers) {
 		call_free(c);

@@ -63,6 +63,12 @@ struct call_params {
 	 * Content-Length or -1 (sent chunked). send_body must be set. */
 	call_read_fn read_body;
 	int64_t body_length;
+	/* The endpoint to dial, "ADDR:PORT" (an IPv6 address in brackets),
+	 * or NULL: libcurl resolves the URL's name itself. Host, TLS SNI and
+	 * certificate checks keep the URL's name (CURLOPT_CONNECT_TO), and a
+	 * connection is reused only by attempts to the same endpoint.
+	 * Copied. */
+	const char *connect_to;
 };
 
 /* Called once when the attempt ends, never from inside a libcurl callback.

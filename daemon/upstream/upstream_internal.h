@@ -35,6 +35,9 @@ enum call_sink {
 };
 enum io_phase { PHASE_CONNECT, PHASE_WRITE, PHASE_READ };
 
+/* "::" + "[IPv6]:PORT" + NUL */
+#define UPSTREAM_CONNECT_TO_MAX 64
+
 struct call {
 	struct upstream *up;
 	struct upstream_pool *pool;
@@ -83,6 +86,10 @@ struct call {
 	struct evbuffer *body;
 	struct strbuf headers;
 	struct curl_slist *send_headers; /* nodes over p.headers' lines, one allocation */
+	/* CURLOPT_CONNECT_TO's one entry, "::ADDR:PORT" (any host, any port:
+	 * the handle has one URL); p.connect_to points at connect_to + 2. */
+	struct curl_slist connect_node;
+	char connect_to[UPSTREAM_CONNECT_TO_MAX];
 	char errbuf[CURL_ERROR_SIZE];
 	TAILQ_ENTRY(call) link; /* in its pool's waiting or running queue */
 };

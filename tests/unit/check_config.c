@@ -1125,6 +1125,7 @@ START_TEST(test_enum_names_round_trip)
 		{ match_case_names, "profiles: {p: {upstream: 'http://h', match_case: %s}}\n" },
 		{ transport_kind_names, "defaults: {retry: {transport: [%s]}}\nprofiles: {}\n" },
 		{ fleet_share_names, "fleet: {share: [%s]}\nprofiles: {}\n" },
+		{ endpoint_balance_names, "defaults: {endpoints: {balance: %s}}\nprofiles: {}\n" },
 		{ schema_mode_names, "profiles: {p: {upstream: 'http://h', routes: "
 				     "[{match: 'GET /a', request: {mode: %s}}]}}\n" },
 	};
@@ -1158,6 +1159,8 @@ START_TEST(test_enum_names_round_trip)
 				got = cfg->defaults.retry.transport == 1u << i ? i : -1;
 			else if (names == fleet_share_names)
 				got = cfg->fleet.share == 1u << i ? i : -1;
+			else if (names == endpoint_balance_names)
+				got = (int)cfg->defaults.endpoints.balance;
 			else if (names == schema_mode_names)
 				got = (int)profile(cfg, "p")->routes[0].request.mode;
 			ck_assert_msg(got == i, "'%s' loaded as %d, not %d", names[i], got, i);
@@ -1187,6 +1190,88 @@ static void load_one_error(const char *text, const char *want)
 		      errs.count, errs.count ? errs.lines[0] : "-");
 	config_errors_release(&errs);
 }
+
+/* SPEC 2 and 4.11: endpoints (defaults and overrides), addresses
+ * (numeric, normalized, no duplicates), the URL's host and port, dns. */
+START_TEST(test_endpoints_keys)
+{
+	struct config *cfg = load_ok(
+	    "dns: {nameservers: ['127.0.0.1:5353', '::1', '[::1]:53', '10.0.0.1']}\n"
+	    "defaults:\n  endpoints: {balance: round_robin, eject: {consecutive_failures: 3, "
+	    "base: 2s, max: 1m, max_percent: 34}, retry_elsewhere: false, resolve_every: 5s}\n"
+	    "profiles:\n"
+	    "  a: {upstream: 'https://api.example/v1', addresses: ['10.0.0.5:443', "
+	    "'[2001:DB8::0:1]:8443']}\n"
+	    "  b: {upstream: 'http://[::1]:8080', endpoints: {balance: peak_ewma}}\n"
+	    "  c: {upstream: 'http://name.example:81/x'}\n");
+	const struct profile *a = profile(cfg, "a"), *b = profile(cfg, "b"), *c = profile(cfg, "c");
+
+	ck_assert_int_eq(cfg->defaults.endpoints.balance, ENDPOINT_ROUND_ROBIN);
+	ck_assert_uint_eq(cfg->defaults.endpoints.consecutive_failures, 3);
+	ck_assert_uint_eq(cfg->defaults.endpoints.eject_base_ms, 2000);
+	ck_assert_uint_eq(cfg->defaults.endpoints.eject_max_ms, 60000);
+	ck_assert_uint_eq(cfg->defaults.endpoints.max_percent, 34);
+	ck_assert_int_eq(cfg->defaults.endpoints.retry_elsewhere, 0);
+	ck_assert_uint_eq(cfg->defaults.endpoints.resolve_every_ms, 5000);
+	ck_assert_uint_eq(a->naddresses, 2);
+	ck_assert_str_eq(a->addresses[0], "10.0.0.5:443");
+	ck_assert_str_eq(a->addresses[1], "[2001:db8::1]:8443");
+	ck_assert_str_eq(a->host, "api.example");
+	ck_assert_uint_eq(a->port, 443);
+	ck_assert_int_eq(b->policy.endpoints.balance, ENDPOINT_PEAK_EWMA);
+	ck_assert_uint_eq(b->policy.endpoints.consecutive_failures, 3); /* inherited */
+	ck_assert_str_eq(b->host, "::1");
+	ck_assert_uint_eq(b->port, 8080);
+	ck_assert_str_eq(c->host, "name.example");
+	ck_assert_uint_eq(c->port, 81);
+	ck_assert_uint_eq(cfg->dns.nnameservers, 4);
+	ck_assert_str_eq(cfg->dns.nameservers[0], "127.0.0.1:5353");
+	ck_assert_str_eq(cfg->dns.nameservers[1], "[::1]:53");
+	ck_assert_str_eq(cfg->dns.nameservers[2], "[::1]:53");
+	ck_assert_str_eq(cfg->dns.nameservers[3], "10.0.0.1:53");
+	config_unref(cfg);
+
+	/* The built-in defaults are SPEC 2's. */
+	cfg = load_ok("profiles: {p: {upstream: 'http://h'}}\n");
+	ck_assert_int_eq(cfg->defaults.endpoints.balance, ENDPOINT_PEAK_EWMA);
+	ck_assert_uint_eq(cfg->defaults.endpoints.consecutive_failures, 5);
+	ck_assert_uint_eq(cfg->defaults.endpoints.eject_base_ms, 10000);
+	ck_assert_uint_eq(cfg->defaults.endpoints.eject_max_ms, 300000);
+	ck_assert_uint_eq(cfg->defaults.endpoints.max_percent, 50);
+	ck_assert_int_eq(cfg->defaults.endpoints.retry_elsewhere, 1);
+	ck_assert_uint_eq(cfg->defaults.endpoints.resolve_every_ms, 30000);
+	ck_assert_uint_eq(profile(cfg, "p")->port, 80);
+	config_unref(cfg);
+
+	load_one_error("profiles: {p: {upstream: 'http://h', addresses: ['h.example:80']}}\n",
+		       "must be a numeric IPv4 or [IPv6] address");
+	load_one_error("profiles: {p: {upstream: 'http://h', addresses: ['10.0.0.1']}}\n",
+		       "must be ADDR:PORT");
+	load_one_error("profiles: {p: {upstream: 'http://h', addresses: ['::1:80']}}\n",
+		       "must be a numeric IPv4 or [IPv6] address");
+	load_one_error("profiles: {p: {upstream: 'http://h', addresses: ['10.0.0.1:80', "
+		       "'10.0.0.01:80']}}\n",
+		       "must be a numeric");
+	load_one_error("profiles: {p: {upstream: 'http://h', addresses: ['10.0.0.1:80', "
+		       "'10.0.0.1:80']}}\n",
+		       "is given twice");
+	load_one_error("profiles: {p: {upstream: 'http://h', addresses: []}}\n",
+		       "addresses takes from 1 to 64 entries");
+	load_one_error("profiles: {p: {upstream: 'http://h', routes: [{match: 'GET /a', "
+		       "endpoints: {balance: round_robin}}]}}\n",
+		       "endpoints belongs to the profile");
+	load_one_error("defaults: {endpoints: {eject: {base: 2m, max: 1m}}}\nprofiles: {}\n",
+		       "endpoints.eject.base is longer than endpoints.eject.max");
+	load_one_error("defaults: {endpoints: {eject: {max_percent: 101}}}\nprofiles: {}\n",
+		       "max_percent");
+	load_one_error("defaults: {endpoints: {balance: least_conn}}\nprofiles: {}\n",
+		       "balance");
+	load_one_error("dns: {nameservers: ['dns.example']}\nprofiles: {}\n",
+		       "must be a numeric IP address");
+	load_one_error("dns: {hosts_file: /nonexistent/hosts}\nprofiles: {}\n",
+		       "dns.hosts_file '/nonexistent/hosts' cannot be read");
+}
+END_TEST
 
 /* SPEC 3.1's limits: defaults, bounds, and a budget that holds what is
  * held whole. */
@@ -1237,6 +1322,7 @@ Suite *config_suite(void)
 
 	tcase_add_test(tc, test_full_file_top_level);
 	tcase_add_test(tc, test_streaming_limits);
+	tcase_add_test(tc, test_endpoints_keys);
 	tcase_add_test(tc, test_full_file_defaults);
 	tcase_add_test(tc, test_full_file_profile_merge);
 	tcase_add_test(tc, test_full_file_routes);

@@ -1101,6 +1101,62 @@ START_TEST(test_breaker_judges_requests)
 }
 END_TEST
 
+/* SPEC 4.11: each attempt names its endpoint; with retry_elsewhere a
+ * retry goes to an endpoint the request has not tried while one is left,
+ * then anywhere; the history names each attempt's endpoint. */
+START_TEST(test_retries_go_elsewhere)
+{
+	static const char *const names[] = { "10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80" };
+	uint32_t seen[5];
+	size_t n;
+	const struct history_entry *h;
+
+	fx.pol.retry.attempts = 5;
+	fx.pol.retry.backoff_base_ms = 10;
+	fx.pol.retry.budget_min_per_second = 1000;
+	make_guard();
+	guard_set_endpoints(fx.g, names, 3, T0_US);
+	feed(routed_event(T0_US, METHOD_GET, 0, 0, 0));
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(fx.act.kind, ENGINE_DO_START);
+		seen[i] = fx.act.u.start.endpoint;
+		ck_assert_uint_ne(seen[i], 0);
+		/* The shell ends the endpoint's attempt; a fast one looks
+		 * cheapest, so only retry_elsewhere keeps the retry away. */
+		guard_endpoint_done(fx.g, seen[i], T0_US + (100 * (uint64_t)i + 5) * 1000, 1,
+				    ENDPOINT_SUCCESS);
+		feed(answer_ev(100 * (uint32_t)i + 5, 503));
+		if (i < 4) {
+			ck_assert_int_eq(fx.act.kind, ENGINE_DO_WAIT);
+			feed(wait_over_ev(100 * (uint32_t)i + 90));
+		}
+	}
+	/* Three attempts, three endpoints; the rest may go anywhere. */
+	ck_assert_uint_ne(seen[0], seen[1]);
+	ck_assert_uint_ne(seen[1], seen[2]);
+	ck_assert_uint_ne(seen[0], seen[2]);
+	h = engine_history(&fx.e, &n);
+	ck_assert_uint_eq(n, 5);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_str_eq(h[i].endpoint, guard_endpoint_name(fx.g, seen[i]));
+}
+END_TEST
+
+/* Without endpoints (a name not looked up yet) an attempt names none, and
+ * libcurl resolves the name itself. */
+START_TEST(test_no_endpoints_yet)
+{
+	size_t n;
+
+	make_guard();
+	feed(routed_event(T0_US, METHOD_GET, 0, 0, 0));
+	ck_assert_int_eq(fx.act.kind, ENGINE_DO_START);
+	ck_assert_uint_eq(fx.act.u.start.endpoint, 0);
+	feed(answer_ev(5, 200));
+	ck_assert_str_eq(engine_history(&fx.e, &n)[0].endpoint, "");
+}
+END_TEST
+
 /* The token a suppressed retry gave back serves the next request. */
 START_TEST(test_given_back_token_serves_another)
 {
@@ -1587,6 +1643,8 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_guard_token);
 	tcase_add_test(tc, test_given_back_token_serves_another);
 	tcase_add_test(tc, test_breaker_judges_requests);
+	tcase_add_test(tc, test_retries_go_elsewhere);
+	tcase_add_test(tc, test_no_endpoints_yet);
 	tcase_add_test(tc, test_guard_snapshot);
 	suite_add_tcase(s, tc);
 	return s;

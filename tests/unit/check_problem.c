@@ -180,9 +180,9 @@ END_TEST
 START_TEST(test_all_fields)
 {
 	static const struct history_entry hist[] = {
-		{ 1, "status", 503, 12, 143, 0 },
-		{ 2, "timeout", 0, 4000, 0, 0 },
-		{ 3, "ok", 200, 7, 250, 0 },
+		{ 1, "status", 503, 12, 143, 0, "10.0.0.5:443" },
+		{ 2, "timeout", 0, 4000, 0, 0, "[2001:db8::6]:443" },
+		{ 3, "ok", 200, 7, 250, 0, "" },
 	};
 	static const char *const spec_order[] = {
 		"type", "title", "status", "detail", "code", "profile", "route",
@@ -237,6 +237,11 @@ START_TEST(test_all_fields)
 			ck_assert_int_eq(int_field(e, "status"), hist[i].status);
 		else
 			assert_absent(e, "status");
+		/* The endpoint dialled, when braced chose one (SPEC 4.11). */
+		if (hist[i].endpoint[0])
+			ck_assert_str_eq(str_field(e, "endpoint"), hist[i].endpoint);
+		else
+			assert_absent(e, "endpoint");
 	}
 
 	/* Keys come in SPEC 5's order. */
@@ -457,7 +462,7 @@ END_TEST
 
 START_TEST(test_history_outcome_escaped)
 {
-	static const struct history_entry hist[] = { { 1, "we\"ird\n", 0, 0, 0, 0 } };
+	static const struct history_entry hist[] = { { 1, "we\"ird\n", 0, 0, 0, 0, "" } };
 	struct problem p;
 	struct json_object *o, *e;
 
