@@ -94,7 +94,10 @@ class RetryStatusTest(RetryTestCase):
         self.assertIsInstance(history, list, doc)
         self.assertEqual([h.get("attempt") for h in history], [1, 2, 3], doc)
         for h in history:
-            self.assertEqual(set(h), {"attempt", "outcome", "status", "ms", "wait_ms"}, h)
+            self.assertEqual(set(h), {"attempt", "outcome", "status", "ms", "wait_ms", "endpoint"},
+                             h)
+            # The one endpoint of a numeric upstream URL (SPEC 4.11).
+            self.assertEqual(h["endpoint"], f"127.0.0.1:{self.upstream.port}", h)
             self.assertEqual(h["outcome"], "status", h)
             self.assertEqual(h["status"], 503, h)
             self.assertIsInstance(h["ms"], int, h)
