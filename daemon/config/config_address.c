@@ -362,7 +362,8 @@ void parse_addresses(struct loader *L, const struct ynode *v, void *profile)
 		colon = strrchr(s, ':');
 		if (!colon || ascii_parse_uint(colon + 1, 65535, &port, &digits) < 0 ||
 		    colon[1 + digits] != '\0' || port < 1) {
-			err_at(L, n, "address '%s' must be ADDR:PORT with a port from 1 to 65535", s);
+			err_at(L, n, "address '%s' must be ADDR:PORT with a port from 1 to 65535",
+			       s);
 			continue;
 		}
 		if ((s[0] != '[' && memchr(s, ':', (size_t)(colon - s))) ||
@@ -386,7 +387,7 @@ void parse_addresses(struct loader *L, const struct ynode *v, void *profile)
 			return;
 		}
 		p->naddresses++;
-next:;
+	next:;
 	}
 }
 
@@ -417,8 +418,8 @@ static void parse_nameservers(struct loader *L, const struct ynode *v, void *dst
 			host_end = colon;
 			if (ascii_parse_uint(colon + 1, 65535, &port, &digits) < 0 ||
 			    colon[1 + digits] != '\0' || port < 1) {
-				err_at(L, n, "nameserver '%s': port must be a number from 1 to 65535",
-				       s);
+				err_at(L, n,
+				       "nameserver '%s': port must be a number from 1 to 65535", s);
 				continue;
 			}
 		} else {
@@ -426,7 +427,8 @@ static void parse_nameservers(struct loader *L, const struct ynode *v, void *dst
 		}
 		if (config_endpoint_text(s, (size_t)(host_end - s), (unsigned)port, text,
 					 sizeof(text)) < 0) {
-			err_at(L, n, "nameserver '%s' must be a numeric IP address, with a port or not",
+			err_at(L, n,
+			       "nameserver '%s' must be a numeric IP address, with a port or not",
 			       s);
 			continue;
 		}

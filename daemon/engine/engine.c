@@ -13,7 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-_Static_assert(ENDPOINT_NAME_MAX <= PROBLEM_ENDPOINT_MAX, "an endpoint's name fits a history entry");
+_Static_assert(ENDPOINT_NAME_MAX <= PROBLEM_ENDPOINT_MAX,
+	       "an endpoint's name fits a history entry");
 
 void engine_init(struct engine *e, struct rng *rng)
 {

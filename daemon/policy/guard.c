@@ -163,7 +163,9 @@ void guard_endpoint_done(struct guard *g, uint32_t id, uint64_t now_us, uint64_t
 	/* The endpoint may be freed by its last done: the event names a copy. */
 	snprintf(copy, sizeof(copy), "%s", name);
 	if (endpoints_done(g->endpoints, id, now_us, rtt_us, r, &until)) {
-		struct guard_event ev = { .kind = GUARD_EV_EJECT, .until_us = until, .endpoint = copy };
+		struct guard_event ev = { .kind = GUARD_EV_EJECT,
+					  .until_us = until,
+					  .endpoint = copy };
 
 		emit_event(g, &ev);
 	}

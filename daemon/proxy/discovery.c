@@ -119,7 +119,8 @@ static void on_answer(void *arg, int err, const char *const *addrs, size_t n, co
 	} else {
 		guard_set_endpoints(w->g, names, k, clock_now_us());
 		if (w->failing) {
-			struct logline *l = log_begin(LOG_INFO, "upstream name look-up works again");
+			struct logline *l =
+			    log_begin(LOG_INFO, "upstream name look-up works again");
 
 			log_str(l, "profile", p->name);
 			log_str(l, "host", p->host);

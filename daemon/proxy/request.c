@@ -650,9 +650,9 @@ static void on_call_done(struct call *call, void *arg)
 		/* A streamed answer's endpoint is measured by its head; the
 		 * body's end only tells whether it failed after it. */
 		uint64_t took = call_elapsed_us(call) - call_queued_us(call);
-		enum endpoint_result r = guard_endpoint_result(
-		    co, ev.u.attempt.status, ev.u.attempt.schema_failed,
-		    req->policy->retry.on_schema_violation);
+		enum endpoint_result r =
+		    guard_endpoint_result(co, ev.u.attempt.status, ev.u.attempt.schema_failed,
+					  req->policy->retry.on_schema_violation);
 
 		if (slot->headed && r == ENDPOINT_SUCCESS)
 			r = slot->head_result;
@@ -721,7 +721,8 @@ static void on_call_head(struct call *call, void *arg)
 
 		if (rc->call == call) {
 			rc->headed = 1;
-			rc->head_result = guard_endpoint_result(ATTEMPT_OK, ev.u.attempt.status, 0, 0);
+			rc->head_result =
+			    guard_endpoint_result(ATTEMPT_OK, ev.u.attempt.status, 0, 0);
 			rc->head_rtt_us = ev.u.attempt.elapsed_us - ev.u.attempt.queued_us;
 		}
 	}

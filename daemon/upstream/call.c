@@ -812,7 +812,8 @@ struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
 	c->send_headers = send_headers_of(params->headers, params->extra_header,
 					  params->send_body && !params->head);
 	if (params->connect_to) {
-		int len = snprintf(c->connect_to, sizeof(c->connect_to), "::%s", params->connect_to);
+		int len =
+		    snprintf(c->connect_to, sizeof(c->connect_to), "::%s", params->connect_to);
 
 		if (len < 0 || (size_t)len >= sizeof(c->connect_to)) {
 			call_free(c);
