@@ -19,6 +19,8 @@
 
 #define RESOLV_CONF "/etc/resolv.conf"
 #define DNS_PORT 53
+#define DNS_NAME_MAX 253 /* RFC 1035 2.3.4, in text without the final dot */
+#define DNS_LABEL_MAX 63
 
 /* Where a query is. evdns owns a request while ASKING and calls back
  * exactly once, even after evdns_getaddrinfo_cancel() (with
@@ -251,6 +253,34 @@ static int answer_numeric(struct answer *a, const char *name)
 	return -1;
 }
 
+/* Whether name can go on the wire: 1 to DNS_NAME_MAX characters (a final
+ * dot aside) in labels of 1 to DNS_LABEL_MAX, nothing below '!' nor DEL.
+ * evdns sends "a..b" as a malformed query and "" as the root. */
+static int name_ok(const char *name)
+{
+	size_t len = strlen(name), label = 0;
+
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (len == 0 || len > DNS_NAME_MAX || name[0] == '[')
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c <= ' ' || c == 0x7f)
+			return 0;
+		if (c != '.')
+			label++;
+		else if (label == 0)
+			return 0;
+		else
+			label = 0;
+		if (label > DNS_LABEL_MAX)
+			return 0;
+	}
+	return label > 0;
+}
+
 struct resolve_query *resolver_lookup(struct resolver *r, const char *name, resolve_fn cb,
 				      void *arg)
 {
@@ -270,6 +300,11 @@ struct resolve_query *resolver_lookup(struct resolver *r, const char *name, reso
 		goto fail;
 	link_query(r, q);
 	if (answer_numeric(&q->answer, name) == 0) {
+		defer(q);
+		return q;
+	}
+	if (!name_ok(name)) {
+		answer_fail(&q->answer, -EINVAL, "not a host name");
 		defer(q);
 		return q;
 	}

@@ -196,12 +196,17 @@ static struct resolver *new_closed_resolver(const char *hosts, uint32_t timeout_
 }
 
 /* A nameserver that reads every query and answers none. */
-static struct resolver *new_silent_resolver(void)
+static struct resolver *new_silent_resolver_timing_out(uint32_t timeout_ms)
 {
 	char ns[32];
 
 	snprintf(ns, sizeof(ns), "127.0.0.1:%d", free_port(1, &silent));
-	return new_resolver(ns, NULL, 2000);
+	return new_resolver(ns, NULL, timeout_ms);
+}
+
+static struct resolver *new_silent_resolver(void)
+{
+	return new_silent_resolver_timing_out(2000);
 }
 
 START_TEST(test_numeric_names_answer_later_without_a_query)
@@ -285,6 +290,42 @@ START_TEST(test_name_nowhere_fails_in_bounded_time)
 	ck_assert_int_lt(g.err, 0);
 	ck_assert_uint_eq(g.n, 0);
 	ck_assert_str_ne(g.why, "");
+	resolver_free(r);
+
+	/* A nameserver that never answers: evdns' tries time out. */
+	r = new_silent_resolver_timing_out(100);
+	lookup(r, "nowhere.invalid", &g);
+	run_until(&g.calls, WAIT_MS);
+	ck_assert_int_eq(g.calls, 1);
+	ck_assert_int_eq(g.err, -EIO);
+	ck_assert_uint_eq(g.n, 0);
+	resolver_free(r);
+}
+END_TEST
+
+START_TEST(test_names_that_cannot_be_asked_fail_later)
+{
+	static const char *const bad[] = { "",    ".",           "a..b", ".a",
+					   "a b", "[192.0.2.1]", "[::1", "x\tz" };
+	char toolong[300], label[80];
+	struct resolver *r = new_silent_resolver();
+	struct got g;
+
+	memset(toolong, 'a', sizeof(toolong) - 1);
+	toolong[sizeof(toolong) - 1] = '\0';
+	memset(label, 'b', sizeof(label) - 1);
+	memcpy(label + sizeof(label) - 6, ".test", 6);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]) + 2; i++) {
+		const char *name = i < sizeof(bad) / sizeof(bad[0])    ? bad[i]
+				   : i == sizeof(bad) / sizeof(bad[0]) ? toolong
+								       : label;
+
+		lookup(r, name, &g);
+		run_until(&g.calls, WAIT_MS);
+		ck_assert_int_eq(g.calls, 1);
+		ck_assert_msg(g.err == -EINVAL, "'%s': %d", name, g.err);
+		ck_assert_int_eq(g.during_lookup, 0);
+	}
 	resolver_free(r);
 }
 END_TEST
@@ -517,6 +558,7 @@ Suite *resolve_suite(void)
 	tcase_add_test(tc, test_numeric_names_answer_later_without_a_query);
 	tcase_add_test(tc, test_hosts_file_first_ipv4_first_deduplicated);
 	tcase_add_test(tc, test_name_nowhere_fails_in_bounded_time);
+	tcase_add_test(tc, test_names_that_cannot_be_asked_fail_later);
 	tcase_add_test(tc, test_cancel_calls_nobody_back);
 	tcase_add_test(tc, test_free_with_queries_in_flight);
 	tcase_add_test(tc, test_bad_settings_fail_with_a_message);
