@@ -382,6 +382,21 @@ START_TEST(test_bad_settings_fail_with_a_message)
 	}
 
 	{
+		const char *list[RESOLVE_MAX_NAMESERVERS + 1];
+		char names[RESOLVE_MAX_NAMESERVERS + 1][32];
+		struct resolver_settings s = { .nameservers = list,
+					       .n = RESOLVE_MAX_NAMESERVERS + 1 };
+
+		for (size_t i = 0; i < s.n; i++) {
+			snprintf(names[i], sizeof(names[i]), "127.0.0.%zu", i + 1);
+			list[i] = names[i];
+		}
+		err[0] = '\0';
+		ck_assert_ptr_null(resolver_new(base, &s, err, sizeof(err)));
+		ck_assert_msg(strstr(err, "too many nameservers"), "message: %s", err);
+	}
+
+	{
 		const char *list[1] = { "127.0.0.1" };
 		char missing[128];
 		struct resolver_settings s = { .nameservers = list, .n = 1, .hosts_file = missing };
@@ -392,6 +407,24 @@ START_TEST(test_bad_settings_fail_with_a_message)
 		ck_assert_msg(strstr(err, "hosts file") && strstr(err, "no-such-hosts"),
 			      "message: %s", err);
 	}
+}
+END_TEST
+
+/* No nameserver given: /etc/resolv.conf's, or 127.0.0.1 without one; the
+ * system's hosts file when asked for. */
+START_TEST(test_system_settings)
+{
+	struct resolver_settings s = { .hosts_file = "/etc/hosts" };
+	char err[256] = "";
+	struct resolver *r = resolver_new(base, &s, err, sizeof(err));
+	struct got g;
+
+	ck_assert_msg(r != NULL, "resolver_new: %s", err);
+	lookup(r, "192.0.2.1", &g);
+	run_until(&g.calls, WAIT_MS);
+	ck_assert_int_eq(g.calls, 1);
+	ck_assert_str_eq(g.addrs[0], "192.0.2.1");
+	resolver_free(r);
 }
 END_TEST
 
@@ -562,6 +595,7 @@ Suite *resolve_suite(void)
 	tcase_add_test(tc, test_cancel_calls_nobody_back);
 	tcase_add_test(tc, test_free_with_queries_in_flight);
 	tcase_add_test(tc, test_bad_settings_fail_with_a_message);
+	tcase_add_test(tc, test_system_settings);
 	tcase_add_test(tc, test_dnsmasq_answers_and_reloads);
 	tcase_add_test(tc, test_free_from_a_callback);
 	suite_add_tcase(s, tc);
