@@ -17,8 +17,8 @@ struct resolver;
 struct resolve_query;
 
 struct resolver_settings {
-	const char *const
-	    *nameservers; /* "IP" or "IP:PORT" (IPv6 "[IP]:PORT"); n == 0: /etc/resolv.conf */
+	/* "IP" or "IP:PORT" (IPv6 "[IP]:PORT"); n == 0: /etc/resolv.conf */
+	const char *const *nameservers;
 	size_t n;
 	const char *hosts_file; /* consulted first, like the C library; NULL or "": none */
 	uint32_t timeout_ms;    /* per DNS try; 0: evdns' default */
