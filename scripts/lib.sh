@@ -7,7 +7,7 @@ BRACED_TOP=$(cd "$(dirname "$0")/.." && pwd)
 BRACED_PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libssl-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev zlib1g-dev check \
 python3 curl ca-certificates clang-format openssl libpcre2-dev libidn2-dev json-schema-test-suite systemd nghttp2-server \
-node-llhttp libhiredis-dev redis-server"
+node-llhttp libhiredis-dev redis-server dnsmasq-base"
 
 braced_install_deps() {
 	missing=""

@@ -19,6 +19,8 @@
 
 #define RESOLV_CONF "/etc/resolv.conf"
 #define DNS_PORT 53
+#define DNS_NAME_MAX 253 /* RFC 1035 2.3.4, in text without the final dot */
+#define DNS_LABEL_MAX 63
 
 /* Where a query is. evdns owns a request while ASKING and calls back
  * exactly once, even after evdns_getaddrinfo_cancel() (with
@@ -82,10 +84,17 @@ static void unlink_query(struct resolve_query *q)
 	q->r = NULL;
 }
 
+/* event_free(NULL) crashes in libevent 2.1. */
+static void event_free_null(struct event *ev)
+{
+	if (ev)
+		event_free(ev);
+}
+
 static void query_free(struct resolve_query *q)
 {
 	unlink_query(q);
-	event_free(q->later);
+	event_free_null(q->later);
 	q->later = NULL;
 	free(q);
 }
@@ -244,6 +253,34 @@ static int answer_numeric(struct answer *a, const char *name)
 	return -1;
 }
 
+/* Whether name can go on the wire: 1 to DNS_NAME_MAX characters (a final
+ * dot aside) in labels of 1 to DNS_LABEL_MAX, nothing below '!' nor DEL.
+ * evdns sends "a..b" as a malformed query and "" as the root. */
+static int name_ok(const char *name)
+{
+	size_t len = strlen(name), label = 0;
+
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (len == 0 || len > DNS_NAME_MAX || name[0] == '[')
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c <= ' ' || c == 0x7f)
+			return 0;
+		if (c != '.')
+			label++;
+		else if (label == 0)
+			return 0;
+		else
+			label = 0;
+		if (label > DNS_LABEL_MAX)
+			return 0;
+	}
+	return label > 0;
+}
+
 struct resolve_query *resolver_lookup(struct resolver *r, const char *name, resolve_fn cb,
 				      void *arg)
 {
@@ -263,6 +300,11 @@ struct resolve_query *resolver_lookup(struct resolver *r, const char *name, reso
 		goto fail;
 	link_query(r, q);
 	if (answer_numeric(&q->answer, name) == 0) {
+		defer(q);
+		return q;
+	}
+	if (!name_ok(name)) {
+		answer_fail(&q->answer, -EINVAL, "not a host name");
 		defer(q);
 		return q;
 	}
@@ -358,7 +400,7 @@ static void reap(struct resolver *r)
 	if (r->dns)
 		evdns_base_free(r->dns, 0);
 	r->dns = NULL;
-	event_free(r->reaper);
+	event_free_null(r->reaper);
 	r->reaper = NULL;
 	free(r);
 }
@@ -402,8 +444,12 @@ struct resolver *resolver_new(struct event_base *base, const struct resolver_set
 
 		snprintf(val, sizeof(val), "%u.%03u", (unsigned)(s->timeout_ms / 1000),
 			 (unsigned)(s->timeout_ms % 1000));
-		if (evdns_base_set_option(r->dns, "timeout:", val) != 0)
-			goto oom;
+		/* evdns takes no less than a millisecond or so. */
+		if (evdns_base_set_option(r->dns, "timeout:", val) != 0) {
+			snprintf(err, errlen, "dns timeout of %ums is out of range",
+				 (unsigned)s->timeout_ms);
+			goto fail;
+		}
 	}
 	if (s->hosts_file && s->hosts_file[0] &&
 	    evdns_base_load_hosts(r->dns, s->hosts_file) != 0) {

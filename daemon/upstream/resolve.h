@@ -17,8 +17,8 @@ struct resolver;
 struct resolve_query;
 
 struct resolver_settings {
-	const char *const
-	    *nameservers; /* "IP" or "IP:PORT" (IPv6 "[IP]:PORT"); n == 0: /etc/resolv.conf */
+	/* "IP" or "IP:PORT" (IPv6 "[IP]:PORT"); n == 0: /etc/resolv.conf */
+	const char *const *nameservers;
 	size_t n;
 	const char *hosts_file; /* consulted first, like the C library; NULL or "": none */
 	uint32_t timeout_ms;    /* per DNS try; 0: evdns' default */
@@ -48,7 +48,10 @@ void resolver_free(struct resolver *r);
  * order given), 1 <= n <= RESOLVE_MAX_ADDRS; or err < 0 with n == 0,
  * addrs NULL and why: a short lower-case text for the log (static). Errors:
  * -ENOENT no such name or no address, -EIO no usable answer (evdns folds
- * timeouts, SERVFAIL, truncated and malformed answers into one), -ETIMEDOUT,
+ * timeouts, SERVFAIL, REFUSED, truncated and malformed answers and an empty
+ * NOERROR into one), -EINVAL a name that cannot be a host name (empty, an
+ * empty label, too long, a bracket that is no IPv6 literal, a space or a
+ * control character), -ETIMEDOUT (rare: evdns reports timeouts as -EIO),
  * -ENOMEM. The query is freed once the callback returns. */
 typedef void (*resolve_fn)(void *arg, int err, const char *const *addrs, size_t n, const char *why);
 

@@ -41,5 +41,6 @@ Suite *window_suite(void);
 Suite *hold_suite(void);
 Suite *chunked_suite(void);
 Suite *registry_suite(void);
+Suite *resolve_suite(void);
 
 #endif
