@@ -38,7 +38,7 @@ import threading
 import time
 
 from harness import (START_TIMEOUT, UPSTREAM_PY, UPSTREAM_STOP_TIMEOUT, UpstreamProcess,
-                     _exchange, request, stop_process, wait_until)
+                     _exchange, request, stop_process)
 
 HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 NAME = "api.braced.test"        # the name the tests put in upstream URLs

@@ -4,7 +4,6 @@ itself, dnsmasq answers and changes its answer, and the name certificate
 verifies for its name and for no address."""
 
 import http.client
-import os
 import shutil
 import socket
 import ssl
