@@ -373,7 +373,7 @@ def dns_query(server, name, qtype=1, timeout=DNS_TIMEOUT):
             if left <= 0 or not select.select([s], [], [], left)[0]:
                 return None
             try:
-                data = s.recv(4096)
+                data = s.recv(65535)
             except ConnectionRefusedError:   # nothing listening: ICMP port unreachable
                 return None
             if len(data) < 12 or struct.unpack(">H", data[:2])[0] != qid:
