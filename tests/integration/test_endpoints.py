@@ -28,7 +28,6 @@ from harness import (Background, Braced, BracedTestCase, binary_problem, fault, 
 
 PROFILE = "ep"
 FAST = {"base": "10ms", "max": "20ms", "jitter": "none"}
-NO_EJECT = {"consecutive_failures": 1000}
 RESOLVE_EVERY = 1.0     # seconds, endpoints.resolve_every of the look-up tests
 SETTLE = RESOLVE_EVERY + 2.0    # a new set shows within one period, plus the look-up itself
 
@@ -341,13 +340,15 @@ class Ejection(EndpointCase):
         """One endpoint answers 503 to everything: every app request still
         succeeds (its retry goes to an endpoint it has not tried), the
         failing one is ejected after 3 failures in a row (status and
-        metrics), and after that every request takes one attempt."""
+        metrics), and after that every request takes one attempt. (The
+        endpoints settings here come from `defaults`.)"""
         ups = self.upstreams()
         ups[0].set_default({"status": 503})
         endpoints = {"balance": "round_robin", "retry_elsewhere": True,
                      "eject": {"consecutive_failures": 3, "base": "10s", "max": "5m",
                                "max_percent": 50}}
-        cfg = self.by_addresses(ups, endpoints, {"retry": {"attempts": 3, "backoff": FAST}})
+        cfg = self.by_addresses(ups, None, {"retry": {"attempts": 3, "backoff": FAST},
+                                            "endpoints": endpoints})
         with Braced(cfg) as b:
             answers = self.get_all(b, 60)
             eps = endpoint_map(b, PROFILE)
@@ -374,7 +375,7 @@ class Ejection(EndpointCase):
         so it stays active."""
         ups = self.upstreams()
         ups[2].set_default({"delay_ms": 300})
-        with Braced(self.by_addresses(ups, {"balance": "peak_ewma", "eject": NO_EJECT})) as b:
+        with Braced(self.by_addresses(ups, {"balance": "peak_ewma"})) as b:
             self.get_all(b, 20, "/ep/warm")
             ups.reset()
             ups[2].set_default({"delay_ms": 300})
@@ -516,7 +517,8 @@ class Reporting(EndpointCase):
         ups = self.upstreams()
         for up in ups:
             up.set_default({"status": 503})
-        endpoints = {"balance": "round_robin", "retry_elsewhere": True, "eject": NO_EJECT}
+        # One failure per endpoint: fewer than consecutive_failures (5), none is ejected.
+        endpoints = {"balance": "round_robin", "retry_elsewhere": True}
         defaults = {"retry": {"attempts": 3, "backoff": FAST}, "upstream_errors": "envelope"}
         with Braced(self.by_addresses(ups, endpoints, defaults)) as b:
             resp = b.get("/ep/x")
