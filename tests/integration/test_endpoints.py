@@ -260,12 +260,14 @@ class NameLookup(EndpointCase):
                         if l.get("level") in ("warn", "error") and l.get("msg") != "request"
                         and NAME in json.dumps(l)]
 
+            stopped = time.monotonic()
             dnsmasq.stop()
             # A look-up to a nameserver that is gone ends when evdns gives up
-            # on it (its timeouts and retransmits): bounded at 30 s.
+            # on it (its timeouts and retransmits): bounded at 30 s. Then as
+            # long again plus two periods, so that more look-ups fail after it.
             self.assertTrue(wait_until(failures, 30, step=0.1),
                             "no log line about the failed look-up:\n" + b.log()[-3000:])
-            time.sleep(4 * RESOLVE_EVERY)
+            time.sleep(max(4 * RESOLVE_EVERY, time.monotonic() - stopped + 2 * RESOLVE_EVERY))
             self.assertEqual(addresses_in_status(b), ups.addresses()[:2])
             self.get_all(b, 4)
             self.assertEqual(len(failures()), 1, failures())

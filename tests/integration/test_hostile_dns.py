@@ -276,12 +276,17 @@ class HostileNameServer(unittest.TestCase):
         self.assertEqual(resp.status, 200, resp)
         self.assertLess(resp.elapsed, QUICK, "admin answer delayed: the loop blocked")
 
-    def watch(self, b, expect, since):
-        """After a hostile answer: wait for its outcome, then PERIODS more look-ups."""
+    def watch(self, b, expect, since, t0):
+        """After the server turned hostile at t0: wait for the failure's log
+        line, then long enough for more look-ups to fail after it (PERIODS
+        periods, or as long again as the first failure took plus two
+        periods, when the server's silence made it wait)."""
+        wait = PERIODS * RESOLVE_EVERY
         if expect == "fails":
             self.assertTrue(wait_until(lambda: self.failures(b, since), FAILURE_WAIT, step=0.1),
                             "no log line about the failed look-up:\n" + b.log()[-3000:])
-        time.sleep(PERIODS * RESOLVE_EVERY)
+            wait = max(wait, time.monotonic() - t0 + 2 * RESOLVE_EVERY)
+        time.sleep(wait)
         self.assert_responsive(b)
 
     def test_never_known(self):
@@ -299,8 +304,9 @@ class HostileNameServer(unittest.TestCase):
                     bad.stop()
 
     def never_known(self, switch, expect):
+        t0 = time.monotonic()
         with Braced(self.config(free_udp_port(), switch.nameserver, self.hosts())) as b:
-            self.watch(b, expect, 0)
+            self.watch(b, expect, 0, t0)
             resp = b.get("/ep/x", timeout=TOTAL + 5)
             eps = self.endpoints(b)
             failures = self.failures(b)
@@ -340,8 +346,9 @@ class HostileNameServer(unittest.TestCase):
             self.assertTrue(wait_until(lambda: self.endpoints(b) == known, 5, step=0.05),
                             f"never resolved: {self.endpoints(b)}\n{b.log()[-2000:]}")
             since = len(b.log_lines())
+            t0 = time.monotonic()
             switch.target = hostile
-            self.watch(b, expect, since)
+            self.watch(b, expect, since, t0)
             eps = self.endpoints(b)
             failures = self.failures(b, since)
             answers = [b.get(f"/ep/after/{i}", timeout=TOTAL + 5) for i in range(3)]
