@@ -525,6 +525,66 @@ class Ejection(EndpointCase):
         self.assertEqual(gauge, 2)
 
 
+# --- retries and hedges go elsewhere, reloads change the set -----------------
+
+class Elsewhere(EndpointCase):
+
+    def test_retry_goes_to_an_endpoint_not_tried(self):
+        """peak_ewma with retry_elsewhere: one endpoint fails at once (503),
+        the other answers well but slowly (1.5 s), so the failing one can
+        look the cheaper; a retry still goes to the endpoint the request has
+        not tried, and every request succeeds."""
+        ups = self.upstreams(("127.0.0.1", "127.0.0.2"))
+        ups[0].set_default({"status": 503})
+        ups[1].set_default({"delay_ms": 1500})
+        endpoints = {"balance": "peak_ewma", "retry_elsewhere": True}
+        defaults = {"retry": {"attempts": 2, "backoff": FAST}}
+        with Braced(self.by_addresses(ups, endpoints, defaults)) as b:
+            answers = [b.get(f"/ep/r/{i}") for i in range(3)]
+            logged = self.logged_endpoints(b, 3)
+        for resp in answers:
+            self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(logged, [ups.addresses()[1]] * 3)
+        retried = [r for r in answers if r.headers.get("Brace-Attempts") == "2"]
+        self.assertEqual(len(retried), ups[0].stats()["requests"], answers)
+
+    def test_hedge_goes_to_another_endpoint(self):
+        """With retry_elsewhere, a hedge leaves the endpoint whose answer is
+        late: one endpoint answers in 2 s, the other at once, hedge.delay
+        50 ms; every request is answered quickly, also those whose first
+        attempt went to the slow one."""
+        ups = self.upstreams(("127.0.0.1", "127.0.0.2"))
+        ups[0].set_default({"delay_ms": 2000})
+        endpoints = {"balance": "round_robin", "retry_elsewhere": True}
+        defaults = {"hedge": {"delay": "50ms", "max": 1},
+                    "retry": {"attempts": 3, "backoff": FAST}}
+        with Braced(self.by_addresses(ups, endpoints, defaults)) as b:
+            answers = [b.get(f"/ep/h/{i}") for i in range(4)]
+        self.assertGreaterEqual(ups[0].stats()["requests"], 1, "no first attempt on the slow one")
+        for resp in answers:
+            self.assertEqual(resp.status, 200, resp)
+            self.assertLess(resp.elapsed, 1.0, resp)
+        hedged = [r for r in answers if r.headers.get("Brace-Attempts") == "2"]
+        self.assertEqual(len(hedged), ups[0].stats()["requests"], answers)
+
+    def test_reload_changes_the_addresses(self):
+        """A reload that changes `addresses` from .1 and .2 to .2 and .3:
+        /status shows the new set and traffic follows it."""
+        ups = self.upstreams()
+        endpoints = {"balance": "round_robin"}
+        profile = {"upstream": ups.url("/base"), "endpoints": endpoints}
+        first = ep_config(dict(profile, addresses=ups.addresses()[:2]))
+        second = ep_config(dict(profile, addresses=ups.addresses()[1:]))
+        with Braced(first) as b:
+            self.get_all(b, 4)
+            self.assertEqual(ups.counts(), [2, 2, 0])
+            b.reload(second)
+            self.wait_for_set(b, ups.addresses()[1:], 5)
+            ups.reset()
+            self.get_all(b, 4)
+        self.assertEqual(ups.counts(), [0, 2, 2])
+
+
 # --- what names the endpoint --------------------------------------------------
 
 class Reporting(EndpointCase):
