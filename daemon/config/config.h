@@ -78,6 +78,9 @@ struct profile {
 	int upstream_secret;
 	char *host;    /* the upstream URL's host, without brackets */
 	uint16_t port; /* its port, or the scheme's (80, 443) */
+	/* "ADDR:PORT" when host is a numeric address (config_endpoint_text),
+	 * else "": the endpoint libcurl dials with no CONNECT_TO at all. */
+	char url_endpoint[ENDPOINT_NAME_MAX];
 	/* addresses: the endpoints, "ADDR:PORT" as inet_ntop writes ADDR
 	 * (IPv6 in brackets), given instead of looking the host up; none:
 	 * the host is looked up (SPEC 4.11). */

@@ -220,7 +220,12 @@ static int split_host_port(const char *rest, const char *hostend, unsigned dflt,
 	free(p->host);
 	p->host = strndup(h, (size_t)(e - h));
 	p->port = (uint16_t)port;
-	return p->host ? 0 : -ENOMEM;
+	if (!p->host)
+		return -ENOMEM;
+	if (config_endpoint_text(p->host, strlen(p->host), p->port, p->url_endpoint,
+				 sizeof(p->url_endpoint)) < 0)
+		p->url_endpoint[0] = '\0';
+	return 0;
 }
 
 /* Checks an upstream URL and stores it without a trailing slash. */

@@ -178,8 +178,11 @@ static void start_attempt_as(struct engine *e, uint64_t now_us, struct engine_ac
 	s->endpoint = guard_endpoint_pick(e->r.guard, now_us, e->rng, e->tried, e->ntried);
 	if (s->endpoint) {
 		const char *name = guard_endpoint_name(e->r.guard, s->endpoint);
+		size_t len = name ? strnlen(name, sizeof(run->endpoint) - 1) : 0;
 
-		snprintf(run->endpoint, sizeof(run->endpoint), "%s", name ? name : "");
+		/* Not snprintf: this runs for every attempt. */
+		memcpy(run->endpoint, name ? name : "", len);
+		run->endpoint[len] = '\0';
 		if (e->ntried < ENGINE_MAX_HISTORY)
 			e->tried[e->ntried++] = s->endpoint;
 	}

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "budget.h"
@@ -155,17 +154,13 @@ void guard_endpoint_done(struct guard *g, uint32_t id, uint64_t now_us, uint64_t
 			 enum endpoint_result r)
 {
 	uint64_t until;
-	const char *name = endpoints_name(g->endpoints, id);
-	char copy[ENDPOINT_NAME_MAX];
 
-	if (!name)
-		return;
-	/* The endpoint may be freed by its last done: the event names a copy. */
-	snprintf(copy, sizeof(copy), "%s", name);
+	/* An endpoint that ejects is in the set (a departed one, which its
+	 * last done may free, never ejects): its name is still there. */
 	if (endpoints_done(g->endpoints, id, now_us, rtt_us, r, &until)) {
 		struct guard_event ev = { .kind = GUARD_EV_EJECT,
 					  .until_us = until,
-					  .endpoint = copy };
+					  .endpoint = endpoints_name(g->endpoints, id) };
 
 		emit_event(g, &ev);
 	}

@@ -181,28 +181,23 @@ static void free_watches(struct discovery *d)
 
 /* 1 when the profile's upstream name needs a look-up: no addresses, and
  * a host that is not a numeric address. */
-static int needs_look_up(const struct profile *p, char *text, size_t size)
+static int needs_look_up(const struct profile *p)
 {
-	if (p->naddresses)
-		return 0;
-	return config_endpoint_text(p->host, strlen(p->host), p->port, text, size) < 0;
+	return !p->naddresses && !p->url_endpoint[0];
 }
 
 /* The endpoints of p that need no look-up, set at once; a profile whose
  * name changed loses the old name's set until the new one's answer. */
-static void set_static(struct discovery *d, const struct profile *p, struct guard *g,
-		       const struct config *old)
+static void set_static(const struct profile *p, struct guard *g, const struct config *old)
 {
 	const struct profile *before =
 	    old ? config_find_profile(old, p->name, strlen(p->name)) : NULL;
-	char text[ENDPOINT_NAME_MAX];
 	uint64_t now = clock_now_us();
 
-	(void)d;
 	if (p->naddresses) {
 		guard_set_endpoints(g, (const char *const *)p->addresses, p->naddresses, now);
-	} else if (!needs_look_up(p, text, sizeof(text))) {
-		const char *one = text;
+	} else if (!needs_look_up(p)) {
+		const char *one = p->url_endpoint;
 
 		guard_set_endpoints(g, &one, 1, now);
 	} else if (before && (before->naddresses || strcmp(before->host, p->host) != 0 ||
@@ -216,13 +211,12 @@ int discovery_configure(struct discovery *d, const struct config *cfg,
 {
 	struct config *old = d->cfg;
 	size_t n = 0;
-	char text[ENDPOINT_NAME_MAX];
 	int rc = 0;
 
 	free_watches(d);
 	for (size_t i = 0; i < cfg->nprofiles; i++) {
-		set_static(d, &cfg->profiles[i], guards_by_profile[i], old);
-		n += needs_look_up(&cfg->profiles[i], text, sizeof(text));
+		set_static(&cfg->profiles[i], guards_by_profile[i], old);
+		n += needs_look_up(&cfg->profiles[i]);
 	}
 	d->cfg = config_ref((struct config *)cfg);
 	if (n && (!d->resolver || !old || !config_dns_equal(&old->dns, &cfg->dns)))
@@ -237,7 +231,7 @@ int discovery_configure(struct discovery *d, const struct config *cfg,
 		const struct profile *p = &cfg->profiles[i];
 		struct watch *w;
 
-		if (!needs_look_up(p, text, sizeof(text)))
+		if (!needs_look_up(p))
 			continue;
 		w = &d->watches[d->nwatches++];
 		*w = (struct watch){ .d = d, .g = guards_by_profile[i], .p = p };

@@ -812,13 +812,14 @@ struct call *upstream_start(struct upstream *up, struct upstream_pool *pool,
 	c->send_headers = send_headers_of(params->headers, params->extra_header,
 					  params->send_body && !params->head);
 	if (params->connect_to) {
-		int len =
-		    snprintf(c->connect_to, sizeof(c->connect_to), "::%s", params->connect_to);
+		size_t len = strnlen(params->connect_to, sizeof(c->connect_to));
 
-		if (len < 0 || (size_t)len >= sizeof(c->connect_to)) {
+		if (len + 3 > sizeof(c->connect_to)) {
 			call_free(c);
 			return NULL;
 		}
+		memcpy(c->connect_to, "::", 2);
+		memcpy(c->connect_to + 2, params->connect_to, len + 1);
 		c->connect_node = (struct curl_slist){ .data = c->connect_to, .next = NULL };
 		c->p.connect_to = c->connect_to + 2;
 	}
