@@ -30,6 +30,9 @@
 #define FLEET_MAX_COUNT (1ull << 40)
 
 _Static_assert(CONFIG_FLEET_SECRET_MAX <= FLEET_SECRET_MAX, "fleet.secret beyond what is signed");
+_Static_assert(CONFIG_FLEET_PREFIX_MAX + FLEET_ID_MAX + sizeof("{}:eject:") + ENDPOINT_NAME_MAX <=
+		   FLEET_KEY_MAX,
+	       "an ejection's key must fit");
 
 struct fleet_profile {
 	struct guard *g; /* borrowed: guards outlive the fleet */
@@ -39,6 +42,7 @@ struct fleet_profile {
 	uint32_t budget_window_ms;
 	uint32_t retry_after_max_ms; /* caps a window read from Redis */
 	uint32_t open_for_ms;        /* caps an open period read from Redis */
+	uint32_t eject_max_ms;       /* caps an ejection read from Redis; 0: ejection off */
 	int syncing;                 /* a budget sync is on its way */
 };
 
@@ -51,7 +55,10 @@ enum op_kind {
 	OP_RESYNC_BREAKER,
 	OP_REPLACE_COOL, /* a forged value replaced (fleet.secret) */
 	OP_REPLACE_BREAKER,
-	OP_REPLACE_PROBE
+	OP_REPLACE_PROBE,
+	OP_EJECT,
+	OP_RESYNC_EJECT,
+	OP_REPLACE_EJECT
 };
 
 static const enum fleet_op op_metric[] = {
@@ -59,7 +66,8 @@ static const enum fleet_op op_metric[] = {
 	[OP_PROBE] = FLEET_OP_PROBE,           [OP_BUDGET] = FLEET_OP_BUDGET,
 	[OP_RESYNC_COOL] = FLEET_OP_RESYNC,    [OP_RESYNC_BREAKER] = FLEET_OP_RESYNC,
 	[OP_REPLACE_COOL] = FLEET_OP_COOLDOWN, [OP_REPLACE_BREAKER] = FLEET_OP_BREAKER,
-	[OP_REPLACE_PROBE] = FLEET_OP_PROBE,
+	[OP_REPLACE_PROBE] = FLEET_OP_PROBE,   [OP_EJECT] = FLEET_OP_EJECT,
+	[OP_RESYNC_EJECT] = FLEET_OP_RESYNC,   [OP_REPLACE_EJECT] = FLEET_OP_EJECT,
 };
 
 struct fleet {
@@ -86,6 +94,7 @@ struct op {
 	size_t idx;   /* the profile's index in f->profiles */
 	unsigned gen; /* f->gen when sent: a reload renumbers the profiles */
 	uint64_t arg; /* signed extends: the window end (wall ms); probes: the lock's ms */
+	char endpoint[ENDPOINT_NAME_MAX]; /* ejections: the endpoint */
 };
 
 static uint64_t wall_ms(void)
@@ -194,10 +203,10 @@ static void on_unsent(void *arg, int err)
 
 /* ---- timed calls ---- */
 
-/* Sends one command through the Redis client, timed; arg goes to the
- * reply's handler. */
+/* Sends one command through the Redis client, timed; arg and endpoint
+ * (NULL but for ejections; copied) go to the reply's handler. */
 static int vcall(struct fleet *f, enum op_kind kind, struct fleet_profile *p, uint64_t arg,
-		 const char *fmt, va_list ap)
+		 const char *endpoint, const char *fmt, va_list ap)
 {
 	struct op *o = calloc(1, sizeof(*o));
 	int rc;
@@ -209,6 +218,8 @@ static int vcall(struct fleet *f, enum op_kind kind, struct fleet_profile *p, ui
 			  .idx = p ? (size_t)(p - f->profiles) : 0,
 			  .gen = f->gen,
 			  .arg = arg };
+	if (endpoint)
+		snprintf(o->endpoint, sizeof(o->endpoint), "%s", endpoint);
 	rc = redis_vcommand(f->redis, o, fmt, ap);
 	if (rc < 0) {
 		free(o);
@@ -223,7 +234,7 @@ static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, con
 	int rc;
 
 	va_start(ap, fmt);
-	rc = vcall(f, kind, p, 0, fmt, ap);
+	rc = vcall(f, kind, p, 0, NULL, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -235,7 +246,20 @@ static int call_with(struct fleet *f, enum op_kind kind, struct fleet_profile *p
 	int rc;
 
 	va_start(ap, fmt);
-	rc = vcall(f, kind, p, arg, fmt, ap);
+	rc = vcall(f, kind, p, arg, NULL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* call_with() for an ejection of endpoint. */
+static int call_eject(struct fleet *f, enum op_kind kind, struct fleet_profile *p, uint64_t arg,
+		      const char *endpoint, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vcall(f, kind, p, arg, endpoint, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -273,15 +297,27 @@ static void apply_cooldown(struct fleet_profile *p, uint64_t until_wall)
 		guard_fleet_cool_down(p->g, until * 1000);
 }
 
+/* Another instance ejected endpoint until until_wall: ejected here until
+ * the same instant, at most this profile's eject.max (none when this
+ * profile does not eject). */
+static void apply_eject(struct fleet_profile *p, const char *endpoint, uint64_t until_wall)
+{
+	uint64_t now = clock_now_us(), wnow = wall_ms();
+	uint64_t until = fleet_wall_to_mono(until_wall, wnow, now / 1000);
+
+	if (until > now / 1000 + p->eject_max_ms)
+		until = now / 1000 + p->eject_max_ms;
+	if (until > now / 1000)
+		guard_fleet_eject(p->g, endpoint, until * 1000, now);
+}
+
 /* ---- signed values (fleet.secret) ---- */
 
 /* How old a stored value may be when read: the message window plus the
- * longest life of a value of its kind. */
-static uint64_t value_max_age(const struct fleet *f, const struct fleet_profile *p,
-			      enum fleet_value_kind kind)
+ * longest life of a value of its kind, life_ms. */
+static uint64_t value_max_age(const struct fleet *f, uint32_t life_ms)
 {
-	return fleet_max_age_ms(f->set.sync_interval_ms) +
-	       (kind == FLEET_VALUE_COOLDOWN ? p->retry_after_max_ms : p->open_for_ms);
+	return fleet_max_age_ms(f->set.sync_interval_ms) + life_ms;
 }
 
 /* Verifies a value of kind read back from Redis (a string reply). Returns
@@ -289,10 +325,26 @@ static uint64_t value_max_age(const struct fleet *f, const struct fleet_profile 
 static int read_value(struct fleet *f, const struct fleet_profile *p, enum fleet_value_kind kind,
 		      const redisReply *r, uint64_t *ret_v)
 {
+	uint32_t life = kind == FLEET_VALUE_COOLDOWN ? p->retry_after_max_ms : p->open_for_ms;
 	enum fleet_reject why = FLEET_REJECT_UNSIGNED;
 
 	if (fleet_value_decode_signed(kind, r->str, r->len, f->set.secret, p->id, wall_ms(),
-				      value_max_age(f, p, kind), ret_v, &why) < 0) {
+				      value_max_age(f, life), ret_v, &why) < 0) {
+		count_reject(f, why);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* read_value() for the ejection of endpoint. */
+static int read_eject_value(struct fleet *f, const struct fleet_profile *p, const char *endpoint,
+			    const redisReply *r, uint64_t *ret_v)
+{
+	enum fleet_reject why = FLEET_REJECT_UNSIGNED;
+
+	if (fleet_eject_value_decode_signed(r->str, r->len, f->set.secret, p->id, endpoint,
+					    wall_ms(), value_max_age(f, p->eject_max_ms), ret_v,
+					    &why) < 0) {
 		count_reject(f, why);
 		return -EBADMSG;
 	}
@@ -300,9 +352,10 @@ static int read_value(struct fleet *f, const struct fleet_profile *p, enum fleet
 }
 
 /* The signed message and value (each FLEET_MSG_MAX + 1 bytes) of a window
- * of kind mk ending at until (wall ms). */
+ * of kind mk ending at until (wall ms); endpoint names the endpoint of an
+ * ejection (NULL for the others). */
 static int seal_window(struct fleet *f, const struct fleet_profile *p, enum fleet_msg_kind mk,
-		       uint64_t until, char *msg, char *val)
+		       uint64_t until, const char *endpoint, char *msg, char *val)
 {
 	struct fleet_msg m = { .kind = mk, .instance = f->instance, .until_ms = until };
 	enum fleet_value_kind vk =
@@ -310,23 +363,31 @@ static int seal_window(struct fleet *f, const struct fleet_profile *p, enum flee
 	uint64_t now = wall_ms();
 
 	memcpy(m.id, p->id, sizeof(m.id));
+	if (mk == FLEET_MSG_EJECT)
+		snprintf(m.endpoint, sizeof(m.endpoint), "%s", endpoint);
 	if (fleet_msg_encode_signed(&m, f->set.secret, now, msg, FLEET_MSG_MAX + 1) < 0 ||
-	    fleet_value_encode_signed(vk, until, f->set.secret, p->id, now, val,
-				      FLEET_MSG_MAX + 1) < 0)
+	    (mk == FLEET_MSG_EJECT
+		 ? fleet_eject_value_encode_signed(until, endpoint, f->set.secret, p->id, now, val,
+						   FLEET_MSG_MAX + 1)
+		 : fleet_value_encode_signed(vk, until, f->set.secret, p->id, now, val,
+					     FLEET_MSG_MAX + 1)) < 0)
 		return -EINVAL;
 	return 0;
 }
 
 /* Replaces the value r that Redis holds for p and braced rejected (kind
- * names the key: OP_REPLACE_*) with this instance's own: the window
- * ending at arg (wall ms, published again) or the probe lock for arg ms.
- * Once, and only if the key still holds r. Returns 0 or -errno. */
+ * names the key: OP_REPLACE_*; endpoint, the ejection's) with this
+ * instance's own: the window ending at arg (wall ms, published again) or
+ * the probe lock for arg ms. Once, and only if the key still holds r.
+ * Returns 0 or -errno. */
 static int replace_value(struct fleet *f, struct fleet_profile *p, enum op_kind kind,
-			 const redisReply *r, uint64_t arg)
+			 const redisReply *r, uint64_t arg, const char *endpoint)
 {
 	char msg[FLEET_MSG_MAX + 1] = "", val[FLEET_MSG_MAX + 1], px[24];
+	char ekey[FLEET_KEY_MAX];
 	uint64_t wnow = wall_ms(), ms = arg;
 	const char *key = p->key_probe;
+	enum fleet_msg_kind mk = FLEET_MSG_OPEN;
 
 	if (kind == OP_REPLACE_PROBE) {
 		if (fleet_value_encode_signed(FLEET_VALUE_PROBE, f->instance, f->set.secret, p->id,
@@ -335,21 +396,32 @@ static int replace_value(struct fleet *f, struct fleet_profile *p, enum op_kind 
 	} else {
 		if (arg <= wnow)
 			return -ETIME; /* the window is over: nothing to restore */
-		key = kind == OP_REPLACE_COOL ? p->key_cooldown : p->key_breaker;
-		if (seal_window(f, p, kind == OP_REPLACE_COOL ? FLEET_MSG_COOLDOWN : FLEET_MSG_OPEN,
-				arg, msg, val) < 0)
+		if (kind == OP_REPLACE_COOL) {
+			key = p->key_cooldown;
+			mk = FLEET_MSG_COOLDOWN;
+		} else if (kind == OP_REPLACE_EJECT) {
+			if (fleet_eject_key(ekey, sizeof(ekey), f->set.key_prefix, p->id,
+					    endpoint) < 0)
+				return -EINVAL;
+			key = ekey;
+			mk = FLEET_MSG_EJECT;
+		} else {
+			key = p->key_breaker;
+		}
+		if (seal_window(f, p, mk, arg, endpoint, msg, val) < 0)
 			return -EINVAL;
 		ms = arg - wnow;
 	}
 	snprintf(px, sizeof(px), "%llu", (unsigned long long)(ms ? ms : 1));
-	return call_with(f, kind, p, arg, "EVAL %s 1 %s %b %s %s %s %s", fleet_script_replace, key,
-			 r->str, r->len, val, px, f->channel, msg);
+	return call_eject(f, kind, p, arg, endpoint, "EVAL %s 1 %s %b %s %s %s %s",
+			  fleet_script_replace, key, r->str, r->len, val, px, f->channel, msg);
 }
 
-/* A window read back from Redis: *ret_v its end (0: none). Returns 0,
- * -EINVAL for a reply of the wrong type, -EBADMSG for one rejected. */
+/* A window read back from Redis: *ret_v its end (0: none); endpoint names
+ * an ejection's (NULL: a window of kind). Returns 0, -EINVAL for a reply
+ * of the wrong type, -EBADMSG for one rejected. */
 static int read_window(struct fleet *f, const struct fleet_profile *p, enum fleet_value_kind kind,
-		       const redisReply *r, uint64_t *ret_v)
+		       const char *endpoint, const redisReply *r, uint64_t *ret_v)
 {
 	if (!f->set.secret)
 		return reply_uint(r, ret_v) < 0 ? -EINVAL : 0;
@@ -359,7 +431,8 @@ static int read_window(struct fleet *f, const struct fleet_profile *p, enum flee
 	}
 	if (r->type != REDIS_REPLY_STRING)
 		return -EINVAL;
-	return read_value(f, p, kind, r, ret_v);
+	return endpoint ? read_eject_value(f, p, endpoint, r, ret_v)
+			: read_value(f, p, kind, r, ret_v);
 }
 
 /* The reply to a probe lock request (signed or not); *ret_bad when it is
@@ -386,7 +459,7 @@ static int probe_reply(struct fleet *f, struct fleet_profile *p, const redisRepl
 	}
 	/* A holder the fleet signed keeps it; a forged one is replaced. */
 	if (read_value(f, p, FLEET_VALUE_PROBE, r, &v) == 0 ||
-	    replace_value(f, p, OP_REPLACE_PROBE, r, arg) < 0)
+	    replace_value(f, p, OP_REPLACE_PROBE, r, arg, NULL) < 0)
 		return 0;
 	return -EINPROGRESS;
 }
@@ -399,8 +472,10 @@ static void on_reply(void *cmd, const redisReply *r)
 	    o->gen == f->gen && o->idx < f->nprofiles ? &f->profiles[o->idx] : NULL;
 	enum op_kind kind = o->kind;
 	uint64_t v = 0, arg = o->arg;
+	char endpoint[ENDPOINT_NAME_MAX];
 	int bad = 0;
 
+	memcpy(endpoint, o->endpoint, sizeof(endpoint));
 	free(o);
 	if (!r)
 		return; /* no answer will come: the Redis client goes down */
@@ -428,7 +503,7 @@ static void on_reply(void *cmd, const redisReply *r)
 				replace_value(f, p,
 					      kind == OP_COOLDOWN ? OP_REPLACE_COOL
 								  : OP_REPLACE_BREAKER,
-					      r, arg);
+					      r, arg, NULL);
 			else if (kind == OP_COOLDOWN)
 				apply_cooldown(p, v);
 			else
@@ -449,8 +524,20 @@ static void on_reply(void *cmd, const redisReply *r)
 			guard_fleet_probe_lock(p->g, won, clock_now_us() + wait * 1000);
 		break;
 	}
+	case OP_EJECT:
+		if (f->set.secret && r->type == REDIS_REPLY_STRING) {
+			/* Not extended: a later ejection a fleet member signed, or a forgery. */
+			if (read_eject_value(f, p, endpoint, r, &v) < 0)
+				replace_value(f, p, OP_REPLACE_EJECT, r, arg, endpoint);
+			else
+				apply_eject(p, endpoint, v);
+			break;
+		}
+		bad = r->type != REDIS_REPLY_INTEGER;
+		break;
 	case OP_REPLACE_COOL:
 	case OP_REPLACE_BREAKER:
+	case OP_REPLACE_EJECT:
 		bad = r->type != REDIS_REPLY_INTEGER;
 		break;
 	case OP_BUDGET:
@@ -473,8 +560,8 @@ static void on_reply(void *cmd, const redisReply *r)
 	case OP_RESYNC_COOL:
 	case OP_RESYNC_BREAKER: {
 		int e = read_window(
-		    f, p, kind == OP_RESYNC_COOL ? FLEET_VALUE_COOLDOWN : FLEET_VALUE_BREAKER, r,
-		    &v);
+		    f, p, kind == OP_RESYNC_COOL ? FLEET_VALUE_COOLDOWN : FLEET_VALUE_BREAKER, NULL,
+		    r, &v);
 
 		bad = e == -EINVAL;
 		if (e < 0 || !v)
@@ -483,6 +570,14 @@ static void on_reply(void *cmd, const redisReply *r)
 			apply_cooldown(p, v);
 		else
 			apply_open(p, v);
+		break;
+	}
+	case OP_RESYNC_EJECT: {
+		int e = read_window(f, p, FLEET_VALUE__COUNT, endpoint, r, &v);
+
+		bad = e == -EINVAL;
+		if (e == 0 && v)
+			apply_eject(p, endpoint, v);
 		break;
 	}
 	}
@@ -541,6 +636,10 @@ static void on_message(void *arg, const char *data, size_t len)
 		if (f->set.share & FLEET_SHARE_BREAKER)
 			guard_fleet_close(p->g, clock_now_us());
 		break;
+	case FLEET_MSG_EJECT:
+		if (f->set.share & FLEET_SHARE_EJECTIONS)
+			apply_eject(p, m.endpoint, m.until_ms);
+		break;
 	default:
 		break;
 	}
@@ -548,8 +647,12 @@ static void on_message(void *arg, const char *data, size_t len)
 
 /* ---- what the guards tell ---- */
 
+/* Extends the window of kind mk in key to until_us (monotonic, turned to
+ * wall ms here) and publishes it when Redis did; endpoint names the
+ * endpoint of an ejection (NULL for the others). */
 static void publish_extend(struct fleet *f, struct fleet_profile *p, enum op_kind kind,
-			   const char *key, enum fleet_msg_kind mk, uint64_t until_us)
+			   const char *key, enum fleet_msg_kind mk, uint64_t until_us,
+			   const char *endpoint)
 {
 	uint64_t now = clock_now_us();
 	uint64_t until = wall_ms() + (until_us > now ? (until_us - now) / 1000 : 0);
@@ -560,15 +663,18 @@ static void publish_extend(struct fleet *f, struct fleet_profile *p, enum op_kin
 	if (f->set.secret) {
 		char val[FLEET_MSG_MAX + 1];
 
-		if (seal_window(f, p, mk, until, msg, val) == 0)
-			call_with(f, kind, p, until, "EVAL %s 1 %s %s %s %s %s",
-				  fleet_script_extend_signed, key, ustr, f->channel, msg, val);
+		if (seal_window(f, p, mk, until, endpoint, msg, val) == 0)
+			call_eject(f, kind, p, until, endpoint, "EVAL %s 1 %s %s %s %s %s",
+				   fleet_script_extend_signed, key, ustr, f->channel, msg, val);
 		return;
 	}
 	memcpy(m.id, p->id, sizeof(m.id));
+	if (endpoint)
+		snprintf(m.endpoint, sizeof(m.endpoint), "%s", endpoint);
 	if (fleet_msg_encode(&m, msg, sizeof(msg)) < 0)
 		return;
-	call(f, kind, p, "EVAL %s 1 %s %s %s %s", fleet_script_extend, key, ustr, f->channel, msg);
+	call_eject(f, kind, p, until, endpoint, "EVAL %s 1 %s %s %s %s", fleet_script_extend, key,
+		   ustr, f->channel, msg);
 }
 
 static void on_guard_event(void *arg, struct guard *g, const struct guard_event *ev)
@@ -587,12 +693,12 @@ static void on_guard_event(void *arg, struct guard *g, const struct guard_event 
 	case GUARD_EV_COOLDOWN:
 		if (f->set.share & FLEET_SHARE_COOLDOWN)
 			publish_extend(f, p, OP_COOLDOWN, p->key_cooldown, FLEET_MSG_COOLDOWN,
-				       ev->until_us);
+				       ev->until_us, NULL);
 		break;
 	case GUARD_EV_OPEN:
 		if (f->set.share & FLEET_SHARE_BREAKER)
 			publish_extend(f, p, OP_BREAKER, p->key_breaker, FLEET_MSG_OPEN,
-				       ev->until_us);
+				       ev->until_us, NULL);
 		break;
 	case GUARD_EV_CLOSE:
 		if (f->set.share & FLEET_SHARE_BREAKER) {
@@ -629,9 +735,30 @@ static void on_guard_event(void *arg, struct guard *g, const struct guard_event 
 	case GUARD_EV_COUNTS:
 		sync_arm(f);
 		break;
-	case GUARD_EV_EJECT:
+	case GUARD_EV_EJECT: {
+		char key[FLEET_KEY_MAX];
+
+		/* An endpoint name no message can carry stays this instance's. */
+		if ((f->set.share & FLEET_SHARE_EJECTIONS) && ev->endpoint &&
+		    fleet_eject_key(key, sizeof(key), f->set.key_prefix, p->id, ev->endpoint) == 0)
+			publish_extend(f, p, OP_EJECT, key, FLEET_MSG_EJECT, ev->until_us,
+				       ev->endpoint);
 		break;
 	}
+	}
+}
+
+/* Reads the ejections of the endpoints p's guard has now: an endpoint
+ * it learns of later is ejected by the next message about it. */
+static void resync_ejections(struct fleet *f, struct fleet_profile *p)
+{
+	struct endpoint_snapshot snap[ENDPOINTS_MAX];
+	size_t n = endpoints_snapshot(guard_endpoints(p->g), clock_now_us(), snap, ENDPOINTS_MAX);
+	char key[FLEET_KEY_MAX];
+
+	for (size_t i = 0; i < n; i++)
+		if (fleet_eject_key(key, sizeof(key), f->set.key_prefix, p->id, snap[i].name) == 0)
+			call_eject(f, OP_RESYNC_EJECT, p, 0, snap[i].name, "GET %s", key);
 }
 
 static void send_resync(struct fleet *f)
@@ -643,6 +770,8 @@ static void send_resync(struct fleet *f)
 			call(f, OP_RESYNC_COOL, p, "GET %s", p->key_cooldown);
 		if (f->set.share & FLEET_SHARE_BREAKER)
 			call(f, OP_RESYNC_BREAKER, p, "GET %s", p->key_breaker);
+		if (f->set.share & FLEET_SHARE_EJECTIONS)
+			resync_ejections(f, p);
 	}
 }
 
@@ -785,6 +914,9 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 			p->budget_window_ms = pr->policy.retry.budget_window_ms;
 			p->retry_after_max_ms = pr->policy.retry.retry_after_max_ms;
 			p->open_for_ms = pr->policy.breaker.open_for_ms;
+			p->eject_max_ms = pr->policy.endpoints.eject_base_ms
+					      ? pr->policy.endpoints.eject_max_ms
+					      : 0;
 		}
 	}
 	if (reconnect) {

@@ -17,6 +17,7 @@ static const char *const op_names[FLEET_OP__COUNT] = {
 	[FLEET_OP_PROBE] = "probe",       [FLEET_OP_BUDGET] = "budget",
 	[FLEET_OP_RESYNC] = "resync",     [FLEET_OP_SUBSCRIBE] = "subscribe",
 	[FLEET_OP_MESSAGE] = "message",   [FLEET_OP_OVERFLOW] = "overflow",
+	[FLEET_OP_EJECT] = "eject",
 };
 
 static const char *const reject_names[FLEET_REJECT__COUNT] = {
@@ -35,9 +36,12 @@ static const char *const kind_names[FLEET_MSG__COUNT] = {
 	[FLEET_MSG_COOLDOWN] = "cooldown",
 	[FLEET_MSG_OPEN] = "open",
 	[FLEET_MSG_CLOSE] = "close",
+	[FLEET_MSG_EJECT] = "eject",
 };
 
 #define MSG_MAGIC "braced1"
+/* What an ejection's value starts with. */
+#define EJECT_VALUE "eject"
 /* A profile name as config.c accepts it: [a-z0-9][a-z0-9_-]{0,62}. */
 #define NAME_MAX_LEN 63
 /* What a MAC covers before the identity: a new layout gets a new label. */
@@ -45,6 +49,12 @@ static const char *const kind_names[FLEET_MSG__COUNT] = {
 #define MAC_BYTES 32
 /* The bytes a MAC is computed over: domain, identity, timestamp, content. */
 #define MAC_INPUT_MAX (sizeof(MAC_DOMAIN) + FLEET_ID_MAX + 22 + FLEET_CONTENT_MAX)
+/* The longest message: an eject with the longest identity, a 20-digit
+ * instant and the longest endpoint. It must be signable. */
+#define EJECT_MSG_MAX                                                                              \
+	(sizeof(MSG_MAGIC " eject ") - 1 + 16 + 1 + (FLEET_ID_MAX - 1) + 1 + 20 + 1 +              \
+	 (ENDPOINT_NAME_MAX - 1))
+_Static_assert(EJECT_MSG_MAX <= FLEET_CONTENT_MAX, "an eject message must fit a signed message");
 
 const char *fleet_op_name(enum fleet_op op)
 {
@@ -81,14 +91,43 @@ int fleet_channel(char *out, size_t outlen, const char *prefix)
 	return n < 0 || (size_t)n >= outlen ? -ENOSPC : 0;
 }
 
+int fleet_endpoint_valid(const char *s, size_t len)
+{
+	if (!s || len == 0 || len > ENDPOINT_NAME_MAX - 1)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '.' || c == ':' ||
+		      c == '[' || c == ']'))
+			return 0;
+	}
+	return 1;
+}
+
+int fleet_eject_key(char *out, size_t outlen, const char *prefix, const char *id,
+		    const char *endpoint)
+{
+	char suffix[sizeof("eject:") + ENDPOINT_NAME_MAX];
+
+	if (!fleet_endpoint_valid(endpoint, strnlen(endpoint, ENDPOINT_NAME_MAX)))
+		return -EINVAL;
+	snprintf(suffix, sizeof(suffix), "eject:%s", endpoint);
+	return fleet_key(out, outlen, prefix, id, suffix);
+}
+
 int fleet_msg_encode(const struct fleet_msg *m, char *out, size_t outlen)
 {
+	int eject = m->kind == FLEET_MSG_EJECT;
 	int n;
 
 	if ((unsigned)m->kind >= FLEET_MSG__COUNT)
 		return -EINVAL;
-	n = snprintf(out, outlen, MSG_MAGIC " %s %016llx %s %llu", kind_names[m->kind],
-		     (unsigned long long)m->instance, m->id, (unsigned long long)m->until_ms);
+	if (eject && !fleet_endpoint_valid(m->endpoint, strnlen(m->endpoint, sizeof(m->endpoint))))
+		return -EINVAL;
+	n = snprintf(out, outlen, MSG_MAGIC " %s %016llx %s %llu%s%s", kind_names[m->kind],
+		     (unsigned long long)m->instance, m->id, (unsigned long long)m->until_ms,
+		     eject ? " " : "", eject ? m->endpoint : "");
 	return n < 0 || (size_t)n >= outlen ? -ENOSPC : n;
 }
 
@@ -207,6 +246,12 @@ int fleet_msg_decode(const char *s, size_t len, struct fleet_msg *ret)
 	m.id[tl] = '\0';
 	if (token(&p, end, &t, &tl) < 0 || fleet_parse_uint(t, tl, &m.until_ms) < 0)
 		return -EINVAL;
+	if (m.kind == FLEET_MSG_EJECT) {
+		if (token(&p, end, &t, &tl) < 0 || !fleet_endpoint_valid(t, tl))
+			return -EINVAL;
+		memcpy(m.endpoint, t, tl);
+		m.endpoint[tl] = '\0';
+	}
 	if (p != end)
 		return -EINVAL;
 	if (m.kind != FLEET_MSG_CLOSE && m.until_ms == 0)
@@ -438,6 +483,43 @@ int fleet_value_decode_signed(enum fleet_value_kind kind, const char *s, size_t 
 	return 0;
 }
 
+int fleet_eject_value_encode_signed(uint64_t until_ms, const char *endpoint, const char *secret,
+				    const char *id, uint64_t ts_ms, char *out, size_t outlen)
+{
+	int n;
+
+	if (!fleet_endpoint_valid(endpoint, strnlen(endpoint, ENDPOINT_NAME_MAX)))
+		return -EINVAL;
+	n = snprintf(out, outlen, EJECT_VALUE " %llu %s", (unsigned long long)until_ms, endpoint);
+	if (n < 0 || (size_t)n >= outlen)
+		return -ENOSPC;
+	return fleet_seal(secret, id, ts_ms, out, (size_t)n, outlen);
+}
+
+int fleet_eject_value_decode_signed(const char *s, size_t len, const char *secret, const char *id,
+				    const char *endpoint, uint64_t now_ms, uint64_t max_age_ms,
+				    uint64_t *ret_until_ms, enum fleet_reject *ret_why)
+{
+	const char *p, *end, *t;
+	size_t clen, tl;
+	uint64_t until;
+
+	if (fleet_unseal(secret, id, s, len, now_ms, max_age_ms, &clen, ret_why) < 0)
+		return -EBADMSG;
+	/* Signed by the fleet, but for another key: a copy, not this value. */
+	p = s;
+	end = s + clen;
+	if (token(&p, end, &t, &tl) < 0 || tl != strlen(EJECT_VALUE) ||
+	    memcmp(t, EJECT_VALUE, tl) != 0 || token(&p, end, &t, &tl) < 0 ||
+	    fleet_parse_uint(t, tl, &until) < 0 || token(&p, end, &t, &tl) < 0 || p != end ||
+	    tl != strlen(endpoint) || memcmp(t, endpoint, tl) != 0) {
+		*ret_why = FLEET_REJECT_BAD_SIGNATURE;
+		return -EBADMSG;
+	}
+	*ret_until_ms = until;
+	return 0;
+}
+
 /* ---- the scripts fleet.c runs in Redis ---- */
 
 /* Extends KEYS[1] to ARGV[1] (wall-clock ms) if later, expiring then, and
@@ -453,8 +535,9 @@ const char fleet_script_extend[] = "local cur = tonumber(redis.call('GET', KEYS[
 
 /* Signed: the same, storing the signed value ARGV[4]. Redis cannot check
  * a signature (the secret stays out of Redis), so it only reads the window
- * end out of "KIND UNTIL TS MAC"; when it does not extend, it returns the
- * value it holds, for braced to verify (and replace when forged). */
+ * end out of "KIND UNTIL TS MAC" (or "eject UNTIL ENDPOINT TS MAC"); when
+ * it does not extend, it returns the value it holds, for braced to verify
+ * (and replace when forged). */
 const char fleet_script_extend_signed[] =
     "local v = redis.call('GET', KEYS[1])\n"
     "local cur = 0\n"

@@ -11,15 +11,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "endpoints.h"
+
 struct rng;
 
 /* A profile's fleet identity: "NAME:HASH" with HASH the 16 hex digits of
  * FNV-1a 64 over the upstream URL. NAME is at most 63 bytes. */
 #define FLEET_ID_MAX 84
-/* Longest key: prefix, braces, identity and the longest suffix. */
-#define FLEET_KEY_MAX 192
-/* Longest message accepted from the channel. */
-#define FLEET_MSG_MAX 256
+/* Longest key: prefix (CONFIG_FLEET_PREFIX_MAX), braces, identity and the
+ * longest suffix ("eject:" and an endpoint). */
+#define FLEET_KEY_MAX 224
+/* Longest message accepted from the channel: a signed eject message of the
+ * longest identity and endpoint fits (fleetproto.c checks). */
+#define FLEET_MSG_MAX 288
 /* Most per-second buckets a budget window spans in Redis: a longer window
  * is summed over its last FLEET_MAX_BUCKETS seconds. */
 #define FLEET_MAX_BUCKETS 600
@@ -38,6 +42,7 @@ enum fleet_op {
 	FLEET_OP_SUBSCRIBE, /* the subscriber connection */
 	FLEET_OP_MESSAGE,   /* a message on the channel that does not parse */
 	FLEET_OP_OVERFLOW,  /* a call dropped: too many calls waiting */
+	FLEET_OP_EJECT,     /* extending an endpoint's ejection */
 	FLEET_OP__COUNT
 };
 
@@ -75,22 +80,36 @@ int fleet_key(char *out, size_t outlen, const char *prefix, const char *id, cons
 /* Writes PREFIXevents, the channel every instance of a prefix shares. */
 int fleet_channel(char *out, size_t outlen, const char *prefix);
 
+/* 1 when the len bytes at s are an endpoint as instances share it: 1 to
+ * ENDPOINT_NAME_MAX-1 bytes of "ADDR:PORT" text as braced writes it
+ * (digits, lowercase hex letters, '.', ':', '[', ']'); else 0. */
+int fleet_endpoint_valid(const char *s, size_t len);
+
+/* Writes PREFIX{ID}:eject:ENDPOINT, the key of one endpoint's ejection,
+ * into out. Returns 0, -EINVAL for an endpoint fleet_endpoint_valid()
+ * refuses, or -ENOSPC. */
+int fleet_eject_key(char *out, size_t outlen, const char *prefix, const char *id,
+		    const char *endpoint);
+
 enum fleet_msg_kind {
 	FLEET_MSG_COOLDOWN, /* the profile cools down until until_ms */
 	FLEET_MSG_OPEN,     /* the breaker is open until until_ms */
 	FLEET_MSG_CLOSE,    /* a probe succeeded: the breaker is closed */
+	FLEET_MSG_EJECT,    /* endpoint `endpoint` is ejected until until_ms */
 	FLEET_MSG__COUNT
 };
 
 struct fleet_msg {
 	enum fleet_msg_kind kind;
-	uint64_t instance;     /* the sender, so that it can ignore its own */
-	char id[FLEET_ID_MAX]; /* the profile's identity */
-	uint64_t until_ms;     /* wall-clock ms since the epoch; 0 for close */
+	uint64_t instance;                /* the sender, so that it can ignore its own */
+	char id[FLEET_ID_MAX];            /* the profile's identity */
+	uint64_t until_ms;                /* wall-clock ms since the epoch; 0 for close */
+	char endpoint[ENDPOINT_NAME_MAX]; /* eject: "ADDR:PORT"; "" for the others */
 };
 
-/* Encodes m as "braced1 KIND INSTANCE ID UNTIL". Returns the length or
- * -ENOSPC. */
+/* Encodes m as "braced1 KIND INSTANCE ID UNTIL", followed by " ENDPOINT"
+ * for eject. Returns the length, -ENOSPC, or -EINVAL (an unknown kind, an
+ * eject whose endpoint fleet_endpoint_valid() refuses). */
 int fleet_msg_encode(const struct fleet_msg *m, char *out, size_t outlen);
 
 /* Decodes len bytes at s (not NUL-terminated) strictly: the exact form
@@ -149,7 +168,8 @@ int fleet_msg_decode_signed(const char *s, size_t len, const char *secret, uint6
 			    uint64_t max_age_ms, struct fleet_msg *ret, enum fleet_reject *ret_why);
 
 /* What a key holds under fleet.secret, signed: "cooldown UNTIL", "breaker
- * UNTIL" (decimal) or "probe INSTANCE" (16 hex digits). */
+ * UNTIL" (decimal) or "probe INSTANCE" (16 hex digits); an ejection's key
+ * holds "eject UNTIL ENDPOINT" (fleet_eject_value_*). */
 enum fleet_value_kind {
 	FLEET_VALUE_COOLDOWN, /* the cool-down key: until, wall-clock ms */
 	FLEET_VALUE_BREAKER,  /* the breaker key: open until, wall-clock ms */
@@ -169,6 +189,22 @@ int fleet_value_encode_signed(enum fleet_value_kind kind, uint64_t v, const char
 int fleet_value_decode_signed(enum fleet_value_kind kind, const char *s, size_t len,
 			      const char *secret, const char *id, uint64_t now_ms,
 			      uint64_t max_age_ms, uint64_t *ret_v, enum fleet_reject *ret_why);
+
+/* Writes the signed value of an ejection of endpoint until until_ms
+ * (wall clock) for identity id into out: "eject UNTIL ENDPOINT", sealed.
+ * Returns the length, -ENOSPC or -EINVAL (an endpoint
+ * fleet_endpoint_valid() refuses). */
+int fleet_eject_value_encode_signed(uint64_t until_ms, const char *endpoint, const char *secret,
+				    const char *id, uint64_t ts_ms, char *out, size_t outlen);
+
+/* Reads the value of the ejection key of endpoint for identity id
+ * (hostile input): the signature must verify within max_age_ms of now_ms
+ * and the content name this endpoint (another endpoint's or another kind,
+ * however signed, is a bad signature). Returns 0 and *ret_until_ms, or
+ * -EBADMSG with *ret_why set. */
+int fleet_eject_value_decode_signed(const char *s, size_t len, const char *secret, const char *id,
+				    const char *endpoint, uint64_t now_ms, uint64_t max_age_ms,
+				    uint64_t *ret_until_ms, enum fleet_reject *ret_why);
 
 /* Parses len bytes of decimal digits (no sign, no spaces, at most 19
  * digits) into *ret. Returns 0 or -EINVAL. */

@@ -13,6 +13,8 @@
 #define FUZZ_SECRET "fuzz-fleet-secret-0123456789"
 #define FUZZ_NOW 1700000000000ull
 #define FUZZ_ID "p-1:0123456789abcdef"
+/* The endpoint of the signed ejection value seed. */
+#define FUZZ_ENDPOINT "127.0.0.2:8080"
 
 static void check_plain(const char *s, size_t size)
 {
@@ -25,7 +27,9 @@ static void check_plain(const char *s, size_t size)
 	n = fleet_msg_encode(&m, out, sizeof(out));
 	if (n < 0 || (size_t)n > size || fleet_msg_decode(out, (size_t)n, &back) != 0 ||
 	    back.kind != m.kind || back.instance != m.instance || strcmp(back.id, m.id) != 0 ||
-	    back.until_ms != m.until_ms)
+	    back.until_ms != m.until_ms || strcmp(back.endpoint, m.endpoint) != 0 ||
+	    (m.kind == FLEET_MSG_EJECT) != (m.endpoint[0] != '\0') ||
+	    !(m.kind != FLEET_MSG_EJECT || fleet_endpoint_valid(m.endpoint, strlen(m.endpoint))))
 		abort();
 }
 
@@ -44,7 +48,8 @@ static void check_signed(const char *s, size_t size)
 		abort();
 	if (e == 0 && (fleet_unseal(FUZZ_SECRET, m.id, s, size, FUZZ_NOW, 2000, &clen, &why) != 0 ||
 		       fleet_msg_decode(s, clen, &plain) != 0 || plain.kind != m.kind ||
-		       plain.until_ms != m.until_ms || strcmp(plain.id, m.id) != 0))
+		       plain.until_ms != m.until_ms || strcmp(plain.id, m.id) != 0 ||
+		       strcmp(plain.endpoint, m.endpoint) != 0))
 		abort();
 	for (int k = 0; k < FLEET_VALUE__COUNT; k++) {
 		why = FLEET_REJECT__COUNT;
@@ -53,6 +58,11 @@ static void check_signed(const char *s, size_t size)
 		if (e != 0 && (e != -EBADMSG || (unsigned)why >= FLEET_REJECT__COUNT))
 			abort();
 	}
+	why = FLEET_REJECT__COUNT;
+	e = fleet_eject_value_decode_signed(s, size, FUZZ_SECRET, FUZZ_ID, FUZZ_ENDPOINT, FUZZ_NOW,
+					    5000, &v, &why);
+	if (e != 0 && (e != -EBADMSG || (unsigned)why >= FLEET_REJECT__COUNT))
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

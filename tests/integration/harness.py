@@ -139,9 +139,9 @@ def _exchange(conn, method, path, body, headers):
         conn.close()
 
 
-def request(port, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT):
-    """One request on a fresh TCP connection to 127.0.0.1:port; returns a Response."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def request(port, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT, host="127.0.0.1"):
+    """One request on a fresh TCP connection to host:port; returns a Response."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     return _exchange(conn, method, path, body, headers)
 
 
@@ -167,13 +167,16 @@ def raw_request(port, data, method="GET", timeout=HTTP_TIMEOUT):
 # --- the test upstream ------------------------------------------------------
 
 class UpstreamProcess:
-    """tests/upstream.py as a child process; .port, .blackhole_port, .url(base), .stats(), .reset()."""
+    """tests/upstream.py as a child process; .port, .blackhole_port, .url(base), .stats(), .reset().
+    host: another IPv4 loopback address to listen on; port: a given port (0: any free one)."""
 
-    def __init__(self, demo=False):
+    def __init__(self, demo=False, host="127.0.0.1", port=0):
         self.dir = tempfile.mkdtemp(prefix="braced-up-")
+        self.host = host
         self.stderr = open(os.path.join(self.dir, "upstream.err"), "wb")
         port_file = os.path.join(self.dir, "blackhole.port")
-        args = [sys.executable, UPSTREAM_PY, "--blackhole-port-file", port_file]
+        args = [sys.executable, UPSTREAM_PY, "--blackhole-port-file", port_file,
+                "--host", host, "--port", str(port)]
         if demo:
             args.append("--demo")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -205,22 +208,24 @@ class UpstreamProcess:
             return f.read()
 
     def url(self, base=""):
-        return f"http://127.0.0.1:{self.port}{base}"
+        return f"http://{self.host}:{self.port}{base}"
 
     def stats(self):
-        return request(self.port, "GET", "/__stats", timeout=5).json()
+        return request(self.port, "GET", "/__stats", timeout=5, host=self.host).json()
 
     def reset(self):
-        request(self.port, "POST", "/__reset", timeout=5)
+        request(self.port, "POST", "/__reset", timeout=5, host=self.host)
 
     def script(self, actions):
-        resp = request(self.port, "POST", "/__script", body=json.dumps(actions).encode(), timeout=5)
+        resp = request(self.port, "POST", "/__script", body=json.dumps(actions).encode(), timeout=5,
+                       host=self.host)
         if resp.status != 200:
             raise RuntimeError(f"script refused: {resp.body!r}")
 
     def set_default(self, action):
         """Answer every request that has no scripted action or X-Fault with `action` until reset."""
-        resp = request(self.port, "POST", "/__default", body=json.dumps(action).encode(), timeout=5)
+        resp = request(self.port, "POST", "/__default", body=json.dumps(action).encode(), timeout=5,
+                       host=self.host)
         if resp.status != 200:
             raise RuntimeError(f"default action refused: {resp.body!r}")
 
@@ -230,7 +235,7 @@ class UpstreamProcess:
         t is time.monotonic() in the upstream process at arrival: the same
         clock (CLOCK_MONOTONIC) as time.monotonic() in the tests.
         """
-        return request(self.port, "GET", "/__log", timeout=5).json()["requests"]
+        return request(self.port, "GET", "/__log", timeout=5, host=self.host).json()["requests"]
 
     def stop(self):
         stop_process(self.proc, UPSTREAM_STOP_TIMEOUT)

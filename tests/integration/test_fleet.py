@@ -13,8 +13,8 @@ import threading
 import time
 import unittest
 
-from harness import (START_TIMEOUT, Braced, BracedTestCase, fault, make_config, merge, request,
-                     stop_process, wait_until)
+from harness import (START_TIMEOUT, Braced, BracedTestCase, UpstreamProcess, fault, make_config,
+                     merge, request, stop_process, wait_until)
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -668,6 +668,107 @@ class FleetTest(FleetTestCase):
         b.reload(self.fleet_config(self.redis.sock, 1, fleet={"redis": "off"}))
         self.assertTrue(wait_until(lambda: metric(b, "braced_fleet_up") == 0, START_TIMEOUT), b.log())
         self.assertEqual(b.get("/demo/x").status, 200)
+
+
+class EjectionFixture:
+    """A profile with two endpoints on one port: the class's upstream on
+    127.0.0.1 and a second one on 127.0.0.2 that answers every request 503.
+    Mixed into a FleetTestCase."""
+
+    EJECT = {"balance": "round_robin",
+             "eject": {"consecutive_failures": 3, "base": "5s", "max_percent": 50}}
+    SHARE_ALL = ["cooldown", "breaker", "budget", "ejections"]
+
+    def setUp(self):
+        super().setUp()
+        self.bad = UpstreamProcess(host="127.0.0.2", port=self.upstream.port)
+        self.addCleanup(self.bad.stop)
+        self.bad.set_default({"status": 503})
+        self.good_addr = f"127.0.0.1:{self.upstream.port}"
+        self.bad_addr = f"127.0.0.2:{self.upstream.port}"
+
+    def start_pair(self, share, n=2, **fleet):
+        if self.redis is None:
+            self.redis = RedisProcess().start()
+        return self.start_fleet(
+            self.redis.sock, n=n, fleet=merge({"share": share}, fleet),
+            profile={"addresses": [self.good_addr, self.bad_addr], "endpoints": self.EJECT})
+
+    def endpoint(self, b, addr):
+        doc = request(b.admin_port, "GET", "/status", timeout=5).json()
+        for e in doc["profiles"]["demo"]["endpoints"]:
+            if e["address"] == addr:
+                return e
+        raise AssertionError(f"{addr} not in /status: {doc['profiles']['demo']['endpoints']}")
+
+    def eject_on(self, b):
+        """Sends through b until it ejects the 503 endpoint; returns its /status entry."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            b.get("/demo/x", timeout=5)
+            e = self.endpoint(b, self.bad_addr)
+            if e["state"] == "ejected":
+                return e
+        self.fail(f"{self.bad_addr} never ejected:\n" + b.log())
+
+
+class FleetEjectionTest(EjectionFixture, FleetTestCase):
+    """fleet.share `ejections` (SPEC 4.11): an endpoint one instance ejects
+    is ejected by every instance until the same instant."""
+
+    def test_an_ejection_reaches_an_instance_that_sent_nothing(self):
+        a, b = self.start_pair(self.SHARE_ALL)
+        ea = self.eject_on(a)
+        self.assertEqual(self.endpoint(b, self.good_addr)["state"], "active")
+        self.assertTrue(wait_until(lambda: self.endpoint(b, self.bad_addr)["state"] == "ejected",
+                                   1.0), "B never ejected " + self.bad_addr + ":\n" + b.log())
+        ea, eb = self.endpoint(a, self.bad_addr), self.endpoint(b, self.bad_addr)
+        self.assertGreater(ea["ejected_until_ms"], 4000)
+        self.assertLess(abs(ea["ejected_until_ms"] - eb["ejected_until_ms"]), 500, (ea, eb))
+        # B applied what it was told: it ejected nothing itself.
+        self.assertEqual(eb["ejections"], 0)
+        self.assertEqual(self.endpoint(b, self.good_addr)["state"], "active")
+        self.upstream.reset()
+        self.bad.reset()
+        self.bad.set_default({"status": 503})
+        for _ in range(6):
+            self.assertEqual(b.get("/demo/y", timeout=5).status, 200)
+        self.assertEqual([self.instance_of(e) for e in self.bad.received()], [])
+        self.assertEqual([self.instance_of(e) for e in self.upstream.received()], [2] * 6)
+
+    def test_signed_ejections_are_shared_and_read_back_by_a_later_instance(self):
+        share = self.SHARE_ALL
+        secret = "0123456789abcdef-fleet-secret"
+        a, b = self.start_pair(share, secret=secret)
+        self.eject_on(a)
+        self.assertTrue(wait_until(lambda: self.endpoint(b, self.bad_addr)["state"] == "ejected",
+                                   1.0), "B never ejected " + self.bad_addr + ":\n" + b.log())
+        # An instance that starts now reads the ejection from Redis.
+        (c,) = self.start_pair(share, n=1, secret=secret)
+        self.assertTrue(wait_until(lambda: self.endpoint(c, self.bad_addr)["state"] == "ejected",
+                                   2.0), "C never read the ejection:\n" + c.log())
+        ea, ec = self.endpoint(a, self.bad_addr), self.endpoint(c, self.bad_addr)
+        self.assertLess(abs(ea["ejected_until_ms"] - ec["ejected_until_ms"]), 500, (ea, ec))
+        key = "braced:{%s}:eject:%s" % (profile_id("demo", self.upstream.url("/base")),
+                                        self.bad_addr)
+        self.assertIn(b"\r\neject ", resp_command(self.redis.sock, "GET", key))
+        for inst in (a, b, c):
+            for reason in ("unsigned", "bad_signature", "stale"):
+                self.assertEqual(
+                    metric(inst, 'braced_fleet_rejected_total{reason="%s"}' % reason), 0)
+            self.assertEqual(metric(inst, 'braced_fleet_errors_total{op="eject"}'), 0)
+
+    def test_without_ejections_in_share_each_instance_ejects_alone(self):
+        a, b = self.start_pair(["cooldown", "breaker", "budget"])
+        self.eject_on(a)
+        # Long enough for a message that should not come.
+        time.sleep(1.0)
+        self.assertEqual(self.endpoint(b, self.bad_addr)["state"], "active")
+        self.bad.reset()
+        self.bad.set_default({"status": 503})
+        for _ in range(2):
+            b.get("/demo/y", timeout=5)
+        self.assertIn(2, [self.instance_of(e) for e in self.bad.received()])
 
 
 class FleetConfigTest(BracedTestCase):

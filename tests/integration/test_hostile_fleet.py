@@ -16,7 +16,8 @@ import time
 import unittest
 
 from harness import START_TIMEOUT, Braced, BracedTestCase, fault, make_config, request, wait_until
-from test_fleet import FleetTestCase, RedisProcess, metric, profile_id, received_chunks, resp_command
+from test_fleet import (EjectionFixture, FleetTestCase, RedisProcess, metric, profile_id,
+                        received_chunks, resp_command)
 
 SECRET = "it-fleet-secret-0123456789abcdef"
 CHANNEL = "braced:events"
@@ -343,6 +344,40 @@ class HostileFleetConfigTest(BracedTestCase):
         self.assertEqual(rc, 1, err)
         self.assertIn("fleet.secret must be from 16", err)
         self.assertNotIn("too-short", err)
+
+
+class HostileEjectionTest(EjectionFixture, FleetTestCase):
+
+    def test_forged_ejections_are_ignored_and_a_forged_stored_one_replaced(self):
+        self.redis = RedisProcess().start()
+        pid = profile_id("demo", self.upstream.url("/base"))
+        key = f"braced:{{{pid}}}:eject:{self.bad_addr}"
+        # An ejection far ahead that looks signed: read at connect and
+        # refused; the extend script alone would keep it and share nothing.
+        forged = f"eject 99999999999999 {self.bad_addr} {now_ms()} " + "0" * 64
+        self.assertIn(b"+OK", resp_command(self.redis.sock, "SET", key, forged))
+        a, b = self.start_pair(self.SHARE_ALL, secret=SECRET)
+        for inst in (a, b):
+            self.assertTrue(wait_until(lambda: rejected(inst, "bad_signature") >= 1, 5), inst.log())
+        # Forged messages that would eject the good endpoint: unsigned, and
+        # signed with another key.
+        content = f"braced1 eject 0123456789abcdef {pid} {now_ms() + 20000} {self.good_addr}"
+        resp_command(self.redis.sock, "PUBLISH", CHANNEL, content)
+        resp_command(self.redis.sock, "PUBLISH", CHANNEL,
+                     sign("an attacker's guess at it", pid, now_ms(), content))
+        for inst in (a, b):
+            self.assertTrue(wait_until(lambda: rejected(inst, "unsigned") >= 1 and
+                                       rejected(inst, "bad_signature") >= 2, 5), inst.log())
+            for addr in (self.good_addr, self.bad_addr):
+                self.assertEqual(self.endpoint(inst, addr)["state"], "active", addr)
+        # A real ejection replaces the forged value and reaches B.
+        self.eject_on(a)
+        self.assertTrue(wait_until(lambda: self.endpoint(b, self.bad_addr)["state"] == "ejected",
+                                   3), b.log())
+        self.assertLessEqual(self.endpoint(b, self.bad_addr)["ejected_until_ms"], 5000)
+        self.assertEqual(self.endpoint(b, self.good_addr)["state"], "active")
+        stored = resp_command(self.redis.sock, "GET", key)
+        self.assertRegex(stored, rb"\r\neject \d{13} 127\.0\.0\.2:\d+ \d{13} [0-9a-f]{64}\r\n")
 
 
 if __name__ == "__main__":

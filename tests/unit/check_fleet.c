@@ -102,6 +102,131 @@ START_TEST(test_hostile_messages_refused)
 }
 END_TEST
 
+START_TEST(test_eject_messages)
+{
+	static const char *const good[] = {
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 5 127.0.0.2:8080",
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 5 [::1]:443",
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 5 [2001:db8::a:f]:1",
+	};
+	static const char *const bad[] = {
+		/* missing fields */
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 5",
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 5 ",
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 127.0.0.2:8080",
+		"braced1 eject 0123456789abcdef 5 127.0.0.2:8080",
+		"braced1 eject p:0123456789abcdef 5 127.0.0.2:8080",
+		/* an instant of 0, or no number */
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 0 127.0.0.2:8080",
+		"braced1 eject 0123456789abcdef p:0123456789abcdef x 127.0.0.2:8080",
+		/* characters an address never has */
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 5 db.example:80",
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 5 [2001:DB8::1]:1",
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 5 127.0.0.2:80/x",
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 5 127.0.0.2:80{x}",
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 5 127.0.0.2:-80",
+		/* one field too many, two spaces */
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 5 127.0.0.2:80 x",
+		"braced1 eject 0123456789abcdef p:0123456789abcdef 5  127.0.0.2:80",
+		/* an endpoint on another kind */
+		"braced1 open 0123456789abcdef p:0123456789abcdef 5 127.0.0.2:80",
+		"braced1 close 0123456789abcdef p:0123456789abcdef 0 127.0.0.2:80",
+	};
+	char buf[FLEET_MSG_MAX + 1], longest[ENDPOINT_NAME_MAX + 1];
+	struct fleet_msg m = { .kind = FLEET_MSG_EJECT,
+			       .instance = 0x0123456789abcdefull,
+			       .until_ms = 1700000000123ull,
+			       .endpoint = "127.0.0.2:8080" },
+			 out;
+	char name[64];
+	int n;
+
+	/* round trip, with the longest identity */
+	memset(name, 'n', 63);
+	name[63] = '\0';
+	ck_assert_int_eq(fleet_profile_id(m.id, sizeof(m.id), name, "http://x"), 0);
+	n = fleet_msg_encode(&m, buf, sizeof(buf));
+	ck_assert_int_gt(n, 0);
+	ck_assert_str_eq(buf + n - strlen(" 1700000000123 127.0.0.2:8080"),
+			 " 1700000000123 127.0.0.2:8080");
+	ck_assert_int_eq(fleet_msg_decode(buf, (size_t)n, &out), 0);
+	ck_assert_int_eq(out.kind, FLEET_MSG_EJECT);
+	ck_assert_uint_eq(out.instance, m.instance);
+	ck_assert_str_eq(out.id, m.id);
+	ck_assert_uint_eq(out.until_ms, m.until_ms);
+	ck_assert_str_eq(out.endpoint, "127.0.0.2:8080");
+	/* the longest endpoint goes through, one byte more does not */
+	memset(longest, '1', ENDPOINT_NAME_MAX);
+	longest[ENDPOINT_NAME_MAX - 1] = '\0';
+	memcpy(m.endpoint, longest, ENDPOINT_NAME_MAX);
+	n = fleet_msg_encode(&m, buf, sizeof(buf));
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(fleet_msg_decode(buf, (size_t)n, &out), 0);
+	ck_assert_str_eq(out.endpoint, longest);
+	ck_assert_int_eq(fleet_msg_encode_signed(&m, "0123456789abcdef-fleet", 1700000000000ull,
+						 buf, sizeof(buf)) > 0,
+			 1);
+	ck_assert_int_le((int)strlen(buf), FLEET_MSG_MAX);
+	n = snprintf(buf, sizeof(buf), "braced1 eject 0123456789abcdef p:0123456789abcdef 5 %s1",
+		     longest);
+	ck_assert_int_lt(fleet_msg_decode(buf, (size_t)n, &out), 0);
+	/* encoding refuses what decoding would */
+	strcpy(m.endpoint, "");
+	ck_assert_int_eq(fleet_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	strcpy(m.endpoint, "db.example:80");
+	ck_assert_int_eq(fleet_msg_encode(&m, buf, sizeof(buf)), -EINVAL);
+	/* the other kinds carry none */
+	m.kind = FLEET_MSG_OPEN;
+	n = fleet_msg_encode(&m, buf, sizeof(buf));
+	ck_assert_int_eq(fleet_msg_decode(buf, (size_t)n, &out), 0);
+	ck_assert_str_eq(out.endpoint, "");
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(fleet_msg_decode(good[i], strlen(good[i]), &out) == 0, "refused '%s'",
+			      good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(fleet_msg_decode(bad[i], strlen(bad[i]), &out) < 0, "accepted '%s'",
+			      bad[i]);
+	/* an embedded NUL in the endpoint */
+	{
+		static const char nul[] =
+		    "braced1 eject 0123456789abcdef p:0123456789abcdef 5 1.2.3.4\0:80";
+
+		ck_assert_int_lt(fleet_msg_decode(nul, sizeof(nul) - 1, &out), 0);
+	}
+
+	ck_assert(fleet_endpoint_valid("[fe80::1]:8443", 14));
+	ck_assert(!fleet_endpoint_valid("", 0));
+	ck_assert(!fleet_endpoint_valid(NULL, 0));
+	ck_assert(!fleet_endpoint_valid("1.2.3.4 :80", 11));
+}
+END_TEST
+
+START_TEST(test_eject_keys)
+{
+	char id[FLEET_ID_MAX], key[FLEET_KEY_MAX], prefix[CONFIG_FLEET_PREFIX_MAX + 1],
+	    longest[ENDPOINT_NAME_MAX], name[64];
+
+	ck_assert_int_eq(fleet_profile_id(id, sizeof(id), "weather", "https://a.example"), 0);
+	ck_assert_int_eq(fleet_eject_key(key, sizeof(key), "braced:", id, "127.0.0.2:8080"), 0);
+	ck_assert_int_eq(strncmp(key, "braced:{weather:", 16), 0);
+	ck_assert_str_eq(key + strlen(key) - strlen("}:eject:127.0.0.2:8080"),
+			 "}:eject:127.0.0.2:8080");
+	ck_assert_int_eq(fleet_eject_key(key, sizeof(key), "braced:", id, "a b"), -EINVAL);
+	ck_assert_int_eq(fleet_eject_key(key, sizeof(key), "braced:", id, "*"), -EINVAL);
+	ck_assert_int_eq(fleet_eject_key(key, 20, "braced:", id, "1.2.3.4:5"), -ENOSPC);
+	/* the longest prefix, identity and endpoint fit */
+	memset(prefix, 'x', CONFIG_FLEET_PREFIX_MAX);
+	prefix[CONFIG_FLEET_PREFIX_MAX] = '\0';
+	memset(name, 'n', 63);
+	name[63] = '\0';
+	memset(longest, '1', ENDPOINT_NAME_MAX - 1);
+	longest[ENDPOINT_NAME_MAX - 1] = '\0';
+	ck_assert_int_eq(fleet_profile_id(id, sizeof(id), name, "u"), 0);
+	ck_assert_int_eq(fleet_eject_key(key, sizeof(key), prefix, id, longest), 0);
+}
+END_TEST
+
 /* ---- signatures ---- */
 
 #define SECRET "0123456789abcdef-fleet"
@@ -111,6 +236,8 @@ static int sign_msg(enum fleet_msg_kind kind, const char *secret, uint64_t ts, c
 {
 	struct fleet_msg m = { .kind = kind, .instance = 0xfeedull, .until_ms = NOW + 5000 };
 
+	if (kind == FLEET_MSG_EJECT)
+		strcpy(m.endpoint, "127.0.0.2:8080");
 	ck_assert_int_eq(fleet_profile_id(m.id, sizeof(m.id), "p-1", "http://x"), 0);
 	return fleet_msg_encode_signed(&m, secret, ts, buf, FLEET_MSG_MAX + 1);
 }
@@ -264,6 +391,85 @@ START_TEST(test_signed_values)
 						   NOW, 5000, &v, &why),
 			 0);
 	ck_assert_uint_eq(v, 0xfedcba9876543210ull);
+}
+END_TEST
+
+START_TEST(test_signed_eject)
+{
+	char id[FLEET_ID_MAX], other[FLEET_ID_MAX], buf[FLEET_MSG_MAX + 1], copy[FLEET_MSG_MAX + 1];
+	enum fleet_reject why;
+	struct fleet_msg m;
+	uint64_t v = 0;
+	char *at;
+	int n;
+
+	/* the message: every field covered by the MAC, the endpoint included */
+	n = sign_msg(FLEET_MSG_EJECT, SECRET, NOW, buf);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(verdict(buf, (size_t)n, &m), -1);
+	ck_assert_int_eq(m.kind, FLEET_MSG_EJECT);
+	ck_assert_str_eq(m.endpoint, "127.0.0.2:8080");
+	at = strstr(buf, "127.0.0.2:8080");
+	at[8] = '3'; /* 127.0.0.3: another endpoint, same length */
+	ck_assert_int_eq(verdict(buf, (size_t)n, &m), FLEET_REJECT_BAD_SIGNATURE);
+	n = sign_msg(FLEET_MSG_EJECT, SECRET, NOW, buf);
+	at = strstr(buf, "127.0.0.2:8080");
+	at[1] = 'X'; /* signed or not, not an endpoint */
+	ck_assert_int_eq(fleet_msg_decode_signed(buf, (size_t)n, SECRET, NOW, 2000, &m,
+						 &(enum fleet_reject){ 0 }),
+			 -EINVAL);
+
+	/* the value */
+	ck_assert_int_eq(fleet_profile_id(id, sizeof(id), "p", "http://a"), 0);
+	ck_assert_int_eq(fleet_profile_id(other, sizeof(other), "p", "http://b"), 0);
+	n = fleet_eject_value_encode_signed(NOW + 3000, "127.0.0.2:8080", SECRET, id, NOW, buf,
+					    sizeof(buf));
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(strncmp(buf, "eject 1700000003000 127.0.0.2:8080 1700000000000 ", 49), 0);
+	ck_assert_int_eq(fleet_eject_value_decode_signed(buf, (size_t)n, SECRET, id,
+							 "127.0.0.2:8080", NOW + 4000, 5000, &v,
+							 &why),
+			 0);
+	ck_assert_uint_eq(v, NOW + 3000);
+	/* copied to another endpoint's key, or another profile's */
+	ck_assert_int_eq(fleet_eject_value_decode_signed(buf, (size_t)n, SECRET, id,
+							 "127.0.0.1:8080", NOW, 5000, &v, &why),
+			 -EBADMSG);
+	ck_assert_int_eq(why, FLEET_REJECT_BAD_SIGNATURE);
+	ck_assert_int_eq(fleet_eject_value_decode_signed(buf, (size_t)n, SECRET, other,
+							 "127.0.0.2:8080", NOW, 5000, &v, &why),
+			 -EBADMSG);
+	ck_assert_int_eq(why, FLEET_REJECT_BAD_SIGNATURE);
+	/* a breaker window copied into an ejection's key, and back */
+	n = fleet_value_encode_signed(FLEET_VALUE_BREAKER, NOW + 3000, SECRET, id, NOW, copy,
+				      sizeof(copy));
+	ck_assert_int_eq(fleet_eject_value_decode_signed(copy, (size_t)n, SECRET, id,
+							 "127.0.0.2:8080", NOW, 5000, &v, &why),
+			 -EBADMSG);
+	ck_assert_int_eq(why, FLEET_REJECT_BAD_SIGNATURE);
+	n = (int)strlen(buf);
+	ck_assert_int_eq(fleet_value_decode_signed(FLEET_VALUE_BREAKER, buf, (size_t)n, SECRET, id,
+						   NOW, 5000, &v, &why),
+			 -EBADMSG);
+	/* stale, unsigned, truncated */
+	ck_assert_int_eq(fleet_eject_value_decode_signed(buf, (size_t)n, SECRET, id,
+							 "127.0.0.2:8080", NOW + 5001, 5000, &v,
+							 &why),
+			 -EBADMSG);
+	ck_assert_int_eq(why, FLEET_REJECT_STALE);
+	ck_assert_int_eq(fleet_eject_value_decode_signed("1700000003000", 13, SECRET, id,
+							 "127.0.0.2:8080", NOW, 5000, &v, &why),
+			 -EBADMSG);
+	ck_assert_int_eq(why, FLEET_REJECT_UNSIGNED);
+	ck_assert_int_eq(fleet_eject_value_decode_signed(buf, (size_t)n - 1, SECRET, id,
+							 "127.0.0.2:8080", NOW, 5000, &v, &why),
+			 -EBADMSG);
+	ck_assert_int_eq(why, FLEET_REJECT_UNSIGNED);
+	ck_assert_uint_eq(v, NOW + 3000); /* untouched by the failures */
+	/* no value for an endpoint no key can name */
+	ck_assert_int_eq(
+	    fleet_eject_value_encode_signed(NOW, "a b", SECRET, id, NOW, buf, sizeof(buf)),
+	    -EINVAL);
 }
 END_TEST
 
@@ -431,8 +637,11 @@ Suite *fleet_suite(void)
 	tcase_add_test(tc, test_identity_and_keys);
 	tcase_add_test(tc, test_message_round_trip);
 	tcase_add_test(tc, test_hostile_messages_refused);
+	tcase_add_test(tc, test_eject_messages);
+	tcase_add_test(tc, test_eject_keys);
 	tcase_add_test(tc, test_signed_messages);
 	tcase_add_test(tc, test_signed_values);
+	tcase_add_test(tc, test_signed_eject);
 	tcase_add_test(tc, test_parse_uint);
 	tcase_add_test(tc, test_buckets_and_budget);
 	tcase_add_test(tc, test_backoff_and_clocks);
