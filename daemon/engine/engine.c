@@ -176,6 +176,7 @@ static void start_attempt_as(struct engine *e, uint64_t now_us, struct engine_ac
 	*run = (struct engine_running){ .id = s->id, .start_us = now_us, .hedge = hedge };
 	/* Retries and hedges go where this request has not been yet. */
 	s->endpoint = guard_endpoint_pick(e->r.guard, now_us, e->rng, e->tried, e->ntried);
+	s->picked_us = now_us;
 	if (s->endpoint) {
 		const char *name = guard_endpoint_name(e->r.guard, s->endpoint);
 		size_t len = name ? strnlen(name, sizeof(run->endpoint) - 1) : 0;

@@ -174,6 +174,7 @@ struct engine_start {
 	 * none: the caller ends it with guard_endpoint_done() once the
 	 * attempt's call is over, however it ends. */
 	uint32_t endpoint;
+	uint64_t picked_us; /* when it was picked: guard_endpoint_done() needs it */
 };
 
 enum engine_answer_kind {

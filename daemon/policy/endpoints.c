@@ -19,6 +19,9 @@ struct endpoint {
 	double estimate_us; /* as of stamp_us; decays from there */
 	uint64_t stamp_us;  /* time of the estimate's last update */
 	uint32_t inflight;
+	/* The sum of the pick times of the attempts in flight: their mean age
+	 * is now - pick_sum_us / inflight. */
+	uint64_t pick_sum_us;
 	uint32_t failures_in_row;
 	uint32_t ejections_in_row; /* k */
 	uint64_t ejections;
@@ -251,11 +254,30 @@ static uint64_t estimate_us_at(const struct endpoint *e, uint64_t now_us)
 	return (uint64_t)llround(estimate_at(e, now_us));
 }
 
+/* The estimate an attempt is judged by: the peak-EWMA, or the mean age of
+ * the endpoint's attempts in flight when that is longer. Attempts that
+ * have waited longer than the estimate already say the endpoint got
+ * slower, before any of them answers: a newly slow endpoint stops drawing
+ * traffic within its estimate, not after its first slow answer. */
+static uint64_t judged_us_at(const struct endpoint *e, uint64_t now_us)
+{
+	uint64_t est = estimate_us_at(e, now_us);
+
+	if (e->inflight) {
+		uint64_t mean_pick = e->pick_sum_us / e->inflight;
+		uint64_t age = now_us > mean_pick ? now_us - mean_pick : 0;
+
+		if (age > est)
+			est = age;
+	}
+	return est;
+}
+
 static uint64_t cost_at(const struct endpoint *e, uint64_t now_us)
 {
 	uint64_t cost;
 
-	if (__builtin_mul_overflow(estimate_us_at(e, now_us) + 1, (uint64_t)e->inflight + 1, &cost))
+	if (__builtin_mul_overflow(judged_us_at(e, now_us) + 1, (uint64_t)e->inflight + 1, &cost))
 		return UINT64_MAX;
 	return cost;
 }
@@ -346,8 +368,10 @@ uint32_t endpoints_pick(struct endpoints *s, uint64_t now_us, struct rng *rng,
 	else
 		i = pick_p2c(s, mask, now_us, rng);
 	e = s->set[i];
-	if (e->inflight < UINT32_MAX)
+	if (e->inflight < UINT32_MAX) {
 		e->inflight++;
+		e->pick_sum_us += now_us;
+	}
 	return e->id;
 }
 
@@ -408,8 +432,8 @@ static int try_eject(struct endpoints *s, struct endpoint *e, uint64_t now_us,
 	return 1;
 }
 
-int endpoints_done(struct endpoints *s, uint32_t id, uint64_t now_us, uint64_t rtt_us,
-		   enum endpoint_result r, uint64_t *ret_until_us)
+int endpoints_done(struct endpoints *s, uint32_t id, uint64_t picked_us, uint64_t now_us,
+		   uint64_t rtt_us, enum endpoint_result r, uint64_t *ret_until_us)
 {
 	int kept = 0, ejected = 0;
 	struct endpoint *e = by_id(s, id, &kept);
@@ -417,8 +441,12 @@ int endpoints_done(struct endpoints *s, uint32_t id, uint64_t now_us, uint64_t r
 
 	if (!e)
 		return 0;
-	if (e->inflight)
+	if (e->inflight) {
 		e->inflight--;
+		e->pick_sum_us = e->pick_sum_us > picked_us ? e->pick_sum_us - picked_us : 0;
+	}
+	if (!e->inflight)
+		e->pick_sum_us = 0;
 	switch (r) {
 	case ENDPOINT_SUCCESS:
 		observe(e, now_us, rtt_us);

@@ -17,8 +17,11 @@
 /* A failed attempt counts as a sample of at least this: a fast failure
  * never looks cheap. */
 #define ENDPOINT_FAILURE_RTT_US 1000000ULL
-#define ENDPOINT_DEFAULT_RTT_US                                                                    \
-	30000ULL /* estimate of an endpoint never measured (Linkerd's default) */
+/* The estimate of an endpoint never measured: the fastest there is, so it
+ * is tried at once (Linkerd starts at 30 ms instead, which leaves a new
+ * endpoint idle for tens of seconds beside 1 ms ones); the age of its
+ * attempts in flight keeps a slow newcomer from drawing more than a few. */
+#define ENDPOINT_DEFAULT_RTT_US 0ULL
 /* A longer sample is taken as this one, so that costs stay in range. */
 #define ENDPOINT_RTT_MAX_US 3600000000ULL
 
@@ -84,14 +87,16 @@ uint32_t endpoints_find(const struct endpoints *s, const char *name);
  * happen — the one whose ejection ends first). peak_ewma: two distinct
  * endpoints drawn at random (rng_below) among the eligible, the lower cost
  * wins (a tie: the first drawn), cost = (estimate_us + 1) * (in flight + 1)
- * where the estimate is decayed to now first; round_robin: the next eligible
+ * where the estimate is decayed to now first, and is the mean age of the
+ * endpoint's attempts in flight when that is longer; round_robin: the next eligible
  * in turn. Returns the endpoint's id (never 0), or 0 when the set is empty.
  * Every id returned must be ended by exactly one endpoints_done(). */
 uint32_t endpoints_pick(struct endpoints *s, uint64_t now_us, struct rng *rng,
 			const uint32_t *avoid, size_t navoid);
 
-/* Attempt on endpoint id ended at now_us after rtt_us (its pool wait left
- * out). SUCCESS and FAILURE feed the peak-EWMA (FAILURE as max(rtt_us,
+/* Attempt on endpoint id, picked at picked_us (the now_us its
+ * endpoints_pick() was given), ended at now_us after rtt_us (its pool wait
+ * left out). SUCCESS and FAILURE feed the peak-EWMA (FAILURE as max(rtt_us,
  * ENDPOINT_FAILURE_RTT_US)); "the estimate" is always the one decayed to now:
  * a sample above it replaces it at once (the peak); below, it is blended in
  * with weight 1 - exp(-elapsed/tau), elapsed being the time since the last
@@ -114,8 +119,8 @@ uint32_t endpoints_pick(struct endpoints *s, uint64_t now_us, struct rng *rng,
  * ends; ret_until_us may be NULL), else 0 (*ret_until_us untouched). An
  * unknown id (0, or already freed) is a no-op returning 0; a departed
  * endpoint's last done frees it. */
-int endpoints_done(struct endpoints *s, uint32_t id, uint64_t now_us, uint64_t rtt_us,
-		   enum endpoint_result r, uint64_t *ret_until_us);
+int endpoints_done(struct endpoints *s, uint32_t id, uint64_t picked_us, uint64_t now_us,
+		   uint64_t rtt_us, enum endpoint_result r, uint64_t *ret_until_us);
 /* "ADDR:PORT" of id, borrowed while the endpoint lives (in the set or in
  * flight); NULL if unknown. */
 const char *endpoints_name(const struct endpoints *s, uint32_t id);

@@ -150,14 +150,14 @@ const char *guard_endpoint_name(const struct guard *g, uint32_t id)
 	return endpoints_name(g->endpoints, id);
 }
 
-void guard_endpoint_done(struct guard *g, uint32_t id, uint64_t now_us, uint64_t rtt_us,
-			 enum endpoint_result r)
+void guard_endpoint_done(struct guard *g, uint32_t id, uint64_t picked_us, uint64_t now_us,
+			 uint64_t rtt_us, enum endpoint_result r)
 {
 	uint64_t until;
 
 	/* An endpoint that ejects is in the set (a departed one, which its
 	 * last done may free, never ejects): its name is still there. */
-	if (endpoints_done(g->endpoints, id, now_us, rtt_us, r, &until)) {
+	if (endpoints_done(g->endpoints, id, picked_us, now_us, rtt_us, r, &until)) {
 		struct guard_event ev = { .kind = GUARD_EV_EJECT,
 					  .until_us = until,
 					  .endpoint = endpoints_name(g->endpoints, id) };

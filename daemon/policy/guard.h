@@ -91,11 +91,12 @@ uint32_t guard_endpoint_pick(struct guard *g, uint64_t now_us, struct rng *rng,
 			     const uint32_t *tried, size_t ntried);
 /* "ADDR:PORT" of endpoint id, borrowed while it lives; NULL if unknown. */
 const char *guard_endpoint_name(const struct guard *g, uint32_t id);
-/* The attempt on endpoint id ended (exactly once per pick): feeds the
+/* The attempt on endpoint id, picked at picked_us (engine_start's), ended
+ * (exactly once per pick): feeds the
  * endpoint's estimate and ejection, and tells the fleet of an ejection
  * (GUARD_EV_EJECT). id 0 is a no-op. */
-void guard_endpoint_done(struct guard *g, uint32_t id, uint64_t now_us, uint64_t rtt_us,
-			 enum endpoint_result r);
+void guard_endpoint_done(struct guard *g, uint32_t id, uint64_t picked_us, uint64_t now_us,
+			 uint64_t rtt_us, enum endpoint_result r);
 /* What an attempt that ended as end (with status, and a failed response
  * schema) says of its endpoint: connect, reset, timeout, a 5xx, or a
  * schema failure with on_schema_violation are failures; braced's own limits

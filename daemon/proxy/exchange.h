@@ -97,6 +97,7 @@ struct request {
 		 * (guard_endpoint_done); what its head said of it, when the
 		 * head came before the call's end. */
 		uint32_t endpoint;
+		uint64_t picked_us;
 		int headed;
 		enum endpoint_result head_result;
 		uint64_t head_rtt_us;

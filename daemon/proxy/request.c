@@ -125,7 +125,7 @@ static void end_endpoint(struct request *req, struct request_call *rc, enum endp
 {
 	if (!rc->endpoint)
 		return;
-	guard_endpoint_done(req->guard, rc->endpoint, clock_now_us(), rtt_us, r);
+	guard_endpoint_done(req->guard, rc->endpoint, rc->picked_us, clock_now_us(), rtt_us, r);
 	rc->endpoint = 0;
 	rc->headed = 0;
 }
@@ -397,7 +397,8 @@ static int start_call(struct request *req, const struct engine_start *s)
 		p.connect_to = NULL;
 
 	if (!rc) {
-		guard_endpoint_done(req->guard, s->endpoint, clock_now_us(), 0, ENDPOINT_NEUTRAL);
+		guard_endpoint_done(req->guard, s->endpoint, s->picked_us, clock_now_us(), 0,
+				    ENDPOINT_NEUTRAL);
 		return -1;
 	}
 	if (req->trace.valid) {
@@ -414,6 +415,7 @@ static int start_call(struct request *req, const struct engine_start *s)
 	}
 	rc->id = s->id;
 	rc->endpoint = s->endpoint;
+	rc->picked_us = s->picked_us;
 	rc->headed = 0;
 	rc->call = upstream_start(req->env->up, req->pool, &p, on_call_done, req);
 	if (!rc->call) {

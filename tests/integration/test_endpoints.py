@@ -117,13 +117,22 @@ class Balancing(EndpointCase):
         self.assertEqual(sorted(order[:3]), [0, 1, 2], order)
         self.assertEqual(order, (order[:3] * 10), order)
 
+    def test_peak_ewma_tries_every_endpoint_one_request_at_a_time(self):
+        """peak_ewma takes an endpoint it has not measured for the fastest,
+        so even one request at a time reaches every endpoint of a fresh set
+        within a few requests (none is left idle beside the measured ones)."""
+        ups = self.upstreams()
+        with Braced(self.by_addresses(ups, {"balance": "peak_ewma"})) as b:
+            answers = [b.get(f"/ep/seq/{i}") for i in range(30)]
+        self.assertEqual([r.status for r in answers], [200] * 30)
+        counts = ups.counts()
+        self.assertEqual(sum(counts), 30, counts)
+        self.assertTrue(all(c > 0 for c in counts), counts)
+
     def test_peak_ewma_spreads_load_over_every_endpoint(self):
         """balance: peak_ewma (the default) over three equally fast endpoints
         under load (6 clients at once, 50 ms answers): each endpoint gets
-        some of the 60 requests, none most of them. (Sequential requests
-        may leave an endpoint untried for a while: one never measured starts
-        at a default estimate, Linkerd's 30 ms, above a measured 1 ms; the
-        cost's (attempts in flight + 1) spreads concurrent requests.)"""
+        some of the 60 requests, none most of them."""
         ups = self.upstreams()
         slow = fault(delay_ms=50)
         with Braced(self.by_addresses(ups, {"balance": "peak_ewma"})) as b:

@@ -77,7 +77,7 @@ static int attempt(struct endpoints *s, uint64_t now, const char *name, uint64_t
 {
 	uint32_t id = start_on(s, now, name);
 
-	return endpoints_done(s, id, now + rtt, rtt, r, ret_until);
+	return endpoints_done(s, id, now, now + rtt, rtt, r, ret_until);
 }
 
 static struct endpoint_snapshot snap_of(const struct endpoints *s, uint64_t now, const char *name)
@@ -161,16 +161,23 @@ START_TEST(test_update_departed_in_flight)
 		uint32_t id = endpoints_pick(s, T0 + MS(2), &rng, NULL, 0);
 
 		ck_assert_uint_ne(id, a1);
-		endpoints_done(s, id, T0 + MS(3), MS(1), ENDPOINT_NEUTRAL, NULL);
+		endpoints_done(s, id, (T0 + MS(3)) - (MS(1)), T0 + MS(3), MS(1), ENDPOINT_NEUTRAL,
+			       NULL);
 	}
 	/* its failures eject nothing: it is not in the set */
-	ck_assert_int_eq(endpoints_done(s, a1, T0 + MS(4), MS(1), ENDPOINT_FAILURE, NULL), 0);
+	ck_assert_int_eq(endpoints_done(s, a1, (T0 + MS(4)) - (MS(1)), T0 + MS(4), MS(1),
+					ENDPOINT_FAILURE, NULL),
+			 0);
 	ck_assert_str_eq(endpoints_name(s, a1), abc[0]);
-	ck_assert_int_eq(endpoints_done(s, a1, T0 + MS(5), MS(1), ENDPOINT_SUCCESS, NULL), 0);
+	ck_assert_int_eq(endpoints_done(s, a1, (T0 + MS(5)) - (MS(1)), T0 + MS(5), MS(1),
+					ENDPOINT_SUCCESS, NULL),
+			 0);
 	ck_assert_ptr_null(endpoints_name(s, a1));
 	ck_assert_uint_eq(endpoints_departed(s), 0);
 	/* one done too many is a no-op */
-	ck_assert_int_eq(endpoints_done(s, a1, T0 + MS(6), MS(1), ENDPOINT_FAILURE, NULL), 0);
+	ck_assert_int_eq(endpoints_done(s, a1, (T0 + MS(6)) - (MS(1)), T0 + MS(6), MS(1),
+					ENDPOINT_FAILURE, NULL),
+			 0);
 	ck_assert_str_eq(endpoints_name(s, b), abc[1]);
 	/* an empty set: nothing to pick, ids of the idle ones are gone */
 	ck_assert_uint_eq(endpoints_update(s, NULL, 0, T0 + MS(7)), 0);
@@ -192,7 +199,7 @@ START_TEST(test_update_departed_returns)
 	ck_assert_uint_eq(endpoints_departed(s), 0);
 	ck_assert_uint_eq(id_of(s, abc[0]), a);
 	ck_assert_uint_eq(snap_of(s, T0 + MS(2), abc[0]).inflight, 1);
-	endpoints_done(s, a, T0 + MS(3), MS(3), ENDPOINT_SUCCESS, NULL);
+	endpoints_done(s, a, (T0 + MS(3)) - (MS(3)), T0 + MS(3), MS(3), ENDPOINT_SUCCESS, NULL);
 	ck_assert_str_eq(endpoints_name(s, a), abc[0]);
 	ck_assert_uint_eq(snap_of(s, T0 + MS(3), abc[0]).inflight, 0);
 	endpoints_free(s);
@@ -271,7 +278,7 @@ START_TEST(test_round_robin)
 		uint32_t id = endpoints_pick(s, T0, &rng, NULL, 0);
 
 		ck_assert_uint_eq(id, in_turn[i]);
-		endpoints_done(s, id, T0, MS(1), ENDPOINT_SUCCESS, NULL);
+		endpoints_done(s, id, (T0) - (MS(1)), T0, MS(1), ENDPOINT_SUCCESS, NULL);
 	}
 	/* b ejected: a and c in turn */
 	ck_assert_int_eq(endpoints_eject_until(s, abc[1], T0 + SEC(5), T0), 1);
@@ -279,14 +286,16 @@ START_TEST(test_round_robin)
 		uint32_t id = endpoints_pick(s, T0 + SEC(1), &rng, NULL, 0);
 
 		ck_assert_uint_eq(id, without_b[i]);
-		endpoints_done(s, id, T0 + SEC(1), MS(1), ENDPOINT_SUCCESS, NULL);
+		endpoints_done(s, id, (T0 + SEC(1)) - (MS(1)), T0 + SEC(1), MS(1), ENDPOINT_SUCCESS,
+			       NULL);
 	}
 	/* b ejected and a avoided: c every time */
 	for (int i = 0; i < 4; i++) {
 		uint32_t id = endpoints_pick(s, T0 + SEC(2), &rng, avoid_a, 1);
 
 		ck_assert_uint_eq(id, c);
-		endpoints_done(s, id, T0 + SEC(2), MS(1), ENDPOINT_SUCCESS, NULL);
+		endpoints_done(s, id, (T0 + SEC(2)) - (MS(1)), T0 + SEC(2), MS(1), ENDPOINT_SUCCESS,
+			       NULL);
 	}
 	/* b back at the end of its ejection, and in turn again */
 	{
@@ -296,7 +305,8 @@ START_TEST(test_round_robin)
 			uint32_t id = endpoints_pick(s, T0 + SEC(5), &rng, NULL, 0);
 
 			seen |= 1u << (id == a ? 0 : id == b ? 1 : 2);
-			endpoints_done(s, id, T0 + SEC(5), MS(1), ENDPOINT_SUCCESS, NULL);
+			endpoints_done(s, id, (T0 + SEC(5)) - (MS(1)), T0 + SEC(5), MS(1),
+				       ENDPOINT_SUCCESS, NULL);
 		}
 		ck_assert_uint_eq(seen, 7);
 	}
@@ -316,12 +326,12 @@ START_TEST(test_round_robin_update)
 	rng_seed(&rng, 7);
 	id = endpoints_pick(s, T0, &rng, NULL, 0);
 	ck_assert_str_eq(endpoints_name(s, id), abc[0]);
-	endpoints_done(s, id, T0, MS(1), ENDPOINT_SUCCESS, NULL);
+	endpoints_done(s, id, (T0) - (MS(1)), T0, MS(1), ENDPOINT_SUCCESS, NULL);
 	endpoints_update(s, next, 3, T0);
 	for (int i = 0; i < 4; i++) {
 		id = endpoints_pick(s, T0, &rng, NULL, 0);
 		ck_assert_str_eq(endpoints_name(s, id), next[(1 + i) % 3]);
-		endpoints_done(s, id, T0, MS(1), ENDPOINT_SUCCESS, NULL);
+		endpoints_done(s, id, (T0) - (MS(1)), T0, MS(1), ENDPOINT_SUCCESS, NULL);
 	}
 	endpoints_free(s);
 }
@@ -353,7 +363,8 @@ static unsigned run_picks(struct endpoints *s, struct rng *rng, const uint64_t r
 
 		if (id == slow && hits++ == 0 && ret_first)
 			*ret_first = now;
-		endpoints_done(s, id, now, rtt_of(s, id, rtts), ENDPOINT_SUCCESS, NULL);
+		endpoints_done(s, id, (now) - (rtt_of(s, id, rtts)), now, rtt_of(s, id, rtts),
+			       ENDPOINT_SUCCESS, NULL);
 	}
 	return hits;
 }
@@ -367,6 +378,39 @@ static struct endpoints *measured_abc(const uint64_t rtts[3])
 	return s;
 }
 
+/* An endpoint that turns slow stops drawing attempts while its first slow
+ * ones are still in flight: their age counts once it passes the estimate,
+ * before any of them answers. */
+START_TEST(test_inflight_age_counts)
+{
+	static const uint64_t rtts[3] = { MS(1), MS(1), MS(1) };
+	struct endpoints *s = measured_abc(rtts);
+	uint32_t b = id_of(s, abc[1]);
+	struct endpoint_snapshot snap;
+	struct rng rng;
+	unsigned hits = 0;
+
+	rng_seed(&rng, 7);
+	/* abc[1] has one attempt picked 50 ms ago and not answered. */
+	start_on(s, T0 + MS(10), abc[1]);
+	snap = snap_of(s, T0 + MS(60), abc[1]);
+	ck_assert_uint_eq(snap.cost_us, (MS(50) + 1) * 2);
+	for (unsigned i = 0; i < 1000; i++) {
+		uint64_t now = T0 + MS(60) + i;
+		uint32_t id = endpoints_pick(s, now, &rng, NULL, 0);
+
+		hits += id == b;
+		endpoints_done(s, id, now, now + 1, MS(1), ENDPOINT_SUCCESS, NULL);
+	}
+	ck_assert_msg(hits == 0, "the endpoint with a 50 ms old attempt got %u of 1000", hits);
+	/* Its attempt ends: the age is gone, the estimate alone counts. */
+	endpoints_done(s, b, T0 + MS(10), T0 + MS(61), MS(51), ENDPOINT_NEUTRAL, NULL);
+	snap = snap_of(s, T0 + MS(61), abc[1]);
+	ck_assert_uint_eq(snap.cost_us, snap.estimate_us + 1);
+	endpoints_free(s);
+}
+END_TEST
+
 START_TEST(test_peak_ewma_slow_share)
 {
 	static const uint64_t rtts[3] = { MS(1), MS(1), MS(300) };
@@ -378,6 +422,7 @@ START_TEST(test_peak_ewma_slow_share)
 	/* 10,000 picks over 10 s, eight in flight at a time */
 	{
 		uint32_t ring[8] = { 0 };
+		uint64_t picked[8] = { 0 };
 		uint32_t slow = id_of(s, abc[2]);
 
 		hits = 0;
@@ -386,9 +431,10 @@ START_TEST(test_peak_ewma_slow_share)
 			uint32_t *slot = &ring[i % 8];
 
 			if (*slot)
-				endpoints_done(s, *slot, now, rtt_of(s, *slot, rtts),
+				endpoints_done(s, *slot, picked[i % 8], now, rtt_of(s, *slot, rtts),
 					       ENDPOINT_SUCCESS, NULL);
 			*slot = endpoints_pick(s, now, &rng, NULL, 0);
+			picked[i % 8] = now;
 			hits += *slot == slow;
 		}
 	}
@@ -492,7 +538,8 @@ START_TEST(test_peak_ewma_fast_failure)
 		uint32_t id = endpoints_pick(s, now, &rng, NULL, 0);
 
 		hits += id == bad;
-		endpoints_done(s, id, now + MS(id == bad ? 1 : 50), MS(id == bad ? 1 : 50),
+		endpoints_done(s, id, (now + MS(id == bad ? 1 : 50)) - (MS(id == bad ? 1 : 50)),
+			       now + MS(id == bad ? 1 : 50), MS(id == bad ? 1 : 50),
 			       id == bad ? ENDPOINT_FAILURE : ENDPOINT_SUCCESS, NULL);
 	}
 	ck_assert_msg(hits < 300, "the failing endpoint got %u of 10000 picks", hits);
@@ -521,14 +568,14 @@ START_TEST(test_avoid)
 		uint32_t id = endpoints_pick(s, T0, &rng, avoid, navoid);
 
 		ck_assert_uint_eq(id, ids[third]);
-		endpoints_done(s, id, T0, MS(1), ENDPOINT_SUCCESS, NULL);
+		endpoints_done(s, id, (T0) - (MS(1)), T0, MS(1), ENDPOINT_SUCCESS, NULL);
 	}
 	/* all avoided: one is still picked */
 	for (int i = 0; i < 20; i++) {
 		uint32_t id = endpoints_pick(s, T0, &rng, all, 3);
 
 		ck_assert_msg(id == ids[0] || id == ids[1] || id == ids[2], "picked %u", id);
-		endpoints_done(s, id, T0, MS(1), ENDPOINT_SUCCESS, NULL);
+		endpoints_done(s, id, (T0) - (MS(1)), T0, MS(1), ENDPOINT_SUCCESS, NULL);
 	}
 	/* the third ejected: an avoided one rather than an ejected one */
 	ck_assert_int_eq(endpoints_eject_until(s, abc[third], T0 + SEC(1), T0), 1);
@@ -536,7 +583,7 @@ START_TEST(test_avoid)
 		uint32_t id = endpoints_pick(s, T0, &rng, avoid, navoid);
 
 		ck_assert_uint_ne(id, ids[third]);
-		endpoints_done(s, id, T0, MS(1), ENDPOINT_SUCCESS, NULL);
+		endpoints_done(s, id, (T0) - (MS(1)), T0, MS(1), ENDPOINT_SUCCESS, NULL);
 	}
 	endpoints_free(s);
 }
@@ -606,7 +653,8 @@ START_TEST(test_eject_backoff)
 			uint32_t id = endpoints_pick(s, until - 1, &rng, NULL, 0);
 
 			ck_assert_uint_ne(id, id_of(s, abc[0]));
-			endpoints_done(s, id, until - 1, MS(1), ENDPOINT_NEUTRAL, NULL);
+			endpoints_done(s, id, (until - 1) - (MS(1)), until - 1, MS(1),
+				       ENDPOINT_NEUTRAL, NULL);
 		}
 		ck_assert(!ejected(s, until, abc[0]));
 		ck_assert_uint_eq(snap_of(s, until, abc[0]).failures_in_row, 0);
@@ -636,8 +684,9 @@ START_TEST(test_eject_stragglers)
 	attempt(s, T0, abc[0], 0, ENDPOINT_FAILURE, NULL);
 	ck_assert_int_eq(attempt(s, T0, abc[0], 0, ENDPOINT_FAILURE, &until), 1);
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(
-		    endpoints_done(s, late[i], T0 + MS(1), MS(1), ENDPOINT_FAILURE, &until2), 0);
+		ck_assert_int_eq(endpoints_done(s, late[i], (T0 + MS(1)) - (MS(1)), T0 + MS(1),
+						MS(1), ENDPOINT_FAILURE, &until2),
+				 0);
 	ck_assert_uint_eq(snap_of(s, T0 + MS(1), abc[0]).ejected_until_us, until);
 	/* back with no failures in a row: one failure does not eject again */
 	ck_assert_int_eq(attempt(s, until, abc[0], 0, ENDPOINT_FAILURE, NULL), 0);
@@ -753,7 +802,8 @@ START_TEST(test_all_ejected)
 		uint32_t id = endpoints_pick(s, T0 + SEC(1), &rng, NULL, 0);
 
 		ck_assert_uint_eq(id, id_of(s, abc[1]));
-		endpoints_done(s, id, T0 + SEC(1), MS(1), ENDPOINT_NEUTRAL, NULL);
+		endpoints_done(s, id, (T0 + SEC(1)) - (MS(1)), T0 + SEC(1), MS(1), ENDPOINT_NEUTRAL,
+			       NULL);
 	}
 	endpoints_free(s);
 }
@@ -777,9 +827,12 @@ START_TEST(test_snapshot_totals)
 	ck_assert_uint_eq(endpoints_snapshot(s, now, snap, 3), 3);
 	endpoints_totals(s, now, &active, &ejected_now, &ever);
 	for (int i = 0; i < 3; i++) {
+		/* abc[2]'s two attempts in flight are 1 s old, longer than its
+		 * estimate: the cost takes their age. */
+		uint64_t judged = i == 2 ? SEC(1) : snap[i].estimate_us;
+
 		ck_assert_str_eq(snap[i].name, abc[i]);
-		ck_assert_uint_eq(snap[i].cost_us,
-				  (snap[i].estimate_us + 1) * (snap[i].inflight + 1));
+		ck_assert_uint_eq(snap[i].cost_us, (judged + 1) * (snap[i].inflight + 1));
 		ck_assert_uint_eq(snap[i].ejected_until_us != 0, snap[i].state == ENDPOINT_EJECTED);
 		sum += snap[i].ejections;
 	}
@@ -793,7 +846,7 @@ START_TEST(test_snapshot_totals)
 	ck_assert_uint_eq(snap[1].estimate_us, 819140); /* 1 s as of T0 + 5 ms, 1.995 s decayed */
 	ck_assert_int_eq(snap[0].state, ENDPOINT_ACTIVE);
 	ck_assert_uint_eq(snap[2].inflight, 2);
-	ck_assert_uint_eq(snap[2].estimate_us, 24562); /* 30 ms as of T0, 2 s decayed */
+	ck_assert_uint_eq(snap[2].estimate_us, ENDPOINT_DEFAULT_RTT_US); /* never measured */
 	/* at the end of the ejection: all active, the count stays */
 	endpoints_totals(s, until, &active, &ejected_now, &ever);
 	ck_assert_uint_eq(active, 3);
@@ -808,8 +861,10 @@ START_TEST(test_unknown_ids)
 	struct endpoints *s = set_of(abc, 3, policy(ENDPOINT_PEAK_EWMA, 1, SEC(10), SEC(300), 100));
 	uint64_t until = 7;
 
-	ck_assert_int_eq(endpoints_done(s, 0, T0, MS(1), ENDPOINT_FAILURE, &until), 0);
-	ck_assert_int_eq(endpoints_done(s, 999, T0, MS(1), ENDPOINT_FAILURE, &until), 0);
+	ck_assert_int_eq(endpoints_done(s, 0, (T0) - (MS(1)), T0, MS(1), ENDPOINT_FAILURE, &until),
+			 0);
+	ck_assert_int_eq(
+	    endpoints_done(s, 999, (T0) - (MS(1)), T0, MS(1), ENDPOINT_FAILURE, &until), 0);
 	ck_assert_uint_eq(until, 7);
 	ck_assert_ptr_null(endpoints_name(s, 0));
 	ck_assert_ptr_null(endpoints_name(s, 999));
@@ -837,6 +892,7 @@ Suite *endpoints_suite(void)
 	tcase_add_test(tc, test_round_robin);
 	tcase_add_test(tc, test_round_robin_update);
 	tcase_add_test(tc, test_peak_ewma_slow_share);
+	tcase_add_test(tc, test_inflight_age_counts);
 	tcase_add_test(tc, test_peak_ewma_decay);
 	tcase_add_test(tc, test_peak_ewma_estimate);
 	tcase_add_test(tc, test_peak_ewma_inflight);

@@ -1123,8 +1123,8 @@ START_TEST(test_retries_go_elsewhere)
 		ck_assert_uint_ne(seen[i], 0);
 		/* The shell ends the endpoint's attempt; a fast one looks
 		 * cheapest, so only retry_elsewhere keeps the retry away. */
-		guard_endpoint_done(fx.g, seen[i], T0_US + (100 * (uint64_t)i + 5) * 1000, 1,
-				    ENDPOINT_SUCCESS);
+		guard_endpoint_done(fx.g, seen[i], fx.act.u.start.picked_us,
+				    T0_US + (100 * (uint64_t)i + 5) * 1000, 1, ENDPOINT_SUCCESS);
 		feed(answer_ev(100 * (uint32_t)i + 5, 503));
 		if (i < 4) {
 			ck_assert_int_eq(fx.act.kind, ENGINE_DO_WAIT);
