@@ -854,7 +854,7 @@ class Bench:
         up = sum(s["requests"] for s in stats)
         n = max(r["n"], 1)
         lat = r["lat_ms"]
-        f.update({"upstream": up, "amp": up / n,
+        f.update({"secs": secs, "upstream": up, "amp": up / n,
                   "per_endpoint": [s["requests"] for s in stats],
                   "bad_pct": 100.0 * stats[EP_BAD]["requests"] / up if up else 0,
                   "checks": sum(s["checks"] for s in stats),
@@ -1443,7 +1443,9 @@ def ep_section(name, extra, rounds, outdir):
     """An endpoint scenario's table, braced's targets and charts."""
     targets = targets_of(rounds)
     bad = EP_HOSTS[EP_BAD]
-    lines = [EP_PEERS, ""]
+    secs = rounds[0][targets[0]].get("secs") if rounds and targets else None
+    lines = [EP_PEERS + (f" Each run lasted {secs:g} s (max(--secs, {EP_MIN_SECS}))."
+                         if secs else ""), ""]
 
     def m(t, key, digits=1):
         return fmt(summarize(rounds, t, key), digits)
