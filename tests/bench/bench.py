@@ -75,6 +75,19 @@ STREAM_TARGETS = ["direct", "braced", "haproxy", "nginx"]
 DOWNLOAD_BYTES = 1 << 30  # the download scenario's body (--download-bytes)
 SSE_EVENTS, SSE_MS = 1000, 10  # the sse scenario's events and gap (--sse-events, --sse-ms)
 
+# Endpoint scenarios (SPEC 4.11): three upstream instances on the same port
+# of 127.0.0.1, .2 and .3 (all loopback on Linux), one of them faulty.
+EP_HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+EP_BAD = 2  # the faulty one: 127.0.0.3
+EP_TARGETS = ["braced", "haproxy", "nginx"]
+EP_SLOW_TARGETS = ["direct"] + EP_TARGETS  # direct: the healthy 127.0.0.1 alone, the floor
+EP_MIN_SECS = 3  # an endpoint round lasts max(--secs, this): 2 s follow the first
+EP_MARK = 1.0  # "after the first second": from this long after the load began
+EP_SLOW_MS, EP_SLOW_CUT, EP_RATE = 300, 150, 300  # ep-slow: added delay, cut, open-loop rate
+EP_CONC = 32  # ep-503 and ep-drift: closed loop, requests in flight
+EP_EJECT = "{consecutive_failures: 5, base: 10s, max: 5m, max_percent: 50}"  # the default
+EP_CHECK = "inter 1s fall 3 rise 2"  # HAProxy's active health checks (GET /health)
+
 # name: (title, upstream mode query, load, what the extra columns report,
 #        targets)
 SCENARIOS = {
@@ -104,6 +117,15 @@ SCENARIOS = {
                  STREAM_TARGETS),
     "sse": ("server-sent events streamed through (GET /sse: events a fixed gap apart, every "
             "target read at the same time)", "", "sse", "stream", STREAM_TARGETS),
+    "ep-503": (f"three endpoints, {EP_HOSTS[EP_BAD]} answers every request 503 (closed loop, "
+               f"{EP_CONC} in flight)", "s503=100", "ep", "ep-503", EP_TARGETS),
+    "ep-slow": (f"three endpoints, {EP_HOSTS[EP_BAD]} {EP_SLOW_MS} ms slower than the others "
+                f"(open loop, {EP_RATE} req/s, latency from each request's scheduled time; "
+                "each round also runs every target with all three healthy)",
+                f"delay={EP_SLOW_MS}", "ep", "ep-slow", EP_SLOW_TARGETS),
+    "ep-drift": (f"three endpoints, {EP_HOSTS[EP_BAD]} serves every 200 with a body drifted "
+                 f"from the weather schema (closed loop, {EP_CONC} in flight)", "drift=100",
+                 "ep", "ep-drift", EP_TARGETS),
 }
 STREAM_KINDS = ("download", "sse")
 QUICK = ["clean", "503-20"]
@@ -122,17 +144,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port, proc, secs=10):
+def wait_port(port, proc, secs=10, host="127.0.0.1"):
     end = time.monotonic() + secs
     while time.monotonic() < end:
         if proc.poll() is not None:
             raise RuntimeError(f"process {proc.pid} exited with {proc.returncode}")
         try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            socket.create_connection((host, port), 0.2).close()
             return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+    raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
 def proc_ticks(pid):
@@ -254,10 +276,11 @@ def probe_variants(build, tmp):
     return rejected
 
 
-def start_braced(procs, build, tmp, name, up_url, schema, extra="", ca=None):
+def start_braced(procs, build, tmp, name, up_url, schema, extra="", ca=None, text=None):
+    """text: the whole config, instead of braced_conf's."""
     conf = os.path.join(tmp, f"{name}.yaml")
     with open(conf, "w") as f:
-        f.write(braced_conf(up_url, schema, extra, ca))
+        f.write(text or braced_conf(up_url, schema, extra, ca))
     log = os.path.join(tmp, f"{name}.log")
     open(log, "w").close()
     p = procs.start(name, [f"{build}/daemon/braced", "-c", conf])
@@ -390,13 +413,179 @@ http {{
     return p, port
 
 
-def http_get(port, path, ca=None):
+def start_ep_upstreams(procs, build, name):
+    """Three upstreams on the same port of EP_HOSTS: the first takes a free
+    port on 127.0.0.1, the others bind it on theirs (tried again from the
+    start if one of them cannot). Returns (port, [procs])."""
+    for _ in range(5):
+        ps, port = [], 0
+        try:
+            for i, host in enumerate(EP_HOSTS):
+                argv = [f"{build}/tests/bench/fixed_upstream", str(port), "--host", host]
+                p = procs.start(f"upstream-{name}-{i + 1}", argv, stdout=subprocess.PIPE)
+                ps.append(p)
+                line = p.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"upstream on {host} did not start")
+                port = int(line)
+                wait_port(port, p, host=host)
+            return port, ps
+        except (RuntimeError, ValueError) as e:
+            say(f"   {e}; trying again")
+            for p in ps:
+                procs.stop(p)
+    raise RuntimeError("could not start three upstreams on one port")
+
+
+def braced_ep_conf(port, drift):
+    """braced in front of the three endpoints: peak_ewma, retry_elsewhere,
+    the default ejection; for ep-drift the weather schema enforced on the
+    route, with retry.on_schema_violation."""
+    addrs = ", ".join(f'"{h}:{port}"' for h in EP_HOSTS)
+    route = ""
+    if drift:
+        route = ("    routes:\n      - match: GET /v1/weather\n"
+                 "        retry: {on_schema_violation: true}\n" + WEATHER_SCHEMA)
+    return f"""listen: 127.0.0.1:0
+admin: off
+log: {{format: json, level: warn, access: false}}
+profiles:
+  bench:
+    upstream: http://127.0.0.1:{port}
+    addresses: [{addrs}]
+    endpoints:
+      balance: peak_ewma
+      eject: {EP_EJECT}
+      retry_elsewhere: true
+{route}"""
+
+
+def start_haproxy_ep(procs, tmp, up_port):
+    """HAProxy in front of the three endpoints: passive ejection from the
+    answers (observe layer7, error-limit 5 as braced's consecutive_failures,
+    on-error mark-down), active checks GET /health every second (fall 3,
+    rise 2) that bring a marked-down server back, L7 retries on every
+    retryable error, redispatched to another server on every retry, and
+    leastconn, HAProxy's closest to a load-aware balance."""
+    port = free_port()
+    conf = os.path.join(tmp, "haproxy-ep.cfg")
+    servers = "".join(f"    server s{i + 1} {h}:{up_port}\n" for i, h in enumerate(EP_HOSTS))
+    with open(conf, "w") as f:
+        f.write(f"""global
+    nbthread 1
+    maxconn 4000
+defaults
+    mode http
+    timeout connect 2s
+    timeout server 4s
+    timeout client 30s
+    timeout check 1s
+    timeout http-keep-alive 30s
+    retries 3
+    retry-on all-retryable-errors
+    option redispatch 1
+    option http-buffer-request
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    balance leastconn
+    option httpchk GET /health
+    http-check expect status 200
+    default-server maxconn 100 check {EP_CHECK} observe layer7 error-limit 5 on-error mark-down
+{servers}""")
+    p = procs.start("haproxy-ep", ["haproxy", "-db", "-f", conf])
+    wait_port(port, p)
+    return p, port
+
+
+def start_nginx_ep(procs, tmp, up_port):
+    """nginx in front of the three endpoints: least_conn, max_fails=5 within
+    fail_timeout=10s (a failure: error, timeout or a status listed in
+    proxy_next_upstream), the next server on error, timeout and 5xx, each
+    server at most once (3 tries), keep-alive to the upstreams."""
+    port = free_port()
+    d = os.path.join(tmp, "nginx-ep")
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    servers = "".join(f"        server {h}:{up_port} max_fails=5 fail_timeout=10s;\n"
+                      for h in EP_HOSTS)
+    with open(conf, "w") as f:
+        f.write(f"""daemon off;
+master_process on;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    upstream up {{
+        least_conn;
+{servers}        keepalive 64;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        keepalive_requests 1000000;
+        location / {{
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 4s;
+            proxy_send_timeout 2s;
+            proxy_next_upstream error timeout http_500 http_502 http_503 http_504;
+            proxy_next_upstream_tries 3;
+        }}
+    }}
+}}
+""")
+    p = procs.start("nginx-ep", ["nginx", "-p", d, "-e", f"{d}/error.log", "-c", conf])
+    wait_port(port, p)
+    return p, port
+
+
+class StatsPoller:
+    """Polls the upstream requests of some upstreams every 50 ms while a load
+    runs: [(time.monotonic(), summed requests)], to split a run's upstream
+    requests at a moment."""
+
+    def __init__(self, hostports):
+        self.hostports = hostports
+        self.samples = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                n = sum(http_get(p, "/__stats", host=h)["requests"] for h, p in self.hostports)
+                self.samples.append((time.monotonic(), n))
+            except OSError:
+                pass
+            self.done.wait(0.05)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+
+
+def http_get(port, path, ca=None, host="127.0.0.1"):
     if ca:
         ctx = ssl.create_default_context(cafile=ca)
         with urllib.request.urlopen(f"https://localhost:{port}{path}", timeout=5,
                                     context=ctx) as r:
             return json.loads(r.read())
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+    with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=5) as r:
         return json.loads(r.read())
 
 
@@ -472,6 +661,7 @@ class Bench:
         self.tls = None  # the CA and certificate files, once made
         self.cur_tls = False  # the running scenario's upstreams speak HTTPS
         self.rejected = {}  # braced variant -> braced's error line
+        self.ep_up = {}  # target -> the port of its three endpoint upstreams
 
     def upkey(self, t):
         return ("tls:" if self.cur_tls else "") + t
@@ -594,8 +784,101 @@ class Bench:
                 "cpu_us": None if t == "direct" else (after - before) * 1e6 / HZ / n,
                 "statuses": {"non2xx_or_error": w["errors"]}, "drifted": 0, **rss.figures()}
 
+    def ep_scenario(self, name):
+        """An endpoint scenario: each target in front of its own three
+        upstreams, started afresh in every round (so every round includes
+        what a proxy learns in its first second), the targets alternating."""
+        title, mode, kind, extra, targets = SCENARIOS[name]
+        secs = max(self.a.secs, EP_MIN_SECS)
+        say(f"\n== scenario {name}: {title}; {secs:g} s per run")
+        for t in targets:
+            if t not in self.ep_up:
+                self.ep_up[t] = start_ep_upstreams(self.procs, self.a.build, f"ep-{t}")[0]
+        rounds = []
+        for i in range(self.a.rounds):
+            order = targets[i % len(targets):] + targets[:i % len(targets)]
+            say(f"-- round {i + 1}/{self.a.rounds}, order: {', '.join(order)}")
+            res = {t: self.ep_target(t, mode, extra, secs) for t in order}
+            for t in targets:
+                say(f"   {t}: {json.dumps(res[t])}")
+            rounds.append({t: res[t] for t in targets})
+        self.raw[name] = rounds
+
+    def ep_target(self, t, mode, extra, secs):
+        """t's runs of one round, through a proxy started for them."""
+        port = self.ep_up[t]
+        if t == "braced":
+            self.proxy[t] = start_braced(self.procs, self.a.build, self.tmp, "braced-ep", None,
+                                         False, text=braced_ep_conf(port, extra == "ep-drift"))
+        elif t == "haproxy":
+            self.proxy[t] = start_haproxy_ep(self.procs, self.tmp, port)
+        elif t == "nginx":
+            self.proxy[t] = start_nginx_ep(self.procs, self.tmp, port)
+        try:
+            if extra != "ep-slow":
+                return self.ep_load(t, port, mode, "closed", secs)
+            healthy = self.ep_load(t, port, "", "rate", secs)
+            f = self.ep_load(t, port, mode, "rate", secs)
+            f["healthy"] = {k: healthy[k] for k in ("n", "success", "p50", "p99", "max",
+                                                    "slow_pct", "amp", "per_endpoint")}
+            f["p99_x"] = f["p99"] / healthy["p99"] if healthy["p99"] else None
+            f["p99_x_after"] = (f["p99_after"] / healthy["p99"]
+                                if healthy["p99"] and f.get("p99_after") is not None else None)
+            return f
+        finally:
+            self.stop_proxies()
+
+    def ep_load(self, t, port, mode, load, secs):
+        """Sets the faulty endpoint's mode (the others healthy), runs the
+        load through t and returns its figures; `after` = the answers that
+        came, and the upstream requests that arrived, after the upstreams'
+        counters were sampled EP_MARK s into the load."""
+        for i, h in enumerate(EP_HOSTS):
+            http_get(port, "/__mode?" + (mode if i == EP_BAD else ""), host=h)
+        url = f"http://127.0.0.1:{port}" if t == "direct" else self.base_url(t)
+        argv = [PY, os.path.join(HERE, "loadgen.py"), url, "--client", "raw", "--times",
+                "--duration", f"{secs:g}"]
+        argv += ["--rate", str(EP_RATE)] if load == "rate" else ["--concurrency", str(EP_CONC)]
+        say("$ " + " ".join(argv))
+        before = cpu_ticks(self.pid(t))
+        with StatsPoller([(h, port) for h in EP_HOSTS]) as poll:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=120 + secs)
+        after = cpu_ticks(self.pid(t))
+        if out.returncode != 0:
+            raise RuntimeError(f"loadgen failed for {t}: {out.stderr[-2000:]}")
+        r = json.loads(out.stdout)
+        stats = [http_get(port, "/__stats", host=h) for h in EP_HOSTS]
+        f = self.figures(t, r, after - before)
+        for k in ("open_n", "open_p50", "open_p99", "goodput", "errors"):
+            f.pop(k, None)
+        up = sum(s["requests"] for s in stats)
+        n = max(r["n"], 1)
+        lat = r["lat_ms"]
+        f.update({"secs": secs, "upstream": up, "amp": up / n,
+                  "per_endpoint": [s["requests"] for s in stats],
+                  "bad_pct": 100.0 * stats[EP_BAD]["requests"] / up if up else 0,
+                  "checks": sum(s["checks"] for s in stats),
+                  "drift_pct": 100.0 * r["drifted"] / n,
+                  "slow_pct": 100.0 * sum(1 for v in lat if v > EP_SLOW_CUT) / n})
+        mark = next(((ts, c) for ts, c in poll.samples if ts >= r["t0"] + EP_MARK), None)
+        late = [d for d in r["done"] if mark and d[0] > mark[0] - r["t0"]]
+        if late:
+            late_lat = sorted(d[3] for d in late)
+            f.update({"after_s": round(mark[0] - r["t0"], 3), "after_n": len(late),
+                      "p99_after": pct(late_lat, 99),
+                      "slow_pct_after": 100.0 * sum(1 for v in late_lat if v > EP_SLOW_CUT) /
+                      len(late),
+                      "after_upstream": up - mark[1], "amp_after": (up - mark[1]) / len(late),
+                      "success_after": 100.0 * sum(d[1] for d in late) / len(late),
+                      "drifted_after": sum(d[2] for d in late)})
+        else:
+            f.update({"after_s": None, "after_n": 0, "amp_after": None, "success_after": None})
+        return f
+
     def scenario(self, name):
         title, mode, kind, extra, targets = SCENARIOS[name]
+        if kind == "ep":
+            return self.ep_scenario(name)
         say(f"\n== scenario {name}: {title}")
         for v in targets:
             if v in self.rejected:
@@ -955,6 +1238,9 @@ def report(bench, outdir, meta):
         title, _, kind, extra, _ = SCENARIOS[name]
         targets = targets_of(rounds)
         lines += [f"## {name}: {title}", ""]
+        if kind == "ep":
+            lines += ep_section(name, extra, rounds, outdir)
+            continue
         if kind in STREAM_KINDS:
             section, names = stream_section(name, kind, rounds, meta, outdir)
             lines += section
@@ -1119,6 +1405,136 @@ def stream_section(name, kind, rounds, meta, outdir):
     return lines, names
 
 
+EP_PEERS = (
+    "Each target has its own three upstreams (`tests/bench/fixed_upstream --host` on "
+    f"{', '.join(EP_HOSTS)}, one port), and every proxy is started afresh for each run, so "
+    "each run includes what the proxy learns in its first second. **braced**: `addresses` "
+    "of the three, `endpoints: {balance: peak_ewma, eject: " + EP_EJECT + ", retry_elsewhere: "
+    "true}`, the default retry policy (4 attempts, 503 retried, backoff 200 ms full jitter); "
+    "in ep-drift also the weather schema in enforce mode on `GET /v1/weather` with `retry: "
+    "{on_schema_violation: true}`. **HAProxy**: one backend with the three servers, `balance "
+    "leastconn`, `retries 3`, `retry-on all-retryable-errors`, `option redispatch 1` (every "
+    "retry to another server), `observe layer7 error-limit 5 on-error mark-down` (5 as "
+    "braced's consecutive_failures) and active checks `option httpchk GET /health`, `http-check "
+    f"expect status 200`, `check {EP_CHECK}`, which bring a marked-down server back (the "
+    "upstream answers /health at once, with 503 when it is in 503 mode, and counts checks "
+    "apart from requests), `http-reuse always`. **nginx**: an upstream block with the three "
+    "servers, `least_conn`, `max_fails=5 fail_timeout=10s`, `keepalive 64`, `proxy_next_upstream "
+    "error timeout http_500 http_502 http_503 http_504` (a listed status also counts toward "
+    "max_fails), `proxy_next_upstream_tries 3` (each server at most once), HTTP/1.1 with "
+    "keep-alive to the upstreams; nginx has no active checks (they are in NGINX Plus). "
+    "leastconn / least_conn are the peers' closest to a load-aware balance (neither has a "
+    "latency-aware one); with round robin they would do worse in ep-slow. Neither peer reads "
+    "bodies: in ep-drift they pass drifted answers through, by design. Upstream requests "
+    "count the three upstreams' proxied requests (HAProxy's health checks not included); "
+    f"*after 1 s*: the upstreams' counters were sampled {EP_MARK:g} s into the load (every 50 "
+    "ms by the harness), and the answers that came after that sample are set against the "
+    "upstream requests that arrived after it (the requests in flight at the sample, at most "
+    f"{EP_CONC}, blur the split a little).")
+
+
+def per_endpoint(rounds, t, healthy=False):
+    """The median over rounds of each endpoint's upstream requests, a / b / c."""
+    rows = [(r[t]["healthy"] if healthy else r[t])["per_endpoint"] for r in rounds]
+    return " / ".join(f"{statistics.median(c):.0f}" for c in zip(*rows))
+
+
+def ep_section(name, extra, rounds, outdir):
+    """An endpoint scenario's table, braced's targets and charts."""
+    targets = targets_of(rounds)
+    bad = EP_HOSTS[EP_BAD]
+    secs = rounds[0][targets[0]].get("secs") if rounds and targets else None
+    lines = [EP_PEERS + (f" Each run lasted {secs:g} s (max(--secs, {EP_MIN_SECS}))."
+                         if secs else ""), ""]
+
+    def m(t, key, digits=1):
+        return fmt(summarize(rounds, t, key), digits)
+
+    def med(t, key):
+        a = summarize(rounds, t, key)
+        return a[0] if a else None
+
+    if extra == "ep-slow":
+        lines += [f"Open loop at {EP_RATE} req/s; latency from each request's scheduled time. "
+                  f"In each round every target runs twice: all three endpoints healthy, then "
+                  f"{bad} holding every answer {EP_SLOW_MS} ms; p99 ÷ healthy p99 is taken "
+                  f"inside the round. direct = the loadgen against the healthy {EP_HOSTS[0]} "
+                  "alone (no balancing): the floor of client and loopback.", ""]
+        head = ["target", f"answers > {EP_SLOW_CUT} ms %", "after 1 s", "p50 ms", "p99 ms",
+                "p99 after 1 s", "max ms", "healthy p50 ms", "healthy p99 ms",
+                "p99 ÷ healthy p99", "after 1 s", "success %",
+                "upstream requests per app request", f"share of upstream requests to {bad} %",
+                "upstream requests per endpoint (healthy run)", "proxy CPU µs/req"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for t in targets:
+            hp = [agg([r[t]["healthy"][k] for r in rounds]) for k in ("p50", "p99")]
+            lines.append("| " + " | ".join([
+                t, m(t, "slow_pct", 2), m(t, "slow_pct_after", 2), m(t, "p50", 2),
+                m(t, "p99", 2), m(t, "p99_after", 2), m(t, "max"), fmt(hp[0], 2),
+                fmt(hp[1], 2), m(t, "p99_x", 2), m(t, "p99_x_after", 2), m(t, "success", 2),
+                m(t, "amp", 3), m(t, "bad_pct", 2),
+                per_endpoint(rounds, t) + f" ({per_endpoint(rounds, t, True)})",
+                m(t, "cpu_us")]) + " |")
+        charts = [("slow_pct", f"answers slower than {EP_SLOW_CUT} ms", "%", "lower"),
+                  ("p99_x", "p99 ÷ p99 with all endpoints healthy", "", "lower")]
+        b = "braced" in targets
+        if b:
+            sp, x = med("braced", "slow_pct"), med("braced", "p99_x")
+            spa, xa = med("braced", "slow_pct_after"), med("braced", "p99_x_after")
+            after = ("" if spa is None or xa is None else
+                     f" After the first second: {spa:.2f}% slower, p99 {xa:.2f}× healthy.")
+            lines += ["", f"braced's targets: at most 3% of answers slower than {EP_SLOW_CUT} ms "
+                      f"(median {sp:.2f}%: {'met' if sp <= 3 else 'not met'}); p99 within 2× "
+                      f"of its all-healthy p99 (median {x:.2f}×: "
+                      f"{'met' if x <= 2 else 'not met'})." + after]
+    else:
+        head = ["target", "success %", "success % after 1 s",
+                "upstream requests per app request", "after 1 s", "p50 ms", "p99 ms",
+                "req/s", "proxy CPU µs/req", f"share of upstream requests to {bad} %",
+                "upstream requests per endpoint"]
+        if extra == "ep-drift":
+            head += ["drifted answers reaching the app", "in % of answers",
+                     "drifted after 1 s"]
+        else:
+            head += ["health checks (all three upstreams)"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for t in targets:
+            row = [t, m(t, "success", 2), m(t, "success_after", 2), m(t, "amp", 3),
+                   m(t, "amp_after", 3), m(t, "p50", 2), m(t, "p99", 2), m(t, "rps", 0),
+                   m(t, "cpu_us"), m(t, "bad_pct", 2), per_endpoint(rounds, t)]
+            if extra == "ep-drift":
+                row += [m(t, "drifted", 0), m(t, "drift_pct", 2), m(t, "drifted_after", 0)]
+            else:
+                row += [m(t, "checks", 0)]
+            lines.append("| " + " | ".join(row) + " |")
+        charts = [("success", "success as the app sees it", "%", "higher"),
+                  ("amp_after", "upstream requests per app request after the first second",
+                   "", "lower")]
+        if extra == "ep-drift":
+            charts.append(("drift_pct", "answers reaching the app with a drifted body", "%",
+                           "lower"))
+        if "braced" in targets:
+            sc, a = med("braced", "success"), med("braced", "amp_after")
+            tl = [f"success ≥ 99.9% (median {sc:.2f}%: {'met' if sc >= 99.9 else 'not met'})"]
+            if extra == "ep-503" and a is not None:
+                tl.append(f"at most 1.05 upstream requests per app request after the first "
+                          f"second (median {a:.3f}: {'met' if a <= 1.05 else 'not met'})")
+            if extra == "ep-drift":
+                d = med("braced", "drifted")
+                tl.append(f"no drifted answer reaches the app (median {d:.0f}: "
+                          f"{'met' if d == 0 else 'not met'})")
+            lines += ["", "braced's targets: " + "; ".join(tl) + "."]
+    lines.append("")
+    for key, label, unit, better in charts:
+        fname = f"{name}-{key}.svg"
+        with open(os.path.join(outdir, fname), "w") as f:
+            f.write(chart.svg_bars(f"{name}: {label}", [(t, summarize(rounds, t, key))
+                                                        for t in targets], unit, better))
+        lines.append(f"![{name} {label}]({fname})")
+    lines.append("")
+    return lines
+
+
 def floor_lines(rounds):
     """The curl-multi floor beside the proxies of the same rounds."""
     rounds = [r for r in rounds if FLOOR in r]
@@ -1172,6 +1588,16 @@ def summary(raw, meta):
                 continue
             if kind in STREAM_KINDS and all(r[t].get("error") for r in rounds):
                 c = "failed"
+            elif extra == "ep-slow":
+                c = (f"{num(rounds, t, 'slow_pct', '.1f')}% > {EP_SLOW_CUT} ms "
+                     f"({num(rounds, t, 'slow_pct_after', '.1f')}% after 1 s), p99 "
+                     f"{num(rounds, t, 'p99', '.0f')} ms ({num(rounds, t, 'p99_x', '.1f')}× "
+                     "healthy)")
+            elif kind == "ep":
+                c = (f"{num(rounds, t, 'success', '.2f')}% ok, ×{num(rounds, t, 'amp', '.3f')} "
+                     f"(×{num(rounds, t, 'amp_after', '.3f')} after 1 s)")
+                if extra == "ep-drift":
+                    c += f", {num(rounds, t, 'drift_pct', '.1f')}% drifted"
             elif kind == "download":
                 c = (f"{num(rounds, t, 'mibs', '.0f')} MiB/s, {num(rounds, t, 'cpu_s_gib', '.2f')}"
                      f" s CPU/GiB, {num(rounds, t, 'hwm_mib', '.1f')} MiB VmHWM")
@@ -1228,7 +1654,10 @@ def summary(raw, meta):
               "of braced's answers once its breaker was open (under load, and one at a time), or the upstream requests that "
               "arrived inside an announced 429 window (definitions under each scenario); "
               "download = MiB/s, proxy CPU seconds per GiB and VmHWM; sse = direct's delay "
-              "p50 / p99 per event, and the delay each proxy adds to it.", ""]
+              "p50 / p99 per event, and the delay each proxy adds to it; ep-503 and ep-drift "
+              "= success, upstream requests per app request overall and after the first "
+              f"second, and drifted answers; ep-slow = share of answers over {EP_SLOW_CUT} ms, "
+              "p99 and p99 over the same target's all-healthy p99.", ""]
     return lines
 
 
@@ -1298,7 +1727,8 @@ def main():
     ap.add_argument("--out", required=True, help="the report directory to create")
     ap.add_argument("--quick", action="store_true",
                     help="scenarios " + " and ".join(QUICK) + ", 1 s rounds")
-    ap.add_argument("--only", help="comma-separated scenarios: " + ", ".join(SCENARIOS))
+    ap.add_argument("--only", help="comma-separated scenarios: " + ", ".join(SCENARIOS) +
+                    " (the ep-* ones run only when named here)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--secs", type=float, default=None, help="seconds per target per round")
     ap.add_argument("--download-bytes", type=int, default=DOWNLOAD_BYTES,
@@ -1318,7 +1748,9 @@ def main():
         os.makedirs(a.out, exist_ok=True)
         say(report(b, a.out, saved["meta"]))
         return 0
-    names = a.only.split(",") if a.only else (QUICK if a.quick else list(SCENARIOS))
+    # the endpoint scenarios run only when named
+    default = [n for n in SCENARIOS if SCENARIOS[n][2] != "ep"]
+    names = a.only.split(",") if a.only else (QUICK if a.quick else default)
     for n in names:
         if n not in SCENARIOS:
             ap.error(f"unknown scenario '{n}'")

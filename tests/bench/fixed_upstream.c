@@ -7,14 +7,19 @@
  *
  * Usage: fixed_upstream [PORT] [--503 PCT] [--reset PCT] [--429 PCT]
  *                       [--delay MS] [--drift PCT] [--post PCT] [--seed N]
- *                       [--tls CERT KEY]
- * It prints the bound port on stdout. With --tls it speaks HTTPS only (the
+ *                       [--tls CERT KEY] [--host ADDR]
+ * It listens on 127.0.0.1, or on the IPv4 address ADDR (127.0.0.2 and up reach
+ * loopback on Linux: one machine, several endpoints), and prints the bound
+ * port on stdout. With --tls it speaks HTTPS only (the
  * control paths too), with the PEM certificate chain CERT and key KEY.
  * Control paths (never counted):
  *   GET /__mode?s503=PCT&reset=PCT&s429=PCT&delay=MS&drift=PCT&post=PCT
  *              &tail=PCT&tail_ms=MS&cap=N&work=MS
  *        sets every fault at once (absent = 0) and zeroes the counters;
  *   GET /__stats  answers the counters as JSON.
+ * Health checks: GET /health is counted in `checks`, not `requests`, and
+ * answered at once: reset or 503 as the reset and 503 faults say, else 200
+ * with the weather body (delay, tail, cap and drift do not apply).
  * Streaming paths (counted as requests; the 503, reset and 429 faults apply,
  * delay, tail, cap and drift do not):
  *   GET /bytes/N  N bytes (N <= 64 GiB) of a fixed 64-byte repeating pattern
@@ -98,6 +103,7 @@ struct counters {
 	unsigned long ids, pairs;
 	unsigned long accepts, tailed, queued, inflight, peak;
 	unsigned long in_window, in_window_head, in_window_end, in_conn_window;
+	unsigned long checks; /* GET /health, not in requests */
 };
 
 struct conn {
@@ -384,13 +390,13 @@ static void control(struct conn *c, const char *path)
 		     "\"accepts\":%lu,\"tailed\":%lu,\"queued\":%lu,\"inflight\":%lu,"
 		     "\"peak\":%lu,\"in_window\":%lu,\"in_window_head\":%lu,"
 		     "\"in_window_end\":%lu,"
-		     "\"in_conn_window\":%lu,"
+		     "\"in_conn_window\":%lu,\"checks\":%lu,"
 		     "\"mode\":{\"s503\":%d,\"reset\":%d,\"s429\":%d,\"drift\":%d,\"delay\":%d,"
 		     "\"post\":%d,\"tail\":%d,\"tail_ms\":%d,\"cap\":%d,\"work\":%d}}",
 		     cnt.requests, cnt.posts, cnt.ok, cnt.s503, cnt.s429, cnt.resets, cnt.drifted,
 		     cnt.delayed, cnt.ids, cnt.pairs, cnt.accepts, cnt.tailed, cnt.queued,
 		     cnt.inflight, cnt.peak, cnt.in_window, cnt.in_window_head, cnt.in_window_end,
-		     cnt.in_conn_window, mode.s503, mode.reset, mode.s429, mode.drift,
+		     cnt.in_conn_window, cnt.checks, mode.s503, mode.reset, mode.s429, mode.drift,
 		     mode.delay_ms, mode.post, mode.tail, mode.tail_ms, mode.cap, mode.work_ms);
 	reply(c, 200, "OK", NULL, out, (size_t)n);
 }
@@ -677,6 +683,18 @@ static int handle(struct conn *c, char *head)
 		control(c, path);
 		return 0;
 	}
+	if (strcmp(path, "/health") == 0) {
+		cnt.checks++;
+		if (chance(mode.reset)) {
+			reset_conn(c);
+			return -1;
+		}
+		if (chance(mode.s503))
+			reply(c, 503, "Service Unavailable", NULL, "", 0);
+		else
+			reply(c, 200, "OK", NULL, ok_body, sizeof(ok_body) - 1);
+		return 0;
+	}
 	cnt.requests++;
 	now = now_s();
 	while (ann_head != ann_tail && ann[ann_tail % ANN_SIZE] + WINDOW_S <= now)
@@ -824,6 +842,7 @@ int main(int argc, char **argv)
 	socklen_t len = sizeof(sin);
 	struct event *sig;
 	int port = 0;
+	struct in_addr host = { htonl(INADDR_LOOPBACK) };
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -841,7 +860,13 @@ int main(int argc, char **argv)
 			mode.drift = v, i++;
 		else if (strcmp(a, "--seed") == 0)
 			rng_state = (uint64_t)v * 2654435761u + 1, i++;
-		else if (strcmp(a, "--post") == 0)
+		else if (strcmp(a, "--host") == 0 && i + 1 < argc) {
+			if (inet_pton(AF_INET, argv[i + 1], &host) != 1) {
+				fprintf(stderr, "fixed_upstream: bad --host '%s'\n", argv[i + 1]);
+				return 2;
+			}
+			i++;
+		} else if (strcmp(a, "--post") == 0)
 			mode.post = v, i++;
 		else if (strcmp(a, "--tls") == 0 && i + 2 < argc) {
 			tls_ctx = SSL_CTX_new(TLS_server_method());
@@ -870,7 +895,7 @@ int main(int argc, char **argv)
 	base = event_base_new();
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_addr = host;
 	sin.sin_port = htons((unsigned short)port);
 	lis = evconnlistener_new_bind(base, on_accept, base,
 				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,

@@ -18,6 +18,11 @@ counted from each request's scheduled start. Every logical request carries
 X-Bench-Id: a unique number, which the upstream's POST mode keys on. The
 output groups the latencies of answers that carried a Brace-Error header by
 its code (lat_by_error), e.g. circuit_open once braced's breaker is open.
+With --times it also prints t0 (its time.monotonic() when the load began,
+CLOCK_MONOTONIC, comparable with other processes' on Linux) and done: one
+[seconds after t0 when the answer came, 2xx (1/0), drifted (1/0), latency in
+ms] per answer,
+so a caller can split the figures at a moment of its own clock.
 """
 import argparse
 import asyncio
@@ -155,6 +160,7 @@ async def main():
     ap.add_argument("--count", type=int, default=0, help="stop after N requests")
     ap.add_argument("--rate", type=float, default=0, help="open loop, requests per second")
     ap.add_argument("--id-base", type=int, default=0)
+    ap.add_argument("--times", action="store_true", help="print t0 and each answer's time")
     a = ap.parse_args()
 
     u = urllib.parse.urlsplit(a.url)
@@ -170,7 +176,7 @@ async def main():
         headers = {"X-Bench-Id": str(next_id[0])}
         status, data, err = await client.send(a.method, path, headers, body)
         drifted = status == 200 and b'"temperature":"' in data
-        results.append((status, time.monotonic() - scheduled, drifted, err))
+        results.append((status, time.monotonic() - scheduled, drifted, err, time.monotonic()))
 
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
@@ -212,6 +218,10 @@ async def main():
         out["lat_by_error"][code] = sorted(round(r[1] * 1000, 3) for r in results if r[3] == code)
     for r in results:
         out["statuses"][str(r[0])] = out["statuses"].get(str(r[0]), 0) + 1
+    if a.times:
+        out["t0"] = t0
+        out["done"] = sorted([round(r[4] - t0, 4), int(200 <= r[0] < 300), int(r[2]),
+                              round(r[1] * 1000, 3)] for r in results)
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
 
