@@ -454,10 +454,21 @@ static void parse_hosts_file(struct loader *L, const struct ynode *v, void *dst)
 
 	if (get_string(L, v, "dns.hosts_file", &path, &secret) < 0)
 		return;
-	if (path[0] && access(path, R_OK) != 0) {
-		err_at(L, v, "dns.hosts_file '%s' cannot be read: %s", path, strerror(errno));
-		free(path);
-		return;
+	if (path[0]) {
+		struct stat st;
+
+		/* The resolver reads it on the loop: a FIFO would block it. */
+		if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
+			err_at(L, v, "dns.hosts_file '%s' cannot be read: %s", path,
+			       strerror(errno));
+			free(path);
+			return;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			err_at(L, v, "dns.hosts_file '%s' is not a regular file", path);
+			free(path);
+			return;
+		}
 	}
 	free(d->hosts_file);
 	d->hosts_file = path[0] ? path : NULL;

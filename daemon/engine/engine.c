@@ -404,6 +404,8 @@ static void cut_running(struct engine *e, uint64_t now_us, struct engine_action 
 {
 	if (e->nrunning && kind != CUT_LOSERS)
 		add_upstream_time(e, now_us, now_us - e->running[0].start_us);
+	if (kind == CUT_DEADLINE)
+		act->cancel_timeout = 1;
 	for (unsigned i = 0; i < e->nrunning; i++) {
 		const struct engine_running *run = &e->running[i];
 		uint32_t ms = (uint32_t)((now_us - run->start_us) / 1000);
@@ -920,6 +922,15 @@ static void dispatch(struct engine *e, const struct engine_event *ev, struct eng
 			on_hedge_timer(e, ev->now_us, ret);
 		break;
 	case ENGINE_EV_CLIENT_GONE:
+		/* The app gave up. A request one of whose attempts already
+		 * failed as the breaker counts is a failure to it: a hung
+		 * upstream with apps more impatient than the budget must
+		 * still open it. Any other is not judged: it has no answer. */
+		if (e->last_id && retry_is_failure(e->last.outcome, e->last.status))
+			engine_judge(e, ev->now_us,
+				     &(enum problem_code){ PROBLEM_UPSTREAM_TIMEOUT }, 0);
+		on_drop(e, ev->now_us, ret);
+		break;
 	case ENGINE_EV_DRAINING:
 		on_drop(e, ev->now_us, ret);
 		break;

@@ -231,6 +231,8 @@ struct engine_action {
 	/* Cancel these attempts first (their connections close): cancel ids. */
 	int cancel;
 	uint32_t cancel_ids[ENGINE_MAX_INFLIGHT];
+	/* The total budget cut them: timeouts, for their endpoints too. */
+	int cancel_timeout;
 	/* > 0: (re)arm the hedge timer for hedge_ms, then send ENGINE_TIMER_HEDGE. */
 	uint32_t hedge_ms;
 	/* A streamed RELAY: > 0 arms the stream timer for stream_ms, then

@@ -129,6 +129,32 @@ static int name_usable(const char *name)
 	return name && name[0] && strnlen(name, ENDPOINT_NAME_MAX) < ENDPOINT_NAME_MAX;
 }
 
+static struct endpoint *by_id(const struct endpoints *s, uint32_t id, int *ret_in_set);
+
+void endpoints_set_next_id(struct endpoints *s, uint32_t next)
+{
+	s->next_id = next;
+}
+
+/* The next id no endpoint holds (in the set, departed, or made in this
+ * update): ids count up and wrap past 2^32 - 1 skipping 0, so a name
+ * server that rotates addresses for ever never freezes the set. A request
+ * may still remember an old id it tried; it then avoids a newcomer once. */
+static uint32_t fresh_id(struct endpoints *s, struct endpoint *const *made, size_t nmade)
+{
+	for (;;) {
+		uint32_t id = s->next_id++;
+		int in_set, taken = 0;
+
+		if (id == 0)
+			continue;
+		for (size_t k = 0; k < nmade && !taken; k++)
+			taken = made[k]->id == id;
+		if (!taken && !by_id(s, id, &in_set))
+			return id;
+	}
+}
+
 size_t endpoints_update(struct endpoints *s, const char *const *names, size_t n, uint64_t now_us)
 {
 	struct endpoint *next[ENDPOINTS_MAX];
@@ -145,10 +171,9 @@ size_t endpoints_update(struct endpoints *s, const char *const *names, size_t n,
 		if (!e)
 			e = departed_named(s, names[i]);
 		if (!e) {
-			/* Ids are never reused: past 2^32 - 1 the set takes no newcomer. */
-			if (s->next_id == 0 || !(e = calloc(1, sizeof(*e))))
+			if (!(e = calloc(1, sizeof(*e))))
 				goto fail;
-			e->id = s->next_id++;
+			e->id = fresh_id(s, made, nmade);
 			strcpy(e->name, names[i]);
 			e->estimate_us = (double)ENDPOINT_DEFAULT_RTT_US;
 			e->stamp_us = now_us;
@@ -448,6 +473,11 @@ int endpoints_done(struct endpoints *s, uint32_t id, uint64_t picked_us, uint64_
 	if (!e->inflight)
 		e->pick_sum_us = 0;
 	switch (r) {
+	case ENDPOINT_CUT:
+		/* A hung endpoint is only ever cut: its time still counts. */
+		if ((double)rtt_us > estimate_at(e, now_us))
+			observe(e, now_us, rtt_us);
+		break;
 	case ENDPOINT_SUCCESS:
 		observe(e, now_us, rtt_us);
 		e->failures_in_row = 0;
@@ -483,7 +513,11 @@ int endpoints_eject_until(struct endpoints *s, const char *name, uint64_t until_
 	if (is_ejected(e, now_us)) {
 		if (until_us <= e->ejected_until_us)
 			return 0;
-	} else if (ejected_count(s, now_us) + 1 >= s->n) {
+	} else if (ejected_count(s, now_us) + 1 >= s->n ||
+		   (ejected_count(s, now_us) + 1) * 100 > (uint64_t)s->policy.max_percent * s->n) {
+		/* Another instance's word never takes out more than this
+		 * instance's own ejections could: max_percent, and never the
+		 * last one. */
 		return 0;
 	} else {
 		/* It comes back with no failures in a row, as after its own ejection. */

@@ -39,7 +39,12 @@ struct endpoint_policy {
 enum endpoint_result {
 	ENDPOINT_SUCCESS, /* an answer that is not a failure below */
 	ENDPOINT_FAILURE, /* connect, reset, timeout, a 5xx, schema with on_schema_violation */
-	ENDPOINT_NEUTRAL, /* cut by braced or the app (cancelled hedge, client gone): no sample, no count */
+	ENDPOINT_NEUTRAL, /* never sent, or braced's own failure: no sample, no count */
+	/* cut by braced or the app after it was sent, before its head (a
+	 * hedge that lost, an app that left): its time so far is a lower
+	 * bound of its response time, a sample only when above the estimate;
+	 * no count */
+	ENDPOINT_CUT,
 };
 
 struct endpoints; /* opaque */
@@ -72,6 +77,8 @@ void endpoints_configure(struct endpoints *s, const struct endpoint_policy *p);
  * which the caller bounds (server.max_inflight, hedge.max). Refusing an
  * update instead would keep dialling addresses DNS no longer gives. */
 size_t endpoints_update(struct endpoints *s, const char *const *names, size_t n, uint64_t now_us);
+/* For tests: the next id to hand out (they wrap past 2^32 - 1). */
+void endpoints_set_next_id(struct endpoints *s, uint32_t next);
 /* Endpoints in the set (not the departed). */
 size_t endpoints_count(const struct endpoints *s);
 /* Departed endpoints still in flight (at most the attempts in flight). */
@@ -125,12 +132,13 @@ int endpoints_done(struct endpoints *s, uint32_t id, uint64_t picked_us, uint64_
  * flight); NULL if unknown. */
 const char *endpoints_name(const struct endpoints *s, uint32_t id);
 /* Another instance of the fleet ejected endpoint `name` until until_us:
- * applied when it is in the set (extends, never shortens; never ejects the
- * last non-ejected endpoint); max_percent not checked. k, the failures in a
- * row and the ejection counters are left alone: the instance that ejected
- * counts it, so the fleet's metrics add up to its ejections. Returns 1 when
- * applied, 0 when not (unknown name, until_us not after now_us nor after the
- * ejection under way, or the last one). */
+ * applied when it is in the set (extends, never shortens), within the
+ * same limits as this instance's own ejections: never more than
+ * max_percent of the set, never the last non-ejected endpoint. k, the
+ * failures in a row and the ejection counters are left alone: the instance
+ * that ejected counts it, so the fleet's metrics add up to its ejections.
+ * Returns 1 when applied, 0 when not (unknown name, until_us not after
+ * now_us nor after the ejection under way, or a limit). */
 int endpoints_eject_until(struct endpoints *s, const char *name, uint64_t until_us,
 			  uint64_t now_us);
 

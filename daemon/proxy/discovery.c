@@ -28,6 +28,7 @@ struct discovery {
 	struct event_base *base;
 	struct config *cfg; /* one reference: the watches borrow its profiles */
 	struct resolver *resolver;
+	struct config *built;        /* one reference: the dns settings resolver was built from */
 	struct timespec hosts_mtime; /* of dns.hosts_file when the resolver was built */
 	struct watch *watches;
 	size_t nwatches;
@@ -51,9 +52,8 @@ static struct timespec mtime_of(const char *path)
 	return st.st_mtim;
 }
 
-/* A resolver for cfg's dns settings, into d->resolver (the old one freed,
- * its queries cancelled: the caller starts them again). */
-static int build_resolver(struct discovery *d, const struct config *cfg)
+/* A resolver for cfg's dns settings, or NULL with the reason logged. */
+static struct resolver *new_resolver(struct discovery *d, const struct config *cfg)
 {
 	const struct dns_setting *dns = &cfg->dns;
 	struct resolver_settings s = {
@@ -63,19 +63,24 @@ static int build_resolver(struct discovery *d, const struct config *cfg)
 		.timeout_ms = DISCOVERY_TRY_MS,
 	};
 	char err[256];
-	struct resolver *r;
+	struct resolver *r = resolver_new(d->base, &s, err, sizeof(err));
 
-	d->hosts_mtime = mtime_of(dns->hosts_file);
-	r = resolver_new(d->base, &s, err, sizeof(err));
-	if (!r) {
+	if (!r)
 		log_msgf(LOG_ERROR, "cannot look upstream names up: %s", err);
-		return -EINVAL;
-	}
+	return r;
+}
+
+/* Makes r (taken) the resolver, built from cfg's dns settings: the old
+ * one is freed, its queries cancelled (the caller starts them again). */
+static void adopt_resolver(struct discovery *d, struct resolver *r, const struct config *cfg)
+{
 	resolver_free(d->resolver);
 	d->resolver = r;
+	config_unref(d->built);
+	d->built = config_ref((struct config *)cfg);
+	d->hosts_mtime = mtime_of(cfg->dns.hosts_file);
 	for (size_t i = 0; i < d->nwatches; i++)
 		d->watches[i].q = NULL;
-	return 0;
 }
 
 static void look_up(struct watch *w);
@@ -139,15 +144,21 @@ static void look_up(struct watch *w)
 		arm(w); /* out of memory: try again at the next round */
 }
 
-/* A changed hosts file is read again: the resolver reads it once. */
+/* A changed hosts file is read again: the resolver reads it once. When
+ * the new one cannot be built, the old one goes on. */
 static void refresh_hosts(struct discovery *d)
 {
-	struct timespec now = mtime_of(d->cfg->dns.hosts_file);
+	struct timespec now = mtime_of(d->built->dns.hosts_file);
+	struct resolver *r;
 
 	if (now.tv_sec == d->hosts_mtime.tv_sec && now.tv_nsec == d->hosts_mtime.tv_nsec)
 		return;
-	if (build_resolver(d, d->cfg) < 0)
+	r = new_resolver(d, d->built);
+	if (!r) {
+		d->hosts_mtime = now; /* logged once, not at every round */
 		return;
+	}
+	adopt_resolver(d, r, d->built);
 	for (size_t i = 0; i < d->nwatches; i++) {
 		struct watch *w = &d->watches[i];
 
@@ -206,40 +217,68 @@ static void set_static(const struct profile *p, struct guard *g, const struct co
 	}
 }
 
+/* Watches for cfg's profiles that need a look-up (n of them), their
+ * timers made; NULL on OOM. */
+static struct watch *new_watches(struct discovery *d, const struct config *cfg,
+				 struct guard *const *guards_by_profile, size_t n)
+{
+	struct watch *ws = calloc(n, sizeof(*ws));
+	size_t k = 0;
+
+	if (!ws)
+		return NULL;
+	for (size_t i = 0; i < cfg->nprofiles; i++) {
+		if (!needs_look_up(&cfg->profiles[i]))
+			continue;
+		ws[k] = (struct watch){ .d = d, .g = guards_by_profile[i], .p = &cfg->profiles[i] };
+		ws[k].timer = evtimer_new(d->base, on_timer, &ws[k]);
+		if (!ws[k++].timer)
+			goto fail;
+	}
+	return ws;
+fail:
+	for (size_t i = 0; i < k; i++)
+		if (ws[i].timer)
+			event_free(ws[i].timer);
+	free(ws);
+	return NULL;
+}
+
 int discovery_configure(struct discovery *d, const struct config *cfg,
 			struct guard *const *guards_by_profile)
 {
 	struct config *old = d->cfg;
+	struct resolver *r = NULL;
+	struct watch *ws = NULL;
 	size_t n = 0;
-	int rc = 0;
 
-	free_watches(d);
-	for (size_t i = 0; i < cfg->nprofiles; i++) {
-		set_static(&cfg->profiles[i], guards_by_profile[i], old);
+	for (size_t i = 0; i < cfg->nprofiles; i++)
 		n += needs_look_up(&cfg->profiles[i]);
+	/* Everything that can fail comes first: a failed reload leaves the
+	 * look-ups of the configuration before going on. */
+	if (n && (!d->resolver || !config_dns_equal(&d->built->dns, &cfg->dns))) {
+		r = new_resolver(d, cfg);
+		if (!r)
+			return -EINVAL;
 	}
-	d->cfg = config_ref((struct config *)cfg);
-	if (n && (!d->resolver || !old || !config_dns_equal(&old->dns, &cfg->dns)))
-		rc = build_resolver(d, cfg);
-	config_unref(old);
-	if (rc < 0 || n == 0)
-		return rc;
-	d->watches = calloc(n, sizeof(*d->watches));
-	if (!d->watches)
-		return -ENOMEM;
-	for (size_t i = 0; i < cfg->nprofiles; i++) {
-		const struct profile *p = &cfg->profiles[i];
-		struct watch *w;
-
-		if (!needs_look_up(p))
-			continue;
-		w = &d->watches[d->nwatches++];
-		*w = (struct watch){ .d = d, .g = guards_by_profile[i], .p = p };
-		w->timer = evtimer_new(d->base, on_timer, w);
-		if (!w->timer)
+	if (n) {
+		ws = new_watches(d, cfg, guards_by_profile, n);
+		if (!ws) {
+			resolver_free(r);
 			return -ENOMEM;
-		look_up(w);
+		}
 	}
+	free_watches(d);
+	if (r)
+		adopt_resolver(d, r, cfg);
+	for (size_t i = 0; i < cfg->nprofiles; i++)
+		set_static(&cfg->profiles[i], guards_by_profile[i], old);
+	d->cfg = config_ref((struct config *)cfg);
+	config_unref(old);
+	d->watches = ws;
+	d->nwatches = n;
+	for (size_t i = 0; i < n; i++)
+		look_up(&ws[i]);
 	return 0;
 }
 
@@ -249,6 +288,7 @@ void discovery_free(struct discovery *d)
 		return;
 	free_watches(d);
 	resolver_free(d->resolver);
+	config_unref(d->built);
 	config_unref(d->cfg);
 	free(d);
 }

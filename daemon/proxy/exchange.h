@@ -93,14 +93,11 @@ struct request {
 	struct request_call {
 		uint32_t id;
 		struct call *call;
-		/* The endpoint it dials (0: none), ended once with the call
-		 * (guard_endpoint_done); what its head said of it, when the
-		 * head came before the call's end. */
+		/* The endpoint it dials (0: none), ended once
+		 * (guard_endpoint_done): at the answer's head when one is
+		 * reported before the call's end, else with the call. */
 		uint32_t endpoint;
 		uint64_t picked_us;
-		int headed;
-		enum endpoint_result head_result;
-		uint64_t head_rtt_us;
 		/* "traceparent: ..." of this attempt: each its own parent-id. */
 		char traceparent[sizeof("traceparent: ") + TRACE_PARENT_LEN];
 	} calls[ENGINE_MAX_INFLIGHT];

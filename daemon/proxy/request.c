@@ -127,13 +127,14 @@ static void end_endpoint(struct request *req, struct request_call *rc, enum endp
 		return;
 	guard_endpoint_done(req->guard, rc->endpoint, rc->picked_us, clock_now_us(), rtt_us, r);
 	rc->endpoint = 0;
-	rc->headed = 0;
 }
 
 /* Cancels the attempt of engine id (its connection closes with it); 0
- * cancels every attempt in flight. Its endpoint is judged by the head it
- * sent, if any; a cut before it says nothing of the endpoint. */
-static void cancel_calls(struct request *req, uint32_t id)
+ * cancels every attempt in flight. An attempt sent and cut before its head
+ * ends for its endpoint as cut says: ENDPOINT_FAILURE when the budget cut
+ * it (a timeout), else ENDPOINT_CUT (its time so far is a lower bound);
+ * one still waiting for a connection says nothing of it. */
+static void cancel_calls(struct request *req, uint32_t id, enum endpoint_result cut)
 {
 	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++) {
 		struct request_call *rc = &req->calls[i];
@@ -142,8 +143,9 @@ static void cancel_calls(struct request *req, uint32_t id)
 			continue;
 		if (req->hold_call == rc->call)
 			memory_forget_call(req);
-		end_endpoint(req, rc, rc->headed ? rc->head_result : ENDPOINT_NEUTRAL,
-			     rc->head_rtt_us);
+		if (rc->endpoint)
+			end_endpoint(req, rc, call_waiting(rc->call) ? ENDPOINT_NEUTRAL : cut,
+				     call_elapsed_us(rc->call) - call_queued_us(rc->call));
 		upstream_cancel(rc->call);
 		rc->call = NULL;
 		req->ncalls--;
@@ -155,7 +157,7 @@ static void request_free(struct request *req)
 	struct request_env *env = req->env;
 
 	disarm(req);
-	cancel_calls(req, 0);
+	cancel_calls(req, 0, ENDPOINT_CUT);
 	memory_release(req);
 	call_free(req->last);
 	req->last = NULL;
@@ -229,7 +231,7 @@ void request_finish(struct request *req, int status, const struct http_header *h
 				   (double)(request_answer_us(req) - req->start_us) / 1e6);
 	/* An attempt still running borrows the app's body, and the access log
 	 * its path: both are the HTTP server's until the reply. */
-	cancel_calls(req, 0);
+	cancel_calls(req, 0, ENDPOINT_CUT);
 	log_access(req, status, code ? problem_code_name(*code) : "ok", NULL);
 	if (req->hreq) {
 		req->hreq->user = NULL;
@@ -284,7 +286,7 @@ static void request_end(struct request *req, const struct engine_end *end)
 				   (double)(request_answer_us(req) - req->start_us) / 1e6);
 	if (req->guard)
 		guard_count_stream(req->guard, ends[end->kind], req->bytes_out, req->pauses);
-	cancel_calls(req, 0);
+	cancel_calls(req, 0, ENDPOINT_CUT);
 	req->streamed = NULL;
 	log_access(req, status, req->stream_has_code ? problem_code_name(req->stream_code) : "ok",
 		   end_name(end->kind));
@@ -309,7 +311,7 @@ static void feed_simple(struct request *req, enum engine_event_kind kind);
  * nowhere) or shutdown's grace is over (the app still gets a 503). */
 static void drop_request(struct request *req)
 {
-	cancel_calls(req, 0);
+	cancel_calls(req, 0, ENDPOINT_CUT);
 	if (req->hreq && !req->hreq->gone) {
 		struct problem p;
 
@@ -416,7 +418,6 @@ static int start_call(struct request *req, const struct engine_start *s)
 	rc->id = s->id;
 	rc->endpoint = s->endpoint;
 	rc->picked_us = s->picked_us;
-	rc->headed = 0;
 	rc->call = upstream_start(req->env->up, req->pool, &p, on_call_done, req);
 	if (!rc->call) {
 		end_endpoint(req, rc, ENDPOINT_NEUTRAL, 0);
@@ -468,7 +469,7 @@ static void discard_call(struct request *req, uint32_t id)
 	if ((ev_ssize_t)req->prefix_len < 0)
 		req->prefix_len = 0;
 	req->prefix_id = id;
-	cancel_calls(req, id);
+	cancel_calls(req, id, ENDPOINT_CUT);
 }
 
 static void stream_broken(struct request *req, const char *why);
@@ -513,7 +514,8 @@ static void stream_answer(struct request *req, const struct engine_action *act)
 static void carry_out(struct request *req, const struct engine_action *act)
 {
 	for (int i = 0; i < act->cancel; i++)
-		cancel_calls(req, act->cancel_ids[i]);
+		cancel_calls(req, act->cancel_ids[i],
+			     act->cancel_timeout ? ENDPOINT_FAILURE : ENDPOINT_CUT);
 	for (int i = 0; i < act->discard; i++)
 		discard_call(req, act->discard_ids[i]);
 	if (act->hedge_ms)
@@ -656,16 +658,14 @@ static void on_call_done(struct call *call, void *arg)
 		}
 	}
 	if (slot && slot->endpoint) {
-		/* A streamed answer's endpoint is measured by its head; the
-		 * body's end only tells whether it failed after it. */
-		uint64_t took = call_elapsed_us(call) - call_queued_us(call);
-		enum endpoint_result r =
-		    guard_endpoint_result(co, ev.u.attempt.status, ev.u.attempt.schema_failed,
-					  req->policy->retry.on_schema_violation);
-
-		if (slot->headed && r == ENDPOINT_SUCCESS)
-			r = slot->head_result;
-		end_endpoint(req, slot, r, slot->headed ? slot->head_rtt_us : took);
+		/* An answer held whole, or one whole within the window: its
+		 * endpoint is judged by all of it. (One reported at its head
+		 * ended for its endpoint there.) */
+		end_endpoint(req, slot,
+			     guard_endpoint_result(co, ev.u.attempt.status,
+						   ev.u.attempt.schema_failed,
+						   req->policy->retry.on_schema_violation),
+			     call_elapsed_us(call) - call_queued_us(call));
 	}
 	ev.now_us = clock_now_us();
 	feed(req, &ev);
@@ -728,12 +728,13 @@ static void on_call_head(struct call *call, void *arg)
 	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++) {
 		struct request_call *rc = &req->calls[i];
 
-		if (rc->call == call) {
-			rc->headed = 1;
-			rc->head_result =
-			    guard_endpoint_result(ATTEMPT_OK, ev.u.attempt.status, 0, 0);
-			rc->head_rtt_us = ev.u.attempt.elapsed_us - ev.u.attempt.queued_us;
-		}
+		/* The endpoint is judged by the head, as tower's PeakEwma
+		 * ends its measure at the response: a long body (a stream, a
+		 * download) is not load on it, and does not age its cost. */
+		if (rc->call == call)
+			end_endpoint(req, rc,
+				     guard_endpoint_result(ATTEMPT_OK, ev.u.attempt.status, 0, 0),
+				     ev.u.attempt.elapsed_us - ev.u.attempt.queued_us);
 	}
 	ev.u.attempt.nqueued = waiting_ids(req, ev.u.attempt.queued);
 	ev.u.attempt.retry_after = upstream_retry_after(call);
@@ -751,7 +752,7 @@ static void stream_broken(struct request *req, const char *why)
 	};
 
 	ev.u.attempt.id = id_of(req, req->streamed);
-	cancel_calls(req, ev.u.attempt.id);
+	cancel_calls(req, ev.u.attempt.id, ENDPOINT_CUT);
 	req->streamed = NULL;
 	ev.now_us = clock_now_us();
 	feed(req, &ev);
@@ -875,7 +876,7 @@ void request_fail_body(struct request *req, enum problem_code code)
 {
 	struct problem p;
 
-	cancel_calls(req, 0);
+	cancel_calls(req, 0, ENDPOINT_CUT);
 	problem_init(&p, code);
 	p.detail = code == PROBLEM_PAYLOAD_TOO_LARGE
 		       ? "the request body is larger than limits.max_request_body"

@@ -412,13 +412,15 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 	reap(arg);
 }
 
-/* evdns' own lines into braced's log instead of libevent's stderr default:
- * its warnings (a nameserver that does not parse, a failed socket) as
- * warnings, everything else ("nameserver ... has failed", "... is back up",
- * one line per request sent) as debug. */
+/* evdns' own lines into braced's log instead of libevent's stderr default,
+ * all of them as debug: a nameserver failing or answering garbage makes
+ * evdns warn at every look-up (and a hostile one at every datagram), while
+ * a failed look-up is logged once, by its caller (discovery.c). Nameservers
+ * are parsed here, so a bad one gets braced's own message. */
 static void on_evdns_log(int is_warning, const char *msg)
 {
-	log_msgf(is_warning ? LOG_WARN : LOG_DEBUG, "evdns: %s", msg);
+	(void)is_warning;
+	log_msgf(LOG_DEBUG, "evdns: %s", msg);
 }
 
 struct resolver *resolver_new(struct event_base *base, const struct resolver_settings *s, char *err,

@@ -156,6 +156,28 @@ class BreakerTest(BracedTestCase):
     def status_breaker(self, b):
         return request(b.admin_port, "GET", "/status", timeout=5).json()["profiles"]["demo"]["breaker"]["state"]
 
+    def test_impatient_apps_still_open_it_for_a_hung_upstream(self):
+        # Every attempt to a hung upstream times out (read 300 ms), and the
+        # apps give up after 800 ms, before braced's budget ends: no request
+        # gets a final answer, but each had an attempt fail, so each is a
+        # failure to the breaker, which opens (it stayed closed when only
+        # answered requests were judged).
+        self.upstream.set_default({"delay_ms": 5000})
+        breaker = dict(BREAKER, min_requests=5)
+        defaults = {"timeouts": {"read": "300ms", "total": "5s"},
+                    "retry": {"attempts": 4, "backoff": {"base": "10ms", "max": "20ms"}},
+                    "circuit_breaker": breaker}
+        with Braced(self.config(defaults=defaults, admin="127.0.0.1:0")) as b:
+            for i in range(breaker["min_requests"]):
+                try:
+                    resp = request(b.port, "GET", f"/demo/hung/{i}", timeout=0.8)
+                except OSError:
+                    continue
+                self.fail(f"an answer before the app gave up: {resp}")
+            self.assertTrue(wait_until(lambda: self.status_breaker(b) == "open", 3),
+                            self.status_breaker(b))
+            self.assert_circuit_open(b.get("/demo/after"))
+
     def test_degraded_upstream_keeps_the_breaker_closed(self):
         # The POST benchmark's upstream: every first attempt 503, every retry
         # 200. Every request is served, so the breaker must stay closed (it

@@ -225,6 +225,27 @@ class NameLookup(EndpointCase):
         self.assertEqual(ups.counts(), [3, 3, 3])
         self.assert_host_header(ups)
 
+    def test_reload_looks_up_through_the_new_nameserver(self):
+        """A reload to a profile with `addresses` (no look-up), then back to
+        the name with another nameserver: the look-ups go to the new one (the
+        resolver is compared with the settings it was built from, not with
+        the configuration just before)."""
+        ups = self.upstreams()
+        first = Dnsmasq({NAME: ["127.0.0.1"]}).cleanup_with(self)
+        second = Dnsmasq({NAME: ["127.0.0.2"]}).cleanup_with(self)
+        hosts = self.quiet_hosts()
+        by_first = self.by_name(ups.port, {"nameservers": [first.nameserver], "hosts_file": hosts})
+        fixed = ep_config({"upstream": ups.url("/base"), "addresses": ups.addresses()[2:]},
+                          dns={"nameservers": [second.nameserver], "hosts_file": hosts})
+        by_second = self.by_name(ups.port, {"nameservers": [second.nameserver],
+                                            "hosts_file": hosts})
+        with Braced(by_first) as b:
+            self.wait_for_set(b, ups.addresses()[:1], 5)
+            b.reload(fixed)
+            self.wait_for_set(b, ups.addresses()[2:], 5)
+            b.reload(by_second)
+            self.wait_for_set(b, ups.addresses()[1:2], SETTLE)
+
     def test_new_addresses_are_taken_within_resolve_every(self):
         """The name resolves to .1 and .2, then to .2 and .3: within
         resolve_every (1 s) /status shows the new set, the new endpoint
@@ -363,6 +384,59 @@ class TLSByAddress(EndpointCase):
 # --- ejection -----------------------------------------------------------------
 
 class Ejection(EndpointCase):
+
+    def test_an_open_stream_does_not_weigh_on_its_endpoint(self):
+        """An endpoint is measured by its answer's head: while a stream it
+        sent is still flowing (3 s of server-sent events), /status shows it
+        with nothing in flight and the cost of its head, not of the stream's
+        age, so it keeps drawing short requests."""
+        two = self.upstreams(("127.0.0.1", "127.0.0.2"))
+        config = self.by_addresses(two, {"balance": "peak_ewma"})
+        with Braced(config) as b:
+            stream = Background(lambda: b.get(
+                "/ep/stream", headers=fault(sse={"events": 15, "interval_ms": 200}), timeout=10))
+            time.sleep(1.5)
+            during = status_endpoints(b, PROFILE)
+            self.assertEqual(stream.result(timeout=10).status, 200)
+        streaming = [e for e in during if two.counts()[two.index_of(e["address"])] > 0]
+        self.assertEqual(len(streaming), 1, during)
+        self.assertEqual(streaming[0]["inflight"], 0, during)
+        self.assertLess(streaming[0]["cost_ms"], 100, during)
+
+    def test_hung_endpoint_cut_by_the_budget_is_ejected(self):
+        """One endpoint accepts and never answers, and timeouts.total (300 ms)
+        is shorter than timeouts.read: braced cuts its attempts itself, before
+        libcurl's read timeout. Those cuts are timeouts of the endpoint: with
+        round_robin and consecutive_failures 3 it costs exactly three answers
+        (504 upstream_timeout), is ejected, and the breaker stays closed."""
+        ups = self.upstreams()
+        ups[2].set_default({"delay_ms": 5000})
+        config = self.by_addresses(
+            ups, {"balance": "round_robin", "eject": {"consecutive_failures": 3, "base": "30s"}},
+            defaults={"timeouts": {"total": "300ms"}})
+        with Braced(config) as b:
+            answers = [b.get(f"/ep/hung/{i}") for i in range(30)]
+            state = status(b)["profiles"][PROFILE]
+        codes = [r.headers.get("Brace-Error") for r in answers]
+        self.assertEqual(codes.count("upstream_timeout"), 3, codes)
+        self.assertEqual([r.status for r in answers].count(200), 27, codes)
+        hung = [e for e in state["endpoints"] if e["address"] == ups.addresses()[2]][0]
+        self.assertEqual(hung["state"], "ejected", state["endpoints"])
+        self.assertEqual(state["breaker"]["state"], "closed")
+
+    def test_hung_endpoint_is_avoided_by_peak_ewma(self):
+        """The same hung endpoint under peak_ewma (no ejection yet: 5 in a
+        row): a cut attempt's time counts, so it stops drawing requests after
+        its first cut instead of looking like the fastest for ever."""
+        ups = self.upstreams()
+        ups[2].set_default({"delay_ms": 5000})
+        config = self.by_addresses(ups, {"balance": "peak_ewma"},
+                                   defaults={"timeouts": {"total": "300ms"}})
+        with Braced(config) as b:
+            answers = [b.get(f"/ep/hung/{i}") for i in range(40)]
+        codes = [r.headers.get("Brace-Error") for r in answers]
+        self.assertLessEqual(codes.count("upstream_timeout"), 2, codes)
+        self.assertNotIn("circuit_open", codes)
 
     def test_failing_endpoint_is_ejected_and_retries_go_elsewhere(self):
         """One endpoint answers 503 to everything: every app request still

@@ -1270,6 +1270,8 @@ START_TEST(test_endpoints_keys)
 		       "must be a numeric IP address");
 	load_one_error("dns: {hosts_file: /nonexistent/hosts}\nprofiles: {}\n",
 		       "dns.hosts_file '/nonexistent/hosts' cannot be read");
+	load_one_error("dns: {hosts_file: /tmp}\nprofiles: {}\n",
+		       "dns.hosts_file '/tmp' is not a regular file");
 }
 END_TEST
 

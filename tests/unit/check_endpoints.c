@@ -411,6 +411,44 @@ START_TEST(test_inflight_age_counts)
 }
 END_TEST
 
+/* An attempt cut after it was sent (a lost hedge, an app that left, the
+ * budget) gives its time so far as a lower bound: it raises the estimate
+ * when above it, never lowers it, and counts neither failure nor success.
+ * A hung endpoint, only ever cut, so stops looking cheap. */
+START_TEST(test_cut_is_a_lower_bound)
+{
+	static const char *const one[] = { "10.0.0.1:80", "10.0.0.2:80" };
+	struct endpoints *s = set_of(one, 2, policy(ENDPOINT_PEAK_EWMA, 1, SEC(10), SEC(300), 50));
+	struct endpoint_snapshot snap, before;
+	uint32_t id;
+
+	/* never measured: a 300 ms cut is its first sample */
+	id = start_on(s, T0, one[0]);
+	ck_assert_int_eq(endpoints_done(s, id, T0, T0 + MS(300), MS(300), ENDPOINT_CUT, NULL), 0);
+	snap = snap_of(s, T0 + MS(300), one[0]);
+	ck_assert_uint_eq(snap.estimate_us, MS(300));
+	ck_assert_uint_eq(snap.failures_in_row, 0);
+	ck_assert_int_eq(snap.state, ENDPOINT_ACTIVE);
+	endpoints_free(s);
+	/* measured at 20 ms: a 5 ms cut says nothing, a 50 ms one raises it */
+	s = set_of(one, 2, policy(ENDPOINT_PEAK_EWMA, 1, SEC(10), SEC(300), 50));
+	attempt(s, T0, one[1], MS(20), ENDPOINT_SUCCESS, NULL);
+	before = snap_of(s, T0 + MS(25), one[1]);
+	id = start_on(s, T0 + MS(20), one[1]);
+	endpoints_done(s, id, T0 + MS(20), T0 + MS(25), MS(5), ENDPOINT_CUT, NULL);
+	snap = snap_of(s, T0 + MS(25), one[1]);
+	ck_assert_uint_eq(snap.estimate_us, before.estimate_us);
+	ck_assert_uint_eq(snap.failures_in_row, 0);
+	id = start_on(s, T0 + MS(25), one[1]);
+	endpoints_done(s, id, T0 + MS(25), T0 + MS(75), MS(50), ENDPOINT_CUT, NULL);
+	snap = snap_of(s, T0 + MS(75), one[1]);
+	ck_assert_uint_eq(snap.estimate_us, MS(50));
+	ck_assert_uint_eq(snap.failures_in_row, 0);
+	ck_assert_uint_eq(snap.inflight, 0);
+	endpoints_free(s);
+}
+END_TEST
+
 START_TEST(test_peak_ewma_slow_share)
 {
 	static const uint64_t rtts[3] = { MS(1), MS(1), MS(300) };
@@ -754,11 +792,11 @@ START_TEST(test_eject_refused_then_made)
 END_TEST
 
 /* An ejection from elsewhere in the fleet: extends, never shortens, never
- * ejects the last one, ignores max_percent, and is not counted here. */
+ * ejects the last one nor more than max_percent, and is not counted here. */
 START_TEST(test_eject_until)
 {
 	static const char *const one[] = { "10.0.0.1:80" };
-	struct endpoints *s = set_of(abc, 3, policy(ENDPOINT_PEAK_EWMA, 5, SEC(10), SEC(300), 0));
+	struct endpoints *s = set_of(abc, 3, policy(ENDPOINT_PEAK_EWMA, 5, SEC(10), SEC(300), 100));
 	uint64_t ever = 1;
 
 	ck_assert_int_eq(endpoints_eject_until(s, abc[0], T0 + SEC(5), T0), 1);
@@ -781,6 +819,41 @@ START_TEST(test_eject_until)
 
 	s = set_of(one, 1, policy(ENDPOINT_PEAK_EWMA, 5, SEC(10), SEC(300), 100));
 	ck_assert_int_eq(endpoints_eject_until(s, one[0], T0 + SEC(5), T0), 0);
+	endpoints_free(s);
+
+	/* max_percent 34 of 3: one at most, whoever asks; 0: none */
+	s = set_of(abc, 3, policy(ENDPOINT_PEAK_EWMA, 5, SEC(10), SEC(300), 34));
+	ck_assert_int_eq(endpoints_eject_until(s, abc[0], T0 + SEC(5), T0), 1);
+	ck_assert_int_eq(endpoints_eject_until(s, abc[1], T0 + SEC(5), T0), 0);
+	ck_assert(!ejected(s, T0, abc[1]));
+	endpoints_free(s);
+	s = set_of(abc, 3, policy(ENDPOINT_PEAK_EWMA, 5, SEC(10), SEC(300), 0));
+	ck_assert_int_eq(endpoints_eject_until(s, abc[0], T0 + SEC(5), T0), 0);
+	endpoints_free(s);
+}
+END_TEST
+
+/* Ids wrap past 2^32 - 1, skipping 0 and the ids still held: a name
+ * server rotating addresses for ever never freezes the set. */
+START_TEST(test_ids_wrap)
+{
+	struct endpoints *s =
+	    set_of(abc, 3, policy(ENDPOINT_ROUND_ROBIN, 5, SEC(10), SEC(300), 50));
+	char name[ENDPOINT_NAME_MAX];
+	const char *names[1] = { name };
+	uint32_t seen = 0;
+
+	endpoints_set_next_id(s, UINT32_MAX - 1);
+	for (unsigned i = 0; i < 4; i++) {
+		uint32_t id;
+
+		snprintf(name, sizeof(name), "10.1.0.%u:80", i);
+		ck_assert_uint_eq(endpoints_update(s, names, 1, T0), 1);
+		id = endpoints_find(s, name);
+		ck_assert_uint_ne(id, 0);
+		ck_assert_uint_ne(id, seen);
+		seen = id;
+	}
 	endpoints_free(s);
 }
 END_TEST
@@ -893,6 +966,8 @@ Suite *endpoints_suite(void)
 	tcase_add_test(tc, test_round_robin_update);
 	tcase_add_test(tc, test_peak_ewma_slow_share);
 	tcase_add_test(tc, test_inflight_age_counts);
+	tcase_add_test(tc, test_cut_is_a_lower_bound);
+	tcase_add_test(tc, test_ids_wrap);
 	tcase_add_test(tc, test_peak_ewma_decay);
 	tcase_add_test(tc, test_peak_ewma_estimate);
 	tcase_add_test(tc, test_peak_ewma_inflight);

@@ -1157,6 +1157,75 @@ START_TEST(test_no_endpoints_yet)
 }
 END_TEST
 
+/* An app that leaves after an attempt of its request failed leaves a
+ * failure for the breaker (a hung upstream with impatient apps still opens
+ * it); one that leaves before any attempt ended is not judged. A cut by
+ * the budget is a timeout for the attempts' endpoints. */
+START_TEST(test_client_gone_after_a_failure_is_judged)
+{
+	struct guard_snapshot snap;
+	struct engine_event ev;
+
+	fx.pol.breaker.min_requests = 3;
+	fx.pol.breaker.failure_ratio = 0.5;
+	fx.pol.retry.backoff_base_ms = 10;
+	fx.pol.retry.budget_min_per_second = 1000;
+	make_guard();
+	for (uint32_t i = 0; i < 3; i++) {
+		uint32_t t = i * 1000;
+
+		engine_init(&fx.e, &fx.rng);
+		feed(routed_event(T0_US + t * 1000ULL, METHOD_GET, 0, 0, 0));
+		ev = answer_ev(t + 300, 0);
+		ev.u.attempt.end = ATTEMPT_TIMEOUT;
+		ev.u.attempt.timeout = LIMIT_READ;
+		feed(ev);
+		ck_assert_int_eq(fx.act.kind, ENGINE_DO_WAIT);
+		ev = (struct engine_event){ .kind = ENGINE_EV_CLIENT_GONE,
+					    .now_us = T0_US + (t + 305) * 1000ULL };
+		feed(ev);
+		ck_assert_int_eq(fx.act.kind, ENGINE_DO_DROP);
+		engine_release(&fx.e, T0_US + (t + 305) * 1000ULL);
+	}
+	guard_snapshot(fx.g, T0_US + 3000000, &snap);
+	ck_assert_int_eq(snap.breaker, BREAKER_OPEN);
+}
+END_TEST
+
+START_TEST(test_client_gone_before_any_end_is_not_judged)
+{
+	struct guard_snapshot snap;
+	struct engine_event ev;
+
+	fx.pol.breaker.min_requests = 1;
+	make_guard();
+	feed(routed_event(T0_US, METHOD_GET, 0, 0, 0));
+	ev = (struct engine_event){ .kind = ENGINE_EV_CLIENT_GONE, .now_us = T0_US + 5000 };
+	feed(ev);
+	ck_assert_int_eq(fx.act.kind, ENGINE_DO_DROP);
+	ck_assert_int_eq(fx.act.cancel, 1);
+	ck_assert_int_eq(fx.act.cancel_timeout, 0);
+	guard_snapshot(fx.g, T0_US + 5000, &snap);
+	ck_assert_int_eq(snap.breaker, BREAKER_CLOSED);
+}
+END_TEST
+
+START_TEST(test_deadline_cuts_are_timeouts)
+{
+	struct engine_event ev;
+
+	make_guard();
+	feed(routed_event(T0_US, METHOD_GET, 0, 1000, 0));
+	ck_assert_int_eq(fx.act.kind, ENGINE_DO_START);
+	ev = (struct engine_event){ .kind = ENGINE_EV_TIMER, .now_us = T0_US + 1000000 };
+	ev.u.timer.which = ENGINE_TIMER_DEADLINE;
+	feed(ev);
+	ck_assert_int_eq(fx.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(fx.act.cancel, 1);
+	ck_assert_int_eq(fx.act.cancel_timeout, 1);
+}
+END_TEST
+
 /* The token a suppressed retry gave back serves the next request. */
 START_TEST(test_given_back_token_serves_another)
 {
@@ -1645,6 +1714,9 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_breaker_judges_requests);
 	tcase_add_test(tc, test_retries_go_elsewhere);
 	tcase_add_test(tc, test_no_endpoints_yet);
+	tcase_add_test(tc, test_client_gone_after_a_failure_is_judged);
+	tcase_add_test(tc, test_client_gone_before_any_end_is_not_judged);
+	tcase_add_test(tc, test_deadline_cuts_are_timeouts);
 	tcase_add_test(tc, test_guard_snapshot);
 	suite_add_tcase(s, tc);
 	return s;
