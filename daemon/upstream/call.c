@@ -379,6 +379,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *arg)
 		c->headers.len = 0;
 		c->headers.failed = 0;
 		c->headers_done = 0;
+		c->body_taken = 0;
 		return n;
 	}
 	if (len == 0) {
@@ -498,7 +499,21 @@ static size_t on_write(char *buf, size_t size, size_t nitems, void *arg)
 	}
 	if (c->chunked)
 		return take_chunked(c, buf, n);
-	return take_body(c, buf, n);
+	n = take_body(c, buf, n);
+	if (n != CURL_WRITEFUNC_PAUSE)
+		c->body_taken += n;
+	return n;
+}
+
+/* The final answer came whole: its head, then all its Content-Length or
+ * its last chunk (or it has no body). */
+static int answer_whole(const struct call *c)
+{
+	if (!c->headers_done || c->status < 200)
+		return 0;
+	if (c->chunked)
+		return c->dechunk.done;
+	return c->head_length >= 0 && c->body_taken >= (uint64_t)c->head_length;
 }
 
 static int setup_easy(struct call *c)
@@ -643,6 +658,11 @@ void call_finish(struct call *c, CURLcode rc)
 	} else if (c->malformed) {
 		c->outcome = ATTEMPT_RESET;
 		snprintf(c->errbuf, sizeof(c->errbuf), "malformed answer: %s", c->malformed);
+	} else if (c->outcome == ATTEMPT_RESET && answer_whole(c)) {
+		/* An early answer came whole, then sending the rest of the
+		 * request failed (the upstream closed after answering, as it
+		 * may): the answer stands. */
+		c->outcome = ATTEMPT_OK;
 	} else if (c->outcome == ATTEMPT_RESET) {
 		note_malformed(c, rc);
 	}

@@ -74,6 +74,7 @@ struct call {
 	call_sink_fn sink_fn;
 	void *sink_arg;
 	int64_t head_length; /* the final head's Content-Length, -1 none */
+	uint64_t body_taken; /* body bytes of an answer not chunked taken so far */
 	int head_queued;     /* in up->heads, to be reported */
 	int head_waits;      /* an error head, reported once error_prefix bytes came */
 	int app_failed;      /* read_body said the app's body failed */
