@@ -26,8 +26,11 @@ Streaming actions, whose bodies are made as they are sent (never held whole):
         to the last body byte)
   {"early": {"status": S}}
         S with a small body and Connection: close right after the head, before
-        the body is read; then up to 1 MiB of the body is read and dropped for
-        at most 1 s, and the connection closes
+        the body is read; then the body is read and dropped (a lingering
+        close, as nginx's lingering_close: closing with unread bytes would
+        reset the connection, and the reset can destroy the answer before
+        the client reads it) until the client stops sending, for at most 1 s
+        and 256 MiB, and the connection closes
   {"ignore_body": true}  (with any answer, e.g. generate)
         the request body is never read: the answer goes out while the
         client's writes stall, and the connection closes after it
@@ -89,7 +92,7 @@ MAX_GENERATE = 64 * 1024 ** 3   # body of generate
 MAX_PIECE = 16 * 1024 * 1024    # generate.piece
 MAX_SSE_EVENTS = 1000000
 MAX_SSE_BYTES = 1024 * 1024     # sse.bytes, per event
-EARLY_DRAIN_BYTES = 1024 * 1024 # early: body bytes read and dropped after the answer ...
+EARLY_DRAIN_BYTES = 256 * 1024 * 1024  # early: body bytes read and dropped after the answer ...
 EARLY_DRAIN_SECONDS = 1.0       # ... for at most this long
 CUT_DRAIN_SECONDS = 5.0         # cut_after rst: how long the sent bytes may take to be acknowledged
 IDLE_TIMEOUT = 300.0            # seconds a connection may sit idle between requests
