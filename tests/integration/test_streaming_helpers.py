@@ -183,14 +183,19 @@ class UpstreamStreamingTest(unittest.TestCase):
         self.assertEqual(r.status, 413, r)
         self.assertTrue(r.complete, r)
         self.assertEqual(r.header("Connection"), "close")
-        self.assertFalse(r.upload_complete, r)
-        self.assertIn(r.upload_error, ("EPIPE", "ECONNRESET"), r)
         self.assertIsNotNone(r.response_at)
         self.assertLess(r.sent_at_response, SIZE)
-        self.assertLess(r.sent, SIZE)
         entry, = self.upstream.received()
         self.assertEqual(entry["status"], 413)
-        self.assertLessEqual(entry["body_received"], 1 * MIB)
+        # A lingering close: the rest of the body is read and dropped until
+        # the client stops (here it sends all of it) or 1 s passes, so the
+        # close never resets a connection that still has the answer to read.
+        if r.upload_complete:
+            self.assertEqual(r.sent, SIZE)
+            self.assertEqual(entry["body_received"], SIZE)
+        else:
+            self.assertIn(r.upload_error, ("EPIPE", "ECONNRESET"), r)
+            self.assertGreaterEqual(r.ended - r.response_at, 0.9, r)
 
     def test_slow_reader(self):
         r = stream_get(self.upstream.port, "/slow", headers=fault(generate={"bytes": 2 * MIB}),
