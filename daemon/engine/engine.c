@@ -321,7 +321,6 @@ static void count_attempt(struct engine *e, const struct engine_running *run, ui
 	if (defer && o == OUTCOME_OK) {
 		engine_record_pending(e, now_us, OUTCOME_OK);
 		e->pending.set = 1;
-		e->pending.status = status;
 		return;
 	}
 	guard_record(e->r.guard, o);

@@ -322,7 +322,6 @@ struct engine {
 	 * once, as it ended (record_pending()). */
 	struct {
 		int set;
-		int status;
 	} pending;
 	int stream_has_code;
 	enum problem_code stream_code;

@@ -364,7 +364,7 @@ static struct request_call *free_slot(struct request *req)
 static int start_call(struct request *req, const struct engine_start *s)
 {
 	struct request_call *rc = free_slot(req);
-	const struct call_params params = {
+	struct call_params params = {
 		.url = req->url,
 		.method = req->method_name,
 		.head = req->method == METHOD_HEAD,
@@ -390,13 +390,12 @@ static int start_call(struct request *req, const struct engine_start *s)
 		.error_prefix = sizeof(req->prefix),
 		.connect_to = s->endpoint ? guard_endpoint_name(req->guard, s->endpoint) : NULL,
 	};
-	struct call_params p = params;
 
 	/* The URL's own numeric address needs no CONNECT_TO: libcurl dials
 	 * it as it is (and keeps its connections apart from those that have
 	 * one). */
-	if (p.connect_to && strcmp(p.connect_to, req->profile->url_endpoint) == 0)
-		p.connect_to = NULL;
+	if (params.connect_to && strcmp(params.connect_to, req->profile->url_endpoint) == 0)
+		params.connect_to = NULL;
 
 	if (!rc) {
 		guard_endpoint_done(req->guard, s->endpoint, s->picked_us, clock_now_us(), 0,
@@ -418,7 +417,7 @@ static int start_call(struct request *req, const struct engine_start *s)
 	rc->id = s->id;
 	rc->endpoint = s->endpoint;
 	rc->picked_us = s->picked_us;
-	rc->call = upstream_start(req->env->up, req->pool, &p, on_call_done, req);
+	rc->call = upstream_start(req->env->up, req->pool, &params, on_call_done, req);
 	if (!rc->call) {
 		end_endpoint(req, rc, ENDPOINT_NEUTRAL, 0);
 		return -1;
