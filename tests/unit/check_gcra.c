@@ -419,6 +419,19 @@ START_TEST(test_relearn_keeps_spacing)
 }
 END_TEST
 
+/* The spacing line never holds an attempt past the new reset. */
+START_TEST(test_relearn_line_past_reset)
+{
+	struct gcra g;
+
+	gcra_init(&g);
+	ck_assert_int_eq(gcra_learn(&g, 1, T0 + SEC(10), T0), 0);
+	ck_assert_int_eq(reserve(&g, T0, 0).verdict, GCRA_GO);
+	ck_assert_int_eq(gcra_learn(&g, 5, T0 + SEC(5), T0 + SEC(1)), 0);
+	ck_assert_uint_eq(reserve(&g, T0 + SEC(1), SEC(60)).at_us, T0 + SEC(5));
+}
+END_TEST
+
 /* A later announcement replaces the earlier one (a new window). */
 START_TEST(test_relearn_replaces)
 {
@@ -507,6 +520,7 @@ Suite *gcra_suite(void)
 	tcase_add_test(tc, test_learn_rejects_past_reset);
 	tcase_add_loop_test(tc, test_stricter_of, 0, N(stricter_cases));
 	tcase_add_test(tc, test_relearn_keeps_spacing);
+	tcase_add_test(tc, test_relearn_line_past_reset);
 	tcase_add_test(tc, test_relearn_replaces);
 	tcase_add_test(tc, test_snapshot);
 	suite_add_tcase(s, tc);

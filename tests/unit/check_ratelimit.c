@@ -269,6 +269,15 @@ static const struct row rows[] = {
 	  NOLIM,
 	  F(X) | F(DRAFT),
 	  0 },
+	/* two resets of 0: the first read stands */
+	{ { "X-RateLimit-Remaining: 5", "X-RateLimit-Reset: 0", "RateLimit-Remaining: 0",
+	    "RateLimit-Reset: 0" },
+	  DRAFT,
+	  0,
+	  0,
+	  NOLIM,
+	  F(X) | F(DRAFT),
+	  0 },
 	/* ---- nothing of ours */
 	{ { "Content-Type: application/json", "Retry-After: 5" }, NO_QUOTA },
 	{ { NULL }, NO_QUOTA },
