@@ -445,7 +445,10 @@ int ratelimit_read(const struct ratelimit_field *fields, size_t n, int64_t now_e
 	for (size_t i = 0; i < n; i++) {
 		const struct ratelimit_field *f = &fields[i];
 
-		if (!f->name || (!f->value && f->value_len))
+		/* Every answer comes here: most names are dismissed by their first
+		 * letter. */
+		if (!f->name || f->name_len == 0 || (!f->value && f->value_len) ||
+		    ((f->name[0] | 0x20) != 'r' && (f->name[0] | 0x20) != 'x'))
 			continue;
 		if (name_is(f, "RateLimit")) {
 			if (!ietf.bad &&
