@@ -19,6 +19,8 @@ int main(void)
 	srunner_add_suite(sr, budget_suite());
 	srunner_add_suite(sr, breaker_suite());
 	srunner_add_suite(sr, endpoints_suite());
+	srunner_add_suite(sr, gcra_suite());
+	srunner_add_suite(sr, ratelimit_suite());
 	srunner_add_suite(sr, schema_suite());
 	srunner_add_suite(sr, decode_suite());
 	srunner_add_suite(sr, http_suite());

@@ -17,6 +17,8 @@ Suite *retry_suite(void);
 Suite *budget_suite(void);
 Suite *breaker_suite(void);
 Suite *endpoints_suite(void);
+Suite *gcra_suite(void);
+Suite *ratelimit_suite(void);
 Suite *schema_suite(void);
 Suite *decode_suite(void);
 Suite *http_suite(void);
