@@ -35,6 +35,18 @@ Streaming actions, whose bodies are made as they are sent (never held whole):
         the request body is never read: the answer goes out while the
         client's writes stall, and the connection closes after it
 
+A quota, as a third-party API enforces and announces one:
+  {"quota": {"limit": N, "window_ms": W, "family": "ietf", "key": "authorization"}}
+        at most N requests per fixed window of W ms (windows counted from the
+        first request of the quota's key: the value of the request header
+        `key`, "" without it); within it the rest of the action answers;
+        beyond it 429 with Retry-After (whole seconds to the window's end,
+        at least 1). Every answer announces the quota in `family`: "ietf"
+        (RateLimit-Policy "q";q=N;w=W/1000 and RateLimit "q";r=R;t=T),
+        "draft" (RateLimit-Limit/-Remaining/-Reset), "x" (X-RateLimit-*,
+        reset in seconds), "x-epoch" (X-RateLimit-Reset an epoch time) or
+        "none". Refusals are counted in /__stats "quota_refused".
+
 Runs as a program (prints its port on stdout) or is imported (Upstream class).
 
 Which action answers a request: the next scripted one, else the request's
@@ -126,6 +138,7 @@ ACTION_FIELDS = {
     "cut_after": (dict,),
     "digest_body": (bool,),
     "early": (dict,),
+    "quota": (dict,),
 }
 RANDOM_FIELDS = {"p", "seed", "then"}
 MAX_LOG = 100000                # requests kept for GET /__log
@@ -134,6 +147,8 @@ SSE_FIELDS = {"events", "interval_ms", "bytes"}
 GENERATE_FIELDS = {"bytes", "chunked", "seed", "piece"}
 CUT_FIELDS = {"bytes", "how", "chunked", "length"}
 EARLY_FIELDS = {"status"}
+QUOTA_FIELDS = {"limit", "window_ms", "family", "key"}
+QUOTA_FAMILIES = ("ietf", "draft", "x", "x-epoch", "none")
 # Actions that make the whole answer: one at most, and none of the fields of a plain answer.
 STREAM_ACTIONS = ("sse", "generate", "cut_after", "early", "digest_body")
 PLAIN_FIELDS = ("body", "body_b64", "trickle", "partial", "chunked", "echo_body", "raw_b64",
@@ -264,12 +279,43 @@ def validate_streaming(obj):
             if cut.get("chunked"):
                 raise ValueError("cut_after.length goes with a Content-Length, not chunked")
             check_int(cut, "length", "cut_after", cut["bytes"] + 1, 2 * MAX_GENERATE)
+    check_quota(obj)
     early = obj.get("early")
     if early is not None:
         check_fields(early, "early", EARLY_FIELDS)
         check_int(early, "status", "early", 200, 999, required=True)
         if "status" in obj:
             raise ValueError("early carries its own status")
+
+
+def check_quota(obj):
+    quota = obj.get("quota")
+    if quota is None:
+        return
+    check_fields(quota, "quota", QUOTA_FIELDS)
+    check_int(quota, "limit", "quota", 0, 10**9, required=True)
+    check_int(quota, "window_ms", "quota", 1, 86400000, required=True)
+    if quota.get("family", "ietf") not in QUOTA_FAMILIES:
+        raise ValueError(f"quota.family must be one of {QUOTA_FAMILIES}")
+    if not isinstance(quota.get("key", ""), str):
+        raise ValueError("quota.key must be a header name")
+
+
+def quota_headers(family, limit, remaining, reset_s, window_s):
+    """The fields announcing a quota in one family."""
+    if family == "ietf":
+        return {"RateLimit-Policy": f'"q";q={limit};w={window_s}',
+                "RateLimit": f'"q";r={remaining};t={reset_s}'}
+    if family == "draft":
+        return {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(remaining),
+                "RateLimit-Reset": str(reset_s)}
+    if family == "x":
+        return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": str(reset_s)}
+    if family == "x-epoch":
+        return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": str(int(time.time()) + reset_s)}
+    return {}
 
 
 class Installed:
@@ -574,6 +620,8 @@ class Stats:
             self.active = 0             # requests arrived and not yet answered
             self.peak = 0
             self.queues = {}            # capacity -> threading.Semaphore
+            self.quotas = {}            # quota key -> [window start, used]
+            self.quota_refused = 0
 
     def arrived(self, req):
         """Counts and logs a request; returns its log entry (its status is filled in later)."""
@@ -597,7 +645,38 @@ class Stats:
                 "default": self.default.action if self.default is not None else None,
                 "active": self.active,
                 "peak": self.peak,
+                "quota_refused": self.quota_refused,
             }
+
+    def spend_quota(self, action, req):
+        """The action a request under action["quota"] gets: the rest of it with
+        the quota's fields, or a 429 beyond the quota."""
+        q = action["quota"]
+        now = time.monotonic()
+        window = q["window_ms"] / 1000
+        key = req.header(q["key"]) if q.get("key") else ""
+        with self.lock:
+            state = self.quotas.setdefault(key or "", [now, 0])
+            if now >= state[0] + window:
+                state[0] += (now - state[0]) // window * window
+                state[1] = 0
+            allowed = state[1] < q["limit"]
+            if allowed:
+                state[1] += 1
+            else:
+                self.quota_refused += 1
+            remaining = q["limit"] - state[1]
+            left = state[0] + window - now
+        reset_s = max(1, int(-(-left // 1)))
+        fields = quota_headers(q.get("family", "ietf"), q["limit"], remaining, reset_s,
+                               max(1, int(-(-window // 1))))
+        if allowed:
+            out = {k: v for k, v in action.items() if k != "quota"}
+        else:
+            out = {"status": 429, "body": '{"error":"quota exceeded"}'}
+            fields["Retry-After"] = str(reset_s)
+        out["headers"] = {**action.get("headers", {}), **fields}
+        return out
 
     def enter(self):
         with self.lock:
@@ -708,6 +787,8 @@ class Handler(socketserver.BaseRequestHandler):
                     return self.send_simple(400, {"error": f"bad X-Fault: {e}"}, keep, req.method)
             else:
                 action = stats.default_action()
+        if "quota" in action:
+            action = stats.spend_quota(action, req)
         if "early" in action:
             entry["status"] = action["early"]["status"]
         elif not (action.get("reset") or action.get("close")):

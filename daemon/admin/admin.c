@@ -180,6 +180,44 @@ static void render_endpoints_status(struct strbuf *b, const struct guard *g, uin
 	strbuf_adds(b, "],");
 }
 
+/* A profile's rate limiters (SPEC 4.12): the configured rate, the quota
+ * learned from the upstream, when the next attempt could start, and how
+ * many wait for their slot. */
+static void render_rate_limits_status(struct strbuf *b, const struct guard *g, uint64_t now_us)
+{
+	static const char *const by[] = { "none", "configured", "learned" };
+	struct pace_view v[PACE_LIMITERS_MAX];
+	size_t n = pace_views(guard_paces(g), now_us, v, PACE_LIMITERS_MAX);
+
+	strbuf_adds(b, "\"rate_limits\":[");
+	for (size_t i = 0; i < n; i++) {
+		const struct gcra_snapshot *s = &v[i].gcra;
+
+		strbuf_adds(b, i ? ",{\"route\":" : "{\"route\":");
+		if (v[i].scope)
+			strbuf_add_json_string(b, v[i].scope, strlen(v[i].scope));
+		else
+			strbuf_adds(b, "null");
+		strbuf_addf(b, ",\"count\":%u,\"per_ms\":%llu,\"burst\":%u,\"learned\":", s->count,
+			    (unsigned long long)(s->per_us / 1000), s->burst);
+		if (s->learned)
+			strbuf_addf(
+			    b, "{\"remaining\":%llu,\"reset_ms\":%llu}",
+			    (unsigned long long)s->learned_remaining,
+			    (unsigned long long)(s->learned_reset_us > now_us
+						     ? (s->learned_reset_us - now_us + 999) / 1000
+						     : 0));
+		else
+			strbuf_adds(b, "null");
+		strbuf_addf(b, ",\"next_slot_ms\":%llu,\"limited_by\":\"%s\",\"queue\":%u}",
+			    (unsigned long long)(s->next_free_us > now_us
+						     ? (s->next_free_us - now_us + 999) / 1000
+						     : 0),
+			    by[s->next_by], v[i].queue);
+	}
+	strbuf_adds(b, "],");
+}
+
 /* A profile's fleet state: whether its probes are taken fleet-wide (and
  * this instance holds the lock), and the fleet's budget totals when they
  * decide. */
@@ -245,6 +283,7 @@ static void render_status(struct admin *a, struct strbuf *b)
 		render_latency_status(b, &g, a->srv->guards_by_profile[i], &cfg->profiles[i],
 				      now * 1000);
 		render_endpoints_status(b, a->srv->guards_by_profile[i], now * 1000);
+		render_rate_limits_status(b, a->srv->guards_by_profile[i], now * 1000);
 		if (cfg->fleet.enabled)
 			render_fleet_status(b, &g);
 		strbuf_adds(b, "\"schema_violations\":{");
@@ -297,6 +336,13 @@ static void render_latency_policy(struct strbuf *b, const struct policy *p)
 		    endpoint_balance_names[p->endpoints.balance], p->endpoints.consecutive_failures,
 		    p->endpoints.eject_base_ms, p->endpoints.eject_max_ms, p->endpoints.max_percent,
 		    p->endpoints.retry_elsewhere ? "true" : "false", p->endpoints.resolve_every_ms);
+	strbuf_addf(b,
+		    ",\"rate_limit\":{\"count\":%u,\"per_ms\":%llu,\"burst\":%u,\"queue_ms\":%u,"
+		    "\"share\":\"%s\",\"own\":%s},\"ratelimit_headers\":\"%s\"",
+		    p->rate_limit.count, (unsigned long long)(p->rate_limit.per_us / 1000),
+		    p->rate_limit.burst, p->rate_limit.queue_ms,
+		    rate_share_names[p->rate_limit.share], p->rate_limit.scope ? "true" : "false",
+		    ratelimit_headers_names[p->ratelimit_headers]);
 }
 
 /* dns (SPEC 4.11). */

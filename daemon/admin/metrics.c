@@ -45,28 +45,62 @@ static void sample(struct strbuf *out, const char *name, const char *profile, co
 	strbuf_addf(out, "} %llu\n", v);
 }
 
-/* Request duration histograms: cumulative buckets, +Inf equal to _count. */
-static void render_durations(struct strbuf *out, const struct guard_snapshot *snaps, size_t n)
+/* One histogram per profile (the one of its snapshot pick() returns):
+ * cumulative buckets, +Inf equal to _count. */
+static void render_histograms(struct strbuf *out, const struct guard_snapshot *snaps, size_t n,
+			      const char *name, const char *help,
+			      const struct histogram *(*pick)(const struct guard_snapshot *))
 {
-	static const char name[] = "braced_request_duration_seconds";
+	char series[96];
 
-	header(out, name, "histogram", "Time from the request read to the answer, by profile.");
+	header(out, name, "histogram", help);
 	for (const struct guard_snapshot *g = snaps; g < snaps + n; g++) {
+		const struct histogram *h = pick(g);
 		uint64_t cum = 0;
 		char le[32];
 
+		snprintf(series, sizeof(series), "%s_bucket", name);
 		for (int i = 0; i < HISTOGRAM_BUCKETS; i++) {
-			cum += g->duration->buckets[i];
+			cum += h->buckets[i];
 			snprintf(le, sizeof(le), "%g", histogram_bound(i));
-			sample(out, "braced_request_duration_seconds_bucket", g->name, "le", le,
-			       cum);
+			sample(out, series, g->name, "le", le, cum);
 		}
-		sample(out, "braced_request_duration_seconds_bucket", g->name, "le", "+Inf",
-		       g->duration->count);
-		strbuf_addf(out, "%s_sum{profile=\"%s\"} %.6f\n", name, g->name, g->duration->sum);
-		sample(out, "braced_request_duration_seconds_count", g->name, NULL, NULL,
-		       g->duration->count);
+		sample(out, series, g->name, "le", "+Inf", h->count);
+		strbuf_addf(out, "%s_sum{profile=\"%s\"} %.6f\n", name, g->name, h->sum);
+		snprintf(series, sizeof(series), "%s_count", name);
+		sample(out, series, g->name, NULL, NULL, h->count);
 	}
+}
+
+static const struct histogram *duration_of(const struct guard_snapshot *g)
+{
+	return g->duration;
+}
+
+static const struct histogram *rate_wait_of(const struct guard_snapshot *g)
+{
+	static const struct histogram none;
+
+	return g->rate_wait ? g->rate_wait : &none;
+}
+
+/* The outbound rate limits (SPEC 4.12): attempts given up for want of a
+ * slot, by what refused them, and the waits for slots. */
+static void render_rate_limits(struct strbuf *out, const struct guard_snapshot *snaps, size_t n)
+{
+	header(out, "braced_rate_limited_total", "counter",
+	       "Requests answered 429 and retries not made for want of a rate-limit slot, by "
+	       "profile and the limit that refused (configured, learned).");
+	for (const struct guard_snapshot *g = snaps; g < snaps + n; g++) {
+		sample(out, "braced_rate_limited_total", g->name, "reason", "configured",
+		       g->rate_limited_configured);
+		sample(out, "braced_rate_limited_total", g->name, "reason", "learned",
+		       g->rate_limited_learned);
+	}
+	render_histograms(out, snaps, n, "braced_rate_limit_wait_seconds",
+			  "Waits of attempts for their rate-limit slot (0 for those that went at "
+			  "once), by profile.",
+			  rate_wait_of);
 }
 
 /* Hedges by result (each hedge started ends in one: won, its answer was
@@ -184,7 +218,8 @@ void metrics_render(struct strbuf *out, const struct guard_snapshot *snaps, size
 				sample(out, "braced_requests_total", g->name, "code",
 				       problem_code_name((enum problem_code)c), g->requests[c]);
 	}
-	render_durations(out, snaps, n);
+	render_histograms(out, snaps, n, "braced_request_duration_seconds",
+			  "Time from the request read to the answer, by profile.", duration_of);
 	header(out, "braced_upstream_attempts_total", "counter",
 	       "Upstream attempts, by profile and outcome.");
 	for (g = snaps; g < end; g++)
@@ -218,6 +253,7 @@ void metrics_render(struct strbuf *out, const struct guard_snapshot *snaps, size
 		sample(out, "braced_endpoint_ejections_total", g->name, NULL, NULL,
 		       g->endpoint_ejections);
 	render_latency_defences(out, snaps, n);
+	render_rate_limits(out, snaps, n);
 	render_streams(out, snaps, n);
 	render_schema_violations(out, snaps, n);
 	render_global(out, mg);

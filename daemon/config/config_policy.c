@@ -2,8 +2,11 @@
  * profile and a route: one key table, the built-in defaults it starts
  * from, and the checks across keys once a policy is merged. */
 #include "config_internal.h"
+#include "gcra.h"
 #include "names.h"
+#include "units.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +60,39 @@ void config_builtin_policy(struct policy *p)
 						    .max_percent = 50,
 						    .retry_elsewhere = 1,
 						    .resolve_every_ms = 30000 };
+	p->rate_limit = (struct rate_limit_policy){ .count = 0,
+						    .per_us = 1000000,
+						    .burst = 1,
+						    .queue_ms = 1000,
+						    .share = RATE_SHARE_LOCAL };
+	p->ratelimit_headers = RATELIMIT_HEADERS_PACE;
+}
+
+/* rate_limit.rate: "0" (off) or COUNT/PERIOD (units_parse_rate()), with
+ * attempts at least 1 ns apart. */
+static void get_rate(struct loader *L, const struct ynode *n, void *dst)
+{
+	struct rate_limit_policy *rl = dst;
+	uint64_t count, per_ms;
+	int r;
+
+	if (expect_kind(L, n, YNODE_SCALAR, "rate_limit.rate") < 0)
+		return;
+	r = units_parse_rate(n->value, &count, &per_ms);
+	if (r == -ERANGE || (r == 0 && count > per_ms * 1000000)) {
+		err_at(L, n, "rate_limit.rate '%s' is more than one attempt per nanosecond",
+		       n->value);
+		return;
+	}
+	if (r < 0 || per_ms * 1000 > GCRA_PERIOD_MAX_US) {
+		err_at(L, n,
+		       "rate_limit.rate '%s' is not a rate (write e.g. 100/s, 6000/m, 50000/h, "
+		       "100/10s, or 0 for none; the period at most 24h)",
+		       n->value);
+		return;
+	}
+	rl->count = (uint32_t)count;
+	rl->per_us = count ? per_ms * 1000 : 1000000;
 }
 
 /* hedge.delay: 0 (off), a duration, or pNN (1 <= NN <= 99). */
@@ -94,6 +130,7 @@ static void get_hedge_delay(struct loader *L, const struct ynode *n, void *dst)
 #define H(f) offsetof(struct hedge_policy, f)
 #define C(f) offsetof(struct concurrency_policy, f)
 #define E(f) offsetof(struct endpoints_settings, f)
+#define RL(f) offsetof(struct rate_limit_policy, f)
 /* Every timeout but attempt (0: none) must be over 0. */
 /* clang-format off */
 #define TIMEOUT(n, f, fl) { .name = n, .kind = KEY_DURATION, .offset = T(f), .noun = "a timeout", .flags = fl }
@@ -205,6 +242,14 @@ static const struct key endpoints_keys[] = {
 	K_END,
 };
 
+static const struct key rate_limit_keys[] = {
+	K_CUSTOM("rate", get_rate),
+	K_UINT("burst", RL(burst), 1, GCRA_BURST_MAX),
+	K_DURATION("queue", RL(queue_ms), 0, 0),
+	K_ENUM("share", RL(share), rate_share_names),
+	K_END,
+};
+
 const struct key policy_keys[] = {
 	K_MAP("timeouts", P(timeouts), timeout_keys),
 	K_MAP("retry", P(retry), retry_keys),
@@ -219,6 +264,8 @@ const struct key policy_keys[] = {
 	K_MAP("hedge", P(hedge), hedge_keys),
 	K_MAP("concurrency", P(concurrency), concurrency_keys),
 	K_MAP("endpoints", P(endpoints), endpoints_keys),
+	K_MAP("rate_limit", P(rate_limit), rate_limit_keys),
+	K_ENUM("ratelimit_headers", P(ratelimit_headers), ratelimit_headers_names),
 	K_END,
 };
 

@@ -395,6 +395,10 @@ static void parse_route(struct loader *L, const struct ynode *map, struct profil
 	}
 	if (touched)
 		check_policy(L, &r->policy, map, r->label ? r->label : "route");
+	/* A route that sets its own rate_limit has its own limiter (SPEC
+	 * 4.12); the others share the profile's. */
+	if (ynode_get(map, "rate_limit"))
+		r->policy.rate_limit.scope = r->label ? r->label : "route";
 	if ((v = ynode_get(map, "request")))
 		parse_schema_setting(L, v, r->policy.schema_formats, &r->request, 0);
 	if ((v = ynode_get(map, "response")))

@@ -16,3 +16,5 @@ const char *const schema_mode_names[] = { "off", "report", "enforce", NULL };
 const char *const fleet_share_names[] = { "cooldown", "breaker", "budget", "ejections", NULL };
 const char *const match_case_names[] = { "sensitive", "insensitive", NULL };
 const char *const endpoint_balance_names[] = { "peak_ewma", "round_robin", NULL };
+const char *const rate_share_names[] = { "local", "fleet", NULL };
+const char *const ratelimit_headers_names[] = { "pace", "ignore", NULL };

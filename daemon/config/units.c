@@ -4,6 +4,7 @@
 #include "units.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 struct unit {
@@ -110,5 +111,43 @@ int units_parse_size(const char *s, uint64_t *ret_bytes)
 	if (whole > UNITS_MAX_SIZE || whole * u->scale > UNITS_MAX_SIZE)
 		return -ERANGE;
 	*ret_bytes = whole * u->scale;
+	return 0;
+}
+
+int units_parse_rate(const char *s, uint64_t *ret_count, uint64_t *ret_per_ms)
+{
+	uint64_t count = 0, per_ms;
+	const char *p = s;
+	char period[32];
+	size_t len;
+
+	if (!strcmp(s, "0")) {
+		*ret_count = 0;
+		*ret_per_ms = 0;
+		return 0;
+	}
+	if (*p < '1' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (count > UNITS_MAX_RATE_COUNT)
+			return -ERANGE;
+		count = count * 10 + (uint64_t)(*p - '0');
+	}
+	if (count > UNITS_MAX_RATE_COUNT)
+		return -ERANGE;
+	if (*p++ != '/')
+		return -EINVAL;
+	len = strlen(p);
+	if (len == 0 || len >= sizeof(period))
+		return -EINVAL;
+	/* "/s", "/m", "/h", "/d": one of the unit; else a duration ("/10s"). */
+	if (len == 1 && strchr("smhd", *p)) {
+		snprintf(period, sizeof(period), "%s", *p == 'd' ? "24h" : (char[]){ '1', *p, 0 });
+		p = period;
+	}
+	if (units_parse_duration(p, &per_ms) < 0 || per_ms == 0)
+		return -EINVAL;
+	*ret_count = count;
+	*ret_per_ms = per_ms;
 	return 0;
 }

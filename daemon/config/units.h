@@ -20,4 +20,13 @@ int units_parse_duration(const char *s, uint64_t *ret_ms);
  * Returns 0, -EINVAL or -ERANGE (over UNITS_MAX_SIZE). */
 int units_parse_size(const char *s, uint64_t *ret_bytes);
 
+/* Most attempts a rate may name per period. */
+#define UNITS_MAX_RATE_COUNT 1000000000ULL
+
+/* Parse a rate: "0" (off: count 0), or COUNT/PERIOD with COUNT from 1 to
+ * UNITS_MAX_RATE_COUNT and PERIOD one of s, m, h, d or a duration over 0
+ * ("100/s", "6000/m", "50000/h", "100/10s"). Returns 0 with *ret_count and
+ * *ret_per_ms, -EINVAL (not a rate) or -ERANGE (COUNT too large). */
+int units_parse_rate(const char *s, uint64_t *ret_count, uint64_t *ret_per_ms);
+
 #endif

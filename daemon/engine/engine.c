@@ -68,6 +68,20 @@ enum engine_hedge_stop engine_hedge_stop(const struct engine *e)
 	return e->hedge_stop;
 }
 
+uint32_t engine_rate_wait_ms(const struct engine *e)
+{
+	return (uint32_t)(e->rate_wait_us / 1000);
+}
+
+/* A rate-limit slot granted for later will not be used: given back. */
+static void unpace(struct engine *e)
+{
+	if (!e->holds.paced)
+		return;
+	e->holds.paced = 0;
+	guard_pace_release(e->r.guard, &e->holds.ticket);
+}
+
 uint64_t engine_upstream_us(const struct engine *e)
 {
 	return e->upstream_us;
@@ -99,6 +113,7 @@ void engine_release(struct engine *e, uint64_t now_us)
 	engine_record_pending(e, now_us, OUTCOME_OK);
 	if (!e->holds.inflight)
 		return;
+	unpace(e);
 	if (e->state == ENGINE_WAITING_RETRY)
 		guard_give_back(e->r.guard, now_us, &e->token);
 	guard_leave(e->r.guard, e->holds.probe);
@@ -208,6 +223,73 @@ static void start_attempt(struct engine *e, uint64_t now_us, struct engine_actio
 	start_attempt_as(e, now_us, act, 0);
 }
 
+static void answer_last(struct engine *e, struct engine_action *act, enum retry_stop stop);
+
+/* The rate limit (SPEC 4.12) had no slot for the attempt within the
+ * queue and the budget: a first attempt is answered 429 with the time to
+ * that slot; a retry is not made, and the last answer stands. */
+static void rate_refused(struct engine *e, uint64_t now_us, const struct pace_ticket *t,
+			 uint64_t max_wait_us, struct engine_action *act)
+{
+	const struct rate_limit_policy *rl = &e->r.policy->rate_limit;
+	uint64_t ms = (t->slot.wait_us + 999) / 1000;
+	struct engine_answer *a;
+
+	guard_count_rate_limited(e->r.guard, t->slot.by);
+	if (e->state == ENGINE_WAITING_RETRY) {
+		retry_dropped(e, now_us, RETRY_STOP_RATE_LIMIT);
+		answer_last(e, act, RETRY_STOP_RATE_LIMIT);
+		return;
+	}
+	a = engine_answer_of(e, act, ENGINE_PROBLEM, PROBLEM_RATE_LIMITED);
+	if (t->slot.by == GCRA_BY_LEARNED)
+		snprintf(a->detail, sizeof(a->detail),
+			 "the quota the upstream of profile '%s' announced has no room for "
+			 "%llu ms; this request could wait %llu ms",
+			 e->r.profile, (unsigned long long)ms,
+			 (unsigned long long)(max_wait_us / 1000));
+	else
+		snprintf(a->detail, sizeof(a->detail),
+			 "the rate limit of %s '%s' (%u per %llu ms) has no slot for %llu ms; this "
+			 "request could wait %llu ms",
+			 rl->scope ? "route" : "profile", rl->scope ? rl->scope : e->r.profile,
+			 rl->count, (unsigned long long)(rl->per_us / 1000), (unsigned long long)ms,
+			 (unsigned long long)(max_wait_us / 1000));
+	a->retry_after = engine_retry_after_ms(ms ? ms : 1);
+	a->retryable = PROBLEM_RETRYABLE_YES;
+}
+
+/* Takes the attempt's rate-limit slot (SPEC 4.12), then starts it: now,
+ * or after a wait in the waiting state when the slot is later and fits in
+ * rate_limit.queue and the budget; else pace_refused(). */
+static void pace(struct engine *e, uint64_t now_us, struct engine_action *act)
+{
+	uint32_t left = engine_remaining_ms(e, now_us);
+	uint64_t max_wait = (uint64_t)e->r.policy->rate_limit.queue_ms * 1000;
+	struct pace_ticket t;
+
+	if (left < RETRY_MIN_ATTEMPT_MS)
+		max_wait = 0;
+	else if (max_wait > (uint64_t)(left - RETRY_MIN_ATTEMPT_MS) * 1000)
+		max_wait = (uint64_t)(left - RETRY_MIN_ATTEMPT_MS) * 1000;
+	switch (guard_pace(e->r.guard, &e->r.policy->rate_limit, now_us, max_wait, &t)) {
+	case GCRA_WAIT:
+		e->holds.paced = 1;
+		e->holds.ticket = t;
+		act->kind = ENGINE_DO_WAIT;
+		/* Rounded up: never before the slot. */
+		act->u.wait_ms = (uint32_t)((t.slot.wait_us + 999) / 1000);
+		return;
+	case GCRA_REFUSED:
+		rate_refused(e, now_us, &t, max_wait, act);
+		return;
+	case GCRA_GO:
+	default:
+		start_attempt(e, now_us, act);
+		return;
+	}
+}
+
 /* In a waiting state: waits wait_ms (and past any cool-down of the
  * profile), then attempts; answers 429 at once when the cool-down cannot fit
  * the budget (SPEC 4.6). */
@@ -238,7 +320,7 @@ static void schedule(struct engine *e, uint64_t now_us, uint32_t wait_ms, struct
 		wait_ms = (uint32_t)cool;
 	}
 	if (wait_ms == 0) {
-		start_attempt(e, now_us, act);
+		pace(e, now_us, act);
 		return;
 	}
 	act->kind = ENGINE_DO_WAIT;
@@ -506,7 +588,6 @@ static void observe(struct engine *e, uint64_t now_us, const struct engine_resul
  * told to the app. */
 static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
 {
-	const struct policy *pol = e->r.policy;
 	const struct engine_last *l = &e->last;
 	enum retry_stop stop;
 	uint32_t wait = 0;
@@ -529,8 +610,16 @@ static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
 	}
 	if (stop != RETRY_STOP_OUTCOME)
 		guard_count_suppressed(e->r.guard, stop);
+	answer_last(e, act, stop);
+}
+
+/* The last answer, e->last, is the request's: no retry for stop. */
+static void answer_last(struct engine *e, struct engine_action *act, enum retry_stop stop)
+{
+	const struct engine_last *l = &e->last;
+
 	if (l->end == ATTEMPT_OK && l->outcome != OUTCOME_SCHEMA &&
-	    pol->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH) {
+	    e->r.policy->upstream_errors == UPSTREAM_ERRORS_PASSTHROUGH) {
 		enum problem_code code = stop == RETRY_STOP_RETRY_AFTER && l->status == 429
 					     ? PROBLEM_RATE_LIMITED
 					     : PROBLEM_UPSTREAM_STATUS;
@@ -767,10 +856,23 @@ static void on_head(struct engine *e, const struct engine_event *ev, struct engi
 /* The wait is over; the world may have changed meanwhile. */
 static void on_wait_over(struct engine *e, uint64_t now_us, struct engine_action *act)
 {
+	int paced = e->holds.paced;
+
+	if (paced) {
+		/* The rate-limit slot came: it is spent whatever follows. */
+		e->holds.paced = 0;
+		e->rate_wait_us += e->holds.ticket.slot.wait_us;
+		guard_pace_arrived(e->r.guard, &e->holds.ticket);
+	}
 	if (e->state == ENGINE_WAITING_RETRY && guard_refuses(e->r.guard, now_us, e->holds.probe)) {
 		/* The breaker opened while this retry waited: nothing more is sent. */
 		retry_dropped(e, now_us, RETRY_STOP_BREAKER);
 		engine_answer_failure(e, act, 1, e->last.retry_after);
+		return;
+	}
+	if (paced &&
+	    !(e->r.policy->rate_limit_cooldown && guard_cooldown_until(e->r.guard) > now_us)) {
+		start_attempt(e, now_us, act);
 		return;
 	}
 	/* Another answer may have extended the cool-down while this one waited. */
@@ -789,6 +891,7 @@ static void on_deadline(struct engine *e, const struct engine_event *ev, struct 
 			    nq < ENGINE_MAX_INFLIGHT ? nq : ENGINE_MAX_INFLIGHT);
 		cancel_headed(e, now, act);
 	}
+	unpace(e);
 	retry_dropped(e, now, RETRY_STOP_DEADLINE);
 	engine_answer_budget_spent(e, act);
 }
@@ -802,6 +905,7 @@ static void on_drop(struct engine *e, uint64_t now_us, struct engine_action *act
 	}
 	if (e->state == ENGINE_WAITING_RETRY)
 		guard_give_back(e->r.guard, now_us, &e->token);
+	unpace(e);
 	act->kind = ENGINE_DO_DROP;
 	engine_set_state(e, ENGINE_DONE);
 }
@@ -812,6 +916,7 @@ static void on_drop(struct engine *e, uint64_t now_us, struct engine_action *act
 static enum engine_hedge_stop hedge_check(struct engine *e, uint64_t now_us,
 					  struct guard_token *token)
 {
+	struct pace_ticket slot;
 	uint32_t ms;
 
 	if (guard_hedge_delay(e->r.guard, now_us, &e->r.policy->hedge, &ms) < 0)
@@ -828,8 +933,13 @@ static enum engine_hedge_stop hedge_check(struct engine *e, uint64_t now_us,
 		return ENGINE_HEDGE_COOLDOWN;
 	if (engine_remaining_ms(e, now_us) < RETRY_MIN_ATTEMPT_MS)
 		return ENGINE_HEDGE_DEADLINE;
-	if (!guard_try_withdraw(e->r.guard, now_us, token))
+	/* A hedge spends the quota too, and never waits for it. */
+	if (guard_pace(e->r.guard, &e->r.policy->rate_limit, now_us, 0, &slot) != GCRA_GO)
+		return ENGINE_HEDGE_RATE_LIMIT;
+	if (!guard_try_withdraw(e->r.guard, now_us, token)) {
+		guard_pace_release(e->r.guard, &slot);
 		return ENGINE_HEDGE_BUDGET;
+	}
 	return ENGINE_HEDGE_GO;
 }
 

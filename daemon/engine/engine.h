@@ -73,16 +73,17 @@ enum engine_timer {
 
 /* Why the hedge timer started no hedge (engine_hedge_stop()). */
 enum engine_hedge_stop {
-	ENGINE_HEDGE_GO,       /* a hedge started (or none was asked yet) */
-	ENGINE_HEDGE_OFF,      /* hedge.delay is 0, or pNN without enough samples */
-	ENGINE_HEDGE_MAX,      /* hedge.max hedges already started */
-	ENGINE_HEDGE_METHOD,   /* the method may not be retried: not in retry.methods
+	ENGINE_HEDGE_GO,         /* a hedge started (or none was asked yet) */
+	ENGINE_HEDGE_OFF,        /* hedge.delay is 0, or pNN without enough samples */
+	ENGINE_HEDGE_MAX,        /* hedge.max hedges already started */
+	ENGINE_HEDGE_METHOD,     /* the method may not be retried: not in retry.methods
 				* and no idempotency key (or unsafe: never) */
-	ENGINE_HEDGE_ATTEMPTS, /* Brace-Max-Attempts (or retry.attempts) reached */
-	ENGINE_HEDGE_BREAKER,  /* the breaker is open or half-open */
-	ENGINE_HEDGE_COOLDOWN, /* a rate-limit cool-down holds */
-	ENGINE_HEDGE_DEADLINE, /* the total budget has no room for another attempt */
-	ENGINE_HEDGE_BUDGET,   /* the retry budget gave no token */
+	ENGINE_HEDGE_ATTEMPTS,   /* Brace-Max-Attempts (or retry.attempts) reached */
+	ENGINE_HEDGE_BREAKER,    /* the breaker is open or half-open */
+	ENGINE_HEDGE_COOLDOWN,   /* a rate-limit cool-down holds */
+	ENGINE_HEDGE_DEADLINE,   /* the total budget has no room for another attempt */
+	ENGINE_HEDGE_BUDGET,     /* the retry budget gave no token */
+	ENGINE_HEDGE_RATE_LIMIT, /* the rate limit has no slot free now (SPEC 4.12) */
 };
 
 enum engine_event_kind {
@@ -278,6 +279,10 @@ struct engine_running {
 struct engine_holds {
 	int inflight; /* counted in by guard_admit(): guard_leave() is owed */
 	int probe;    /* a half-open probe slot, until the request is judged */
+	/* A rate-limit slot granted for later (SPEC 4.12): the request waits
+	 * for it in a waiting state; given back when its attempt never starts. */
+	int paced;
+	struct pace_ticket ticket;
 };
 
 /* Embedded in the request; fields are the engine's own (read them through
@@ -332,6 +337,8 @@ struct engine {
 	/* The endpoints attempts went to, for retry_elsewhere. */
 	uint32_t tried[ENGINE_MAX_HISTORY];
 	unsigned ntried;
+	/* Time waited for rate-limit slots (SPEC 4.12), for the access log. */
+	uint64_t rate_wait_us;
 };
 
 /* Initialises e (state ENGINE_NEW); rng (borrowed) draws the jitter. */
@@ -358,6 +365,8 @@ uint32_t engine_upstream_ms(const struct engine *e);
 uint64_t engine_upstream_us(const struct engine *e);
 /* Hedges started. */
 uint32_t engine_hedges(const struct engine *e);
+/* Milliseconds the request waited for rate-limit slots (SPEC 4.12). */
+uint32_t engine_rate_wait_ms(const struct engine *e);
 /* Why the last hedge timer started no hedge (ENGINE_HEDGE_GO when it did). */
 enum engine_hedge_stop engine_hedge_stop(const struct engine *e);
 /* The history of the attempts made (borrowed) and its length. */

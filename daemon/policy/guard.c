@@ -52,6 +52,7 @@ struct guard {
 	 * changed by guard_set_endpoints(). */
 	struct endpoints *endpoints;
 	int retry_elsewhere;
+	struct pace_set *pace; /* outbound rate limits (SPEC 4.12) */
 };
 
 static void emit_event(struct guard *g, struct guard_event *ev)
@@ -91,9 +92,12 @@ struct guard *guard_get(struct guard **list, const char *name)
 	if (g)
 		return g;
 	g = calloc(1, sizeof(*g));
-	if (!g || !(g->endpoints = endpoints_new()) || registry_add(&head, &g->entry, name) < 0) {
-		if (g)
+	if (!g || !(g->endpoints = endpoints_new()) || !(g->pace = pace_new()) ||
+	    registry_add(&head, &g->entry, name) < 0) {
+		if (g) {
 			endpoints_free(g->endpoints);
+			pace_free(g->pace);
+		}
 		free(g);
 		return NULL;
 	}
@@ -129,6 +133,40 @@ void guard_configure(struct guard *g, const struct policy *p)
 				.max_percent = p->endpoints.max_percent,
 			    });
 	g->retry_elsewhere = p->endpoints.retry_elsewhere;
+}
+
+/* ---- outbound rate limits (SPEC 4.12) ---- */
+
+enum gcra_verdict guard_pace(struct guard *g, const struct rate_limit_policy *rl, uint64_t now_us,
+			     uint64_t max_wait_us, struct pace_ticket *ret)
+{
+	return pace_reserve(g->pace, rl, now_us, max_wait_us, ret);
+}
+
+void guard_pace_arrived(struct guard *g, struct pace_ticket *t)
+{
+	pace_arrived(g->pace, t);
+}
+
+void guard_pace_release(struct guard *g, struct pace_ticket *t)
+{
+	pace_release(g->pace, t);
+}
+
+void guard_pace_learn(struct guard *g, const struct rate_limit_policy *rl,
+		      const struct ratelimit_quota *q, uint64_t now_us)
+{
+	pace_learn(g->pace, rl, q, now_us);
+}
+
+void guard_count_rate_limited(struct guard *g, enum gcra_by by)
+{
+	pace_count_refused(g->pace, by);
+}
+
+const struct pace_set *guard_paces(const struct guard *g)
+{
+	return g->pace;
 }
 
 /* ---- endpoints (SPEC 4.11) ---- */
@@ -561,6 +599,8 @@ void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret
 	memcpy(ret->suppressed, g->suppressed, sizeof(ret->suppressed));
 	endpoints_totals(g->endpoints, now_us, &ret->endpoints_active, &ret->endpoints_ejected,
 			 &ret->endpoint_ejections);
+	pace_refused(g->pace, &ret->rate_limited_configured, &ret->rate_limited_learned);
+	ret->rate_wait = pace_waits(g->pace);
 }
 
 void guards_free(struct guard *list)
@@ -577,6 +617,7 @@ void guards_free(struct guard *list)
 		}
 		registry_entry_release(&list->entry);
 		endpoints_free(list->endpoints);
+		pace_free(list->pace);
 		free(list);
 		list = next;
 	}

@@ -14,6 +14,7 @@
 #include "endpoints.h"
 #include "policy.h"
 #include "histogram.h"
+#include "pace.h"
 #include "problem.h"
 #include "retry.h"
 
@@ -132,6 +133,23 @@ void guard_give_back(struct guard *g, uint64_t now_us, struct guard_token *token
 uint64_t guard_cooldown_until(const struct guard *g);
 /* Extends the cool-down to until_us on the monotonic clock (never shortens it). */
 void guard_cool_down(struct guard *g, uint64_t until_us);
+
+/* ---- outbound rate limits (SPEC 4.12): pace.h through the guard ---- */
+
+/* Reserves a slot for one attempt under rl: pace_reserve(). */
+enum gcra_verdict guard_pace(struct guard *g, const struct rate_limit_policy *rl, uint64_t now_us,
+			     uint64_t max_wait_us, struct pace_ticket *ret);
+/* The slot of a WAIT came: pace_arrived(). */
+void guard_pace_arrived(struct guard *g, struct pace_ticket *t);
+/* The attempt of t never starts: pace_release(). */
+void guard_pace_release(struct guard *g, struct pace_ticket *t);
+/* An answer under rl announced quota q: pace_learn(). */
+void guard_pace_learn(struct guard *g, const struct rate_limit_policy *rl,
+		      const struct ratelimit_quota *q, uint64_t now_us);
+/* An attempt the limiter refused was given up: pace_count_refused(). */
+void guard_count_rate_limited(struct guard *g, enum gcra_by by);
+/* The profile's limiters, for /status and metrics (borrowed). */
+const struct pace_set *guard_paces(const struct guard *g);
 
 /* ---- counters ---- */
 
@@ -291,13 +309,15 @@ struct guard_snapshot {
 	uint64_t min_rtt_us;                  /* adaptive: 0 until measured */
 	struct guard_hedge_delay hedge_delay; /* the profile's, in effect */
 	const struct histogram *duration;     /* borrowed */
-	const struct schema_counter *schema_counters; /* borrowed */
-	uint32_t endpoints_active, endpoints_ejected; /* SPEC 4.11 */
-	uint64_t endpoint_ejections;                  /* made by this instance */
-	int fleet;                                    /* hooked onto a fleet */
-	int fleet_gate, fleet_probe_lock;             /* probes fleet-wide; lock held */
-	int fleet_budget;                             /* fleet totals decide the budget */
-	uint64_t fleet_requests, fleet_retries;       /* the fleet's, last synced */
+	const struct schema_counter *schema_counters;           /* borrowed */
+	uint32_t endpoints_active, endpoints_ejected;           /* SPEC 4.11 */
+	uint64_t endpoint_ejections;                            /* made by this instance */
+	uint64_t rate_limited_configured, rate_limited_learned; /* SPEC 4.12 */
+	const struct histogram *rate_wait;                      /* borrowed */
+	int fleet;                                              /* hooked onto a fleet */
+	int fleet_gate, fleet_probe_lock;                       /* probes fleet-wide; lock held */
+	int fleet_budget;                                       /* fleet totals decide the budget */
+	uint64_t fleet_requests, fleet_retries;                 /* the fleet's, last synced */
 };
 
 /* Fills *ret with g's state at now_us; the borrowed parts stay valid until

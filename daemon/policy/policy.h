@@ -51,6 +51,26 @@ struct endpoints_settings {
 	uint32_t resolve_every_ms; /* the upstream's name is looked up again this often */
 };
 
+/* rate_limit.share (SPEC 4.12): one instance's rate, or the fleet's. */
+enum rate_share { RATE_SHARE_LOCAL, RATE_SHARE_FLEET };
+/* ratelimit_headers: follow the quota an answer announces, or not. */
+enum ratelimit_headers { RATELIMIT_HEADERS_PACE, RATELIMIT_HEADERS_IGNORE };
+
+/* rate_limit (SPEC 4.12): count attempts per per_us, burst at once; an
+ * attempt waits at most queue_ms for its slot. count 0: no configured rate
+ * (a learned quota may still pace). */
+struct rate_limit_policy {
+	uint32_t count;
+	uint64_t per_us;
+	uint32_t burst;
+	uint32_t queue_ms;
+	enum rate_share share;
+	/* The limiter: NULL for the profile's; a route that sets its own
+	 * rate_limit has its own, named by its label (borrowed from the
+	 * configuration, copied by the guard). */
+	const char *scope;
+};
+
 /* Every key of `defaults`, overridable per profile and per route. Plain data:
  * copying the struct copies the policy. */
 struct policy {
@@ -70,6 +90,8 @@ struct policy {
 	struct hedge_policy hedge;
 	struct concurrency_policy concurrency;
 	struct endpoints_settings endpoints;
+	struct rate_limit_policy rate_limit;
+	enum ratelimit_headers ratelimit_headers;
 };
 
 #endif

@@ -29,6 +29,7 @@ static const char *const stop_names[RETRY_STOP__COUNT] = {
 	[RETRY_STOP_RETRY_AFTER] = "retry_after",
 	[RETRY_STOP_DEADLINE] = "deadline",
 	[RETRY_STOP_BODY] = "body",
+	[RETRY_STOP_RATE_LIMIT] = "rate_limit",
 };
 
 const char *retry_outcome_name(enum outcome o)

@@ -64,6 +64,8 @@ enum retry_stop {
 	/* the request body streamed upstream and cannot be sent again: only a
 	 * connect failure with nothing of it sent is retried (SPEC 3.1) */
 	RETRY_STOP_BODY,
+	/* the rate limit had no slot within the queue and the budget (SPEC 4.12) */
+	RETRY_STOP_RATE_LIMIT,
 	RETRY_STOP__COUNT
 };
 

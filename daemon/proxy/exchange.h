@@ -98,6 +98,9 @@ struct request {
 		 * reported before the call's end, else with the call. */
 		uint32_t endpoint;
 		uint64_t picked_us;
+		/* Its answer's quota headers were read (SPEC 4.12): once,
+		 * at its head or at its end. */
+		int quota_read;
 		/* "traceparent: ..." of this attempt: each its own parent-id. */
 		char traceparent[sizeof("traceparent: ") + TRACE_PARENT_LEN];
 	} calls[ENGINE_MAX_INFLIGHT];

@@ -11,6 +11,7 @@
 #include "memory.h"
 #include "guard.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "reply.h"
 #include "retry.h"
 #include "schema.h"
@@ -210,6 +211,9 @@ static void log_access(struct request *req, int status, const char *code, const 
 		log_int(l, "elapsed_ms", (long long)(total / 1000));
 		log_int(l, "upstream_ms", (long long)((up < total ? up : total) / 1000));
 	}
+	/* Time the rate limit held it back (SPEC 4.12), when it did. */
+	if (engine_rate_wait_ms(&req->engine))
+		log_int(l, "rate_limit_wait_ms", engine_rate_wait_ms(&req->engine));
 	if (outcome) {
 		log_str(l, "outcome", outcome);
 		log_int(l, "bytes_out", (long long)req->bytes_out);
@@ -417,6 +421,7 @@ static int start_call(struct request *req, const struct engine_start *s)
 	rc->id = s->id;
 	rc->endpoint = s->endpoint;
 	rc->picked_us = s->picked_us;
+	rc->quota_read = 0;
 	rc->call = upstream_start(req->env->up, req->pool, &params, on_call_done, req);
 	if (!rc->call) {
 		end_endpoint(req, rc, ENDPOINT_NEUTRAL, 0);
@@ -580,19 +585,53 @@ static void feed_simple(struct request *req, enum engine_event_kind kind)
 	feed(req, &ev);
 }
 
-/* Retry-After of an upstream answer, if it has one that parses. */
-static struct retry_after upstream_retry_after(const struct call *call)
+/* Fields of one answer that may carry its quota: at most this many read. */
+#define REQUEST_QUOTA_FIELDS 16
+
+/* Reads an upstream answer's headers in one pass: returns its Retry-After
+ * (if it has one that parses) and, once per attempt (slot, NULL for
+ * none), teaches the rate limiter the quota it announces (SPEC 4.12,
+ * ratelimit_headers: pace). */
+static struct retry_after answer_headers(struct request *req, const struct call *call,
+					 struct request_call *slot)
 {
+	struct ratelimit_field fields[REQUEST_QUOTA_FIELDS];
+	struct retry_after ra = { 0 };
+	int learn =
+	    slot && !slot->quota_read && req->policy->ratelimit_headers == RATELIMIT_HEADERS_PACE;
 	const char *name, *value;
-	size_t pos = 0;
+	size_t pos = 0, n = 0;
 	int64_t ms;
 
 	while (call_header_next(call, &pos, &name, &value)) {
-		if (strcasecmp(name, "Retry-After") == 0 &&
+		if (!ra.set && strcasecmp(name, "Retry-After") == 0 &&
 		    retry_after_parse(value, time(NULL), &ms) == 0)
-			return (struct retry_after){ .set = 1, .ms = (uint64_t)ms };
+			ra = (struct retry_after){ .set = 1, .ms = (uint64_t)ms };
+		else if (learn && n < REQUEST_QUOTA_FIELDS &&
+			 (!strncasecmp(name, "ratelimit", 9) ||
+			  !strncasecmp(name, "x-ratelimit", 11)))
+			fields[n++] = (struct ratelimit_field){ .name = name,
+								.name_len = strlen(name),
+								.value = value,
+								.value_len = strlen(value) };
 	}
-	return (struct retry_after){ 0 };
+	if (learn) {
+		struct ratelimit_quota q;
+
+		slot->quota_read = 1;
+		if (n && ratelimit_read(fields, n, (int64_t)time(NULL), &q) == 0)
+			guard_pace_learn(req->guard, &req->policy->rate_limit, &q, clock_now_us());
+	}
+	return ra;
+}
+
+/* The slot of call in req->calls, or NULL. */
+static struct request_call *slot_of(struct request *req, const struct call *call)
+{
+	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++)
+		if (req->calls[i].call == call)
+			return &req->calls[i];
+	return NULL;
 }
 
 static void on_call_done(struct call *call, void *arg)
@@ -615,12 +654,13 @@ static void on_call_done(struct call *call, void *arg)
 		},
 	};
 
-	struct request_call *slot = NULL;
+	struct request_call *slot = NULL, quota;
 
 	for (unsigned i = 0; i < ENGINE_MAX_INFLIGHT; i++) {
 		if (req->calls[i].call == call) {
 			slot = &req->calls[i];
 			ev.u.attempt.id = slot->id;
+			quota = *slot; /* the slot is free from here */
 			slot->call = NULL;
 			req->ncalls--;
 			break;
@@ -648,7 +688,7 @@ static void on_call_done(struct call *call, void *arg)
 	}
 	if (co == ATTEMPT_OK) {
 		ev.u.attempt.status = call_status(call);
-		ev.u.attempt.retry_after = upstream_retry_after(call);
+		ev.u.attempt.retry_after = answer_headers(req, call, slot ? &quota : NULL);
 		/* Only an answer that would be relayed as a success is validated. */
 		if (retry_classify_status(&req->policy->retry, ev.u.attempt.status) == OUTCOME_OK &&
 		    validate_response(req, call)) {
@@ -736,7 +776,7 @@ static void on_call_head(struct call *call, void *arg)
 				     ev.u.attempt.elapsed_us - ev.u.attempt.queued_us);
 	}
 	ev.u.attempt.nqueued = waiting_ids(req, ev.u.attempt.queued);
-	ev.u.attempt.retry_after = upstream_retry_after(call);
+	ev.u.attempt.retry_after = answer_headers(req, call, slot_of(req, call));
 	ev.now_us = clock_now_us();
 	feed(req, &ev);
 }
