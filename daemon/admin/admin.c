@@ -209,11 +209,16 @@ static void render_rate_limits_status(struct strbuf *b, const struct guard *g, u
 						     : 0));
 		else
 			strbuf_adds(b, "null");
-		strbuf_addf(b, ",\"next_slot_ms\":%llu,\"limited_by\":\"%s\",\"queue\":%u}",
+		strbuf_addf(b, ",\"next_slot_ms\":%llu,\"limited_by\":\"%s\",\"queue\":%u",
 			    (unsigned long long)(s->next_free_us > now_us
 						     ? (s->next_free_us - now_us + 999) / 1000
 						     : 0),
 			    by[s->next_by], v[i].queue);
+		if (v[i].shared)
+			strbuf_addf(b, ",\"fleet\":{\"instances\":%u,\"share_per_s\":%.3f}}",
+				    v[i].instances, (double)v[i].share_milli / 1000.0);
+		else
+			strbuf_adds(b, ",\"fleet\":null}");
 	}
 	strbuf_adds(b, "],");
 }

@@ -145,6 +145,7 @@ static void parse_root(struct loader *L, const struct ynode *root)
 		if ((v = ynode_get(root, k->name)))
 			keys_apply(L, root_keys, "", k->name, v, L->cfg);
 	check_buffered(L, root);
+	check_shared_rate(L, ynode_get(root, "profiles") ? ynode_get(root, "profiles") : root);
 	/* An absent `profiles` is a mistake. */
 	if (!ynode_get(root, "profiles"))
 		err_at(L, root, "no profiles are configured (write 'profiles: {}' for none)");

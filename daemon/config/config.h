@@ -142,6 +142,10 @@ struct fleet_setting {
 /* 1 when a and b connect to the same Redis in the same way and sign alike
  * (a reload that changes any of it reconnects). */
 int config_fleet_equal(const struct fleet_setting *a, const struct fleet_setting *b);
+struct config;
+/* 1 when a profile or a route of cfg shares its rate_limit through the
+ * fleet (rate_limit.share: fleet, SPEC 4.12). */
+int config_shares_rate(const struct config *cfg);
 
 /* Copies src (borrowed) into dst, its strings and secrets duplicated (dst
  * owns them, released with config_fleet_release). Returns 0, or -ENOMEM

@@ -210,6 +210,58 @@ void parse_fleet(struct loader *L, const struct ynode *map, void *dst)
 			"fleet.secret in braced.yaml(5))");
 }
 
+/* The first policy of cfg (a profile's or a route's) whose rate_limit is
+ * shared through the fleet, or NULL; *ret_where names it. */
+static const struct policy *shared_rate(const struct config *cfg, const char **ret_where)
+{
+	for (size_t i = 0; i < cfg->nprofiles; i++) {
+		const struct profile *p = &cfg->profiles[i];
+
+		*ret_where = p->name;
+		if (p->policy.rate_limit.share == RATE_SHARE_FLEET)
+			return &p->policy;
+		for (size_t r = 0; r < p->nroutes; r++) {
+			*ret_where = p->routes[r].label ? p->routes[r].label : p->name;
+			if (p->routes[r].policy.rate_limit.share == RATE_SHARE_FLEET)
+				return &p->routes[r].policy;
+		}
+	}
+	return NULL;
+}
+
+int config_shares_rate(const struct config *cfg)
+{
+	const char *where;
+
+	return shared_rate(cfg, &where) != NULL;
+}
+
+void check_shared_rate(struct loader *L, const struct ynode *at)
+{
+	const char *where = NULL;
+	const struct policy *p = shared_rate(L->cfg, &where);
+
+	if (p && !L->cfg->fleet.enabled)
+		err_at(L, at, "%s: rate_limit.share: fleet needs fleet.redis", where);
+	for (size_t i = 0; i < L->cfg->nprofiles; i++) {
+		const struct profile *pr = &L->cfg->profiles[i];
+
+		for (size_t r = 0; r <= pr->nroutes; r++) {
+			const struct policy *q =
+			    r < pr->nroutes ? &pr->routes[r].policy : &pr->policy;
+
+			/* Leases space slots in whole microseconds. */
+			if (q->rate_limit.share == RATE_SHARE_FLEET && q->rate_limit.count &&
+			    q->rate_limit.per_us < q->rate_limit.count)
+				err_at(L, at,
+				       "%s: rate_limit.share: fleet takes rates up to one attempt "
+				       "per microsecond",
+				       r < pr->nroutes && pr->routes[r].label ? pr->routes[r].label
+									      : pr->name);
+		}
+	}
+}
+
 static int same_str(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);

@@ -153,6 +153,9 @@ void parse_dns(struct loader *L, const struct ynode *map, void *cfg);
 void dns_release(struct dns_setting *d);
 /* The fleet mapping, into the struct config at cfg (config_fleet.c). */
 void parse_fleet(struct loader *L, const struct ynode *map, void *cfg);
+/* rate_limit.share: fleet needs fleet.redis, and a rate of at most one
+ * attempt per µs (SPEC 4.12); reported at `at`. */
+void check_shared_rate(struct loader *L, const struct ynode *at);
 
 /* Profiles (config_profile.c). */
 void parse_profile(struct loader *L, const struct ynode *key, const struct ynode *map,

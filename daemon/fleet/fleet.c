@@ -6,7 +6,7 @@
  * With fleet.secret, every message and value is signed (fleetproto.h)
  * and what Redis hands back is verified before use: a value that does not
  * verify is replaced, a message ignored, both counted. */
-#include "fleet.h"
+#include "fleet_internal.h"
 #include "clock.h"
 
 #include <errno.h>
@@ -22,82 +22,23 @@
 #include "redis.h"
 #include "rng.h"
 
-/* Longest reply string read from Redis (a window end is at most 20 digits). */
-#define FLEET_MAX_VALUE 32
-
-/* Redis's counters cannot be signed: a fleet budget total beyond this is
- * a forgery or a fault, and the local budget decides instead. */
-#define FLEET_MAX_COUNT (1ull << 40)
-
-_Static_assert(CONFIG_FLEET_SECRET_MAX <= FLEET_SECRET_MAX, "fleet.secret beyond what is signed");
-_Static_assert(CONFIG_FLEET_PREFIX_MAX + FLEET_ID_MAX + sizeof("{}:eject:") + ENDPOINT_NAME_MAX <=
-		   FLEET_KEY_MAX,
-	       "an ejection's key must fit");
-
-struct fleet_profile {
-	struct guard *g; /* borrowed: guards outlive the fleet */
-	char id[FLEET_ID_MAX];
-	char key_cooldown[FLEET_KEY_MAX], key_breaker[FLEET_KEY_MAX], key_probe[FLEET_KEY_MAX],
-	    key_budget[FLEET_KEY_MAX];
-	uint32_t budget_window_ms;
-	uint32_t retry_after_max_ms; /* caps a window read from Redis */
-	uint32_t open_for_ms;        /* caps an open period read from Redis */
-	uint32_t eject_max_ms;       /* caps an ejection read from Redis; 0: ejection off */
-	int syncing;                 /* a budget sync is on its way */
+const enum fleet_op fleet_op_metric[] = {
+	[OP_COOLDOWN] = FLEET_OP_COOLDOWN,
+	[OP_BREAKER] = FLEET_OP_BREAKER,
+	[OP_PROBE] = FLEET_OP_PROBE,
+	[OP_BUDGET] = FLEET_OP_BUDGET,
+	[OP_RESYNC_COOL] = FLEET_OP_RESYNC,
+	[OP_RESYNC_BREAKER] = FLEET_OP_RESYNC,
+	[OP_REPLACE_COOL] = FLEET_OP_COOLDOWN,
+	[OP_REPLACE_BREAKER] = FLEET_OP_BREAKER,
+	[OP_REPLACE_PROBE] = FLEET_OP_PROBE,
+	[OP_EJECT] = FLEET_OP_EJECT,
+	[OP_RESYNC_EJECT] = FLEET_OP_RESYNC,
+	[OP_REPLACE_EJECT] = FLEET_OP_EJECT,
+	[OP_RATE] = FLEET_OP_RATE,
 };
 
-enum op_kind {
-	OP_COOLDOWN,
-	OP_BREAKER,
-	OP_PROBE,
-	OP_BUDGET,
-	OP_RESYNC_COOL,
-	OP_RESYNC_BREAKER,
-	OP_REPLACE_COOL, /* a forged value replaced (fleet.secret) */
-	OP_REPLACE_BREAKER,
-	OP_REPLACE_PROBE,
-	OP_EJECT,
-	OP_RESYNC_EJECT,
-	OP_REPLACE_EJECT
-};
-
-static const enum fleet_op op_metric[] = {
-	[OP_COOLDOWN] = FLEET_OP_COOLDOWN,     [OP_BREAKER] = FLEET_OP_BREAKER,
-	[OP_PROBE] = FLEET_OP_PROBE,           [OP_BUDGET] = FLEET_OP_BUDGET,
-	[OP_RESYNC_COOL] = FLEET_OP_RESYNC,    [OP_RESYNC_BREAKER] = FLEET_OP_RESYNC,
-	[OP_REPLACE_COOL] = FLEET_OP_COOLDOWN, [OP_REPLACE_BREAKER] = FLEET_OP_BREAKER,
-	[OP_REPLACE_PROBE] = FLEET_OP_PROBE,   [OP_EJECT] = FLEET_OP_EJECT,
-	[OP_RESYNC_EJECT] = FLEET_OP_RESYNC,   [OP_REPLACE_EJECT] = FLEET_OP_EJECT,
-};
-
-struct fleet {
-	struct event_base *base;
-	struct fleet_counters *counters; /* borrowed: the metrics render them */
-	struct fleet_setting set; /* a private copy; set.password and set.secret are secrets */
-	struct fleet_profile *profiles;
-	size_t nprofiles;
-	struct redis *redis; /* its setting borrowed from set and channel */
-	int up;              /* both connections work */
-	int logged_down;     /* "unavailable" already logged for this outage */
-	uint64_t instance;
-	char channel[FLEET_KEY_MAX];
-	struct rng rng;
-	/* The next budget sync: a one-shot timer armed while a guard is busy. */
-	struct event *sync_timer;
-	uint64_t last_sync_us; /* the last budget sync started; 0 never */
-	unsigned gen;          /* bumped by every fleet_configure */
-};
-
-struct op {
-	struct fleet *f;
-	enum op_kind kind;
-	size_t idx;   /* the profile's index in f->profiles */
-	unsigned gen; /* f->gen when sent: a reload renumbers the profiles */
-	uint64_t arg; /* signed extends: the window end (wall ms); probes: the lock's ms */
-	char endpoint[ENDPOINT_NAME_MAX]; /* ejections: the endpoint */
-};
-
-static uint64_t wall_ms(void)
+uint64_t fleet_wall_ms(void)
 {
 	struct timespec ts;
 
@@ -105,7 +46,7 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void count_error(struct fleet *f, enum fleet_op op)
+void fleet_count_error(struct fleet *f, enum fleet_op op)
 {
 	if ((unsigned)op < FLEET_OP__COUNT)
 		f->counters->errors[op]++;
@@ -122,9 +63,9 @@ static void count_reject(struct fleet *f, enum fleet_reject why)
 static void count_unsent(struct fleet *f, int err, enum fleet_op op)
 {
 	if (err == -ENOBUFS)
-		count_error(f, FLEET_OP_OVERFLOW);
+		fleet_count_error(f, FLEET_OP_OVERFLOW);
 	else if (err == -EIO)
-		count_error(f, op);
+		fleet_count_error(f, op);
 }
 
 /* ---- connection state ---- */
@@ -160,7 +101,7 @@ static void on_down(void *arg, enum redis_failure what, const char *why)
 	/* The user knows the limit by its setting's name. */
 	if (what == REDIS_FAILED_TIMEOUT)
 		why = "no answer within fleet.timeout";
-	count_error(f, op);
+	fleet_count_error(f, op);
 	event_del(f->sync_timer);
 	set_gates(f, 0);
 	if (f->up || !f->logged_down) {
@@ -175,6 +116,7 @@ static void on_down(void *arg, enum redis_failure what, const char *why)
 	}
 	f->up = 0;
 	f->counters->up = 0;
+	fleet_rate_state(f);
 }
 
 static void on_up(void *arg)
@@ -193,6 +135,7 @@ static void on_up(void *arg)
 	set_gates(f, 1);
 	send_resync(f);
 	sync_arm(f);
+	fleet_rate_state(f);
 }
 
 /* A command of the Redis client's own, while connecting, was not sent. */
@@ -223,7 +166,7 @@ static int vcall(struct fleet *f, enum op_kind kind, struct fleet_profile *p, ui
 	rc = redis_vcommand(f->redis, o, fmt, ap);
 	if (rc < 0) {
 		free(o);
-		count_unsent(f, rc, op_metric[kind]);
+		count_unsent(f, rc, fleet_op_metric[kind]);
 	}
 	return rc;
 }
@@ -239,8 +182,8 @@ static int call(struct fleet *f, enum op_kind kind, struct fleet_profile *p, con
 	return rc;
 }
 
-static int call_with(struct fleet *f, enum op_kind kind, struct fleet_profile *p, uint64_t arg,
-		     const char *fmt, ...)
+int fleet_call_with(struct fleet *f, enum op_kind kind, struct fleet_profile *p, uint64_t arg,
+		    const char *fmt, ...)
 {
 	va_list ap;
 	int rc;
@@ -251,7 +194,7 @@ static int call_with(struct fleet *f, enum op_kind kind, struct fleet_profile *p
 	return rc;
 }
 
-/* call_with() for an ejection of endpoint. */
+/* fleet_call_with() for an ejection of endpoint. */
 static int call_eject(struct fleet *f, enum op_kind kind, struct fleet_profile *p, uint64_t arg,
 		      const char *endpoint, const char *fmt, ...)
 {
@@ -278,7 +221,7 @@ static int reply_uint(const redisReply *r, uint64_t *ret)
 
 static void apply_open(struct fleet_profile *p, uint64_t until_wall)
 {
-	uint64_t now = clock_now_us(), wnow = wall_ms();
+	uint64_t now = clock_now_us(), wnow = fleet_wall_ms();
 	uint64_t until = fleet_wall_to_mono(until_wall, wnow, now / 1000);
 
 	if (until > now / 1000 + p->open_for_ms)
@@ -288,7 +231,7 @@ static void apply_open(struct fleet_profile *p, uint64_t until_wall)
 
 static void apply_cooldown(struct fleet_profile *p, uint64_t until_wall)
 {
-	uint64_t now = clock_now_us(), wnow = wall_ms();
+	uint64_t now = clock_now_us(), wnow = fleet_wall_ms();
 	uint64_t until = fleet_wall_to_mono(until_wall, wnow, now / 1000);
 
 	if (until > now / 1000 + p->retry_after_max_ms)
@@ -302,7 +245,7 @@ static void apply_cooldown(struct fleet_profile *p, uint64_t until_wall)
  * profile does not eject). */
 static void apply_eject(struct fleet_profile *p, const char *endpoint, uint64_t until_wall)
 {
-	uint64_t now = clock_now_us(), wnow = wall_ms();
+	uint64_t now = clock_now_us(), wnow = fleet_wall_ms();
 	uint64_t until = fleet_wall_to_mono(until_wall, wnow, now / 1000);
 
 	if (until > now / 1000 + p->eject_max_ms)
@@ -328,7 +271,7 @@ static int read_value(struct fleet *f, const struct fleet_profile *p, enum fleet
 	uint32_t life = kind == FLEET_VALUE_COOLDOWN ? p->retry_after_max_ms : p->open_for_ms;
 	enum fleet_reject why = FLEET_REJECT_UNSIGNED;
 
-	if (fleet_value_decode_signed(kind, r->str, r->len, f->set.secret, p->id, wall_ms(),
+	if (fleet_value_decode_signed(kind, r->str, r->len, f->set.secret, p->id, fleet_wall_ms(),
 				      value_max_age(f, life), ret_v, &why) < 0) {
 		count_reject(f, why);
 		return -EBADMSG;
@@ -343,8 +286,8 @@ static int read_eject_value(struct fleet *f, const struct fleet_profile *p, cons
 	enum fleet_reject why = FLEET_REJECT_UNSIGNED;
 
 	if (fleet_eject_value_decode_signed(r->str, r->len, f->set.secret, p->id, endpoint,
-					    wall_ms(), value_max_age(f, p->eject_max_ms), ret_v,
-					    &why) < 0) {
+					    fleet_wall_ms(), value_max_age(f, p->eject_max_ms),
+					    ret_v, &why) < 0) {
 		count_reject(f, why);
 		return -EBADMSG;
 	}
@@ -360,7 +303,7 @@ static int seal_window(struct fleet *f, const struct fleet_profile *p, enum flee
 	struct fleet_msg m = { .kind = mk, .instance = f->instance, .until_ms = until };
 	enum fleet_value_kind vk =
 	    mk == FLEET_MSG_COOLDOWN ? FLEET_VALUE_COOLDOWN : FLEET_VALUE_BREAKER;
-	uint64_t now = wall_ms();
+	uint64_t now = fleet_wall_ms();
 
 	memcpy(m.id, p->id, sizeof(m.id));
 	if (mk == FLEET_MSG_EJECT)
@@ -385,7 +328,7 @@ static int replace_value(struct fleet *f, struct fleet_profile *p, enum op_kind 
 {
 	char msg[FLEET_MSG_MAX + 1] = "", val[FLEET_MSG_MAX + 1], px[24];
 	char ekey[FLEET_KEY_MAX];
-	uint64_t wnow = wall_ms(), ms = arg;
+	uint64_t wnow = fleet_wall_ms(), ms = arg;
 	const char *key = p->key_probe;
 	enum fleet_msg_kind mk = FLEET_MSG_OPEN;
 
@@ -482,7 +425,7 @@ static void on_reply(void *cmd, const redisReply *r)
 	if (!p)
 		return; /* sent before a reload: its profile is gone or moved */
 	if (r->type == REDIS_REPLY_ERROR) {
-		count_error(f, op_metric[kind]);
+		fleet_count_error(f, fleet_op_metric[kind]);
 		if (kind == OP_BUDGET && p) {
 			p->syncing = 0;
 			guard_fleet_budget_lost(p->g);
@@ -572,6 +515,9 @@ static void on_reply(void *cmd, const redisReply *r)
 			apply_open(p, v);
 		break;
 	}
+	case OP_RATE:
+		fleet_rate_reply(f, p, arg, r);
+		break;
 	case OP_RESYNC_EJECT: {
 		int e = read_window(f, p, FLEET_VALUE__COUNT, endpoint, r, &v);
 
@@ -582,7 +528,7 @@ static void on_reply(void *cmd, const redisReply *r)
 	}
 	}
 	if (bad)
-		count_error(f, op_metric[kind]);
+		fleet_count_error(f, fleet_op_metric[kind]);
 }
 
 /* ---- the subscriber ---- */
@@ -602,23 +548,23 @@ static void on_message(void *arg, const char *data, size_t len)
 	struct fleet_profile *p;
 
 	if (!data) {
-		count_error(f, FLEET_OP_MESSAGE);
+		fleet_count_error(f, FLEET_OP_MESSAGE);
 		return;
 	}
 	if (f->set.secret) {
 		enum fleet_reject why = FLEET_REJECT_UNSIGNED;
 		int e =
-		    fleet_msg_decode_signed(data, len, f->set.secret, wall_ms(),
+		    fleet_msg_decode_signed(data, len, f->set.secret, fleet_wall_ms(),
 					    fleet_max_age_ms(f->set.sync_interval_ms), &m, &why);
 
 		if (e == -EBADMSG)
 			count_reject(f, why);
 		else if (e < 0)
-			count_error(f, FLEET_OP_MESSAGE);
+			fleet_count_error(f, FLEET_OP_MESSAGE);
 		if (e < 0)
 			return;
 	} else if (fleet_msg_decode(data, len, &m) < 0) {
-		count_error(f, FLEET_OP_MESSAGE);
+		fleet_count_error(f, FLEET_OP_MESSAGE);
 		return;
 	}
 	if (m.instance == f->instance || !(p = find_profile(f, m.id)))
@@ -655,7 +601,7 @@ static void publish_extend(struct fleet *f, struct fleet_profile *p, enum op_kin
 			   const char *endpoint)
 {
 	uint64_t now = clock_now_us();
-	uint64_t until = wall_ms() + (until_us > now ? (until_us - now) / 1000 : 0);
+	uint64_t until = fleet_wall_ms() + (until_us > now ? (until_us - now) / 1000 : 0);
 	struct fleet_msg m = { .kind = mk, .instance = f->instance, .until_ms = until };
 	char msg[FLEET_MSG_MAX + 1], ustr[24];
 
@@ -706,9 +652,10 @@ static void on_guard_event(void *arg, struct guard *g, const struct guard_event 
 			char msg[FLEET_MSG_MAX + 1];
 
 			memcpy(m.id, p->id, sizeof(m.id));
-			if ((f->set.secret ? fleet_msg_encode_signed(&m, f->set.secret, wall_ms(),
-								     msg, sizeof(msg))
-					   : fleet_msg_encode(&m, msg, sizeof(msg))) < 0)
+			if ((f->set.secret
+				 ? fleet_msg_encode_signed(&m, f->set.secret, fleet_wall_ms(), msg,
+							   sizeof(msg))
+				 : fleet_msg_encode(&m, msg, sizeof(msg))) < 0)
 				break;
 			call(f, OP_BREAKER, p, "DEL %s", p->key_breaker);
 			call(f, OP_BREAKER, p, "PUBLISH %s %s", f->channel, msg);
@@ -724,9 +671,10 @@ static void on_guard_event(void *arg, struct guard *g, const struct guard_event 
 			snprintf(inst, sizeof(inst), "%016llx", (unsigned long long)f->instance);
 			rc = call(f, OP_PROBE, p, "SET %s %s NX PX %s", p->key_probe, inst, px);
 		} else if (fleet_value_encode_signed(FLEET_VALUE_PROBE, f->instance, f->set.secret,
-						     p->id, wall_ms(), inst, sizeof(inst)) >= 0) {
-			rc = call_with(f, OP_PROBE, p, ms, "EVAL %s 1 %s %s %s",
-				       fleet_script_probe_signed, p->key_probe, inst, px);
+						     p->id, fleet_wall_ms(), inst,
+						     sizeof(inst)) >= 0) {
+			rc = fleet_call_with(f, OP_PROBE, p, ms, "EVAL %s 1 %s %s %s",
+					     fleet_script_probe_signed, p->key_probe, inst, px);
 		}
 		if (rc < 0)
 			guard_fleet_probe_lock(g, 0, clock_now_us() + 1000000);
@@ -799,7 +747,7 @@ static void sync_arm(struct fleet *f)
 static void on_sync(evutil_socket_t fd, short what, void *arg)
 {
 	struct fleet *f = arg;
-	uint64_t wnow = wall_ms();
+	uint64_t wnow = fleet_wall_ms();
 
 	(void)fd;
 	(void)what;
@@ -873,7 +821,8 @@ struct fleet *fleet_new(struct event_base *base, struct fleet_counters *counters
 	f->instance = rng_next(&f->rng);
 	f->redis = redis_new(base, &f->rng, &h);
 	f->sync_timer = evtimer_new(base, on_sync, f);
-	if (!f->redis || !f->sync_timer)
+	f->rate_timer = evtimer_new(base, fleet_rate_timer, f);
+	if (!f->redis || !f->sync_timer || !f->rate_timer)
 		goto fail;
 	return f;
 fail:
@@ -907,7 +856,11 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 			    fleet_key(p->key_probe, sizeof(p->key_probe), s->key_prefix, p->id,
 				      "probe") < 0 ||
 			    fleet_key(p->key_budget, sizeof(p->key_budget), s->key_prefix, p->id,
-				      "budget:") < 0) {
+				      "budget:") < 0 ||
+			    fleet_key(p->key_rate, sizeof(p->key_rate), s->key_prefix, p->id,
+				      "rate:") < 0 ||
+			    fleet_key(p->key_instances, sizeof(p->key_instances), s->key_prefix,
+				      p->id, "instances") < 0) {
 				free(profiles);
 				return -ENOMEM;
 			}
@@ -926,6 +879,7 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 		}
 		redis_stop(f->redis);
 		event_del(f->sync_timer);
+		event_del(f->rate_timer);
 		if (f->up || f->logged_down) {
 			struct logline *l = log_begin(LOG_INFO, "fleet: configuration changed");
 
@@ -952,6 +906,8 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 		guard_set_hooks(f->profiles[i].g, &hooks);
 		guard_fleet_budget_bounded(f->profiles[i].g, f->set.secret != NULL);
 	}
+	f->rate_shared = s->enabled && config_shares_rate(cfg);
+	fleet_rate_state(f);
 	if (!s->enabled)
 		return 0;
 	if (reconnect) {
@@ -975,6 +931,8 @@ void fleet_free(struct fleet *f)
 		guard_set_hooks(f->profiles[i].g, NULL);
 	if (f->sync_timer)
 		event_free(f->sync_timer);
+	if (f->rate_timer)
+		event_free(f->rate_timer);
 	free(f->profiles);
 	config_fleet_release(&f->set);
 	free(f);

@@ -17,7 +17,7 @@ static const char *const op_names[FLEET_OP__COUNT] = {
 	[FLEET_OP_PROBE] = "probe",       [FLEET_OP_BUDGET] = "budget",
 	[FLEET_OP_RESYNC] = "resync",     [FLEET_OP_SUBSCRIBE] = "subscribe",
 	[FLEET_OP_MESSAGE] = "message",   [FLEET_OP_OVERFLOW] = "overflow",
-	[FLEET_OP_EJECT] = "eject",
+	[FLEET_OP_EJECT] = "eject",       [FLEET_OP_RATE] = "rate_limit",
 };
 
 static const char *const reject_names[FLEET_REJECT__COUNT] = {
@@ -567,6 +567,39 @@ const char fleet_script_replace[] =
 /* Adds ARGV[4] requests and ARGV[5] retries to the bucket of second
  * ARGV[1] (KEYS[1] .. second, expiring after ARGV[3] seconds) and returns
  * the totals of the seconds ARGV[2] .. ARGV[1]. */
+const char fleet_script_rate[] = "local now = tonumber(ARGV[1])\n"
+				 "local me = ARGV[2]\n"
+				 "local cap = tonumber(ARGV[4])\n"
+				 "local stale = tonumber(ARGV[5])\n"
+				 "redis.call('ZADD', KEYS[2], now, me)\n"
+				 "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)\n"
+				 "redis.call('PEXPIRE', KEYS[2], 120000)\n"
+				 "local n = redis.call('ZCARD', KEYS[2])\n"
+				 "redis.call('HSET', KEYS[1], me, ARGV[3] .. ':' .. ARGV[1])\n"
+				 "redis.call('PEXPIRE', KEYS[1], 120000)\n"
+				 "local all = redis.call('HGETALL', KEYS[1])\n"
+				 "local ds = {}\n"
+				 "for i = 1, #all, 2 do\n"
+				 "  local d, at = string.match(all[i + 1], '^(%d+):(%d+)$')\n"
+				 "  if d and tonumber(at) >= now - stale then\n"
+				 "    ds[#ds + 1] = {all[i], tonumber(d)}\n"
+				 "  else\n"
+				 "    redis.call('HDEL', KEYS[1], all[i])\n"
+				 "  end\n"
+				 "end\n"
+				 "local floor = cap / (4 * #ds)\n"
+				 "for _, e in ipairs(ds) do e[2] = math.max(e[2], floor) end\n"
+				 "table.sort(ds, function(a, b) return a[2] < b[2] end)\n"
+				 "local left, k, mine = cap, #ds, 0\n"
+				 "for _, e in ipairs(ds) do\n"
+				 "  local s = math.min(e[2], left / k)\n"
+				 "  if e[1] == me then mine = s end\n"
+				 "  left = left - s\n"
+				 "  k = k - 1\n"
+				 "end\n"
+				 "mine = mine + left / #ds\n"
+				 "return {math.floor(mine), n, #ds}\n";
+
 const char fleet_script_budget[] =
     "local now = tonumber(ARGV[1])\n"
     "local k = KEYS[1] .. ARGV[1]\n"

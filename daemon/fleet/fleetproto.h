@@ -43,6 +43,7 @@ enum fleet_op {
 	FLEET_OP_MESSAGE,   /* a message on the channel that does not parse */
 	FLEET_OP_OVERFLOW,  /* a call dropped: too many calls waiting */
 	FLEET_OP_EJECT,     /* extending an endpoint's ejection */
+	FLEET_OP_RATE,      /* leasing slots of a shared rate limit */
 	FLEET_OP__COUNT
 };
 
@@ -230,5 +231,16 @@ extern const char fleet_script_extend_signed[];
 extern const char fleet_script_probe_signed[];
 extern const char fleet_script_replace[];
 extern const char fleet_script_budget[];
+/* The slice of a shared rate limit one instance keeps (SPEC 4.12): KEYS[1]
+ * holds each instance's last demand (a hash, instance -> "DEMAND:MS"),
+ * KEYS[2] the instances seen (a sorted set, the last minute's kept). ARGV:
+ * now (wall ms), instance, its demand and the rate (both attempts per
+ * 1000 s), how old a demand may be (ms). The rate is split max-min fairly
+ * over the demands not older than that (each gets its demand, or an equal
+ * part of what is left), and what nobody asked for evenly; a demand counts
+ * as at least a quarter of an equal part, so that an instance quiet for one
+ * interval is not left without a slice when its next request comes. Returns
+ * {this instance's slice, instances seen, instances with a demand}. */
+extern const char fleet_script_rate[];
 
 #endif

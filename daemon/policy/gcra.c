@@ -61,6 +61,21 @@ int gcra_configure(struct gcra *g, uint32_t count, uint64_t per_us, uint32_t bur
 	return 0;
 }
 
+int gcra_reconfigure(struct gcra *g, uint32_t count, uint64_t per_us, uint32_t burst,
+		     uint64_t now_us)
+{
+	uint64_t old_t = g->count ? g->t_ns : 0, now_ns = sat_mul(now_us, 1000);
+	int r = gcra_configure(g, count, per_us, burst);
+
+	if (r < 0 || !old_t || !g->count || g->tat_ns <= now_ns)
+		return r;
+	/* The slots granted ahead, at the new spacing (in long double: the
+	 * product of two ns quantities overflows 64 bits). */
+	g->tat_ns = sat_add(now_ns, (uint64_t)((long double)(g->tat_ns - now_ns) *
+					       (long double)g->t_ns / (long double)old_t));
+	return 0;
+}
+
 /* 1 while a learned limit holds at now_ns (it ends at its reset). */
 static int learned_at(const struct gcra *g, uint64_t now_ns)
 {
@@ -101,12 +116,22 @@ static uint64_t next_start(const struct gcra *g, uint64_t now_ns, enum gcra_by *
 enum gcra_verdict gcra_reserve(struct gcra *g, uint64_t now_us, uint64_t max_wait_us,
 			       struct gcra_slot *ret)
 {
+	return gcra_reserve_after(g, now_us, now_us, max_wait_us, ret);
+}
+
+enum gcra_verdict gcra_reserve_after(struct gcra *g, uint64_t now_us, uint64_t after_us,
+				     uint64_t max_wait_us, struct gcra_slot *ret)
+{
 	uint64_t now_ns = sat_mul(now_us, 1000), start, wait_us;
 	enum gcra_by by;
 
 	if (g->learned && !learned_at(g, now_ns))
 		g->learned = 0;
 	start = next_start(g, now_ns, &by);
+	if (after_us > now_us && sat_mul(after_us, 1000) > start) {
+		start = sat_mul(after_us, 1000);
+		by = GCRA_BY_CONFIGURED;
+	}
 	/* Rounded up: the caller never starts before its slot. */
 	wait_us = div_up(start - now_ns, 1000);
 	memset(ret, 0, sizeof(*ret));
@@ -155,8 +180,14 @@ int gcra_learn(struct gcra *g, uint64_t remaining, uint64_t reset_at_us, uint64_
 	if (reset_ns <= now_ns)
 		return -EINVAL;
 	first = now_ns;
-	if (learned_at(g, now_ns) && g->ltat_ns > first)
-		first = g->ltat_ns;
+	if (learned_at(g, now_ns) && g->ltat_ns > first) {
+		/* Never later than one new spacing from now: a newer, looser
+		 * announcement is not held back by the older one's slots. */
+		uint64_t bound =
+		    remaining ? sat_add(now_ns, div_up(reset_ns - now_ns, remaining)) : g->ltat_ns;
+
+		first = g->ltat_ns < bound ? g->ltat_ns : bound;
+	}
 	g->learned = 1;
 	g->reset_ns = reset_ns;
 	g->left = remaining;

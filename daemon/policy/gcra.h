@@ -85,6 +85,13 @@ void gcra_init(struct gcra *g);
  * changes the rate, not the reservations already granted). Returns 0. */
 int gcra_configure(struct gcra *g, uint32_t count, uint64_t per_us, uint32_t burst);
 
+/* As gcra_configure(), and the schedule ahead of now_us rescaled to the
+ * new spacing: the slots granted ahead keep their number, not their
+ * length, so a rate raised (a reload, a fleet's slice) takes effect at
+ * once instead of after the old rate's backlog. */
+int gcra_reconfigure(struct gcra *g, uint32_t count, uint64_t per_us, uint32_t burst,
+		     uint64_t now_us);
+
 /* Reserves the next slot for one attempt at now_us, waiting at most
  * max_wait_us. GO and WAIT take the slot (a later reservation never starts
  * before an earlier one); REFUSED takes nothing and says how long until the
@@ -94,6 +101,11 @@ int gcra_configure(struct gcra *g, uint32_t count, uint64_t per_us, uint32_t bur
  * ret->verdict. */
 enum gcra_verdict gcra_reserve(struct gcra *g, uint64_t now_us, uint64_t max_wait_us,
 			       struct gcra_slot *ret);
+
+/* As gcra_reserve(), and never before after_us (a slot the fleet leased,
+ * SPEC 4.12): a start set by after_us counts as GCRA_BY_CONFIGURED. */
+enum gcra_verdict gcra_reserve_after(struct gcra *g, uint64_t now_us, uint64_t after_us,
+				     uint64_t max_wait_us, struct gcra_slot *ret);
 
 /* Gives back a GO or WAIT slot whose attempt was never sent (the app left
  * while it waited). Only the most recent reservation can be given back, and
@@ -109,7 +121,8 @@ int gcra_release(struct gcra *g, const struct gcra_slot *slot);
  * away counts as that far. The latest announcement replaces the previous
  * one, but its spacing begins at the previous one's next slot when that is
  * later than now (each answer of a paced run re-announces; restarting the
- * spacing at each would bunch the attempts). Reservations already granted
+ * spacing at each would bunch the attempts), and no later than one new
+ * spacing from now (a looser announcement takes effect at once). Reservations already granted
  * stand. The limit expires at its reset. Rejects (-EINVAL, nothing learned)
  * a reset at or before now. Returns 0. */
 int gcra_learn(struct gcra *g, uint64_t remaining, uint64_t reset_at_us, uint64_t now_us);

@@ -164,6 +164,11 @@ void guard_count_rate_limited(struct guard *g, enum gcra_by by)
 	pace_count_refused(g->pace, by);
 }
 
+struct pace_set *guard_pace_set(struct guard *g)
+{
+	return g->pace;
+}
+
 const struct pace_set *guard_paces(const struct guard *g)
 {
 	return g->pace;

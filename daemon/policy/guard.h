@@ -148,6 +148,8 @@ void guard_pace_learn(struct guard *g, const struct rate_limit_policy *rl,
 		      const struct ratelimit_quota *q, uint64_t now_us);
 /* An attempt the limiter refused was given up: pace_count_refused(). */
 void guard_count_rate_limited(struct guard *g, enum gcra_by by);
+/* The profile's limiters, for the fleet's leases (SPEC 4.12; borrowed). */
+struct pace_set *guard_pace_set(struct guard *g);
 /* The profile's limiters, for /status and metrics (borrowed). */
 const struct pace_set *guard_paces(const struct guard *g);
 

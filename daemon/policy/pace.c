@@ -15,6 +15,14 @@ struct pace_limiter {
 	uint32_t burst;
 	uint64_t used_us; /* last reserved or taught: the least recent is reused */
 	uint32_t queue;   /* WAIT slots not yet come */
+	/* share: fleet */
+	int shared;
+	uint32_t instances;      /* last counted; 0 before the first count */
+	uint64_t cap_milli;      /* the configured rate, attempts per 1000 s */
+	uint64_t share_milli;    /* the fleet's slice of it for this instance */
+	uint64_t share_until_us; /* the slice holds until then */
+	uint64_t demand;         /* reservations since the last ask */
+	uint64_t asked_us;       /* when the last ask was made */
 };
 
 struct pace_set {
@@ -23,6 +31,7 @@ struct pace_set {
 	uint64_t serial;
 	uint64_t refused[2]; /* by the configured rate, by a learned quota */
 	struct histogram waits;
+	int fleet_up; /* share: fleet: the fleet is up */
 };
 
 struct pace_set *pace_new(void)
@@ -94,22 +103,73 @@ static struct pace_limiter *limiter_of(struct pace_set *s, const char *scope, ui
 			l->scope[len] = '\0';
 		}
 		l->serial = ++s->serial;
+		l->asked_us = now_us;
 	}
 	l->used_us = now_us;
 	return l;
 }
 
-/* Applies rl's rate to l when it changed (a reload): the schedule stays. */
-static void configure(struct pace_limiter *l, const struct rate_limit_policy *rl)
+/* rl's rate in attempts per 1000 s (the unit of the fleet's slices). */
+static uint64_t milli_rate(const struct rate_limit_policy *rl)
 {
-	if (l->count == rl->count &&
-	    (!rl->count || (l->per_us == rl->per_us && l->burst == rl->burst)))
+	return rl->count ? (uint64_t)rl->count * 1000000000ULL / rl->per_us : 0;
+}
+
+/* The rate l keeps (SPEC 4.12): rl's; for a shared limiter, the fleet's
+ * slice of it while one holds, else rl's ÷ the instances last counted. */
+static void local_rate(const struct pace_set *s, const struct pace_limiter *l,
+		       const struct rate_limit_policy *rl, uint64_t now_us, uint32_t *ret_count,
+		       uint64_t *ret_per, uint32_t *ret_burst)
+{
+	uint64_t n = l->instances ? l->instances : 1, cap = milli_rate(rl), m;
+
+	*ret_count = rl->count;
+	*ret_per = rl->per_us;
+	*ret_burst = rl->burst;
+	if (!l->shared || !rl->count)
 		return;
-	if (gcra_configure(&l->gcra, rl->count, rl->per_us, rl->burst) < 0)
+	if (s->fleet_up && now_us < l->share_until_us && cap) {
+		m = l->share_milli < cap ? l->share_milli : cap;
+		m = m ? m : 1;
+		/* m attempts per 1000 s, or m / 1000 per second beyond what
+		 * one count can name. */
+		*ret_count = (uint32_t)(m <= GCRA_COUNT_MAX ? m : m / 1000);
+		*ret_per = m <= GCRA_COUNT_MAX ? 1000000000ULL : 1000000ULL;
+		*ret_burst = (uint32_t)((uint64_t)rl->burst * m / cap);
+		*ret_burst = *ret_burst ? *ret_burst : 1;
+		return;
+	}
+	if (n == 1)
+		return;
+	if (rl->per_us <= GCRA_PERIOD_MAX_US / n) {
+		*ret_per = rl->per_us * n;
+		return;
+	}
+	/* Longer than a day: fewer attempts in one day instead. */
+	*ret_per = GCRA_PERIOD_MAX_US;
+	*ret_count = (uint32_t)((uint64_t)rl->count * GCRA_PERIOD_MAX_US / rl->per_us / n);
+	if (*ret_count == 0)
+		*ret_count = 1;
+}
+
+/* Applies rl's rate to l when it changed (a reload, the fleet's slice):
+ * the schedule stays. */
+static void configure(const struct pace_set *s, struct pace_limiter *l,
+		      const struct rate_limit_policy *rl, uint64_t now_us)
+{
+	uint32_t count, burst;
+	uint64_t per;
+
+	l->shared = rl->share == RATE_SHARE_FLEET;
+	l->cap_milli = milli_rate(rl);
+	local_rate(s, l, rl, now_us, &count, &per, &burst);
+	if (l->count == count && (!count || (l->per_us == per && l->burst == burst)))
+		return;
+	if (gcra_reconfigure(&l->gcra, count, per, burst, now_us) < 0)
 		return; /* the configuration checked it: cannot happen */
-	l->count = rl->count;
-	l->per_us = rl->per_us;
-	l->burst = rl->burst;
+	l->count = count;
+	l->per_us = per;
+	l->burst = burst;
 }
 
 static struct pace_limiter *by_serial(struct pace_set *s, uint64_t serial)
@@ -136,8 +196,9 @@ enum gcra_verdict pace_reserve(struct pace_set *s, const struct rate_limit_polic
 		ret->slot = (struct gcra_slot){ .verdict = GCRA_GO, .at_us = now_us };
 		return GCRA_GO;
 	}
-	configure(l, rl);
+	configure(s, l, rl, now_us);
 	ret->limiter = l->serial;
+	l->demand++;
 	gcra_reserve(&l->gcra, now_us, max_wait_us, &ret->slot);
 	switch (ret->slot.verdict) {
 	case GCRA_WAIT:
@@ -145,9 +206,11 @@ enum gcra_verdict pace_reserve(struct pace_set *s, const struct rate_limit_polic
 		ret->queued = 1;
 		break;
 	case GCRA_GO:
-	default:
 		if (limiting(l))
 			histogram_observe(&s->waits, 0);
+		break;
+	case GCRA_REFUSED:
+	default:
 		break;
 	}
 	return ret->slot.verdict;
@@ -185,7 +248,7 @@ void pace_learn(struct pace_set *s, const struct rate_limit_policy *rl,
 
 	if (!l)
 		return;
-	configure(l, rl);
+	configure(s, l, rl, now_us);
 	/* A reset of 0 (now) constrains nothing: gcra_learn() refuses it. */
 	gcra_learn(&l->gcra, q->remaining, now_us + q->reset_s * 1000000, now_us);
 }
@@ -200,6 +263,12 @@ size_t pace_views(const struct pace_set *s, uint64_t now_us, struct pace_view *r
 		ret[k].scope = l->route ? l->scope : NULL;
 		gcra_snapshot(&l->gcra, now_us, &ret[k].gcra);
 		ret[k].queue = l->queue;
+		ret[k].shared = l->shared;
+		ret[k].instances = l->instances;
+		ret[k].share_milli =
+		    l->shared && s->fleet_up && now_us < l->share_until_us
+			? (l->share_milli < l->cap_milli ? l->share_milli : l->cap_milli)
+			: 0;
 		k++;
 	}
 	return k;
@@ -219,4 +288,48 @@ void pace_refused(const struct pace_set *s, uint64_t *ret_configured, uint64_t *
 const struct histogram *pace_waits(const struct pace_set *s)
 {
 	return &s->waits;
+}
+
+void pace_fleet_up(struct pace_set *s, int up)
+{
+	s->fleet_up = up;
+}
+
+size_t pace_fleet_wants(struct pace_set *s, uint64_t now_us, struct pace_want *ret, size_t max)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n && k < max; i++) {
+		struct pace_limiter *l = &s->lims[i];
+		uint64_t span = l->asked_us && now_us > l->asked_us ? now_us - l->asked_us : 0;
+
+		if (!l->shared || !l->cap_milli)
+			continue;
+		/* What came in since the last ask, per 1000 s. */
+		ret[k++] = (struct pace_want){
+			.limiter = l->serial,
+			.scope = l->route ? l->scope : NULL,
+			.demand_milli = span ? l->demand * 1000000000ULL / span : 0,
+			.cap_milli = l->cap_milli,
+			.idle = now_us > l->used_us + 60000000ULL,
+		};
+		l->demand = 0;
+		l->asked_us = now_us;
+	}
+	return k;
+}
+
+void pace_fleet_grant(struct pace_set *s, uint64_t limiter, uint64_t share_milli,
+		      uint32_t instances, uint64_t until_us)
+{
+	struct pace_limiter *l = by_serial(s, limiter);
+
+	if (!l || !l->shared)
+		return;
+	l->instances = instances < 1                    ? 1
+		       : instances > PACE_INSTANCES_MAX ? PACE_INSTANCES_MAX
+							: instances;
+	/* Never more than the configured rate, whatever the fleet says. */
+	l->share_milli = share_milli < l->cap_milli ? share_milli : l->cap_milli;
+	l->share_until_us = until_us;
 }

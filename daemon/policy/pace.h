@@ -19,6 +19,8 @@
 #define PACE_LIMITERS_MAX 64
 /* Bytes of a route's label kept to name its limiter (longer ones cut). */
 #define PACE_SCOPE_MAX 128
+/* Most instances a fleet count may name: more is taken as this many. */
+#define PACE_INSTANCES_MAX 100000
 
 struct pace_set;
 
@@ -33,7 +35,19 @@ struct pace_ticket {
 struct pace_view {
 	const char *scope; /* NULL: the profile's; else the route's label (borrowed) */
 	struct gcra_snapshot gcra;
-	uint32_t queue; /* attempts waiting for their slot */
+	uint32_t queue;       /* attempts waiting for their slot */
+	int shared;           /* share: fleet */
+	uint32_t instances;   /* the fleet's instances it counts (shared) */
+	uint64_t share_milli; /* its slice of the rate per 1000 s; 0: none holds */
+};
+
+/* What a shared limiter tells the fleet at one sync (pace_fleet_wants). */
+struct pace_want {
+	uint64_t limiter;      /* its serial, for pace_fleet_grant() */
+	const char *scope;     /* as in pace_view (borrowed until the set changes) */
+	uint64_t demand_milli; /* attempts it asked for since the last sync, per 1000 s */
+	uint64_t cap_milli;    /* the configured rate, per 1000 s */
+	int idle;              /* not used for a minute */
 };
 
 /* A new, empty set; NULL on OOM. */
@@ -57,6 +71,22 @@ void pace_release(struct pace_set *s, struct pace_ticket *t);
  * (gcra_learn()). */
 void pace_learn(struct pace_set *s, const struct rate_limit_policy *rl,
 		const struct ratelimit_quota *q, uint64_t now_us);
+
+/* ---- share: fleet (SPEC 4.12) ----
+ * A shared limiter keeps the slice of the configured rate the fleet gave
+ * this instance (never more than the rate), while it holds; without one,
+ * or with the fleet away, the configured rate ÷ the instances last
+ * counted. */
+
+/* The fleet is up, or away. */
+void pace_fleet_up(struct pace_set *s, int up);
+/* The demands of the shared limiters since the last call, at now_us; at
+ * most max. Returns how many. */
+size_t pace_fleet_wants(struct pace_set *s, uint64_t now_us, struct pace_want *ret, size_t max);
+/* The fleet gave limiter (serial) share_milli attempts per 1000 s (cut to
+ * its configured rate) until until_us, and counted instances. */
+void pace_fleet_grant(struct pace_set *s, uint64_t limiter, uint64_t share_milli,
+		      uint32_t instances, uint64_t until_us);
 
 /* Fills at most max views of the limiters in use at now_us (borrowed until
  * the set changes); returns how many. */

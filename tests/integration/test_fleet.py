@@ -144,7 +144,8 @@ class SilentRedis:
 class HostileRedis:
     """A unix socket server that speaks just enough RESP: SUBSCRIBE is
     confirmed, PING answered +PONG, and every other command gets `reply`
-    (bytes, possibly hostile); `extra` follows the PONG unasked, `push` the
+    (bytes, possibly hostile, or a function of the command's arguments
+    returning them); `extra` follows the PONG unasked, `push` the
     SUBSCRIBE's confirmation. Counts the connections it accepted."""
 
     def __init__(self, reply=b"$-1\r\n", extra=b"", push=b""):
@@ -209,7 +210,7 @@ class HostileRedis:
                         elif name == b"PING":
                             c.sendall(b"+PONG\r\n" + self.extra)
                         else:
-                            c.sendall(self.reply)
+                            c.sendall(self.reply(args) if callable(self.reply) else self.reply)
                     except OSError:
                         return
 

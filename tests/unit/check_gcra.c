@@ -419,7 +419,9 @@ START_TEST(test_relearn_keeps_spacing)
 }
 END_TEST
 
-/* The spacing line never holds an attempt past the new reset. */
+/* A looser announcement takes effect at once: the older one's next slot
+ * (10 s away) does not hold the new spacing (5 left in 4 s: one per 0.8 s)
+ * beyond one new spacing from now. */
 START_TEST(test_relearn_line_past_reset)
 {
 	struct gcra g;
@@ -428,7 +430,7 @@ START_TEST(test_relearn_line_past_reset)
 	ck_assert_int_eq(gcra_learn(&g, 1, T0 + SEC(10), T0), 0);
 	ck_assert_int_eq(reserve(&g, T0, 0).verdict, GCRA_GO);
 	ck_assert_int_eq(gcra_learn(&g, 5, T0 + SEC(5), T0 + SEC(1)), 0);
-	ck_assert_uint_eq(reserve(&g, T0 + SEC(1), SEC(60)).at_us, T0 + SEC(5));
+	ck_assert_uint_eq(reserve(&g, T0 + SEC(1), SEC(60)).at_us, T0 + SEC(1) + MS(800));
 }
 END_TEST
 
