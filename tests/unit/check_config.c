@@ -854,6 +854,44 @@ static const struct err_case err_cases[] = {
 	  "concurrency.min", NULL },
 	{ "concurrency adaptive not a bool", "defaults:\n  concurrency: {adaptive: 1}\n" ONE_PROFILE,
 	  2, 27, "true or false", NULL },
+	/* rate limits (SPEC 4.12) */
+	{ "rate_limit rate not a rate", "defaults:\n  rate_limit: {rate: fast}\n" ONE_PROFILE, 2,
+	  22, "rate_limit.rate 'fast' is not a rate", NULL },
+	{ "rate_limit rate count 0", "defaults:\n  rate_limit: {rate: 0/s}\n" ONE_PROFILE, 2, 22,
+	  "is not a rate", NULL },
+	{ "rate_limit rate without period", "defaults:\n  rate_limit: {rate: 10}\n" ONE_PROFILE, 2,
+	  22, "is not a rate", NULL },
+	{ "rate_limit period over 24h", "defaults:\n  rate_limit: {rate: 1/25h}\n" ONE_PROFILE, 2,
+	  22, "the period at most 24h", NULL },
+	{ "rate_limit faster than 1/ns",
+	  "defaults:\n  rate_limit: {rate: 1000000000/100ms}\n" ONE_PROFILE, 2, 22,
+	  "more than one attempt per nanosecond", NULL },
+	{ "rate_limit count over 10^9",
+	  "defaults:\n  rate_limit: {rate: 1000000001/s}\n" ONE_PROFILE, 2, 22,
+	  "more than one attempt per nanosecond", NULL },
+	{ "rate_limit rate a mapping", "defaults:\n  rate_limit: {rate: {n: 1}}\n" ONE_PROFILE, 2,
+	  22, "rate_limit.rate", NULL },
+	{ "rate_limit burst 0", "defaults:\n  rate_limit: {burst: 0}\n" ONE_PROFILE, 2, 23,
+	  "rate_limit.burst must be an integer from 1 to 1000000", NULL },
+	{ "rate_limit burst too big", "defaults:\n  rate_limit: {burst: 1000001}\n" ONE_PROFILE, 2,
+	  23, "rate_limit.burst must be an integer from 1 to 1000000", NULL },
+	{ "rate_limit queue not a duration", "defaults:\n  rate_limit: {queue: 5}\n" ONE_PROFILE, 2,
+	  23, "not a duration", NULL },
+	{ "rate_limit queue over 24h", "defaults:\n  rate_limit: {queue: 25h}\n" ONE_PROFILE, 2, 23,
+	  "24h", NULL },
+	{ "rate_limit share unknown", "defaults:\n  rate_limit: {share: global}\n" ONE_PROFILE, 2,
+	  23, "rate_limit.share 'global' is not one of: local, fleet", NULL },
+	{ "rate_limit unknown key", "defaults:\n  rate_limit: {rat: 10/s}\n" ONE_PROFILE, 2, 16,
+	  "unknown key 'rat' in rate_limit (did you mean 'rate'?)", NULL },
+	{ "rate_limit not a mapping", "defaults:\n  rate_limit: 10/s\n" ONE_PROFILE, 2, 15,
+	  "mapping", NULL },
+	{ "ratelimit_headers unknown", "defaults:\n  ratelimit_headers: follow\n" ONE_PROFILE, 2,
+	  22, "ratelimit_headers 'follow' is not one of: pace, ignore", NULL },
+	{ "route rate_limit burst 0", ROUTE_PROFILE("GET /x") "        rate_limit: {burst: 0}\n", 6,
+	  29, "rate_limit.burst", NULL },
+	{ "route rate_limit unknown key",
+	  ROUTE_PROFILE("GET /x") "        rate_limit: {burts: 2}\n", 6, 22,
+	  "unknown key 'burts' in rate_limit", NULL },
 	/* units and ranges */
 	{ "bad duration", "shutdown_grace: 2 seconds\n" ONE_PROFILE, 1, 17, "not a duration", NULL },
 	{ "bare number duration", "defaults:\n  timeouts: {total: 5}\n" ONE_PROFILE, 2, 21,
@@ -1317,6 +1355,109 @@ START_TEST(test_streaming_limits)
 }
 END_TEST
 
+/* SPEC 4.12: rate_limit and ratelimit_headers, built-in, set at each
+ * level, and the limiter's scope: a route with its own rate_limit names
+ * its own (its label), the others share the profile's (NULL). */
+START_TEST(test_rate_limit_keys)
+{
+	const struct profile *p, *q;
+	const struct rate_limit_policy *rl;
+	struct config *cfg;
+
+	cfg = load_ok(ONE_PROFILE);
+	rl = &cfg->defaults.rate_limit;
+	ck_assert_uint_eq(rl->count, 0);
+	ck_assert_uint_eq(rl->per_us, 1000000);
+	ck_assert_uint_eq(rl->burst, 1);
+	ck_assert_uint_eq(rl->queue_ms, 1000);
+	ck_assert_int_eq(rl->share, RATE_SHARE_LOCAL);
+	ck_assert_ptr_null(rl->scope);
+	ck_assert_int_eq(cfg->defaults.ratelimit_headers, RATELIMIT_HEADERS_PACE);
+	ck_assert_uint_eq(profile(cfg, "p")->policy.rate_limit.count, 0);
+	config_unref(cfg);
+
+	cfg = load_ok("defaults:\n"
+		      "  rate_limit: {rate: 100/s, burst: 5, queue: 250ms, share: fleet}\n"
+		      "  ratelimit_headers: ignore\n"
+		      "profiles:\n"
+		      "  p:\n"
+		      "    upstream: http://127.0.0.1:9\n"
+		      "    rate_limit: {rate: 6000/m}\n"
+		      "    ratelimit_headers: pace\n"
+		      "    routes:\n"
+		      "      - match: GET /own\n"
+		      "        rate_limit: {rate: 1/250ms}\n"
+		      "      - match: GET /shared\n"
+		      "        timeouts: {total: 2s}\n"
+		      "      - match: GET /queue\n"
+		      "        rate_limit: {queue: 0s}\n"
+		      "  q:\n"
+		      "    upstream: http://127.0.0.1:9\n");
+	rl = &cfg->defaults.rate_limit;
+	ck_assert_uint_eq(rl->count, 100);
+	ck_assert_uint_eq(rl->per_us, 1000000);
+	ck_assert_uint_eq(rl->burst, 5);
+	ck_assert_uint_eq(rl->queue_ms, 250);
+	ck_assert_int_eq(rl->share, RATE_SHARE_FLEET);
+	ck_assert_int_eq(cfg->defaults.ratelimit_headers, RATELIMIT_HEADERS_IGNORE);
+	/* q inherits the defaults whole. */
+	q = profile(cfg, "q");
+	ck_assert_uint_eq(q->policy.rate_limit.count, 100);
+	ck_assert_ptr_null(q->policy.rate_limit.scope);
+	ck_assert_int_eq(q->policy.ratelimit_headers, RATELIMIT_HEADERS_IGNORE);
+	/* p overrides the rate, key by key: the rest is inherited; a
+	 * profile's rate_limit is the profile's limiter. */
+	p = profile(cfg, "p");
+	rl = &p->policy.rate_limit;
+	ck_assert_uint_eq(rl->count, 6000);
+	ck_assert_uint_eq(rl->per_us, 60000000);
+	ck_assert_uint_eq(rl->burst, 5);
+	ck_assert_uint_eq(rl->queue_ms, 250);
+	ck_assert_ptr_null(rl->scope);
+	ck_assert_int_eq(p->policy.ratelimit_headers, RATELIMIT_HEADERS_PACE);
+	ck_assert_uint_eq(p->nroutes, 3);
+	/* A route with its own rate_limit: its own limiter, named by its label. */
+	rl = &p->routes[0].policy.rate_limit;
+	ck_assert_uint_eq(rl->count, 1);
+	ck_assert_uint_eq(rl->per_us, 250000);
+	ck_assert_uint_eq(rl->burst, 5);
+	ck_assert_ptr_nonnull(rl->scope);
+	ck_assert_str_eq(rl->scope, "GET /own");
+	/* A route without one shares the profile's: same rate, no scope. */
+	rl = &p->routes[1].policy.rate_limit;
+	ck_assert_uint_eq(rl->count, 6000);
+	ck_assert_uint_eq(rl->per_us, 60000000);
+	ck_assert_ptr_null(rl->scope);
+	/* Any key of rate_limit on a route gives it its own limiter. */
+	rl = &p->routes[2].policy.rate_limit;
+	ck_assert_uint_eq(rl->count, 6000);
+	ck_assert_uint_eq(rl->queue_ms, 0);
+	ck_assert_ptr_nonnull(rl->scope);
+	ck_assert_str_eq(rl->scope, "GET /queue");
+	config_unref(cfg);
+
+	/* The forms of a rate, and their ends. */
+	cfg = load_ok("defaults: {rate_limit: {rate: 50000/h}}\n"
+		      "profiles:\n"
+		      "  a: {upstream: 'http://h', rate_limit: {rate: '100/10s'}}\n"
+		      "  b: {upstream: 'http://h', rate_limit: {rate: 1/d}}\n"
+		      "  c: {upstream: 'http://h', rate_limit: {rate: '1000000/1ms'}}\n"
+		      "  d: {upstream: 'http://h', rate_limit: {rate: 0, burst: 1000000}}\n");
+	ck_assert_uint_eq(cfg->defaults.rate_limit.count, 50000);
+	ck_assert_uint_eq(cfg->defaults.rate_limit.per_us, 3600000000ULL);
+	ck_assert_uint_eq(profile(cfg, "a")->policy.rate_limit.count, 100);
+	ck_assert_uint_eq(profile(cfg, "a")->policy.rate_limit.per_us, 10000000);
+	ck_assert_uint_eq(profile(cfg, "b")->policy.rate_limit.count, 1);
+	ck_assert_uint_eq(profile(cfg, "b")->policy.rate_limit.per_us, 86400000000ULL);
+	/* Exactly one attempt per nanosecond is allowed. */
+	ck_assert_uint_eq(profile(cfg, "c")->policy.rate_limit.count, 1000000);
+	ck_assert_uint_eq(profile(cfg, "c")->policy.rate_limit.per_us, 1000);
+	ck_assert_uint_eq(profile(cfg, "d")->policy.rate_limit.count, 0);
+	ck_assert_uint_eq(profile(cfg, "d")->policy.rate_limit.burst, 1000000);
+	config_unref(cfg);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1325,6 +1466,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_full_file_top_level);
 	tcase_add_test(tc, test_streaming_limits);
 	tcase_add_test(tc, test_endpoints_keys);
+	tcase_add_test(tc, test_rate_limit_keys);
 	tcase_add_test(tc, test_full_file_defaults);
 	tcase_add_test(tc, test_full_file_profile_merge);
 	tcase_add_test(tc, test_full_file_routes);

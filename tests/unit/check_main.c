@@ -20,6 +20,8 @@ int main(void)
 	srunner_add_suite(sr, breaker_suite());
 	srunner_add_suite(sr, endpoints_suite());
 	srunner_add_suite(sr, gcra_suite());
+	srunner_add_suite(sr, pace_suite());
+	srunner_add_suite(sr, pacing_suite());
 	srunner_add_suite(sr, ratelimit_suite());
 	srunner_add_suite(sr, schema_suite());
 	srunner_add_suite(sr, decode_suite());

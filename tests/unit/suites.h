@@ -18,6 +18,8 @@ Suite *budget_suite(void);
 Suite *breaker_suite(void);
 Suite *endpoints_suite(void);
 Suite *gcra_suite(void);
+Suite *pace_suite(void);
+Suite *pacing_suite(void);
 Suite *ratelimit_suite(void);
 Suite *schema_suite(void);
 Suite *decode_suite(void);
