@@ -212,6 +212,24 @@ static void config_free(struct config *cfg)
 	free(cfg);
 }
 
+/* Every rate_limit of cfg carries its load's number: a limiter follows
+ * the newest configuration, not the requests still running under an
+ * older one (pace.c). Loads happen on the loop's thread, one at a time. */
+static void stamp_generation(struct config *cfg)
+{
+	static uint64_t loads;
+	uint64_t gen = ++loads;
+
+	cfg->defaults.rate_limit.generation = gen;
+	for (size_t i = 0; i < cfg->nprofiles; i++) {
+		struct profile *p = &cfg->profiles[i];
+
+		p->policy.rate_limit.generation = gen;
+		for (size_t r = 0; r < p->nroutes; r++)
+			p->routes[r].policy.rate_limit.generation = gen;
+	}
+}
+
 static struct config *finish(struct loader *L, struct ynode *root)
 {
 	struct config *cfg = L->cfg;
@@ -235,6 +253,7 @@ static struct config *finish(struct loader *L, struct ynode *root)
 		config_free(cfg);
 		return NULL;
 	}
+	stamp_generation(cfg);
 	return cfg;
 }
 

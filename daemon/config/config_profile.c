@@ -2,6 +2,7 @@
  * the profile's policy over the defaults, and its routes: "METHOD /PATH"
  * patterns, each with a policy over the profile's and schema checks. */
 #include "config_internal.h"
+#include "pace.h"
 #include "headers.h"
 #include "names.h"
 #include "path.h"
@@ -397,8 +398,20 @@ static void parse_route(struct loader *L, const struct ynode *map, struct profil
 		check_policy(L, &r->policy, map, r->label ? r->label : "route");
 	/* A route that sets its own rate_limit has its own limiter (SPEC
 	 * 4.12); the others share the profile's. */
-	if (ynode_get(map, "rate_limit"))
-		r->policy.rate_limit.scope = r->label ? r->label : "route";
+	if ((v = ynode_get(map, "rate_limit")) && v->kind == YNODE_MAP) {
+		if (ynode_get(v, "rate")) {
+			r->policy.rate_limit.scope = r->label ? r->label : "route";
+		} else if (ynode_get(v, "burst") || ynode_get(v, "share")) {
+			/* Without a rate of its own the route spends the
+			 * profile's limiter, whose burst and share are the
+			 * profile's. */
+			err_at(L,
+			       ynode_get(v, "burst") ? ynode_get(v, "burst")
+						     : ynode_get(v, "share"),
+			       "rate_limit.%s on a route needs its own rate_limit.rate",
+			       ynode_get(v, "burst") ? "burst" : "share");
+		}
+	}
 	if ((v = ynode_get(map, "request")))
 		parse_schema_setting(L, v, r->policy.schema_formats, &r->request, 0);
 	if ((v = ynode_get(map, "response")))
@@ -434,12 +447,22 @@ static void parse_ca_file(struct loader *L, const struct ynode *v, void *dst)
 static void parse_routes(struct loader *L, const struct ynode *v, void *profile)
 {
 	struct profile *p = profile;
+	unsigned own_rates = 0;
 
 	p->routes = entries_new(L, v, YNODE_SEQ, "routes", CONFIG_MAX_ROUTES, sizeof(*p->routes));
 	if (!p->routes)
 		return;
-	for (size_t j = 0; j < v->n; j++)
-		parse_route(L, v->items[j], p, &p->routes[p->nroutes++]);
+	for (size_t j = 0; j < v->n; j++) {
+		struct route *r = &p->routes[p->nroutes++];
+
+		parse_route(L, v->items[j], p, r);
+		/* Each has a limiter of its own, beside the profile's. */
+		if (r->policy.rate_limit.scope && ++own_rates == PACE_LIMITERS_MAX)
+			err_at(L, v->items[j],
+			       "profile '%s': at most %d routes may set their own "
+			       "rate_limit.rate",
+			       p->name, PACE_LIMITERS_MAX - 1);
+	}
 }
 
 static const struct key tls_keys[] = {

@@ -327,6 +327,18 @@ static void schedule(struct engine *e, uint64_t now_us, uint32_t wait_ms, struct
 	act->u.wait_ms = wait_ms;
 }
 
+/* 503 circuit_open: nothing is sent while the breaker is open (SPEC 4.8). */
+static void answer_circuit_open(struct engine *e, struct engine_action *act,
+				uint64_t retry_after_ms)
+{
+	struct engine_answer *a = engine_answer_of(e, act, ENGINE_PROBLEM, PROBLEM_CIRCUIT_OPEN);
+
+	snprintf(a->detail, sizeof(a->detail), "the circuit breaker of profile '%s' is open",
+		 e->r.profile);
+	a->retryable = PROBLEM_RETRYABLE_YES;
+	a->retry_after = engine_retry_after_ms(retry_after_ms ? retry_after_ms : 1000);
+}
+
 static void on_routed(struct engine *e, const struct engine_event *ev, struct engine_action *act)
 {
 	struct guard_admission adm;
@@ -337,14 +349,7 @@ static void on_routed(struct engine *e, const struct engine_event *ev, struct en
 	engine_set_state(e, ENGINE_WAITING_FIRST);
 	guard_admit(e->r.guard, ev->now_us, &adm);
 	if (adm.verdict == GUARD_REJECT) {
-		struct engine_answer *a =
-		    engine_answer_of(e, act, ENGINE_PROBLEM, PROBLEM_CIRCUIT_OPEN);
-
-		snprintf(a->detail, sizeof(a->detail),
-			 "the circuit breaker of profile '%s' is open", e->r.profile);
-		a->retryable = PROBLEM_RETRYABLE_YES;
-		a->retry_after =
-		    engine_retry_after_ms(adm.retry_after_ms ? adm.retry_after_ms : 1000);
+		answer_circuit_open(e, act, adm.retry_after_ms);
 		return;
 	}
 	e->holds.probe = adm.verdict == GUARD_PROBE;
@@ -868,6 +873,12 @@ static void on_wait_over(struct engine *e, uint64_t now_us, struct engine_action
 		/* The breaker opened while this retry waited: nothing more is sent. */
 		retry_dropped(e, now_us, RETRY_STOP_BREAKER);
 		engine_answer_failure(e, act, 1, e->last.retry_after);
+		return;
+	}
+	if (e->state == ENGINE_WAITING_FIRST && guard_refuses(e->r.guard, now_us, e->holds.probe)) {
+		/* It opened while the first attempt waited (a cool-down, a
+		 * rate-limit slot): nothing is sent. */
+		answer_circuit_open(e, act, guard_breaker_retry_after_ms(e->r.guard, now_us));
 		return;
 	}
 	if (paced &&

@@ -118,6 +118,11 @@ const char *guard_name(const struct guard *g)
 
 static void guard_configure_latency(struct guard *g, const struct policy *p);
 
+uint64_t guard_breaker_retry_after_ms(struct guard *g, uint64_t now_us)
+{
+	return breaker_retry_after_ms(&g->breaker, now_us);
+}
+
 void guard_configure(struct guard *g, const struct policy *p)
 {
 	budget_configure(&g->budget, p->retry.budget_ratio, p->retry.budget_min_per_second,
@@ -154,9 +159,9 @@ void guard_pace_release(struct guard *g, struct pace_ticket *t)
 }
 
 void guard_pace_learn(struct guard *g, const struct rate_limit_policy *rl,
-		      const struct ratelimit_quota *q, uint64_t now_us)
+		      const struct ratelimit_quota *q, uint64_t sent_us, uint64_t now_us)
 {
-	pace_learn(g->pace, rl, q, now_us);
+	pace_learn(g->pace, rl, q, sent_us, now_us);
 }
 
 void guard_count_rate_limited(struct guard *g, enum gcra_by by)

@@ -65,6 +65,8 @@ void guard_leave(struct guard *g, int probe);
 /* 1 when the breaker refuses traffic at now_us to a request that is not a
  * half-open probe (probe = 0) or that is one (probe = 1). */
 int guard_refuses(struct guard *g, uint64_t now_us, int probe);
+/* How long until the breaker may half-open, in ms (0 when not open). */
+uint64_t guard_breaker_retry_after_ms(struct guard *g, uint64_t now_us);
 /* Counts the outcome of one attempt (braced_upstream_attempts_total).
  * Single attempts never move the breaker: that is the endpoints' business
  * (SPEC 4.11); the breaker judges requests (guard_judge). */
@@ -145,7 +147,7 @@ void guard_pace_arrived(struct guard *g, struct pace_ticket *t);
 void guard_pace_release(struct guard *g, struct pace_ticket *t);
 /* An answer under rl announced quota q: pace_learn(). */
 void guard_pace_learn(struct guard *g, const struct rate_limit_policy *rl,
-		      const struct ratelimit_quota *q, uint64_t now_us);
+		      const struct ratelimit_quota *q, uint64_t sent_us, uint64_t now_us);
 /* An attempt the limiter refused was given up: pace_count_refused(). */
 void guard_count_rate_limited(struct guard *g, enum gcra_by by);
 /* The profile's limiters, for the fleet's leases (SPEC 4.12; borrowed). */

@@ -1,5 +1,6 @@
 /* A profile's rate limiters in one small array, found by scope. */
 #include "pace.h"
+#include "hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,9 @@
 struct pace_limiter {
 	char scope[PACE_SCOPE_MAX]; /* the route's label; "" for the profile's */
 	int route;                  /* a route's own limiter */
+	uint64_t scope_hash;        /* of the whole label: a cut one still tells apart */
+	uint64_t generation;        /* of the configuration it was configured from */
+	uint64_t learned_sent_us;   /* when the attempt that taught its quota started */
 	uint64_t serial;
 	struct gcra gcra;
 	/* the settings gcra was configured with */
@@ -51,7 +55,8 @@ static int same_scope(const struct pace_limiter *l, const char *scope)
 {
 	if (!scope)
 		return !l->route;
-	return l->route && !strncmp(l->scope, scope, PACE_SCOPE_MAX - 1);
+	return l->route && l->scope_hash == hash_fnv1a64(scope, strlen(scope)) &&
+	       !strncmp(l->scope, scope, PACE_SCOPE_MAX - 1);
 }
 
 /* A free place for a new limiter: a new one, or the least recently used
@@ -75,7 +80,9 @@ static struct pace_limiter *place(struct pace_set *s)
 		return &s->lims[s->n++];
 	}
 	for (size_t i = 0; i < s->n; i++)
-		if (s->lims[i].queue == 0 && (!lru || s->lims[i].used_us < lru->used_us))
+		/* Never the profile's own: only a route's can be stale. */
+		if (s->lims[i].route && s->lims[i].queue == 0 &&
+		    (!lru || s->lims[i].used_us < lru->used_us))
 			lru = &s->lims[i];
 	return lru;
 }
@@ -101,6 +108,7 @@ static struct pace_limiter *limiter_of(struct pace_set *s, const char *scope, ui
 
 			memcpy(l->scope, scope, len);
 			l->scope[len] = '\0';
+			l->scope_hash = hash_fnv1a64(scope, strlen(scope));
 		}
 		l->serial = ++s->serial;
 		l->asked_us = now_us;
@@ -160,6 +168,11 @@ static void configure(const struct pace_set *s, struct pace_limiter *l,
 	uint32_t count, burst;
 	uint64_t per;
 
+	/* A request still running under an older configuration does not
+	 * undo what a newer one set. */
+	if (rl->generation < l->generation)
+		return;
+	l->generation = rl->generation;
 	l->shared = rl->share == RATE_SHARE_FLEET;
 	l->cap_milli = milli_rate(rl);
 	local_rate(s, l, rl, now_us, &count, &per, &burst);
@@ -242,15 +255,17 @@ void pace_release(struct pace_set *s, struct pace_ticket *t)
 }
 
 void pace_learn(struct pace_set *s, const struct rate_limit_policy *rl,
-		const struct ratelimit_quota *q, uint64_t now_us)
+		const struct ratelimit_quota *q, uint64_t sent_us, uint64_t now_us)
 {
 	struct pace_limiter *l = limiter_of(s, rl->scope, now_us);
 
-	if (!l)
+	/* An answer to an attempt sent before the one that taught the quota
+	 * in force is older news: it does not replace it. */
+	if (!l || (l->gcra.learned && sent_us < l->learned_sent_us))
 		return;
-	configure(s, l, rl, now_us);
 	/* A reset of 0 (now) constrains nothing: gcra_learn() refuses it. */
-	gcra_learn(&l->gcra, q->remaining, now_us + q->reset_s * 1000000, now_us);
+	if (gcra_learn(&l->gcra, q->remaining, now_us + q->reset_s * 1000000, now_us) == 0)
+		l->learned_sent_us = sent_us;
 }
 
 size_t pace_views(const struct pace_set *s, uint64_t now_us, struct pace_view *ret, size_t max)

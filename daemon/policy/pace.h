@@ -14,8 +14,10 @@
 #include "policy.h"
 #include "ratelimit.h"
 
-/* Limiters one profile keeps: beyond this, the one used least recently is
- * reused (a reload that renamed many routes leaves limiters nobody uses). */
+/* Limiters one profile keeps: beyond this, the route limiter used least
+ * recently is reused (a reload that renamed many routes leaves limiters
+ * nobody uses); the configuration allows PACE_LIMITERS_MAX - 1 routes with
+ * their own rate per profile. */
 #define PACE_LIMITERS_MAX 64
 /* Bytes of a route's label kept to name its limiter (longer ones cut). */
 #define PACE_SCOPE_MAX 128
@@ -67,10 +69,11 @@ void pace_arrived(struct pace_set *s, struct pace_ticket *t);
  * queue, and its slot given back when it was the last one granted
  * (gcra_release()). */
 void pace_release(struct pace_set *s, struct pace_ticket *t);
-/* An answer under rl announced quota q at now_us: its limiter learns it
- * (gcra_learn()). */
+/* An answer under rl, to an attempt sent at sent_us, announced quota q at
+ * now_us: its limiter learns it (gcra_learn()), unless the quota in force
+ * came from an attempt sent later (answers can arrive out of order). */
 void pace_learn(struct pace_set *s, const struct rate_limit_policy *rl,
-		const struct ratelimit_quota *q, uint64_t now_us);
+		const struct ratelimit_quota *q, uint64_t sent_us, uint64_t now_us);
 
 /* ---- share: fleet (SPEC 4.12) ----
  * A shared limiter keeps the slice of the configured rate the fleet gave

@@ -69,6 +69,9 @@ struct rate_limit_policy {
 	 * rate_limit has its own, named by its label (borrowed from the
 	 * configuration, copied by the guard). */
 	const char *scope;
+	/* The configuration's load number: a limiter is configured by the
+	 * newest configuration only (requests of an older one still run). */
+	uint64_t generation;
 };
 
 /* Every key of `defaults`, overridable per profile and per route. Plain data:

@@ -619,8 +619,14 @@ static struct retry_after answer_headers(struct request *req, const struct call 
 		struct ratelimit_quota q;
 
 		slot->quota_read = 1;
-		if (n && ratelimit_read(fields, n, (int64_t)time(NULL), &q) == 0)
-			guard_pace_learn(req->guard, &req->policy->rate_limit, &q, clock_now_us());
+		if (n && ratelimit_read(fields, n, (int64_t)time(NULL), &q) == 0) {
+			/* Retry-After comes first (SPEC 4.12): the same answer's
+			 * quota cannot hold traffic past it. */
+			if (ra.set && q.reset_s * 1000 > ra.ms)
+				q.reset_s = (ra.ms + 999) / 1000;
+			guard_pace_learn(req->guard, &req->policy->rate_limit, &q, slot->picked_us,
+					 clock_now_us());
+		}
 	}
 	return ra;
 }

@@ -74,88 +74,88 @@ static struct json_object *jget(struct json_object *o, const char *key)
 /* ---- a full file ------------------------------------------------------- */
 
 static const char full_yaml[] =
-	"listen: 127.0.0.1:7070\n"
-	"admin: 127.0.0.1:7071\n"
-	"shutdown_grace: 15s\n"
-	"log:\n"
-	"  format: text\n"
-	"  level: debug\n"
-	"  access: false\n"
-	"limits:\n"
-	"  max_request_body: 2MiB\n"
-	"  max_response_body: 4MiB\n"
-	"  max_header_size: 32KiB\n"
-	"  max_connections: 512\n"
-	"  max_inflight: 2000\n"
-	"  header_timeout: 2s\n"
-	"  body_timeout: 1500ms\n"
-	"  idle_timeout: 1m\n"
-	"defaults:\n"
-	"  timeouts:\n"
-	"    read: 4s\n"
-	"    total: 10s\n"
-	"  retry:\n"
-	"    attempts: 3\n"
-	"    statuses: [429, 503]\n"
-	"    transport: [connect, reset]\n"
-	"    methods: [GET, HEAD]\n"
-	"    unsafe: never\n"
-	"    backoff: {base: 100ms, max: 2s, jitter: equal}\n"
-	"    retry_after: {honor: false, max: 20s}\n"
-	"    budget: {ratio: 0.5, min_per_second: 5, window: 20s}\n"
-	"    on_schema_violation: true\n"
-	"  circuit_breaker:\n"
-	"    enabled: true\n"
-	"    window: 30s\n"
-	"    min_requests: 10\n"
-	"    failure_ratio: 0.25\n"
-	"    open_for: 7s\n"
-	"    half_open_probes: 2\n"
-	"  rate_limit_cooldown: false\n"
-	"  idempotency: {header: X-Idem-Key, methods: [POST]}\n"
-	"  correlation: {header: X-Request-ID}\n"
-	"  pool: {max_connections: 50, max_idle: 10}\n"
-	"  upstream_errors: passthrough\n"
-	"profiles:\n"
-	"  weather:\n"
-	"    upstream: http://127.0.0.1:9/base\n"
-	"    headers:\n"
-	"      Authorization: \"Bearer ${BRACED_UT_WEATHER_KEY}\"\n"
-	"      X-Static: plain\n"
-	"    tls: {verify: false}\n"
-	"    routes_only: true\n"
-	"    timeouts: {read: 1s}\n"
-	"    retry:\n"
-	"      statuses: [502]\n"
-	"    routes:\n"
-	"      - match: GET /v1/weather\n"
-	"        request:\n"
-	"          query:\n"
-	"            type: object\n"
-	"            required: [city]\n"
-	"            properties:\n"
-	"              city: {type: string, minLength: 2, maxLength: 100}\n"
-	"              unit: {enum: [metric, imperial]}\n"
-	"          mode: enforce\n"
-	"        response:\n"
-	"          statuses: [200]\n"
-	"          mode: report\n"
-	"          body:\n"
-	"            type: object\n"
-	"            required: [city, temperature, condition, source_latency_ms]\n"
-	"            properties:\n"
-	"              city: {type: string}\n"
-	"              temperature: {type: number}\n"
-	"              condition: {type: string}\n"
-	"              source_latency_ms: {type: integer, minimum: 0}\n"
-	"        timeouts: {total: 5s}\n"
-	"      - match: POST /v1/reports/{id}\n"
-	"        retry: {attempts: 1, methods: [POST]}\n"
-	"        request:\n"
-	"          body: {type: object}\n"
-	"          mode: report\n"
-	"  alerts:\n"
-	"    upstream: https://alerts.example:8443/\n";
+    "listen: 127.0.0.1:7070\n"
+    "admin: 127.0.0.1:7071\n"
+    "shutdown_grace: 15s\n"
+    "log:\n"
+    "  format: text\n"
+    "  level: debug\n"
+    "  access: false\n"
+    "limits:\n"
+    "  max_request_body: 2MiB\n"
+    "  max_response_body: 4MiB\n"
+    "  max_header_size: 32KiB\n"
+    "  max_connections: 512\n"
+    "  max_inflight: 2000\n"
+    "  header_timeout: 2s\n"
+    "  body_timeout: 1500ms\n"
+    "  idle_timeout: 1m\n"
+    "defaults:\n"
+    "  timeouts:\n"
+    "    read: 4s\n"
+    "    total: 10s\n"
+    "  retry:\n"
+    "    attempts: 3\n"
+    "    statuses: [429, 503]\n"
+    "    transport: [connect, reset]\n"
+    "    methods: [GET, HEAD]\n"
+    "    unsafe: never\n"
+    "    backoff: {base: 100ms, max: 2s, jitter: equal}\n"
+    "    retry_after: {honor: false, max: 20s}\n"
+    "    budget: {ratio: 0.5, min_per_second: 5, window: 20s}\n"
+    "    on_schema_violation: true\n"
+    "  circuit_breaker:\n"
+    "    enabled: true\n"
+    "    window: 30s\n"
+    "    min_requests: 10\n"
+    "    failure_ratio: 0.25\n"
+    "    open_for: 7s\n"
+    "    half_open_probes: 2\n"
+    "  rate_limit_cooldown: false\n"
+    "  idempotency: {header: X-Idem-Key, methods: [POST]}\n"
+    "  correlation: {header: X-Request-ID}\n"
+    "  pool: {max_connections: 50, max_idle: 10}\n"
+    "  upstream_errors: passthrough\n"
+    "profiles:\n"
+    "  weather:\n"
+    "    upstream: http://127.0.0.1:9/base\n"
+    "    headers:\n"
+    "      Authorization: \"Bearer ${BRACED_UT_WEATHER_KEY}\"\n"
+    "      X-Static: plain\n"
+    "    tls: {verify: false}\n"
+    "    routes_only: true\n"
+    "    timeouts: {read: 1s}\n"
+    "    retry:\n"
+    "      statuses: [502]\n"
+    "    routes:\n"
+    "      - match: GET /v1/weather\n"
+    "        request:\n"
+    "          query:\n"
+    "            type: object\n"
+    "            required: [city]\n"
+    "            properties:\n"
+    "              city: {type: string, minLength: 2, maxLength: 100}\n"
+    "              unit: {enum: [metric, imperial]}\n"
+    "          mode: enforce\n"
+    "        response:\n"
+    "          statuses: [200]\n"
+    "          mode: report\n"
+    "          body:\n"
+    "            type: object\n"
+    "            required: [city, temperature, condition, source_latency_ms]\n"
+    "            properties:\n"
+    "              city: {type: string}\n"
+    "              temperature: {type: number}\n"
+    "              condition: {type: string}\n"
+    "              source_latency_ms: {type: integer, minimum: 0}\n"
+    "        timeouts: {total: 5s}\n"
+    "      - match: POST /v1/reports/{id}\n"
+    "        retry: {attempts: 1, methods: [POST]}\n"
+    "        request:\n"
+    "          body: {type: object}\n"
+    "          mode: report\n"
+    "  alerts:\n"
+    "    upstream: https://alerts.example:8443/\n";
 
 START_TEST(test_full_file_top_level)
 {
@@ -325,12 +325,14 @@ START_TEST(test_full_file_routes)
 	ck_assert(json_object_is_type(jget(props, "minLength"), json_type_int));
 	ck_assert_int_eq(json_object_get_int(jget(props, "minLength")), 2);
 	ck_assert_uint_eq(json_object_array_length(
-				  jget(jget(jget(r->request.query, "properties"), "unit"), "enum")), 2);
+			      jget(jget(jget(r->request.query, "properties"), "unit"), "enum")),
+			  2);
 	ck_assert_int_eq(r->response.mode, SCHEMA_MODE_REPORT);
 	assert_statuses(r->response.statuses, s200, N(s200));
 	ck_assert_ptr_nonnull(r->response.body);
-	ck_assert_str_eq(json_object_get_string(jget(jget(jget(r->response.body, "properties"),
-							  "temperature"), "type")), "number");
+	ck_assert_str_eq(json_object_get_string(jget(
+			     jget(jget(r->response.body, "properties"), "temperature"), "type")),
+			 "number");
 	ck_assert_uint_eq(json_object_array_length(jget(r->response.body, "required")), 4);
 
 	r = &w->routes[1];
@@ -390,10 +392,11 @@ START_TEST(test_builtin_defaults)
 	ck_assert_uint_eq(b.timeouts.total_ms, 10000);
 	ck_assert_uint_eq(b.retry.attempts, 4);
 	assert_statuses(b.retry.statuses, statuses, N(statuses));
-	ck_assert_uint_eq(b.retry.transport, TRANSPORT_CONNECT | TRANSPORT_RESET | TRANSPORT_TIMEOUT);
+	ck_assert_uint_eq(b.retry.transport,
+			  TRANSPORT_CONNECT | TRANSPORT_RESET | TRANSPORT_TIMEOUT);
 	ck_assert_uint_eq(b.retry.methods, METHOD_BIT(METHOD_GET) | METHOD_BIT(METHOD_HEAD) |
-						   METHOD_BIT(METHOD_OPTIONS) | METHOD_BIT(METHOD_PUT) |
-						   METHOD_BIT(METHOD_DELETE));
+					       METHOD_BIT(METHOD_OPTIONS) | METHOD_BIT(METHOD_PUT) |
+					       METHOD_BIT(METHOD_DELETE));
 	ck_assert_int_eq(b.retry.unsafe, UNSAFE_WITH_KEY);
 	ck_assert_uint_eq(b.retry.backoff_base_ms, 200);
 	ck_assert_uint_eq(b.retry.backoff_max_ms, 3000);
@@ -412,7 +415,8 @@ START_TEST(test_builtin_defaults)
 	ck_assert_uint_eq(b.breaker.half_open_probes, 1);
 	ck_assert_int_eq(b.rate_limit_cooldown, 1);
 	ck_assert_str_eq(b.idempotency_header, "Idempotency-Key");
-	ck_assert_uint_eq(b.idempotency_methods, METHOD_BIT(METHOD_POST) | METHOD_BIT(METHOD_PATCH));
+	ck_assert_uint_eq(b.idempotency_methods,
+			  METHOD_BIT(METHOD_POST) | METHOD_BIT(METHOD_PATCH));
 	ck_assert_str_eq(b.correlation_header, "X-Correlation-ID");
 	ck_assert_uint_eq(b.pool_max_connections, 100);
 	ck_assert_uint_eq(b.pool_max_idle, 20);
@@ -437,11 +441,11 @@ END_TEST
 /* hedge and concurrency on defaults, profile and route, merged key by key. */
 START_TEST(test_latency_keys)
 {
-	struct config *cfg = load_ok(
-	    "defaults:\n  hedge: {delay: 30ms}\n  concurrency: {adaptive: true, max: 64}\n"
-	    "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    hedge: {max: 2}\n"
-	    "    routes:\n      - match: GET /x\n        hedge: {delay: p95}\n"
-	    "        concurrency: {min: 8}\n");
+	struct config *cfg =
+	    load_ok("defaults:\n  hedge: {delay: 30ms}\n  concurrency: {adaptive: true, max: 64}\n"
+		    "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    hedge: {max: 2}\n"
+		    "    routes:\n      - match: GET /x\n        hedge: {delay: p95}\n"
+		    "        concurrency: {min: 8}\n");
 	const struct profile *p = profile(cfg, "p");
 	struct policy b;
 
@@ -655,7 +659,7 @@ START_TEST(test_secret_file_inner_newline)
 	ck_assert_ptr_null(cfg);
 	ck_assert_uint_eq(errs.count, 1);
 	ck_assert_msg(strncmp(errs.lines[0], cfg_path, strlen(cfg_path)) == 0 &&
-			      strncmp(errs.lines[0] + strlen(cfg_path), ":5:14: ", 7) == 0,
+			  strncmp(errs.lines[0] + strlen(cfg_path), ":5:14: ", 7) == 0,
 		      "got: %s", errs.lines[0]);
 	ck_assert_ptr_nonnull(strstr(errs.lines[0], "CR, LF"));
 	ck_assert_ptr_null(strstr(errs.lines[0], "topsecret"));
@@ -764,9 +768,10 @@ struct err_case {
 	const char *secret; /* must appear in no error line, or NULL */
 };
 
-#define HEADER_PROFILE(value)                                                            \
-	"profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n      Authorization: " value "\n"
-#define ROUTE_PROFILE(match)                                                             \
+#define HEADER_PROFILE(value)                                                                      \
+	"profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n      "                  \
+	"Authorization: " value "\n"
+#define ROUTE_PROFILE(match)                                                                       \
 	"profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    routes:\n      - match: " match "\n"
 #define UPSTREAM_PROFILE(url) "profiles:\n  p:\n    upstream: " url "\n"
 
@@ -793,7 +798,8 @@ static const struct err_case err_cases[] = {
 	  "unknown key 'upstream_url' in profile 'p'", NULL },
 	{ "a near miss of a profile's policy key", ONE_PROFILE "    circuit_braker: {}\n", 4, 5,
 	  "(did you mean 'circuit_breaker'?)", NULL },
-	{ "no near miss", ONE_PROFILE "    zzz: 1\n", 4, 5, "unknown key 'zzz' in profile 'p'", NULL },
+	{ "no near miss", ONE_PROFILE "    zzz: 1\n", 4, 5, "unknown key 'zzz' in profile 'p'",
+	  NULL },
 	{ "unknown route key", ROUTE_PROFILE("GET /x") "        timeout: 1s\n", 6, 9,
 	  "unknown key 'timeout' in route (did you mean 'timeouts'?)", NULL },
 	{ "tracing mode", ONE_PROFILE "    tracing: {traceparent: always}\n", 4, 28,
@@ -805,29 +811,31 @@ static const struct err_case err_cases[] = {
 	  "port must be a number from 0 to 65535", NULL },
 	{ "redis port with a space", "fleet: {redis: \"redis://127.0.0.1: 6379\"}\n" ONE_PROFILE, 1,
 	  16, "the port must be from 1 to 65535", NULL },
-	{ "redis database with a sign", "fleet: {redis: \"redis://127.0.0.1:6379/+3\"}\n" ONE_PROFILE,
-	  1, 16, "the database must be a number from 0 to 65535", NULL },
+	{ "redis database with a sign",
+	  "fleet: {redis: \"redis://127.0.0.1:6379/+3\"}\n" ONE_PROFILE, 1, 16,
+	  "the database must be a number from 0 to 65535", NULL },
 	/* what start-up would fail on */
-	{ "listed twice", "listen: [127.0.0.1:7070, \"[::1]:7070\", 127.0.0.1:7070]\n" ONE_PROFILE, 1,
-	  40, "'127.0.0.1:7070' is listed twice", NULL },
+	{ "listed twice", "listen: [127.0.0.1:7070, \"[::1]:7070\", 127.0.0.1:7070]\n" ONE_PROFILE,
+	  1, 40, "'127.0.0.1:7070' is listed twice", NULL },
 	{ "unix path twice", "listen: [unix:/tmp/a.sock, unix:/tmp/a.sock]\n" ONE_PROFILE, 1, 28,
 	  "listed twice", NULL },
 	{ "admin on an app listener", "listen: 127.0.0.1:7070\nadmin: 127.0.0.1:7070\n" ONE_PROFILE,
 	  2, 8, "admin '127.0.0.1:7070' is also an app listener", NULL },
-	{ "missing socket directory", "listen: unix:/nonexistent-braced-dir/b.sock\n" ONE_PROFILE, 1,
-	  9, "the socket directory '/nonexistent-braced-dir' cannot be used", NULL },
+	{ "missing socket directory", "listen: unix:/nonexistent-braced-dir/b.sock\n" ONE_PROFILE,
+	  1, 9, "the socket directory '/nonexistent-braced-dir' cannot be used", NULL },
 	{ "socket directory is a file", "listen: unix:/etc/passwd/b.sock\n" ONE_PROFILE, 1, 9,
 	  "'/etc/passwd' is not a directory", NULL },
 	/* types */
 	{ "mapping for a scalar", "shutdown_grace: {a: 1}\n" ONE_PROFILE, 1, 17, "mapping", NULL },
 	{ "list for a mapping", "log: [json]\n" ONE_PROFILE, 1, 6, "list", NULL },
-	{ "mapping for a url", "profiles:\n  p:\n    upstream: {host: x}\n", 3, 15, "mapping", NULL },
+	{ "mapping for a url", "profiles:\n  p:\n    upstream: {host: x}\n", 3, 15, "mapping",
+	  NULL },
 	{ "string for a bool", "log:\n  access: \"true\"\n" ONE_PROFILE, 2, 11, "true or false",
 	  NULL },
 	{ "yes for a bool", "log:\n  access: yes\n" ONE_PROFILE, 2, 11, "true or false", NULL },
 	{ "bad enum", "log:\n  level: loud\n" ONE_PROFILE, 2, 10, "loud", NULL },
-	{ "string for an int", "limits:\n  max_connections: \"10\"\n" ONE_PROFILE, 2, 20,
-	  "integer", NULL },
+	{ "string for an int", "limits:\n  max_connections: \"10\"\n" ONE_PROFILE, 2, 20, "integer",
+	  NULL },
 	/* hedge and concurrency (SPEC 4.10) */
 	{ "hedge quantile over 99", "defaults:\n  hedge: {delay: p100}\n" ONE_PROFILE, 2, 18,
 	  "p1 to p99", NULL },
@@ -842,8 +850,9 @@ static const struct err_case err_cases[] = {
 	{ "hedge quantile negative", "defaults:\n  hedge: {delay: p-5}\n" ONE_PROFILE, 2, 18,
 	  "p1 to p99", NULL },
 	{ "concurrency min over the pool",
-	  "defaults:\n  concurrency: {adaptive: true, min: 8}\n  pool: {max_connections: 4}\n"
-	  ONE_PROFILE, 2, 3, "concurrency.min (8) is larger than pool.max_connections (4)", NULL },
+	  "defaults:\n  concurrency: {adaptive: true, min: 8}\n  pool: {max_connections: "
+	  "4}\n" ONE_PROFILE,
+	  2, 3, "concurrency.min (8) is larger than pool.max_connections (4)", NULL },
 	{ "hedge delay not a duration", "defaults:\n  hedge: {delay: soon}\n" ONE_PROFILE, 2, 18,
 	  "not a duration", NULL },
 	{ "hedge max over 3", "defaults:\n  hedge: {max: 4}\n" ONE_PROFILE, 2, 16, "hedge.max",
@@ -852,8 +861,8 @@ static const struct err_case err_cases[] = {
 	  "unknown key 'dealy'", NULL },
 	{ "concurrency min over max", ONE_PROFILE "    concurrency: {min: 10, max: 5}\n", 2, 3,
 	  "concurrency.min", NULL },
-	{ "concurrency adaptive not a bool", "defaults:\n  concurrency: {adaptive: 1}\n" ONE_PROFILE,
-	  2, 27, "true or false", NULL },
+	{ "concurrency adaptive not a bool",
+	  "defaults:\n  concurrency: {adaptive: 1}\n" ONE_PROFILE, 2, 27, "true or false", NULL },
 	/* rate limits (SPEC 4.12) */
 	{ "rate_limit rate not a rate", "defaults:\n  rate_limit: {rate: fast}\n" ONE_PROFILE, 2,
 	  22, "rate_limit.rate 'fast' is not a rate", NULL },
@@ -889,30 +898,39 @@ static const struct err_case err_cases[] = {
 	  22, "ratelimit_headers 'follow' is not one of: pace, ignore", NULL },
 	{ "route rate_limit burst 0", ROUTE_PROFILE("GET /x") "        rate_limit: {burst: 0}\n", 6,
 	  29, "rate_limit.burst", NULL },
+	{ "route rate_limit burst without rate",
+	  ROUTE_PROFILE("GET /x") "        rate_limit: {burst: 3}\n", 6, 29,
+	  "rate_limit.burst on a route needs its own rate_limit.rate", NULL },
+	{ "route rate_limit share without rate",
+	  ROUTE_PROFILE("GET /x") "        rate_limit: {share: local}\n", 6, 29,
+	  "rate_limit.share on a route needs its own rate_limit.rate", NULL },
 	{ "route rate_limit unknown key",
 	  ROUTE_PROFILE("GET /x") "        rate_limit: {burts: 2}\n", 6, 22,
 	  "unknown key 'burts' in rate_limit", NULL },
 	/* units and ranges */
-	{ "bad duration", "shutdown_grace: 2 seconds\n" ONE_PROFILE, 1, 17, "not a duration", NULL },
+	{ "bad duration", "shutdown_grace: 2 seconds\n" ONE_PROFILE, 1, 17, "not a duration",
+	  NULL },
 	{ "bare number duration", "defaults:\n  timeouts: {total: 5}\n" ONE_PROFILE, 2, 21,
 	  "not a duration", NULL },
 	{ "duration over 24h", "shutdown_grace: 25h\n" ONE_PROFILE, 1, 17, "24h", NULL },
 	{ "zero total timeout", "defaults:\n  timeouts: {total: 0s}\n" ONE_PROFILE, 2, 21,
 	  "greater than 0", NULL },
 	{ "bad size", "limits:\n  max_request_body: 1MB\n" ONE_PROFILE, 2, 21, "not a size", NULL },
-	{ "size over 1GiB", "limits:\n  max_response_body: 2GiB\n" ONE_PROFILE, 2, 22, "1GiB", NULL },
+	{ "size over 1GiB", "limits:\n  max_response_body: 2GiB\n" ONE_PROFILE, 2, 22, "1GiB",
+	  NULL },
 	{ "attempts 0", "defaults:\n  retry:\n    attempts: 0\n" ONE_PROFILE, 3, 15,
 	  "retry.attempts must be an integer from 1 to 10", NULL },
 	{ "attempts 11", "defaults:\n  retry:\n    attempts: 11\n" ONE_PROFILE, 3, 15,
 	  "retry.attempts", NULL },
-	{ "status out of range", "defaults:\n  retry:\n    statuses: [503, 200]\n" ONE_PROFILE, 3, 21,
-	  "status", NULL },
+	{ "status out of range", "defaults:\n  retry:\n    statuses: [503, 200]\n" ONE_PROFILE, 3,
+	  21, "status", NULL },
 	{ "unknown method", "defaults:\n  retry:\n    methods: [GET, get]\n" ONE_PROFILE, 3, 20,
 	  "'get'", NULL },
 	{ "attempt over total", "defaults:\n  timeouts: {attempt: 20s}\n" ONE_PROFILE, 2, 3,
 	  "timeouts.attempt", NULL },
-	{ "backoff base over max", "defaults:\n  retry:\n    backoff: {base: 5s, max: 1s}\n" ONE_PROFILE,
-	  2, 3, "backoff.base", NULL },
+	{ "backoff base over max",
+	  "defaults:\n  retry:\n    backoff: {base: 5s, max: 1s}\n" ONE_PROFILE, 2, 3,
+	  "backoff.base", NULL },
 	/* upstream URLs */
 	{ "ftp url", UPSTREAM_PROFILE("ftp://127.0.0.1/x"), 3, 15, "http:// or https://", NULL },
 	{ "url without host", UPSTREAM_PROFILE("http:///x"), 3, 15, "no host", NULL },
@@ -920,7 +938,8 @@ static const struct err_case err_cases[] = {
 	  "credentials", "hunter2" },
 	{ "url port too big", UPSTREAM_PROFILE("http://127.0.0.1:99999"), 3, 15, "port", NULL },
 	{ "url port zero", UPSTREAM_PROFILE("http://127.0.0.1:0"), 3, 15, "port", NULL },
-	{ "url port not a number", UPSTREAM_PROFILE("http://127.0.0.1:http/"), 3, 15, "port", NULL },
+	{ "url port not a number", UPSTREAM_PROFILE("http://127.0.0.1:http/"), 3, 15, "port",
+	  NULL },
 	{ "url empty port", UPSTREAM_PROFILE("http://127.0.0.1:/"), 3, 15, "port", NULL },
 	{ "url with query", UPSTREAM_PROFILE("http://127.0.0.1/x?a=1"), 3, 15, "query", NULL },
 	/* profiles */
@@ -930,7 +949,8 @@ static const struct err_case err_cases[] = {
 	  "profiles:\n  a234567890123456789012345678901234567890123456789012345678901234:\n"
 	  "    upstream: http://127.0.0.1:9\n",
 	  2, 3, "profile name", NULL },
-	{ "missing upstream", "profiles:\n  p:\n    routes_only: true\n", 2, 3, "no upstream", NULL },
+	{ "missing upstream", "profiles:\n  p:\n    routes_only: true\n", 2, 3, "no upstream",
+	  NULL },
 	{ "profile not a mapping", "profiles:\n  p: http://127.0.0.1:9\n", 2, 6, "mapping", NULL },
 	{ "no profiles", "listen: 127.0.0.1:7070\n", 1, 1, "profiles: {}", NULL },
 	{ "null profiles", "listen: 127.0.0.1:7070\nprofiles:\n", 2, 10, "mapping", NULL },
@@ -947,25 +967,31 @@ static const struct err_case err_cases[] = {
 	{ "CR/LF from env", HEADER_PROFILE("\"Bearer ${BRACED_UT_CRLF}\""), 5, 22, "CR, LF",
 	  "s3cr3t" },
 	{ "CR/LF written", HEADER_PROFILE("\"a\\r\\nX-Evil: 1\""), 5, 22, "CR, LF", "X-Evil" },
-	{ "reserved Host", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
-			   "      Host: example.com\n",
+	{ "reserved Host",
+	  "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
+	  "      Host: example.com\n",
 	  5, 7, "'Host' cannot be set", NULL },
-	{ "reserved content-length", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n"
-				     "    headers:\n      content-length: 5\n",
+	{ "reserved content-length",
+	  "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n"
+	  "    headers:\n      content-length: 5\n",
 	  5, 7, "cannot be set", NULL },
-	{ "reserved Brace-", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
-			     "      Brace-Timeout-Ms: 5\n",
+	{ "reserved Brace-",
+	  "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
+	  "      Brace-Timeout-Ms: 5\n",
 	  5, 7, "cannot be set", NULL },
-	{ "header set twice", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
-			      "      X-A: 1\n      x-a: 2\n",
+	{ "header set twice",
+	  "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
+	  "      X-A: 1\n      x-a: 2\n",
 	  6, 7, "set twice", NULL },
-	{ "ca_file from env", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n"
-			      "    tls: {ca_file: \"${BRACED_UT_CA}\"}\n",
+	{ "ca_file from env",
+	  "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n"
+	  "    tls: {ca_file: \"${BRACED_UT_CA}\"}\n",
 	  4, 20, "ca_file", "s3cr3t-ca" },
 	{ "bad url from env", UPSTREAM_PROFILE("\"${BRACED_UT_BADURL}\""), 3, 15, "http://",
 	  "s3cr3t" },
-	{ "bad header name", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
-			     "      \"X Bad\": 5\n",
+	{ "bad header name",
+	  "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    headers:\n"
+	  "      \"X Bad\": 5\n",
 	  5, 7, "header name", NULL },
 	{ "header_timeout zero", "limits:\n  header_timeout: 0s\n" ONE_PROFILE, 2, 19,
 	  "limits.header_timeout must be greater than 0", NULL },
@@ -1000,8 +1026,9 @@ static const struct err_case err_cases[] = {
 	{ "match_case unknown",
 	  "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    match_case: ignore\n", 4, 17,
 	  "sensitive, insensitive", NULL },
-	{ "route without match", "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    routes:\n"
-				 "      - timeouts: {total: 1s}\n",
+	{ "route without match",
+	  "profiles:\n  p:\n    upstream: http://127.0.0.1:9\n    routes:\n"
+	  "      - timeouts: {total: 1s}\n",
 	  5, 9, "no 'match'", NULL },
 	{ "bad schema mode", ROUTE_PROFILE("GET /x") "        request: {mode: strict}\n", 6, 25,
 	  "strict", NULL },
@@ -1022,8 +1049,8 @@ static void assert_prefix(const char *what, const char *line, unsigned l, unsign
 	char prefix[256];
 
 	snprintf(prefix, sizeof(prefix), "%s:%u:%u: ", CFG_PATH, l, c);
-	ck_assert_msg(strncmp(line, prefix, strlen(prefix)) == 0, "%s: expected prefix '%s', got '%s'",
-		      what, prefix, line);
+	ck_assert_msg(strncmp(line, prefix, strlen(prefix)) == 0,
+		      "%s: expected prefix '%s', got '%s'", what, prefix, line);
 }
 
 START_TEST(test_error_table)
@@ -1051,31 +1078,30 @@ END_TEST
 /* Every error of a file is reported, each with its own position. */
 START_TEST(test_many_errors)
 {
-	static const char text[] =
-		"listen: nowhere\n"               /* 1 */
-		"log:\n"                          /* 2 */
-		"  level: loud\n"                 /* 3 */
-		"limits:\n"                       /* 4 */
-		"  max_request_body: 1MB\n"       /* 5 */
-		"defaults:\n"                     /* 6 */
-		"  timeouts:\n"                   /* 7 */
-		"    conect: 1s\n"                /* 8 */
-		"profiles:\n"                     /* 9 */
-		"  Weather:\n"                    /* 10 */
-		"    upstream: ftp://x\n"         /* 11 */
-		"  ok:\n"                         /* 12 */
-		"    upstream: http://127.0.0.1:9\n" /* 13 */
-		"    routes:\n"                   /* 14 */
-		"      - match: FETCH /x\n"       /* 15 */
-		"      - match: GET /y\n"         /* 16 */
-		"        retry: {attempts: 0}\n"; /* 17 */
+	static const char text[] = "listen: nowhere\n"                  /* 1 */
+				   "log:\n"                             /* 2 */
+				   "  level: loud\n"                    /* 3 */
+				   "limits:\n"                          /* 4 */
+				   "  max_request_body: 1MB\n"          /* 5 */
+				   "defaults:\n"                        /* 6 */
+				   "  timeouts:\n"                      /* 7 */
+				   "    conect: 1s\n"                   /* 8 */
+				   "profiles:\n"                        /* 9 */
+				   "  Weather:\n"                       /* 10 */
+				   "    upstream: ftp://x\n"            /* 11 */
+				   "  ok:\n"                            /* 12 */
+				   "    upstream: http://127.0.0.1:9\n" /* 13 */
+				   "    routes:\n"                      /* 14 */
+				   "      - match: FETCH /x\n"          /* 15 */
+				   "      - match: GET /y\n"            /* 16 */
+				   "        retry: {attempts: 0}\n";    /* 17 */
 	static const struct {
 		unsigned line, col;
 		const char *word;
 	} want[] = {
-		{ 1, 9, "HOST:PORT" },  { 3, 10, "loud" },     { 5, 21, "size" },
-		{ 8, 5, "conect" },     { 10, 3, "Weather" },  { 11, 15, "http" },
-		{ 15, 16, "FETCH" },    { 17, 27, "attempts" },
+		{ 1, 9, "HOST:PORT" }, { 3, 10, "loud" },      { 5, 21, "size" },
+		{ 8, 5, "conect" },    { 10, 3, "Weather" },   { 11, 15, "http" },
+		{ 15, 16, "FETCH" },   { 17, 27, "attempts" },
 	};
 	struct config_errors errs;
 	struct config *cfg = load_at(CFG_PATH, text, &errs);
@@ -1097,13 +1123,12 @@ END_TEST
 /* Errors come out in file order whatever the order of the sections. */
 START_TEST(test_errors_in_file_order)
 {
-	static const char text[] =
-		"profiles:\n"                 /* 1 */
-		"  p:\n"                      /* 2 */
-		"    upstream: ftp://x\n"     /* 3 */
-		"    timeouts: {total: 2 s}\n" /* 4 */
-		"listen: nowhere\n"           /* 5 */
-		"bogus: 1\n";                 /* 6 */
+	static const char text[] = "profiles:\n"                  /* 1 */
+				   "  p:\n"                       /* 2 */
+				   "    upstream: ftp://x\n"      /* 3 */
+				   "    timeouts: {total: 2 s}\n" /* 4 */
+				   "listen: nowhere\n"            /* 5 */
+				   "bogus: 1\n";                  /* 6 */
 	struct config_errors errs;
 	struct config *cfg = load_at(CFG_PATH, text, &errs);
 	unsigned prev = 0;
@@ -1131,8 +1156,8 @@ START_TEST(test_error_cap)
 
 	len += (size_t)snprintf(text + len, sizeof(text) - len, "profiles:\n");
 	for (int i = 0; i < CONFIG_MAX_ERRORS + 20; i++)
-		len += (size_t)snprintf(text + len, sizeof(text) - len, "  P%d: {upstream: http://h}\n",
-					i);
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"  P%d: {upstream: http://h}\n", i);
 	cfg = load_at(CFG_PATH, text, &errs);
 	ck_assert_ptr_null(cfg);
 	ck_assert_uint_eq(errs.count, CONFIG_MAX_ERRORS);
@@ -1302,8 +1327,7 @@ START_TEST(test_endpoints_keys)
 		       "endpoints.eject.base is longer than endpoints.eject.max");
 	load_one_error("defaults: {endpoints: {eject: {max_percent: 101}}}\nprofiles: {}\n",
 		       "max_percent");
-	load_one_error("defaults: {endpoints: {balance: least_conn}}\nprofiles: {}\n",
-		       "balance");
+	load_one_error("defaults: {endpoints: {balance: least_conn}}\nprofiles: {}\n", "balance");
 	load_one_error("dns: {nameservers: ['dns.example']}\nprofiles: {}\n",
 		       "must be a numeric IP address");
 	load_one_error("dns: {hosts_file: /nonexistent/hosts}\nprofiles: {}\n",
@@ -1376,7 +1400,9 @@ START_TEST(test_rate_limit_keys)
 	ck_assert_uint_eq(profile(cfg, "p")->policy.rate_limit.count, 0);
 	config_unref(cfg);
 
-	cfg = load_ok("defaults:\n"
+	cfg = load_ok("fleet: {redis: \"redis://127.0.0.1:6379/0\", secret: "
+		      "\"0123456789abcdef0123456789abcdef\"}\n"
+		      "defaults:\n"
 		      "  rate_limit: {rate: 100/s, burst: 5, queue: 250ms, share: fleet}\n"
 		      "  ratelimit_headers: ignore\n"
 		      "profiles:\n"
@@ -1428,12 +1454,12 @@ START_TEST(test_rate_limit_keys)
 	ck_assert_uint_eq(rl->count, 6000);
 	ck_assert_uint_eq(rl->per_us, 60000000);
 	ck_assert_ptr_null(rl->scope);
-	/* Any key of rate_limit on a route gives it its own limiter. */
+	/* Only a route's own rate gives it its own limiter: a queue of its
+	 * own waits in the profile's. */
 	rl = &p->routes[2].policy.rate_limit;
 	ck_assert_uint_eq(rl->count, 6000);
 	ck_assert_uint_eq(rl->queue_ms, 0);
-	ck_assert_ptr_nonnull(rl->scope);
-	ck_assert_str_eq(rl->scope, "GET /queue");
+	ck_assert_ptr_null(rl->scope);
 	config_unref(cfg);
 
 	/* The forms of a rate, and their ends. */

@@ -155,8 +155,9 @@ START_TEST(test_ticket_acts_on_its_limiter)
 }
 END_TEST
 
-/* A changed rate (a reload) applies to the next reservations, but the
- * slots granted stay: the schedule is kept, not restarted. */
+/* A changed rate (a reload, a fleet's slice) applies at once, to the slots
+ * granted ahead too: they keep their number at the new spacing, so a raised
+ * rate is not held back by the old one's backlog. */
 START_TEST(test_reconfigure_keeps_schedule)
 {
 	struct rate_limit_policy fast = rate(10, NULL), slow = rate(1, NULL);
@@ -165,13 +166,16 @@ START_TEST(test_reconfigure_keeps_schedule)
 
 	t = reserve(&fast, T0, SEC(5));
 	expect(&t, GCRA_GO, 0);
-	/* The next free slot is T0+100ms under either rate: a fresh limiter
-	 * would have let it go at once. */
+	/* One slot granted ahead: 1 s at the slow rate. */
 	t = reserve(&slow, T0, SEC(5));
-	expect(&t, GCRA_WAIT, MS(100));
+	expect(&t, GCRA_WAIT, SEC(1));
 	/* And the slow rate spaces the one after by 1 s. */
 	t = reserve(&slow, T0, SEC(5));
-	expect(&t, GCRA_WAIT, MS(1100));
+	expect(&t, GCRA_WAIT, SEC(2));
+	/* Raised again: two slots ahead at 100 ms, the next at 300 ms. */
+	t = reserve(&fast, T0, SEC(5));
+	expect(&t, GCRA_WAIT, MS(300));
+	t = reserve(&slow, T0, SEC(5));
 	v = view_of(NULL, T0);
 	ck_assert_uint_eq(v.gcra.count, 1);
 	ck_assert_uint_eq(v.gcra.per_us, SEC(1));
@@ -265,7 +269,7 @@ START_TEST(test_learn_without_rate)
 
 	t = reserve(&rl, T0, 0);
 	expect(&t, GCRA_GO, 0);
-	pace_learn(ps, &rl, &q, T0);
+	pace_learn(ps, &rl, &q, T0, T0);
 	v = view_of(NULL, T0);
 	ck_assert_int_eq(v.gcra.learned, 1);
 	ck_assert_uint_eq(v.gcra.learned_remaining, 0);
@@ -290,7 +294,7 @@ START_TEST(test_learn_by_scope)
 	struct ratelimit_quota q = { .remaining = 0, .reset_s = 2 };
 	struct pace_ticket t;
 
-	pace_learn(ps, &route, &q, T0);
+	pace_learn(ps, &route, &q, T0, T0);
 	t = reserve(&route, T0, SEC(1));
 	expect(&t, GCRA_REFUSED, SEC(2));
 	t = reserve(&prof, T0, SEC(1));
@@ -305,7 +309,7 @@ START_TEST(test_learn_reset_zero_ignored)
 	struct ratelimit_quota q = { .remaining = 0, .reset_s = 0 };
 	struct pace_ticket t;
 
-	pace_learn(ps, &rl, &q, T0);
+	pace_learn(ps, &rl, &q, T0, T0);
 	ck_assert_int_eq(view_of(NULL, T0).gcra.learned, 0);
 	t = reserve(&rl, T0, 0);
 	expect(&t, GCRA_GO, 0);
@@ -328,7 +332,7 @@ START_TEST(test_views)
 	t = reserve(&prof, T0, SEC(1));
 	expect(&t, GCRA_WAIT, MS(100));
 	t = reserve(&route, T0, SEC(1));
-	pace_learn(ps, &route, &q, T0);
+	pace_learn(ps, &route, &q, T0, T0);
 	n = pace_views(ps, T0, v, 4);
 	ck_assert_uint_eq(n, 2);
 	for (size_t i = 0; i < n; i++) {
@@ -440,7 +444,7 @@ START_TEST(test_histogram)
 	ck_assert_uint_eq(h->count, 2);
 	/* A learned quota alone is a limit too. */
 	pace_learn(ps, &none, &(struct ratelimit_quota){ .remaining = 100, .reset_s = 100 },
-		   T0 + SEC(1));
+		   T0 + SEC(1), T0 + SEC(1));
 	t = reserve(&none, T0 + SEC(1), SEC(1));
 	expect(&t, GCRA_GO, 0);
 	ck_assert_uint_eq(h->count, 3);
@@ -548,6 +552,68 @@ START_TEST(test_lru_all_waiting)
 }
 END_TEST
 
+/* Answers can arrive out of order: one to an attempt sent before the one
+ * that taught the quota in force does not replace it. */
+START_TEST(test_learn_older_answer_ignored)
+{
+	struct rate_limit_policy none = rate(0, NULL);
+	struct ratelimit_quota zero = { .remaining = 0, .reset_s = 10 };
+	struct ratelimit_quota plenty = { .remaining = 1000, .reset_s = 10 };
+	struct pace_ticket t;
+
+	pace_learn(ps, &none, &zero, T0 + MS(200), T0 + SEC(1));
+	/* Sent at T0 + 100 ms, answered later: older news. */
+	pace_learn(ps, &none, &plenty, T0 + MS(100), T0 + SEC(1) + MS(10));
+	t = reserve(&none, T0 + SEC(2), SEC(1));
+	expect(&t, GCRA_REFUSED, SEC(9) + MS(0));
+	/* Sent later: it replaces it. */
+	pace_learn(ps, &none, &plenty, T0 + SEC(2), T0 + SEC(2));
+	t = reserve(&none, T0 + SEC(2), SEC(1));
+	ck_assert_int_ne(t.slot.verdict, GCRA_REFUSED);
+}
+END_TEST
+
+/* A request still running under an older configuration does not undo the
+ * rate a newer one set. */
+START_TEST(test_older_generation_does_not_reconfigure)
+{
+	struct rate_limit_policy old = rate(1, NULL), cur = rate(100, NULL);
+	struct pace_ticket t;
+
+	old.generation = 1;
+	cur.generation = 2;
+	t = reserve(&cur, T0, SEC(5));
+	expect(&t, GCRA_GO, 0);
+	t = reserve(&old, T0, SEC(5));
+	expect(&t, GCRA_WAIT, MS(10));
+	ck_assert_uint_eq(view_of(NULL, T0).gcra.count, 100);
+}
+END_TEST
+
+/* Two routes whose labels share their first PACE_SCOPE_MAX bytes still have
+ * a limiter each. */
+START_TEST(test_long_labels_apart)
+{
+	char a[300], b[300];
+	struct rate_limit_policy ra, rb;
+	struct pace_ticket t;
+
+	memset(a, 'a', sizeof(a) - 2);
+	a[sizeof(a) - 2] = '1';
+	a[sizeof(a) - 1] = '\0';
+	memcpy(b, a, sizeof(b));
+	b[sizeof(b) - 2] = '2';
+	ra = rate(1, a);
+	rb = rate(1, b);
+	t = reserve(&ra, T0, 0);
+	expect(&t, GCRA_GO, 0);
+	t = reserve(&rb, T0, 0);
+	expect(&t, GCRA_GO, 0);
+	t = reserve(&ra, T0, 0);
+	ck_assert_int_eq(t.slot.verdict, GCRA_REFUSED);
+}
+END_TEST
+
 Suite *pace_suite(void)
 {
 	Suite *s = suite_create("pace");
@@ -570,6 +636,9 @@ Suite *pace_suite(void)
 	tcase_add_test(tc, test_histogram_refusal_not_observed);
 	tcase_add_test(tc, test_lru_reuse);
 	tcase_add_test(tc, test_lru_all_waiting);
+	tcase_add_test(tc, test_learn_older_answer_ignored);
+	tcase_add_test(tc, test_older_generation_does_not_reconfigure);
+	tcase_add_test(tc, test_long_labels_apart);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -475,7 +475,7 @@ START_TEST(test_learned_quota_refuses)
 	struct ratelimit_quota q = { .remaining = 0, .reset_s = 2 };
 	const struct engine_answer *a = &px.act.u.answer;
 
-	guard_pace_learn(guard(), &px.pol.rate_limit, &q, AT(0));
+	guard_pace_learn(guard(), &px.pol.rate_limit, &q, AT(0), AT(0));
 	routed_at(0, 0, 0);
 	expect_rate_limited(0, 2000);
 	ck_assert_ptr_nonnull(strstr(a->detail, "quota"));
@@ -489,6 +489,23 @@ START_TEST(test_learned_quota_refuses)
 	expect_start(1);
 	routed_at(2, 2000, 0);
 	expect_start(1);
+}
+END_TEST
+
+/* The breaker opens while a first attempt waits for its slot: nothing is
+ * sent, the request is answered circuit_open with the breaker's wait. */
+START_TEST(test_breaker_opens_while_waiting_for_a_slot)
+{
+	routed_at(0, 0, 0);
+	expect_start(1);
+	routed_at(1, 0, 0);
+	expect_wait(100);
+	guard_fleet_open(guard(), AT(50), AT(5050));
+	timer(1, 100, ENGINE_TIMER_WAIT);
+	ck_assert_int_eq(px.act.kind, ENGINE_DO_ANSWER);
+	ck_assert_int_eq(px.act.u.answer.code, PROBLEM_CIRCUIT_OPEN);
+	ck_assert_uint_eq(px.act.u.answer.retry_after.ms, 4950);
+	ck_assert_uint_eq(engine_attempts(&px.e[1]), 0);
 }
 END_TEST
 
@@ -514,6 +531,7 @@ Suite *pacing_suite(void)
 	tcase_add_test(tc, test_cooldown_first);
 	tcase_add_test(tc, test_short_cooldown_then_slot);
 	tcase_add_test(tc, test_learned_quota_refuses);
+	tcase_add_test(tc, test_breaker_opens_while_waiting_for_a_slot);
 	suite_add_tcase(s, tc);
 	return s;
 }
