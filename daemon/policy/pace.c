@@ -261,10 +261,18 @@ void pace_learn(struct pace_set *s, const struct rate_limit_policy *rl,
 
 	/* An answer to an attempt sent before the one that taught the quota
 	 * in force is older news: it does not replace it. */
+	uint64_t remaining;
+
 	if (!l || (l->gcra.learned && sent_us < l->learned_sent_us))
 		return;
+	configure(s, l, rl, now_us);
+	/* The quota belongs to the API key, which the fleet's instances
+	 * share: each spends its part of what is left (share: fleet). */
+	remaining = q->remaining;
+	if (l->shared && l->instances > 1)
+		remaining /= l->instances;
 	/* A reset of 0 (now) constrains nothing: gcra_learn() refuses it. */
-	if (gcra_learn(&l->gcra, q->remaining, now_us + q->reset_s * 1000000, now_us) == 0)
+	if (gcra_learn(&l->gcra, remaining, now_us + q->reset_s * 1000000, now_us) == 0)
 		l->learned_sent_us = sent_us;
 }
 
@@ -318,7 +326,9 @@ size_t pace_fleet_wants(struct pace_set *s, uint64_t now_us, struct pace_want *r
 		struct pace_limiter *l = &s->lims[i];
 		uint64_t span = l->asked_us && now_us > l->asked_us ? now_us - l->asked_us : 0;
 
-		if (!l->shared || !l->cap_milli)
+		/* Without a rate of its own, a shared limiter still asks: the
+		 * instances it counts split a learned quota. */
+		if (!l->shared)
 			continue;
 		/* What came in since the last ask, per 1000 s. */
 		ret[k++] = (struct pace_want){

@@ -71,7 +71,8 @@ void pace_arrived(struct pace_set *s, struct pace_ticket *t);
 void pace_release(struct pace_set *s, struct pace_ticket *t);
 /* An answer under rl, to an attempt sent at sent_us, announced quota q at
  * now_us: its limiter learns it (gcra_learn()), unless the quota in force
- * came from an attempt sent later (answers can arrive out of order). */
+ * came from an attempt sent later (answers can arrive out of order). A
+ * shared limiter learns its part: remaining ÷ the instances it counts. */
 void pace_learn(struct pace_set *s, const struct rate_limit_policy *rl,
 		const struct ratelimit_quota *q, uint64_t sent_us, uint64_t now_us);
 

@@ -123,6 +123,31 @@ class FleetRateTest(FleetTestCase):
         sent = self.arrivals(started + WARMUP, started + DURATION)
         self.assertLessEqual(len(sent), RATE * window + 2, f"{len(sent)} in {window} s")
 
+    def test_a_learned_quota_is_split_among_the_instances(self):
+        # The upstream announces 1 left for the next minute. Shared by two
+        # instances, each may spend half of it: none; alone, one more.
+        self.upstream.set_default({"headers": {"X-RateLimit-Limit": "10",
+                                               "X-RateLimit-Remaining": "1",
+                                               "X-RateLimit-Reset": "60"}})
+        self.redis = RedisProcess().start()
+        learned = {"retry": {"attempts": 1},
+                   "rate_limit": {"queue": "0", "share": "fleet"}}
+        b1, b2 = self.start_fleet(self.redis.sock, n=2, defaults=learned)
+        for b in (b1, b2):   # both limiters exist and are counted
+            b.get("/demo/warm")
+        self.assertTrue(wait_until(lambda: all(
+            l["fleet"] and l["fleet"]["instances"] == 2
+            for b in (b1, b2) for l in metric_status(b)["rate_limits"]), 5), metric_status(b1))
+        self.upstream.reset()
+        self.upstream.set_default({"headers": {"X-RateLimit-Limit": "10",
+                                               "X-RateLimit-Remaining": "1",
+                                               "X-RateLimit-Reset": "60"}})
+        self.assertEqual(b1.get("/demo/one").status, 200)
+        self.assertEqual(b1.get("/demo/two").status, 429)
+        self.assertEqual(len(self.upstream.received()), 1)
+        learned_now = [l for l in metric_status(b1)["rate_limits"]][0]["learned"]
+        self.assertEqual(learned_now["remaining"], 0, learned_now)
+
     def test_share_fleet_needs_fleet_redis(self):
         from harness import Braced, make_config
         cfg = make_config({"demo": {"upstream": self.upstream.url("/base")}},

@@ -614,6 +614,69 @@ START_TEST(test_long_labels_apart)
 }
 END_TEST
 
+/* A shared limiter (share: fleet) learns its part of an announced quota:
+ * remaining ÷ the instances the fleet counted. */
+START_TEST(test_learn_shared_part)
+{
+	struct rate_limit_policy shared = rate(0, NULL);
+	struct ratelimit_quota q = { .remaining = 9, .reset_s = 9 };
+	struct pace_want w[2];
+
+	shared.share = RATE_SHARE_FLEET;
+	pace_fleet_up(ps, 1);
+	reserve(&shared, T0, 0);
+	ck_assert_uint_eq(pace_fleet_wants(ps, T0, w, 2), 1);
+	pace_fleet_grant(ps, w[0].limiter, 0, 3, T0 + SEC(1));
+	pace_learn(ps, &shared, &q, T0, T0);
+	ck_assert_uint_eq(view_of(NULL, T0).gcra.learned_remaining, 3);
+	ck_assert_uint_eq(view_of(NULL, T0).instances, 3);
+}
+END_TEST
+
+/* A shared limiter paces at the fleet's slice while it holds (never above
+ * the configured rate, whatever the fleet says), then at the rate ÷ the
+ * instances counted; with the fleet away, at that too. */
+START_TEST(test_fleet_slice_and_fallback)
+{
+	struct rate_limit_policy shared = rate(10, NULL);
+	struct pace_want w[2];
+	struct pace_ticket t;
+
+	shared.share = RATE_SHARE_FLEET;
+	pace_fleet_up(ps, 1);
+	t = reserve(&shared, T0, SEC(5));
+	expect(&t, GCRA_GO, 0);
+	ck_assert_uint_eq(pace_fleet_wants(ps, T0 + MS(100), w, 2), 1);
+	ck_assert_uint_eq(w[0].cap_milli, 10000);
+	ck_assert_uint_eq(w[0].demand_milli, 10000); /* one in 100 ms: 10 per second */
+	/* A slice of 2 per second: 500 ms apart. */
+	pace_fleet_grant(ps, w[0].limiter, 2000, 2, T0 + SEC(1));
+	t = reserve(&shared, T0 + MS(100), SEC(5));
+	expect(&t, GCRA_GO, 0);
+	t = reserve(&shared, T0 + MS(100), SEC(5));
+	expect(&t, GCRA_WAIT, MS(500));
+	/* A hostile slice beyond the rate is cut to it: 100 ms apart. */
+	pace_fleet_grant(ps, w[0].limiter, 1000000000, 2, T0 + SEC(3));
+	t = reserve(&shared, T0 + SEC(2), SEC(5));
+	expect(&t, GCRA_GO, 0);
+	t = reserve(&shared, T0 + SEC(2), SEC(5));
+	expect(&t, GCRA_WAIT, MS(100));
+	/* The slice lapsed: 10 ÷ 2 instances, 200 ms apart. */
+	t = reserve(&shared, T0 + SEC(4), SEC(5));
+	expect(&t, GCRA_GO, 0);
+	t = reserve(&shared, T0 + SEC(4), SEC(5));
+	expect(&t, GCRA_WAIT, MS(200));
+	/* The fleet away with a slice still held: the same. */
+	pace_fleet_grant(ps, w[0].limiter, 10000, 2, T0 + SEC(60));
+	pace_fleet_up(ps, 0);
+	t = reserve(&shared, T0 + SEC(6), SEC(5));
+	expect(&t, GCRA_GO, 0);
+	t = reserve(&shared, T0 + SEC(6), SEC(5));
+	expect(&t, GCRA_WAIT, MS(200));
+	ck_assert_uint_eq(view_of(NULL, T0 + SEC(6)).share_milli, 0);
+}
+END_TEST
+
 Suite *pace_suite(void)
 {
 	Suite *s = suite_create("pace");
@@ -639,6 +702,8 @@ Suite *pace_suite(void)
 	tcase_add_test(tc, test_learn_older_answer_ignored);
 	tcase_add_test(tc, test_older_generation_does_not_reconfigure);
 	tcase_add_test(tc, test_long_labels_apart);
+	tcase_add_test(tc, test_learn_shared_part);
+	tcase_add_test(tc, test_fleet_slice_and_fallback);
 	suite_add_tcase(s, tc);
 	return s;
 }
