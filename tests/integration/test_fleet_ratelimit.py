@@ -148,6 +148,23 @@ class FleetRateTest(FleetTestCase):
         learned_now = [l for l in metric_status(b1)["rate_limits"]][0]["learned"]
         self.assertEqual(learned_now["remaining"], 0, learned_now)
 
+    def test_malformed_slice_replies_are_counted_and_ignored(self):
+        rows = [b"$3\r\nabc\r\n", b"*3\r\n:-5\r\n:1\r\n:1\r\n", b"*2\r\n:5\r\n:1\r\n",
+                b"*3\r\n$1\r\n5\r\n:1\r\n:1\r\n", b"-ERR no\r\n"]
+        for reply in rows:
+            with self.subTest(reply=reply):
+                self.tearDown()
+                self.setUp()
+                self.redis = HostileRedis(reply=lambda args, r=reply: r if args[0].upper() == b"EVAL"
+                                          else b"$-1\r\n")
+                (b1,) = self.start_fleet(self.redis.sock, n=1, defaults=shared_limit(queue="2s"))
+                codes = [b1.get(f"/demo/h/{i}").status for i in range(3)]
+                self.assertEqual(codes, [200] * 3)
+                self.assertTrue(wait_until(
+                    lambda: (metric(b1, 'braced_fleet_errors_total{op="rate_limit"}') or 0) > 0, 5))
+                limit = metric_status(b1)["rate_limits"][0]
+                self.assertEqual(limit["fleet"]["share_per_s"], 0, limit)
+
     def test_share_fleet_needs_fleet_redis(self):
         from harness import Braced, make_config
         cfg = make_config({"demo": {"upstream": self.upstream.url("/base")}},
