@@ -25,7 +25,7 @@ static const struct {
 	[PROBLEM_NOT_IMPLEMENTED] = { "not_implemented", 501, "Transfer coding not implemented" },
 	[PROBLEM_REQUEST_INVALID] = { "request_invalid", 422, "Request failed its schema" },
 	[PROBLEM_UPSTREAM_STATUS] = { "upstream_status", 502, "Upstream answered with an error" },
-	[PROBLEM_RATE_LIMITED] = { "rate_limited", 429, "Rate limited by the upstream" },
+	[PROBLEM_RATE_LIMITED] = { "rate_limited", 429, "Rate limited" },
 	[PROBLEM_UPSTREAM_UNAVAILABLE] = { "upstream_unavailable", 502, "Upstream unavailable" },
 	[PROBLEM_SCHEMA_VIOLATION] = { "schema_violation", 502, "Response failed its schema" },
 	[PROBLEM_RESPONSE_TOO_LARGE] = { "response_too_large", 502, "Upstream response too large" },
