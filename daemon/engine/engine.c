@@ -73,15 +73,6 @@ uint32_t engine_rate_wait_ms(const struct engine *e)
 	return (uint32_t)(e->rate_wait_us / 1000);
 }
 
-/* A rate-limit slot granted for later will not be used: given back. */
-static void unpace(struct engine *e)
-{
-	if (!e->holds.paced)
-		return;
-	e->holds.paced = 0;
-	guard_pace_release(e->r.guard, &e->holds.ticket);
-}
-
 uint64_t engine_upstream_us(const struct engine *e)
 {
 	return e->upstream_us;
@@ -113,7 +104,7 @@ void engine_release(struct engine *e, uint64_t now_us)
 	engine_record_pending(e, now_us, OUTCOME_OK);
 	if (!e->holds.inflight)
 		return;
-	unpace(e);
+	engine_unpace(e);
 	if (e->state == ENGINE_WAITING_RETRY)
 		guard_give_back(e->r.guard, now_us, &e->token);
 	guard_leave(e->r.guard, e->holds.probe);
@@ -123,7 +114,7 @@ void engine_release(struct engine *e, uint64_t now_us)
 /* A retry that waits with its budget token will not start after all: the
  * token goes back, the retry is not counted as started but as refused for
  * reason. The caller leaves ENGINE_WAITING_RETRY next. */
-static void retry_dropped(struct engine *e, uint64_t now_us, enum retry_stop reason)
+void engine_retry_dropped(struct engine *e, uint64_t now_us, enum retry_stop reason)
 {
 	if (e->state != ENGINE_WAITING_RETRY)
 		return;
@@ -131,38 +122,7 @@ static void retry_dropped(struct engine *e, uint64_t now_us, enum retry_stop rea
 	guard_count_suppressed(e->r.guard, reason);
 }
 
-/* 1 when the request's method may be sent twice at once: what a retry after
- * a timeout may repeat (retry.methods, unsafe: always, or with_key and a
- * key the upstream honours; a key braced minted proves nothing here). */
-static int hedge_method_ok(const struct engine *e)
-{
-	const struct retry_policy *rp = &e->r.policy->retry;
-
-	/* A body that streams is sent once. */
-	if (e->r.body_streamed)
-		return 0;
-	if (e->r.method >= 0 && e->r.method < METHOD__COUNT &&
-	    (rp->methods & METHOD_BIT(e->r.method)))
-		return 1;
-	return rp->unsafe == UNSAFE_ALWAYS ||
-	       (rp->unsafe == UNSAFE_WITH_KEY && e->r.idempotency == IDEM_KEY_HONORED);
-}
-
-/* Arms the hedge timer in act when one more hedge could follow: hedging on
- * (a delay known), hedge.max not reached, the method fit, attempts left.
- * The rest is checked when it fires. */
-static void arm_hedge(struct engine *e, uint64_t now_us, struct engine_action *act)
-{
-	uint32_t ms;
-
-	if (e->hedges >= e->r.policy->hedge.max || !hedge_method_ok(e) ||
-	    e->started >= e->r.max_attempts ||
-	    guard_hedge_delay(e->r.guard, now_us, &e->r.policy->hedge, &ms) < 0)
-		return;
-	act->hedge_ms = ms ? ms : 1;
-}
-
-static void start_attempt_as(struct engine *e, uint64_t now_us, struct engine_action *act,
+void engine_start_attempt_as(struct engine *e, uint64_t now_us, struct engine_action *act,
 			     int hedge)
 {
 	const struct timeouts *t = &e->r.policy->timeouts;
@@ -215,128 +175,12 @@ static void start_attempt_as(struct engine *e, uint64_t now_us, struct engine_ac
 	 * decided. A hedge joins the round in flight. */
 	if (!hedge)
 		engine_set_state(e, ENGINE_ATTEMPT);
-	arm_hedge(e, now_us, act);
+	engine_arm_hedge(e, now_us, act);
 }
 
-static void start_attempt(struct engine *e, uint64_t now_us, struct engine_action *act)
+void engine_start_attempt(struct engine *e, uint64_t now_us, struct engine_action *act)
 {
-	start_attempt_as(e, now_us, act, 0);
-}
-
-static void answer_last(struct engine *e, struct engine_action *act, enum retry_stop stop);
-
-/* The rate limit (SPEC 4.12) had no slot for the attempt within the
- * queue and the budget: a first attempt is answered 429 with the time to
- * that slot; a retry is not made, and the last answer stands. */
-static void rate_refused(struct engine *e, uint64_t now_us, const struct pace_ticket *t,
-			 uint64_t max_wait_us, struct engine_action *act)
-{
-	const struct rate_limit_policy *rl = &e->r.policy->rate_limit;
-	uint64_t ms = (t->slot.wait_us + 999) / 1000;
-	struct engine_answer *a;
-
-	guard_count_rate_limited(e->r.guard, t->slot.by);
-	if (e->state == ENGINE_WAITING_RETRY) {
-		retry_dropped(e, now_us, RETRY_STOP_RATE_LIMIT);
-		answer_last(e, act, RETRY_STOP_RATE_LIMIT);
-		return;
-	}
-	a = engine_answer_of(e, act, ENGINE_PROBLEM, PROBLEM_RATE_LIMITED);
-	if (t->slot.by == GCRA_BY_LEARNED)
-		snprintf(a->detail, sizeof(a->detail),
-			 "the quota the upstream of profile '%s' announced has no room for "
-			 "%llu ms; this request could wait %llu ms",
-			 e->r.profile, (unsigned long long)ms,
-			 (unsigned long long)(max_wait_us / 1000));
-	else
-		snprintf(a->detail, sizeof(a->detail),
-			 "the rate limit of %s '%s' (%u per %llu ms) has no slot for %llu ms; this "
-			 "request could wait %llu ms",
-			 rl->scope ? "route" : "profile", rl->scope ? rl->scope : e->r.profile,
-			 rl->count, (unsigned long long)(rl->per_us / 1000), (unsigned long long)ms,
-			 (unsigned long long)(max_wait_us / 1000));
-	a->retry_after = engine_retry_after_ms(ms ? ms : 1);
-	a->retryable = PROBLEM_RETRYABLE_YES;
-}
-
-/* Takes the attempt's rate-limit slot (SPEC 4.12), then starts it: now,
- * or after a wait in the waiting state when the slot is later and fits in
- * rate_limit.queue and the budget; else pace_refused(). */
-static void pace(struct engine *e, uint64_t now_us, struct engine_action *act)
-{
-	uint32_t left = engine_remaining_ms(e, now_us);
-	uint64_t max_wait = (uint64_t)e->r.policy->rate_limit.queue_ms * 1000;
-	struct pace_ticket t;
-
-	if (left < RETRY_MIN_ATTEMPT_MS)
-		max_wait = 0;
-	else if (max_wait > (uint64_t)(left - RETRY_MIN_ATTEMPT_MS) * 1000)
-		max_wait = (uint64_t)(left - RETRY_MIN_ATTEMPT_MS) * 1000;
-	switch (guard_pace(e->r.guard, &e->r.policy->rate_limit, now_us, max_wait, &t)) {
-	case GCRA_WAIT:
-		e->holds.paced = 1;
-		e->holds.ticket = t;
-		act->kind = ENGINE_DO_WAIT;
-		/* Rounded up: never before the slot. */
-		act->u.wait_ms = (uint32_t)((t.slot.wait_us + 999) / 1000);
-		return;
-	case GCRA_REFUSED:
-		rate_refused(e, now_us, &t, max_wait, act);
-		return;
-	case GCRA_GO:
-	default:
-		start_attempt(e, now_us, act);
-		return;
-	}
-}
-
-/* In a waiting state: waits wait_ms (and past any cool-down of the
- * profile), then attempts; answers 429 at once when the cool-down cannot fit
- * the budget (SPEC 4.6). */
-static void schedule(struct engine *e, uint64_t now_us, uint32_t wait_ms, struct engine_action *act)
-{
-	uint64_t until = guard_cooldown_until(e->r.guard);
-
-	if (e->r.policy->rate_limit_cooldown && until > now_us + (uint64_t)wait_ms * 1000) {
-		/* Rounded up: never a millisecond before the upstream's time. */
-		uint64_t cool = (until - now_us + 999) / 1000;
-		uint32_t left = engine_remaining_ms(e, now_us);
-
-		if (cool + RETRY_MIN_ATTEMPT_MS > left) {
-			struct engine_answer *a;
-
-			retry_dropped(e, now_us, RETRY_STOP_DEADLINE);
-			a = engine_answer_of(e, act, ENGINE_PROBLEM, PROBLEM_RATE_LIMITED);
-			snprintf(a->detail, sizeof(a->detail),
-				 "the upstream asked for a pause of %llu ms more; the budget has "
-				 "%u ms",
-				 (unsigned long long)cool, left);
-			/* The cool-down may come from a route with a longer
-			 * retry_after.max: this request's route says what to tell. */
-			a->retry_after = engine_app_retry_after(e, engine_retry_after_ms(cool));
-			a->retryable = PROBLEM_RETRYABLE_YES;
-			return;
-		}
-		wait_ms = (uint32_t)cool;
-	}
-	if (wait_ms == 0) {
-		pace(e, now_us, act);
-		return;
-	}
-	act->kind = ENGINE_DO_WAIT;
-	act->u.wait_ms = wait_ms;
-}
-
-/* 503 circuit_open: nothing is sent while the breaker is open (SPEC 4.8). */
-static void answer_circuit_open(struct engine *e, struct engine_action *act,
-				uint64_t retry_after_ms)
-{
-	struct engine_answer *a = engine_answer_of(e, act, ENGINE_PROBLEM, PROBLEM_CIRCUIT_OPEN);
-
-	snprintf(a->detail, sizeof(a->detail), "the circuit breaker of profile '%s' is open",
-		 e->r.profile);
-	a->retryable = PROBLEM_RETRYABLE_YES;
-	a->retry_after = engine_retry_after_ms(retry_after_ms ? retry_after_ms : 1000);
+	engine_start_attempt_as(e, now_us, act, 0);
 }
 
 static void on_routed(struct engine *e, const struct engine_event *ev, struct engine_action *act)
@@ -349,11 +193,11 @@ static void on_routed(struct engine *e, const struct engine_event *ev, struct en
 	engine_set_state(e, ENGINE_WAITING_FIRST);
 	guard_admit(e->r.guard, ev->now_us, &adm);
 	if (adm.verdict == GUARD_REJECT) {
-		answer_circuit_open(e, act, adm.retry_after_ms);
+		engine_answer_circuit_open(e, act, adm.retry_after_ms);
 		return;
 	}
 	e->holds.probe = adm.verdict == GUARD_PROBE;
-	schedule(e, ev->now_us, 0, act);
+	engine_schedule(e, ev->now_us, 0, act);
 }
 
 enum outcome engine_outcome_of(const struct engine *e, const struct engine_result *res)
@@ -610,16 +454,16 @@ static void conclude(struct engine *e, uint64_t now, struct engine_action *act)
 		engine_set_state(e, ENGINE_WAITING_RETRY);
 		e->prev_wait_ms = wait;
 		e->wait_since_us = now;
-		schedule(e, now, wait, act);
+		engine_schedule(e, now, wait, act);
 		return;
 	}
 	if (stop != RETRY_STOP_OUTCOME)
 		guard_count_suppressed(e->r.guard, stop);
-	answer_last(e, act, stop);
+	engine_answer_last(e, act, stop);
 }
 
 /* The last answer, e->last, is the request's: no retry for stop. */
-static void answer_last(struct engine *e, struct engine_action *act, enum retry_stop stop)
+void engine_answer_last(struct engine *e, struct engine_action *act, enum retry_stop stop)
 {
 	const struct engine_last *l = &e->last;
 
@@ -858,38 +702,6 @@ static void on_head(struct engine *e, const struct engine_event *ev, struct engi
 	after_judge(e, ev->now_us, final, act);
 }
 
-/* The wait is over; the world may have changed meanwhile. */
-static void on_wait_over(struct engine *e, uint64_t now_us, struct engine_action *act)
-{
-	int paced = e->holds.paced;
-
-	if (paced) {
-		/* The rate-limit slot came: it is spent whatever follows. */
-		e->holds.paced = 0;
-		e->rate_wait_us += e->holds.ticket.slot.wait_us;
-		guard_pace_arrived(e->r.guard, &e->holds.ticket);
-	}
-	if (e->state == ENGINE_WAITING_RETRY && guard_refuses(e->r.guard, now_us, e->holds.probe)) {
-		/* The breaker opened while this retry waited: nothing more is sent. */
-		retry_dropped(e, now_us, RETRY_STOP_BREAKER);
-		engine_answer_failure(e, act, 1, e->last.retry_after);
-		return;
-	}
-	if (e->state == ENGINE_WAITING_FIRST && guard_refuses(e->r.guard, now_us, e->holds.probe)) {
-		/* It opened while the first attempt waited (a cool-down, a
-		 * rate-limit slot): nothing is sent. */
-		answer_circuit_open(e, act, guard_breaker_retry_after_ms(e->r.guard, now_us));
-		return;
-	}
-	if (paced &&
-	    !(e->r.policy->rate_limit_cooldown && guard_cooldown_until(e->r.guard) > now_us)) {
-		start_attempt(e, now_us, act);
-		return;
-	}
-	/* Another answer may have extended the cool-down while this one waited. */
-	schedule(e, now_us, 0, act);
-}
-
 static void on_deadline(struct engine *e, const struct engine_event *ev, struct engine_action *act)
 {
 	uint64_t now = ev->now_us;
@@ -902,8 +714,8 @@ static void on_deadline(struct engine *e, const struct engine_event *ev, struct 
 			    nq < ENGINE_MAX_INFLIGHT ? nq : ENGINE_MAX_INFLIGHT);
 		cancel_headed(e, now, act);
 	}
-	unpace(e);
-	retry_dropped(e, now, RETRY_STOP_DEADLINE);
+	engine_unpace(e);
+	engine_retry_dropped(e, now, RETRY_STOP_DEADLINE);
 	engine_answer_budget_spent(e, act);
 }
 
@@ -916,56 +728,9 @@ static void on_drop(struct engine *e, uint64_t now_us, struct engine_action *act
 	}
 	if (e->state == ENGINE_WAITING_RETRY)
 		guard_give_back(e->r.guard, now_us, &e->token);
-	unpace(e);
+	engine_unpace(e);
 	act->kind = ENGINE_DO_DROP;
 	engine_set_state(e, ENGINE_DONE);
-}
-
-/* Why no hedge may start at now_us, or ENGINE_HEDGE_GO with *token taken
- * from the budget: last, only when everything else holds. The hedge keeps
- * it; it goes back only when the hedge sends nothing. */
-static enum engine_hedge_stop hedge_check(struct engine *e, uint64_t now_us,
-					  struct guard_token *token)
-{
-	struct pace_ticket slot;
-	uint32_t ms;
-
-	if (guard_hedge_delay(e->r.guard, now_us, &e->r.policy->hedge, &ms) < 0)
-		return ENGINE_HEDGE_OFF;
-	if (e->hedges >= e->r.policy->hedge.max || e->nrunning >= ENGINE_MAX_INFLIGHT)
-		return ENGINE_HEDGE_MAX;
-	if (!hedge_method_ok(e))
-		return ENGINE_HEDGE_METHOD;
-	if (e->started >= e->r.max_attempts)
-		return ENGINE_HEDGE_ATTEMPTS;
-	if (e->holds.probe || guard_refuses(e->r.guard, now_us, 0))
-		return ENGINE_HEDGE_BREAKER;
-	if (guard_cooldown_until(e->r.guard) > now_us)
-		return ENGINE_HEDGE_COOLDOWN;
-	if (engine_remaining_ms(e, now_us) < RETRY_MIN_ATTEMPT_MS)
-		return ENGINE_HEDGE_DEADLINE;
-	/* A hedge spends the quota too, and never waits for it. */
-	if (guard_pace(e->r.guard, &e->r.policy->rate_limit, now_us, 0, &slot) != GCRA_GO)
-		return ENGINE_HEDGE_RATE_LIMIT;
-	if (!guard_try_withdraw(e->r.guard, now_us, token)) {
-		guard_pace_release(e->r.guard, &slot);
-		return ENGINE_HEDGE_BUDGET;
-	}
-	return ENGINE_HEDGE_GO;
-}
-
-/* The hedge delay passed without an answer: one more attempt beside the
- * ones in flight, when every limit allows. */
-static void on_hedge_timer(struct engine *e, uint64_t now_us, struct engine_action *act)
-{
-	struct guard_token token = { 0 };
-
-	e->hedge_stop = hedge_check(e, now_us, &token);
-	if (e->hedge_stop == ENGINE_HEDGE_GO) {
-		start_attempt_as(e, now_us, act, 1);
-		/* Spent once the hedge is sent; back if it sends nothing. */
-		e->running[e->nrunning - 1].token = token;
-	}
 }
 
 /* The backend could not start attempt id: with others in flight it is
@@ -1037,9 +802,9 @@ static void dispatch(struct engine *e, const struct engine_event *ev, struct eng
 		if (ev->u.timer.which == ENGINE_TIMER_DEADLINE && e->state != ENGINE_NEW)
 			on_deadline(e, ev, ret);
 		else if (ev->u.timer.which == ENGINE_TIMER_WAIT && waiting(e))
-			on_wait_over(e, ev->now_us, ret);
+			engine_on_wait_over(e, ev->now_us, ret);
 		else if (ev->u.timer.which == ENGINE_TIMER_HEDGE && attempting(e))
-			on_hedge_timer(e, ev->now_us, ret);
+			engine_on_hedge_timer(e, ev->now_us, ret);
 		break;
 	case ENGINE_EV_CLIENT_GONE:
 		/* The app gave up. A request one of whose attempts already

@@ -40,4 +40,33 @@ void engine_record_pending(struct engine *e, uint64_t now_us, enum outcome o);
 void engine_feed_streaming(struct engine *e, const struct engine_event *ev,
 			   struct engine_action *act);
 
+/* ---- between engine.c, engine_wait.c and engine_hedge.c ---- */
+
+/* Starts an attempt (hedge: beside those in flight) with its endpoint. */
+void engine_start_attempt_as(struct engine *e, uint64_t now_us, struct engine_action *act,
+			     int hedge);
+void engine_start_attempt(struct engine *e, uint64_t now_us, struct engine_action *act);
+/* The retry waiting with its budget token will not start: the token goes
+ * back, counted as refused for reason. */
+void engine_retry_dropped(struct engine *e, uint64_t now_us, enum retry_stop reason);
+/* The last answer, e->last, is the request's: no retry for stop. */
+void engine_answer_last(struct engine *e, struct engine_action *act, enum retry_stop stop);
+/* Arms the hedge timer after an attempt started, when a hedge may follow. */
+void engine_arm_hedge(struct engine *e, uint64_t now_us, struct engine_action *act);
+
+/* engine_wait.c: waits wait_ms (and past any cool-down), takes a rate-limit
+ * slot, then attempts; or answers 429. */
+void engine_schedule(struct engine *e, uint64_t now_us, uint32_t wait_ms,
+		     struct engine_action *act);
+/* A wait is over (ENGINE_TIMER_WAIT). */
+void engine_on_wait_over(struct engine *e, uint64_t now_us, struct engine_action *act);
+/* A rate-limit slot granted for later will not be used: given back. */
+void engine_unpace(struct engine *e);
+/* 503 circuit_open, nothing sent. */
+void engine_answer_circuit_open(struct engine *e, struct engine_action *act,
+				uint64_t retry_after_ms);
+
+/* engine_hedge.c: the hedge timer fired. */
+void engine_on_hedge_timer(struct engine *e, uint64_t now_us, struct engine_action *act);
+
 #endif

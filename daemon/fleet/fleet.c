@@ -84,7 +84,6 @@ static void set_gates(struct fleet *f, int up)
 }
 
 static void send_resync(struct fleet *f);
-static void sync_arm(struct fleet *f);
 
 /* Redis failed (what, why): the connections are dropped and a reconnect
  * armed; the guards decide alone. Logged once per outage. */
@@ -134,7 +133,7 @@ static void on_up(void *arg)
 	}
 	set_gates(f, 1);
 	send_resync(f);
-	sync_arm(f);
+	fleet_budget_arm(f);
 	fleet_rate_state(f);
 }
 
@@ -681,7 +680,7 @@ static void on_guard_event(void *arg, struct guard *g, const struct guard_event 
 		break;
 	}
 	case GUARD_EV_COUNTS:
-		sync_arm(f);
+		fleet_budget_arm(f);
 		break;
 	case GUARD_EV_EJECT: {
 		char key[FLEET_KEY_MAX];
@@ -721,62 +720,6 @@ static void send_resync(struct fleet *f)
 		if (f->set.share & FLEET_SHARE_EJECTIONS)
 			resync_ejections(f, p);
 	}
-}
-
-/* Arms the next budget sync, sync_interval after the last one (at once
- * after a pause), when sharing the budget and a guard is busy. */
-static void sync_arm(struct fleet *f)
-{
-	uint64_t now, at, every = (uint64_t)f->set.sync_interval_ms * 1000;
-	struct timeval tv;
-	int busy = 0;
-
-	if (!f->up || !(f->set.share & FLEET_SHARE_BUDGET) || evtimer_pending(f->sync_timer, NULL))
-		return;
-	for (size_t i = 0; i < f->nprofiles && !busy; i++)
-		busy = guard_fleet_busy(f->profiles[i].g);
-	if (!busy)
-		return;
-	now = clock_now_us();
-	at = f->last_sync_us ? f->last_sync_us + every : now;
-	at = at > now ? at - now : 0;
-	clock_us_to_tv(at, &tv);
-	event_add(f->sync_timer, &tv);
-}
-
-static void on_sync(evutil_socket_t fd, short what, void *arg)
-{
-	struct fleet *f = arg;
-	uint64_t wnow = fleet_wall_ms();
-
-	(void)fd;
-	(void)what;
-	if (!f->up)
-		return;
-	f->last_sync_us = clock_now_us();
-	for (size_t i = 0; i < f->nprofiles; i++) {
-		struct fleet_profile *p = &f->profiles[i];
-		uint64_t first, d, w;
-		uint32_t count;
-		char a1[24], a2[24], a3[24], a4[24], a5[24];
-
-		/* Idle: nothing to push, and no retry to decide. */
-		if (p->syncing || !guard_fleet_busy(p->g))
-			continue;
-		fleet_buckets(wnow, p->budget_window_ms, &first, &count);
-		guard_fleet_take_counts(p->g, &d, &w);
-		snprintf(a1, sizeof(a1), "%llu", (unsigned long long)(wnow / 1000));
-		snprintf(a2, sizeof(a2), "%llu", (unsigned long long)first);
-		snprintf(a3, sizeof(a3), "%u", count + FLEET_BUCKET_SLACK_S);
-		snprintf(a4, sizeof(a4), "%llu", (unsigned long long)d);
-		snprintf(a5, sizeof(a5), "%llu", (unsigned long long)w);
-		if (call(f, OP_BUDGET, p, "EVAL %s 1 %s %s %s %s %s %s", fleet_script_budget,
-			 p->key_budget, a1, a2, a3, a4, a5) == 0)
-			p->syncing = 1;
-		else
-			guard_fleet_budget_lost(p->g);
-	}
-	sync_arm(f);
 }
 
 /* ---- configuration ---- */
@@ -820,7 +763,7 @@ struct fleet *fleet_new(struct event_base *base, struct fleet_counters *counters
 		goto fail;
 	f->instance = rng_next(&f->rng);
 	f->redis = redis_new(base, &f->rng, &h);
-	f->sync_timer = evtimer_new(base, on_sync, f);
+	f->sync_timer = evtimer_new(base, fleet_budget_timer, f);
 	f->rate_timer = evtimer_new(base, fleet_rate_timer, f);
 	if (!f->redis || !f->sync_timer || !f->rate_timer)
 		goto fail;
@@ -915,7 +858,7 @@ int fleet_configure(struct fleet *f, const struct config *cfg, struct guard *all
 	} else if (f->up) {
 		set_gates(f, 1);
 		send_resync(f);
-		sync_arm(f);
+		fleet_budget_arm(f);
 	}
 	return 0;
 }

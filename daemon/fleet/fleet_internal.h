@@ -95,6 +95,13 @@ void fleet_count_error(struct fleet *f, enum fleet_op op);
 /* Wall-clock ms since the epoch. */
 uint64_t fleet_wall_ms(void);
 
+/* ---- the retry budget (fleet_budget.c) ---- */
+
+/* Arms the next budget sync while sharing the budget and a guard is busy. */
+void fleet_budget_arm(struct fleet *f);
+/* The budget sync timer's callback (f as arg). */
+void fleet_budget_timer(evutil_socket_t fd, short what, void *arg);
+
 /* ---- the shared rate limits (fleet_rate.c, SPEC 4.12) ---- */
 
 /* The fleet went up or down: every shared limiter leases or keeps its share. */

@@ -11,7 +11,7 @@
 #include "memory.h"
 #include "guard.h"
 #include "log.h"
-#include "ratelimit.h"
+#include "quota.h"
 #include "reply.h"
 #include "retry.h"
 #include "schema.h"
@@ -585,52 +585,6 @@ static void feed_simple(struct request *req, enum engine_event_kind kind)
 	feed(req, &ev);
 }
 
-/* Fields of one answer that may carry its quota: at most this many read. */
-#define REQUEST_QUOTA_FIELDS 16
-
-/* Reads an upstream answer's headers in one pass: returns its Retry-After
- * (if it has one that parses) and, once per attempt (slot, NULL for
- * none), teaches the rate limiter the quota it announces (SPEC 4.12,
- * ratelimit_headers: pace). */
-static struct retry_after answer_headers(struct request *req, const struct call *call,
-					 struct request_call *slot)
-{
-	struct ratelimit_field fields[REQUEST_QUOTA_FIELDS];
-	struct retry_after ra = { 0 };
-	int learn =
-	    slot && !slot->quota_read && req->policy->ratelimit_headers == RATELIMIT_HEADERS_PACE;
-	const char *name, *value;
-	size_t pos = 0, n = 0;
-	int64_t ms;
-
-	while (call_header_next(call, &pos, &name, &value)) {
-		if (!ra.set && strcasecmp(name, "Retry-After") == 0 &&
-		    retry_after_parse(value, time(NULL), &ms) == 0)
-			ra = (struct retry_after){ .set = 1, .ms = (uint64_t)ms };
-		else if (learn && n < REQUEST_QUOTA_FIELDS &&
-			 (!strncasecmp(name, "ratelimit", 9) ||
-			  !strncasecmp(name, "x-ratelimit", 11)))
-			fields[n++] = (struct ratelimit_field){ .name = name,
-								.name_len = strlen(name),
-								.value = value,
-								.value_len = strlen(value) };
-	}
-	if (learn) {
-		struct ratelimit_quota q;
-
-		slot->quota_read = 1;
-		if (n && ratelimit_read(fields, n, (int64_t)time(NULL), &q) == 0) {
-			/* Retry-After comes first (SPEC 4.12): the same answer's
-			 * quota cannot hold traffic past it. */
-			if (ra.set && q.reset_s * 1000 > ra.ms)
-				q.reset_s = (ra.ms + 999) / 1000;
-			guard_pace_learn(req->guard, &req->policy->rate_limit, &q, slot->picked_us,
-					 clock_now_us());
-		}
-	}
-	return ra;
-}
-
 /* The slot of call in req->calls, or NULL. */
 static struct request_call *slot_of(struct request *req, const struct call *call)
 {
@@ -694,7 +648,7 @@ static void on_call_done(struct call *call, void *arg)
 	}
 	if (co == ATTEMPT_OK) {
 		ev.u.attempt.status = call_status(call);
-		ev.u.attempt.retry_after = answer_headers(req, call, slot ? &quota : NULL);
+		ev.u.attempt.retry_after = quota_read_answer(req, call, slot ? &quota : NULL);
 		/* Only an answer that would be relayed as a success is validated. */
 		if (retry_classify_status(&req->policy->retry, ev.u.attempt.status) == OUTCOME_OK &&
 		    validate_response(req, call)) {
@@ -782,7 +736,7 @@ static void on_call_head(struct call *call, void *arg)
 				     ev.u.attempt.elapsed_us - ev.u.attempt.queued_us);
 	}
 	ev.u.attempt.nqueued = waiting_ids(req, ev.u.attempt.queued);
-	ev.u.attempt.retry_after = answer_headers(req, call, slot_of(req, call));
+	ev.u.attempt.retry_after = quota_read_answer(req, call, slot_of(req, call));
 	ev.now_us = clock_now_us();
 	feed(req, &ev);
 }
