@@ -55,8 +55,9 @@ class ConfiguredRateTest(BracedTestCase):
             times = arrivals(self.upstream)
             self.assertEqual(len(times), 30)
             # 20/s: at most 10 + the burst within any 0.5 s (1 ms of slack
-            # for timer rounding at the window's edges).
-            self.assertLessEqual(most_in_window(times, 0.499), 11, times)
+            # for timer rounding at the window's edges, and one more for an
+            # arrival the machine delayed into the next window).
+            self.assertLessEqual(most_in_window(times, 0.499), 12, times)
             self.assertGreaterEqual(times[-1] - times[0], 29 * 0.05 - 0.06, times)
             waited = [l for l in access_lines(b) if l.get("rate_limit_wait_ms", 0) > 0]
             self.assertGreaterEqual(len(waited), 25, "the access log does not record the waits")
