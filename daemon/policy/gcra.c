@@ -82,6 +82,20 @@ static int learned_at(const struct gcra *g, uint64_t now_ns)
 	return g->learned && now_ns < g->reset_ns;
 }
 
+/* 1 while the window after a learned limit's reset paces at the announced
+ * quota (gcra_learn_next()). */
+static int renewed_at(const struct gcra *g, uint64_t now_ns)
+{
+	return g->learned && g->nt_ns && now_ns >= g->reset_ns && now_ns < g->nend_ns;
+}
+
+/* The first slot from `from` on (at or after the reset) in the renewed
+ * window: spaced when its quota is known, else `from`. */
+static uint64_t renewal_slot(const struct gcra *g, uint64_t from)
+{
+	return g->nt_ns ? max_u64(g->ntat_ns, from) : from;
+}
+
 /* The earliest start at now_ns that both limits allow; *ret_by says which
  * set it. */
 static uint64_t next_start(const struct gcra *g, uint64_t now_ns, enum gcra_by *ret_by)
@@ -98,13 +112,15 @@ static uint64_t next_start(const struct gcra *g, uint64_t now_ns, enum gcra_by *
 			*ret_by = GCRA_BY_CONFIGURED;
 		}
 	}
-	if (learned_at(g, now_ns)) {
-		uint64_t s = g->left == 0 ? g->reset_ns : max_u64(g->ltat_ns, now_ns);
+	if (learned_at(g, now_ns) || renewed_at(g, now_ns)) {
+		uint64_t s = learned_at(g, now_ns) && g->left ? max_u64(g->ltat_ns, now_ns) : now_ns;
 
 		/* At the reset the learned limit is over: it never holds an
-		 * attempt longer than that. */
-		if (s > g->reset_ns)
-			s = g->reset_ns;
+		 * attempt longer than that, and from then on the renewed
+		 * window's quota spaces the attempts, when it is known (those
+		 * that waited for the reset do not all go at once). */
+		if (s >= g->reset_ns || (learned_at(g, now_ns) && g->left == 0))
+			s = renewal_slot(g, max_u64(s, g->reset_ns));
 		if (s > start) {
 			start = s;
 			*ret_by = GCRA_BY_LEARNED;
@@ -125,7 +141,7 @@ enum gcra_verdict gcra_reserve_after(struct gcra *g, uint64_t now_us, uint64_t a
 	uint64_t now_ns = sat_mul(now_us, 1000), start, wait_us;
 	enum gcra_by by;
 
-	if (g->learned && !learned_at(g, now_ns))
+	if (g->learned && !learned_at(g, now_ns) && !renewed_at(g, now_ns))
 		g->learned = 0;
 	start = next_start(g, now_ns, &by);
 	if (after_us > now_us && sat_mul(after_us, 1000) > start) {
@@ -145,12 +161,15 @@ enum gcra_verdict gcra_reserve_after(struct gcra *g, uint64_t now_us, uint64_t a
 	g->undo_tat_ns = g->tat_ns;
 	g->undo_ltat_ns = g->ltat_ns;
 	g->undo_left = g->left;
+	g->undo_ntat_ns = g->ntat_ns;
 	/* The attempt arrives at start: it conforms to both limits there. */
 	if (g->count)
 		g->tat_ns = sat_add(max_u64(g->tat_ns, start), g->t_ns);
 	if (g->learned && start < g->reset_ns && g->left > 0) {
 		g->ltat_ns = sat_add(max_u64(g->ltat_ns, start), g->lt_ns);
 		g->left--;
+	} else if (g->learned && g->nt_ns && start >= g->reset_ns && start < g->nend_ns) {
+		g->ntat_ns = sat_add(max_u64(g->ntat_ns, start), g->nt_ns);
 	}
 	ret->ticket = ++g->gen;
 	ret->verdict = wait_us ? GCRA_WAIT : GCRA_GO;
@@ -164,6 +183,7 @@ int gcra_release(struct gcra *g, const struct gcra_slot *slot)
 	g->tat_ns = g->undo_tat_ns;
 	g->ltat_ns = g->undo_ltat_ns;
 	g->left = g->undo_left;
+	g->ntat_ns = g->undo_ntat_ns;
 	g->gen++;
 	return 1;
 }
@@ -190,11 +210,26 @@ int gcra_learn(struct gcra *g, uint64_t remaining, uint64_t reset_at_us, uint64_
 	}
 	g->learned = 1;
 	g->reset_ns = reset_ns;
+	g->nt_ns = 0; /* gcra_learn_next() says what follows the reset */
 	g->left = remaining;
 	g->ltat_ns = first;
 	/* Rounded up: the remaining-th attempt after first falls at or after
 	 * the reset. */
 	g->lt_ns = remaining && first < reset_ns ? div_up(reset_ns - first, remaining) : 0;
+	g->gen++;
+	return 0;
+}
+
+int gcra_learn_next(struct gcra *g, uint64_t count, uint64_t window_us)
+{
+	if (!g->learned || !count || !window_us)
+		return -EINVAL;
+	if (window_us > GCRA_LEARN_MAX_US)
+		window_us = GCRA_LEARN_MAX_US;
+	/* Rounded up: never faster than announced. */
+	g->nt_ns = div_up(sat_mul(window_us, 1000), count);
+	g->nend_ns = sat_add(g->reset_ns, sat_mul(window_us, 1000));
+	g->ntat_ns = g->reset_ns;
 	g->gen++;
 	return 0;
 }

@@ -68,9 +68,11 @@ struct gcra {
 	uint64_t left;    /* attempts still allowed to start before reset_ns */
 	uint64_t lt_ns;   /* learned spacing */
 	uint64_t ltat_ns; /* next learned slot */
+	/* after the learned reset: the renewed window's spacing until nend */
+	uint64_t nt_ns, nend_ns, ntat_ns;
 	/* the undo of the last reservation (gcra_release) */
 	uint64_t gen;
-	uint64_t undo_tat_ns, undo_ltat_ns, undo_left;
+	uint64_t undo_tat_ns, undo_ltat_ns, undo_left, undo_ntat_ns;
 };
 
 /* An idle limiter with no configured rate and nothing learned: every
@@ -126,6 +128,13 @@ int gcra_release(struct gcra *g, const struct gcra_slot *slot);
  * stand. The limit expires at its reset. Rejects (-EINVAL, nothing learned)
  * a reset at or before now. Returns 0. */
 int gcra_learn(struct gcra *g, uint64_t remaining, uint64_t reset_at_us, uint64_t now_us);
+
+/* After the reset of the limit gcra_learn() set, the quota renews:
+ * count attempts per window_us (the announced policy), spaced evenly for
+ * one window or until the next announcement, so that attempts that waited
+ * for the reset do not all start at once. Without it the reset frees every
+ * attempt. Rejects (-EINVAL) count or window 0, or nothing learned. */
+int gcra_learn_next(struct gcra *g, uint64_t count, uint64_t window_us);
 
 /* Fills *ret with the limiter's state at now_us; changes nothing. */
 void gcra_snapshot(const struct gcra *g, uint64_t now_us, struct gcra_snapshot *ret);

@@ -11,6 +11,7 @@ struct pace_limiter {
 	uint64_t scope_hash;        /* of the whole label: a cut one still tells apart */
 	uint64_t generation;        /* of the configuration it was configured from */
 	uint64_t learned_sent_us;   /* when the attempt that taught its quota started */
+	uint64_t window_us;         /* the longest reset announced: a window's length at most */
 	uint64_t serial;
 	struct gcra gcra;
 	/* the settings gcra was configured with */
@@ -261,19 +262,29 @@ void pace_learn(struct pace_set *s, const struct rate_limit_policy *rl,
 
 	/* An answer to an attempt sent before the one that taught the quota
 	 * in force is older news: it does not replace it. */
-	uint64_t remaining;
+	uint64_t remaining, limit, window;
+	uint32_t n;
 
 	if (!l || (l->gcra.learned && sent_us < l->learned_sent_us))
 		return;
 	configure(s, l, rl, now_us);
 	/* The quota belongs to the API key, which the fleet's instances
 	 * share: each spends its part of what is left (share: fleet). */
-	remaining = q->remaining;
-	if (l->shared && l->instances > 1)
-		remaining /= l->instances;
+	n = l->shared && l->instances > 1 ? l->instances : 1;
+	remaining = q->remaining / n;
 	/* A reset of 0 (now) constrains nothing: gcra_learn() refuses it. */
-	if (gcra_learn(&l->gcra, remaining, now_us + q->reset_s * 1000000, now_us) == 0)
-		l->learned_sent_us = sent_us;
+	if (gcra_learn(&l->gcra, remaining, now_us + q->reset_s * 1000000, now_us) < 0)
+		return;
+	l->learned_sent_us = sent_us;
+	/* After the reset, the window renews with the announced limit: its
+	 * length as announced (RateLimit-Policy w), else the longest reset
+	 * seen, which the first answer of a window announces. */
+	if (q->reset_s * 1000000 > l->window_us)
+		l->window_us = q->reset_s * 1000000;
+	window = q->window_s ? q->window_s * 1000000 : l->window_us;
+	/* A part of a limit is at least one attempt. */
+	limit = q->has_limit && q->limit ? (q->limit / n ? q->limit / n : 1) : 0;
+	gcra_learn_next(&l->gcra, limit, window);
 }
 
 size_t pace_views(const struct pace_set *s, uint64_t now_us, struct pace_view *ret, size_t max)

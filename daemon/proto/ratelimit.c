@@ -365,6 +365,9 @@ static void ietf_quota(const struct ietf *in, struct ratelimit_quota *best, int 
 		if (pol) {
 			q.has_limit = 1;
 			q.limit = pol->a.v;
+			if (pol->b.set)
+				q.window_s = pol->b.v < RATELIMIT_RESET_MAX_S ? pol->b.v
+									 : RATELIMIT_RESET_MAX_S;
 		}
 		consider(best, have, &q);
 	}

@@ -44,6 +44,7 @@ struct ratelimit_quota {
 	int reset_clamped; /* the upstream named a reset beyond RATELIMIT_RESET_MAX_S */
 	int has_limit;     /* limit is the quota of the window (optional in every family) */
 	uint64_t limit;
+	uint64_t window_s; /* the window's length when announced (RateLimit-Policy w), else 0 */
 	enum ratelimit_family family; /* the family the quota was taken from */
 	unsigned families;            /* RATELIMIT_FAMILY_BIT of each family that gave a quota */
 };

@@ -434,6 +434,34 @@ START_TEST(test_relearn_line_past_reset)
 }
 END_TEST
 
+/* After a zero window's reset, the announced quota renews: the attempts
+ * that waited for the reset are spaced at limit ÷ window, not all at
+ * once; after that window, nothing holds. Without the renewal, they all
+ * go at the reset. */
+START_TEST(test_renewal_spaces_the_waiting)
+{
+	struct gcra g;
+
+	gcra_init(&g);
+	ck_assert_int_eq(gcra_learn(&g, 0, T0 + SEC(1), T0), 0);
+	ck_assert_int_eq(gcra_learn_next(&g, 10, SEC(1)), 0);
+	ck_assert_uint_eq(reserve(&g, T0, SEC(5)).at_us, T0 + SEC(1));
+	ck_assert_uint_eq(reserve(&g, T0, SEC(5)).at_us, T0 + SEC(1) + MS(100));
+	ck_assert_uint_eq(reserve(&g, T0, SEC(5)).at_us, T0 + SEC(1) + MS(200));
+	/* Within the renewed window, an attempt asking later is spaced too. */
+	ck_assert_uint_eq(reserve(&g, T0 + SEC(1) + MS(250), SEC(5)).at_us, T0 + SEC(1) + MS(300));
+	/* The renewed window is over: nothing holds. */
+	ck_assert_int_eq(reserve(&g, T0 + SEC(2) + MS(500), 0).verdict, GCRA_GO);
+	ck_assert_int_eq(reserve(&g, T0 + SEC(2) + MS(500), 0).verdict, GCRA_GO);
+
+	gcra_init(&g);
+	ck_assert_int_eq(gcra_learn(&g, 0, T0 + SEC(1), T0), 0);
+	ck_assert_int_eq(gcra_learn_next(&g, 0, SEC(1)), -EINVAL);
+	ck_assert_uint_eq(reserve(&g, T0, SEC(5)).at_us, T0 + SEC(1));
+	ck_assert_uint_eq(reserve(&g, T0, SEC(5)).at_us, T0 + SEC(1));
+}
+END_TEST
+
 /* A later announcement replaces the earlier one (a new window). */
 START_TEST(test_relearn_replaces)
 {
@@ -524,6 +552,7 @@ Suite *gcra_suite(void)
 	tcase_add_test(tc, test_relearn_keeps_spacing);
 	tcase_add_test(tc, test_relearn_line_past_reset);
 	tcase_add_test(tc, test_relearn_replaces);
+	tcase_add_test(tc, test_renewal_spaces_the_waiting);
 	tcase_add_test(tc, test_snapshot);
 	suite_add_tcase(s, tc);
 	return s;

@@ -330,6 +330,33 @@ START_TEST(test_rows)
 }
 END_TEST
 
+/* The window's length comes with the policy (w) and only with it: the
+ * older families do not announce it. */
+START_TEST(test_window)
+{
+	static const char *const with[] = { "RateLimit: \"q\";r=5;t=3",
+					    "RateLimit-Policy: \"q\";q=100;w=10" };
+	static const char *const huge[] = { "RateLimit: \"q\";r=5;t=3",
+					    "RateLimit-Policy: \"q\";q=100;w=9999999" };
+	static const char *const x[] = { "X-RateLimit-Limit: 100", "X-RateLimit-Remaining: 5",
+					 "X-RateLimit-Reset: 3" };
+	struct row r;
+	struct ratelimit_field f[6];
+	struct ratelimit_quota q;
+
+	memset(&r, 0, sizeof(r));
+	memcpy(r.fields, with, sizeof(with));
+	ck_assert_int_eq(ratelimit_read(f, fields_of(&r, f), NOW, &q), 0);
+	ck_assert_uint_eq(q.window_s, 10);
+	memcpy(r.fields, huge, sizeof(huge));
+	ck_assert_int_eq(ratelimit_read(f, fields_of(&r, f), NOW, &q), 0);
+	ck_assert_uint_eq(q.window_s, RATELIMIT_RESET_MAX_S);
+	memcpy(r.fields, x, sizeof(x));
+	ck_assert_int_eq(ratelimit_read(f, fields_of(&r, f), NOW, &q), 0);
+	ck_assert_uint_eq(q.window_s, 0);
+}
+END_TEST
+
 /* A line longer than the limit is malformed; at the limit it is read. */
 START_TEST(test_long_line)
 {
@@ -393,6 +420,7 @@ Suite *ratelimit_suite(void)
 	tcase_add_loop_test(tc, test_long_line, 0, 2);
 	tcase_add_loop_test(tc, test_many_members, 0, 2);
 	tcase_add_test(tc, test_nul_in_value);
+	tcase_add_test(tc, test_window);
 	suite_add_tcase(s, tc);
 	return s;
 }
