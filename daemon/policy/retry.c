@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "httpdate.h"
+
 static const char *const outcome_names[OUTCOME__COUNT] = {
 	[OUTCOME_OK] = "ok",
 	[OUTCOME_STATUS] = "status",
@@ -193,15 +195,10 @@ enum retry_stop retry_decide(const struct retry_policy *p, const struct retry_in
 
 int retry_after_parse(const char *value, time_t now, int64_t *ret_ms)
 {
-	static const char *const formats[] = {
-		"%a, %d %b %Y %H:%M:%S GMT", /* IMF-fixdate */
-		"%A, %d-%b-%y %H:%M:%S GMT", /* RFC 850 */
-		"%a %b %e %H:%M:%S %Y",      /* asctime */
-	};
 	/* Beyond a year every limit refuses it anyway: longer values read as this. */
 	const uint64_t cap_secs = 366ULL * 24 * 3600;
 	const char *p = value;
-	struct tm tm;
+	int64_t t;
 
 	if (!value)
 		return -EINVAL;
@@ -224,24 +221,10 @@ int retry_after_parse(const char *value, time_t now, int64_t *ret_ms)
 		*ret_ms = (int64_t)secs * 1000;
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-		const char *end;
-		time_t t;
-
-		memset(&tm, 0, sizeof(tm));
-		end = strptime(p, formats[i], &tm);
-		if (!end)
-			continue;
-		while (*end == ' ' || *end == '\t')
-			end++;
-		if (*end != '\0')
-			continue;
-		/* -1 is also 1969-12-31T23:59:59: a date in the past either way. */
-		t = timegm(&tm);
-		if (t > now && (uint64_t)t - (uint64_t)now > cap_secs)
-			t = now + (time_t)cap_secs;
-		*ret_ms = t > now ? (int64_t)(t - now) * 1000 : 0;
-		return 0;
-	}
-	return -EINVAL;
+	if (httpdate_parse(p, strlen(p), &t) < 0)
+		return -EINVAL;
+	if (t > now && (uint64_t)t - (uint64_t)now > cap_secs)
+		t = now + (time_t)cap_secs;
+	*ret_ms = t > now ? (int64_t)(t - now) * 1000 : 0;
+	return 0;
 }

@@ -29,4 +29,34 @@ static inline char *fuzz_cstring(const uint8_t *data, size_t size)
 	return s;
 }
 
+/* The input's lines (cut at '\n', the last one unterminated), at most max,
+ * each copied into a buffer of exactly its size so AddressSanitizer sees a
+ * read past a line's end: ret_lines[i] (to free, with fuzz_free_lines) and
+ * ret_lens[i]. Returns how many; fewer than there are on OOM. */
+static inline size_t fuzz_lines(const uint8_t *data, size_t size, char **ret_lines,
+				size_t *ret_lens, size_t max)
+{
+	const char *p = (const char *)data, *end = p + size;
+	size_t n = 0;
+
+	while (p < end && n < max) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t len = (size_t)((eol ? eol : end) - p);
+
+		ret_lines[n] = malloc(len ? len : 1);
+		if (!ret_lines[n])
+			break;
+		memcpy(ret_lines[n], p, len);
+		ret_lens[n++] = len;
+		p = eol ? eol + 1 : end;
+	}
+	return n;
+}
+
+static inline void fuzz_free_lines(char **lines, size_t n)
+{
+	while (n > 0)
+		free(lines[--n]);
+}
+
 #endif

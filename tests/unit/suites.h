@@ -21,6 +21,7 @@ Suite *gcra_suite(void);
 Suite *pace_suite(void);
 Suite *pacing_suite(void);
 Suite *ratelimit_suite(void);
+Suite *cachecontrol_suite(void);
 Suite *schema_suite(void);
 Suite *decode_suite(void);
 Suite *http_suite(void);
