@@ -46,5 +46,6 @@ Suite *hold_suite(void);
 Suite *chunked_suite(void);
 Suite *registry_suite(void);
 Suite *resolve_suite(void);
+Suite *lru_suite(void);
 
 #endif
