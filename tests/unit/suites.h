@@ -47,5 +47,6 @@ Suite *hold_suite(void);
 Suite *chunked_suite(void);
 Suite *registry_suite(void);
 Suite *resolve_suite(void);
+Suite *lru_suite(void);
 
 #endif
