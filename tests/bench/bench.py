@@ -88,6 +88,22 @@ EP_CONC = 32  # ep-503 and ep-drift: closed loop, requests in flight
 EP_EJECT = "{consecutive_failures: 5, base: 10s, max: 5m, max_percent: 50}"  # the default
 EP_CHECK = "inter 1s fall 3 rise 2"  # HAProxy's active health checks (GET /health)
 
+# Quota scenarios (SPEC 4.12): one upstream (tests/upstream.py's quota action)
+# allowing QUOTA_LIMIT requests per fixed window of QUOTA_WINDOW_MS for every
+# caller together (key "": no key header), 429 with Retry-After beyond;
+# three instances of each target in front of it, an open-loop load of
+# QUOTA_LOAD x the quota spread evenly over the three, for --quota-secs.
+QUOTA_LIMIT, QUOTA_WINDOW_MS, QUOTA_FAMILY = 100, 10000, "ietf"
+QUOTA_RATE = QUOTA_LIMIT * 1000 / QUOTA_WINDOW_MS  # the quota per second: 10
+QUOTA_INSTANCES, QUOTA_LOAD = 3, 3
+QUOTA_SECS = 60  # the load's duration (--quota-secs; --secs shortens it)
+QUOTA_BURST, QUOTA_QUEUE = 1, "1s"  # braced's rate_limit besides rate and share
+QUOTA_TARGETS = ["braced", "braced-announced", "braced-announced+fleet", "haproxy", "nginx",
+                 "in-app"]
+QUOTA_ANNOUNCED_TARGETS = ["braced-announced", "braced-announced+fleet"]
+QUOTA_GOODPUT, QUOTA_MAX_429_PCT, QUOTA_MAX_429_WINDOW = 0.95, 1.0, 1  # the targets
+REDIS_SERVER = "/usr/bin/redis-server"
+
 # name: (title, upstream mode query, load, what the extra columns report,
 #        targets)
 SCENARIOS = {
@@ -126,6 +142,14 @@ SCENARIOS = {
     "ep-drift": (f"three endpoints, {EP_HOSTS[EP_BAD]} serves every 200 with a body drifted "
                  f"from the weather schema (closed loop, {EP_CONC} in flight)", "drift=100",
                  "ep", "ep-drift", EP_TARGETS),
+    "quota": (f"an upstream quota of {QUOTA_LIMIT} requests per {QUOTA_WINDOW_MS // 1000} s "
+              f"(429 with Retry-After beyond it, announced in {QUOTA_FAMILY} RateLimit headers); "
+              f"{QUOTA_INSTANCES} instances of each target, open loop at {QUOTA_LOAD}x the quota "
+              f"({QUOTA_LOAD * QUOTA_RATE:g} req/s spread over the instances)", QUOTA_FAMILY,
+              "quota", "quota", QUOTA_TARGETS),
+    "quota-announced": ("the quota scenario with braced's quota only announced in headers, "
+                        "not configured (braced alone; the peers are in quota)", QUOTA_FAMILY,
+                        "quota", "quota-announced", QUOTA_ANNOUNCED_TARGETS),
 }
 STREAM_KINDS = ("download", "sse")
 QUICK = ["clean", "503-20"]
@@ -550,6 +574,170 @@ http {{
     return p, port
 
 
+def http_post(port, path, obj, host="127.0.0.1"):
+    req = urllib.request.Request(f"http://{host}:{port}{path}", data=json.dumps(obj).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def start_quota_upstream(procs, name):
+    """tests/upstream.py with the quota action as its default action; its
+    windows start at its first request."""
+    p = procs.start(f"upstream-{name}", [PY, os.path.join(HERE, "..", "upstream.py")],
+                    stdout=subprocess.PIPE)
+    line = p.stdout.readline()
+    if not line:
+        raise RuntimeError(f"upstream-{name} did not start")
+    port = int(line)
+    wait_port(port, p)
+    http_post(port, "/__default", {"quota": {"limit": QUOTA_LIMIT, "window_ms": QUOTA_WINDOW_MS,
+                                             "family": QUOTA_FAMILY}})
+    return p, port
+
+
+def redis_ping(sock_path):
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(1)
+            s.connect(sock_path)
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis(procs, tmp, name):
+    """redis-server on a unix socket in its own directory, no persistence;
+    returns (proc, socket path)."""
+    d = os.path.join(tmp, name)
+    os.makedirs(d, exist_ok=True)
+    sock = os.path.join(d, "redis.sock")
+    p = procs.start(name, [REDIS_SERVER, "--port", "0", "--unixsocket", sock, "--unixsocketperm",
+                           "700", "--save", "", "--appendonly", "no", "--dir", d])
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        if p.poll() is not None:
+            break
+        if redis_ping(sock):
+            return p, sock
+        time.sleep(0.05)
+    procs.stop(p)
+    raise RuntimeError(f"{name} did not answer PING")
+
+
+def braced_quota_conf(up_port, target, redis_sock):
+    """braced for the quota scenarios. braced: rate_limit of the quota,
+    shared by the fleet through Redis; braced-announced: nothing configured,
+    the announced quota learned (ratelimit_headers: pace, the default) by
+    each instance from its own answers; braced-announced+fleet: the same
+    with the fleet's default sharing (cool-down, breaker, retry budget)."""
+    fleet = (f'fleet: {{redis: "unix:{redis_sock}", secret: "braced-bench-quota-secret"}}\n'
+             if redis_sock else "")
+    rate = ""
+    if target == "braced":
+        rate = (f'    rate_limit: {{rate: "{QUOTA_LIMIT}/{QUOTA_WINDOW_MS // 1000}s", burst: '
+                f'{QUOTA_BURST}, queue: {QUOTA_QUEUE}, share: fleet}}\n')
+    return f"""listen: 127.0.0.1:0
+admin: off
+log: {{format: json, level: warn, access: false}}
+{fleet}profiles:
+  bench:
+    upstream: http://127.0.0.1:{up_port}
+    ratelimit_headers: pace
+{rate}"""
+
+
+def start_haproxy_plain(procs, tmp, up_port, name):
+    """A plain HAProxy reverse proxy: its default retries (3, on connection
+    failures only; a 429 is passed on), keep-alive to the upstream."""
+    port = free_port()
+    conf = os.path.join(tmp, f"{name}.cfg")
+    with open(conf, "w") as f:
+        f.write(f"""global
+    nbthread 1
+    maxconn 4000
+defaults
+    mode http
+    timeout connect 2s
+    timeout server 10s
+    timeout client 30s
+    timeout http-keep-alive 30s
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{up_port} maxconn 100
+""")
+    p = procs.start(name, ["haproxy", "-db", "-f", conf])
+    wait_port(port, p)
+    return p, port
+
+
+def start_nginx_plain(procs, tmp, up_port, name):
+    """A plain nginx reverse proxy: one server, proxy_next_upstream at its
+    default (error timeout: a 429 is passed on), keep-alive to the upstream."""
+    port = free_port()
+    d = os.path.join(tmp, name)
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""daemon off;
+master_process on;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    upstream up {{
+        server 127.0.0.1:{up_port};
+        keepalive 64;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        keepalive_requests 1000000;
+        location / {{
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 10s;
+            proxy_send_timeout 2s;
+        }}
+    }}
+}}
+""")
+    p = procs.start(name, ["nginx", "-p", d, "-e", f"{d}/error.log", "-c", conf])
+    wait_port(port, p)
+    return p, port
+
+
+def quota_windows(log):
+    """The upstream's quota windows (fixed, from its first request), each
+    [requests, 429s, 429s in the window's first second]; a request is put
+    in a window by its arrival time."""
+    ts = sorted(log, key=lambda e: e["t"])
+    if not ts:
+        return []
+    t0, w = ts[0]["t"], QUOTA_WINDOW_MS / 1000
+    out = []
+    for e in ts:
+        i = int((e["t"] - t0) // w)
+        while len(out) <= i:
+            out.append([0, 0, 0])
+        out[i][0] += 1
+        out[i][1] += e.get("status") == 429
+        out[i][2] += e.get("status") == 429 and e["t"] - t0 - i * w < 1.0
+    return out
+
+
 class StatsPoller:
     """Polls the upstream requests of some upstreams every 50 ms while a load
     runs: [(time.monotonic(), summed requests)], to split a run's upstream
@@ -875,10 +1063,126 @@ class Bench:
             f.update({"after_s": None, "after_n": 0, "amp_after": None, "success_after": None})
         return f
 
+    def quota_scenario(self, name):
+        """A quota scenario: for each target a fresh quota upstream and three
+        fresh instances (and a fresh redis-server where the target shares
+        through one), the targets one after the other."""
+        title, _, _, extra, targets = SCENARIOS[name]
+        secs = self.a.quota_secs
+        say(f"\n== scenario {name}: {title}; {secs:g} s per target")
+        rounds = []
+        for i in range(self.a.rounds):
+            order = targets[i % len(targets):] + targets[:i % len(targets)]
+            say(f"-- round {i + 1}/{self.a.rounds}, order: {', '.join(order)}")
+            res = {t: self.quota_target(t, secs) for t in order}
+            for t in targets:
+                say(f"   {t}: {json.dumps(res[t])}")
+            rounds.append({t: res[t] for t in targets})
+        self.raw[name] = rounds
+
+    def quota_target(self, t, secs):
+        """One target's run: three instances in front of one fresh quota
+        upstream, the load, the figures; everything it started stopped."""
+        b, tmp = self.a.build, self.tmp
+        name = t.replace("+", "-")
+        started = []
+        try:
+            up, up_port = start_quota_upstream(self.procs, f"quota-{name}")
+            started.append(up)
+            sock = None
+            if t in ("braced", "braced-announced+fleet"):
+                rp, sock = start_redis(self.procs, tmp, f"redis-{name}")
+                started.append(rp)
+            ports = []
+            for i in range(1, QUOTA_INSTANCES + 1):
+                label = f"{name}-{i}"
+                if t.startswith("braced"):
+                    p, port = start_braced(self.procs, b, tmp, label, None, False,
+                                           text=braced_quota_conf(up_port, t, sock))
+                elif t == "haproxy":
+                    p, port = start_haproxy_plain(self.procs, tmp, up_port, label)
+                elif t == "nginx":
+                    p, port = start_nginx_plain(self.procs, tmp, up_port, label)
+                else:  # in-app: each "instance" is its own recipe process
+                    p, port = None, up_port
+                if p is not None:
+                    started.append(p)
+                ports.append(port)
+            if sock:  # the fleet's first sync (sync_interval 100 ms) before the load
+                time.sleep(1.0)
+            return self.quota_load(t, secs, ports, up_port, [p.pid for p in started[1:]
+                                                             if p.args[0] != REDIS_SERVER])
+        finally:
+            for p in reversed(started):
+                self.procs.stop(p)
+
+    def quota_load(self, t, secs, ports, up_port, pids):
+        """Three open-loop loadgens at once, one per instance, each at
+        QUOTA_LOAD x the quota / QUOTA_INSTANCES; the app's and the upstream's
+        figures summed."""
+        rate = QUOTA_LOAD * QUOTA_RATE / QUOTA_INSTANCES
+        running = []
+        before = sum(cpu_ticks(p) for p in pids)
+        for i, port in enumerate(ports):
+            url = (f"http://127.0.0.1:{port}/bench" if t.startswith("braced") else
+                   f"http://127.0.0.1:{port}")
+            argv = [PY, os.path.join(HERE, "loadgen.py"), url, "--client",
+                    "recipe" if t == "in-app" else "raw", "--rate", f"{rate:g}", "--duration",
+                    f"{secs:g}", "--id-base", str((i + 1) * 1000000)]
+            say("$ " + " ".join(argv) + " &")
+            running.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                            text=True))
+        outs = []
+        end = time.monotonic() + secs + 120
+        for p in running:
+            try:
+                o, e = p.communicate(timeout=max(1, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                raise RuntimeError(f"loadgen for {t} not done {secs + 120:g} s after it began")
+            if p.returncode != 0:
+                raise RuntimeError(f"loadgen failed for {t}: {e[-2000:]}")
+            outs.append(json.loads(o))
+        # CPU: the three instances' (nginx: masters and workers); in-app: the
+        # three recipe processes, each its load generator included
+        cpu = ((sum(cpu_ticks(p) for p in pids) - before) / HZ if pids else
+               sum(r["cpu_s"] for r in outs))
+        stats = http_get(up_port, "/__stats")
+        log = http_get(up_port, "/__log")["requests"]
+        n = sum(r["n"] for r in outs)
+        statuses, errors = {}, {}
+        for r in outs:
+            for k, v in r["statuses"].items():
+                statuses[k] = statuses.get(k, 0) + v
+            for k, v in r.get("lat_by_error", {}).items():
+                errors[k] = errors.get(k, 0) + len(v)
+        ok = statuses.get("200", 0)
+        elapsed = max(r["elapsed"] for r in outs)
+        lat = sorted(v for r in outs for v in r["lat_ms"]) or [0]
+        up, refused = stats["requests"], stats["quota_refused"]
+        win = quota_windows(log)
+        full = int(secs * 1000 // QUOTA_WINDOW_MS)  # windows wholly inside the load
+        f = {"secs": secs, "instances": len(ports), "n": n, "ok": ok, "statuses": statuses,
+             "errors": errors, "elapsed": elapsed, "goodput": ok / elapsed if elapsed else 0,
+             "goodput_load": ok / secs, "success": 100.0 * ok / n if n else 0,
+             "p50": pct(lat, 50), "p99": pct(lat, 99), "max": lat[-1],
+             "upstream": up, "upstream_429": refused,
+             "upstream_ok": up - refused,
+             "upstream_429_pct": 100.0 * refused / up if up else 0,
+             "amp": up / n if n else 0, "windows": win,
+             "max_429_window": max((w[1] for w in win), default=0),
+             "max_429_window_full": max((w[1] for w in win[:full]), default=0),
+             "cpu_s": cpu}
+        f["goodput_pct"] = 100.0 * f["goodput"] / QUOTA_RATE
+        return f
+
     def scenario(self, name):
         title, mode, kind, extra, targets = SCENARIOS[name]
         if kind == "ep":
             return self.ep_scenario(name)
+        if kind == "quota":
+            return self.quota_scenario(name)
         say(f"\n== scenario {name}: {title}")
         for v in targets:
             if v in self.rejected:
@@ -1241,6 +1545,9 @@ def report(bench, outdir, meta):
         if kind == "ep":
             lines += ep_section(name, extra, rounds, outdir)
             continue
+        if kind == "quota":
+            lines += quota_section(name, rounds, outdir)
+            continue
         if kind in STREAM_KINDS:
             section, names = stream_section(name, kind, rounds, meta, outdir)
             lines += section
@@ -1535,6 +1842,107 @@ def ep_section(name, extra, rounds, outdir):
     return lines
 
 
+QUOTA_PEERS = (
+    f"One upstream (tests/upstream.py, default action `{{\"quota\": {{\"limit\": {QUOTA_LIMIT}, "
+    f"\"window_ms\": {QUOTA_WINDOW_MS}, \"family\": \"{QUOTA_FAMILY}\"}}}}`) per target, "
+    "started afresh for it: every caller shares one key (no key header), windows are fixed and "
+    "counted from the first request; within the quota it answers 200, beyond it 429 with "
+    "`Retry-After` (whole seconds to the window's end), and every answer announces the quota "
+    "(`RateLimit-Policy`, `RateLimit: \"q\";r=R;t=T`). Three instances of each target in front "
+    "of it; the app is three open-loop load generators (tests/bench/loadgen.py, one per "
+    f"instance, {QUOTA_LOAD * QUOTA_RATE / QUOTA_INSTANCES:g} req/s each: {QUOTA_LOAD}x the "
+    f"quota of {QUOTA_RATE:g} req/s in all). **braced**: `rate_limit: {{rate: "
+    f"\"{QUOTA_LIMIT}/{QUOTA_WINDOW_MS // 1000}s\", burst: {QUOTA_BURST}, queue: {QUOTA_QUEUE}, "
+    "share: fleet}` shared by the three through one redis-server on a unix socket (`fleet: "
+    "{redis: unix:...}`, sync_interval 100 ms), `ratelimit_headers: pace` (the default), the "
+    "default retry policy (4 attempts, 429 retried after its Retry-After when the 10 s budget "
+    "allows, cool-down per profile). **braced-announced**: nothing configured, each instance "
+    "learns the announced quota from its own answers (`ratelimit_headers: pace`); braced does "
+    "not share a learned quota between instances. **braced-announced+fleet**: the same with "
+    "`fleet.redis` set, so the fleet's default sharing (cool-down, breaker, retry budget) "
+    "applies: a 429 on one instance cools all three down. **HAProxy** and **nginx**: plain "
+    "reverse proxies, keep-alive to the upstream, their default retries (connection failures "
+    "only; a 429 goes back to the app). **in-app**: the recipe (httpx + tenacity, 4 attempts, "
+    "429 retried after a random exponential wait, Retry-After not read), three processes "
+    "calling the upstream directly; it has nothing to share a quota with. App requests = "
+    "requests the load generators sent; goodput = the app's 200 answers per second from the "
+    "load's start to its last answer (and over the load's seconds alone); upstream 429s = "
+    "the upstream's `quota_refused`; 429s per window: the upstream's log cut into its own "
+    "windows by arrival time, in parentheses those that arrived in the window's first second "
+    "(the last window is usually partial: requests that waited or were retried past the "
+    "load's last second). CPU = utime+stime of the three instances "
+    "(nginx: masters and workers; in-app: the three client processes, load generator "
+    "included).")
+
+
+def quota_section(name, rounds, outdir):
+    """A quota scenario's table, braced's targets and charts."""
+    targets = targets_of(rounds)
+    secs = rounds[0][targets[0]].get("secs") if rounds and targets else None
+    lines = [QUOTA_PEERS + (f" The load lasted {secs:g} s per target." if secs else ""), ""]
+
+    def m(t, key, digits=1):
+        return fmt(summarize(rounds, t, key), digits)
+
+    def med(t, key):
+        a = summarize(rounds, t, key)
+        return a[0] if a else None
+
+    head = ["target", "app requests", "app 200", "app answers by status",
+            "braced's own 429 rate_limited", "goodput req/s", "÷ quota %",
+            "goodput over the load's seconds", "upstream requests", "upstream 429s",
+            "429s in % of upstream requests", "upstream requests per app request",
+            "429s per window", "p50 ms", "p99 ms", "CPU s"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for t in targets:
+        st = "; ".join(", ".join(f"{k}: {v}" for k, v in sorted(r[t]["statuses"].items()))
+                       for r in rounds)
+        win = "; ".join(" / ".join(str(w[1]) + (f" ({w[2]})" if len(w) > 2 and w[2] else "")
+                                   for w in r[t]["windows"]) for r in rounds)
+        own = agg([r[t]["errors"].get("rate_limited", 0) for r in rounds]) \
+            if t.startswith("braced") else None
+        lines.append("| " + " | ".join([
+            t, m(t, "n", 0), m(t, "ok", 0), st, fmt(own, 0), m(t, "goodput", 2),
+            m(t, "goodput_pct", 1), m(t, "goodput_load", 2), m(t, "upstream", 0),
+            m(t, "upstream_429", 0), m(t, "upstream_429_pct", 2), m(t, "amp", 3), win,
+            m(t, "p50", 1), m(t, "p99", 1), m(t, "cpu_s", 2)]) + " |")
+    lines.append("")
+    tl = []
+    if "braced" in targets:
+        p429, g = med("braced", "upstream_429_pct"), med("braced", "goodput")
+        tl.append(f"braced (configured, shared): upstream 429s at most {QUOTA_MAX_429_PCT:g}% "
+                  f"of the requests it sends (median {p429:.2f}%: "
+                  f"{'met' if p429 <= QUOTA_MAX_429_PCT else 'not met'}); app goodput at least "
+                  f"{QUOTA_GOODPUT * 100:.0f}% of the quota, {QUOTA_GOODPUT * QUOTA_RATE:g} req/s "
+                  f"(median {g:.2f} req/s, {100 * g / QUOTA_RATE:.1f}%: "
+                  f"{'met' if g >= QUOTA_GOODPUT * QUOTA_RATE else 'not met'})")
+    for t in targets:
+        if t.startswith("braced-announced"):
+            w, g = med(t, "max_429_window"), med(t, "goodput")
+            first = agg([sum(x[2] for x in r[t]["windows"] if len(x) > 2) for r in rounds])
+            tl.append(f"{t} (quota only announced): at most {QUOTA_MAX_429_WINDOW} upstream 429 "
+                      f"per window (most in one window, median over rounds: {w:.0f}: "
+                      f"{'met' if w <= QUOTA_MAX_429_WINDOW else 'not met'}; "
+                      f"{med(t, 'upstream_429'):.0f} in all, {first[0]:.0f} of them in a "
+                      f"window's first second); goodput {g:.2f} req/s, "
+                      f"{100 * g / QUOTA_RATE:.1f}% of the quota")
+    peers = [t for t in targets if not t.startswith("braced")]
+    if peers:
+        tl.append("the peers' upstream 429s in % of their upstream requests: " + ", ".join(
+            f"{t} {med(t, 'upstream_429_pct'):.1f}%" for t in peers))
+    lines += [f"- {x}" for x in tl] + [""]
+    for key, label, unit, better in (
+            ("goodput", "app goodput (200 answers per second)", "req/s", "higher"),
+            ("upstream_429_pct", "upstream 429s in % of upstream requests", "%", "lower")):
+        fname = f"{name}-{key}.svg"
+        with open(os.path.join(outdir, fname), "w") as f:
+            f.write(chart.svg_bars(f"{name}: {label}", [(t, summarize(rounds, t, key))
+                                                        for t in targets], unit, better))
+        lines.append(f"![{name} {label}]({fname})")
+    lines.append("")
+    return lines
+
+
 def floor_lines(rounds):
     """The curl-multi floor beside the proxies of the same rounds."""
     rounds = [r for r in rounds if FLOOR in r]
@@ -1575,6 +1983,8 @@ def summary(raw, meta):
         return "—" if v is None else format(v, spec)
 
     variants = [v for v in VARIANTS if any(v in targets_of(r) for r in raw.values())]
+    variants += [v for v in QUOTA_ANNOUNCED_TARGETS
+                 if any(v in targets_of(r) for r in raw.values())]
     cols = TARGETS + variants
     lines = ["## Summary (medians; the sections below have min–max and more)", "",
              "| scenario | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
@@ -1593,6 +2003,11 @@ def summary(raw, meta):
                      f"({num(rounds, t, 'slow_pct_after', '.1f')}% after 1 s), p99 "
                      f"{num(rounds, t, 'p99', '.0f')} ms ({num(rounds, t, 'p99_x', '.1f')}× "
                      "healthy)")
+            elif kind == "quota":
+                c = (f"{num(rounds, t, 'goodput', '.2f')} req/s ok, "
+                     f"{num(rounds, t, 'upstream_429_pct', '.1f')}% of "
+                     f"{num(rounds, t, 'upstream', '.0f')} upstream requests 429, at most "
+                     f"{num(rounds, t, 'max_429_window', '.0f')} in a window")
             elif kind == "ep":
                 c = (f"{num(rounds, t, 'success', '.2f')}% ok, ×{num(rounds, t, 'amp', '.3f')} "
                      f"(×{num(rounds, t, 'amp_after', '.3f')} after 1 s)")
@@ -1657,7 +2072,9 @@ def summary(raw, meta):
               "p50 / p99 per event, and the delay each proxy adds to it; ep-503 and ep-drift "
               "= success, upstream requests per app request overall and after the first "
               f"second, and drifted answers; ep-slow = share of answers over {EP_SLOW_CUT} ms, "
-              "p99 and p99 over the same target's all-healthy p99.", ""]
+              "p99 and p99 over the same target's all-healthy p99; quota = the app's 200 "
+              "answers per second, the upstream's 429s in % of its requests, and the most "
+              "429s in one quota window.", ""]
     return lines
 
 
@@ -1728,7 +2145,7 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="scenarios " + " and ".join(QUICK) + ", 1 s rounds")
     ap.add_argument("--only", help="comma-separated scenarios: " + ", ".join(SCENARIOS) +
-                    " (the ep-* ones run only when named here)")
+                    " (the ep-* and quota* ones run only when named here)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--secs", type=float, default=None, help="seconds per target per round")
     ap.add_argument("--download-bytes", type=int, default=DOWNLOAD_BYTES,
@@ -1737,6 +2154,9 @@ def main():
                     help=f"sse: events per stream (default {SSE_EVENTS})")
     ap.add_argument("--sse-ms", type=int, default=SSE_MS,
                     help=f"sse: milliseconds between events (default {SSE_MS})")
+    ap.add_argument("--quota-secs", type=float, default=QUOTA_SECS,
+                    help=f"quota scenarios: seconds of load per target (default {QUOTA_SECS}; "
+                    "--secs, when given, shortens it)")
     ap.add_argument("--from-raw", metavar="RAW_JSON",
                     help="write the report again from a run's raw.json; runs nothing")
     a = ap.parse_args()
@@ -1748,12 +2168,14 @@ def main():
         os.makedirs(a.out, exist_ok=True)
         say(report(b, a.out, saved["meta"]))
         return 0
-    # the endpoint scenarios run only when named
-    default = [n for n in SCENARIOS if SCENARIOS[n][2] != "ep"]
+    # the endpoint and quota scenarios run only when named
+    default = [n for n in SCENARIOS if SCENARIOS[n][2] not in ("ep", "quota")]
     names = a.only.split(",") if a.only else (QUICK if a.quick else default)
     for n in names:
         if n not in SCENARIOS:
             ap.error(f"unknown scenario '{n}'")
+    if a.secs is not None:
+        a.quota_secs = min(a.quota_secs, a.secs)
     if a.secs is None:
         a.secs = 1 if a.quick else 2
     if a.rounds < 3:
@@ -1767,6 +2189,8 @@ def main():
         meta["download_bytes"] = a.download_bytes
     if "sse" in names:
         meta["sse_events"], meta["sse_ms"] = a.sse_events, a.sse_ms
+    if any(SCENARIOS[n][2] == "quota" for n in names):
+        meta["quota_secs"] = a.quota_secs
     say(f"versions: {meta['versions']}")
     with tempfile.TemporaryDirectory(prefix="braced-bench-") as tmp:
         b = Bench(a, tmp)
