@@ -630,11 +630,15 @@ def braced_quota_conf(up_port, target, redis_sock):
     """braced for the quota scenarios. braced: rate_limit of the quota,
     shared by the fleet through Redis; braced-announced: nothing configured,
     the announced quota learned (ratelimit_headers: pace, the default) by
-    each instance from its own answers; braced-announced+fleet: the same
-    with the fleet's default sharing (cool-down, breaker, retry budget)."""
+    each instance from its own answers; braced-announced+fleet: the same,
+    the learned quota shared by the fleet (rate_limit: {share: fleet} with
+    no rate: each instance spends its part of what the answers announce),
+    beside the fleet's default sharing (cool-down, breaker, retry budget)."""
     fleet = (f'fleet: {{redis: "unix:{redis_sock}", secret: "braced-bench-quota-secret"}}\n'
              if redis_sock else "")
     rate = ""
+    if target == "braced-announced+fleet":
+        rate = f'    rate_limit: {{queue: {QUOTA_QUEUE}, share: fleet}}\n'
     if target == "braced":
         rate = (f'    rate_limit: {{rate: "{QUOTA_LIMIT}/{QUOTA_WINDOW_MS // 1000}s", burst: '
                 f'{QUOTA_BURST}, queue: {QUOTA_QUEUE}, share: fleet}}\n')
@@ -1857,8 +1861,10 @@ QUOTA_PEERS = (
     "{redis: unix:...}`, sync_interval 100 ms), `ratelimit_headers: pace` (the default), the "
     "default retry policy (4 attempts, 429 retried after its Retry-After when the 10 s budget "
     "allows, cool-down per profile). **braced-announced**: nothing configured, each instance "
-    "learns the announced quota from its own answers (`ratelimit_headers: pace`); braced does "
-    "not share a learned quota between instances. **braced-announced+fleet**: the same with "
+    "learns the announced quota from its own answers (`ratelimit_headers: pace`), unshared: "
+    "each spends what the answers announce as if alone. **braced-announced+fleet**: no rate "
+    f"either, `rate_limit: {{queue: {QUOTA_QUEUE}, share: fleet}}`: each instance spends its "
+    "part (÷ the instances counted through Redis) of what the answers announce, with "
     "`fleet.redis` set, so the fleet's default sharing (cool-down, breaker, retry budget) "
     "applies: a 429 on one instance cools all three down. **HAProxy** and **nginx**: plain "
     "reverse proxies, keep-alive to the upstream, their default retries (connection failures "
