@@ -348,6 +348,17 @@ static void render_latency_policy(struct strbuf *b, const struct policy *p)
 		    p->rate_limit.burst, p->rate_limit.queue_ms,
 		    rate_share_names[p->rate_limit.share], p->rate_limit.scope ? "true" : "false",
 		    ratelimit_headers_names[p->ratelimit_headers]);
+	strbuf_addf(b,
+		    ",\"cache\":{\"enabled\":%s,\"ttl_ms\":%u,\"stale_if_error_ms\":%u,"
+		    "\"stale_while_revalidate_ms\":%u,\"coalesce\":%s,\"key_headers\":[",
+		    p->cache.enabled ? "true" : "false", p->cache.ttl_ms,
+		    p->cache.stale_if_error_ms, p->cache.stale_while_revalidate_ms,
+		    p->cache.coalesce ? "true" : "false");
+	for (unsigned i = 0; i < p->cache.nkey_headers; i++) {
+		strbuf_adds(b, i ? "," : "");
+		strbuf_add_json_string(b, p->cache.key_headers[i], strlen(p->cache.key_headers[i]));
+	}
+	strbuf_adds(b, "]}");
 }
 
 /* dns (SPEC 4.11). */
@@ -547,6 +558,9 @@ static void render_config(struct admin *a, struct strbuf *b)
 	    cfg->header_timeout_ms, cfg->body_timeout_ms, cfg->idle_timeout_ms);
 	render_fleet_config(b, &cfg->fleet);
 	render_dns_config(b, &cfg->dns);
+	strbuf_addf(b, ",\"cache\":{\"max_bytes\":%llu,\"max_entry\":%llu}",
+		    (unsigned long long)cfg->cache.max_bytes,
+		    (unsigned long long)cfg->cache.max_entry);
 	strbuf_adds(b, ",\"defaults\":");
 	render_policy(b, &cfg->defaults);
 	strbuf_adds(b, ",\"profiles\":{");

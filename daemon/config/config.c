@@ -38,6 +38,14 @@ static const struct key limits_keys[] = {
 	K_END,
 };
 
+#define CS(f) (offsetof(struct config, cache) + offsetof(struct cache_setting, f))
+
+static const struct key cache_store_keys[] = {
+	K_SIZE("max_bytes", CS(max_bytes), 0),
+	K_SIZE("max_entry", CS(max_entry), 1),
+	K_END,
+};
+
 static int profile_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct profile *)a)->name, ((const struct profile *)b)->name);
@@ -92,6 +100,7 @@ static const struct key root_keys[] = {
 	K_MAP("limits", 0, limits_keys),
 	K_CUSTOM("fleet", parse_fleet),
 	K_CUSTOM("dns", parse_dns),
+	K_MAP("cache", 0, cache_store_keys),
 	K_CUSTOM("defaults", parse_defaults),
 	K_CUSTOM("profiles", parse_profiles),
 	K_END,
@@ -145,6 +154,11 @@ static void parse_root(struct loader *L, const struct ynode *root)
 		if ((v = ynode_get(root, k->name)))
 			keys_apply(L, root_keys, "", k->name, v, L->cfg);
 	check_buffered(L, root);
+	if (L->cfg->cache.max_bytes && L->cfg->cache.max_entry > L->cfg->cache.max_bytes)
+		err_at(L, ynode_get(root, "cache") ? ynode_get(root, "cache") : root,
+		       "cache.max_entry (%llu bytes) is larger than cache.max_bytes (%llu bytes)",
+		       (unsigned long long)L->cfg->cache.max_entry,
+		       (unsigned long long)L->cfg->cache.max_bytes);
 	check_shared_rate(L, ynode_get(root, "profiles") ? ynode_get(root, "profiles") : root);
 	/* An absent `profiles` is a mistake. */
 	if (!ynode_get(root, "profiles"))
@@ -173,6 +187,7 @@ static struct config *config_new(const char *path)
 	cfg->max_header_size = 16 * 1024;
 	cfg->max_validated_body = 2 * 1024 * 1024;
 	cfg->stream_buffer = 256 * 1024;
+	cfg->cache.max_entry = 1024 * 1024;
 	cfg->retry_buffer = 1024 * 1024;
 	cfg->max_buffered = 64 * 1024 * 1024;
 	cfg->max_connections = 4096;

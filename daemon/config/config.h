@@ -171,6 +171,12 @@ struct dns_setting {
  * new resolver). */
 int config_dns_equal(const struct dns_setting *a, const struct dns_setting *b);
 
+/* cache: the store of kept answers (SPEC 4.13); max_bytes 0: none. */
+struct cache_setting {
+	uint64_t max_bytes;
+	uint64_t max_entry; /* a larger answer is relayed, not kept */
+};
+
 struct config {
 	char *path;
 	struct listener_setting listeners[CONFIG_MAX_LISTENERS];
@@ -198,6 +204,7 @@ struct config {
 	uint32_t idle_timeout_ms;   /* between requests on a keep-alive connection */
 	struct fleet_setting fleet;
 	struct dns_setting dns;
+	struct cache_setting cache;
 	struct policy defaults;
 	struct profile *profiles; /* sorted by name */
 	size_t nprofiles;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void config_builtin_policy(struct policy *p)
 {
@@ -66,6 +67,38 @@ void config_builtin_policy(struct policy *p)
 						    .queue_ms = 1000,
 						    .share = RATE_SHARE_LOCAL };
 	p->ratelimit_headers = RATELIMIT_HEADERS_PACE;
+	p->cache = (struct cache_policy){ .enabled = 0, .coalesce = 1 };
+}
+
+/* cache.key_headers: a list of header names, at most
+ * POLICY_CACHE_KEY_HEADERS, none twice (without case). */
+static void get_key_headers(struct loader *L, const struct ynode *n, void *dst)
+{
+	struct cache_policy *c = dst;
+
+	if (expect_kind(L, n, YNODE_SEQ, "cache.key_headers") < 0)
+		return;
+	if (n->n > POLICY_CACHE_KEY_HEADERS) {
+		err_at(L, n, "cache.key_headers names more than %d headers",
+		       POLICY_CACHE_KEY_HEADERS);
+		return;
+	}
+	c->nkey_headers = 0;
+	for (size_t i = 0; i < n->n; i++) {
+		char *name = c->key_headers[c->nkey_headers];
+
+		if (get_header_name(L, n->items[i], "cache.key_headers", name,
+				    POLICY_HEADER_NAME_MAX + 1) < 0)
+			continue;
+		for (unsigned j = 0; j < c->nkey_headers; j++)
+			if (!strcasecmp(c->key_headers[j], name)) {
+				err_at(L, n->items[i], "cache.key_headers names '%s' twice", name);
+				name = NULL;
+				break;
+			}
+		if (name)
+			c->nkey_headers++;
+	}
 }
 
 /* rate_limit.rate: "0" (off) or COUNT/PERIOD (units_parse_rate()), with
@@ -131,6 +164,7 @@ static void get_hedge_delay(struct loader *L, const struct ynode *n, void *dst)
 #define C(f) offsetof(struct concurrency_policy, f)
 #define E(f) offsetof(struct endpoints_settings, f)
 #define RL(f) offsetof(struct rate_limit_policy, f)
+#define CP(f) offsetof(struct cache_policy, f)
 /* Every timeout but attempt (0: none) must be over 0. */
 /* clang-format off */
 #define TIMEOUT(n, f, fl) { .name = n, .kind = KEY_DURATION, .offset = T(f), .noun = "a timeout", .flags = fl }
@@ -250,6 +284,16 @@ static const struct key rate_limit_keys[] = {
 	K_END,
 };
 
+static const struct key cache_keys[] = {
+	K_BOOL("enabled", CP(enabled)),
+	K_DURATION("ttl", CP(ttl_ms), 0, 0),
+	K_DURATION("stale_if_error", CP(stale_if_error_ms), 0, 0),
+	K_DURATION("stale_while_revalidate", CP(stale_while_revalidate_ms), 0, 0),
+	K_BOOL("coalesce", CP(coalesce)),
+	K_CUSTOM("key_headers", get_key_headers),
+	K_END,
+};
+
 const struct key policy_keys[] = {
 	K_MAP("timeouts", P(timeouts), timeout_keys),
 	K_MAP("retry", P(retry), retry_keys),
@@ -266,6 +310,7 @@ const struct key policy_keys[] = {
 	K_MAP("endpoints", P(endpoints), endpoints_keys),
 	K_MAP("rate_limit", P(rate_limit), rate_limit_keys),
 	K_ENUM("ratelimit_headers", P(ratelimit_headers), ratelimit_headers_names),
+	K_MAP("cache", P(cache), cache_keys),
 	K_END,
 };
 

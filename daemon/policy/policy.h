@@ -74,6 +74,23 @@ struct rate_limit_policy {
 	uint64_t generation;
 };
 
+/* Most request headers a cache key may name (cache.key_headers). */
+#define POLICY_CACHE_KEY_HEADERS 8
+
+/* cache (SPEC 4.13): whether GET and HEAD answers are kept and served from
+ * the store, and for how long beyond their freshness. */
+struct cache_policy {
+	int enabled;
+	uint32_t ttl_ms;                    /* freshness without max-age or Expires; 0: none */
+	uint32_t stale_if_error_ms;         /* a stale entry may stand in for a failure */
+	uint32_t stale_while_revalidate_ms; /* a stale entry answers while one revalidates */
+	int coalesce;                       /* identical requests wait for one exchange */
+	/* Request headers whose values join the key (and let Authorization
+	 * or Cookie use the cache), as written; compared without case. */
+	char key_headers[POLICY_CACHE_KEY_HEADERS][POLICY_HEADER_NAME_MAX + 1];
+	unsigned nkey_headers;
+};
+
 /* Every key of `defaults`, overridable per profile and per route. Plain data:
  * copying the struct copies the policy. */
 struct policy {
@@ -95,6 +112,7 @@ struct policy {
 	struct endpoints_settings endpoints;
 	struct rate_limit_policy rate_limit;
 	enum ratelimit_headers ratelimit_headers;
+	struct cache_policy cache;
 };
 
 #endif

@@ -896,6 +896,26 @@ static const struct err_case err_cases[] = {
 	  "mapping", NULL },
 	{ "ratelimit_headers unknown", "defaults:\n  ratelimit_headers: follow\n" ONE_PROFILE, 2,
 	  22, "ratelimit_headers 'follow' is not one of: pace, ignore", NULL },
+	{ "cache max_entry over max_bytes",
+	  "cache: {max_bytes: 1MiB, max_entry: 2MiB}\n" ONE_PROFILE, 1, 8,
+	  "cache.max_entry (2097152 bytes) is larger than cache.max_bytes", NULL },
+	{ "cache max_entry 0", "cache: {max_entry: 0}\n" ONE_PROFILE, 1, 20, "cache.max_entry",
+	  NULL },
+	{ "cache unknown store key", "cache: {enabled: true}\n" ONE_PROFILE, 1, 9,
+	  "unknown key 'enabled' in cache", NULL },
+	{ "cache key_headers twice",
+	  "defaults:\n  cache: {key_headers: [Accept, accept]}\n" ONE_PROFILE, 2, 33,
+	  "cache.key_headers names 'accept' twice", NULL },
+	{ "cache key_headers not a name",
+	  "defaults:\n  cache: {key_headers: [\"a b\"]}\n" ONE_PROFILE, 2, 25,
+	  "cache.key_headers 'a b' is not a valid header name", NULL },
+	{ "cache key_headers too many",
+	  "defaults:\n  cache: {key_headers: [a, b, c, d, e, f, g, h, i]}\n" ONE_PROFILE, 2, 24,
+	  "cache.key_headers names more than 8 headers", NULL },
+	{ "cache key_headers not a list", "defaults:\n  cache: {key_headers: Accept}\n" ONE_PROFILE,
+	  2, 24, "cache.key_headers must be a list", NULL },
+	{ "cache ttl not a duration", "defaults:\n  cache: {ttl: forever}\n" ONE_PROFILE, 2, 16,
+	  "not a duration", NULL },
 	{ "route rate_limit burst 0", ROUTE_PROFILE("GET /x") "        rate_limit: {burst: 0}\n", 6,
 	  29, "rate_limit.burst", NULL },
 	{ "route rate_limit burst without rate",
@@ -1382,6 +1402,50 @@ END_TEST
 /* SPEC 4.12: rate_limit and ratelimit_headers, built-in, set at each
  * level, and the limiter's scope: a route with its own rate_limit names
  * its own (its label), the others share the profile's (NULL). */
+/* cache: the store at the top level, the policy on defaults, profile and
+ * route, merged key by key; key_headers replaced whole. */
+START_TEST(test_cache_keys)
+{
+	struct config *cfg = load_ok(ONE_PROFILE);
+	const struct profile *p;
+
+	ck_assert_uint_eq(cfg->cache.max_bytes, 0);
+	ck_assert_uint_eq(cfg->cache.max_entry, 1024 * 1024);
+	ck_assert_int_eq(cfg->defaults.cache.enabled, 0);
+	ck_assert_int_eq(cfg->defaults.cache.coalesce, 1);
+	ck_assert_uint_eq(cfg->defaults.cache.nkey_headers, 0);
+	config_unref(cfg);
+
+	cfg = load_ok(
+	    "cache: {max_bytes: 64MiB, max_entry: 512KiB}\n"
+	    "defaults:\n"
+	    "  cache: {enabled: true, ttl: 30s, key_headers: [Authorization, Accept]}\n"
+	    "profiles:\n"
+	    "  p:\n"
+	    "    upstream: http://127.0.0.1:9\n"
+	    "    cache: {stale_if_error: 5m, stale_while_revalidate: 10s, coalesce: false}\n"
+	    "    routes:\n"
+	    "      - match: GET /x\n"
+	    "        cache: {enabled: false, key_headers: [Cookie]}\n");
+	ck_assert_uint_eq(cfg->cache.max_bytes, 64ULL << 20);
+	ck_assert_uint_eq(cfg->cache.max_entry, 512 << 10);
+	p = profile(cfg, "p");
+	ck_assert_int_eq(p->policy.cache.enabled, 1);
+	ck_assert_uint_eq(p->policy.cache.ttl_ms, 30000);
+	ck_assert_uint_eq(p->policy.cache.stale_if_error_ms, 300000);
+	ck_assert_uint_eq(p->policy.cache.stale_while_revalidate_ms, 10000);
+	ck_assert_int_eq(p->policy.cache.coalesce, 0);
+	ck_assert_uint_eq(p->policy.cache.nkey_headers, 2);
+	ck_assert_str_eq(p->policy.cache.key_headers[0], "Authorization");
+	ck_assert_str_eq(p->policy.cache.key_headers[1], "Accept");
+	ck_assert_int_eq(p->routes[0].policy.cache.enabled, 0);
+	ck_assert_uint_eq(p->routes[0].policy.cache.ttl_ms, 30000);
+	ck_assert_uint_eq(p->routes[0].policy.cache.nkey_headers, 1);
+	ck_assert_str_eq(p->routes[0].policy.cache.key_headers[0], "Cookie");
+	config_unref(cfg);
+}
+END_TEST
+
 START_TEST(test_rate_limit_keys)
 {
 	const struct profile *p, *q;
@@ -1493,6 +1557,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_streaming_limits);
 	tcase_add_test(tc, test_endpoints_keys);
 	tcase_add_test(tc, test_rate_limit_keys);
+	tcase_add_test(tc, test_cache_keys);
 	tcase_add_test(tc, test_full_file_defaults);
 	tcase_add_test(tc, test_full_file_profile_merge);
 	tcase_add_test(tc, test_full_file_routes);
