@@ -22,6 +22,7 @@ Suite *pace_suite(void);
 Suite *pacing_suite(void);
 Suite *ratelimit_suite(void);
 Suite *cachecontrol_suite(void);
+Suite *cacheable_suite(void);
 Suite *schema_suite(void);
 Suite *decode_suite(void);
 Suite *http_suite(void);
