@@ -25,6 +25,7 @@ int main(void)
 	srunner_add_suite(sr, ratelimit_suite());
 	srunner_add_suite(sr, cachecontrol_suite());
 	srunner_add_suite(sr, cacheable_suite());
+	srunner_add_suite(sr, cacheentry_suite());
 	srunner_add_suite(sr, schema_suite());
 	srunner_add_suite(sr, decode_suite());
 	srunner_add_suite(sr, http_suite());
