@@ -113,7 +113,8 @@ static uint64_t next_start(const struct gcra *g, uint64_t now_ns, enum gcra_by *
 		}
 	}
 	if (learned_at(g, now_ns) || renewed_at(g, now_ns)) {
-		uint64_t s = learned_at(g, now_ns) && g->left ? max_u64(g->ltat_ns, now_ns) : now_ns;
+		uint64_t s =
+		    learned_at(g, now_ns) && g->left ? max_u64(g->ltat_ns, now_ns) : now_ns;
 
 		/* At the reset the learned limit is over: it never holds an
 		 * attempt longer than that, and from then on the renewed

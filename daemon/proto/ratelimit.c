@@ -366,8 +366,9 @@ static void ietf_quota(const struct ietf *in, struct ratelimit_quota *best, int 
 			q.has_limit = 1;
 			q.limit = pol->a.v;
 			if (pol->b.set)
-				q.window_s = pol->b.v < RATELIMIT_RESET_MAX_S ? pol->b.v
-									 : RATELIMIT_RESET_MAX_S;
+				q.window_s = pol->b.v < RATELIMIT_RESET_MAX_S
+						 ? pol->b.v
+						 : RATELIMIT_RESET_MAX_S;
 		}
 		consider(best, have, &q);
 	}
