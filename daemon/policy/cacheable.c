@@ -139,3 +139,45 @@ int cacheable_key(struct strbuf *out, const char *profile, const char *method, c
 		return -ENAMETOOLONG;
 	return 0;
 }
+
+/* How long past its lifetime an entry is at now; 0 while fresh. */
+static uint64_t staleness(const struct cacheentry_meta *m, int64_t now)
+{
+	uint32_t age = cacheentry_age(m, now);
+
+	return age > m->lifetime_s ? age - m->lifetime_s : 0;
+}
+
+static int fresh(const struct cacheentry_meta *m, int64_t now)
+{
+	return cacheentry_age(m, now) < m->lifetime_s;
+}
+
+static uint64_t larger_s(uint32_t answer_s, uint32_t configured_ms)
+{
+	uint64_t c = configured_ms / 1000;
+
+	return answer_s > c ? answer_s : c;
+}
+
+enum cache_state cacheable_state(const struct cacheentry_meta *meta, const struct cache_policy *cp,
+				 enum cache_use use, int64_t now)
+{
+	if (meta->revalidate || use == CACHE_USE_REVALIDATE)
+		return CACHE_REVALIDATE;
+	if (fresh(meta, now))
+		return CACHE_FRESH;
+	if (!meta->never_stale && staleness(meta, now) < larger_s(meta->stale_while_revalidate_s,
+								  cp->stale_while_revalidate_ms))
+		return CACHE_STALE_SERVE;
+	return CACHE_REVALIDATE;
+}
+
+int cacheable_stands_in(const struct cacheentry_meta *meta, const struct cache_policy *cp,
+			int64_t now)
+{
+	if (fresh(meta, now))
+		return 1;
+	return !meta->never_stale &&
+	       staleness(meta, now) < larger_s(meta->stale_if_error_s, cp->stale_if_error_ms);
+}

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cacheentry.h"
 #include "cachecontrol.h"
 #include "policy.h"
 #include "strbuf.h"
@@ -73,6 +74,29 @@ enum cache_keep cacheable_answer(const struct cache_answer *a);
 /* "keep", "status", "no_store", "set_cookie", "vary", "lifetime", "schema",
  * "too_large". */
 const char *cacheable_keep_name(enum cache_keep k);
+
+/* What a kept entry can do for a request at one instant. */
+enum cache_state {
+	CACHE_FRESH,       /* answers at once: Brace-Cache: hit */
+	CACHE_STALE_SERVE, /* stale within stale_while_revalidate: answers at once, one
+			    * revalidation behind it (Brace-Cache: stale) */
+	CACHE_REVALIDATE,  /* asked of the upstream with its validators; a 304 refreshes it */
+};
+
+/* The state of an entry kept with meta, for a request that uses the cache
+ * as use says, under cp, at now (seconds since the epoch). An entry marked
+ * revalidate (the answer's no-cache), or asked for by the app's no-cache,
+ * is validated first; a fresh one answers; a stale one answers within the
+ * larger of cp's stale_while_revalidate and the answer's own, unless the
+ * answer said must-revalidate or no-cache (never_stale). */
+enum cache_state cacheable_state(const struct cacheentry_meta *meta, const struct cache_policy *cp,
+				 enum cache_use use, int64_t now);
+
+/* 1 when an entry kept with meta may stand in for a failed exchange at now
+ * (SPEC 4.13): stale by less than the larger of cp's stale_if_error and the
+ * answer's own, and not never_stale. A fresh entry always may. */
+int cacheable_stands_in(const struct cacheentry_meta *meta, const struct cache_policy *cp,
+			int64_t now);
 
 /* A request header's value as the key reads it: present (possibly empty)
  * or absent, the two never equal. Borrowed. */

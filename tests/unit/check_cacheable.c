@@ -243,6 +243,66 @@ START_TEST(test_key_too_long)
 }
 END_TEST
 
+/* An entry kept at T with a lifetime of 60 s, 10 s old when kept. */
+#define T 1785000000
+static struct cacheentry_meta meta(uint32_t swr, uint32_t sie, int never_stale, int revalidate)
+{
+	return (struct cacheentry_meta){ .status = 200,
+					 .stored_at = T,
+					 .lifetime_s = 60,
+					 .age_s = 10,
+					 .stale_while_revalidate_s = swr,
+					 .stale_if_error_s = sie,
+					 .never_stale = never_stale,
+					 .revalidate = revalidate };
+}
+
+START_TEST(test_state)
+{
+	struct cache_policy cp = on(NULL, 0);
+	struct cacheentry_meta m = meta(0, 0, 0, 0);
+
+	/* fresh until its age reaches 60: 50 s after it was kept */
+	ck_assert_int_eq(cacheable_state(&m, &cp, CACHE_USE, T), CACHE_FRESH);
+	ck_assert_int_eq(cacheable_state(&m, &cp, CACHE_USE, T + 49), CACHE_FRESH);
+	ck_assert_int_eq(cacheable_state(&m, &cp, CACHE_USE, T + 50), CACHE_REVALIDATE);
+	/* the app's no-cache, the answer's no-cache */
+	ck_assert_int_eq(cacheable_state(&m, &cp, CACHE_USE_REVALIDATE, T), CACHE_REVALIDATE);
+	m = meta(0, 0, 0, 1);
+	ck_assert_int_eq(cacheable_state(&m, &cp, CACHE_USE, T), CACHE_REVALIDATE);
+	/* stale-while-revalidate: the configured one, or the answer's own */
+	cp.stale_while_revalidate_ms = 20000;
+	m = meta(0, 0, 0, 0);
+	ck_assert_int_eq(cacheable_state(&m, &cp, CACHE_USE, T + 69), CACHE_STALE_SERVE);
+	ck_assert_int_eq(cacheable_state(&m, &cp, CACHE_USE, T + 70), CACHE_REVALIDATE);
+	m = meta(30, 0, 0, 0);
+	ck_assert_int_eq(cacheable_state(&m, &cp, CACHE_USE, T + 79), CACHE_STALE_SERVE);
+	ck_assert_int_eq(cacheable_state(&m, &cp, CACHE_USE, T + 80), CACHE_REVALIDATE);
+	/* must-revalidate: never served stale */
+	m = meta(30, 0, 1, 0);
+	ck_assert_int_eq(cacheable_state(&m, &cp, CACHE_USE, T + 51), CACHE_REVALIDATE);
+	ck_assert_int_eq(cacheable_state(&m, &cp, CACHE_USE, T + 49), CACHE_FRESH);
+}
+END_TEST
+
+START_TEST(test_stands_in)
+{
+	struct cache_policy cp = on(NULL, 0);
+	struct cacheentry_meta m = meta(0, 0, 0, 0);
+
+	ck_assert(cacheable_stands_in(&m, &cp, T + 49));  /* fresh */
+	ck_assert(!cacheable_stands_in(&m, &cp, T + 50)); /* stale, no window */
+	cp.stale_if_error_ms = 300000;
+	ck_assert(cacheable_stands_in(&m, &cp, T + 349));
+	ck_assert(!cacheable_stands_in(&m, &cp, T + 350));
+	m = meta(0, 600, 0, 0); /* the answer's own, larger */
+	ck_assert(cacheable_stands_in(&m, &cp, T + 649));
+	ck_assert(!cacheable_stands_in(&m, &cp, T + 650));
+	m = meta(0, 600, 1, 0); /* must-revalidate */
+	ck_assert(!cacheable_stands_in(&m, &cp, T + 51));
+}
+END_TEST
+
 Suite *cacheable_suite(void)
 {
 	Suite *s = suite_create("cacheable");
@@ -252,6 +312,8 @@ Suite *cacheable_suite(void)
 	tcase_add_test(tc, test_answer_keep);
 	tcase_add_test(tc, test_keys_apart);
 	tcase_add_test(tc, test_key_too_long);
+	tcase_add_test(tc, test_state);
+	tcase_add_test(tc, test_stands_in);
 	suite_add_tcase(s, tc);
 	return s;
 }
