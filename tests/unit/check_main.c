@@ -26,6 +26,7 @@ int main(void)
 	srunner_add_suite(sr, cachecontrol_suite());
 	srunner_add_suite(sr, cacheable_suite());
 	srunner_add_suite(sr, cacheentry_suite());
+	srunner_add_suite(sr, answers_suite());
 	srunner_add_suite(sr, schema_suite());
 	srunner_add_suite(sr, decode_suite());
 	srunner_add_suite(sr, http_suite());

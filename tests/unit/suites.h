@@ -24,6 +24,7 @@ Suite *ratelimit_suite(void);
 Suite *cachecontrol_suite(void);
 Suite *cacheable_suite(void);
 Suite *cacheentry_suite(void);
+Suite *answers_suite(void);
 Suite *schema_suite(void);
 Suite *decode_suite(void);
 Suite *http_suite(void);
