@@ -210,22 +210,29 @@ void parse_fleet(struct loader *L, const struct ynode *map, void *dst)
 			"fleet.secret in braced.yaml(5))");
 }
 
+/* The policy of profile p's route r, or p's own for r == p->nroutes, and
+ * the name to report it by. */
+static const struct policy *policy_at(const struct profile *p, size_t r, const char **ret_where)
+{
+	if (r == p->nroutes) {
+		*ret_where = p->name;
+		return &p->policy;
+	}
+	*ret_where = p->routes[r].label ? p->routes[r].label : p->name;
+	return &p->routes[r].policy;
+}
+
 /* The first policy of cfg (a profile's or a route's) whose rate_limit is
  * shared through the fleet, or NULL; *ret_where names it. */
 static const struct policy *shared_rate(const struct config *cfg, const char **ret_where)
 {
-	for (size_t i = 0; i < cfg->nprofiles; i++) {
-		const struct profile *p = &cfg->profiles[i];
+	for (size_t i = 0; i < cfg->nprofiles; i++)
+		for (size_t r = 0; r <= cfg->profiles[i].nroutes; r++) {
+			const struct policy *q = policy_at(&cfg->profiles[i], r, ret_where);
 
-		*ret_where = p->name;
-		if (p->policy.rate_limit.share == RATE_SHARE_FLEET)
-			return &p->policy;
-		for (size_t r = 0; r < p->nroutes; r++) {
-			*ret_where = p->routes[r].label ? p->routes[r].label : p->name;
-			if (p->routes[r].policy.rate_limit.share == RATE_SHARE_FLEET)
-				return &p->routes[r].policy;
+			if (q->rate_limit.share == RATE_SHARE_FLEET)
+				return q;
 		}
-	}
 	return NULL;
 }
 
@@ -239,27 +246,21 @@ int config_shares_rate(const struct config *cfg)
 void check_shared_rate(struct loader *L, const struct ynode *at)
 {
 	const char *where = NULL;
-	const struct policy *p = shared_rate(L->cfg, &where);
 
-	if (p && !L->cfg->fleet.enabled)
+	if (shared_rate(L->cfg, &where) && !L->cfg->fleet.enabled)
 		err_at(L, at, "%s: rate_limit.share: fleet needs fleet.redis", where);
-	for (size_t i = 0; i < L->cfg->nprofiles; i++) {
-		const struct profile *pr = &L->cfg->profiles[i];
+	for (size_t i = 0; i < L->cfg->nprofiles; i++)
+		for (size_t r = 0; r <= L->cfg->profiles[i].nroutes; r++) {
+			const struct policy *q = policy_at(&L->cfg->profiles[i], r, &where);
 
-		for (size_t r = 0; r <= pr->nroutes; r++) {
-			const struct policy *q =
-			    r < pr->nroutes ? &pr->routes[r].policy : &pr->policy;
-
-			/* Leases space slots in whole microseconds. */
+			/* The documented bound of a shared rate (docs/ratelimits.md). */
 			if (q->rate_limit.share == RATE_SHARE_FLEET && q->rate_limit.count &&
 			    q->rate_limit.per_us < q->rate_limit.count)
 				err_at(L, at,
 				       "%s: rate_limit.share: fleet takes rates up to one attempt "
 				       "per microsecond",
-				       r < pr->nroutes && pr->routes[r].label ? pr->routes[r].label
-									      : pr->name);
+				       where);
 		}
-	}
 }
 
 static int same_str(const char *a, const char *b)

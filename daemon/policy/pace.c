@@ -52,12 +52,13 @@ void pace_free(struct pace_set *s)
 	free(s);
 }
 
-static int same_scope(const struct pace_limiter *l, const char *scope)
+/* 1 when l is the limiter of scope (NULL: the profile's), whose label
+ * hashes to hash. */
+static int same_scope(const struct pace_limiter *l, const char *scope, uint64_t hash)
 {
 	if (!scope)
 		return !l->route;
-	return l->route && l->scope_hash == hash_fnv1a64(scope, strlen(scope)) &&
-	       !strncmp(l->scope, scope, PACE_SCOPE_MAX - 1);
+	return l->route && l->scope_hash == hash && !strncmp(l->scope, scope, PACE_SCOPE_MAX - 1);
 }
 
 /* A free place for a new limiter: a new one, or the least recently used
@@ -93,9 +94,11 @@ static struct pace_limiter *place(struct pace_set *s)
 static struct pace_limiter *limiter_of(struct pace_set *s, const char *scope, uint64_t now_us)
 {
 	struct pace_limiter *l = NULL;
+	/* Once per look-up, not once per limiter compared. */
+	uint64_t hash = scope ? hash_fnv1a64(scope, strlen(scope)) : 0;
 
 	for (size_t i = 0; i < s->n && !l; i++)
-		if (same_scope(&s->lims[i], scope))
+		if (same_scope(&s->lims[i], scope, hash))
 			l = &s->lims[i];
 	if (!l) {
 		l = place(s);
@@ -109,7 +112,7 @@ static struct pace_limiter *limiter_of(struct pace_set *s, const char *scope, ui
 
 			memcpy(l->scope, scope, len);
 			l->scope[len] = '\0';
-			l->scope_hash = hash_fnv1a64(scope, strlen(scope));
+			l->scope_hash = hash;
 		}
 		l->serial = ++s->serial;
 		l->asked_us = now_us;

@@ -1,7 +1,8 @@
 /* One attempt at the upstream, from start to outcome: its easy handle
  * (reused when this libcurl allows), the request's headers and body, the
  * header, body, prereq and seek callbacks, the read, write, pool-wait and
- * attempt timers, the classification of how it ended, and its accessors. */
+ * attempt timers, and the classification of how it ended (what it tells
+ * about itself afterwards: call_view.c). */
 #include "upstream_internal.h"
 
 #include <errno.h>
@@ -673,18 +674,6 @@ void call_finish(struct call *c, CURLcode rc)
 	call_complete(c);
 }
 
-uint64_t call_queued_us(const struct call *c)
-{
-	if (!c->begin_us)
-		return c->elapsed_us;
-	return c->begin_us > c->start_us ? c->begin_us - c->start_us : 0;
-}
-
-int call_waiting(const struct call *c)
-{
-	return c->state == CALL_WAITING;
-}
-
 void call_pause_recv(struct call *c)
 {
 	if (c->state == CALL_RUNNING && !(c->paused & CURLPAUSE_RECV))
@@ -753,16 +742,6 @@ void call_upload_more(struct call *c)
 		snprintf(c->errbuf, sizeof(c->errbuf), "libcurl refused to resume the upload");
 		event_active(c->timer, EV_TIMEOUT, 0);
 	}
-}
-
-uint64_t call_body_sent(const struct call *c)
-{
-	return c->body_sent;
-}
-
-int64_t call_content_length(const struct call *c)
-{
-	return c->head_length;
 }
 
 struct call *call_paused_of(CURL *easy)
@@ -859,53 +838,6 @@ void upstream_cancel(struct call *c)
 	if (c->state != CALL_DONE)
 		call_detach(c);
 	call_free(c);
-}
-
-enum attempt_end call_outcome(const struct call *c)
-{
-	return c->outcome;
-}
-
-enum attempt_limit call_timeout_kind(const struct call *c)
-{
-	return c->timeout;
-}
-
-int call_status(const struct call *c)
-{
-	return c->status;
-}
-
-struct evbuffer *call_body(struct call *c)
-{
-	return c->body;
-}
-
-int call_header_next(const struct call *c, size_t *pos, const char **ret_name,
-		     const char **ret_value)
-{
-	/* Stored as "name\0value\0" pairs; an overflowed store shows nothing. */
-	size_t len = c->headers.failed ? 0 : c->headers.len;
-	const char *name, *value;
-
-	if (*pos >= len)
-		return 0;
-	name = c->headers.data + *pos;
-	value = name + strlen(name) + 1;
-	*pos = (size_t)(value - c->headers.data) + strlen(value) + 1;
-	*ret_name = name;
-	*ret_value = value;
-	return 1;
-}
-
-uint64_t call_elapsed_us(const struct call *c)
-{
-	return c->state == CALL_DONE ? c->elapsed_us : clock_now_us() - c->start_us;
-}
-
-const char *call_error(const struct call *c)
-{
-	return c->errbuf;
 }
 
 void call_free(struct call *c)

@@ -524,17 +524,15 @@ backend be
     return p, port
 
 
-def start_nginx_ep(procs, tmp, up_port):
-    """nginx in front of the three endpoints: least_conn, max_fails=5 within
-    fail_timeout=10s (a failure: error, timeout or a status listed in
-    proxy_next_upstream), the next server on error, timeout and 5xx, each
-    server at most once (3 tries), keep-alive to the upstreams."""
+def start_nginx_conf(procs, tmp, name, upstream, location):
+    """nginx in the foreground as `name`, its config in tmp/name: one
+    upstream block `up` (its lines: `upstream`, keepalive 64 added) and one
+    server proxying every path to it with keep-alive (the location's extra
+    lines: `location`). Returns (process, port)."""
     port = free_port()
-    d = os.path.join(tmp, "nginx-ep")
+    d = os.path.join(tmp, name)
     os.makedirs(d, exist_ok=True)
     conf = os.path.join(d, "nginx.conf")
-    servers = "".join(f"        server {h}:{up_port} max_fails=5 fail_timeout=10s;\n"
-                      for h in EP_HOSTS)
     with open(conf, "w") as f:
         f.write(f"""daemon off;
 master_process on;
@@ -550,8 +548,7 @@ http {{
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
     upstream up {{
-        least_conn;
-{servers}        keepalive 64;
+{upstream}        keepalive 64;
     }}
     server {{
         listen 127.0.0.1:{port};
@@ -561,17 +558,28 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_connect_timeout 2s;
-            proxy_read_timeout 4s;
-            proxy_send_timeout 2s;
-            proxy_next_upstream error timeout http_500 http_502 http_503 http_504;
-            proxy_next_upstream_tries 3;
-        }}
+{location}        }}
     }}
 }}
 """)
-    p = procs.start("nginx-ep", ["nginx", "-p", d, "-e", f"{d}/error.log", "-c", conf])
+    p = procs.start(name, ["nginx", "-p", d, "-e", f"{d}/error.log", "-c", conf])
     wait_port(port, p)
     return p, port
+
+
+def start_nginx_ep(procs, tmp, up_port):
+    """nginx in front of the three endpoints: least_conn, max_fails=5 within
+    fail_timeout=10s (a failure: error, timeout or a status listed in
+    proxy_next_upstream), the next server on error, timeout and 5xx, each
+    server at most once (3 tries), keep-alive to the upstreams."""
+    servers = "".join(f"        server {h}:{up_port} max_fails=5 fail_timeout=10s;\n"
+                      for h in EP_HOSTS)
+    return start_nginx_conf(procs, tmp, "nginx-ep", "        least_conn;\n" + servers,
+                            "            proxy_read_timeout 4s;\n"
+                            "            proxy_send_timeout 2s;\n"
+                            "            proxy_next_upstream error timeout http_500 http_502 "
+                            "http_503 http_504;\n"
+                            "            proxy_next_upstream_tries 3;\n")
 
 
 def http_post(port, path, obj, host="127.0.0.1"):
@@ -682,45 +690,9 @@ backend be
 def start_nginx_plain(procs, tmp, up_port, name):
     """A plain nginx reverse proxy: one server, proxy_next_upstream at its
     default (error timeout: a 429 is passed on), keep-alive to the upstream."""
-    port = free_port()
-    d = os.path.join(tmp, name)
-    os.makedirs(d, exist_ok=True)
-    conf = os.path.join(d, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""daemon off;
-master_process on;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    upstream up {{
-        server 127.0.0.1:{up_port};
-        keepalive 64;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        keepalive_requests 1000000;
-        location / {{
-            proxy_pass http://up;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 10s;
-            proxy_send_timeout 2s;
-        }}
-    }}
-}}
-""")
-    p = procs.start(name, ["nginx", "-p", d, "-e", f"{d}/error.log", "-c", conf])
-    wait_port(port, p)
-    return p, port
+    return start_nginx_conf(procs, tmp, name, f"        server 127.0.0.1:{up_port};\n",
+                            "            proxy_read_timeout 10s;\n"
+                            "            proxy_send_timeout 2s;\n")
 
 
 def quota_windows(log):
