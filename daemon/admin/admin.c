@@ -2,6 +2,7 @@
  * here changes a request or a profile. What a listener serves is decided
  * once, by the address it is bound to (SPEC 6). */
 #include "admin.h"
+#include "cache.h"
 #include "clock.h"
 #include "front.h"
 #include "guard.h"
@@ -34,6 +35,7 @@ enum admin_endpoint {
 	ADMIN_METRICS,
 	ADMIN_STATUS,
 	ADMIN_CONFIG,
+	ADMIN_CACHE_PURGE,
 	ADMIN_NONE,
 };
 
@@ -44,7 +46,7 @@ static const struct {
 } endpoints[] = {
 	[ADMIN_HEALTHZ] = { "/healthz", 1 }, [ADMIN_READYZ] = { "/readyz", 1 },
 	[ADMIN_METRICS] = { "/metrics", 1 }, [ADMIN_STATUS] = { "/status", 0 },
-	[ADMIN_CONFIG] = { "/config", 0 },
+	[ADMIN_CONFIG] = { "/config", 0 },   [ADMIN_CACHE_PURGE] = { "/cache/purge", 0 },
 };
 
 /* Answers req with b's text (its buffer handed to the server). */
@@ -96,6 +98,14 @@ static void render_metrics(struct admin *a, struct strbuf *b)
 	a->global->held_bytes = a->srv->env.hold.held;
 	a->global->held_max = a->srv->env.hold.max;
 	a->global->hold_waiting = a->srv->env.hold.waiting;
+	{
+		struct cache_stats cs;
+
+		cache_stats(&a->srv->env, &cs);
+		a->global->cache_bytes = cs.bytes;
+		a->global->cache_entries = cs.entries;
+		a->global->cache_max_bytes = cs.max_bytes;
+	}
 	metrics_render(b, snaps, n, a->global);
 	free(snaps);
 }
@@ -268,6 +278,14 @@ static void render_status(struct admin *a, struct strbuf *b)
 	    b, "\"memory\":{\"held\":%llu,\"max_buffered\":%llu,\"peak\":%llu,\"waiting\":%u},",
 	    (unsigned long long)a->srv->env.hold.held, (unsigned long long)a->srv->env.hold.max,
 	    (unsigned long long)a->srv->env.hold.peak, a->srv->env.hold.waiting);
+	{
+		struct cache_stats cs;
+
+		cache_stats(&a->srv->env, &cs);
+		strbuf_addf(b, "\"cache\":{\"max_bytes\":%llu,\"bytes\":%llu,\"entries\":%llu},",
+			    (unsigned long long)cs.max_bytes, (unsigned long long)cs.bytes,
+			    (unsigned long long)cs.entries);
+	}
 	strbuf_addf(b, "\"fleet\":{\"enabled\":%s,\"up\":%s},\"profiles\":{",
 		    cfg->fleet.enabled ? "true" : "false",
 		    a->global->fleet.enabled && a->global->fleet.up ? "true" : "false");
@@ -656,6 +674,40 @@ static void not_found(struct admin *a, struct http_request *req, struct strbuf *
 	reply(req, 404, "application/json", b);
 }
 
+/* POST /cache/purge[?profile=NAME]: empties the cache's store, or one
+ * profile's entries (SPEC 4.13). */
+static void purge(struct admin *a, struct http_request *req, struct strbuf *b)
+{
+	const char *q = strchr(req->target, '?');
+	const char *profile = NULL;
+	size_t removed;
+
+	if (strcmp(req->method, "POST") != 0) {
+		strbuf_adds(b, "{\"error\":\"only POST\"}\n");
+		reply(req, 405, "application/json", b);
+		return;
+	}
+	if (q) {
+		profile = q + 1;
+		if (strncmp(profile, "profile=", 8) != 0 || !profile[8]) {
+			strbuf_adds(b, "{\"error\":\"the only query is profile=NAME\"}\n");
+			reply(req, 400, "application/json", b);
+			return;
+		}
+		profile += 8;
+		if (!config_find_profile(a->srv->env.cfg, profile, strlen(profile))) {
+			strbuf_adds(b, "{\"error\":\"no such profile\"}\n");
+			reply(req, 404, "application/json", b);
+			return;
+		}
+	}
+	removed = cache_purge(&a->srv->env, profile);
+	log_msgf(LOG_INFO, "cache purged: %zu entries%s%s", removed, profile ? " of profile " : "",
+		 profile ? profile : "");
+	strbuf_addf(b, "{\"removed\":%zu}\n", removed);
+	reply(req, 200, "application/json", b);
+}
+
 void admin_handle(struct admin *a, struct http_request *req)
 {
 	enum admin_endpoint e = a ? endpoint_of(req->target, a->scope) : ADMIN_NONE;
@@ -665,6 +717,10 @@ void admin_handle(struct admin *a, struct http_request *req)
 	strbuf_init(&b, ADMIN_MAX_BODY);
 	if (e == ADMIN_NONE) {
 		not_found(a, req, &b);
+		return;
+	}
+	if (e == ADMIN_CACHE_PURGE) {
+		purge(a, req, &b);
 		return;
 	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
@@ -695,7 +751,8 @@ void admin_handle(struct admin *a, struct http_request *req)
 		render_config(a, &b);
 		reply(req, 200, "application/json", &b);
 		return;
-	case ADMIN_NONE: /* answered above */
+	case ADMIN_CACHE_PURGE: /* answered above */
+	case ADMIN_NONE:
 		break;
 	}
 }

@@ -103,6 +103,26 @@ static void render_rate_limits(struct strbuf *out, const struct guard_snapshot *
 			  rate_wait_of);
 }
 
+/* The cache (SPEC 4.13): answers by what it did, and its store. */
+static void render_cache(struct strbuf *out, const struct guard_snapshot *snaps, size_t n,
+			 const struct metrics_global *mg)
+{
+	header(out, "braced_cache_requests_total", "counter",
+	       "Answers to requests on routes with a cache, by profile and result (hit, stale, "
+	       "stale_if_error, revalidated, miss, coalesced, bypass).");
+	for (const struct guard_snapshot *g = snaps; g < snaps + n; g++)
+		for (int r = CACHE_R_HIT; r < CACHE_R__COUNT; r++)
+			if (g->cache[r])
+				sample(out, "braced_cache_requests_total", g->name, "result",
+				       cacheable_result_label((enum cache_result)r), g->cache[r]);
+	header(out, "braced_cache_bytes", "gauge",
+	       "Bytes the cache's store holds (entries, keys and table), at most cache.max_bytes "
+	       "and a fixed overhead.");
+	strbuf_addf(out, "braced_cache_bytes %llu\n", (unsigned long long)mg->cache_bytes);
+	header(out, "braced_cache_entries", "gauge", "Answers the cache's store holds.");
+	strbuf_addf(out, "braced_cache_entries %llu\n", (unsigned long long)mg->cache_entries);
+}
+
 /* Hedges by result (each hedge started ends in one: won, its answer was
  * the app's; lost, it finished without being used; cancelled, it was cut
  * while still running) and the concurrency limit (SPEC 4.10). */
@@ -254,6 +274,7 @@ void metrics_render(struct strbuf *out, const struct guard_snapshot *snaps, size
 		       g->endpoint_ejections);
 	render_latency_defences(out, snaps, n);
 	render_rate_limits(out, snaps, n);
+	render_cache(out, snaps, n, mg);
 	render_streams(out, snaps, n);
 	render_schema_violations(out, snaps, n);
 	render_global(out, mg);

@@ -21,6 +21,8 @@ struct metrics_global {
 	/* the memory budget of what is held whole (limits.max_buffered) */
 	uint64_t held_bytes, held_max;
 	unsigned hold_waiting;
+	/* the cache's store (SPEC 4.13) */
+	uint64_t cache_bytes, cache_entries, cache_max_bytes;
 };
 
 /* Renders every metric of SPEC 6 from n per-profile snapshots (borrowed,

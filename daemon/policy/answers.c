@@ -106,6 +106,11 @@ out:
 	return e;
 }
 
+int answers_base_key(const struct answers_request *r, struct strbuf *out)
+{
+	return key_of(out, 'F', r, NULL, 0);
+}
+
 int answers_keep(struct answers *a, const struct answers_request *r,
 		 const struct cachecontrol_vary *vary, const void *blob, size_t len)
 {

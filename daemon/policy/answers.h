@@ -13,6 +13,7 @@
 #include "cachecontrol.h"
 #include "lru.h"
 #include "policy.h"
+#include "strbuf.h"
 
 struct answers;
 
@@ -43,6 +44,11 @@ struct lru *answers_store(struct answers *a);
  * marked recently used; NULL when none, or when r's key is too long.
  * Borrowed until the store changes. */
 struct lru_entry *answers_find(struct answers *a, const struct answers_request *r);
+
+/* Writes r's base key (its key without any Vary) to out: what identical
+ * requests share while one exchange for them is in flight. 0 or
+ * -ENAMETOOLONG. */
+int answers_base_key(const struct answers_request *r, struct strbuf *out);
 
 /* Keeps blob (len bytes, copied) as the answer to r, whose Vary is vary
  * (NULL or n 0: none; a star is refused with -EINVAL, never kept). It

@@ -14,6 +14,7 @@ static const char *const use_names[CACHE_USE__COUNT] = {
 	[CACHE_BYPASS_METHOD] = "method",
 	[CACHE_BYPASS_CREDENTIALS] = "credentials",
 	[CACHE_BYPASS_NO_STORE] = "no_store",
+	[CACHE_BYPASS_CONDITIONAL] = "conditional",
 };
 
 static const char *const keep_names[CACHE_KEEP__COUNT] = {
@@ -180,4 +181,36 @@ int cacheable_stands_in(const struct cacheentry_meta *meta, const struct cache_p
 		return 1;
 	return !meta->never_stale &&
 	       staleness(meta, now) < larger_s(meta->stale_if_error_s, cp->stale_if_error_ms);
+}
+
+static const char *const header_names[CACHE_R__COUNT] = {
+	[CACHE_R_NONE] = NULL,
+	[CACHE_R_HIT] = "hit",
+	[CACHE_R_STALE] = "stale",
+	[CACHE_R_STALE_IF_ERROR] = "stale-if-error",
+	[CACHE_R_REVALIDATED] = "revalidated",
+	[CACHE_R_MISS] = "miss",
+	[CACHE_R_COALESCED] = "coalesced",
+	[CACHE_R_BYPASS] = "bypass",
+};
+
+static const char *const label_names[CACHE_R__COUNT] = {
+	[CACHE_R_NONE] = "none",
+	[CACHE_R_HIT] = "hit",
+	[CACHE_R_STALE] = "stale",
+	[CACHE_R_STALE_IF_ERROR] = "stale_if_error",
+	[CACHE_R_REVALIDATED] = "revalidated",
+	[CACHE_R_MISS] = "miss",
+	[CACHE_R_COALESCED] = "coalesced",
+	[CACHE_R_BYPASS] = "bypass",
+};
+
+const char *cacheable_result_header(enum cache_result r)
+{
+	return (unsigned)r < CACHE_R__COUNT ? header_names[r] : NULL;
+}
+
+const char *cacheable_result_label(enum cache_result r)
+{
+	return (unsigned)r < CACHE_R__COUNT ? label_names[r] : "none";
 }

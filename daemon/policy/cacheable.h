@@ -24,6 +24,7 @@ enum cache_use {
 	CACHE_BYPASS_METHOD,      /* neither GET nor HEAD */
 	CACHE_BYPASS_CREDENTIALS, /* Authorization or Cookie, not in key_headers */
 	CACHE_BYPASS_NO_STORE,    /* the app's no-store */
+	CACHE_BYPASS_CONDITIONAL, /* the app's own validators or Range (the caller's check) */
 	CACHE_USE__COUNT
 };
 
@@ -115,5 +116,23 @@ struct cache_header_value {
 int cacheable_key(struct strbuf *out, const char *profile, const char *method, const char *path,
 		  size_t path_len, const char *query, size_t query_len,
 		  const struct cache_header_value *headers, size_t nheaders);
+
+/* What Brace-Cache says of an answer, and the metrics' result label. */
+enum cache_result {
+	CACHE_R_NONE, /* the route does not use a cache: no header */
+	CACHE_R_HIT,
+	CACHE_R_STALE,
+	CACHE_R_STALE_IF_ERROR,
+	CACHE_R_REVALIDATED,
+	CACHE_R_MISS,
+	CACHE_R_COALESCED,
+	CACHE_R_BYPASS,
+	CACHE_R__COUNT
+};
+
+/* "hit", "stale", "stale-if-error", ...: the header's value. */
+const char *cacheable_result_header(enum cache_result r);
+/* "hit", "stale", "stale_if_error", ...: the metric's label. */
+const char *cacheable_result_label(enum cache_result r);
 
 #endif

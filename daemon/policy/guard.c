@@ -52,7 +52,8 @@ struct guard {
 	 * changed by guard_set_endpoints(). */
 	struct endpoints *endpoints;
 	int retry_elsewhere;
-	struct pace_set *pace; /* outbound rate limits (SPEC 4.12) */
+	struct pace_set *pace;          /* outbound rate limits (SPEC 4.12) */
+	uint64_t cache[CACHE_R__COUNT]; /* answers by what the cache did (SPEC 4.13) */
 };
 
 static void emit_event(struct guard *g, struct guard_event *ev)
@@ -162,6 +163,12 @@ void guard_pace_learn(struct guard *g, const struct rate_limit_policy *rl,
 		      const struct ratelimit_quota *q, uint64_t sent_us, uint64_t now_us)
 {
 	pace_learn(g->pace, rl, q, sent_us, now_us);
+}
+
+void guard_count_cache(struct guard *g, enum cache_result r)
+{
+	if ((unsigned)r < CACHE_R__COUNT)
+		g->cache[r]++;
 }
 
 void guard_count_rate_limited(struct guard *g, enum gcra_by by)
@@ -611,6 +618,7 @@ void guard_snapshot(struct guard *g, uint64_t now_us, struct guard_snapshot *ret
 			 &ret->endpoint_ejections);
 	pace_refused(g->pace, &ret->rate_limited_configured, &ret->rate_limited_learned);
 	ret->rate_wait = pace_waits(g->pace);
+	memcpy(ret->cache, g->cache, sizeof(ret->cache));
 }
 
 void guards_free(struct guard *list)

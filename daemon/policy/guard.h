@@ -11,6 +11,7 @@
 
 #include "attempt.h"
 #include "breaker.h"
+#include "cacheable.h"
 #include "endpoints.h"
 #include "policy.h"
 #include "histogram.h"
@@ -150,6 +151,8 @@ void guard_pace_learn(struct guard *g, const struct rate_limit_policy *rl,
 		      const struct ratelimit_quota *q, uint64_t sent_us, uint64_t now_us);
 /* An attempt the limiter refused was given up: pace_count_refused(). */
 void guard_count_rate_limited(struct guard *g, enum gcra_by by);
+/* One answer to a request on a route with a cache, by what the cache did. */
+void guard_count_cache(struct guard *g, enum cache_result r);
 /* The profile's limiters, for the fleet's leases (SPEC 4.12; borrowed). */
 struct pace_set *guard_pace_set(struct guard *g);
 /* The profile's limiters, for /status and metrics (borrowed). */
@@ -318,6 +321,7 @@ struct guard_snapshot {
 	uint64_t endpoint_ejections;                            /* made by this instance */
 	uint64_t rate_limited_configured, rate_limited_learned; /* SPEC 4.12 */
 	const struct histogram *rate_wait;                      /* borrowed */
+	uint64_t cache[CACHE_R__COUNT];                         /* SPEC 4.13 */
 	int fleet;                                              /* hooked onto a fleet */
 	int fleet_gate, fleet_probe_lock;                       /* probes fleet-wide; lock held */
 	int fleet_budget;                                       /* fleet totals decide the budget */

@@ -24,6 +24,8 @@ struct call;
 struct evbuffer;
 struct upstream_pool;
 struct schema_result;
+struct cache_store;
+struct cache_req;
 
 TAILQ_HEAD(request_list, request);
 TAILQ_HEAD(request_line, request);
@@ -42,11 +44,18 @@ struct request_env {
 	 * waiting in line for room, first come first served (hold.h). */
 	struct hold hold;
 	struct request_line hold_line;
-	struct event hold_wake; /* serves the line from the loop, never re-entrantly */
+	struct event hold_wake;    /* serves the line from the loop, never re-entrantly */
+	struct cache_store *cache; /* kept answers and exchanges in flight (cache.h); NULL: none */
 	/* The one end of an answered request (request_finish, wired by the
 	 * front): reply.c hands it what it built. */
 	void (*finish)(struct request *req, int status, const struct http_header *h, size_t n,
 		       char *body, size_t len, struct evbuffer *buf, const enum problem_code *code);
+	/* The app answered while the request goes on (request_reply_early),
+	 * and a routed request started (request_start): wired by the front
+	 * for reply.c and cache.c. */
+	void (*answer_early)(struct request *req, int status, const struct http_header *h, size_t n,
+			     char *body, size_t len);
+	void (*start)(struct request *req);
 };
 
 struct request {
@@ -131,6 +140,14 @@ struct request {
 	void (*hold_granted)(struct request *req); /* when hold_call is NULL */
 	TAILQ_ENTRY(request) hold_link;
 	struct schema_result *violations; /* of the last answer, in enforce mode */
+	int schema_bad;                   /* the last answer failed its schema, in any mode */
+	struct cache_req *cache;          /* on a route with a cache (cache.h); NULL: none */
+	const char *cache_said;           /* its Brace-Cache value, NULL: none */
+	/* A copy of the streamed body for the cache (flow.c adds to it), while
+	 * it fits tee_room; dropped beyond (tee NULL, tee_over 1). */
+	struct evbuffer *tee;
+	uint64_t tee_room;
+	int tee_over;
 	const char *correlation_header;
 	char correlation[HEADERS_CORRELATION_MAX + 1];
 	const char *idempotency_header;

@@ -8,6 +8,18 @@
 #include <errno.h>
 #include <event2/buffer.h>
 
+/* Adds n bytes relayed to the cache's copy, or drops the copy when it
+ * would pass its room. */
+static void tee(struct request *req, const void *buf, size_t n)
+{
+	if (evbuffer_get_length(req->tee) + n > req->tee_room ||
+	    evbuffer_add(req->tee, buf, n) < 0) {
+		evbuffer_free(req->tee);
+		req->tee = NULL;
+		req->tee_over = 1;
+	}
+}
+
 /* Takes a block of the streamed body for the app, or none of it (the
  * attempt pauses) while the app's queue holds stream_buffer or the app is
  * gone (on_gone, deferred, then ends the request). All or nothing: libcurl
@@ -25,6 +37,8 @@ static size_t flow_sink(void *arg, const char *buf, size_t n)
 	}
 	if (http_stream_write(h, buf, n) < 0)
 		return 0;
+	if (req->tee)
+		tee(req, buf, n);
 	req->bytes_out += n;
 	return n;
 }
@@ -44,6 +58,8 @@ static int send_window(struct request *req, struct call *call)
 			nv = 8;
 		for (int i = 0; i < nv && rc == 0; i++) {
 			rc = http_stream_write(req->hreq, v[i].iov_base, v[i].iov_len);
+			if (rc == 0 && req->tee)
+				tee(req, v[i].iov_base, v[i].iov_len);
 			if (rc == 0)
 				done += v[i].iov_len;
 		}

@@ -4,6 +4,7 @@
  * upstream URL, header list and body ready. Framing, sizes and deadlines
  * are the HTTP server's. */
 #include "front.h"
+#include "cache.h"
 #include "guard.h"
 #include "headers.h"
 #include "log.h"
@@ -363,8 +364,18 @@ static void on_request(struct http_request *hreq, void *arg)
 		return;
 	req->body = hreq->body;
 	req->body_len = hreq->body_len;
-	if (validate_request(req) == 0)
+	if (validate_request(req) != 0)
+		return;
+	switch (cache_begin(req)) {
+	case CACHE_GO:
 		request_start(req);
+		break;
+	case CACHE_WAIT:
+		request_wait_memory(req); /* for an identical request's answer, its budget long */
+		break;
+	case CACHE_ANSWERED:
+		break;
+	}
 }
 
 /* A request with a body, at its head: routed (and refused, before a byte
@@ -470,6 +481,8 @@ int server_set_config(struct server *srv, struct config *cfg)
 
 	if (pools_for(srv, cfg, &pools, &guards) < 0)
 		return -ENOMEM;
+	if (cache_env_configure(&srv->env, srv->env.cfg, cfg) < 0)
+		log_msgf(LOG_ERROR, "out of memory for the cache's store: the cache is off");
 	free(srv->pools);
 	srv->pools = pools;
 	free(srv->guards_by_profile);
@@ -501,6 +514,8 @@ struct server *server_new(struct event_base *base, struct config *cfg, struct up
 		goto fail;
 	limits_of(cfg, &lim);
 	srv->env.finish = request_finish;
+	srv->env.answer_early = request_reply_early;
+	srv->env.start = request_start;
 	srv->http = http_server_new(base, &lim, on_request, on_gone, srv);
 	if (!srv->http)
 		goto fail;
@@ -775,6 +790,7 @@ void server_free(struct server *srv)
 	while (!TAILQ_EMPTY(&srv->env.requests))
 		request_abort(TAILQ_FIRST(&srv->env.requests));
 	memory_env_done(&srv->env);
+	cache_env_free(&srv->env);
 	/* Every request has had its reply: the connections may go. */
 	http_server_free(srv->http);
 	srv->http = NULL;

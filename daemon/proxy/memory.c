@@ -46,6 +46,15 @@ int memory_reserve(struct request *req, uint64_t n, struct call *call,
 	return 1;
 }
 
+int memory_try(struct request *req, uint64_t n)
+{
+	int rc = hold_take(&req->env->hold, n);
+
+	if (rc == 0)
+		req->held += n;
+	return rc;
+}
+
 void memory_give(struct request *req, uint64_t n)
 {
 	struct request_env *env = req->env;

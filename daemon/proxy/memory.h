@@ -24,6 +24,9 @@ void memory_env_set_max(struct request_env *env, uint64_t max_buffered);
  * is more than the whole budget, -EBUSY when req waits in line already. */
 int memory_reserve(struct request *req, uint64_t n, struct call *call,
 		   void (*granted)(struct request *req));
+/* Reserves n bytes for req now or not at all: 0, or -ENOSPC (or -E2BIG)
+ * without waiting. */
+int memory_try(struct request *req, uint64_t n);
 /* Gives back part of what req reserved (a body shorter than reserved). */
 void memory_give(struct request *req, uint64_t n);
 /* The call req waits for is cancelled: req leaves the line. */

@@ -4,6 +4,7 @@
  * answers (request_fail). Each ends in request_finish(). */
 #include "reply.h"
 #include "ascii.h"
+#include "cacheentry.h"
 #include "clock.h"
 #include "exchange.h"
 #include "flow.h"
@@ -36,6 +37,7 @@ struct reply {
 	char attempts[16];
 	char timing[80]; /* two put_ms() of 22 bytes at most, and the words */
 	char retry_after[24];
+	char age[24];
 	char *kept; /* the upstream's Server-Timing values without braced's entries */
 };
 
@@ -117,7 +119,8 @@ static const char *told_key(const struct request *req)
 static void add_common_headers(struct request *req, struct reply *r)
 {
 	const char *key = told_key(req);
-
+	if (req->cache_said)
+		reply_add(r, "Brace-Cache", req->cache_said);
 	if (req->correlation[0])
 		reply_add(r, req->correlation_header, req->correlation);
 	if (key)
@@ -328,4 +331,56 @@ void reply_problem(struct request *req, const struct engine_answer *a)
 		p.nviolations = req->violations->count;
 	}
 	reply_fail(req, &p);
+}
+
+void reply_internal(struct request *req, const char *detail)
+{
+	struct problem p;
+
+	problem_init(&p, PROBLEM_INTERNAL);
+	p.detail = detail;
+	reply_fail(req, &p);
+}
+
+void reply_waited_too_long(struct request *req)
+{
+	struct problem p;
+
+	problem_init(&p, PROBLEM_UPSTREAM_TIMEOUT);
+	p.detail = "the budget ran out waiting for the answer of an identical request";
+	reply_fail(req, &p);
+}
+
+int reply_cached(struct request *req, const struct cacheentry_view *v, int64_t age,
+		 const enum problem_code *avoided, const enum problem_code *code, int early)
+{
+	struct reply r;
+	char *body = NULL;
+
+	reply_init(&r);
+	if (reply_reserve(&r, v->nfields + REPLY_OWN_HEADERS + 2) < 0 ||
+	    (v->body_len && !(body = malloc(v->body_len)))) {
+		reply_release(&r);
+		fail_no_memory(req);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < v->nfields; i++)
+		r.h[r.n++] = (struct http_header){ v->fields[i].name, v->fields[i].name_len,
+						   v->fields[i].value, v->fields[i].value_len };
+	if (age >= 0) {
+		*ascii_put_uint(r.age, (uint64_t)age) = '\0';
+		reply_add(&r, "Age", r.age);
+	}
+	if (avoided)
+		reply_add(&r, "Brace-Error-Avoided", problem_code_name(*avoided));
+	add_common_headers(req, &r);
+	if (v->body_len)
+		memcpy(body, v->body, v->body_len);
+	if (early) {
+		req->env->answer_early(req, v->meta.status, r.h, r.n, body, v->body_len);
+		reply_release(&r);
+		return 0;
+	}
+	send_and_free(req, v->meta.status, &r, body, v->body_len, NULL, code);
+	return 0;
 }

@@ -8,6 +8,11 @@ struct request;
 struct engine_answer;
 struct problem;
 struct call;
+struct cacheentry_view;
+
+#include <stdint.h>
+
+#include "problem.h"
 
 /* Answers req with a problem built from p (borrowed) and frees the request. */
 void reply_fail(struct request *req, struct problem *p);
@@ -29,5 +34,21 @@ int reply_relay_stream(struct request *req, struct call *call, const struct engi
  * of the last upstream body and the schema violations kept in req when a
  * asks for them. req is freed afterwards. */
 void reply_problem(struct request *req, const struct engine_answer *a);
+
+/* Answers req 500 internal with detail (static) and frees it. */
+void reply_internal(struct request *req, const char *detail);
+
+/* Answers req, which waited its whole budget for an identical request's
+ * exchange, 504 upstream_timeout, and frees it. */
+void reply_waited_too_long(struct request *req);
+
+/* Answers req with a kept answer (v, borrowed): its status, its fields and
+ * its body, with Age when age is not negative, Brace-Error-Avoided when
+ * avoided is set, and the headers of every answer; counted and logged under
+ * code (NULL: a success). early: the app is answered and req goes on
+ * (request_reply_early), else req is freed. Returns 0, or -ENOMEM when
+ * req was answered 500 and freed instead. */
+int reply_cached(struct request *req, const struct cacheentry_view *v, int64_t age,
+		 const enum problem_code *avoided, const enum problem_code *code, int early);
 
 #endif

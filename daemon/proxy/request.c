@@ -6,6 +6,7 @@
  * http_reply(). Schemas are checked through validate.h, curl only through
  * upstream.h. */
 #include "request.h"
+#include "cache.h"
 #include "clock.h"
 #include "flow.h"
 #include "memory.h"
@@ -157,6 +158,8 @@ static void request_free(struct request *req)
 {
 	struct request_env *env = req->env;
 
+	/* First: waiters left on its exchange start their own. */
+	cache_request_free(req);
 	disarm(req);
 	cancel_calls(req, 0, ENDPOINT_CUT);
 	memory_release(req);
@@ -166,6 +169,9 @@ static void request_free(struct request *req)
 	req->body_owned = NULL;
 	free(req->violations);
 	req->violations = NULL;
+	if (req->tee)
+		evbuffer_free(req->tee);
+	req->tee = NULL;
 	engine_release(&req->engine, request_answer_us(req));
 	TAILQ_REMOVE(&env->requests, req, link);
 	env->inflight--;
@@ -177,9 +183,10 @@ static void request_free(struct request *req)
 
 /* The access log line; outcome is how a streamed answer ended (NULL for
  * an answer sent whole): its line comes at the body's end. */
-static void log_access(struct request *req, int status, const char *code, const char *outcome)
+static void log_line(struct request *req, int status, const char *code, const char *outcome)
 {
 	struct logline *l;
+	const char *cache;
 
 	if (!req->cfg->log_access)
 		return;
@@ -214,6 +221,9 @@ static void log_access(struct request *req, int status, const char *code, const 
 	/* Time the rate limit held it back (SPEC 4.12), when it did. */
 	if (engine_rate_wait_ms(&req->engine))
 		log_int(l, "rate_limit_wait_ms", engine_rate_wait_ms(&req->engine));
+	/* What the cache did (SPEC 4.13), on a route with one. */
+	if ((cache = req->cache_said))
+		log_str(l, "cache", cache);
 	if (outcome) {
 		log_str(l, "outcome", outcome);
 		log_int(l, "bytes_out", (long long)req->bytes_out);
@@ -225,12 +235,20 @@ static void log_access(struct request *req, int status, const char *code, const 
 	log_end(l);
 }
 
+/* The access log line, but none for a request that answered its app
+ * already and goes on only for the cache (cache_silent). */
+static void log_access(struct request *req, int status, const char *code, const char *outcome)
+{
+	if (!cache_silent(req))
+		log_line(req, status, code, outcome);
+}
+
 /* ==== the end of a request ============================================ */
 
 void request_finish(struct request *req, int status, const struct http_header *h, size_t n,
 		    char *body, size_t len, struct evbuffer *buf, const enum problem_code *code)
 {
-	if (req->guard)
+	if (req->guard && !cache_silent(req))
 		guard_count_answer(req->guard, code,
 				   (double)(request_answer_us(req) - req->start_us) / 1e6);
 	/* An attempt still running borrows the app's body, and the access log
@@ -250,6 +268,37 @@ void request_finish(struct request *req, int status, const struct http_header *h
 	req->path = NULL;
 	req->body = NULL;
 	request_free(req);
+}
+
+void request_reply_early(struct request *req, int status, const struct http_header *h, size_t n,
+			 char *body, size_t len)
+{
+	if (req->guard)
+		guard_count_answer(req->guard, NULL,
+				   (double)(request_answer_us(req) - req->start_us) / 1e6);
+	log_access(req, status, "ok", NULL);
+	if (req->hreq) {
+		req->hreq->user = NULL;
+		http_reply(req->hreq, status, h, n, body, len);
+		req->hreq = NULL;
+	} else {
+		free(body);
+	}
+	/* Both were the HTTP server's. */
+	req->path = NULL;
+	req->body = NULL;
+}
+
+void request_orphan(struct request *req)
+{
+	log_line(req, 499, "client_gone", NULL);
+	if (req->hreq) {
+		req->hreq->user = NULL;
+		http_reply(req->hreq, 503, NULL, 0, NULL, 0); /* owed; dropped */
+		req->hreq = NULL;
+	}
+	req->path = NULL;
+	req->body = NULL;
 }
 
 /* How a streamed answer ended, for the access log. */
@@ -290,6 +339,8 @@ static void request_end(struct request *req, const struct engine_end *end)
 				   (double)(request_answer_us(req) - req->start_us) / 1e6);
 	if (req->guard)
 		guard_count_stream(req->guard, ends[end->kind], req->bytes_out, req->pauses);
+	/* Kept, or shared with those waiting, when its copy is whole. */
+	cache_stream_end(req, end->kind == ENGINE_END_COMPLETE);
 	cancel_calls(req, 0, ENDPOINT_CUT);
 	req->streamed = NULL;
 	log_access(req, status, req->stream_has_code ? problem_code_name(req->stream_code) : "ok",
@@ -338,11 +389,16 @@ static void drop_request(struct request *req)
 
 void request_client_gone(struct request *req)
 {
+	if (cache_client_gone(req)) {
+		request_orphan(req);
+		return;
+	}
 	feed_simple(req, ENGINE_EV_CLIENT_GONE);
 }
 
 void request_abort(struct request *req)
 {
+	cache_abort(req);
 	feed_simple(req, ENGINE_EV_DRAINING);
 }
 
@@ -499,6 +555,7 @@ static void stream_answer(struct request *req, const struct engine_action *act)
 		reply_fail(req, &p);
 		return;
 	}
+	cache_stream_begin(req);
 	rc = reply_relay_stream(req, call, a);
 	if (rc == -ECANCELED)
 		return;
@@ -538,6 +595,8 @@ static void carry_out(struct request *req, const struct engine_action *act)
 		arm(req, TIMER_WAIT, act->u.wait_ms);
 		break;
 	case ENGINE_DO_ANSWER:
+		if (req->cache && cache_on_answer(req, &act->u.answer))
+			break;
 		if (act->u.answer.kind == ENGINE_RELAY && act->u.answer.stream)
 			stream_answer(req, act);
 		else if (act->u.answer.kind == ENGINE_RELAY && req->last)
@@ -691,8 +750,11 @@ static void on_call_head(struct call *call, void *arg)
 		},
 	};
 
-	if (retry_classify_status(&req->policy->retry, ev.u.attempt.status) == OUTCOME_OK &&
-	    validate_wants(req, ev.u.attempt.status)) {
+	/* An exchange whose app left, or a refresh, goes nowhere but to the
+	 * cache and those waiting: held whole too. */
+	if (cache_holds_whole(req) ||
+	    (retry_classify_status(&req->policy->retry, ev.u.attempt.status) == OUTCOME_OK &&
+	     validate_wants(req, ev.u.attempt.status))) {
 		/* Held whole for its schema, within the memory budget: its
 		 * Content-Length, else as much as may be held. The request's
 		 * answers share one reservation (a retry's answer replaces the
@@ -791,6 +853,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (engine_state(&req->engine) == ENGINE_NEW && cache_wait_over(req))
+		return;
 	if (engine_state(&req->engine) == ENGINE_NEW) {
 		/* Waited in line for memory to hold its body, the budget long. */
 		struct problem p;

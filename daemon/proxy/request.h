@@ -26,12 +26,23 @@ void request_start(struct request *req);
 void request_finish(struct request *req, int status, const struct http_header *h, size_t n,
 		    char *body, size_t len, struct evbuffer *buf, const enum problem_code *code);
 
+/* Answers the app of req now (status, the n headers h borrowed for the
+ * call, body of len bytes taken), counted and logged, while req goes on
+ * without it (a refresh behind a stale answer): it ends silently. */
+void request_reply_early(struct request *req, int status, const struct http_header *h, size_t n,
+			 char *body, size_t len);
+
+/* The app of req left, and req goes on for others (an exchange identical
+ * requests wait for): the app's reply is dropped, the line logged. */
+void request_orphan(struct request *req);
+
 /* The app's piped request body ended: the budget counts from now (SPEC
  * 4.1). */
 void request_body_end(struct request *req);
 
-/* req waits in line for memory to hold its body (memory.h): it gets 503
- * overloaded when that lasts its whole total budget. */
+/* req waits, its whole total budget at most: in line for memory to hold
+ * its body (memory.h; then 503 overloaded), or for an identical request's
+ * exchange (cache.h). */
 void request_wait_memory(struct request *req);
 
 /* The app's request body failed (the HTTP server's problem: bad_request

@@ -431,6 +431,7 @@ int validate_response(struct request *req, struct call *call)
 		else
 			bad = check_encoded_json(s->body_schema, codings, buf, len, max, &res);
 	}
+	req->schema_bad = bad;
 	if (!bad)
 		return 0;
 	note_violations(req, "response", s->mode, &res);
