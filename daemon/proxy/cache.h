@@ -25,8 +25,8 @@ struct engine_end;
 
 /* Makes env's store fit cfg (a reload: old is the configuration before,
  * NULL at start): created, resized or freed with cache.max_bytes; the
- * entries of a profile that is gone, or whose upstream, cache or
- * key_headers changed, are removed. Returns 0 or -ENOMEM (the store is
+ * entries of a profile that is gone, or whose upstream changed, are
+ * removed. Returns 0 or -ENOMEM (the store is
  * then gone, and the cache off until the next reload). */
 int cache_env_configure(struct request_env *env, const struct config *old,
 			const struct config *cfg);

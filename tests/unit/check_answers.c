@@ -149,6 +149,41 @@ START_TEST(test_key_headers_and_purge)
 }
 END_TEST
 
+/* Identical requests share an exchange by the base key: the key_headers
+ * values count, the Vary ones (unknown before the answer) do not, and the
+ * key is apart from every kept entry's. */
+START_TEST(test_base_key)
+{
+	struct cache_policy with_auth = { .enabled = 1, .nkey_headers = 1 };
+	struct hdrs alice_en = { { { "Authorization", "a" }, { "Accept-Language", "en" } } },
+		    alice_fr = { { { "Authorization", "a" }, { "Accept-Language", "fr" } } },
+		    bob = { { { "Authorization", "b" } } };
+	struct answers_request r1 = req("/me", &alice_en), r2 = req("/me", &alice_fr),
+			       r3 = req("/me", &bob), r4 = req("/you", &alice_en);
+	struct strbuf k1, k2, k3, k4;
+
+	strcpy(with_auth.key_headers[0], "Authorization");
+	r1.cp = r2.cp = r3.cp = r4.cp = &with_auth;
+	strbuf_init(&k1, CACHEABLE_KEY_MAX + 2);
+	strbuf_init(&k2, CACHEABLE_KEY_MAX + 2);
+	strbuf_init(&k3, CACHEABLE_KEY_MAX + 2);
+	strbuf_init(&k4, CACHEABLE_KEY_MAX + 2);
+	ck_assert_int_eq(answers_base_key(&r1, &k1), 0);
+	ck_assert_int_eq(answers_base_key(&r2, &k2), 0);
+	ck_assert_int_eq(answers_base_key(&r3, &k3), 0);
+	ck_assert_int_eq(answers_base_key(&r4, &k4), 0);
+	ck_assert_uint_gt(k1.len, 0);
+	ck_assert(k1.len == k2.len && memcmp(k1.data, k2.data, k1.len) == 0);
+	ck_assert(k1.len != k3.len || memcmp(k1.data, k3.data, k1.len) != 0);
+	ck_assert(k1.len != k4.len || memcmp(k1.data, k4.data, k1.len) != 0);
+	ck_assert_int_eq(k1.data[0], 'F'); /* never an entry's ('E') or a record's ('V') */
+	strbuf_release(&k1);
+	strbuf_release(&k2);
+	strbuf_release(&k3);
+	strbuf_release(&k4);
+}
+END_TEST
+
 START_TEST(test_too_long_and_too_large)
 {
 	static char path[CACHEABLE_KEY_MAX + 10];
@@ -177,6 +212,7 @@ Suite *answers_suite(void)
 	tcase_add_test(tc, test_vary);
 	tcase_add_test(tc, test_key_headers_and_purge);
 	tcase_add_test(tc, test_too_long_and_too_large);
+	tcase_add_test(tc, test_base_key);
 	suite_add_tcase(s, tc);
 	return s;
 }

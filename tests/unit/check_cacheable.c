@@ -88,6 +88,13 @@ START_TEST(test_request_use)
 	    CACHE_USE_REVALIDATE);
 	ck_assert_str_eq(cacheable_use_name(CACHE_BYPASS_CREDENTIALS), "credentials");
 	ck_assert_str_eq(cacheable_use_name(CACHE_USE__COUNT), "unknown");
+	ck_assert_str_eq(cacheable_use_name(CACHE_BYPASS_CONDITIONAL), "conditional");
+	/* Brace-Cache says stale-if-error; the metric's label is stale_if_error */
+	ck_assert_str_eq(cacheable_result_header(CACHE_R_STALE_IF_ERROR), "stale-if-error");
+	ck_assert_str_eq(cacheable_result_label(CACHE_R_STALE_IF_ERROR), "stale_if_error");
+	ck_assert_str_eq(cacheable_result_header(CACHE_R_REVALIDATED), "revalidated");
+	ck_assert_ptr_null(cacheable_result_header(CACHE_R_NONE));
+	ck_assert_ptr_null(cacheable_result_header(CACHE_R__COUNT));
 }
 END_TEST
 
