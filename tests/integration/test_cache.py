@@ -22,8 +22,8 @@ import time
 import unittest
 
 from endpoints import metric, metric_lines, status
-from harness import (Braced, BracedTestCase, UpstreamProcess, in_threads, make_config, merge,
-                     request, wait_until)
+from harness import (Background, Braced, BracedTestCase, UpstreamProcess, in_threads, make_config,
+                     merge, request, wait_until)
 
 NO_RETRY = {"attempts": 1}
 NO_BREAKER = {"enabled": False}
@@ -430,6 +430,23 @@ class StaleIfErrorTest(CacheTestCase):
             self.upstream.script([answer('{"drifted": true}', FRESH)])
             self.assert_stood_in(b.get("/demo/sie"), b'{"ok": true}', "schema_violation")
 
+    def test_the_answers_own_stale_if_error_counts(self):
+        # stale_if_error is 0 in the configuration; the answer allows 300 s.
+        with Braced(self.cache_config({"stale_if_error": "0s"})) as b:
+            self.upstream.script([answer("kept", {"Cache-Control": "max-age=0, stale-if-error=300"}),
+                                  answer("down", status=503)])
+            self.assertEqual(cache_of(b.get("/demo/own")), "miss")
+            self.assert_stood_in(b.get("/demo/own"), b"kept", "upstream_status")
+
+    def test_without_stale_if_error_the_failure_comes_back(self):
+        with Braced(self.cache_config({"stale_if_error": "0s"})) as b:
+            self.warm(b)
+            self.upstream.script([answer("down", status=503)])
+            resp = b.get("/demo/sie")
+            self.assert_upstream_error(resp, 503)
+            self.assertEqual(resp.body, b"down", resp)
+            self.assertIsNone(resp.headers.get("Brace-Error-Avoided"), resp)
+
     def test_beyond_stale_if_error_the_failure_comes_back(self):
         with Braced(self.cache_config({"stale_if_error": "1s"})) as b:
             self.warm(b)
@@ -573,6 +590,41 @@ class CoalescingTest(CacheTestCase):
 
     def test_an_error_passed_through_is_shared_with_those_waiting(self):
         self.check_shared_not_kept(answer("busy", status=503), 503)
+
+    def test_a_failure_is_shared_with_the_same_code(self):
+        # The exchange runs out of its 400 ms budget: every waiting request
+        # gets the same problem, and the upstream saw one request.
+        routes = [{"match": "GET /co", "timeouts": {"total": "400ms"}}]
+        self.upstream.set_default(answer("late", FRESH, delay_ms=2000))
+        cfg = self.cache_config(routes=routes, defaults={"circuit_breaker": NO_BREAKER})
+        with Braced(cfg) as b:
+            results = self.together(b, 10)
+            for r in results:
+                self.assert_problem(r, 504, "upstream_timeout", profile="demo")
+            self.assertEqual(sorted(cache_of(r) for r in results), ["coalesced"] * 9 + ["miss"])
+            self.assertEqual(self.count(), 1)
+
+    def test_a_waiting_request_keeps_its_own_budget(self):
+        # The exchange takes 1.5 s; a request that joins it with a 300 ms
+        # budget gets its answer in time: 504, or the stale entry standing in.
+        with Braced(self.cache_config({"stale_if_error": "300s"})) as b:
+            self.upstream.script([answer("late", FRESH, delay_ms=1500)])
+            leader = Background(b.get, "/demo/co")
+            self.assertTrue(wait_until(lambda: self.count() == 1, 3))
+            resp = b.get("/demo/co", headers={"Brace-Timeout-Ms": "300"})
+            self.assert_problem(resp, 504, "upstream_timeout", profile="demo")
+            self.assertLess(resp.elapsed, 1.0, resp)
+            self.assertEqual(leader.result(5).body, b"late")
+
+            self.upstream.script([answer("kept", STALE), answer("later", FRESH, delay_ms=1500)])
+            self.assertEqual(b.get("/demo/sie").body, b"kept")
+            leader = Background(b.get, "/demo/sie")
+            self.assertTrue(wait_until(lambda: self.count() == 3, 3))
+            resp = b.get("/demo/sie", headers={"Brace-Timeout-Ms": "300"})
+            self.assert_stood_in(resp, b"kept", "upstream_timeout")
+            self.assertLess(resp.elapsed, 1.0, resp)
+            self.assertEqual(leader.result(5).body, b"later")
+            self.assertEqual(self.count(), 3)
 
     def test_coalesce_false_sends_each_request(self):
         self.upstream.set_default(answer("own", FRESH, delay_ms=500))
