@@ -150,6 +150,9 @@ class BypassTest(CacheTestCase):
             ("GET", {"If-None-Match": '"v1"'}),
             ("GET", {"If-Modified-Since": http_date(-3600)}),
             ("GET", {"Range": "bytes=0-1"}),
+            ("GET", {"If-Match": '"v1"'}),
+            ("GET", {"If-Unmodified-Since": http_date(-3600)}),
+            ("GET", {"If-Range": '"v1"', "Range": "bytes=0-1"}),
         ]
         with Braced(self.cache_config()) as b:
             for i, (method, headers) in enumerate(rows):
@@ -181,6 +184,16 @@ class BypassTest(CacheTestCase):
             anonymous = b.get("/demo/me")
             self.assertEqual(cache_of(anonymous), "miss", anonymous)
             self.assertEqual(self.count(), 3)
+
+    def test_key_headers_keep_one_entry_per_value_without_vary(self):
+        self.upstream.set_default({"headers": FRESH})
+        with Braced(self.cache_config({"key_headers": ["Accept-Language"]})) as b:
+            en = b.get("/demo/lang", headers={"Accept-Language": "en"})
+            fr = b.get("/demo/lang", headers={"Accept-Language": "fr"})
+            self.assertEqual((cache_of(en), cache_of(fr)), ("miss", "miss"), (en, fr))
+            self.assert_hit(b.get("/demo/lang", headers={"Accept-Language": "fr"}), fr.body)
+            self.assert_hit(b.get("/demo/lang", headers={"Accept-Language": "en"}), en.body)
+            self.assertEqual(self.count(), 2)
 
 
 class WhatIsKeptTest(CacheTestCase):
@@ -251,6 +264,7 @@ class WhatIsKeptTest(CacheTestCase):
             answer("max-age", FRESH),
             answer("expires", {"Date": http_date(), "Expires": http_date(120)}),
             answer("ttl"),                                  # the route's ttl (60 s)
+            answer("chunked", FRESH, chunked=True),         # streamed, within max_entry
             answer("not-found", FRESH, status=404),
             answer("gone", FRESH, status=410),
             answer("ttl-404", status=404),
@@ -452,7 +466,12 @@ class StaleIfErrorTest(CacheTestCase):
             self.warm(b)
             self.upstream.script([answer("down", status=503)])
             self.assert_stood_in(b.get("/demo/sie"), b"kept", "upstream_status")
+            self.upstream.script([answer("fresh", FRESH)])
+            b.get("/demo/fresh")
             time.sleep(2.2)                     # stale by more than 1 s, in whole seconds too
+            hit = b.get("/demo/fresh")
+            self.assert_hit(hit, b"fresh")
+            self.assertIn(hit.headers["Age"], ("2", "3"), "Age does not count the time kept")
             self.upstream.script([answer("down", status=503)])
             resp = b.get("/demo/sie")
             self.assert_upstream_error(resp, 503)
@@ -571,6 +590,26 @@ class CoalescingTest(CacheTestCase):
             kinds = sorted(cache_of(r) for r in results)
             self.assertEqual(kinds, ["coalesced"] * (self.N - 1) + ["miss"], kinds)
             self.assert_hit(b.get("/demo/co"), b"shared")
+            series = 'braced_cache_requests_total{profile="demo",result="%s"}'
+            self.assertEqual([metric(b, series % r) for r in ("miss", "coalesced", "hit")],
+                             [1, self.N - 1, 1])
+
+    def test_waiting_requests_get_only_the_variant_of_their_own_headers(self):
+        # The answer varies on Accept: a request waiting with another Accept
+        # must not be given it.
+        self.upstream.set_default({"headers": {"Cache-Control": "max-age=60", "Vary": "Accept"},
+                                   "delay_ms": 500})
+        with Braced(self.cache_config()) as b:
+            gate = threading.Barrier(10)
+
+            def one(i):
+                gate.wait(5)
+                return b.get("/demo/co", headers={"Accept": f"type/v{i % 2}"})
+            results = in_threads(one, [(i,) for i in range(10)], timeout=20)
+            for i, r in enumerate(results):
+                self.assertEqual(getattr(r, "status", None), 200, r)
+                self.assertIn(f"type/v{i % 2}".encode(), r.body, r)
+                self.assertNotIn(f"type/v{1 - i % 2}".encode(), r.body, r)
 
     def check_shared_not_kept(self, action, status):
         self.upstream.set_default(dict(action, delay_ms=500))
