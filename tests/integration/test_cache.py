@@ -14,14 +14,12 @@ and log show what reached it.
 """
 
 import email.utils
-import hashlib
-import json
 import socket
 import threading
 import time
 import unittest
 
-from endpoints import metric, metric_lines, status
+from endpoints import metric, status
 from harness import (Background, Braced, BracedTestCase, UpstreamProcess, in_threads, make_config,
                      merge, request, wait_until)
 
