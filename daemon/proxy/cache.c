@@ -598,8 +598,9 @@ out:
 
 /* ==== keeping an answer =============================================== */
 
-/* The fields of an answer as they are kept: those a relay carries, less
- * the exchange's own (Server-Timing, Age: braced says its own). */
+/* The fields of an answer as read: those a relay carries, less the
+ * exchange's own Server-Timing. (Its Age is read, then dropped: braced
+ * says its own, drop_age().) */
 static int kept_field(const struct request *req, const char *name, const char *connection)
 {
 	if (req->method == METHOD_HEAD && strcasecmp(name, "Content-Length") == 0)
@@ -607,8 +608,20 @@ static int kept_field(const struct request *req, const char *name, const char *c
 	return !headers_response_dropped(name, connection) &&
 	       strcasecmp(name, req->correlation_header) != 0 &&
 	       !(req->idempotency_key[0] && strcasecmp(name, req->idempotency_header) == 0) &&
-	       strcasecmp(name, "Retry-After") != 0 && strcasecmp(name, "Server-Timing") != 0 &&
-	       strcasecmp(name, "Age") != 0;
+	       strcasecmp(name, "Retry-After") != 0 && strcasecmp(name, "Server-Timing") != 0;
+}
+
+/* Drops the Age fields of n fields (read already: the age on arrival is in
+ * the entry's meta, and braced says an entry's age itself). Returns the
+ * fields left. */
+static size_t drop_age(struct cacheentry_field *f, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!(f[i].name_len == 3 && strncasecmp(f[i].name, "Age", 3) == 0))
+			f[k++] = f[i];
+	return k;
 }
 
 /* An answer as the cache reads it, from its fields. */
@@ -739,16 +752,19 @@ static int same_vary(struct cache_req *a, struct cache_req *b, const struct cach
 	return 1;
 }
 
-/* Answers each waiter of ws with blob (the leader's answer, which has Vary
- * vary), or starts it alone when its Vary values differ or there is none. */
+/* Answers each waiter of ws with blob (the leader's answer, read as r), or
+ * starts it alone: when there is none, when its values of the headers the
+ * answer's Vary names differ, or when the answer sets a cookie (a session
+ * is one client's, never handed to another). */
 static void share_blob(struct cache_req *leader, struct cache_waiters *ws, const struct blob *b,
-		       const struct cachecontrol_vary *vary, const enum problem_code *code)
+		       const struct reading *r, const enum problem_code *code)
 {
 	struct cache_req *w;
 
 	while ((w = TAILQ_FIRST(ws))) {
 		TAILQ_REMOVE(ws, w, wait_link);
-		if (!b || !b->p || vary->star || !same_vary(leader, w, vary)) {
+		if (!b || !b->p || !r || r->vary.star || r->set_cookie ||
+		    !same_vary(leader, w, &r->vary)) {
 			start_alone(w);
 			continue;
 		}
@@ -772,6 +788,7 @@ static void keep_and_share(struct request *req, struct call *call, int status, c
 	flight_end(c, &ws);
 	if (fields && r && (n = fields_of_call(req, call, fields)) >= 0) {
 		read_answer(fields, (size_t)n, req->policy->cache.ttl_ms / 1000, r);
+		n = (int)drop_age(fields, (size_t)n);
 		encode(r, status, fields, (size_t)n, body, body_len, &b);
 	}
 	if (b.p && s && (c->use == CACHE_USE || c->use == CACHE_USE_REVALIDATE)) {
@@ -788,7 +805,7 @@ static void keep_and_share(struct request *req, struct call *call, int status, c
 		if (cacheable_answer(&ans) == CACHE_KEEP)
 			answers_keep(s->answers, &c->ar, &r->vary, b.p, b.len);
 	}
-	share_blob(c, &ws, &b, r ? &r->vary : NULL, code);
+	share_blob(c, &ws, &b, r, code);
 	free(b.p);
 	free(fields);
 	free(r);
@@ -905,6 +922,7 @@ static int refresh(struct request *req)
 		fields[n++] = fresh[j];
 	}
 	read_answer(fields, n, req->policy->cache.ttl_ms / 1000, r);
+	n = drop_age(fields, n);
 	encode(r, v->meta.status, fields, n, v->body, v->body_len, &b);
 	flight_end(c, &ws);
 	if (b.p && s && r->f.storable && !r->vary.star)
@@ -917,7 +935,7 @@ static int refresh(struct request *req)
 	} else {
 		answer_entry(req, c->entry, CACHE_R_REVALIDATED, NULL, 0);
 	}
-	share_blob(c, &ws, &b, &r->vary, NULL);
+	share_blob(c, &ws, &b, r, NULL);
 	free(b.p);
 	free(v);
 	free(fields);

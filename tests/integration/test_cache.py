@@ -628,6 +628,16 @@ class CoalescingTest(CacheTestCase):
     def test_an_error_passed_through_is_shared_with_those_waiting(self):
         self.check_shared_not_kept(answer("busy", status=503), 503)
 
+    def test_an_answer_setting_a_cookie_is_never_handed_to_another_app(self):
+        # A session belongs to one client: those waiting make their own
+        # exchanges, each getting its own cookie.
+        self.upstream.set_default(answer("mine", {"Set-Cookie": "session=s1"}, delay_ms=300))
+        with Braced(self.cache_config()) as b:
+            results = self.together(b, 10)
+            self.assertEqual(self.count(), 10)
+            self.assertEqual({r.status for r in results}, {200})
+            self.assertEqual([cache_of(r) for r in results], ["miss"] * 10)
+
     def test_a_failure_is_shared_with_the_same_code(self):
         # The exchange runs out of its 400 ms budget: every waiting request
         # gets the same problem, and the upstream saw one request.
