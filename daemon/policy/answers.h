@@ -21,7 +21,7 @@ struct answers;
 struct answers_request {
 	const char *profile;
 	const char *method;
-	const char *path; /* normalized */
+	const char *path; /* as sent, after the profile */
 	size_t path_len;
 	const char *query; /* as sent; NULL: none */
 	size_t query_len;

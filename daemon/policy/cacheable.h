@@ -108,7 +108,7 @@ struct cache_header_value {
 };
 
 /* Appends the key of a request to out: the profile, the method, the
- * normalized path, the query (as sent), and the values of headers (the
+ * path and the query (as sent), and the values of headers (the
  * key_headers, then the headers the answer's Vary names), each part
  * length-prefixed so that no two different requests share a key. Returns 0,
  * or -ENAMETOOLONG when the key would pass CACHEABLE_KEY_MAX (out then holds

@@ -15,7 +15,6 @@
 #include "headers.h"
 #include "log.h"
 #include "memory.h"
-#include "path.h"
 #include "reply.h"
 #include "strbuf.h"
 #include "upstream.h"
@@ -59,7 +58,7 @@ struct cache_req {
 	enum cache_use use;
 	int counted;
 	struct answers_request ar;
-	char *path;              /* normalized, then the query: ar points into it */
+	char *path;              /* as sent, then the query: ar points into it */
 	struct lru_entry *entry; /* held (lru_ref) while it is revalidated */
 	struct lru *entry_store; /* the store it was held in */
 	int validators;          /* If-None-Match or If-Modified-Since went up */
@@ -230,26 +229,24 @@ static const char *list_value(void *arg, const char *name, size_t *ret_len)
 	}
 }
 
-/* Sets c->ar from req: normalized path, query as sent. -1 when the path
- * does not normalize (it was routed, so only out of memory). */
+/* Sets c->ar from req: the path and the query as sent, which is what the
+ * upstream receives. Not the routing's normalized path: that drops
+ * ";parameters" and empty segments, and folds case under match_case:
+ * insensitive, so two requests the upstream tells apart would share one
+ * answer. -1 out of memory. */
 static int set_key_parts(struct cache_req *c)
 {
 	struct request *req = c->req;
 	const char *rest = req->path + 1 + strlen(req->profile->name);
 	size_t rest_len = req->path_len - (size_t)(rest - req->path);
 	const char *q = req->path[req->path_len] == '?' ? req->path + req->path_len + 1 : NULL;
-	size_t qlen = q ? strlen(q) : 0, plen;
+	size_t qlen = q ? strlen(q) : 0, plen = rest_len;
 
 	c->path = malloc(rest_len + qlen + 2);
 	if (!c->path)
 		return -1;
-	if (rest_len == 0) {
-		c->path[0] = '\0';
-		plen = 0;
-	} else if (path_normalize(rest, rest_len, req->profile->fold_case, c->path, rest_len + 1,
-				  &plen) < 0) {
-		return -1;
-	}
+	memcpy(c->path, rest, rest_len);
+	c->path[rest_len] = '\0';
 	if (q)
 		memcpy(c->path + plen + 1, q, qlen + 1);
 	c->ar = (struct answers_request){

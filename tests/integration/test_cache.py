@@ -123,6 +123,18 @@ class HitAndMissTest(CacheTestCase):
             self.assert_hit(b.get("/demo/q?x=2"), c.body)
             self.assertEqual(self.count(), 3)
 
+    def test_paths_the_upstream_may_tell_apart_keep_apart(self):
+        # Routing reads a normalized path (";parameters" cut, case folded
+        # under match_case: insensitive); the key is the path as sent.
+        self.upstream.set_default({"headers": FRESH})
+        with Braced(self.cache_config(profile={"match_case": "insensitive"})) as b:
+            paths = ["/demo/items;v=1", "/demo/items;v=2", "/demo/Items", "/demo/items"]
+            first = [b.get(p) for p in paths]
+            self.assertEqual([cache_of(r) for r in first], ["miss"] * 4)
+            for p, r in zip(paths, first):
+                self.assert_hit(b.get(p), r.body)
+            self.assertEqual(self.count(), 4)
+
     def test_a_route_without_the_cache_has_no_brace_cache(self):
         routes = [{"match": "GET /live/**", "cache": {"enabled": False}}]
         self.upstream.set_default(answer("x", FRESH))
