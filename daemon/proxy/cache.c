@@ -65,9 +65,12 @@ struct cache_req {
 	struct flight *flight;
 	int leads;
 	TAILQ_ENTRY(cache_req) wait_link;
-	int silent; /* answered already: goes on for the store or the waiters */
-	char *joined[CACHE_JOINED_MAX];
+	int silent;                     /* answered already: goes on for the store or the waiters */
+	char *joined[CACHE_JOINED_MAX]; /* header values joined from several lines */
+	char *joined_name[CACHE_JOINED_MAX];
 	unsigned njoined;
+	int key_bad;    /* a header value of the key could not be read */
+	char *upstream; /* the profile's upstream when it began (a reload may change it) */
 };
 
 /* ==== the store ======================================================== */
@@ -164,7 +167,10 @@ void cache_stats(const struct request_env *env, struct cache_stats *ret)
 
 /* The value of name among the upstream request's header lines ("Name:
  * value", "Name;" when empty), several lines joined with ", ": the values
- * the upstream sees are the ones the key reads. NULL when absent. */
+ * the upstream sees are the ones the key reads. NULL when absent. A joined
+ * value is made once per name and kept with the request; one that cannot
+ * be made (out of memory, more names joined than CACHE_JOINED_MAX) marks
+ * the key bad: the request then neither finds, keeps nor shares. */
 static const char *list_value(void *arg, const char *name, size_t *ret_len)
 {
 	struct cache_req *c = arg;
@@ -172,61 +178,58 @@ static const char *list_value(void *arg, const char *name, size_t *ret_len)
 	size_t nlen = strlen(name), found = 0, total = 0;
 	const char *first = NULL;
 	size_t first_len = 0;
+	char *j = NULL, *p;
 
 	for (size_t i = 0; i < l->n; i++) {
-		const char *line = l->lines[i];
+		const char *line = l->lines[i], *v;
+		size_t vl;
 
 		if (strncasecmp(line, name, nlen) != 0 || (line[nlen] != ':' && line[nlen] != ';'))
 			continue;
-		{
-			const char *v = line[nlen] == ';' ? line + nlen + 1 : line + nlen + 2;
-			size_t vl = strlen(v);
-
-			if (!found) {
-				first = v;
-				first_len = vl;
-			}
-			total += vl + (found ? 2 : 0);
-			found++;
+		v = line[nlen] == ';' ? line + nlen + 1 : line + nlen + 2;
+		vl = strlen(v);
+		if (!found) {
+			first = v;
+			first_len = vl;
 		}
+		total += vl + (found ? 2 : 0);
+		found++;
 	}
-	if (found <= 1) {
-		*ret_len = first_len;
+	*ret_len = first_len;
+	if (found <= 1)
+		return first;
+	for (unsigned i = 0; i < c->njoined; i++)
+		if (strcasecmp(c->joined_name[i], name) == 0) {
+			*ret_len = strlen(c->joined[i]);
+			return c->joined[i];
+		}
+	if (c->njoined >= CACHE_JOINED_MAX || !(j = malloc(total + 1)) ||
+	    !(c->joined_name[c->njoined] = strdup(name))) {
+		if (c->njoined < CACHE_JOINED_MAX)
+			free(j);
+		c->key_bad = 1;
 		return first;
 	}
-	if (c->njoined >= CACHE_JOINED_MAX) {
-		*ret_len = first_len;
-		return first;
-	}
-	{
-		char *j = malloc(total + 1), *p = j;
+	p = j;
+	for (size_t i = 0; i < l->n; i++) {
+		const char *line = l->lines[i], *v;
+		size_t vl;
 
-		if (!j) {
-			*ret_len = first_len;
-			return first;
+		if (strncasecmp(line, name, nlen) != 0 || (line[nlen] != ':' && line[nlen] != ';'))
+			continue;
+		v = line[nlen] == ';' ? line + nlen + 1 : line + nlen + 2;
+		vl = strlen(v);
+		if (p != j) {
+			memcpy(p, ", ", 2);
+			p += 2;
 		}
-		for (size_t i = 0; i < l->n; i++) {
-			const char *line = l->lines[i];
-			const char *v;
-			size_t vl;
-
-			if (strncasecmp(line, name, nlen) != 0 ||
-			    (line[nlen] != ':' && line[nlen] != ';'))
-				continue;
-			v = line[nlen] == ';' ? line + nlen + 1 : line + nlen + 2;
-			vl = strlen(v);
-			if (p != j) {
-				memcpy(p, ", ", 2);
-				p += 2;
-			}
-			memcpy(p, v, vl);
-			p += vl;
-		}
-		*p = '\0';
-		c->joined[c->njoined++] = j;
-		*ret_len = total;
-		return j;
+		memcpy(p, v, vl);
+		p += vl;
 	}
+	*p = '\0';
+	c->joined[c->njoined++] = j;
+	*ret_len = total;
+	return j;
 }
 
 /* Sets c->ar from req: the path and the query as sent, which is what the
@@ -323,13 +326,18 @@ static void start_alone(struct cache_req *w)
 	w->req->env->start(w->req);
 }
 
+/* Waiters whose exchange ended with nothing to share go alone; while
+ * braced shuts down they are answered 503 instead. */
 static void release_waiters(struct cache_waiters *ws)
 {
 	struct cache_req *w;
 
 	while ((w = TAILQ_FIRST(ws))) {
 		TAILQ_REMOVE(ws, w, wait_link);
-		start_alone(w);
+		if (w->req->env->draining)
+			reply_error(w->req, PROBLEM_OVERLOADED, "braced is shutting down");
+		else
+			start_alone(w);
 	}
 }
 
@@ -355,35 +363,120 @@ int cache_silent(const struct request *req)
 
 /* ==== answering from memory =========================================== */
 
-/* Answers req with entry blob (len bytes) as result says. Returns 0, or
- * -1 when req was answered otherwise (out of memory) and freed. */
-static int answer_blob(struct request *req, const void *blob, size_t len, enum cache_result r,
-		       const enum problem_code *avoided, const enum problem_code *code, int early)
+/* An answer's bytes shared by several replies without a copy: the replies
+ * reference them (evbuffer_add_reference) and the last one written frees
+ * them. */
+struct shared {
+	unsigned refs;
+	char *p;
+	size_t len;
+};
+
+/* What holds the bytes of a reply: an entry of a store (held with lru_ref
+ * until the reply is written) or a shared blob. */
+struct owner {
+	struct lru *lru;
+	struct lru_entry *e;
+	struct shared *sh;
+};
+
+static void shared_put(struct shared *sh)
+{
+	if (sh && --sh->refs == 0) {
+		free(sh->p);
+		free(sh);
+	}
+}
+
+static void owner_release(const void *data, size_t len, void *arg)
+{
+	struct owner *o = arg;
+
+	(void)data;
+	(void)len;
+	if (o->e)
+		lru_unref(o->lru, o->e);
+	shared_put(o->sh);
+	free(o);
+}
+
+/* Adds the len bytes at p, held by own, to body without copying them
+ * (copied when that fails). Returns 0 or -ENOMEM. */
+static int add_body(struct evbuffer *body, const void *p, size_t len, const struct owner *own)
+{
+	struct owner *o;
+
+	if (!len)
+		return 0;
+	o = malloc(sizeof(*o));
+	if (o) {
+		*o = *own;
+		if (o->e)
+			lru_ref(o->lru, o->e);
+		if (o->sh)
+			o->sh->refs++;
+		if (evbuffer_add_reference(body, p, len, owner_release, o) == 0)
+			return 0;
+		owner_release(p, len, o);
+	}
+	return evbuffer_add(body, p, len) < 0 ? -ENOMEM : 0;
+}
+
+/* Answers req with entry blob (len bytes, held by own) as result says.
+ * Returns 0, or -1 when req was answered otherwise (out of memory) and
+ * freed. */
+static int answer_blob(struct request *req, const void *blob, size_t len, const struct owner *own,
+		       enum cache_result r, const enum problem_code *avoided, int early)
 {
 	struct cacheentry_view *v = malloc(sizeof(*v));
+	struct evbuffer *body = evbuffer_new();
 	int64_t age = -1;
-	int rc;
+	int rc = -1;
 
-	if (!v || cacheentry_decode(blob, len, v) < 0) {
-		free(v);
+	if (!v || !body || cacheentry_decode(blob, len, v) < 0 ||
+	    add_body(body, v->body, v->body_len, own) < 0) {
 		reply_internal(req, "a kept answer could not be read");
-		return -1;
+		goto out;
 	}
 	set_result(req->cache, r);
 	if (r == CACHE_R_HIT || r == CACHE_R_STALE || r == CACHE_R_STALE_IF_ERROR)
 		age = cacheentry_age(&v->meta, time(NULL));
-	rc = reply_cached(req, v, age, avoided, code, early);
+	rc = reply_cached(req, v, age, avoided, body, early);
+out:
 	free(v);
+	if (body)
+		evbuffer_free(body); /* emptied by the reply; else its references go */
 	return rc;
 }
 
-static int answer_entry(struct request *req, struct lru_entry *e, enum cache_result r,
-			const enum problem_code *avoided, int early)
+/* Answers req with entry e of store lru. */
+static int answer_entry(struct request *req, struct lru *lru, struct lru_entry *e,
+			enum cache_result r, const enum problem_code *avoided, int early)
 {
 	size_t len;
 	const void *blob = lru_entry_value(e, &len);
+	const struct owner own = { lru, e, NULL };
 
-	return answer_blob(req, blob, len, r, avoided, avoided, early);
+	return answer_blob(req, blob, len, &own, r, avoided, early);
+}
+
+/* The store of the server, for answer_entry(). */
+static struct lru *store_of(const struct request *req)
+{
+	return answers_store(req->env->cache->answers);
+}
+
+void cache_bypass(struct request *req)
+{
+	struct cache_req *c;
+
+	if (!req->env->cache || !req->policy->cache.enabled || req->cache ||
+	    !(c = calloc(1, sizeof(*c))))
+		return;
+	c->req = req;
+	req->cache = c;
+	c->use = CACHE_BYPASS_METHOD;
+	set_result(c, CACHE_R_BYPASS);
 }
 
 /* ==== the request's beginning ========================================= */
@@ -528,14 +621,21 @@ enum cache_next cache_begin(struct request *req)
 		set_result(c, CACHE_R_BYPASS);
 		return CACHE_GO;
 	}
+	c->upstream = strdup(req->profile->upstream);
 	e = answers_find(s->answers, &c->ar);
-	strbuf_init(&k, CACHEABLE_KEY_MAX + 2);
-	if (answers_base_key(&c->ar, &k) == 0) {
-		keyed = 1;
+	strbuf_init(&k, CACHEABLE_KEY_MAX + 2 + strlen(req->profile->upstream));
+	/* The exchange's key has the upstream too: after a reload that moves
+	 * the profile, a new request never waits for the old upstream. */
+	if (answers_base_key(&c->ar, &k) == 0 && c->upstream && !c->key_bad) {
+		strbuf_add(&k, c->upstream, strlen(c->upstream));
+		keyed = !k.failed;
+	}
+	if (keyed) {
 		h = hash_siphash24(s->seed, s->seed ^ 0x9e3779b97f4a7c15ULL, k.data, k.len);
 		f = flight_find(s, &k, h);
-	} else if (!e) {
-		/* A key too long to keep: never kept, never found. */
+	} else if (!e || c->key_bad) {
+		/* A key too long to keep (never kept, never found), or one whose
+		 * header values could not be read. */
 		strbuf_release(&k);
 		set_result(c, CACHE_R_BYPASS);
 		return CACHE_GO;
@@ -553,20 +653,20 @@ enum cache_next cache_begin(struct request *req)
 		}
 		free(v);
 		if (st == CACHE_FRESH) {
-			answer_entry(req, e, CACHE_R_HIT, NULL, 0);
+			answer_entry(req, store_of(req), e, CACHE_R_HIT, NULL, 0);
 			rc = CACHE_ANSWERED;
 			goto out;
 		}
 		if (st == CACHE_STALE_SERVE && (f || !keyed)) {
 			/* A refresh is on its way already. */
-			answer_entry(req, e, CACHE_R_STALE, NULL, 0);
+			answer_entry(req, store_of(req), e, CACHE_R_STALE, NULL, 0);
 			rc = CACHE_ANSWERED;
 			goto out;
 		}
 		if (st == CACHE_STALE_SERVE) {
 			/* Answered now; the request goes on to refresh the entry. */
 			hold_entry(s, c, e);
-			if (answer_entry(req, e, CACHE_R_STALE, NULL, 1) < 0) {
+			if (answer_entry(req, store_of(req), e, CACHE_R_STALE, NULL, 1) < 0) {
 				rc = CACHE_ANSWERED; /* answered 500 and freed */
 				goto out;
 			}
@@ -578,13 +678,16 @@ enum cache_next cache_begin(struct request *req)
 	}
 	set_result(c, CACHE_R_MISS);
 	if (cp->coalesce && keyed) {
+		/* A request that shortens its own budget or attempts may wait
+		 * (its own deadline ends its wait) but never leads: its limits
+		 * would become the answer of those waiting for it. */
 		if (f && f->nwaiters < CACHE_WAITERS_MAX) {
 			TAILQ_INSERT_TAIL(&f->waiters, c, wait_link);
 			f->nwaiters++;
 			c->flight = f;
 			set_result(c, CACHE_R_COALESCED);
 			rc = CACHE_WAIT;
-		} else if (!f) {
+		} else if (!f && !req->controlled) {
 			lead(s, c, &k, h);
 		}
 	}
@@ -749,30 +852,86 @@ static int same_vary(struct cache_req *a, struct cache_req *b, const struct cach
 	return 1;
 }
 
-/* Answers each waiter of ws with blob (the leader's answer, read as r), or
- * starts it alone: when there is none, when its values of the headers the
- * answer's Vary names differ, or when the answer sets a cookie (a session
+/* The blob of an answer shared with its waiters, or NULL. */
+static struct shared *shared_of(struct blob *b)
+{
+	struct shared *sh;
+
+	if (!b->p || !(sh = malloc(sizeof(*sh))))
+		return NULL;
+	*sh = (struct shared){ 1, b->p, b->len };
+	b->p = NULL; /* the shared blob owns it now */
+	return sh;
+}
+
+/* 1 when the answer read as r (its blob len bytes) may go to the waiters
+ * of an exchange: whole within max_entry, and setting no cookie (a session
  * is one client's, never handed to another). */
-static void share_blob(struct cache_req *leader, struct cache_waiters *ws, const struct blob *b,
-		       const struct reading *r, const enum problem_code *code)
+static int shareable(const struct cache_store *s, const struct reading *r, size_t len)
+{
+	return s && r && !r->set_cookie && !r->vary.star && len <= s->max_entry;
+}
+
+/* Answers each waiter of ws with sh (the answer of leader, read as r), or
+ * starts it alone: when there is none, or its values of the headers the
+ * answer's Vary names differ from the leader's. leader is still alive. */
+static void share_blob(struct cache_req *leader, struct cache_waiters *ws, struct shared *sh,
+		       const struct reading *r)
 {
 	struct cache_req *w;
 
 	while ((w = TAILQ_FIRST(ws))) {
+		const struct owner own = { NULL, NULL, sh };
+
 		TAILQ_REMOVE(ws, w, wait_link);
-		if (!b || !b->p || !r || r->vary.star || r->set_cookie ||
-		    !same_vary(leader, w, &r->vary)) {
+		if (!sh || !same_vary(leader, w, &r->vary) || leader->key_bad || w->key_bad) {
 			start_alone(w);
 			continue;
 		}
-		answer_blob(w->req, b->p, b->len, CACHE_R_COALESCED, NULL, code, 0);
+		answer_blob(w->req, sh->p, sh->len, &own, CACHE_R_COALESCED, NULL, 0);
 	}
 }
 
+/* 1 when c's answers may be kept: a store, a request that uses it, and
+ * the profile still pointing at the upstream it was asked of (a reload
+ * may have moved it while the exchange ran). */
+static int may_keep(const struct cache_req *c)
+{
+	const struct request_env *env = c->req->env;
+	const struct profile *p;
+
+	if (!env->cache || c->key_bad || !c->upstream ||
+	    (c->use != CACHE_USE && c->use != CACHE_USE_REVALIDATE))
+		return 0;
+	p = config_find_profile(env->cfg, c->req->profile->name, strlen(c->req->profile->name));
+	return p && strcmp(p->upstream, c->upstream) == 0;
+}
+
+/* Keeps the answer read as r (blob b) for c's request when it may be kept. */
+static void keep(struct cache_req *c, const struct reading *r, const struct blob *b, int status)
+{
+	struct cache_store *s = c->req->env->cache;
+	struct cache_answer ans = {
+		.status = status,
+		.f = &r->f,
+		.vary = &r->vary,
+		.set_cookie = r->set_cookie,
+		.schema_failed = c->req->schema_bad,
+		.size = b->len,
+	};
+
+	if (!b->p || !may_keep(c))
+		return;
+	ans.max_entry = s->max_entry;
+	if (cacheable_answer(&ans) == CACHE_KEEP)
+		answers_keep(s->answers, &c->ar, &r->vary, b->p, b->len);
+}
+
 /* Builds the entry of req's answer (status, call's fields, body), keeps it
- * when it may be kept, and shares it with the waiters of req's exchange. */
+ * when it may be kept, and shares it with the waiters of req's exchange;
+ * req itself is answered afterwards, by the caller. */
 static void keep_and_share(struct request *req, struct call *call, int status, const void *body,
-			   size_t body_len, const enum problem_code *code)
+			   size_t body_len)
 {
 	struct cache_req *c = req->cache;
 	struct cache_store *s = req->env->cache;
@@ -780,29 +939,24 @@ static void keep_and_share(struct request *req, struct call *call, int status, c
 	struct reading *r = malloc(sizeof(*r));
 	struct cache_waiters ws;
 	struct blob b = { NULL, 0 };
+	struct shared *sh = NULL;
 	int n = -1;
 
 	flight_end(c, &ws);
 	if (fields && r && (n = fields_of_call(req, call, fields)) >= 0) {
 		read_answer(fields, (size_t)n, req->policy->cache.ttl_ms / 1000, r);
 		n = (int)drop_age(fields, (size_t)n);
-		encode(r, status, fields, (size_t)n, body, body_len, &b);
+		/* Made only when it is kept or shared: a blob costs a copy. */
+		if (may_keep(c) || (!TAILQ_EMPTY(&ws) && shareable(s, r, body_len)))
+			encode(r, status, fields, (size_t)n, body, body_len, &b);
 	}
-	if (b.p && s && (c->use == CACHE_USE || c->use == CACHE_USE_REVALIDATE)) {
-		struct cache_answer ans = {
-			.status = status,
-			.f = &r->f,
-			.vary = &r->vary,
-			.set_cookie = r->set_cookie,
-			.schema_failed = req->schema_bad,
-			.size = lru_charge(CACHEABLE_KEY_MAX / 64, b.len),
-			.max_entry = s->max_entry,
-		};
-
-		if (cacheable_answer(&ans) == CACHE_KEEP)
-			answers_keep(s->answers, &c->ar, &r->vary, b.p, b.len);
+	if (b.p && r) {
+		keep(c, r, &b, status);
+		if (shareable(s, r, b.len))
+			sh = shared_of(&b);
 	}
-	share_blob(c, &ws, &b, r, code);
+	share_blob(c, &ws, sh, r);
+	shared_put(sh);
 	free(b.p);
 	free(fields);
 	free(r);
@@ -829,8 +983,9 @@ static int avoidable(const struct engine_answer *a)
 	}
 }
 
-/* The entry that may stand in for a failure of c's exchange, or NULL. */
-static struct lru_entry *stand_in(struct cache_req *c)
+/* The entry that may stand in for a failure of c's exchange, or NULL; its
+ * store in *ret_lru. */
+static struct lru_entry *stand_in(struct cache_req *c, struct lru **ret_lru)
 {
 	struct cache_store *s = c->req->env->cache;
 	struct lru_entry *e;
@@ -839,10 +994,16 @@ static struct lru_entry *stand_in(struct cache_req *c)
 	const void *blob;
 	int ok = 0;
 
-	if (!s || !c->path)
+	if (!s || !c->path || c->key_bad)
 		return NULL;
-	e = c->entry ? c->entry : answers_find(s->answers, &c->ar);
-	if (!e)
+	if (c->entry) {
+		e = c->entry;
+		*ret_lru = c->entry_store;
+	} else {
+		e = answers_find(s->answers, &c->ar);
+		*ret_lru = answers_store(s->answers);
+	}
+	if (!e || c->key_bad)
 		return NULL;
 	blob = lru_entry_value(e, &len);
 	v = malloc(sizeof(*v));
@@ -858,28 +1019,43 @@ static void end_silent(struct request *req)
 	req->env->finish(req, 0, NULL, 0, NULL, 0, NULL, NULL);
 }
 
+/* 1 when the failure a belongs to the exchange, so that every request
+ * waiting for it would have met it too; 0 when it came from the leader's
+ * own circumstances (an answer too large to hold whole for an app that
+ * left, an internal fault). */
+static int failure_shared(const struct engine_answer *a)
+{
+	return a->code != PROBLEM_RESPONSE_TOO_LARGE && a->code != PROBLEM_INTERNAL;
+}
+
 /* Waiters of a failed exchange: each gets the entry that stands in for
- * its request, else the same problem. */
+ * its request, else the same problem, or goes alone when the failure was
+ * the leader's own. */
 static void share_failure(struct cache_waiters *ws, const struct engine_answer *a)
 {
 	struct cache_req *w;
 
 	while ((w = TAILQ_FIRST(ws))) {
 		struct lru_entry *e;
+		struct lru *lru = NULL;
 
 		TAILQ_REMOVE(ws, w, wait_link);
-		set_result(w, CACHE_R_COALESCED);
-		if ((e = stand_in(w))) {
-			answer_entry(w->req, e, CACHE_R_STALE_IF_ERROR, &a->code, 0);
+		if (avoidable(a) && (e = stand_in(w, &lru))) {
+			answer_entry(w->req, lru, e, CACHE_R_STALE_IF_ERROR, &a->code, 0);
 			continue;
 		}
+		if (!failure_shared(a)) {
+			start_alone(w);
+			continue;
+		}
+		set_result(w, CACHE_R_COALESCED);
 		reply_problem(w->req, a);
 	}
 }
 
 /* A 304 to c's validators: the kept entry, its fields updated by the 304's,
- * is kept again as new and answers. */
-static int refresh(struct request *req)
+ * is kept again as new and answers (req is freed). */
+static void refresh(struct request *req)
 {
 	struct cache_req *c = req->cache;
 	struct cache_store *s = req->env->cache;
@@ -889,55 +1065,70 @@ static int refresh(struct request *req)
 	struct reading *r = malloc(sizeof(*r));
 	struct cache_waiters ws;
 	struct blob b = { NULL, 0 };
+	struct shared *sh = NULL;
 	size_t len, n = 0;
-	int nfresh;
+	int nfresh = -1;
 	const void *old = lru_entry_value(c->entry, &len);
+	const struct owner own = { c->entry_store, c->entry, NULL };
 
-	if (!v || !fields || !r || cacheentry_decode(old, len, v) < 0 ||
-	    (nfresh = fields_of_call(req, req->last, fresh)) < 0) {
-		free(v);
-		free(fields);
-		free(r);
-		return 0;
-	}
-	/* RFC 9111 4.3.4: the 304's fields replace the kept ones of their
-	 * names; framing stays the kept answer's. */
-	for (size_t i = 0; i < v->nfields; i++) {
-		int replaced = 0;
-
-		for (int j = 0; j < nfresh && !replaced; j++)
-			replaced =
-			    fresh[j].name_len == v->fields[i].name_len &&
-			    strncasecmp(fresh[j].name, v->fields[i].name, fresh[j].name_len) == 0;
-		if (!replaced)
-			fields[n++] = v->fields[i];
-	}
-	for (int j = 0; j < nfresh && n < CACHEENTRY_FIELDS_MAX; j++) {
-		if (fresh[j].name_len == 14 &&
-		    strncasecmp(fresh[j].name, "Content-Length", 14) == 0)
-			continue;
-		fields[n++] = fresh[j];
-	}
-	read_answer(fields, n, req->policy->cache.ttl_ms / 1000, r);
-	n = drop_age(fields, n);
-	encode(r, v->meta.status, fields, n, v->body, v->body_len, &b);
 	flight_end(c, &ws);
-	if (b.p && s && r->f.storable && !r->vary.star)
-		answers_keep(s->answers, &c->ar, &r->vary, b.p, b.len);
-	if (b.p) {
-		if (c->silent)
-			end_silent(req);
-		else
-			answer_blob(req, b.p, b.len, CACHE_R_REVALIDATED, NULL, NULL, 0);
-	} else {
-		answer_entry(req, c->entry, CACHE_R_REVALIDATED, NULL, 0);
+	if (v && fields && r && cacheentry_decode(old, len, v) == 0 &&
+	    (nfresh = fields_of_call(req, req->last, fresh)) >= 0) {
+		/* RFC 9111 4.3.4: the 304's fields replace the kept ones of
+		 * their names; framing stays the kept answer's. */
+		for (size_t i = 0; i < v->nfields; i++) {
+			int replaced = 0;
+
+			for (int j = 0; j < nfresh && !replaced; j++)
+				replaced = fresh[j].name_len == v->fields[i].name_len &&
+					   strncasecmp(fresh[j].name, v->fields[i].name,
+						       fresh[j].name_len) == 0;
+			if (!replaced)
+				fields[n++] = v->fields[i];
+		}
+		for (int j = 0; j < nfresh && n < CACHEENTRY_FIELDS_MAX; j++)
+			if (!(fresh[j].name_len == 14 &&
+			      strncasecmp(fresh[j].name, "Content-Length", 14) == 0))
+				fields[n++] = fresh[j];
+		read_answer(fields, n, req->policy->cache.ttl_ms / 1000, r);
+		n = drop_age(fields, n);
+		encode(r, v->meta.status, fields, n, v->body, v->body_len, &b);
 	}
-	share_blob(c, &ws, &b, r, NULL);
+	if (b.p) {
+		/* Kept again only as a new answer would be: a 304 that sets a
+		 * cookie or says no-store now leaves the entry as it was. */
+		keep(c, r, &b, v->meta.status);
+		if (shareable(s, r, b.len))
+			sh = shared_of(&b);
+		share_blob(c, &ws, sh, r);
+	} else {
+		release_waiters(&ws);
+	}
+	/* The leader last: answering it frees c. */
+	if (c->silent) {
+		end_silent(req);
+	} else if (sh) {
+		const struct owner shown = { NULL, NULL, sh };
+
+		answer_blob(req, sh->p, sh->len, &shown, CACHE_R_REVALIDATED, NULL, 0);
+	} else if (b.p) {
+		struct shared *mine = shared_of(&b);
+		const struct owner shown = { NULL, NULL, mine };
+
+		if (mine)
+			answer_blob(req, mine->p, mine->len, &shown, CACHE_R_REVALIDATED, NULL, 0);
+		else
+			answer_blob(req, old, len, &own, CACHE_R_REVALIDATED, NULL, 0);
+		shared_put(mine);
+	} else {
+		/* The 304 could not be merged: the kept answer, as it is. */
+		answer_blob(req, old, len, &own, CACHE_R_REVALIDATED, NULL, 0);
+	}
+	shared_put(sh);
 	free(b.p);
 	free(v);
 	free(fields);
 	free(r);
-	return 1;
 }
 
 int cache_on_answer(struct request *req, const struct engine_answer *a)
@@ -945,20 +1136,27 @@ int cache_on_answer(struct request *req, const struct engine_answer *a)
 	struct cache_req *c = req->cache;
 	struct cache_waiters ws;
 	struct lru_entry *e;
+	struct lru *lru = NULL;
 
 	if (!c || c->result == CACHE_R_BYPASS)
 		return 0;
-	if (a->kind == ENGINE_RELAY && a->status == 304 && c->entry && c->validators && req->last)
-		return refresh(req);
-	if (avoidable(a) && (e = stand_in(c))) {
+	if (a->kind == ENGINE_RELAY && a->status == 304 && c->entry && c->validators && req->last) {
+		refresh(req);
+		return 1;
+	}
+	if (avoidable(a) && (e = stand_in(c, &lru))) {
 		enum problem_code avoided = a->code;
 
+		/* Held while the waiters are answered, whatever they release. */
+		lru_ref(lru, e);
 		flight_end(c, &ws);
+		share_failure(&ws, a);
+		/* The leader last: answering it frees c. */
 		if (c->silent)
 			end_silent(req);
 		else
-			answer_entry(req, e, CACHE_R_STALE_IF_ERROR, &avoided, 0);
-		share_failure(&ws, a);
+			answer_entry(req, lru, e, CACHE_R_STALE_IF_ERROR, &avoided, 0);
+		lru_unref(lru, e);
 		return 1;
 	}
 	if (a->kind == ENGINE_RELAY && !a->stream && req->last) {
@@ -966,8 +1164,12 @@ int cache_on_answer(struct request *req, const struct engine_answer *a)
 		size_t len = evbuffer_get_length(body);
 		const void *p = len ? (const void *)evbuffer_pullup(body, -1) : "";
 
-		keep_and_share(req, req->last, a->status, p ? p : "", p ? len : 0,
-			       a->has_code ? &a->code : NULL);
+		if (p)
+			keep_and_share(req, req->last, a->status, p, len);
+		else {
+			flight_end(c, &ws);
+			release_waiters(&ws);
+		}
 		return 0;
 	}
 	if (a->kind != ENGINE_RELAY) {
@@ -979,19 +1181,68 @@ int cache_on_answer(struct request *req, const struct engine_answer *a)
 
 /* ==== a streamed answer =============================================== */
 
-void cache_stream_begin(struct request *req)
+/* 1 when the head of call's answer allows keeping it (its body unseen):
+ * what cacheable_answer() says of its status and fields. */
+static int keepable_head(struct request *req, struct call *call)
+{
+	struct cacheentry_field *fields;
+	struct reading *r;
+	int n, ok = 0;
+
+	if (!may_keep(req->cache))
+		return 0;
+	fields = malloc(CACHEENTRY_FIELDS_MAX * sizeof(*fields));
+	r = malloc(sizeof(*r));
+	if (fields && r && (n = fields_of_call(req, call, fields)) >= 0) {
+		struct cache_answer ans = {
+			.status = call_status(call),
+			.f = &r->f,
+			.vary = &r->vary,
+			.max_entry = req->env->cache->max_entry,
+		};
+
+		read_answer(fields, (size_t)n, req->policy->cache.ttl_ms / 1000, r);
+		ans.set_cookie = r->set_cookie;
+		ok = cacheable_answer(&ans) == CACHE_KEEP;
+	}
+	free(fields);
+	free(r);
+	return ok;
+}
+
+void cache_stream_begin(struct request *req, struct call *call)
 {
 	struct cache_req *c = req->cache;
 	struct cache_store *s = req->env->cache;
+	struct cache_waiters ws;
+	int64_t length;
+	uint64_t room;
 
 	if (!c || !s || c->result == CACHE_R_BYPASS || req->tee)
 		return;
-	/* The copy is held like an answer held whole (limits.max_buffered),
-	 * or not taken: then nothing is kept and the waiters go alone. */
-	if (memory_try(req, s->max_entry) < 0)
+	length = call_content_length(call);
+	/* Waiters get a streamed answer at its end, when it fitted in
+	 * max_entry; one that cannot, or may not (no length said), sends them
+	 * off on their own now rather than at its end. */
+	if (c->leads && c->flight && c->flight->nwaiters &&
+	    (length < 0 || (uint64_t)length > s->max_entry)) {
+		flight_end(c, &ws);
+		release_waiters(&ws);
+	}
+	if (length >= 0 && (uint64_t)length > s->max_entry)
 		return;
-	req->tee_room = s->max_entry;
+	if (!(c->leads && c->flight && c->flight->nwaiters) && !keepable_head(req, call))
+		return;
+	/* The copy is held like an answer held whole (limits.max_buffered):
+	 * its length, or max_entry when none is said; when there is no room,
+	 * nothing is copied, and nothing kept. */
+	room = length >= 0 ? (uint64_t)length : s->max_entry;
+	if (memory_try(req, room) < 0)
+		return;
+	req->tee_room = room;
 	req->tee = evbuffer_new();
+	if (!req->tee)
+		memory_give(req, room);
 }
 
 void cache_stream_end(struct request *req, int complete)
@@ -1006,8 +1257,7 @@ void cache_stream_end(struct request *req, int complete)
 		const void *p = len ? (const void *)evbuffer_pullup(req->tee, -1) : "";
 
 		if (p) {
-			keep_and_share(req, req->last, req->stream_status, p, len,
-				       req->stream_has_code ? &req->stream_code : NULL);
+			keep_and_share(req, req->last, req->stream_status, p, len);
 			return;
 		}
 	}
@@ -1049,12 +1299,13 @@ int cache_wait_over(struct request *req)
 {
 	struct cache_req *c = req->cache;
 	struct lru_entry *e;
+	struct lru *lru = NULL;
 
 	if (!c || !c->flight || c->leads)
 		return 0;
 	leave_flight(c);
-	if ((e = stand_in(c))) {
-		answer_entry(req, e, CACHE_R_STALE_IF_ERROR,
+	if ((e = stand_in(c, &lru))) {
+		answer_entry(req, lru, e, CACHE_R_STALE_IF_ERROR,
 			     &(enum problem_code){ PROBLEM_UPSTREAM_TIMEOUT }, 0);
 		return 1;
 	}
@@ -1062,14 +1313,12 @@ int cache_wait_over(struct request *req)
 	return 1;
 }
 
-int cache_abort(struct request *req)
+void cache_abort(struct request *req)
 {
 	struct cache_req *c = req->cache;
 
-	if (!c || !c->flight || c->leads)
-		return 0;
-	leave_flight(c);
-	return 0;
+	if (c && c->flight && !c->leads)
+		leave_flight(c);
 }
 
 void cache_request_free(struct request *req)
@@ -1080,7 +1329,6 @@ void cache_request_free(struct request *req)
 	if (!c)
 		return;
 	count(c);
-	req->cache = NULL;
 	if (c->leads) {
 		/* Ended without an answer to share: each waiter goes alone. */
 		flight_end(c, &ws);
@@ -1088,10 +1336,14 @@ void cache_request_free(struct request *req)
 	} else {
 		leave_flight(c);
 	}
+	req->cache = NULL;
 	if (c->entry)
 		lru_unref(c->entry_store, c->entry);
-	for (unsigned i = 0; i < c->njoined; i++)
+	for (unsigned i = 0; i < c->njoined; i++) {
 		free(c->joined[i]);
+		free(c->joined_name[i]);
+	}
+	free(c->upstream);
 	free(c->path);
 	free(c);
 }

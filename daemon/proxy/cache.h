@@ -44,6 +44,10 @@ struct cache_stats {
 };
 void cache_stats(const struct request_env *env, struct cache_stats *ret);
 
+/* A request with a body, on a route with a cache: it does not use it
+ * (Brace-Cache: bypass). */
+void cache_bypass(struct request *req);
+
 /* What a request does after its look-up. */
 enum cache_next {
 	CACHE_GO,       /* start it: a miss, a revalidation, a bypass, a refresh */
@@ -61,10 +65,11 @@ enum cache_next cache_begin(struct request *req);
  * with those waiting first. */
 int cache_on_answer(struct request *req, const struct engine_answer *a);
 
-/* The body of req's streamed answer goes to the app: a copy is taken
- * (req->tee, by flow.c) while it fits cache.max_entry, to keep or share at
- * its end. */
-void cache_stream_begin(struct request *req);
+/* The body of call's answer streams to req's app: a copy is taken
+ * (req->tee, by flow.c) when it may be kept or shared and its length (or,
+ * none said, cache.max_entry) fits in limits.max_buffered; waiters that
+ * could not get it (no length, or one past max_entry) go alone now. */
+void cache_stream_begin(struct request *req, struct call *call);
 /* The streamed answer ended (complete or not). */
 void cache_stream_end(struct request *req, int complete);
 
@@ -78,8 +83,8 @@ int cache_client_gone(struct request *req);
  * waiter. */
 int cache_wait_over(struct request *req);
 
-/* Shutdown: a waiter is answered 503 and freed (1); 0 when not a waiter. */
-int cache_abort(struct request *req);
+/* Shutdown: a waiter leaves its exchange (the caller answers it 503). */
+void cache_abort(struct request *req);
 
 /* req is being freed: its entry reference, its copy, its exchange (the
  * waiters left start their own). */

@@ -46,6 +46,7 @@ struct request_env {
 	struct request_line hold_line;
 	struct event hold_wake;    /* serves the line from the loop, never re-entrantly */
 	struct cache_store *cache; /* kept answers and exchanges in flight (cache.h); NULL: none */
+	int draining;              /* shutting down: nothing new starts */
 	/* The one end of an answered request (request_finish, wired by the
 	 * front): reply.c hands it what it built. */
 	void (*finish)(struct request *req, int status, const struct http_header *h, size_t n,
@@ -54,7 +55,7 @@ struct request_env {
 	 * and a routed request started (request_start): wired by the front
 	 * for reply.c and cache.c. */
 	void (*answer_early)(struct request *req, int status, const struct http_header *h, size_t n,
-			     char *body, size_t len);
+			     struct evbuffer *body);
 	void (*start)(struct request *req);
 };
 
@@ -96,6 +97,7 @@ struct request {
 	uint64_t answer_us;
 	int answer_read;
 	uint32_t total_ms;     /* budget after Brace-Timeout-Ms */
+	int controlled;        /* the app sent Brace-Timeout-Ms or Brace-Max-Attempts */
 	uint32_t max_attempts; /* after Brace-Max-Attempts */
 	/* The attempts in flight (one, or more when hedged), by engine id; a
 	 * slot is free when call is NULL, and stays put while its call runs. */

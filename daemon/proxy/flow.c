@@ -3,13 +3,14 @@
  * it drained (flow.h). */
 #include "flow.h"
 #include "exchange.h"
+#include "memory.h"
 #include "upstream.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 
 /* Adds n bytes relayed to the cache's copy, or drops the copy when it
- * would pass its room. */
+ * would pass its room, and gives its room back (limits.max_buffered). */
 static void tee(struct request *req, const void *buf, size_t n)
 {
 	if (evbuffer_get_length(req->tee) + n > req->tee_room ||
@@ -17,6 +18,8 @@ static void tee(struct request *req, const void *buf, size_t n)
 		evbuffer_free(req->tee);
 		req->tee = NULL;
 		req->tee_over = 1;
+		memory_give(req, req->tee_room);
+		req->tee_room = 0;
 	}
 }
 

@@ -108,6 +108,8 @@ static int apply_controls(struct request *req, const struct http_request *in)
 
 	req->total_ms = req->policy->timeouts.total_ms;
 	req->max_attempts = req->policy->retry.attempts;
+	req->controlled = http_request_header(in, "Brace-Timeout-Ms") ||
+			  http_request_header(in, "Brace-Max-Attempts");
 	if ((v = http_request_header(in, "Brace-Timeout-Ms"))) {
 		if (parse_control(v, &n) < 0)
 			return fail(
@@ -385,8 +387,10 @@ static void on_head(struct http_request *hreq, void *arg)
 {
 	struct request *req = routed_request(arg, hreq);
 
-	if (req)
-		upload_begin(req);
+	if (!req)
+		return;
+	cache_bypass(req);
+	upload_begin(req);
 }
 
 static void on_body(struct http_request *hreq, void *arg)
@@ -772,6 +776,7 @@ int server_listen(struct server *srv)
 void server_stop_listening(struct server *srv)
 {
 	srv->draining = 1;
+	srv->env.draining = 1;
 	http_server_pause_accepting(srv->http, 1);
 }
 

@@ -333,33 +333,38 @@ void reply_problem(struct request *req, const struct engine_answer *a)
 	reply_fail(req, &p);
 }
 
-void reply_internal(struct request *req, const char *detail)
+void reply_error(struct request *req, enum problem_code code, const char *detail)
 {
 	struct problem p;
 
-	problem_init(&p, PROBLEM_INTERNAL);
+	problem_init(&p, code);
 	p.detail = detail;
 	reply_fail(req, &p);
 }
 
+void reply_internal(struct request *req, const char *detail)
+{
+	reply_error(req, PROBLEM_INTERNAL, detail);
+}
+
 void reply_waited_too_long(struct request *req)
 {
-	struct problem p;
-
-	problem_init(&p, PROBLEM_UPSTREAM_TIMEOUT);
-	p.detail = "the budget ran out waiting for the answer of an identical request";
-	reply_fail(req, &p);
+	reply_error(req, PROBLEM_UPSTREAM_TIMEOUT,
+		    "the budget ran out waiting for the answer of an identical request");
 }
 
 int reply_cached(struct request *req, const struct cacheentry_view *v, int64_t age,
-		 const enum problem_code *avoided, const enum problem_code *code, int early)
+		 const enum problem_code *avoided, struct evbuffer *body, int early)
 {
+	static const enum problem_code upstream_status = PROBLEM_UPSTREAM_STATUS;
+	/* A kept 404 or 410 is the upstream's error, passed through as it was. */
+	const enum problem_code *code = avoided                 ? avoided
+					: v->meta.status >= 400 ? &upstream_status
+								: NULL;
 	struct reply r;
-	char *body = NULL;
 
 	reply_init(&r);
-	if (reply_reserve(&r, v->nfields + REPLY_OWN_HEADERS + 2) < 0 ||
-	    (v->body_len && !(body = malloc(v->body_len)))) {
+	if (reply_reserve(&r, v->nfields + REPLY_OWN_HEADERS + 3) < 0) {
 		reply_release(&r);
 		fail_no_memory(req);
 		return -ENOMEM;
@@ -371,16 +376,16 @@ int reply_cached(struct request *req, const struct cacheentry_view *v, int64_t a
 		*ascii_put_uint(r.age, (uint64_t)age) = '\0';
 		reply_add(&r, "Age", r.age);
 	}
+	if (v->meta.status >= 400)
+		reply_add(&r, "Brace-Error", problem_code_name(PROBLEM_UPSTREAM_STATUS));
 	if (avoided)
 		reply_add(&r, "Brace-Error-Avoided", problem_code_name(*avoided));
 	add_common_headers(req, &r);
-	if (v->body_len)
-		memcpy(body, v->body, v->body_len);
 	if (early) {
-		req->env->answer_early(req, v->meta.status, r.h, r.n, body, v->body_len);
+		req->env->answer_early(req, v->meta.status, r.h, r.n, body);
 		reply_release(&r);
 		return 0;
 	}
-	send_and_free(req, v->meta.status, &r, body, v->body_len, NULL, code);
+	send_and_free(req, v->meta.status, &r, NULL, 0, body, code);
 	return 0;
 }

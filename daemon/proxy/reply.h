@@ -9,6 +9,7 @@ struct engine_answer;
 struct problem;
 struct call;
 struct cacheentry_view;
+struct evbuffer;
 
 #include <stdint.h>
 
@@ -35,6 +36,9 @@ int reply_relay_stream(struct request *req, struct call *call, const struct engi
  * asks for them. req is freed afterwards. */
 void reply_problem(struct request *req, const struct engine_answer *a);
 
+/* Answers req with the problem code and detail (static) and frees it. */
+void reply_error(struct request *req, enum problem_code code, const char *detail);
+
 /* Answers req 500 internal with detail (static) and frees it. */
 void reply_internal(struct request *req, const char *detail);
 
@@ -43,12 +47,14 @@ void reply_internal(struct request *req, const char *detail);
 void reply_waited_too_long(struct request *req);
 
 /* Answers req with a kept answer (v, borrowed): its status, its fields and
- * its body, with Age when age is not negative, Brace-Error-Avoided when
- * avoided is set, and the headers of every answer; counted and logged under
- * code (NULL: a success). early: the app is answered and req goes on
- * (request_reply_early), else req is freed. Returns 0, or -ENOMEM when
- * req was answered 500 and freed instead. */
+ * the bytes of body (moved out; body stays the caller's), with Age when age
+ * is not negative, Brace-Error: upstream_status for a kept 4xx, and
+ * Brace-Error-Avoided when avoided is set, plus the headers of every
+ * answer. Counted and logged under avoided, else upstream_status for a
+ * 4xx, else as a success. early: the app is answered and req goes on
+ * (request_env.answer_early), else req is freed. Returns 0, or -ENOMEM
+ * when req was answered 500 and freed instead. */
 int reply_cached(struct request *req, const struct cacheentry_view *v, int64_t age,
-		 const enum problem_code *avoided, const enum problem_code *code, int early);
+		 const enum problem_code *avoided, struct evbuffer *body, int early);
 
 #endif

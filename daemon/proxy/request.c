@@ -271,7 +271,7 @@ void request_finish(struct request *req, int status, const struct http_header *h
 }
 
 void request_reply_early(struct request *req, int status, const struct http_header *h, size_t n,
-			 char *body, size_t len)
+			 struct evbuffer *body)
 {
 	if (req->guard)
 		guard_count_answer(req->guard, NULL,
@@ -279,10 +279,8 @@ void request_reply_early(struct request *req, int status, const struct http_head
 	log_access(req, status, "ok", NULL);
 	if (req->hreq) {
 		req->hreq->user = NULL;
-		http_reply(req->hreq, status, h, n, body, len);
+		http_reply_buffer(req->hreq, status, h, n, body);
 		req->hreq = NULL;
-	} else {
-		free(body);
 	}
 	/* Both were the HTTP server's. */
 	req->path = NULL;
@@ -555,7 +553,7 @@ static void stream_answer(struct request *req, const struct engine_action *act)
 		reply_fail(req, &p);
 		return;
 	}
-	cache_stream_begin(req);
+	cache_stream_begin(req, call);
 	rc = reply_relay_stream(req, call, a);
 	if (rc == -ECANCELED)
 		return;

@@ -27,10 +27,10 @@ void request_finish(struct request *req, int status, const struct http_header *h
 		    char *body, size_t len, struct evbuffer *buf, const enum problem_code *code);
 
 /* Answers the app of req now (status, the n headers h borrowed for the
- * call, body of len bytes taken), counted and logged, while req goes on
- * without it (a refresh behind a stale answer): it ends silently. */
+ * call, the bytes of body moved out), counted and logged, while req goes
+ * on without it (a refresh behind a stale answer): it ends silently. */
 void request_reply_early(struct request *req, int status, const struct http_header *h, size_t n,
-			 char *body, size_t len);
+			 struct evbuffer *body);
 
 /* The app of req left, and req goes on for others (an exchange identical
  * requests wait for): the app's reply is dropped, the line logged. */

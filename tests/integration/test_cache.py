@@ -718,5 +718,133 @@ class CoalescingTest(CacheTestCase):
             self.assert_hit(b.get("/demo/co"), b"shared")
 
 
+class ReviewedEdgesTest(CacheTestCase):
+    """Edges where a cache hands one app's answer, session or limits to others."""
+
+    def test_a_revalidation_with_vary_answers_its_waiters(self):
+        # A 304 to a stale entry with Vary, while an identical request
+        # waits: both get the kept answer (the leader revalidated, the
+        # waiter coalesced) and the daemon stays up.
+        vary = {"Cache-Control": "max-age=1", "ETag": '"x"', "Vary": "Accept"}
+        with Braced(self.cache_config()) as b:
+            self.upstream.script([answer("kept", vary)])
+            self.assertEqual(b.get("/demo/rv").body, b"kept")
+            time.sleep(1.2)
+            self.upstream.script([answer("", {"ETag": '"x"', "Cache-Control": "max-age=60"},
+                                         status=304, delay_ms=600)])
+            leader = Background(b.get, "/demo/rv")
+            self.assertTrue(wait_until(lambda: self.count() == 2, 3))
+            waiter = b.get("/demo/rv")
+            first = leader.result(5)
+            self.assertEqual((first.status, first.body, cache_of(first)), (200, b"kept", "revalidated"))
+            self.assertEqual((waiter.status, waiter.body, cache_of(waiter)), (200, b"kept", "coalesced"))
+            self.assertEqual(self.count(), 2)
+            self.assert_hit(b.get("/demo/rv"), b"kept")
+
+    def test_a_304_that_sets_a_cookie_is_not_kept(self):
+        with Braced(self.cache_config()) as b:
+            self.upstream.script([answer("kept", {"Cache-Control": "max-age=1", "ETag": '"x"'})])
+            b.get("/demo/sc")
+            time.sleep(1.2)
+            self.upstream.script([answer("", {"ETag": '"x"', "Cache-Control": "max-age=60",
+                                              "Set-Cookie": "sid=app-a"}, status=304)])
+            mine = b.get("/demo/sc")
+            self.assertEqual(mine.headers.get("Set-Cookie"), "sid=app-a", mine)
+            self.upstream.set_default(answer("fresh", FRESH))
+            other = b.get("/demo/sc")
+            self.assertIsNone(other.headers.get("Set-Cookie"), other)
+            self.assertNotEqual(cache_of(other), "hit", other)
+
+    def test_a_header_sent_on_several_lines_keys_waiters_by_its_whole_value(self):
+        self.upstream.set_default({"headers": {"Cache-Control": "max-age=60",
+                                               "Vary": "Accept-Language"}, "delay_ms": 600})
+        with Braced(self.cache_config()) as b:
+            leader = socket.create_connection(("127.0.0.1", b.port), timeout=5)
+            try:
+                leader.sendall(b"GET /demo/al HTTP/1.1\r\nHost: x\r\nAccept-Language: en\r\n"
+                               b"Accept-Language: fr\r\nConnection: close\r\n\r\n")
+                self.assertTrue(wait_until(lambda: self.count() == 1, 3))
+                results = in_threads(lambda: b.get("/demo/al", headers={"Accept-Language": "en"}),
+                                     [() for _ in range(40)], timeout=20)
+            finally:
+                leader.close()
+            for r in results:
+                self.assertEqual(getattr(r, "status", None), 200, r)
+                self.assertNotIn(b"fr", r.body, r)
+
+    def test_an_answer_past_max_entry_is_not_handed_to_waiters(self):
+        # Held whole for its schema or come whole within the window, an
+        # answer past max_entry is neither kept nor copied to each waiter:
+        # they make their own exchanges.
+        body = "x" * 40000
+        self.upstream.set_default(answer(body, FRESH, delay_ms=400))
+        with Braced(self.cache_config(store={"max_entry": "16KiB"})) as b:
+            gate = threading.Barrier(5)
+
+            def one(_):
+                gate.wait(5)
+                return b.get("/demo/big")
+            results = in_threads(one, [(i,) for i in range(5)], timeout=20)
+            self.assertEqual({(r.status, len(r.body)) for r in results}, {(200, 40000)})
+            self.assertEqual(self.count(), 5)
+
+    def test_a_request_with_its_own_budget_does_not_lead(self):
+        # Its Brace-Timeout-Ms is its own: a plain request arriving while it
+        # runs makes its own exchange and gets the upstream's answer.
+        self.upstream.set_default(answer("slow", FRESH, delay_ms=800))
+        with Braced(self.cache_config()) as b:
+            short = Background(lambda: b.get("/demo/own", headers={"Brace-Timeout-Ms": "200"}))
+            self.assertTrue(wait_until(lambda: self.count() == 1, 3))
+            plain = b.get("/demo/own")
+            self.assertEqual((plain.status, plain.body), (200, b"slow"), plain)
+            self.assertEqual(short.result(5).status, 504)
+            self.assertEqual(self.count(), 2)
+
+    def test_a_kept_404_says_it_is_the_upstreams_error(self):
+        self.upstream.set_default(answer("gone", FRESH, status=404))
+        with Braced(self.cache_config()) as b:
+            first = b.get("/demo/nf")
+            hit = b.get("/demo/nf")
+            for r in (first, hit):
+                self.assertEqual(r.status, 404, r)
+                self.assertEqual(r.headers.get("Brace-Error"), "upstream_status", r)
+            self.assertEqual(cache_of(hit), "hit")
+            self.assertEqual(metric(b, 'braced_requests_total{profile="demo",code="upstream_status"}'), 2)
+
+    def test_a_request_with_a_body_is_a_bypass(self):
+        self.upstream.set_default(answer("posted", FRESH))
+        with Braced(self.cache_config()) as b:
+            r = b.request("POST", "/demo/p", body=b"{}")
+            self.assertEqual(cache_of(r), "bypass", r)
+
+    def test_a_streamed_answer_not_kept_holds_no_memory_for_the_cache(self):
+        # A server-sent event stream (no lifetime, ttl 0) is relayed with no
+        # copy for the cache: nothing of limits.max_buffered is held for it.
+        self.upstream.set_default({"sse": {"events": 20, "interval_ms": 50}})
+        with Braced(self.cache_config({"ttl": "0s"})) as b:
+            stream = Background(lambda: b.get("/demo/sse", timeout=10))
+            time.sleep(0.4)
+            held = status(b)["memory"]["held"]
+            self.assertEqual(stream.result(10).status, 200)
+            self.assertEqual(held, 0)
+
+    def test_a_reload_that_moves_the_profile_keeps_nothing_from_the_old_upstream(self):
+        other = UpstreamProcess()
+        self.addCleanup(other.stop)
+        other.set_default(answer("new", FRESH))
+
+        def cfg(url):
+            return make_config({"demo": {"upstream": url, "cache": CACHE}}, admin="127.0.0.1:0",
+                               cache=STORE, defaults={"retry": NO_RETRY})
+        self.upstream.set_default(answer("old", FRESH, delay_ms=1000))
+        with Braced(cfg(self.upstream.url("/base"))) as b:
+            slow = Background(b.get, "/demo/mv")
+            self.assertTrue(wait_until(lambda: self.count() == 1, 3))
+            b.reload(cfg(other.url("/base")))
+            self.assertEqual(slow.result(5).body, b"old")
+            after = b.get("/demo/mv")
+            self.assertEqual((after.body, cache_of(after)), (b"new", "miss"), after)
+
+
 if __name__ == "__main__":
     unittest.main()
