@@ -165,21 +165,16 @@ void cache_stats(const struct request_env *env, struct cache_stats *ret)
 
 /* ==== a request's key ================================================== */
 
-/* The value of name among the upstream request's header lines ("Name:
- * value", "Name;" when empty), several lines joined with ", ": the values
- * the upstream sees are the ones the key reads. NULL when absent. A joined
- * value is made once per name and kept with the request; one that cannot
- * be made (out of memory, more names joined than CACHE_JOINED_MAX) marks
- * the key bad: the request then neither finds, keeps nor shares. */
-static const char *list_value(void *arg, const char *name, size_t *ret_len)
+/* Walks the lines of header name ("Name: value", "Name;" when empty) in
+ * l: returns how many there are, the first value in *ret_first (NULL when
+ * none) and the length of all of them joined with ", " in *ret_total; with
+ * out (room for *ret_total + 1 bytes), writes them joined there. */
+static size_t join_lines(const struct header_list *l, const char *name, char *out,
+			 const char **ret_first, size_t *ret_total)
 {
-	struct cache_req *c = arg;
-	const struct header_list *l = &c->req->headers;
 	size_t nlen = strlen(name), found = 0, total = 0;
-	const char *first = NULL;
-	size_t first_len = 0;
-	char *j = NULL, *p;
 
+	*ret_first = NULL;
 	for (size_t i = 0; i < l->n; i++) {
 		const char *line = l->lines[i], *v;
 		size_t vl;
@@ -188,45 +183,55 @@ static const char *list_value(void *arg, const char *name, size_t *ret_len)
 			continue;
 		v = line[nlen] == ';' ? line + nlen + 1 : line + nlen + 2;
 		vl = strlen(v);
-		if (!found) {
-			first = v;
-			first_len = vl;
+		if (!found)
+			*ret_first = v;
+		if (out && found) {
+			memcpy(out + total, ", ", 2);
+			total += 2;
+		} else if (found) {
+			total += 2;
 		}
-		total += vl + (found ? 2 : 0);
+		if (out)
+			memcpy(out + total, v, vl);
+		total += vl;
 		found++;
 	}
-	*ret_len = first_len;
-	if (found <= 1)
+	if (out)
+		out[total] = '\0';
+	*ret_total = total;
+	return found;
+}
+
+/* The value of name among the upstream request's header lines, several
+ * lines joined with ", ": the values the upstream sees are the ones the key
+ * reads. NULL when absent. A joined value is made once per name and kept
+ * with the request; one that cannot be made (out of memory, more names
+ * joined than CACHE_JOINED_MAX) marks the key bad: the request then
+ * neither finds, keeps nor shares. */
+static const char *list_value(void *arg, const char *name, size_t *ret_len)
+{
+	struct cache_req *c = arg;
+	const char *first;
+	size_t total;
+	char *j = NULL;
+
+	if (join_lines(&c->req->headers, name, NULL, &first, &total) <= 1) {
+		*ret_len = total;
 		return first;
+	}
 	for (unsigned i = 0; i < c->njoined; i++)
 		if (strcasecmp(c->joined_name[i], name) == 0) {
 			*ret_len = strlen(c->joined[i]);
 			return c->joined[i];
 		}
+	*ret_len = strlen(first);
 	if (c->njoined >= CACHE_JOINED_MAX || !(j = malloc(total + 1)) ||
 	    !(c->joined_name[c->njoined] = strdup(name))) {
-		if (c->njoined < CACHE_JOINED_MAX)
-			free(j);
+		free(j);
 		c->key_bad = 1;
 		return first;
 	}
-	p = j;
-	for (size_t i = 0; i < l->n; i++) {
-		const char *line = l->lines[i], *v;
-		size_t vl;
-
-		if (strncasecmp(line, name, nlen) != 0 || (line[nlen] != ':' && line[nlen] != ';'))
-			continue;
-		v = line[nlen] == ';' ? line + nlen + 1 : line + nlen + 2;
-		vl = strlen(v);
-		if (p != j) {
-			memcpy(p, ", ", 2);
-			p += 2;
-		}
-		memcpy(p, v, vl);
-		p += vl;
-	}
-	*p = '\0';
+	join_lines(&c->req->headers, name, j, &first, &total);
 	c->joined[c->njoined++] = j;
 	*ret_len = total;
 	return j;
