@@ -49,6 +49,7 @@ struct cache_store {
 	struct answers *answers;
 	uint64_t max_bytes, max_entry;
 	uint64_t seed;
+	uint64_t purges; /* purges and reloads that removed entries, so far */
 	struct flight *flights[CACHE_FLIGHT_BUCKETS];
 };
 
@@ -69,8 +70,9 @@ struct cache_req {
 	char *joined[CACHE_JOINED_MAX]; /* header values joined from several lines */
 	char *joined_name[CACHE_JOINED_MAX];
 	unsigned njoined;
-	int key_bad;    /* a header value of the key could not be read */
-	char *upstream; /* the profile's upstream when it began (a reload may change it) */
+	int key_bad;     /* a header value of the key could not be read */
+	uint64_t purges; /* the store's purges when it began: one since, and nothing is kept */
+	char *upstream;  /* the profile's upstream when it began (a reload may change it) */
 };
 
 /* ==== the store ======================================================== */
@@ -117,9 +119,11 @@ int cache_env_configure(struct request_env *env, const struct config *old, const
 				const struct profile *p =
 				    config_find_profile(cfg, o->name, strlen(o->name));
 
-				if (!p || !profile_kept(old, p))
+				if (!p || !profile_kept(old, p)) {
 					lru_purge_group(answers_store(s->answers),
 							group_of(o->name));
+					s->purges++;
+				}
 			}
 		}
 	}
@@ -147,6 +151,9 @@ size_t cache_purge(struct request_env *env, const char *profile)
 	if (!env->cache)
 		return 0;
 	lru = answers_store(env->cache->answers);
+	/* An exchange still running keeps nothing: what it would keep may be
+	 * what was purged. */
+	env->cache->purges++;
 	return profile ? lru_purge_group(lru, group_of(profile)) : lru_purge_all(lru);
 }
 
@@ -324,25 +331,26 @@ static void flight_end(struct cache_req *c, struct cache_waiters *ret)
 	c->leads = 0;
 }
 
-/* A waiter goes on alone: its own exchange, not coalesced again. */
+/* A waiter goes on alone: its own exchange, not coalesced again; while
+ * braced shuts down it is answered 503 instead. */
 static void start_alone(struct cache_req *w)
 {
+	if (w->req->env->draining) {
+		reply_error(w->req, PROBLEM_OVERLOADED, "braced is shutting down");
+		return;
+	}
 	set_result(w, CACHE_R_MISS);
 	w->req->env->start(w->req);
 }
 
-/* Waiters whose exchange ended with nothing to share go alone; while
- * braced shuts down they are answered 503 instead. */
+/* Waiters whose exchange ended with nothing to share go alone. */
 static void release_waiters(struct cache_waiters *ws)
 {
 	struct cache_req *w;
 
 	while ((w = TAILQ_FIRST(ws))) {
 		TAILQ_REMOVE(ws, w, wait_link);
-		if (w->req->env->draining)
-			reply_error(w->req, PROBLEM_OVERLOADED, "braced is shutting down");
-		else
-			start_alone(w);
+		start_alone(w);
 	}
 }
 
@@ -356,9 +364,10 @@ static void count(struct cache_req *c)
 	guard_count_cache(c->req->guard, c->result);
 }
 
-int cache_holds_whole(const struct request *req)
+uint64_t cache_holds_whole(const struct request *req)
 {
-	return req->cache && req->cache->silent;
+	/* Beyond max_entry it could be neither kept nor shared. */
+	return req->cache && req->cache->silent && req->env->cache ? req->env->cache->max_entry : 0;
 }
 
 int cache_silent(const struct request *req)
@@ -427,20 +436,19 @@ static int add_body(struct evbuffer *body, const void *p, size_t len, const stru
 	return evbuffer_add(body, p, len) < 0 ? -ENOMEM : 0;
 }
 
-/* Answers req with entry blob (len bytes, held by own) as result says.
- * Returns 0, or -1 when req was answered otherwise (out of memory) and
- * freed. */
-static int answer_blob(struct request *req, const void *blob, size_t len, const struct owner *own,
-		       enum cache_result r, const enum problem_code *avoided, int early)
+/* Answers req with the entry read as v (its bytes held by own) as result
+ * says. Returns 0, or -1 when req was answered otherwise (out of memory)
+ * and freed. */
+static int answer_view(struct request *req, const struct cacheentry_view *v,
+		       const struct owner *own, enum cache_result r,
+		       const enum problem_code *avoided, int early)
 {
-	struct cacheentry_view *v = malloc(sizeof(*v));
 	struct evbuffer *body = evbuffer_new();
 	int64_t age = -1;
 	int rc = -1;
 
-	if (!v || !body || cacheentry_decode(blob, len, v) < 0 ||
-	    add_body(body, v->body, v->body_len, own) < 0) {
-		reply_internal(req, "a kept answer could not be read");
+	if (!body || add_body(body, v->body, v->body_len, own) < 0) {
+		reply_internal(req, "out of memory for a kept answer");
 		goto out;
 	}
 	set_result(req->cache, r);
@@ -448,9 +456,23 @@ static int answer_blob(struct request *req, const void *blob, size_t len, const 
 		age = cacheentry_age(&v->meta, time(NULL));
 	rc = reply_cached(req, v, age, avoided, body, early);
 out:
-	free(v);
 	if (body)
 		evbuffer_free(body); /* emptied by the reply; else its references go */
+	return rc;
+}
+
+/* answer_view() of entry blob (len bytes, held by own). */
+static int answer_blob(struct request *req, const void *blob, size_t len, const struct owner *own,
+		       enum cache_result r, const enum problem_code *avoided, int early)
+{
+	struct cacheentry_view *v = malloc(sizeof(*v));
+	int rc = -1;
+
+	if (!v || cacheentry_decode(blob, len, v) < 0)
+		reply_internal(req, "a kept answer could not be read");
+	else
+		rc = answer_view(req, v, own, r, avoided, early);
+	free(v);
 	return rc;
 }
 
@@ -608,6 +630,9 @@ enum cache_next cache_begin(struct request *req)
 	const struct cache_policy *cp = &req->policy->cache;
 	struct cache_req *c;
 	struct lru_entry *e;
+	struct cacheentry_view *v = NULL;
+	struct owner own = { NULL, NULL, NULL };
+	enum cache_state st = CACHE_REVALIDATE;
 	struct strbuf k;
 	struct flight *f = NULL;
 	uint64_t h = 0;
@@ -622,65 +647,70 @@ enum cache_next cache_begin(struct request *req)
 	c->req = req;
 	req->cache = c;
 	c->use = use_of(req, cp);
+	c->purges = s->purges;
 	if ((c->use != CACHE_USE && c->use != CACHE_USE_REVALIDATE) || set_key_parts(c) < 0) {
 		set_result(c, CACHE_R_BYPASS);
 		return CACHE_GO;
 	}
-	c->upstream = strdup(req->profile->upstream);
 	e = answers_find(s->answers, &c->ar);
-	strbuf_init(&k, CACHEABLE_KEY_MAX + 2 + strlen(req->profile->upstream));
-	/* The exchange's key has the upstream too: after a reload that moves
-	 * the profile, a new request never waits for the old upstream. */
-	if (answers_base_key(&c->ar, &k) == 0 && c->upstream && !c->key_bad) {
-		strbuf_add(&k, c->upstream, strlen(c->upstream));
-		keyed = !k.failed;
-	}
-	if (keyed) {
-		h = hash_siphash24(s->seed, s->seed ^ 0x9e3779b97f4a7c15ULL, k.data, k.len);
-		f = flight_find(s, &k, h);
-	} else if (!e || c->key_bad) {
-		/* A key too long to keep (never kept, never found), or one whose
-		 * header values could not be read. */
-		strbuf_release(&k);
+	if (c->key_bad) {
+		/* A header value of the key could not be read. */
 		set_result(c, CACHE_R_BYPASS);
 		return CACHE_GO;
 	}
 	if (e) {
 		size_t len;
 		const void *blob = lru_entry_value(e, &len);
-		struct cacheentry_meta meta;
-		struct cacheentry_view *v = malloc(sizeof(*v));
-		enum cache_state st = CACHE_REVALIDATE;
 
-		if (v && cacheentry_decode(blob, len, v) == 0) {
-			meta = v->meta;
-			st = cacheable_state(&meta, cp, c->use, time(NULL));
-		}
-		free(v);
-		if (st == CACHE_FRESH) {
-			answer_entry(req, store_of(req), e, CACHE_R_HIT, NULL, 0);
-			rc = CACHE_ANSWERED;
-			goto out;
-		}
-		if (st == CACHE_STALE_SERVE && (f || !keyed)) {
-			/* A refresh is on its way already. */
-			answer_entry(req, store_of(req), e, CACHE_R_STALE, NULL, 0);
-			rc = CACHE_ANSWERED;
-			goto out;
-		}
-		if (st == CACHE_STALE_SERVE) {
-			/* Answered now; the request goes on to refresh the entry. */
-			hold_entry(s, c, e);
-			if (answer_entry(req, store_of(req), e, CACHE_R_STALE, NULL, 1) < 0) {
-				rc = CACHE_ANSWERED; /* answered 500 and freed */
-				goto out;
-			}
-			c->silent = 1;
-			lead(s, c, &k, h);
-			goto out;
-		}
-		hold_entry(s, c, e);
+		v = malloc(sizeof(*v));
+		if (v && cacheentry_decode(blob, len, v) == 0)
+			st = cacheable_state(&v->meta, cp, c->use, time(NULL));
+		else
+			e = NULL; /* unreadable: as if none were kept */
+		own = (struct owner){ store_of(req), e, NULL };
 	}
+	if (e && st == CACHE_FRESH) {
+		/* A hit: nothing more is looked at. */
+		answer_view(req, v, &own, CACHE_R_HIT, NULL, 0);
+		free(v);
+		return CACHE_ANSWERED;
+	}
+	/* The exchange's key has the upstream too: after a reload that moves
+	 * the profile, a new request never waits for the old upstream. */
+	c->upstream = strdup(req->profile->upstream);
+	strbuf_init(&k, CACHEABLE_KEY_MAX + 2 + strlen(req->profile->upstream));
+	if (c->upstream && answers_base_key(&c->ar, &k) == 0 && !c->key_bad) {
+		strbuf_add(&k, c->upstream, strlen(c->upstream));
+		keyed = !k.failed;
+	}
+	if (keyed) {
+		h = hash_siphash24(s->seed, s->seed ^ 0x9e3779b97f4a7c15ULL, k.data, k.len);
+		f = flight_find(s, &k, h);
+	} else if (!e) {
+		/* A key too long to keep: never kept, never found. */
+		set_result(c, CACHE_R_BYPASS);
+		goto out;
+	}
+	if (e && st == CACHE_STALE_SERVE) {
+		if (f || !keyed || req->controlled) {
+			/* A refresh is on its way already, or this request may
+			 * not lead one (its own limits would be the refresh's). */
+			answer_view(req, v, &own, CACHE_R_STALE, NULL, 0);
+			rc = CACHE_ANSWERED;
+			goto out;
+		}
+		/* Answered now; the request goes on to refresh the entry. */
+		hold_entry(s, c, e);
+		if (answer_view(req, v, &own, CACHE_R_STALE, NULL, 1) < 0) {
+			rc = CACHE_ANSWERED; /* answered 500 and freed */
+			goto out;
+		}
+		c->silent = 1;
+		lead(s, c, &k, h);
+		goto out;
+	}
+	if (e)
+		hold_entry(s, c, e);
 	set_result(c, CACHE_R_MISS);
 	if (cp->coalesce && keyed) {
 		/* A request that shortens its own budget or attempts may wait
@@ -697,6 +727,7 @@ enum cache_next cache_begin(struct request *req)
 		}
 	}
 out:
+	free(v);
 	strbuf_release(&k);
 	return rc;
 }
@@ -905,39 +936,53 @@ static int may_keep(const struct cache_req *c)
 	const struct request_env *env = c->req->env;
 	const struct profile *p;
 
-	if (!env->cache || c->key_bad || !c->upstream ||
+	if (!env->cache || c->key_bad || !c->upstream || c->purges != env->cache->purges ||
 	    (c->use != CACHE_USE && c->use != CACHE_USE_REVALIDATE))
 		return 0;
 	p = config_find_profile(env->cfg, c->req->profile->name, strlen(c->req->profile->name));
 	return p && strcmp(p->upstream, c->upstream) == 0;
 }
 
-/* Keeps the answer read as r (blob b) for c's request when it may be kept. */
-static void keep(struct cache_req *c, const struct reading *r, const struct blob *b, int status)
+/* 1 when the answer read as r, of status and size bytes once kept, may be
+ * kept for c's request. The values of the headers its Vary names are read
+ * first: one that cannot be read (key_bad) keeps nothing. */
+static int keepable(struct cache_req *c, const struct reading *r, int status, size_t size)
 {
-	struct cache_store *s = c->req->env->cache;
 	struct cache_answer ans = {
 		.status = status,
 		.f = &r->f,
 		.vary = &r->vary,
 		.set_cookie = r->set_cookie,
 		.schema_failed = c->req->schema_bad,
-		.size = b->len,
+		.size = size,
 	};
+	size_t len;
 
-	if (!b->p || !may_keep(c))
-		return;
-	ans.max_entry = s->max_entry;
-	if (cacheable_answer(&ans) == CACHE_KEEP)
-		answers_keep(s->answers, &c->ar, &r->vary, b->p, b->len);
+	if (!may_keep(c))
+		return 0;
+	ans.max_entry = c->req->env->cache->max_entry;
+	if (cacheable_answer(&ans) != CACHE_KEEP)
+		return 0;
+	for (size_t i = 0; i < r->vary.n; i++)
+		list_value(c, r->vary.names[i], &len);
+	return !c->key_bad;
 }
 
-/* Builds the entry of req's answer (status, call's fields, body), keeps it
- * when it may be kept, and shares it with the waiters of req's exchange;
- * req itself is answered afterwards, by the caller. */
-static void keep_and_share(struct request *req, struct call *call, int status, const void *body,
-			   size_t body_len)
+/* Keeps blob b (the answer read as r) for c's request when it may be kept. */
+static void keep(struct cache_req *c, const struct reading *r, const struct blob *b, int status)
 {
+	if (b->p && keepable(c, r, status, b->len))
+		answers_keep(c->req->env->cache->answers, &c->ar, &r->vary, b->p, b->len);
+}
+
+/* Builds the entry of req's answer (status, call's fields, the bytes of
+ * body), keeps it when it may be kept, and shares it with the waiters of
+ * req's exchange; req itself is answered afterwards, by the caller. */
+static void keep_and_share(struct request *req, struct call *call, int status,
+			   struct evbuffer *body)
+{
+	size_t body_len = evbuffer_get_length(body);
+	const void *bytes = NULL;
 	struct cache_req *c = req->cache;
 	struct cache_store *s = req->env->cache;
 	struct cacheentry_field *fields = malloc(CACHEENTRY_FIELDS_MAX * sizeof(*fields));
@@ -951,9 +996,15 @@ static void keep_and_share(struct request *req, struct call *call, int status, c
 	if (fields && r && (n = fields_of_call(req, call, fields)) >= 0) {
 		read_answer(fields, (size_t)n, req->policy->cache.ttl_ms / 1000, r);
 		n = (int)drop_age(fields, (size_t)n);
-		/* Made only when it is kept or shared: a blob costs a copy. */
-		if (may_keep(c) || (!TAILQ_EMPTY(&ws) && shareable(s, r, body_len)))
-			encode(r, status, fields, (size_t)n, body, body_len, &b);
+		/* Made only when it is kept or shared: a blob costs a copy
+		 * (and the body made contiguous, another). */
+		size_t size = cacheentry_size(fields, (size_t)n, body_len);
+
+		if (size &&
+		    (keepable(c, r, status, size) ||
+		     (!TAILQ_EMPTY(&ws) && shareable(s, r, size))) &&
+		    (bytes = body_len ? evbuffer_pullup(body, -1) : (const void *)""))
+			encode(r, status, fields, (size_t)n, bytes, body_len, &b);
 	}
 	if (b.p && r) {
 		keep(c, r, &b, status);
@@ -1091,13 +1142,25 @@ static void refresh(struct request *req)
 			if (!replaced)
 				fields[n++] = v->fields[i];
 		}
-		for (int j = 0; j < nfresh && n < CACHEENTRY_FIELDS_MAX; j++)
-			if (!(fresh[j].name_len == 14 &&
-			      strncasecmp(fresh[j].name, "Content-Length", 14) == 0))
-				fields[n++] = fresh[j];
-		read_answer(fields, n, req->policy->cache.ttl_ms / 1000, r);
-		n = drop_age(fields, n);
-		encode(r, v->meta.status, fields, n, v->body, v->body_len, &b);
+		int over = 0;
+
+		for (int j = 0; j < nfresh; j++) {
+			if (fresh[j].name_len == 14 &&
+			    strncasecmp(fresh[j].name, "Content-Length", 14) == 0)
+				continue;
+			if (n == CACHEENTRY_FIELDS_MAX) {
+				/* A 304 field left out could be a no-store or
+				 * a cookie: the merge fails whole. */
+				over = 1;
+				break;
+			}
+			fields[n++] = fresh[j];
+		}
+		if (!over) {
+			read_answer(fields, n, req->policy->cache.ttl_ms / 1000, r);
+			n = drop_age(fields, n);
+			encode(r, v->meta.status, fields, n, v->body, v->body_len, &b);
+		}
 	}
 	if (b.p) {
 		/* Kept again only as a new answer would be: a 304 that sets a
@@ -1165,16 +1228,7 @@ int cache_on_answer(struct request *req, const struct engine_answer *a)
 		return 1;
 	}
 	if (a->kind == ENGINE_RELAY && !a->stream && req->last) {
-		struct evbuffer *body = call_body(req->last);
-		size_t len = evbuffer_get_length(body);
-		const void *p = len ? (const void *)evbuffer_pullup(body, -1) : "";
-
-		if (p)
-			keep_and_share(req, req->last, a->status, p, len);
-		else {
-			flight_end(c, &ws);
-			release_waiters(&ws);
-		}
+		keep_and_share(req, req->last, a->status, call_body(req->last));
 		return 0;
 	}
 	if (a->kind != ENGINE_RELAY) {
@@ -1222,32 +1276,33 @@ void cache_stream_begin(struct request *req, struct call *call)
 	struct cache_waiters ws;
 	int64_t length;
 	uint64_t room;
+	int waiters;
 
 	if (!c || !s || c->result == CACHE_R_BYPASS || req->tee)
 		return;
 	length = call_content_length(call);
-	/* Waiters get a streamed answer at its end, when it fitted in
-	 * max_entry; one that cannot, or may not (no length said), sends them
-	 * off on their own now rather than at its end. */
-	if (c->leads && c->flight && c->flight->nwaiters &&
-	    (length < 0 || (uint64_t)length > s->max_entry)) {
+	waiters = c->leads && c->flight && c->flight->nwaiters;
+	/* The copy is held like an answer held whole (limits.max_buffered):
+	 * its length, or max_entry when none is said, and only when the answer
+	 * may be kept or shared; when there is no room, nothing is copied. */
+	if ((length < 0 || (uint64_t)length <= s->max_entry) &&
+	    (waiters || keepable_head(req, call))) {
+		room = length >= 0 ? (uint64_t)length : s->max_entry;
+		if (memory_try(req, room) == 0) {
+			req->tee_room = room;
+			req->tee = evbuffer_new();
+			if (!req->tee)
+				memory_give(req, room);
+		}
+	}
+	/* Waiters get a streamed answer at its end when its length is said,
+	 * fits in max_entry and it is copied; otherwise the exchange ends for
+	 * them now, and they (and those who come later) go on their own
+	 * rather than wait for a stream that may last. */
+	if (!(req->tee && length >= 0)) {
 		flight_end(c, &ws);
 		release_waiters(&ws);
 	}
-	if (length >= 0 && (uint64_t)length > s->max_entry)
-		return;
-	if (!(c->leads && c->flight && c->flight->nwaiters) && !keepable_head(req, call))
-		return;
-	/* The copy is held like an answer held whole (limits.max_buffered):
-	 * its length, or max_entry when none is said; when there is no room,
-	 * nothing is copied, and nothing kept. */
-	room = length >= 0 ? (uint64_t)length : s->max_entry;
-	if (memory_try(req, room) < 0)
-		return;
-	req->tee_room = room;
-	req->tee = evbuffer_new();
-	if (!req->tee)
-		memory_give(req, room);
 }
 
 void cache_stream_end(struct request *req, int complete)
@@ -1258,13 +1313,8 @@ void cache_stream_end(struct request *req, int complete)
 	if (!c)
 		return;
 	if (complete && req->tee && req->last && call_status(req->last) == req->stream_status) {
-		size_t len = evbuffer_get_length(req->tee);
-		const void *p = len ? (const void *)evbuffer_pullup(req->tee, -1) : "";
-
-		if (p) {
-			keep_and_share(req, req->last, req->stream_status, p, len);
-			return;
-		}
+		keep_and_share(req, req->last, req->stream_status, req->tee);
+		return;
 	}
 	flight_end(c, &ws);
 	release_waiters(&ws);

@@ -90,9 +90,10 @@ void cache_abort(struct request *req);
  * waiters left start their own). */
 void cache_request_free(struct request *req);
 
-/* 1 when req's answer is to be held whole (it goes nowhere else: an
- * exchange whose app left or a refresh behind a stale answer). */
-int cache_holds_whole(const struct request *req);
+/* The most of req's answer to hold whole (cache.max_entry) when it goes
+ * nowhere but to the store and those waiting (an exchange whose app left,
+ * a refresh behind a stale answer); 0 when it is not held for the cache. */
+uint64_t cache_holds_whole(const struct request *req);
 
 /* 1 when req answered its app already and goes on only to refresh the
  * store: no count, no log line of its own. */

@@ -762,6 +762,11 @@ static void on_call_head(struct call *call, void *arg)
 		 * not held: the attempt ends as too large. */
 		int64_t len = call_content_length(call);
 		uint64_t max = req->cfg->max_response_body;
+
+		if (cache_holds_whole(req) && cache_holds_whole(req) < max) {
+			max = cache_holds_whole(req);
+			call_hold_at_most(call, max);
+		}
 		uint64_t want = len >= 0 && (uint64_t)len <= max ? (uint64_t)len : max;
 		int rc;
 

@@ -723,6 +723,12 @@ void call_hold(struct call *c)
 	}
 }
 
+void call_hold_at_most(struct call *c, uint64_t max)
+{
+	if (max < c->p.max_response_body)
+		c->p.max_response_body = max;
+}
+
 void call_refuse_hold(struct call *c)
 {
 	c->p.max_response_body = 0;

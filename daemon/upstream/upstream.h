@@ -139,6 +139,9 @@ uint64_t call_body_sent(const struct call *call);
 /* After on_head: the answer is not held (no memory for it); the attempt
  * ends ATTEMPT_TOO_LARGE. Never from inside a libcurl callback. */
 void call_refuse_hold(struct call *call);
+/* Before call_hold(): the answer is held only up to max bytes (less than
+ * params.max_response_body); a longer one ends ATTEMPT_TOO_LARGE. */
+void call_hold_at_most(struct call *call, uint64_t max);
 
 /* The answer's Content-Length, or -1 when it has none (chunked, or
  * delimited by the close). Valid from on_head. */

@@ -828,6 +828,50 @@ class ReviewedEdgesTest(CacheTestCase):
             self.assertEqual(stream.result(10).status, 200)
             self.assertEqual(held, 0)
 
+    def test_a_request_with_its_own_budget_never_leads_a_refresh(self):
+        # Stale within stale_while_revalidate: it gets the stale answer and
+        # starts no refresh, so a no-cache request right behind it makes its
+        # own exchange with its own budget.
+        with Braced(self.cache_config({"stale_while_revalidate": "60s"})) as b:
+            self.upstream.script([answer("kept", {"Cache-Control": "max-age=1"})])
+            b.get("/demo/sw")
+            time.sleep(1.2)
+            self.upstream.set_default(answer("fresh", FRESH, delay_ms=600))
+            short = b.get("/demo/sw", headers={"Brace-Timeout-Ms": "300"})
+            self.assertEqual((short.body, cache_of(short)), (b"kept", "stale"), short)
+            own = b.get("/demo/sw", headers={"Cache-Control": "no-cache"})
+            self.assertEqual((own.status, own.body, cache_of(own)), (200, b"fresh", "miss"), own)
+            self.assertEqual(self.count(), 2)
+
+    def test_a_request_never_waits_behind_a_stream(self):
+        # An event stream says no length: identical requests arriving while
+        # it runs make their own exchanges at once.
+        self.upstream.set_default({"sse": {"events": 15, "interval_ms": 200}})
+        with Braced(self.cache_config()) as b:
+            first = Background(lambda: b.get("/demo/ev", timeout=10))
+            self.assertTrue(wait_until(lambda: self.count() == 1, 3))
+            time.sleep(0.3)
+            second = b.get("/demo/ev", timeout=10)
+            self.assertEqual((second.status, cache_of(second)), (200, "miss"), second)
+            self.assertEqual(first.result(10).status, 200)
+            self.assertEqual(self.count(), 2)
+
+    def test_a_purge_during_a_revalidation_is_not_undone(self):
+        with Braced(self.cache_config()) as b:
+            self.upstream.script([answer("old", {"Cache-Control": "max-age=1", "ETag": '"x"'})])
+            b.get("/demo/pg")
+            time.sleep(1.2)
+            self.upstream.script([answer("", {"ETag": '"x"', "Cache-Control": "max-age=60"},
+                                         status=304, delay_ms=800)])
+            reval = Background(lambda: b.get("/demo/pg"))
+            self.assertTrue(wait_until(lambda: self.count() == 2, 3))
+            purged = request(b.admin_port, "POST", "/cache/purge", timeout=5)
+            self.assertEqual(purged.body.strip(), b'{"removed":1}', purged)
+            self.assertEqual(cache_of(reval.result(5)), "revalidated")
+            self.upstream.set_default(answer("new", FRESH))
+            after = b.get("/demo/pg")
+            self.assertEqual((after.body, cache_of(after)), (b"new", "miss"), after)
+
     def test_a_reload_that_moves_the_profile_keeps_nothing_from_the_old_upstream(self):
         other = UpstreamProcess()
         self.addCleanup(other.stop)
