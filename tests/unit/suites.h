@@ -48,5 +48,6 @@ Suite *chunked_suite(void);
 Suite *registry_suite(void);
 Suite *resolve_suite(void);
 Suite *lru_suite(void);
+Suite *tokenanswer_suite(void);
 
 #endif
