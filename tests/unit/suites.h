@@ -49,5 +49,6 @@ Suite *registry_suite(void);
 Suite *resolve_suite(void);
 Suite *lru_suite(void);
 Suite *tokenanswer_suite(void);
+Suite *tokenrequest_suite(void);
 
 #endif
