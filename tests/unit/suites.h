@@ -50,5 +50,6 @@ Suite *resolve_suite(void);
 Suite *lru_suite(void);
 Suite *tokenanswer_suite(void);
 Suite *tokenrequest_suite(void);
+Suite *tokenclock_suite(void);
 
 #endif
