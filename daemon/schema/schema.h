@@ -119,6 +119,27 @@ int schema_validate(const struct schema *s, struct json_object *instance,
 int schema_parse_json(const char *buf, size_t len, struct json_object **ret, char *err,
 		      size_t errlen);
 
+/* Options of schema_parse_json_ex(). */
+enum {
+	/* The document carries a secret: it is parsed by a tokener of its own
+	 * whose buffer is sized for the whole document first (so it is never
+	 * moved, which would leave a copy behind in freed memory) and wiped
+	 * before it is freed. The caller wipes buf, and releases the document
+	 * with schema_json_put_wiped(). */
+	SCHEMA_JSON_SECRET = 1u << 0,
+};
+
+/* schema_parse_json() with at most max_depth nested containers (1 to
+ * SCHEMA_MAX_DEPTH; others are -EINVAL) and the flags above. Same results
+ * and ownership. */
+int schema_parse_json_ex(const char *buf, size_t len, int max_depth, unsigned flags,
+			 struct json_object **ret, char *err, size_t errlen);
+
+/* Wipes every string value in o, at any depth, with explicit_bzero(), then
+ * releases o (json_object_put; taken). For a document that carried a
+ * secret; member names are left as they are. NULL is a no-op. */
+void schema_json_put_wiped(struct json_object *o);
+
 /* Fills res with the single violation of a body that is not JSON: pointer
  * "", keyword "json", message msg (borrowed, copied and cut to fit). */
 void schema_result_set_json_error(struct schema_result *res, const char *msg);

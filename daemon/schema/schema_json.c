@@ -7,6 +7,9 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+
+#include <json-c/printbuf.h>
 
 #include "schema.h"
 
@@ -138,23 +141,61 @@ static void tokener_give_back(struct json_tokener *tok)
 	spare_tokener = tok;
 }
 
+/* A tokener for one secret document (SCHEMA_JSON_SECRET): its buffer
+ * grown up front to hold any string of len bytes, so that json-c never
+ * reallocates it and frees a copy of the secret unwiped. */
+static struct json_tokener *tokener_for_secret(size_t len, int max_depth)
+{
+	struct json_tokener *tok = json_tokener_new_ex(max_depth + 1);
+
+	if (!tok)
+		return NULL;
+	/* The fields are marked deprecated for reading, not removed: json-c
+	 * 0.16 offers no other way to reach the buffer it copies strings to. */
+	if (printbuf_memset(tok->pb, 0, 0, (int)len + 1) < 0) {
+		json_tokener_free(tok);
+		return NULL;
+	}
+	printbuf_reset(tok->pb);
+	return tok;
+}
+
+static void tokener_drop_secret(struct json_tokener *tok)
+{
+	explicit_bzero(tok->pb->buf, (size_t)tok->pb->size);
+	json_tokener_free(tok);
+}
+
 int schema_parse_json(const char *buf, size_t len, struct json_object **ret, char *err,
 		      size_t errlen)
+{
+	return schema_parse_json_ex(buf, len, SCHEMA_MAX_DEPTH, 0, ret, err, errlen);
+}
+
+int schema_parse_json_ex(const char *buf, size_t len, int max_depth, unsigned flags,
+			 struct json_object **ret, char *err, size_t errlen)
 {
 	struct json_tokener *tok;
 	struct json_object *o;
 	enum json_tokener_error e;
 	size_t end;
-	int walk = 0, r;
+	int walk = 0, r, own = flags & SCHEMA_JSON_SECRET || max_depth != SCHEMA_MAX_DEPTH;
 
 	if (errlen)
 		err[0] = '\0';
+	if (max_depth < 1 || max_depth > SCHEMA_MAX_DEPTH)
+		return set_err(err, errlen, -EINVAL, "depth limit out of range");
 	if (len > INT_MAX - 1)
 		return set_err(err, errlen, -EINVAL, "document too large");
 	r = prescan(buf, len, &walk, err, errlen);
 	if (r < 0)
 		return r;
-	tok = tokener_take();
+	if (flags & SCHEMA_JSON_SECRET)
+		tok = tokener_for_secret(len, max_depth);
+	else if (own)
+		tok = json_tokener_new_ex(max_depth + 1);
+	else
+		tok = tokener_take();
 	if (!tok)
 		return set_err(err, errlen, -ENOMEM, "out of memory");
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
@@ -170,7 +211,7 @@ int schema_parse_json(const char *buf, size_t len, struct json_object **ret, cha
 	if (e == json_tokener_error_depth) {
 		r = set_err(err, errlen, -EINVAL,
 			    "invalid JSON at byte %zu: nested deeper than %d levels", end,
-			    SCHEMA_MAX_DEPTH);
+			    max_depth);
 		goto out;
 	}
 	if (e != json_tokener_success) {
@@ -192,6 +233,41 @@ int schema_parse_json(const char *buf, size_t len, struct json_object **ret, cha
 	*ret = o;
 	r = 0;
 out:
-	tokener_give_back(tok);
+	if (flags & SCHEMA_JSON_SECRET)
+		tokener_drop_secret(tok);
+	else if (own)
+		json_tokener_free(tok);
+	else
+		tokener_give_back(tok);
 	return r;
+}
+
+void schema_json_put_wiped(struct json_object *o)
+{
+	size_t i, n;
+
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		/* json-c hands out its own copy as const; the document is the
+		 * caller's and about to be freed. */
+		explicit_bzero((char *)json_object_get_string(o),
+			       (size_t)json_object_get_string_len(o));
+		break;
+	case json_type_array:
+		n = json_object_array_length(o);
+		for (i = 0; i < n; i++)
+			schema_json_put_wiped(json_object_get(json_object_array_get_idx(o, i)));
+		break;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val)
+		{
+			(void)key;
+			schema_json_put_wiped(json_object_get(val));
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	json_object_put(o);
 }

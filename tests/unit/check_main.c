@@ -53,6 +53,9 @@ int main(void)
 	srunner_add_suite(sr, registry_suite());
 	srunner_add_suite(sr, resolve_suite());
 	srunner_add_suite(sr, lru_suite());
+	srunner_add_suite(sr, tokenanswer_suite());
+	srunner_add_suite(sr, tokenrequest_suite());
+	srunner_add_suite(sr, tokenclock_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -759,6 +759,51 @@ START_TEST(test_parse_accepts)
 }
 END_TEST
 
+/* schema_parse_json_ex: its own depth limit, and a secret document whose
+ * strings are wiped before it is freed; the shared tokener still works
+ * after either. */
+START_TEST(test_parse_ex)
+{
+	static const char doc[] = "{\"a\":[\"secret\",{\"b\":\"more\"}],\"n\":1}";
+	struct json_object *o = NULL, *arr, *leaf;
+	char err[128], *t;
+	const char *kept;
+
+	/* Three arrays around a value are within a limit of 3; [[[[1]]]] is not. */
+	t = strdup("[[[[1]]]]");
+	ck_assert_int_eq(schema_parse_json_ex(t + 1, strlen(t) - 2, 3, 0, &o, err, sizeof(err)), 0);
+	json_object_put(o);
+	ck_assert_int_eq(schema_parse_json_ex(t, strlen(t), 4, 0, &o, err, sizeof(err)), 0);
+	json_object_put(o);
+	o = NULL;
+	ck_assert_int_eq(
+	    schema_parse_json_ex(t, strlen(t), 3, SCHEMA_JSON_SECRET, &o, err, sizeof(err)),
+	    -EINVAL);
+	ck_assert_ptr_null(o);
+	ck_assert_msg(strstr(err, "nested deeper than 3 levels") != NULL, "message: %s", err);
+	ck_assert_int_eq(schema_parse_json_ex(t, strlen(t), 0, 0, &o, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(
+	    schema_parse_json_ex(t, strlen(t), SCHEMA_MAX_DEPTH + 1, 0, &o, err, sizeof(err)),
+	    -EINVAL);
+	free(t);
+
+	ck_assert_int_eq(
+	    schema_parse_json_ex(doc, strlen(doc), 8, SCHEMA_JSON_SECRET, &o, err, sizeof(err)), 0);
+	/* Hold one string past the wipe to see it happen. */
+	ck_assert(json_object_object_get_ex(o, "a", &arr));
+	leaf = json_object_get(json_object_array_get_idx(arr, 0));
+	kept = json_object_get_string(leaf);
+	ck_assert_str_eq(kept, "secret");
+	schema_json_put_wiped(o);
+	ck_assert_int_eq(memcmp(kept, "\0\0\0\0\0\0", 6), 0);
+	json_object_put(leaf);
+	schema_json_put_wiped(NULL);
+
+	ck_assert_int_eq(schema_parse_json(doc, strlen(doc), &o, err, sizeof(err)), 0);
+	json_object_put(o);
+}
+END_TEST
+
 START_TEST(test_json_error_result)
 {
 	struct schema_result res;
@@ -1353,6 +1398,7 @@ Suite *schema_suite(void)
 	tcase_add_test(tc, test_parse_accepts);
 	tcase_add_test(tc, test_parse_after_failures);
 	tcase_add_test(tc, test_json_error_result);
+	tcase_add_test(tc, test_parse_ex);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -51,5 +51,8 @@ Suite *chunked_suite(void);
 Suite *registry_suite(void);
 Suite *resolve_suite(void);
 Suite *lru_suite(void);
+Suite *tokenanswer_suite(void);
+Suite *tokenrequest_suite(void);
+Suite *tokenclock_suite(void);
 
 #endif
