@@ -709,8 +709,15 @@ enum cache_next cache_begin(struct request *req)
 		lead(s, c, &k, h);
 		goto out;
 	}
-	if (e)
+	if (e) {
 		hold_entry(s, c, e);
+		/* An entry that may stand in for a failure answers at the first
+		 * one: the app gets it at once, as from nginx's
+		 * proxy_cache_use_stale, and a failing upstream is not asked
+		 * again for it. */
+		if (cacheable_stands_in(&v->meta, cp, time(NULL)))
+			req->max_attempts = 1;
+	}
 	set_result(c, CACHE_R_MISS);
 	if (cp->coalesce && keyed) {
 		/* A request that shortens its own budget or attempts may wait

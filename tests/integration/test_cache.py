@@ -405,6 +405,20 @@ class StaleIfErrorTest(CacheTestCase):
             self.assertEqual(self.count(), 2)
             self.assertEqual(metric(b, 'braced_cache_requests_total{profile="demo",result="stale_if_error"}'), 1)
 
+    def test_an_entry_that_may_stand_in_answers_at_the_first_failure(self):
+        # The route retries up to 4 times; with an entry able to stand in,
+        # the first 503 is answered from it and the upstream is asked once.
+        with Braced(self.cache_config(self.SIE, defaults={"retry": {"attempts": 4}})) as b:
+            self.warm(b)
+            self.upstream.set_default(answer("down", status=503))
+            resp = b.get("/demo/sie")
+            self.assert_stood_in(resp, b"kept", "upstream_status")
+            self.assertEqual(resp.headers.get("Brace-Attempts"), "1", resp)
+            self.assertEqual(self.count(), 2)
+            # with no entry the route's retries apply
+            other = b.get("/demo/none")
+            self.assertEqual(other.headers.get("Brace-Attempts"), "4", other)
+
     def test_upstream_unavailable(self):
         own = UpstreamProcess()
         self.addCleanup(own.stop)
