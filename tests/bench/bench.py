@@ -131,9 +131,9 @@ CACHE_MEM_MAX = 16 << 20
 CACHE_MEM_SLACK = 8 << 20  # the bound looked at: VmHWM within max_bytes + this
 CACHE_MEM_BIG, CACHE_MEM_BIG_BYTES = 4096, 16384  # 64 MiB of bodies
 CACHE_MEM_SMALL = 100000
-CACHE_ONLY_NAMED = ("cache-outage", "cache-memory")
+CACHE_ONLY_NAMED = ("cache-outage", "cache-memory")  # long: only with --only
 CACHE_PROBE_YAML = (f"cache: {{max_bytes: {CACHE_MAX_BYTES}}}; profile cache: {{enabled: true, "
-                    f"ttl: 60s, stale_if_error: {CACHE_SIE}, coalesce: true}}")  # long: only with --only
+                    f"ttl: 60s, stale_if_error: {CACHE_SIE}, coalesce: true}}")
 CACHE_MARK = {"braced+cache": "Brace-Cache", "haproxy+cache": "X-Cache-Status",
               "nginx+cache": "X-Cache-Status"}  # the header telling how each answered
 
