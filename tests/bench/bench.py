@@ -1926,7 +1926,8 @@ def report(bench, outdir, meta):
         head = ["target", "success %", "p50 ms", "p99 ms", "max ms", "req/s", "CPU µs/req",
                 "amplification"]
         if kind == "wrk":
-            head += ["req/s ÷ direct", "CPU ÷ haproxy", "upstream connections"]
+            head += (["req/s ÷ direct"] if "direct" in targets else []) + [
+                "CPU ÷ haproxy", "upstream connections"]
         if extra in ("mem", "tls"):
             head += ["peak RssAnon MiB", "p99 RssAnon MiB"]
         if extra == "drifted":
@@ -1954,8 +1955,9 @@ def report(bench, outdir, meta):
                    m("amp", 3)]
             if kind == "wrk":
                 # in-app's CPU includes its load generator: no ratio to a proxy
-                row += [fmt(ratio(rounds, t, "direct", "rps"), 2),
-                        "—" if t == "in-app" or "haproxy" not in targets else
+                row += ([fmt(ratio(rounds, t, "direct", "rps"), 2)] if "direct" in targets
+                        else [])
+                row += ["—" if t == "in-app" or "haproxy" not in targets else
                         fmt(ratio(rounds, t, "haproxy", "cpu_us"), 2),
                         "—" if t == "in-app" else m("accepts", 0)]
             if extra in ("mem", "tls"):
