@@ -111,7 +111,7 @@ REDIS_SERVER = "/usr/bin/redis-server"
 # since HAProxy keeps no answer without a lifetime or a validator).
 CACHE_TARGETS = ["braced+cache", "haproxy+cache", "nginx+cache"]
 CACHE_HIT_TARGETS = ["braced+cache", "braced", "haproxy", "haproxy+cache", "nginx+cache"]
-CACHE_MAX_BYTES = "64MiB"  # braced's store (HAProxy's and nginx's: 64 MB) but in cache-memory
+CACHE_MAX_BYTES = "64MiB"  # braced's store but in cache-memory (HAProxy's, nginx's: 64 MB)
 CACHE_SIE = "5m"  # braced's stale_if_error
 CACHE_BODY = ('{"city":"Paris","temperature":14.2,"condition":"cloudy",'
               '"source_latency_ms":3}')  # fixed_upstream's weather body
