@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -746,6 +747,8 @@ def start_nginx_cache(procs, tmp, up_port, name, ttl, mark=False):
 """
     if mark:
         location += "            add_header X-Cache-Status $upstream_cache_status always;\n"
+    # a cold cache at every start: the files of an earlier run of `name` go
+    shutil.rmtree(os.path.join(tmp, name, "cache"), ignore_errors=True)
     if os.geteuid() == 0:
         # nginx's worker (user nobody under a root master) writes the cache
         # files: it must be able to pass through the temporary directory
