@@ -968,13 +968,13 @@ def vm_hwm_kib(pids):
     return total
 
 
-def rss_anon_kib(pids):
+def rss_anon_kib(pids, field="RssAnon:"):
     total = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
-                    if line.startswith("RssAnon:"):
+                    if line.startswith(field):
                         total += int(line.split()[1])
                         break
         except OSError:
@@ -1547,7 +1547,8 @@ class Bench:
             return http_get(admin, "/status").get("cache", {})
 
         f = {"max_bytes": CACHE_MEM_MAX, "hwm_start_kib": vm_hwm_kib(pids),
-             "rss_start_kib": rss_anon_kib(pids), "phases": []}
+             "rss_start_kib": rss_anon_kib(pids),
+             "rss_file_start_kib": rss_anon_kib(pids, "RssFile:"), "phases": []}
         n = ok = 0
         statuses, marks = {}, {}
         for label, count, path in (
@@ -1561,6 +1562,7 @@ class Bench:
             ph = {"phase": label, "requests": r["n"], "secs": round(r["elapsed"], 2),
                   "statuses": r["statuses"], "marks": r.get("header_counts", {}),
                   "hwm_kib": vm_hwm_kib(pids), "rss_anon_kib": rss_anon_kib(pids),
+                  "rss_file_kib": rss_anon_kib(pids, "RssFile:"),
                   "cache_bytes": c.get("bytes"), "cache_entries": c.get("entries")}
             say(f"   after the {label} keys: {json.dumps(ph)}")
             f["phases"].append(ph)
@@ -2341,6 +2343,10 @@ CACHE_PEERS = (
     "the load generator.")
 
 
+def mib_or_dash(kib):
+    return "—" if kib is None else f"{kib / 1024:.1f}"
+
+
 def cache_marks(rounds, t):
     """Each round's count of the header telling how t answered."""
     return "; ".join(", ".join(f"{k or '(none)'}: {v}" for k, v in
@@ -2425,24 +2431,27 @@ def cache_section(name, extra, rounds, meta, outdir):
                   f"`/v1/weather?city=Paris&k=I` for {CACHE_MEM_SMALL} distinct I (the weather "
                   f"body, {len(CACHE_BODY)} bytes); --quick takes a quarter of each. VmHWM = "
                   "braced's peak resident set since it started (/proc/PID/status), read after "
-                  "each phase; store bytes and entries from braced's /status. The bound "
+                  "each phase, beside RssAnon and RssFile (file-backed: the binary and its "
+                  "libraries) at that moment; store bytes and entries from braced's /status. The bound "
                   f"looked at: VmHWM within max_bytes + {CACHE_MEM_SLACK >> 20} MiB.", ""]
         head = ["round", "phase", "requests", "s", "answers by status", "how answered",
-                "store bytes", "store entries", "VmHWM MiB", "RssAnon MiB"]
+                "store bytes", "store entries", "VmHWM MiB", "RssAnon MiB", "RssFile MiB"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for i, r in enumerate(rounds):
             f = r.get("braced+cache")
             if not f:
                 continue
             lines.append(f"| {i + 1} | start | | | | | | | {f['hwm_start_kib'] / 1024:.1f} | "
-                         f"{f['rss_start_kib'] / 1024:.1f} |")
+                         f"{f['rss_start_kib'] / 1024:.1f} | "
+                         f"{mib_or_dash(f.get('rss_file_start_kib'))} |")
             for ph in f["phases"]:
                 lines.append("| " + " | ".join([
                     str(i + 1), ph["phase"], str(ph["requests"]), f"{ph['secs']:.1f}",
                     ", ".join(f"{k}: {v}" for k, v in sorted(ph["statuses"].items())),
                     ", ".join(f"{k or '(none)'}: {v}" for k, v in sorted(ph["marks"].items())),
                     str(ph["cache_bytes"]), str(ph["cache_entries"]),
-                    f"{ph['hwm_kib'] / 1024:.1f}", f"{ph['rss_anon_kib'] / 1024:.1f}"]) + " |")
+                    f"{ph['hwm_kib'] / 1024:.1f}", f"{ph['rss_anon_kib'] / 1024:.1f}",
+                    mib_or_dash(ph.get("rss_file_kib"))]) + " |")
         if "braced+cache" in targets:
             w = [r["braced+cache"]["within"] for r in rounds]
             hw = med("braced+cache", "hwm_mib")
