@@ -2623,7 +2623,8 @@ def chart_keys(kind, extra):
     """(key, what is measured, unit, which way is better) for each chart."""
     if kind == "wrk":
         keys = [("rps", "requests per second", "", "higher"),
-                ("cpu_us", "CPU per proxied request", "µs", "lower")]
+                ("cpu_us", "CPU per request, a hit or proxied" if extra == "cache-hit" else
+                 "CPU per proxied request", "µs", "lower")]
         if extra in ("mem", "tls"):
             keys += [("rss_peak", "peak anonymous resident memory (RssAnon)", "MiB", "lower"),
                      ("rss_p99", "p99 of anonymous resident memory (RssAnon)", "MiB", "lower")]
