@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -104,6 +105,39 @@ QUOTA_ANNOUNCED_TARGETS = ["braced-announced", "braced-announced+fleet"]
 QUOTA_GOODPUT, QUOTA_MAX_429_PCT, QUOTA_MAX_429_WINDOW = 0.95, 1.0, 1  # the targets
 REDIS_SERVER = "/usr/bin/redis-server"
 
+# Cache scenarios (SPEC 4.13): braced's cache beside HAProxy's cache and
+# nginx's proxy_cache. Where the upstream sends no lifetime, each cache gets
+# the scenario's (braced: the route's ttl; nginx: proxy_cache_valid 200;
+# HAProxy: `Cache-Control: max-age` set on the answer before cache-store,
+# since HAProxy keeps no answer without a lifetime or a validator).
+CACHE_TARGETS = ["braced+cache", "haproxy+cache", "nginx+cache"]
+CACHE_HIT_TARGETS = ["braced+cache", "braced", "haproxy", "haproxy+cache", "nginx+cache"]
+CACHE_MAX_BYTES = "64MiB"  # braced's store but in cache-memory (HAProxy's, nginx's: 64 MB)
+CACHE_SIE = "5m"  # braced's stale_if_error
+CACHE_BODY = ('{"city":"Paris","temperature":14.2,"condition":"cloudy",'
+              '"source_latency_ms":3}')  # fixed_upstream's weather body
+# cache-outage: tests/upstream.py answers 200 with `Cache-Control: max-age=TTL`
+# on CACHE_OUTAGE_KEYS paths, open loop at CACHE_OUTAGE_RATE for --cache-secs
+# (default 60); from 1/4 to 3/4 of the load it answers every request 503.
+CACHE_OUTAGE_RATE, CACHE_OUTAGE_KEYS, CACHE_OUTAGE_TTL = 200, 20, 2
+CACHE_SECS, CACHE_QUICK_SECS, CACHE_MIN_SECS = 60, 12, 8
+CACHE_OUTAGE_TARGET = 99.9  # braced: % of the app's requests answered 200
+# cache-burst: CACHE_BURST_N requests for one key at once (connections opened
+# first), the upstream answering each after CACHE_BURST_MS.
+CACHE_BURST_N, CACHE_BURST_MS, CACHE_BURST_TTL = 500, 200, 60
+CACHE_HIT_TTL = 600  # cache-hit: every answer but the first a hit for the whole run
+# cache-memory: braced with a 16 MiB store filled with distinct keys: first
+# large answers (GET /bytes/N?k=I), then small ones (the weather body).
+CACHE_MEM_MAX = 16 << 20
+CACHE_MEM_SLACK = 8 << 20  # the bound looked at: VmHWM within max_bytes + this
+CACHE_MEM_BIG, CACHE_MEM_BIG_BYTES = 4096, 16384  # 64 MiB of bodies
+CACHE_MEM_SMALL = 100000
+CACHE_ONLY_NAMED = ("cache-outage", "cache-memory")  # long: only with --only
+CACHE_PROBE_YAML = (f"cache: {{max_bytes: {CACHE_MAX_BYTES}}}; profile cache: {{enabled: true, "
+                    f"ttl: 60s, stale_if_error: {CACHE_SIE}, coalesce: true}}")
+CACHE_MARK = {"braced+cache": "Brace-Cache", "haproxy+cache": "X-Cache-Status",
+              "nginx+cache": "X-Cache-Status"}  # the header telling how each answered
+
 # name: (title, upstream mode query, load, what the extra columns report,
 #        targets)
 SCENARIOS = {
@@ -150,12 +184,31 @@ SCENARIOS = {
     "quota-announced": ("the quota scenario with braced's quota only announced in headers, "
                         "not configured (braced alone; the peers are in quota)", QUOTA_FAMILY,
                         "quota", "quota-announced", QUOTA_ANNOUNCED_TARGETS),
+    "cache-outage": (f"a read API ({CACHE_OUTAGE_KEYS} keys, max-age={CACHE_OUTAGE_TTL}) at "
+                     f"{CACHE_OUTAGE_RATE} req/s (open loop) whose upstream answers every "
+                     "request 503 for the middle half of the load", "", "cache", "outage",
+                     CACHE_TARGETS),
+    "cache-burst": (f"{CACHE_BURST_N} identical requests at once to a cold cache, the upstream "
+                    f"answering after {CACHE_BURST_MS} ms", "", "cache", "burst",
+                    CACHE_TARGETS),
+    "cache-hit": ("CPU per cache hit (wrk -t2 -c64 keep-alive, one key; braced and haproxy: "
+                  "proxied, no cache)", "", "wrk", "cache-hit", CACHE_HIT_TARGETS),
+    "cache-memory": (f"braced's store of {CACHE_MEM_MAX >> 20} MiB filled past its size with "
+                     f"distinct keys ({CACHE_MEM_BIG} of {CACHE_MEM_BIG_BYTES // 1024} KiB, then "
+                     f"{CACHE_MEM_SMALL} small ones)", "", "cache", "memory", ["braced+cache"]),
 }
 STREAM_KINDS = ("download", "sse")
 QUICK = ["clean", "503-20"]
 # Not a proxy: libcurl's multi interface alone (tests/bench/curl_floor.c) as
 # a client of the clean upstream, run in each round of the wrk scenario.
 FLOOR = "curl-multi floor"
+
+
+BRACED = None  # the braced binary (--braced); None: BUILD/daemon/braced
+
+
+def braced_bin(build):
+    return BRACED or f"{build}/daemon/braced"
 
 
 def say(msg):
@@ -290,7 +343,7 @@ def probe_variants(build, tmp):
         conf = os.path.join(tmp, f"probe-{v.replace('+', '-')}.yaml")
         with open(conf, "w") as f:
             f.write(braced_conf("http://127.0.0.1:9", False, extra))
-        argv = [f"{build}/daemon/braced", "-t", "-c", conf]
+        argv = [braced_bin(build), "-t", "-c", conf]
         say("$ " + " ".join(argv))
         r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         line = ((r.stderr or r.stdout).strip().splitlines() or ["(no output)"])[-1]
@@ -307,7 +360,7 @@ def start_braced(procs, build, tmp, name, up_url, schema, extra="", ca=None, tex
         f.write(text or braced_conf(up_url, schema, extra, ca))
     log = os.path.join(tmp, f"{name}.log")
     open(log, "w").close()
-    p = procs.start(name, [f"{build}/daemon/braced", "-c", conf])
+    p = procs.start(name, [braced_bin(build), "-c", conf])
     # level warn hides the "listening" line, so find the port from /proc.
     end = time.monotonic() + 10
     while time.monotonic() < end:
@@ -524,15 +577,17 @@ backend be
     return p, port
 
 
-def start_nginx_conf(procs, tmp, name, upstream, location):
+def start_nginx_conf(procs, tmp, name, upstream, location, http=""):
     """nginx in the foreground as `name`, its config in tmp/name: one
     upstream block `up` (its lines: `upstream`, keepalive 64 added) and one
     server proxying every path to it with keep-alive (the location's extra
-    lines: `location`). Returns (process, port)."""
+    lines: `location`; lines of the http block: `http`, which may name the
+    directory `{dir}`, tmp/name). Returns (process, port)."""
     port = free_port()
     d = os.path.join(tmp, name)
     os.makedirs(d, exist_ok=True)
     conf = os.path.join(d, "nginx.conf")
+    http = http.replace("{dir}", d)
     with open(conf, "w") as f:
         f.write(f"""daemon off;
 master_process on;
@@ -547,7 +602,7 @@ http {{
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
-    upstream up {{
+{http}    upstream up {{
 {upstream}        keepalive 64;
     }}
     server {{
@@ -580,6 +635,151 @@ def start_nginx_ep(procs, tmp, up_port):
                             "            proxy_next_upstream error timeout http_500 http_502 "
                             "http_503 http_504;\n"
                             "            proxy_next_upstream_tries 3;\n")
+
+
+def braced_cache_conf(up_url, ttl, max_bytes=CACHE_MAX_BYTES, admin=None):
+    """braced with a store of max_bytes and the cache on the bench profile:
+    the route's ttl (used when the answer has no lifetime of its own),
+    stale_if_error CACHE_SIE, coalesce (the default); the default policy
+    otherwise."""
+    return f"""listen: 127.0.0.1:0
+admin: {f"127.0.0.1:{admin}" if admin else "off"}
+log: {{format: json, level: warn, access: false}}
+cache: {{max_bytes: {max_bytes}}}
+profiles:
+  bench:
+    upstream: {up_url}
+    cache: {{enabled: true, ttl: {ttl}s, stale_if_error: {CACHE_SIE}, coalesce: true}}
+"""
+
+
+def probe_cache(build, tmp):
+    """`braced -t` on the cache config once; braced's error line, or None."""
+    conf = os.path.join(tmp, "probe-cache.yaml")
+    with open(conf, "w") as f:
+        f.write(braced_cache_conf("http://127.0.0.1:9", 60))
+    argv = [braced_bin(build), "-t", "-c", conf]
+    say("$ " + " ".join(argv))
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    line = ((r.stderr or r.stdout).strip().splitlines() or ["(no output)"])[-1]
+    say(f"    exit {r.returncode}: {line}")
+    return line.replace(conf, os.path.basename(conf)) if r.returncode != 0 else None
+
+
+def start_braced_cache(procs, build, tmp, name, up_url, ttl, max_bytes=CACHE_MAX_BYTES,
+                       admin=False):
+    """braced with braced_cache_conf; admin: also an admin listener on a
+    free port. Returns (process, port, admin port or None)."""
+    aport = free_port() if admin else None
+    p, port = start_braced(procs, build, tmp, name, None, False,
+                           text=braced_cache_conf(up_url, ttl, max_bytes, aport))
+    if aport:
+        wait_port(aport, p)
+        end = time.monotonic() + 10
+        while port == aport and time.monotonic() < end:
+            port = next((x for x in listening_ports(p.pid) if x != aport), aport)
+            time.sleep(0.05)
+    return p, port, aport
+
+
+def start_haproxy_cache(procs, tmp, up_port, name, ttl, mark=False):
+    """HAProxy as start_haproxy (retries on 503 and the rest) with its cache
+    on the backend: 64 MB, objects up to 1 MiB, max-age ttl; an answer
+    without Cache-Control gets `max-age=ttl` before cache-store (HAProxy
+    keeps no answer without a lifetime or a validator). HAProxy's cache has
+    no stale-if-error, no stale-while-revalidate and no request coalescing.
+    mark: X-Cache-Status: 1 on answers from the cache, 0 on others."""
+    port = free_port()
+    conf = os.path.join(tmp, f"{name}.cfg")
+    marker = ("    http-response set-header X-Cache-Status %[res.cache_hit]\n" if mark else "")
+    with open(conf, "w") as f:
+        f.write(f"""global
+    nbthread 1
+    maxconn 4000
+defaults
+    mode http
+    timeout connect 2s
+    timeout server 4s
+    timeout client 30s
+    timeout http-keep-alive 30s
+    retries 3
+    retry-on conn-failure empty-response response-timeout 500 502 503 504
+    option http-buffer-request
+    http-reuse always
+cache bench
+    total-max-size 64
+    max-object-size 1048576
+    max-age {ttl}
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+{marker}backend be
+    http-request cache-use bench
+    http-response set-header Cache-Control "max-age={ttl}" if !{{ res.hdr(cache-control) -m found }}
+    http-response cache-store bench
+    server s1 127.0.0.1:{up_port} maxconn 100
+""")
+    p = procs.start(name, ["haproxy", "-db", "-f", conf])
+    wait_port(port, p)
+    return p, port
+
+
+def start_nginx_cache(procs, tmp, up_port, name, ttl, mark=False):
+    """nginx as start_nginx (four tries, the next one on error, timeout,
+    429 and 5xx) with proxy_cache: 64 MB on disk in its directory,
+    proxy_cache_valid 200 ttl (for answers without a lifetime of their
+    own), proxy_cache_use_stale error timeout updating http_500 http_502
+    http_503 http_504, proxy_cache_background_update on (which serves the
+    stale answer only with `updating` listed), proxy_cache_lock on. mark:
+    X-Cache-Status: $upstream_cache_status."""
+    servers = f"        server 127.0.0.1:{up_port} max_fails=0;\n" * 4
+    http = ("    proxy_cache_path {dir}/cache levels=1:2 keys_zone=bench:16m max_size=64m "
+            "inactive=10m use_temp_path=off;\n")
+    location = f"""            proxy_read_timeout 4s;
+            proxy_send_timeout 2s;
+            proxy_next_upstream error timeout http_429 http_500 http_502 http_503 http_504;
+            proxy_next_upstream_tries 4;
+            proxy_cache bench;
+            proxy_cache_valid 200 {ttl}s;
+            proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;
+            proxy_cache_background_update on;
+            proxy_cache_lock on;
+"""
+    if mark:
+        location += "            add_header X-Cache-Status $upstream_cache_status always;\n"
+    # a cold cache at every start: the files of an earlier run of `name` go
+    shutil.rmtree(os.path.join(tmp, name, "cache"), ignore_errors=True)
+    if os.geteuid() == 0:
+        # nginx's worker (user nobody under a root master) writes the cache
+        # files: it must be able to pass through the temporary directory
+        os.chmod(tmp, 0o711)
+    return start_nginx_conf(procs, tmp, name, servers, location, http)
+
+
+def start_cache_upstream(procs, name, action):
+    """tests/upstream.py with `action` as its default action."""
+    p = procs.start(f"upstream-{name}", [PY, os.path.join(HERE, "..", "upstream.py")],
+                    stdout=subprocess.PIPE)
+    line = p.stdout.readline()
+    if not line:
+        raise RuntimeError(f"upstream-{name} did not start")
+    port = int(line)
+    wait_port(port, p)
+    http_post(port, "/__default", action)
+    return p, port
+
+
+def cache_action(status=200, ttl=None, delay_ms=0):
+    """An upstream.py action: the weather body (200) or a short error body,
+    with `Cache-Control: max-age=ttl` when ttl is given."""
+    headers = {"Content-Type": "application/json"}
+    if ttl is not None:
+        headers["Cache-Control"] = f"max-age={ttl}"
+    a = {"status": status, "headers": headers,
+         "body": CACHE_BODY if status == 200 else '{"error":"down"}'}
+    if delay_ms:
+        a["delay_ms"] = delay_ms
+    return a
 
 
 def http_post(port, path, obj, host="127.0.0.1"):
@@ -768,13 +968,13 @@ def vm_hwm_kib(pids):
     return total
 
 
-def rss_anon_kib(pids):
+def rss_anon_kib(pids, field="RssAnon:"):
     total = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
-                    if line.startswith("RssAnon:"):
+                    if line.startswith(field):
                         total += int(line.split()[1])
                         break
         except OSError:
@@ -858,6 +1058,19 @@ class Bench:
                 self.proxy[t] = start_haproxy(self.procs, tmp, up, ca, stream)
             elif t == "nginx":
                 self.proxy[t] = start_nginx(self.procs, tmp, up, ca, stream)
+            elif t in CACHE_TARGETS:  # cache-hit: every answer after the first a hit
+                self.proxy[t] = self.start_cache_proxy(t, up, CACHE_HIT_TTL)
+
+    def start_cache_proxy(self, t, up_port, ttl, mark=False):
+        """One of CACHE_TARGETS in front of the upstream on up_port, with
+        ttl for answers without a lifetime of their own; (process, port)."""
+        name = t.replace("+", "-")
+        if t == "braced+cache":
+            return start_braced_cache(self.procs, self.a.build, self.tmp, name,
+                                      f"http://127.0.0.1:{up_port}", ttl)[:2]
+        if t == "haproxy+cache":
+            return start_haproxy_cache(self.procs, self.tmp, up_port, name, ttl, mark)
+        return start_nginx_cache(self.procs, self.tmp, up_port, name, ttl, mark)
 
     def stop_proxies(self):
         for p, _ in self.proxy.values():
@@ -1159,6 +1372,8 @@ class Bench:
             return self.ep_scenario(name)
         if kind == "quota":
             return self.quota_scenario(name)
+        if kind == "cache":
+            return self.cache_scenario(name)
         say(f"\n== scenario {name}: {title}")
         for v in targets:
             if v in self.rejected:
@@ -1201,6 +1416,170 @@ class Bench:
             self.stop_proxies()
             self.cur_tls = False
         self.raw[name] = rounds
+
+    def cache_scenario(self, name):
+        """cache-outage, cache-burst, cache-memory: each target's run starts
+        its own upstream and proxy and stops them, the targets alternating."""
+        title, _, _, extra, targets = SCENARIOS[name]
+        say(f"\n== scenario {name}: {title}")
+        for v in targets:
+            if v in self.rejected:
+                say(f"   {v}: not run: braced rejected its config: {self.rejected[v]}")
+        targets = [t for t in targets if t not in self.rejected]
+        run = {"outage": self.cache_outage, "burst": self.cache_burst,
+               "memory": self.cache_memory}[extra]
+        rounds = []
+        for i in range(self.a.rounds):
+            order = targets[i % len(targets):] + targets[:i % len(targets)]
+            say(f"-- round {i + 1}/{self.a.rounds}, order: {', '.join(order)}")
+            res = {}
+            for t in order:
+                started = len(self.procs.running)
+                try:
+                    res[t] = run(t)
+                finally:
+                    for p in self.procs.running[started:]:
+                        self.procs.stop(p)
+            for t in targets:
+                say(f"   {t}: {json.dumps(res[t])}")
+            rounds.append({t: res[t] for t in targets})
+        self.raw[name] = rounds
+
+    def cache_loadgen(self, url, args):
+        argv = [PY, os.path.join(HERE, "loadgen.py"), url, "--client", "raw"] + args
+        say("$ " + " ".join(argv))
+        return argv, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True)
+
+    @staticmethod
+    def cache_result(t, argv, p, timeout):
+        try:
+            o, e = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            raise RuntimeError(f"loadgen for {t} not done after {timeout:g} s")
+        if p.returncode != 0:
+            raise RuntimeError(f"loadgen failed for {t}: {e[-2000:]}")
+        return json.loads(o)
+
+    def cache_url(self, t, port):
+        return f"http://127.0.0.1:{port}" + ("/bench" if t.startswith("braced") else "")
+
+    def cache_outage(self, t):
+        """The read API under an open-loop load; the upstream answers 503
+        from 1/4 to 3/4 of the load's seconds."""
+        secs = self.a.cache_secs
+        name = t.replace("+", "-")
+        up, up_port = start_cache_upstream(self.procs, f"outage-{name}",
+                                           cache_action(200, CACHE_OUTAGE_TTL))
+        _, port = self.start_cache_proxy(t, up_port, CACHE_OUTAGE_TTL, mark=True)
+        argv, p = self.cache_loadgen(self.cache_url(t, port), [
+            "--rate", str(CACHE_OUTAGE_RATE), "--duration", f"{secs:g}", "--path",
+            "/v1/weather?city=c{k}", "--keys", str(CACHE_OUTAGE_KEYS), "--times",
+            "--count-header", CACHE_MARK[t]])
+        begun = time.monotonic()
+        marks = {}
+        for key, at, action in (("down", 0.25, cache_action(503)),
+                                ("up", 0.75, cache_action(200, CACHE_OUTAGE_TTL))):
+            delay = begun + at * secs - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            before = http_get(up_port, "/__stats")["requests"]
+            say(f"   upstream {'down (every answer 503)' if key == 'down' else 'up again'}")
+            http_post(up_port, "/__default", action)
+            marks[key] = (time.monotonic(), before)
+        r = self.cache_result(t, argv, p, secs + 120)
+        up_n = http_get(up_port, "/__stats")["requests"]
+        n = max(r["n"], 1)
+        ok = r["statuses"].get("200", 0)
+        down = marks["down"][0] - r["t0"]
+        back = marks["up"][0] - r["t0"]
+        # an app request counts in the outage when it was scheduled in it
+        during = [d for d in r["done"] if down <= d[0] - d[3] / 1000 < back]
+        lat = r["lat_ms"] or [0]
+        return {"secs": secs, "n": r["n"], "ok": ok, "success": 100.0 * ok / n,
+                "statuses": r["statuses"], "marks": r.get("header_counts", {}),
+                "outage_s": round(back - down, 3), "outage_n": len(during),
+                "outage_ok": sum(d[1] for d in during),
+                "outage_success": (100.0 * sum(d[1] for d in during) / len(during)
+                                   if during else None),
+                "p50": pct(lat, 50), "p99": pct(lat, 99), "max": lat[-1],
+                "upstream": up_n, "upstream_outage": marks["up"][1] - marks["down"][1],
+                "errors": {k: len(v) for k, v in r.get("lat_by_error", {}).items()}}
+
+    def cache_burst(self, t):
+        """CACHE_BURST_N identical requests at once to a fresh proxy (a cold
+        cache); the upstream's requests counted."""
+        name = t.replace("+", "-")
+        up, up_port = start_cache_upstream(
+            self.procs, f"burst-{name}", cache_action(200, CACHE_BURST_TTL, CACHE_BURST_MS))
+        _, port = self.start_cache_proxy(t, up_port, CACHE_BURST_TTL, mark=True)
+        argv, p = self.cache_loadgen(self.cache_url(t, port), [
+            "--concurrency", str(CACHE_BURST_N), "--count", str(CACHE_BURST_N),
+            "--duration", "60", "--connect-first", "--count-header", CACHE_MARK[t]])
+        r = self.cache_result(t, argv, p, 120)
+        st = http_get(up_port, "/__stats")
+        lat = r["lat_ms"] or [0]
+        n = max(r["n"], 1)
+        ok = r["statuses"].get("200", 0)
+        return {"n": r["n"], "ok": ok, "success": 100.0 * ok / n, "statuses": r["statuses"],
+                "marks": r.get("header_counts", {}), "upstream": st["requests"],
+                "upstream_peak": st["peak"], "p50": pct(lat, 50), "p99": pct(lat, 99),
+                "max": lat[-1], "elapsed": r["elapsed"],
+                "errors": {k: len(v) for k, v in r.get("lat_by_error", {}).items()}}
+
+    def cache_memory(self, t):
+        """braced with a CACHE_MEM_MAX store in front of fixed_upstream,
+        filled with distinct keys: large answers, then small ones; VmHWM and
+        the store's own figures (/status) after each phase."""
+        big, small = CACHE_MEM_BIG, CACHE_MEM_SMALL
+        if self.a.quick:
+            big, small = big // 4, small // 4
+        up, up_port = start_upstream(self.procs, self.a.build, "memory")
+        p, port, admin = start_braced_cache(self.procs, self.a.build, self.tmp, "braced-memory",
+                                            f"http://127.0.0.1:{up_port}", CACHE_HIT_TTL,
+                                            f"{CACHE_MEM_MAX >> 20}MiB", admin=True)
+        pids = tree_pids(p.pid)
+        url = self.cache_url(t, port)
+
+        def status():
+            return http_get(admin, "/status").get("cache", {})
+
+        f = {"max_bytes": CACHE_MEM_MAX, "hwm_start_kib": vm_hwm_kib(pids),
+             "rss_start_kib": rss_anon_kib(pids),
+             "rss_file_start_kib": rss_anon_kib(pids, "RssFile:"), "phases": []}
+        n = ok = 0
+        statuses, marks = {}, {}
+        for label, count, path in (
+                ("large", big, f"/bytes/{CACHE_MEM_BIG_BYTES}?k={{k}}"),
+                ("small", small, "/v1/weather?city=Paris&k={k}")):
+            argv, lp = self.cache_loadgen(url, [
+                "--concurrency", "32", "--count", str(count), "--duration", "3600",
+                "--path", path, "--count-header", CACHE_MARK[t]])
+            r = self.cache_result(t, argv, lp, 1800)
+            c = status()
+            ph = {"phase": label, "requests": r["n"], "secs": round(r["elapsed"], 2),
+                  "statuses": r["statuses"], "marks": r.get("header_counts", {}),
+                  "hwm_kib": vm_hwm_kib(pids), "rss_anon_kib": rss_anon_kib(pids),
+                  "rss_file_kib": rss_anon_kib(pids, "RssFile:"),
+                  "cache_bytes": c.get("bytes"), "cache_entries": c.get("entries")}
+            say(f"   after the {label} keys: {json.dumps(ph)}")
+            f["phases"].append(ph)
+            n += r["n"]
+            ok += r["statuses"].get("200", 0)
+            for k, v in r["statuses"].items():
+                statuses[k] = statuses.get(k, 0) + v
+            for k, v in r.get("header_counts", {}).items():
+                marks[k] = marks.get(k, 0) + v
+        hwm = max(ph["hwm_kib"] for ph in f["phases"]) * 1024
+        f.update({"n": n, "ok": ok, "success": 100.0 * ok / max(n, 1), "statuses": statuses,
+                  "marks": marks, "hwm_mib": hwm / (1 << 20),
+                  "hwm_growth_mib": (hwm - f["hwm_start_kib"] * 1024) / (1 << 20),
+                  "hwm_over_max_mib": (hwm - CACHE_MEM_MAX) / (1 << 20),
+                  "within": hwm <= CACHE_MEM_MAX + CACHE_MEM_SLACK,
+                  "upstream": http_get(up_port, "/__stats")["requests"]})
+        return f
 
     def floor_round(self, res):
         """res[FLOOR]: curl multi alone, 64 transfers in flight to direct's
@@ -1435,6 +1814,8 @@ def summarize(rounds, t, key):
 def ratio(rounds, t, base, key):
     vals = []
     for r in rounds:
+        if base not in r:
+            continue
         a, b = r[t].get(key), r[base].get(key)
         if a is not None and b:
             vals.append(a / b)
@@ -1485,6 +1866,17 @@ DEFINITIONS = {
     "tail": f"Slow tail: open loop at {TAIL_RATE} req/s, latency counted from each request's "
             "scheduled time; upstream load = upstream requests per app request. braced "
             "variants add hedging to the profile.",
+    "cache-hit": "Each target in front of its own tests/bench/fixed_upstream (no "
+                 "Cache-Control: each cache's own lifetime applies, " + str(CACHE_HIT_TTL) +
+                 " s), one URL, so after the first request every answer of braced+cache, "
+                 "haproxy+cache and nginx+cache is a hit (amplification shows what reached "
+                 "the upstream); braced and haproxy are the clean scenario's, proxying "
+                 "every request. CPU µs/req as in clean: utime+stime of the proxy (nginx: "
+                 "master and worker) over the round ÷ the requests wrk counted. "
+                 "braced+cache: the profile's `cache: {enabled: true, ttl: " +
+                 str(CACHE_HIT_TTL) + "s, stale_if_error: " + CACHE_SIE + "}` with `cache: "
+                 "{max_bytes: " + CACHE_MAX_BYTES + "}`; haproxy+cache and nginx+cache as in "
+                 "cache-outage, without the X-Cache-Status header.",
     "queue": f"Queueing: the upstream serves {QUEUE_CAP} requests at a time, {QUEUE_WORK_MS} "
              f"ms each ({QUEUE_CAP * 1000 // QUEUE_WORK_MS} req/s at most) and queues the "
              "rest; peak upstream concurrency = most requests it held at once (in service "
@@ -1498,7 +1890,7 @@ def not_run_lines(meta, name):
         line = (meta.get("not_run") or {}).get(v)
         if line:
             out.append(f"- **{v}** was not run: braced rejected its config "
-                       f"(`{VARIANTS[v].strip()}`): `{line}`")
+                       f"(`{VARIANTS.get(v, CACHE_PROBE_YAML).strip()}`): `{line}`")
     return out + [""] if out else []
 
 
@@ -1524,6 +1916,10 @@ def report(bench, outdir, meta):
         if kind == "quota":
             lines += quota_section(name, rounds, outdir)
             continue
+        if kind == "cache":
+            lines += not_run_lines(meta, name)
+            lines += cache_section(name, extra, rounds, meta, outdir)
+            continue
         if kind in STREAM_KINDS:
             section, names = stream_section(name, kind, rounds, meta, outdir)
             lines += section
@@ -1535,7 +1931,8 @@ def report(bench, outdir, meta):
         head = ["target", "success %", "p50 ms", "p99 ms", "max ms", "req/s", "CPU µs/req",
                 "amplification"]
         if kind == "wrk":
-            head += ["req/s ÷ direct", "CPU ÷ haproxy", "upstream connections"]
+            head += (["req/s ÷ direct"] if "direct" in targets else []) + [
+                "CPU ÷ haproxy", "upstream connections"]
         if extra in ("mem", "tls"):
             head += ["peak RssAnon MiB", "p99 RssAnon MiB"]
         if extra == "drifted":
@@ -1563,8 +1960,9 @@ def report(bench, outdir, meta):
                    m("amp", 3)]
             if kind == "wrk":
                 # in-app's CPU includes its load generator: no ratio to a proxy
-                row += [fmt(ratio(rounds, t, "direct", "rps"), 2),
-                        "—" if t == "in-app" or "haproxy" not in targets else
+                row += ([fmt(ratio(rounds, t, "direct", "rps"), 2)] if "direct" in targets
+                        else [])
+                row += ["—" if t == "in-app" or "haproxy" not in targets else
                         fmt(ratio(rounds, t, "haproxy", "cpu_us"), 2),
                         "—" if t == "in-app" else m("accepts", 0)]
             if extra in ("mem", "tls"):
@@ -1590,6 +1988,10 @@ def report(bench, outdir, meta):
                                  for r in rounds]), 2), m("peak", 0)]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
+        if extra == "cache-hit" and "braced+cache" in targets and "haproxy" in targets:
+            x = ratio(rounds, "braced+cache", "haproxy", "cpu_us")
+            lines += [f"braced+cache's CPU per hit ÷ haproxy's per proxied request, inside "
+                      f"each round: {fmt(x, 2)} (the target: below 1).", ""]
         if kind == "wrk":
             lines += floor_lines(rounds)
         for key, label, unit, better in chart_keys(kind, extra):
@@ -1921,6 +2323,156 @@ def quota_section(name, rounds, outdir):
     return lines
 
 
+CACHE_PEERS = (
+    "**braced+cache**: `cache: {max_bytes: " + CACHE_MAX_BYTES + "}` and on the profile "
+    "`cache: {enabled: true, ttl: TTL, stale_if_error: " + CACHE_SIE + ", coalesce: true}`, "
+    "the default policy otherwise (4 attempts, 503 retried, the breaker). **haproxy+cache**: "
+    "the bench's HAProxy (retries 3, retry-on conn-failure empty-response response-timeout "
+    "500 502 503 504) with `cache bench` (total-max-size 64 MB, max-object-size 1 MiB, max-age "
+    "TTL), `http-request cache-use` and `http-response cache-store` on the backend, and "
+    "`Cache-Control: max-age=TTL` set on an answer that has none before cache-store (HAProxy "
+    "keeps no answer without a lifetime or a validator); HAProxy's cache has no "
+    "stale-if-error, no stale-while-revalidate and no request coalescing. **nginx+cache**: the "
+    "bench's nginx (four tries, the next on error, timeout, 429 and 5xx) with `proxy_cache` "
+    "(`proxy_cache_path ... max_size=64m`), `proxy_cache_valid 200 TTL`, "
+    "`proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504`, "
+    "`proxy_cache_background_update on` (it serves the stale answer only with `updating` "
+    "listed) and `proxy_cache_lock on`. TTL applies where the upstream sends no lifetime. "
+    "How answered: braced's `Brace-Cache`, nginx's `$upstream_cache_status` and HAProxy's "
+    "`res.cache_hit` (1 from the cache, 0 not), each sent back as a header and counted by "
+    "the load generator.")
+
+
+def mib_or_dash(kib):
+    return "—" if kib is None else f"{kib / 1024:.1f}"
+
+
+def cache_marks(rounds, t):
+    """Each round's count of the header telling how t answered."""
+    return "; ".join(", ".join(f"{k or '(none)'}: {v}" for k, v in
+                               sorted(r[t].get("marks", {}).items())) for r in rounds)
+
+
+def cache_statuses(rounds, t):
+    return "; ".join(", ".join(f"{k}: {v}" for k, v in sorted(r[t]["statuses"].items()))
+                     for r in rounds)
+
+
+def cache_section(name, extra, rounds, meta, outdir):
+    """A cache scenario's text, table, braced's target and chart."""
+    targets = targets_of(rounds)
+
+    def m(t, key, digits=1):
+        return fmt(summarize(rounds, t, key), digits)
+
+    def med(t, key):
+        a = summarize(rounds, t, key)
+        return a[0] if a else None
+
+    lines = []
+    charts = []
+    if extra == "outage":
+        secs = meta.get("cache_secs", CACHE_SECS)
+        lines += [f"tests/upstream.py per target, started afresh for it, answering GET on "
+                  f"{CACHE_OUTAGE_KEYS} paths (`/v1/weather?city=cN`) with the weather body "
+                  f"and `Cache-Control: max-age={CACHE_OUTAGE_TTL}`; the app: "
+                  f"tests/bench/loadgen.py, open loop at {CACHE_OUTAGE_RATE} req/s for "
+                  f"{secs:g} s, the keys in turn. From {secs / 4:g} s to {3 * secs / 4:g} s "
+                  "into the load the upstream answers every request 503 (its default action "
+                  "set through POST /__default); an app request is *in the outage* when it "
+                  "was scheduled in that span. Success = the app's requests answered 200. "
+                  "TTL = " + f"{CACHE_OUTAGE_TTL} s. " + CACHE_PEERS, ""]
+        head = ["target", "app requests", "answered 200", "success %", "in the outage: requests",
+                "answered 200", "success %", "app answers by status", "how answered",
+                "upstream requests", "in the outage", "p50 ms", "p99 ms", "max ms"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for t in targets:
+            lines.append("| " + " | ".join([
+                t, m(t, "n", 0), m(t, "ok", 0), m(t, "success", 2), m(t, "outage_n", 0),
+                m(t, "outage_ok", 0), m(t, "outage_success", 2), cache_statuses(rounds, t),
+                cache_marks(rounds, t), m(t, "upstream", 0), m(t, "upstream_outage", 0),
+                m(t, "p50", 2), m(t, "p99", 1), m(t, "max", 0)]) + " |")
+        if "braced+cache" in targets:
+            sc = med("braced+cache", "success")
+            lines += ["", f"braced's target: at least {CACHE_OUTAGE_TARGET}% of the app's "
+                      f"requests answered 200 (median {sc:.2f}%: "
+                      f"{'met' if sc >= CACHE_OUTAGE_TARGET else 'not met'})."]
+        charts = [("success", "app requests answered 200 over the whole load", "%", "higher"),
+                  ("outage_success", "app requests answered 200 in the outage", "%", "higher")]
+    elif extra == "burst":
+        lines += [f"tests/upstream.py per target answering after {CACHE_BURST_MS} ms with the "
+                  f"weather body and `Cache-Control: max-age={CACHE_BURST_TTL}`; every round "
+                  "starts each proxy afresh (a cold cache). The app: tests/bench/loadgen.py "
+                  f"with {CACHE_BURST_N} connections opened first, then one GET of the same "
+                  "URL on each at once (`--concurrency " + str(CACHE_BURST_N) + " --count " +
+                  str(CACHE_BURST_N) + " --connect-first`). Upstream requests = the upstream's "
+                  "/__stats requests; peak = the most it held at once. TTL = "
+                  f"{CACHE_BURST_TTL} s. " + CACHE_PEERS, ""]
+        head = ["target", "app requests", "answered 200", "upstream requests",
+                "upstream peak concurrency", "how answered", "p50 ms", "p99 ms", "max ms"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for t in targets:
+            lines.append("| " + " | ".join([
+                t, m(t, "n", 0), m(t, "ok", 0), m(t, "upstream", 0), m(t, "upstream_peak", 0),
+                cache_marks(rounds, t), m(t, "p50", 1), m(t, "p99", 1), m(t, "max", 1)]) + " |")
+        if "braced+cache" in targets:
+            u = [r["braced+cache"]["upstream"] for r in rounds]
+            lines += ["", f"braced's target: exactly 1 upstream request (each round: "
+                      f"{', '.join(str(x) for x in u)}: "
+                      f"{'met' if all(x == 1 for x in u) else 'not met'})."]
+        charts = [("upstream", "upstream requests for one burst", "", "lower")]
+    else:  # memory
+        lines += [f"braced with `cache: {{max_bytes: {CACHE_MEM_MAX >> 20}MiB}}` (the profile's "
+                  f"cache as above, ttl {CACHE_HIT_TTL} s, so nothing expires) in front of "
+                  "tests/bench/fixed_upstream, with an admin listener for /status. The app: "
+                  "tests/bench/loadgen.py, 32 in flight, first GET "
+                  f"`/bytes/{CACHE_MEM_BIG_BYTES}?k=I` for {CACHE_MEM_BIG} distinct I "
+                  f"({CACHE_MEM_BIG * CACHE_MEM_BIG_BYTES >> 20} MiB of bodies), then GET "
+                  f"`/v1/weather?city=Paris&k=I` for {CACHE_MEM_SMALL} distinct I (the weather "
+                  f"body, {len(CACHE_BODY)} bytes); --quick takes a quarter of each. VmHWM = "
+                  "braced's peak resident set since it started (/proc/PID/status), read after "
+                  "each phase, beside RssAnon and RssFile (file-backed: the binary and its "
+                  "libraries) at that moment; store bytes and entries from braced's /status. The bound "
+                  f"looked at: VmHWM within max_bytes + {CACHE_MEM_SLACK >> 20} MiB.", ""]
+        head = ["round", "phase", "requests", "s", "answers by status", "how answered",
+                "store bytes", "store entries", "VmHWM MiB", "RssAnon MiB", "RssFile MiB"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for i, r in enumerate(rounds):
+            f = r.get("braced+cache")
+            if not f:
+                continue
+            lines.append(f"| {i + 1} | start | | | | | | | {f['hwm_start_kib'] / 1024:.1f} | "
+                         f"{f['rss_start_kib'] / 1024:.1f} | "
+                         f"{mib_or_dash(f.get('rss_file_start_kib'))} |")
+            for ph in f["phases"]:
+                lines.append("| " + " | ".join([
+                    str(i + 1), ph["phase"], str(ph["requests"]), f"{ph['secs']:.1f}",
+                    ", ".join(f"{k}: {v}" for k, v in sorted(ph["statuses"].items())),
+                    ", ".join(f"{k or '(none)'}: {v}" for k, v in sorted(ph["marks"].items())),
+                    str(ph["cache_bytes"]), str(ph["cache_entries"]),
+                    f"{ph['hwm_kib'] / 1024:.1f}", f"{ph['rss_anon_kib'] / 1024:.1f}",
+                    mib_or_dash(ph.get("rss_file_kib"))]) + " |")
+        if "braced+cache" in targets:
+            w = [r["braced+cache"]["within"] for r in rounds]
+            hw = med("braced+cache", "hwm_mib")
+            gr = med("braced+cache", "hwm_growth_mib")
+            lines += ["", f"Peak VmHWM (median over rounds) {hw:.1f} MiB against max_bytes "
+                      f"{CACHE_MEM_MAX >> 20} MiB + {CACHE_MEM_SLACK >> 20} MiB = "
+                      f"{(CACHE_MEM_MAX + CACHE_MEM_SLACK) >> 20} MiB: within in "
+                      f"{sum(w)} of {len(w)} rounds. VmHWM at the end minus VmHWM right after "
+                      f"start (the binary and its libraries mapped, nothing stored): "
+                      f"{gr:.1f} MiB."]
+    lines.append("")
+    for key, label, unit, better in charts:
+        fname = f"{name}-{key}.svg"
+        with open(os.path.join(outdir, fname), "w") as f:
+            f.write(chart.svg_bars(f"{name}: {label}", [(t, summarize(rounds, t, key))
+                                                        for t in targets], unit, better))
+        lines.append(f"![{name} {label}]({fname})")
+    lines.append("")
+    return lines
+
+
 def floor_lines(rounds):
     """The curl-multi floor beside the proxies of the same rounds."""
     rounds = [r for r in rounds if FLOOR in r]
@@ -1963,6 +2515,7 @@ def summary(raw, meta):
     variants = [v for v in VARIANTS if any(v in targets_of(r) for r in raw.values())]
     variants += [v for v in QUOTA_ANNOUNCED_TARGETS
                  if any(v in targets_of(r) for r in raw.values())]
+    variants += [v for v in CACHE_TARGETS if any(v in targets_of(r) for r in raw.values())]
     cols = TARGETS + variants
     lines = ["## Summary (medians; the sections below have min–max and more)", "",
              "| scenario | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
@@ -1976,6 +2529,14 @@ def summary(raw, meta):
                 continue
             if kind in STREAM_KINDS and all(r[t].get("error") for r in rounds):
                 c = "failed"
+            elif extra == "outage":
+                c = (f"{num(rounds, t, 'success', '.2f')}% 200 "
+                     f"({num(rounds, t, 'outage_success', '.2f')}% in the outage)")
+            elif extra == "burst":
+                c = f"{num(rounds, t, 'upstream', '.0f')} upstream requests"
+            elif extra == "memory":
+                c = (f"VmHWM {num(rounds, t, 'hwm_mib', '.1f')} MiB ("
+                     f"+{num(rounds, t, 'hwm_growth_mib', '.1f')} MiB over its start)")
             elif extra == "ep-slow":
                 c = (f"{num(rounds, t, 'slow_pct', '.1f')}% > {EP_SLOW_CUT} ms "
                      f"({num(rounds, t, 'slow_pct_after', '.1f')}% after 1 s), p99 "
@@ -2052,7 +2613,9 @@ def summary(raw, meta):
               f"second, and drifted answers; ep-slow = share of answers over {EP_SLOW_CUT} ms, "
               "p99 and p99 over the same target's all-healthy p99; quota = the app's 200 "
               "answers per second, the upstream's 429s in % of its requests, and the most "
-              "429s in one quota window.", ""]
+              "429s in one quota window; cache-outage = the app's requests answered 200 over "
+              "the load and in the outage; cache-burst = upstream requests for one burst; "
+              "cache-hit as clean; cache-memory = braced's peak resident set.", ""]
     return lines
 
 
@@ -2060,7 +2623,8 @@ def chart_keys(kind, extra):
     """(key, what is measured, unit, which way is better) for each chart."""
     if kind == "wrk":
         keys = [("rps", "requests per second", "", "higher"),
-                ("cpu_us", "CPU per proxied request", "µs", "lower")]
+                ("cpu_us", "CPU per request, a hit or proxied" if extra == "cache-hit" else
+                 "CPU per proxied request", "µs", "lower")]
         if extra in ("mem", "tls"):
             keys += [("rss_peak", "peak anonymous resident memory (RssAnon)", "MiB", "lower"),
                      ("rss_p99", "p99 of anonymous resident memory (RssAnon)", "MiB", "lower")]
@@ -2123,7 +2687,8 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="scenarios " + " and ".join(QUICK) + ", 1 s rounds")
     ap.add_argument("--only", help="comma-separated scenarios: " + ", ".join(SCENARIOS) +
-                    " (the ep-* and quota* ones run only when named here)")
+                    " (the ep-* and quota* ones, " + " and ".join(CACHE_ONLY_NAMED) +
+                    " run only when named here)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--secs", type=float, default=None, help="seconds per target per round")
     ap.add_argument("--download-bytes", type=int, default=DOWNLOAD_BYTES,
@@ -2135,9 +2700,17 @@ def main():
     ap.add_argument("--quota-secs", type=float, default=QUOTA_SECS,
                     help=f"quota scenarios: seconds of load per target (default {QUOTA_SECS}; "
                     "--secs, when given, shortens it)")
+    ap.add_argument("--cache-secs", type=float, default=None,
+                    help=f"cache-outage: seconds of load per target (default {CACHE_SECS}, "
+                    f"{CACHE_QUICK_SECS} with --quick; --secs, when given, shortens it; at least "
+                    f"{CACHE_MIN_SECS})")
+    ap.add_argument("--braced", metavar="PATH",
+                    help="the braced binary to run (default BUILD/daemon/braced)")
     ap.add_argument("--from-raw", metavar="RAW_JSON",
                     help="write the report again from a run's raw.json; runs nothing")
     a = ap.parse_args()
+    global BRACED
+    BRACED = a.braced
     if a.from_raw:
         with open(a.from_raw) as f:
             saved = json.load(f)
@@ -2146,14 +2719,19 @@ def main():
         os.makedirs(a.out, exist_ok=True)
         say(report(b, a.out, saved["meta"]))
         return 0
-    # the endpoint and quota scenarios run only when named
-    default = [n for n in SCENARIOS if SCENARIOS[n][2] not in ("ep", "quota")]
+    # the endpoint, quota and long cache scenarios run only when named
+    default = [n for n in SCENARIOS if SCENARIOS[n][2] not in ("ep", "quota") and
+               n not in CACHE_ONLY_NAMED]
     names = a.only.split(",") if a.only else (QUICK if a.quick else default)
     for n in names:
         if n not in SCENARIOS:
             ap.error(f"unknown scenario '{n}'")
+    if a.cache_secs is None:
+        a.cache_secs = CACHE_QUICK_SECS if a.quick else CACHE_SECS
     if a.secs is not None:
         a.quota_secs = min(a.quota_secs, a.secs)
+        a.cache_secs = min(a.cache_secs, a.secs)
+    a.cache_secs = max(a.cache_secs, CACHE_MIN_SECS)
     if a.secs is None:
         a.secs = 1 if a.quick else 2
     if a.rounds < 3:
@@ -2169,12 +2747,21 @@ def main():
         meta["sse_events"], meta["sse_ms"] = a.sse_events, a.sse_ms
     if any(SCENARIOS[n][2] == "quota" for n in names):
         meta["quota_secs"] = a.quota_secs
+    if "cache-outage" in names:
+        meta["cache_secs"] = a.cache_secs
+    if any(n.startswith("cache-") for n in names):
+        meta["braced"] = braced_bin(a.build)
     say(f"versions: {meta['versions']}")
     with tempfile.TemporaryDirectory(prefix="braced-bench-") as tmp:
         b = Bench(a, tmp)
         try:
             if any(v in SCENARIOS[n][4] for n in names for v in VARIANTS):
                 b.rejected = meta["not_run"] = probe_variants(a.build, tmp)
+            if any("braced+cache" in SCENARIOS[n][4] for n in names):
+                line = probe_cache(a.build, tmp)
+                if line:
+                    b.rejected["braced+cache"] = line
+                    meta["not_run"] = b.rejected
             for n in names:
                 b.scenario(n)
         except Exception:

@@ -23,6 +23,14 @@ CLOCK_MONOTONIC, comparable with other processes' on Linux) and done: one
 [seconds after t0 when the answer came, 2xx (1/0), drifted (1/0), latency in
 ms] per answer,
 so a caller can split the figures at a moment of its own clock.
+
+For the cache scenarios: a `{k}` in --path is replaced by the request's
+number (from 0, in the order requests start), or by that number modulo
+--keys when it is given, so a load can spread over many keys or give each
+request its own; --count-header NAME counts the values of that answer header
+(header_counts; "" when absent; raw client only); --connect-first opens
+--concurrency connections before the clock starts, so a closed-loop burst
+sends its requests on connections already open (raw client only).
 """
 import argparse
 import asyncio
@@ -37,9 +45,15 @@ RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 
 
 class RawConn:
+    count_header = None  # a header whose value request() keeps in self.counted
+
     def __init__(self, host, port):
         self.host, self.port = host, port
         self.r = self.w = None
+        self.counted = ""
+
+    async def connect(self):
+        self.r, self.w = await asyncio.open_connection(self.host, self.port)
 
     async def request(self, method, path, headers, body):
         if self.w is None:
@@ -55,6 +69,7 @@ class RawConn:
             raise ConnectionError("closed")
         status = int(line.split()[1])
         length, chunked, close, err = None, False, False, ""
+        self.counted = ""
         while True:
             h = await self.r.readline()
             if h in (b"\r\n", b"\n", b""):
@@ -69,6 +84,8 @@ class RawConn:
                 close = True
             elif k == "brace-error":
                 err = v
+            if k == self.count_header:
+                self.counted = v
         data = b""
         if chunked:
             while True:
@@ -99,14 +116,22 @@ class RawClient:
         self.host, _, port = hostport.partition(":")
         self.port = int(port or 80)
         self.idle = []
+        self.counted = ""  # the counted header of the answer send() returned last
+
+    async def preconnect(self, n):
+        conns = [RawConn(self.host, self.port) for _ in range(n)]
+        await asyncio.gather(*(c.connect() for c in conns))
+        self.idle += conns
 
     async def send(self, method, path, headers, body):
         conn = self.idle.pop() if self.idle else RawConn(self.host, self.port)
+        self.counted = ""
         try:
             status, data, err = await conn.request(method, path, headers, body)
         except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
             conn.close()
             return 0, b"", ""
+        self.counted = conn.counted
         self.idle.append(conn)
         return status, data, err
 
@@ -161,7 +186,14 @@ async def main():
     ap.add_argument("--rate", type=float, default=0, help="open loop, requests per second")
     ap.add_argument("--id-base", type=int, default=0)
     ap.add_argument("--times", action="store_true", help="print t0 and each answer's time")
+    ap.add_argument("--keys", type=int, default=0,
+                    help="{k} in --path: the request's number modulo this (0: the number)")
+    ap.add_argument("--count-header", help="count the values of this answer header (raw)")
+    ap.add_argument("--connect-first", action="store_true",
+                    help="open --concurrency connections before the load starts (raw)")
     a = ap.parse_args()
+    if a.count_header:
+        RawConn.count_header = a.count_header.lower()
 
     u = urllib.parse.urlsplit(a.url)
     path = u.path.rstrip("/") + a.path
@@ -170,14 +202,25 @@ async def main():
     body = b'{"item":"bench","qty":1}' if a.method == "POST" else None
     results = []  # (status, seconds, drifted, Brace-Error code or "")
     next_id = [a.id_base]
+    seq = [0]
+    counted = {}
 
     async def one(scheduled):
         next_id[0] += 1
         headers = {"X-Bench-Id": str(next_id[0])}
-        status, data, err = await client.send(a.method, path, headers, body)
+        p = path
+        if "{k}" in path:
+            p = path.replace("{k}", str(seq[0] % a.keys if a.keys > 0 else seq[0]))
+            seq[0] += 1
+        status, data, err = await client.send(a.method, p, headers, body)
+        if a.count_header:
+            v = getattr(client, "counted", "")
+            counted[v] = counted.get(v, 0) + 1
         drifted = status == 200 and b'"temperature":"' in data
         results.append((status, time.monotonic() - scheduled, drifted, err, time.monotonic()))
 
+    if a.connect_first and isinstance(client, RawClient):
+        await client.preconnect(a.concurrency)
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
     deadline = t0 + a.duration
@@ -218,6 +261,8 @@ async def main():
         out["lat_by_error"][code] = sorted(round(r[1] * 1000, 3) for r in results if r[3] == code)
     for r in results:
         out["statuses"][str(r[0])] = out["statuses"].get(str(r[0]), 0) + 1
+    if a.count_header:
+        out["header_counts"] = counted
     if a.times:
         out["t0"] = t0
         out["done"] = sorted([round(r[4] - t0, 4), int(200 <= r[0] < 300), int(r[2]),
