@@ -201,6 +201,25 @@ class TokenEndpointTest(TokenServerCase):
         self.assertNotIn(quote_plus(CLIENT_SECRET), entry["body"])
         self.assertIn(["Authorization", basic(CLIENT_ID, CLIENT_SECRET)], entry["headers"])
 
+    def test_one_connection_serves_many_requests(self):
+        before = self.ts.stats()["connections"]
+        conn = http.client.HTTPConnection("127.0.0.1", self.ts.port, timeout=TIMEOUT)
+        try:
+            for _ in range(3):
+                conn.request("POST", "/token", "grant_type=client_credentials",
+                             {"Authorization": basic(CLIENT_ID, CLIENT_SECRET),
+                              "Content-Type": "application/x-www-form-urlencoded"})
+                resp = conn.getresponse()
+                token = json.loads(resp.read())["access_token"]
+                conn.request("GET", "/api", headers={"Authorization": f"Bearer {token}"})
+                resp = conn.getresponse()
+                self.assertEqual((resp.status, json.loads(resp.read())["method"]), (200, "GET"))
+        finally:
+            conn.close()
+        # This connection and the one asking for the stats.
+        self.assertEqual(self.ts.stats()["connections"] - before, 2)
+        self.assertEqual(self.ts.stats()["api"], {"ok": 3})
+
     def test_settings_are_checked(self):
         for bad in ({"client_auth": "jwt"}, {"token_length": 7}, {"expires_in": 1.5},
                     {"no_such": 1}):
