@@ -79,6 +79,9 @@ Control endpoints (not counted as requests):
                    token request is logged as received, secret included; an
                    API request's Authorization with an issued token reads
                    "Bearer #SERIAL", so that log holds no token
+  GET  /__tokens   {"tokens": [{serial, token, age_ms, expires_in_ms, revoked}]}:
+                   every token remembered, so that a test can look for them
+                   where they must not be (a log, a status page)
   POST /__mode     set the fault mode (above)
   POST /__config   change settings
   POST /__revoke   every token issued so far is revoked
@@ -384,6 +387,15 @@ class State:
             self.counts["tokens_issued"] += 1
             return token, self.serial
 
+    def issued(self):
+        """Every token remembered, with its serial, age, time left and revocation."""
+        now = time.monotonic()
+        with self.lock:
+            return [{"serial": serial, "token": token, "age_ms": int((now - issued) * 1000),
+                     "expires_in_ms": int((expires - now) * 1000),
+                     "revoked": serial <= self.revoked_through}
+                    for token, (serial, issued, expires) in self.tokens.items()]
+
     def api_arrived(self, req):
         """Judges, counts and logs an upstream request: (outcome, serial, age in ms)."""
         values = [v for n, v in req.headers if n.lower() == "authorization"]
@@ -606,6 +618,8 @@ class Handler(socketserver.BaseRequestHandler):
                 doc = {"token_requests": [dict(e) for e in state.token_log],
                        "api_requests": list(state.api_log)}
             return self.send_json(200, doc, keep)
+        if req.path == "/__tokens" and req.method == "GET":
+            return self.send_json(200, {"tokens": state.issued()}, keep)
         if req.method != "POST" or req.path not in ("/__mode", "/__config", "/__revoke",
                                                     "/__reset"):
             return self.send_json(404, {"error": f"no control endpoint {req.method} {req.path}"},

@@ -330,6 +330,11 @@ class TokenServerProcess:
         """Revoke every token issued so far: the upstream side answers 401 to them."""
         return self._post("/__revoke", None)
 
+    def tokens(self):
+        """Every token issued since the last reset: [{serial, token, age_ms, expires_in_ms,
+        revoked}], to look for where no token may be."""
+        return request(self.port, "GET", "/__tokens", timeout=5, host=self.host).json()["tokens"]
+
     def token_requests(self):
         """Every token request since the last reset: [{t, method, path, headers, body, form,
         client_auth, client_id, status, outcome, serial}], as received."""

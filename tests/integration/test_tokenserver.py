@@ -268,6 +268,9 @@ class UpstreamSideTest(TokenServerCase):
         self.ts.configure(expires_in=1)
         token = self.token()
         self.assertEqual(self.api(token)[0], 200)
+        [issued] = self.ts.tokens()
+        self.assertEqual(issued["token"], token)
+        self.assertLessEqual(issued["expires_in_ms"], 1000)
         time.sleep(1.1)
         status, head, doc = self.api(token)
         self.assertEqual((status, doc["outcome"]), (401, "expired"))
@@ -278,6 +281,8 @@ class UpstreamSideTest(TokenServerCase):
         serials = [e["serial"] for e in self.ts.token_requests()]
         self.assertEqual(self.ts.revoke()["revoked_through"], serials[1])
         new = self.token()
+        self.assertEqual([(t["token"], t["revoked"]) for t in self.ts.tokens()],
+                         [(old[0], True), (old[1], True), (new, False)])
         for token, serial in zip(old, serials):
             status, head, doc = self.api(token)
             self.assertEqual((status, doc["outcome"], doc["serial"]), (401, "revoked", serial))
