@@ -66,16 +66,19 @@ restores the command line's): client_id, client_secret, client_auth
 token_length (8..16384).
 
 Control endpoints (not counted as requests):
-  GET  /__stats    counters: token_requests, tokens_issued, token_refused (by
-                   the endpoint's own checks), token_faulted (served by a
-                   mode), token_aborted, client_auth {basic, post, both,
-                   none}, token_active and token_peak (token requests being
-                   answered at once), api_requests, api {outcome: count},
-                   connections, mode, mode_left, settings
+  GET  /__stats    counters: token_requests (all of them), tokens_issued,
+                   token_refused (by the endpoint's own checks), token_faulted
+                   (served by a mode), token_aborted (the client left, or
+                   stop(), before the answer was sent), client_auth {basic,
+                   post, both, none}, token_active and token_peak (token
+                   requests being answered at once), api_requests, api
+                   {outcome: count}, connections (every one accepted, control
+                   ones too); and the mode, mode_left and settings
   GET  /__log      {"token_requests": [{t, method, path, headers, body, form,
                    client_auth, client_id, status, outcome, serial}], and
                    "api_requests": [{t, method, path, query, headers,
-                   outcome, serial}]}; t is time.monotonic() at arrival. A
+                   outcome, serial}]}; t is time.monotonic() at arrival
+                   (CLOCK_MONOTONIC, the clock of every process on the host). A
                    token request is logged as received, secret included; an
                    API request's Authorization with an issued token reads
                    "Bearer #SERIAL", so that log holds no token
@@ -113,6 +116,7 @@ from urllib.parse import parse_qsl, unquote_plus
 
 if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# tests/upstream.py, beside this file: its HTTP/1.1 reading and its watched waits.
 from upstream import (BadRequest, ClientGone, Connection, send_watching,  # noqa: E402
                       status_line, wait_watching)
 
@@ -123,7 +127,7 @@ MAX_FIELDS = 100                # form parameters
 MAX_API_BODY = 1024 * 1024      # an upstream request's body, read and dropped
 MAX_CONTROL = 64 * 1024         # a control request's body
 MAX_LOG = 10000                 # entries kept of each log
-MAX_TOKENS = 100000             # tokens remembered; the oldest are forgotten first
+MAX_TOKENS = 10000              # tokens remembered; the oldest are forgotten first
 MAX_DELAY_MS = 60000
 MAX_INTERVAL_MS = 10000
 MAX_TRICKLE_S = 600.0
