@@ -86,6 +86,16 @@ class TokenServerCase(unittest.TestCase):
         status, head, body = call(self.ts.url(path), headers=headers)
         return status, head, json.loads(body)
 
+    def send_token_request(self):
+        """A socket that has sent a token request (Basic) and not read the answer."""
+        form = b"grant_type=client_credentials"
+        sock = socket.create_connection(("127.0.0.1", self.ts.port), timeout=TIMEOUT)
+        sock.sendall(b"POST /token HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: %d\r\n\r\n%s"
+                     % (basic(CLIENT_ID, CLIENT_SECRET).encode(), len(form), form))
+        return sock
+
     def assert_refused(self, answer, status, error):
         got, head, body = answer
         self.assertEqual(got, status, body)
@@ -364,6 +374,15 @@ class FaultModeTest(TokenServerCase):
         self.ts.set_mode(oversized={"bytes": 300, "chunked": True})
         doc = json.loads(self.fetch()[2])
         self.assertEqual(len(json.dumps(doc)), 300)
+        # A client that reads the first 64 KiB and leaves ends the answer.
+        self.ts.set_mode(oversized={"bytes": 16 * 1024 * 1024})
+        sock = self.send_token_request()
+        got = 0
+        while got < 65536:
+            got += len(sock.recv(65536))
+        sock.close()
+        self.assertTrue(wait_until(lambda: self.ts.stats()["token_active"] == 0, 5))
+        self.assertEqual(self.ts.stats()["token_aborted"], 1)
 
     def test_delay_and_trickle_keep_the_answer(self):
         self.ts.set_mode(delay_ms=200)
@@ -390,10 +409,7 @@ class FaultModeTest(TokenServerCase):
 
     def test_a_client_leaving_ends_a_delay(self):
         self.ts.set_mode(delay_ms=60000)
-        form = b"grant_type=client_credentials"
-        sock = socket.create_connection(("127.0.0.1", self.ts.port), timeout=TIMEOUT)
-        sock.sendall(b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
-                     b"Content-Length: %d\r\n\r\n%s" % (tokenserver.FORM.encode(), len(form), form))
+        sock = self.send_token_request()
         self.assertTrue(wait_until(lambda: self.ts.stats()["token_active"] == 1, 5))
         sock.close()
         self.assertTrue(wait_until(lambda: self.ts.stats()["token_active"] == 0, 5))
