@@ -244,6 +244,116 @@ class UpstreamProcess:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# --- the test token server --------------------------------------------------
+
+TOKENSERVER_PY = os.path.join(REPO, "tests", "tokenserver.py")
+
+
+class TokenServerProcess:
+    """tests/tokenserver.py as a child process: an OAuth2 token endpoint
+    (.token_url) and an upstream that wants its tokens (.url(base)).
+
+    settings: the server's (client_id, client_secret, client_auth, expires_in,
+    token_type, token_length; tokenserver.DEFAULTS otherwise), kept in
+    .client_id and .client_secret for the configuration of a profile; reset()
+    goes back to them."""
+
+    def __init__(self, host="127.0.0.1", port=0, **settings):
+        self.dir = tempfile.mkdtemp(prefix="braced-tok-")
+        self.host = host
+        self.settings = settings
+        self.stderr = open(os.path.join(self.dir, "tokenserver.err"), "wb")
+        args = [sys.executable, TOKENSERVER_PY, "--host", host, "--port", str(port)]
+        for name, value in settings.items():
+            if name == "expires_in":
+                value = "none" if value is None else json.dumps(value)
+            args += ["--" + name.replace("_", "-"), str(value)]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self.stderr, cwd=self.dir)
+        try:
+            self.port = int(self._first_line())
+            self.client_id, self.client_secret = (self.stats()["settings"][k]
+                                                  for k in ("client_id", "client_secret"))
+        except Exception:
+            self.stop()
+            raise
+
+    def _first_line(self):
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + START_TIMEOUT
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise RuntimeError("test token server did not print its port in time")
+            chunk = os.read(fd, 64)
+            if not chunk:
+                raise RuntimeError(f"test token server exited early:\n{self.log()}")
+            line += chunk
+        return line.decode().strip()
+
+    def log(self):
+        with open(os.path.join(self.dir, "tokenserver.err"), errors="replace") as f:
+            return f.read()
+
+    @property
+    def token_url(self):
+        return f"http://{self.host}:{self.port}/token"
+
+    def url(self, base=""):
+        """The upstream side: any path but /token and /__*."""
+        return f"http://{self.host}:{self.port}{base}"
+
+    def _post(self, path, doc):
+        resp = request(self.port, "POST", path, body=json.dumps(doc).encode(), timeout=5,
+                       host=self.host)
+        if resp.status != 200:
+            raise RuntimeError(f"{path} refused: {resp.body!r}")
+        return resp.json()
+
+    def stats(self):
+        return request(self.port, "GET", "/__stats", timeout=5, host=self.host).json()
+
+    def reset(self):
+        """Counters, logs, mode, tokens and settings back to the start."""
+        self._post("/__reset", None)
+
+    def set_mode(self, **mode):
+        """The fault mode of the token endpoint (tokenserver.py's docstring); none clears it."""
+        return self._post("/__mode", mode)
+
+    def configure(self, **settings):
+        """Change some settings until the next reset()."""
+        return self._post("/__config", settings)
+
+    def revoke(self):
+        """Revoke every token issued so far: the upstream side answers 401 to them."""
+        return self._post("/__revoke", None)
+
+    def tokens(self):
+        """Every token issued since the last reset: [{serial, token, age_ms, expires_in_ms,
+        revoked}], to look for where no token may be."""
+        return request(self.port, "GET", "/__tokens", timeout=5, host=self.host).json()["tokens"]
+
+    def token_requests(self):
+        """Every token request since the last reset: [{t, method, path, headers, body, form,
+        client_auth, client_id, status, outcome, serial}], as received."""
+        return request(self.port, "GET", "/__log", timeout=5, host=self.host).json()["token_requests"]
+
+    def api_requests(self):
+        """Every upstream-side request since the last reset: [{t, method, path, query,
+        headers, outcome, serial}]; an issued token shows as "Bearer #SERIAL"."""
+        return request(self.port, "GET", "/__log", timeout=5, host=self.host).json()["api_requests"]
+
+    def stop(self):
+        """Stops the server (SIGTERM, by PID); returns its exit code."""
+        code = stop_process(self.proc, UPSTREAM_STOP_TIMEOUT)
+        self.proc.stdout.close()
+        self.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return code
+
+
 # --- configuration ----------------------------------------------------------
 
 def _yaml_scalar(value):
