@@ -74,11 +74,6 @@ static void add_str(struct strbuf *b, const char *key, const char *v, int first)
 		strbuf_adds(b, "null");
 }
 
-static uint64_t mono_ms(void)
-{
-	return clock_now_us() / 1000;
-}
-
 /* The metrics of every profile, from snapshots of their guards taken at
  * one reading of the clock. */
 static void render_metrics(struct admin *a, struct strbuf *b)
@@ -255,7 +250,9 @@ static void render_status(struct admin *a, struct strbuf *b)
 {
 	static const char *const states[] = { "closed", "open", "half_open" };
 	struct config *cfg = a->srv->env.cfg;
-	uint64_t now = mono_ms();
+	/* In µs, as the limits keep time: a reading cut to the ms would show a
+	 * wait up to 1 ms longer than it is. */
+	uint64_t now_us = clock_now_us();
 
 	struct http_counters k;
 
@@ -292,7 +289,7 @@ static void render_status(struct admin *a, struct strbuf *b)
 	for (size_t i = 0; i < cfg->nprofiles; i++) {
 		struct guard_snapshot g;
 
-		guard_snapshot(a->srv->guards_by_profile[i], now * 1000, &g);
+		guard_snapshot(a->srv->guards_by_profile[i], now_us, &g);
 		strbuf_addf(b, "%s", i ? "," : "");
 		strbuf_add_json_string(b, g.name, strlen(g.name));
 		strbuf_addf(
@@ -304,9 +301,9 @@ static void render_status(struct admin *a, struct strbuf *b)
 		    g.budget_requests, g.budget_retries, (unsigned long long)g.cooldown_ms,
 		    (unsigned long long)g.requests_ok, (unsigned long long)g.retries);
 		render_latency_status(b, &g, a->srv->guards_by_profile[i], &cfg->profiles[i],
-				      now * 1000);
-		render_endpoints_status(b, a->srv->guards_by_profile[i], now * 1000);
-		render_rate_limits_status(b, a->srv->guards_by_profile[i], now * 1000);
+				      now_us);
+		render_endpoints_status(b, a->srv->guards_by_profile[i], now_us);
+		render_rate_limits_status(b, a->srv->guards_by_profile[i], now_us);
 		if (cfg->fleet.enabled)
 			render_fleet_status(b, &g);
 		strbuf_adds(b, "\"schema_violations\":{");
