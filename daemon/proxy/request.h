@@ -63,4 +63,10 @@ void request_drained(struct request *req);
  * the app is still there, and frees it. */
 void request_abort(struct request *req);
 
+/* The access log line of req (request_log.c): its answer's status and
+ * code; outcome is how a streamed answer ended (NULL for one sent whole). */
+void request_log_line(struct request *req, int status, const char *code, const char *outcome);
+/* How a streamed answer ended, as the access log names it. */
+const char *request_end_name(enum engine_end_kind k);
+
 #endif
